@@ -1,0 +1,91 @@
+# t2v: C99 reference implementation of Wan2.1 text-to-video.
+#
+#   make                 build ref/t2v (OpenBLAS + OpenMP)
+#   make BLAS=none       build with the built-in blocked GEMM instead of OpenBLAS
+#   make test            build and run the whole test suite (goldens are committed)
+#   make asan            the same suite under AddressSanitizer + UBSan
+#   make run             generate the README example with the embedded demo model
+#   make golden          regenerate golden/ with the PyTorch reference (python3-torch)
+#   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS each
+#   make bench           speed and memory against PyTorch (see bench/)
+
+CC      ?= gcc
+BLAS    ?= openblas
+PYTHON  ?= /usr/bin/python3
+SAN     ?=
+OPT     ?= -O2
+
+WARN    = -std=c99 -Wall -Wextra -Wpedantic -Werror
+CFLAGS  = $(WARN) $(OPT) -g -ffp-contract=off -fno-math-errno -fopenmp -D_POSIX_C_SOURCE=200809L \
+          -D_DEFAULT_SOURCE -isystem /usr/include/stb
+LDLIBS  = -lm
+LDFLAGS = -fopenmp
+
+ifeq ($(BLAS),openblas)
+  CFLAGS += -DT2V_OPENBLAS
+  LDLIBS += -lopenblas
+else ifneq ($(BLAS),none)
+  $(error BLAS must be openblas or none, not '$(BLAS)')
+endif
+
+ifeq ($(SAN),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address,undefined
+  BUILD   = build/asan-$(BLAS)
+else
+  BUILD   = build/$(CC)-$(BLAS)
+endif
+# O=DIR puts objects elsewhere; MODULES="tensor platform json ..." builds only
+# those ref/ files into the library (for working on one stage at a time).
+ifneq ($(O),)
+  BUILD = $(O)
+endif
+
+ifneq ($(MODULES),)
+  LIB_SRC = $(patsubst %,ref/%.c,$(MODULES))
+else
+  LIB_SRC = $(filter-out ref/main.c,$(wildcard ref/*.c))
+endif
+LIB_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(LIB_SRC))
+TEST_SRC  = $(wildcard tests/test_*.c)
+TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+HEADERS   = $(wildcard ref/*.h) tests/harness.h
+
+.PHONY: all test asan run golden fuzz bench clean demo-model
+all: $(BUILD)/t2v
+ifeq ($(SAN),)
+	@cp $(BUILD)/t2v ref/t2v
+endif
+
+$(BUILD)/ref/%.o: ref/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/t2v: $(BUILD)/ref/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
+
+test: $(BUILD)/t2v $(TEST_BIN)
+	@bash tests/run.sh $(BUILD)
+
+asan:
+	$(MAKE) SAN=1 test
+
+run: all
+	@bash tools/run_demo.sh "$(PROMPT)"
+
+golden:
+	$(PYTHON) tools/make_golden.py
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench: all
+	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf build ref/t2v

@@ -1,0 +1,97 @@
+/*
+ * ops.h: the kernels every stage is written in. Shapes are in the comment
+ * above each function, row-major, no batch dimension. All compute is fp32;
+ * weights arrive as Tensors in their file dtype and are widened just before
+ * use. Own reductions run in a fixed order (threads split the outputs, never
+ * a sum), so results are bit-identical for any thread count.
+ *
+ * exp/tanh/sin/cos are evaluated in double and rounded (DESIGN.md section 6).
+ */
+#ifndef T2V_OPS_H
+#define T2V_OPS_H
+
+#include "tensor.h"
+
+/* ---------------------------------------------------------------------------
+ * GEMM. Row-major, cblas conventions:
+ *   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
+ * op(X) = X or X^T according to transA/transB (0/1).
+ * Built on OpenBLAS's cblas_sgemm, or with `make BLAS=none` on gemm_ref's
+ * blocked, OpenMP-threaded replacement. gemm_naive is the slow, obviously
+ * correct triple loop the fast paths are tested against. */
+void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc);
+void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+const char *gemm_backend(void); /* "openblas" or "builtin" */
+
+/* PyTorch Linear: out[M,N] = inp[M,K] · W[N,K]^T + b[N].
+ * W is any float dtype (widened into wscratch, N*K floats, unless it is F32
+ * on a little-endian host); b may be NULL (fp32 array). */
+void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
+                    float *wscratch);
+
+/* ---------------------------------------------------------------------------
+ * Norms, over the last dimension C of inp[N,C]. */
+/* LayerNorm (biased variance). weight/bias may be NULL (no affine). */
+void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       int N, int C, float eps);
+/* RMSNorm: out = inp / sqrt(mean(inp^2) + eps) * weight (weight may be NULL). */
+void rmsnorm_forward(float *out, const float *inp, const float *weight, int N, int C, float eps);
+
+/* ---------------------------------------------------------------------------
+ * Elementwise activations, in place on n values. */
+void gelu_tanh_inplace(float *x, int64_t n); /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+void gelu_erf_inplace(float *x, int64_t n);  /* 0.5x(1+erf(x/sqrt(2))) */
+void silu_inplace(float *x, int64_t n);      /* x * sigmoid(x) */
+/* Softmax over the last dimension of x[N,C], in place. */
+void softmax_inplace(float *x, int N, int C);
+
+/* Scalar helpers (double inside, rounded to float). */
+float t2v_expf(float x);
+float t2v_tanhf(float x);
+
+/* ---------------------------------------------------------------------------
+ * Rotary embedding with interleaved pairs (x[2j], x[2j+1]) (wan21-spec 2.5):
+ *   x[.., 2j]   <- x0 cos - x1 sin,   x[.., 2j+1] <- x0 sin + x1 cos
+ * x[N, H, d] with row stride ld (>= H*d); cos/sin [N, d/2] shared by heads. */
+void rope_apply(float *x, int N, int H, int d, int ld, const float *cos_t, const float *sin_t);
+
+/* ---------------------------------------------------------------------------
+ * Attention, blocked with an online softmax: memory O(N·d), never Nq x Nk.
+ *   out[i, h*d:(h+1)*d] = sum_j softmax_j(scale · q_i·k_j + bias) v_j   per head h
+ * q[Nq, H*d] (row stride ldq), k and v [Nk, H*d] (strides ldk, ldv),
+ * out[Nq, H*d] (stride ldo). relbias, when not NULL, is [H][Nq+Nk-1] and adds
+ * relbias[h][(j - i) + (Nq - 1)] to logit (i, j) (T5's relative bias).
+ * Threads split (head, query block) pairs; each output is computed by one
+ * thread in a fixed order. */
+void attention_forward(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
+                       const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
+                       const float *relbias);
+/* The obvious O(Nq·Nk) version, for tests. */
+void attention_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
+                     const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
+                     const float *relbias);
+
+/* ---------------------------------------------------------------------------
+ * 3D convolution by im2col + GEMM, stride 1 or more, explicit zero padding
+ * per side. inp[Cin, T, H, W] -> out[Cout, To, Ho, Wo] with
+ *   To = (T + pt0 + pt1 - kt) / st + 1, likewise Ho, Wo.
+ * W [Cout, Cin, kt, kh, kw] in any float dtype, bias [Cout] fp32 or NULL.
+ * Causal convs pass pt0 = 2*p, pt1 = 0 (the VAE, wan21-spec 4.2).
+ * Works in output tiles, so scratch stays bounded; allocates its own. */
+typedef struct {
+    int kt, kh, kw;
+    int st, sh, sw;
+    int pt0, pt1, ph0, ph1, pw0, pw1;
+} Conv3dParams;
+
+int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
+                   const float *bias, const Conv3dParams *p, T2vError *err);
+void conv3d_out_size(const Conv3dParams *p, int T, int H, int W, int *To, int *Ho, int *Wo);
+void conv3d_naive(float *out, const float *inp, int Cin, int T, int H, int W, const float *weight,
+                  int Cout, const float *bias, const Conv3dParams *p);
+
+#endif

@@ -1,0 +1,171 @@
+/* platform.c: see platform.h. The only file with OS #ifdefs. */
+#include "platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef T2V_OPENBLAS
+#include <cblas.h>
+#endif
+
+#if defined(_WIN32)
+#include <io.h>
+#include <windows.h>
+#include <psapi.h>
+#include <sys/stat.h>
+#else
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+/* Reads the whole file into memory: the portable path (Windows, or a file
+ * that cannot be mapped). */
+static int read_whole_file(MappedFile *m, FILE *f, const char *path, size_t size, T2vError *err) {
+    unsigned char *buf = (unsigned char *)t2v_malloc(size ? size : 1, path, err);
+    if (!buf) return T2V_ERESOURCE;
+    if (size && fread(buf, 1, size, f) != size) {
+        free(buf);
+        return t2v_fail(err, T2V_EINPUT, "%s: short read (expected %zu bytes)", path, size);
+    }
+    m->data = buf;
+    m->size = size;
+    m->mapped = 0;
+    return T2V_OK;
+}
+
+#if defined(_WIN32)
+int platform_map_file(MappedFile *m, const char *path, T2vError *err) {
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "rb");
+    if (!f) return t2v_fail(err, T2V_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct _stati64 st;
+    if (_fstati64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFDIR)) {
+        fclose(f);
+        return t2v_fail(err, T2V_EINPUT, "%s: not a regular file", path);
+    }
+    int rc = read_whole_file(m, f, path, (size_t)st.st_size, err);
+    fclose(f);
+    return rc;
+}
+
+void platform_unmap_file(MappedFile *m) {
+    free((void *)m->data);
+    memset(m, 0, sizeof *m);
+}
+#else
+int platform_map_file(MappedFile *m, const char *path, T2vError *err) {
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return t2v_fail(err, T2V_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return t2v_fail(err, T2V_EINPUT, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if (size == 0) { /* mmap of 0 bytes fails; an empty file is just empty */
+        close(fd);
+        m->data = (const unsigned char *)"";
+        return T2V_OK;
+    }
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        FILE *f = fdopen(fd, "rb");
+        if (!f) { close(fd); return t2v_fail(err, T2V_EINPUT, "%s: cannot read", path); }
+        int rc = read_whole_file(m, f, path, size, err);
+        fclose(f);
+        return rc;
+    }
+    close(fd);
+    m->data = (const unsigned char *)p;
+    m->size = size;
+    m->mapped = 1;
+    return T2V_OK;
+}
+
+void platform_unmap_file(MappedFile *m) {
+    if (m->mapped) munmap((void *)m->data, m->size);
+    else if (m->size) free((void *)m->data);
+    memset(m, 0, sizeof *m);
+}
+#endif
+
+double platform_now(void) {
+#if defined(_WIN32)
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart / (double)f.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+}
+
+int platform_default_threads(void) {
+#ifdef _OPENMP
+    return omp_get_num_procs();
+#else
+    return 1;
+#endif
+}
+
+void platform_set_threads(int n) {
+    if (n < 1) n = 1;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+#ifdef T2V_OPENBLAS
+    openblas_set_num_threads(n);
+#endif
+}
+
+int platform_stderr_is_tty(void) {
+#if defined(_WIN32)
+    return _isatty(_fileno(stderr));
+#else
+    return isatty(2);
+#endif
+}
+
+int platform_rename(const char *tmp, const char *final, T2vError *err) {
+#if defined(_WIN32)
+    if (MoveFileExA(tmp, final, MOVEFILE_REPLACE_EXISTING)) return T2V_OK;
+    return t2v_fail(err, T2V_ERESOURCE, "cannot rename %s to %s", tmp, final);
+#else
+    if (rename(tmp, final) == 0) return T2V_OK;
+    return t2v_fail(err, T2V_ERESOURCE, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+#endif
+}
+
+int platform_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int platform_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR;
+}
+
+size_t platform_peak_rss(void) {
+#if defined(_WIN32)
+    PROCESS_MEMORY_COUNTERS pmc;
+    if (GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return pmc.PeakWorkingSetSize;
+    return 0;
+#else
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (size_t)ru.ru_maxrss * 1024u; /* Linux reports kilobytes */
+#endif
+}

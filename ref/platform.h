@@ -1,0 +1,33 @@
+/*
+ * platform.h: the only OS-specific code in t2v (DESIGN.md section 2):
+ * read-only file mapping (mmap on POSIX, a plain read into memory elsewhere),
+ * thread count, a monotonic clock, terminal detection, atomic rename.
+ */
+#ifndef T2V_PLATFORM_H
+#define T2V_PLATFORM_H
+
+#include <stddef.h>
+#include "tensor.h"
+
+typedef struct {
+    const unsigned char *data;
+    size_t size;
+    int mapped; /* 1: mmap'ed; 0: heap copy (or empty file) */
+} MappedFile;
+
+/* Maps the whole file read-only. Errors name the file. */
+int platform_map_file(MappedFile *m, const char *path, T2vError *err);
+void platform_unmap_file(MappedFile *m);
+
+double platform_now(void);            /* seconds, monotonic */
+int platform_default_threads(void);   /* processors available */
+void platform_set_threads(int n);     /* OpenMP and OpenBLAS thread counts */
+int platform_stderr_is_tty(void);
+/* Renames tmp to final, replacing final if it exists. */
+int platform_rename(const char *tmp, const char *final, T2vError *err);
+int platform_file_exists(const char *path);
+int platform_is_dir(const char *path);
+/* Peak resident set size of this process in bytes (0 when unknown). */
+size_t platform_peak_rss(void);
+
+#endif

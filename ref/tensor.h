@@ -1,0 +1,180 @@
+/*
+ * tensor.h: the base of t2v. Errors, dtypes, the Tensor view, little-endian
+ * loads, the scratch arena, named tensor lists (one per checkpoint) and the
+ * error metric used by tests and `t2v compare`.
+ *
+ * Every other file in ref/ includes this one. No global state lives here.
+ */
+#ifndef T2V_TENSOR_H
+#define T2V_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define T2V_VERSION "0.1.0"
+
+/* ----------------------------------------------------------------------------
+ * Errors. Library functions return one of these codes and fill a T2vError
+ * that names the file, the tensor, what was expected and what was found.
+ * The codes are also the CLI exit codes (DESIGN.md section 7). */
+enum { T2V_OK = 0, T2V_EUSAGE = 1, T2V_EINPUT = 2, T2V_ERESOURCE = 3 };
+
+typedef struct {
+    int code;
+    char msg[1024];
+} T2vError;
+
+/* Formats the message into err (may be NULL) and returns code. */
+int t2v_fail(T2vError *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* malloc/calloc that fail with T2V_ERESOURCE and a message naming `what`. */
+void *t2v_malloc(size_t n, const char *what, T2vError *err);
+void *t2v_calloc(size_t count, size_t size, const char *what, T2vError *err);
+
+/* ----------------------------------------------------------------------------
+ * Dtypes: the safetensors names. Data in files is always little-endian. */
+typedef enum {
+    DT_F64, DT_F32, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL,
+    DT_COUNT
+} DType;
+
+size_t dtype_size(DType dt);
+const char *dtype_name(DType dt);                 /* "F32", "BF16", ...   */
+int dtype_from_name(const char *name, DType *out); /* 0 ok, -1 unknown    */
+int dtype_is_float(DType dt);
+
+/* Little-endian loads and stores, correct on any host byte order. */
+static inline uint16_t rd_u16le(const void *p) {
+    const unsigned char *b = (const unsigned char *)p;
+    return (uint16_t)(b[0] | (b[1] << 8));
+}
+static inline uint32_t rd_u32le(const void *p) {
+    const unsigned char *b = (const unsigned char *)p;
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static inline uint64_t rd_u64le(const void *p) {
+    const unsigned char *b = (const unsigned char *)p;
+    return (uint64_t)rd_u32le(b) | ((uint64_t)rd_u32le(b + 4) << 32);
+}
+static inline void wr_u16le(void *p, uint16_t v) {
+    unsigned char *b = (unsigned char *)p;
+    b[0] = (unsigned char)v; b[1] = (unsigned char)(v >> 8);
+}
+static inline void wr_u32le(void *p, uint32_t v) {
+    unsigned char *b = (unsigned char *)p;
+    b[0] = (unsigned char)v; b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16); b[3] = (unsigned char)(v >> 24);
+}
+static inline void wr_u64le(void *p, uint64_t v) {
+    wr_u32le(p, (uint32_t)v); wr_u32le((unsigned char *)p + 4, (uint32_t)(v >> 32));
+}
+int host_is_little_endian(void);
+
+/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16 and
+ * f32 -> f16 round to nearest even (used by writers and tools only). */
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float f32_from_bits(uint32_t u);
+uint32_t f32_to_bits(float f);
+
+/* Widens n little-endian elements of a float or integer dtype to fp32. */
+void widen_to_f32(float *dst, const void *src, DType dt, int64_t n);
+
+/* ----------------------------------------------------------------------------
+ * Tensor: dtype, shape and contiguous row-major data, ALWAYS little-endian
+ * bytes (the file format), also when owned. Usually a view into a mapped file
+ * (owned == 0); sometimes an owned malloc'ed buffer. Use tensor_from_f32 /
+ * tensor_from_i32 to make one from host arrays, tensor_f32 to read one. */
+#define T2V_MAX_DIMS 8
+
+typedef struct {
+    DType dtype;
+    int ndim;
+    int64_t shape[T2V_MAX_DIMS];
+    void *data;
+    int owned; /* 1: data was malloc'ed and tensor_free releases it */
+} Tensor;
+
+int64_t tensor_numel(const Tensor *t);
+size_t tensor_nbytes(const Tensor *t);
+/* "[16, 5, 8, 8]" into buf. */
+const char *shape_str(const Tensor *t, char *buf, size_t len);
+/* A new owned tensor; data zeroed. */
+int tensor_alloc(Tensor *t, DType dt, int ndim, const int64_t *shape, T2vError *err);
+void tensor_free(Tensor *t);
+/* Owned little-endian copies of host arrays (for writing outputs). */
+int tensor_from_f32(Tensor *t, const float *x, int ndim, const int64_t *shape, T2vError *err);
+int tensor_from_i32(Tensor *t, const int32_t *x, int ndim, const int64_t *shape, T2vError *err);
+/* Whole tensor widened to a new malloc'ed fp32 array (caller frees). */
+float *tensor_to_f32_alloc(const Tensor *t, T2vError *err);
+/* Direct pointer when t is F32 on a little-endian host; otherwise widens
+ * into scratch (which must hold numel floats) and returns scratch. */
+const float *tensor_f32(const Tensor *t, float *scratch);
+
+/* ----------------------------------------------------------------------------
+ * Arena: one block, bump allocation, reset between uses. A forward pass takes
+ * all of its buffers from an arena sized once, so its inner loops never call
+ * malloc. Allocations are 64-byte aligned. */
+typedef struct {
+    char *base;
+    size_t size, used, peak;
+} Arena;
+
+int arena_init(Arena *a, size_t size, T2vError *err);
+void *arena_alloc(Arena *a, size_t bytes); /* NULL when full */
+float *arena_floats(Arena *a, int64_t n);
+void arena_reset(Arena *a);
+void arena_free(Arena *a);
+
+/* ----------------------------------------------------------------------------
+ * TensorList: named tensors of one checkpoint (possibly several files). Names
+ * are owned by the list; tensors are views (the files stay mapped by whoever
+ * opened them). `source` names the file each tensor came from, for messages. */
+typedef struct {
+    int n, cap;
+    char **names;
+    Tensor *tensors;
+    const char **source;
+} TensorList;
+
+int tl_add(TensorList *tl, const char *name, const Tensor *t, const char *source, T2vError *err);
+const Tensor *tl_find(const TensorList *tl, const char *name);
+/* printf-style lookup: tl_findf(tl, "blocks.%d.ffn.0.weight", i). */
+const Tensor *tl_findf(const TensorList *tl, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Finds a tensor and checks its rank and shape (-1 in `shape` matches any
+ * size). On failure fills err ("FILE: tensor NAME: expected shape [..], found
+ * [..]" or "... missing") and returns NULL. */
+const Tensor *tl_require(const TensorList *tl, T2vError *err, int ndim, const int64_t *shape,
+                         const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+void tl_free(TensorList *tl); /* frees names and owned tensors */
+
+/* ----------------------------------------------------------------------------
+ * Error metric (tests, `t2v compare`): max |a-r|, that over rms(r), cosine
+ * similarity, and the index of the first element whose error exceeds
+ * tol_rel * rms(r). NaN or Inf anywhere in a makes the comparison fail. */
+typedef struct {
+    int64_t n;
+    double max_abs, rms_ref, rel, cosine;
+    int64_t argmax, first_bad; /* first_bad = -1 when none */
+    int64_t nonfinite;         /* count of NaN/Inf in a */
+} ErrStats;
+
+void err_stats(ErrStats *s, const float *a, const float *ref, int64_t n, double tol_rel);
+/* Pass when finite, rel <= tol_rel and cosine >= min_cos. */
+int err_ok(const ErrStats *s, double tol_rel, double min_cos);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * harness.h: the few helpers every test file uses. Each tests/test_*.c is its
+ * own program: it prints one line per check ("ok ..." or "NOT OK ...", with
+ * the first differing values and the max difference on failure) and ends with
+ * "N passed, N failed". tests/run.sh runs them all and sums the counts.
+ *
+ * The goldens come from tools/ (PyTorch, float64); never from this code.
+ */
+#ifndef T2V_HARNESS_H
+#define T2V_HARNESS_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ref/safetensors.h"
+#include "../ref/tensor.h"
+
+static int h_passed, h_failed;
+
+static inline void h_report(int ok, const char *fmt, ...) {
+    va_list ap;
+    printf(ok ? "ok     " : "NOT OK ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    if (ok) h_passed++; else h_failed++;
+}
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        int c_ = (cond) ? 1 : 0;                                              \
+        if (!c_) printf("       (%s:%d: %s)\n", __FILE__, __LINE__, #cond);   \
+        h_report(c_, __VA_ARGS__);                                            \
+    } while (0)
+
+/* Compares got against ref with the stated tolerances (golden/README.md):
+ * max|got-ref| / rms(ref) <= tol_rel and cosine >= min_cos, no NaN/Inf.
+ * On failure prints the first differing values and the max difference. */
+static inline int check_close(const char *what, const float *got, const float *ref, int64_t n,
+                       double tol_rel, double min_cos) {
+    ErrStats s;
+    err_stats(&s, got, ref, n, tol_rel);
+    int ok = err_ok(&s, tol_rel, min_cos);
+    h_report(ok, "%-44s n=%-8lld rel %.2e (tol %.0e) cos %.9f max|d| %.3e", what, (long long)n,
+             s.rel, tol_rel, s.cosine, s.max_abs);
+    if (!ok) {
+        int64_t start = s.first_bad >= 0 ? s.first_bad : 0;
+        printf("       nonfinite=%lld first bad index %lld, argmax %lld\n", (long long)s.nonfinite,
+               (long long)s.first_bad, (long long)s.argmax);
+        for (int64_t i = start; i < n && i < start + 6; i++)
+            printf("       [%lld] got % .9g  ref % .9g  diff % .3e\n", (long long)i, got[i], ref[i],
+                   (double)got[i] - (double)ref[i]);
+        if (s.argmax >= 0 && s.argmax < n)
+            printf("       [%lld] got % .9g  ref % .9g  (max diff)\n", (long long)s.argmax,
+                   got[s.argmax], ref[s.argmax]);
+    }
+    return ok;
+}
+
+/* Opens a golden file or reports and returns 0. */
+static inline int golden_open(SafeTensors *st, const char *path) {
+    T2vError e = {0, {0}};
+    if (st_open(st, path, &e) != T2V_OK) {
+        h_report(0, "open golden %s: %s (re-run `make golden`)", path, e.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* A golden tensor widened to a new fp32 array (caller frees), or NULL with a
+ * failed check naming the tensor. */
+static inline float *golden_f32(const SafeTensors *st, const char *name, int64_t *n_out) {
+    const Tensor *t = tl_find(&st->tensors, name);
+    if (!t) {
+        h_report(0, "%s: golden tensor '%s' missing (re-run `make golden`)", st->path, name);
+        return NULL;
+    }
+    float *x = tensor_to_f32_alloc(t, NULL);
+    if (n_out) *n_out = tensor_numel(t);
+    return x;
+}
+
+/* ---------------------------------------------------------------------------
+ * The tiny PRNG shared with tools/prng.py, for weights generated at test time
+ * (full-width cases whose weights are too big to commit). splitmix64; each
+ * draw maps the top 24 bits to a float in [-1, 1) exactly:
+ *   u = ((x >> 40) - 2^23) / 2^23.
+ * prng_fill(seed, out, n, scale) writes scale * u_i (scale a power of two
+ * keeps the values exact in fp32 and in the tools). */
+static inline uint64_t prng_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static inline void prng_fill(uint64_t seed, float *out, int64_t n, float scale) {
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t u = (int64_t)(prng_next(&s) >> 40) - (1 << 23);
+        out[i] = scale * ((float)u / 8388608.0f);
+    }
+}
+
+static inline int h_finish(void) {
+    printf("%d passed, %d failed\n", h_passed, h_failed);
+    return h_failed ? 1 : 0;
+}
+
+#endif
