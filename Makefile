@@ -44,9 +44,10 @@ endif
 ifneq ($(MODULES),)
   LIB_SRC = $(patsubst %,ref/%.c,$(MODULES))
 else
-  LIB_SRC = $(filter-out ref/main.c,$(wildcard ref/*.c))
+  LIB_SRC = $(filter-out ref/main.c ref/cli%.c,$(wildcard ref/*.c))
 endif
 LIB_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(LIB_SRC))
+CLI_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(wildcard ref/cli*.c))
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 HEADERS   = $(wildcard ref/*.h) tests/harness.h
@@ -61,7 +62,7 @@ $(BUILD)/ref/%.o: ref/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/t2v: $(BUILD)/ref/main.o $(LIB_OBJ)
+$(BUILD)/t2v: $(BUILD)/ref/main.o $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(HEADERS)

@@ -158,6 +158,17 @@ int platform_is_dir(const char *path) {
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR;
 }
 
+size_t platform_total_memory(void) {
+#if defined(_WIN32)
+    MEMORYSTATUSEX ms;
+    ms.dwLength = sizeof ms;
+    return GlobalMemoryStatusEx(&ms) ? (size_t)ms.ullTotalPhys : 0;
+#else
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+#endif
+}
+
 size_t platform_peak_rss(void) {
 #if defined(_WIN32)
     PROCESS_MEMORY_COUNTERS pmc;

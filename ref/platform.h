@@ -27,6 +27,8 @@ int platform_stderr_is_tty(void);
 int platform_rename(const char *tmp, const char *final, T2vError *err);
 int platform_file_exists(const char *path);
 int platform_is_dir(const char *path);
+/* Physical memory in bytes (0 when unknown). */
+size_t platform_total_memory(void);
 /* Peak resident set size of this process in bytes (0 when unknown). */
 size_t platform_peak_rss(void);
 

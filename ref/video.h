@@ -1,0 +1,199 @@
+/*
+ * video.h: the last stage. Turns the VAE's float video into uint8 frames and
+ * writes them: PNG frames, an animated PNG (APNG), Y4M, MP4 (by piping Y4M to
+ * `ffmpeg` when it is on PATH), a contact sheet, and a latent preview picture.
+ * Every output carries provenance (prompt, settings, model hashes, tool
+ * version, time) and is marked as AI-generated (IPTC digitalSourceType
+ * trainedAlgorithmicMedia); a JSON sidecar shaped like a C2PA actions
+ * assertion lists the SHA-256 of every output. Unsigned: t2v does not claim
+ * C2PA conformance. docs/OUTPUTS.md describes the formats and fields.
+ *
+ * Frames are uint8 RGB, layout [F][H][W][3] (row-major, no padding).
+ *
+ * Safe writing: every writer writes NAME.t2v-tmp, then renames it over NAME
+ * when complete. With force == 0 an existing NAME is refused (T2V_EUSAGE, the
+ * message names the path) and left byte for byte as it was. Temporary names
+ * are registered in a TempFiles that the caller owns, so a SIGINT handler can
+ * delete them (tempfiles_remove_all): Ctrl-C leaves no half-written file.
+ */
+#ifndef T2V_VIDEO_H
+#define T2V_VIDEO_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+/* ----------------------------------------------------------------------------
+ * Temporary files in flight. The CLI owns one (static storage in main.c, set
+ * up with tempfiles_init) and passes it to every writer; its SIGINT handler
+ * calls tempfiles_remove_all(&tf) and then exits. Slots are fixed arrays, so
+ * registering and removing never allocates and the handler only reads
+ * completed names (a slot's `used` flag is set after its name is written and
+ * cleared before it is reused). tf may be NULL everywhere: then temporaries
+ * are still used and renamed, only nobody can clean them up on a signal. */
+#define T2V_TEMP_MAX 8
+#define T2V_TEMP_PATH 4096
+#define T2V_TEMP_SUFFIX ".t2v-tmp"
+
+typedef struct {
+    volatile sig_atomic_t used[T2V_TEMP_MAX];
+    char path[T2V_TEMP_MAX][T2V_TEMP_PATH];
+} TempFiles;
+
+void tempfiles_init(TempFiles *tf);
+/* Returns the slot index, or -1 when all slots are taken (then the file is
+ * still written, just not registered). */
+int tempfiles_add(TempFiles *tf, const char *path);
+void tempfiles_drop(TempFiles *tf, int slot);
+/* Deletes every registered temporary (remove(); on POSIX that is unlink).
+ * Meant for a signal handler: no allocation, no stdio. */
+void tempfiles_remove_all(TempFiles *tf);
+
+/* ----------------------------------------------------------------------------
+ * Provenance: ordered key/value pairs plus the model files and their SHA-256.
+ * Values are UTF-8 (invalid bytes become U+FFFD when set). Numbers are kept
+ * as text and written unquoted in JSON. prov_init sets "t2v_version" and
+ * "created" (UTC, ISO 8601); prov_set replaces an existing key (tests set a
+ * fixed "created"). Conventional keys, in the order the CLI should add them:
+ * prompt, negative_prompt, seed, steps, cfg, shift, sampler, width, height,
+ * frames, fps, model. */
+#define PROV_MAX_FIELDS 32
+#define PROV_MAX_MODELS 8
+
+typedef struct {
+    int n;
+    char key[PROV_MAX_FIELDS][32];
+    char *value[PROV_MAX_FIELDS]; /* malloc'ed UTF-8 */
+    int is_number[PROV_MAX_FIELDS];
+    int n_models;
+    char model_file[PROV_MAX_MODELS][256]; /* base name, for the record */
+    char model_sha256[PROV_MAX_MODELS][65];
+} Provenance;
+
+int prov_init(Provenance *p, T2vError *err);
+void prov_free(Provenance *p);
+int prov_set(Provenance *p, const char *key, const char *value, T2vError *err);
+/* A number, formatted with printf: prov_set_number(p, err, "seed", "%llu", s). */
+int prov_set_number(Provenance *p, T2vError *err, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+const char *prov_get(const Provenance *p, const char *key); /* NULL if absent */
+/* Hashes the file (SHA-256, streamed) and records its base name and digest. */
+int prov_add_model_file(Provenance *p, const char *path, T2vError *err);
+/* Records a digest computed elsewhere (e.g. cached). */
+int prov_add_model_hash(Provenance *p, const char *name, const char *sha256_hex, T2vError *err);
+
+/* The parameters as one JSON object (the iTXt text, and "parameters" in the
+ * sidecar). indent > 0 pretty-prints. Caller frees. NULL on out of memory. */
+char *prov_params_json(const Provenance *p, int indent);
+/* The XMP packet (RDF/XML, UTF-8) with Iptc4xmpExt:DigitalSourceType. */
+char *prov_xmp(const Provenance *p);
+
+#define T2V_DIGITAL_SOURCE_TYPE "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+#define T2V_PNG_KEYWORD "t2v-parameters" /* iTXt keyword of the parameters JSON */
+
+/* JSON sidecar shaped like a C2PA actions assertion (c2pa.created,
+ * digitalSourceType, softwareAgent, parameters) plus the SHA-256 of each
+ * file in outputs[0..n_outputs) (hashed now: write the sidecar last), marked
+ * unsigned. Written atomically like every output. */
+int provenance_sidecar(const char *path, const Provenance *p, const char *const *outputs,
+                       int n_outputs, int force, TempFiles *tf, T2vError *err);
+
+/* Reads every tEXt and uncompressed iTXt chunk of a PNG or APNG (all CRCs
+ * checked) into one malloc'ed string: for each chunk "[KEYWORD]\n<text>\n"
+ * (compressed ones are listed, not inflated). Used by
+ * `t2v info FILE.png`. T2V_EINPUT for a file that is not a valid PNG or has
+ * no text chunk; the message names the file, the chunk and the offset. */
+int video_read_provenance(const char *png_path, char **text, T2vError *err);
+
+/* ----------------------------------------------------------------------------
+ * Float video to uint8, exactly as the official saving code (spec section 0
+ * step 8; torchvision make_grid(normalize=True, value_range=(-1,1)) then
+ * mul(255).type(uint8)): clamp to [-1,1], (x+1)/2, *255, truncate toward
+ * zero, all in fp32. NaN becomes 0.
+ *   video [3][F][H][W] -> rgb [F][H][W][3] */
+void video_to_u8(const float *video, int F, int H, int W, uint8_t *rgb);
+
+/* ----------------------------------------------------------------------------
+ * Writers. rgb is [F][H][W][3]. prov may be NULL (no metadata). Return T2V_OK,
+ * T2V_EUSAGE (bad pattern or arguments, or existing output without force),
+ * T2V_ERESOURCE (cannot write, out of memory, ffmpeg missing or failing). */
+
+/* One PNG per frame. pattern holds at most one %d-style conversion
+ * ("out_%04d.png": '%', optional '0', optional width, 'd'; "%%" is a literal
+ * '%'), frames numbered from 0; without one, F must be 1. All final names are
+ * checked before anything is written. video_frame_name gives frame i's name. */
+int video_write_png_frames(const char *pattern, const uint8_t *rgb, int F, int H, int W,
+                           const Provenance *prov, int force, TempFiles *tf, T2vError *err);
+int video_frame_name(const char *pattern, int index, char *out, size_t outlen, T2vError *err);
+
+/* Animated PNG: acTL (F frames, loop forever), fcTL per frame with delay
+ * 1/fps s, the first frame in IDAT (so viewers without APNG show frame 0),
+ * the others in fdAT; sequence numbers 0,1,2,... across fcTL and fdAT. */
+int video_write_apng(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
+                     const Provenance *prov, int force, TempFiles *tf, T2vError *err);
+
+/* YUV4MPEG2, 4:4:4 ('C444'), BT.601 matrix, limited ("TV") range:
+ *   Y  = 16  + 219 * ( 0.299    R + 0.587    G + 0.114    B)
+ *   Cb = 128 + 224 * (-0.168736 R - 0.331264 G + 0.5      B)
+ *   Cr = 128 + 224 * ( 0.5      R - 0.418688 G - 0.081312 B)
+ * with R,G,B = value/255, rounded to nearest. Header:
+ * "YUV4MPEG2 W<W> H<H> F<fps>:1 Ip A1:1 C444 XCOLORRANGE=LIMITED\n", then per
+ * frame "FRAME\n" and the Y, Cb, Cr planes. */
+int video_write_y4m(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
+                    int force, TempFiles *tf, T2vError *err);
+void video_rgb_to_ycbcr(const uint8_t rgb[3], uint8_t ycc[3]);
+
+/* MP4 (H.264, yuv420p, crf 10 ~ the official imageio quality=8) by piping
+ * Y4M into `ffmpeg` found on PATH; the parameters JSON goes into the MP4
+ * "comment" tag. Without ffmpeg returns T2V_ERESOURCE with a note saying how
+ * to convert the Y4M by hand, and writes nothing. Needs even W and H. */
+int video_write_mp4(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
+                    const Provenance *prov, int force, TempFiles *tf, T2vError *err);
+/* 1 and the full path in out (if not NULL) when an executable `ffmpeg` is on
+ * PATH; 0 otherwise. */
+int video_find_ffmpeg(char *out, size_t outlen);
+
+/* Contact sheet: n frames evenly spaced over [0, F-1] (first and last
+ * included; n is clamped to [1, F]), cols per row (0: min(n, 4)), a 4-pixel
+ * dark grey (32,32,32) gap between and around tiles. */
+int video_write_sheet(const char *path, const uint8_t *rgb, int F, int H, int W, int n,
+                      int cols, const Provenance *prov, int force, TempFiles *tf,
+                      T2vError *err);
+/* The frame index shown in tile k of n: k*(F-1)/(n-1) rounded down (0 if n==1). */
+int video_sheet_frame(int k, int n, int F);
+
+/* ----------------------------------------------------------------------------
+ * Latent preview: a fixed 16->3 linear map of one latent frame, as ComfyUI's
+ * Latent2RGB previewer does (comfy/latent_formats.py class Wan21:
+ * latent_rgb_factors [16][3] and latent_rgb_factors_bias [3]; latent_preview.py:
+ * rgb = bias + sum_c latent[c] * factors[c], clamp to [-1,1], (x+1)*127.5,
+ * rounded). The factors apply to the latent the DiT sees (normalized). */
+typedef struct {
+    float rgb[16][3];
+    float bias[3];
+} LatentRgbFactors;
+
+extern const LatentRgbFactors latent_rgb_factors_wan21;
+
+/* latent [16][T][h][w] -> out [h][w][3] floats before clamping (f NULL: Wan2.1) */
+void latent_preview_f32(const float *latent, int T, int h, int w, int frame,
+                        const LatentRgbFactors *f, float *out);
+/* -> rgb [h][w][3] uint8 */
+void latent_preview_rgb(const float *latent, int T, int h, int w, int frame,
+                        const LatentRgbFactors *f, uint8_t *rgb);
+/* Writes the preview of `frame` as a PNG, each latent pixel scaled up
+ * `scale` times (nearest; 8 gives the output size). A preview is refreshed in
+ * place, so the CLI passes its --force on the first call and 1 afterwards. */
+int video_write_preview(const char *path, const float *latent, int T, int h, int w, int frame,
+                        const LatentRgbFactors *f, int scale, int force, TempFiles *tf,
+                        T2vError *err);
+
+/* Low level, exposed for tests and `t2v info`: CRC-32 of PNG chunks. */
+uint32_t png_crc32(const unsigned char *p, size_t n);
+
+#endif

@@ -1,0 +1,463 @@
+#!/usr/bin/python3
+"""Trains the embedded demo model (models/demo) on the procedural clips of
+tools/demo_data.py, with the PyTorch reference modules of tools/reference/
+(the same functions the goldens come from), on the CPU.
+
+Phases (each cached under --work, so a rerun resumes):
+  1. tokenizer: a SentencePiece unigram model on the caption grammar, with the
+     umT5 special ids (pad 0, eos 1, unk 2, no bos).
+  2. vae:      a narrow Wan-VAE (base dim 8, z_dim 16, the official structure)
+               trained to reconstruct clips (L1 + small KL, log_var = channels
+               16..31 as in the official VAE). Afterwards an exact per-channel
+               affine map is folded into conv1 (encoder side) and conv2 (decoder
+               side) so that the *normalised* latents the DiT sees, (mu - MEAN)/STD
+               with the official constants, have zero mean and unit variance.
+  3. latents:  the normalised latents of a fixed set of clips.
+  4. dit:      a tiny umT5 encoder and a tiny WanModel trained together with
+               the flow-matching objective (x_s = (1-s) x0 + s eps, target
+               eps - x0, s logit-normal), 10% of captions dropped to "" so that
+               classifier-free guidance works.
+  5. export:   models/demo in the official layout: config.json,
+               diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
+               (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
+               google/umt5-xxl/spiece.model, and t2v.json (t2v's defaults and
+               the fitted latent->RGB preview factors).
+
+Seeds are fixed: `make demo-model` reproduces the model (up to the float
+non-associativity of multi-threaded PyTorch kernels).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import demo_data  # noqa: E402
+import st  # noqa: E402
+from reference import dit as rdit  # noqa: E402
+from reference import t5 as rt5  # noqa: E402
+from reference import vae as rvae  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+VAE_DIM = 8
+T5_CFG = dict(dim=64, dim_attn=64, dim_ffn=128, num_heads=4, num_layers=2, num_buckets=32)
+DIT_CFG = dict(dim=128, ffn_dim=384, num_heads=4, num_layers=4, freq_dim=256, in_dim=16, out_dim=16,
+               text_dim=64, text_len=32, eps=1e-6, patch_size=(1, 2, 2), model_type="t2v")
+DEFAULTS = dict(width=64, height=64, frames=17, steps=20, cfg=4.0, shift=3.0, fps=8, sampler="unipc",
+                negative_prompt="")
+
+
+def _scale_pair_f32():
+    """rvae.scale_pair in float32: the reference widens to float64 for the
+    goldens; training runs the same functions in float32."""
+    mean = torch.tensor(rvae.MEAN, dtype=torch.float32)
+    return mean, 1.0 / torch.tensor(rvae.STD, dtype=torch.float32)
+
+
+rvae.scale_pair = _scale_pair_f32
+_reference_causal_conv3d = rvae.causal_conv3d
+
+
+def _causal_conv3d_2d(x, w, b, cache=None):
+    """rvae.causal_conv3d computed as a sum over the temporal taps of 2D convs
+    on the frames (PyTorch 1.13's CPU conv3d is 7-16x slower than conv2d here).
+    check_fast_conv() asserts it equals the reference."""
+    pt, ph, pw = w.shape[2] // 2, w.shape[3] // 2, w.shape[4] // 2
+    front = 2 * pt
+    if cache is not None and front > 0:
+        x = torch.cat([cache, x], dim=1)
+        front -= cache.shape[1]
+    xp = F.pad(x, (pw, pw, ph, ph, front, 0)).transpose(0, 1)  # [T', C, H', W']
+    T = xp.shape[0] - w.shape[2] + 1
+    y = sum(F.conv2d(xp[dt:dt + T], w[:, :, dt]) for dt in range(w.shape[2]))
+    return (y + b.view(1, -1, 1, 1)).transpose(0, 1)
+
+
+def check_fast_conv():
+    g = torch.Generator().manual_seed(5)
+    for kt, k in ((3, 3), (1, 1), (3, 1)):
+        x = torch.randn(3, 4, 6, 5, generator=g, dtype=torch.float64)
+        w = torch.randn(2, 3, kt, k, k, generator=g, dtype=torch.float64)
+        b = torch.randn(2, generator=g, dtype=torch.float64)
+        err = (_causal_conv3d_2d(x, w, b) - _reference_causal_conv3d(x, w, b)).abs().max().item()
+        assert err < 1e-12, "fast causal conv differs from the reference by %g" % err
+
+
+rvae.causal_conv3d = _causal_conv3d_2d
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+# --- 1. tokenizer -----------------------------------------------------------------
+
+def train_tokenizer(work):
+    import sentencepiece as spm
+    path = os.path.join(work, "spiece.model")
+    if os.path.exists(path):
+        return path
+    caps = sorted(demo_data.all_captions())
+    # The grammar's words are user-defined symbols (one piece each); the
+    # alphabet line gives every lowercase letter a piece, so words outside the
+    # grammar are spelled out rather than mapped to <unk>.
+    words = sorted(set(w for c in caps for w in c.split() if len(w) > 1))
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(caps + ["abcdefghijklmnopqrstuvwxyz"]), model_prefix=os.path.join(work, "spiece"),
+        vocab_size=64, model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
+        normalization_rule_name="nmt_nfkc", num_threads=1, hard_vocab_limit=False, minloglevel=2,
+        user_defined_symbols=words)
+    log("tokenizer trained:", path)
+    return path
+
+
+def tokenize(sp, text):
+    """The Wan convention on top of SentencePiece: pieces + EOS (1)."""
+    return sp.encode(text) + [1]
+
+
+# --- parameter initialisation ----------------------------------------------------
+
+def init_params(shapes, gen, scale_fn):
+    sd = {}
+    for name, shape in shapes:
+        sd[name] = scale_fn(name, tuple(shape), gen).requires_grad_(True)
+    return sd
+
+
+def default_init(name, shape, gen):
+    if name.endswith("gamma") or "norm" in name and name.endswith("weight"):
+        return torch.ones(shape)
+    if name.endswith("bias") or name.endswith("modulation"):
+        return torch.zeros(shape)
+    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+    return torch.randn(shape, generator=gen) / math.sqrt(fan_in)
+
+
+# --- 2. VAE -------------------------------------------------------------------------
+
+def vae_forward(sd, clip, gen):
+    """Encode (raw 32 channels), sample, decode. Returns recon, mu, logvar."""
+    stages = {}
+    rvae.encode_whole(sd, clip, stages)
+    out = stages["conv1"]
+    mu, logvar = out[:16], out[16:].clamp(-20, 10)
+    z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
+    mean, inv_std = rvae.scale_pair()
+    zn = (z - mean.view(16, 1, 1, 1)) * inv_std.view(16, 1, 1, 1)
+    return rvae.decode_whole(sd, zn), mu, logvar
+
+
+def train_vae(work, steps):
+    path = os.path.join(work, "vae_raw.safetensors")
+    if os.path.exists(path):
+        return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
+    check_fast_conv()
+    gen = torch.Generator().manual_seed(1)
+    rng = np.random.default_rng(1)
+    sd = init_params(rvae.param_shapes(VAE_DIM), gen, default_init)
+    opt = torch.optim.Adam(sd.values(), lr=5e-4)
+    t0 = time.time()
+    for step in range(steps):
+        # A 5-frame, 32x32 crop: the VAE is convolutional and causal, so it
+        # learns the same maps 14x cheaper than on whole 17-frame 64x64 clips.
+        clip = demo_data.sample(rng)[1]
+        f0, y0, x0 = (int(rng.integers(0, 13)), int(rng.integers(0, 33)), int(rng.integers(0, 33)))
+        clip = torch.from_numpy(np.ascontiguousarray(clip[:, f0:f0 + 5, y0:y0 + 32, x0:x0 + 32]))
+        recon, mu, logvar = vae_forward(sd, clip, gen)
+        rec = (recon - clip).abs().mean()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean()
+        loss = rec + 1e-4 * kl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step == steps * 3 // 4:
+            for g in opt.param_groups:
+                g["lr"] = 1.5e-4
+        if step % 50 == 0 or step == steps - 1:
+            log("vae step %d/%d  L1 %.4f  kl %.3f  (%.2f s/step)" % (step, steps, rec.item(), kl.item(),
+                                                                   (time.time() - t0) / (step + 1)))
+    out = {k: v.detach().clone() for k, v in sd.items()}
+    st.save(path, {k: v.numpy() for k, v in out.items()})
+    return out
+
+
+def fold_latent_normalisation(sd, work, n=64):
+    """Per-channel affine so that (mu - MEAN) / STD has mean 0 and std 1.
+    mu' = MEAN + STD (mu - m) / s, folded into conv1's first 16 output rows;
+    the decoder sees mu' after denormalisation and conv2 maps it back:
+    conv2(mu) = W (m + s (mu' - MEAN) / STD) + b."""
+    rng = np.random.default_rng(7)
+    mus = []
+    with torch.no_grad():
+        for _ in range(n):
+            stages = {}
+            rvae.encode_whole(sd, torch.from_numpy(demo_data.sample(rng)[1]), stages)
+            mus.append(stages["conv1"][:16].reshape(16, -1))
+    mu = torch.cat(mus, dim=1).double()
+    m, s = mu.mean(dim=1), mu.std(dim=1).clamp_min(1e-3)
+    MEAN, STD = torch.tensor(rvae.MEAN, dtype=torch.float64), torch.tensor(rvae.STD, dtype=torch.float64)
+    a = STD / s            # mu' = a mu + c
+    c = MEAN - a * m
+    out = {k: v.detach().double().clone() for k, v in sd.items()}
+    w1, b1 = out["conv1.weight"], out["conv1.bias"]
+    w1[:16] *= a.view(16, 1, 1, 1, 1)
+    b1[:16] = a * b1[:16] + c
+    # decoder: conv2 expects mu = (mu' - c) / a
+    w2, b2 = out["conv2.weight"], out["conv2.bias"]
+    b2 += -(w2[:, :, 0, 0, 0] * (c / a).view(1, 16)).sum(dim=1)
+    w2 *= (1 / a).view(1, 16, 1, 1, 1)
+    log("latent stats folded: mu mean %s, std %s" % (np.round(m.numpy(), 2), np.round(s.numpy(), 2)))
+    return {k: v.float() for k, v in out.items()}
+
+
+# --- 3. latents ---------------------------------------------------------------------
+
+def make_latents(sd, work, n):
+    path = os.path.join(work, "latents_%d.pt" % n)
+    if os.path.exists(path):
+        return torch.load(path)
+    rng = np.random.default_rng(2)
+    caps, lats = [], []
+    t0 = time.time()
+    with torch.no_grad():
+        for i in range(n):
+            cap, clip = demo_data.sample(rng)
+            caps.append(cap)
+            lats.append(rvae.encode_whole(sd, torch.from_numpy(clip)).float())
+            if i % 500 == 0:
+                log("latents %d/%d (%.3f s each)" % (i, n, (time.time() - t0) / (i + 1)))
+    data = {"captions": caps, "latents": torch.stack(lats)}
+    torch.save(data, path)
+    z = data["latents"]
+    log("latents: mean %.3f std %.3f" % (z.mean().item(), z.std().item()))
+    return data
+
+
+# --- 4. DiT + text encoder ----------------------------------------------------------------
+
+def t5_shapes(vocab):
+    class C:
+        pass
+    c = C()
+    c.vocab, c.dim, c.dim_attn, c.dim_ffn = vocab, T5_CFG["dim"], T5_CFG["dim_attn"], T5_CFG["dim_ffn"]
+    c.num_layers, c.num_buckets, c.num_heads = T5_CFG["num_layers"], T5_CFG["num_buckets"], T5_CFG["num_heads"]
+    return list(rt5.tensor_shapes(c).items())
+
+
+def dit_init(name, shape, gen):
+    if name.endswith("modulation"):
+        return torch.randn(shape, generator=gen) * 0.02
+    if name.startswith("head.head"):
+        return torch.zeros(shape)
+    return default_init(name, shape, gen)
+
+
+# --- the DiT on a batch, for training speed ---------------------------------------
+# The reference functions take one sample. Training a batch one sample at a
+# time is dominated by Python overhead, so the loop below runs the same
+# equations on a leading batch dimension, reusing the reference's pieces
+# (linear, norms, GELU, RoPE table and rope_apply, embeddings, unpatchify).
+# check_batched_dit() asserts it equals rdit.forward sample by sample.
+
+def _attention_b(q, k, v):
+    """q [B, Lq, n, d], k/v [B, Lk, n, d] -> [B, Lq, n*d]."""
+    s = torch.einsum("bqnd,bknd->bnqk", q, k) / math.sqrt(q.size(-1))
+    return torch.einsum("bnqk,bknd->bqnd", torch.softmax(s, dim=-1), v).flatten(2)
+
+
+def _rope_b(x, grid, freqs):
+    """rdit.rope_apply on [B, L, n, d]: the table broadcasts over dim 1."""
+    B, L, n, d = x.shape
+    y = rdit.rope_apply(x.permute(1, 0, 2, 3).reshape(L, B * n, d), grid, freqs)
+    return y.reshape(L, B, n, d).permute(1, 0, 2, 3)
+
+
+def _block_b(sd, i, cfg, x, e0, grid, freqs, ctx):
+    p, (B, L, D), n, eps = "blocks.%d." % i, x.shape, cfg["num_heads"], cfg["eps"]
+    d = D // n
+    e = (sd[p + "modulation"].reshape(1, 6, D) + e0).chunk(6, dim=1)
+    h = rdit.layer_norm(x, None, None, eps) * (1 + e[1]) + e[0]
+    q = rdit.rms_norm(rdit.linear(sd, p + "self_attn.q", h), sd[p + "self_attn.norm_q.weight"], eps)
+    k = rdit.rms_norm(rdit.linear(sd, p + "self_attn.k", h), sd[p + "self_attn.norm_k.weight"], eps)
+    v = rdit.linear(sd, p + "self_attn.v", h)
+    y = _attention_b(_rope_b(q.view(B, L, n, d), grid, freqs), _rope_b(k.view(B, L, n, d), grid, freqs),
+                     v.view(B, L, n, d))
+    x = x + rdit.linear(sd, p + "self_attn.o", y) * e[2]
+    h = rdit.layer_norm(x, sd[p + "norm3.weight"], sd[p + "norm3.bias"], eps)
+    q = rdit.rms_norm(rdit.linear(sd, p + "cross_attn.q", h), sd[p + "cross_attn.norm_q.weight"], eps)
+    k = rdit.rms_norm(rdit.linear(sd, p + "cross_attn.k", ctx), sd[p + "cross_attn.norm_k.weight"], eps)
+    v = rdit.linear(sd, p + "cross_attn.v", ctx)
+    y = _attention_b(q.view(B, L, n, d), k.view(B, -1, n, d), v.view(B, -1, n, d))
+    x = x + rdit.linear(sd, p + "cross_attn.o", y)
+    h = rdit.gelu_tanh(rdit.linear(sd, p + "ffn.0", rdit.layer_norm(x, None, None, eps) * (1 + e[4]) + e[3]))
+    return x + rdit.linear(sd, p + "ffn.2", h) * e[5]
+
+
+def dit_forward_batch(sd, cfg, latents, t, contexts):
+    """latents [B, 16, T, H, W], t [B] (float timesteps), contexts: list of
+    [L_b, text_dim] -> velocity [B, 16, T, H, W]."""
+    cfg = rdit.full_config(cfg)
+    D, B = cfg["dim"], latents.shape[0]
+    y = F.conv3d(latents, sd["patch_embedding.weight"], sd["patch_embedding.bias"], stride=tuple(cfg["patch_size"]))
+    grid = tuple(y.shape[2:])
+    x = y.flatten(2).transpose(1, 2)
+    emb = rdit.sinusoidal_embedding_1d(cfg["freq_dim"], t).to(latents.dtype)
+    e = rdit.linear(sd, "time_embedding.2", F.silu(rdit.linear(sd, "time_embedding.0", emb)))
+    e0 = rdit.linear(sd, "time_projection.1", F.silu(e)).view(B, 6, D)
+    ctx = torch.stack([rdit.embed_context(sd, cfg, c) for c in contexts])
+    freqs = rdit.rope_freqs(D // cfg["num_heads"])
+    for i in range(cfg["num_layers"]):
+        x = _block_b(sd, i, cfg, x, e0, grid, freqs, ctx)
+    m = (sd["head.modulation"].reshape(1, 2, D) + e.view(B, 1, D)).chunk(2, dim=1)
+    out = rdit.linear(sd, "head.head", rdit.layer_norm(x, None, None, cfg["eps"]) * (1 + m[1]) + m[0])
+    return torch.stack([rdit.unpatchify(out[b], grid, cfg) for b in range(B)])
+
+
+def check_batched_dit(dsd, tsd, sp):
+    """The batched forward equals the reference forward (float64, 2 samples)."""
+    g = torch.Generator().manual_seed(9)
+    sd = {k: v.detach().double() + 0.05 * torch.randn(v.shape, generator=g, dtype=torch.float64)
+          for k, v in dsd.items()}
+    ts = {k: v.detach().double() for k, v in tsd.items()}
+    tc = rt5.Config(ts)
+    ctxs = [rt5.encode(ts, tc, torch.tensor(tokenize(sp, c))) for c in ("a red circle moving up on a black background", "")]
+    lat = torch.randn(2, 16, 5, 8, 8, generator=g, dtype=torch.float64)
+    tt = torch.tensor([999.0, 123.0], dtype=torch.float64)
+    got = dit_forward_batch(sd, DIT_CFG, lat, tt, ctxs)
+    for b in range(2):
+        ref = rdit.forward(sd, DIT_CFG, lat[b], tt[b].item(), ctxs[b])
+        err = (got[b] - ref).abs().max().item()
+        assert err < 1e-9, "batched DiT differs from the reference by %g" % err
+    log("batched DiT forward matches the reference (float64)")
+
+
+def train_dit(work, data, sp, steps, batch):
+    path = os.path.join(work, "dit_t5_%d.safetensors" % steps)
+    if os.path.exists(path):
+        sd = {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
+        return {k[4:]: v for k, v in sd.items() if k.startswith("dit.")}, \
+               {k[3:]: v for k, v in sd.items() if k.startswith("t5.")}
+    gen = torch.Generator().manual_seed(3)
+    rng = np.random.default_rng(3)
+    dsd = init_params(list(rdit.param_shapes(DIT_CFG).items()), gen, dit_init)
+    tsd = init_params(t5_shapes(sp.get_piece_size()), gen, default_init)
+    for k in tsd:
+        if k.endswith("token_embedding.weight"):
+            tsd[k].data.normal_(0, 1, generator=gen)
+    tcfg = rt5.Config(tsd)
+    check_batched_dit(dsd, tsd, sp)
+    params = list(dsd.values()) + list(tsd.values())
+    opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.0)
+    ids_cache = {}
+    lat, caps = data["latents"], data["captions"]
+    t0 = time.time()
+    for step in range(steps):
+        lr = 3e-4 * min(1.0, (step + 1) / 200) * (0.1 if step > steps * 0.85 else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad()
+        js = rng.integers(len(caps), size=batch)
+        texts = ["" if rng.random() < 0.1 else caps[j] for j in js]
+        enc = {}
+        for text in set(texts):  # each distinct caption through the text encoder once
+            if text not in ids_cache:
+                ids_cache[text] = torch.tensor(tokenize(sp, text), dtype=torch.int64)
+            enc[text] = rt5.encode(tsd, tcfg, ids_cache[text])
+        x0 = lat[torch.from_numpy(js)]
+        s = torch.sigmoid(torch.randn(batch, generator=gen))
+        eps = torch.randn(x0.shape, generator=gen)
+        sv = s.view(batch, 1, 1, 1, 1)
+        xs = (1 - sv) * x0 + sv * eps
+        v = dit_forward_batch(dsd, DIT_CFG, xs, s * 1000.0, [enc[t] for t in texts])
+        loss = ((v - (eps - x0)) ** 2).mean()
+        loss.backward()
+        loss_sum = loss.item()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            log("dit step %d/%d  loss %.4f  lr %.1e  (%.2f s/step)" % (step, steps, loss_sum, lr,
+                                                                    (time.time() - t0) / (step + 1)))
+    out = {"dit." + k: v.detach() for k, v in dsd.items()}
+    out.update({"t5." + k: v.detach() for k, v in tsd.items()})
+    st.save(path, {k: v.numpy() for k, v in out.items()})
+    return ({k: v.detach() for k, v in dsd.items()}, {k: v.detach() for k, v in tsd.items()})
+
+
+# --- 5. export ----------------------------------------------------------------------
+
+def fit_preview(vsd, data, n=200):
+    """Least squares latent (16 + 1) -> RGB of the decoded frames, averaged over
+    each 8x8 block (what one latent pixel covers)."""
+    X, Y = [], []
+    with torch.no_grad():
+        for i in range(n):
+            z = data["latents"][i]
+            video = rvae.decode_whole(vsd, z)          # [3, 17, 64, 64]
+            rgb = F.avg_pool2d(video[:, -4:].mean(dim=1).unsqueeze(0), 8)[0]  # last latent frame
+            X.append(z[:, -1].reshape(16, -1).t())
+            Y.append(rgb.reshape(3, -1).t())
+    X, Y = torch.cat(X).double(), torch.cat(Y).double()
+    Xb = torch.cat([X, torch.ones(X.shape[0], 1, dtype=torch.float64)], dim=1)
+    sol = torch.linalg.lstsq(Xb, Y).solution      # [17, 3]
+    return [float(v) for v in sol[:16].reshape(-1)] + [float(v) for v in sol[16]]
+
+
+def export(out_dir, spm_path, vsd, dsd, tsd, data):
+    os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
+    cfg = {"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": DIT_CFG["dim"],
+           "eps": DIT_CFG["eps"], "ffn_dim": DIT_CFG["ffn_dim"], "freq_dim": DIT_CFG["freq_dim"],
+           "in_dim": 16, "model_type": "t2v", "num_heads": DIT_CFG["num_heads"],
+           "num_layers": DIT_CFG["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
+           "text_dim": DIT_CFG["text_dim"]}
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    st.save(os.path.join(out_dir, "diffusion_pytorch_model.safetensors"),
+            {k: v.float().contiguous() for k, v in dsd.items()})
+    torch.save({k: v.to(torch.bfloat16).contiguous() for k, v in tsd.items()},
+               os.path.join(out_dir, "models_t5_umt5-xxl-enc-bf16.pth"))
+    torch.save({k: v.float().contiguous() for k, v in vsd.items()}, os.path.join(out_dir, "Wan2.1_VAE.pth"))
+    with open(spm_path, "rb") as f, open(os.path.join(out_dir, "google", "umt5-xxl", "spiece.model"), "wb") as g:
+        g.write(f.read())
+    d = dict(DEFAULTS)
+    d["preview_factors"] = fit_preview(vsd, data)
+    with open(os.path.join(out_dir, "t2v.json"), "w") as f:
+        json.dump(d, f, indent=2)
+        f.write("\n")
+    log("exported", out_dir)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/tmp/t2v-demo-work")
+    ap.add_argument("--out", default=os.path.join(ROOT, "models", "demo"))
+    ap.add_argument("--vae-steps", type=int, default=1500)
+    ap.add_argument("--clips", type=int, default=6000)
+    ap.add_argument("--dit-steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    os.makedirs(a.work, exist_ok=True)
+    import sentencepiece as spm
+    t0 = time.time()
+    spm_path = train_tokenizer(a.work)
+    sp = spm.SentencePieceProcessor(model_file=spm_path)
+    vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps), a.work)
+    data = make_latents(vsd, a.work, a.clips)
+    dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch)
+    export(a.out, spm_path, vsd, dsd, tsd, data)
+    log("total %.1f min" % ((time.time() - t0) / 60))
+
+
+if __name__ == "__main__":
+    main()
