@@ -8,6 +8,8 @@
 #   make golden          regenerate golden/ with the PyTorch reference (python3-torch)
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS each
 #   make bench           speed and memory against PyTorch (see bench/)
+#   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
+#                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
 CC      ?= gcc
 BLAS    ?= openblas
@@ -20,6 +22,12 @@ CFLAGS  = $(WARN) $(OPT) -g -ffp-contract=off -fno-math-errno -fopenmp -D_POSIX_
           -D_DEFAULT_SOURCE -isystem /usr/include/stb
 LDLIBS  = -lm
 LDFLAGS = -fopenmp
+# Cross builds (tests/cross/run.sh): EXE is the executable suffix (.exe for
+# mingw-w64); XCFLAGS / XLDFLAGS / XLDLIBS are added for one platform.
+EXE     ?=
+CFLAGS  += $(XCFLAGS)
+LDFLAGS += $(XLDFLAGS)
+LDLIBS  += $(XLDLIBS)
 
 ifeq ($(BLAS),openblas)
   CFLAGS += -DT2V_OPENBLAS
@@ -49,10 +57,10 @@ endif
 LIB_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(LIB_SRC))
 CLI_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(wildcard ref/cli*.c))
 TEST_SRC  = $(wildcard tests/test_*.c)
-TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/*.h) tests/harness.h
 
-.PHONY: all test asan run golden fuzz bench clean demo-model
+.PHONY: all test asan run golden fuzz bench clean demo-model cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -65,7 +73,7 @@ $(BUILD)/ref/%.o: ref/%.c $(HEADERS)
 $(BUILD)/t2v: $(BUILD)/ref/main.o $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(HEADERS)
+$(BUILD)/tests/%$(EXE): tests/%.c $(LIB_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
@@ -87,6 +95,14 @@ fuzz:
 
 bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,)
+
+# CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
+CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64
+cross-test:
+	@bash tests/cross/run.sh $(CROSS)
+
+demo-model:
+	$(PYTHON) tools/train_demo.py
 
 clean:
 	rm -rf build ref/t2v

@@ -16,7 +16,7 @@
  * GEMM. Row-major, cblas conventions:
  *   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
  * op(X) = X or X^T according to transA/transB (0/1).
- * Built on OpenBLAS's cblas_sgemm, or with `make BLAS=none` on gemm_ref's
+ * Built on OpenBLAS's cblas_sgemm, or with `make BLAS=none` on gemm_builtin's
  * blocked, OpenMP-threaded replacement. gemm_naive is the slow, obviously
  * correct triple loop the fast paths are tested against. */
 void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -28,8 +28,9 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
 const char *gemm_backend(void); /* "openblas" or "builtin" */
 
 /* PyTorch Linear: out[M,N] = inp[M,K] · W[N,K]^T + b[N].
- * W is any float dtype (widened into wscratch, N*K floats, unless it is F32
- * on a little-endian host); b may be NULL (fp32 array). */
+ * W is any float dtype, widened into wscratch (N*K floats) unless it is
+ * 4-byte aligned F32 on a little-endian host (see tensor_f32); always pass a
+ * scratch (NULL: a temporary is allocated when needed). b may be NULL. */
 void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
                     float *wscratch);
 

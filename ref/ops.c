@@ -1,0 +1,736 @@
+/*
+ * ops.c: the kernels every stage is written in (contract in ops.h).
+ *
+ * Determinism: every reduction (GEMM's sum over K, norms, softmax sums,
+ * attention) runs in a fixed order inside one thread; threads only split
+ * outputs. So results are bit-identical for any thread count
+ * (DESIGN.md section 6). exp/tanh/erf are evaluated in double and rounded.
+ */
+#include "ops.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef T2V_OPENBLAS
+#include <cblas.h>
+#endif
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ===========================================================================
+ * GEMM, built-in: BLIS-style blocking. op(B) is packed in KC x NC blocks into
+ * NR-wide column panels, op(A) in MC x KC blocks into MR-tall row panels; a
+ * register-blocked MR x NR micro-kernel does the arithmetic. Every element
+ * of C is one sum over K, in KC chunks in increasing order and each chunk in
+ * increasing k (a product rounded, then added), whatever the thread count
+ * and whichever micro-kernel runs: all of them give the same bits. */
+#define GEMM_MR 6
+#define GEMM_NR_MAX 16
+#define GEMM_MC 96   /* multiple of MR */
+#define GEMM_KC 256
+#define GEMM_NC 1024 /* multiple of every NR */
+#define GEMM_JCHUNK 256 /* columns per parallel task, multiple of every NR */
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* acc[MR][nr] = sum_k a[k][0..MR) (x) b[k][0..nr), k increasing. */
+typedef void (*MicroKernel)(int kc, const float *a, const float *b, float *acc);
+typedef struct {
+    int nr;
+    MicroKernel run;
+} GemmKernel;
+
+#if defined(__GNUC__)
+/* GCC/clang vector extensions (not intrinsics): the accumulators are named
+ * vector variables, so they stay in registers on any target. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
+
+/* row i of the tile: c_i += a[p][i] * b[p][:] (vector times scalar) */
+#define MK_ROW(i)                          \
+    do {                                   \
+        float ai = a[p * GEMM_MR + (i)];   \
+        c##i##0 += b0 * ai;                \
+        c##i##1 += b1 * ai;                \
+    } while (0)
+
+/* 6 x 8 in 4-wide vectors: 12 accumulators, fits 16 SSE/NEON registers. */
+static void micro_6x8(int kc, const float *a, const float *b, float *acc) {
+    v4f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    v4f c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int p = 0; p < kc; p++) {
+        v4f b0, b1;
+        memcpy(&b0, b + p * 8, sizeof b0);
+        memcpy(&b1, b + p * 8 + 4, sizeof b1);
+        MK_ROW(0); MK_ROW(1); MK_ROW(2);
+        MK_ROW(3); MK_ROW(4); MK_ROW(5);
+    }
+    v4f out[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    memcpy(acc, out, sizeof out);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define T2V_HAVE_AVX2_KERNEL 1
+/* 6 x 16 in 8-wide AVX2 vectors (separate mul and add: no FMA, so the same
+ * bits as micro_6x8). Chosen at run time when the CPU has AVX2. */
+__attribute__((target("avx2"))) static void micro_6x16_avx2(int kc, const float *a,
+                                                            const float *b, float *acc) {
+    v8f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    v8f c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int p = 0; p < kc; p++) {
+        v8f b0, b1;
+        memcpy(&b0, b + p * 16, sizeof b0);
+        memcpy(&b1, b + p * 16 + 8, sizeof b1);
+        MK_ROW(0); MK_ROW(1); MK_ROW(2);
+        MK_ROW(3); MK_ROW(4); MK_ROW(5);
+    }
+    v8f out[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    memcpy(acc, out, sizeof out);
+}
+#endif
+
+#else
+/* Plain C for other compilers. */
+static void micro_6x8(int kc, const float *a, const float *b, float *acc) {
+    float c[GEMM_MR * 8] = {0};
+    for (int p = 0; p < kc; p++)
+        for (int i = 0; i < GEMM_MR; i++)
+            for (int j = 0; j < 8; j++) c[i * 8 + j] += a[p * GEMM_MR + i] * b[p * 8 + j];
+    memcpy(acc, c, sizeof c);
+}
+#endif
+
+/* The widest micro-kernel this CPU runs (T2V_GEMM_GENERIC=1 in the
+ * environment forces the portable one, for tests). */
+static GemmKernel gemm_kernel(void) {
+    GemmKernel k = {8, micro_6x8};
+#ifdef T2V_HAVE_AVX2_KERNEL
+    const char *e = getenv("T2V_GEMM_GENERIC");
+    if (__builtin_cpu_supports("avx2") && !(e && e[0] == '1')) {
+        k.nr = 16;
+        k.run = micro_6x16_avx2;
+    }
+#endif
+    return k;
+}
+
+/* Ap[panel][k][MR] <- op(A)[i0.., p0..], zero-padded to whole panels. */
+static void pack_A(float *Ap, int transA, const float *A, int lda, int i0, int mc, int p0,
+                   int kc) {
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = imin(GEMM_MR, mc - ir);
+        float *dst = Ap + (size_t)ir * kc;
+        for (int p = 0; p < kc; p++) {
+            for (int i = 0; i < mr; i++) {
+                size_t r = (size_t)(i0 + ir + i), c = (size_t)(p0 + p);
+                dst[p * GEMM_MR + i] = transA ? A[c * lda + r] : A[r * lda + c];
+            }
+            for (int i = mr; i < GEMM_MR; i++) dst[p * GEMM_MR + i] = 0.0f;
+        }
+    }
+}
+
+/* Bp[panel][k][NR] <- op(B)[p0.., j0..], zero-padded to whole panels.
+ * Panels [jp0, jp1) of the block only (so threads can share the work). */
+static void pack_B(float *Bp, int NR, int transB, const float *B, int ldb, int p0, int kc, int j0,
+                   int nc, int jp0, int jp1) {
+    for (int jp = jp0; jp < jp1; jp++) {
+        int jr = jp * NR, nr = imin(NR, nc - jr);
+        float *dst = Bp + (size_t)jr * kc;
+        if (!transB) {
+            for (int p = 0; p < kc; p++) {
+                const float *src = B + (size_t)(p0 + p) * ldb + j0 + jr;
+                for (int j = 0; j < nr; j++) dst[p * NR + j] = src[j];
+            }
+        } else { /* read rows of B contiguously */
+            for (int j = 0; j < nr; j++) {
+                const float *src = B + (size_t)(j0 + jr + j) * ldb + p0;
+                for (int p = 0; p < kc; p++) dst[p * NR + j] = src[p];
+            }
+        }
+        for (int p = 0; p < kc; p++)
+            for (int j = nr; j < NR; j++) dst[p * NR + j] = 0.0f;
+    }
+}
+
+/* C[mc, nc] (first K chunk: = alpha*AB + beta*C, later: += alpha*AB) over
+ * packed panels. */
+static void macro_kernel(const GemmKernel *gk, int mc, int nc, int kc, const float *Ap,
+                         const float *Bp, float alpha, float beta, int first, float *C, int ldc) {
+    float acc[GEMM_MR * GEMM_NR_MAX];
+    int NR = gk->nr;
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = imin(NR, nc - jr);
+        for (int ir = 0; ir < mc; ir += GEMM_MR) {
+            int mr = imin(GEMM_MR, mc - ir);
+            gk->run(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc, acc);
+            for (int i = 0; i < mr; i++) {
+                float *c = C + (size_t)(ir + i) * ldc + jr;
+                const float *s = acc + i * NR;
+                if (!first)
+                    for (int j = 0; j < nr; j++) c[j] += alpha * s[j];
+                else if (beta == 0.0f)
+                    for (int j = 0; j < nr; j++) c[j] = alpha * s[j];
+                else
+                    for (int j = 0; j < nr; j++) c[j] = alpha * s[j] + beta * c[j];
+            }
+        }
+    }
+}
+
+/* C = beta*C (beta == 0 writes zeros without reading C). */
+static void scale_C(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+}
+
+void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) { scale_C(M, N, beta, C, ldc); return; }
+    GemmKernel gk = gemm_kernel();
+    int nt = max_threads();
+    /* packing buffers: one KC x NC block of op(B), one MC x KC block of op(A)
+     * per thread, no bigger than this product needs */
+    size_t kc_max = (size_t)imin(K, GEMM_KC);
+    size_t a_size = kc_max * (size_t)((imin(M, GEMM_MC) + GEMM_MR - 1) / GEMM_MR * GEMM_MR);
+    size_t b_size = kc_max * (size_t)((imin(N, GEMM_NC) + gk.nr - 1) / gk.nr * gk.nr);
+    float *Bp = malloc(sizeof(float) * b_size);
+    float *Ap = malloc(sizeof(float) * a_size * (size_t)nt);
+    if (!Ap || !Bp) { /* out of memory: the slow path still gives the answer */
+        free(Ap); free(Bp);
+        gemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    double flops = 2.0 * M * N * (double)K;
+    int n_ic = (M + GEMM_MC - 1) / GEMM_MC;
+#pragma omp parallel if (flops > 2e6 && nt > 1) num_threads(nt)
+    {
+        float *myAp = Ap + (size_t)thread_id() * a_size;
+        for (int jc = 0; jc < N; jc += GEMM_NC) {
+            int nc = imin(GEMM_NC, N - jc);
+            int n_jp = (nc + gk.nr - 1) / gk.nr;
+            int n_jt = (nc + GEMM_JCHUNK - 1) / GEMM_JCHUNK;
+            for (int pc = 0; pc < K; pc += GEMM_KC) {
+                int kc = imin(GEMM_KC, K - pc);
+#pragma omp for schedule(static)
+                for (int jp = 0; jp < n_jp; jp++)
+                    pack_B(Bp, gk.nr, transB, B, ldb, pc, kc, jc, nc, jp, jp + 1);
+                /* implicit barrier: Bp is complete */
+#pragma omp for schedule(dynamic, 1)
+                for (int t = 0; t < n_ic * n_jt; t++) {
+                    int ic = (t / n_jt) * GEMM_MC, jt = (t % n_jt) * GEMM_JCHUNK;
+                    int mc = imin(GEMM_MC, M - ic), ncols = imin(GEMM_JCHUNK, nc - jt);
+                    pack_A(myAp, transA, A, lda, ic, mc, pc, kc);
+                    macro_kernel(&gk, mc, ncols, kc, myAp, Bp + (size_t)jt * kc, alpha, beta,
+                                 pc == 0, C + (size_t)ic * ldc + jc + jt, ldc);
+                }
+                /* implicit barrier before Bp is repacked */
+            }
+        }
+    }
+    free(Ap);
+    free(Bp);
+}
+
+/* The obviously correct triple loop; accumulates in double, then
+ * C = alpha*sum + beta*C rounded once to float (beta == 0: C not read). */
+void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int p = 0; p < K; p++) {
+                double a = transA ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                double b = transB ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                s += a * b;
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = beta == 0.0f ? (float)(alpha * s) : (float)(alpha * s + (double)beta * *c);
+        }
+}
+
+void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc) {
+#ifdef T2V_OPENBLAS
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_C(M, N, beta, C, ldc); return; }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    gemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+const char *gemm_backend(void) {
+#ifdef T2V_OPENBLAS
+    return "openblas";
+#else
+    return "builtin";
+#endif
+}
+
+/* Whether tensor_f32 must widen t into scratch (not F32, big-endian host, or
+ * F32 data not 4-byte aligned in its file). */
+static int needs_widening(const Tensor *t) {
+    return t->dtype != DT_F32 || !host_is_little_endian() || (uintptr_t)t->data % 4 != 0;
+}
+
+/* PyTorch Linear: out[M,N] = inp[M,K] W[N,K]^T + b[N]. A NULL wscratch where
+ * widening is needed is replaced by a temporary buffer. */
+void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
+                    float *wscratch) {
+    int N = (int)W->shape[0], K = (int)W->shape[1];
+    float *tmp = NULL;
+    if (!wscratch && needs_widening(W)) {
+        tmp = malloc(sizeof(float) * (size_t)N * K);
+        if (!tmp) { /* out of memory: NaN rather than garbage */
+            for (size_t i = 0; i < (size_t)M * N; i++) out[i] = NAN;
+            return;
+        }
+        wscratch = tmp;
+    }
+    const float *w = tensor_f32(W, wscratch);
+    gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
+    free(tmp);
+    if (!b) return;
+#pragma omp parallel for schedule(static) if ((int64_t)M * N > 65536)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];
+}
+
+/* ===========================================================================
+ * Norms over the last dimension; statistics in double, fixed order.
+ * LayerNorm: biased variance, PyTorch semantics (wan21-spec 2.3);
+ * RMSNorm: x / sqrt(mean(x^2) + eps) * weight (wan21-spec 2.4). */
+void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((int64_t)N * C > 32768)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        double mean = 0.0, var = 0.0;
+        for (int c = 0; c < C; c++) mean += x[c];
+        mean /= C;
+        for (int c = 0; c < C; c++) { double d = x[c] - mean; var += d * d; }
+        var /= C;
+        double rstd = 1.0 / sqrt(var + (double)eps);
+        for (int c = 0; c < C; c++) {
+            float v = (float)((x[c] - mean) * rstd);
+            if (weight) v *= weight[c];
+            if (bias) v += bias[c];
+            y[c] = v;
+        }
+    }
+}
+
+void rmsnorm_forward(float *out, const float *inp, const float *weight, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((int64_t)N * C > 32768)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        double ms = 0.0;
+        for (int c = 0; c < C; c++) ms += (double)x[c] * x[c];
+        double r = 1.0 / sqrt(ms / C + (double)eps);
+        for (int c = 0; c < C; c++) {
+            float v = (float)(x[c] * r);
+            y[c] = weight ? v * weight[c] : v;
+        }
+    }
+}
+
+/* ===========================================================================
+ * Activations: the transcendental part in double, rounded once. */
+float t2v_expf(float x) { return (float)exp((double)x); }
+float t2v_tanhf(float x) { return (float)tanh((double)x); }
+
+/* GELU, tanh approximation (wan21-spec 2.2 (d), the DiT text embedding and FFN). */
+void gelu_tanh_inplace(float *x, int64_t n) {
+    const double k = 0.7978845608028654; /* sqrt(2/pi) */
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        x[i] = (float)(0.5 * v * (1.0 + tanh(k * (v + 0.044715 * v * v * v))));
+    }
+}
+
+void gelu_erf_inplace(float *x, int64_t n) {
+    const double r = 0.7071067811865476; /* 1/sqrt(2) */
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        x[i] = (float)(0.5 * v * (1.0 + erf(v * r)));
+    }
+}
+
+void silu_inplace(float *x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        x[i] = (float)(v / (1.0 + exp(-v)));
+    }
+}
+
+void softmax_inplace(float *x, int N, int C) {
+#pragma omp parallel for schedule(static) if ((int64_t)N * C > 32768)
+    for (int n = 0; n < N; n++) {
+        float *r = x + (size_t)n * C;
+        float mx = -INFINITY;
+        for (int c = 0; c < C; c++) mx = r[c] > mx ? r[c] : mx;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) { r[c] = t2v_expf(r[c] - mx); sum += r[c]; }
+        for (int c = 0; c < C; c++) r[c] = (float)(r[c] / sum);
+    }
+}
+
+/* ===========================================================================
+ * RoPE, interleaved pairs (wan21-spec 2.5), rotated in double as the official
+ * code does (it multiplies complex float64 numbers). */
+void rope_apply(float *x, int N, int H, int d, int ld, const float *cos_t, const float *sin_t) {
+    int half = d / 2;
+#pragma omp parallel for schedule(static) if ((int64_t)N * H * d > 65536)
+    for (int n = 0; n < N; n++) {
+        const float *cs = cos_t + (size_t)n * half, *sn = sin_t + (size_t)n * half;
+        for (int h = 0; h < H; h++) {
+            float *u = x + (size_t)n * ld + (size_t)h * d;
+            for (int j = 0; j < half; j++) {
+                double x0 = u[2 * j], x1 = u[2 * j + 1], c = cs[j], s = sn[j];
+                u[2 * j] = (float)(x0 * c - x1 * s);
+                u[2 * j + 1] = (float)(x0 * s + x1 * c);
+            }
+        }
+    }
+}
+
+/* ===========================================================================
+ * Attention, blocked with an online softmax (flash-attention style). One
+ * thread owns a (head, query block) pair and walks the key blocks in order:
+ *   S = scale Q K^T (+ bias); m' = max(m, rowmax S); P = exp(S - m');
+ *   l = l e^(m-m') + rowsum P;  O = O e^(m-m') + P V;   out = O / l.
+ * K^T and V are packed once per call into the GEMM's panel layout (a copy of
+ * K and V, O(Nk·H·d)), so the query-block tasks only pack Q and P. */
+#define ATT_QB 48  /* query rows per task (multiple of GEMM_MR) */
+#define ATT_KB 256 /* keys per block (<= GEMM_KC: P V is one K chunk) */
+
+/* C[M,N] = alpha * A B + beta * C from packed operands (M <= GEMM_MC): Ap
+ * holds op(A) in K chunks of GEMM_KC, each round_up(M, MR) * kc floats; Bp
+ * op(B) likewise, each kc * round_up(N, NR). Same arithmetic as gemm_builtin. */
+static void gemm_packed(const GemmKernel *gk, int M, int N, int K, float alpha, const float *Ap,
+                        const float *Bp, float beta, float *C, int ldc) {
+    int Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR, Np = (N + gk->nr - 1) / gk->nr * gk->nr;
+    for (int pc = 0; pc < K; pc += GEMM_KC) {
+        int kc = imin(GEMM_KC, K - pc);
+        macro_kernel(gk, M, N, kc, Ap + (size_t)pc * Mp, Bp + (size_t)pc * Np, alpha, beta,
+                     pc == 0, C, ldc);
+    }
+}
+
+/* op(A) rows [0, M) of A[M, K] packed in K chunks (layout of gemm_packed). */
+static void pack_A_chunks(float *Ap, const float *A, int lda, int M, int K) {
+    int Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    for (int pc = 0; pc < K; pc += GEMM_KC)
+        pack_A(Ap + (size_t)pc * Mp, 0, A, lda, 0, M, pc, imin(GEMM_KC, K - pc));
+}
+
+/* op(B)[K, N] packed in K chunks (layout of gemm_packed). */
+static void pack_B_chunks(float *Bp, int NR, int transB, const float *B, int ldb, int K, int N) {
+    int Np = (N + NR - 1) / NR * NR;
+    for (int pc = 0; pc < K; pc += GEMM_KC)
+        pack_B(Bp + (size_t)pc * Np, NR, transB, B, ldb, pc, imin(GEMM_KC, K - pc), 0, N, 0,
+               Np / NR);
+}
+
+typedef struct {
+    GemmKernel gk;
+    int Nq, Nk, H, d, nkb;
+    size_t kp_size, vp_size; /* floats per (head, key block) */
+    float *Kp, *Vp;          /* packed K^T [d, keys] and V [keys, d] blocks */
+    float scale;
+    const float *relbias;
+} AttPlan;
+
+typedef struct {
+    float *S, *O, *m, *l, *Qp, *Pp;
+} AttScratch;
+
+static size_t att_scratch_floats(int d) {
+    return 2 * (size_t)ATT_QB * ATT_KB + 2 * (size_t)ATT_QB * d + 2 * ATT_QB;
+}
+
+static void att_scratch_bind(AttScratch *s, float *base, int d) {
+    s->S = base;
+    s->O = s->S + (size_t)ATT_QB * ATT_KB;
+    s->m = s->O + (size_t)ATT_QB * d;
+    s->l = s->m + ATT_QB;
+    s->Qp = s->l + ATT_QB;
+    s->Pp = s->Qp + (size_t)ATT_QB * d;
+}
+
+/* Online-softmax update of rows [0, nq) with the scores S[nq, nk] of key
+ * block j0 (turned into probabilities in place). */
+static void att_softmax_update(const AttPlan *pl, AttScratch *s, int h, int i0, int nq, int j0,
+                               int nk) {
+    const float *rb = pl->relbias ? pl->relbias + (size_t)h * (pl->Nq + pl->Nk - 1) : NULL;
+    for (int i = 0; i < nq; i++) {
+        float *Si = s->S + (size_t)i * nk;
+        if (rb) {
+            const float *b = rb + (j0 - (i0 + i)) + (pl->Nq - 1);
+            for (int j = 0; j < nk; j++) Si[j] += b[j];
+        }
+        float mx = s->m[i];
+        for (int j = 0; j < nk; j++) mx = Si[j] > mx ? Si[j] : mx;
+        float mref = mx == -INFINITY ? 0.0f : mx; /* all -inf so far: weights 0, not NaN */
+        float corr = t2v_expf(s->m[i] - mref), sum = 0.0f;
+        for (int j = 0; j < nk; j++) { Si[j] = t2v_expf(Si[j] - mref); sum += Si[j]; }
+        s->l[i] = s->l[i] * corr + sum;
+        s->m[i] = mx;
+        float *Oi = s->O + (size_t)i * pl->d;
+        if (corr != 1.0f)
+            for (int c = 0; c < pl->d; c++) Oi[c] *= corr;
+    }
+}
+
+/* One (head h, query rows i0..i0+nq) task. */
+static void att_block(const AttPlan *pl, float *out, int ldo, const float *q, int ldq, int h,
+                      int i0, int nq, AttScratch *s) {
+    int d = pl->d;
+    for (int i = 0; i < nq; i++) { s->m[i] = -INFINITY; s->l[i] = 0.0f; }
+    memset(s->O, 0, sizeof(float) * (size_t)nq * d);
+    pack_A_chunks(s->Qp, q + (size_t)i0 * ldq + (size_t)h * d, ldq, nq, d);
+    for (int kb = 0; kb < pl->nkb; kb++) {
+        int j0 = kb * ATT_KB, nk = imin(ATT_KB, pl->Nk - j0);
+        size_t blk = (size_t)h * pl->nkb + kb;
+        /* S[nq, nk] = scale * Q K^T */
+        gemm_packed(&pl->gk, nq, nk, d, pl->scale, s->Qp, pl->Kp + blk * pl->kp_size, 0.0f, s->S,
+                    nk);
+        att_softmax_update(pl, s, h, i0, nq, j0, nk);
+        /* O = P V + O */
+        pack_A_chunks(s->Pp, s->S, nk, nq, nk);
+        gemm_packed(&pl->gk, nq, d, nk, 1.0f, s->Pp, pl->Vp + blk * pl->vp_size, 1.0f, s->O, d);
+    }
+    for (int i = 0; i < nq; i++) {
+        float *o = out + (size_t)(i0 + i) * ldo + (size_t)h * d;
+        const float *Oi = s->O + (size_t)i * d;
+        float l = s->l[i];
+        for (int c = 0; c < d; c++) o[c] = Oi[c] / l;
+    }
+}
+
+void attention_forward(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
+                       const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
+                       const float *relbias) {
+    if (Nq <= 0 || H <= 0 || d <= 0) return;
+    if (Nk <= 0) { /* softmax over no keys: define the output as zero */
+        for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
+        return;
+    }
+    AttPlan pl = {gemm_kernel(), Nq, Nk, H, d, (Nk + ATT_KB - 1) / ATT_KB, 0, 0, NULL, NULL,
+                  scale, relbias};
+    int NR = pl.gk.nr, KBp = (ATT_KB + NR - 1) / NR * NR, dp = (d + NR - 1) / NR * NR;
+    pl.kp_size = (size_t)d * KBp;
+    pl.vp_size = (size_t)ATT_KB * dp;
+    int nt = max_threads();
+    size_t per = att_scratch_floats(d), nblk = (size_t)H * pl.nkb;
+    float *buf = malloc(sizeof(float) * (per * (size_t)nt + nblk * (pl.kp_size + pl.vp_size)));
+    if (!buf) { /* out of memory: the slow path still gives the answer */
+        attention_naive(out, ldo, q, ldq, k, ldk, v, ldv, Nq, Nk, H, d, scale, relbias);
+        return;
+    }
+    pl.Kp = buf + per * (size_t)nt;
+    pl.Vp = pl.Kp + nblk * pl.kp_size;
+    int n_qb = (Nq + ATT_QB - 1) / ATT_QB, tasks = n_qb * H;
+#pragma omp parallel num_threads(nt) if ((tasks > 1 || nblk > 1) && nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (int b = 0; b < (int)nblk; b++) {
+            int h = b / pl.nkb, j0 = (b % pl.nkb) * ATT_KB, nk = imin(ATT_KB, Nk - j0);
+            pack_B_chunks(pl.Kp + (size_t)b * pl.kp_size, NR, 1,
+                          k + (size_t)j0 * ldk + (size_t)h * d, ldk, d, nk);
+            pack_B_chunks(pl.Vp + (size_t)b * pl.vp_size, NR, 0,
+                          v + (size_t)j0 * ldv + (size_t)h * d, ldv, nk, d);
+        }
+        AttScratch s;
+        att_scratch_bind(&s, buf + per * (size_t)thread_id(), d);
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tasks; t++) {
+            int h = t / n_qb, i0 = (t % n_qb) * ATT_QB;
+            att_block(&pl, out, ldo, q, ldq, h, i0, imin(ATT_QB, Nq - i0), &s);
+        }
+    }
+    free(buf);
+}
+
+/* Reference attention: full score row, double accumulation throughout. */
+void attention_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
+                     const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
+                     const float *relbias) {
+    if (Nk <= 0) { /* softmax over no keys: define the output as zero */
+        for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
+        return;
+    }
+    double *p = malloc(sizeof(double) * (size_t)Nk);
+    double *o = malloc(sizeof(double) * (size_t)d);
+    if (!p || !o) { free(p); free(o); return; }
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < Nq; i++) {
+            const float *qi = q + (size_t)i * ldq + (size_t)h * d;
+            double mx = -INFINITY, sum = 0.0;
+            for (int j = 0; j < Nk; j++) {
+                const float *kj = k + (size_t)j * ldk + (size_t)h * d;
+                double dot = 0.0;
+                for (int c = 0; c < d; c++) dot += (double)qi[c] * kj[c];
+                p[j] = scale * dot;
+                if (relbias) p[j] += relbias[(size_t)h * (Nq + Nk - 1) + (j - i) + (Nq - 1)];
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int j = 0; j < Nk; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+            for (int c = 0; c < d; c++) o[c] = 0.0;
+            for (int j = 0; j < Nk; j++) {
+                const float *vj = v + (size_t)j * ldv + (size_t)h * d;
+                for (int c = 0; c < d; c++) o[c] += p[j] * vj[c];
+            }
+            float *oi = out + (size_t)i * ldo + (size_t)h * d;
+            for (int c = 0; c < d; c++) oi[c] = (float)(o[c] / sum);
+        }
+    free(p);
+    free(o);
+}
+
+/* ===========================================================================
+ * Conv3d: im2col over a tile of output positions, then one GEMM per tile:
+ *   out[Cout, tile] = W[Cout, Cin*kt*kh*kw] col[Cin*kt*kh*kw, tile]. */
+#define CONV_COL_BYTES ((size_t)32 << 20) /* bound on the column buffer */
+
+void conv3d_out_size(const Conv3dParams *p, int T, int H, int W, int *To, int *Ho, int *Wo) {
+    *To = (T + p->pt0 + p->pt1 - p->kt) / p->st + 1;
+    *Ho = (H + p->ph0 + p->ph1 - p->kh) / p->sh + 1;
+    *Wo = (W + p->pw0 + p->pw1 - p->kw) / p->sw + 1;
+}
+
+/* col[r, 0..np) for output positions pos0..pos0+np, r = ((ci*kt+a)*kh+b)*kw+c,
+ * walking the positions one output row (fixed to, ho) at a time. */
+static void im2col3d(float *col, const float *inp, int Cin, int T, int H, int W,
+                     const Conv3dParams *p, int Ho, int Wo, int64_t pos0, int np) {
+    int K3 = p->kt * p->kh * p->kw, rows = Cin * K3;
+#pragma omp parallel for schedule(static) if ((int64_t)rows * np > 65536)
+    for (int r = 0; r < rows; r++) {
+        int ci = r / K3, a = r % K3 / (p->kh * p->kw), b = r / p->kw % p->kh, c = r % p->kw;
+        const float *src = inp + (size_t)ci * T * H * W;
+        float *dst = col + (size_t)r * np;
+        int wo = (int)(pos0 % Wo), ho = (int)(pos0 / Wo % Ho), to = (int)(pos0 / ((int64_t)Wo * Ho));
+        for (int n = 0; n < np;) {
+            int run = imin(Wo - wo, np - n);
+            int ti = to * p->st - p->pt0 + a, hi = ho * p->sh - p->ph0 + b;
+            if (ti < 0 || ti >= T || hi < 0 || hi >= H) {
+                memset(dst + n, 0, sizeof(float) * (size_t)run);
+            } else {
+                const float *srow = src + ((size_t)ti * H + hi) * W;
+                for (int x = 0; x < run; x++) {
+                    int wi = (wo + x) * p->sw - p->pw0 + c;
+                    dst[n + x] = wi >= 0 && wi < W ? srow[wi] : 0.0f;
+                }
+            }
+            n += run;
+            wo = 0;
+            if (++ho == Ho) { ho = 0; to++; }
+        }
+    }
+}
+
+int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
+                   const float *bias, const Conv3dParams *p, T2vError *err) {
+    char sh[96];
+    if (weight->ndim != 5 || weight->shape[1] != Cin || weight->shape[2] != p->kt ||
+        weight->shape[3] != p->kh || weight->shape[4] != p->kw || !dtype_is_float(weight->dtype))
+        return t2v_fail(err, T2V_EINPUT,
+                        "conv3d weight: expected a float tensor [Cout, %d, %d, %d, %d], found %s %s",
+                        Cin, p->kt, p->kh, p->kw, dtype_name(weight->dtype),
+                        shape_str(weight, sh, sizeof sh));
+    int To, Ho, Wo;
+    conv3d_out_size(p, T, H, W, &To, &Ho, &Wo);
+    if (p->st < 1 || p->sh < 1 || p->sw < 1 || To < 1 || Ho < 1 || Wo < 1)
+        return t2v_fail(err, T2V_EINPUT,
+                        "conv3d: input [%d, %d, %d, %d] too small for kernel (%d, %d, %d) "
+                        "stride (%d, %d, %d)", Cin, T, H, W, p->kt, p->kh, p->kw, p->st, p->sh, p->sw);
+    int Cout = (int)weight->shape[0];
+    int64_t Kc = (int64_t)Cin * p->kt * p->kh * p->kw, P = (int64_t)To * Ho * Wo;
+    float *wscratch = NULL;
+    if (needs_widening(weight)) {
+        wscratch = t2v_malloc(sizeof(float) * (size_t)tensor_numel(weight), "conv3d weight", err);
+        if (!wscratch) return T2V_ERESOURCE;
+    }
+    const float *w = tensor_f32(weight, wscratch);
+    /* A 1x1x1 kernel with stride 1 and no padding needs no im2col. */
+    int direct = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
+                 p->sw == 1 && !p->pt0 && !p->pt1 && !p->ph0 && !p->ph1 && !p->pw0 && !p->pw1;
+    int64_t tile = direct ? P : (int64_t)(CONV_COL_BYTES / sizeof(float)) / Kc;
+    if (tile < 64) tile = 64;
+    if (tile > P) tile = P;
+    float *col = NULL;
+    if (!direct) {
+        col = t2v_malloc(sizeof(float) * (size_t)(Kc * tile), "conv3d column buffer", err);
+        if (!col) { free(wscratch); return T2V_ERESOURCE; }
+    }
+    for (int64_t p0 = 0; p0 < P; p0 += tile) {
+        int np = (int)(P - p0 < tile ? P - p0 : tile);
+        if (direct) {
+            gemm(0, 0, Cout, np, (int)Kc, 1.0f, w, (int)Kc, inp + p0, (int)P, 0.0f, out + p0, (int)P);
+            continue;
+        }
+        im2col3d(col, inp, Cin, T, H, W, p, Ho, Wo, p0, np);
+        gemm(0, 0, Cout, np, (int)Kc, 1.0f, w, (int)Kc, col, np, 0.0f, out + p0, (int)P);
+    }
+    if (bias) {
+#pragma omp parallel for schedule(static) if ((int64_t)Cout * P > 65536)
+        for (int co = 0; co < Cout; co++)
+            for (int64_t i = 0; i < P; i++) out[(size_t)co * P + i] += bias[co];
+    }
+    free(col);
+    free(wscratch);
+    return T2V_OK;
+}
+
+/* Direct convolution, double accumulation, for tests. */
+void conv3d_naive(float *out, const float *inp, int Cin, int T, int H, int W, const float *weight,
+                  int Cout, const float *bias, const Conv3dParams *p) {
+    int To, Ho, Wo;
+    conv3d_out_size(p, T, H, W, &To, &Ho, &Wo);
+    for (int co = 0; co < Cout; co++)
+        for (int to = 0; to < To; to++)
+            for (int ho = 0; ho < Ho; ho++)
+                for (int wo = 0; wo < Wo; wo++) {
+                    double s = bias ? bias[co] : 0.0;
+                    for (int ci = 0; ci < Cin; ci++)
+                        for (int a = 0; a < p->kt; a++)
+                            for (int b = 0; b < p->kh; b++)
+                                for (int c = 0; c < p->kw; c++) {
+                                    int ti = to * p->st - p->pt0 + a, hi = ho * p->sh - p->ph0 + b,
+                                        wi = wo * p->sw - p->pw0 + c;
+                                    if (ti < 0 || ti >= T || hi < 0 || hi >= H || wi < 0 || wi >= W)
+                                        continue;
+                                    double wv = weight[(((size_t)co * Cin + ci) * p->kt + a) * p->kh * p->kw +
+                                                       (size_t)b * p->kw + c];
+                                    s += wv * inp[(((size_t)ci * T + ti) * H + hi) * W + wi];
+                                }
+                    out[(((size_t)co * To + to) * Ho + ho) * Wo + wo] = (float)s;
+                }
+}

@@ -1,0 +1,531 @@
+/*
+ * test_ops.c: every kernel of ref/ops.c against the float64 PyTorch goldens
+ * in golden/ops/ (tools/golden_ops.py), the fast kernels against their slow
+ * twins (gemm_naive, attention_naive, conv3d_naive) on random sizes, and the
+ * same bits for 1, 2 and 3 OpenMP threads. Tolerances: golden/README.md.
+ */
+#include "harness.h"
+#include "../ref/ops.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Tolerances (max|d| / rms(ref), min cosine), documented in golden/README.md. */
+#define TOL_GEMM 1e-5     /* fp32 sums of K ~ 200-1000 products vs float64 */
+#define TOL_LINEAR 1e-5
+#define TOL_NORM 2e-6     /* statistics in double: only the final roundings */
+#define TOL_ACT 1e-6      /* double inside, one rounding to float */
+#define TOL_ROPE 1e-6
+#define TOL_ATT 1e-5      /* two fp32 GEMMs + online softmax */
+#define TOL_CONV 1e-5
+#define MIN_COS 0.9999999
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static int get_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static float *falloc(int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+    return p;
+}
+
+static float *rand_floats(uint64_t seed, int64_t n, float scale) {
+    float *x = falloc(n);
+    prng_fill(seed, x, n, scale);
+    return x;
+}
+
+static void fill_nan(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = NAN;
+}
+
+static int same_bits(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+static int geti(const SafeTensors *st, const char *name) {
+    const Tensor *t = tl_find(&st->tensors, name);
+    if (!t || t->dtype != DT_I32 || tensor_numel(t) < 1) {
+        h_report(0, "%s: int tensor '%s' missing", st->path, name);
+        return -1;
+    }
+    return (int32_t)rd_u32le(t->data);
+}
+
+static float getf(const SafeTensors *st, const char *name) {
+    float *x = golden_f32(st, name, NULL);
+    float v = x ? x[0] : NAN;
+    free(x);
+    return v;
+}
+
+/* ---------------------------------------------------------------------------
+ * Goldens */
+typedef void (*GemmFn)(int, int, int, int, int, float, const float *, int, const float *, int,
+                       float, float *, int);
+
+static void test_gemm_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/gemm.safetensors")) return;
+    const Tensor *tc = tl_find(&st.tensors, "C0");
+    int64_t nA = 0, nB = 0;
+    float *A = golden_f32(&st, "A", &nA), *B = golden_f32(&st, "B", &nB);
+    float *C0 = golden_f32(&st, "C0", NULL);
+    if (!A || !B || !C0 || !tc) goto done;
+    int M = (int)tc->shape[0], N = (int)tc->shape[1], K = (int)(nA / M);
+    float alpha = getf(&st, "alpha"), beta = getf(&st, "beta");
+    GemmFn fns[3] = {gemm, gemm_builtin, gemm_naive};
+    const char *names[3] = {"gemm", "gemm_builtin", "gemm_naive"};
+    float *C = falloc((int64_t)M * N);
+    for (int f = 0; f < 3; f++) {
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                char key[32], what[64];
+                snprintf(key, sizeof key, "out.%c%c", ta ? 't' : 'n', tb ? 't' : 'n');
+                float *ref = golden_f32(&st, key, NULL);
+                if (!ref) continue;
+                memcpy(C, C0, sizeof(float) * (size_t)M * N);
+                fns[f](ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+                snprintf(what, sizeof what, "%s %s (%dx%dx%d)", names[f], key, M, N, K);
+                check_close(what, C, ref, (int64_t)M * N, TOL_GEMM, MIN_COS);
+                free(ref);
+            }
+        float *ref = golden_f32(&st, "out.nn_beta0", NULL);
+        if (ref) {
+            char what[64];
+            fill_nan(C, (int64_t)M * N); /* beta == 0 must not read C */
+            fns[f](0, 0, M, N, K, alpha, A, K, B, N, 0.0f, C, N);
+            snprintf(what, sizeof what, "%s beta=0 over NaN C", names[f]);
+            check_close(what, C, ref, (int64_t)M * N, TOL_GEMM, MIN_COS);
+            free(ref);
+        }
+    }
+    free(C);
+done:
+    free(A); free(B); free(C0);
+    st_close(&st);
+}
+
+static void test_linear_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/linear.safetensors")) return;
+    const Tensor *tx = tl_find(&st.tensors, "x");
+    float *x = golden_f32(&st, "x", NULL), *b = golden_f32(&st, "b", NULL);
+    const char *dts[3] = {"f32", "bf16", "f16"};
+    for (int i = 0; tx && x && b && i < 3; i++) {
+        char wn[16], on[16], what[64];
+        snprintf(wn, sizeof wn, "W.%s", dts[i]);
+        snprintf(on, sizeof on, "out.%s", dts[i]);
+        const Tensor *W = tl_find(&st.tensors, wn);
+        float *ref = golden_f32(&st, on, NULL);
+        if (!W || !ref) { free(ref); continue; }
+        int M = (int)tx->shape[0], N = (int)W->shape[0];
+        float *out = falloc((int64_t)M * N), *ws = falloc(tensor_numel(W));
+        fill_nan(out, (int64_t)M * N);
+        linear_forward(out, x, W, b, M, ws);
+        snprintf(what, sizeof what, "linear_forward W %s (%s)", dts[i], dtype_name(W->dtype));
+        check_close(what, out, ref, (int64_t)M * N, TOL_LINEAR, MIN_COS);
+        /* no bias: the reference minus b */
+        linear_forward(out, x, W, NULL, M, ws);
+        for (int r = 0; r < M; r++)
+            for (int c = 0; c < N; c++) ref[(size_t)r * N + c] -= b[c];
+        snprintf(what, sizeof what, "linear_forward W %s, no bias", dts[i]);
+        check_close(what, out, ref, (int64_t)M * N, TOL_LINEAR, MIN_COS);
+        free(out); free(ws); free(ref);
+    }
+    free(x); free(b);
+    st_close(&st);
+}
+
+static void test_norms_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/norms.safetensors")) return;
+    const Tensor *tx = tl_find(&st.tensors, "x");
+    float *x = golden_f32(&st, "x", NULL), *w = golden_f32(&st, "weight", NULL);
+    float *b = golden_f32(&st, "bias", NULL);
+    float eps_ln = getf(&st, "eps_ln"), eps_rms = getf(&st, "eps_rms");
+    if (tx && x && w && b) {
+        int N = (int)tx->shape[0], C = (int)tx->shape[1];
+        int64_t n = (int64_t)N * C;
+        float *out = falloc(n), *inpl = falloc(n);
+        const char *keys[4] = {"layernorm.affine", "layernorm.plain", "rmsnorm.weight", "rmsnorm.plain"};
+        for (int k = 0; k < 4; k++) {
+            float *ref = golden_f32(&st, keys[k], NULL);
+            if (!ref) continue;
+            memcpy(inpl, x, sizeof(float) * (size_t)n);
+            if (k < 2) {
+                layernorm_forward(out, x, k == 0 ? w : NULL, k == 0 ? b : NULL, N, C, eps_ln);
+                layernorm_forward(inpl, inpl, k == 0 ? w : NULL, k == 0 ? b : NULL, N, C, eps_ln);
+            } else {
+                rmsnorm_forward(out, x, k == 2 ? w : NULL, N, C, eps_rms);
+                rmsnorm_forward(inpl, inpl, k == 2 ? w : NULL, N, C, eps_rms);
+            }
+            check_close(keys[k], out, ref, n, TOL_NORM, MIN_COS);
+            CHECK(same_bits(out, inpl, n), "%s in place (out == inp) gives the same bits", keys[k]);
+            free(ref);
+        }
+        free(out); free(inpl);
+    }
+    free(x); free(w); free(b);
+    st_close(&st);
+}
+
+static void test_act_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/act.safetensors")) return;
+    int64_t n = 0, ns = 0;
+    float *x = golden_f32(&st, "x", &n), *xs = golden_f32(&st, "xs", &ns);
+    const Tensor *txs = tl_find(&st.tensors, "xs");
+    const char *keys[3] = {"gelu_tanh", "gelu_erf", "silu"};
+    for (int k = 0; x && k < 3; k++) {
+        float *ref = golden_f32(&st, keys[k], NULL), *y = falloc(n);
+        memcpy(y, x, sizeof(float) * (size_t)n);
+        if (k == 0) gelu_tanh_inplace(y, n);
+        if (k == 1) gelu_erf_inplace(y, n);
+        if (k == 2) silu_inplace(y, n);
+        if (ref) check_close(keys[k], y, ref, n, TOL_ACT, MIN_COS);
+        free(ref); free(y);
+    }
+    float *ref = golden_f32(&st, "softmax", NULL);
+    if (xs && ref && txs) {
+        softmax_inplace(xs, (int)txs->shape[0], (int)txs->shape[1]);
+        check_close("softmax", xs, ref, ns, TOL_ACT, MIN_COS);
+    }
+    /* the scalar helpers: exp/tanh in double, rounded once */
+    CHECK(t2v_expf(0.0f) == 1.0f && t2v_expf(1.0f) == (float)exp(1.0) &&
+          t2v_expf(-3.25f) == (float)exp(-3.25) && t2v_expf(-INFINITY) == 0.0f,
+          "t2v_expf = (float)exp((double)x)");
+    CHECK(t2v_tanhf(0.5f) == (float)tanh(0.5) && t2v_tanhf(-20.0f) == -1.0f,
+          "t2v_tanhf = (float)tanh((double)x)");
+    free(ref); free(x); free(xs);
+    st_close(&st);
+}
+
+static void test_rope_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/rope.safetensors")) return;
+    const Tensor *tx = tl_find(&st.tensors, "x"), *tc = tl_find(&st.tensors, "cos");
+    int64_t n = 0;
+    float *x = golden_f32(&st, "x", &n), *ref = golden_f32(&st, "out", NULL);
+    float *c = golden_f32(&st, "cos", NULL), *s = golden_f32(&st, "sin", NULL);
+    int H = geti(&st, "heads");
+    if (tx && tc && x && ref && c && s && H > 0) {
+        int N = (int)tx->shape[0], ld = (int)tx->shape[1], d = (int)tc->shape[1] * 2;
+        float *orig = falloc(n);
+        memcpy(orig, x, sizeof(float) * (size_t)n);
+        rope_apply(x, N, H, d, ld, c, s);
+        check_close("rope_apply (interleaved pairs, strided rows)", x, ref, n, TOL_ROPE, MIN_COS);
+        int untouched = 1;
+        for (int r = 0; r < N; r++)
+            for (int j = H * d; j < ld; j++) untouched &= x[(size_t)r * ld + j] == orig[(size_t)r * ld + j];
+        CHECK(untouched, "rope_apply leaves columns beyond H*d untouched");
+        free(orig);
+    }
+    free(x); free(ref); free(c); free(s);
+    st_close(&st);
+}
+
+/* Copies rows [n, w] into a buffer with row stride ld (padding = NaN). */
+static float *strided_copy(const float *x, int n, int w, int ld) {
+    float *y = falloc((int64_t)n * ld);
+    fill_nan(y, (int64_t)n * ld);
+    for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ld, x + (size_t)i * w, sizeof(float) * (size_t)w);
+    return y;
+}
+
+static void test_attention_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/attention.safetensors")) return;
+    const char *cases[4] = {"a1", "a2", "a3", "a4"};
+    for (int ci = 0; ci < 4; ci++) {
+        char nm[32], what[96];
+        const char *c = cases[ci];
+        snprintf(nm, sizeof nm, "%s.q", c);
+        const Tensor *tq = tl_find(&st.tensors, nm);
+        snprintf(nm, sizeof nm, "%s.k", c);
+        const Tensor *tk = tl_find(&st.tensors, nm);
+        snprintf(nm, sizeof nm, "%s.heads", c);
+        int H = geti(&st, nm);
+        snprintf(nm, sizeof nm, "%s.scale", c);
+        float scale = getf(&st, nm);
+        if (!tq || !tk || H <= 0) { h_report(0, "attention case %s missing", c); continue; }
+        int Nq = (int)tq->shape[0], Nk = (int)tk->shape[0], HD = (int)tq->shape[1], d = HD / H;
+        snprintf(nm, sizeof nm, "%s.q", c);
+        float *q = golden_f32(&st, nm, NULL);
+        snprintf(nm, sizeof nm, "%s.k", c);
+        float *k = golden_f32(&st, nm, NULL);
+        snprintf(nm, sizeof nm, "%s.v", c);
+        float *v = golden_f32(&st, nm, NULL);
+        snprintf(nm, sizeof nm, "%s.out", c);
+        float *ref = golden_f32(&st, nm, NULL);
+        snprintf(nm, sizeof nm, "%s.relbias", c);
+        float *rb = tl_find(&st.tensors, nm) ? golden_f32(&st, nm, NULL) : NULL;
+        float *out = falloc((int64_t)Nq * HD);
+        if (q && k && v && ref) {
+            fill_nan(out, (int64_t)Nq * HD);
+            attention_forward(out, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
+            snprintf(what, sizeof what, "attention_forward %s Nq=%d Nk=%d H=%d d=%d%s", c, Nq, Nk, H,
+                     d, rb ? " relbias" : "");
+            check_close(what, out, ref, (int64_t)Nq * HD, TOL_ATT, MIN_COS);
+            /* row strides larger than H*d give the same bits */
+            float *qs = strided_copy(q, Nq, HD, HD + 7), *ks = strided_copy(k, Nk, HD, HD + 3);
+            float *vs = strided_copy(v, Nk, HD, 2 * HD + 1), *os = falloc((int64_t)Nq * (HD + 5));
+            attention_forward(os, HD + 5, qs, HD + 7, ks, HD + 3, vs, 2 * HD + 1, Nq, Nk, H, d, scale,
+                              rb);
+            int same = 1;
+            for (int i = 0; i < Nq; i++)
+                same &= same_bits(os + (size_t)i * (HD + 5), out + (size_t)i * HD, HD);
+            CHECK(same, "attention_forward %s with row strides: same bits", c);
+            free(qs); free(ks); free(vs); free(os);
+            attention_naive(out, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
+            snprintf(what, sizeof what, "attention_naive %s", c);
+            check_close(what, out, ref, (int64_t)Nq * HD, TOL_ATT, MIN_COS);
+        }
+        free(q); free(k); free(v); free(ref); free(rb); free(out);
+    }
+    st_close(&st);
+}
+
+static void test_conv3d_golden(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/ops/conv3d.safetensors")) return;
+    const char *cases[5] = {"c1", "c2", "c3", "c4", "c5"};
+    for (int ci = 0; ci < 5; ci++) {
+        char nm[32], what[96];
+        const char *c = cases[ci];
+        snprintf(nm, sizeof nm, "%s.x", c);
+        const Tensor *tx = tl_find(&st.tensors, nm);
+        float *x = golden_f32(&st, nm, NULL);
+        snprintf(nm, sizeof nm, "%s.w", c);
+        const Tensor *W = tl_find(&st.tensors, nm);
+        float *w32 = golden_f32(&st, nm, NULL);
+        snprintf(nm, sizeof nm, "%s.b", c);
+        float *b = tl_find(&st.tensors, nm) ? golden_f32(&st, nm, NULL) : NULL;
+        snprintf(nm, sizeof nm, "%s.out", c);
+        int64_t nout = 0;
+        float *ref = golden_f32(&st, nm, &nout);
+        snprintf(nm, sizeof nm, "%s.params", c);
+        const Tensor *tp = tl_find(&st.tensors, nm);
+        if (!tx || !x || !W || !w32 || !ref || !tp || tensor_numel(tp) != 12) {
+            h_report(0, "conv3d case %s incomplete", c);
+            free(x); free(w32); free(b); free(ref);
+            continue;
+        }
+        int32_t v[12];
+        for (int i = 0; i < 12; i++) v[i] = (int32_t)rd_u32le((const char *)tp->data + 4 * i);
+        Conv3dParams p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+        int Cin = (int)tx->shape[0], T = (int)tx->shape[1], H = (int)tx->shape[2], Wd = (int)tx->shape[3];
+        int Cout = (int)W->shape[0], To, Ho, Wo;
+        conv3d_out_size(&p, T, H, Wd, &To, &Ho, &Wo);
+        CHECK((int64_t)Cout * To * Ho * Wo == nout, "conv3d_out_size %s: %dx%dx%d", c, To, Ho, Wo);
+        float *out = falloc(nout);
+        fill_nan(out, nout);
+        T2vError e = {0, {0}};
+        int rc = conv3d_forward(out, x, Cin, T, H, Wd, W, b, &p, &e);
+        snprintf(what, sizeof what, "conv3d_forward %s k(%d,%d,%d) s(%d,%d,%d) W %s%s", c, p.kt, p.kh,
+                 p.kw, p.st, p.sh, p.sw, dtype_name(W->dtype), b ? "" : " no bias");
+        CHECK(rc == T2V_OK, "conv3d_forward %s returns OK (%s)", c, e.msg);
+        check_close(what, out, ref, nout, TOL_CONV, MIN_COS);
+        fill_nan(out, nout);
+        conv3d_naive(out, x, Cin, T, H, Wd, w32, Cout, b, &p);
+        snprintf(what, sizeof what, "conv3d_naive %s", c);
+        check_close(what, out, ref, nout, TOL_CONV, MIN_COS);
+        free(x); free(w32); free(b); free(ref); free(out);
+    }
+    st_close(&st);
+}
+
+/* ---------------------------------------------------------------------------
+ * Fast against slow, on random sizes (prng_fill data) */
+static void test_gemm_vs_naive(void) {
+    /* M, N, K, lda/ldb/ldc padding: edges of every block size, K = 1,
+     * several K chunks (KC), several column blocks (NC), tiny sizes. */
+    const int sizes[][4] = {{1, 1, 1, 0}, {7, 5, 3, 2}, {97, 33, 260, 1}, {200, 1100, 600, 3},
+                            {5, 300, 513, 0}, {130, 17, 1, 4}, {61, 257, 99, 0}};
+    const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.25f}, {0.75f, -1.5f}};
+    int ns = (int)(sizeof sizes / sizeof sizes[0]);
+    for (int s = 0; s < ns; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], pad = sizes[s][3];
+        int ta = s & 1, tb = (s >> 1) & 1;
+        float alpha = ab[s % 4][0], beta = ab[s % 4][1];
+        int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+        float *A = rand_floats(11 + s, (int64_t)(ta ? K : M) * lda, 1.0f);
+        float *B = rand_floats(51 + s, (int64_t)(tb ? N : K) * ldb, 1.0f);
+        float *C0 = rand_floats(91 + s, (int64_t)M * ldc, 1.0f);
+        float *C1 = falloc((int64_t)M * ldc), *C2 = falloc((int64_t)M * ldc);
+        memcpy(C1, C0, sizeof(float) * (size_t)M * ldc);
+        memcpy(C2, C0, sizeof(float) * (size_t)M * ldc);
+        gemm_builtin(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+        gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+        char what[96];
+        snprintf(what, sizeof what, "gemm_builtin vs naive %dx%dx%d t%d%d a%g b%g ld+%d", M, N, K, ta,
+                 tb, alpha, beta, pad);
+        check_close(what, C1, C2, (int64_t)M * ldc, TOL_GEMM, MIN_COS);
+        /* the padding columns of C are never written */
+        int untouched = 1;
+        for (int i = 0; i < M; i++)
+            for (int j = N; j < ldc; j++) untouched &= C1[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j];
+        CHECK(untouched, "gemm_builtin leaves C beyond N untouched (%dx%dx%d)", M, N, K);
+        free(A); free(B); free(C0); free(C1); free(C2);
+    }
+    /* K = 0: C = beta*C; with beta = 0 the NaN in C is not read */
+    float C[12], Cb[12];
+    fill_nan(C, 12);
+    gemm_builtin(0, 0, 3, 4, 0, 1.0f, C, 1, C, 4, 0.0f, C, 4);
+    for (int i = 0; i < 12; i++) Cb[i] = 2.0f;
+    gemm(1, 1, 3, 4, 0, 1.0f, Cb, 1, Cb, 1, 0.5f, Cb, 4);
+    int zero = 1, half = 1;
+    for (int i = 0; i < 12; i++) { zero &= C[i] == 0.0f; half &= Cb[i] == 1.0f; }
+    CHECK(zero && half, "gemm with K = 0: C = beta*C, beta = 0 ignores NaN in C");
+}
+
+static void test_attention_vs_naive(void) {
+    /* Nq, Nk, H, d, relbias: d above the GEMM's K chunk (the VAE's single
+     * 384-wide head), one key, one query, query counts off the block size. */
+    const int cases[][5] = {{130, 700, 2, 64, 1}, {60, 300, 1, 384, 0}, {1, 1, 3, 8, 1},
+                            {49, 1, 2, 16, 0}, {1, 517, 4, 32, 1}};
+    for (int c = 0; c < 5; c++) {
+        int Nq = cases[c][0], Nk = cases[c][1], H = cases[c][2], d = cases[c][3], HD = H * d;
+        float *q = rand_floats(200 + c, (int64_t)Nq * HD, 2.0f);
+        float *k = rand_floats(300 + c, (int64_t)Nk * HD, 1.0f);
+        float *v = rand_floats(400 + c, (int64_t)Nk * HD, 1.0f);
+        float *rb = cases[c][4] ? rand_floats(500 + c, (int64_t)H * (Nq + Nk - 1), 4.0f) : NULL;
+        float *o1 = falloc((int64_t)Nq * HD), *o2 = falloc((int64_t)Nq * HD);
+        float scale = 1.0f / sqrtf((float)d);
+        attention_forward(o1, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
+        attention_naive(o2, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
+        char what[96];
+        snprintf(what, sizeof what, "attention fwd vs naive Nq=%d Nk=%d H=%d d=%d%s", Nq, Nk, H, d,
+                 rb ? " relbias" : "");
+        check_close(what, o1, o2, (int64_t)Nq * HD, TOL_ATT, MIN_COS);
+        free(q); free(k); free(v); free(rb); free(o1); free(o2);
+    }
+}
+
+static void conv_vs_naive(const char *what, int Cin, int Cout, int T, int H, int W,
+                          Conv3dParams p, DType wdt, int with_bias, uint64_t seed) {
+    int64_t nw = (int64_t)Cout * Cin * p.kt * p.kh * p.kw;
+    float *x = rand_floats(seed, (int64_t)Cin * T * H * W, 1.0f);
+    float *w = rand_floats(seed + 1, nw, 1.0f / 32.0f);
+    float *b = with_bias ? rand_floats(seed + 2, Cout, 0.5f) : NULL;
+    int64_t shape[5] = {Cout, Cin, p.kt, p.kh, p.kw};
+    Tensor tw;
+    T2vError e = {0, {0}};
+    if (tensor_alloc(&tw, wdt, 5, shape, &e) != T2V_OK) { h_report(0, "%s: %s", what, e.msg); return; }
+    for (int64_t i = 0; i < nw; i++) { /* exact in bf16/f16: widen back for the naive side */
+        if (wdt == DT_BF16) { wr_u16le((uint16_t *)tw.data + i, f32_to_bf16(w[i])); w[i] = bf16_to_f32(f32_to_bf16(w[i])); }
+        else wr_u32le((uint32_t *)tw.data + i, f32_to_bits(w[i]));
+    }
+    int To, Ho, Wo;
+    conv3d_out_size(&p, T, H, W, &To, &Ho, &Wo);
+    int64_t n = (int64_t)Cout * To * Ho * Wo;
+    float *o1 = falloc(n), *o2 = falloc(n);
+    int rc = conv3d_forward(o1, x, Cin, T, H, W, &tw, b, &p, &e);
+    conv3d_naive(o2, x, Cin, T, H, W, w, Cout, b, &p);
+    CHECK(rc == T2V_OK, "%s returns OK (%s)", what, e.msg);
+    check_close(what, o1, o2, n, TOL_CONV, MIN_COS);
+    tensor_free(&tw);
+    free(x); free(w); free(b); free(o1); free(o2);
+}
+
+static void test_conv3d_vs_naive(void) {
+    Conv3dParams p333 = {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1};
+    /* Cin*27 = 6912 rows: the 32 MB column buffer holds 1213 positions, so
+     * the 1728 output positions take two tiles. */
+    conv_vs_naive("conv3d fwd vs naive 3x3x3 causal, 2 column tiles", 256, 3, 3, 24, 24, p333, DT_F32,
+                  1, 900);
+    Conv3dParams podd = {2, 3, 2, 2, 1, 3, 1, 0, 0, 2, 1, 1};
+    conv_vs_naive("conv3d fwd vs naive k(2,3,2) s(2,1,3) pads, bf16", 5, 7, 6, 8, 11, podd, DT_BF16, 0, 910);
+    Conv3dParams p111 = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    conv_vs_naive("conv3d fwd vs naive 1x1x1 (no im2col)", 33, 17, 2, 9, 13, p111, DT_F32, 1, 920);
+    /* a weight of the wrong shape is refused with a message */
+    Tensor tw;
+    int64_t shape[5] = {4, 3, 3, 3, 3};
+    T2vError e = {0, {0}};
+    if (tensor_alloc(&tw, DT_F32, 5, shape, &e) == T2V_OK) {
+        float out[64], inp[4 * 2 * 2 * 2] = {0};
+        int rc = conv3d_forward(out, inp, 4, 2, 2, 2, &tw, NULL, &p333, &e);
+        CHECK(rc == T2V_EINPUT && strstr(e.msg, "conv3d") != NULL,
+              "conv3d_forward refuses a [4,3,3,3,3] weight for Cin=4: %s", e.msg);
+        tensor_free(&tw);
+    }
+}
+
+/* Same bits for 1, 2 and 3 threads (threads split outputs, never sums). */
+static void test_thread_invariance(void) {
+    int nt0 = get_threads();
+    int M = 157, N = 301, K = 530;
+    float *A = rand_floats(1, (int64_t)M * K, 1.0f), *B = rand_floats(2, (int64_t)K * N, 1.0f);
+    float *C[3];
+    for (int t = 0; t < 3; t++) {
+        C[t] = falloc((int64_t)M * N);
+        set_threads(t + 1);
+        gemm_builtin(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[t], N);
+    }
+    CHECK(same_bits(C[0], C[1], (int64_t)M * N) && same_bits(C[0], C[2], (int64_t)M * N),
+          "gemm_builtin %dx%dx%d: same bits with 1, 2 and 3 threads", M, N, K);
+    for (int t = 0; t < 3; t++) free(C[t]);
+    free(A); free(B);
+
+    int Nq = 150, Nk = 530, H = 3, d = 32, HD = H * d;
+    float *q = rand_floats(3, (int64_t)Nq * HD, 2.0f), *k = rand_floats(4, (int64_t)Nk * HD, 1.0f);
+    float *v = rand_floats(5, (int64_t)Nk * HD, 1.0f);
+    float *rb = rand_floats(6, (int64_t)H * (Nq + Nk - 1), 1.0f);
+    float *O[3];
+    for (int t = 0; t < 3; t++) {
+        O[t] = falloc((int64_t)Nq * HD);
+        set_threads(t + 1);
+        attention_forward(O[t], HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, 0.125f, rb);
+    }
+    CHECK(same_bits(O[0], O[1], (int64_t)Nq * HD) && same_bits(O[0], O[2], (int64_t)Nq * HD),
+          "attention_forward Nq=%d Nk=%d H=%d: same bits with 1, 2 and 3 threads", Nq, Nk, H);
+    for (int t = 0; t < 3; t++) free(O[t]);
+    free(q); free(k); free(v); free(rb);
+    set_threads(nt0);
+}
+
+/* The portable micro-kernel and the AVX2 one (picked at run time on x86)
+ * give the same bits: same products, same order of additions, no FMA. */
+static void test_kernel_invariance(void) {
+    int M = 67, N = 203, K = 300;
+    float *A = rand_floats(7, (int64_t)M * K, 1.0f), *B = rand_floats(8, (int64_t)K * N, 1.0f);
+    float *C1 = falloc((int64_t)M * N), *C2 = falloc((int64_t)M * N);
+    gemm_builtin(1, 0, M, N, K, 0.5f, A, M, B, N, 0.0f, C1, N);
+    setenv("T2V_GEMM_GENERIC", "1", 1);
+    gemm_builtin(1, 0, M, N, K, 0.5f, A, M, B, N, 0.0f, C2, N);
+    unsetenv("T2V_GEMM_GENERIC");
+    CHECK(same_bits(C1, C2, (int64_t)M * N),
+          "gemm_builtin: run-time micro-kernel and portable one give the same bits");
+    free(A); free(B); free(C1); free(C2);
+}
+
+int main(void) {
+    printf("gemm backend: %s\n", gemm_backend());
+    test_gemm_golden();
+    test_linear_golden();
+    test_norms_golden();
+    test_act_golden();
+    test_rope_golden();
+    test_attention_golden();
+    test_conv3d_golden();
+    test_gemm_vs_naive();
+    test_attention_vs_naive();
+    test_conv3d_vs_naive();
+    test_thread_invariance();
+    test_kernel_invariance();
+    return h_finish();
+}
