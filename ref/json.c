@@ -212,7 +212,7 @@ static int expect_word(Parser *p, const char *w) {
 /* Appends to a growing items/keys array. */
 static int grow(Parser *p, JsonValue *v, size_t *cap, int with_keys) {
     if (v->len < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 8;
+    size_t nc = *cap ? *cap * 2 : 2; /* small: most arrays and objects in headers hold 1-3 items */
     JsonValue *items = (JsonValue *)realloc(v->items, nc * sizeof *items);
     if (!items) { perr(p, "out of memory"); return -1; }
     v->items = items;
@@ -245,6 +245,29 @@ static int parse_array(Parser *p, JsonValue *v, int depth) {
     }
 }
 
+static int cmp_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Refuses an object with a repeated key: sort a copy of the key pointers and
+ * compare neighbours, O(n log n) (a pairwise scan is quadratic, minutes for a
+ * hostile header with 50k keys). */
+static int check_duplicates(Parser *p, const JsonValue *v) {
+    if (v->len < 2) return 0;
+    char **k = (char **)malloc(v->len * sizeof *k);
+    if (!k) { perr(p, "out of memory"); return -1; }
+    memcpy(k, v->keys, v->len * sizeof *k);
+    qsort(k, v->len, sizeof *k, cmp_key);
+    for (size_t i = 1; i < v->len; i++)
+        if (strcmp(k[i - 1], k[i]) == 0) {
+            perr(p, "duplicate key \"%.80s\" in the object ending here", k[i]);
+            free(k);
+            return -1;
+        }
+    free(k);
+    return 0;
+}
+
 static int parse_object(Parser *p, JsonValue *v, int depth) {
     size_t cap = 0;
     v->type = JSON_OBJECT;
@@ -257,12 +280,6 @@ static int parse_object(Parser *p, JsonValue *v, int depth) {
         size_t klen;
         char *key = parse_string(p, &klen);
         if (!key) return -1;
-        for (size_t i = 0; i < v->len; i++)
-            if (strcmp(v->keys[i], key) == 0) {
-                perr(p, "duplicate key \"%.80s\"", key);
-                free(key);
-                return -1;
-            }
         if (grow(p, v, &cap, 1)) { free(key); return -1; }
         memset(&v->items[v->len], 0, sizeof v->items[0]);
         v->keys[v->len] = key;
@@ -274,7 +291,7 @@ static int parse_object(Parser *p, JsonValue *v, int depth) {
         skip_ws(p);
         if (p->pos >= p->n) { perr(p, "unterminated object"); return -1; }
         if (p->s[p->pos] == ',') { p->pos++; continue; }
-        if (p->s[p->pos] == '}') { p->pos++; return 0; }
+        if (p->s[p->pos] == '}') { p->pos++; return check_duplicates(p, v); }
         perr(p, "expected ',' or '}'");
         return -1;
     }

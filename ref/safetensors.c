@@ -229,13 +229,18 @@ static int open_index(StShards *s, const char *path, T2vError *err) {
         memcpy(shard + dirlen, f->string, f->len + 1);
         int have = 0;
         for (int k = 0; k < s->nfiles && !have; k++) have = strcmp(s->files[k].path, shard) == 0;
-        if (!have) rc = add_shard(s, shard, err);
+        if (!have && (rc = add_shard(s, shard, err)) != T2V_OK && err) {
+            /* name the index too: the shard's own message only names the shard */
+            char inner[sizeof err->msg];
+            memcpy(inner, err->msg, sizeof inner);
+            t2v_fail(err, rc, "%s: shard of tensor '%s': %s", path, wm->keys[i], inner);
+        }
     }
     /* Every tensor named by the index must be in its shard. */
     for (size_t i = 0; i < wm->len && rc == T2V_OK; i++) {
         int found = 0;
         for (int k = 0; k < s->nfiles && !found; k++)
-            found = ends_with(s->files[k].path, wm->items[i].string) &&
+            found = strcmp(s->files[k].path + dirlen, wm->items[i].string) == 0 && /* the named shard */
                     tl_find(&s->files[k].tensors, wm->keys[i]) != NULL;
         if (!found)
             rc = t2v_fail(err, T2V_EINPUT, "%s: tensor '%s' is listed in shard %s but not found there", path,

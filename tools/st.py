@@ -29,7 +29,8 @@ def _to_numpy(x):
             return x.numpy(), None
     except ImportError:
         pass
-    return np.ascontiguousarray(x), None
+    a = np.asarray(x)
+    return np.ascontiguousarray(a).reshape(a.shape), None  # keeps 0-dim arrays 0-dim
 
 
 def save(path, tensors, metadata=None):

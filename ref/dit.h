@@ -1,0 +1,114 @@
+/*
+ * dit.h: the Wan2.1 diffusion transformer (WanModel, wan21-spec section 2).
+ * Config-driven: T2V-1.3B and T2V-14B differ only in their config.json.
+ *
+ *   latent [in_dim, T, H, W] --patch_embedding--> x [N, dim], N = f*h*w
+ *   timestep --sinusoid--> time_embedding --> e [dim] --time_projection--> e0 [6, dim]
+ *   context [L, text_dim] --zero-pad to text_len--> text_embedding --> [text_len, dim]
+ *   blocks.0 .. blocks.{num_layers-1}, head, unpatchify --> velocity [out_dim, T, H, W]
+ *
+ * Weights are views into the checkpoint in their file dtype (F32, BF16, F16);
+ * the large matrices are widened to fp32 once per layer per forward, the
+ * vectors (biases, norm gains, modulation) once at build. All activation
+ * buffers come from one allocation made by dit_reserve (or lazily by the
+ * first forward that needs more tokens); nothing is allocated in the block loop.
+ */
+#ifndef T2V_DIT_H
+#define T2V_DIT_H
+
+#include "json.h"
+#include "tensor.h"
+
+typedef struct {
+    int dim, ffn_dim, freq_dim, num_heads, num_layers, in_dim, out_dim, text_dim, text_len;
+    int patch_t, patch_h, patch_w;
+    float eps;
+} DiTConfig;
+
+/* Wan defaults (wan21-spec 1.1): patch (1,2,2), in/out 16, text_dim 4096,
+ * text_len 512, freq_dim 256, eps 1e-6; dim/ffn/heads/layers of T2V-1.3B. */
+void dit_default_config(DiTConfig *c);
+/* Reads an official config.json (already parsed): dim, ffn_dim, num_heads,
+ * num_layers required; freq_dim, in_dim, out_dim, eps, text_len, text_dim,
+ * patch_size optional (defaults as above). Refuses model_type other than
+ * "t2v" and inconsistent sizes; `path` names the file in messages. */
+int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2vError *err);
+
+/* One block's weights (names: blocks.N.<field with '_' for '.'>). */
+typedef struct {
+    const float *modulation;                       /* (6, dim) fp32, widened      */
+    const Tensor *sa_q, *sa_k, *sa_v, *sa_o;       /* self_attn.{q,k,v,o}.weight (dim, dim) */
+    const float *sa_bq, *sa_bk, *sa_bv, *sa_bo;    /* their biases (dim)          */
+    const float *sa_norm_q, *sa_norm_k;            /* self_attn.norm_{q,k}.weight (dim) */
+    const float *norm3_w, *norm3_b;                /* norm3.weight/.bias (dim)    */
+    const Tensor *ca_q, *ca_k, *ca_v, *ca_o;       /* cross_attn.{q,k,v,o}.weight (dim, dim) */
+    const float *ca_bq, *ca_bk, *ca_bv, *ca_bo;
+    const float *ca_norm_q, *ca_norm_k;
+    const Tensor *ffn0, *ffn2;                     /* ffn.0.weight (ffn, dim), ffn.2.weight (dim, ffn) */
+    const float *ffn0_b, *ffn2_b;
+} DiTBlock;
+
+typedef struct {
+    const Tensor *patch_embedding;   /* (dim, in_dim, pt, ph, pw) */
+    const float *patch_embedding_b;  /* (dim) */
+    const Tensor *text_embedding0, *text_embedding2;  /* (dim, text_dim), (dim, dim) */
+    const float *text_embedding0_b, *text_embedding2_b;
+    const Tensor *time_embedding0, *time_embedding2;  /* (dim, freq_dim), (dim, dim) */
+    const float *time_embedding0_b, *time_embedding2_b;
+    const Tensor *time_projection1;  /* (6 dim, dim) */
+    const float *time_projection1_b;
+    const float *head_modulation;    /* (2, dim) */
+    const Tensor *head;              /* head.head.weight (out_dim*pt*ph*pw, dim) */
+    const float *head_b;
+    DiTBlock *blocks;                /* num_layers */
+    float *vectors;                  /* owned: every fp32 vector above */
+} DiTWeights;
+
+/* Activations. Token buffers hold cap_tokens rows; the rest is fixed size. */
+typedef struct {
+    int cap_tokens;
+    float *x, *xn, *q, *k, *v;  /* (N, dim) residual, normed input, q/k/v     */
+    float *patches;            /* (N, max(in_dim, out_dim) * pt*ph*pw)        */
+    float *rope_cos, *rope_sin;/* (N, head_dim / 2)                            */
+    float *hid;                /* (ffn_chunk, ffn_dim) FFN hidden, row chunks  */
+    float *ctx;                /* (text_len, dim) embedded context of dit_forward */
+    float *ck, *cv;            /* (text_len, dim) cross-attention keys/values  */
+    float *temb;               /* freq_dim + 15 dim: sinusoid, h, e, silu(e), e0, E */
+    float *w1, *w2;            /* widened weights; NULL when all are F32       */
+    float *tokens_block;       /* the one allocation behind the token buffers  */
+    float *fixed_block;        /* ... and behind the fixed ones                */
+} DiTState;
+
+/* Called after each named stage with its output: "patch" (N, dim), "e" (dim),
+ * "e0" (6, dim), "context_emb" (text_len, dim), "block.N" (N, dim),
+ * "head" (N, out_dim*pt*ph*pw). For tests and --dump. */
+typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t n);
+
+typedef struct {
+    DiTConfig c;
+    DiTWeights w;
+    DiTState s;
+    DiTTraceFn trace;  /* may be NULL; set after dit_build (which clears it) */
+    void *trace_user;
+} DiT;
+
+/* Binds and shape-checks every official tensor name of `w` (spec 2.1; a
+ * "model.diffusion_model." prefix is accepted). `w` must outlive m. */
+int dit_build(DiT *m, const DiTConfig *c, const TensorList *w, T2vError *err);
+/* Allocates the token buffers for up to max_tokens = f*h*w tokens. */
+int dit_reserve(DiT *m, int max_tokens, T2vError *err);
+void dit_free(DiT *m);
+
+/* context [L, text_dim] (L <= text_len) -> out [text_len, dim]: zero-padded
+ * to text_len rows, then text_embedding (spec 2.2 d). The result is the same
+ * for every sampling step: compute it once per prompt. */
+int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError *err);
+/* One DiT evaluation with an embedded context [text_len, dim]:
+ * latent [in_dim, T, H, W] -> velocity [out_dim, T, H, W]. */
+int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, int timestep,
+                         const float *context_emb, float *velocity, T2vError *err);
+/* The same from a raw context [L, text_dim] (embeds it first, every call). */
+int dit_forward(DiT *m, const float *latent, int T, int H, int W, int timestep,
+                const float *context, int L, float *velocity, T2vError *err);
+
+#endif

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Builds every tests/fuzz/fuzz_*.c as a libFuzzer target (clang,
+# -fsanitize=fuzzer,address,undefined) into build/fuzz/ and runs each for
+# SECONDS (default 60) on a seed corpus from golden/ and tests/hostile/.
+#
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]     (`make fuzz FUZZ_SECONDS=N`)
+#
+# Sources: the ref/*.c files a target needs, found by following
+# `#include "....h"` from the target through ref/ (X.h -> ref/X.c), so a new
+# fuzz_*.c needs no list here. A target may override with a comment line
+# "FUZZ_SOURCES: tensor platform json" and set its input limit with
+# "-max_len=N" anywhere in its comments (default 131072).
+# Seeds: files of golden/ and tests/hostile/ no larger than max_len, chosen by
+# the target's name (pth: *.pth, safetensors: *.safetensors, json: *.json and
+# *.safetensors, tokenizer: *.model), or "FUZZ_SEEDS: DIR..." in the target.
+# tests/fuzz/TARGET.dict, when present, is passed as the libFuzzer dictionary.
+# Findings (crash-*, leak-*, timeout-*) go to build/fuzz/artifacts/TARGET/;
+# the run fails if any target found something.
+set -u
+cd "$(dirname "$0")/../.."
+secs=${1:-60}
+shift || true
+CC=${FUZZ_CC:-clang}
+out=build/fuzz
+mkdir -p "$out"
+flags="-std=c99 -g -O1 -ffp-contract=off -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+       -isystem /usr/include/stb -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -fno-omit-frame-pointer -fopenmp"
+
+# ref/X.c for every ref header (or .c) reachable from file $1 (transitively).
+deps() {
+    local todo=("$1") seen=" " f h
+    while [ ${#todo[@]} -gt 0 ]; do
+        f=${todo[0]}; todo=("${todo[@]:1}")
+        for h in $(grep -ho '#include "[^"]*\.[ch]"' "$f" 2>/dev/null | sed -E 's/.*"(.*\/)?([^/]*)\.[ch]"/\2/'); do
+            case "$seen" in *" $h "*) continue;; esac
+            seen="$seen$h "
+            [ -f "ref/$h.h" ] && todo+=("ref/$h.h")
+            [ -f "ref/$h.c" ] && todo+=("ref/$h.c")
+        done
+    done
+    for h in $seen; do [ -f "ref/$h.c" ] && [ "$h" != main ] && echo "ref/$h.c"; done
+}
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    for f in tests/fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done
+fi
+status=0
+for t in "${targets[@]}"; do
+    src=tests/fuzz/$t.c
+    [ -f "$src" ] || { echo "no such target: $src"; status=1; continue; }
+    listed=$(sed -n 's/.*FUZZ_SOURCES:[[:space:]]*//p' "$src" | head -n 1)
+    if [ -n "$listed" ]; then
+        srcs=$(for m in $listed; do echo "ref/$m.c"; done)
+    else
+        srcs=$(deps "$src")
+    fi
+    # a target that #includes a ref/*.c itself must not link it again
+    for inc in $(grep -ho '#include "[^"]*ref/[^"]*\.c"' "$src" | sed -E 's/.*"(.*\/)?([^/]*\.c)"/ref\/\2/'); do
+        srcs=$(echo "$srcs" | grep -vx "$inc")
+    done
+    libs="-lm"
+    grep -q T2V_OPENBLAS $srcs /dev/null 2>/dev/null && libs="$libs -lopenblas" && extra=-DT2V_OPENBLAS || extra=
+    echo "== $t: $(echo $srcs | tr '\n' ' ')"
+    if ! $CC $flags $extra -Iref "$src" $srcs -o "$out/$t" $libs; then
+        echo "NOT OK $t: build failed"; status=1; continue
+    fi
+    maxlen=$(grep -o 'max_len=[0-9]*' "$src" | head -n 1 | cut -d= -f2)
+    maxlen=${maxlen:-131072}
+    corpus=$out/corpus/$t
+    art=$out/artifacts/$t/
+    rm -rf "$art"
+    mkdir -p "$corpus" "$art"
+    dirs=$(sed -n 's/.*FUZZ_SEEDS:[[:space:]]*//p' "$src" | head -n 1)
+    dirs=${dirs:-golden tests/hostile}
+    case "$t" in
+        *pth*) pat='-name *.pth' ;;
+        *safetensors*) pat='-name *.safetensors' ;;
+        *json*) pat='( -name *.json -o -name *.safetensors )' ;;
+        *tokenizer*) pat='-name *.model' ;;
+        *) pat='' ;;
+    esac
+    set -f  # the patterns are for find, not the shell
+    # shellcheck disable=SC2086
+    find $dirs -type f $pat -size -$((maxlen / 1024 + 1))k 2>/dev/null | while read -r f; do
+        cp "$f" "$corpus/seed_$(echo "$f" | tr '/' '_')" 2>/dev/null
+    done
+    set +f
+    echo "   $(ls "$corpus" | wc -l) inputs in the corpus, $secs s, max_len $maxlen"
+    log=$out/$t.log
+    dict=
+    [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
+    "$out/$t" "$corpus" -max_total_time="$secs" -max_len="$maxlen" -timeout=20 -rss_limit_mb=2048 \
+        -artifact_prefix="$art" -print_final_stats=1 $dict >"$log" 2>&1
+    rc=$?
+    tail -n 12 "$log" | grep -E 'stat::number_of_executed_units|stat::peak_rss|cov:|ERROR|SUMMARY' | tail -n 4
+    found=$(ls "$art" 2>/dev/null | wc -l)
+    if [ $rc -ne 0 ] || [ "$found" -ne 0 ]; then
+        echo "NOT OK $t: exit $rc, $found finding(s) in $art (log: $log)"
+        grep -m 5 -E 'ERROR|SUMMARY|==[0-9]+==' "$log"
+        status=1
+    else
+        echo "ok     $t: no findings in $secs s"
+    fi
+done
+exit $status
