@@ -93,8 +93,14 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# The C side of the benchmark (bench/*.c with the library); tools/bench.py
+# builds it for BLAS=openblas and BLAS=none and runs it beside PyTorch.
+$(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
+
 bench: all
-	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,)
+	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(BENCH_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
 CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64

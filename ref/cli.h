@@ -17,6 +17,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_stage(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+/* `t2v info --model DIR | --config FILE [-W -H -f ...]` (cli_cost.c). */
+int cmd_info_model(int argc, char **argv);
 
 /* Prints "t2v: MESSAGE" and returns the error's exit code. */
 int die(const T2vError *e);
@@ -62,4 +64,31 @@ typedef struct {
     const float *ctx_emb, *ctx_neg_emb; /* [text_len, dim] each */
 } DitVelocity;
 int dit_velocity(void *user, const float *x, int timestep, int cond, float *v, T2vError *err);
+
+/* --trace DIR (cli_trace.c): per step the x0 prediction, decoded after
+ * sampling to DIR/step_%03d.png, and DIR/trace.json. */
+enum { TRACE_NSTATS = 5 }; /* cfg_diff_rms, v_rms, x_rms, x0_rms, x0_change_rms */
+enum { TRACE_MAX_LATENT = 8 }; /* strips show the first 8 latent frames at most */
+typedef struct {
+    const char *dir;
+    int steps, done, force, T, h, w;
+    int64_t n;            /* latent elements */
+    float cfg;
+    float *x0, *v;        /* [steps][n] x0 predictions; [n] guided v */
+    double *sigma, *stats; /* [steps], [steps][TRACE_NSTATS] */
+    int *timestep;        /* [steps] */
+    int rc;               /* first error inside the hook */
+    T2vError err;
+} Trace;
+typedef struct {
+    const char *prompt, *sampler;
+    int W, H, F;
+    double cfg, shift;
+    unsigned long long seed;
+} TraceInfo;
+int trace_init(Trace *t, const char *dir, int steps, double cfg, int force, T2vError *err);
+void trace_on_velocity(Trace *t, int i, double sigma, int timestep, const float *x, const float *v_cond,
+                       const float *v_uncond, int T, int h, int w);
+int trace_write(Trace *t, const ModelPaths *mp, const TraceInfo *in, T2vError *err);
+void trace_free(Trace *t);
 #endif

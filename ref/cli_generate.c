@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cost.h"
 #include "platform.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -19,7 +20,7 @@
 enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16 };
 
 typedef struct {
-    const char *prompt, *negative, *model, *output, *dump, *preview;
+    const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, steps, fps, threads, formats, force, quiet;
     double cfg, shift;
     unsigned long long seed;
@@ -70,6 +71,7 @@ static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
         else if (!strcmp(a, "--dump")) o->dump = v;
         else if (!strcmp(a, "--preview")) o->preview = v;
+        else if (!strcmp(a, "--trace")) o->trace = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) {
             if (parse_int(v, 16, 16384, &iv) || iv % 16)
                 return usage_error("--width must be a multiple of 16 in 16..16384, not '%s'", v);
@@ -193,31 +195,20 @@ static int check_outputs(const OutNames *on, const GenOpts *o, T2vError *err) {
 }
 
 /* ----------------------------------------------------------------------------
- * Memory estimate (bytes), phase by phase: the text encoder is released before
- * the DiT is loaded and the DiT before the VAE, so the peak is the largest
- * phase. Weights count at their file size (mapped pages become resident). */
-static double file_bytes(const char *path) {
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    double n = (double)ftell(f);
-    fclose(f);
-    return n;
-}
-
+ * Memory estimate (bytes): cost_memory (ref/cost.c), the numbers `t2v info`
+ * prints. The text encoder is released before the DiT is loaded and the DiT
+ * before the VAE, so the peak is the largest phase. 0 when the checkpoints
+ * cannot be read (the loaders then say why). */
 static double estimate_memory(const ModelPaths *mp, const DiTConfig *c, const GenOpts *o) {
-    double T = 1 + (o->frames - 1) / 4, h = o->height / 8, w = o->width / 8;
-    double N = T * (h / c->patch_h) * (w / c->patch_w), D = c->dim, F = o->frames;
-    double latent = 16 * T * h * w * 4;
-    double t5 = file_bytes(mp->t5) + 3.0 * 4096 * 10240 * 4;
-    /* residual, norm, q, k, v, attention out, FFN row chunk; two widened
-     * weight matrices; embedded contexts; latent-sized sampler buffers */
-    double dit = file_bytes(mp->dit) + N * D * 4 * 8 + 4.0 * c->ffn_dim * D * 2 + 4.0 * c->text_len * D * 4 +
-                 latent * 6;
-    double video = 3 * F * o->height * o->width * 4 + F * o->height * o->width * 3;
-    double vae = file_bytes(mp->vae) + video + 96.0 * 4 * 6 * o->height * o->width * 4; /* ~6 full-res 96-ch frames */
-    double peak = t5 > dit ? t5 : dit;
-    return peak > vae ? peak : vae;
+    ModelDesc md;
+    T2vError e = {0, {0}};
+    if (model_desc_from_dir(&md, mp, &e)) return 0;
+    GenSize s;
+    MemEstimate me;
+    gen_size(&s, c, o->width, o->height, o->frames, c->text_len);
+    cost_memory(&md, &s, &me);
+    model_desc_free(&md);
+    return me.peak;
 }
 
 /* ----------------------------------------------------------------------------
@@ -230,6 +221,7 @@ typedef struct {
     LatentRgbFactors factors;
     int preview_rc;
     T2vError preview_err;
+    Trace *trace; /* --trace, or NULL */
 } GenUi;
 
 static void ui_progress(void *user, const char *stage, int k, int n) {
@@ -247,6 +239,12 @@ static void ui_step(void *user, int i, const float *x, int T, int h, int w) {
     if (ui->o->preview && !ui->preview_rc)
         ui->preview_rc = video_write_preview(ui->o->preview, x, T, h, w, T - 1, &ui->factors, 8,
                                              i == 0 ? ui->o->force : 1, &g_temps, &ui->preview_err);
+}
+
+static void ui_velocity(void *user, int i, double sigma, int timestep, const float *x, const float *v_cond,
+                        const float *v_uncond, int T, int h, int w) {
+    GenUi *ui = (GenUi *)user;
+    if (ui->trace) trace_on_velocity(ui->trace, i, sigma, timestep, x, v_cond, v_uncond, T, h, w);
 }
 
 /* Provenance of this run. */
@@ -377,6 +375,16 @@ static int prepare(GenOpts *o, ModelPaths *mp, ModelDefaults *d, OutNames *on, D
         if (!o->force && platform_file_exists(path))
             return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
     }
+    if (o->preview) { /* else these fail only after the whole run */
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s", o->preview);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        if (slash && *dir && !platform_is_dir(dir))
+            return t2v_fail(err, T2V_ERESOURCE, "--preview: directory %s does not exist", dir);
+        if (!o->force && platform_file_exists(o->preview))
+            return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", o->preview);
+    }
     /* Size checks need the DiT config. */
     if ((rc = model_dit_config(mp, c, err))) return rc;
     if ((o->height / 8) % c->patch_h || (o->width / 8) % c->patch_w)
@@ -402,6 +410,8 @@ int cmd_generate(int argc, char **argv) {
     Provenance p;
     DiTConfig c;
     GenUi ui;
+    Trace trace;
+    memset(&trace, 0, sizeof trace);
     memset(&mp, 0, sizeof mp), memset(&d, 0, sizeof d), memset(&r, 0, sizeof r), memset(&p, 0, sizeof p);
     memset(&ui, 0, sizeof ui);
     platform_set_threads(o.threads);
@@ -419,9 +429,15 @@ int cmd_generate(int argc, char **argv) {
         }
         GenSettings s = {o.prompt, o.negative, o.width, o.height, o.frames, o.steps, o.cfg, o.shift,
                          (int)o.sampler, o.seed, o.dump != NULL};
-        GenHooks hooks = {&ui, ui_progress, ui_step};
-        rc = pipeline_generate(&mp, &s, &hooks, &r, &e);
+        GenHooks hooks = {&ui, ui_progress, ui_step, ui_velocity};
+        if (o.trace && (rc = trace_init(&trace, o.trace, o.steps, o.cfg, o.force, &e)) == T2V_OK) ui.trace = &trace;
+        if (!rc) rc = pipeline_generate(&mp, &s, &hooks, &r, &e);
         if (!rc && ui.preview_rc) rc = t2v_fail(&e, ui.preview_rc, "--preview: %s", ui.preview_err.msg);
+        if (!rc && ui.trace) {
+            TraceInfo ti = {o.prompt, sampler_kind_name(o.sampler), o.width, o.height, o.frames, o.cfg, o.shift, o.seed};
+            rc = trace_write(&trace, &mp, &ti, &e);
+            if (!rc && !o.quiet) fprintf(stderr, "wrote %s/step_000.png .. step_%03d.png and trace.json\n", o.trace, o.steps - 1);
+        }
     }
     uint8_t *rgb = NULL;
     if (!rc) {
@@ -435,6 +451,7 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
     free(rgb);
     prov_free(&p);
+    trace_free(&trace);
     gen_result_free(&r);
     model_defaults_free(&d);
     model_paths_free(&mp);

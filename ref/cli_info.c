@@ -143,32 +143,11 @@ static int info_file(const char *path) {
     return 0;
 }
 
-static int info_model(const char *dir) {
-    T2vError e = {0, {0}};
-    ModelPaths mp;
-    if (model_find(&mp, dir, 0, &e)) return die(&e);
-    printf("model directory %s\n", dir);
-    const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
-    const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
-    for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
-    int rc = 0;
-    const char *ck[] = {mp.dit, mp.t5, mp.vae};
-    for (int i = 0; i < 3 && !rc; i++) {
-        if (!ck[i]) continue;
-        Checkpoint c;
-        if (ckpt_open(&c, ck[i], &e)) { rc = die(&e); break; }
-        printf("\n%s\n", ck[i]);
-        print_tensor_list(c.tensors);
-        ckpt_close(&c);
-    }
-    model_paths_free(&mp);
-    return rc;
-}
-
 int cmd_info(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[0], "--model")) return info_model(argv[1]);
-    if (argc == 1 && argv[0][0] != '-') return platform_is_dir(argv[0]) ? info_model(argv[0]) : info_file(argv[0]);
-    return usage_error("%s", "info: usage: t2v info (--model DIR | FILE.safetensors | FILE.pth | FILE.png)");
+    if (argc == 1 && argv[0][0] != '-' && !platform_is_dir(argv[0])) return info_file(argv[0]);
+    if (argc >= 1) return cmd_info_model(argc, argv); /* model tree, FLOPs, memory: cli_cost.c */
+    return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] | "
+                             "t2v info FILE.safetensors | FILE.pth | FILE.png");
 }
 
 /* ----------------------------------------------------------------------------

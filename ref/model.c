@@ -276,16 +276,26 @@ typedef struct {
     const GenSettings *s;
     const GenHooks *h;
     GenResult *r;
+    const Sampler *smp;   /* for the on_velocity hook: sigma of the step */
+    int step;             /* the step being evaluated */
+    const float *v_cond;  /* the conditional output of this step */
 } SamplingUser;
 
 static int dit_velocity_cb(void *user, const float *x, int timestep, int cond, float *v, T2vError *err) {
     SamplingUser *u = (SamplingUser *)user;
-    return dit_forward_embedded(u->dit, x, u->r->T, u->r->h, u->r->w, timestep, cond ? u->ctx_emb : u->ctx_neg_emb,
-                                v, err);
+    int rc = dit_forward_embedded(u->dit, x, u->r->T, u->r->h, u->r->w, timestep,
+                                  cond ? u->ctx_emb : u->ctx_neg_emb, v, err);
+    if (rc || !u->h || !u->h->on_velocity) return rc;
+    if (cond) u->v_cond = v;
+    if (!cond || !((float)u->s->cfg > 1.0f)) /* the last pass of the step (sampler_run's order) */
+        u->h->on_velocity(u->h->user, u->step, u->smp->sigmas[u->step], timestep, x, u->v_cond, cond ? NULL : v,
+                          u->r->T, u->r->h, u->r->w);
+    return rc;
 }
 
 static void on_sampler_step(void *user, int i, const float *x) {
     SamplingUser *u = (SamplingUser *)user;
+    u->step = i + 1;
     int64_t n = (int64_t)16 * u->r->T * u->r->h * u->r->w;
     if (u->r->steps) memcpy(u->r->steps + (size_t)i * n, x, (size_t)n * sizeof(float));
     if (u->h && u->h->on_step) u->h->on_step(u->h->user, i, x, u->r->T, u->r->h, u->r->w);
@@ -325,7 +335,7 @@ static int run_sampling(const ModelPaths *mp, const GenSettings *s, const GenHoo
     memcpy(r->latent, r->noise, (size_t)n * sizeof(float));
     if ((rc = sampler_init(&smp, (SamplerKind)s->sampler, s->steps, s->shift, n, err))) goto done;
     for (int i = 0; i < s->steps; i++) r->timesteps[i] = (float)sampler_timestep(&smp, i);
-    SamplingUser u = {&m, buf, buf + emb, s, h, r};
+    SamplingUser u = {&m, buf, buf + emb, s, h, r, &smp, 0, NULL};
     report(h, "sampling", 0, s->steps);
     rc = sampler_run(&smp, r->latent, (float)s->cfg, dit_velocity_cb, &u, buf + 2 * emb, on_sampler_step, err);
 done:

@@ -80,6 +80,12 @@ typedef struct {
     void (*progress)(void *user, const char *stage, int k, int n);
     /* after sampling step i, with the latent x_{i+1} (may be NULL) */
     void (*on_step)(void *user, int i, const float *x, int T, int h, int w);
+    /* after the model passes of step i, before the sampler step (for
+     * --trace; may be NULL): x = x_i, the sample the DiT saw at sigma_i and
+     * timestep t_i; v_cond, v_uncond its raw outputs (v_uncond NULL without
+     * CFG). The guided v is cfg_combine(v_cond, v_uncond, cfg). */
+    void (*on_velocity)(void *user, int i, double sigma, int timestep, const float *x, const float *v_cond,
+                        const float *v_uncond, int T, int h, int w);
 } GenHooks;
 
 typedef struct {

@@ -269,13 +269,42 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
         }
 }
 
+#ifdef T2V_OPENBLAS
+/* OpenBLAS's own threading splits a GEMM differently for different thread
+ * counts, which changes the bits. So OpenBLAS always runs single-threaded
+ * (platform_set_threads) and t2v cuts C into tiles of a FIXED size, one
+ * cblas call per tile, the tiles spread over OpenMP threads: every element
+ * is computed by the same call whatever the thread count. Row tiles when M is
+ * large (the DiT's token-major GEMMs), column tiles when M is small and N
+ * large (the VAE's channel-major im2col GEMMs). */
+enum { GEMM_TILE_ROWS = 128, GEMM_TILE_COLS = 512 };
+
+static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    int by_rows = M >= 2 * GEMM_TILE_ROWS || N < 2 * GEMM_TILE_COLS;
+    int tile = by_rows ? GEMM_TILE_ROWS : GEMM_TILE_COLS, len = by_rows ? M : N;
+    int ntiles = (len + tile - 1) / tile;
+    #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1)
+    for (int t = 0; t < ntiles; t++) {
+        int o = t * tile, n = len - o < tile ? len - o : tile;
+        if (by_rows) /* rows o..o+n of op(A) and of C */
+            cblas_sgemm(CblasRowMajor, ta, tb, n, N, K, alpha, transA ? A + o : A + (size_t)o * lda, lda, B, ldb,
+                        beta, C + (size_t)o * ldc, ldc);
+        else /* columns o..o+n of op(B) and of C */
+            cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda, transB ? B + (size_t)o * ldb : B + o, ldb,
+                        beta, C + o, ldc);
+    }
+}
+#endif
+
 void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
 #ifdef T2V_OPENBLAS
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { scale_C(M, N, beta, C, ldc); return; }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_openblas_tiled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
     gemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

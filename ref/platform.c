@@ -126,7 +126,10 @@ void platform_set_threads(int n) {
     omp_set_num_threads(n);
 #endif
 #ifdef T2V_OPENBLAS
-    openblas_set_num_threads(n);
+    /* OpenBLAS stays single-threaded: ops.c threads its GEMMs over fixed
+     * tiles, so the bits do not depend on n and the two thread pools never
+     * oversubscribe the cores. */
+    openblas_set_num_threads(1);
 #endif
 }
 

@@ -39,12 +39,42 @@ static inline void h_report(int ok, const char *fmt, ...) {
         h_report(c_, __VA_ARGS__);                                            \
     } while (0)
 
+/* Cross-platform bit comparison (tests/cross/run.sh): when T2V_DUMP_DIR is
+ * set, every check_close also writes its `got` floats, little-endian whatever
+ * the host, to $T2V_DUMP_DIR/NNNN_<what>.bin (NNNN: the check's index in this
+ * program). Unset (the default): nothing is written. */
+static int h_dump_seq;
+
+static inline void h_dump(const char *what, const float *got, int64_t n) {
+    const char *dir = getenv("T2V_DUMP_DIR");
+    if (!dir || !*dir) return;
+    char path[1024], name[128];
+    size_t k = 0;
+    for (const char *c = what; *c && k + 1 < sizeof name; c++)
+        name[k++] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                     *c == '.' || *c == '-') ? *c : '_';
+    name[k] = 0;
+    snprintf(path, sizeof path, "%s/%04d_%s.bin", dir, h_dump_seq++, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) { printf("       (T2V_DUMP_DIR: cannot write %s)\n", path); return; }
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        unsigned char b[4];
+        memcpy(&u, &got[i], 4);
+        b[0] = (unsigned char)u; b[1] = (unsigned char)(u >> 8);
+        b[2] = (unsigned char)(u >> 16); b[3] = (unsigned char)(u >> 24);
+        fwrite(b, 1, 4, f);
+    }
+    fclose(f);
+}
+
 /* Compares got against ref with the stated tolerances (golden/README.md):
  * max|got-ref| / rms(ref) <= tol_rel and cosine >= min_cos, no NaN/Inf.
  * On failure prints the first differing values and the max difference. */
 static inline int check_close(const char *what, const float *got, const float *ref, int64_t n,
                        double tol_rel, double min_cos) {
     ErrStats s;
+    h_dump(what, got, n);
     err_stats(&s, got, ref, n, tol_rel);
     int ok = err_ok(&s, tol_rel, min_cos);
     h_report(ok, "%-44s n=%-8lld rel %.2e (tol %.0e) cos %.9f max|d| %.3e", what, (long long)n,

@@ -1,0 +1,288 @@
+/*
+ * bench_t2v.c: the t2v side of `make bench` (tools/bench.py runs it; the
+ * PyTorch side is tools/bench_torch.py). Each command loads what it needs,
+ * makes the weights resident (reads one byte per page, as PyTorch's load
+ * reads the file), runs `warmup` untimed and `reps` timed repetitions, and
+ * prints one JSON line on stdout: the times in seconds, the load time, the
+ * peak RSS (getrusage) and the build's BLAS. Timing lives only here, never
+ * in tests.
+ *
+ *   bench_t2v [-t THREADS] gemm M K N REPS
+ *       C[M,N] = A[M,K] W[N,K]^T: raw fp32 cblas_sgemm (one call, OpenBLAS
+ *       threading; gemm() = the built-in one with BLAS=none), t2v's path
+ *       linear_forward with W in BF16 (widened in the path), and
+ *       gemm_builtin on fp32.
+ *   bench_t2v [-t THREADS] dit MODEL_DIR T H W L REPS WARMUP
+ *       dit_forward (context embedding, patch/time embedding, every block,
+ *       head) on a random latent [16, T, H, W] and context [L, text_dim].
+ *   bench_t2v [-t THREADS] t5 CHECKPOINT TOKENS.safetensors REPS WARMUP
+ *       t5_encode of the ids in TOKENS ("tokens", I32).
+ *   bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP
+ *       vae_decode of a random latent [16, T, h, w].
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ref/dit.h"
+#include "../ref/model.h"
+#include "../ref/ops.h"
+#include "../ref/platform.h"
+#include "../ref/safetensors.h"
+#include "../ref/t5.h"
+#include "../ref/tensor.h"
+#include "../ref/vae.h"
+
+#ifdef T2V_OPENBLAS
+#include <cblas.h>
+#endif
+
+static int die(const T2vError *e) {
+    fprintf(stderr, "bench_t2v: %s\n", e->msg);
+    return e->code ? e->code : 1;
+}
+
+/* scale * u, u in [-1, 1) from splitmix64: tools/prng.py's prng_fill(seed, n,
+ * scale), so both sides get the same inputs (exact for power-of-two scales). */
+static float *random_floats(int64_t n, float scale, uint64_t seed) {
+    float *x = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!x) { fprintf(stderr, "bench_t2v: out of memory (%lld floats)\n", (long long)n); exit(3); }
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t z = seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        x[i] = scale * ((float)((int64_t)(z >> 40) - (1 << 23)) / 8388608.0f);
+    }
+    return x;
+}
+
+/* Reads one byte per 4 KiB page of every tensor (but `skip`), so the mapped
+ * weights are resident before timing, as after PyTorch's load. */
+static double make_resident(const TensorList *tl, const char *skip) {
+    double t0 = platform_now();
+    volatile unsigned sink = 0;
+    for (int i = 0; i < tl->n; i++) {
+        if (skip && strcmp(tl->names[i], skip) == 0) continue;
+        const unsigned char *p = (const unsigned char *)tl->tensors[i].data;
+        size_t n = tensor_nbytes(&tl->tensors[i]);
+        unsigned s = 0;
+        for (size_t k = 0; k < n; k += 4096) s += p[k];
+        sink += s;
+    }
+    (void)sink;
+    return platform_now() - t0;
+}
+
+static void print_times(const char *key, const double *t, int n) {
+    printf("\"%s\": [", key);
+    for (int i = 0; i < n; i++) printf("%s%.6f", i ? ", " : "", t[i]);
+    printf("]");
+}
+
+static void print_tail(double load_s) {
+    printf(", \"load_s\": %.3f, \"peak_rss\": %zu, \"blas\": \"%s\"", load_s, platform_peak_rss(),
+           gemm_backend());
+#ifdef T2V_OPENBLAS
+    printf(", \"openblas\": \"%s\", \"openblas_core\": \"%s\"", openblas_get_config(),
+           openblas_get_corename());
+#endif
+    printf("}\n");
+    fflush(stdout);
+}
+
+#define MAX_REPS 64
+
+/* ---------------------------------------------------------------------------
+ * GEMM at the DiT's shapes. The raw reference is one cblas_sgemm call with
+ * OpenBLAS's own threading (gemm() may set OpenBLAS to 1 thread and tile). */
+static void raw_sgemm(int M, int N, int K, const float *A, const float *B, float *C, int threads) {
+#ifdef T2V_OPENBLAS
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+#else
+    (void)threads;
+    gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+#endif
+}
+
+static int bench_gemm(int M, int K, int N, int reps, int threads) {
+    T2vError err = {0};
+    if (reps < 1 || reps > MAX_REPS) reps = 3;
+    float *A = random_floats((int64_t)M * K, 1.0f, 14);
+    float *Wf = random_floats((int64_t)N * K, 0.03125f, 15);
+    float *C = random_floats((int64_t)M * N, 0.0f, 0);
+    float *scratch = random_floats((int64_t)N * K, 0.0f, 0);
+    Tensor W;
+    int64_t shape[2] = {N, K};
+    if (tensor_alloc(&W, DT_BF16, 2, shape, &err)) return die(&err);
+    for (int64_t i = 0; i < (int64_t)N * K; i++) {
+        uint16_t h = f32_to_bf16(Wf[i]);
+        wr_u16le((unsigned char *)W.data + 2 * i, h);
+        Wf[i] = bf16_to_f32(h); /* the same values on both paths */
+    }
+    double raw[MAX_REPS], path[MAX_REPS], builtin[MAX_REPS];
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        double t0 = platform_now();
+        raw_sgemm(M, N, K, A, Wf, C, threads);
+        double t1 = platform_now();
+        linear_forward(C, A, &W, NULL, M, scratch);
+        double t2 = platform_now();
+        gemm_builtin(0, 1, M, N, K, 1.0f, A, K, Wf, K, 0.0f, C, N);
+        double t3 = platform_now();
+        if (r >= 0) { raw[r] = t1 - t0; path[r] = t2 - t1; builtin[r] = t3 - t2; }
+    }
+    printf("{\"case\": \"gemm\", \"M\": %d, \"K\": %d, \"N\": %d, \"flops\": %.0f, ", M, K, N,
+           2.0 * M * N * (double)K);
+    print_times("raw_s", raw, reps);
+    printf(", ");
+    print_times("path_s", path, reps);
+    printf(", ");
+    print_times("builtin_s", builtin, reps);
+    print_tail(0.0);
+    tensor_free(&W);
+    free(A); free(Wf); free(C); free(scratch);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * DiT forward from a model directory (config.json + safetensors). */
+static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int warmup) {
+    T2vError err = {0};
+    ModelPaths mp;
+    Checkpoint ck;
+    DiTConfig c;
+    DiT m;
+    double t0 = platform_now();
+    if (model_find(&mp, dir, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &err)) return die(&err);
+    if (model_dit_config(&mp, &c, &err)) return die(&err);
+    if (ckpt_open(&ck, mp.dit, &err)) return die(&err);
+    if (dit_build(&m, &c, ck.tensors, &err)) return die(&err);
+    int N = (T / c.patch_t) * (H / c.patch_h) * (W / c.patch_w);
+    if (dit_reserve(&m, N, &err)) return die(&err);
+    make_resident(ck.tensors, NULL);
+    double load_s = platform_now() - t0;
+    float *latent = random_floats((int64_t)c.in_dim * T * H * W, 1.0f, 11);
+    float *context = random_floats((int64_t)L * c.text_dim, 0.25f, 12);
+    float *vel = random_floats((int64_t)c.out_dim * T * H * W, 0.0f, 0);
+    double times[MAX_REPS];
+    if (reps < 1 || reps > MAX_REPS) reps = 1;
+    for (int r = -warmup; r < reps; r++) {
+        double a = platform_now();
+        if (dit_forward(&m, latent, T, H, W, 500, context, L, vel, &err)) return die(&err);
+        if (r >= 0) times[r] = platform_now() - a;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < (int64_t)c.out_dim * T * H * W; i++) sum += vel[i] * (double)vel[i];
+    printf("{\"case\": \"dit\", \"tokens\": %d, \"layers\": %d, \"checksum\": %.6e, ", N,
+           c.num_layers, sum);
+    print_times("times", times, reps);
+    print_tail(load_s);
+    free(latent); free(context); free(vel);
+    dit_free(&m);
+    ckpt_close(&ck);
+    model_paths_free(&mp);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * umT5 encoder. */
+static int bench_t5(const char *path, const char *tokens, int reps, int warmup) {
+    T2vError err = {0};
+    Checkpoint ck;
+    SafeTensors st;
+    T5 m;
+    double t0 = platform_now();
+    if (ckpt_open(&ck, path, &err)) return die(&err);
+    if (t5_build(&m, ck.tensors, &err)) return die(&err);
+    /* every weight but the embedding table, of which a prompt reads L rows */
+    make_resident(ck.tensors, "token_embedding.weight");
+    double load_s = platform_now() - t0;
+    if (st_open(&st, tokens, &err)) return die(&err);
+    const Tensor *tt = tl_find(&st.tensors, "tokens");
+    if (!tt || tt->dtype != DT_I32 || tt->ndim != 1) {
+        fprintf(stderr, "bench_t5: %s: expected I32 tensor 'tokens' [L]\n", tokens);
+        return 2;
+    }
+    int L = (int)tt->shape[0];
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)L);
+    for (int i = 0; i < L; i++) ids[i] = (int32_t)rd_u32le((const unsigned char *)tt->data + 4 * i);
+    float *ctx = random_floats((int64_t)L * t5_dim(&m), 0.0f, 0);
+    double times[MAX_REPS];
+    if (reps < 1 || reps > MAX_REPS) reps = 1;
+    for (int r = -warmup; r < reps; r++) {
+        double a = platform_now();
+        if (t5_encode(&m, ids, L, ctx, &err)) return die(&err);
+        if (r >= 0) times[r] = platform_now() - a;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < (int64_t)L * t5_dim(&m); i++) sum += ctx[i] * (double)ctx[i];
+    printf("{\"case\": \"t5\", \"tokens\": %d, \"checksum\": %.6e, ", L, sum);
+    print_times("times", times, reps);
+    print_tail(load_s);
+    free(ids); free(ctx);
+    st_close(&st);
+    t5_free(&m);
+    ckpt_close(&ck);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * VAE decode. */
+static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup) {
+    T2vError err = {0};
+    Checkpoint ck;
+    Vae m;
+    double t0 = platform_now();
+    if (ckpt_open(&ck, path, &err)) return die(&err);
+    if (vae_build(&m, ck.tensors, &err)) return die(&err);
+    make_resident(ck.tensors, NULL);
+    double load_s = platform_now() - t0;
+    int F = 1 + 4 * (T - 1);
+    float *z = random_floats((int64_t)16 * T * h * w, 1.0f, 13);
+    float *video = random_floats((int64_t)3 * F * 64 * h * w, 0.0f, 0);
+    double times[MAX_REPS];
+    if (reps < 1 || reps > MAX_REPS) reps = 1;
+    for (int r = -warmup; r < reps; r++) {
+        double a = platform_now();
+        if (vae_decode(&m, z, T, h, w, video, NULL, NULL, &err)) return die(&err);
+        if (r >= 0) times[r] = platform_now() - a;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < (int64_t)3 * F * 64 * h * w; i++) sum += video[i] * (double)video[i];
+    printf("{\"case\": \"vae\", \"frames\": %d, \"checksum\": %.6e, ", F, sum);
+    print_times("times", times, reps);
+    print_tail(load_s);
+    free(z); free(video);
+    vae_free(&m);
+    ckpt_close(&ck);
+    return 0;
+}
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: bench_t2v [-t THREADS] gemm M K N REPS\n"
+            "       bench_t2v [-t THREADS] dit MODEL_DIR T H W L REPS WARMUP\n"
+            "       bench_t2v [-t THREADS] t5 CHECKPOINT TOKENS REPS WARMUP\n"
+            "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n");
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    int a = 1, threads = platform_default_threads();
+    if (argc > 2 && strcmp(argv[1], "-t") == 0) { threads = atoi(argv[2]); a = 3; }
+    platform_set_threads(threads);
+    if (argc - a < 1) return usage();
+    const char *cmd = argv[a];
+    char **v = argv + a + 1;
+    int n = argc - a - 1;
+    if (strcmp(cmd, "gemm") == 0 && n == 4)
+        return bench_gemm(atoi(v[0]), atoi(v[1]), atoi(v[2]), atoi(v[3]), threads);
+    if (strcmp(cmd, "dit") == 0 && n == 7)
+        return bench_dit(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]));
+    if (strcmp(cmd, "t5") == 0 && n == 4) return bench_t5(v[0], v[1], atoi(v[2]), atoi(v[3]));
+    if (strcmp(cmd, "vae") == 0 && n == 6)
+        return bench_vae(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]));
+    return usage();
+}

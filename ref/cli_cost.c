@@ -1,0 +1,519 @@
+/*
+ * cli_cost.c: `t2v info --model DIR` and `t2v info --config config.json`:
+ *
+ *   1. the model as a tree, stage > block > layer, with every tensor's dtype
+ *      and shape, parameters and bytes, and each block's FLOPs for the size
+ *   2. one generation at that size, stage by stage: the shapes that flow
+ *   3. a summary (the table of docs/ARCHITECTURE.md, checked by
+ *      tests/test_info.c): parameters, FLOPs per stage, memory estimate
+ *
+ * With --config no weights are needed: the official tensor layouts are
+ * written out from the config (ref/cost.c), so the numbers of T2V-1.3B and
+ * T2V-14B can be printed on any machine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cost.h"
+#include "json.h"
+#include "platform.h"
+#include "tokenizer.h"
+
+typedef struct {
+    const char *model, *config, *prompt;
+    int W, H, F, steps, tokens, full;
+    double cfg;
+} InfoOpts;
+
+/* ----------------------------------------------------------------------------
+ * Number formatting: exact integers with thousands separators, and a
+ * readable unit beside them. */
+
+static const char *commas(int64_t v, char *buf, size_t n) {
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%lld", (long long)(v < 0 ? -v : v));
+    size_t len = strlen(tmp), k = 0;
+    if (v < 0 && k + 1 < n) buf[k++] = '-';
+    for (size_t i = 0; i < len && k + 2 < n; i++) {
+        buf[k++] = tmp[i];
+        if ((len - i - 1) % 3 == 0 && i + 1 < len) buf[k++] = ',';
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+static const char *flops_str(int64_t v, char *buf, size_t n) {
+    static const char *const unit[] = {"", "k", "M", "G", "T", "P", "E"};
+    double x = (double)v;
+    int u = 0;
+    while (x >= 1000 && u < 6) x /= 1000, u++;
+    char c[32];
+    snprintf(buf, n, "%s (%.2f %sFLOP)", commas(v, c, sizeof c), x, unit[u]);
+    return buf;
+}
+
+static const char *bytes_str(double b, char *buf, size_t n) {
+    if (b >= 1073741824.0) snprintf(buf, n, "%.2f GiB", b / 1073741824.0);
+    else if (b >= 1048576.0) snprintf(buf, n, "%.2f MiB", b / 1048576.0);
+    else snprintf(buf, n, "%.2f KiB", b / 1024.0);
+    return buf;
+}
+
+static const char *shape_of(const TensorDesc *t, char *buf, size_t n) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < t->ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* "F32 5,675,987,200 B" for each dtype present. */
+static const char *dtype_bytes(const int64_t *by, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int d = 0; d < DT_COUNT && k < n; d++) {
+        char c[32];
+        if (by[d]) k += (size_t)snprintf(buf + k, n - k, "%s%s %s B", k ? ", " : "", dtype_name((DType)d), commas(by[d], c, sizeof c));
+    }
+    return buf;
+}
+
+/* ----------------------------------------------------------------------------
+ * The tree: blocks are name prefixes ("blocks.7", "decoder.upsamples.3",
+ * "patch_embedding"), layers the rest without .weight/.bias/.gamma. */
+
+static void block_key(const char *name, char *key, size_t n) {
+    const char *p = name, *end = name;
+    int comps = 0, want_digits = 0;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        int digits = len > 0 && strspn(p, "0123456789") == len;
+        if (comps > 0 && !(want_digits && digits) && !(comps == 1 && (!strncmp(name, "encoder.", 8) || !strncmp(name, "decoder.", 8))))
+            break;
+        if (!dot) break; /* keep the last component for the layer */
+        end = dot;
+        comps++;
+        want_digits = (len == 6 && !strncmp(p, "blocks", 6)) || (len == 11 && !strncmp(p, "downsamples", 11)) ||
+                      (len == 9 && !strncmp(p, "upsamples", 9)) || (len == 6 && !strncmp(p, "middle", 6));
+        p = dot + 1;
+    }
+    size_t len = (size_t)(end - name);
+    if (len >= n) len = n - 1;
+    memcpy(key, name, len);
+    key[len] = 0;
+}
+
+/* Data-flow order of the blocks of each stage. */
+static void block_rank(int stage, const char *key, int *rank, long *num) {
+    static const char *const order[STAGE_COUNT][11] = {
+        {"token_embedding", "blocks", "norm", NULL},
+        {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks", "head", NULL},
+        {"conv2", "decoder.conv1", "decoder.middle", "decoder.upsamples", "decoder.head", "encoder.conv1",
+         "encoder.downsamples", "encoder.middle", "encoder.head", "conv1", NULL}};
+    *rank = 99, *num = 0;
+    for (int i = 0; order[stage][i]; i++) {
+        size_t l = strlen(order[stage][i]);
+        if (!strncmp(key, order[stage][i], l) && (key[l] == 0 || key[l] == '.')) {
+            *rank = i;
+            if (key[l] == '.') *num = strtol(key + l + 1, NULL, 10);
+            return;
+        }
+    }
+}
+
+typedef struct {
+    char key[64];
+    int rank, first;
+    long num;
+} Group;
+
+static int group_cmp(const void *a, const void *b) {
+    const Group *x = (const Group *)a, *y = (const Group *)b;
+    if (x->rank != y->rank) return x->rank - y->rank;
+    if (x->num != y->num) return x->num < y->num ? -1 : 1;
+    return x->first - y->first;
+}
+
+/* Groups of d in data-flow order; caller frees. */
+static Group *make_groups(const DescList *d, int stage, int *ng) {
+    Group *g = (Group *)calloc((size_t)d->n + 1, sizeof *g);
+    *ng = 0;
+    for (int i = 0; g && i < d->n; i++) {
+        char key[64];
+        block_key(d->t[i].name, key, sizeof key);
+        int found = 0;
+        for (int k = 0; k < *ng && !found; k++) found = !strcmp(g[k].key, key);
+        if (found) continue;
+        Group *x = &g[(*ng)++];
+        snprintf(x->key, sizeof x->key, "%s", key);
+        x->first = i;
+        block_rank(stage, key, &x->rank, &x->num);
+    }
+    if (g) qsort(g, (size_t)*ng, sizeof *g, group_cmp);
+    return g;
+}
+
+/* The part of name after the block prefix ("self_attn.q.weight"), or "". */
+static const char *in_block(const char *name, const char *key) {
+    size_t l = strlen(key);
+    if (strncmp(name, key, l)) return NULL;
+    if (name[l] == '.') return name + l + 1;
+    return name[l] ? NULL : "";
+}
+
+/* Two blocks with the same tensors (relative names, dtypes, shapes). */
+static int same_block(const DescList *d, const char *a, const char *b) {
+    int na = 0, nb = 0;
+    for (int i = 0; i < d->n; i++) {
+        const char *ra = in_block(d->t[i].name, a), *rb = in_block(d->t[i].name, b);
+        na += ra != NULL, nb += rb != NULL;
+        if (!ra) continue;
+        char other[160];
+        snprintf(other, sizeof other, "%s.%s", b, ra);
+        const TensorDesc *t = desc_find(d, other);
+        if (!t || t->dtype != d->t[i].dtype || t->ndim != d->t[i].ndim ||
+            memcmp(t->shape, d->t[i].shape, sizeof t->shape))
+            return 0;
+    }
+    return na == nb;
+}
+
+/* FLOPs of one block for the size; *note says when it is not per forward. */
+static int64_t group_flops(const ModelDesc *m, int stage, const char *key, const GenSize *s, const Flops *f,
+                           const char **note, int64_t shape[4]) {
+    int64_t D = m->dit.dim;
+    *note = "per forward";
+    shape[0] = 0;
+    if (stage == STAGE_T5) {
+        *note = "per prompt";
+        return !strncmp(key, "blocks.", 7) ? f->t5_layer : 0;
+    }
+    if (stage == STAGE_DIT) {
+        if (!strcmp(key, "patch_embedding")) return f->patch;
+        if (!strcmp(key, "time_embedding")) return 2 * ((int64_t)m->dit.freq_dim * D + D * D);
+        if (!strcmp(key, "time_projection")) return 12 * D * D;
+        if (!strcmp(key, "head")) return f->head;
+        if (!strncmp(key, "blocks.", 7)) return f->block;
+        if (!strcmp(key, "text_embedding")) *note = "per prompt";
+        return !strcmp(key, "text_embedding") ? f->text_embedding : 0;
+    }
+    if (!strncmp(key, "encoder", 7) || !strcmp(key, "conv1")) {
+        *note = "encoder: not run by T2V";
+        return -1;
+    }
+    *note = "decode";
+    return cost_vae_layer(m, s, key, shape);
+}
+
+/* Layer key of a tensor: its name without the block prefix and without a
+ * trailing .weight/.bias/.gamma ("self_attn.q"); "" for the block itself. */
+static void layer_key(const char *rest, char *layer, size_t n) {
+    snprintf(layer, n, "%s", rest);
+    char *dot = strrchr(layer, '.');
+    const char *tail = dot ? dot + 1 : layer;
+    if (!strcmp(tail, "weight") || !strcmp(tail, "bias") || !strcmp(tail, "gamma")) {
+        if (dot) *dot = 0;
+        else layer[0] = 0;
+    }
+}
+
+/* One line per layer: the full name, dtype and shape of its first tensor
+ * (the one to search for in ref/), the others as "+ bias [D]", parameters. */
+static void print_layers(const DescList *d, const char *key) {
+    for (int i = 0; i < d->n; i++) {
+        const char *r = in_block(d->t[i].name, key);
+        if (!r) continue;
+        char layer[96], lj[96], sh[64], c[32], more[128] = "";
+        layer_key(r, layer, sizeof layer);
+        int first = 1;
+        for (int j = 0; j < i && first; j++) {
+            const char *rj = in_block(d->t[j].name, key);
+            if (rj) layer_key(rj, lj, sizeof lj), first = strcmp(lj, layer) != 0;
+        }
+        if (!first) continue;
+        int64_t params = desc_numel(&d->t[i]);
+        size_t k = 0;
+        for (int j = i + 1; j < d->n; j++) {
+            const char *rj = in_block(d->t[j].name, key);
+            if (!rj) continue;
+            layer_key(rj, lj, sizeof lj);
+            if (strcmp(lj, layer)) continue;
+            params += desc_numel(&d->t[j]);
+            const char *tail = strrchr(d->t[j].name, '.');
+            if (k < sizeof more)
+                k += (size_t)snprintf(more + k, sizeof more - k, "%s+ %s %s", k ? " " : "", tail ? tail + 1 : "",
+                                      shape_of(&d->t[j], sh, sizeof sh));
+        }
+        printf("    %-44s %-4s %-20s %-18s %14s\n", d->t[i].name, dtype_name(d->t[i].dtype),
+               shape_of(&d->t[i], sh, sizeof sh), more, commas(params, c, sizeof c));
+    }
+}
+
+static void print_group(const ModelDesc *m, int stage, const char *key, const GenSize *s, const Flops *f, int layers) {
+    const DescList *d = &m->w[stage];
+    int64_t params = 0, sh[4];
+    int nt = 0;
+    for (int i = 0; i < d->n; i++)
+        if (in_block(d->t[i].name, key)) params += desc_numel(&d->t[i]), nt++;
+    const char *note;
+    int64_t fl = group_flops(m, stage, key, s, f, &note, sh);
+    char c[32], fs[64], out[80] = "";
+    if (sh[0]) snprintf(out, sizeof out, " -> [%lld, %lld, %lld, %lld]", (long long)sh[0], (long long)sh[1], (long long)sh[2], (long long)sh[3]);
+    if (fl > 0) snprintf(fs, sizeof fs, "%s FLOPs %s", commas(fl, c, sizeof c), note);
+    else snprintf(fs, sizeof fs, "%s", fl < 0 ? note : "");
+    char pc[32];
+    char line[256];
+    snprintf(line, sizeof line, "  %-26s %14s params  %-44s%s", key, commas(params, pc, sizeof pc), fs, out);
+    for (size_t k = strlen(line); k > 0 && line[k - 1] == ' '; k--) line[k - 1] = 0;
+    printf("%s\n", line);
+    if (stage == STAGE_DIT && !strncmp(key, "blocks.", 7)) { /* where a block's FLOPs go */
+        char a[32], b2[32], c2[32], d2[32], e2[32], g2[32];
+        printf("    (self q,k,v,o %s + QK^T,AV %s; cross q,o %s + k,v %s + QK^T,AV %s; ffn %s)\n",
+               commas(f->self_proj, a, sizeof a), commas(f->self_attn, b2, sizeof b2), commas(f->cross_proj, c2, sizeof c2),
+               commas(f->cross_kv, d2, sizeof d2), commas(f->cross_attn, e2, sizeof e2), commas(f->ffn, g2, sizeof g2));
+    }
+    if (layers) print_layers(d, key);
+}
+
+static void print_stage(const ModelDesc *m, int stage, const GenSize *s, const Flops *f, int full) {
+    static const char *const title[STAGE_COUNT] = {"text encoder (umT5)", "DiT (WanModel)", "VAE (WanVAE)"};
+    const DescList *d = &m->w[stage];
+    int64_t by[DT_COUNT];
+    int64_t params = desc_params(d, by);
+    char c[32], b[160];
+    printf("\n%s: %s\n  %d tensors, %s parameters, %s\n", title[stage], m->file[stage] ? m->file[stage] : "(official layout, from the config)",
+           d->n, commas(params, c, sizeof c), dtype_bytes(by, b, sizeof b));
+    int ng;
+    Group *g = make_groups(d, stage, &ng);
+    int nblocks = 0;
+    for (int i = 0; g && i < ng; i++) nblocks += !strncmp(g[i].key, "blocks.", 7);
+    for (int i = 0; g && i < ng; i++) {
+        int run = 0; /* more than 4 blocks: blocks.N (N >= 1) identical to blocks.0 on one line */
+        while (!full && nblocks > 4 && i + run < ng && g[i + run].num >= 1 && !strncmp(g[i + run].key, "blocks.", 7) &&
+               same_block(d, "blocks.0", g[i + run].key))
+            run++;
+        if (run) {
+            char first[64];
+            snprintf(first, sizeof first, "%s", g[i].key);
+            if (run == 1) printf("  %s: as blocks.0 (--full lists it)\n", first);
+            else printf("  %s .. %s: %d more, each as blocks.0 (--full lists them)\n", first, g[i + run - 1].key, run);
+            i += run - 1;
+            continue;
+        }
+        print_group(m, stage, g[i].key, s, f, 1);
+    }
+    free(g);
+}
+
+/* ----------------------------------------------------------------------------
+ * One generation, stage by stage, and the summary table. */
+
+static void print_walkthrough(const ModelDesc *m, const GenSize *s, const InfoOpts *o) {
+    const DiTConfig *c = &m->dit;
+    int D = c->dim, hd = c->dim / c->num_heads, pairs = hd / 2, ph = pairs / 3, pt = pairs - 2 * ph;
+    int64_t vsh[4];
+    cost_vae_layer(m, s, "decoder.head", vsh);
+    printf("\none generation at %dx%d, %d frames (%d steps, cfg %g, L = %d text tokens)\n", s->W, s->H, s->F, o->steps,
+           o->cfg, s->L);
+    printf("  tokenizer   prompt -> ids [%d] (pieces + EOS; at most text_len = %d)\n", s->L, c->text_len);
+    printf("  umT5        ids [%d] -> token_embedding [%d, %d] -> %d layers -> context [%d, %d]\n", s->L, s->L,
+           m->t5.dim, m->t5.num_layers, s->L, m->t5.dim);
+    printf("  text emb.   context, zero rows to [%d, %d] -> text_embedding -> [%d, %d] (once per prompt)\n",
+           c->text_len, c->text_dim, c->text_len, D);
+    printf("  noise       seed -> z [16, %d, %d, %d] (T = 1 + (F-1)/4, H/8, W/8)\n", s->T, s->h, s->w);
+    printf("  patchify    Conv3d k = stride = (%d,%d,%d): [%d, %d, %d, %d] -> grid %d x %d x %d -> x [%d, %d]\n",
+           c->patch_t, c->patch_h, c->patch_w, D, s->f, s->hp, s->wp, s->f, s->hp, s->wp, s->N, D);
+    printf("  time        t -> sinusoid [%d] -> e [%d] -> e0 [6, %d]\n", c->freq_dim, D, D);
+    printf("  %d blocks    self-attn q, k, v [%d, %d] = %d heads x %d; RoPE pairs t/h/w = %d/%d/%d; scores %d x %d x %d\n",
+           c->num_layers, s->N, D, c->num_heads, hd, pt, ph, ph, c->num_heads, s->N, s->N);
+    printf("              cross-attn q [%d, %d], k, v [%d, %d]; scores %d x %d x %d\n", s->N, D, c->text_len, D,
+           c->num_heads, s->N, c->text_len);
+    printf("              FFN [%d, %d] -> [%d, %d] -> [%d, %d]\n", s->N, D, s->N, c->ffn_dim, s->N, D);
+    printf("  head        [%d, %d] -> [%d, %d] -> unpatchify -> v [%d, %d, %d, %d]\n", s->N, D, s->N,
+           c->out_dim * c->patch_t * c->patch_h * c->patch_w, c->out_dim, s->T, s->h, s->w);
+    printf("  sampler     %d steps x %d DiT passes; v = v_u + g (v_c - v_u); z <- step(z, v)\n", o->steps,
+           o->cfg > 1 ? 2 : 1);
+    printf("  VAE decode  z [16, %d, %d, %d] -> video [%lld, %lld, %lld, %lld] -> uint8 [%d, %d, %d, 3]\n", s->T,
+           s->h, s->w, (long long)vsh[0], (long long)vsh[1], (long long)vsh[2], (long long)vsh[3], s->F, s->H, s->W);
+}
+
+static void row(const char *key, const char *value) { printf("  %-36s %s\n", key, value); }
+
+static void row_flops(const char *key, int64_t v) {
+    char b[96];
+    row(key, flops_str(v, b, sizeof b));
+}
+
+static void row_weights(const ModelDesc *m, int stage, const char *name) {
+    int64_t by[DT_COUNT];
+    char key[64], b[160], c[32];
+    int64_t p = desc_params(&m->w[stage], by);
+    snprintf(key, sizeof key, "%s parameters", name), row(key, commas(p, c, sizeof c));
+    snprintf(b, sizeof b, "%d", m->w[stage].n);
+    snprintf(key, sizeof key, "%s tensors", name), row(key, b);
+    snprintf(key, sizeof key, "%s weights", name), row(key, dtype_bytes(by, b, sizeof b));
+}
+
+/* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
+static void print_summary(const ModelDesc *m, const GenSize *s, const InfoOpts *o) {
+    Flops f;
+    MemEstimate me;
+    cost_flops(m, s, &f);
+    cost_memory(m, s, &me);
+    char b[128];
+    int passes = o->cfg > 1 ? 2 : 1;
+    printf("\nsummary\n");
+    snprintf(b, sizeof b, "%dx%d, %d frames", s->W, s->H, s->F), row("size (W x H, frames)", b);
+    snprintf(b, sizeof b, "[16, %d, %d, %d]", s->T, s->h, s->w), row("latent [C, T, h, w]", b);
+    snprintf(b, sizeof b, "%d x %d x %d", s->f, s->hp, s->wp), row("patch grid (f x h x w)", b);
+    snprintf(b, sizeof b, "%d", s->N), row("DiT tokens N", b);
+    snprintf(b, sizeof b, "%d", s->L), row("text tokens L (T5 input)", b);
+    snprintf(b, sizeof b, "%d", m->dit.text_len), row("text_len (cross-attention keys)", b);
+    snprintf(b, sizeof b, "%d / %d / %d / %d", m->dit.dim, m->dit.ffn_dim, m->dit.num_heads, m->dit.num_layers);
+    row("DiT dim / ffn / heads / layers", b);
+    row_weights(m, STAGE_DIT, "DiT");
+    row_weights(m, STAGE_T5, "T5");
+    row_weights(m, STAGE_VAE, "VAE");
+    row_flops("T5 FLOPs per prompt", f.t5);
+    row_flops("text_embedding FLOPs per prompt", f.text_embedding);
+    row_flops("DiT FLOPs per block", f.block);
+    row_flops("DiT FLOPs per forward", f.dit);
+    snprintf(b, sizeof b, "%d, cfg %g: %d DiT passes per step", o->steps, o->cfg, passes);
+    row("sampling steps", b);
+    row_flops("DiT FLOPs per step", f.dit * passes);
+    row_flops("DiT FLOPs, all steps", f.dit * passes * o->steps);
+    row_flops("VAE decode FLOPs", f.vae_decode);
+    int64_t total = f.dit * passes * o->steps + f.vae_decode + passes * (f.t5 + f.text_embedding);
+    row_flops("total FLOPs per video", total);
+    row("memory: text encoder phase", bytes_str(me.text, b, sizeof b));
+    row("memory: DiT phase", bytes_str(me.dit, b, sizeof b));
+    row("memory: VAE phase", bytes_str(me.vae, b, sizeof b));
+    row("memory estimate (peak)", bytes_str(me.peak, b, sizeof b));
+}
+
+/* ----------------------------------------------------------------------------
+ * Options and the command */
+
+static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
+    memset(o, 0, sizeof *o);
+    o->steps = -1, o->tokens = -1, o->cfg = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long iv;
+        if (!strcmp(a, "--full")) { o->full = 1; continue; }
+        if (a[0] != '-' && !o->model && !o->config) { o->model = a; continue; }
+        if (!v) return usage_error("info: option '%s' needs a value (or is unknown)", a);
+        i++;
+        if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--config")) o->config = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
+        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) {
+            if (parse_int(v, 16, 16384, &iv) || iv % 16) return usage_error("--width must be a multiple of 16, not '%s'", v);
+            o->W = (int)iv;
+        } else if (!strcmp(a, "-H") || !strcmp(a, "--height")) {
+            if (parse_int(v, 16, 16384, &iv) || iv % 16) return usage_error("--height must be a multiple of 16, not '%s'", v);
+            o->H = (int)iv;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) {
+            if (parse_int(v, 1, 4097, &iv) || (iv - 1) % 4) return usage_error("--frames must be 4k+1, not '%s'", v);
+            o->F = (int)iv;
+        } else if (!strcmp(a, "--steps")) {
+            if (parse_int(v, 1, 1000, &iv)) return usage_error("--steps must be an integer in 1..1000, not '%s'", v);
+            o->steps = (int)iv;
+        } else if (!strcmp(a, "--tokens")) {
+            if (parse_int(v, 1, 4096, &iv)) return usage_error("--tokens must be an integer in 1..4096, not '%s'", v);
+            o->tokens = (int)iv;
+        } else if (!strcmp(a, "--cfg")) {
+            if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100) return usage_error("--cfg must be in [0, 100], not '%s'", v);
+        } else return usage_error("info: unknown option '%s'", a);
+    }
+    if (!o->model == !o->config)
+        return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] "
+                                 "[--steps N] [--cfg G] [--tokens L | -p PROMPT] [--full]");
+    return T2V_OK;
+}
+
+static int load_config_file(const char *path, DiTConfig *c, T2vError *err) {
+    size_t len;
+    char *text = read_text_file(path, &len, err);
+    if (!text) return err->code ? err->code : T2V_EINPUT;
+    char jerr[256];
+    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
+    free(text);
+    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", path, jerr);
+    int rc = dit_config_from_json(c, j, path, err);
+    json_free(j);
+    return rc;
+}
+
+/* Settings not given: the model's t2v.json, else Wan2.1's (spec 1.3); L is
+ * the prompt's token count with -p, else text_len. */
+static int fill_defaults(InfoOpts *o, const ModelPaths *mp, const DiTConfig *c, int *L, T2vError *err) {
+    ModelDefaults d;
+    int rc = model_defaults(&d, o->model ? mp : NULL, err);
+    if (rc) return rc;
+    if (!o->W) o->W = d.width;
+    if (!o->H) o->H = d.height;
+    if (!o->F) o->F = d.frames;
+    if (o->steps < 0) o->steps = d.steps;
+    if (o->cfg < 0) o->cfg = d.cfg;
+    model_defaults_free(&d);
+    *L = o->tokens > 0 ? o->tokens : c->text_len;
+    if (o->prompt) {
+        if (!mp->tokenizer) return t2v_fail(err, T2V_EUSAGE, "info: -p needs a model directory with a tokenizer");
+        Tokenizer tk;
+        int32_t *ids = NULL;
+        if ((rc = tokenizer_load(&tk, mp->tokenizer, err))) return rc;
+        rc = tokenizer_encode_wan(&tk, o->prompt, c->text_len, &ids, L, err);
+        free(ids);
+        tokenizer_free(&tk);
+    }
+    if (!rc && ((o->H / 8) % c->patch_h || (o->W / 8) % c->patch_w))
+        rc = t2v_fail(err, T2V_EUSAGE, "size %dx%d: width and height must be multiples of %d", o->W, o->H, 8 * c->patch_w);
+    return rc;
+}
+
+int cmd_info_model(int argc, char **argv) {
+    InfoOpts o;
+    int rc = parse_info_opts(&o, argc, argv);
+    if (rc) return rc;
+    T2vError e = {0, {0}};
+    ModelPaths mp;
+    ModelDesc m;
+    memset(&mp, 0, sizeof mp);
+    memset(&m, 0, sizeof m);
+    if (o.model) {
+        if ((rc = model_find(&mp, o.model, MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
+            return die(&e);
+        rc = model_desc_from_dir(&m, &mp, &e);
+        if (!rc) {
+            printf("model directory %s\n", o.model);
+            const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
+            const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
+            for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
+        }
+    } else {
+        DiTConfig c;
+        rc = load_config_file(o.config, &c, &e);
+        if (!rc) rc = model_desc_from_config(&m, &c, &e);
+        if (!rc) printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, spec 6.1)\n", o.config);
+    }
+    int L = 0;
+    if (!rc) rc = fill_defaults(&o, &mp, &m.dit, &L, &e);
+    if (!rc) {
+        GenSize s;
+        Flops f;
+        gen_size(&s, &m.dit, o.W, o.H, o.F, L);
+        cost_flops(&m, &s, &f);
+        printf("\nthe model as a tree: stage > block > layer (FLOPs for %dx%d, %d frames)\n", o.W, o.H, o.F);
+        for (int st = 0; st < STAGE_COUNT; st++) print_stage(&m, st, &s, &f, o.full);
+        print_walkthrough(&m, &s, &o);
+        print_summary(&m, &s, &o);
+    }
+    model_desc_free(&m);
+    model_paths_free(&mp);
+    return rc ? die(&e) : 0;
+}

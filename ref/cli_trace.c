@@ -1,0 +1,184 @@
+/*
+ * cli_trace.c: `t2v generate --trace DIR`, the denoising made visible.
+ *
+ * After the model passes of each step i the pipeline hands over x_i, v_cond
+ * and v_uncond (GenHooks.on_velocity). The trace keeps
+ *
+ *   v_i  = v_uncond + g (v_cond - v_uncond)       the guided velocity
+ *   x0_i = x_i - sigma_i v_i                      what the model thinks the
+ *                                                 clean latent is (spec 3.1)
+ *   |v_cond - v_uncond| (RMS)                     how much the prompt matters
+ *
+ * and, when sampling is done, decodes every x0_i with the VAE into a strip
+ * of frames DIR/step_%03d.png (every 4th frame: one per latent frame, at most
+ * TRACE_MAX_LATENT of them, downscaled to at most 96 pixels high), and writes
+ * DIR/trace.json with the schedule and the statistics. tools/plot_trace.py
+ * turns DIR into one PNG. Costs one (partial) VAE decode per step and
+ * steps x latent floats of memory.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "platform.h"
+#include "sampler.h"
+
+int trace_init(Trace *t, const char *dir, int steps, double cfg, int force, T2vError *err) {
+    memset(t, 0, sizeof *t);
+    if (!platform_is_dir(dir)) return t2v_fail(err, T2V_ERESOURCE, "--trace: directory %s does not exist", dir);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/trace.json", dir);
+    if (!force && platform_file_exists(path))
+        return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
+    t->dir = dir, t->steps = steps, t->cfg = (float)cfg, t->force = force;
+    t->sigma = (double *)t2v_calloc((size_t)steps, sizeof(double), "trace", err);
+    t->stats = (double *)t2v_calloc((size_t)steps * TRACE_NSTATS, sizeof(double), "trace", err);
+    t->timestep = (int *)t2v_calloc((size_t)steps, sizeof(int), "trace", err);
+    if (!t->sigma || !t->stats || !t->timestep) { trace_free(t); return T2V_ERESOURCE; }
+    return T2V_OK;
+}
+
+void trace_free(Trace *t) {
+    free(t->sigma);
+    free(t->stats);
+    free(t->timestep);
+    free(t->x0);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+static double rms(const float *a, const float *b, int64_t n) { /* rms(a - b), b may be NULL */
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) {
+        double d = (double)a[k] - (b ? (double)b[k] : 0.0);
+        s += d * d;
+    }
+    return n ? sqrt(s / (double)n) : 0.0;
+}
+
+void trace_on_velocity(Trace *t, int i, double sigma, int timestep, const float *x, const float *v_cond,
+                       const float *v_uncond, int T, int h, int w) {
+    int64_t n = (int64_t)16 * T * h * w;
+    if (t->rc || i < 0 || i >= t->steps) return;
+    if (!t->x0) {
+        t->T = T, t->h = h, t->w = w, t->n = n;
+        t->x0 = (float *)t2v_malloc((size_t)n * t->steps * sizeof(float), "--trace x0 predictions", &t->err);
+        t->v = (float *)t2v_malloc((size_t)n * sizeof(float), "--trace velocity", &t->err);
+        if (!t->x0 || !t->v) { t->rc = T2V_ERESOURCE; return; }
+    }
+    if (v_uncond) cfg_combine(t->v, v_cond, v_uncond, t->cfg, n);
+    else memcpy(t->v, v_cond, (size_t)n * sizeof(float));
+    float *x0 = t->x0 + (size_t)i * n;
+    for (int64_t k = 0; k < n; k++) x0[k] = (float)((double)x[k] - sigma * (double)t->v[k]);
+    double *st = t->stats + (size_t)i * TRACE_NSTATS;
+    st[0] = v_uncond ? rms(v_cond, v_uncond, n) : 0.0; /* cfg_diff_rms */
+    st[1] = rms(t->v, NULL, n);                         /* v_rms */
+    st[2] = rms(x, NULL, n);                            /* x_rms */
+    st[3] = rms(x0, NULL, n);                           /* x0_rms */
+    st[4] = i ? rms(x0, x0 - n, n) : 0.0;               /* x0 change from the previous step */
+    t->sigma[i] = sigma, t->timestep[i] = timestep, t->done = i + 1;
+}
+
+/* Frames 0, 4, 8, ... of one decoded video, box-downscaled by `s`, side by
+ * side with 4-pixel gaps (video_write_sheet, one row). */
+static int write_strip(const Trace *t, const char *path, const uint8_t *rgb, int F, int H, int W, int s,
+                       uint8_t *small, T2vError *err) {
+    int n = 0, h = H / s, w = W / s;
+    for (int f = 0; f < F; f += 4, n++) {
+        const uint8_t *src = rgb + (size_t)f * H * W * 3;
+        uint8_t *dst = small + (size_t)n * h * w * 3;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++) {
+                    int acc = 0;
+                    for (int dy = 0; dy < s; dy++)
+                        for (int dx = 0; dx < s; dx++) acc += src[((size_t)(y * s + dy) * W + x * s + dx) * 3 + c];
+                    dst[((size_t)y * w + x) * 3 + c] = (uint8_t)((acc + s * s / 2) / (s * s));
+                }
+    }
+    return video_write_sheet(path, small, n, h, w, n, n, NULL, t->force, &g_temps, err);
+}
+
+static void json_array_d(FILE *f, const char *key, const double *v, int n, int stride) {
+    fprintf(f, "  \"%s\": [", key);
+    for (int i = 0; i < n; i++) fprintf(f, i ? ", %.9g" : "%.9g", v[(size_t)i * stride]);
+    fprintf(f, "],\n");
+}
+
+static int write_json(const Trace *t, const TraceInfo *in, int scale, T2vError *err) {
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/trace.json", t->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return t2v_fail(err, T2V_ERESOURCE, "%s: cannot write", tmp);
+    double *sched = (double *)malloc(((size_t)t->steps + 1) * sizeof(double));
+    int *ts = (int *)malloc((size_t)t->steps * sizeof(int));
+    if (!sched || !ts) { free(sched); free(ts); fclose(f); return t2v_fail(err, T2V_ERESOURCE, "out of memory"); }
+    sampler_schedule(t->steps, in->shift, sched, ts);
+    fprintf(f, "{\n  \"prompt\": \"");
+    for (const char *p = in->prompt; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20) fprintf(f, "\\u%04x", (unsigned char)*p);
+        else fputc(*p, f);
+    }
+    fprintf(f, "\",\n  \"width\": %d, \"height\": %d, \"frames\": %d, \"steps\": %d,\n", in->W, in->H, in->F, t->steps);
+    fprintf(f, "  \"cfg\": %g, \"shift\": %g, \"sampler\": \"%s\", \"seed\": %llu,\n", in->cfg, in->shift,
+            in->sampler, in->seed);
+    fprintf(f, "  \"latent\": [16, %d, %d, %d], \"strip_frames_every\": 4, \"strip_frames\": %d, \"strip_scale\": %d,\n",
+            t->T, t->h, t->w, t->T < TRACE_MAX_LATENT ? t->T : TRACE_MAX_LATENT, scale);
+    json_array_d(f, "schedule_sigmas", sched, t->steps + 1, 1);
+    json_array_d(f, "sigma", t->sigma, t->done, 1);
+    fprintf(f, "  \"timestep\": [");
+    for (int i = 0; i < t->done; i++) fprintf(f, i ? ", %d" : "%d", t->timestep[i]);
+    fprintf(f, "],\n");
+    static const char *const names[TRACE_NSTATS] = {"cfg_diff_rms", "v_rms", "x_rms", "x0_rms", "x0_change_rms"};
+    for (int k = 0; k < TRACE_NSTATS; k++) json_array_d(f, names[k], t->stats + k, t->done, TRACE_NSTATS);
+    fprintf(f, "  \"images\": [");
+    for (int i = 0; i < t->done; i++) fprintf(f, i ? ", \"step_%03d.png\"" : "\"step_%03d.png\"", i);
+    fprintf(f, "]\n}\n");
+    free(sched);
+    free(ts);
+    if (fclose(f)) return t2v_fail(err, T2V_ERESOURCE, "%s: write failed", tmp);
+    return platform_rename(tmp, path, err);
+}
+
+int trace_write(Trace *t, const ModelPaths *mp, const TraceInfo *in, T2vError *err) {
+    if (t->rc) return t2v_fail(err, t->rc, "--trace: %s", t->err.msg);
+    if (!t->done) return T2V_OK;
+    Checkpoint ck;
+    Vae m;
+    /* the VAE is causal: the first k latent frames decode alone to the
+     * first 1 + 4(k-1) frames of the video, so long clips cost k/T */
+    int k = t->T < TRACE_MAX_LATENT ? t->T : TRACE_MAX_LATENT;
+    int rc = load_vae(mp, &ck, &m, err), F = 1 + 4 * (k - 1), H = 8 * t->h, W = 8 * t->w;
+    if (rc) return rc;
+    int64_t hw = (int64_t)t->h * t->w;
+    float *z = (float *)t2v_malloc((size_t)16 * k * hw * sizeof(float), "--trace latent", err);
+    if (!z) rc = T2V_ERESOURCE;
+    int scale = 1;
+    while (H / scale > 96 && H % (2 * scale) == 0 && W % (2 * scale) == 0) scale *= 2;
+    size_t nv = (size_t)3 * F * H * W;
+    float *video = (float *)t2v_malloc(nv * sizeof(float), "--trace video", err);
+    uint8_t *rgb = (uint8_t *)t2v_malloc(nv, "--trace frames", err);
+    uint8_t *small = (uint8_t *)t2v_malloc(nv, "--trace strip", err);
+    if (!video || !rgb || !small) rc = T2V_ERESOURCE;
+    for (int i = 0; i < t->done && !rc; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/step_%03d.png", t->dir, i);
+        for (int c = 0; c < 16; c++) /* x0 [16, T, h, w] -> its first k frames [16, k, h, w] */
+            memcpy(z + (size_t)c * k * hw, t->x0 + (size_t)i * t->n + (size_t)c * t->T * hw, (size_t)k * hw * sizeof(float));
+        rc = vae_decode(&m, z, k, t->h, t->w, video, NULL, NULL, err);
+        if (!rc) video_to_u8(video, F, H, W, rgb);
+        if (!rc) rc = write_strip(t, path, rgb, F, H, W, scale, small, err);
+    }
+    if (!rc) rc = write_json(t, in, scale, err);
+    free(z);
+    free(video);
+    free(rgb);
+    free(small);
+    vae_free(&m);
+    ckpt_close(&ck);
+    return rc;
+}

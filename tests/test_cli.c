@@ -1,0 +1,418 @@
+/*
+ * test_cli.c: end-to-end tests of the t2v binary (DESIGN.md sections 4, 5, 7)
+ * on the tiny model golden/models/tiny. Runs the built program with system()
+ * (outputs under a mkdtemp directory in /tmp) and checks exit codes, messages,
+ * the files written, the --dump contents (against the PyTorch golden
+ * golden/pipeline/case_a.safetensors, which uses the model's t2v.json
+ * defaults), --force, `t2v stage` + `t2v compare` on golden inputs, `t2v info`
+ * and a table of bad invocations.
+ *
+ * The binary: $T2V_BIN if set, else BUILD/t2v where this program is
+ * BUILD/tests/test_cli (tests/run.sh runs it from the repository root).
+ */
+#include "harness.h"
+
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MODEL "golden/models/tiny"
+#define CASE_A "golden/pipeline/case_a.safetensors"
+
+static char g_bin[1024], g_tmp[256];
+static char g_out[1 << 16]; /* stdout + stderr of the last run */
+
+/* Runs BIN + args (a shell fragment) with output captured; returns the exit
+ * status, or -1 when it did not exit normally (a crash). */
+static int t2v(const char *fmt, ...) {
+    char args[4096], cmd[6000], log[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "%s/log.txt", g_tmp);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1 </dev/null", g_bin, args, log);
+    int st = system(cmd);
+    g_out[0] = 0;
+    FILE *f = fopen(log, "rb");
+    if (f) {
+        size_t n = fread(g_out, 1, sizeof g_out - 1, f);
+        g_out[n] = 0;
+        fclose(f);
+    }
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+static int sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = (char *)malloc((size_t)len + 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
+    fclose(f);
+    if (b) b[len] = 0, *n = (size_t)len;
+    return b;
+}
+
+static void first_line(char *dst, size_t n, const char *s) {
+    size_t k = 0;
+    while (s[k] && s[k] != '\n' && k + 1 < n) dst[k] = s[k], k++;
+    dst[k] = 0;
+}
+
+/* ----------------------------------------------------------------------------
+ * generate, --dump, --force */
+
+static const char *OUT_FILES[] = {"x.png", "x_0000.png", "x_0001.png", "x_0002.png", "x_0003.png",
+                                  "x_0004.png", "x_sheet.png", "x.y4m", "x.json", "dump.safetensors"};
+enum { N_OUT = sizeof OUT_FILES / sizeof OUT_FILES[0] };
+
+static void check_dump(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/dump.safetensors", dir);
+    SafeTensors st;
+    if (!golden_open(&st, path)) return;
+    struct { const char *name; int ndim; int64_t shape[4]; DType dt; } want[] = {
+        {"tokens", 1, {16}, DT_I32},          {"tokens_neg", 1, {11}, DT_I32},
+        {"context", 2, {16, 32}, DT_F32},     {"context_neg", 2, {11, 32}, DT_F32},
+        {"noise", 4, {16, 2, 4, 4}, DT_F32},  {"timesteps", 1, {4}, DT_F32},
+        {"latent.step0", 4, {16, 2, 4, 4}, DT_F32}, {"latent.step1", 4, {16, 2, 4, 4}, DT_F32},
+        {"latent.step2", 4, {16, 2, 4, 4}, DT_F32}, {"latent.step3", 4, {16, 2, 4, 4}, DT_F32},
+        {"latent.final", 4, {16, 2, 4, 4}, DT_F32}, {"video", 4, {3, 5, 32, 32}, DT_F32},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const Tensor *t = tl_find(&st.tensors, want[i].name);
+        int ok = t && t->dtype == want[i].dt && t->ndim == want[i].ndim;
+        for (int d = 0; ok && d < t->ndim; d++) ok = t->shape[d] == want[i].shape[d];
+        char shp[64] = "missing";
+        if (t) shape_str(t, shp, sizeof shp);
+        h_report(ok, "dump: %-14s %s %s", want[i].name, t ? dtype_name(t->dtype) : "", shp);
+    }
+    CHECK(st.tensors.n == (int)(sizeof want / sizeof want[0]), "dump: %d tensors, no others", st.tensors.n);
+    const char *keys[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
+                          "t2v_version"};
+    const char *vals[] = {"a red circle moving to the right", "a blurry picture", "42", "4", "4", "3", "unipc",
+                          "32x32x5", NULL};
+    for (int i = 0; i < 9; i++) {
+        const char *v = st_meta(&st, keys[i]);
+        CHECK(v && (!vals[i] || !strcmp(v, vals[i])), "dump: __metadata__ %s = %s", keys[i], v ? v : "(missing)");
+    }
+    st_close(&st);
+    /* The dump equals the PyTorch pipeline on the model's defaults (case a). */
+    int rc = t2v("compare '%s' " CASE_A, path);
+    CHECK(rc == 0 && strstr(g_out, "12 compared, 0 over tolerance"),
+          "t2v compare dump.safetensors case_a.safetensors: exit %d (every dumped tensor within 1e-4)", rc);
+    if (rc) printf("%s", g_out);
+}
+
+static void test_generate(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/gen", g_tmp);
+    mkdir(dir, 0755);
+    int rc = t2v("generate --model " MODEL " -p 'a red circle moving to the right' -o '%s/x' "
+                 "--format png,apng,sheet,y4m --dump '%s' --threads 2",
+                 dir, dir);
+    CHECK(rc == 0, "generate --format png,apng,sheet,y4m --dump: exit %d", rc);
+    if (rc) printf("%s", g_out);
+    char *before[N_OUT];
+    size_t nb[N_OUT];
+    for (int i = 0; i < N_OUT; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, OUT_FILES[i]);
+        before[i] = slurp(p, &nb[i]);
+        CHECK(before[i] && nb[i] > 0, "generate wrote %s (%zu bytes)", OUT_FILES[i], before[i] ? nb[i] : 0);
+    }
+    CHECK(sh("ls '%s' | grep -q t2v-tmp", dir) != 0, "no temporary files left behind");
+    if (before[7]) CHECK(!strncmp(before[7], "YUV4MPEG2 W32 H32", 17), "x.y4m starts with 'YUV4MPEG2 W32 H32'");
+    if (before[0]) {
+        int actl = 0;
+        for (size_t i = 8; i + 4 <= nb[0] && !actl; i++) actl = !memcmp(before[0] + i, "acTL", 4);
+        CHECK(nb[0] > 8 && !memcmp(before[0], "\x89PNG", 4) && actl, "x.png is an animated PNG (acTL chunk)");
+    }
+    check_dump(dir);
+
+    /* Without --force: refused, exit 1, every file kept byte for byte. */
+    rc = t2v("generate --model " MODEL " -p 'another prompt' -o '%s/x' --format png,apng,sheet,y4m --dump '%s'",
+             dir, dir);
+    char msg[300];
+    first_line(msg, sizeof msg, g_out);
+    CHECK(rc == 1 && strstr(g_out, "--force"), "again without --force: exit %d, '%s'", rc, msg);
+    int same = 1;
+    for (int i = 0; i < N_OUT; i++) {
+        char p[512];
+        size_t n = 0;
+        snprintf(p, sizeof p, "%s/%s", dir, OUT_FILES[i]);
+        char *now = slurp(p, &n);
+        if (!before[i] || !now || n != nb[i] || memcmp(now, before[i], n)) same = 0;
+        free(now);
+    }
+    CHECK(same, "without --force: all %d files unchanged byte for byte", N_OUT);
+    /* Only the dump exists: still refused. */
+    char dir2[300];
+    snprintf(dir2, sizeof dir2, "%s/gen2", g_tmp);
+    mkdir(dir2, 0755);
+    rc = t2v("generate --model " MODEL " -p x -o '%s/y' --dump '%s'", dir2, dir);
+    CHECK(rc == 1 && strstr(g_out, "dump.safetensors exists"), "existing dump without --force: exit %d", rc);
+
+    rc = t2v("generate --model " MODEL " -p 'another prompt' -o '%s/x' --format png,apng,sheet,y4m --dump '%s' "
+             "--force --seed 7 --threads 1",
+             dir, dir);
+    CHECK(rc == 0, "with --force: exit %d", rc);
+    int changed = 0;
+    for (int i = 0; i < N_OUT; i++) {
+        char p[512];
+        size_t n = 0;
+        snprintf(p, sizeof p, "%s/%s", dir, OUT_FILES[i]);
+        char *now = slurp(p, &n);
+        if (now && before[i] && (n != nb[i] || memcmp(now, before[i], n))) changed++;
+        free(now);
+        free(before[i]);
+    }
+    CHECK(changed == N_OUT, "with --force: %d of %d files rewritten", changed, N_OUT);
+
+    /* info on the outputs and the model. */
+    rc = t2v("info '%s/x_0000.png'", dir);
+    CHECK(rc == 0 && strstr(g_out, "another prompt") && strstr(g_out, "seed"), "info x_0000.png: exit %d, provenance",
+          rc);
+    rc = t2v("info '%s/x.png'", dir);
+    CHECK(rc == 0 && strstr(g_out, "another prompt"), "info x.png (APNG): exit %d, provenance", rc);
+    rc = t2v("info " MODEL);
+    CHECK(rc == 0 && strstr(g_out, "diffusion_pytorch_model.safetensors") && strstr(g_out, "Wan2.1_VAE.pth") &&
+              strstr(g_out, "models_t5_umt5-xxl-enc-bf16.pth") && strstr(g_out, "self_attn") &&
+              strstr(g_out, "decoder.head") && strstr(g_out, "ffn.gate.0"),
+          "info %s: exit %d, lists the DiT, T5 and VAE files and tensors", MODEL, rc);
+    rc = t2v("info '%s/dump.safetensors'", dir);
+    CHECK(rc == 0 && strstr(g_out, "latent.final") && strstr(g_out, "seed"), "info dump.safetensors: exit %d", rc);
+    rc = t2v("tokenize --model " MODEL " 'a red circle moving to the right' 'a blurry picture'");
+    /* the ids of case a before the pipeline's truncation to text_len - 1 = 15 pieces */
+    CHECK(rc == 0 && strstr(g_out, "6 3 30 18 51 44 32 53 3 27 31 7 5 50 8 9 4 3 49 1\n6 59 20 20 38 48 25 12 21 30 1\n"),
+          "tokenize --model: exit %d, the ids of case a's prompt and negative (+ EOS)", rc);
+}
+
+/* ----------------------------------------------------------------------------
+ * stage + compare on a golden case */
+
+/* Writes the named tensors of case a (renamed) to path. */
+static int write_inputs(const char *path, const char *const *from, const char *const *to, int n) {
+    SafeTensors st;
+    if (!golden_open(&st, CASE_A)) return 0;
+    StItem items[8];
+    for (int i = 0; i < n; i++) {
+        const Tensor *t = tl_find(&st.tensors, from[i]);
+        if (!t) {
+            h_report(0, "%s: no tensor %s", CASE_A, from[i]);
+            st_close(&st);
+            return 0;
+        }
+        items[i] = (StItem){to[i], t};
+    }
+    T2vError e = {0, {0}};
+    int rc = st_write(path, items, n, NULL, NULL, 0, &e);
+    if (rc) h_report(0, "st_write %s: %s", path, e.msg);
+    st_close(&st);
+    return rc == 0;
+}
+
+static void stage_case(const char *name, const char *opts, const char *const *from, const char *const *to, int n,
+                       int n_compared) {
+    char in[512], out[512], want[64];
+    snprintf(in, sizeof in, "%s/%s_in.safetensors", g_tmp, name);
+    snprintf(out, sizeof out, "%s/%s_out.safetensors", g_tmp, name);
+    if (!write_inputs(in, from, to, n)) return;
+    int rc = t2v("stage %s --model " MODEL " --in '%s' --out '%s' %s", name, in, out, opts);
+    CHECK(rc == 0, "stage %s %s: exit %d", name, opts, rc);
+    if (rc) printf("%s", g_out);
+    rc = t2v("compare '%s' " CASE_A, out);
+    snprintf(want, sizeof want, "%d compared, 0 over tolerance", n_compared);
+    CHECK(rc == 0 && strstr(g_out, want), "compare stage %s output with the golden: exit %d (%s)", name, rc, want);
+    if (rc) printf("%s", g_out);
+}
+
+static void test_stages(void) {
+    const char *t5_from[] = {"tokens"}, *t5_to[] = {"tokens"};
+    stage_case("t5", "", t5_from, t5_to, 1, 1);
+    /* dit: `timestep` [1] = timesteps[0] (the golden's timesteps is [4]; write a [1] copy) */
+    {
+        SafeTensors st;
+        if (golden_open(&st, CASE_A)) {
+            const Tensor *ts = tl_find(&st.tensors, "timesteps");
+            const Tensor *nz = tl_find(&st.tensors, "noise"), *cx = tl_find(&st.tensors, "context");
+            char in[512], out[512];
+            snprintf(in, sizeof in, "%s/dit_in.safetensors", g_tmp);
+            snprintf(out, sizeof out, "%s/dit_out.safetensors", g_tmp);
+            Tensor t1 = *ts;
+            t1.shape[0] = 1;
+            StItem items[3] = {{"latent", nz}, {"timestep", &t1}, {"context", cx}};
+            T2vError e = {0, {0}};
+            int rc = st_write(in, items, 3, NULL, NULL, 0, &e);
+            st_close(&st);
+            if (!rc) rc = t2v("stage dit --model " MODEL " --in '%s' --out '%s'", in, out);
+            CHECK(rc == 0, "stage dit: exit %d", rc);
+            rc = t2v("compare '%s' " CASE_A, out);
+            CHECK(rc == 0 && strstr(g_out, "1 compared, 0 over tolerance"), "compare stage dit velocity: exit %d", rc);
+            if (rc) printf("%s", g_out);
+        }
+    }
+    const char *s_from[] = {"noise", "context", "context_neg"};
+    stage_case("sampler", "--steps 4 --cfg 4 --shift 3 --sampler unipc", s_from, s_from, 3, 6);
+    const char *v_from[] = {"latent.final"}, *v_to[] = {"latent"};
+    stage_case("vae-decode", "", v_from, v_to, 1, 1);
+
+    /* compare fails (exit 1) on a perturbed copy. */
+    char out[512], bad[512];
+    snprintf(out, sizeof out, "%s/vae-decode_out.safetensors", g_tmp);
+    snprintf(bad, sizeof bad, "%s/perturbed.safetensors", g_tmp);
+    SafeTensors st;
+    T2vError e = {0, {0}};
+    if (st_open(&st, out, &e) == T2V_OK) {
+        const Tensor *v = tl_find(&st.tensors, "video");
+        float *x = v ? tensor_to_f32_alloc(v, NULL) : NULL;
+        Tensor t;
+        if (x) {
+            x[1234] += 0.01f;
+            tensor_from_f32(&t, x, v->ndim, v->shape, &e);
+            StItem it = {"video", &t};
+            st_write(bad, &it, 1, NULL, NULL, 0, &e);
+            tensor_free(&t);
+        }
+        free(x);
+        st_close(&st);
+        int rc = t2v("compare '%s' " CASE_A, bad);
+        CHECK(rc == 1 && strstr(g_out, "NOT OK") && strstr(g_out, "[1234]"),
+              "compare on a video perturbed by 0.01 at [1234]: exit %d, NOT OK at [1234]", rc);
+    } else {
+        h_report(0, "open %s: %s", out, e.msg);
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * Bad invocations: exit code and a substring of the message. */
+
+static void test_bad(void) {
+    char broken[300], trunc[300], od[300], cmd[1200];
+    snprintf(broken, sizeof broken, "%s/novae", g_tmp);
+    sh("cp -r " MODEL " '%s' && rm '%s/Wan2.1_VAE.pth'", broken, broken);
+    snprintf(trunc, sizeof trunc, "%s/trunc.safetensors", g_tmp);
+    sh("head -c 3000 " CASE_A " > '%s'", trunc);
+    snprintf(od, sizeof od, "%s/bad", g_tmp);
+    mkdir(od, 0755);
+#define G "generate --model " MODEL " -o '%s/x' "
+    struct { const char *args; int code; const char *msg; } T[] = {
+        {G "-p cat -W 40", 1, "multiple of 16"},
+        {G "-p cat -H 0", 1, "--height"},
+        {G "-p cat -f 6", 1, "4k+1"},
+        {G "-p cat --sampler ddim", 1, "unipc or euler"},
+        {G "-p cat --steps -3", 1, "--steps"},
+        {G "-p cat --steps 0", 1, "--steps"},
+        {G "-p cat --cfg abc", 1, "--cfg"},
+        {G "-p cat --shift 0", 1, "--shift"},
+        {G "-p cat --threads 0", 1, "--threads"},
+        {G "-p cat --seed -1", 1, "--seed"},
+        {G "-p cat --fps 0", 1, "--fps"},
+        {G "-p cat --bogus 1", 1, "unknown option '--bogus'"},
+        {G "-p cat --steps", 1, "needs a value"},
+        {G "-p cat stray", 1, "unexpected argument 'stray'"},
+        {G "-W 32", 1, "prompt is required"},
+        {G "-p ''", 1, "prompt is empty"},
+        {G "-p cat --format gif", 1, "--format"},
+        {"generate --model /nonexistent/model -o '%s/x' -p cat", 2, "/nonexistent/model"},
+        {"generate --model '%s' -o '%s/x' -p cat", 2, "Wan2.1_VAE.pth"},
+        {G "-p cat -W 16384 -H 16384 -f 4097", 3, "GiB"},
+        {"generate --model " MODEL " -p cat -o /nonexistent/dir/x", 3, "does not exist"},
+        {"generate --model " MODEL " -p cat -o /sys/x --format apng", 3, "/sys/x"},
+        {G "-p cat --dump /nonexistent/dump", 3, "/nonexistent/dump"},
+        {G "-p cat --preview /nonexistent/prev.png", 3, "/nonexistent"},
+        {G "-p cat --preview " CASE_A, 1, "--force"},
+        {"stage nosuch --model " MODEL " --in a --out b", 1, "unknown stage 'nosuch'"},
+        {"stage dit --model " MODEL " --out '%s/o.safetensors'", 1, "--in"},
+        {"stage", 1, "stage"},
+        {"stage t5 --model " MODEL " --in /nonexistent.safetensors --out '%s/o.safetensors'", 2, "/nonexistent.safetensors"},
+        {"stage dit --model " MODEL " --in " CASE_A " --out '%s/o.safetensors'", 2, "latent"},
+        {"compare " CASE_A, 1, "usage"},
+        {"compare " CASE_A " /nonexistent.safetensors", 2, "/nonexistent.safetensors"},
+        {"info '%s'", 2, "trunc.safetensors"},
+        {"info /nonexistent.pth", 2, "/nonexistent.pth"},
+        {"info", 1, "usage"},
+        {"tokenize 'a cat'", 1, "--model"},
+        {"tokenize --model " MODEL, 1, "no TEXT"},
+        {"frobnicate", 1, "unknown command 'frobnicate'"},
+        {"", 1, "usage"},
+    };
+#undef G
+    int n = (int)(sizeof T / sizeof T[0]);
+    for (int i = 0; i < n; i++) {
+        /* the %s of each row: the output dir, or the broken model, or the truncated file */
+        if (strstr(T[i].args, "--model '%s'")) snprintf(cmd, sizeof cmd, T[i].args, broken, od);
+        else if (!strncmp(T[i].args, "info '%s'", 9)) snprintf(cmd, sizeof cmd, T[i].args, trunc);
+        else snprintf(cmd, sizeof cmd, T[i].args, od);
+        int rc = t2v("%s", cmd);
+        char msg[300];
+        first_line(msg, sizeof msg, g_out);
+        CHECK(rc == T[i].code && strstr(g_out, T[i].msg), "t2v %s -> exit %d (want %d, '%s'): %s", cmd, rc, T[i].code,
+              T[i].msg, msg);
+    }
+    CHECK(sh("[ -z \"$(ls -A '%s')\" ]", od) == 0, "no bad invocation wrote anything in the output directory");
+}
+
+/* --help mentions every option the parsers accept. */
+static void test_help(void) {
+    int rc = t2v("--help");
+    CHECK(rc == 0 && strstr(g_out, "usage"), "--help: exit %d", rc);
+    const char *opts[] = {"-p,", "--prompt", "-n,", "--negative", "--model", "-W,", "--width", "-H,", "--height",
+                          "-f,", "--frames", "--steps", "--cfg", "--shift", "--sampler", "--seed", "--threads",
+                          "-o,", "--output", "--format", "--fps", "--preview", "--dump", "--force", "-q,",
+                          "--quiet", "--in", "--out", "--tol", "--tokenizer", "--pieces", "--raw", "tokenize",
+                          "stage", "compare", "info", "vae-encode"};
+    int missing = 0;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strstr(g_out, opts[i])) printf("       --help does not mention %s\n", opts[i]), missing++;
+    CHECK(missing == 0, "--help mentions all %zu options and commands", sizeof opts / sizeof opts[0]);
+    rc = t2v("--version");
+    CHECK(rc == 0 && strstr(g_out, "t2v "), "--version: exit %d", rc);
+}
+
+int main(int argc, char **argv) {
+    const char *env = getenv("T2V_BIN");
+    if (env && *env) {
+        snprintf(g_bin, sizeof g_bin, "%s", env);
+    } else {
+        /* argv[0] = BUILD/tests/test_cli -> BUILD/t2v */
+        char self[900];
+        snprintf(self, sizeof self, "%s", argc > 0 ? argv[0] : "");
+        char *s = strrchr(self, '/');
+        if (s) *s = 0;
+        else strcpy(self, ".");
+        snprintf(g_bin, sizeof g_bin, "%s/../t2v", self);
+    }
+    if (access(g_bin, X_OK) != 0) {
+        h_report(0, "t2v binary not found at %s (build it, or set T2V_BIN)", g_bin);
+        return h_finish();
+    }
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/t2v-cli-XXXXXX");
+    if (!mkdtemp(g_tmp)) {
+        h_report(0, "mkdtemp failed");
+        return h_finish();
+    }
+    printf("-- binary %s, temp dir %s\n", g_bin, g_tmp);
+    test_help();
+    test_generate();
+    test_stages();
+    test_bad();
+    if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
+    else printf("-- kept %s for inspection\n", g_tmp);
+    return h_finish();
+}

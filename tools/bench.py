@@ -1,0 +1,515 @@
+#!/usr/bin/python3
+"""`make bench`: t2v against the PyTorch reference, on the same machine in the
+same run, and the results in bench/results.{md,json,png}.
+
+  tools/bench.py [--quick] [--cases a,b] [--reps N] [--threads 2,1] [--no-none]
+                 [--nice N] [--out DIR]
+
+Each case runs bench/bench_t2v.c (built here for BLAS=openblas and BLAS=none)
+and tools/bench_torch.py (tools/reference/ in float32) as child processes
+with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = the thread count; each child
+loads, makes its weights resident, runs warm-up and timed repetitions and
+reports the times; the peak RSS is the child's ru_maxrss from wait4.
+  speedup   = PyTorch median / t2v median          (> 1: t2v is faster)
+  rss_ratio = t2v peak RSS / PyTorch peak RSS       (< 1: t2v is leaner)
+  efficiency = t2v GFLOP/s / raw fp32 sgemm GFLOP/s (OpenBLAS, the best of
+               the DiT's GEMM shapes, same thread count, measured in this run)
+The synthetic checkpoints are written by tools/write_synthetic_checkpoints.py
+into bench/cache/ (git-ignored) the first time. --quick runs the small cases
+(GEMM, one DiT block at 1,560 tokens) in a few minutes.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(here)
+PY = "/usr/bin/python3"
+CACHE = os.path.join(root, "bench", "cache")
+GiB = float(1 << 30)
+
+# T2V-1.3B and umT5-XXL sizes for the FLOP counts (wan21-spec 1.2, 5.1)
+D, FFN, TEXT_LEN, TEXT_DIM, FREQ = 1536, 8960, 512, 4096, 256
+T5_DIM, T5_FFN, T5_LAYERS = 4096, 10240, 24
+
+
+def dit_flops(N, L, layers):
+    """2 x multiply-adds of every matmul of dit_forward (t2v computes
+    text_embedding.0 on the L real rows; the rest is its bias)."""
+    text = 2 * L * TEXT_DIM * D + 2 * TEXT_LEN * D * D
+    emb = 2 * N * D * 64 * 2 + 2 * (FREQ * D + D * D + D * 6 * D)
+    block = (4 * 2 * N * D * D + 2 * 2 * N * N * D            # self q,k,v,o; QK^T, PV
+             + 2 * 2 * N * D * D + 2 * 2 * TEXT_LEN * D * D    # cross q,o; k,v
+             + 2 * 2 * N * TEXT_LEN * D + 2 * 2 * N * D * FFN)  # cross attn; ffn
+    return text + emb + layers * block
+
+
+def t5_flops(L):
+    return T5_LAYERS * (4 * 2 * L * T5_DIM * T5_DIM + 2 * 2 * L * L * T5_DIM
+                        + 3 * 2 * L * T5_DIM * T5_FFN)
+
+
+# name, kind, arguments (after the checkpoint), reps, warm-up, quick, checkpoint writer
+CASES = [
+    dict(name="gemm-1560x1536x1536", kind="gemm", args=[1560, 1536, 1536], reps=5, quick=True,
+         what="GEMM M x K x N (self/cross q,k,v,o), bf16 weights"),
+    dict(name="gemm-1560x1536x8960", kind="gemm", args=[1560, 1536, 8960], reps=5, quick=True,
+         what="GEMM M x K x N (ffn.0), bf16 weights"),
+    dict(name="gemm-1560x8960x1536", kind="gemm", args=[1560, 8960, 1536], reps=5, quick=True,
+         what="GEMM M x K x N (ffn.2), bf16 weights"),
+    dict(name="dit-block-1560", kind="dit", ckpt="block", args=[1, 60, 104, 30], reps=3, warmup=1,
+         quick=True, flops=dit_flops(1560, 30, 1),
+         what="1.3B: one full-width block + embeddings + head, 1,560 tokens (480x832, 1 frame)"),
+    dict(name="dit-block-6240", kind="dit", ckpt="block", args=[4, 60, 104, 30], reps=2, warmup=1,
+         quick=False, flops=dit_flops(6240, 30, 1),
+         what="1.3B: one full-width block + embeddings + head, 6,240 tokens (480x832, 13 frames)"),
+    dict(name="dit-1280", kind="dit", ckpt="dit", args=[5, 32, 32, 30], reps=2, warmup=0,
+         quick=False, flops=dit_flops(1280, 30, 30),
+         what="1.3B: whole 30-layer forward, 1,280 tokens (256x256, 17 frames)"),
+    dict(name="t5-xxl-30", kind="t5", ckpt="t5", args=[], reps=2, warmup=1, quick=False,
+         flops=t5_flops(30), what="umT5-XXL encoder, 30-token prompt"),
+    dict(name="vae-256x256x17", kind="vae", ckpt="vae", args=[5, 32, 32], reps=1, warmup=0,
+         quick=False, what="VAE decode, full width, 256x256x17 (latent 16x5x32x32)"),
+]
+
+
+def ckpt_path(c):
+    return {"block": os.path.join(CACHE, "dit-1.3b-1layer"),
+            "dit": os.path.join(CACHE, "dit-1.3b"),
+            "t5": os.path.join(CACHE, "t5xxl", "models_t5_umt5-xxl-enc-bf16.safetensors"),
+            "vae": os.path.join(CACHE, "vae", "Wan2.1_VAE.safetensors")}[c["ckpt"]]
+
+
+def case_args(c, reps, warmup):
+    """Command-line arguments after the case name (same for both sides)."""
+    if c["kind"] == "gemm":
+        return [str(a) for a in c["args"]] + [str(reps)]
+    extra = [os.path.join(CACHE, "t5xxl", "tokens.safetensors")] if c["kind"] == "t5" else []
+    return [ckpt_path(c)] + extra + [str(a) for a in c["args"]] + [str(reps), str(warmup)]
+
+
+# --- progress line ----------------------------------------------------------------
+
+class Progress:
+    def __init__(self, total):
+        self.total, self.k, self.label, self.t0 = total, 0, "", time.time()
+        self.run_t0 = self.t0
+        self.tty = sys.stderr.isatty()
+        self.stop = threading.Event()
+        if self.tty:
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def _line(self):
+        el = time.time() - self.t0
+        return "[%2d/%d] %-48s %5.0f s this run, %6.0f s total, load %.1f" % (
+            self.k, self.total, self.label, time.time() - self.run_t0, el, os.getloadavg()[0])
+
+    def _tick(self):
+        while not self.stop.wait(1.0):
+            sys.stderr.write("\r" + self._line() + "\033[K")
+            sys.stderr.flush()
+
+    def start(self, label):
+        self.k += 1
+        self.label, self.run_t0 = label, time.time()
+        if not self.tty:
+            sys.stderr.write(self._line() + "\n")
+        else:
+            sys.stderr.write("\r" + self._line() + "\033[K")
+        sys.stderr.flush()
+
+    def note(self, msg):
+        sys.stderr.write(("\r\033[K" if self.tty else "") + msg + "\n")
+        sys.stderr.flush()
+
+    def done(self):
+        self.stop.set()
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.write("bench: %d runs in %.0f s\n" % (self.total, time.time() - self.t0))
+
+
+# --- running one side -------------------------------------------------------------
+
+def run_child(cmd, threads, nice):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    if nice:
+        cmd = ["nice", "-n", str(nice)] + cmd
+    load0 = os.getloadavg()[0]
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=root)
+    out, err = [], []
+    tout = threading.Thread(target=lambda: out.append(p.stdout.read()))
+    terr = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    tout.start(); terr.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    tout.join(); terr.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    text = out[0].decode(errors="replace")
+    res = None
+    for line in text.splitlines():
+        if line.startswith("{"):
+            res = json.loads(line)
+    if p.returncode != 0 or res is None:
+        return {"error": "exit %d: %s" % (p.returncode, (err[0].decode(errors="replace") or text)[-600:]),
+                "cmd": " ".join(cmd)}
+    res["rusage_maxrss"] = ru.ru_maxrss * 1024
+    res["wall_s"] = time.time() - t0
+    res["loadavg"] = [load0, os.getloadavg()[0]]
+    res["cmd"] = " ".join(cmd)
+    return res
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+# --- building -----------------------------------------------------------------------
+
+def build(blas):
+    o = "build/bench-%s" % blas
+    target = o + "/bench/bench_t2v"
+    r = subprocess.run(["make", "-s", "-j2", "BLAS=" + blas, "O=" + o, target], cwd=root)
+    if r.returncode != 0:
+        sys.exit("bench: building %s failed" % target)
+    return os.path.join(root, target)
+
+
+def write_checkpoints(cases):
+    need = sorted({c["ckpt"] for c in cases if "ckpt" in c})
+    missing = []
+    for w in need:
+        c = {"ckpt": w}
+        p = ckpt_path(c)
+        if not os.path.exists(p if w in ("t5", "vae") else os.path.join(p, "diffusion_pytorch_model.safetensors")):
+            missing.append(w)
+    if missing:
+        sys.stderr.write("bench: writing synthetic checkpoints %s into %s (once)\n" % (missing, CACHE))
+        r = subprocess.run([PY, os.path.join(here, "write_synthetic_checkpoints.py")] + missing, cwd=root)
+        if r.returncode != 0:
+            sys.exit("bench: writing checkpoints failed")
+
+
+# --- machine and versions -------------------------------------------------------------
+
+def machine_info():
+    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/cpuinfo") as f:
+            flags = next((l for l in f if l.startswith("flags")), "")
+        info["simd"] = " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_bf16") if " %s " % x in flags + " ")
+        with open("/proc/meminfo") as f:
+            info["mem_gib"] = round(int(f.readline().split()[1]) / (1 << 20), 1)
+    except OSError:
+        pass
+    try:
+        cc = os.environ.get("CC", "cc")
+        info["cc"] = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        pass
+    for k in ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        if k in os.environ:
+            info[k] = os.environ[k]
+    return info
+
+
+# --- results ------------------------------------------------------------------------------
+
+def fmt(x, spec="%.3f", none="–"):
+    return none if x is None else spec % x
+
+
+def make_rows(runs, peak):
+    rows = []
+    for r in runs:
+        t, p, c = r.get("t2v"), r.get("torch"), r["case"]
+        row = {"case": c["name"], "threads": r["threads"], "blas": r["blas"], "what": c["what"]}
+        if t and "error" not in t:
+            tt = t["path_s"] if c["kind"] == "gemm" else t["times"]
+            row["t2v_s"] = median(tt)
+            row["t2v_rss"] = t["rusage_maxrss"]
+            row["t2v_load_s"] = t.get("load_s")
+            if c["kind"] == "gemm":
+                row["raw_sgemm_s"] = median(t["raw_s"])
+                row["builtin_s"] = median(t["builtin_s"])
+                row["flops"] = t["flops"]
+                row["path_vs_raw"] = row["raw_sgemm_s"] / row["t2v_s"]
+                row["raw_gflops"] = t["flops"] / row["raw_sgemm_s"] / 1e9
+            elif "flops" in c:
+                row["flops"] = c["flops"]
+            if "flops" in row:
+                row["gflops"] = row["flops"] / row["t2v_s"] / 1e9
+                pk = peak.get(r["threads"])
+                if pk:
+                    row["efficiency"] = row["gflops"] / pk
+        elif t:
+            row["t2v_error"] = t["error"]
+        if p and "error" not in p:
+            row["torch_s"] = median(p["times"])
+            row["torch_rss"] = p["rusage_maxrss"]
+            row["torch_load_s"] = p.get("load_s")
+        elif p:
+            row["torch_error"] = p["error"]
+        if row.get("t2v_s") and row.get("torch_s"):
+            row["speedup"] = row["torch_s"] / row["t2v_s"]
+        if row.get("t2v_rss") and row.get("torch_rss"):
+            row["rss_ratio"] = row["t2v_rss"] / row["torch_rss"]
+        if t and p and "checksum" in t and "checksum" in p and p["checksum"]:
+            row["checksum_rel"] = abs(t["checksum"] - p["checksum"]) / abs(p["checksum"])
+        row["loadavg"] = max((t or {}).get("loadavg", [0, 0]) + (p or {}).get("loadavg", [0, 0]))
+        rows.append(row)
+    return rows
+
+
+def raw_peak(runs):
+    """Raw OpenBLAS sgemm GFLOP/s per thread count: best of the DiT shapes."""
+    peak = {}
+    for r in runs:
+        t = r.get("t2v")
+        if r["case"]["kind"] == "gemm" and r["blas"] == "openblas" and t and "error" not in t:
+            g = t["flops"] / median(t["raw_s"]) / 1e9
+            peak[r["threads"]] = max(peak.get(r["threads"], 0), g)
+    return peak
+
+
+def targets(rows, peak, t5_file):
+    """(target, met / not met / not measured, detail)."""
+    out = []
+
+    def find(case, threads=2, blas="openblas"):
+        return next((r for r in rows if r["case"] == case and r["threads"] == threads and r["blas"] == blas), None)
+
+    def add(name, ok, detail):
+        out.append((name, "not measured" if ok is None else ("met" if ok else "NOT met"), detail))
+
+    for c in ("gemm-1560x1536x1536", "gemm-1560x1536x8960", "gemm-1560x8960x1536"):
+        r = find(c)
+        v = r and r.get("path_vs_raw")
+        add("%s: t2v path >= 90%% of raw sgemm" % c, None if v is None else v >= 0.9, fmt(v, "%.2f"))
+    for c in ("dit-block-1560", "dit-block-6240", "dit-1280"):
+        r = find(c)
+        e, s = r and r.get("efficiency"), r and r.get("speedup")
+        add("%s: efficiency >= 0.65" % c, None if e is None else e >= 0.65, fmt(e, "%.2f"))
+        add("%s: >= 2x faster than PyTorch" % c, None if s is None else s >= 2.0, fmt(s, "%.2fx"))
+    r = find("t5-xxl-30")
+    s = r and r.get("speedup")
+    add("t5-xxl-30: >= 1.5x faster than PyTorch", None if s is None else s >= 1.5, fmt(s, "%.2fx"))
+    rss = r and r.get("t2v_rss")
+    lim = (os.path.getsize(t5_file) + GiB) if os.path.exists(t5_file) else None
+    add("t5-xxl-30: peak RSS <= file size + 1 GiB", None if not (rss and lim) else rss <= lim,
+        "%s GiB vs %s GiB" % (fmt(rss and rss / GiB, "%.2f"), fmt(lim and lim / GiB, "%.2f")))
+    r = find("vae-256x256x17")
+    s = r and r.get("speedup")
+    add("vae-256x256x17: >= 1.3x faster than PyTorch", None if s is None else s >= 1.3, fmt(s, "%.2fx"))
+    ratios = [(r["case"], r["threads"], r["rss_ratio"]) for r in rows if r.get("rss_ratio")]
+    bad = [x for x in ratios if x[2] >= 1.0]
+    add("lower peak RSS than PyTorch in every case", None if not ratios else not bad,
+        "; ".join("%s/%d thr %.2f" % x for x in bad) or "all rss_ratio < 1")
+    r2, r1 = find("dit-block-1560", 2), find("dit-block-1560", 1)
+    v = r2 and r1 and r2.get("t2v_s") and r1.get("t2v_s") and r1["t2v_s"] / r2["t2v_s"]
+    add("dit-block-1560: 2 threads >= 1.8x 1 thread", None if not v else v >= 1.8, fmt(v or None, "%.2fx"))
+    return out
+
+
+def write_results(outdir, info, runs, quick, final):
+    peak = raw_peak(runs)
+    rows = make_rows(runs, peak)
+    t5_file = ckpt_path({"ckpt": "t5"})
+    tg = targets(rows, peak, t5_file)
+    data = {"machine": info, "quick": quick, "complete": final,
+            "raw_sgemm_gflops": {str(k): v for k, v in peak.items()},
+            "rows": rows, "targets": [{"target": a, "status": b, "value": c} for a, b, c in tg],
+            "runs": [dict(r, case=r["case"]["name"]) for r in runs]}
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "results.json.tmp"), "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(os.path.join(outdir, "results.json.tmp"), os.path.join(outdir, "results.json"))
+    md = [
+        "# t2v benchmark%s" % (" (quick)" if quick else ""),
+        "",
+        "Written by `make bench%s` (tools/bench.py) on %s%s. t2v (bench/bench_t2v.c) and"
+        " the PyTorch reference (tools/bench_torch.py: tools/reference/ in float32) run one"
+        " after the other on the same machine, same thread count, same inputs"
+        " (the checksums agree), synthetic full-size checkpoints in bench/cache/."
+        % (" QUICK=1" if quick else "", info.get("date", ""), "" if final else " (INCOMPLETE: interrupted)"),
+        "",
+        "- machine: %s, %s CPUs (%s), %s GiB; %s" % (info.get("cpu"), info.get("cpus"), info.get("simd"),
+                                                    info.get("mem_gib"), info.get("platform")),
+        "- t2v: %s, %s; OpenBLAS: %s (core %s); OPENBLAS_CORETYPE=%s" % (
+            info.get("cc"), "-O2, OpenMP", info.get("openblas"), info.get("openblas_core"),
+            info.get("OPENBLAS_CORETYPE", "(unset)")),
+        "- PyTorch %s, numpy %s, Python %s (Debian python3-torch, float32)" % (
+            info.get("torch"), info.get("numpy"), info.get("python")),
+        "- load average (1 min) at start %.1f, at end %.1f; highest during a run: %.1f%s" % (
+            info.get("load_start", 0), info.get("load_end", 0), max([r["loadavg"] for r in rows] or [0]),
+            " — the machine was busy: timings are pessimistic and noisy" if max([r["loadavg"] for r in rows] or [0]) > 2.5 else ""),
+        "- raw fp32 sgemm (OpenBLAS) at the DiT's shapes: %s GFLOP/s" % ", ".join(
+            "%.0f (%d thr)" % (v, k) for k, v in sorted(peak.items(), reverse=True)),
+        "",
+        "speedup = PyTorch median / t2v median (> 1: t2v faster); rss_ratio = t2v peak RSS /"
+        " PyTorch peak RSS (< 1: t2v leaner); efficiency = t2v GFLOP/s / raw sgemm GFLOP/s"
+        " (same thread count). Times are medians; load/setup is not timed (both sides read"
+        " their weights into memory first). GEMM rows: t2v = linear_forward with bf16"
+        " weights (widening included), PyTorch = F.linear in fp32.",
+        "",
+        "| case | thr | BLAS | t2v s | PyTorch s | speedup | t2v RSS GiB | PyTorch RSS GiB | rss_ratio"
+        " | t2v GFLOP/s | efficiency | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        notes = []
+        if "path_vs_raw" in r:
+            notes.append("raw sgemm %.3f s (%.0f GFLOP/s), path/raw %.2f, built-in %.3f s"
+                         % (r["raw_sgemm_s"], r["raw_gflops"], r["path_vs_raw"], r["builtin_s"]))
+        if "checksum_rel" in r:
+            notes.append("checksum rel diff %.1e" % r["checksum_rel"])
+        for k in ("t2v_error", "torch_error"):
+            if k in r:
+                notes.append("%s: %s" % (k, r[k][:160].replace("|", "/").replace("\n", " ")))
+        md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["case"], r["threads"], r["blas"], fmt(r.get("t2v_s")), fmt(r.get("torch_s")),
+            fmt(r.get("speedup"), "%.2f"), fmt(r.get("t2v_rss") and r["t2v_rss"] / GiB, "%.2f"),
+            fmt(r.get("torch_rss") and r["torch_rss"] / GiB, "%.2f"), fmt(r.get("rss_ratio"), "%.2f"),
+            fmt(r.get("gflops"), "%.0f"), fmt(r.get("efficiency"), "%.2f"), "; ".join(notes)))
+    md += ["", "Cases:", ""]
+    seen = set()
+    for r in rows:
+        if r["case"] not in seen:
+            seen.add(r["case"])
+            md.append("- `%s`: %s" % (r["case"], r["what"]))
+    md += ["", "## Targets", "", "| target | status | value |", "|---|---|---|"]
+    md += ["| %s | %s | %s |" % t for t in tg]
+    md.append("")
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    plot(outdir, rows)
+
+
+def plot(outdir, rows):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rs = [r for r in rows if r.get("speedup") or r.get("rss_ratio")]
+    if not rs:
+        return
+    labels = ["%s %dt%s" % (r["case"], r["threads"], "" if r["blas"] == "openblas" else " none") for r in rs]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rs) + 1.5), sharey=True)
+    for ax, key, title in ((axes[0], "speedup", "speedup = PyTorch time / t2v time"),
+                           (axes[1], "rss_ratio", "rss_ratio = t2v peak RSS / PyTorch peak RSS")):
+        vals = [r.get(key) or 0 for r in rs]
+        good = [(v >= 1) if key == "speedup" else (0 < v < 1) for v in vals]
+        ax.barh(range(len(rs)), vals, color=["tab:green" if g else "tab:red" for g in good])
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_title(title, fontsize=9)
+        for i, v in enumerate(vals):
+            if v:
+                ax.text(v, i, " %.2f" % v, va="center", fontsize=7)
+    axes[0].set_yticks(range(len(rs)))
+    axes[0].set_yticklabels(labels, fontsize=7)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "results.png"), dpi=90)
+    plt.close(fig)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the small cases only (a few minutes)")
+    ap.add_argument("--cases", help="comma-separated case names (default: all, or the quick ones)")
+    ap.add_argument("--reps", type=int, help="timed repetitions per run (default: per case)")
+    ap.add_argument("--threads", default=None, help="thread counts, e.g. 2,1 (default: nproc,1)")
+    ap.add_argument("--no-none", action="store_true", help="skip the BLAS=none runs")
+    ap.add_argument("--no-torch-1t", action="store_true", help="skip PyTorch at 1 thread for the heavy cases")
+    ap.add_argument("--nice", type=int, default=0, help="run the children under nice -n N")
+    ap.add_argument("--out", default=os.path.join(root, "bench"))
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny sizes, to check the harness itself (numbers meaningless)")
+    a = ap.parse_args()
+
+    cases = [c for c in CASES if c["quick"] or not a.quick]
+    if a.cases:
+        want = a.cases.split(",")
+        unknown = [w for w in want if w not in [c["name"] for c in CASES]]
+        if unknown:
+            sys.exit("bench: unknown case(s) %s; known: %s" % (unknown, ", ".join(c["name"] for c in CASES)))
+        cases = [c for c in CASES if c["name"] in want]
+    if a.smoke:
+        tiny = {"gemm": [64, 128, 256], "dit": [1, 8, 8, 30], "vae": [1, 4, 4]}
+        cases = [dict({k: v for k, v in c.items() if k != "flops"}, args=tiny.get(c["kind"], c["args"]),
+                      reps=1) for c in cases]
+    nproc = os.cpu_count() or 1
+    threads = [int(x) for x in a.threads.split(",")] if a.threads else sorted({nproc, 1}, reverse=True)
+
+    info = machine_info()
+    info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    info["load_start"] = os.getloadavg()[0]
+    bins = {"openblas": build("openblas")}
+    if not a.no_none:
+        bins["none"] = build("none")
+    write_checkpoints(cases)
+
+    plan = []  # (case, threads, blas, with_torch)
+    for c in cases:
+        for t in threads:
+            heavy = c["kind"] in ("t5", "vae") or c["name"] == "dit-1280"
+            plan.append((c, t, "openblas", not (a.no_torch_1t and heavy and t != threads[0])))
+        if "none" in bins:
+            plan.append((c, threads[0], "none", False))
+    total = sum(1 + w for _, _, _, w in plan)
+    prog = Progress(total)
+    runs = []
+    try:
+        for c, t, blas, with_torch in plan:
+            reps = a.reps or c["reps"]
+            if t != threads[0] and c["kind"] != "gemm":
+                reps = min(reps, 2 if c["name"].startswith("dit-block") else 1)
+            warm = c.get("warmup", 1)
+            args = case_args(c, reps, warm)
+            run = {"case": c, "threads": t, "blas": blas}
+            prog.start("%s t2v %d thr %s" % (c["name"], t, blas))
+            run["t2v"] = run_child([bins[blas], "-t", str(t), c["kind"]] + args, t, a.nice)
+            if "error" in run["t2v"]:
+                prog.note("bench: %s t2v: %s" % (c["name"], run["t2v"]["error"]))
+            else:
+                for k in ("openblas", "openblas_core"):
+                    if k in run["t2v"]:
+                        info[k] = run["t2v"][k]
+            if with_torch:
+                prog.start("%s PyTorch %d thr" % (c["name"], t))
+                run["torch"] = run_child([PY, os.path.join(here, "bench_torch.py"), "-t", str(t), c["kind"]] + args,
+                                         t, a.nice)
+                if "error" in run["torch"]:
+                    prog.note("bench: %s PyTorch: %s" % (c["name"], run["torch"]["error"]))
+                else:
+                    info["torch"], info["numpy"] = run["torch"].get("torch"), run["torch"].get("numpy")
+            runs.append(run)
+            info["load_end"] = os.getloadavg()[0]
+            write_results(a.out, info, runs, a.quick, False)
+    except KeyboardInterrupt:
+        prog.note("bench: interrupted; writing what was measured")
+    prog.done()
+    info["load_end"] = os.getloadavg()[0]
+    write_results(a.out, info, runs, a.quick, len(runs) == len(plan))
+    with open(os.path.join(a.out, "results.md")) as f:
+        print(f.read())
+
+
+if __name__ == "__main__":
+    main()

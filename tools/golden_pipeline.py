@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""End-to-end goldens: the whole pipeline (tools/reference/pipeline.py, float64)
+on the tiny model directory golden/models/tiny (written first by
+tools/write_tiny_model.py), for tests/test_pipeline.c and tests/test_cli.c.
+
+golden/pipeline/case_<name>.safetensors holds tokens, tokens_neg, context,
+context_neg (when cfg > 1), noise, timesteps, latent.step{k}, latent.final,
+video (DESIGN.md section 5), F32 (ids I32), with the settings in __metadata__:
+  a: unipc, 4 steps, cfg 4, 32x32x5 (the model's defaults)
+  b: euler, 3 steps, cfg 1 (no negative pass), 48x32x9, a prompt that needs cleaning
+  c: unipc, 20 steps, cfg 5, 32x32x5
+Case a also holds `velocity`: the DiT alone on (noise, timesteps[0], context),
+the expected output of `t2v stage dit` (tests/test_cli.c).
+"""
+import os
+import sys
+
+import torch
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import st  # noqa: E402
+import write_tiny_model  # noqa: E402
+from reference import dit, pipeline  # noqa: E402
+
+ROOT = os.path.dirname(here)
+OUT = os.path.join(ROOT, "golden", "pipeline")
+
+CASES = [
+    dict(name="a", prompt="a red circle moving to the right", negative="a blurry picture",
+         width=32, height=32, frames=5, steps=4, cfg=4.0, shift=3.0, sampler="unipc", seed=42),
+    dict(name="b", prompt="  The small&amp;amp;dog\tis  jumping\n over the \u201chill\u201d  ",
+         negative="", width=48, height=32, frames=9, steps=3, cfg=1.0, shift=5.0, sampler="euler",
+         seed=7),
+    dict(name="c", prompt="a green bird flying over the bridge", negative="a dark blurry picture",
+         width=32, height=32, frames=5, steps=20, cfg=5.0, shift=3.0, sampler="unipc", seed=1234),
+]
+
+
+def main():
+    torch.set_num_threads(1)
+    write_tiny_model.main()
+    m = pipeline.Model(write_tiny_model.OUT)
+    os.makedirs(OUT, exist_ok=True)
+    for c in CASES:
+        out = pipeline.generate(m, c["prompt"], c["negative"], c["width"], c["height"], c["frames"],
+                                c["steps"], c["cfg"], c["shift"], c["sampler"], c["seed"])
+        if c["name"] == "a":
+            out["velocity"] = dit.forward(m.dit, m.cfg, out["noise"], int(out["timesteps"][0]), out["context"])
+        tensors = {}
+        for k, v in out.items():
+            tensors[k] = v.to(torch.int32) if k.startswith("tokens") else v.to(torch.float32)
+        meta = {k: ("%g" % v if isinstance(v, float) else v) for k, v in c.items() if k != "name"}
+        meta.update({"model": "golden/models/tiny", "compute": "float64",
+                     "made_by": "tools/golden_pipeline.py"})
+        path = os.path.join(OUT, "case_%s.safetensors" % c["name"])
+        st.save(path, tensors, meta)
+        v = out["video"]
+        print("  case_%s: tokens %s, latent rms %.3f, video rms %.3f, clamped %.1f%%, %d bytes" % (
+            c["name"], out["tokens"].tolist(), out["latent.final"].pow(2).mean().sqrt().item(),
+            v.pow(2).mean().sqrt().item(), 100.0 * (v.abs() >= 1).double().mean().item(),
+            os.path.getsize(path)))
+
+
+if __name__ == "__main__":
+    main()

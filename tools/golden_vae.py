@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""Goldens for the Wan-VAE (ref/vae.c), from tools/reference/vae.py in float64.
+
+Weights are not committed: every tensor is generated at test time from the
+tiny PRNG shared with tests/harness.h, seeded per tensor by name:
+    seed = base_seed XOR fnv1a64(name),  value = offset + 2**e * u  (rounded to fp32)
+The list "name shape e offset" is stored in each file's metadata ("weights"),
+so the C test regenerates exactly the same fp32 weights.
+
+Files (golden/vae/):
+  tiny_decode.safetensors  dim 8: latents of 1, 2 and 5 frames at 6x10 -> videos
+  tiny_stages.safetensors  dim 8: a 2-frame 2x3 latent, every decoder module's output
+  tiny_encode.safetensors  dim 8: a 9-frame 16x24 clip -> every encoder stage, mu
+  full_decode.safetensors  dim 96 (the shipped width): a 16x2x8x8 latent -> video
+The chunked (feature-cache) decoder/encoder is asserted equal to the
+whole-sequence formulation here (the "chunked equals whole" test).
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+from prng import prng_fill  # noqa: E402
+from reference import vae  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "golden", "vae")
+TINY_SEED, FULL_SEED = 0x7661650000000001, 0x7661650000000060
+
+
+def fnv1a64(s):
+    h = 0xCBF29CE484222325
+    for b in s.encode("utf-8"):
+        h = ((h ^ b) * 0x100000001B3) & ((1 << 64) - 1)
+    return h
+
+
+def weight_plan(dim):
+    """[(name, shape, e, offset)]: gammas 1 + u/4 (non-trivial), biases u/8,
+    conv weights 2**e u with 2**e ~ sqrt(3/fan_in) (the decoder head smaller,
+    so that little of the video is clamped)."""
+    plan = []
+    for name, shape in vae.param_shapes(dim):
+        if name.endswith("gamma"):
+            plan.append((name, shape, -2, 1))
+        elif name.endswith("bias"):
+            plan.append((name, shape, -3, 0))
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            e = int(round(np.log2(np.sqrt(3.0 / fan_in))))
+            if name == "decoder.head.2.weight":
+                e -= 1
+            plan.append((name, shape, e, 0))
+    return plan
+
+
+def make_weights(plan, base_seed):
+    sd = {}
+    for name, shape, e, off in plan:
+        n = int(np.prod(shape))
+        u = prng_fill(base_seed ^ fnv1a64(name), n, 2.0 ** e)
+        w = (np.float64(off) + u).astype(np.float32).astype(np.float64)  # fp32, as C
+        sd[name] = torch.from_numpy(w.reshape(shape))
+    return sd
+
+
+def plan_meta(plan, base_seed):
+    lines = ["%s %s %d %d" % (n, ",".join(str(d) for d in s), e, o) for n, s, e, o in plan]
+    return {"seed": "%d" % base_seed, "weights": ";".join(lines)}
+
+
+def randn(gen, shape, scale=1.0):
+    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).float()
+
+
+def f32(x):
+    return x.detach().to(torch.float32).contiguous()
+
+
+def check_equal(a, b, what, tol=1e-10):
+    d = (a - b).abs().max().item()
+    ref = b.abs().max().item()
+    print("  %-34s chunked vs whole: max|d| %.3e (max|ref| %.3e)" % (what, d, ref))
+    assert d <= tol * max(ref, 1.0), what
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    os.makedirs(OUT, exist_ok=True)
+    gen = torch.Generator().manual_seed(20260501)
+
+    plan = weight_plan(8)
+    sd = make_weights(plan, TINY_SEED)
+    meta = plan_meta(plan, TINY_SEED)
+
+    # tiny decoder at 6x10 with 1, 2, 5 latent frames
+    out = {}
+    for t in (1, 2, 5):
+        z = randn(gen, (16, t, 6, 10))
+        whole = vae.decode_whole(sd, z.double())
+        check_equal(vae.decode_chunked(sd, z.double()), whole, "tiny decode T=%d" % t)
+        out["latent.t%d" % t] = z
+        out["video.t%d" % t] = f32(whole)
+        frac = (whole.abs() >= 1).double().mean().item()
+        print("  T=%d video %s clamped %.3f" % (t, list(whole.shape), frac))
+    st.save(os.path.join(OUT, "tiny_decode.safetensors"), out, meta)
+
+    # every decoder stage, 2 frames at 2x3
+    z = randn(gen, (16, 2, 2, 3))
+    stages = {}
+    whole = vae.decode_whole(sd, z.double(), stages)
+    check_equal(vae.decode_chunked(sd, z.double()), whole, "tiny decode stages")
+    out = {"latent": z}
+    for k, v in stages.items():
+        out[k] = f32(v)
+    out["video"] = f32(whole)
+    st.save(os.path.join(OUT, "tiny_stages.safetensors"), out, meta)
+
+    # encoder on a 9-frame clip, 16x24
+    video = randn(gen, (3, 9, 16, 24), 0.5).clamp(-1, 1).float()
+    stages = {}
+    mu = vae.encode_whole(sd, video.double(), stages)
+    check_equal(vae.encode_chunked(sd, video.double()), mu, "tiny encode")
+    out = {"video": video}
+    for k, v in stages.items():
+        if k not in ("encoder.downsamples.0", "encoder.downsamples.1"):  # size; .2 covers them
+            out[k] = f32(v)
+    out["latent"] = f32(mu)
+    st.save(os.path.join(OUT, "tiny_encode.safetensors"), out, meta)
+
+    # full-width decoder (dim 96), weights from the PRNG at test time
+    plan = [p for p in weight_plan(96) if not p[0].startswith("encoder.") and
+            not p[0].startswith("conv1.")]
+    sd = make_weights(plan, FULL_SEED)
+    z = randn(gen, (16, 2, 8, 8))
+    whole = vae.decode_whole(sd, z.double())
+    frac = (whole.abs() >= 1).double().mean().item()
+    print("  full video %s clamped %.3f rms %.3f" % (list(whole.shape), frac, whole.pow(2).mean().sqrt()))
+    st.save(os.path.join(OUT, "full_decode.safetensors"), {"latent": z, "video": f32(whole)},
+            plan_meta(plan, FULL_SEED))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Synthetic full-size checkpoints for `make bench` (tools/bench.py), in the
+official layouts, with random values. Nothing here is committed: they go
+under bench/cache/ (git-ignored) and are written once.
+
+  write_synthetic_checkpoints.py [--cache DIR] WHAT...
+    dit      DIR/dit-1.3b/          config.json + diffusion_pytorch_model.safetensors,
+                                    T2V-1.3B (wan21-spec 1.2, 2.1), BF16, ~2.8 GB
+    block    DIR/dit-1.3b-1layer/   the same width with num_layers = 1 (~0.2 GB):
+                                    one full-width block + embeddings + head
+    t5       DIR/t5xxl/             umT5-XXL encoder (spec 5.4), BF16, ~11.4 GB,
+                                    + tokens.safetensors (30 ids); tools/t5_xxl.py
+    vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (spec 4.1, 4.3),
+                                    F32 like the shipped file, ~0.5 GB
+
+Files are streamed tensor by tensor (memory stays ~0.2 GB) and written to a
+temporary name, renamed when complete; an existing complete file is kept.
+Values: random slices of a pool of 2^22 normal draws per family (drawing
+billions of fresh normals would take most of an hour on 2 cores; a timing
+run needs no more randomness), scaled so activations stay finite over all
+layers (linear weights 1/sqrt(fan_in), gains 1 + small noise, small biases).
+"""
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from reference import dit, vae  # noqa: E402
+
+POOL = 1 << 22
+CHUNK = 1 << 22
+
+# T2V-1.3B config.json as shipped (wan21-spec 1.2, 6.1)
+DIT_13B = {"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": 1536, "eps": 1e-06,
+           "ffn_dim": 8960, "freq_dim": 256, "in_dim": 16, "model_type": "t2v", "num_heads": 12,
+           "num_layers": 30, "out_dim": 16, "text_len": 512}
+
+
+def to_bf16_bits(x):
+    """float32 numpy -> uint16 bf16 bits, round to nearest even (finite input)."""
+    u = x.view(np.uint32)
+    return ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
+
+
+class Pools:
+    """Random slices of one pool of normal draws, scaled per tensor."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.normal = self.rng.standard_normal(POOL, dtype=np.float32)
+
+    def chunks(self, n, scale, offset):
+        for s in range(0, n, CHUNK):
+            m = min(CHUNK, n - s)
+            o = int(self.rng.integers(0, POOL - m + 1))
+            yield self.normal[o:o + m] * np.float32(scale) + np.float32(offset)
+
+
+def write_safetensors(path, tensors, dtype, pools, meta):
+    """tensors: list of (name, shape, scale, offset); values offset + scale * N(0,1)."""
+    if os.path.exists(path):
+        print("%s: exists, kept" % path)
+        return
+    esize = {"BF16": 2, "F32": 4}[dtype]
+    header, off = {"__metadata__": meta}, 0
+    for name, shape, _, _ in tensors:
+        nbytes = esize * int(np.prod(shape))
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [off, off + nbytes]}
+        off += nbytes
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    t0 = time.time()
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for name, shape, scale, offset in tensors:
+            for c in pools.chunks(int(np.prod(shape)), scale, offset):
+                f.write(to_bf16_bits(c).tobytes() if dtype == "BF16" else c.astype("<f4").tobytes())
+    os.rename(path + ".tmp", path)
+    print("%s: %.2f GB in %.0f s" % (path, os.path.getsize(path) / 1e9, time.time() - t0))
+
+
+def dit_values(name, shape):
+    """(scale, offset) of a DiT tensor (spec 2.1 names)."""
+    if name.endswith("modulation"):
+        return 0.1, 0.0
+    if "norm" in name and name.endswith(".weight"):
+        return 0.1, 1.0
+    if name.endswith(".bias"):
+        return 0.02, 0.0
+    fan_in = int(np.prod(shape[1:]))
+    return 1.0 / fan_in ** 0.5, 0.0
+
+
+def write_dit(d, num_layers):
+    os.makedirs(d, exist_ok=True)
+    cfg = dict(DIT_13B, num_layers=num_layers)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    tensors = [(n, s) + dit_values(n, s) for n, s in dit.param_shapes(cfg).items()]
+    write_safetensors(os.path.join(d, "diffusion_pytorch_model.safetensors"), tensors, "BF16",
+                      Pools(1300 + num_layers), {"made_by": "tools/write_synthetic_checkpoints.py"})
+
+
+def vae_values(name, shape):
+    if name.endswith("gamma"):
+        return 0.1, 1.0
+    if name.endswith(".bias"):
+        return 0.02, 0.0
+    fan_in = int(np.prod(shape[1:]))
+    return 1.0 / fan_in ** 0.5, 0.0
+
+
+def write_vae(d):
+    os.makedirs(d, exist_ok=True)
+    tensors = [(n, tuple(s)) + vae_values(n, s) for n, s in vae.param_shapes(96, 16)]
+    write_safetensors(os.path.join(d, "Wan2.1_VAE.safetensors"), tensors, "F32", Pools(96),
+                      {"made_by": "tools/write_synthetic_checkpoints.py"})
+
+
+def write_t5(d):
+    import t5_xxl
+    path = os.path.join(d, t5_xxl.NAME + ".safetensors")
+    if os.path.exists(path) and os.path.exists(os.path.join(d, "tokens.safetensors")):
+        print("%s: exists, kept" % path)
+        return
+    t5_xxl.write(d)
+
+
+def main():
+    args = sys.argv[1:]
+    cache = os.path.join(os.path.dirname(here), "bench", "cache")
+    if args[:1] == ["--cache"]:
+        cache, args = args[1], args[2:]
+    if not args or any(a not in ("dit", "block", "t5", "vae") for a in args):
+        sys.exit(__doc__)
+    for a in args:
+        if a == "dit":
+            write_dit(os.path.join(cache, "dit-1.3b"), 30)
+        elif a == "block":
+            write_dit(os.path.join(cache, "dit-1.3b-1layer"), 1)
+        elif a == "t5":
+            write_t5(os.path.join(cache, "t5xxl"))
+        elif a == "vae":
+            write_vae(os.path.join(cache, "vae"))
+
+
+if __name__ == "__main__":
+    main()
