@@ -324,22 +324,105 @@ static int needs_widening(const Tensor *t) {
     return t->dtype != DT_F32 || !host_is_little_endian() || (uintptr_t)t->data % 4 != 0;
 }
 
+/* dst[i, 0..n) <- rows r0.. of W[., K] from column p0, widened to fp32.
+ * BF16 (the checkpoints' dtype) is an inline 16-bit shift; other dtypes
+ * go through widen_to_f32. Exact, so any split gives the same values. */
+static void widen_rows(float *dst, int ldd, const Tensor *W, int K, int r0, int nrows, int p0, int n) {
+    const unsigned char *base = (const unsigned char *)W->data;
+    size_t es = dtype_size(W->dtype);
+    for (int i = 0; i < nrows; i++) {
+        const unsigned char *s = base + es * ((size_t)(r0 + i) * K + p0);
+        float *d = dst + (size_t)i * ldd;
+        if (W->dtype == DT_BF16) {
+            for (int p = 0; p < n; p++) {
+                uint32_t u = ((uint32_t)s[2 * p] | (uint32_t)s[2 * p + 1] << 8) << 16;
+                memcpy(d + p, &u, sizeof u);
+            }
+        } else {
+            widen_to_f32(d, s, W->dtype, n);
+        }
+    }
+}
+
+/* The whole of W[N, K] widened into scratch, rows split over threads. */
+static void widen_parallel(float *scratch, const Tensor *W, int N, int K) {
+#pragma omp parallel for schedule(static) if ((int64_t)N * K > 65536)
+    for (int r = 0; r < N; r += 64)
+        widen_rows(scratch + (size_t)r * K, K, W, K, r, imin(64, N - r), 0, K);
+}
+
+#ifndef T2V_OPENBLAS
+/* Built-in GEMM (BLAS=none), few input rows (M <= GEMM_MC, the text
+ * encoder's L tokens) and a weight that needs widening: widening fused with
+ * packing. W is widened one
+ * LIN_JB x KC tile at a time, in the thread's cache, straight into the
+ * built-in GEMM's packed panels, instead of into an N x K fp32 copy that
+ * the GEMM would then read again: W is read once, in its file dtype.
+ * Threads split the output columns; each output is one sum in
+ * gemm_builtin's order (the same bits as gemm_builtin, any thread count).
+ * Not used with OpenBLAS: its kernel is faster than the built-in one even
+ * after a separate widening pass (widen_parallel). */
+#define LIN_JB 128 /* output columns per task, multiple of every NR */
+
+static int linear_fused(float *out, const float *inp, const Tensor *W, int M, int N, int K) {
+    GemmKernel gk = gemm_kernel();
+    int nt = max_threads(), Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    int kc_max = imin(K, GEMM_KC), ntask = (N + LIN_JB - 1) / LIN_JB, nchunk = (K + GEMM_KC - 1) / GEMM_KC;
+    size_t per = 2 * (size_t)LIN_JB * kc_max; /* widened tile + packed panels */
+    float *Ap = malloc(sizeof(float) * (size_t)Mp * K);
+    float *buf = malloc(sizeof(float) * per * (size_t)nt);
+    if (!Ap || !buf) { free(Ap); free(buf); return -1; }
+#pragma omp parallel num_threads(nt) if ((int64_t)M * N * K > 1000000 && nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (int c = 0; c < nchunk; c++) {
+            int pc = c * GEMM_KC;
+            pack_A(Ap + (size_t)pc * Mp, 0, inp, K, 0, M, pc, imin(GEMM_KC, K - pc));
+        }
+        float *tile = buf + per * (size_t)thread_id(), *Bp = tile + (size_t)LIN_JB * kc_max;
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < ntask; t++) {
+            int j0 = t * LIN_JB, nb = imin(LIN_JB, N - j0);
+            for (int pc = 0; pc < K; pc += GEMM_KC) {
+                int kc = imin(GEMM_KC, K - pc);
+                widen_rows(tile, kc, W, K, j0, nb, pc, kc);
+                pack_B(Bp, gk.nr, 1, tile, kc, 0, kc, 0, nb, 0, (nb + gk.nr - 1) / gk.nr);
+                macro_kernel(&gk, M, nb, kc, Ap + (size_t)pc * Mp, Bp, 1.0f, 0.0f, pc == 0, out + j0, N);
+            }
+        }
+    }
+    free(Ap);
+    free(buf);
+    return 0;
+}
+#endif
+
 /* PyTorch Linear: out[M,N] = inp[M,K] W[N,K]^T + b[N]. A NULL wscratch where
  * widening is needed is replaced by a temporary buffer. */
 void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
                     float *wscratch) {
     int N = (int)W->shape[0], K = (int)W->shape[1];
     float *tmp = NULL;
-    if (!wscratch && needs_widening(W)) {
-        tmp = malloc(sizeof(float) * (size_t)N * K);
-        if (!tmp) { /* out of memory: NaN rather than garbage */
-            for (size_t i = 0; i < (size_t)M * N; i++) out[i] = NAN;
-            return;
+    const float *w = (const float *)W->data;
+    if (M <= 0 || N <= 0) return;
+#ifndef T2V_OPENBLAS
+    if (needs_widening(W) && M <= GEMM_MC && K > 0 && linear_fused(out, inp, W, M, N, K) == 0)
+        w = NULL; /* done */
+    else
+#endif
+    if (needs_widening(W)) {
+        if (!wscratch) {
+            tmp = malloc(sizeof(float) * (size_t)N * K);
+            if (!tmp) { /* out of memory: NaN rather than garbage */
+                for (size_t i = 0; i < (size_t)M * N; i++) out[i] = NAN;
+                return;
+            }
+            wscratch = tmp;
         }
-        wscratch = tmp;
+        widen_parallel(wscratch, W, N, K);
+        w = wscratch;
     }
-    const float *w = tensor_f32(W, wscratch);
-    gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
+    if (w) gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
     free(tmp);
     if (!b) return;
 #pragma omp parallel for schedule(static) if ((int64_t)M * N > 65536)
@@ -397,8 +480,10 @@ void gelu_tanh_inplace(float *x, int64_t n) {
     const double k = 0.7978845608028654; /* sqrt(2/pi) */
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) {
+        /* 0.5 v (1 + tanh(u)) = v / (1 + e^(-2u)): one exp instead of tanh's
+         * expm1 and division (the same value in double, rounded once) */
         double v = x[i];
-        x[i] = (float)(0.5 * v * (1.0 + tanh(k * (v + 0.044715 * v * v * v))));
+        x[i] = (float)(v / (1.0 + exp(-2.0 * k * (v + 0.044715 * v * v * v))));
     }
 }
 

@@ -78,7 +78,7 @@ static void first_line(char *dst, size_t n, const char *s) {
  * generate, --dump, --force */
 
 static const char *OUT_FILES[] = {"x.png", "x_0000.png", "x_0001.png", "x_0002.png", "x_0003.png",
-                                  "x_0004.png", "x_sheet.png", "x.y4m", "x.json", "dump.safetensors"};
+                                  "x_0004.png", "x_sheet.png", "x.y4m", "x.json", "dump.safetensors", "prev.png"};
 enum { N_OUT = sizeof OUT_FILES / sizeof OUT_FILES[0] };
 
 static void check_dump(const char *dir) {
@@ -124,9 +124,9 @@ static void test_generate(void) {
     snprintf(dir, sizeof dir, "%s/gen", g_tmp);
     mkdir(dir, 0755);
     int rc = t2v("generate --model " MODEL " -p 'a red circle moving to the right' -o '%s/x' "
-                 "--format png,apng,sheet,y4m --dump '%s' --threads 2",
-                 dir, dir);
-    CHECK(rc == 0, "generate --format png,apng,sheet,y4m --dump: exit %d", rc);
+                 "--format png,apng,sheet,y4m --dump '%s' --preview '%s/prev.png' --threads 2",
+                 dir, dir, dir);
+    CHECK(rc == 0, "generate --format png,apng,sheet,y4m --dump --preview: exit %d", rc);
     if (rc) printf("%s", g_out);
     char *before[N_OUT];
     size_t nb[N_OUT];
@@ -146,8 +146,9 @@ static void test_generate(void) {
     check_dump(dir);
 
     /* Without --force: refused, exit 1, every file kept byte for byte. */
-    rc = t2v("generate --model " MODEL " -p 'another prompt' -o '%s/x' --format png,apng,sheet,y4m --dump '%s'",
-             dir, dir);
+    rc = t2v("generate --model " MODEL " -p 'another prompt' -o '%s/x' --format png,apng,sheet,y4m --dump '%s' "
+             "--preview '%s/prev.png'",
+             dir, dir, dir);
     char msg[300];
     first_line(msg, sizeof msg, g_out);
     CHECK(rc == 1 && strstr(g_out, "--force"), "again without --force: exit %d, '%s'", rc, msg);
@@ -169,8 +170,8 @@ static void test_generate(void) {
     CHECK(rc == 1 && strstr(g_out, "dump.safetensors exists"), "existing dump without --force: exit %d", rc);
 
     rc = t2v("generate --model " MODEL " -p 'another prompt' -o '%s/x' --format png,apng,sheet,y4m --dump '%s' "
-             "--force --seed 7 --threads 1",
-             dir, dir);
+             "--preview '%s/prev.png' --force --seed 7 --threads 1",
+             dir, dir, dir);
     CHECK(rc == 0, "with --force: exit %d", rc);
     int changed = 0;
     for (int i = 0; i < N_OUT; i++) {
@@ -336,10 +337,11 @@ static void test_bad(void) {
         {"generate --model " MODEL " -p cat -o /sys/x --format apng", 3, "/sys/x"},
         {G "-p cat --dump /nonexistent/dump", 3, "/nonexistent/dump"},
         {G "-p cat --preview /nonexistent/prev.png", 3, "/nonexistent"},
-        {G "-p cat --preview " CASE_A, 1, "--force"},
+        {G "-p cat --preview '%s/../trunc.safetensors'", 1, "--force"},
         {"stage nosuch --model " MODEL " --in a --out b", 1, "unknown stage 'nosuch'"},
         {"stage dit --model " MODEL " --out '%s/o.safetensors'", 1, "--in"},
         {"stage", 1, "stage"},
+        {"stage t5 --model " MODEL " --in " CASE_A " --out '%s/../trunc.safetensors'", 1, "--force"},
         {"stage t5 --model " MODEL " --in /nonexistent.safetensors --out '%s/o.safetensors'", 2, "/nonexistent.safetensors"},
         {"stage dit --model " MODEL " --in " CASE_A " --out '%s/o.safetensors'", 2, "latent"},
         {"compare " CASE_A, 1, "usage"},
@@ -358,7 +360,7 @@ static void test_bad(void) {
         /* the %s of each row: the output dir, or the broken model, or the truncated file */
         if (strstr(T[i].args, "--model '%s'")) snprintf(cmd, sizeof cmd, T[i].args, broken, od);
         else if (!strncmp(T[i].args, "info '%s'", 9)) snprintf(cmd, sizeof cmd, T[i].args, trunc);
-        else snprintf(cmd, sizeof cmd, T[i].args, od);
+        else snprintf(cmd, sizeof cmd, T[i].args, od, od); /* rows with two %s: both the output dir */
         int rc = t2v("%s", cmd);
         char msg[300];
         first_line(msg, sizeof msg, g_out);

@@ -272,7 +272,7 @@ static void test_trace(void) {
     CHECK(mkdir(dir, 0755) == 0, "mkdir %s", dir);
     /* 37 frames = 10 latent frames: the strips decode only the first
      * TRACE_MAX_LATENT (8), which must equal the start of the full decode */
-    rc = run("generate --model " TINY " -p 'a red circle moving to the right' --seed 7 -f 37 -o '%s/v' --format png "
+    rc = run("generate --model " TINY " -p 'a red circle moving to the right' --seed 7 -f 37 --steps 2 -o '%s/v' --format png "
              "--trace '%s' -q", g_tmp, dir);
     CHECK(rc == 0, "generate --trace: exit %d", rc);
     if (rc) { printf("%s\n", g_out); return; }

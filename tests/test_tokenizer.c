@@ -55,7 +55,7 @@ static int same_ids(const int32_t *got, int ng, const Tensor *ids, int64_t a, in
     }
     if (first < 0) return 1;
     if (print) {
-        int32_t *ref = (int32_t *)malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+        int32_t *ref = (int32_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
         for (int i = 0; i < n && ref; i++) ref[i] = golden_i32(ids, a + i);
         print_text(text, tn);
         print_ids("sentencepiece", ref, n);

@@ -16,7 +16,7 @@ mkdir -p docs/img/trace
 rm -f docs/img/trace/step_*.png docs/img/trace/trace.json
 "$T2V" generate --model models/demo -p "$PROMPT" -o "$tmp/demo" --format sheet --trace docs/img/trace --force -q
 cp "$tmp/demo_sheet.png" docs/img/demo_sheet.png
-/usr/bin/python3 tools/plot_trace.py docs/img/trace -o docs/img/trace.png
+/usr/bin/python3 tools/plot_trace.py docs/img/trace -o docs/img/trace.png --rows 20
 /usr/bin/python3 tools/plot_rope.py -o docs/img/rope.png
 /usr/bin/python3 tools/make_diagram.py -o docs/img/pipeline.svg
 du -sh docs/img

@@ -47,16 +47,19 @@ def main():
     rows = pick_rows(n, a.rows)
     strips = [plt.imread(os.path.join(a.dir, tr["images"][i])) for i in rows]
 
-    fig = plt.figure(figsize=(12, max(5.5, 0.62 * len(rows) + 1.2)), dpi=a.dpi)
-    gs = fig.add_gridspec(2, 2, width_ratios=[1.25, 1], hspace=0.35, wspace=0.18)
-    # denoising progress: one image, strips stacked
-    ax = fig.add_subplot(gs[:, 0])
     h = max(s.shape[0] for s in strips)
     w = max(s.shape[1] for s in strips)
     gap = 4
     canvas = np.full((len(strips) * (h + gap) - gap, w, 3), 0.125, dtype=np.float32)
     for k, s in enumerate(strips):
         canvas[k * (h + gap): k * (h + gap) + s.shape[0], : s.shape[1]] = s[..., :3]
+    # the strips keep their aspect: left panel width from the canvas, plots on the right
+    fig_h = max(6.0, min(14.0, 0.45 * len(rows) + 2.0))
+    left_w = max(2.5, (fig_h - 1.2) * canvas.shape[1] / canvas.shape[0]) + 1.6  # + room for the row labels
+    fig = plt.figure(figsize=(left_w + 6.5, fig_h), dpi=a.dpi)
+    gs = fig.add_gridspec(2, 2, width_ratios=[left_w - 1.6, 6.5], hspace=0.38, wspace=0.25)
+    # denoising progress: one image, strips stacked
+    ax = fig.add_subplot(gs[:, 0])
     ax.imshow(canvas, interpolation="nearest")
     ax.set_yticks([k * (h + gap) + h / 2 for k in range(len(rows))])
     ax.set_yticklabels(["step %d  t=%d  σ=%.3f" % (i, tr["timestep"][i], tr["sigma"][i]) for i in rows], fontsize=8)
@@ -64,9 +67,10 @@ def main():
     nframes = tr.get("strip_frames", (tr["frames"] - 1) // every + 1)
     tile = (w - gap * (nframes + 1)) / max(nframes, 1)
     ax.set_xticks([gap + k * (tile + gap) + tile / 2 for k in range(nframes)])
-    ax.set_xticklabels(["frame %d" % (k * every) for k in range(nframes)], fontsize=8)
+    ax.set_xticklabels([str(k * every) for k in range(nframes)], fontsize=8)
+    ax.set_xlabel("frame", fontsize=9)
     ax.tick_params(length=0)
-    ax.set_title("x0 prediction after each step, decoded by the VAE", fontsize=10)
+    ax.set_title("x0 prediction after each step,\ndecoded by the VAE", fontsize=10)
     for s in ax.spines.values():
         s.set_visible(False)
 
