@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../ref/dit.h"
 #include "../ref/model.h"
@@ -56,6 +57,14 @@ static float *random_floats(int64_t n, float scale, uint64_t seed) {
         x[i] = scale * ((float)((int64_t)(z >> 40) - (1 << 23)) / 8388608.0f);
     }
     return x;
+}
+
+/* CPU seconds of the whole process (all threads): beside the wall time,
+ * the work done, which a busy machine inflates less. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Reads one byte per 4 KiB page of every tensor (but `skip`), so the mapped
@@ -122,16 +131,19 @@ static int bench_gemm(int M, int K, int N, int reps, int threads) {
         wr_u16le((unsigned char *)W.data + 2 * i, h);
         Wf[i] = bf16_to_f32(h); /* the same values on both paths */
     }
-    double raw[MAX_REPS], path[MAX_REPS], builtin[MAX_REPS];
+    double raw[MAX_REPS], path[MAX_REPS], builtin[MAX_REPS], cpu_raw[MAX_REPS], cpu_path[MAX_REPS];
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
-        double t0 = platform_now();
+        double c0 = cpu_now(), t0 = platform_now();
         raw_sgemm(M, N, K, A, Wf, C, threads);
-        double t1 = platform_now();
+        double c1 = cpu_now(), t1 = platform_now();
         linear_forward(C, A, &W, NULL, M, scratch);
-        double t2 = platform_now();
+        double c2 = cpu_now(), t2 = platform_now();
         gemm_builtin(0, 1, M, N, K, 1.0f, A, K, Wf, K, 0.0f, C, N);
         double t3 = platform_now();
-        if (r >= 0) { raw[r] = t1 - t0; path[r] = t2 - t1; builtin[r] = t3 - t2; }
+        if (r >= 0) {
+            raw[r] = t1 - t0; path[r] = t2 - t1; builtin[r] = t3 - t2;
+            cpu_raw[r] = c1 - c0; cpu_path[r] = c2 - c1;
+        }
     }
     printf("{\"case\": \"gemm\", \"M\": %d, \"K\": %d, \"N\": %d, \"flops\": %.0f, ", M, K, N,
            2.0 * M * N * (double)K);
@@ -140,6 +152,10 @@ static int bench_gemm(int M, int K, int N, int reps, int threads) {
     print_times("path_s", path, reps);
     printf(", ");
     print_times("builtin_s", builtin, reps);
+    printf(", ");
+    print_times("cpu_raw_s", cpu_raw, reps);
+    printf(", ");
+    print_times("cpu_s", cpu_path, reps);
     print_tail(0.0);
     tensor_free(&W);
     free(A); free(Wf); free(C); free(scratch);
@@ -166,18 +182,20 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
     float *latent = random_floats((int64_t)c.in_dim * T * H * W, 1.0f, 11);
     float *context = random_floats((int64_t)L * c.text_dim, 0.25f, 12);
     float *vel = random_floats((int64_t)c.out_dim * T * H * W, 0.0f, 0);
-    double times[MAX_REPS];
+    double times[MAX_REPS], cpu[MAX_REPS];
     if (reps < 1 || reps > MAX_REPS) reps = 1;
     for (int r = -warmup; r < reps; r++) {
-        double a = platform_now();
+        double a = platform_now(), ca = cpu_now();
         if (dit_forward(&m, latent, T, H, W, 500, context, L, vel, &err)) return die(&err);
-        if (r >= 0) times[r] = platform_now() - a;
+        if (r >= 0) { times[r] = platform_now() - a; cpu[r] = cpu_now() - ca; }
     }
     double sum = 0.0;
     for (int64_t i = 0; i < (int64_t)c.out_dim * T * H * W; i++) sum += vel[i] * (double)vel[i];
     printf("{\"case\": \"dit\", \"tokens\": %d, \"layers\": %d, \"checksum\": %.6e, ", N,
            c.num_layers, sum);
     print_times("times", times, reps);
+    printf(", ");
+    print_times("cpu_s", cpu, reps);
     print_tail(load_s);
     free(latent); free(context); free(vel);
     dit_free(&m);
@@ -209,17 +227,19 @@ static int bench_t5(const char *path, const char *tokens, int reps, int warmup) 
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)L);
     for (int i = 0; i < L; i++) ids[i] = (int32_t)rd_u32le((const unsigned char *)tt->data + 4 * i);
     float *ctx = random_floats((int64_t)L * t5_dim(&m), 0.0f, 0);
-    double times[MAX_REPS];
+    double times[MAX_REPS], cpu[MAX_REPS];
     if (reps < 1 || reps > MAX_REPS) reps = 1;
     for (int r = -warmup; r < reps; r++) {
-        double a = platform_now();
+        double a = platform_now(), ca = cpu_now();
         if (t5_encode(&m, ids, L, ctx, &err)) return die(&err);
-        if (r >= 0) times[r] = platform_now() - a;
+        if (r >= 0) { times[r] = platform_now() - a; cpu[r] = cpu_now() - ca; }
     }
     double sum = 0.0;
     for (int64_t i = 0; i < (int64_t)L * t5_dim(&m); i++) sum += ctx[i] * (double)ctx[i];
     printf("{\"case\": \"t5\", \"tokens\": %d, \"checksum\": %.6e, ", L, sum);
     print_times("times", times, reps);
+    printf(", ");
+    print_times("cpu_s", cpu, reps);
     print_tail(load_s);
     free(ids); free(ctx);
     st_close(&st);
@@ -242,17 +262,19 @@ static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup
     int F = 1 + 4 * (T - 1);
     float *z = random_floats((int64_t)16 * T * h * w, 1.0f, 13);
     float *video = random_floats((int64_t)3 * F * 64 * h * w, 0.0f, 0);
-    double times[MAX_REPS];
+    double times[MAX_REPS], cpu[MAX_REPS];
     if (reps < 1 || reps > MAX_REPS) reps = 1;
     for (int r = -warmup; r < reps; r++) {
-        double a = platform_now();
+        double a = platform_now(), ca = cpu_now();
         if (vae_decode(&m, z, T, h, w, video, NULL, NULL, &err)) return die(&err);
-        if (r >= 0) times[r] = platform_now() - a;
+        if (r >= 0) { times[r] = platform_now() - a; cpu[r] = cpu_now() - ca; }
     }
     double sum = 0.0;
     for (int64_t i = 0; i < (int64_t)3 * F * 64 * h * w; i++) sum += video[i] * (double)video[i];
     printf("{\"case\": \"vae\", \"frames\": %d, \"checksum\": %.6e, ", F, sum);
     print_times("times", times, reps);
+    printf(", ");
+    print_times("cpu_s", cpu, reps);
     print_tail(load_s);
     free(z); free(video);
     vae_free(&m);

@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "platform.h"
+#include "sampler.h"
 
 int die(const T2vError *e) {
     fprintf(stderr, "t2v: %s\n", e->msg);
@@ -97,6 +98,32 @@ float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t
     return tensor_to_f32_alloc(t, err);
 }
 
+
+int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
+    long iv;
+    SamplerKind kind;
+    if (!strcmp(a, "--steps")) {
+        if (parse_int(v, 1, 1000, &iv)) return -usage_error("--steps must be an integer in 1..1000, not '%s'", v);
+        s->steps = (int)iv, s->have_steps = 1;
+    } else if (!strcmp(a, "--cfg")) {
+        if (parse_double(v, &s->cfg) || s->cfg < 0 || s->cfg > 100)
+            return -usage_error("--cfg must be a number in [0, 100], not '%s'", v);
+        s->have_cfg = 1;
+    } else if (!strcmp(a, "--shift")) {
+        if (parse_double(v, &s->shift) || s->shift <= 0 || s->shift > 1000)
+            return -usage_error("--shift must be a number in (0, 1000], not '%s'", v);
+        s->have_shift = 1;
+    } else if (!strcmp(a, "--sampler")) {
+        if (sampler_kind_from_name(v, &kind)) return -usage_error("--sampler must be unipc or euler, not '%s'", v);
+        s->sampler = kind, s->have_sampler = 1;
+    } else if (!strcmp(a, "--threads")) {
+        if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
+        s->threads = (int)iv;
+    } else {
+        return 0;
+    }
+    return 1;
+}
 
 /* ----------------------------------------------------------------------------
  * Loaders */

@@ -7,6 +7,7 @@
 #define T2V_CLI_H
 
 #include "safetensors.h"
+#include "sampler.h"
 #include "tensor.h"
 #include "video.h"
 
@@ -39,6 +40,18 @@ void progress_update(Progress *p, int k);
 int parse_int(const char *s, long lo, long hi, long *out);
 int parse_double(const char *s, double *out);
 int parse_u64(const char *s, unsigned long long *out);
+
+/* The sampling options `generate` and `stage sampler` share. */
+typedef struct {
+    int steps, threads;
+    SamplerKind sampler;
+    double cfg, shift;
+    int have_steps, have_cfg, have_shift, have_sampler; /* given on the command line */
+} SamplingOpts;
+/* Parses option a with value v if it is one of --steps --cfg --shift
+ * --sampler --threads: returns 1 when it was (printing a usage error and
+ * returning -1 for a bad value), 0 when a is some other option. */
+int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 
 /* A float tensor of a safetensors file as a new fp32 array (caller frees),
  * checking its rank and the dims of shape that are >= 0. */

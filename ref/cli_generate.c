@@ -21,12 +21,11 @@ enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16 };
 
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
-    int width, height, frames, steps, fps, threads, formats, force, quiet;
-    double cfg, shift;
+    int width, height, frames, fps, formats, force, quiet;
     unsigned long long seed;
-    SamplerKind sampler;
+    SamplingOpts s; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
-    int have_w, have_h, have_f, have_steps, have_cfg, have_shift, have_fps, have_sampler;
+    int have_w, have_h, have_f, have_fps;
 } GenOpts;
 
 /* ----------------------------------------------------------------------------
@@ -55,7 +54,7 @@ static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
     o->output = "out/t2v";
     o->seed = 42;
     o->formats = FMT_PNG | FMT_APNG | FMT_SHEET;
-    o->threads = platform_default_threads();
+    o->s.threads = platform_default_threads();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long iv;
@@ -84,32 +83,19 @@ static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
             if (parse_int(v, 1, 4097, &iv) || (iv - 1) % 4)
                 return usage_error("--frames must be 4k+1 (1, 5, 9, ..., 81, ...), not '%s'", v);
             o->frames = (int)iv, o->have_f = 1;
-        } else if (!strcmp(a, "--steps")) {
-            if (parse_int(v, 1, 1000, &iv)) return usage_error("--steps must be an integer in 1..1000, not '%s'", v);
-            o->steps = (int)iv, o->have_steps = 1;
-        } else if (!strcmp(a, "--cfg")) {
-            if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100)
-                return usage_error("--cfg must be a number in [0, 100], not '%s'", v);
-            o->have_cfg = 1;
-        } else if (!strcmp(a, "--shift")) {
-            if (parse_double(v, &o->shift) || o->shift <= 0 || o->shift > 1000)
-                return usage_error("--shift must be a number in (0, 1000], not '%s'", v);
-            o->have_shift = 1;
-        } else if (!strcmp(a, "--sampler")) {
-            if (sampler_kind_from_name(v, &o->sampler)) return usage_error("--sampler must be unipc or euler, not '%s'", v);
-            o->have_sampler = 1;
         } else if (!strcmp(a, "--seed")) {
             if (parse_u64(v, &o->seed)) return usage_error("--seed must be a non-negative integer, not '%s'", v);
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_int(v, 1, 1024, &iv)) return usage_error("--threads must be an integer in 1..1024, not '%s'", v);
-            o->threads = (int)iv;
         } else if (!strcmp(a, "--fps")) {
             if (parse_int(v, 1, 240, &iv)) return usage_error("--fps must be an integer in 1..240, not '%s'", v);
             o->fps = (int)iv, o->have_fps = 1;
         } else if (!strcmp(a, "--format")) {
             if (parse_formats(v, &o->formats))
                 return usage_error("--format takes a comma list of png,apng,y4m,mp4,sheet, not '%s'", v);
-        } else return usage_error("generate: unknown option '%s'", a);
+        } else {
+            int k = parse_sampling_opt(&o->s, a, v);
+            if (k < 0) return T2V_EUSAGE;
+            if (k == 0) return usage_error("generate: unknown option '%s'", a);
+        }
     }
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
     if (!*o->prompt) return usage_error("%s", "generate: the prompt is empty");
@@ -121,11 +107,11 @@ static int apply_defaults(GenOpts *o, const ModelDefaults *d, T2vError *err) {
     if (!o->have_w) o->width = d->width;
     if (!o->have_h) o->height = d->height;
     if (!o->have_f) o->frames = d->frames;
-    if (!o->have_steps) o->steps = d->steps;
-    if (!o->have_cfg) o->cfg = d->cfg;
-    if (!o->have_shift) o->shift = d->shift;
+    if (!o->s.have_steps) o->s.steps = d->steps;
+    if (!o->s.have_cfg) o->s.cfg = d->cfg;
+    if (!o->s.have_shift) o->s.shift = d->shift;
     if (!o->have_fps) o->fps = d->fps;
-    if (!o->have_sampler && sampler_kind_from_name(d->sampler, &o->sampler))
+    if (!o->s.have_sampler && sampler_kind_from_name(d->sampler, &o->s.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
     if (o->width % 16 || o->height % 16 || (o->frames - 1) % 4)
         return t2v_fail(err, T2V_EINPUT, "model defaults: size %dx%dx%d is not W,H multiples of 16 and 4k+1 frames",
@@ -183,6 +169,14 @@ static int check_outputs(const OutNames *on, const GenOpts *o, T2vError *err) {
     for (int i = 0; i < 5; i++)
         if (single[i] && !o->force && platform_file_exists(single[i]))
             return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", single[i]);
+    /* A trial write, so an unwritable directory is refused now, not after
+     * the whole generation. */
+    char probe[1200];
+    snprintf(probe, sizeof probe, "%s.t2v-probe", on->base);
+    FILE *f = fopen(probe, "wb");
+    if (!f) return t2v_fail(err, T2V_ERESOURCE, "cannot write %s: the output location is not writable", probe);
+    fclose(f);
+    remove(probe);
     if (o->formats & FMT_PNG)
         for (int f = 0; f < o->frames; f++) {
             char name[1200];
@@ -253,10 +247,10 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenOpts *o
     if (!rc) rc = prov_set(p, "prompt", o->prompt, err);
     if (!rc) rc = prov_set(p, "negative_prompt", negative, err);
     if (!rc) rc = prov_set_number(p, err, "seed", "%llu", o->seed);
-    if (!rc) rc = prov_set_number(p, err, "steps", "%d", o->steps);
-    if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->cfg);
-    if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->shift);
-    if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampler), err);
+    if (!rc) rc = prov_set_number(p, err, "steps", "%d", o->s.steps);
+    if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->s.cfg);
+    if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->s.shift);
+    if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->s.sampler), err);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -303,14 +297,14 @@ static int write_outputs(const OutNames *on, const GenOpts *o, const Provenance 
 static int write_dump(const GenOpts *o, const GenResult *r, T2vError *err) {
     char path[1200];
     snprintf(path, sizeof path, "%s/dump.safetensors", o->dump);
-    int nt = 9 + o->steps, k = 0, rc = T2V_OK;
+    int nt = 9 + o->s.steps, k = 0, rc = T2V_OK;
     Tensor *ts = (Tensor *)calloc((size_t)nt, sizeof *ts);
     StItem *items = (StItem *)calloc((size_t)nt, sizeof *items);
     char(*names)[32] = calloc((size_t)nt, 32);
     if (!ts || !items || !names) rc = t2v_fail(err, T2V_ERESOURCE, "out of memory writing the dump");
     int64_t lat[4] = {16, r->T, r->h, r->w}, vid[4] = {3, o->frames, o->height, o->width};
     int64_t s_ids[1] = {r->L}, s_neg[1] = {r->L_neg}, s_ctx[2] = {r->L, r->text_dim};
-    int64_t s_ctxn[2] = {r->L_neg, r->text_dim}, s_ts[1] = {o->steps}, n = 16 * lat[1] * lat[2] * lat[3];
+    int64_t s_ctxn[2] = {r->L_neg, r->text_dim}, s_ts[1] = {o->s.steps}, n = 16 * lat[1] * lat[2] * lat[3];
 #define ADD(kind, nm, x, nd, sh)                                                \
     if (!rc) {                                                                  \
         rc = tensor_from_##kind(&ts[k], x, nd, sh, err);                        \
@@ -326,7 +320,7 @@ static int write_dump(const GenOpts *o, const GenResult *r, T2vError *err) {
     }
     ADD(f32, "noise", r->noise, 4, lat);
     ADD(f32, "timesteps", r->timesteps, 1, s_ts);
-    for (int i = 0; i < o->steps; i++) {
+    for (int i = 0; i < o->s.steps; i++) {
         char nm[32];
         snprintf(nm, sizeof nm, "latent.step%d", i);
         ADD(f32, nm, r->steps + (size_t)i * n, 4, lat);
@@ -336,14 +330,14 @@ static int write_dump(const GenOpts *o, const GenResult *r, T2vError *err) {
 #undef ADD
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
-    snprintf(steps, sizeof steps, "%d", o->steps);
-    snprintf(cfg, sizeof cfg, "%g", o->cfg);
-    snprintf(shift, sizeof shift, "%g", o->shift);
+    snprintf(steps, sizeof steps, "%d", o->s.steps);
+    snprintf(cfg, sizeof cfg, "%g", o->s.cfg);
+    snprintf(shift, sizeof shift, "%g", o->s.shift);
     snprintf(size, sizeof size, "%dx%dx%d", o->width, o->height, o->frames);
     const char *mk[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
                         "t2v_version"};
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
-                        sampler_kind_name(o->sampler), size, T2V_VERSION};
+                        sampler_kind_name(o->s.sampler), size, T2V_VERSION};
     if (!rc) rc = st_write(path, items, k, mk, mv, 9, err);
     for (int i = 0; ts && i < k; i++) tensor_free(&ts[i]);
     free(ts);
@@ -414,7 +408,7 @@ int cmd_generate(int argc, char **argv) {
     memset(&trace, 0, sizeof trace);
     memset(&mp, 0, sizeof mp), memset(&d, 0, sizeof d), memset(&r, 0, sizeof r), memset(&p, 0, sizeof p);
     memset(&ui, 0, sizeof ui);
-    platform_set_threads(o.threads);
+    platform_set_threads(o.s.threads);
     double t0 = platform_now();
     rc = prepare(&o, &mp, &d, &on, &c, &e);
     if (!o.negative) o.negative = d.negative_prompt ? d.negative_prompt : wan_default_negative_prompt();
@@ -427,16 +421,16 @@ int cmd_generate(int argc, char **argv) {
                 for (int k = 0; k < 3; k++) ui.factors.rgb[ch][k] = d.preview_factors[3 * ch + k];
             for (int k = 0; k < 3; k++) ui.factors.bias[k] = d.preview_factors[48 + k];
         }
-        GenSettings s = {o.prompt, o.negative, o.width, o.height, o.frames, o.steps, o.cfg, o.shift,
-                         (int)o.sampler, o.seed, o.dump != NULL};
+        GenSettings s = {o.prompt, o.negative, o.width, o.height, o.frames, o.s.steps, o.s.cfg, o.s.shift,
+                         (int)o.s.sampler, o.seed, o.dump != NULL};
         GenHooks hooks = {&ui, ui_progress, ui_step, ui_velocity};
-        if (o.trace && (rc = trace_init(&trace, o.trace, o.steps, o.cfg, o.force, &e)) == T2V_OK) ui.trace = &trace;
+        if (o.trace && (rc = trace_init(&trace, o.trace, o.s.steps, o.s.cfg, o.force, &e)) == T2V_OK) ui.trace = &trace;
         if (!rc) rc = pipeline_generate(&mp, &s, &hooks, &r, &e);
         if (!rc && ui.preview_rc) rc = t2v_fail(&e, ui.preview_rc, "--preview: %s", ui.preview_err.msg);
         if (!rc && ui.trace) {
-            TraceInfo ti = {o.prompt, sampler_kind_name(o.sampler), o.width, o.height, o.frames, o.cfg, o.shift, o.seed};
+            TraceInfo ti = {o.prompt, sampler_kind_name(o.s.sampler), o.width, o.height, o.frames, o.s.cfg, o.s.shift, o.seed};
             rc = trace_write(&trace, &mp, &ti, &e);
-            if (!rc && !o.quiet) fprintf(stderr, "wrote %s/step_000.png .. step_%03d.png and trace.json\n", o.trace, o.steps - 1);
+            if (!rc && !o.quiet) fprintf(stderr, "wrote %s/step_000.png .. step_%03d.png and trace.json\n", o.trace, o.s.steps - 1);
         }
     }
     uint8_t *rgb = NULL;

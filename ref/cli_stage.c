@@ -11,9 +11,8 @@
 
 typedef struct {
     const char *name, *model, *in, *out;
-    int steps, force, quiet, threads, have_steps, have_cfg, have_shift;
-    double cfg, shift;
-    SamplerKind sampler;
+    int force, quiet;
+    SamplingOpts s; /* --steps --cfg --shift --sampler --threads */
 } StageOpts;
 
 /* Output tensors collected for one st_write. */
@@ -144,8 +143,8 @@ static int stage_sampler(const StageOpts *so, const ModelPaths *mp, const SafeTe
     ModelDefaults d;
     int rc = model_defaults(&d, mp, err);
     if (rc) return rc;
-    int steps = so->have_steps ? so->steps : d.steps;
-    double cfg = so->have_cfg ? so->cfg : d.cfg, shift = so->have_shift ? so->shift : d.shift;
+    int steps = so->s.have_steps ? so->s.steps : d.steps;
+    double cfg = so->s.have_cfg ? so->s.cfg : d.cfg, shift = so->s.have_shift ? so->s.shift : d.shift;
     model_defaults_free(&d);
     if (steps > 60) return t2v_fail(err, T2V_EUSAGE, "stage sampler: at most 60 steps (one output tensor each)");
     Checkpoint ck;
@@ -163,7 +162,7 @@ static int stage_sampler(const StageOpts *so, const ModelPaths *mp, const SafeTe
     if (!buf) rc = err->code ? err->code : T2V_EINPUT;
     Sampler s;
     memset(&s, 0, sizeof s);
-    if (!rc) rc = sampler_init(&s, so->sampler, steps, shift, n, err);
+    if (!rc) rc = sampler_init(&s, so->s.sampler, steps, shift, n, err);
     SamplerUser u;
     Progress pr;
     if (!rc) {
@@ -247,13 +246,12 @@ static int stage_vae(const StageOpts *so, const ModelPaths *mp, const SafeTensor
 
 static int parse_stage_opts(StageOpts *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
-    o->sampler = SAMPLER_UNIPC;
-    o->threads = platform_default_threads();
+    o->s.sampler = SAMPLER_UNIPC;
+    o->s.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
     o->name = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long iv;
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = 1; continue; }
         if (!v) return usage_error("stage: option '%s' needs a value (or is unknown)", a);
@@ -261,23 +259,11 @@ static int parse_stage_opts(StageOpts *o, int argc, char **argv) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--in")) o->in = v;
         else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--steps")) {
-            if (parse_int(v, 1, 1000, &iv)) return usage_error("--steps must be an integer in 1..1000, not '%s'", v);
-            o->steps = (int)iv, o->have_steps = 1;
-        } else if (!strcmp(a, "--cfg")) {
-            if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100)
-                return usage_error("--cfg must be a number in [0, 100], not '%s'", v);
-            o->have_cfg = 1;
-        } else if (!strcmp(a, "--shift")) {
-            if (parse_double(v, &o->shift) || o->shift <= 0 || o->shift > 1000)
-                return usage_error("--shift must be a number in (0, 1000], not '%s'", v);
-            o->have_shift = 1;
-        } else if (!strcmp(a, "--sampler")) {
-            if (sampler_kind_from_name(v, &o->sampler)) return usage_error("--sampler must be unipc or euler, not '%s'", v);
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_int(v, 1, 1024, &iv)) return usage_error("--threads must be an integer in 1..1024, not '%s'", v);
-            o->threads = (int)iv;
-        } else return usage_error("stage: unknown option '%s'", a);
+        else {
+            int k = parse_sampling_opt(&o->s, a, v);
+            if (k < 0) return T2V_EUSAGE;
+            if (k == 0) return usage_error("stage: unknown option '%s'", a);
+        }
     }
     if (!o->model || !o->in || !o->out)
         return usage_error("%s", "stage: --model DIR, --in IN.safetensors and --out OUT.safetensors are required");
@@ -298,7 +284,7 @@ int cmd_stage(int argc, char **argv) {
     if (k < 0) return usage_error("stage: unknown stage '%s' (t5, dit, sampler, vae-decode, vae-encode)", so.name);
     if (!so.force && platform_file_exists(so.out))
         return usage_error("stage: %s exists; pass --force to overwrite it", so.out);
-    platform_set_threads(so.threads);
+    platform_set_threads(so.s.threads);
     T2vError e = {0, {0}};
     ModelPaths mp;
     if (model_find(&mp, so.model, stages[k].need, &e)) return die(&e);

@@ -279,12 +279,22 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
  * large (the VAE's channel-major im2col GEMMs). */
 enum { GEMM_TILE_ROWS = 128, GEMM_TILE_COLS = 512 };
 
+/* Rows per row tile, from M alone (never from the thread count): a multiple
+ * of 6 tiles (1, 2, 3 or 6 threads share them evenly) of about 256 rows, so
+ * each cblas call repacks the whole of op(B) as few times as possible
+ * (1,560 tokens: 6 tiles of 260 rows rather than 13 of 128). */
+static int gemm_row_tile(int M) {
+    int n = (M + 3 * 256) / (6 * 256); /* round(M / 1536) */
+    n = 6 * (n < 1 ? 1 : n);
+    return (M + n - 1) / n;
+}
+
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     int by_rows = M >= 2 * GEMM_TILE_ROWS || N < 2 * GEMM_TILE_COLS;
-    int tile = by_rows ? GEMM_TILE_ROWS : GEMM_TILE_COLS, len = by_rows ? M : N;
+    int tile = by_rows ? gemm_row_tile(M) : GEMM_TILE_COLS, len = by_rows ? M : N;
     int ntiles = (len + tile - 1) / tile;
     #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1)
     for (int t = 0; t < ntiles; t++) {
@@ -351,6 +361,8 @@ static void widen_parallel(float *scratch, const Tensor *W, int N, int K) {
         widen_rows(scratch + (size_t)r * K, K, W, K, r, imin(64, N - r), 0, K);
 }
 
+#define LIN_JB 128 /* output columns per fused task, multiple of every NR */
+
 #ifndef T2V_OPENBLAS
 /* Built-in GEMM (BLAS=none), few input rows (M <= GEMM_MC, the text
  * encoder's L tokens) and a weight that needs widening: widening fused with
@@ -360,9 +372,8 @@ static void widen_parallel(float *scratch, const Tensor *W, int N, int K) {
  * the GEMM would then read again: W is read once, in its file dtype.
  * Threads split the output columns; each output is one sum in
  * gemm_builtin's order (the same bits as gemm_builtin, any thread count).
- * Not used with OpenBLAS: its kernel is faster than the built-in one even
- * after a separate widening pass (widen_parallel). */
-#define LIN_JB 128 /* output columns per task, multiple of every NR */
+ * With OpenBLAS, whose kernel is faster than the built-in one, the fusion
+ * is done on its tiles instead (below). */
 
 static int linear_fused(float *out, const float *inp, const Tensor *W, int M, int N, int K) {
     GemmKernel gk = gemm_kernel();
@@ -395,6 +406,29 @@ static int linear_fused(float *out, const float *inp, const Tensor *W, int M, in
     free(buf);
     return 0;
 }
+#else
+/* OpenBLAS, few input rows (M <= GEMM_MC), a weight that needs widening:
+ * widening fused with the GEMM's tiles. Each task widens LIN_JB rows of W
+ * (output columns) into the thread's buffer, still in cache when one
+ * single-threaded cblas_sgemm reads it: W is read once in its file dtype and
+ * no N x K fp32 copy goes through memory. Fixed tiles: the same bits for
+ * any thread count. */
+static int linear_fused(float *out, const float *inp, const Tensor *W, int M, int N, int K) {
+    int nt = max_threads(), ntask = (N + LIN_JB - 1) / LIN_JB;
+    float *buf = malloc(sizeof(float) * (size_t)LIN_JB * K * (size_t)nt);
+    if (!buf) return -1;
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntask > 1 && nt > 1)
+    for (int t = 0; t < ntask; t++) {
+        int j0 = t * LIN_JB, nb = imin(LIN_JB, N - j0);
+        float *tile = buf + (size_t)thread_id() * LIN_JB * K;
+        widen_rows(tile, K, W, K, j0, nb, 0, K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, K, 1.0f, inp, K, tile, K, 0.0f,
+                    out + j0, N);
+    }
+    free(buf);
+    return 0;
+}
 #endif
 
 /* PyTorch Linear: out[M,N] = inp[M,K] W[N,K]^T + b[N]. A NULL wscratch where
@@ -405,12 +439,9 @@ void linear_forward(float *out, const float *inp, const Tensor *W, const float *
     float *tmp = NULL;
     const float *w = (const float *)W->data;
     if (M <= 0 || N <= 0) return;
-#ifndef T2V_OPENBLAS
     if (needs_widening(W) && M <= GEMM_MC && K > 0 && linear_fused(out, inp, W, M, N, K) == 0)
         w = NULL; /* done */
-    else
-#endif
-    if (needs_widening(W)) {
+    else if (needs_widening(W)) {
         if (!wscratch) {
             tmp = malloc(sizeof(float) * (size_t)N * K);
             if (!tmp) { /* out of memory: NaN rather than garbage */
@@ -732,7 +763,10 @@ void attention_naive(float *out, int ldo, const float *q, int ldq, const float *
 /* ===========================================================================
  * Conv3d: im2col over a tile of output positions, then one GEMM per tile:
  *   out[Cout, tile] = W[Cout, Cin*kt*kh*kw] col[Cin*kt*kh*kw, tile]. */
-#define CONV_COL_BYTES ((size_t)32 << 20) /* bound on the column buffer */
+/* Bound on the column buffer. Kept well under glibc's largest mmap threshold
+ * (32 MiB): a buffer that size is mmap'ed and unmapped on every call, and its
+ * fresh pages fault in each time (3x slower VAE decoding, measured). */
+#define CONV_COL_BYTES ((size_t)8 << 20)
 
 void conv3d_out_size(const Conv3dParams *p, int T, int H, int W, int *To, int *Ho, int *Wo) {
     *To = (T + p->pt0 + p->pt1 - p->kt) / p->st + 1;

@@ -262,8 +262,26 @@ static double mt_uniform_f64(Mt19937 *m) {
 static float f32_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint32_t bits_f32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
+/* fma_f32(x, y, z) with one rounding, on any libm: mingw-w64's fmaf rounds the
+ * product first (a third of random inputs differ), which broke the bit-exact
+ * noise on Windows. The product is exact in double; only a sum that lands
+ * exactly halfway between two floats needs the error term (musl's fmaf). */
+static float fma_f32(float x, float y, float z) {
+    double xy = (double)x * y, r = xy + z;
+    uint64_t u;
+    memcpy(&u, &r, 8);
+    if ((u & 0x1fffffffu) != 0x10000000u || (u >> 52 & 0x7ff) == 0x7ff || (r - xy == z && r - z == xy))
+        return (float)r;
+    int neg = (int)(u >> 63);
+    double err = neg == (z > xy) ? xy - r + z : z - r + xy;
+    if (neg == (err < 0)) u++;
+    else u--;
+    memcpy(&r, &u, 8);
+    return (float)r;
+}
+
 /* log256_ps of avx_mathfun.h (cephes logf) for one lane, with the FMA
- * contractions GCC made in PyTorch's AVX2 build (fmaf marks each one).
+ * contractions GCC made in PyTorch's AVX2 build (fma_f32 marks each one).
  * x in (0, 1] here. */
 static float avx_logf(float x) {
     if (x < f32_bits(0x00800000u)) x = f32_bits(0x00800000u); /* cut off denormals */
@@ -277,19 +295,19 @@ static float avx_logf(float x) {
     x = tmp + x;
     float z = x * x;
     float y = 7.0376836292E-2f;
-    y = fmaf(y, x, -1.1514610310E-1f);
-    y = fmaf(y, x, 1.1676998740E-1f);
-    y = fmaf(y, x, -1.2420140846E-1f);
-    y = fmaf(y, x, 1.4249322787E-1f);
-    y = fmaf(y, x, -1.6668057665E-1f);
-    y = fmaf(y, x, 2.0000714765E-1f);
-    y = fmaf(y, x, -2.4999993993E-1f);
-    y = fmaf(y, x, 3.3333331174E-1f);
+    y = fma_f32(y, x, -1.1514610310E-1f);
+    y = fma_f32(y, x, 1.1676998740E-1f);
+    y = fma_f32(y, x, -1.2420140846E-1f);
+    y = fma_f32(y, x, 1.4249322787E-1f);
+    y = fma_f32(y, x, -1.6668057665E-1f);
+    y = fma_f32(y, x, 2.0000714765E-1f);
+    y = fma_f32(y, x, -2.4999993993E-1f);
+    y = fma_f32(y, x, 3.3333331174E-1f);
     y = y * x;
-    y = fmaf(y, z, e * -2.12194440e-4f);
-    y = fmaf(-z, 0.5f, y);
+    y = fma_f32(y, z, e * -2.12194440e-4f);
+    y = fma_f32(-z, 0.5f, y);
     x = x + y;
-    return fmaf(e, 0.693359375f, x);
+    return fma_f32(e, 0.693359375f, x);
 }
 
 /* sincos256_ps of avx_mathfun.h (cephes sinf/cosf) for one lane, with the
@@ -303,21 +321,21 @@ static void avx_sincosf(float x, float *s, float *c) {
     sign_sin ^= (uint32_t)(j & 4) << 29;
     int poly_sin = (j & 2) == 0; /* the sine polynomial gives sin, else cos */
     uint32_t sign_cos = (uint32_t)(~(j - 2) & 4) << 29;
-    x = fmaf(y, -0.78515625f, x); /* extended precision modular arithmetic */
-    x = fmaf(y, -2.4187564849853515625e-4f, x);
-    x = fmaf(y, -3.77489497744594108e-8f, x);
+    x = fma_f32(y, -0.78515625f, x); /* extended precision modular arithmetic */
+    x = fma_f32(y, -2.4187564849853515625e-4f, x);
+    x = fma_f32(y, -3.77489497744594108e-8f, x);
     float z = x * x;
     float yc = 2.443315711809948E-005f; /* cosine polynomial, 0 <= x <= pi/4 */
-    yc = fmaf(yc, z, -1.388731625493765E-003f);
-    yc = fmaf(yc, z, 4.166664568298827E-002f);
+    yc = fma_f32(yc, z, -1.388731625493765E-003f);
+    yc = fma_f32(yc, z, 4.166664568298827E-002f);
     yc = yc * z;
-    yc = fmaf(yc, z, -(z * 0.5f));
+    yc = fma_f32(yc, z, -(z * 0.5f));
     yc = yc + 1.0f;
     float ys = -1.9515295891E-4f; /* sine polynomial */
-    ys = fmaf(ys, z, 8.3321608736E-3f);
-    ys = fmaf(ys, z, -1.6666654611E-1f);
+    ys = fma_f32(ys, z, 8.3321608736E-3f);
+    ys = fma_f32(ys, z, -1.6666654611E-1f);
     ys = ys * z;
-    ys = fmaf(ys, x, x);
+    ys = fma_f32(ys, x, x);
     float ysin2 = poly_sin ? ys : 0.0f, ysin1 = poly_sin ? 0.0f : yc;
     float sv = ysin1 + ysin2, cv = (yc - ysin1) + (ys - ysin2);
     *s = f32_bits(bits_f32(sv) ^ sign_sin);

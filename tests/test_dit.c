@@ -266,9 +266,12 @@ static int add_prng(TensorList *tl, int *idx, const char *name, int ndim, const 
         while ((int64_t)1 << (2 * (s + 1)) <= fan) s++; /* floor(log2(sqrt(fan))) */
         scale = ldexpf(1.0f, -s);
     }
-    float *x = (float *)t.data;
+    float *x = (float *)t.data; /* host floats, then the little-endian bytes of a Tensor */
     prng_fill(1000 + (uint64_t)(*idx)++, x, n, scale);
-    for (int64_t i = 0; i < n; i++) x[i] += offset;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] + offset;
+        wr_u32le(x + i, f32_to_bits(v));
+    }
     return tl_add(tl, name, &t, "prng", e) ? -1 : 0;
 }
 

@@ -528,6 +528,51 @@ static void test_thread_invariance(void) {
     set_threads(nt0);
 }
 
+/* linear_forward with a BF16 weight, both paths: M <= 96 rows (widening
+ * fused with the GEMM's tiles) and more rows (the weight widened whole):
+ * close to the double-precision product, and the same bits for 1, 2 and 3
+ * threads. Partial tiles in N and K. With the built-in GEMM the fused path
+ * gives gemm_builtin's bits exactly. */
+static void test_linear_bf16_paths(void) {
+    int nt0 = get_threads(), N = 300, K = 530;
+    int64_t shape[2] = {N, K};
+    Tensor W;
+    T2vError e = {0, {0}};
+    if (tensor_alloc(&W, DT_BF16, 2, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
+    float *wf = rand_floats(21, (int64_t)N * K, 0.0625f);
+    for (int64_t i = 0; i < (int64_t)N * K; i++) {
+        uint16_t h = f32_to_bf16(wf[i]);
+        wr_u16le((unsigned char *)W.data + 2 * i, h);
+        wf[i] = bf16_to_f32(h);
+    }
+    static const int Ms[2] = {30, 130};
+    for (int c = 0; c < 2; c++) {
+        int M = Ms[c];
+        float *x = rand_floats(22 + c, (int64_t)M * K, 1.0f), *ref = falloc((int64_t)M * N);
+        float *ws = falloc((int64_t)N * K), *O[3];
+        char what[96];
+        gemm_naive(0, 1, M, N, K, 1.0f, x, K, wf, K, 0.0f, ref, N);
+        for (int t = 0; t < 3; t++) {
+            O[t] = falloc((int64_t)M * N);
+            set_threads(t + 1);
+            linear_forward(O[t], x, &W, NULL, M, ws);
+        }
+        snprintf(what, sizeof what, "linear_forward BF16 M=%d N=%d K=%d", M, N, K);
+        check_close(what, O[0], ref, (int64_t)M * N, 1e-5, 0.99999);
+        CHECK(same_bits(O[0], O[1], (int64_t)M * N) && same_bits(O[0], O[2], (int64_t)M * N),
+              "%s: same bits with 1, 2 and 3 threads", what);
+        if (strcmp(gemm_backend(), "builtin") == 0) {
+            gemm_builtin(0, 1, M, N, K, 1.0f, x, K, wf, K, 0.0f, ref, N);
+            CHECK(same_bits(O[0], ref, (int64_t)M * N), "%s: the same bits as gemm_builtin", what);
+        }
+        for (int t = 0; t < 3; t++) free(O[t]);
+        free(x); free(ref); free(ws);
+    }
+    set_threads(nt0);
+    free(wf);
+    tensor_free(&W);
+}
+
 /* The portable micro-kernel and the AVX2 one (picked at run time on x86)
  * give the same bits: same products, same order of additions, no FMA. */
 static void test_kernel_invariance(void) {
@@ -556,6 +601,7 @@ int main(void) {
     test_attention_vs_naive();
     test_conv3d_vs_naive();
     test_thread_invariance();
+    test_linear_bf16_paths();
     test_kernel_invariance();
     return h_finish();
 }

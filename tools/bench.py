@@ -239,6 +239,7 @@ def make_rows(runs, peak):
             tt = t["path_s"] if c["kind"] == "gemm" else t["times"]
             row["t2v_s"] = median(tt)
             row["t2v_rss"] = t["rusage_maxrss"]
+            row["t2v_cpu_s"] = median(t.get("cpu_s", []))
             row["t2v_load_s"] = t.get("load_s")
             if c["kind"] == "gemm":
                 row["raw_sgemm_s"] = median(t["raw_s"])
@@ -258,6 +259,7 @@ def make_rows(runs, peak):
         if p and "error" not in p:
             row["torch_s"] = median(p["times"])
             row["torch_rss"] = p["rusage_maxrss"]
+            row["torch_cpu_s"] = median(p.get("cpu_s", []))
             row["torch_load_s"] = p.get("load_s")
         elif p:
             row["torch_error"] = p["error"]
@@ -339,11 +341,15 @@ def write_results(outdir, info, runs, quick, final):
     md = [
         "# t2v benchmark%s" % (" (quick)" if quick else ""),
         "",
-        "Written by `make bench%s` (tools/bench.py) on %s%s. t2v (bench/bench_t2v.c) and"
+        "Written by tools/bench.py (`make bench`%s) on %s%s. t2v (bench/bench_t2v.c) and"
         " the PyTorch reference (tools/bench_torch.py: tools/reference/ in float32) run one"
         " after the other on the same machine, same thread count, same inputs"
         " (the checksums agree), synthetic full-size checkpoints in bench/cache/."
         % (" QUICK=1" if quick else "", info.get("date", ""), "" if final else " (INCOMPLETE: interrupted)"),
+        "",
+        "Runs: " + ("; ".join("`%s` (%s)" % (c, d) for c, d in info.get("commands", [])) or "–"),
+        "",
+        info.get("note", ""),
         "",
         "- machine: %s, %s CPUs (%s), %s GiB; %s" % (info.get("cpu"), info.get("cpus"), info.get("simd"),
                                                     info.get("mem_gib"), info.get("platform")),
@@ -355,8 +361,8 @@ def write_results(outdir, info, runs, quick, final):
         "- load average (1 min) at start %.1f, at end %.1f; highest during a run: %.1f%s" % (
             info.get("load_start", 0), info.get("load_end", 0), max([r["loadavg"] for r in rows] or [0]),
             " — the machine was busy: timings are pessimistic and noisy" if max([r["loadavg"] for r in rows] or [0]) > 2.5 else ""),
-        "- raw fp32 sgemm (OpenBLAS) at the DiT's shapes: %s GFLOP/s" % ", ".join(
-            "%.0f (%d thr)" % (v, k) for k, v in sorted(peak.items(), reverse=True)),
+        "- raw fp32 sgemm (OpenBLAS, one cblas_sgemm call) at the DiT's shapes: %s" % (", ".join(
+            "%.0f GFLOP/s (%d thr)" % (v, k) for k, v in sorted(peak.items(), reverse=True)) or "not measured"),
         "",
         "speedup = PyTorch median / t2v median (> 1: t2v faster); rss_ratio = t2v peak RSS /"
         " PyTorch peak RSS (< 1: t2v leaner); efficiency = t2v GFLOP/s / raw sgemm GFLOP/s"
@@ -373,6 +379,9 @@ def write_results(outdir, info, runs, quick, final):
         if "path_vs_raw" in r:
             notes.append("raw sgemm %.3f s (%.0f GFLOP/s), path/raw %.2f, built-in %.3f s"
                          % (r["raw_sgemm_s"], r["raw_gflops"], r["path_vs_raw"], r["builtin_s"]))
+        if r.get("t2v_cpu_s") and r.get("torch_cpu_s"):
+            notes.append("CPU s t2v %.3f / PyTorch %.3f (ratio %.2f)"
+                         % (r["t2v_cpu_s"], r["torch_cpu_s"], r["torch_cpu_s"] / r["t2v_cpu_s"]))
         if "checksum_rel" in r:
             notes.append("checksum rel diff %.1e" % r["checksum_rel"])
         for k in ("t2v_error", "torch_error"):
@@ -434,15 +443,31 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the small cases only (a few minutes)")
     ap.add_argument("--cases", help="comma-separated case names (default: all, or the quick ones)")
     ap.add_argument("--reps", type=int, help="timed repetitions per run (default: per case)")
+    ap.add_argument("--warmup", type=int, help="untimed repetitions per run (default: per case)")
     ap.add_argument("--threads", default=None, help="thread counts, e.g. 2,1 (default: nproc,1)")
     ap.add_argument("--no-none", action="store_true", help="skip the BLAS=none runs")
     ap.add_argument("--no-torch-1t", action="store_true", help="skip PyTorch at 1 thread for the heavy cases")
     ap.add_argument("--nice", type=int, default=0, help="run the children under nice -n N")
     ap.add_argument("--out", default=os.path.join(root, "bench"))
+    ap.add_argument("--append", action="store_true",
+                    help="keep the runs already in OUT/results.json (others than those re-run now)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite results.md/png from OUT/results.json (with --note)")
+    ap.add_argument("--note", help="a paragraph for results.md (kept in results.json)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes, to check the harness itself (numbers meaningless)")
     a = ap.parse_args()
 
+    if a.render:
+        with open(os.path.join(a.out, "results.json")) as f:
+            old = json.load(f)
+        by_name = {c["name"]: c for c in CASES}
+        info = old["machine"]
+        if a.note is not None:
+            info["note"] = a.note
+        runs = [dict(r, case=by_name[r["case"]]) for r in old["runs"] if r["case"] in by_name]
+        write_results(a.out, info, runs, old.get("quick", False), old.get("complete", True))
+        return
     cases = [c for c in CASES if c["quick"] or not a.quick]
     if a.cases:
         want = a.cases.split(",")
@@ -459,7 +484,10 @@ def main():
 
     info = machine_info()
     info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    info["commands"] = [[("tools/bench.py " + " ".join(sys.argv[1:])).strip(), info["date"]]]
     info["load_start"] = os.getloadavg()[0]
+    if a.note:
+        info["note"] = a.note
     bins = {"openblas": build("openblas")}
     if not a.no_none:
         bins["none"] = build("none")
@@ -475,12 +503,24 @@ def main():
     total = sum(1 + w for _, _, _, w in plan)
     prog = Progress(total)
     runs = []
+    old_path = os.path.join(a.out, "results.json")
+    if a.append and os.path.exists(old_path):
+        with open(old_path) as f:
+            old = json.load(f)
+        by_name = {c["name"]: c for c in CASES}
+        redo = {(c["name"], t, b) for c, t, b, _ in plan}
+        for r in old.get("runs", []):
+            if r["case"] in by_name and (r["case"], r["threads"], r["blas"]) not in redo:
+                runs.append(dict(r, case=by_name[r["case"]]))
+        info["load_start"] = min(info["load_start"], old.get("machine", {}).get("load_start", 99))
+        info["commands"] = old.get("machine", {}).get("commands", []) + info["commands"]
+        a.quick = a.quick and old.get("quick", True)
     try:
         for c, t, blas, with_torch in plan:
             reps = a.reps or c["reps"]
             if t != threads[0] and c["kind"] != "gemm":
                 reps = min(reps, 2 if c["name"].startswith("dit-block") else 1)
-            warm = c.get("warmup", 1)
+            warm = c.get("warmup", 1) if a.warmup is None else a.warmup
             args = case_args(c, reps, warm)
             run = {"case": c, "threads": t, "blas": blas}
             prog.start("%s t2v %d thr %s" % (c["name"], t, blas))
@@ -506,7 +546,7 @@ def main():
         prog.note("bench: interrupted; writing what was measured")
     prog.done()
     info["load_end"] = os.getloadavg()[0]
-    write_results(a.out, info, runs, a.quick, len(runs) == len(plan))
+    write_results(a.out, info, runs, a.quick, prog.k == total)
     with open(os.path.join(a.out, "results.md")) as f:
         print(f.read())
 

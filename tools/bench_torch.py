@@ -90,13 +90,17 @@ _attention = dit.attention
 dit.attention = head_chunked_attention
 
 
+CPU = []  # CPU seconds (all threads) of each timed repetition
+
+
 def timed(fn, reps, warmup):
     times = []
     for r in range(warmup + reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         if r >= warmup:
             times.append(time.perf_counter() - t0)
+            CPU.append(time.process_time() - c0)
     return times
 
 
@@ -192,7 +196,7 @@ def main():
         r = case_vae(v[0], *map(int, v[1:]))
     else:
         sys.exit(__doc__)
-    r.update(threads=torch.get_num_threads(), torch=torch.__version__, numpy=np.__version__,
+    r.update(cpu_s=CPU, threads=torch.get_num_threads(), torch=torch.__version__, numpy=np.__version__,
              peak_rss=peak_rss())
     print(json.dumps(r), flush=True)
 

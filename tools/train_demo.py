@@ -169,22 +169,35 @@ def vae_forward(sd, clip):
     return stages["decoder.head"], mu
 
 
-def train_vae(work, steps):
-    path = os.path.join(work, "vae_raw.safetensors")
+def train_vae(work, steps, time_limit=None, frames=5, init=None, name="vae_raw", lr=1e-3, seed=1):
+    """steps of Adam (lr, cosine decay to lr/10) on `frames`-frame 32x32 crops,
+    or fewer when time_limit (seconds) runs out first; from `init` when given.
+    Two phases: 5-frame crops (2 latent frames) from scratch, then 9-frame
+    crops (3 latent frames), which the temporal caches of the third chunk on
+    need: a VAE that only saw 2 latent frames decodes the rest badly."""
+    path = os.path.join(work, name + ".safetensors")
     if os.path.exists(path):
         return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
     check_fast_conv()
-    gen = torch.Generator().manual_seed(1)
-    rng = np.random.default_rng(1)
-    sd = init_params(rvae.param_shapes(VAE_DIM), gen, vae_init)
-    opt = torch.optim.Adam(sd.values(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    if init is None:
+        sd = init_params(rvae.param_shapes(VAE_DIM), gen, vae_init)
+    else:
+        sd = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
+    opt = torch.optim.Adam(sd.values(), lr=lr)
     t0 = time.time()
     for step in range(steps):
+        if time_limit is not None and time.time() - t0 > time_limit:
+            log("vae: time limit reached after %d steps" % step)
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * step / steps))
         # A 5-frame, 32x32 crop: the VAE is convolutional and causal, so it
         # learns the same maps 14x cheaper than on whole 17-frame 64x64 clips.
         clip = demo_data.sample(rng)[1]
-        f0, y0, x0 = (int(rng.integers(0, 13)), int(rng.integers(0, 33)), int(rng.integers(0, 33)))
-        clip = torch.from_numpy(np.ascontiguousarray(clip[:, f0:f0 + 5, y0:y0 + 32, x0:x0 + 32]))
+        f0, y0, x0 = (int(rng.integers(0, 18 - frames)), int(rng.integers(0, 33)), int(rng.integers(0, 33)))
+        clip = torch.from_numpy(np.ascontiguousarray(clip[:, f0:f0 + frames, y0:y0 + 32, x0:x0 + 32]))
         recon, mu = vae_forward(sd, clip)
         rec = (recon - clip).abs().mean()
         kl = mu.pow(2).mean()  # a small L2 penalty keeps the latent scale bounded
@@ -192,15 +205,24 @@ def train_vae(work, steps):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step == steps * 3 // 4:
-            for g in opt.param_groups:
-                g["lr"] = 2.5e-4
         if step % 50 == 0 or step == steps - 1:
             log("vae step %d/%d  L1 %.4f  mu^2 %.3f  (%.2f s/step)" % (step, steps, rec.item(), kl.item(),
                                                                    (time.time() - t0) / (step + 1)))
     out = {k: v.detach().clone() for k, v in sd.items()}
     st.save(path, {k: v.numpy() for k, v in out.items()})
     return out
+
+
+def eval_vae(sd, n=8):
+    """Mean L1 of encode + decode (as t2v runs them) on whole 17-frame clips."""
+    rng = np.random.default_rng(11)
+    errs = []
+    with torch.no_grad():
+        for _ in range(n):
+            clip = torch.from_numpy(demo_data.sample(rng)[1])
+            errs.append((rvae.decode_whole(sd, rvae.encode_whole(sd, clip)) - clip).abs().mean().item())
+    log("vae eval: L1 on %d whole clips: mean %.4f, max %.4f" % (n, float(np.mean(errs)), float(np.max(errs))))
+    return float(np.mean(errs))
 
 
 def fold_latent_normalisation(sd, work, n=64):
@@ -234,7 +256,8 @@ def fold_latent_normalisation(sd, work, n=64):
 
 # --- 3. latents ---------------------------------------------------------------------
 
-def make_latents(sd, work, n):
+def make_latents(sd, work, n, time_limit=None):
+    """Latents of n clips (fewer if time_limit seconds run out first)."""
     path = os.path.join(work, "latents_%d.pt" % n)
     if os.path.exists(path):
         return torch.load(path)
@@ -243,6 +266,9 @@ def make_latents(sd, work, n):
     t0 = time.time()
     with torch.no_grad():
         for i in range(n):
+            if time_limit is not None and time.time() - t0 > time_limit:
+                log("latents: time limit reached after %d clips" % i)
+                break
             cap, clip = demo_data.sample(rng)
             caps.append(cap)
             lats.append(rvae.encode_whole(sd, torch.from_numpy(clip)).float())
@@ -353,7 +379,9 @@ def check_batched_dit(dsd, tsd, sp):
     log("batched DiT forward matches the reference (float64)")
 
 
-def train_dit(work, data, sp, steps, batch):
+def train_dit(work, data, sp, steps, batch, time_limit=None):
+    """AdamW, warm-up then cosine decay over `steps`, or over time_limit
+    seconds when that comes first (the schedule then follows the clock)."""
     path = os.path.join(work, "dit_t5_%d.safetensors" % steps)
     if os.path.exists(path):
         sd = {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
@@ -369,12 +397,18 @@ def train_dit(work, data, sp, steps, batch):
     tcfg = rt5.Config(tsd)
     check_batched_dit(dsd, tsd, sp)
     params = list(dsd.values()) + list(tsd.values())
-    opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
     ids_cache = {}
     lat, caps = data["latents"], data["captions"]
     t0 = time.time()
     for step in range(steps):
-        lr = 3e-4 * min(1.0, (step + 1) / 200) * (0.1 if step > steps * 0.85 else 1.0)
+        frac = step / steps
+        if time_limit is not None:
+            frac = max(frac, (time.time() - t0) / time_limit)
+            if frac >= 1:
+                log("dit: time limit reached after %d steps" % step)
+                break
+        lr = 1e-3 * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad()
@@ -453,11 +487,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/tmp/t2v-demo-work")
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "demo"))
-    ap.add_argument("--vae-steps", type=int, default=1500)
+    ap.add_argument("--vae-steps", type=int, default=8000)
     ap.add_argument("--clips", type=int, default=6000)
     ap.add_argument("--dit-steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--vae-minutes", type=float, default=None, help="stop VAE training after this long")
+    ap.add_argument("--vae-ft-steps", type=int, default=3000)
+    ap.add_argument("--vae-ft-minutes", type=float, default=None, help="stop the 9-frame VAE phase after this long")
+    ap.add_argument("--latent-minutes", type=float, default=None, help="stop encoding clips after this long")
+    ap.add_argument("--dit-minutes", type=float, default=None, help="stop DiT training after this long")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -466,9 +505,14 @@ def main():
     t0 = time.time()
     spm_path = train_tokenizer(a.work)
     sp = spm.SentencePieceProcessor(model_file=spm_path)
-    vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps), a.work)
-    data = make_latents(vsd, a.work, a.clips)
-    dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch)
+    minutes = lambda m: None if m is None else 60 * m  # noqa: E731
+    vsd = train_vae(a.work, a.vae_steps, minutes(a.vae_minutes))
+    vsd = train_vae(a.work, a.vae_ft_steps, minutes(a.vae_ft_minutes), frames=9, init=vsd, name="vae_ft", lr=3e-4,
+                    seed=2)
+    vsd = fold_latent_normalisation(vsd, a.work)
+    eval_vae(vsd)
+    data = make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes))
+    dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes))
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 

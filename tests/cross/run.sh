@@ -115,6 +115,11 @@ for p in "$@"; do
         bins="$bins $out/tests/$n$EXE"
     done
     mk="make --no-print-directory -j$jobs O=$out CC=$CC BLAS=$BLASV EXE=$EXE"
+    # make does not track flags: objects built with other ones are rebuilt.
+    stamp="$mk XCFLAGS=$XCF XLDFLAGS=$XLDF XLDLIBS=$XLIBS"
+    if [ "$(cat "$out/flags" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$out/ref" "$out/tests" "$out/t2v$EXE"; mkdir -p "$out"; echo "$stamp" > "$out/flags"
+    fi
     if ! $mk XCFLAGS="$XCF" XLDFLAGS="$XLDF" XLDLIBS="$XLIBS" $bins > "$out.build.log" 2>&1; then
         tail -n 30 "$out.build.log"
         echo "NOT OK $p: build failed (log: $out.build.log)"
@@ -156,24 +161,30 @@ for p in "$@"; do
 done
 
 # --- table -----------------------------------------------------------------
-# Per stage: checks passed/total, max rel over its check_close lines, and
-# whether every dumped tensor equals the x86-64 gcc build's bytes.
+# Per stage: checks passed/total, max rel over its check_close lines, the
+# largest rel/tol (how close the stage comes to its tolerance), and whether
+# every dumped tensor equals the x86-64 gcc build's bytes.
 ref=build/cross-x86_64-gcc/dump
 res=build/cross/results.md
 {
-    echo "| platform | stage | checks ok | max rel vs golden | bits = x86-64 gcc |"
-    echo "| --- | --- | --- | --- | --- |"
+    echo "| platform | stage | checks ok | max rel vs golden | max rel/tol | bits = x86-64 gcc |"
+    echo "| --- | --- | --- | --- | --- | --- |"
     for p in "$@"; do
         log=build/cross-$p/test.log
         [ -f "$log" ] || continue
         awk '
             /^== test_/ { st = substr($2, 6); sub(/\.exe$/, "", st); order[++ns] = st; next }
             /^ok     / { ok[st]++ }
-            /^(ok     |NOT OK )/ { tot[st]++
-                for (i = 1; i < NF; i++) if ($i == "rel") { v = $(i + 1) + 0; if (!(st in mx) || v > mx[st]) mx[st] = v } }
+            /^(ok     |NOT OK )/ { tot[st]++; v = -1
+                for (i = 1; i < NF; i++) {
+                    if ($i == "rel") { v = $(i + 1) + 0; if (!(st in mx) || v > mx[st]) mx[st] = v }
+                    if ($i == "(tol" && v >= 0) { t = $(i + 1); sub(/\)/, "", t); t += 0
+                        if (t > 0 && (!(st in mr) || v / t > mr[st])) mr[st] = v / t }
+                } }
             END { for (i = 1; i <= ns; i++) { s = order[i]
-                printf "%s\t%d/%d\t%s\n", s, ok[s], tot[s], (s in mx) ? sprintf("%.2e", mx[s]) : "-" } }
-        ' "$log" | while IFS=$'\t' read -r st okc mrel; do
+                printf "%s\t%d/%d\t%s\t%s\n", s, ok[s], tot[s], (s in mx) ? sprintf("%.2e", mx[s]) : "-",
+                       (s in mr) ? sprintf("%.2f", mr[s]) : "-" } }
+        ' "$log" | while IFS=$'\t' read -r st okc mrel mratio; do
             d=build/cross-$p/dump/test_$st
             if [ "$p" = x86_64-gcc ]; then bits="(reference)"
             elif [ ! -d "$ref/test_$st" ]; then bits="no reference run"
@@ -190,7 +201,7 @@ res=build/cross/results.md
                 elif [ "$nd" -eq 0 ] && [ "$nr" -eq "$nf" ]; then bits="yes ($nf tensors)"
                 else bits="NO: $nd of $nf tensors differ$([ "$nr" -ne "$nf" ] && echo ", $nr vs $nf dumped")"; fi
             fi
-            echo "| $p | $st | $okc | $mrel | $bits |"
+            echo "| $p | $st | $okc | $mrel | $mratio | $bits |"
         done
     done
     echo
@@ -199,6 +210,10 @@ res=build/cross/results.md
     for p in "$@"; do
         w=${WALL[$p]:-$(cat "build/cross-$p/wall" 2>/dev/null || echo "not run")}
         echo "| $p | $w |"
+    done
+    for p in "$@"; do
+        last=$(tail -n 1 "build/cross-$p/test.log" 2>/dev/null)
+        case "$last" in *" passed, 0 failed") ;; *) echo; echo "$p: ${last:-no test run}"; status=1 ;; esac
     done
 } > "$res"
 echo
