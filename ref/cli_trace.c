@@ -111,7 +111,7 @@ static int write_json(const Trace *t, const TraceInfo *in, int scale, T2vError *
     char path[1200], tmp[1210];
     snprintf(path, sizeof path, "%s/trace.json", t->dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = fopen(tmp, "wb");
     if (!f) return t2v_fail(err, T2V_ERESOURCE, "%s: cannot write", tmp);
     double *sched = (double *)malloc(((size_t)t->steps + 1) * sizeof(double));
     int *ts = (int *)malloc((size_t)t->steps * sizeof(int));

@@ -25,11 +25,17 @@ typedef struct {
 } T2vError;
 
 /* Formats the message into err (may be NULL) and returns code. */
-int t2v_fail(T2vError *err, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+/* printf-style checking; mingw's default printf is Microsoft's, which lacks
+ * %zu and %lld, so there the GNU format (its __USE_MINGW_ANSI_STDIO) is named. */
+#if defined(__MINGW32__)
+#define T2V_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
+#define T2V_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define T2V_PRINTF(f, a)
 #endif
-    ;
+
+int t2v_fail(T2vError *err, int code, const char *fmt, ...) T2V_PRINTF(3, 4);
 
 /* malloc/calloc that fail with T2V_ERESOURCE and a message naming `what`. */
 void *t2v_malloc(size_t n, const char *what, T2vError *err);
@@ -146,20 +152,12 @@ typedef struct {
 int tl_add(TensorList *tl, const char *name, const Tensor *t, const char *source, T2vError *err);
 const Tensor *tl_find(const TensorList *tl, const char *name);
 /* printf-style lookup: tl_findf(tl, "blocks.%d.ffn.0.weight", i). */
-const Tensor *tl_findf(const TensorList *tl, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+const Tensor *tl_findf(const TensorList *tl, const char *fmt, ...) T2V_PRINTF(2, 3);
 /* Finds a tensor and checks its rank and shape (-1 in `shape` matches any
  * size). On failure fills err ("FILE: tensor NAME: expected shape [..], found
  * [..]" or "... missing") and returns NULL. */
 const Tensor *tl_require(const TensorList *tl, T2vError *err, int ndim, const int64_t *shape,
-                         const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 5, 6)))
-#endif
-    ;
+                         const char *fmt, ...) T2V_PRINTF(5, 6);
 void tl_free(TensorList *tl); /* frees names and owned tensors */
 
 /* ----------------------------------------------------------------------------

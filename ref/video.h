@@ -77,10 +77,7 @@ void prov_free(Provenance *p);
 int prov_set(Provenance *p, const char *key, const char *value, T2vError *err);
 /* A number, formatted with printf: prov_set_number(p, err, "seed", "%llu", s). */
 int prov_set_number(Provenance *p, T2vError *err, const char *key, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
+    T2V_PRINTF(4, 5);
 const char *prov_get(const Provenance *p, const char *key); /* NULL if absent */
 /* Hashes the file (SHA-256, streamed) and records its base name and digest. */
 int prov_add_model_file(Provenance *p, const char *path, T2vError *err);

@@ -16,7 +16,7 @@ import sys
 
 DOC = "docs/ARCHITECTURE.md"
 COLUMNS = [  # as in tests/test_info.c
-    ("demo", ["info", "--model", "models/demo", "-W", "64", "-H", "64", "-f", "17"], "models/demo"),
+    ("demo", ["info", "--model", "models/demo", "-W", "64", "-H", "64", "-f", "17"], "models/demo/diffusion_pytorch_model.safetensors"),
     ("T2V-1.3B", ["info", "--config", "golden/configs/wan2.1-t2v-1.3b.json", "-W", "832", "-H", "480", "-f", "81",
                   "--steps", "50", "--cfg", "5"], None),
     ("T2V-14B", ["info", "--config", "golden/configs/wan2.1-t2v-14b.json", "-W", "1280", "-H", "720", "-f", "81",
@@ -53,7 +53,7 @@ def main():
     cols = {}
     keys = None
     for k, (name, args, needs) in enumerate(COLUMNS):
-        if needs and not os.path.isdir(needs):
+        if needs and not os.path.exists(needs):
             print("%s: %s is absent, keeping the old column" % (name, needs))
             continue
         rows = summary(a.t2v, args)
