@@ -33,7 +33,8 @@ import torch
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 import st  # noqa: E402
-from reference import dit, t5, vae  # noqa: E402
+import write_dit_checkpoint  # noqa: E402
+from reference import t5, vae  # noqa: E402
 
 ROOT = os.path.dirname(here)
 OUT = os.path.join(ROOT, "golden", "models", "tiny")
@@ -75,23 +76,8 @@ def train_tokenizer():
 
 
 def dit_weights(seed):
-    g = torch.Generator().manual_seed(seed)
-    sd = collections.OrderedDict()
-    for name, shape in dit.param_shapes(CONFIG).items():
-        r = torch.randn(shape, generator=g, dtype=torch.float64)
-        if name.endswith("modulation"):
-            w = 0.5 * r
-        elif "norm" in name and name.endswith(".weight"):
-            w = 1.0 + 0.3 * r
-        elif name.endswith(".bias"):
-            w = 0.2 * r
-        else:
-            fan_in = 1
-            for s in shape[1:]:
-                fan_in *= s
-            w = r / fan_in ** 0.5
-        sd[name] = w.float()
-    return sd
+    """The DiT's weights drawn like the one-layer checkpoints' (same scales)."""
+    return collections.OrderedDict(write_dit_checkpoint.random_weights(CONFIG, seed))
 
 
 class _Shapes:
