@@ -16,7 +16,10 @@ reports the times; the peak RSS is the child's ru_maxrss from wait4.
                the DiT's GEMM shapes, same thread count, measured in this run)
 The synthetic checkpoints are written by tools/write_synthetic_checkpoints.py
 into bench/cache/ (git-ignored) the first time. --quick runs the small cases
-(GEMM, one DiT block at 1,560 tokens) in a few minutes.
+(GEMM, one DiT block at 1,560 tokens) in a few minutes. Two long VAE cases
+run only when named in --cases: vae-480x832x17 (both sides) and
+vae-256x256x81 (t2v only: its peak RSS against vae-256x256x17's shows that
+chunked decoding does not grow with the frame count).
 """
 import argparse
 import json
@@ -76,6 +79,12 @@ CASES = [
          flops=t5_flops(30), what="umT5-XXL encoder, 30-token prompt"),
     dict(name="vae-256x256x17", kind="vae", ckpt="vae", args=[5, 32, 32], reps=1, warmup=0,
          quick=False, what="VAE decode, full width, 256x256x17 (latent 16x5x32x32)"),
+    # Opt-in (run only when named in --cases): the VAE issue's memory figures.
+    dict(name="vae-480x832x17", kind="vae", ckpt="vae", args=[5, 60, 104], reps=1, warmup=0, quick=False,
+         optin=True, what="VAE decode, full width, 480x832x17 (latent 16x5x60x104)"),
+    dict(name="vae-256x256x81", kind="vae", ckpt="vae", args=[21, 32, 32], reps=1, warmup=0, quick=False,
+         optin=True, torch=False,
+         what="VAE decode, full width, 256x256x81 (latent 16x21x32x32): peak RSS flat in the frame count"),
 ]
 
 
@@ -477,7 +486,7 @@ def main():
         runs = [dict(r, case=by_name[r["case"]]) for r in old["runs"] if r["case"] in by_name]
         write_results(a.out, info, runs, old.get("quick", False), old.get("complete", True))
         return
-    cases = [c for c in CASES if c["quick"] or not a.quick]
+    cases = [c for c in CASES if (c["quick"] or not a.quick) and not c.get("optin")]
     if a.cases:
         want = a.cases.split(",")
         unknown = [w for w in want if w not in [c["name"] for c in CASES]]
@@ -506,7 +515,8 @@ def main():
     for c in cases:
         for t in threads:
             heavy = c["kind"] in ("t5", "vae") or c["name"] == "dit-1280"
-            plan.append((c, t, "openblas", not (a.no_torch_1t and heavy and t != threads[0])))
+            plan.append((c, t, "openblas", c.get("torch", True) and
+                         not (a.no_torch_1t and heavy and t != threads[0])))
         if "none" in bins:
             plan.append((c, threads[0], "none", False))
     total = sum(1 + w for _, _, _, w in plan)
