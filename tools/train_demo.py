@@ -174,11 +174,13 @@ def vae_forward(sd, clip):
 
 def train_vae(work, steps, time_limit=None, frames=5, init=None, name="vae_raw", lr=1e-3, seed=1, stop=None,
               crop=None):
-    """steps of Adam (lr, cosine decay to lr/10) on `frames`-frame 32x32 crops,
-    or fewer when time_limit (seconds) runs out first; from `init` when given.
-    Two phases: 5-frame crops (2 latent frames) from scratch, then 9-frame
-    crops (3 latent frames), which the temporal caches of the third chunk on
-    need: a VAE that only saw 2 latent frames decodes the rest badly."""
+    """steps of Adam (lr, cosine decay to lr/10), stopping early after `stop`
+    steps or when time_limit (seconds) runs out; from `init` when given.
+    Without `crop`: random `frames`-frame 32x32 crops, plain L1 (phases a and
+    b: 5-frame crops from scratch, then 9-frame crops). With `crop`: the
+    (clip, per-pixel weight) pairs it draws, weighted L1 (the whole-clip
+    phases, CLIP_PHASES: a VAE that saw at most 3 latent frames decodes the
+    4th and 5th badly, and one trained without weights ignores the object)."""
     path = os.path.join(work, name + ".safetensors")
     if os.path.exists(path):
         return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
@@ -197,8 +199,8 @@ def train_vae(work, steps, time_limit=None, frames=5, init=None, name="vae_raw",
             break
         for g in opt.param_groups:
             g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * step / steps))
-        # A 5-frame, 32x32 crop: the VAE is convolutional and causal, so it
-        # learns the same maps 14x cheaper than on whole 17-frame 64x64 clips.
+        # Crops: the VAE is convolutional and causal, so a 32x32 crop teaches
+        # the same maps 4x cheaper than a whole 64x64 frame.
         if crop is None:
             clip = demo_data.sample(rng)[1]
             f0, y0, x0 = (int(rng.integers(0, 18 - frames)), int(rng.integers(0, 33)), int(rng.integers(0, 33)))
@@ -251,12 +253,18 @@ def object_crop(rng, size=32, object_weight=10.0):
     return torch.from_numpy(clip), torch.from_numpy(np.ascontiguousarray(weight))
 
 
+# The whole-clip VAE phases (c), (d), (e) of models/demo/README.md:
+# (cache name in --work, lr, seed); their step counts are --vae-clip-steps.
+CLIP_PHASES = (("vae_clip", 3e-4, 4), ("vae_clip2", 1e-3, 5), ("vae_clip3", 3e-4, 6))
+
+
 def eval_vae(sd, n=16):
     """L1 of encode + decode (as t2v runs them) on whole 17-frame clips: all
     pixels, the object's pixels, the last four frames (the last chunk), and how
     many clips' object colour (mean over its true pixels) is nearest the true one."""
     rng = np.random.default_rng(11)
     errs, objs, lasts, colours = [], [], [], 0
+    palette = np.array(list(demo_data.COLORS.values()), np.float64)
     with torch.no_grad():
         for _ in range(n):
             cap, clip = demo_data.sample(rng)
@@ -267,8 +275,7 @@ def eval_vae(sd, n=16):
             errs.append(e.mean().item())
             objs.append(e.mean(dim=0)[mask].mean().item())
             rgb = ((rec.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 3, 0)[mask].mean(dim=0).numpy()
-            pal = list(demo_data.COLORS.values())
-            best = int(np.argmin([((np.array(p) - rgb) ** 2).sum() for p in pal]))
+            best = int(np.argmin(((palette - rgb) ** 2).sum(axis=1)))
             colours += list(demo_data.COLORS)[best] == demo_data.parse_caption(cap)[0]
             lasts.append(e[:, -4:].mean().item())
     log("vae eval on %d whole clips: L1 mean %.4f (max %.4f), object pixels %.4f, last 4 frames %.4f, "
@@ -550,9 +557,8 @@ def main():
     ap.add_argument("--vae-minutes", type=float, default=None, help="stop VAE training after this long")
     ap.add_argument("--vae-ft-steps", type=int, default=2000)
     ap.add_argument("--vae-ft-minutes", type=float, default=None, help="stop the 9-frame VAE phase after this long")
-    ap.add_argument("--vae-clip-steps", type=int, default=5500)
-    ap.add_argument("--vae-clip2-steps", type=int, default=4000)
-    ap.add_argument("--vae-clip3-steps", type=int, default=3000)
+    ap.add_argument("--vae-clip-steps", default="5500,4000,3000",
+                    help="steps of each whole-clip VAE phase (CLIP_PHASES), comma-separated")
     ap.add_argument("--vae-clip-minutes", type=float, default=None,
                     help="stop each whole-clip VAE phase after this long")
     ap.add_argument("--latent-minutes", type=float, default=None, help="stop encoding clips after this long")
@@ -570,12 +576,12 @@ def main():
     vsd = train_vae(a.work, a.vae_steps, minutes(a.vae_minutes), stop=a.vae_stop)
     vsd = train_vae(a.work, a.vae_ft_steps, minutes(a.vae_ft_minutes), frames=9, init=vsd, name="vae_ft", lr=3e-4,
                     seed=2)
-    vsd = train_vae(a.work, a.vae_clip_steps, minutes(a.vae_clip_minutes), init=vsd, name="vae_clip", lr=3e-4,
-                    seed=4, crop=object_crop)
-    vsd = train_vae(a.work, a.vae_clip2_steps, minutes(a.vae_clip_minutes), init=vsd, name="vae_clip2", lr=1e-3,
-                    seed=5, crop=object_crop)
-    vsd = train_vae(a.work, a.vae_clip3_steps, minutes(a.vae_clip_minutes), init=vsd, name="vae_clip3", lr=3e-4,
-                    seed=6, crop=object_crop)
+    clip_steps = [int(n) for n in a.vae_clip_steps.split(",")]
+    if len(clip_steps) != len(CLIP_PHASES):
+        ap.error("--vae-clip-steps: expected %d step counts, got %r" % (len(CLIP_PHASES), a.vae_clip_steps))
+    for (name, lr, seed), steps in zip(CLIP_PHASES, clip_steps):
+        vsd = train_vae(a.work, steps, minutes(a.vae_clip_minutes), init=vsd, name=name, lr=lr, seed=seed,
+                        crop=object_crop)
     vsd = fold_latent_normalisation(vsd, a.work)
     eval_vae(vsd)
     data = make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes))
