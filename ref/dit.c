@@ -343,7 +343,7 @@ void dit_free(DiT *m) {
  * scratch (numel floats) unless F32. */
 static void linear(float *out, const float *inp, const Tensor *W, const float *b, int M, int N,
                    int K, float *scratch) {
-    const float *w = tensor_f32(W, scratch);
+    const float *w = weight_f32(W, scratch);
     gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
     if (!b) return;
 #pragma omp parallel for schedule(static) if ((int64_t)M * N > 65536)
@@ -533,7 +533,7 @@ static void cross_attn_forward(DiT *m, const DiTBlock *b, int N, const float *ct
 static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, F = m->c.ffn_dim;
-    const float *w0 = tensor_f32(b->ffn0, s->w1), *w2 = tensor_f32(b->ffn2, s->w2);
+    const float *w0 = weight_f32(b->ffn0, s->w1), *w2 = weight_f32(b->ffn2, s->w2);
     for (int r0 = 0; r0 < N; r0 += DIT_FFN_CHUNK) {
         int n = N - r0 < DIT_FFN_CHUNK ? N - r0 : DIT_FFN_CHUNK;
         gemm(0, 1, n, F, D, 1.0f, s->xn + (size_t)r0 * D, D, w0, D, 0.0f, s->hid, F);

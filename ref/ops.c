@@ -279,22 +279,36 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
  * large (the VAE's channel-major im2col GEMMs). */
 enum { GEMM_TILE_ROWS = 128, GEMM_TILE_COLS = 512 };
 
-/* Rows per row tile, from M alone (never from the thread count): a multiple
- * of 6 tiles (1, 2, 3 or 6 threads share them evenly) of about 256 rows, so
- * each cblas call repacks the whole of op(B) as few times as possible
- * (1,560 tokens: 6 tiles of 260 rows rather than 13 of 128). */
-static int gemm_row_tile(int M) {
-    int n = (M + 3 * 256) / (6 * 256); /* round(M / 1536) */
+/* Rows (or columns) per tile, from the length alone (never from the thread
+ * count): a multiple of 6 tiles (1, 2, 3 or 6 threads share them evenly) of
+ * about 256, so each cblas call repacks the operand it shares with the
+ * other tiles as few times as possible (1,560 tokens: 6 tiles of 260 rows
+ * rather than 13 of 128). */
+static int gemm_tile(int len) {
+    int n = (len + 3 * 256) / (6 * 256); /* round(len / 1536) */
     n = 6 * (n < 1 ? 1 : n);
-    return (M + n - 1) / n;
+    return (len + n - 1) / n;
+}
+
+/* Each single-threaded cblas call packs the whole of the operand its tile
+ * shares with the others: op(B) [K, N] for a row tile, op(A) [M, K] for a
+ * column tile. Row tiles unless column tiles pack fewer floats (the DiT's
+ * FFN on 512-row chunks: the 8,960 x 1,536 weight 6 times over, or the
+ * 512 x 1,536 activations); few rows (M < 256): columns of 512; few
+ * columns (N < 1,024): rows. */
+static int gemm_by_rows(int M, int N) {
+    if (N < 2 * GEMM_TILE_COLS) return 1;
+    if (M < 2 * GEMM_TILE_ROWS) return 0;
+    int64_t tr = (M + gemm_tile(M) - 1) / gemm_tile(M), tc = (N + gemm_tile(N) - 1) / gemm_tile(N);
+    return tr * N <= tc * M;
 }
 
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int by_rows = M >= 2 * GEMM_TILE_ROWS || N < 2 * GEMM_TILE_COLS;
-    int tile = by_rows ? gemm_row_tile(M) : GEMM_TILE_COLS, len = by_rows ? M : N;
+    int by_rows = gemm_by_rows(M, N), len = by_rows ? M : N;
+    int tile = by_rows || M >= 2 * GEMM_TILE_ROWS ? gemm_tile(len) : GEMM_TILE_COLS;
     int ntiles = (len + tile - 1) / tile;
     #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1)
     for (int t = 0; t < ntiles; t++) {
@@ -359,6 +373,13 @@ static void widen_parallel(float *scratch, const Tensor *W, int N, int K) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * K > 65536)
     for (int r = 0; r < N; r += 64)
         widen_rows(scratch + (size_t)r * K, K, W, K, r, imin(64, N - r), 0, K);
+}
+
+const float *weight_f32(const Tensor *W, float *scratch) {
+    if (!needs_widening(W)) return (const float *)W->data;
+    int64_t n = tensor_numel(W), rows = W->ndim > 1 ? W->shape[0] : 1;
+    if (n > 0) widen_parallel(scratch, W, (int)rows, (int)(n / rows));
+    return scratch;
 }
 
 #define LIN_JB 128 /* output columns per fused task, multiple of every NR */
@@ -826,7 +847,7 @@ int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, c
         wscratch = t2v_malloc(sizeof(float) * (size_t)tensor_numel(weight), "conv3d weight", err);
         if (!wscratch) return T2V_ERESOURCE;
     }
-    const float *w = tensor_f32(weight, wscratch);
+    const float *w = weight_f32(weight, wscratch);
     /* A 1x1x1 kernel with stride 1 and no padding needs no im2col. */
     int direct = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
                  p->sw == 1 && !p->pt0 && !p->pt1 && !p->ph0 && !p->ph1 && !p->pw0 && !p->pw1;

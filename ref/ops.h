@@ -27,6 +27,12 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
 const char *gemm_backend(void); /* "openblas" or "builtin" */
 
+/* W as fp32: W's own data when it is 4-byte aligned F32 on a little-endian
+ * host (tensor_f32's rule), else W widened into scratch (numel floats), rows
+ * split over threads, BF16 by an inline shift. Exact: the same values as
+ * tensor_f32, faster. */
+const float *weight_f32(const Tensor *W, float *scratch);
+
 /* PyTorch Linear: out[M,N] = inp[M,K] · W[N,K]^T + b[N].
  * W is any float dtype, widened into wscratch (N*K floats) unless it is
  * 4-byte aligned F32 on a little-endian host (see tensor_f32); always pass a
