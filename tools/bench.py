@@ -146,8 +146,10 @@ class Progress:
 
 # --- running one side -------------------------------------------------------------
 
-def run_child(cmd, threads, nice):
+def run_child(cmd, threads, nice, coretype=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
     if nice:
         cmd = ["nice", "-n", str(nice)] + cmd
     load0 = os.getloadavg()[0]
@@ -250,6 +252,7 @@ def make_rows(runs, peak):
             row["t2v_rss"] = t["rusage_maxrss"]
             row["t2v_cpu_s"] = median(t.get("cpu_s", []))
             row["t2v_load_s"] = t.get("load_s")
+            row["core"] = t.get("openblas_core")
             if c["kind"] == "gemm":
                 row["raw_sgemm_s"] = median(t["raw_s"])
                 row["builtin_s"] = median(t["builtin_s"])
@@ -260,7 +263,7 @@ def make_rows(runs, peak):
                 row["flops"] = c["flops"]
             if "flops" in row:
                 row["gflops"] = row["flops"] / row["t2v_s"] / 1e9
-                pk = peak.get(r["threads"])
+                pk = peak.get((r["blas"], r["threads"])) or peak.get(("openblas", r["threads"]))
                 if pk:
                     row["efficiency"] = row["gflops"] / pk
         elif t:
@@ -284,13 +287,16 @@ def make_rows(runs, peak):
 
 
 def raw_peak(runs):
-    """Raw OpenBLAS sgemm GFLOP/s per thread count: best of the DiT shapes."""
+    """Raw OpenBLAS sgemm GFLOP/s per (blas, thread count): best of the DiT
+    shapes. blas is "openblas" (the environment's kernels) or
+    "openblas-CORE" (runs with --coretype CORE)."""
     peak = {}
     for r in runs:
         t = r.get("t2v")
-        if r["case"]["kind"] == "gemm" and r["blas"] == "openblas" and t and "error" not in t:
+        if r["case"]["kind"] == "gemm" and r["blas"].startswith("openblas") and t and "error" not in t:
             g = t["flops"] / median(t["raw_s"]) / 1e9
-            peak[r["threads"]] = max(peak.get(r["threads"], 0), g)
+            k = (r["blas"], r["threads"])
+            peak[k] = max(peak.get(k, 0), g)
     return peak
 
 
@@ -345,7 +351,7 @@ def write_results(outdir, info, runs, quick, final):
     t5_file = ckpt_path({"ckpt": "t5"})
     tg = targets(rows, peak, t5_file)
     data = {"machine": info, "quick": quick, "complete": final,
-            "raw_sgemm_gflops": {str(k): v for k, v in peak.items()},
+            "raw_sgemm_gflops": {"%s/%d" % k: v for k, v in peak.items()},
             "rows": rows, "targets": [{"target": a, "status": b, "value": c} for a, b, c in tg],
             "runs": [dict(r, case=r["case"]["name"]) for r in runs]}
     os.makedirs(outdir, exist_ok=True)
@@ -377,7 +383,8 @@ def write_results(outdir, info, runs, quick, final):
             info.get("load_start", 0), info.get("load_end", 0), max([r["loadavg"] for r in rows] or [0]),
             " — the machine was busy: timings are pessimistic and noisy" if max([r["loadavg"] for r in rows] or [0]) > 2.5 else ""),
         "- raw fp32 sgemm (OpenBLAS, one cblas_sgemm call) at the DiT's shapes: %s" % (", ".join(
-            "%.0f GFLOP/s (%d thr)" % (v, k) for k, v in sorted(peak.items(), reverse=True)) or "not measured"),
+            "%.0f GFLOP/s (%d thr%s)" % (v, k[1], "" if k[0] == "openblas" else ", " + k[0])
+            for k, v in sorted(peak.items(), key=lambda kv: (kv[0][0], -kv[0][1]))) or "not measured"),
         "",
         "speedup = PyTorch median / t2v median (> 1: t2v faster); rss_ratio = t2v peak RSS /"
         " PyTorch peak RSS (< 1: t2v leaner); efficiency = t2v GFLOP/s / raw sgemm GFLOP/s"
@@ -395,6 +402,8 @@ def write_results(outdir, info, runs, quick, final):
         if "path_vs_raw" in r:
             notes.append("raw sgemm %.3f s (%.0f GFLOP/s), path/raw %.2f, built-in %.3f s"
                          % (r["raw_sgemm_s"], r["raw_gflops"], r["path_vs_raw"], r["builtin_s"]))
+        if r["blas"].startswith("openblas-"):
+            notes.append("OpenBLAS kernels: %s (both sides)" % r.get("core"))
         if r.get("t2v_cpu_s") and r.get("torch_cpu_s"):
             notes.append("CPU s t2v %.3f / PyTorch %.3f (ratio %.2f)"
                          % (r["t2v_cpu_s"], r["torch_cpu_s"], r["torch_cpu_s"] / r["t2v_cpu_s"]))
@@ -434,7 +443,7 @@ def plot(outdir, rows):
     rs = [r for r in rows if r.get("speedup") or r.get("rss_ratio")]
     if not rs:
         return
-    labels = ["%s %dt%s" % (r["case"], r["threads"], "" if r["blas"] == "openblas" else " none") for r in rs]
+    labels = ["%s %dt%s" % (r["case"], r["threads"], "" if r["blas"] == "openblas" else " " + r["blas"]) for r in rs]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rs) + 1.5), sharey=True)
     for ax, key, title in ((axes[0], "speedup", "speedup = PyTorch time / t2v time"),
                            (axes[1], "rss_ratio", "rss_ratio = t2v peak RSS / PyTorch peak RSS")):
@@ -466,6 +475,8 @@ def main():
     ap.add_argument("--no-none", action="store_true", help="skip the BLAS=none runs")
     ap.add_argument("--no-torch-1t", action="store_true", help="skip PyTorch at 1 thread for the heavy cases")
     ap.add_argument("--nice", type=int, default=0, help="run the children under nice -n N")
+    ap.add_argument("--coretype", help="OPENBLAS_CORETYPE for both sides' runs (e.g. SkylakeX: OpenBLAS's "
+                    "AVX-512 kernels); its rows are BLAS openblas-CORE, kept apart from the environment's")
     ap.add_argument("--out", default=os.path.join(root, "bench"))
     ap.add_argument("--append", action="store_true",
                     help="keep the runs already in OUT/results.json (others than those re-run now)")
@@ -507,7 +518,7 @@ def main():
     if a.note:
         info["note"] = a.note
     bins = {"openblas": build("openblas")}
-    if not a.no_none:
+    if not a.no_none and not a.coretype:  # BLAS=none has no OpenBLAS kernels to pick
         bins["none"] = build("none")
     write_checkpoints(cases)
 
@@ -515,7 +526,7 @@ def main():
     for c in cases:
         for t in threads:
             heavy = c["kind"] in ("t5", "vae") or c["name"] == "dit-1280"
-            plan.append((c, t, "openblas", c.get("torch", True) and
+            plan.append((c, t, "openblas-" + a.coretype if a.coretype else "openblas", c.get("torch", True) and
                          not (a.no_torch_1t and heavy and t != threads[0])))
         if "none" in bins:
             plan.append((c, threads[0], "none", False))
@@ -543,17 +554,17 @@ def main():
             args = case_args(c, reps, warm)
             run = {"case": c, "threads": t, "blas": blas}
             prog.start("%s t2v %d thr %s" % (c["name"], t, blas))
-            run["t2v"] = run_child([bins[blas], "-t", str(t), c["kind"]] + args, t, a.nice)
+            run["t2v"] = run_child([bins[blas.split("-")[0]], "-t", str(t), c["kind"]] + args, t, a.nice, a.coretype)
             if "error" in run["t2v"]:
                 prog.note("bench: %s t2v: %s" % (c["name"], run["t2v"]["error"]))
-            else:
+            elif not a.coretype:
                 for k in ("openblas", "openblas_core"):
                     if k in run["t2v"]:
                         info[k] = run["t2v"][k]
             if with_torch:
                 prog.start("%s PyTorch %d thr" % (c["name"], t))
                 run["torch"] = run_child([PY, os.path.join(here, "bench_torch.py"), "-t", str(t), c["kind"]] + args,
-                                         t, a.nice)
+                                         t, a.nice, a.coretype)
                 if "error" in run["torch"]:
                     prog.note("bench: %s PyTorch: %s" % (c["name"], run["torch"]["error"]))
                 else:
