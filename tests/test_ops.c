@@ -217,10 +217,6 @@ static void test_act_golden(void) {
         softmax_inplace(xs, (int)txs->shape[0], (int)txs->shape[1]);
         check_close("softmax", xs, ref, ns, TOL_ACT, MIN_COS);
     }
-    /* the scalar helpers: exp/tanh in double, rounded once */
-    CHECK(t2v_expf(0.0f) == 1.0f && t2v_expf(1.0f) == (float)exp(1.0) &&
-          t2v_expf(-3.25f) == (float)exp(-3.25) && t2v_expf(-INFINITY) == 0.0f,
-          "t2v_expf = (float)exp((double)x)");
     CHECK(t2v_tanhf(0.5f) == (float)tanh(0.5) && t2v_tanhf(-20.0f) == -1.0f,
           "t2v_tanhf = (float)tanh((double)x)");
     free(ref); free(x); free(xs);
@@ -405,12 +401,16 @@ static void test_gemm_vs_naive(void) {
     CHECK(zero && half, "gemm with K = 0: C = beta*C, beta = 0 ignores NaN in C");
 }
 
+/* Both micro-kernels the attention can run (the OpenBLAS build's FMA one
+ * where the CPU has it, and the portable one: T2V_GEMM_GENERIC=1). */
 static void test_attention_vs_naive(void) {
     /* Nq, Nk, H, d, relbias: d above the GEMM's K chunk (the VAE's single
      * 384-wide head), one key, one query, query counts off the block size. */
     const int cases[][5] = {{130, 700, 2, 64, 1}, {60, 300, 1, 384, 0}, {1, 1, 3, 8, 1},
                             {49, 1, 2, 16, 0}, {1, 517, 4, 32, 1}};
+    for (int run = 0; run < 2; run++)
     for (int c = 0; c < 5; c++) {
+        if (c == 0) env_set("T2V_GEMM_GENERIC", run ? "1" : NULL);
         int Nq = cases[c][0], Nk = cases[c][1], H = cases[c][2], d = cases[c][3], HD = H * d;
         float *q = rand_floats(200 + c, (int64_t)Nq * HD, 2.0f);
         float *k = rand_floats(300 + c, (int64_t)Nk * HD, 1.0f);
@@ -421,11 +421,12 @@ static void test_attention_vs_naive(void) {
         attention_forward(o1, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
         attention_naive(o2, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
         char what[96];
-        snprintf(what, sizeof what, "attention fwd vs naive Nq=%d Nk=%d H=%d d=%d%s", Nq, Nk, H, d,
-                 rb ? " relbias" : "");
+        snprintf(what, sizeof what, "attention fwd (%s kernel) vs naive Nq=%d Nk=%d H=%d d=%d%s",
+                 run ? "portable" : "run-time", Nq, Nk, H, d, rb ? " relbias" : "");
         check_close(what, o1, o2, (int64_t)Nq * HD, TOL_ATT, MIN_COS);
         free(q); free(k); free(v); free(rb); free(o1); free(o2);
     }
+    env_set("T2V_GEMM_GENERIC", NULL);
 }
 
 static void conv_vs_naive(const char *what, int Cin, int Cout, int T, int H, int W,
@@ -573,6 +574,52 @@ static void test_linear_bf16_paths(void) {
     tensor_free(&W);
 }
 
+/* t2v_expf (ops.c's own e^x, in double from + - * alone) against the
+ * platform's exp in double, rounded to float: equal but for at most one ulp
+ * near a rounding boundary, over 2^20 inputs spread over every float in
+ * [-104, 89] (below: 0, above: inf), and the special values. */
+static void test_expf(void) {
+    const float lo = -104.0f, hi = 89.0f;
+    uint32_t ulo, uhi;
+    memcpy(&ulo, &lo, 4), memcpy(&uhi, &hi, 4);
+    long n = 0, differ = 0, worse = 0;
+    /* negative floats: bit patterns 0x80000000..ulo; positive: 0..uhi */
+    for (int side = 0; side < 2; side++) {
+        uint32_t top = side ? uhi : ulo, base = side ? 0u : 0x80000000u, step = (top - base) / (1u << 19) + 1;
+        for (uint32_t u = base; u <= top && u >= base; u += step) {
+            float x, got, want;
+            memcpy(&x, &u, 4);
+            got = t2v_expf(x), want = (float)exp((double)x);
+            n++;
+            if (got != want) {
+                differ++;
+                float up = nextafterf(want, INFINITY), down = nextafterf(want, 0.0f);
+                worse += got != up && got != down;
+            }
+        }
+    }
+    CHECK(n > 1000000 && worse == 0 && differ * 100000 <= n,
+          "t2v_expf vs (float)exp((double)x): %ld inputs, %ld differ by one ulp (limit 1e-5 of them), %ld by more",
+          n, differ - worse, worse);
+    CHECK(t2v_expf(0.0f) == 1.0f && t2v_expf(-INFINITY) == 0.0f && t2v_expf(INFINITY) == INFINITY &&
+              t2v_expf(100.0f) == INFINITY && t2v_expf(-200.0f) == 0.0f && isnan(t2v_expf(NAN)),
+          "t2v_expf: e^0 = 1, e^-inf = 0, e^inf = e^100 = inf, e^-200 = 0, NaN stays NaN");
+    /* the AVX2 element-wise loops (x86) and the portable ones: same bits */
+    int64_t m = 10007;
+    float *x = rand_floats(21, m, 12.0f), *a = falloc(m), *b = falloc(m);
+    void (*fn[3])(float *, int64_t) = {gelu_tanh_inplace, silu_inplace, NULL};
+    const char *name[3] = {"gelu_tanh", "silu", "softmax"};
+    for (int k = 0; k < 3; k++) {
+        memcpy(a, x, sizeof(float) * (size_t)m), memcpy(b, x, sizeof(float) * (size_t)m);
+        if (fn[k]) fn[k](a, m); else softmax_inplace(a, 7, 1429);
+        env_set("T2V_GEMM_GENERIC", "1");
+        if (fn[k]) fn[k](b, m); else softmax_inplace(b, 7, 1429);
+        env_set("T2V_GEMM_GENERIC", NULL);
+        CHECK(same_bits(a, b, m), "%s: run-time (AVX2) loop and portable one give the same bits", name[k]);
+    }
+    free(x); free(a); free(b);
+}
+
 /* The portable micro-kernel and the AVX2 one (picked at run time on x86)
  * give the same bits: same products, same order of additions, no FMA. */
 static void test_kernel_invariance(void) {
@@ -603,5 +650,6 @@ int main(void) {
     test_thread_invariance();
     test_linear_bf16_paths();
     test_kernel_invariance();
+    test_expf();
     return h_finish();
 }
