@@ -110,7 +110,7 @@ __attribute__((target("avx2"))) static void micro_6x16_avx2(int kc, const float 
 #define T2V_HAVE_FMA_KERNEL 1
 /* 6 x 16 with fused multiply-adds (AVX2 + FMA): twice the arithmetic rate
  * of micro_6x16_avx2, other bits (one rounding per multiply-add). Only the
- * OpenBLAS build's attention uses it (att_kernel): that build already gives
+ * OpenBLAS build's attention and small-M linears use it (fast_kernel): that build already gives
  * OpenBLAS's bits, while BLAS=none keeps one set of bits on every platform. */
 #define FMA_ROW(i)                                                  \
     do {                                                            \
@@ -178,10 +178,11 @@ static GemmKernel gemm_kernel(void) {
     return k;
 }
 
-/* The attention's micro-kernel: in the OpenBLAS build the widest FMA one the
- * CPU has (AVX-512, else AVX2 + FMA; not with T2V_GEMM_GENERIC=1), else
- * gemm_kernel()'s. */
-static GemmKernel att_kernel(void) {
+/* The micro-kernel of the attention and of linear_fused: in the OpenBLAS
+ * build the widest FMA one the CPU has (AVX-512, else AVX2 + FMA; not with
+ * T2V_GEMM_GENERIC=1), else gemm_kernel()'s (BLAS=none: the same bits on
+ * every platform). */
+static GemmKernel fast_kernel(void) {
     GemmKernel k = gemm_kernel();
 #ifdef T2V_HAVE_FMA_KERNEL
     if (k.nr == 16 && __builtin_cpu_supports("avx512f")) {
@@ -420,6 +421,7 @@ static void widen_rows(float *dst, int ldd, const Tensor *W, int K, int r0, int 
         const unsigned char *s = base + es * ((size_t)(r0 + i) * K + p0);
         float *d = dst + (size_t)i * ldd;
         if (W->dtype == DT_BF16) {
+#pragma omp simd /* d and s never overlap */
             for (int p = 0; p < n; p++) {
                 uint32_t u = ((uint32_t)s[2 * p] | (uint32_t)s[2 * p + 1] << 8) << 16;
                 memcpy(d + p, &u, sizeof u);
@@ -446,20 +448,17 @@ const float *weight_f32(const Tensor *W, float *scratch) {
 
 #define LIN_JB 128 /* output columns per fused task, multiple of every NR */
 
-#ifndef T2V_OPENBLAS
-/* Built-in GEMM (BLAS=none), few input rows (M <= GEMM_MC, the text
- * encoder's L tokens) and a weight that needs widening: widening fused with
- * packing. W is widened one
+/* Few input rows (M <= GEMM_MC, the text encoder's L tokens) and a weight
+ * that needs widening: widening fused with packing. W is widened one
  * LIN_JB x KC tile at a time, in the thread's cache, straight into the
- * built-in GEMM's packed panels, instead of into an N x K fp32 copy that
- * the GEMM would then read again: W is read once, in its file dtype.
- * Threads split the output columns; each output is one sum in
- * gemm_builtin's order (the same bits as gemm_builtin, any thread count).
- * With OpenBLAS, whose kernel is faster than the built-in one, the fusion
- * is done on its tiles instead (below). */
-
+ * GEMM's packed panels, instead of into an N x K fp32 copy that the GEMM
+ * would then read again: W is read once, in its file dtype, and the input
+ * rows are packed once (a cblas call per tile would pack them again each
+ * time). Threads split the output columns; each output is one sum in
+ * gemm_builtin's order on fast_kernel() (BLAS=none: the same bits as
+ * gemm_builtin), whatever the thread count. */
 static int linear_fused(float *out, const float *inp, const Tensor *W, int M, int N, int K) {
-    GemmKernel gk = gemm_kernel();
+    GemmKernel gk = fast_kernel();
     int nt = max_threads(), Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     int kc_max = imin(K, GEMM_KC), ntask = (N + LIN_JB - 1) / LIN_JB, nchunk = (K + GEMM_KC - 1) / GEMM_KC;
     size_t per = 2 * (size_t)LIN_JB * kc_max; /* widened tile + packed panels */
@@ -489,30 +488,6 @@ static int linear_fused(float *out, const float *inp, const Tensor *W, int M, in
     free(buf);
     return 0;
 }
-#else
-/* OpenBLAS, few input rows (M <= GEMM_MC), a weight that needs widening:
- * widening fused with the GEMM's tiles. Each task widens LIN_JB rows of W
- * (output columns) into the thread's buffer, still in cache when one
- * single-threaded cblas_sgemm reads it: W is read once in its file dtype and
- * no N x K fp32 copy goes through memory. Fixed tiles: the same bits for
- * any thread count. */
-static int linear_fused(float *out, const float *inp, const Tensor *W, int M, int N, int K) {
-    int nt = max_threads(), ntask = (N + LIN_JB - 1) / LIN_JB;
-    float *buf = malloc(sizeof(float) * (size_t)LIN_JB * K * (size_t)nt);
-    if (!buf) return -1;
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntask > 1 && nt > 1)
-    for (int t = 0; t < ntask; t++) {
-        int j0 = t * LIN_JB, nb = imin(LIN_JB, N - j0);
-        float *tile = buf + (size_t)thread_id() * LIN_JB * K;
-        widen_rows(tile, K, W, K, j0, nb, 0, K);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, K, 1.0f, inp, K, tile, K, 0.0f,
-                    out + j0, N);
-    }
-    free(buf);
-    return 0;
-}
-#endif
 
 /* PyTorch Linear: out[M,N] = inp[M,K] W[N,K]^T + b[N]. A NULL wscratch where
  * widening is needed is replaced by a temporary buffer. */
@@ -656,7 +631,11 @@ float t2v_tanhf(float x) { return (float)tanh((double)x); }
 ELEMENTWISE_LOOPS(base, )
 #ifdef T2V_HAVE_AVX2_KERNEL
 ELEMENTWISE_LOOPS(avx2, __attribute__((target("avx2"))))
+#if defined(__clang__) /* clang's target attribute has no vector-width option */
+ELEMENTWISE_LOOPS(avx512, __attribute__((target("avx512f"))))
+#else /* GCC would use 256-bit vectors without it */
 ELEMENTWISE_LOOPS(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))))
+#endif
 #endif
 
 typedef struct {
@@ -886,7 +865,7 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
         for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
         return;
     }
-    AttPlan pl = {att_kernel(), vec_kernels().exp_shifted, Nq, Nk, H, d, (Nk + ATT_KB - 1) / ATT_KB, 0, 0, NULL, NULL,
+    AttPlan pl = {fast_kernel(), vec_kernels().exp_shifted, Nq, Nk, H, d, (Nk + ATT_KB - 1) / ATT_KB, 0, 0, NULL, NULL,
                   scale, relbias};
     int NR = pl.gk.nr, KBp = (ATT_KB + NR - 1) / NR * NR, dp = (d + NR - 1) / NR * NR;
     pl.kp_size = (size_t)d * KBp;
