@@ -570,7 +570,7 @@ void rmsnorm_forward(float *out, const float *inp, const float *weight, int N, i
  * loops over it vectorise (glibc's exp is one scalar call per element: 38 M
  * of them per DiT block at 1,560 tokens). Rounded to float it equals
  * (float)exp((double)x) except within ~1e-14 of a rounding boundary
- * (tests/test_ops.c counts the differences over 2^24 inputs). */
+ * (tests/test_ops.c counts the differences over 2^20 inputs). */
 static inline double exp_poly(double x) {
     const double shift = 0x1.8p52, log2e = 0x1.71547652b82fep0;
     const double ln2_hi = 0x1.62e42fee00000p-1, ln2_lo = 0x1.a39ef35793c76p-33;
@@ -602,10 +602,11 @@ static inline double exp_poly(double x) {
 float t2v_expf(float x) { return (float)exp_poly((double)x); }
 float t2v_tanhf(float x) { return (float)tanh((double)x); }
 
-/* The element-wise loops over exp_poly, stamped out twice on x86 (baseline
- * and AVX2, chosen at run time as the GEMM micro-kernel is): the same IEEE
- * double operations in the same order, so the same bits either way; AVX2
- * runs them 4 wide (2.5-4x faster than the baseline build, measured).
+/* The element-wise loops over exp_poly, stamped out three times on x86
+ * (baseline, AVX2, AVX-512, chosen at run time as the GEMM micro-kernel is):
+ * the same IEEE double operations in the same order, so the same bits every
+ * way; AVX2 runs them 4 wide (2.5-4x faster than the baseline build,
+ * measured), AVX-512 8 wide.
  *   exp_shifted: x[i] = e^(x[i] - sub)
  *   gelu_tanh:   0.5 v (1 + tanh(u)) = v / (1 + e^(-2u)), u = sqrt(2/pi)(v +
  *                0.044715 v^3): one exp instead of tanh's, in double, rounded once
@@ -644,7 +645,7 @@ typedef struct {
     void (*silu)(float *x, int n);
 } VecKernels;
 
-/* The AVX2 loops where the CPU has them (T2V_GEMM_GENERIC=1: the baseline). */
+/* The widest loops the CPU runs (T2V_GEMM_GENERIC=1: the baseline). */
 static VecKernels vec_kernels(void) {
     VecKernels v = {exp_shifted_base, gelu_tanh_base, silu_base};
 #ifdef T2V_HAVE_AVX2_KERNEL
@@ -865,8 +866,8 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
         for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
         return;
     }
-    AttPlan pl = {fast_kernel(), vec_kernels().exp_shifted, Nq, Nk, H, d, (Nk + ATT_KB - 1) / ATT_KB, 0, 0, NULL, NULL,
-                  scale, relbias};
+    AttPlan pl = {fast_kernel(), vec_kernels().exp_shifted, Nq, Nk, H, d, (Nk + ATT_KB - 1) / ATT_KB,
+                  0, 0, NULL, NULL, scale, relbias};
     int NR = pl.gk.nr, KBp = (ATT_KB + NR - 1) / NR * NR, dp = (d + NR - 1) / NR * NR;
     pl.kp_size = (size_t)d * KBp;
     pl.vp_size = (size_t)ATT_KB * dp;

@@ -604,7 +604,7 @@ static void test_expf(void) {
     CHECK(t2v_expf(0.0f) == 1.0f && t2v_expf(-INFINITY) == 0.0f && t2v_expf(INFINITY) == INFINITY &&
               t2v_expf(100.0f) == INFINITY && t2v_expf(-200.0f) == 0.0f && isnan(t2v_expf(NAN)),
           "t2v_expf: e^0 = 1, e^-inf = 0, e^inf = e^100 = inf, e^-200 = 0, NaN stays NaN");
-    /* the AVX2 element-wise loops (x86) and the portable ones: same bits */
+    /* the AVX-512 / AVX2 element-wise loops (x86) and the portable ones: same bits */
     int64_t m = 10007;
     float *x = rand_floats(21, m, 12.0f), *a = falloc(m), *b = falloc(m);
     void (*fn[3])(float *, int64_t) = {gelu_tanh_inplace, silu_inplace, NULL};
@@ -615,7 +615,7 @@ static void test_expf(void) {
         env_set("T2V_GEMM_GENERIC", "1");
         if (fn[k]) fn[k](b, m); else softmax_inplace(b, 7, 1429);
         env_set("T2V_GEMM_GENERIC", NULL);
-        CHECK(same_bits(a, b, m), "%s: run-time (AVX2) loop and portable one give the same bits", name[k]);
+        CHECK(same_bits(a, b, m), "%s: run-time (AVX-512 / AVX2) loop and portable one give the same bits", name[k]);
     }
     free(x); free(a); free(b);
 }
