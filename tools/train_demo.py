@@ -548,8 +548,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "demo"))
     ap.add_argument("--vae-steps", type=int, default=8000, help="length of the first VAE phase's lr schedule")
     ap.add_argument("--vae-stop", type=int, default=6975, help="stop the first VAE phase after this many steps")
-    ap.add_argument("--clips", type=int, default=3000)
-    ap.add_argument("--dit-steps", type=int, default=8000)
+    ap.add_argument("--clips", type=int, default=4000)
+    ap.add_argument("--dit-steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the VAE phases")
     ap.add_argument("--dit-threads", type=int, default=1,
@@ -559,10 +559,13 @@ def main():
     ap.add_argument("--vae-ft-minutes", type=float, default=None, help="stop the 9-frame VAE phase after this long")
     ap.add_argument("--vae-clip-steps", default="5500,4000,3000",
                     help="steps of each whole-clip VAE phase (CLIP_PHASES), comma-separated")
+    ap.add_argument("--vae-from", default=None,
+                    help="a Wan2.1_VAE.pth from an earlier export (phases (a)-(e), folded): use it instead of "
+                    "training the VAE again, and go on with the latents and the DiT")
     ap.add_argument("--vae-clip-minutes", type=float, default=None,
                     help="stop each whole-clip VAE phase after this long")
     ap.add_argument("--latent-minutes", type=float, default=None, help="stop encoding clips after this long")
-    ap.add_argument("--dit-minutes", type=float, default=15.0,
+    ap.add_argument("--dit-minutes", type=float, default=80.0,
                     help="time box of the DiT phase (its lr schedule follows the clock); 0: none")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -573,16 +576,21 @@ def main():
     spm_path = train_tokenizer(a.work)
     sp = spm.SentencePieceProcessor(model_file=spm_path)
     minutes = lambda m: None if not m else 60 * m  # noqa: E731
-    vsd = train_vae(a.work, a.vae_steps, minutes(a.vae_minutes), stop=a.vae_stop)
-    vsd = train_vae(a.work, a.vae_ft_steps, minutes(a.vae_ft_minutes), frames=9, init=vsd, name="vae_ft", lr=3e-4,
-                    seed=2)
     clip_steps = [int(n) for n in a.vae_clip_steps.split(",")]
     if len(clip_steps) != len(CLIP_PHASES):
         ap.error("--vae-clip-steps: expected %d step counts, got %r" % (len(CLIP_PHASES), a.vae_clip_steps))
-    for (name, lr, seed), steps in zip(CLIP_PHASES, clip_steps):
-        vsd = train_vae(a.work, steps, minutes(a.vae_clip_minutes), init=vsd, name=name, lr=lr, seed=seed,
-                        crop=object_crop)
-    vsd = fold_latent_normalisation(vsd, a.work)
+    if a.vae_from:
+        # phases (a)-(e) and the first fold, as an earlier run exported them
+        vsd = {k: v.float() for k, v in torch.load(a.vae_from).items()}
+        log("vae phases (a)-(e): loaded from", a.vae_from)
+    else:
+        vsd = train_vae(a.work, a.vae_steps, minutes(a.vae_minutes), stop=a.vae_stop)
+        vsd = train_vae(a.work, a.vae_ft_steps, minutes(a.vae_ft_minutes), frames=9, init=vsd, name="vae_ft",
+                        lr=3e-4, seed=2)
+        for (name, lr, seed), steps in zip(CLIP_PHASES, clip_steps):
+            vsd = train_vae(a.work, steps, minutes(a.vae_clip_minutes), init=vsd, name=name, lr=lr, seed=seed,
+                            crop=object_crop)
+        vsd = fold_latent_normalisation(vsd, a.work)
     eval_vae(vsd)
     data = make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes))
     torch.set_num_threads(a.dit_threads)
