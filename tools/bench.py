@@ -543,6 +543,9 @@ def main():
             if r["case"] in by_name and (r["case"], r["threads"], r["blas"]) not in redo:
                 runs.append(dict(r, case=by_name[r["case"]]))
         info["load_start"] = min(info["load_start"], old.get("machine", {}).get("load_start", 99))
+        for k in ("openblas", "openblas_core", "torch", "numpy"):  # a --coretype run records none
+            if old.get("machine", {}).get(k) is not None:
+                info.setdefault(k, old["machine"][k])
         info["commands"] = old.get("machine", {}).get("commands", []) + info["commands"]
         a.quick = a.quick and old.get("quick", True)
     try:
