@@ -164,13 +164,20 @@ static void micro_6x8(int kc, const float *a, const float *b, float *acc) {
 }
 #endif
 
-/* The widest micro-kernel this CPU runs (T2V_GEMM_GENERIC=1 in the
- * environment forces the portable one, for tests). */
+#ifdef T2V_HAVE_AVX2_KERNEL
+/* T2V_GEMM_GENERIC=1 in the environment: the portable kernels and loops
+ * only (for tests). */
+static int generic_forced(void) {
+    const char *e = getenv("T2V_GEMM_GENERIC");
+    return e && e[0] == '1';
+}
+#endif
+
+/* The widest micro-kernel this CPU runs (the portable one if generic_forced). */
 static GemmKernel gemm_kernel(void) {
     GemmKernel k = {8, micro_6x8};
 #ifdef T2V_HAVE_AVX2_KERNEL
-    const char *e = getenv("T2V_GEMM_GENERIC");
-    if (__builtin_cpu_supports("avx2") && !(e && e[0] == '1')) {
+    if (__builtin_cpu_supports("avx2") && !generic_forced()) {
         k.nr = 16;
         k.run = micro_6x16_avx2;
     }
@@ -649,11 +656,11 @@ typedef struct {
 static VecKernels vec_kernels(void) {
     VecKernels v = {exp_shifted_base, gelu_tanh_base, silu_base};
 #ifdef T2V_HAVE_AVX2_KERNEL
-    const char *e = getenv("T2V_GEMM_GENERIC");
-    if (__builtin_cpu_supports("avx512f") && !(e && e[0] == '1')) {
+    if (generic_forced()) return v;
+    if (__builtin_cpu_supports("avx512f")) {
         VecKernels a = {exp_shifted_avx512, gelu_tanh_avx512, silu_avx512};
         v = a;
-    } else if (__builtin_cpu_supports("avx2") && !(e && e[0] == '1')) {
+    } else if (__builtin_cpu_supports("avx2")) {
         VecKernels a = {exp_shifted_avx2, gelu_tanh_avx2, silu_avx2};
         v = a;
     }
