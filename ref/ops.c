@@ -105,13 +105,15 @@ __attribute__((target("avx2"))) static void micro_6x16_avx2(int kc, const float 
     v8f out[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     memcpy(acc, out, sizeof out);
 }
+
 #if defined(T2V_OPENBLAS)
 #include <immintrin.h>
 #define T2V_HAVE_FMA_KERNEL 1
 /* 6 x 16 with fused multiply-adds (AVX2 + FMA): twice the arithmetic rate
  * of micro_6x16_avx2, other bits (one rounding per multiply-add). Only the
- * OpenBLAS build's attention and small-M linears use it (fast_kernel): that build already gives
- * OpenBLAS's bits, while BLAS=none keeps one set of bits on every platform. */
+ * OpenBLAS build's attention and small-M linears use it (fast_kernel): that
+ * build already gives OpenBLAS's bits, while BLAS=none keeps one set of bits
+ * on every platform. */
 #define FMA_ROW(i)                                                  \
     do {                                                            \
         __m256 ai = _mm256_broadcast_ss(a + p * GEMM_MR + (i));     \
