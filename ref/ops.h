@@ -98,6 +98,8 @@ typedef struct {
 int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
                    const float *bias, const Conv3dParams *p, T2vError *err);
 void conv3d_out_size(const Conv3dParams *p, int T, int H, int W, int *To, int *Ho, int *Wo);
+/* The column buffers conv3d_forward allocates, at most (they grow with the thread count). */
+size_t conv3d_scratch_bytes(void);
 void conv3d_naive(float *out, const float *inp, int Cin, int T, int H, int W, const float *weight,
                   int Cout, const float *bias, const Conv3dParams *p);
 

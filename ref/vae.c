@@ -423,11 +423,11 @@ size_t vae_decode_memory(const Vae *m, int h, int w) {
     if (!m->config.n_dec) return 0;
     plan_chain(m->dec, m->config.n_dec, h, w, NULL, &s, &oh, &ow);
     size_t bytes = sizeof(float) * (size_t)(3 * s.frame + s.scratch + s.hw + s.state);
-    /* conv3d_forward's column buffer (32 MiB) and a widened weight (largest:
+    /* conv3d_forward's column buffers and a widened weight (largest:
      * 384 x 384 x 27 in the shipped VAE) when the file is not F32 */
     int64_t wmax = 0;
     for (int i = 0; i < m->config.n_dec; i++) wmax = max64(wmax, tensor_numel(&m->dec[i].conv.w));
-    return bytes + ((size_t)32 << 20) + sizeof(float) * (size_t)wmax;
+    return bytes + conv3d_scratch_bytes() + sizeof(float) * (size_t)wmax;
 }
 
 /* ============================================================================
@@ -457,6 +457,11 @@ static void norm_forward(float *out, int64_t cs, int64_t ps, const float *x, con
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * hw;
         float g = gamma[c], *oc = out + (size_t)c * cs;
+        if (ps == 1) { /* contiguous: the vectorised SiLU */
+            for (int64_t p = 0; p < hw; p++) oc[p] = xc[p] * inv[p] * g;
+            if (silu) silu_inplace(oc, hw);
+            continue;
+        }
         for (int64_t p = 0; p < hw; p++) {
             float v = xc[p] * inv[p] * g;
             if (silu) v = v / (1.0f + t2v_expf(-v));

@@ -457,10 +457,10 @@ static void conv_vs_naive(const char *what, int Cin, int Cout, int T, int H, int
 
 static void test_conv3d_vs_naive(void) {
     Conv3dParams p333 = {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1};
-    /* Cin*27 = 6912 rows: the 32 MB column buffer holds 1213 positions, so
-     * the 1728 output positions take two tiles. */
-    conv_vs_naive("conv3d fwd vs naive 3x3x3 causal, 2 column tiles", 256, 3, 3, 24, 24, p333, DT_F32,
-                  1, 900);
+    /* Cin*27 = 6,912 rows of col (27 blocks of 256), 1,728 output positions
+     * (6 column tiles of 288). */
+    conv_vs_naive("conv3d fwd vs naive 3x3x3 causal, 6 column tiles x 27 K blocks", 256, 3, 3, 24, 24, p333,
+                  DT_F32, 1, 900);
     Conv3dParams podd = {2, 3, 2, 2, 1, 3, 1, 0, 0, 2, 1, 1};
     conv_vs_naive("conv3d fwd vs naive k(2,3,2) s(2,1,3) pads, bf16", 5, 7, 6, 8, 11, podd, DT_BF16, 0, 910);
     Conv3dParams p111 = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
@@ -476,6 +476,44 @@ static void test_conv3d_vs_naive(void) {
               "conv3d_forward refuses a [4,3,3,3,3] weight for Cin=4: %s", e.msg);
         tensor_free(&tw);
     }
+}
+
+/* conv3d_forward: the same bits for 1, 2 and 3 threads (column tiles of
+ * fixed width, K blocks of 256 rows: 1,080 = 4 x 256 + 56), and with the
+ * built-in GEMM the bits of one gemm_builtin call on the whole im2col matrix. */
+static void test_conv3d_threads(void) {
+    enum { Cin = 40, T = 3, H = 20, W = 20, Cout = 24 };
+    Conv3dParams p = {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1};
+    int64_t shape[5] = {Cout, Cin, 3, 3, 3}, K = (int64_t)Cin * 27, P = (int64_t)T * H * W;
+    Tensor tw;
+    T2vError e = {0, {0}};
+    if (tensor_alloc(&tw, DT_F32, 5, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
+    float *w = rand_floats(31, Cout * K, 0.1f), *x = rand_floats(32, (int64_t)Cin * T * H * W, 1.0f), *O[3];
+    for (int64_t i = 0; i < Cout * K; i++) wr_u32le((uint32_t *)tw.data + i, f32_to_bits(w[i]));
+    int ok = 1;
+    for (int t = 0; t < 3; t++) {
+        O[t] = falloc(Cout * P);
+        set_threads(t + 1);
+        ok &= conv3d_forward(O[t], x, Cin, T, H, W, &tw, NULL, &p, &e) == T2V_OK;
+    }
+    CHECK(ok && same_bits(O[0], O[1], Cout * P) && same_bits(O[0], O[2], Cout * P),
+          "conv3d_forward Cin=%d [%d,%d,%d] k3: same bits with 1, 2 and 3 threads", Cin, T, H, W);
+    if (strcmp(gemm_backend(), "builtin") == 0) {
+        float *col = falloc(K * P), *ref = falloc(Cout * P);
+        for (int64_t r = 0; r < K; r++) /* col[r, (to, ho, wo)], r = ((ci*3 + a)*3 + b)*3 + c */
+            for (int64_t q = 0; q < P; q++) {
+                int ci = (int)(r / 27), a = (int)(r / 9 % 3), b = (int)(r / 3 % 3), c = (int)(r % 3);
+                int ti = (int)(q / (H * W)) - 2 + a, hi = (int)(q / W % H) - 1 + b, wi = (int)(q % W) - 1 + c;
+                int in = ti >= 0 && hi >= 0 && hi < H && wi >= 0 && wi < W;
+                col[r * P + q] = in ? x[(((int64_t)ci * T + ti) * H + hi) * W + wi] : 0.0f;
+            }
+        gemm_builtin(0, 0, Cout, (int)P, (int)K, 1.0f, w, (int)K, col, (int)P, 0.0f, ref, (int)P);
+        CHECK(same_bits(O[0], ref, Cout * P), "conv3d_forward: the bits of one gemm_builtin on the im2col matrix");
+        free(col); free(ref);
+    }
+    for (int t = 0; t < 3; t++) free(O[t]);
+    free(w); free(x);
+    tensor_free(&tw);
 }
 
 /* Same bits for 1, 2 and 3 threads (threads split outputs, never sums). */
@@ -511,6 +549,8 @@ static void test_thread_invariance(void) {
         for (int t = 0; t < 3; t++) free(G[t]);
         free(a); free(b);
     }
+
+    test_conv3d_threads();
 
     int Nq = 150, Nk = 530, H = 3, d = 32, HD = H * d;
     float *q = rand_floats(3, (int64_t)Nq * HD, 2.0f), *k = rand_floats(4, (int64_t)Nk * HD, 1.0f);
