@@ -547,6 +547,8 @@ def main():
             if old.get("machine", {}).get(k) is not None:
                 info.setdefault(k, old["machine"][k])
         info["commands"] = old.get("machine", {}).get("commands", []) + info["commands"]
+        if a.note is None and old.get("machine", {}).get("note"):  # the earlier paragraph, unless replaced
+            info["note"] = old["machine"]["note"]
         a.quick = a.quick and old.get("quick", True)
     try:
         for c, t, blas, with_torch in plan:
