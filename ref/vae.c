@@ -435,7 +435,8 @@ size_t vae_decode_memory(const Vae *m, int h, int w) {
 
 /* RMS_norm (spec 4.2): x / max(||x||_2 over channels, 1e-12) * sqrt(C) * gamma,
  * then SiLU when silu != 0. out[c*cs + p*ps]: the caller picks the layout
- * (a window slot, or tokens-major for the attention). */
+ * (a window slot, ps = 1, or tokens-major for the attention, which takes no
+ * SiLU: silu is ignored when ps != 1). */
 static void norm_forward(float *out, int64_t cs, int64_t ps, const float *x, const float *gamma, int C,
                          int64_t hw, int silu, float *inv) {
     const double sc = sqrt((double)C);
@@ -457,16 +458,12 @@ static void norm_forward(float *out, int64_t cs, int64_t ps, const float *x, con
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * hw;
         float g = gamma[c], *oc = out + (size_t)c * cs;
-        if (ps == 1) { /* contiguous: the vectorised SiLU */
-            for (int64_t p = 0; p < hw; p++) oc[p] = xc[p] * inv[p] * g;
-            if (silu) silu_inplace(oc, hw);
+        if (ps != 1) { /* tokens-major, the attention's input: never followed by SiLU */
+            for (int64_t p = 0; p < hw; p++) oc[p * ps] = xc[p] * inv[p] * g;
             continue;
         }
-        for (int64_t p = 0; p < hw; p++) {
-            float v = xc[p] * inv[p] * g;
-            if (silu) v = v / (1.0f + t2v_expf(-v));
-            oc[p * ps] = v;
-        }
+        for (int64_t p = 0; p < hw; p++) oc[p] = xc[p] * inv[p] * g;
+        if (silu) silu_inplace(oc, hw);
     }
 }
 

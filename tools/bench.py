@@ -542,13 +542,14 @@ def main():
         for r in old.get("runs", []):
             if r["case"] in by_name and (r["case"], r["threads"], r["blas"]) not in redo:
                 runs.append(dict(r, case=by_name[r["case"]]))
-        info["load_start"] = min(info["load_start"], old.get("machine", {}).get("load_start", 99))
+        om = old.get("machine", {})
+        info["load_start"] = min(info["load_start"], om.get("load_start", 99))
         for k in ("openblas", "openblas_core", "torch", "numpy"):  # a --coretype run records none
-            if old.get("machine", {}).get(k) is not None:
-                info.setdefault(k, old["machine"][k])
-        info["commands"] = old.get("machine", {}).get("commands", []) + info["commands"]
-        if a.note is None and old.get("machine", {}).get("note"):  # the earlier paragraph, unless replaced
-            info["note"] = old["machine"]["note"]
+            if om.get(k) is not None:
+                info.setdefault(k, om[k])
+        info["commands"] = om.get("commands", []) + info["commands"]
+        if a.note is None and om.get("note"):  # the earlier paragraph, unless replaced
+            info["note"] = om["note"]
         a.quick = a.quick and old.get("quick", True)
     try:
         for c, t, blas, with_torch in plan:

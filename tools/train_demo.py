@@ -177,6 +177,16 @@ def vae_forward(sd, clip):
     return stages["decoder.head"], mu
 
 
+def schedule_fraction(step, steps, t0, time_limit):
+    """How far through its learning-rate schedule a phase is: step/steps, or
+    the share of time_limit (seconds since t0) used when that is further
+    along (the schedule then follows the clock). >= 1: stop."""
+    frac = step / steps
+    if time_limit is not None:
+        frac = max(frac, (time.time() - t0) / time_limit)
+    return frac
+
+
 def cell_colours(clip):
     """[3, T', H/8, W/8]: the clip's mean colour over the pixels of each latent
     cell (frame 0 alone, then groups of 4 frames; 8x8 pixels), the target of
@@ -211,12 +221,10 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     opt = torch.optim.Adam(list(sd.values()) + [probe_w, probe_b], lr=lr)
     t0 = time.time()
     for step in range(steps):
-        frac = step / steps
-        if time_limit is not None:
-            frac = max(frac, (time.time() - t0) / time_limit)
-            if frac >= 1:
-                log("vae: time limit reached after %d steps" % step)
-                break
+        frac = schedule_fraction(step, steps, t0, time_limit)
+        if frac >= 1:
+            log("vae: time limit reached after %d steps" % step)
+            break
         for g in opt.param_groups:
             g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
         clip, weight = object_crop(rng)
@@ -498,12 +506,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None):
     lat, caps = data["latents"], data["captions"]
     t0 = time.time()
     for step in range(steps):
-        frac = step / steps
-        if time_limit is not None:
-            frac = max(frac, (time.time() - t0) / time_limit)
-            if frac >= 1:
-                log("dit: time limit reached after %d steps" % step)
-                break
+        frac = schedule_fraction(step, steps, t0, time_limit)
+        if frac >= 1:
+            log("dit: time limit reached after %d steps" % step)
+            break
         lr = 1e-3 * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
