@@ -548,7 +548,7 @@ def fit_preview(vsd, data, n=200):
     each 8x8 block (what one latent pixel covers)."""
     X, Y = [], []
     with torch.no_grad():
-        for i in range(n):
+        for i in range(min(n, len(data["latents"]))):  # fewer when --latent-minutes ran out
             z = data["latents"][i]
             video = rvae.decode_whole(vsd, z)          # [3, 17, 64, 64]
             rgb = F.avg_pool2d(video[:, -4:].mean(dim=1).unsqueeze(0), 8)[0]  # last latent frame
