@@ -970,10 +970,6 @@ static int64_t conv_tile_n(int64_t P) {
     return ((P + ntiles - 1) / ntiles + 15) / 16 * 16;
 }
 
-size_t conv3d_scratch_bytes(void) {
-    return sizeof(float) * CONV_TILE_K * CONV_TILE_N * (size_t)max_threads();
-}
-
 void conv3d_out_size(const Conv3dParams *p, int T, int H, int W, int *To, int *Ho, int *Wo) {
     *To = (T + p->pt0 + p->pt1 - p->kt) / p->st + 1;
     *Ho = (H + p->ph0 + p->ph1 - p->kh) / p->sh + 1;
@@ -1043,6 +1039,204 @@ static void conv3d_tile(float *out, const float *inp, int T, int H, int W, const
     }
 }
 
+/* ===========================================================================
+ * Conv3d with a 3x3 spatial kernel, stride 1, padding 1 (the VAE's convs):
+ * Winograd F(2x2, 3x3) (Lavin & Gray 2015). Each 2x2 block of output pixels
+ * ("tile") is Y = A^T [ sum_k U_k (.) V_k ] A, where for every input row
+ * k = (a, ci) of the kernel (temporal tap a, input channel ci)
+ *   U_k = G g_k G^T   the 3x3 kernel slice, transformed once per call (4x4),
+ *   V_k = B^T d_k B   the 4x4 input patch under the tile, transformed,
+ * so the 16 elementwise products summed over k are 16 GEMMs
+ *   M[x][Cout, tiles] = U[x][Cout, K] V[x][K, tiles],  x = 0..15,
+ * 16 multiplies per 4 outputs per k instead of 36: 2.25x fewer FLOPs than
+ * im2col. The transform matrices hold only 0, +-1 and 1/2, so the result
+ * stays within a few ulps of the direct sum (tests/test_ops.c compares both
+ * with a float64 direct convolution).
+ * Work is cut as the im2col path's: one task per (output frame, rectangle
+ * of at most WG_NT tiles) on one thread, K in blocks of WG_KB rows, all
+ * fixed by the shape, so every thread count gives the same bits. */
+enum { WG_NT = 128, WG_KB = 256, WG_PAD = 16 };
+
+static int winograd_applies(const Conv3dParams *p) {
+    return p->kh == 3 && p->kw == 3 && p->st == 1 && p->sh == 1 && p->sw == 1 && p->ph0 == 1 && p->ph1 == 1 &&
+           p->pw0 == 1 && p->pw1 == 1;
+}
+
+/* U[x][co][a*Cin + ci] = (G g G^T)[x] for g = w[co, ci, a] (3x3),
+ * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+static void winograd_weights(float *U, const float *w, int Cout, int Cin, int kt) {
+    int64_t K = (int64_t)kt * Cin;
+#pragma omp parallel for schedule(static)
+    for (int co = 0; co < Cout; co++)
+        for (int ci = 0; ci < Cin; ci++)
+            for (int a = 0; a < kt; a++) {
+                const float *g = w + (((size_t)co * Cin + ci) * kt + a) * 9;
+                float t[4][3], u[4][4];
+                for (int j = 0; j < 3; j++) { /* t = G g */
+                    t[0][j] = g[j];
+                    t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                    t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                    t[3][j] = g[6 + j];
+                }
+                for (int i = 0; i < 4; i++) { /* u = t G^T */
+                    u[i][0] = t[i][0];
+                    u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                    u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                    u[i][3] = t[i][2];
+                }
+                for (int x = 0; x < 16; x++) U[((size_t)x * Cout + co) * K + (int64_t)a * Cin + ci] = u[x / 4][x % 4];
+            }
+}
+
+/* A task's tiles: output frame `to`, tile rows ty0..ty0+ny, tile columns
+ * tx0..tx0+nx (tile jj = (ty - ty0) * nx + tx - tx0). */
+typedef struct {
+    int to, ty0, ny, tx0, nx;
+} WgRect;
+
+/* Input pixels (y, x0 + 2k) and (y, x0 + 2k + 1), k = 0..n, into e and o;
+ * zero outside the H x W plane. */
+static void wg_gather(float *e, float *o, const float *plane, int H, int W, int y, int x0, int n) {
+    if (y < 0 || y >= H) {
+        memset(e, 0, sizeof(float) * (size_t)(n + 1));
+        memset(o, 0, sizeof(float) * (size_t)(n + 1));
+        return;
+    }
+    const float *row = plane + (size_t)y * W;
+    if (x0 >= 0 && x0 + 2 * n + 1 < W) {
+#pragma omp simd
+        for (int k = 0; k <= n; k++) e[k] = row[x0 + 2 * k], o[k] = row[x0 + 2 * k + 1];
+        return;
+    }
+    for (int k = 0; k <= n; k++) {
+        int x = x0 + 2 * k;
+        e[k] = x >= 0 && x < W ? row[x] : 0.0f;
+        o[k] = x + 1 >= 0 && x + 1 < W ? row[x + 1] : 0.0f;
+    }
+}
+
+/* V[x][r][jj] = (B^T d B)[x] for row r of V (one input channel at one
+ * temporal tap: `plane`) and the tiles of R, B^T = [1 0 -1 0; 0 1 1 0;
+ * 0 -1 1 0; 0 1 0 -1], d the 4x4 input patch at (2ty-1, 2tx-1). The patch
+ * columns of a tile row are split into even (e) and odd (o) ones, so both
+ * products are elementwise over the row's tiles. */
+static void winograd_input(float *V, size_t xs, int nt, int r, const float *plane, int H, int W, const WgRect *R) {
+    float e[4][WG_NT + 1], o[4][WG_NT + 1], qe[4][WG_NT + 1], qo[4][WG_NT + 1];
+    int n = R->nx;
+    for (int ty = R->ty0; ty < R->ty0 + R->ny; ty++) {
+        for (int i = 0; i < 4; i++) wg_gather(e[i], o[i], plane, H, W, 2 * ty - 1 + i, 2 * R->tx0 - 1, n);
+#pragma omp simd
+        for (int k = 0; k <= n; k++) { /* rows: q = B^T d */
+            qe[0][k] = e[0][k] - e[2][k], qo[0][k] = o[0][k] - o[2][k];
+            qe[1][k] = e[1][k] + e[2][k], qo[1][k] = o[1][k] + o[2][k];
+            qe[2][k] = e[2][k] - e[1][k], qo[2][k] = o[2][k] - o[1][k];
+            qe[3][k] = e[1][k] - e[3][k], qo[3][k] = o[1][k] - o[3][k];
+        }
+        float *v = V + (size_t)r * nt + (size_t)(ty - R->ty0) * n;
+        for (int i = 0; i < 4; i++, v += 4 * xs) { /* columns: V = q B */
+            const float *a = qe[i], *b = qo[i];
+#pragma omp simd
+            for (int k = 0; k < n; k++) {
+                v[k] = a[k] - a[k + 1];
+                v[xs + k] = b[k] + a[k + 1];
+                v[2 * xs + k] = a[k + 1] - b[k];
+                v[3 * xs + k] = b[k] - b[k + 1];
+            }
+        }
+    }
+}
+
+/* out[co*cs + (2ty+i)*W + 2tx+j] = (A^T m A)[i][j] + bias[co] for the tiles
+ * of R, A^T = [1 1 1 0; 0 1 -1 -1], m[x] = M[x][co][jj]; pixels past the
+ * frame's edge are dropped. */
+static void winograd_output(float *out, int64_t cs, const float *M, size_t xs, int Cout, int nt, const float *bias,
+                            int H, int W, const WgRect *R) {
+    int n = R->nx;
+    float y[4][WG_NT];
+    for (int co = 0; co < Cout; co++) {
+        float b = bias ? bias[co] : 0.0f;
+        for (int ty = R->ty0; ty < R->ty0 + R->ny; ty++) {
+            const float *m = M + (size_t)co * nt + (size_t)(ty - R->ty0) * n;
+#pragma omp simd
+            for (int k = 0; k < n; k++) {
+                float t[2][4];
+                for (int j = 0; j < 4; j++) {
+                    t[0][j] = m[j * xs + k] + m[(4 + j) * xs + k] + m[(8 + j) * xs + k];
+                    t[1][j] = m[(4 + j) * xs + k] - m[(8 + j) * xs + k] - m[(12 + j) * xs + k];
+                }
+                for (int i = 0; i < 2; i++) {
+                    y[2 * i][k] = t[i][0] + t[i][1] + t[i][2] + b;
+                    y[2 * i + 1][k] = t[i][1] - t[i][2] - t[i][3] + b;
+                }
+            }
+            for (int i = 0; i < 2 && 2 * ty + i < H; i++) {
+                float *row = out + (size_t)co * cs + (size_t)(2 * ty + i) * W;
+                int x1 = imin(n, (W - 2 * R->tx0) / 2); /* tiles whose two columns are inside */
+                for (int k = 0; k < x1; k++) row[2 * (R->tx0 + k)] = y[2 * i][k], row[2 * (R->tx0 + k) + 1] = y[2 * i + 1][k];
+                if (x1 < n) row[2 * (R->tx0 + x1)] = y[2 * i][x1]; /* odd W: the last tile's left column */
+            }
+        }
+    }
+}
+
+/* One task: the tiles of R, on one thread. Only the temporal taps that land
+ * inside the input take part (the others read zero padding): rows
+ * k = a*Cin + ci for a in [a0, a1). */
+static void winograd_task(float *out, const float *inp, int Cin, int T, int H, int W, const float *U, int Cout,
+                          int kt, const float *bias, const Conv3dParams *p, int To, const WgRect *R, float *V,
+                          float *M) {
+    int nt = R->ny * R->nx, a0 = imax(0, p->pt0 - R->to), a1 = imin(kt, T + p->pt0 - R->to);
+    int64_t K = (int64_t)kt * Cin, k1 = (int64_t)a1 * Cin;
+    size_t ms = (size_t)Cout * nt + WG_PAD; /* plane strides: WG_PAD floats apart keeps */
+    if (a1 <= a0) memset(M, 0, sizeof(float) * 16 * ms);  /* the 16 planes off one cache set */
+    for (int64_t k0 = (int64_t)a0 * Cin; k0 < k1; k0 += WG_KB) {
+        int kb = (int)(k1 - k0 < WG_KB ? k1 - k0 : WG_KB);
+        size_t vs = (size_t)kb * nt + WG_PAD;
+        for (int r = 0; r < kb; r++) {
+            int a = (int)((k0 + r) / Cin), ci = (int)((k0 + r) % Cin), ti = R->to - p->pt0 + a;
+            winograd_input(V, vs, nt, r, inp + ((size_t)ci * T + ti) * H * W, H, W, R);
+        }
+        for (int x = 0; x < 16; x++)
+            gemm_serial(Cout, nt, kb, U + (size_t)x * Cout * K + k0, (int)K, V + x * vs, nt,
+                        k0 > (int64_t)a0 * Cin ? 1.0f : 0.0f, M + x * ms, nt);
+    }
+    winograd_output(out + (size_t)R->to * H * W, (int64_t)To * H * W, M, ms, Cout, nt, bias, H, W, R);
+}
+
+/* The Winograd path of conv3d_forward: out[Cout, To, H, W] (bias included).
+ * Tasks are rectangles of about WG_NT tiles: runs of at most WG_NT tiles of
+ * a tile row, or whole tile rows when a row is shorter. */
+static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, int W, const float *w, int Cout,
+                           int kt, const float *bias, const Conv3dParams *p, int To, T2vError *err) {
+    int ntx = (W + 1) / 2, nty = (H + 1) / 2;
+    int cx = (ntx + WG_NT - 1) / WG_NT, rx = (ntx + cx - 1) / cx; /* column runs of rx tiles */
+    int ry = imax(1, WG_NT / rx), cy = (nty + ry - 1) / ry;        /* ry tile rows per task */
+    int64_t ntask = (int64_t)To * cy * cx;
+    size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * Cout + WG_PAD);
+    float *U = t2v_malloc(sizeof(float) * 16 * (size_t)Cout * (size_t)kt * Cin, "conv3d Winograd weight", err);
+    float *buf = U ? t2v_malloc(sizeof(float) * per * (size_t)max_threads(), "conv3d Winograd buffers", err) : NULL;
+    if (!buf) { free(U); return T2V_ERESOURCE; }
+    winograd_weights(U, w, Cout, Cin, kt);
+#pragma omp parallel for schedule(dynamic, 1) if (ntask > 1)
+    for (int64_t task = 0; task < ntask; task++) {
+        int bx = (int)(task % cx), by = (int)(task / cx % cy);
+        WgRect R = {(int)(task / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
+                    imin(rx, ntx - bx * rx)};
+        float *V = buf + per * (size_t)thread_id(), *M = V + vsize; /* V and M, per thread */
+        winograd_task(out, inp, Cin, T, H, W, U, Cout, kt, bias, p, To, &R, V, M);
+    }
+    free(buf);
+    free(U);
+    return T2V_OK;
+}
+
+size_t conv3d_scratch_bytes(int64_t cout, int64_t wnumel) {
+    size_t im2col = (size_t)CONV_TILE_K * CONV_TILE_N * (size_t)max_threads();
+    size_t wino = (size_t)(wnumel / 9 * 16) +   /* U: 16 numbers per 3x3 kernel slice */
+                  16 * ((size_t)WG_NT * (WG_KB + (size_t)cout) + 2 * WG_PAD) * (size_t)max_threads();
+    return sizeof(float) * ((size_t)wnumel + (im2col > wino ? im2col : wino)); /* + the widened weight */
+}
+
 int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
                    const float *bias, const Conv3dParams *p, T2vError *err) {
     char sh[96];
@@ -1059,6 +1253,19 @@ int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, c
                         "conv3d: input [%d, %d, %d, %d] too small for kernel (%d, %d, %d) "
                         "stride (%d, %d, %d)", Cin, T, H, W, p->kt, p->kh, p->kw, p->st, p->sh, p->sw);
     int Cout = (int)weight->shape[0];
+    if (winograd_applies(p)) {
+        float *wscratch = NULL;
+        if (needs_widening(weight)) {
+            wscratch = t2v_malloc(sizeof(float) * (size_t)tensor_numel(weight), "conv3d weight", err);
+            if (!wscratch) return T2V_ERESOURCE;
+        }
+#ifdef T2V_OPENBLAS
+        if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#endif
+        int rc = conv3d_winograd(out, inp, Cin, T, H, W, weight_f32(weight, wscratch), Cout, p->kt, bias, p, To, err);
+        free(wscratch);
+        return rc;
+    }
     int64_t Kc = (int64_t)Cin * p->kt * p->kh * p->kw, P = (int64_t)To * Ho * Wo;
     int direct = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
                  p->sw == 1 && !p->pt0 && !p->pt1 && !p->ph0 && !p->ph1 && !p->pw0 && !p->pw1;

@@ -84,7 +84,8 @@ void attention_naive(float *out, int ldo, const float *q, int ldq, const float *
 
 /* ---------------------------------------------------------------------------
  * 3D convolution by im2col + GEMM, stride 1 or more, explicit zero padding
- * per side. inp[Cin, T, H, W] -> out[Cout, To, Ho, Wo] with
+ * per side; 3x3 spatial kernels with stride 1 and padding 1 (the VAE's)
+ * by Winograd F(2x2, 3x3) + GEMM instead (ops.c). inp[Cin, T, H, W] -> out[Cout, To, Ho, Wo] with
  *   To = (T + pt0 + pt1 - kt) / st + 1, likewise Ho, Wo.
  * W [Cout, Cin, kt, kh, kw] in any float dtype, bias [Cout] fp32 or NULL.
  * Causal convs pass pt0 = 2*p, pt1 = 0 (the VAE, wan21-spec 4.2).
@@ -98,8 +99,9 @@ typedef struct {
 int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
                    const float *bias, const Conv3dParams *p, T2vError *err);
 void conv3d_out_size(const Conv3dParams *p, int T, int H, int W, int *To, int *Ho, int *Wo);
-/* The column buffers conv3d_forward allocates, at most (they grow with the thread count). */
-size_t conv3d_scratch_bytes(void);
+/* The scratch conv3d_forward allocates, at most, for a weight of wnumel
+ * elements and cout output channels (it grows with the thread count). */
+size_t conv3d_scratch_bytes(int64_t cout, int64_t wnumel);
 void conv3d_naive(float *out, const float *inp, int Cin, int T, int H, int W, const float *weight,
                   int Cout, const float *bias, const Conv3dParams *p);
 

@@ -423,11 +423,15 @@ size_t vae_decode_memory(const Vae *m, int h, int w) {
     if (!m->config.n_dec) return 0;
     plan_chain(m->dec, m->config.n_dec, h, w, NULL, &s, &oh, &ow);
     size_t bytes = sizeof(float) * (size_t)(3 * s.frame + s.scratch + s.hw + s.state);
-    /* conv3d_forward's column buffers and a widened weight (largest:
-     * 384 x 384 x 27 in the shipped VAE) when the file is not F32 */
-    int64_t wmax = 0;
-    for (int i = 0; i < m->config.n_dec; i++) wmax = max64(wmax, tensor_numel(&m->dec[i].conv.w));
-    return bytes + conv3d_scratch_bytes() + sizeof(float) * (size_t)wmax;
+    /* conv3d_forward's scratch for the largest weight (384 x 384 x 27 in
+     * the official VAE) */
+    int64_t wmax = 0, cmax = 0;
+    for (int i = 0; i < m->config.n_dec; i++) {
+        const Tensor *w[2] = {&m->dec[i].conv.w, &m->dec[i].conv2.w};
+        for (int k = 0; k < 2; k++)
+            if (w[k]->ndim) wmax = max64(wmax, tensor_numel(w[k])), cmax = max64(cmax, w[k]->shape[0]);
+    }
+    return bytes + conv3d_scratch_bytes(cmax, wmax);
 }
 
 /* ============================================================================

@@ -465,6 +465,17 @@ static void test_conv3d_vs_naive(void) {
     conv_vs_naive("conv3d fwd vs naive k(2,3,2) s(2,1,3) pads, bf16", 5, 7, 6, 8, 11, podd, DT_BF16, 0, 910);
     Conv3dParams p111 = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
     conv_vs_naive("conv3d fwd vs naive 1x1x1 (no im2col)", 33, 17, 2, 9, 13, p111, DT_F32, 1, 920);
+    /* The Winograd path (3x3 spatial, stride 1, padding 1): odd frame sizes
+     * (partial tiles), a frame wider than one run of tiles, K = 3 x 100 rows
+     * (a ragged second K block), frames whose taps partly or wholly fall in
+     * the temporal padding (bias alone), the VAE's 2D convs (kt = 1). */
+    conv_vs_naive("conv3d fwd vs naive Winograd 3x3x3 causal, 13x11", 7, 5, 3, 13, 11, p333, DT_F32, 1, 930);
+    conv_vs_naive("conv3d fwd vs naive Winograd 3x3x3, K blocks 256 + 44, bf16", 100, 9, 2, 6, 7, p333, DT_BF16, 1,
+                  940);
+    conv_vs_naive("conv3d fwd vs naive Winograd 1x3x3, 5x301 (2 runs of tiles a row)", 4, 3, 1, 5, 301,
+                  (Conv3dParams){1, 3, 3, 1, 1, 1, 0, 0, 1, 1, 1, 1}, DT_F32, 1, 950);
+    conv_vs_naive("conv3d fwd vs naive Winograd, frames in the padding alone", 3, 4, 2, 4, 6,
+                  (Conv3dParams){2, 3, 3, 1, 1, 1, 4, 1, 1, 1, 1, 1}, DT_F32, 1, 960);
     /* a weight of the wrong shape is refused with a message */
     Tensor tw;
     int64_t shape[5] = {4, 3, 3, 3, 3};
@@ -478,12 +489,13 @@ static void test_conv3d_vs_naive(void) {
     }
 }
 
-/* conv3d_forward: the same bits for 1, 2 and 3 threads (column tiles of
- * fixed width, K blocks of 256 rows: 1,080 = 4 x 256 + 56), and with the
- * built-in GEMM the bits of one gemm_builtin call on the whole im2col matrix. */
-static void test_conv3d_threads(void) {
+/* conv3d_forward: the same bits for 1, 2 and 3 threads, on the Winograd
+ * path (3x3 spatial, padding 1) and on the im2col path (here: padding 0 and
+ * 2 in W; column tiles of fixed width, K blocks of 256 rows: 1,080 =
+ * 4 x 256 + 56), and on the im2col path with the built-in GEMM the bits of
+ * one gemm_builtin call on the whole im2col matrix. */
+static void conv3d_threads_case(const Conv3dParams *p, int im2col) {
     enum { Cin = 40, T = 3, H = 20, W = 20, Cout = 24 };
-    Conv3dParams p = {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1};
     int64_t shape[5] = {Cout, Cin, 3, 3, 3}, K = (int64_t)Cin * 27, P = (int64_t)T * H * W;
     Tensor tw;
     T2vError e = {0, {0}};
@@ -494,16 +506,18 @@ static void test_conv3d_threads(void) {
     for (int t = 0; t < 3; t++) {
         O[t] = falloc(Cout * P);
         set_threads(t + 1);
-        ok &= conv3d_forward(O[t], x, Cin, T, H, W, &tw, NULL, &p, &e) == T2V_OK;
+        ok &= conv3d_forward(O[t], x, Cin, T, H, W, &tw, NULL, p, &e) == T2V_OK;
     }
     CHECK(ok && same_bits(O[0], O[1], Cout * P) && same_bits(O[0], O[2], Cout * P),
-          "conv3d_forward Cin=%d [%d,%d,%d] k3: same bits with 1, 2 and 3 threads", Cin, T, H, W);
-    if (strcmp(gemm_backend(), "builtin") == 0) {
+          "conv3d_forward Cin=%d [%d,%d,%d] k3 (%s path): same bits with 1, 2 and 3 threads", Cin, T, H, W,
+          im2col ? "im2col" : "Winograd");
+    if (im2col && strcmp(gemm_backend(), "builtin") == 0) {
         float *col = falloc(K * P), *ref = falloc(Cout * P);
         for (int64_t r = 0; r < K; r++) /* col[r, (to, ho, wo)], r = ((ci*3 + a)*3 + b)*3 + c */
             for (int64_t q = 0; q < P; q++) {
                 int ci = (int)(r / 27), a = (int)(r / 9 % 3), b = (int)(r / 3 % 3), c = (int)(r % 3);
-                int ti = (int)(q / (H * W)) - 2 + a, hi = (int)(q / W % H) - 1 + b, wi = (int)(q % W) - 1 + c;
+                int ti = (int)(q / (H * W)) - p->pt0 + a, hi = (int)(q / W % H) - p->ph0 + b,
+                    wi = (int)(q % W) - p->pw0 + c;
                 int in = ti >= 0 && hi >= 0 && hi < H && wi >= 0 && wi < W;
                 col[r * P + q] = in ? x[(((int64_t)ci * T + ti) * H + hi) * W + wi] : 0.0f;
             }
@@ -514,6 +528,12 @@ static void test_conv3d_threads(void) {
     for (int t = 0; t < 3; t++) free(O[t]);
     free(w); free(x);
     tensor_free(&tw);
+}
+
+static void test_conv3d_threads(void) {
+    Conv3dParams wino = {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1}, im2col = {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 0, 2};
+    conv3d_threads_case(&wino, 0);
+    conv3d_threads_case(&im2col, 1);
 }
 
 /* Same bits for 1, 2 and 3 threads (threads split outputs, never sums). */
