@@ -101,6 +101,39 @@ def sample(rng, held_out=False):
     return caption(color, shape, d, bg), render(color, shape, d, bg, rng)
 
 
+def measure(video, color, direction, bg):
+    """tests/test_demo.c's three checks on one clip [3, FRAMES, SIZE, SIZE] in
+    [-1, 1] (same rules and thresholds; the C test is the authority, this copy
+    scores samples while the demo model trains). Returns (colour_ok, move_ok,
+    bg_ok, dx, dy)."""
+    px = (np.asarray(video, np.float32) + 1) * 127.5                      # [3, F, S, S]
+    bgc = np.array(BACKGROUNDS[bg], np.float32).reshape(3, 1, 1, 1)
+    is_obj = ((px - bgc) ** 2).sum(axis=0) > 60.0 * 60.0                  # [F, S, S]
+    n = is_obj.sum(axis=(1, 2))
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = np.where(n > 0, (is_obj * xs).sum(axis=(1, 2)) / n, np.nan)
+        cy = np.where(n > 0, (is_obj * ys).sum(axis=(1, 2)) / n, np.nan)
+    obj, back = px[:, is_obj], px[:, ~is_obj]
+    nearest = lambda c, pal: list(pal)[int(np.argmin([((c - np.array(v)) ** 2).sum() for v in pal.values()]))]  # noqa: E731
+    oc = obj.mean(axis=1) if obj.shape[1] else np.zeros(3)
+    bc = back.mean(axis=1) if back.shape[1] else np.zeros(3)
+    bg_ok = back.shape[1] > SIZE * SIZE * FRAMES / 2 and nearest(bc, BACKGROUNDS) == bg
+    colour_ok = int((n >= 12).sum()) >= FRAMES - 2 and nearest(oc, COLORS) == color
+    first, last = cx[:4][~np.isnan(cx[:4])], cx[-4:][~np.isnan(cx[-4:])]
+    if len(first) == 0 or len(last) == 0:
+        return colour_ok, False, bg_ok, 0.0, 0.0
+    dx = float(last.mean() - first.mean())
+    dy = float(np.nanmean(cy[-4:]) - np.nanmean(cy[:4]))
+    ux, uy = DIRECTIONS[direction]
+    if ux or uy:  # the prompted axis moves > 4 px that way, more than the other axis
+        along, across = dx * ux + dy * uy, abs(dy if ux else dx)
+        move_ok = along > 4 and across < along
+    else:
+        move_ok = math.hypot(dx, dy) < 3
+    return colour_ok, move_ok, bg_ok, dx, dy
+
+
 def all_captions():
     return [caption(c, s, d, b) for c in COLORS for s in SHAPES for d in DIRECTIONS for b in BACKGROUNDS]
 

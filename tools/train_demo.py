@@ -17,23 +17,34 @@ Phases (each cached under --work, so a rerun resumes):
                conv2 (decoder side) so that the *normalised* latents the DiT
                sees, (mu - MEAN)/STD with the official constants, have zero
                mean and unit variance.
-  3. latents:  the normalised latents of a fixed set of clips.
+  3. latents:  the normalised latents of fixed sets of clips (--clips each,
+               one set per --latent-seeds seed; separate --latents-only runs
+               can encode sets in parallel into the same --work).
   4. dit:      a tiny umT5 encoder and a tiny WanModel trained together with
                the flow-matching objective (x_s = (1-s) x0 + s eps, target
-               eps - x0, s logit-normal), 10% of captions dropped to "" so that
-               classifier-free guidance works.
+               eps - x0, s logit-normal, optionally shifted toward high noise
+               by --train-shift as the sampler shifts its schedule), 10% of
+               captions dropped to "" so that classifier-free guidance works;
+               from scratch, or from an exported model (--dit-from). Every
+               --eval-every steps, 40 validation prompts (seeds 7000..,
+               never the C test's) are sampled and scored with the C test's
+               checks (demo_data.measure) and the weights saved, so a run
+               shows whether motion is still improving.
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
                google/umt5-xxl/spiece.model, and t2v.json (t2v's defaults and
                the fitted latent->RGB preview factors).
 
-Seeds are fixed: `make demo-model` reproduces the model up to the float
-non-associativity of multi-threaded PyTorch kernels and the time boxes: the
-VAE and DiT phases stop after --vae-minutes and --dit-minutes (45 and 75 by
-default; their lr schedules follow the clock), so their step counts depend
-on the machine's speed. `--vae-minutes 0 --dit-minutes 0` runs exactly
---vae-steps and --dit-steps instead.
+Seeds are fixed: `make demo-model` runs the committed model's recipe in one
+DiT stage, up to the float non-associativity of multi-threaded PyTorch
+kernels and the time boxes: the VAE and DiT phases stop after --vae-minutes
+and --dit-minutes (45 and 120 by default; their lr schedules follow the
+clock), so their step counts depend on the machine's speed.
+`--vae-minutes 0 --dit-minutes 0` runs exactly --vae-steps and --dit-steps
+instead. The committed DiT came from two stages (a first run's weights at
+step 8,000, then --dit-from them on 8,000 clips): models/demo/README.md has
+the exact commands.
 """
 import argparse
 import json
@@ -360,12 +371,13 @@ def fold_latent_normalisation(sd, work, n=64):
 
 # --- 3. latents ---------------------------------------------------------------------
 
-def make_latents(sd, work, n, time_limit=None):
-    """Latents of n clips (fewer if time_limit seconds run out first)."""
-    path = os.path.join(work, "latents_%d.pt" % n)
+def make_latents(sd, work, n, time_limit=None, seed=2):
+    """Latents of n clips drawn with `seed` (fewer if time_limit seconds run
+    out first)."""
+    path = os.path.join(work, "latents_%d.pt" % n if seed == 2 else "latents_%d_seed%d.pt" % (n, seed))
     if os.path.exists(path):
         return torch.load(path)
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     caps, lats = [], []
     t0 = time.time()
     with torch.no_grad():
@@ -483,25 +495,111 @@ def check_batched_dit(dsd, tsd, sp):
     log("batched DiT forward matches the reference (float64)")
 
 
-def train_dit(work, data, sp, steps, batch, time_limit=None):
+# --- validation: the objective test's checks on samples, during training ---------
+
+def val_cases(n=40):
+    """n (caption, colour, direction, bg) from the training combinations, the
+    directions in turn, for seeds VAL_SEED.. (the C test uses 1000.. and 2000..)."""
+    combos = demo_data.all_combinations()
+    bgs, dirs = list(demo_data.BACKGROUNDS), list(demo_data.DIRECTIONS)
+    out = []
+    for i in range(n):
+        d = dirs[i % len(dirs)]
+        color, shape = [(c, s) for c, s, dd in combos if dd == d][(7 * i) % (len(combos) // len(dirs))]
+        out.append((demo_data.caption(color, shape, d, bgs[(i // 5) % 4]), color, d, bgs[(i // 5) % 4]))
+    return out
+
+
+VAL_SEED = 7000
+
+
+def sample_batch(dsd, tsd, sp, captions, seeds, cfg=DEFAULTS["cfg"]):
+    """The pipeline of tools/reference/pipeline.py (its noise, schedule and
+    UniPC, the model's defaults) on a batch, in float32 -> latents [B, 16, 5, 8, 8]."""
+    from reference import pipeline as rpipe
+    from reference import sampler as rsampler
+    tcfg = rt5.Config(tsd)
+    ctx = {1: [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, c))) for c in captions]}
+    ctx[0] = [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, DEFAULTS["negative_prompt"])))] * len(captions)
+    noise = torch.stack([rpipe.noise(s, (16, 5, 8, 8)).float() for s in seeds])
+
+    def model(x, t, cond):
+        return dit_forward_batch(dsd, DIT_CFG, x, torch.full((x.shape[0],), float(t)), ctx[cond])
+    return rsampler.sample(noise, DEFAULTS["steps"], DEFAULTS["shift"], cfg, DEFAULTS["sampler"], model,
+                           dtype=torch.float32)
+
+
+def validate(vsd, dsd, tsd, sp, n=40):
+    """Generates n validation prompts and scores them as tests/test_demo.c
+    does: (colour, motion, background, all three) passes."""
+    cases = val_cases(n)
+    with torch.no_grad():
+        z = sample_batch(dsd, tsd, sp, [c[0] for c in cases], [VAL_SEED + i for i in range(n)])
+        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:]) for i in range(n)]
+    return tuple(sum(r[k] for r in res) for k in range(3)) + (sum(all(r[:3]) for r in res),)
+
+
+def load_exported_dit(model_dir):
+    """The DiT and umT5 weights of an exported demo model, or of a weights
+    file this phase saved (*.safetensors), to train on."""
+    if model_dir.endswith(".safetensors"):
+        sd = {k: torch.from_numpy(v).float() for k, v in st.load(model_dir)[0].items()}
+        return ({k[4:]: v for k, v in sd.items() if k.startswith("dit.")},
+                {k[3:]: v for k, v in sd.items() if k.startswith("t5.")})
+    dsd = {k: torch.from_numpy(v).float() for k, v in
+           st.load(os.path.join(model_dir, "diffusion_pytorch_model.safetensors"))[0].items()}
+    tsd = {k: v.float() for k, v in torch.load(os.path.join(model_dir, "models_t5_umt5-xxl-enc-bf16.pth"),
+                                                weights_only=True).items()}
+    return dsd, tsd
+
+
+def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
+              vsd=None, eval_every=2000):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
-    seconds when that comes first (the schedule then follows the clock)."""
-    path = os.path.join(work, "dit_t5_%d.safetensors" % steps)
+    seconds when that comes first (the schedule then follows the clock).
+    Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
+    schedule (s -> shift s / (1 + (shift - 1) s)), so that the high noise
+    levels, where the sampler spends half its steps deciding where the object
+    goes, are trained as often as it uses them. Every eval_every steps the
+    validation score (validate) is logged and the weights saved."""
+    tag = "dit_t5_%d_s%g_n%d%s" % (steps, shift, len(data["captions"]), "_cont" if init else "")
+    path = os.path.join(work, tag + ".safetensors")
     if os.path.exists(path):
         sd = {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
         return {k[4:]: v for k, v in sd.items() if k.startswith("dit.")}, \
                {k[3:]: v for k, v in sd.items() if k.startswith("t5.")}
     gen = torch.Generator().manual_seed(3)
     rng = np.random.default_rng(3)
-    dsd = init_params(list(rdit.param_shapes(DIT_CFG).items()), gen, dit_init)
-    tsd = init_params(t5_shapes(sp.get_piece_size()), gen, default_init)
-    for k in tsd:
-        if k.endswith("token_embedding.weight"):
-            tsd[k].data.normal_(0, 1, generator=gen)
+    if init:
+        dsd, tsd = load_exported_dit(init)
+        for v in list(dsd.values()) + list(tsd.values()):
+            v.requires_grad_(True)
+        log("dit: starting from", init)
+    else:
+        dsd = init_params(list(rdit.param_shapes(DIT_CFG).items()), gen, dit_init)
+        tsd = init_params(t5_shapes(sp.get_piece_size()), gen, default_init)
+        for k in tsd:
+            if k.endswith("token_embedding.weight"):
+                tsd[k].data.normal_(0, 1, generator=gen)
     tcfg = rt5.Config(tsd)
     check_batched_dit(dsd, tsd, sp)
     params = list(dsd.values()) + list(tsd.values())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=lr_max, weight_decay=0.0)
+
+    def save(p):
+        out = {"dit." + k: v.detach() for k, v in dsd.items()}
+        out.update({"t5." + k: v.detach() for k, v in tsd.items()})
+        st.save(p, {k: v.numpy() for k, v in out.items()})
+
+    def evaluate(step):
+        if vsd is None:
+            return
+        c, m, b, a = validate(vsd, {k: v.detach() for k, v in dsd.items()},
+                              {k: v.detach() for k, v in tsd.items()}, sp)
+        log("dit step %d validation (40 prompts, seeds %d..): colour %d motion %d background %d, all three %d"
+            % (step, VAL_SEED, c, m, b, a))
+        save(os.path.join(work, "%s_at%d.safetensors" % (tag, step)))
+
     ids_cache = {}
     lat, caps = data["latents"], data["captions"]
     t0 = time.time()
@@ -510,7 +608,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None):
         if frac >= 1:
             log("dit: time limit reached after %d steps" % step)
             break
-        lr = 1e-3 * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        if step and step % eval_every == 0:
+            evaluate(step)
+        lr = lr_max * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad()
@@ -523,6 +623,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None):
             enc[text] = rt5.encode(tsd, tcfg, ids_cache[text])
         x0 = lat[torch.from_numpy(js)]
         s = torch.sigmoid(torch.randn(batch, generator=gen))
+        s = shift * s / (1 + (shift - 1) * s)
         eps = torch.randn(x0.shape, generator=gen)
         sv = s.view(batch, 1, 1, 1, 1)
         xs = (1 - sv) * x0 + sv * eps
@@ -535,9 +636,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None):
         if step % 50 == 0 or step == steps - 1:
             log("dit step %d/%d  loss %.4f  lr %.1e  (%.2f s/step)" % (step, steps, loss_sum, lr,
                                                                     (time.time() - t0) / (step + 1)))
-    out = {"dit." + k: v.detach() for k, v in dsd.items()}
-    out.update({"t5." + k: v.detach() for k, v in tsd.items()})
-    st.save(path, {k: v.numpy() for k, v in out.items()})
+    evaluate(step)
+    save(path)
     return ({k: v.detach() for k, v in dsd.items()}, {k: v.detach() for k, v in tsd.items()})
 
 
@@ -602,8 +702,20 @@ def main():
                     help="a Wan2.1_VAE.pth from an earlier export: use it instead of training the VAE "
                     "again, and go on with the latents and the DiT")
     ap.add_argument("--latent-minutes", type=float, default=None, help="stop encoding clips after this long")
-    ap.add_argument("--dit-minutes", type=float, default=75.0,
+    ap.add_argument("--dit-minutes", type=float, default=120.0,
                     help="time box of the DiT phase (its lr schedule follows the clock); 0: none")
+    ap.add_argument("--latent-seeds", default="2,22",
+                    help="comma-separated seeds of the clip sets (--clips clips each) the DiT trains on; "
+                    "each set is cached in --work, so sets can be encoded by separate --latents-only runs")
+    ap.add_argument("--latents-only", action="store_true", help="stop after encoding the latents")
+    ap.add_argument("--train-shift", type=float, default=3.0,
+                    help="shift of the DiT's training noise levels (1: plain logit-normal)")
+    ap.add_argument("--dit-lr", type=float, default=1e-3, help="peak learning rate of the DiT phase")
+    ap.add_argument("--dit-from", default=None,
+                    help="an exported model directory, or weights saved by this phase (*.safetensors): train "
+                    "that DiT and umT5 further instead of from scratch")
+    ap.add_argument("--eval-every", type=int, default=2000,
+                    help="DiT steps between validation scores (and saved weights)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -620,9 +732,13 @@ def main():
         vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps, minutes(a.vae_minutes)), a.work)
     eval_vae(vsd, n=48)
     colour_probe_accuracy(vsd)
-    data = make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes))
+    sets = [make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes), int(s)) for s in a.latent_seeds.split(",")]
+    data = {"captions": [c for d in sets for c in d["captions"]], "latents": torch.cat([d["latents"] for d in sets])}
+    if a.latents_only:
+        return
     torch.set_num_threads(a.dit_threads)
-    dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes))
+    dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes), a.train_shift, a.dit_lr,
+                         a.dit_from, vsd, a.eval_every)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
