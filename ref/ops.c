@@ -1057,6 +1057,15 @@ static void conv3d_tile(float *out, const float *inp, int T, int H, int W, const
  * fixed by the shape, so every thread count gives the same bits. */
 enum { WG_NT = 128, WG_KB = 256, WG_PAD = 16 };
 
+/* The transforms' loops over a row of tiles are asked to vectorise (gcc
+ * does, with SSE2); clang turns an "omp simd" it cannot vectorise into an
+ * error under -Werror, so for clang they are left to its own vectoriser. */
+#if defined(__clang__)
+#define WG_SIMD
+#else
+#define WG_SIMD _Pragma("omp simd")
+#endif
+
 static int winograd_applies(const Conv3dParams *p) {
     return p->kh == 3 && p->kw == 3 && p->st == 1 && p->sh == 1 && p->sw == 1 && p->ph0 == 1 && p->ph1 == 1 &&
            p->pw0 == 1 && p->pw1 == 1;
@@ -1104,7 +1113,7 @@ static void wg_gather(float *e, float *o, const float *plane, int H, int W, int 
     }
     const float *row = plane + (size_t)y * W;
     if (x0 >= 0 && x0 + 2 * n + 1 < W) {
-#pragma omp simd
+WG_SIMD
         for (int k = 0; k <= n; k++) e[k] = row[x0 + 2 * k], o[k] = row[x0 + 2 * k + 1];
         return;
     }
@@ -1125,7 +1134,7 @@ static void winograd_input(float *V, size_t xs, int nt, int r, const float *plan
     int n = R->nx;
     for (int ty = R->ty0; ty < R->ty0 + R->ny; ty++) {
         for (int i = 0; i < 4; i++) wg_gather(e[i], o[i], plane, H, W, 2 * ty - 1 + i, 2 * R->tx0 - 1, n);
-#pragma omp simd
+WG_SIMD
         for (int k = 0; k <= n; k++) { /* rows: q = B^T d */
             qe[0][k] = e[0][k] - e[2][k], qo[0][k] = o[0][k] - o[2][k];
             qe[1][k] = e[1][k] + e[2][k], qo[1][k] = o[1][k] + o[2][k];
@@ -1135,12 +1144,13 @@ static void winograd_input(float *V, size_t xs, int nt, int r, const float *plan
         float *v = V + (size_t)r * nt + (size_t)(ty - R->ty0) * n;
         for (int i = 0; i < 4; i++, v += 4 * xs) { /* columns: V = q B */
             const float *a = qe[i], *b = qo[i];
-#pragma omp simd
+            float *v0 = v, *v1 = v + xs, *v2 = v + 2 * xs, *v3 = v + 3 * xs;
+WG_SIMD
             for (int k = 0; k < n; k++) {
-                v[k] = a[k] - a[k + 1];
-                v[xs + k] = b[k] + a[k + 1];
-                v[2 * xs + k] = a[k + 1] - b[k];
-                v[3 * xs + k] = b[k] - b[k + 1];
+                v0[k] = a[k] - a[k + 1];
+                v1[k] = b[k] + a[k + 1];
+                v2[k] = a[k + 1] - b[k];
+                v3[k] = b[k] - b[k + 1];
             }
         }
     }
@@ -1157,7 +1167,7 @@ static void winograd_output(float *out, int64_t cs, const float *M, size_t xs, i
         float b = bias ? bias[co] : 0.0f;
         for (int ty = R->ty0; ty < R->ty0 + R->ny; ty++) {
             const float *m = M + (size_t)co * nt + (size_t)(ty - R->ty0) * n;
-#pragma omp simd
+WG_SIMD
             for (int k = 0; k < n; k++) {
                 float t[2][4];
                 for (int j = 0; j < 4; j++) {
@@ -1214,10 +1224,13 @@ static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, 
     int64_t ntask = (int64_t)To * cy * cx;
     size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * Cout + WG_PAD);
     float *U = t2v_malloc(sizeof(float) * 16 * (size_t)Cout * (size_t)kt * Cin, "conv3d Winograd weight", err);
-    float *buf = U ? t2v_malloc(sizeof(float) * per * (size_t)max_threads(), "conv3d Winograd buffers", err) : NULL;
+    int nt = max_threads();
+    float *buf = U ? t2v_malloc(sizeof(float) * per * (size_t)nt, "conv3d Winograd buffers", err) : NULL;
     if (!buf) { free(U); return T2V_ERESOURCE; }
     winograd_weights(U, w, Cout, Cin, kt);
-#pragma omp parallel for schedule(dynamic, 1) if (ntask > 1)
+/* num_threads(nt): the team is exactly as large as the buffers are many
+ * (LLVM's libomp gave a larger team after a nested region in a GEMM) */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntask > 1)
     for (int64_t task = 0; task < ntask; task++) {
         int bx = (int)(task % cx), by = (int)(task / cx % cy);
         WgRect R = {(int)(task / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
@@ -1285,7 +1298,7 @@ int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, c
 #ifdef T2V_OPENBLAS
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 #endif
-#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntiles > 1) /* one buffer per thread */
     for (int64_t t = 0; t < ntiles; t++) {
         int64_t p0 = t * tn;
         conv3d_tile(out, inp, T, H, W, w, Cout, Kc, P, p, Ho, Wo, direct,
