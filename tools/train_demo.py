@@ -36,15 +36,12 @@ Phases (each cached under --work, so a rerun resumes):
                google/umt5-xxl/spiece.model, and t2v.json (t2v's defaults and
                the fitted latent->RGB preview factors).
 
-Seeds are fixed: `make demo-model` runs the committed model's recipe in one
-DiT stage, up to the float non-associativity of multi-threaded PyTorch
-kernels and the time boxes: the VAE and DiT phases stop after --vae-minutes
-and --dit-minutes (45 and 120 by default; their lr schedules follow the
-clock), so their step counts depend on the machine's speed.
-`--vae-minutes 0 --dit-minutes 0` runs exactly --vae-steps and --dit-steps
-instead. The committed DiT came from two stages (a first run's weights at
-step 8,000, then --dit-from them on 8,000 clips): models/demo/README.md has
-the exact commands.
+Seeds are fixed: `make demo-model` reproduces the model up to the float
+non-associativity of multi-threaded PyTorch kernels and the time boxes: the
+VAE and DiT phases stop after --vae-minutes and --dit-minutes (45 and 120 by
+default; their lr schedules follow the clock), so their step counts depend
+on the machine's speed. `--vae-minutes 0 --dit-minutes 0` runs exactly
+--vae-steps and --dit-steps instead.
 """
 import argparse
 import json
@@ -704,7 +701,7 @@ def main():
     ap.add_argument("--latent-minutes", type=float, default=None, help="stop encoding clips after this long")
     ap.add_argument("--dit-minutes", type=float, default=120.0,
                     help="time box of the DiT phase (its lr schedule follows the clock); 0: none")
-    ap.add_argument("--latent-seeds", default="2,22",
+    ap.add_argument("--latent-seeds", default="2",
                     help="comma-separated seeds of the clip sets (--clips clips each) the DiT trains on; "
                     "each set is cached in --work, so sets can be encoded by separate --latents-only runs")
     ap.add_argument("--latents-only", action="store_true", help="stop after encoding the latents")
