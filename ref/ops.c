@@ -1243,6 +1243,35 @@ static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, 
     return T2V_OK;
 }
 
+/* The im2col path of conv3d_forward: out[Cout, To, Ho, Wo] (bias included). */
+static int conv3d_im2col(float *out, const float *inp, int Cin, int T, int H, int W, const float *w, int Cout,
+                         const float *bias, const Conv3dParams *p, int To, int Ho, int Wo, T2vError *err) {
+    int64_t Kc = (int64_t)Cin * p->kt * p->kh * p->kw, P = (int64_t)To * Ho * Wo;
+    int direct = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
+                 p->sw == 1 && !p->pt0 && !p->pt1 && !p->ph0 && !p->ph1 && !p->pw0 && !p->pw1;
+    int64_t tn = conv_tile_n(P), ntiles = (P + tn - 1) / tn;
+    int nt = max_threads();
+    size_t col_size = (size_t)(Kc < CONV_TILE_K ? Kc : CONV_TILE_K) * (size_t)tn; /* per thread */
+    float *cols = NULL;
+    if (!direct) {
+        cols = t2v_malloc(sizeof(float) * col_size * (size_t)nt, "conv3d column buffers", err);
+        if (!cols) return T2V_ERESOURCE;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntiles > 1) /* one buffer per thread */
+    for (int64_t t = 0; t < ntiles; t++) {
+        int64_t p0 = t * tn;
+        conv3d_tile(out, inp, T, H, W, w, Cout, Kc, P, p, Ho, Wo, direct,
+                    cols ? cols + (size_t)thread_id() * col_size : NULL, p0, (int)(P - p0 < tn ? P - p0 : tn));
+    }
+    if (bias) {
+#pragma omp parallel for schedule(static) if ((int64_t)Cout * P > 65536)
+        for (int co = 0; co < Cout; co++)
+            for (int64_t i = 0; i < P; i++) out[(size_t)co * P + i] += bias[co];
+    }
+    free(cols);
+    return T2V_OK;
+}
+
 size_t conv3d_scratch_bytes(int64_t cout, int64_t wnumel) {
     size_t im2col = (size_t)CONV_TILE_K * CONV_TILE_N * (size_t)max_threads();
     size_t wino = (size_t)(wnumel / 9 * 16) +   /* U: 16 numbers per 3x3 kernel slice */
@@ -1265,53 +1294,20 @@ int conv3d_forward(float *out, const float *inp, int Cin, int T, int H, int W, c
         return t2v_fail(err, T2V_EINPUT,
                         "conv3d: input [%d, %d, %d, %d] too small for kernel (%d, %d, %d) "
                         "stride (%d, %d, %d)", Cin, T, H, W, p->kt, p->kh, p->kw, p->st, p->sh, p->sw);
-    int Cout = (int)weight->shape[0];
-    if (winograd_applies(p)) {
-        float *wscratch = NULL;
-        if (needs_widening(weight)) {
-            wscratch = t2v_malloc(sizeof(float) * (size_t)tensor_numel(weight), "conv3d weight", err);
-            if (!wscratch) return T2V_ERESOURCE;
-        }
-#ifdef T2V_OPENBLAS
-        if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-#endif
-        int rc = conv3d_winograd(out, inp, Cin, T, H, W, weight_f32(weight, wscratch), Cout, p->kt, bias, p, To, err);
-        free(wscratch);
-        return rc;
-    }
-    int64_t Kc = (int64_t)Cin * p->kt * p->kh * p->kw, P = (int64_t)To * Ho * Wo;
-    int direct = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
-                 p->sw == 1 && !p->pt0 && !p->pt1 && !p->ph0 && !p->ph1 && !p->pw0 && !p->pw1;
-    int64_t tn = conv_tile_n(P), ntiles = (P + tn - 1) / tn;
-    int nt = max_threads();
-    size_t col_size = (size_t)(Kc < CONV_TILE_K ? Kc : CONV_TILE_K) * (size_t)tn; /* per thread */
-    float *wscratch = NULL, *cols = NULL;
+    float *wscratch = NULL;
     if (needs_widening(weight)) {
         wscratch = t2v_malloc(sizeof(float) * (size_t)tensor_numel(weight), "conv3d weight", err);
         if (!wscratch) return T2V_ERESOURCE;
-    }
-    if (!direct) {
-        cols = t2v_malloc(sizeof(float) * col_size * (size_t)nt, "conv3d column buffers", err);
-        if (!cols) { free(wscratch); return T2V_ERESOURCE; }
     }
     const float *w = weight_f32(weight, wscratch);
 #ifdef T2V_OPENBLAS
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 #endif
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntiles > 1) /* one buffer per thread */
-    for (int64_t t = 0; t < ntiles; t++) {
-        int64_t p0 = t * tn;
-        conv3d_tile(out, inp, T, H, W, w, Cout, Kc, P, p, Ho, Wo, direct,
-                    cols ? cols + (size_t)thread_id() * col_size : NULL, p0, (int)(P - p0 < tn ? P - p0 : tn));
-    }
-    if (bias) {
-#pragma omp parallel for schedule(static) if ((int64_t)Cout * P > 65536)
-        for (int co = 0; co < Cout; co++)
-            for (int64_t i = 0; i < P; i++) out[(size_t)co * P + i] += bias[co];
-    }
-    free(cols);
+    int Cout = (int)weight->shape[0];
+    int rc = winograd_applies(p) ? conv3d_winograd(out, inp, Cin, T, H, W, w, Cout, p->kt, bias, p, To, err)
+                                 : conv3d_im2col(out, inp, Cin, T, H, W, w, Cout, bias, p, To, Ho, Wo, err);
     free(wscratch);
-    return T2V_OK;
+    return rc;
 }
 
 /* Direct convolution, double accumulation, for tests. */
