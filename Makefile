@@ -7,7 +7,8 @@
 #   make run             generate the README example with the embedded demo model
 #   make golden          regenerate golden/ with the PyTorch reference (python3-torch)
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS each
-#   make bench           speed and memory against PyTorch (see bench/)
+#   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
+#                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
 #   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
@@ -104,7 +105,7 @@ $(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
 	$(CC) $(CFLAGS) $< $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
 bench: all
-	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(BENCH_ARGS)
+	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
 CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64

@@ -345,43 +345,27 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
 #ifdef T2V_OPENBLAS
 /* OpenBLAS's own threading splits a GEMM differently for different thread
  * counts, which changes the bits. So OpenBLAS always runs single-threaded
- * (platform_set_threads) and t2v cuts C into tiles of a FIXED size, one
- * cblas call per tile, the tiles spread over OpenMP threads: every element
- * is computed by the same call whatever the thread count. Row tiles when M is
- * large (the DiT's token-major GEMMs), column tiles when M is small and N
- * large (the VAE's channel-major im2col GEMMs). */
-enum { GEMM_TILE_ROWS = 128, GEMM_TILE_COLS = 512 };
-
-/* Rows (or columns) per tile, from the length alone (never from the thread
- * count): a multiple of 6 tiles (1, 2, 3 or 6 threads share them evenly) of
- * about 256, so each cblas call repacks the operand it shares with the
- * other tiles as few times as possible (1,560 tokens: 6 tiles of 260 rows
- * rather than 13 of 128). */
-static int gemm_tile(int len) {
-    int n = (len + 3 * 256) / (6 * 256); /* round(len / 1536) */
-    n = 6 * (n < 1 ? 1 : n);
-    return (len + n - 1) / n;
-}
-
-/* Each single-threaded cblas call packs the whole of the operand its tile
- * shares with the others: op(B) [K, N] for a row tile, op(A) [M, K] for a
- * column tile. Row tiles unless column tiles pack fewer floats (the DiT's
- * FFN on 512-row chunks: the 8,960 x 1,536 weight 6 times over, or the
- * 512 x 1,536 activations); few rows (M < 256): columns of 512; few
- * columns (N < 1,024): rows. */
-static int gemm_by_rows(int M, int N) {
-    if (N < 2 * GEMM_TILE_COLS) return 1;
-    if (M < 2 * GEMM_TILE_ROWS) return 0;
-    int64_t tr = (M + gemm_tile(M) - 1) / gemm_tile(M), tc = (N + gemm_tile(N) - 1) / gemm_tile(N);
-    return tr * N <= tc * M;
-}
+ * (platform_set_threads) and t2v cuts C into tiles fixed by the shape alone,
+ * one cblas call per tile, the tiles spread over OpenMP threads: every
+ * element is computed by the same call whatever the thread count.
+ *
+ * Each call packs the whole of the operand its tile shares with the others:
+ * op(B) [K, N] once per row tile, op(A) [M, K] once per column tile. With T
+ * tiles, row tiles pack (T N + M) K floats and column tiles (T M + N) K, so
+ * the longer of M and N is split, into T = GEMM_TILES (1, 2, 3 or 6 threads
+ * share them evenly; fewer when tiles would be shorter than GEMM_TILE_MIN).
+ * The DiT's ffn.0 at 1,560 tokens (M 1,560, N 8,960, K 1,536): 6 column
+ * tiles pack 28 M floats; 6 row tiles would pack 85 M, 36 column tiles of
+ * 249 (this code's previous rule) 100 M. */
+enum { GEMM_TILES = 6, GEMM_TILE_MIN = 32 };
 
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int by_rows = gemm_by_rows(M, N), len = by_rows ? M : N;
-    int tile = by_rows || M >= 2 * GEMM_TILE_ROWS ? gemm_tile(len) : GEMM_TILE_COLS;
+    int by_rows = M >= N, len = by_rows ? M : N;
+    int tile = (len + GEMM_TILES - 1) / GEMM_TILES;
+    if (tile < GEMM_TILE_MIN) tile = GEMM_TILE_MIN;
     int ntiles = (len + tile - 1) / tile;
     #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1)
     for (int t = 0; t < ntiles; t++) {

@@ -20,7 +20,16 @@ into bench/cache/ (git-ignored) the first time. --quick runs the small cases
 run only when named in --cases: vae-480x832x17 (both sides) and
 vae-256x256x81 (t2v only: its peak RSS against vae-256x256x17's shows that
 chunked decoding does not grow with the frame count).
+
+--sdcpp SD_CLI (make bench SDCPP=...) adds stable-diffusion.cpp side by side:
+an sd-cli built outside the repository (tools/build_sdcpp.sh) runs one
+256x256x17 generation per DiT weight type (--sdcpp-types, default
+bf16,f16,f32) on the same synthetic checkpoints: its T5 (prompt padded to 512
+tokens), one DiT forward (1 step, cfg 1) and the VAE decode, each timed by its
+own log, against t2v's t5-xxl-30, dit-1280 and vae-256x256x17 rows. With
+--cases sdcpp (and --append) only those runs are made.
 """
+import re
 import argparse
 import json
 import os
@@ -28,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -146,7 +156,7 @@ class Progress:
 
 # --- running one side -------------------------------------------------------------
 
-def run_child(cmd, threads, nice, coretype=None):
+def run_child(cmd, threads, nice, coretype=None, parse=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
@@ -164,9 +174,12 @@ def run_child(cmd, threads, nice, coretype=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     text = out[0].decode(errors="replace")
     res = None
-    for line in text.splitlines():
-        if line.startswith("{"):
-            res = json.loads(line)
+    if parse:
+        res = parse(text + err[0].decode(errors="replace"))
+    else:
+        for line in text.splitlines():
+            if line.startswith("{"):
+                res = json.loads(line)
     if p.returncode != 0 or res is None:
         return {"error": "exit %d: %s" % (p.returncode, (err[0].decode(errors="replace") or text)[-600:]),
                 "cmd": " ".join(cmd)}
@@ -174,6 +187,46 @@ def run_child(cmd, threads, nice, coretype=None):
     res["wall_s"] = time.time() - t0
     res["loadavg"] = [load0, os.getloadavg()[0]]
     res["cmd"] = " ".join(cmd)
+    return res
+
+
+# --- stable-diffusion.cpp, side by side ---------------------------------------------
+
+SDCPP_T5 = os.path.join(CACHE, "sdcpp", "umt5_xxl_bf16.safetensors")
+SDCPP_PROMPT = "a red circle moving to the right on a black background"
+SDCPP_LOG = {"t5_s": r"get_learned_condition completed, taking ([0-9.]+)s",
+             "dit_s": r"sampling completed, taking ([0-9.]+)s",
+             "vae_s": r"decode_first_stage completed, taking ([0-9.]+)s",
+             "dit_types": r"Diffusion model weight type stat:\s*(.*)",
+             "version": r"stable-diffusion.cpp version (\S+, commit \w+)"}
+
+
+def parse_sdcpp(text):
+    """sd-cli's own timings; None (an error) unless all three stages ran."""
+    res = {}
+    for k, pat in SDCPP_LOG.items():
+        m = re.findall(pat, text)
+        if m:
+            res[k] = float(m[-1]) if k.endswith("_s") else m[-1].strip()
+    return res if all(k in res for k in ("t5_s", "dit_s", "vae_s")) else None
+
+
+def run_sdcpp(sd_cli, weights, threads, nice):
+    """One stable-diffusion.cpp generation at 256x256x17 (latent 16x5x32x32: the
+    shapes of dit-1280 and vae-256x256x17): T5 (the prompt padded to 512 tokens),
+    one DiT forward (1 Euler step; cfg 1 skips the unconditional pass) and the VAE
+    decode. weights: the DiT's type in memory (bf16: as in the file; f16, f32:
+    converted at load, which is not timed)."""
+    dit = os.path.join(ckpt_path({"ckpt": "dit"}), "diffusion_pytorch_model.safetensors")
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sd_cli, "-M", "vid_gen", "--diffusion-model", dit, "--vae", ckpt_path({"ckpt": "vae"}),
+               "--t5xxl", SDCPP_T5, "-p", SDCPP_PROMPT, "--cfg-scale", "1.0", "--sampling-method", "euler",
+               "--steps", "1", "--flow-shift", "3.0", "-W", "256", "-H", "256", "--video-frames", "17",
+               "-t", str(threads), "-v", "-o", os.path.join(tmp, "out.webm")]
+        if weights != "bf16":
+            cmd += ["--tensor-type-rules", r"^model\.diffusion_model\.=" + weights]
+        res = run_child(cmd, threads, nice, parse=parse_sdcpp)
+    res.update(weights=weights, threads=threads)
     return res
 
 
@@ -192,9 +245,9 @@ def build(blas):
     return os.path.join(root, target)
 
 
-def write_checkpoints(cases):
-    need = sorted({c["ckpt"] for c in cases if "ckpt" in c})
-    missing = []
+def write_checkpoints(cases, sdcpp=False):
+    need = sorted({c["ckpt"] for c in cases if "ckpt" in c} | ({"dit", "vae"} if sdcpp else set()))
+    missing = ["t5-hf"] if sdcpp and not os.path.exists(SDCPP_T5) else []
     for w in need:
         c = {"ckpt": w}
         p = ckpt_path(c)
@@ -300,7 +353,15 @@ def raw_peak(runs):
     return peak
 
 
-def targets(rows, peak, t5_file):
+# stable-diffusion.cpp's figures in the issue (2 threads, the issue's own machine)
+SDCPP_ISSUE = {"dit_bf16_s": 29.7, "t5_s": 56.0}
+
+
+def sdcpp_find(sdcpp, weights, threads=2):
+    return next((r for r in sdcpp if r["weights"] == weights and r["threads"] == threads and "error" not in r), None)
+
+
+def targets(rows, peak, t5_file, sdcpp=()):
     """(target, met / not met / not measured, detail)."""
     out = []
 
@@ -329,6 +390,20 @@ def targets(rows, peak, t5_file):
     r = find("vae-256x256x17")
     s = r and r.get("speedup")
     add("vae-256x256x17: >= 1.3x faster than PyTorch", None if s is None else s >= 1.3, fmt(s, "%.2fx"))
+    d, t = find("dit-1280"), find("t5-xxl-30")
+    d, t = d and d.get("t2v_s"), t and t.get("t2v_s")
+    sb = sdcpp_find(sdcpp, "bf16")
+    add("dit-1280 (fp32): no slower than stable-diffusion.cpp's bf16 step, measured in this run",
+        None if not (d and sb) else d <= sb["dit_s"],
+        "t2v %s s vs %s s" % (fmt(d, "%.1f"), fmt(sb and sb["dit_s"], "%.1f")))
+    add("t5-xxl-30: >= 10x faster than stable-diffusion.cpp's padded encoding, measured in this run",
+        None if not (t and sb) else sb["t5_s"] / t >= 10,
+        "%s (t2v %s s vs %s s)" % (fmt(t and sb and sb["t5_s"] / t, "%.1fx"), fmt(t, "%.1f"),
+                                   fmt(sb and sb["t5_s"], "%.1f")))
+    add("dit-1280 (fp32): no slower than the issue's stable-diffusion.cpp bf16 step (29.7 s, its machine)",
+        None if not d else d <= SDCPP_ISSUE["dit_bf16_s"], "t2v %s s" % fmt(d, "%.1f"))
+    add("t5-xxl-30: >= 10x faster than the issue's stable-diffusion.cpp encoding (56 s, its machine)",
+        None if not t else SDCPP_ISSUE["t5_s"] / t >= 10, fmt(t and SDCPP_ISSUE["t5_s"] / t, "%.1fx"))
     ratios = [(r["case"], r["threads"], r["rss_ratio"]) for r in rows if r.get("rss_ratio")]
     bad = [x for x in ratios if x[2] >= 1.0]
     add("lower peak RSS than PyTorch in every case", None if not ratios else not bad,
@@ -345,12 +420,48 @@ def targets(rows, peak, t5_file):
     return out
 
 
-def write_results(outdir, info, runs, quick, final):
+def sdcpp_table(rows, sdcpp):
+    """results.md's stable-diffusion.cpp section (empty when it was not run)."""
+    if not sdcpp:
+        return []
+
+    def t2v(case, thr):
+        r = next((r for r in rows if r["case"] == case and r["threads"] == thr and r["blas"] == "openblas"), {})
+        return r.get("t2v_s")
+
+    ver = next((r["version"] for r in sdcpp if r.get("version")), "?")
+    md = ["## stable-diffusion.cpp, side by side", "",
+          "stable-diffusion.cpp %s, built by tools/build_sdcpp.sh (CPU backend, -march=native, Release)"
+          " and run by this driver on the same machine, after the cases above, on the same synthetic"
+          " checkpoints (its T5 reads bench/cache/sdcpp/umt5_xxl_bf16.safetensors: the same bytes under"
+          " Hugging Face names). One `sd-cli -M vid_gen` run per DiT weight type (bf16 as in the file;"
+          " f16, f32 converted at load) at 256x256x17: T5 encoding (the prompt padded to 512 tokens),"
+          " one DiT forward (1 step, cfg 1) and the VAE decode, times from its own log (load not timed);"
+          " peak RSS is the whole process (T5, DiT and VAE resident together). x = its time / t2v's time"
+          " at the same thread count (> 1: t2v faster; t2v rows t5-xxl-30, dit-1280, vae-256x256x17)." % ver,
+          "", "| DiT weights | thr | T5 s | vs t2v | DiT step s | vs t2v | VAE s | vs t2v | peak RSS GiB | load | notes |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sdcpp:
+        if "error" in r:
+            md.append("| %s | %d | – | – | – | – | – | – | – | %.1f | %s |" % (
+                r["weights"], r["threads"], max(r.get("loadavg", [0])), r["error"][:160].replace("|", "/")
+                .replace("\n", " ")))
+            continue
+        th = r["threads"]
+        x = [fmt(t2v(c, th) and r[k] / t2v(c, th), "%.1fx")
+             for c, k in (("t5-xxl-30", "t5_s"), ("dit-1280", "dit_s"), ("vae-256x256x17", "vae_s"))]
+        md.append("| %s | %d | %.1f | %s | %.1f | %s | %.1f | %s | %.2f | %.1f | DiT weight types: %s |" % (
+            r["weights"], th, r["t5_s"], x[0], r["dit_s"], x[1], r["vae_s"], x[2], r["rusage_maxrss"] / GiB,
+            max(r["loadavg"]), r.get("dit_types", "?")))
+    return md + [""]
+
+
+def write_results(outdir, info, runs, quick, final, sdcpp=()):
     peak = raw_peak(runs)
     rows = make_rows(runs, peak)
     t5_file = ckpt_path({"ckpt": "t5"})
-    tg = targets(rows, peak, t5_file)
-    data = {"machine": info, "quick": quick, "complete": final,
+    tg = targets(rows, peak, t5_file, sdcpp)
+    data = {"machine": info, "quick": quick, "complete": final, "sdcpp": list(sdcpp),
             "raw_sgemm_gflops": {"%s/%d" % k: v for k, v in peak.items()},
             "rows": rows, "targets": [{"target": a, "status": b, "value": c} for a, b, c in tg],
             "runs": [dict(r, case=r["case"]["name"]) for r in runs]}
@@ -423,7 +534,8 @@ def write_results(outdir, info, runs, quick, final):
         if r["case"] not in seen:
             seen.add(r["case"])
             md.append("- `%s`: %s" % (r["case"], r["what"]))
-    md += ["", "## Targets", "", "At 2 threads (the thread count of the targets), OpenBLAS build; each"
+    md += [""] + sdcpp_table(rows, sdcpp)
+    md += ["## Targets", "", "At 2 threads (the thread count of the targets), OpenBLAS build; each"
            " status holds at the load of its row (column `load` above).", "",
            "| target | status | value |", "|---|---|---|"]
     md += ["| %s | %s | %s |" % t for t in tg]
@@ -485,7 +597,13 @@ def main():
     ap.add_argument("--note", help="a paragraph for results.md (kept in results.json)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes, to check the harness itself (numbers meaningless)")
+    ap.add_argument("--sdcpp", metavar="SD_CLI",
+                    help="stable-diffusion.cpp's sd-cli (tools/build_sdcpp.sh): run it side by side")
+    ap.add_argument("--sdcpp-types", default="bf16,f16,f32",
+                    help="its DiT weight types, one run each (default: bf16,f16,f32)")
     a = ap.parse_args()
+    if a.sdcpp and not os.access(a.sdcpp, os.X_OK):
+        sys.exit("bench: --sdcpp %s: not an executable (build it with tools/build_sdcpp.sh)" % a.sdcpp)
 
     if a.render:
         with open(os.path.join(a.out, "results.json")) as f:
@@ -495,15 +613,20 @@ def main():
         if a.note is not None:
             info["note"] = a.note
         runs = [dict(r, case=by_name[r["case"]]) for r in old["runs"] if r["case"] in by_name]
-        write_results(a.out, info, runs, old.get("quick", False), old.get("complete", True))
+        write_results(a.out, info, runs, old.get("quick", False), old.get("complete", True), old.get("sdcpp", []))
         return
     cases = [c for c in CASES if (c["quick"] or not a.quick) and not c.get("optin")]
+    sd_types = [w for w in a.sdcpp_types.split(",") if w] if a.sdcpp else []
     if a.cases:
         want = a.cases.split(",")
-        unknown = [w for w in want if w not in [c["name"] for c in CASES]]
+        unknown = [w for w in want if w not in [c["name"] for c in CASES] + ["sdcpp"]]
         if unknown:
-            sys.exit("bench: unknown case(s) %s; known: %s" % (unknown, ", ".join(c["name"] for c in CASES)))
+            sys.exit("bench: unknown case(s) %s; known: %s, sdcpp" % (unknown, ", ".join(c["name"] for c in CASES)))
         cases = [c for c in CASES if c["name"] in want]
+        if "sdcpp" not in want:
+            sd_types = []
+        elif not a.sdcpp:
+            sys.exit("bench: --cases sdcpp needs --sdcpp SD_CLI (make bench SDCPP=...)")
     if a.smoke:
         tiny = {"gemm": [64, 128, 256], "dit": [1, 8, 8, 30], "vae": [1, 4, 4]}
         cases = [dict({k: v for k, v in c.items() if k != "flops"}, args=tiny.get(c["kind"], c["args"]),
@@ -520,7 +643,7 @@ def main():
     bins = {"openblas": build("openblas")}
     if not a.no_none and not a.coretype:  # BLAS=none has no OpenBLAS kernels to pick
         bins["none"] = build("none")
-    write_checkpoints(cases)
+    write_checkpoints(cases, bool(sd_types))
 
     plan = []  # (case, threads, blas, with_torch)
     for c in cases:
@@ -530,9 +653,9 @@ def main():
                          not (a.no_torch_1t and heavy and t != threads[0])))
         if "none" in bins:
             plan.append((c, threads[0], "none", False))
-    total = sum(1 + w for _, _, _, w in plan)
+    total = sum(1 + w for _, _, _, w in plan) + len(sd_types)
     prog = Progress(total)
-    runs = []
+    runs, sdcpp = [], []
     old_path = os.path.join(a.out, "results.json")
     if a.append and os.path.exists(old_path):
         with open(old_path) as f:
@@ -542,6 +665,7 @@ def main():
         for r in old.get("runs", []):
             if r["case"] in by_name and (r["case"], r["threads"], r["blas"]) not in redo:
                 runs.append(dict(r, case=by_name[r["case"]]))
+        sdcpp = [r for r in old.get("sdcpp", []) if not (r["weights"] in sd_types and r["threads"] == threads[0])]
         om = old.get("machine", {})
         info["load_start"] = min(info["load_start"], om.get("load_start", 99))
         for k in ("openblas", "openblas_core", "torch", "numpy"):  # a --coretype run records none
@@ -577,12 +701,20 @@ def main():
                     info["torch"], info["numpy"] = run["torch"].get("torch"), run["torch"].get("numpy")
             runs.append(run)
             info["load_end"] = os.getloadavg()[0]
-            write_results(a.out, info, runs, a.quick, False)
+            write_results(a.out, info, runs, a.quick, False, sdcpp)
+        for w in sd_types:
+            prog.start("stable-diffusion.cpp %s DiT %d thr" % (w, threads[0]))
+            r = run_sdcpp(a.sdcpp, w, threads[0], a.nice)
+            if "error" in r:
+                prog.note("bench: stable-diffusion.cpp %s: %s" % (w, r["error"]))
+            sdcpp = [x for x in sdcpp if not (x["weights"] == w and x["threads"] == threads[0])] + [r]
+            info["load_end"] = os.getloadavg()[0]
+            write_results(a.out, info, runs, a.quick, False, sdcpp)
     except KeyboardInterrupt:
         prog.note("bench: interrupted; writing what was measured")
     prog.done()
     info["load_end"] = os.getloadavg()[0]
-    write_results(a.out, info, runs, a.quick, prog.k == total)
+    write_results(a.out, info, runs, a.quick, prog.k == total, sdcpp)
     with open(os.path.join(a.out, "results.md")) as f:
         print(f.read())
 

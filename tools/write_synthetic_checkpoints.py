@@ -12,6 +12,10 @@ under bench/cache/ (git-ignored) and are written once.
                                     + tokens.safetensors (30 ids); tools/t5_xxl.py
     vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (spec 4.1, 4.3),
                                     F32 like the shipped file, ~0.5 GB
+    t5-hf    DIR/sdcpp/             umt5_xxl_bf16.safetensors: the t5 file's bytes
+                                    under the Hugging Face transformers names that
+                                    stable-diffusion.cpp's T5 loader reads (for
+                                    `make bench SDCPP=...`), ~11.4 GB
 
 Files are streamed tensor by tensor (memory stays ~0.2 GB) and written to a
 temporary name, renamed when complete; an existing complete file is kept.
@@ -133,12 +137,57 @@ def write_t5(d):
     t5_xxl.write(d)
 
 
+# official umT5 names (wan21-spec 5.4) -> Hugging Face transformers UMT5EncoderModel names
+T5_HF_NAMES = [
+    (r"token_embedding\.weight", "shared.weight"),
+    (r"norm\.weight", "encoder.final_layer_norm.weight"),
+    (r"blocks\.(\d+)\.norm1\.weight", r"encoder.block.\1.layer.0.layer_norm.weight"),
+    (r"blocks\.(\d+)\.attn\.([qkvo])\.weight", r"encoder.block.\1.layer.0.SelfAttention.\2.weight"),
+    (r"blocks\.(\d+)\.pos_embedding\.embedding\.weight",
+     r"encoder.block.\1.layer.0.SelfAttention.relative_attention_bias.weight"),
+    (r"blocks\.(\d+)\.norm2\.weight", r"encoder.block.\1.layer.1.layer_norm.weight"),
+    (r"blocks\.(\d+)\.ffn\.gate\.0\.weight", r"encoder.block.\1.layer.1.DenseReluDense.wi_0.weight"),
+    (r"blocks\.(\d+)\.ffn\.fc1\.weight", r"encoder.block.\1.layer.1.DenseReluDense.wi_1.weight"),
+    (r"blocks\.(\d+)\.ffn\.fc2\.weight", r"encoder.block.\1.layer.1.DenseReluDense.wo.weight"),
+]
+
+
+def write_t5_hf(src, d):
+    """Copy src (official names) to d/umt5_xxl_bf16.safetensors under T5_HF_NAMES; the
+    data section is copied byte for byte (offsets are relative to it, so they stay valid)."""
+    import re
+    import shutil
+    path = os.path.join(d, "umt5_xxl_bf16.safetensors")
+    if os.path.exists(path):
+        print("%s: exists, kept" % path)
+        return
+    os.makedirs(d, exist_ok=True)
+    t0 = time.time()
+    with open(src, "rb") as f, open(path + ".tmp", "wb") as g:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header, out = json.loads(f.read(n)), {}
+        for k, v in header.items():
+            new = k if k == "__metadata__" else None
+            for pat, rep in T5_HF_NAMES:
+                if new is None and re.fullmatch(pat, k):
+                    new = re.sub(pat, rep, k)
+            if new is None:
+                sys.exit("%s: tensor %s has no Hugging Face name in T5_HF_NAMES" % (src, k))
+            out[new] = v
+        hb = json.dumps(out).encode()
+        hb += b" " * (-len(hb) % 8)
+        g.write(struct.pack("<Q", len(hb)) + hb)
+        shutil.copyfileobj(f, g, CHUNK)
+    os.replace(path + ".tmp", path)
+    print("%s: %.2f GB in %.0f s" % (path, os.path.getsize(path) / 1e9, time.time() - t0))
+
+
 def main():
     args = sys.argv[1:]
     cache = os.path.join(os.path.dirname(here), "bench", "cache")
     if args[:1] == ["--cache"]:
         cache, args = args[1], args[2:]
-    if not args or any(a not in ("dit", "block", "t5", "vae") for a in args):
+    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf") for a in args):
         sys.exit(__doc__)
     for a in args:
         if a == "dit":
@@ -149,6 +198,10 @@ def main():
             write_t5(os.path.join(cache, "t5xxl"))
         elif a == "vae":
             write_vae(os.path.join(cache, "vae"))
+        elif a == "t5-hf":
+            import t5_xxl
+            write_t5(os.path.join(cache, "t5xxl"))
+            write_t5_hf(os.path.join(cache, "t5xxl", t5_xxl.NAME + ".safetensors"), os.path.join(cache, "sdcpp"))
 
 
 if __name__ == "__main__":
