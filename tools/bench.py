@@ -450,9 +450,11 @@ def sdcpp_table(rows, sdcpp):
         th = r["threads"]
         x = [fmt(t2v(c, th) and r[k] / t2v(c, th), "%.1fx")
              for c, k in (("t5-xxl-30", "t5_s"), ("dit-1280", "dit_s"), ("vae-256x256x17", "vae_s"))]
-        md.append("| %s | %d | %.1f | %s | %.1f | %s | %.1f | %s | %.2f | %.1f | DiT weight types: %s |" % (
+        # its "weight type stat" counts the file's types, before any --tensor-type-rules conversion
+        conv = "" if r["weights"] == "bf16" else "; converted to %s at load" % r["weights"]
+        md.append("| %s | %d | %.1f | %s | %.1f | %s | %.1f | %s | %.2f | %.1f | DiT tensors in the file: %s%s |" % (
             r["weights"], th, r["t5_s"], x[0], r["dit_s"], x[1], r["vae_s"], x[2], r["rusage_maxrss"] / GiB,
-            max(r["loadavg"]), r.get("dit_types", "?")))
+            max(r["loadavg"]), r.get("dit_types", "?"), conv))
     return md + [""]
 
 
