@@ -131,19 +131,26 @@ static int bench_gemm(int M, int K, int N, int reps, int threads) {
         wr_u16le((unsigned char *)W.data + 2 * i, h);
         Wf[i] = bf16_to_f32(h); /* the same values on both paths */
     }
+    /* One loop per side, each with a warm-up call, raw last: after a threaded
+     * cblas call OpenBLAS's worker threads spin for a while before they sleep,
+     * and timed next to them t2v's OpenMP tiles shared a core with a spinning
+     * thread (some 2-thread path times doubled). t2v never runs OpenBLAS
+     * threaded, so it never meets them outside this benchmark. */
     double raw[MAX_REPS], path[MAX_REPS], builtin[MAX_REPS], cpu_raw[MAX_REPS], cpu_path[MAX_REPS];
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
         double c0 = cpu_now(), t0 = platform_now();
-        raw_sgemm(M, N, K, A, Wf, C, threads);
-        double c1 = cpu_now(), t1 = platform_now();
         linear_forward(C, A, &W, NULL, M, scratch);
-        double c2 = cpu_now(), t2 = platform_now();
+        if (r >= 0) { path[r] = platform_now() - t0; cpu_path[r] = cpu_now() - c0; }
+    }
+    for (int r = -1; r < reps; r++) {
+        double t0 = platform_now();
         gemm_builtin(0, 1, M, N, K, 1.0f, A, K, Wf, K, 0.0f, C, N);
-        double t3 = platform_now();
-        if (r >= 0) {
-            raw[r] = t1 - t0; path[r] = t2 - t1; builtin[r] = t3 - t2;
-            cpu_raw[r] = c1 - c0; cpu_path[r] = c2 - c1;
-        }
+        if (r >= 0) builtin[r] = platform_now() - t0;
+    }
+    for (int r = -1; r < reps; r++) {
+        double c0 = cpu_now(), t0 = platform_now();
+        raw_sgemm(M, N, K, A, Wf, C, threads);
+        if (r >= 0) { raw[r] = platform_now() - t0; cpu_raw[r] = cpu_now() - c0; }
     }
     printf("{\"case\": \"gemm\", \"M\": %d, \"K\": %d, \"N\": %d, \"flops\": %.0f, ", M, K, N,
            2.0 * M * N * (double)K);

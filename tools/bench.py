@@ -70,11 +70,11 @@ def t5_flops(L):
 
 # name, kind, arguments (after the checkpoint), reps, warm-up, quick, checkpoint writer
 CASES = [
-    dict(name="gemm-1560x1536x1536", kind="gemm", args=[1560, 1536, 1536], reps=5, quick=True,
+    dict(name="gemm-1560x1536x1536", kind="gemm", args=[1560, 1536, 1536], reps=15, quick=True,
          what="GEMM M x K x N (self/cross q,k,v,o), bf16 weights"),
-    dict(name="gemm-1560x1536x8960", kind="gemm", args=[1560, 1536, 8960], reps=5, quick=True,
+    dict(name="gemm-1560x1536x8960", kind="gemm", args=[1560, 1536, 8960], reps=15, quick=True,
          what="GEMM M x K x N (ffn.0), bf16 weights"),
-    dict(name="gemm-1560x8960x1536", kind="gemm", args=[1560, 8960, 1536], reps=5, quick=True,
+    dict(name="gemm-1560x8960x1536", kind="gemm", args=[1560, 8960, 1536], reps=15, quick=True,
          what="GEMM M x K x N (ffn.2), bf16 weights"),
     dict(name="dit-block-1560", kind="dit", ckpt="block", args=[1, 60, 104, 30], reps=3, warmup=1,
          quick=True, flops=dit_flops(1560, 30, 1),
