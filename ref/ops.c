@@ -349,33 +349,43 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
  * one cblas call per tile, the tiles spread over OpenMP threads: every
  * element is computed by the same call whatever the thread count.
  *
- * Each call packs the whole of the operand its tile shares with the others:
- * op(B) [K, N] once per row tile, op(A) [M, K] once per column tile. With T
- * tiles, row tiles pack (T N + M) K floats and column tiles (T M + N) K, so
- * the longer of M and N is split, into T = GEMM_TILES (1, 2, 3 or 6 threads
- * share them evenly; fewer when tiles would be shorter than GEMM_TILE_MIN).
- * The DiT's ffn.0 at 1,560 tokens (M 1,560, N 8,960, K 1,536): 6 column
- * tiles pack 28 M floats; 6 row tiles would pack 85 M, 36 column tiles of
- * 249 (this code's previous rule) 100 M. */
+ * Each call packs the whole of its rows of op(A) and its columns of op(B).
+ * A grid of r x c tiles therefore packs (c M + r N) K floats: op(A) once per
+ * tile column, op(B) once per tile row. gemm_grid takes GEMM_TILES = 6 tiles
+ * (1, 2, 3 or 6 threads share them evenly; fewer when tiles would be shorter
+ * than GEMM_TILE_MIN) in the layout that packs least. The DiT at 1,560
+ * tokens: q, k, v, o (N = K = 1,536) 3 x 2 tiles, 11.9 M floats against
+ * 16.6 M for 6 row tiles; ffn.0 (N 8,960) 1 x 6, 28 M against 85 M for 6 x 1. */
 enum { GEMM_TILES = 6, GEMM_TILE_MIN = 32 };
+
+/* The grid: rows x cols tiles, the most tiles (6, 3, 2, 1) none shorter than
+ * GEMM_TILE_MIN, then the fewest floats packed (cols M K + rows N K). */
+static void gemm_grid(int M, int N, int *rows, int *cols) {
+    static const int grid[][2] = {{1, 6}, {2, 3}, {3, 2}, {6, 1}, {1, 3}, {3, 1}, {1, 2}, {2, 1}, {1, 1}};
+    int64_t best = -1;
+    for (int i = 0; i < (int)(sizeof grid / sizeof grid[0]); i++) {
+        int r = grid[i][0], c = grid[i][1];
+        if (best >= 0 && r * c < *rows * *cols) break;  /* fewer tiles: only if none fit */
+        if ((r > 1 && M / r < GEMM_TILE_MIN) || (c > 1 && N / c < GEMM_TILE_MIN)) continue;
+        int64_t cost = (int64_t)c * M + (int64_t)r * N;
+        if (best < 0 || cost < best) { best = cost; *rows = r; *cols = c; }
+    }
+}
 
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int by_rows = M >= N, len = by_rows ? M : N;
-    int tile = (len + GEMM_TILES - 1) / GEMM_TILES;
-    if (tile < GEMM_TILE_MIN) tile = GEMM_TILE_MIN;
-    int ntiles = (len + tile - 1) / tile;
-    #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1)
-    for (int t = 0; t < ntiles; t++) {
-        int o = t * tile, n = len - o < tile ? len - o : tile;
-        if (by_rows) /* rows o..o+n of op(A) and of C */
-            cblas_sgemm(CblasRowMajor, ta, tb, n, N, K, alpha, transA ? A + o : A + (size_t)o * lda, lda, B, ldb,
-                        beta, C + (size_t)o * ldc, ldc);
-        else /* columns o..o+n of op(B) and of C */
-            cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda, transB ? B + (size_t)o * ldb : B + o, ldb,
-                        beta, C + o, ldc);
+    int rows = 1, cols = 1;
+    gemm_grid(M, N, &rows, &cols);
+    int tm = (M + rows - 1) / rows, tn = (N + cols - 1) / cols;
+    #pragma omp parallel for schedule(dynamic, 1) if (rows * cols > 1)
+    for (int t = 0; t < rows * cols; t++) {
+        int i = t / cols * tm, j = t % cols * tn; /* C[i.., j..] from rows i.. of op(A), columns j.. of op(B) */
+        int m = M - i < tm ? M - i : tm, n = N - j < tn ? N - j : tn;
+        if (m <= 0 || n <= 0) continue;
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,
+                    transB ? B + (size_t)j * ldb : B + j, ldb, beta, C + (size_t)i * ldc + j, ldc);
     }
 }
 #endif

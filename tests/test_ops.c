@@ -362,8 +362,12 @@ static void test_conv3d_golden(void) {
 static void test_gemm_vs_naive(void) {
     /* M, N, K, lda/ldb/ldc padding: edges of every block size, K = 1,
      * several K chunks (KC), several column blocks (NC), tiny sizes. */
+    /* gemm() too: with OpenBLAS, row tiles ({97, 33}), column tiles ({200,
+     * 1100}, {61, 257}) and grids of 2 x 3 or 3 x 2 tiles with ragged edges
+     * (the last four), under all four transposes. */
     const int sizes[][4] = {{1, 1, 1, 0}, {7, 5, 3, 2}, {97, 33, 260, 1}, {200, 1100, 600, 3},
-                            {5, 300, 513, 0}, {130, 17, 1, 4}, {61, 257, 99, 0}};
+                            {5, 300, 513, 0}, {130, 17, 1, 4}, {61, 257, 99, 0}, {301, 289, 70, 2},
+                            {150, 200, 40, 1}, {302, 250, 33, 0}, {160, 170, 20, 1}};
     const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.25f}, {0.75f, -1.5f}};
     int ns = (int)(sizeof sizes / sizeof sizes[0]);
     for (int s = 0; s < ns; s++) {
@@ -374,21 +378,28 @@ static void test_gemm_vs_naive(void) {
         float *A = rand_floats(11 + s, (int64_t)(ta ? K : M) * lda, 1.0f);
         float *B = rand_floats(51 + s, (int64_t)(tb ? N : K) * ldb, 1.0f);
         float *C0 = rand_floats(91 + s, (int64_t)M * ldc, 1.0f);
-        float *C1 = falloc((int64_t)M * ldc), *C2 = falloc((int64_t)M * ldc);
+        float *C1 = falloc((int64_t)M * ldc), *C2 = falloc((int64_t)M * ldc), *C3 = falloc((int64_t)M * ldc);
         memcpy(C1, C0, sizeof(float) * (size_t)M * ldc);
         memcpy(C2, C0, sizeof(float) * (size_t)M * ldc);
+        memcpy(C3, C0, sizeof(float) * (size_t)M * ldc);
         gemm_builtin(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
         gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
         char what[96];
         snprintf(what, sizeof what, "gemm_builtin vs naive %dx%dx%d t%d%d a%g b%g ld+%d", M, N, K, ta,
                  tb, alpha, beta, pad);
         check_close(what, C1, C2, (int64_t)M * ldc, TOL_GEMM, MIN_COS);
+        gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C3, ldc);
+        snprintf(what, sizeof what, "gemm (%s) vs naive %dx%dx%d t%d%d a%g b%g ld+%d", gemm_backend(), M, N,
+                 K, ta, tb, alpha, beta, pad);
+        check_close(what, C3, C2, (int64_t)M * ldc, TOL_GEMM, MIN_COS);
         /* the padding columns of C are never written */
         int untouched = 1;
         for (int i = 0; i < M; i++)
-            for (int j = N; j < ldc; j++) untouched &= C1[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j];
-        CHECK(untouched, "gemm_builtin leaves C beyond N untouched (%dx%dx%d)", M, N, K);
-        free(A); free(B); free(C0); free(C1); free(C2);
+            for (int j = N; j < ldc; j++)
+                untouched &= C1[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j] &&
+                             C3[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j];
+        CHECK(untouched, "gemm_builtin and gemm leave C beyond N untouched (%dx%dx%d)", M, N, K);
+        free(A); free(B); free(C0); free(C1); free(C2); free(C3);
     }
     /* K = 0: C = beta*C; with beta = 0 the NaN in C is not read */
     float C[12], Cb[12];
@@ -552,10 +563,10 @@ static void test_thread_invariance(void) {
     for (int t = 0; t < 3; t++) free(C[t]);
     free(A); free(B);
 
-    /* gemm() itself (OpenBLAS or built-in): row tiles (large M, as the DiT's
-     * token-major GEMMs) and column tiles (small M, large N, as the VAE's). */
-    static const int shapes[2][3] = {{700, 203, 150}, {24, 1800, 90}};
-    for (int c = 0; c < 2; c++) {
+    /* gemm() itself (OpenBLAS or built-in): row tiles (large M, small N),
+     * column tiles (small M, large N, as the VAE's) and a 3 x 2 grid. */
+    static const int shapes[3][3] = {{700, 203, 150}, {24, 1800, 90}, {301, 289, 70}};
+    for (int c = 0; c < 3; c++) {
         int m = shapes[c][0], n = shapes[c][1], kk = shapes[c][2];
         float *a = rand_floats(11, (int64_t)m * kk, 1.0f), *b = rand_floats(12, (int64_t)kk * n, 1.0f);
         float *G[3];
