@@ -381,9 +381,10 @@ static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, flo
     int tm = (M + rows - 1) / rows, tn = (N + cols - 1) / cols;
     #pragma omp parallel for schedule(dynamic, 1) if (rows * cols > 1)
     for (int t = 0; t < rows * cols; t++) {
-        int i = t / cols * tm, j = t % cols * tn; /* C[i.., j..] from rows i.. of op(A), columns j.. of op(B) */
+        /* C[i.., j..] from rows i.. of op(A), columns j.. of op(B); never empty:
+         * gemm_grid splits only lengths of at least GEMM_TILE_MIN per tile */
+        int i = t / cols * tm, j = t % cols * tn;
         int m = M - i < tm ? M - i : tm, n = N - j < tn ? N - j : tn;
-        if (m <= 0 || n <= 0) continue;
         cblas_sgemm(CblasRowMajor, ta, tb, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,
                     transB ? B + (size_t)j * ldb : B + j, ldb, beta, C + (size_t)i * ldc + j, ldc);
     }

@@ -361,10 +361,10 @@ static void test_conv3d_golden(void) {
  * Fast against slow, on random sizes (prng_fill data) */
 static void test_gemm_vs_naive(void) {
     /* M, N, K, lda/ldb/ldc padding: edges of every block size, K = 1,
-     * several K chunks (KC), several column blocks (NC), tiny sizes. */
-    /* gemm() too: with OpenBLAS, row tiles ({97, 33}), column tiles ({200,
-     * 1100}, {61, 257}) and grids of 2 x 3 or 3 x 2 tiles with ragged edges
-     * (the last four), under all four transposes. */
+     * several K chunks (KC), several column blocks (NC), tiny sizes; for
+     * gemm() with OpenBLAS, row tiles ({97, 33}), column tiles ({200, 1100},
+     * {61, 257}) and grids of 2 x 3 or 3 x 2 tiles with ragged edges (the
+     * last four), under all four transposes. */
     const int sizes[][4] = {{1, 1, 1, 0}, {7, 5, 3, 2}, {97, 33, 260, 1}, {200, 1100, 600, 3},
                             {5, 300, 513, 0}, {130, 17, 1, 4}, {61, 257, 99, 0}, {301, 289, 70, 2},
                             {150, 200, 40, 1}, {302, 250, 33, 0}, {160, 170, 20, 1}};

@@ -29,11 +29,11 @@ tokens), one DiT forward (1 step, cfg 1) and the VAE decode, each timed by its
 own log, against t2v's t5-xxl-30, dit-1280 and vae-256x256x17 rows. With
 --cases sdcpp (and --append) only those runs are made.
 """
-import re
 import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -361,12 +361,16 @@ def sdcpp_find(sdcpp, weights, threads=2):
     return next((r for r in sdcpp if r["weights"] == weights and r["threads"] == threads and "error" not in r), None)
 
 
+def find_row(rows, case, threads=2, blas="openblas"):
+    return next((r for r in rows if r["case"] == case and r["threads"] == threads and r["blas"] == blas), None)
+
+
 def targets(rows, peak, t5_file, sdcpp=()):
     """(target, met / not met / not measured, detail)."""
     out = []
 
-    def find(case, threads=2, blas="openblas"):
-        return next((r for r in rows if r["case"] == case and r["threads"] == threads and r["blas"] == blas), None)
+    def find(case, threads=2):
+        return find_row(rows, case, threads)
 
     def add(name, ok, detail):
         out.append((name, "not measured" if ok is None else ("met" if ok else "NOT met"), detail))
@@ -426,8 +430,7 @@ def sdcpp_table(rows, sdcpp):
         return []
 
     def t2v(case, thr):
-        r = next((r for r in rows if r["case"] == case and r["threads"] == thr and r["blas"] == "openblas"), {})
-        return r.get("t2v_s")
+        return (find_row(rows, case, thr) or {}).get("t2v_s")
 
     ver = next((r["version"] for r in sdcpp if r.get("version")), "?")
     md = ["## stable-diffusion.cpp, side by side", "",

@@ -26,6 +26,8 @@ layers (linear weights 1/sqrt(fan_in), gains 1 + small noise, small biases).
 """
 import json
 import os
+import re
+import shutil
 import struct
 import sys
 import time
@@ -155,8 +157,6 @@ T5_HF_NAMES = [
 def write_t5_hf(src, d):
     """Copy src (official names) to d/umt5_xxl_bf16.safetensors under T5_HF_NAMES; the
     data section is copied byte for byte (offsets are relative to it, so they stay valid)."""
-    import re
-    import shutil
     path = os.path.join(d, "umt5_xxl_bf16.safetensors")
     if os.path.exists(path):
         print("%s: exists, kept" % path)
