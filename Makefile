@@ -24,7 +24,7 @@ WARN    = -std=c99 -Wall -Wextra -Wpedantic -Werror
 # of ops.c's exp into branch-free selects and vectorise the loop; it changes
 # no value (clang's default; -ffast-math, which would, is never used).
 CFLAGS  = $(WARN) $(OPT) -g -ffp-contract=off -fno-trapping-math -fno-math-errno -fopenmp -D_POSIX_C_SOURCE=200809L \
-          -D_DEFAULT_SOURCE -isystem /usr/include/stb
+          -D_DEFAULT_SOURCE -isystem /usr/include/stb -Iref/lib -Iref/app
 LDLIBS  = -lm
 LDFLAGS = -fopenmp
 # Cross builds (tests/cross/run.sh): EXE is the executable suffix (.exe for
@@ -48,22 +48,24 @@ ifeq ($(SAN),1)
 else
   BUILD   = build/$(CC)-$(BLAS)
 endif
-# O=DIR puts objects elsewhere; MODULES="tensor platform json ..." builds only
-# those ref/ files into the library (for working on one stage at a time).
+# O=DIR puts objects elsewhere.
 ifneq ($(O),)
   BUILD = $(O)
 endif
 
+# ref/lib is the library (formats, stages, pipeline), ref/app the command line
+# on top of it (commands, info, trace, video writers). Tests link both, less
+# main.o. MODULES="tensor platform json ..." builds only those ref/lib files.
 ifneq ($(MODULES),)
-  LIB_SRC = $(patsubst %,ref/%.c,$(MODULES))
+  LIB_SRC = $(patsubst %,ref/lib/%.c,$(MODULES))
 else
-  LIB_SRC = $(filter-out ref/main.c ref/cli%.c,$(wildcard ref/*.c))
+  LIB_SRC = $(wildcard ref/lib/*.c)
 endif
 LIB_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(LIB_SRC))
-CLI_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(wildcard ref/cli*.c))
+APP_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(filter-out ref/app/main.c,$(wildcard ref/app/*.c)))
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
-HEADERS   = $(wildcard ref/*.h) tests/harness.h
+HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h
 
 .PHONY: all test asan run golden fuzz bench clean demo-model cross-test
 all: $(BUILD)/t2v
@@ -75,12 +77,12 @@ $(BUILD)/ref/%.o: ref/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/t2v: $(BUILD)/ref/main.o $(CLI_OBJ) $(LIB_OBJ)
+$(BUILD)/t2v: $(BUILD)/ref/app/main.o $(APP_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%$(EXE): tests/%.c $(LIB_OBJ) $(HEADERS)
+$(BUILD)/tests/%$(EXE): tests/%.c $(APP_OBJ) $(LIB_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(APP_OBJ) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
 test: $(BUILD)/t2v $(TEST_BIN)
 	@bash tests/run.sh $(BUILD)

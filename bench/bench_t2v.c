@@ -26,14 +26,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "../ref/dit.h"
-#include "../ref/model.h"
-#include "../ref/ops.h"
-#include "../ref/platform.h"
-#include "../ref/safetensors.h"
-#include "../ref/t5.h"
-#include "../ref/tensor.h"
-#include "../ref/vae.h"
+#include "../ref/lib/dit.h"
+#include "../ref/lib/model.h"
+#include "../ref/lib/ops.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/safetensors.h"
+#include "../ref/lib/t5.h"
+#include "../ref/lib/tensor.h"
+#include "../ref/lib/vae.h"
 
 #ifdef T2V_OPENBLAS
 #include <cblas.h>

@@ -15,9 +15,9 @@
  */
 #include "harness.h"
 
-#include "../ref/model.h"
-#include "../ref/platform.h"
-#include "../ref/sampler.h"
+#include "../ref/lib/model.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/sampler.h"
 
 static const char *COLOR_NAMES[] = {"red", "green", "blue", "yellow", "purple", "orange", "cyan"};
 static const float COLOR_RGB[][3] = {{220, 30, 30},  {30, 190, 40},  {40, 70, 230}, {235, 220, 40},

@@ -12,10 +12,10 @@
  */
 #include "harness.h"
 
-#include "../ref/dit.h"
-#include "../ref/json.h"
-#include "../ref/ops.h"
-#include "../ref/platform.h"
+#include "../ref/lib/dit.h"
+#include "../ref/lib/json.h"
+#include "../ref/lib/ops.h"
+#include "../ref/lib/platform.h"
 
 #define TOL_TINY 1e-5
 #define COS_TINY 0.9999999

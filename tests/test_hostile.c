@@ -7,9 +7,9 @@
 
 #include <dirent.h>
 
-#include "../ref/json.h"
-#include "../ref/platform.h"
-#include "../ref/pth.h"
+#include "../ref/lib/json.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/pth.h"
 
 #define HDIR "tests/hostile/"
 

@@ -29,11 +29,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../ref/cost.h"
-#include "../ref/json.h"
-#include "../ref/model.h"
-#include "../ref/platform.h"
-#include "../ref/sampler.h"
+#include "../ref/app/cost.h"
+#include "../ref/lib/json.h"
+#include "../ref/lib/model.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/sampler.h"
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG

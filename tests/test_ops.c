@@ -5,7 +5,7 @@
  * same bits for 1, 2 and 3 OpenMP threads. Tolerances: golden/README.md.
  */
 #include "harness.h"
-#include "../ref/ops.h"
+#include "../ref/lib/ops.h"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -12,10 +12,10 @@
  */
 #include "harness.h"
 
-#include "../ref/model.h"
-#include "../ref/ops.h"
-#include "../ref/platform.h"
-#include "../ref/sampler.h"
+#include "../ref/lib/model.h"
+#include "../ref/lib/ops.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/sampler.h"
 
 #define MODEL_DIR "golden/models/tiny"
 

@@ -4,8 +4,8 @@
  * same dtype: names, dtypes, shapes and bytes must match exactly. */
 #include "harness.h"
 
-#include "../ref/platform.h"
-#include "../ref/pth.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/pth.h"
 
 #define DIR "golden/formats/"
 

@@ -5,7 +5,7 @@
  */
 #include "harness.h"
 
-#include "../ref/sampler.h"
+#include "../ref/lib/sampler.h"
 
 #define TOL_RUN 3e-6  /* max|d|/rms per step latent, fp32 latents vs float64 reference */
 #define COS_RUN 0.999999999

@@ -14,9 +14,9 @@
  */
 #include "harness.h"
 
-#include "../ref/ops.h"
-#include "../ref/pth.h"
-#include "../ref/t5.h"
+#include "../ref/lib/ops.h"
+#include "../ref/lib/pth.h"
+#include "../ref/lib/t5.h"
 
 #define TOL_TINY 1e-5
 #define COS_TINY 0.99999999

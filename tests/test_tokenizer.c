@@ -10,7 +10,7 @@
  */
 #include "harness.h"
 
-#include "../ref/tokenizer.h"
+#include "../ref/lib/tokenizer.h"
 
 #define GOLDEN_DIR "golden/tokenizer/"
 

@@ -15,9 +15,9 @@
  */
 #include "harness.h"
 
-#include "../ref/ops.h"
-#include "../ref/platform.h"
-#include "../ref/vae.h"
+#include "../ref/lib/ops.h"
+#include "../ref/lib/platform.h"
+#include "../ref/lib/vae.h"
 
 #define TOL_TINY 1e-5
 #define COS_TINY 0.9999999

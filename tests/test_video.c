@@ -21,9 +21,9 @@
 #include <unistd.h>
 #endif
 
-#include "../ref/json.h"
-#include "../ref/sha256.h"
-#include "../ref/video.h"
+#include "../ref/lib/json.h"
+#include "../ref/lib/sha256.h"
+#include "../ref/app/video.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push

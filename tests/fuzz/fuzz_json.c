@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../ref/json.h"
+#include "../../ref/lib/json.h"
 
 typedef struct {
     const JsonValue *v;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../ref/pth.h"
+#include "../../ref/lib/pth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     PthFile p;

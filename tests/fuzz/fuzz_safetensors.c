@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../ref/safetensors.c"
+#include "../../ref/lib/safetensors.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     SafeTensors st;

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../ref/tokenizer.h"
+#include "../../ref/lib/tokenizer.h"
 
 static void encode_check(const Tokenizer *tk, const char *s, size_t n) {
     int32_t *ids = NULL;

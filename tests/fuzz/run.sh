@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]     (`make fuzz FUZZ_SECONDS=N`)
 #
 # Sources: the ref/*.c files a target needs, found by following
-# `#include "....h"` from the target through ref/ (X.h -> ref/X.c), so a new
+# `#include "....h"` from the target through ref/ (X.h -> ref/lib/X.c or ref/app/X.c), so a new
 # fuzz_*.c needs no list here. A target may override with a comment line
 # "FUZZ_SOURCES: tensor platform json" and set its input limit with
 # "-max_len=N" anywhere in its comments (default 131072).
@@ -27,7 +27,8 @@ flags="-std=c99 -g -O1 -ffp-contract=off -fno-math-errno -D_POSIX_C_SOURCE=20080
        -isystem /usr/include/stb -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -fno-omit-frame-pointer -fopenmp"
 
-# ref/X.c for every ref header (or .c) reachable from file $1 (transitively).
+# ref/{lib,app}/X.c for every header (or .c) reachable from file $1 (transitively).
+src_of() { for d in ref/lib ref/app; do [ -f "$d/$1" ] && echo "$d/$1"; done; }
 deps() {
     local todo=("$1") seen=" " f h
     while [ ${#todo[@]} -gt 0 ]; do
@@ -35,11 +36,10 @@ deps() {
         for h in $(grep -ho '#include "[^"]*\.[ch]"' "$f" 2>/dev/null | sed -E 's/.*"(.*\/)?([^/]*)\.[ch]"/\2/'); do
             case "$seen" in *" $h "*) continue;; esac
             seen="$seen$h "
-            [ -f "ref/$h.h" ] && todo+=("ref/$h.h")
-            [ -f "ref/$h.c" ] && todo+=("ref/$h.c")
+            for x in $(src_of "$h.h") $(src_of "$h.c"); do todo+=("$x"); done
         done
     done
-    for h in $seen; do [ -f "ref/$h.c" ] && [ "$h" != main ] && echo "ref/$h.c"; done
+    for h in $seen; do [ "$h" != main ] && src_of "$h.c"; done
 }
 
 targets=("$@")
@@ -52,18 +52,19 @@ for t in "${targets[@]}"; do
     [ -f "$src" ] || { echo "no such target: $src"; status=1; continue; }
     listed=$(sed -n 's/.*FUZZ_SOURCES:[[:space:]]*//p' "$src" | head -n 1)
     if [ -n "$listed" ]; then
-        srcs=$(for m in $listed; do echo "ref/$m.c"; done)
+        srcs=$(for m in $listed; do src_of "$m.c"; done)
     else
         srcs=$(deps "$src")
     fi
     # a target that #includes a ref/*.c itself must not link it again
-    for inc in $(grep -ho '#include "[^"]*ref/[^"]*\.c"' "$src" | sed -E 's/.*"(.*\/)?([^/]*\.c)"/ref\/\2/'); do
+    for inc in $(grep -ho '#include "[^"]*ref/[^"]*\.c"' "$src" | sed -E 's/.*"(.*\/)?([^/]*\.c)"/\2/'); do
+        inc=$(src_of "$inc")
         srcs=$(echo "$srcs" | grep -vx "$inc")
     done
     libs="-lm"
     grep -q T2V_OPENBLAS $srcs /dev/null 2>/dev/null && libs="$libs -lopenblas" && extra=-DT2V_OPENBLAS || extra=
     echo "== $t: $(echo $srcs | tr '\n' ' ')"
-    if ! $CC $flags $extra -Iref "$src" $srcs -o "$out/$t" $libs; then
+    if ! $CC $flags $extra -Iref/lib -Iref/app "$src" $srcs -o "$out/$t" $libs; then
         echo "NOT OK $t: build failed"; status=1; continue
     fi
     maxlen=$(grep -o 'max_len=[0-9]*' "$src" | head -n 1 | cut -d= -f2)

@@ -17,10 +17,7 @@
 
 #include <stdint.h>
 
-#include "dit.h"
-#include "model.h"
-#include "t5.h"
-#include "tensor.h"
+#include "t2v.h"
 
 typedef struct {
     char name[96];

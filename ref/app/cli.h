@@ -6,9 +6,7 @@
 #ifndef T2V_CLI_H
 #define T2V_CLI_H
 
-#include "safetensors.h"
-#include "sampler.h"
-#include "tensor.h"
+#include "t2v.h"
 #include "video.h"
 
 extern TempFiles g_temps; /* temporaries in flight (main.c), for SIGINT */
@@ -62,10 +60,6 @@ float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t
 
 /* Loaders: open a stage's checkpoint from the model directory and build the
  * stage on it. The checkpoint stays mapped until the matching close. */
-#include "dit.h"
-#include "model.h"
-#include "t5.h"
-#include "vae.h"
 int load_dit(const ModelPaths *mp, Checkpoint *ck, DiT *m, T2vError *err);
 int load_t5(const ModelPaths *mp, Checkpoint *ck, T5 *m, T2vError *err);
 int load_vae(const ModelPaths *mp, Checkpoint *ck, Vae *m, T2vError *err);

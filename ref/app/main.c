@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ops.h"
+#include "t2v.h"
 
 /* The temporaries in flight, for the SIGINT handler: the CLI's only static. */
 TempFiles g_temps;

@@ -13,9 +13,7 @@
 
 #include "cli.h"
 #include "cost.h"
-#include "platform.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "t2v.h"
 
 enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16 };
 

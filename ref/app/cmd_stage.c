@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "platform.h"
-#include "sampler.h"
+#include "t2v.h"
 
 typedef struct {
     const char *name, *model, *in, *out;

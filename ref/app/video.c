@@ -13,8 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "platform.h"
-#include "sha256.h"
+#include "t2v.h"
 
 /* stb_image_write, compiled here once, without its stdio parts. */
 #if defined(__GNUC__)

@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "platform.h"
-#include "sampler.h"
+#include "t2v.h"
 
 int die(const T2vError *e) {
     fprintf(stderr, "t2v: %s\n", e->msg);

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor.h"
+#include "t2v.h"
 
 /* ----------------------------------------------------------------------------
  * Temporary files in flight. The CLI owns one (static storage in main.c, set

@@ -4,9 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model.h"
-#include "platform.h"
-#include "tokenizer.h"
+#include "t2v.h"
 #include "video.h"
 
 /* ----------------------------------------------------------------------------

@@ -17,9 +17,7 @@
 
 #include "cli.h"
 #include "cost.h"
-#include "json.h"
-#include "platform.h"
-#include "tokenizer.h"
+#include "t2v.h"
 
 typedef struct {
     const char *model, *config, *prompt;

@@ -22,8 +22,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "platform.h"
-#include "sampler.h"
+#include "t2v.h"
 
 int trace_init(Trace *t, const char *dir, int steps, double cfg, int force, T2vError *err) {
     memset(t, 0, sizeof *t);
