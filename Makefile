@@ -54,8 +54,8 @@ ifneq ($(O),)
 endif
 
 # ref/lib is the library (formats, stages, pipeline), ref/app the command line
-# on top of it (commands, info, trace, video writers). Tests link both, less
-# main.o. MODULES="tensor platform json ..." builds only those ref/lib files.
+# on top of it (commands, info, trace, video writers). Tests link the library
+# and the app's parts that are not commands (APP_PARTS: cost, video). MODULES="tensor platform json ..." builds only those ref/lib files.
 ifneq ($(MODULES),)
   LIB_SRC = $(patsubst %,ref/lib/%.c,$(MODULES))
 else
@@ -63,6 +63,8 @@ else
 endif
 LIB_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(LIB_SRC))
 APP_OBJ   = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(filter-out ref/app/main.c,$(wildcard ref/app/*.c)))
+APP_PARTS = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(filter-out ref/app/main.c ref/app/cli.c ref/app/cmd_%.c \
+              ref/app/trace.c,$(wildcard ref/app/*.c)))
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h
@@ -80,9 +82,9 @@ $(BUILD)/ref/%.o: ref/%.c $(HEADERS)
 $(BUILD)/t2v: $(BUILD)/ref/app/main.o $(APP_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%$(EXE): tests/%.c $(APP_OBJ) $(LIB_OBJ) $(HEADERS)
+$(BUILD)/tests/%$(EXE): tests/%.c $(APP_PARTS) $(LIB_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(APP_OBJ) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(APP_PARTS) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
 test: $(BUILD)/t2v $(TEST_BIN)
 	@bash tests/run.sh $(BUILD)

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ref/safetensors.h"
-#include "../ref/tensor.h"
+#include "../ref/lib/safetensors.h"
+#include "../ref/lib/tensor.h"
 
 static int h_passed, h_failed;
 
