@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for the kernels of ref/ops.c, from the float64 PyTorch reference
+"""Goldens for the kernels of ref/lib/ops.c, from the float64 PyTorch reference
 tools/reference/ops.py. Inputs are drawn in float64 with fixed seeds and
 rounded to float32 (or bf16/f16 for weights) first; the expected outputs are
 computed in float64 from those rounded values and stored as F32. Sizes are odd

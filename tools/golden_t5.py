@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for the umT5 encoder (ref/t5.c) from tools/reference/t5.py, in float64.
+"""Goldens for the umT5 encoder (ref/lib/t5.c) from tools/reference/t5.py, in float64.
 
 Writes
   golden/t5/tiny_bf16.safetensors, golden/t5/tiny_f32.safetensors

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for ref/tokenizer.c (issue 3): small SentencePiece unigram models
+"""Goldens for ref/lib/tokenizer.c (issue 3): small SentencePiece unigram models
 trained with Debian's python3-sentencepiece, a test corpus of ~2,200 strings
 (raw bytes, invalid UTF-8 included) and the ids the SentencePiece library
 gives for every string under every model.

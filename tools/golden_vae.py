@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for the Wan-VAE (ref/vae.c), from tools/reference/vae.py in float64.
+"""Goldens for the Wan-VAE (ref/lib/vae.c), from tools/reference/vae.py in float64.
 
 Weights are not committed: every tensor is generated at test time from the
 tiny PRNG shared with tests/harness.h, seeded per tensor by name:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for ref/video.c from tools/reference/video.py. Writes golden/video/:
+"""Goldens for ref/app/video.c from tools/reference/video.py. Writes golden/video/:
 
   to_u8.safetensors    video [3, 3, 4, 8] F32 (random values plus edge cases:
                        +-1, 0, out of range, each k/255 boundary and its fp32

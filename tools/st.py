@@ -1,5 +1,5 @@
 """Minimal safetensors reader/writer with numpy only (Debian has no
-python3-safetensors). Writes the same layout ref/safetensors.c reads:
+python3-safetensors). Writes the same layout ref/lib/safetensors.c reads:
 u64 LE header length, JSON header (keys sorted as given), data section.
 Deterministic: the same tensors give the same bytes, so `make golden`
 reproduces committed files bit for bit.

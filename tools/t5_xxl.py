@@ -19,7 +19,7 @@ committed).
       of load and encode and the peak RSS.
   t5_xxl.py reference64 DIR OUT
       tools/reference/t5.py in float64 on the safetensors file, each weight
-      widened when used (a full-size correctness check of ref/t5.c; compare
+      widened when used (a full-size correctness check of ref/lib/t5.c; compare
       OUT with `t2v compare`).
 """
 import json

@@ -1,4 +1,4 @@
-"""Float64 PyTorch reference for ref/ops.c (same names as ops.h). Written
+"""Float64 PyTorch reference for ref/lib/ops.c (same names as ops.h). Written
 from the definitions in ops.h and wan21-spec.md, independent of the C code.
 Every function takes and returns torch.float64 tensors."""
 import math

@@ -3,7 +3,7 @@
 Written from shared/wan21-spec.md section 5 and the structure of the official
 wan/modules/t5.py (T5LayerNorm, T5Attention, T5FeedForward, T5SelfAttention,
 T5RelativeEmbedding._relative_position_bucket, T5Encoder.forward), never from
-ref/t5.c. Functional: every function takes the state dict `sd` (official
+ref/lib/t5.c. Functional: every function takes the state dict `sd` (official
 tensor names -> tensors) and a Config derived from the weights. No batch
 dimension. The goldens run it in float64 (weights as stored, widened).
 

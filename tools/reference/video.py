@@ -1,4 +1,4 @@
-"""PyTorch reference for the numeric parts of ref/video.c, written from
+"""PyTorch reference for the numeric parts of ref/app/video.c, written from
 wan21-spec.md section 0 step 8, the Wan2.1 saving code (cache_video with
 torchvision make_grid normalize=True, value_range=(-1, 1)), ComfyUI's
 Latent2RGB previewer, and ITU-R BT.601.
