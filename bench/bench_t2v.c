@@ -173,15 +173,13 @@ static int bench_gemm(int M, int K, int N, int reps, int threads) {
  * DiT forward from a model directory (config.json + safetensors). */
 static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int warmup) {
     T2vError err = {0};
-    ModelPaths mp;
+    Model mo;
     Checkpoint ck;
-    DiTConfig c;
     DiT m;
     double t0 = platform_now();
-    if (model_find(&mp, dir, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &err)) return die(&err);
-    if (model_dit_config(&mp, &c, &err)) return die(&err);
-    if (ckpt_open(&ck, mp.dit, &err)) return die(&err);
-    if (dit_build(&m, &c, ck.tensors, &err)) return die(&err);
+    if (model_open(&mo, dir, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &err)) return die(&err);
+    if (model_load_dit(&mo, &ck, &m, &err)) return die(&err);
+    const DiTConfig c = m.c;
     int N = (T / c.patch_t) * (H / c.patch_h) * (W / c.patch_w);
     if (dit_reserve(&m, N, &err)) return die(&err);
     make_resident(ck.tensors, NULL);
@@ -193,7 +191,7 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
     if (reps < 1 || reps > MAX_REPS) reps = 1;
     for (int r = -warmup; r < reps; r++) {
         double a = platform_now(), ca = cpu_now();
-        if (dit_forward(&m, latent, T, H, W, 500, context, L, vel, &err)) return die(&err);
+        if (dit_forward(&m, latent, T, H, W, &(float){500.0f}, 1, context, L, vel, &err)) return die(&err);
         if (r >= 0) { times[r] = platform_now() - a; cpu[r] = cpu_now() - ca; }
     }
     double sum = 0.0;
@@ -207,7 +205,7 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
     free(latent); free(context); free(vel);
     dit_free(&m);
     ckpt_close(&ck);
-    model_paths_free(&mp);
+    model_close(&mo);
     return 0;
 }
 

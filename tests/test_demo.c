@@ -16,6 +16,7 @@
 #include "harness.h"
 
 #include "../ref/lib/model.h"
+#include "../ref/lib/pipeline.h"
 #include "../ref/lib/platform.h"
 #include "../ref/lib/sampler.h"
 
@@ -90,17 +91,18 @@ static int measure(const float *video, int color, int dir, int bg, char *why, si
     return color_ok && move_ok && bg_ok;
 }
 
-static int generate(const ModelPaths *mp, const ModelDefaults *d, const char *prompt, uint64_t seed, GenResult *r) {
+static int generate(const Model *m, const char *prompt, uint64_t seed, GenResult *r) {
+    const ModelDefaults *d = &m->defaults;
     GenSettings s = {prompt, d->negative_prompt ? d->negative_prompt : "", d->width, d->height, d->frames,
-                     d->steps, d->cfg, d->shift, SAMPLER_UNIPC, seed, 0};
+                     {SAMPLER_UNIPC, d->steps, d->shift, d->cfg}, seed, 0};
     T2vError e = {0, {0}};
-    int rc = pipeline_generate(mp, &s, NULL, r, &e);
+    int rc = pipeline_generate(m, &s, NULL, r, &e);
     if (rc) printf("       pipeline failed: %s\n", e.msg);
     return rc;
 }
 
 /* Scores prompts (colour, shape, direction, background) picked from a list. */
-static int score(const ModelPaths *mp, const ModelDefaults *d, const int (*cases)[4], int n, uint64_t seed0,
+static int score(const Model *m, const int (*cases)[4], int n, uint64_t seed0,
                  const char *label) {
     int pass = 0;
     for (int i = 0; i < n; i++) {
@@ -109,7 +111,7 @@ static int score(const ModelPaths *mp, const ModelDefaults *d, const int (*cases
         snprintf(prompt, sizeof prompt, "a %s %s %s on a %s background", COLOR_NAMES[c[0]], SHAPES[c[1]],
                  DIRS[c[2]], BG_NAMES[c[3]]);
         GenResult r;
-        int ok = generate(mp, d, prompt, seed0 + (uint64_t)i, &r) == 0 &&
+        int ok = generate(m, prompt, seed0 + (uint64_t)i, &r) == 0 &&
                  measure(r.video, c[0], c[2], c[3], why, sizeof why);
         if (r.video == NULL) snprintf(why, sizeof why, "no video");
         printf("       %-4s %-62s seed %-5llu %s\n", ok ? "PASS" : "fail", prompt,
@@ -124,7 +126,7 @@ static int score(const ModelPaths *mp, const ModelDefaults *d, const int (*cases
 /* The objective scores: 24 prompts from the training combinations (every
  * colour, shape, direction and background appears; seeds 1000.. were never
  * used in training) and 6 from the held-out pairs. */
-static void score_model(const ModelPaths *mp, const ModelDefaults *d) {
+static void score_model(const Model *m) {
     int cases[24][4], held[6][4];
     int n = 0;
     for (int i = 0; n < 24; i++) {
@@ -134,20 +136,19 @@ static void score_model(const ModelPaths *mp, const ModelDefaults *d) {
         cases[n][0] = c, cases[n][1] = s, cases[n][2] = dir, cases[n][3] = bg;
         n++;
     }
-    int pass = score(mp, d, (const int(*)[4])cases, 24, 1000, "training combinations");
+    int pass = score(m, (const int(*)[4])cases, 24, 1000, "training combinations");
     CHECK(pass * 10 >= 24 * 9, "demo model: %d/24 prompts pass colour, motion and background (need >= 90%%)",
           pass);
     for (int i = 0; i < 6; i++)
         held[i][0] = HELD_OUT[i % 3][0], held[i][1] = HELD_OUT[i % 3][1], held[i][2] = (i * 2) % 5, held[i][3] = i % 4;
-    score(mp, d, (const int(*)[4])held, 6, 2000, "held-out colour/shape pairs (reported, no threshold)");
+    score(m, (const int(*)[4])held, 6, 2000, "held-out colour/shape pairs (reported, no threshold)");
 }
 
 int main(void) {
     platform_set_threads(platform_default_threads());
     T2vError e = {0, {0}};
-    ModelPaths mp;
-    ModelDefaults d;
-    if (model_find(&mp, "models/demo", MODEL_NEED_ALL, &e) || model_defaults(&d, &mp, &e)) {
+    Model m;
+    if (model_open(&m, "models/demo", MODEL_NEED_ALL, &e)) {
         h_report(0, "load models/demo: %s", e.msg);
         return h_finish();
     }
@@ -159,14 +160,14 @@ int main(void) {
     if (golden_only && golden_only[0] == '1')
         printf("       scores skipped (T2V_DEMO_GOLDEN_ONLY=1): they are measured by `make test`\n");
     else
-        score_model(&mp, &d);
+        score_model(&m);
 
     /* The same clip as the PyTorch reference pipeline (tools/golden_demo.py). */
     SafeTensors g;
     if (golden_open(&g, "golden/demo/reference.safetensors")) {
         const char *prompt = st_meta(&g, "prompt"), *seed = st_meta(&g, "seed");
         GenResult r;
-        if (prompt && seed && generate(&mp, &d, prompt, strtoull(seed, NULL, 10), &r) == 0) {
+        if (prompt && seed && generate(&m, prompt, strtoull(seed, NULL, 10), &r) == 0) {
             int64_t nl, nv;
             float *lat = golden_f32(&g, "latent.final", &nl), *vid = golden_f32(&g, "video", &nv);
             if (lat && vid) {
@@ -181,7 +182,6 @@ int main(void) {
         gen_result_free(&r);
         st_close(&g);
     }
-    model_defaults_free(&d);
-    model_paths_free(&mp);
+    model_close(&m);
     return h_finish();
 }

@@ -79,10 +79,10 @@ static void same_list(const char *what, const DescList *a, const DescList *b) {
 }
 
 static void test_layouts(void) {
-    ModelPaths mp;
+    Model mo;
     ModelDesc m;
     T2vError e = {0, {0}};
-    if (model_find(&mp, TINY, MODEL_NEED_ALL, &e) || model_desc_from_dir(&m, &mp, &e)) {
+    if (model_open(&mo, TINY, MODEL_NEED_ALL, &e) || model_desc_from_dir(&m, &mo.paths, &e)) {
         CHECK(0, "open %s: %s", TINY, e.msg);
         return;
     }
@@ -98,7 +98,7 @@ static void test_layouts(void) {
     same_list("VAE layout (spec 4.3) vs " TINY, &d, &m.w[STAGE_VAE]);
     desc_list_free(&d);
     model_desc_free(&m);
-    model_paths_free(&mp);
+    model_close(&mo);
 }
 
 /* ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "harness.h"
 
 #include "../ref/lib/model.h"
+#include "../ref/lib/pipeline.h"
 #include "../ref/lib/ops.h"
 #include "../ref/lib/platform.h"
 #include "../ref/lib/sampler.h"
@@ -82,25 +83,25 @@ static int read_case(Case *c, const SafeTensors *st) {
     c->s.width = atoi(meta(st, "width"));
     c->s.height = atoi(meta(st, "height"));
     c->s.frames = atoi(meta(st, "frames"));
-    c->s.steps = atoi(meta(st, "steps"));
-    c->s.cfg = atof(meta(st, "cfg"));
-    c->s.shift = atof(meta(st, "shift"));
+    c->s.sampling.steps = atoi(meta(st, "steps"));
+    c->s.sampling.cfg = atof(meta(st, "cfg"));
+    c->s.sampling.shift = atof(meta(st, "shift"));
     c->s.seed = (uint64_t)strtoull(meta(st, "seed"), NULL, 10);
     c->s.keep_steps = 1;
     SamplerKind k;
     if (sampler_kind_from_name(meta(st, "sampler"), &k)) return 0;
-    c->s.sampler = (int)k;
-    return c->s.width > 0 && c->s.height > 0 && c->s.frames > 0 && c->s.steps > 0;
+    c->s.sampling.sampler = k;
+    return c->s.width > 0 && c->s.height > 0 && c->s.frames > 0 && c->s.sampling.steps > 0;
 }
 
-static int run(const ModelPaths *mp, const GenSettings *s, GenResult *r, const char *what) {
+static int run(const Model *m, const GenSettings *s, GenResult *r, const char *what) {
     T2vError e = {0, {0}};
-    int rc = pipeline_generate(mp, s, NULL, r, &e);
+    int rc = pipeline_generate(m, s, NULL, r, &e);
     if (rc) h_report(0, "%s: pipeline_generate failed (%d): %s", what, rc, e.msg);
     return rc == T2V_OK;
 }
 
-static void test_case(const ModelPaths *mp, const char *name) {
+static void test_case(const Model *m, const char *name) {
     char path[256], what[128];
     snprintf(path, sizeof path, "golden/pipeline/case_%s.safetensors", name);
     SafeTensors st;
@@ -111,18 +112,18 @@ static void test_case(const ModelPaths *mp, const char *name) {
         st_close(&st);
         return;
     }
-    printf("-- case %s: %s %d steps cfg %g shift %g %dx%dx%d seed %llu\n", name, meta(&st, "sampler"), c.s.steps,
-           c.s.cfg, c.s.shift, c.s.width, c.s.height, c.s.frames, (unsigned long long)c.s.seed);
+    printf("-- case %s: %s %d steps cfg %g shift %g %dx%dx%d seed %llu\n", name, meta(&st, "sampler"), c.s.sampling.steps,
+           c.s.sampling.cfg, c.s.sampling.shift, c.s.width, c.s.height, c.s.frames, (unsigned long long)c.s.seed);
     GenResult r;
-    if (!run(mp, &c.s, &r, path)) {
+    if (!run(m, &c.s, &r, path)) {
         st_close(&st);
         return;
     }
-    int64_t nl = (int64_t)16 * r.T * r.h * r.w, nv = (int64_t)3 * c.s.frames * c.s.height * c.s.width;
+    int64_t nl = r.grid.n, nv = (int64_t)3 * c.s.frames * c.s.height * c.s.width;
 #define W(s) (snprintf(what, sizeof what, "%s: %s", name, s), what)
     check_ids(W("tokens"), r.ids, r.L, &st, "tokens");
     check_tensor(W("context"), r.context, (int64_t)r.L * r.text_dim, &st, "context", TOL_CONTEXT, COS_CONTEXT);
-    if (c.s.cfg > 1) {
+    if (c.s.sampling.cfg > 1) {
         check_ids(W("tokens_neg"), r.ids_neg, r.L_neg, &st, "tokens_neg");
         check_tensor(W("context_neg"), r.context_neg, (int64_t)r.L_neg * r.text_dim, &st, "context_neg",
                      TOL_CONTEXT, COS_CONTEXT);
@@ -130,8 +131,8 @@ static void test_case(const ModelPaths *mp, const char *name) {
         CHECK(!r.context_neg && !tl_find(&st.tensors, "context_neg"), "%s: cfg <= 1: no negative pass", name);
     }
     check_tensor(W("noise (torch.randn bits)"), r.noise, nl, &st, "noise", 0, 0);
-    check_tensor(W("timesteps"), r.timesteps, c.s.steps, &st, "timesteps", 0, 0);
-    for (int k = 0; k < c.s.steps; k++) {
+    check_tensor(W("timesteps"), r.timesteps, c.s.sampling.steps, &st, "timesteps", 0, 0);
+    for (int k = 0; k < c.s.sampling.steps; k++) {
         char tn[32], lbl[64];
         snprintf(tn, sizeof tn, "latent.step%d", k);
         snprintf(lbl, sizeof lbl, "latent.step%d", k);
@@ -145,7 +146,7 @@ static void test_case(const ModelPaths *mp, const char *name) {
 }
 
 /* The same run with 1 and 2 threads: the same bits (DESIGN.md section 6). */
-static void test_threads(const ModelPaths *mp) {
+static void test_threads(const Model *m) {
     SafeTensors st;
     if (!golden_open(&st, "golden/pipeline/case_a.safetensors")) return;
     Case c;
@@ -154,11 +155,11 @@ static void test_threads(const ModelPaths *mp) {
     c.s.keep_steps = 0;
     GenResult r1, r2;
     platform_set_threads(1);
-    int ok1 = run(mp, &c.s, &r1, "1 thread");
+    int ok1 = run(m, &c.s, &r1, "1 thread");
     platform_set_threads(2);
-    int ok2 = run(mp, &c.s, &r2, "2 threads");
+    int ok2 = run(m, &c.s, &r2, "2 threads");
     if (ok1 && ok2) {
-        int64_t nl = (int64_t)16 * r1.T * r1.h * r1.w, nv = (int64_t)3 * c.s.frames * c.s.height * c.s.width;
+        int64_t nl = r1.grid.n, nv = (int64_t)3 * c.s.frames * c.s.height * c.s.width;
         CHECK(!memcmp(r1.context, r2.context, (size_t)r1.L * r1.text_dim * sizeof(float)),
               "threads 1 vs 2: context has the same bits");
         CHECK(!memcmp(r1.latent, r2.latent, (size_t)nl * sizeof(float)), "threads 1 vs 2: latent.final has the same bits");
@@ -172,8 +173,8 @@ static void test_threads(const ModelPaths *mp) {
 }
 
 /* Bad settings are refused before any work, with a usage error. */
-static void test_bad_settings(const ModelPaths *mp) {
-    GenSettings s = {"a cat", "a dog", 32, 32, 5, 2, 4.0, 3.0, SAMPLER_UNIPC, 1, 0};
+static void test_bad_settings(const Model *m) {
+    GenSettings s = {"a cat", "a dog", 32, 32, 5, {SAMPLER_UNIPC, 2, 3.0, 4.0}, 1, 0};
     struct { int w, h, f, steps; double shift; const char *neg; const char *what; } bad[] = {
         {40, 32, 5, 2, 3.0, "x", "width not a multiple of 16"},
         {32, 32, 6, 2, 3.0, "x", "frames not 4k+1"},
@@ -183,28 +184,95 @@ static void test_bad_settings(const ModelPaths *mp) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         GenSettings b = s;
-        b.width = bad[i].w, b.height = bad[i].h, b.frames = bad[i].f, b.steps = bad[i].steps;
-        b.shift = bad[i].shift, b.negative = bad[i].neg;
+        b.width = bad[i].w, b.height = bad[i].h, b.frames = bad[i].f, b.sampling.steps = bad[i].steps;
+        b.sampling.shift = bad[i].shift, b.negative = bad[i].neg;
         GenResult r;
         T2vError e = {0, {0}};
-        int rc = pipeline_generate(mp, &b, NULL, &r, &e);
+        int rc = pipeline_generate(m, &b, NULL, &r, &e);
         CHECK(rc == T2V_EUSAGE && r.video == NULL, "bad settings refused (%s): %s", bad[i].what, e.msg);
         gen_result_free(&r);
     }
 }
 
-int main(void) {
-    ModelPaths mp;
+/* What the watch sees: each phase starts at k = 0 and ends at k = n, in the
+ * order text, sampling, decode; the step views come in order, each with the
+ * latent the dump keeps, its sigma and timestep, and v = CFG(v_cond, v_uncond). */
+typedef struct {
+    const GenResult *ref; /* a run of the same settings, for x_{i+1} */
+    double g;
+    int steps_seen, in_order, x_next_ok, guided_ok, phases_ok, last_phase;
+} Watched;
+
+static void watch_progress(void *user, PipelinePhase phase, int k, int n) {
+    Watched *w = (Watched *)user;
+    if (k == 0) {
+        w->phases_ok &= (int)phase == w->last_phase + 1;
+        w->last_phase = (int)phase;
+    }
+    w->phases_ok &= (int)phase == w->last_phase && k >= 0 && k <= n;
+}
+
+static int watch_step(void *user, const StepView *s, T2vError *err) {
+    (void)err;
+    Watched *w = (Watched *)user;
+    const int64_t n = s->grid.n;
+    w->in_order &= s->step == w->steps_seen++;
+    w->in_order &= s->t == w->ref->timesteps[s->step];
+    w->x_next_ok &= !memcmp(s->x_next, w->ref->steps + (size_t)s->step * n, (size_t)n * sizeof(float));
+    float *v = (float *)malloc((size_t)n * sizeof(float));
+    if (v && s->v_uncond) cfg_combine(v, s->v_cond, s->v_uncond, (float)w->g, n);
+    else if (v) memcpy(v, s->v_cond, (size_t)n * sizeof(float));
+    w->guided_ok &= v && !memcmp(v, s->v, (size_t)n * sizeof(float));
+    free(v);
+    return T2V_OK;
+}
+
+static int stop_step(void *user, const StepView *s, T2vError *err) {
+    (void)user;
+    return s->step == 1 ? t2v_fail(err, T2V_ERESOURCE, "stopped by the watch on purpose") : T2V_OK;
+}
+
+static void test_watch(const Model *m) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/pipeline/case_a.safetensors")) return;
+    Case c;
+    read_case(&c, &st);
+    st_close(&st);
+    GenResult ref, r;
+    if (!run(m, &c.s, &ref, "watch: reference run")) return;
+    Watched w = {&ref, c.s.sampling.cfg, 0, 1, 1, 1, 1, -1};
+    PipelineWatch pw = {&w, watch_progress, watch_step};
     T2vError e = {0, {0}};
-    if (model_find(&mp, MODEL_DIR, MODEL_NEED_ALL, &e)) {
-        h_report(0, "model_find %s: %s (run tools/write_tiny_model.py)", MODEL_DIR, e.msg);
+    int rc = pipeline_generate(m, &c.s, &pw, &r, &e);
+    CHECK(rc == T2V_OK && w.steps_seen == c.s.sampling.steps && w.in_order,
+          "watch: %d step views in order, with the schedule's timesteps (%s)", w.steps_seen, e.msg);
+    CHECK(w.x_next_ok, "watch: each view's x_next is that step's latent (latent.step{k})");
+    CHECK(w.guided_ok && c.s.sampling.cfg > 1, "watch: v = v_uncond + g (v_cond - v_uncond) in every view");
+    CHECK(w.phases_ok && w.last_phase == PHASE_DECODE, "watch: phases text, sampling, VAE decode, in order");
+    CHECK(rc == T2V_OK && !memcmp(r.video, ref.video, (size_t)3 * c.s.frames * c.s.height * c.s.width * 4),
+          "watch: watching changes no bit of the video");
+    gen_result_free(&r);
+    PipelineWatch stop = {NULL, NULL, stop_step};
+    rc = pipeline_generate(m, &c.s, &stop, &r, &e);
+    CHECK(rc == T2V_ERESOURCE && strstr(e.msg, "on purpose") && r.video == NULL,
+          "watch: a step watcher's error stops the run before decoding (rc %d)", rc);
+    gen_result_free(&r);
+    gen_result_free(&ref);
+}
+
+int main(void) {
+    Model m;
+    T2vError e = {0, {0}};
+    if (model_open(&m, MODEL_DIR, MODEL_NEED_ALL, &e)) {
+        h_report(0, "model_open %s: %s (run tools/write_tiny_model.py)", MODEL_DIR, e.msg);
         return h_finish();
     }
-    test_case(&mp, "a");
-    test_case(&mp, "b");
-    test_case(&mp, "c");
-    test_threads(&mp);
-    test_bad_settings(&mp);
-    model_paths_free(&mp);
+    test_case(&m, "a");
+    test_case(&m, "b");
+    test_case(&m, "c");
+    test_threads(&m);
+    test_bad_settings(&m);
+    test_watch(&m);
+    model_close(&m);
     return h_finish();
 }

@@ -44,7 +44,8 @@ static const RunCase RUNS[] = {
 #define MAX_CALLS 256
 typedef struct {
     float A[NCH * NCH], b[NCH], ctx_cond[NCH], ctx_uncond[NCH];
-    int ncalls, cond[MAX_CALLS], timestep[MAX_CALLS];
+    int ncalls, cond[MAX_CALLS];
+    float timestep[MAX_CALLS];
     int fail_at;            /* return an error at this call (-1: never) */
     float *steps_out;       /* [steps][NRUN] latents seen by on_step, or NULL */
     int nsteps_seen;
@@ -60,7 +61,7 @@ static void toy_init(Toy *m) {
     m->fail_at = -1;
 }
 
-static int toy_velocity(void *user, const float *x, int t, int cond, float *v, T2vError *err) {
+static int toy_velocity(void *user, const float *x, float t, int cond, float *v, T2vError *err) {
     Toy *m = (Toy *)user;
     if (m->ncalls == m->fail_at) return t2v_fail(err, T2V_EINPUT, "toy: failing on purpose");
     if (m->ncalls < MAX_CALLS) { m->cond[m->ncalls] = cond; m->timestep[m->ncalls] = t; }
@@ -82,6 +83,22 @@ static void toy_on_step(void *user, int i, const float *x) {
     Toy *m = (Toy *)user;
     if (m->steps_out) memcpy(m->steps_out + (int64_t)i * NRUN, x, sizeof(float) * NRUN);
     m->nsteps_seen++;
+}
+
+/* The sampling loop of pipeline_sample (ref/lib/pipeline.c) with the toy in
+ * place of the DiT: per step the conditional pass, then (cfg > 1) the
+ * unconditional one and cfg_combine, then sampler_step. tmp_v: 2n floats. */
+static int toy_run(Sampler *s, float *x, float cfg, Toy *m, float *tmp_v, int record, T2vError *err) {
+    float *vc = tmp_v, *vu = tmp_v + s->n;
+    for (int i = 0; i < s->steps; i++) {
+        float t = sampler_timestep(s, i);
+        int rc = toy_velocity(m, x, t, 1, vc, err);
+        if (!rc && cfg > 1.0f && !(rc = toy_velocity(m, x, t, 0, vu, err))) cfg_combine(vc, vc, vu, cfg, s->n);
+        if (rc) return rc;
+        sampler_step(s, i, x, vc);
+        if (record) toy_on_step(m, i, x);
+    }
+    return T2V_OK;
 }
 
 /* ---------------------------------------------------------------------------
@@ -302,7 +319,7 @@ static void test_runs(void) {
         m.steps_out = steps_out;
         float x[NRUN], tmp[2 * NRUN];
         memcpy(x, noise, sizeof x);
-        int r = sampler_run(&s, x, rc->cfg, toy_velocity, &m, tmp, toy_on_step, &e);
+        int r = toy_run(&s, x, rc->cfg, &m, tmp, 1, &e);
         CHECK(r == T2V_OK && m.nsteps_seen == rc->steps, "%s: run ok, on_step called %d times",
               base, m.nsteps_seen);
         /* Calls: cond first then uncond when cfg > 1, else cond only; t_i of the schedule. */
@@ -347,7 +364,7 @@ static void test_runs(void) {
         float x2[NRUN];
         memcpy(x2, noise, sizeof x2);
         toy_init(&m);
-        r = sampler_run(&s, x2, rc->cfg, toy_velocity, &m, tmp, NULL, &e);
+        r = toy_run(&s, x2, rc->cfg, &m, tmp, 0, &e);
         CHECK(r == T2V_OK && memcmp(x, x2, sizeof x) == 0, "%s: a second run gives the same bits",
               base);
         free(steps_out);
@@ -367,7 +384,7 @@ static void test_run_error(void) {
     float x[NRUN], tmp[2 * NRUN];
     randn_torch(1, x, NRUN);
     int ok = sampler_init(&s, SAMPLER_UNIPC, 10, 5.0, NRUN, &e) == T2V_OK;
-    int rc = ok ? sampler_run(&s, x, 5.0f, toy_velocity, &m, tmp, toy_on_step, &e) : -1;
+    int rc = ok ? toy_run(&s, x, 5.0f, &m, tmp, 1, &e) : -1;
     CHECK(rc == T2V_EINPUT && m.nsteps_seen == 1 && strstr(e.msg, "on purpose") != NULL,
           "model error at call 3 stops the run after step 1 (rc %d, %d steps)", rc, m.nsteps_seen);
     sampler_free(&s);
@@ -382,7 +399,7 @@ static void test_cfg_below_one(void) {
     float x[NRUN], tmp[2 * NRUN];
     randn_torch(2, x, NRUN);
     int ok = sampler_init(&s, SAMPLER_EULER, 4, 5.0, NRUN, &e) == T2V_OK &&
-             sampler_run(&s, x, 0.5f, toy_velocity, &m, tmp, NULL, &e) == T2V_OK;
+             toy_run(&s, x, 0.5f, &m, tmp, 0, &e) == T2V_OK;
     for (int i = 0; ok && i < m.ncalls; i++) ok &= m.cond[i] == 1;
     CHECK(ok && m.ncalls == 4, "cfg 0.5: 4 calls for 4 steps, all conditional (%d)", m.ncalls);
     sampler_free(&s);
@@ -399,9 +416,9 @@ static void test_unipc_order1_is_euler(void) {
     sampler_init(&su, SAMPLER_UNIPC, 1, 5.0, NRUN, &e);
     sampler_init(&se, SAMPLER_EULER, 1, 5.0, NRUN, &e);
     toy_init(&m);
-    sampler_run(&su, xu, 1.0f, toy_velocity, &m, tmp, NULL, &e);
+    toy_run(&su, xu, 1.0f, &m, tmp, 0, &e);
     toy_init(&m);
-    sampler_run(&se, xe, 1.0f, toy_velocity, &m, tmp, NULL, &e);
+    toy_run(&se, xe, 1.0f, &m, tmp, 0, &e);
     CHECK(memcmp(xu, xe, sizeof xu) == 0, "1 step: UniPC and Euler both return x - sigma_0 v");
     sampler_free(&su);
     sampler_free(&se);

@@ -23,10 +23,15 @@ int usage_error(const char *fmt, const char *arg) {
 
 /* ----------------------------------------------------------------------------
  * Progress line: "stage k/N  s/step  ETA" on stderr, only on a terminal. */
-void progress_start(Progress *p, const char *stage, int n, int quiet) {
+void progress_init(Progress *p, int quiet) {
+    memset(p, 0, sizeof *p);
+    p->quiet = quiet;
+}
+
+void progress_start(Progress *p, const char *stage, int n) {
     p->stage = stage;
     p->n = n;
-    p->enabled = !quiet && platform_stderr_is_tty();
+    p->enabled = !p->quiet && platform_stderr_is_tty();
     p->t0 = platform_now();
     if (p->enabled) fprintf(stderr, "\r%-14s 0/%d", stage, n), fflush(stderr);
 }
@@ -42,6 +47,13 @@ void progress_update(Progress *p, int k) {
             (int)(eta / 60), (int)fmod(eta, 60));
     if (k == p->n) fprintf(stderr, "(%.1f s)\n", el);
     fflush(stderr);
+}
+
+void progress_watch(void *user, PipelinePhase phase, int k, int n) {
+    Progress *p = (Progress *)user;
+    if (k == 0) progress_start(p, pipeline_phase_name(phase), n);
+    p->n = n;
+    if (k > 0) progress_update(p, k);
 }
 
 /* ----------------------------------------------------------------------------
@@ -102,18 +114,18 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     SamplerKind kind;
     if (!strcmp(a, "--steps")) {
         if (parse_int(v, 1, 1000, &iv)) return -usage_error("--steps must be an integer in 1..1000, not '%s'", v);
-        s->steps = (int)iv, s->have_steps = 1;
+        s->settings.steps = (int)iv, s->have_steps = 1;
     } else if (!strcmp(a, "--cfg")) {
-        if (parse_double(v, &s->cfg) || s->cfg < 0 || s->cfg > 100)
+        if (parse_double(v, &s->settings.cfg) || s->settings.cfg < 0 || s->settings.cfg > 100)
             return -usage_error("--cfg must be a number in [0, 100], not '%s'", v);
         s->have_cfg = 1;
     } else if (!strcmp(a, "--shift")) {
-        if (parse_double(v, &s->shift) || s->shift <= 0 || s->shift > 1000)
+        if (parse_double(v, &s->settings.shift) || s->settings.shift <= 0 || s->settings.shift > 1000)
             return -usage_error("--shift must be a number in (0, 1000], not '%s'", v);
         s->have_shift = 1;
     } else if (!strcmp(a, "--sampler")) {
         if (sampler_kind_from_name(v, &kind)) return -usage_error("--sampler must be unipc or euler, not '%s'", v);
-        s->sampler = kind, s->have_sampler = 1;
+        s->settings.sampler = kind, s->have_sampler = 1;
     } else if (!strcmp(a, "--threads")) {
         if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
         s->threads = (int)iv;
@@ -123,42 +135,58 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     return 1;
 }
 
+int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
+    if (!s->have_steps) s->settings.steps = d->steps;
+    if (!s->have_cfg) s->settings.cfg = d->cfg;
+    if (!s->have_shift) s->settings.shift = d->shift;
+    if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
+        return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
+    return T2V_OK;
+}
+
 /* ----------------------------------------------------------------------------
- * Loaders */
+ * TensorSet */
 
-int load_dit(const ModelPaths *mp, Checkpoint *ck, DiT *m, T2vError *err) {
-    size_t len;
-    char *text = read_text_file(mp->config, &len, err);
-    if (!text) return err->code;
-    char jerr[256];
-    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
-    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", mp->config, jerr);
-    DiTConfig c;
-    int rc = dit_config_from_json(&c, j, mp->config, err);
-    json_free(j);
+static int tset_add(TensorSet *s, const char *name, const void *x, int i32, int ndim, const int64_t *shape,
+                    T2vError *err) {
+    if (strlen(name) >= sizeof s->names[0]) return t2v_fail(err, T2V_EUSAGE, "tensor name '%s' is too long", name);
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        Tensor *t = (Tensor *)realloc(s->t, (size_t)cap * sizeof *t);
+        if (t) s->t = t;
+        char(*names)[64] = realloc(s->names, (size_t)cap * sizeof *names);
+        if (names) s->names = names;
+        if (!t || !names) return t2v_fail(err, T2V_ERESOURCE, "out of memory collecting output tensors");
+        s->cap = cap;
+    }
+    int rc = i32 ? tensor_from_i32(&s->t[s->n], (const int32_t *)x, ndim, shape, err)
+                 : tensor_from_f32(&s->t[s->n], (const float *)x, ndim, shape, err);
     if (rc) return rc;
-    if ((rc = ckpt_open(ck, mp->dit, err))) return rc;
-    if ((rc = dit_build(m, &c, ck->tensors, err))) ckpt_close(ck);
+    strcpy(s->names[s->n++], name);
+    return T2V_OK;
+}
+
+int tset_add_f32(TensorSet *s, const char *name, const float *x, int ndim, const int64_t *shape, T2vError *err) {
+    return tset_add(s, name, x, 0, ndim, shape, err);
+}
+
+int tset_add_i32(TensorSet *s, const char *name, const int32_t *x, int ndim, const int64_t *shape, T2vError *err) {
+    return tset_add(s, name, x, 1, ndim, shape, err);
+}
+
+int tset_write(const TensorSet *s, const char *path, const char *const *meta_keys, const char *const *meta_values,
+               int nmeta, T2vError *err) {
+    StItem *items = (StItem *)t2v_malloc(((size_t)s->n + 1) * sizeof *items, "output tensors", err);
+    if (!items) return T2V_ERESOURCE;
+    for (int i = 0; i < s->n; i++) items[i] = (StItem){s->names[i], &s->t[i]};
+    int rc = st_write(path, items, s->n, meta_keys, meta_values, nmeta, err);
+    free(items);
     return rc;
 }
 
-int load_t5(const ModelPaths *mp, Checkpoint *ck, T5 *m, T2vError *err) {
-    int rc = ckpt_open(ck, mp->t5, err);
-    if (rc) return rc;
-    if ((rc = t5_build(m, ck->tensors, err))) ckpt_close(ck);
-    return rc;
-}
-
-int load_vae(const ModelPaths *mp, Checkpoint *ck, Vae *m, T2vError *err) {
-    int rc = ckpt_open(ck, mp->vae, err);
-    if (rc) return rc;
-    if ((rc = vae_build(m, ck->tensors, err))) ckpt_close(ck);
-    return rc;
-}
-
-int dit_velocity(void *user, const float *x, int timestep, int cond, float *v, T2vError *err) {
-    DitVelocity *d = (DitVelocity *)user;
-    return dit_forward_embedded(d->dit, x, d->T, d->h, d->w, timestep, cond ? d->ctx_emb : d->ctx_neg_emb, v,
-                                err);
+void tset_free(TensorSet *s) {
+    for (int i = 0; i < s->n; i++) tensor_free(&s->t[i]);
+    free(s->t);
+    free(s->names);
+    memset(s, 0, sizeof *s);
 }

@@ -47,7 +47,8 @@ static int read_tol_file(const char *path, TolRule *rules, int max, int *n, T2vE
     return T2V_OK;
 }
 
-int cmd_compare(int argc, char **argv) {
+int cmd_compare(int argc, char **argv, TempFiles *temps) {
+    (void)temps;
     const char *a = NULL, *b = NULL, *tolfile = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--tol") && i + 1 < argc) tolfile = argv[++i];
@@ -141,7 +142,8 @@ static int info_file(const char *path) {
     return 0;
 }
 
-int cmd_info(int argc, char **argv) {
+int cmd_info(int argc, char **argv, TempFiles *temps) {
+    (void)temps;
     if (argc == 1 && argv[0][0] != '-' && !platform_is_dir(argv[0])) return info_file(argv[0]);
     if (argc >= 1) return cmd_info_model(argc, argv); /* model tree, FLOPs, memory: cli_cost.c */
     return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] | "
@@ -151,7 +153,8 @@ int cmd_info(int argc, char **argv) {
 /* ----------------------------------------------------------------------------
  * tokenize */
 
-int cmd_tokenize(int argc, char **argv) {
+int cmd_tokenize(int argc, char **argv, TempFiles *temps) {
+    (void)temps;
     const char *model = NULL, *file = NULL;
     int pieces = 0, raw = 0, first_text = -1;
     for (int i = 0; i < argc; i++) {
@@ -166,18 +169,20 @@ int cmd_tokenize(int argc, char **argv) {
     if (!model == !file) return usage_error("%s", "tokenize: give exactly one of --model DIR or --tokenizer FILE");
     if (first_text < 0 || first_text >= argc) return usage_error("%s", "tokenize: no TEXT given");
     T2vError e = {0, {0}};
-    ModelPaths mp;
-    memset(&mp, 0, sizeof mp);
-    if (model && model_find(&mp, model, MODEL_NEED_TOKENIZER, &e)) return die(&e);
+    Model m;
+    memset(&m, 0, sizeof m);
+    if (model && model_open(&m, model, MODEL_NEED_TOKENIZER, &e)) return die(&e);
+    /* the model's text length (config.json), as generate cuts; else umT5's 512 */
+    int text_len = m.has_dit ? m.dit.text_len : 512;
     Tokenizer tk;
-    int rc = tokenizer_load(&tk, model ? mp.tokenizer : file, &e);
-    model_paths_free(&mp);
+    int rc = model ? model_load_tokenizer(&m, &tk, &e) : tokenizer_load(&tk, file, &e);
+    model_close(&m);
     if (rc) return die(&e);
     for (int i = first_text; i < argc && !rc; i++) {
         int32_t *ids = NULL;
         int n = 0;
         rc = raw ? tokenizer_encode(&tk, argv[i], strlen(argv[i]), &ids, &n, &e)
-                 : tokenizer_encode_wan(&tk, argv[i], 512, &ids, &n, &e);
+                 : tokenizer_encode_wan(&tk, argv[i], text_len, &ids, &n, &e);
         if (rc) break;
         for (int k = 0; k < n; k++) {
             if (pieces) printf(k ? " %s" : "%s", tokenizer_piece(&tk, ids[k]));

@@ -1,8 +1,9 @@
-/* cli_generate.c: `t2v generate`, the whole pipeline (DESIGN.md section 1):
+/* cmd_generate.c: `t2v generate`. The library's pipeline_generate runs the
+ * model (ref/lib/pipeline.c); this file is everything around it:
  *
- *   prompt -> tokenizer -> umT5 -> context      (and the negative prompt)
- *   seed -> noise; for each step: DiT (cond, uncond) -> CFG -> sampler step
- *   VAE decode -> frames -> PNG / APNG / Y4M / MP4 / contact sheet + provenance
+ *   options + the model's defaults -> checks of sizes, outputs and memory
+ *   pipeline_generate, watched: progress, --preview and --trace after each step
+ *   frames -> PNG / APNG / Y4M / MP4 / contact sheet + provenance; --dump
  *
  * Everything is validated before any work; outputs go to temporary names and
  * are renamed when complete; existing files are kept unless --force. */
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "cost.h"
 #include "t2v.h"
+#include "trace.h"
 
 enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16 };
 
@@ -21,10 +23,10 @@ typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, fps, formats, force, quiet;
     unsigned long long seed;
-    SamplingOpts s; /* --steps --cfg --shift --sampler --threads */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
-} GenOpts;
+} GenerateArgs;
 
 /* ----------------------------------------------------------------------------
  * Options */
@@ -46,13 +48,13 @@ static int parse_formats(const char *s, int *out) {
     return *out ? 0 : -1;
 }
 
-static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
+static int parse_gen_opts(GenerateArgs *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->model = "models/demo";
     o->output = "out/t2v";
     o->seed = 42;
     o->formats = FMT_PNG | FMT_APNG | FMT_SHEET;
-    o->s.threads = platform_default_threads();
+    o->sampling.threads = platform_default_threads();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long iv;
@@ -69,17 +71,14 @@ static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--dump")) o->dump = v;
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
-        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) {
-            if (parse_int(v, 16, 16384, &iv) || iv % 16)
-                return usage_error("--width must be a multiple of 16 in 16..16384, not '%s'", v);
+        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) { /* multiples: latent_grid, from the model */
+            if (parse_int(v, 16, 16384, &iv)) return usage_error("--width must be an integer in 16..16384, not '%s'", v);
             o->width = (int)iv, o->have_w = 1;
         } else if (!strcmp(a, "-H") || !strcmp(a, "--height")) {
-            if (parse_int(v, 16, 16384, &iv) || iv % 16)
-                return usage_error("--height must be a multiple of 16 in 16..16384, not '%s'", v);
+            if (parse_int(v, 16, 16384, &iv)) return usage_error("--height must be an integer in 16..16384, not '%s'", v);
             o->height = (int)iv, o->have_h = 1;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) {
-            if (parse_int(v, 1, 4097, &iv) || (iv - 1) % 4)
-                return usage_error("--frames must be 4k+1 (1, 5, 9, ..., 81, ...), not '%s'", v);
+            if (parse_int(v, 1, 4097, &iv)) return usage_error("--frames must be an integer in 1..4097, not '%s'", v);
             o->frames = (int)iv, o->have_f = 1;
         } else if (!strcmp(a, "--seed")) {
             if (parse_u64(v, &o->seed)) return usage_error("--seed must be a non-negative integer, not '%s'", v);
@@ -90,7 +89,7 @@ static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
             if (parse_formats(v, &o->formats))
                 return usage_error("--format takes a comma list of png,apng,y4m,mp4,sheet, not '%s'", v);
         } else {
-            int k = parse_sampling_opt(&o->s, a, v);
+            int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return usage_error("generate: unknown option '%s'", a);
         }
@@ -101,20 +100,12 @@ static int parse_gen_opts(GenOpts *o, int argc, char **argv) {
 }
 
 /* Fills the settings not given on the command line from the model. */
-static int apply_defaults(GenOpts *o, const ModelDefaults *d, T2vError *err) {
+static int apply_defaults(GenerateArgs *o, const ModelDefaults *d, T2vError *err) {
     if (!o->have_w) o->width = d->width;
     if (!o->have_h) o->height = d->height;
     if (!o->have_f) o->frames = d->frames;
-    if (!o->s.have_steps) o->s.steps = d->steps;
-    if (!o->s.have_cfg) o->s.cfg = d->cfg;
-    if (!o->s.have_shift) o->s.shift = d->shift;
     if (!o->have_fps) o->fps = d->fps;
-    if (!o->s.have_sampler && sampler_kind_from_name(d->sampler, &o->s.sampler))
-        return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
-    if (o->width % 16 || o->height % 16 || (o->frames - 1) % 4)
-        return t2v_fail(err, T2V_EINPUT, "model defaults: size %dx%dx%d is not W,H multiples of 16 and 4k+1 frames",
-                        o->width, o->height, o->frames);
-    return T2V_OK;
+    return sampling_defaults(&o->sampling, d, err);
 }
 
 /* ----------------------------------------------------------------------------
@@ -152,7 +143,7 @@ static int plan_outputs(OutNames *on, const char *output, T2vError *err) {
 
 /* Refuses before any work when an output exists (without --force) or its
  * directory does not. */
-static int check_outputs(const OutNames *on, const GenOpts *o, T2vError *err) {
+static int check_outputs(const OutNames *on, const GenerateArgs *o, T2vError *err) {
     const char *single[] = {o->formats & FMT_APNG ? on->apng : NULL, o->formats & FMT_SHEET ? on->sheet : NULL,
                             o->formats & FMT_Y4M ? on->y4m : NULL, o->formats & FMT_MP4 ? on->mp4 : NULL,
                             on->sidecar};
@@ -187,68 +178,61 @@ static int check_outputs(const OutNames *on, const GenOpts *o, T2vError *err) {
 }
 
 /* ----------------------------------------------------------------------------
- * Memory estimate (bytes): cost_memory (ref/cost.c), the numbers `t2v info`
- * prints. The text encoder is released before the DiT is loaded and the DiT
- * before the VAE, so the peak is the largest phase. 0 when the checkpoints
- * cannot be read (the loaders then say why). */
-static double estimate_memory(const ModelPaths *mp, const DiTConfig *c, const GenOpts *o) {
+ * Memory estimate (bytes): cost_memory (ref/app/cost.c), the numbers `t2v
+ * info` prints. The text encoder is released before the DiT is loaded and the
+ * DiT before the VAE, so the peak is the largest phase. 0 when the
+ * checkpoints cannot be read (the loaders then say why). */
+static double estimate_memory(const Model *m, const GenerateArgs *o) {
     ModelDesc md;
     T2vError e = {0, {0}};
-    if (model_desc_from_dir(&md, mp, &e)) return 0;
+    if (model_desc_from_dir(&md, &m->paths, &e)) return 0;
     GenSize s;
     MemEstimate me;
-    gen_size(&s, c, o->width, o->height, o->frames, c->text_len);
+    gen_size(&s, &m->dit, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
     model_desc_free(&md);
     return me.peak;
 }
 
 /* ----------------------------------------------------------------------------
- * Progress and preview, as pipeline hooks */
+ * Watching the pipeline: progress, --preview and --trace after each step */
 
 typedef struct {
-    const GenOpts *o;
-    Progress pr;
-    const char *stage; /* stage of pr */
+    const GenerateArgs *o;
+    Progress progress;
     LatentRgbFactors factors;
-    int preview_rc;
-    T2vError preview_err;
-    Trace *trace; /* --trace, or NULL */
-} GenUi;
+    Trace *trace;     /* --trace, or NULL */
+    TempFiles *temps;
+} GenerateWatch;
 
-static void ui_progress(void *user, const char *stage, int k, int n) {
-    GenUi *ui = (GenUi *)user;
-    if (ui->stage != stage) { /* stage names are string literals of model.c */
-        progress_start(&ui->pr, stage, n, ui->o->quiet);
-        ui->stage = stage;
-    }
-    ui->pr.n = n;
-    if (k > 0) progress_update(&ui->pr, k);
+static void on_progress(void *user, PipelinePhase phase, int k, int n) {
+    progress_watch(&((GenerateWatch *)user)->progress, phase, k, n);
 }
 
-static void ui_step(void *user, int i, const float *x, int T, int h, int w) {
-    GenUi *ui = (GenUi *)user;
-    if (ui->o->preview && !ui->preview_rc)
-        ui->preview_rc = video_write_preview(ui->o->preview, x, T, h, w, T - 1, &ui->factors, 8,
-                                             i == 0 ? ui->o->force : 1, &g_temps, &ui->preview_err);
-}
-
-static void ui_velocity(void *user, int i, double sigma, int timestep, const float *x, const float *v_cond,
-                        const float *v_uncond, int T, int h, int w) {
-    GenUi *ui = (GenUi *)user;
-    if (ui->trace) trace_on_velocity(ui->trace, i, sigma, timestep, x, v_cond, v_uncond, T, h, w);
+static int on_step(void *user, const StepView *s, T2vError *err) {
+    GenerateWatch *gw = (GenerateWatch *)user;
+    const GenerateArgs *o = gw->o;
+    const LatentGrid *g = &s->grid;
+    int rc = gw->trace ? trace_step(gw->trace, s, err) : T2V_OK;
+    T2vError pe = {0, {0}};
+    if (!rc && o->preview && /* the last latent frame of x_{i+1}, each latent pixel 8x8 */
+        video_write_preview(o->preview, s->x_next, g->T, g->h, g->w, g->T - 1, &gw->factors, 8,
+                            s->step == 0 ? o->force : 1, gw->temps, &pe))
+        rc = t2v_fail(err, pe.code, "--preview: %s", pe.msg);
+    return rc;
 }
 
 /* Provenance of this run. */
-static int make_provenance(Provenance *p, const ModelPaths *mp, const GenOpts *o, const char *negative, T2vError *err) {
+static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateArgs *o, const char *negative,
+                           T2vError *err) {
     int rc = prov_init(p, err);
     if (!rc) rc = prov_set(p, "prompt", o->prompt, err);
     if (!rc) rc = prov_set(p, "negative_prompt", negative, err);
     if (!rc) rc = prov_set_number(p, err, "seed", "%llu", o->seed);
-    if (!rc) rc = prov_set_number(p, err, "steps", "%d", o->s.steps);
-    if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->s.cfg);
-    if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->s.shift);
-    if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->s.sampler), err);
+    if (!rc) rc = prov_set_number(p, err, "steps", "%d", o->sampling.settings.steps);
+    if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
+    if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
+    if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -259,27 +243,27 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenOpts *o
     return rc;
 }
 
-static int write_outputs(const OutNames *on, const GenOpts *o, const Provenance *p, const uint8_t *rgb,
-                         T2vError *err) {
+static int write_outputs(const OutNames *on, const GenerateArgs *o, const Provenance *p, const uint8_t *rgb,
+                         TempFiles *temps, T2vError *err) {
     int F = o->frames, H = o->height, W = o->width, rc = T2V_OK, n = 0;
     /* every file written, for the sidecar's hashes: 4 singles + the frames */
     char(*written)[1200] = calloc((size_t)F + 4, sizeof *written);
     if (!written) return t2v_fail(err, T2V_ERESOURCE, "out of memory");
-    if (o->formats & FMT_APNG && !rc && !(rc = video_write_apng(on->apng, rgb, F, H, W, o->fps, p, o->force, &g_temps, err)))
+    if (o->formats & FMT_APNG && !rc && !(rc = video_write_apng(on->apng, rgb, F, H, W, o->fps, p, o->force, temps, err)))
         snprintf(written[n++], 1200, "%s", on->apng);
     if (o->formats & FMT_SHEET && !rc &&
-        !(rc = video_write_sheet(on->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, &g_temps, err)))
+        !(rc = video_write_sheet(on->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, temps, err)))
         snprintf(written[n++], 1200, "%s", on->sheet);
-    if (o->formats & FMT_Y4M && !rc && !(rc = video_write_y4m(on->y4m, rgb, F, H, W, o->fps, o->force, &g_temps, err)))
+    if (o->formats & FMT_Y4M && !rc && !(rc = video_write_y4m(on->y4m, rgb, F, H, W, o->fps, o->force, temps, err)))
         snprintf(written[n++], 1200, "%s", on->y4m);
-    if (o->formats & FMT_MP4 && !rc && !(rc = video_write_mp4(on->mp4, rgb, F, H, W, o->fps, p, o->force, &g_temps, err)))
+    if (o->formats & FMT_MP4 && !rc && !(rc = video_write_mp4(on->mp4, rgb, F, H, W, o->fps, p, o->force, temps, err)))
         snprintf(written[n++], 1200, "%s", on->mp4);
     int singles = n;
-    if (o->formats & FMT_PNG && !rc && !(rc = video_write_png_frames(on->frames, rgb, F, H, W, p, o->force, &g_temps, err)))
+    if (o->formats & FMT_PNG && !rc && !(rc = video_write_png_frames(on->frames, rgb, F, H, W, p, o->force, temps, err)))
         for (int f = 0; f < F && !rc; f++) rc = video_frame_name(on->frames, f, written[n++], 1200, err);
     const char **names = (const char **)malloc(((size_t)n + 1) * sizeof *names);
     for (int i = 0; names && i < n; i++) names[i] = written[i];
-    if (!rc) rc = names ? provenance_sidecar(on->sidecar, p, names, n, o->force, &g_temps, err)
+    if (!rc) rc = names ? provenance_sidecar(on->sidecar, p, names, n, o->force, temps, err)
                         : t2v_fail(err, T2V_ERESOURCE, "out of memory");
     if (!rc && !o->quiet) {
         for (int i = 0; i < singles; i++) fprintf(stderr, "wrote %s\n", written[i]);
@@ -291,72 +275,74 @@ static int write_outputs(const OutNames *on, const GenOpts *o, const Provenance 
     return rc;
 }
 
-/* --dump DIR: every stage's tensors in one safetensors file (DESIGN.md 5). */
-static int write_dump(const GenOpts *o, const GenResult *r, T2vError *err) {
+/* --dump DIR: every stage's tensors in one safetensors file (names:
+ * docs/MODEL.md, stage tensors). */
+static int write_dump(const GenerateArgs *o, const GenResult *r, T2vError *err) {
+    const SamplingSettings *ss = &o->sampling.settings;
+    const LatentGrid *g = &r->grid;
     char path[1200];
     snprintf(path, sizeof path, "%s/dump.safetensors", o->dump);
-    int nt = 9 + o->s.steps, k = 0, rc = T2V_OK;
-    Tensor *ts = (Tensor *)calloc((size_t)nt, sizeof *ts);
-    StItem *items = (StItem *)calloc((size_t)nt, sizeof *items);
-    char(*names)[32] = calloc((size_t)nt, 32);
-    if (!ts || !items || !names) rc = t2v_fail(err, T2V_ERESOURCE, "out of memory writing the dump");
-    int64_t lat[4] = {16, r->T, r->h, r->w}, vid[4] = {3, o->frames, o->height, o->width};
+    int64_t lat[4] = {g->C, g->T, g->h, g->w}, vid[4] = {3, o->frames, o->height, o->width};
     int64_t s_ids[1] = {r->L}, s_neg[1] = {r->L_neg}, s_ctx[2] = {r->L, r->text_dim};
-    int64_t s_ctxn[2] = {r->L_neg, r->text_dim}, s_ts[1] = {o->s.steps}, n = 16 * lat[1] * lat[2] * lat[3];
-#define ADD(kind, nm, x, nd, sh)                                                \
-    if (!rc) {                                                                  \
-        rc = tensor_from_##kind(&ts[k], x, nd, sh, err);                        \
-        snprintf(names[k], 32, "%s", nm);                                       \
-        items[k] = (StItem){names[k], &ts[k]};                                  \
-        k++;                                                                    \
+    int64_t s_ctxn[2] = {r->L_neg, r->text_dim}, s_ts[1] = {ss->steps};
+    TensorSet ts;
+    memset(&ts, 0, sizeof ts);
+    int rc = tset_add_i32(&ts, "tokens", r->ids, 1, s_ids, err);
+    if (!rc) rc = tset_add_f32(&ts, "context", r->context, 2, s_ctx, err);
+    if (!rc && r->context_neg) rc = tset_add_i32(&ts, "tokens_neg", r->ids_neg, 1, s_neg, err);
+    if (!rc && r->context_neg) rc = tset_add_f32(&ts, "context_neg", r->context_neg, 2, s_ctxn, err);
+    if (!rc) rc = tset_add_f32(&ts, "noise", r->noise, 4, lat, err);
+    if (!rc) rc = tset_add_f32(&ts, "timesteps", r->timesteps, 1, s_ts, err);
+    for (int i = 0; i < ss->steps && !rc; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "latent.step%d", i);
+        rc = tset_add_f32(&ts, name, r->steps + (size_t)i * g->n, 4, lat, err);
     }
-    ADD(i32, "tokens", r->ids, 1, s_ids);
-    ADD(f32, "context", r->context, 2, s_ctx);
-    if (r->context_neg) {
-        ADD(i32, "tokens_neg", r->ids_neg, 1, s_neg);
-        ADD(f32, "context_neg", r->context_neg, 2, s_ctxn);
-    }
-    ADD(f32, "noise", r->noise, 4, lat);
-    ADD(f32, "timesteps", r->timesteps, 1, s_ts);
-    for (int i = 0; i < o->s.steps; i++) {
-        char nm[32];
-        snprintf(nm, sizeof nm, "latent.step%d", i);
-        ADD(f32, nm, r->steps + (size_t)i * n, 4, lat);
-    }
-    ADD(f32, "latent.final", r->latent, 4, lat);
-    ADD(f32, "video", r->video, 4, vid);
-#undef ADD
+    if (!rc) rc = tset_add_f32(&ts, "latent.final", r->latent, 4, lat, err);
+    if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
-    snprintf(steps, sizeof steps, "%d", o->s.steps);
-    snprintf(cfg, sizeof cfg, "%g", o->s.cfg);
-    snprintf(shift, sizeof shift, "%g", o->s.shift);
+    snprintf(steps, sizeof steps, "%d", ss->steps);
+    snprintf(cfg, sizeof cfg, "%g", ss->cfg);
+    snprintf(shift, sizeof shift, "%g", ss->shift);
     snprintf(size, sizeof size, "%dx%dx%d", o->width, o->height, o->frames);
     const char *mk[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
                         "t2v_version"};
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
-                        sampler_kind_name(o->s.sampler), size, T2V_VERSION};
-    if (!rc) rc = st_write(path, items, k, mk, mv, 9, err);
-    for (int i = 0; ts && i < k; i++) tensor_free(&ts[i]);
-    free(ts);
-    free(items);
-    free(names);
+                        sampler_kind_name(ss->sampler), size, T2V_VERSION};
+    if (!rc) rc = tset_write(&ts, path, mk, mv, 9, err);
+    tset_free(&ts);
     if (!rc && !o->quiet) fprintf(stderr, "wrote %s\n", path);
     return rc;
 }
 
+/* Refuses an existing file (without --force) or a missing directory for an
+ * output named by an option, before any work. */
+static int check_option_output(const char *opt, const char *path, int force, T2vError *err) {
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    if (slash && *dir && !platform_is_dir(dir))
+        return t2v_fail(err, T2V_ERESOURCE, "%s: directory %s does not exist", opt, dir);
+    if (!force && platform_file_exists(path))
+        return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
+    return T2V_OK;
+}
+
 /* Everything before the first heavy step: model, defaults, sizes, outputs, memory. */
-static int prepare(GenOpts *o, ModelPaths *mp, ModelDefaults *d, OutNames *on, DiTConfig *c, T2vError *err) {
-    int rc = model_find(mp, o->model, MODEL_NEED_ALL, err);
+static int prepare(GenerateArgs *o, Model *m, OutNames *on, T2vError *err) {
+    int rc = model_open(m, o->model, MODEL_NEED_ALL, err);
+    if (!rc) rc = apply_defaults(o, &m->defaults, err);
     if (rc) return rc;
-    if ((rc = model_defaults(d, mp, err))) return rc;
-    if ((rc = apply_defaults(o, d, err))) return rc;
     if ((o->formats & FMT_MP4) && !video_find_ffmpeg(NULL, 0)) {
         fprintf(stderr, "t2v: note: ffmpeg is not on PATH, so no MP4 is written; add y4m to --format and convert "
                         "it later with `ffmpeg -i OUT.y4m OUT.mp4`\n");
         o->formats &= ~FMT_MP4;
         if (!o->formats) o->formats = FMT_Y4M;
     }
+    LatentGrid g;
+    if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
     if ((rc = plan_outputs(on, o->output, err))) return rc;
     if ((rc = check_outputs(on, o, err))) return rc;
     if (o->dump && !platform_is_dir(o->dump))
@@ -364,25 +350,10 @@ static int prepare(GenOpts *o, ModelPaths *mp, ModelDefaults *d, OutNames *on, D
     if (o->dump) {
         char path[1200];
         snprintf(path, sizeof path, "%s/dump.safetensors", o->dump);
-        if (!o->force && platform_file_exists(path))
-            return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
+        if ((rc = check_option_output("--dump", path, o->force, err))) return rc;
     }
-    if (o->preview) { /* else these fail only after the whole run */
-        char dir[1100];
-        snprintf(dir, sizeof dir, "%s", o->preview);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        if (slash && *dir && !platform_is_dir(dir))
-            return t2v_fail(err, T2V_ERESOURCE, "--preview: directory %s does not exist", dir);
-        if (!o->force && platform_file_exists(o->preview))
-            return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", o->preview);
-    }
-    /* Size checks need the DiT config. */
-    if ((rc = model_dit_config(mp, c, err))) return rc;
-    if ((o->height / 8) % c->patch_h || (o->width / 8) % c->patch_w)
-        return t2v_fail(err, T2V_EUSAGE, "size %dx%d: width and height must be multiples of %d", o->width, o->height,
-                        8 * c->patch_w);
-    double need = estimate_memory(mp, c, o), have = (double)platform_total_memory();
+    if (o->preview && (rc = check_option_output("--preview", o->preview, o->force, err))) return rc;
+    double need = estimate_memory(m, o), have = (double)platform_total_memory();
     if (have > 0 && need > 0.9 * have)
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
@@ -390,62 +361,67 @@ static int prepare(GenOpts *o, ModelPaths *mp, ModelDefaults *d, OutNames *on, D
     return T2V_OK;
 }
 
-int cmd_generate(int argc, char **argv) {
-    GenOpts o;
-    int rc = parse_gen_opts(&o, argc, argv);
-    if (rc) return rc;
-    T2vError e = {0, {0}};
-    ModelPaths mp;
-    ModelDefaults d;
-    OutNames on;
-    GenResult r;
+/* The latent preview's colours: the model's t2v.json, else Wan2.1's. */
+static void preview_factors(LatentRgbFactors *f, const ModelDefaults *d) {
+    *f = latent_rgb_factors_wan21;
+    if (!d->has_preview_factors) return;
+    for (int ch = 0; ch < 16; ch++)
+        for (int k = 0; k < 3; k++) f->rgb[ch][k] = d->preview_factors[3 * ch + k];
+    for (int k = 0; k < 3; k++) f->bias[k] = d->preview_factors[48 + k];
+}
+
+/* The run: pipeline, trace, frames, dump, files. */
+static int generate(GenerateArgs *o, const Model *m, const OutNames *on, TempFiles *temps, T2vError *err) {
+    const SamplingSettings *ss = &o->sampling.settings;
     Provenance p;
-    DiTConfig c;
-    GenUi ui;
+    GenResult r;
     Trace trace;
-    memset(&trace, 0, sizeof trace);
-    memset(&mp, 0, sizeof mp), memset(&d, 0, sizeof d), memset(&r, 0, sizeof r), memset(&p, 0, sizeof p);
-    memset(&ui, 0, sizeof ui);
-    platform_set_threads(o.s.threads);
-    double t0 = platform_now();
-    rc = prepare(&o, &mp, &d, &on, &c, &e);
-    if (!o.negative) o.negative = d.negative_prompt ? d.negative_prompt : wan_default_negative_prompt();
-    if (!rc) rc = make_provenance(&p, &mp, &o, o.negative, &e);
-    if (!rc) {
-        ui.o = &o;
-        ui.factors = latent_rgb_factors_wan21;
-        if (d.has_preview_factors) {
-            for (int ch = 0; ch < 16; ch++)
-                for (int k = 0; k < 3; k++) ui.factors.rgb[ch][k] = d.preview_factors[3 * ch + k];
-            for (int k = 0; k < 3; k++) ui.factors.bias[k] = d.preview_factors[48 + k];
-        }
-        GenSettings s = {o.prompt, o.negative, o.width, o.height, o.frames, o.s.steps, o.s.cfg, o.s.shift,
-                         (int)o.s.sampler, o.seed, o.dump != NULL};
-        GenHooks hooks = {&ui, ui_progress, ui_step, ui_velocity};
-        if (o.trace && (rc = trace_init(&trace, o.trace, o.s.steps, o.s.cfg, o.force, &e)) == T2V_OK) ui.trace = &trace;
-        if (!rc) rc = pipeline_generate(&mp, &s, &hooks, &r, &e);
-        if (!rc && ui.preview_rc) rc = t2v_fail(&e, ui.preview_rc, "--preview: %s", ui.preview_err.msg);
-        if (!rc && ui.trace) {
-            TraceInfo ti = {o.prompt, sampler_kind_name(o.s.sampler), o.width, o.height, o.frames, o.s.cfg, o.s.shift, o.seed};
-            rc = trace_write(&trace, &mp, &ti, &e);
-            if (!rc && !o.quiet) fprintf(stderr, "wrote %s/step_000.png .. step_%03d.png and trace.json\n", o.trace, o.s.steps - 1);
-        }
+    memset(&p, 0, sizeof p), memset(&r, 0, sizeof r), memset(&trace, 0, sizeof trace);
+    GenerateWatch gw = {o, {0}, {{{0}}, {0}}, NULL, temps};
+    progress_init(&gw.progress, o->quiet);
+    preview_factors(&gw.factors, &m->defaults);
+    PipelineWatch watch = {&gw, on_progress, on_step};
+    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
+    int rc = make_provenance(&p, &m->paths, o, o->negative, err);
+    if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
+    if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
+    if (!rc && gw.trace) {
+        TraceInfo ti = {o->prompt, sampler_kind_name(ss->sampler), o->width, o->height, o->frames, ss->cfg,
+                        ss->shift, o->seed};
+        rc = trace_write(&trace, m, &ti, temps, err);
+        if (!rc && !o->quiet)
+            fprintf(stderr, "wrote %s/step_000.png .. step_%03d.png and trace.json\n", o->trace, ss->steps - 1);
     }
     uint8_t *rgb = NULL;
     if (!rc) {
-        rgb = (uint8_t *)t2v_malloc((size_t)o.frames * o.height * o.width * 3, "frames", &e);
+        rgb = (uint8_t *)t2v_malloc((size_t)o->frames * o->height * o->width * 3, "frames", err);
         if (!rgb) rc = T2V_ERESOURCE;
-        else video_to_u8(r.video, o.frames, o.height, o.width, rgb);
+        else video_to_u8(r.video, o->frames, o->height, o->width, rgb);
     }
-    if (!rc && o.dump) rc = write_dump(&o, &r, &e);
-    if (!rc) rc = write_outputs(&on, &o, &p, rgb, &e);
-    if (!rc && !o.quiet)
-        fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
+    if (!rc && o->dump) rc = write_dump(o, &r, err);
+    if (!rc) rc = write_outputs(on, o, &p, rgb, temps, err);
     free(rgb);
     prov_free(&p);
     trace_free(&trace);
     gen_result_free(&r);
-    model_defaults_free(&d);
-    model_paths_free(&mp);
+    return rc;
+}
+
+int cmd_generate(int argc, char **argv, TempFiles *temps) {
+    GenerateArgs o;
+    int rc = parse_gen_opts(&o, argc, argv);
+    if (rc) return rc;
+    T2vError e = {0, {0}};
+    Model m;
+    OutNames on;
+    platform_set_threads(o.sampling.threads);
+    double t0 = platform_now();
+    rc = prepare(&o, &m, &on, &e);
+    if (!o.negative) o.negative = m.defaults.negative_prompt ? m.defaults.negative_prompt
+                                                              : wan_default_negative_prompt();
+    if (!rc) rc = generate(&o, &m, &on, temps, &e);
+    if (!rc && !o.quiet)
+        fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
+    model_close(&m);
     return rc ? die(&e) : 0;
 }

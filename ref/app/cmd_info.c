@@ -434,37 +434,22 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
     return T2V_OK;
 }
 
-static int load_config_file(const char *path, DiTConfig *c, T2vError *err) {
-    size_t len;
-    char *text = read_text_file(path, &len, err);
-    if (!text) return err->code ? err->code : T2V_EINPUT;
-    char jerr[256];
-    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
-    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", path, jerr);
-    int rc = dit_config_from_json(c, j, path, err);
-    json_free(j);
-    return rc;
-}
-
 /* Settings not given: the model's t2v.json, else Wan2.1's (spec 1.3); L is
  * the prompt's token count with -p, else text_len. */
-static int fill_defaults(InfoOpts *o, const ModelPaths *mp, const DiTConfig *c, int *L, T2vError *err) {
-    ModelDefaults d;
-    int rc = model_defaults(&d, o->model ? mp : NULL, err);
-    if (rc) return rc;
-    if (!o->W) o->W = d.width;
-    if (!o->H) o->H = d.height;
-    if (!o->F) o->F = d.frames;
-    if (o->steps < 0) o->steps = d.steps;
-    if (o->cfg < 0) o->cfg = d.cfg;
-    model_defaults_free(&d);
+static int fill_defaults(InfoOpts *o, const Model *mo, const DiTConfig *c, int *L, T2vError *err) {
+    const ModelDefaults *d = &mo->defaults;
+    if (!o->W) o->W = d->width;
+    if (!o->H) o->H = d->height;
+    if (!o->F) o->F = d->frames;
+    if (o->steps < 0) o->steps = d->steps;
+    if (o->cfg < 0) o->cfg = d->cfg;
     *L = o->tokens > 0 ? o->tokens : c->text_len;
+    int rc = T2V_OK;
     if (o->prompt) {
-        if (!mp->tokenizer) return t2v_fail(err, T2V_EUSAGE, "info: -p needs a model directory with a tokenizer");
+        if (!mo->paths.tokenizer) return t2v_fail(err, T2V_EUSAGE, "info: -p needs a model directory with a tokenizer");
         Tokenizer tk;
         int32_t *ids = NULL;
-        if ((rc = tokenizer_load(&tk, mp->tokenizer, err))) return rc;
+        if ((rc = model_load_tokenizer(mo, &tk, err))) return rc;
         rc = tokenizer_encode_wan(&tk, o->prompt, c->text_len, &ids, L, err);
         free(ids);
         tokenizer_free(&tk);
@@ -479,13 +464,14 @@ int cmd_info_model(int argc, char **argv) {
     int rc = parse_info_opts(&o, argc, argv);
     if (rc) return rc;
     T2vError e = {0, {0}};
-    ModelPaths mp;
+    Model mo;
     ModelDesc m;
-    memset(&mp, 0, sizeof mp);
+    memset(&mo, 0, sizeof mo);
     memset(&m, 0, sizeof m);
     if (o.model) {
-        if ((rc = model_find(&mp, o.model, MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
+        if ((rc = model_open(&mo, o.model, MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
             return die(&e);
+        const ModelPaths mp = mo.paths;
         rc = model_desc_from_dir(&m, &mp, &e);
         if (!rc) {
             printf("model directory %s\n", o.model);
@@ -495,12 +481,13 @@ int cmd_info_model(int argc, char **argv) {
         }
     } else {
         DiTConfig c;
-        rc = load_config_file(o.config, &c, &e);
+        model_default_settings(&mo.defaults);
+        rc = dit_config_read(&c, o.config, &e);
         if (!rc) rc = model_desc_from_config(&m, &c, &e);
         if (!rc) printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, spec 6.1)\n", o.config);
     }
     int L = 0;
-    if (!rc) rc = fill_defaults(&o, &mp, &m.dit, &L, &e);
+    if (!rc) rc = fill_defaults(&o, &mo, &m.dit, &L, &e);
     if (!rc) {
         GenSize s;
         Flops f;
@@ -512,6 +499,6 @@ int cmd_info_model(int argc, char **argv) {
         print_summary(&m, &s, &o);
     }
     model_desc_free(&m);
-    model_paths_free(&mp);
+    model_close(&mo);
     return rc ? die(&e) : 0;
 }

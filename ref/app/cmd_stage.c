@@ -1,6 +1,7 @@
-/* cli_stage.c: `t2v stage NAME --model DIR --in IN --out OUT`, one stage of
- * the pipeline on given tensors (DESIGN.md section 5), so another
- * implementation can be checked stage by stage. */
+/* cmd_stage.c: `t2v stage NAME --model DIR --in IN --out OUT`, one stage of
+ * the pipeline on given tensors (their names: docs/MODEL.md, stage tensors),
+ * so another implementation can be checked stage by stage. `stage sampler`
+ * runs the loop `generate` runs (pipeline_sample). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,32 +12,8 @@
 typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
-    SamplingOpts s; /* --steps --cfg --shift --sampler --threads */
-} StageOpts;
-
-/* Output tensors collected for one st_write. */
-typedef struct {
-    int n;
-    char names[64][48];
-    Tensor t[64];
-} OutSet;
-
-static int out_add(OutSet *o, const char *name, const float *x, int ndim, const int64_t *shape, T2vError *err) {
-    if (o->n >= 64) return t2v_fail(err, T2V_ERESOURCE, "too many output tensors");
-    snprintf(o->names[o->n], sizeof o->names[0], "%s", name);
-    int rc = tensor_from_f32(&o->t[o->n], x, ndim, shape, err);
-    if (!rc) o->n++;
-    return rc;
-}
-
-static int out_write(OutSet *o, const StageOpts *so, T2vError *err) {
-    StItem items[64];
-    for (int i = 0; i < o->n; i++) items[i] = (StItem){o->names[i], &o->t[i]};
-    const char *mk[] = {"stage", "t2v_version"}, *mv[] = {so->name, T2V_VERSION};
-    int rc = st_write(so->out, items, o->n, mk, mv, 2, err);
-    for (int i = 0; i < o->n; i++) tensor_free(&o->t[i]);
-    return rc;
-}
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+} StageArgs;
 
 /* Integer tokens [L] (I32 or I64) as int32. */
 static int32_t *read_tokens(const SafeTensors *st, const char *name, int *L, T2vError *err) {
@@ -53,22 +30,22 @@ static int32_t *read_tokens(const SafeTensors *st, const char *name, int *L, T2v
     return ids;
 }
 
-static int stage_t5(const StageOpts *so, const ModelPaths *mp, const SafeTensors *in, OutSet *out, T2vError *err) {
+static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
+    (void)sa;
     int L;
     int32_t *ids = read_tokens(in, "tokens", &L, err);
     if (!ids) return err->code;
     Checkpoint ck;
-    T5 m;
-    int rc = load_t5(mp, &ck, &m, err);
+    T5 t5;
+    int rc = model_load_t5(m, &ck, &t5, err);
     if (rc) { free(ids); return rc; }
-    float *ctx = (float *)t2v_malloc((size_t)L * t5_dim(&m) * sizeof(float), "context", err);
-    rc = ctx ? t5_encode(&m, ids, L, ctx, err) : T2V_ERESOURCE;
-    int64_t shape[2] = {L, t5_dim(&m)};
-    if (!rc) rc = out_add(out, "context", ctx, 2, shape, err);
-    (void)so;
+    float *ctx = (float *)t2v_malloc((size_t)L * t5_dim(&t5) * sizeof(float), "context", err);
+    rc = ctx ? t5_encode(&t5, ids, L, ctx, err) : T2V_ERESOURCE;
+    int64_t shape[2] = {L, t5_dim(&t5)};
+    if (!rc) rc = tset_add_f32(out, "context", ctx, 2, shape, err);
     free(ctx);
     free(ids);
-    t5_free(&m);
+    t5_free(&t5);
     ckpt_close(&ck);
     return rc;
 }
@@ -82,171 +59,139 @@ static float *read_latent(const SafeTensors *in, const char *name, int C, int64_
     return x;
 }
 
-static int stage_dit(const StageOpts *so, const ModelPaths *mp, const SafeTensors *in, OutSet *out, T2vError *err) {
-    (void)so;
+static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
+    (void)sa;
     Checkpoint ck;
-    DiT m;
-    int rc = load_dit(mp, &ck, &m, err);
+    DiT dit;
+    int rc = model_load_dit(m, &ck, &dit, err);
     if (rc) return rc;
-    int64_t ls[4] = {0, 0, 0, 0}, one[1] = {1}, cs[2] = {-1, m.c.text_dim};
+    int64_t ls[4] = {0, 0, 0, 0}, one[1] = {1}, cs[2] = {-1, dit.c.text_dim};
     Tensor ci;
-    float *latent = read_latent(in, "latent", m.c.in_dim, ls, err);
+    float *latent = read_latent(in, "latent", dit.c.in_dim, ls, err);
     float *t = latent ? read_f32(in, "timestep", 1, one, NULL, err) : NULL;
     float *ctx = t ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
-    float *vel = ctx ? (float *)t2v_malloc((size_t)(m.c.out_dim * ls[1] * ls[2] * ls[3]) * sizeof(float),
+    float *vel = ctx ? (float *)t2v_malloc((size_t)(dit.c.out_dim * ls[1] * ls[2] * ls[3]) * sizeof(float),
                                            "velocity", err) : NULL;
     if (!vel) rc = err->code;
-    if (!rc && (t[0] < 0 || t[0] > 1000 || t[0] != (float)(int)t[0]))
-        rc = t2v_fail(err, T2V_EINPUT, "%s: timestep must be an integer in [0, 1000], found %g", in->path, t[0]);
-    if (!rc && ci.shape[0] > m.c.text_len)
+    if (!rc && !(t[0] >= 0 && t[0] <= 1000))
+        rc = t2v_fail(err, T2V_EINPUT, "%s: timestep must be in [0, 1000], found %g", in->path, t[0]);
+    if (!rc && ci.shape[0] > dit.c.text_len)
         rc = t2v_fail(err, T2V_EINPUT, "%s: context has %lld rows, the model takes at most %d", in->path,
-                      (long long)ci.shape[0], m.c.text_len);
-    if (!rc)
-        rc = dit_forward(&m, latent, (int)ls[1], (int)ls[2], (int)ls[3], (int)t[0], ctx, (int)ci.shape[0], vel, err);
-    int64_t vs[4] = {m.c.out_dim, ls[1], ls[2], ls[3]};
-    if (!rc) rc = out_add(out, "velocity", vel, 4, vs, err);
+                      (long long)ci.shape[0], dit.c.text_len);
+    if (!rc) rc = dit_forward(&dit, latent, (int)ls[1], (int)ls[2], (int)ls[3], t, 1, ctx, (int)ci.shape[0], vel, err);
+    int64_t vs[4] = {dit.c.out_dim, ls[1], ls[2], ls[3]};
+    if (!rc) rc = tset_add_f32(out, "velocity", vel, 4, vs, err);
     free(latent);
     free(t);
     free(ctx);
     free(vel);
-    dit_free(&m);
+    dit_free(&dit);
     ckpt_close(&ck);
     return rc;
 }
 
-typedef struct {
-    OutSet *out;
-    int64_t shape[4];
-    int rc;
-    T2vError *err;
-    Progress *pr;
-} StepDump;
-
-/* The sampler's user pointer: the DiT velocity first (dit_velocity casts to
- * it), then what the per-step callback needs. */
-typedef struct {
-    DitVelocity dv;
-    StepDump sd;
-} SamplerUser;
-
-static void dump_step(void *user, int i, const float *x) {
-    StepDump *sd = &((SamplerUser *)user)->sd;
-    char name[48];
-    snprintf(name, sizeof name, "latent.step%d", i);
-    if (!sd->rc) sd->rc = out_add(sd->out, name, x, 4, sd->shape, sd->err);
-    progress_update(sd->pr, i + 1);
-}
-
-static int stage_sampler(const StageOpts *so, const ModelPaths *mp, const SafeTensors *in, OutSet *out,
+/* The sampler stage: noise, context, context_neg -> latent.step{k},
+ * latent.final, timesteps, by pipeline_sample (the loop generate runs). */
+static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out,
                          T2vError *err) {
-    ModelDefaults d;
-    int rc = model_defaults(&d, mp, err);
+    SamplingOpts so = sa->sampling;
+    int rc = sampling_defaults(&so, &m->defaults, err);
     if (rc) return rc;
-    int steps = so->s.have_steps ? so->s.steps : d.steps;
-    double cfg = so->s.have_cfg ? so->s.cfg : d.cfg, shift = so->s.have_shift ? so->s.shift : d.shift;
-    model_defaults_free(&d);
-    if (steps > 60) return t2v_fail(err, T2V_EUSAGE, "stage sampler: at most 60 steps (one output tensor each)");
+    const SamplingSettings *ss = &so.settings;
+    if (ss->steps > 60) return t2v_fail(err, T2V_EUSAGE, "stage sampler: at most 60 steps (one output tensor each)");
     Checkpoint ck;
-    DiT m;
-    if ((rc = load_dit(mp, &ck, &m, err))) return rc;
-    int64_t ls[4] = {0, 0, 0, 0}, cs[2] = {-1, m.c.text_dim};
+    DiT dit;
+    if ((rc = model_load_dit(m, &ck, &dit, err))) return rc;
+    int64_t ls[4] = {0, 0, 0, 0}, cs[2] = {-1, dit.c.text_dim}, tsh[1] = {ss->steps};
     Tensor ci, cni;
-    float *x = read_latent(in, "noise", m.c.in_dim, ls, err);
+    float *x = read_latent(in, "noise", dit.c.in_dim, ls, err);
     float *ctx = x ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
-    float *ctxn = ctx && cfg > 1 ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
-    int64_t n = ls[0] * ls[1] * ls[2] * ls[3];
-    size_t emb = (size_t)m.c.text_len * m.c.dim;
-    float *buf = (ctx && (cfg <= 1 || ctxn)) ? (float *)t2v_malloc((2 * emb + 2 * (size_t)n) * sizeof(float),
-                                                                    "sampler buffers", err) : NULL;
-    if (!buf) rc = err->code ? err->code : T2V_EINPUT;
-    Sampler s;
-    memset(&s, 0, sizeof s);
-    if (!rc) rc = sampler_init(&s, so->s.sampler, steps, shift, n, err);
-    SamplerUser u;
+    float *ctxn = ctx && ss->cfg > 1 ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
+    LatentGrid g = {(int)ls[0], (int)ls[1], (int)ls[2], (int)ls[3], ls[0] * ls[1] * ls[2] * ls[3]};
+    float *steps = x ? (float *)t2v_malloc((size_t)g.n * ss->steps * sizeof(float), "step latents", err) : NULL;
+    if (!steps || !ctx || (ss->cfg > 1 && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
+    Denoiser d;
     Progress pr;
-    if (!rc) {
-        u.dv = (DitVelocity){&m, (int)ls[1], (int)ls[2], (int)ls[3], buf, buf + emb};
-        u.sd = (StepDump){out, {ls[0], ls[1], ls[2], ls[3]}, 0, err, &pr};
-        rc = dit_embed_context(&m, ctx, (int)ci.shape[0], buf, err);
-        if (!rc && ctxn) rc = dit_embed_context(&m, ctxn, (int)cni.shape[0], buf + emb, err);
+    progress_init(&pr, sa->quiet);
+    PipelineWatch w = {&pr, progress_watch, NULL};
+    if (!rc && !(rc = denoiser_init(&d, &dit, ss, &g, ctx, ctx ? (int)ci.shape[0] : 0, ctxn,
+                                    ctxn ? (int)cni.shape[0] : 0, err))) {
+        rc = pipeline_sample(&d, x, steps, &w, err);
+        for (int i = 0; i < ss->steps && !rc; i++) {
+            char name[48];
+            snprintf(name, sizeof name, "latent.step%d", i);
+            rc = tset_add_f32(out, name, steps + (size_t)i * g.n, 4, ls, err);
+        }
+        if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
+        if (!rc) rc = tset_add_f32(out, "timesteps", d.smp.timesteps, 1, tsh, err);
+        denoiser_free(&d);
     }
-    if (!rc) {
-        progress_start(&pr, "sampling", steps, so->quiet);
-        rc = sampler_run(&s, x, (float)cfg, dit_velocity, &u, buf + 2 * emb, dump_step, err);
-        if (!rc) rc = u.sd.rc;
-    }
-    if (!rc) rc = out_add(out, "latent.final", x, 4, ls, err);
-    if (!rc) {
-        float *ts = (float *)malloc((size_t)steps * sizeof(float));
-        for (int i = 0; ts && i < steps; i++) ts[i] = (float)sampler_timestep(&s, i);
-        int64_t tsh[1] = {steps};
-        rc = ts ? out_add(out, "timesteps", ts, 1, tsh, err) : t2v_fail(err, T2V_ERESOURCE, "out of memory");
-        free(ts);
-    }
-    sampler_free(&s);
-    free(buf);
+    free(steps);
     free(x);
     free(ctx);
     free(ctxn);
-    dit_free(&m);
+    dit_free(&dit);
     ckpt_close(&ck);
     return rc;
 }
 
-static void vae_progress(void *user, int chunk, int nchunks) {
-    Progress *p = (Progress *)user;
-    if (p->n != nchunks) p->n = nchunks;
-    progress_update(p, chunk);
+static int stage_vae_decode(const StageArgs *sa, Vae *vae, const SafeTensors *in, TensorSet *out,
+                            T2vError *err) {
+    const VaeConfig *c = &vae->config;
+    int64_t want[4] = {c->z_dim, -1, -1, -1};
+    Tensor info;
+    float *z = read_f32(in, "latent", 4, want, &info, err);
+    if (!z) return err->code;
+    int T = (int)info.shape[1], h = (int)info.shape[2], w = (int)info.shape[3];
+    LatentGrid g = {c->z_dim, T, h, w, (int64_t)c->z_dim * T * h * w};
+    int64_t vs[4] = {3, 1 + c->scale_t * (T - 1), (int64_t)c->scale_s * h, (int64_t)c->scale_s * w};
+    float *video = (float *)t2v_malloc((size_t)(vs[1] * vs[2] * vs[3] * 3) * sizeof(float), "video", err);
+    int rc = video ? T2V_OK : T2V_ERESOURCE;
+    Progress pr;
+    progress_init(&pr, sa->quiet);
+    PipelineWatch watch = {&pr, progress_watch, NULL};
+    if (!rc) rc = pipeline_decode(vae, &g, z, video, &watch, err);
+    if (!rc) rc = tset_add_f32(out, "video", video, 4, vs, err);
+    free(z);
+    free(video);
+    return rc;
 }
 
-static int stage_vae(const StageOpts *so, const ModelPaths *mp, const SafeTensors *in, OutSet *out, int decode,
+static int stage_vae_encode(Vae *vae, const SafeTensors *in, TensorSet *out, T2vError *err) {
+    const VaeConfig *c = &vae->config;
+    int64_t want[4] = {3, -1, -1, -1};
+    Tensor info;
+    float *video = read_f32(in, "video", 4, want, &info, err);
+    if (!video) return err->code;
+    int F = (int)info.shape[1], H = (int)info.shape[2], W = (int)info.shape[3], rc = T2V_OK;
+    if ((F - 1) % c->scale_t || H % c->scale_s || W % c->scale_s)
+        rc = t2v_fail(err, T2V_EINPUT, "%s: video must be [3, 1 + %dk, %dm, %dn], found [3, %d, %d, %d]", in->path,
+                      c->scale_t, c->scale_s, c->scale_s, F, H, W);
+    int64_t zs[4] = {c->z_dim, 1 + (F - 1) / c->scale_t, H / c->scale_s, W / c->scale_s};
+    float *z = rc ? NULL : (float *)t2v_malloc((size_t)(zs[0] * zs[1] * zs[2] * zs[3]) * sizeof(float), "latent", err);
+    if (!rc && !z) rc = T2V_ERESOURCE;
+    if (!rc) rc = vae_encode(vae, video, F, H, W, z, err);
+    if (!rc) rc = tset_add_f32(out, "latent", z, 4, zs, err);
+    free(z);
+    free(video);
+    return rc;
+}
+
+static int stage_vae(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, int decode,
                      T2vError *err) {
     Checkpoint ck;
-    Vae m;
-    int rc = load_vae(mp, &ck, &m, err);
+    Vae vae;
+    int rc = model_load_vae(m, &ck, &vae, err);
     if (rc) return rc;
-    Tensor info;
-    Progress pr;
-    if (decode) {
-        int64_t want[4] = {16, -1, -1, -1};
-        float *z = read_f32(in, "latent", 4, want, &info, err);
-        int T = z ? (int)info.shape[1] : 0, h = (int)info.shape[2], w = (int)info.shape[3];
-        int64_t vs[4] = {3, 1 + 4 * (T - 1), 8 * h, 8 * w};
-        float *video = z ? (float *)t2v_malloc((size_t)(vs[1] * vs[2] * vs[3] * 3) * sizeof(float), "video", err) : NULL;
-        if (!video) rc = err->code;
-        if (!rc) {
-            progress_start(&pr, "VAE decode", T, so->quiet);
-            rc = vae_decode(&m, z, T, h, w, video, vae_progress, &pr, err);
-        }
-        if (!rc) rc = out_add(out, "video", video, 4, vs, err);
-        free(z);
-        free(video);
-    } else {
-        int64_t want[4] = {3, -1, -1, -1};
-        float *video = read_f32(in, "video", 4, want, &info, err);
-        int F = video ? (int)info.shape[1] : 0, H = (int)info.shape[2], W = (int)info.shape[3];
-        if (video && ((F - 1) % 4 || H % 8 || W % 8))
-            rc = t2v_fail(err, T2V_EINPUT, "%s: video must be [3, 4k+1, 8m, 8n], found [3, %d, %d, %d]", in->path, F,
-                          H, W);
-        int T = 1 + (F - 1) / 4;
-        int64_t zs[4] = {16, T, H / 8, W / 8};
-        float *z = video && !rc ? (float *)t2v_malloc((size_t)(16 * T * zs[2] * zs[3]) * sizeof(float), "latent", err)
-                                : NULL;
-        if (!z && !rc) rc = err->code;
-        if (!rc) rc = vae_encode(&m, video, F, H, W, z, err);
-        if (!rc) rc = out_add(out, "latent", z, 4, zs, err);
-        free(z);
-        free(video);
-    }
-    vae_free(&m);
+    rc = decode ? stage_vae_decode(sa, &vae, in, out, err) : stage_vae_encode(&vae, in, out, err);
+    vae_free(&vae);
     ckpt_close(&ck);
     return rc;
 }
 
-static int parse_stage_opts(StageOpts *o, int argc, char **argv) {
+static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
-    o->s.sampler = SAMPLER_UNIPC;
-    o->s.threads = platform_default_threads();
+    o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
     o->name = argv[0];
     for (int i = 1; i < argc; i++) {
@@ -259,7 +204,7 @@ static int parse_stage_opts(StageOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--in")) o->in = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else {
-            int k = parse_sampling_opt(&o->s, a, v);
+            int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return usage_error("stage: unknown option '%s'", a);
         }
@@ -269,9 +214,10 @@ static int parse_stage_opts(StageOpts *o, int argc, char **argv) {
     return T2V_OK;
 }
 
-int cmd_stage(int argc, char **argv) {
-    StageOpts so;
-    int rc = parse_stage_opts(&so, argc, argv);
+int cmd_stage(int argc, char **argv, TempFiles *temps) {
+    (void)temps; /* st_write writes OUT.tmp and renames it */
+    StageArgs sa;
+    int rc = parse_stage_args(&sa, argc, argv);
     if (rc) return rc;
     static const struct { const char *name; int need; } stages[] = {
         {"t5", MODEL_NEED_T5}, {"dit", MODEL_NEED_CONFIG | MODEL_NEED_DIT},
@@ -279,26 +225,26 @@ int cmd_stage(int argc, char **argv) {
         {"vae-encode", MODEL_NEED_VAE}};
     int k = -1;
     for (int i = 0; i < 5; i++)
-        if (!strcmp(so.name, stages[i].name)) k = i;
-    if (k < 0) return usage_error("stage: unknown stage '%s' (t5, dit, sampler, vae-decode, vae-encode)", so.name);
-    if (!so.force && platform_file_exists(so.out))
-        return usage_error("stage: %s exists; pass --force to overwrite it", so.out);
-    platform_set_threads(so.s.threads);
+        if (!strcmp(sa.name, stages[i].name)) k = i;
+    if (k < 0) return usage_error("stage: unknown stage '%s' (t5, dit, sampler, vae-decode, vae-encode)", sa.name);
+    if (!sa.force && platform_file_exists(sa.out))
+        return usage_error("stage: %s exists; pass --force to overwrite it", sa.out);
+    platform_set_threads(sa.sampling.threads);
     T2vError e = {0, {0}};
-    ModelPaths mp;
-    if (model_find(&mp, so.model, stages[k].need, &e)) return die(&e);
+    Model m;
+    if (model_open(&m, sa.model, stages[k].need, &e)) return die(&e);
     SafeTensors in;
-    if (st_open(&in, so.in, &e)) { model_paths_free(&mp); return die(&e); }
-    OutSet *out = (OutSet *)calloc(1, sizeof *out);
-    if (!out) rc = t2v_fail(&e, T2V_ERESOURCE, "out of memory");
-    else if (k == 0) rc = stage_t5(&so, &mp, &in, out, &e);
-    else if (k == 1) rc = stage_dit(&so, &mp, &in, out, &e);
-    else if (k == 2) rc = stage_sampler(&so, &mp, &in, out, &e);
-    else rc = stage_vae(&so, &mp, &in, out, k == 3, &e);
-    if (!rc) rc = out_write(out, &so, &e);
-    else for (int i = 0; out && i < out->n; i++) tensor_free(&out->t[i]);
-    free(out);
+    if (st_open(&in, sa.in, &e)) { model_close(&m); return die(&e); }
+    TensorSet out;
+    memset(&out, 0, sizeof out);
+    if (k == 0) rc = stage_t5(&sa, &m, &in, &out, &e);
+    else if (k == 1) rc = stage_dit(&sa, &m, &in, &out, &e);
+    else if (k == 2) rc = stage_sampler(&sa, &m, &in, &out, &e);
+    else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
+    const char *mk[] = {"stage", "t2v_version"}, *mv[] = {sa.name, T2V_VERSION};
+    if (!rc) rc = tset_write(&out, sa.out, mk, mv, 2, &e);
+    tset_free(&out);
     st_close(&in);
-    model_paths_free(&mp);
+    model_close(&m);
     return rc ? die(&e) : 0;
 }

@@ -297,7 +297,7 @@ int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err) {
     const char *files[STAGE_COUNT] = {mp->t5, mp->dit, mp->vae};
     static const char *const what[STAGE_COUNT] = {"text encoder", "DiT", "VAE"};
     if (!mp->config) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", mp->dir);
-    int rc = model_dit_config(mp, &m->dit, err);
+    int rc = dit_config_read(&m->dit, mp->config, err);
     for (int s = 0; s < STAGE_COUNT && !rc; s++) {
         if (!files[s]) { rc = t2v_fail(err, T2V_EINPUT, "%s: model directory has no %s checkpoint", mp->dir, what[s]); break; }
         Checkpoint ck;

@@ -1,6 +1,6 @@
 /*
- * main.c: the t2v command line (DESIGN.md section 4). The only file that
- * exits; everything below it returns a status. Exit codes: 0 ok, 1 usage,
+ * main.c: the t2v command line. The only file that exits; everything below
+ * it returns a status. Exit codes: 0 ok, 1 usage,
  * 2 bad model or input file, 3 resources (memory, disk).
  */
 #include <signal.h>
@@ -10,11 +10,12 @@
 #include "cli.h"
 #include "t2v.h"
 
-/* The temporaries in flight, for the SIGINT handler: the CLI's only static. */
-TempFiles g_temps;
+/* The temporaries in flight, for the SIGINT handler (a signal handler can
+ * reach only a static); the commands get a pointer to it. */
+static TempFiles temps;
 
 static void on_signal(int sig) {
-    tempfiles_remove_all(&g_temps);
+    tempfiles_remove_all(&temps);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -66,7 +67,7 @@ static const char *HELP =
     "exit codes: 0 ok, 1 usage, 2 bad model or input file, 3 resources (memory, disk)\n";
 
 int main(int argc, char **argv) {
-    tempfiles_init(&g_temps);
+    tempfiles_init(&temps);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 #ifdef SIGPIPE
@@ -85,11 +86,11 @@ int main(int argc, char **argv) {
         printf("t2v %s (gemm: %s)\n", T2V_VERSION, gemm_backend());
         return 0;
     }
-    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
-    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
-    if (!strcmp(cmd, "stage")) return cmd_stage(argc - 2, argv + 2);
-    if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
-    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
-    if (cmd[0] == '-') return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2, &temps);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2, &temps);
+    if (!strcmp(cmd, "stage")) return cmd_stage(argc - 2, argv + 2, &temps);
+    if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2, &temps);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2, &temps);
+    if (cmd[0] == '-') return cmd_generate(argc - 1, argv + 1, &temps);
     return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info)", cmd);
 }

@@ -1,8 +1,8 @@
 /*
- * cli_trace.c: `t2v generate --trace DIR`, the denoising made visible.
+ * trace.c: `t2v generate --trace DIR`, the denoising made visible.
  *
- * After the model passes of each step i the pipeline hands over x_i, v_cond
- * and v_uncond (GenHooks.on_velocity). The trace keeps
+ * After each step i the pipeline hands over a StepView: x_i, v_cond,
+ * v_uncond and the guided v the sampler used. The trace keeps
  *
  *   v_i  = v_uncond + g (v_cond - v_uncond)       the guided velocity
  *   x0_i = x_i - sigma_i v_i                      what the model thinks the
@@ -21,20 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "t2v.h"
+#include "trace.h"
 
-int trace_init(Trace *t, const char *dir, int steps, double cfg, int force, T2vError *err) {
+int trace_init(Trace *t, const char *dir, int steps, int force, T2vError *err) {
     memset(t, 0, sizeof *t);
     if (!platform_is_dir(dir)) return t2v_fail(err, T2V_ERESOURCE, "--trace: directory %s does not exist", dir);
     char path[1200];
     snprintf(path, sizeof path, "%s/trace.json", dir);
     if (!force && platform_file_exists(path))
         return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
-    t->dir = dir, t->steps = steps, t->cfg = (float)cfg, t->force = force;
+    t->dir = dir, t->steps = steps, t->force = force;
     t->sigma = (double *)t2v_calloc((size_t)steps, sizeof(double), "trace", err);
     t->stats = (double *)t2v_calloc((size_t)steps * TRACE_NSTATS, sizeof(double), "trace", err);
-    t->timestep = (int *)t2v_calloc((size_t)steps, sizeof(int), "trace", err);
+    t->timestep = (float *)t2v_calloc((size_t)steps, sizeof(float), "trace", err);
     if (!t->sigma || !t->stats || !t->timestep) { trace_free(t); return T2V_ERESOURCE; }
     return T2V_OK;
 }
@@ -44,7 +43,6 @@ void trace_free(Trace *t) {
     free(t->stats);
     free(t->timestep);
     free(t->x0);
-    free(t->v);
     memset(t, 0, sizeof *t);
 }
 
@@ -57,35 +55,33 @@ static double rms(const float *a, const float *b, int64_t n) { /* rms(a - b), b 
     return n ? sqrt(s / (double)n) : 0.0;
 }
 
-void trace_on_velocity(Trace *t, int i, double sigma, int timestep, const float *x, const float *v_cond,
-                       const float *v_uncond, int T, int h, int w) {
-    int64_t n = (int64_t)16 * T * h * w;
-    if (t->rc || i < 0 || i >= t->steps) return;
+int trace_step(Trace *t, const StepView *s, T2vError *err) {
+    const int64_t n = s->grid.n;
+    const int i = s->step;
+    if (i < 0 || i >= t->steps) return t2v_fail(err, T2V_EUSAGE, "--trace: step %d of %d", i, t->steps);
     if (!t->x0) {
-        t->T = T, t->h = h, t->w = w, t->n = n;
-        t->x0 = (float *)t2v_malloc((size_t)n * t->steps * sizeof(float), "--trace x0 predictions", &t->err);
-        t->v = (float *)t2v_malloc((size_t)n * sizeof(float), "--trace velocity", &t->err);
-        if (!t->x0 || !t->v) { t->rc = T2V_ERESOURCE; return; }
+        t->grid = s->grid;
+        t->x0 = (float *)t2v_malloc((size_t)n * t->steps * sizeof(float), "--trace x0 predictions", err);
+        if (!t->x0) return T2V_ERESOURCE;
     }
-    if (v_uncond) cfg_combine(t->v, v_cond, v_uncond, t->cfg, n);
-    else memcpy(t->v, v_cond, (size_t)n * sizeof(float));
     float *x0 = t->x0 + (size_t)i * n;
-    for (int64_t k = 0; k < n; k++) x0[k] = (float)((double)x[k] - sigma * (double)t->v[k]);
+    for (int64_t k = 0; k < n; k++) x0[k] = (float)((double)s->x[k] - s->sigma * (double)s->v[k]);
     double *st = t->stats + (size_t)i * TRACE_NSTATS;
-    st[0] = v_uncond ? rms(v_cond, v_uncond, n) : 0.0; /* cfg_diff_rms */
-    st[1] = rms(t->v, NULL, n);                         /* v_rms */
-    st[2] = rms(x, NULL, n);                            /* x_rms */
-    st[3] = rms(x0, NULL, n);                           /* x0_rms */
-    st[4] = i ? rms(x0, x0 - n, n) : 0.0;               /* x0 change from the previous step */
-    t->sigma[i] = sigma, t->timestep[i] = timestep, t->done = i + 1;
+    st[0] = s->v_uncond ? rms(s->v_cond, s->v_uncond, n) : 0.0; /* cfg_diff_rms */
+    st[1] = rms(s->v, NULL, n);                                 /* v_rms */
+    st[2] = rms(s->x, NULL, n);                                 /* x_rms */
+    st[3] = rms(x0, NULL, n);                                   /* x0_rms */
+    st[4] = i ? rms(x0, x0 - n, n) : 0.0;                       /* x0 change from the previous step */
+    t->sigma[i] = s->sigma, t->timestep[i] = s->t, t->done = i + 1;
+    return T2V_OK;
 }
 
 /* Frames 0, 4, 8, ... of one decoded video, box-downscaled by `s`, side by
  * side with 4-pixel gaps (video_write_sheet, one row). */
-static int write_strip(const Trace *t, const char *path, const uint8_t *rgb, int F, int H, int W, int s,
-                       uint8_t *small, T2vError *err) {
+static int write_strip(const Trace *t, const char *path, const uint8_t *rgb, int F, int H, int W, int s, int every,
+                       uint8_t *small, TempFiles *temps, T2vError *err) {
     int n = 0, h = H / s, w = W / s;
-    for (int f = 0; f < F; f += 4, n++) {
+    for (int f = 0; f < F; f += every, n++) {
         const uint8_t *src = rgb + (size_t)f * H * W * 3;
         uint8_t *dst = small + (size_t)n * h * w * 3;
         for (int y = 0; y < h; y++)
@@ -97,7 +93,7 @@ static int write_strip(const Trace *t, const char *path, const uint8_t *rgb, int
                     dst[((size_t)y * w + x) * 3 + c] = (uint8_t)((acc + s * s / 2) / (s * s));
                 }
     }
-    return video_write_sheet(path, small, n, h, w, n, n, NULL, t->force, &g_temps, err);
+    return video_write_sheet(path, small, n, h, w, n, n, NULL, t->force, temps, err);
 }
 
 static void json_array_d(FILE *f, const char *key, const double *v, int n, int stride) {
@@ -106,7 +102,7 @@ static void json_array_d(FILE *f, const char *key, const double *v, int n, int s
     fprintf(f, "],\n");
 }
 
-static int write_json(const Trace *t, const TraceInfo *in, int scale, T2vError *err) {
+static int write_json(const Trace *t, const TraceInfo *in, int every, int scale, T2vError *err) {
     char path[1200], tmp[1210];
     snprintf(path, sizeof path, "%s/trace.json", t->dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -125,12 +121,13 @@ static int write_json(const Trace *t, const TraceInfo *in, int scale, T2vError *
     fprintf(f, "\",\n  \"width\": %d, \"height\": %d, \"frames\": %d, \"steps\": %d,\n", in->W, in->H, in->F, t->steps);
     fprintf(f, "  \"cfg\": %g, \"shift\": %g, \"sampler\": \"%s\", \"seed\": %llu,\n", in->cfg, in->shift,
             in->sampler, in->seed);
-    fprintf(f, "  \"latent\": [16, %d, %d, %d], \"strip_frames_every\": 4, \"strip_frames\": %d, \"strip_scale\": %d,\n",
-            t->T, t->h, t->w, t->T < TRACE_MAX_LATENT ? t->T : TRACE_MAX_LATENT, scale);
+    const LatentGrid *g = &t->grid;
+    fprintf(f, "  \"latent\": [%d, %d, %d, %d], \"strip_frames_every\": %d, \"strip_frames\": %d, \"strip_scale\": %d,\n",
+            g->C, g->T, g->h, g->w, every, g->T < TRACE_MAX_LATENT ? g->T : TRACE_MAX_LATENT, scale);
     json_array_d(f, "schedule_sigmas", sched, t->steps + 1, 1);
     json_array_d(f, "sigma", t->sigma, t->done, 1);
     fprintf(f, "  \"timestep\": [");
-    for (int i = 0; i < t->done; i++) fprintf(f, i ? ", %d" : "%d", t->timestep[i]);
+    for (int i = 0; i < t->done; i++) fprintf(f, i ? ", %.9g" : "%.9g", (double)t->timestep[i]);
     fprintf(f, "],\n");
     static const char *const names[TRACE_NSTATS] = {"cfg_diff_rms", "v_rms", "x_rms", "x0_rms", "x0_change_rms"};
     for (int k = 0; k < TRACE_NSTATS; k++) json_array_d(f, names[k], t->stats + k, t->done, TRACE_NSTATS);
@@ -143,18 +140,19 @@ static int write_json(const Trace *t, const TraceInfo *in, int scale, T2vError *
     return platform_rename(tmp, path, err);
 }
 
-int trace_write(Trace *t, const ModelPaths *mp, const TraceInfo *in, T2vError *err) {
-    if (t->rc) return t2v_fail(err, t->rc, "--trace: %s", t->err.msg);
+int trace_write(Trace *t, const Model *m, const TraceInfo *in, TempFiles *temps, T2vError *err) {
     if (!t->done) return T2V_OK;
     Checkpoint ck;
-    Vae m;
+    Vae vae;
     /* the VAE is causal: the first k latent frames decode alone to the
-     * first 1 + 4(k-1) frames of the video, so long clips cost k/T */
-    int k = t->T < TRACE_MAX_LATENT ? t->T : TRACE_MAX_LATENT;
-    int rc = load_vae(mp, &ck, &m, err), F = 1 + 4 * (k - 1), H = 8 * t->h, W = 8 * t->w;
+     * first 1 + scale_t (k-1) frames of the video, so long clips cost k/T */
+    const LatentGrid *g = &t->grid;
+    const int st = m->vae.scale_t, ss = m->vae.scale_s;
+    int k = g->T < TRACE_MAX_LATENT ? g->T : TRACE_MAX_LATENT;
+    int rc = model_load_vae(m, &ck, &vae, err), F = 1 + st * (k - 1), H = ss * g->h, W = ss * g->w;
     if (rc) return rc;
-    int64_t hw = (int64_t)t->h * t->w;
-    float *z = (float *)t2v_malloc((size_t)16 * k * hw * sizeof(float), "--trace latent", err);
+    int64_t hw = (int64_t)g->h * g->w;
+    float *z = (float *)t2v_malloc((size_t)g->C * k * hw * sizeof(float), "--trace latent", err);
     if (!z) rc = T2V_ERESOURCE;
     int scale = 1;
     while (H / scale > 96 && H % (2 * scale) == 0 && W % (2 * scale) == 0) scale *= 2;
@@ -166,18 +164,19 @@ int trace_write(Trace *t, const ModelPaths *mp, const TraceInfo *in, T2vError *e
     for (int i = 0; i < t->done && !rc; i++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/step_%03d.png", t->dir, i);
-        for (int c = 0; c < 16; c++) /* x0 [16, T, h, w] -> its first k frames [16, k, h, w] */
-            memcpy(z + (size_t)c * k * hw, t->x0 + (size_t)i * t->n + (size_t)c * t->T * hw, (size_t)k * hw * sizeof(float));
-        rc = vae_decode(&m, z, k, t->h, t->w, video, NULL, NULL, err);
+        for (int c = 0; c < g->C; c++) /* x0 [C, T, h, w] -> its first k frames [C, k, h, w] */
+            memcpy(z + (size_t)c * k * hw, t->x0 + (size_t)i * g->n + (size_t)c * g->T * hw,
+                   (size_t)k * hw * sizeof(float));
+        rc = vae_decode(&vae, z, k, g->h, g->w, video, NULL, NULL, err);
         if (!rc) video_to_u8(video, F, H, W, rgb);
-        if (!rc) rc = write_strip(t, path, rgb, F, H, W, scale, small, err);
+        if (!rc) rc = write_strip(t, path, rgb, F, H, W, scale, st, small, temps, err);
     }
-    if (!rc) rc = write_json(t, in, scale, err);
+    if (!rc) rc = write_json(t, in, st, scale, err);
     free(z);
     free(video);
     free(rgb);
     free(small);
-    vae_free(&m);
+    vae_free(&vae);
     ckpt_close(&ck);
     return rc;
 }

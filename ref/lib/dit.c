@@ -41,7 +41,7 @@ void dit_default_config(DiTConfig *c) {
     c->eps = 1e-6f;
 }
 
-static int check_config(const DiTConfig *c, const char *path, T2vError *err) {
+int dit_check_config(const DiTConfig *c, const char *path, T2vError *err) {
     if (c->dim < 1 || c->ffn_dim < 1 || c->freq_dim < 2 || c->num_heads < 1 ||
         c->num_layers < 0 || c->in_dim < 1 || c->out_dim < 1 || c->text_dim < 1 ||
         c->text_len < 1 || c->patch_t < 1 || c->patch_h < 1 || c->patch_w < 1)
@@ -55,64 +55,6 @@ static int check_config(const DiTConfig *c, const char *path, T2vError *err) {
     if (!(c->eps > 0.0f) || !(c->eps < 1.0f))
         return t2v_fail(err, T2V_EINPUT, "%s: eps %g outside (0, 1)", path, (double)c->eps);
     return T2V_OK;
-}
-
-static int json_pos_int(const JsonValue *j, const char *key, int *out, int required,
-                        const char *path, T2vError *err) {
-    const JsonValue *v = json_get(j, key);
-    if (!v) {
-        if (required) return t2v_fail(err, T2V_EINPUT, "%s: config key \"%s\" missing", path, key);
-        return T2V_OK;
-    }
-    if (v->type != JSON_NUMBER || !v->is_integer || v->integer_overflow || v->integer < 1 ||
-        v->integer > (1 << 20))
-        return t2v_fail(err, T2V_EINPUT, "%s: config key \"%s\": expected an integer in 1..%d",
-                        path, key, 1 << 20);
-    *out = (int)v->integer;
-    return T2V_OK;
-}
-
-int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2vError *err) {
-    dit_default_config(c);
-    if (!j || j->type != JSON_OBJECT)
-        return t2v_fail(err, T2V_EINPUT, "%s: expected a JSON object", path);
-    const JsonValue *v = json_get(j, "_class_name");
-    if (v && (v->type != JSON_STRING || strcmp(v->string, "WanModel")))
-        return t2v_fail(err, T2V_EINPUT, "%s: _class_name: expected \"WanModel\"", path);
-    v = json_get(j, "model_type");
-    if (v && (v->type != JSON_STRING || strcmp(v->string, "t2v")))
-        return t2v_fail(err, T2V_EINPUT, "%s: model_type: expected \"t2v\", found %s", path,
-                        v->type == JSON_STRING ? v->string : "a non-string");
-    struct { const char *key; int *field; int required; } keys[] = {
-        {"dim", &c->dim, 1},           {"ffn_dim", &c->ffn_dim, 1},
-        {"num_heads", &c->num_heads, 1}, {"num_layers", &c->num_layers, 1},
-        {"freq_dim", &c->freq_dim, 0}, {"in_dim", &c->in_dim, 0},
-        {"out_dim", &c->out_dim, 0},   {"text_len", &c->text_len, 0},
-        {"text_dim", &c->text_dim, 0},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        int rc = json_pos_int(j, keys[i].key, keys[i].field, keys[i].required, path, err);
-        if (rc) return rc;
-    }
-    v = json_get(j, "eps");
-    if (v) {
-        if (v->type != JSON_NUMBER)
-            return t2v_fail(err, T2V_EINPUT, "%s: config key \"eps\": expected a number", path);
-        c->eps = (float)v->number;
-    }
-    v = json_get(j, "patch_size");
-    if (v) {
-        int *p[3] = {&c->patch_t, &c->patch_h, &c->patch_w};
-        if (v->type != JSON_ARRAY || v->len != 3)
-            return t2v_fail(err, T2V_EINPUT, "%s: patch_size: expected an array of 3", path);
-        for (int i = 0; i < 3; i++) {
-            const JsonValue *e = &v->items[i];
-            if (e->type != JSON_NUMBER || !e->is_integer || e->integer < 1 || e->integer > 64)
-                return t2v_fail(err, T2V_EINPUT, "%s: patch_size[%d]: expected 1..64", path, i);
-            *p[i] = (int)e->integer;
-        }
-    }
-    return check_config(c, path, err);
 }
 
 /* ===========================================================================
@@ -311,7 +253,7 @@ int dit_reserve(DiT *m, int max_tokens, T2vError *err) {
 
 int dit_build(DiT *m, const DiTConfig *c, const TensorList *tl, T2vError *err) {
     memset(m, 0, sizeof *m);
-    int rc = check_config(c, "DiT config", err);
+    int rc = dit_check_config(c, "DiT config", err);
     if (rc) return rc;
     m->c = *c;
     Binder b = {tl, "", NULL, 0, vector_floats(c), 0, err};
@@ -437,12 +379,12 @@ static float *temb_e(DiT *m) { return m->s.temb + m->c.freq_dim + m->c.dim; }
 static float *temb_e0(DiT *m) { return m->s.temb + m->c.freq_dim + 3 * m->c.dim; }
 static float *temb_E(DiT *m) { return m->s.temb + m->c.freq_dim + 9 * m->c.dim; }
 
-static void time_embedding_forward(DiT *m, int timestep) {
+static void time_embedding_forward(DiT *m, float t) {
     const DiTConfig *c = &m->c;
     float *emb = m->s.temb, *hid = emb + c->freq_dim, *e = temb_e(m), *se = e + c->dim;
     int half = c->freq_dim / 2, D = c->dim;
     for (int i = 0; i < half; i++) {
-        double arg = (double)timestep * pow(10000.0, -(double)i / half);
+        double arg = (double)t * pow(10000.0, -(double)i / half);
         emb[i] = (float)cos(arg);
         emb[half + i] = (float)sin(arg);
     }
@@ -607,7 +549,7 @@ static void unpatchify(const DiT *m, float *out, int T, int H, int W) {
 
 /* ===========================================================================
  * WanModel.forward (wan21-spec 2.2) */
-int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, int timestep,
+int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;
     char name[32];
@@ -622,11 +564,12 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, int t
                         "dit: patch grid (%d, %d, %d): each axis allows at most %d positions",
                         f, h, w, ROPE_MAX_POS);
     int N = f * h * w;
+    if (nt != 1) return t2v_fail(err, T2V_EINPUT, "dit: %d timesteps given; expected 1", nt);
     int rc = dit_reserve(m, N, err);
     if (rc) return rc;
     patch_embedding_forward(m, latent, T, H, W);
     if (m->trace) m->trace(m->trace_user, "patch", m->s.x, (int64_t)N * c->dim);
-    time_embedding_forward(m, timestep);
+    time_embedding_forward(m, t[0]);
     if (m->trace) {
         m->trace(m->trace_user, "e", temb_e(m), c->dim);
         m->trace(m->trace_user, "e0", temb_e0(m), 6 * (int64_t)c->dim);
@@ -647,9 +590,9 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, int t
     return T2V_OK;
 }
 
-int dit_forward(DiT *m, const float *latent, int T, int H, int W, int timestep,
+int dit_forward(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                 const float *context, int L, float *velocity, T2vError *err) {
     int rc = dit_embed_context(m, context, L, m->s.ctx, err);
     if (rc) return rc;
-    return dit_forward_embedded(m, latent, T, H, W, timestep, m->s.ctx, velocity, err);
+    return dit_forward_embedded(m, latent, T, H, W, t, nt, m->s.ctx, velocity, err);
 }

@@ -16,7 +16,6 @@
 #ifndef T2V_DIT_H
 #define T2V_DIT_H
 
-#include "json.h"
 #include "tensor.h"
 
 typedef struct {
@@ -28,11 +27,10 @@ typedef struct {
 /* Wan defaults (wan21-spec 1.1): patch (1,2,2), in/out 16, text_dim 4096,
  * text_len 512, freq_dim 256, eps 1e-6; dim/ffn/heads/layers of T2V-1.3B. */
 void dit_default_config(DiTConfig *c);
-/* Reads an official config.json (already parsed): dim, ffn_dim, num_heads,
- * num_layers required; freq_dim, in_dim, out_dim, eps, text_len, text_dim,
- * patch_size optional (defaults as above). Refuses model_type other than
- * "t2v" and inconsistent sizes; `path` names the file in messages. */
-int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2vError *err);
+/* Checks the sizes of a config (all >= 1, heads of even size, freq_dim even,
+ * eps in (0, 1)); `path` names the file in messages. The config.json reader
+ * is model.c's dit_config_from_json. */
+int dit_check_config(const DiTConfig *c, const char *path, T2vError *err);
 
 /* One block's weights (names: blocks.N.<field with '_' for '.'>). */
 typedef struct {
@@ -104,11 +102,12 @@ void dit_free(DiT *m);
  * for every sampling step: compute it once per prompt. */
 int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError *err);
 /* One DiT evaluation with an embedded context [text_len, dim]:
- * latent [in_dim, T, H, W] -> velocity [out_dim, T, H, W]. */
-int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, int timestep,
+ * latent [in_dim, T, H, W] -> velocity [out_dim, T, H, W], at the float
+ * timestep t[0] (nt = 1). */
+int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err);
 /* The same from a raw context [L, text_dim] (embeds it first, every call). */
-int dit_forward(DiT *m, const float *latent, int T, int H, int W, int timestep,
+int dit_forward(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                 const float *context, int L, float *velocity, T2vError *err);
 
 #endif

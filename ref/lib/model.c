@@ -5,12 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
 #include "platform.h"
-#include "sampler.h"
-#include "t5.h"
-#include "tokenizer.h"
-#include "vae.h"
 
 char *path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
@@ -46,9 +41,6 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
     if (!f) return t2v_fail(err, T2V_EINPUT, "%s: cannot open", path);
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    c->path = (char *)t2v_malloc(strlen(path) + 1, "path", err);
-    if (!c->path) return T2V_ERESOURCE;
-    strcpy(c->path, path);
     int rc;
     if (got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) {
         c->is_pth = 1;
@@ -58,17 +50,13 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
         rc = st_open_any(&c->st, path, err);
         c->tensors = &c->st.tensors;
     }
-    if (rc) {
-        free(c->path);
-        memset(c, 0, sizeof *c);
-    }
+    if (rc) memset(c, 0, sizeof *c);
     return rc;
 }
 
 void ckpt_close(Checkpoint *c) {
     if (c->is_pth) pth_close(&c->pth);
     else if (c->tensors) st_close_any(&c->st);
-    free(c->path);
     memset(c, 0, sizeof *c);
 }
 
@@ -85,7 +73,18 @@ static char *find_first(const char *dir, const char *const *names) {
     return NULL;
 }
 
-int model_find(ModelPaths *p, const char *dir, int need, T2vError *err) {
+static void paths_free(ModelPaths *p) {
+    free(p->dir);
+    free(p->config);
+    free(p->dit);
+    free(p->t5);
+    free(p->vae);
+    free(p->tokenizer);
+    free(p->defaults);
+    memset(p, 0, sizeof *p);
+}
+
+static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
     static const char *const config[] = {"config.json", NULL};
     static const char *const dit[] = {"diffusion_pytorch_model.safetensors.index.json",
                                       "diffusion_pytorch_model.safetensors", NULL};
@@ -115,22 +114,12 @@ int model_find(ModelPaths *p, const char *dir, int need, T2vError *err) {
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
         if ((need & req[i].bit) && !req[i].have) {
             int rc = t2v_fail(err, T2V_EINPUT, "%s: model directory has no %s", dir, req[i].what);
-            model_paths_free(p);
+            paths_free(p);
             return rc;
         }
     return T2V_OK;
 }
 
-void model_paths_free(ModelPaths *p) {
-    free(p->dir);
-    free(p->config);
-    free(p->dit);
-    free(p->t5);
-    free(p->vae);
-    free(p->tokenizer);
-    free(p->defaults);
-    memset(p, 0, sizeof *p);
-}
 
 static int json_int(const JsonValue *o, const char *key, int *out, int lo, int hi, const char *path,
                     T2vError *err) {
@@ -195,7 +184,7 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
     return rc;
 }
 
-int model_defaults(ModelDefaults *d, const ModelPaths *p, T2vError *err) {
+void model_default_settings(ModelDefaults *d) {
     memset(d, 0, sizeof *d);
     /* Wan2.1 (wan21-spec 1.3): 832x480 is supported by both T2V models. */
     d->width = 832;
@@ -206,193 +195,143 @@ int model_defaults(ModelDefaults *d, const ModelPaths *p, T2vError *err) {
     d->shift = 5.0;
     d->fps = 16;
     strcpy(d->sampler, "unipc");
-    if (p && p->defaults) return read_defaults_file(d, p->defaults, err);
+}
+
+
+
+/* ----------------------------------------------------------------------------
+ * config.json (the DiT's hyperparameters) */
+
+static int json_pos_int(const JsonValue *j, const char *key, int *out, int required,
+                        const char *path, T2vError *err) {
+    const JsonValue *v = json_get(j, key);
+    if (!v) {
+        if (required) return t2v_fail(err, T2V_EINPUT, "%s: config key \"%s\" missing", path, key);
+        return T2V_OK;
+    }
+    if (v->type != JSON_NUMBER || !v->is_integer || v->integer_overflow || v->integer < 1 ||
+        v->integer > (1 << 20))
+        return t2v_fail(err, T2V_EINPUT, "%s: config key \"%s\": expected an integer in 1..%d",
+                        path, key, 1 << 20);
+    *out = (int)v->integer;
     return T2V_OK;
 }
 
-void model_defaults_free(ModelDefaults *d) {
-    free(d->negative_prompt);
-    d->negative_prompt = NULL;
+int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2vError *err) {
+    dit_default_config(c);
+    if (!j || j->type != JSON_OBJECT)
+        return t2v_fail(err, T2V_EINPUT, "%s: expected a JSON object", path);
+    const JsonValue *v = json_get(j, "_class_name");
+    if (v && (v->type != JSON_STRING || strcmp(v->string, "WanModel")))
+        return t2v_fail(err, T2V_EINPUT, "%s: _class_name: expected \"WanModel\"", path);
+    v = json_get(j, "model_type");
+    if (v && (v->type != JSON_STRING || strcmp(v->string, "t2v")))
+        return t2v_fail(err, T2V_EINPUT, "%s: model_type: expected \"t2v\", found %s", path,
+                        v->type == JSON_STRING ? v->string : "a non-string");
+    struct { const char *key; int *field; int required; } keys[] = {
+        {"dim", &c->dim, 1},           {"ffn_dim", &c->ffn_dim, 1},
+        {"num_heads", &c->num_heads, 1}, {"num_layers", &c->num_layers, 1},
+        {"freq_dim", &c->freq_dim, 0}, {"in_dim", &c->in_dim, 0},
+        {"out_dim", &c->out_dim, 0},   {"text_len", &c->text_len, 0},
+        {"text_dim", &c->text_dim, 0},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        int rc = json_pos_int(j, keys[i].key, keys[i].field, keys[i].required, path, err);
+        if (rc) return rc;
+    }
+    v = json_get(j, "eps");
+    if (v) {
+        if (v->type != JSON_NUMBER)
+            return t2v_fail(err, T2V_EINPUT, "%s: config key \"eps\": expected a number", path);
+        c->eps = (float)v->number;
+    }
+    v = json_get(j, "patch_size");
+    if (v) {
+        int *p[3] = {&c->patch_t, &c->patch_h, &c->patch_w};
+        if (v->type != JSON_ARRAY || v->len != 3)
+            return t2v_fail(err, T2V_EINPUT, "%s: patch_size: expected an array of 3", path);
+        for (int i = 0; i < 3; i++) {
+            const JsonValue *e = &v->items[i];
+            if (e->type != JSON_NUMBER || !e->is_integer || e->integer < 1 || e->integer > 64)
+                return t2v_fail(err, T2V_EINPUT, "%s: patch_size[%d]: expected 1..64", path, i);
+            *p[i] = (int)e->integer;
+        }
+    }
+    return dit_check_config(c, path, err);
 }
 
-/* ----------------------------------------------------------------------------
- * The pipeline */
-
-int model_dit_config(const ModelPaths *mp, DiTConfig *c, T2vError *err) {
+int dit_config_read(DiTConfig *c, const char *path, T2vError *err) {
     size_t len;
-    char *text = read_text_file(mp->config, &len, err);
+    char *text = read_text_file(path, &len, err);
     if (!text) return err ? err->code : T2V_EINPUT;
     char jerr[256];
     JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
     free(text);
-    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", mp->config, jerr);
-    int rc = dit_config_from_json(c, j, mp->config, err);
+    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", path, jerr);
+    int rc = dit_config_from_json(c, j, path, err);
     json_free(j);
     return rc;
 }
 
-static void report(const GenHooks *h, const char *stage, int k, int n) {
-    if (h && h->progress) h->progress(h->user, stage, k, n);
-}
+/* ----------------------------------------------------------------------------
+ * The Model */
 
-/* Tokenizes and encodes one text into a new [L, dim] context. */
-static int encode_text(const Tokenizer *tk, T5 *t5, int text_len, const char *text, int32_t **ids, int *L,
-                       float **ctx, T2vError *err) {
-    int rc = tokenizer_encode_wan(tk, text, text_len, ids, L, err);
-    if (rc) return rc;
-    *ctx = (float *)t2v_malloc((size_t)*L * t5_dim(t5) * sizeof(float), "text context", err);
-    if (!*ctx) return T2V_ERESOURCE;
-    return t5_encode(t5, *ids, *L, *ctx, err);
-}
-
-/* Stage 1: tokenizer + umT5, for the prompt and (with CFG) the negative. */
-static int run_text(const ModelPaths *mp, const GenSettings *s, int text_len, const GenHooks *h, GenResult *r,
-                    T2vError *err) {
-    Tokenizer tk;
-    int rc = tokenizer_load(&tk, mp->tokenizer, err);
-    if (rc) return rc;
+/* The VAE's config comes from its tensor shapes: bind it, keep the config. */
+static int read_vae_config(VaeConfig *c, const char *path, T2vError *err) {
     Checkpoint ck;
-    T5 m;
-    if ((rc = ckpt_open(&ck, mp->t5, err)) == T2V_OK && (rc = t5_build(&m, ck.tensors, err)) != T2V_OK)
-        ckpt_close(&ck);
-    if (rc) { tokenizer_free(&tk); return rc; }
-    int n = s->cfg > 1 ? 2 : 1;
-    report(h, "text encoder", 0, n);
-    rc = encode_text(&tk, &m, text_len, s->prompt, &r->ids, &r->L, &r->context, err);
-    if (!rc) report(h, "text encoder", 1, n);
-    if (!rc && n == 2) rc = encode_text(&tk, &m, text_len, s->negative, &r->ids_neg, &r->L_neg, &r->context_neg, err);
-    if (!rc && n == 2) report(h, "text encoder", 2, n);
-    r->text_dim = t5_dim(&m);
-    t5_free(&m);
-    ckpt_close(&ck);
-    tokenizer_free(&tk);
-    return rc;
-}
-
-/* The DiT as the sampler's model. */
-typedef struct {
-    DiT *dit;
-    const float *ctx_emb, *ctx_neg_emb; /* [text_len, dim] each */
-    const GenSettings *s;
-    const GenHooks *h;
-    GenResult *r;
-    const Sampler *smp;   /* for the on_velocity hook: sigma of the step */
-    int step;             /* the step being evaluated */
-    const float *v_cond;  /* the conditional output of this step */
-} SamplingUser;
-
-static int dit_velocity_cb(void *user, const float *x, int timestep, int cond, float *v, T2vError *err) {
-    SamplingUser *u = (SamplingUser *)user;
-    int rc = dit_forward_embedded(u->dit, x, u->r->T, u->r->h, u->r->w, timestep,
-                                  cond ? u->ctx_emb : u->ctx_neg_emb, v, err);
-    if (rc || !u->h || !u->h->on_velocity) return rc;
-    if (cond) u->v_cond = v;
-    if (!cond || !((float)u->s->cfg > 1.0f)) /* the last pass of the step (sampler_run's order) */
-        u->h->on_velocity(u->h->user, u->step, u->smp->sigmas[u->step], timestep, x, u->v_cond, cond ? NULL : v,
-                          u->r->T, u->r->h, u->r->w);
-    return rc;
-}
-
-static void on_sampler_step(void *user, int i, const float *x) {
-    SamplingUser *u = (SamplingUser *)user;
-    u->step = i + 1;
-    int64_t n = (int64_t)16 * u->r->T * u->r->h * u->r->w;
-    if (u->r->steps) memcpy(u->r->steps + (size_t)i * n, x, (size_t)n * sizeof(float));
-    if (u->h && u->h->on_step) u->h->on_step(u->h->user, i, x, u->r->T, u->r->h, u->r->w);
-    report(u->h, "sampling", i + 1, u->s->steps);
-}
-
-/* Stage 2: noise and the sampling loop. */
-static int run_sampling(const ModelPaths *mp, const GenSettings *s, const GenHooks *h, GenResult *r, T2vError *err) {
-    DiTConfig c;
-    int rc = model_dit_config(mp, &c, err);
+    Vae v;
+    int rc = ckpt_open(&ck, path, err);
     if (rc) return rc;
-    Checkpoint ck;
-    DiT m;
-    if ((rc = ckpt_open(&ck, mp->dit, err))) return rc;
-    if ((rc = dit_build(&m, &c, ck.tensors, err))) { ckpt_close(&ck); return rc; }
-    float *buf = NULL;
-    Sampler smp;
-    memset(&smp, 0, sizeof smp);
-    if (r->text_dim != c.text_dim || c.in_dim != 16) {
-        rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts and the VAE 16 channels; the DiT "
-                      "expects text_dim %d and in_dim %d", mp->dit, r->text_dim, c.text_dim, c.in_dim);
-        goto done;
+    if (!(rc = vae_build(&v, ck.tensors, err))) {
+        *c = v.config;
+        vae_free(&v);
     }
-    r->T = 1 + (s->frames - 1) / 4, r->h = s->height / 8, r->w = s->width / 8;
-    int64_t n = (int64_t)16 * r->T * r->h * r->w;
-    size_t emb = (size_t)c.text_len * c.dim;
-    buf = (float *)t2v_malloc((2 * emb + 2 * (size_t)n) * sizeof(float), "sampler buffers", err);
-    r->noise = (float *)t2v_malloc((size_t)n * sizeof(float), "noise", err);
-    r->latent = (float *)t2v_malloc((size_t)n * sizeof(float), "latent", err);
-    r->timesteps = (float *)t2v_malloc((size_t)s->steps * sizeof(float), "timesteps", err);
-    if (s->keep_steps) r->steps = (float *)t2v_malloc((size_t)n * s->steps * sizeof(float), "step latents", err);
-    if (!buf || !r->noise || !r->latent || !r->timesteps || (s->keep_steps && !r->steps)) { rc = T2V_ERESOURCE; goto done; }
-    if ((rc = dit_reserve(&m, r->T * (r->h / c.patch_h) * (r->w / c.patch_w), err))) goto done;
-    if ((rc = dit_embed_context(&m, r->context, r->L, buf, err))) goto done;
-    if (r->context_neg && (rc = dit_embed_context(&m, r->context_neg, r->L_neg, buf + emb, err))) goto done;
-    randn_torch(s->seed, r->noise, n);
-    memcpy(r->latent, r->noise, (size_t)n * sizeof(float));
-    if ((rc = sampler_init(&smp, (SamplerKind)s->sampler, s->steps, s->shift, n, err))) goto done;
-    for (int i = 0; i < s->steps; i++) r->timesteps[i] = (float)sampler_timestep(&smp, i);
-    SamplingUser u = {&m, buf, buf + emb, s, h, r, &smp, 0, NULL};
-    report(h, "sampling", 0, s->steps);
-    rc = sampler_run(&smp, r->latent, (float)s->cfg, dit_velocity_cb, &u, buf + 2 * emb, on_sampler_step, err);
-done:
-    sampler_free(&smp);
-    free(buf);
-    dit_free(&m);
     ckpt_close(&ck);
     return rc;
 }
 
-static void vae_progress_cb(void *user, int chunk, int nchunks) {
-    report((const GenHooks *)user, "VAE decode", chunk, nchunks);
-}
-
-/* Stage 3: VAE decode to [3, F, H, W] in [-1, 1]. */
-static int run_vae(const ModelPaths *mp, const GenSettings *s, const GenHooks *h, GenResult *r, T2vError *err) {
-    Checkpoint ck;
-    Vae m;
-    int rc = ckpt_open(&ck, mp->vae, err);
-    if (rc) return rc;
-    if ((rc = vae_build(&m, ck.tensors, err))) { ckpt_close(&ck); return rc; }
-    r->video = (float *)t2v_malloc((size_t)3 * s->frames * s->height * s->width * sizeof(float), "video", err);
-    if (!r->video) rc = T2V_ERESOURCE;
-    if (!rc) {
-        report(h, "VAE decode", 0, r->T);
-        rc = vae_decode(&m, r->latent, r->T, r->h, r->w, r->video, vae_progress_cb, (void *)h, err);
-    }
-    vae_free(&m);
-    ckpt_close(&ck);
+int model_open(Model *m, const char *dir, int need, T2vError *err) {
+    memset(m, 0, sizeof *m);
+    int rc = find_files(&m->paths, dir, need, err);
+    model_default_settings(&m->defaults);
+    if (!rc && m->paths.defaults) rc = read_defaults_file(&m->defaults, m->paths.defaults, err);
+    if (!rc && m->paths.config && !(rc = dit_config_read(&m->dit, m->paths.config, err))) m->has_dit = 1;
+    if (!rc && m->paths.vae && (need & MODEL_NEED_VAE) && !(rc = read_vae_config(&m->vae, m->paths.vae, err)))
+        m->has_vae = 1;
+    if (rc) model_close(m);
     return rc;
 }
 
-int pipeline_generate(const ModelPaths *mp, const GenSettings *s, const GenHooks *hooks, GenResult *r,
-                      T2vError *err) {
-    memset(r, 0, sizeof *r);
-    if (s->width % 16 || s->height % 16 || s->width < 16 || s->height < 16 || s->frames < 1 || (s->frames - 1) % 4 ||
-        s->steps < 1 || !(s->shift > 0) || !s->prompt || (s->cfg > 1 && !s->negative))
-        return t2v_fail(err, T2V_EUSAGE, "generate: bad settings %dx%dx%d, %d steps (W, H multiples of 16; frames "
-                        "4k+1; steps >= 1; shift > 0; a prompt, and a negative prompt when cfg > 1)",
-                        s->width, s->height, s->frames, s->steps);
-    DiTConfig c;
-    int rc = model_dit_config(mp, &c, err);
-    if (!rc) rc = run_text(mp, s, c.text_len, hooks, r, err);
-    if (!rc) rc = run_sampling(mp, s, hooks, r, err);
-    if (!rc) rc = run_vae(mp, s, hooks, r, err);
+void model_close(Model *m) {
+    paths_free(&m->paths);
+    free(m->defaults.negative_prompt);
+    memset(m, 0, sizeof *m);
+}
+
+int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
+    if (!m->has_dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", m->paths.dir);
+    if (!m->paths.dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no DiT checkpoint", m->paths.dir);
+    int rc = ckpt_open(ck, m->paths.dit, err);
+    if (!rc && (rc = dit_build(dit, &m->dit, ck->tensors, err))) ckpt_close(ck);
     return rc;
 }
 
-void gen_result_free(GenResult *r) {
-    free(r->ids);
-    free(r->ids_neg);
-    free(r->context);
-    free(r->context_neg);
-    free(r->noise);
-    free(r->latent);
-    free(r->steps);
-    free(r->timesteps);
-    free(r->video);
-    memset(r, 0, sizeof *r);
+int model_load_t5(const Model *m, Checkpoint *ck, T5 *t5, T2vError *err) {
+    if (!m->paths.t5) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no umT5 checkpoint", m->paths.dir);
+    int rc = ckpt_open(ck, m->paths.t5, err);
+    if (!rc && (rc = t5_build(t5, ck->tensors, err))) ckpt_close(ck);
+    return rc;
+}
+
+int model_load_vae(const Model *m, Checkpoint *ck, Vae *vae, T2vError *err) {
+    if (!m->paths.vae) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no VAE checkpoint", m->paths.dir);
+    int rc = ckpt_open(ck, m->paths.vae, err);
+    if (!rc && (rc = vae_build(vae, ck->tensors, err))) ckpt_close(ck);
+    return rc;
+}
+
+int model_load_tokenizer(const Model *m, Tokenizer *tk, T2vError *err) {
+    if (!m->paths.tokenizer)
+        return t2v_fail(err, T2V_EINPUT, "%s: model directory has no google/umt5-xxl/spiece.model", m->paths.dir);
+    return tokenizer_load(tk, m->paths.tokenizer, err);
 }

@@ -1,5 +1,8 @@
 /*
- * model.h: the model directory (DESIGN.md section 3) and weight binding.
+ * model.h: one loader. A model directory (the official Wan2.1 layout) is read
+ * once into one Model: the paths of its files, t2v's defaults for it, the
+ * DiT config and the VAE config (which types the latent). `generate`,
+ * `stage`, `info` and `--trace` all start from model_open.
  *
  *   DIR/config.json                                  DiT hyperparameters
  *   DIR/diffusion_pytorch_model.safetensors          DiT (or shards + .index.json)
@@ -8,19 +11,25 @@
  *   DIR/google/umt5-xxl/spiece.model                 tokenizer
  *   DIR/t2v.json                                     optional: t2v's defaults for this model
  *
- * A Checkpoint is one weight file of any supported kind, opened read-only and
- * mapped; its TensorList holds views into the mapping.
+ * The stages' weights are not read by model_open: each stage's checkpoint is
+ * opened (mapped) by its model_load_* and closed by the caller when the
+ * stage is done, so a generation's peak memory is its largest stage's.
  */
 #ifndef T2V_MODEL_H
 #define T2V_MODEL_H
 
 #include "dit.h"
+#include "json.h"
 #include "pth.h"
 #include "safetensors.h"
+#include "t5.h"
 #include "tensor.h"
+#include "tokenizer.h"
+#include "vae.h"
 
+/* One weight file of any supported kind, opened read-only and mapped; its
+ * TensorList holds views into the mapping. */
 typedef struct {
-    char *path;
     int is_pth;
     StShards st;
     PthFile pth;
@@ -31,6 +40,12 @@ typedef struct {
  * telling them apart by content. */
 int ckpt_open(Checkpoint *c, const char *path, T2vError *err);
 void ckpt_close(Checkpoint *c);
+
+/* Paths of the files of a model directory (each NULL when absent). */
+typedef struct {
+    char *dir;
+    char *config, *dit, *t5, *vae, *tokenizer, *defaults;
+} ModelPaths;
 
 /* Defaults for generation, from t2v.json when present, else Wan2.1's. */
 typedef struct {
@@ -43,68 +58,42 @@ typedef struct {
     int has_preview_factors;
 } ModelDefaults;
 
-/* Paths of the files of a model directory (each NULL when absent). */
 typedef struct {
-    char *dir;
-    char *config, *dit, *t5, *vae, *tokenizer, *defaults;
-} ModelPaths;
+    ModelPaths paths;
+    ModelDefaults defaults;
+    DiTConfig dit;    /* from config.json (has_dit)                          */
+    VaeConfig vae;    /* from the VAE checkpoint's tensor shapes (has_vae)     */
+    int has_dit, has_vae;
+} Model;
 
-/* Finds the files; fails (T2V_EINPUT, naming what is missing) only for the
- * files in `need` (a mask of MODEL_NEED_*). */
+/* What model_open must find (a mask); the other files are read when present. */
 enum { MODEL_NEED_CONFIG = 1, MODEL_NEED_DIT = 2, MODEL_NEED_T5 = 4, MODEL_NEED_VAE = 8,
        MODEL_NEED_TOKENIZER = 16, MODEL_NEED_ALL = 31 };
-int model_find(ModelPaths *p, const char *dir, int need, T2vError *err);
-void model_paths_free(ModelPaths *p);
-int model_defaults(ModelDefaults *d, const ModelPaths *p, T2vError *err);
-void model_defaults_free(ModelDefaults *d);
 
-/* ----------------------------------------------------------------------------
- * The pipeline (DESIGN.md section 1), wired from the stages:
- *   prompt -> tokenizer -> umT5 -> context   (and the negative prompt)
- *   seed -> noise; per step: DiT(cond), DiT(uncond), CFG, sampler step
- *   VAE decode -> video [3, F, H, W] in [-1, 1]
- * Each stage's checkpoint is opened, used and closed in turn, so the peak
- * memory is that of the largest stage, not their sum. */
-typedef struct {
-    const char *prompt, *negative; /* negative used only when cfg > 1 */
-    int width, height, frames, steps;
-    double cfg, shift;
-    int sampler;                   /* SamplerKind */
-    uint64_t seed;
-    int keep_steps;                /* keep every step's latent (for --dump) */
-} GenSettings;
+/* Finds the files, reads t2v.json, config.json and the VAE's config. Fails
+ * (T2V_EINPUT, naming the directory and the missing file) for a file of
+ * `need` that is absent, and for any file present but malformed. */
+int model_open(Model *m, const char *dir, int need, T2vError *err);
+void model_close(Model *m);
 
-typedef struct {
-    void *user;
-    /* stage "text encoder" | "sampling" | "VAE decode", k of n done */
-    void (*progress)(void *user, const char *stage, int k, int n);
-    /* after sampling step i, with the latent x_{i+1} (may be NULL) */
-    void (*on_step)(void *user, int i, const float *x, int T, int h, int w);
-    /* after the model passes of step i, before the sampler step (for
-     * --trace; may be NULL): x = x_i, the sample the DiT saw at sigma_i and
-     * timestep t_i; v_cond, v_uncond its raw outputs (v_uncond NULL without
-     * CFG). The guided v is cfg_combine(v_cond, v_uncond, cfg). */
-    void (*on_velocity)(void *user, int i, double sigma, int timestep, const float *x, const float *v_cond,
-                        const float *v_uncond, int T, int h, int w);
-} GenHooks;
+/* Wan2.1's defaults (832x480, 81 frames, 50 UniPC steps, shift 5, cfg 5,
+ * 16 fps): what model_open starts from before reading t2v.json. */
+void model_default_settings(ModelDefaults *d);
 
-typedef struct {
-    int32_t *ids, *ids_neg;     /* [L], [L_neg] (ids_neg NULL when cfg <= 1) */
-    int L, L_neg, text_dim;
-    float *context, *context_neg; /* [L, text_dim], [L_neg, text_dim] */
-    int T, h, w;                /* latent grid */
-    float *noise, *latent;      /* [16, T, h, w] */
-    float *steps;               /* [steps][16, T, h, w] when keep_steps */
-    float *timesteps;           /* [steps] */
-    float *video;               /* [3, F, H, W] */
-} GenResult;
+/* The stages, each on its own checkpoint: the checkpoint stays mapped until
+ * the caller's ckpt_close (after the stage's *_free). */
+int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err);
+int model_load_t5(const Model *m, Checkpoint *ck, T5 *t5, T2vError *err);
+int model_load_vae(const Model *m, Checkpoint *ck, Vae *vae, T2vError *err);
+int model_load_tokenizer(const Model *m, Tokenizer *tk, T2vError *err);
 
-/* Runs the whole pipeline on the model directory (all files needed). */
-int pipeline_generate(const ModelPaths *mp, const GenSettings *s, const GenHooks *hooks, GenResult *r,
-                      T2vError *err);
-void gen_result_free(GenResult *r);
-/* Reads the model's config.json. */
-int model_dit_config(const ModelPaths *mp, DiTConfig *c, T2vError *err);
+/* The official config.json of the DiT: dim, ffn_dim, num_heads, num_layers
+ * required; freq_dim, in_dim, out_dim, eps, text_len, text_dim, patch_size
+ * optional (dit_default_config's values). Refuses a model_type other than
+ * "t2v" and inconsistent sizes; `path` names the file in messages. */
+int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2vError *err);
+/* The same from the file (`t2v info --config`). */
+int dit_config_read(DiTConfig *c, const char *path, T2vError *err);
 
 /* Reads a whole small text file (config.json, t2v.json). */
 char *read_text_file(const char *path, size_t *len, T2vError *err);

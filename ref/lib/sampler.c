@@ -61,10 +61,13 @@ int sampler_init(Sampler *s, SamplerKind kind, int steps, double shift, int64_t 
     s->shift = shift;
     s->n = n;
     s->sigmas = t2v_malloc(sizeof(double) * (size_t)(steps + 1), "sampler sigmas", err);
-    s->timesteps = s->sigmas ? t2v_malloc(sizeof(int) * (size_t)steps, "sampler timesteps", err)
+    s->timesteps = s->sigmas ? t2v_malloc(sizeof(float) * (size_t)steps, "sampler timesteps", err)
                              : NULL;
-    if (!s->timesteps) { sampler_free(s); return T2V_ERESOURCE; }
-    sampler_schedule(steps, shift, s->sigmas, s->timesteps);
+    int *ts = s->timesteps ? t2v_malloc(sizeof(int) * (size_t)steps, "sampler timesteps", err) : NULL;
+    if (!ts) { sampler_free(s); return T2V_ERESOURCE; }
+    sampler_schedule(steps, shift, s->sigmas, ts);
+    for (int i = 0; i < steps; i++) s->timesteps[i] = (float)ts[i];
+    free(ts);
     if (kind == SAMPLER_UNIPC) {
         float **bufs[4] = {&s->m_prev, &s->m_prev2, &s->m_cur, &s->x_prev};
         for (int b = 0; b < 4; b++) {
@@ -85,7 +88,7 @@ void sampler_free(Sampler *s) {
     memset(s, 0, sizeof(*s));
 }
 
-int sampler_timestep(const Sampler *s, int i) { return s->timesteps[i]; }
+float sampler_timestep(const Sampler *s, int i) { return s->timesteps[i]; }
 
 int sampler_order(const Sampler *s, int i) {
     if (s->kind == SAMPLER_EULER) return 1;
@@ -197,23 +200,6 @@ void cfg_combine(float *v, const float *v_cond, const float *v_uncond, float g, 
         v[k] = (float)((double)v_uncond[k] + gd * ((double)v_cond[k] - v_uncond[k]));
 }
 
-int sampler_run(Sampler *s, float *x, float cfg, VelocityFn fn, void *user, float *tmp_v,
-                SamplerStepFn on_step, T2vError *err) {
-    float *vc = tmp_v, *vu = tmp_v + s->n;
-    for (int i = 0; i < s->steps; i++) {
-        int t = s->timesteps[i];
-        int rc = fn(user, x, t, 1, vc, err); /* conditional pass first (spec 0.6) */
-        if (rc != T2V_OK) return rc;
-        if (cfg > 1.0f) {
-            rc = fn(user, x, t, 0, vu, err);
-            if (rc != T2V_OK) return rc;
-            cfg_combine(vc, vc, vu, cfg, s->n);
-        }
-        sampler_step(s, i, x, vc);
-        if (on_step) on_step(user, i, x);
-    }
-    return T2V_OK;
-}
 
 /* ============================================================================
  * Noise: torch.manual_seed(seed); torch.randn(n) on CPU (docs/NOISE.md).

@@ -10,7 +10,8 @@
  *   noise      torch.manual_seed(seed); torch.randn(n) on CPU, bit-exact
  *              (docs/NOISE.md)
  *
- * The sampler never sees the DiT: sampler_run calls a VelocityFn.
+ * The sampler never sees the DiT: it is a set of step functions that the
+ * pipeline's loop (pipeline.c, pipeline_sample) calls after the model passes.
  * Scalar coefficients are computed in double from the float32 sigmas and
  * applied per element in double; latents and model outputs are fp32.
  */
@@ -44,7 +45,7 @@ typedef struct {
     double shift;
     int64_t n;        /* latent elements */
     double *sigmas;   /* (steps+1) float32 values, last 0 */
-    int *timesteps;   /* (steps) fed to the DiT */
+    float *timesteps; /* (steps) fed to the DiT (integers for the UniPC schedule) */
     float *m_prev;    /* (n) m_{i-1}: x0 prediction of the previous step */
     float *m_prev2;   /* (n) m_{i-2} */
     float *m_cur;     /* (n) m_i */
@@ -55,8 +56,9 @@ typedef struct {
 int sampler_init(Sampler *s, SamplerKind kind, int steps, double shift, int64_t n, T2vError *err);
 void sampler_free(Sampler *s);
 
-/* Integer timestep fed to the DiT at step i (0 <= i < steps). */
-int sampler_timestep(const Sampler *s, int i);
+/* Timestep fed to the DiT at step i (0 <= i < steps): for the Wan schedule
+ * the integer int(1000 sigma_i), as a float. */
+float sampler_timestep(const Sampler *s, int i);
 /* Predictor order UniPC uses at step i: min(2, steps - i, i + 1) (1 for Euler). */
 int sampler_order(const Sampler *s, int i);
 
@@ -68,21 +70,6 @@ void sampler_step(Sampler *s, int i, float *x, const float *v);
 /* Classifier-free guidance: v = v_uncond + g (v_cond - v_uncond), per
  * element in double, rounded to fp32. v may alias v_cond. */
 void cfg_combine(float *v, const float *v_cond, const float *v_uncond, float g, int64_t n);
-
-/* The model: writes v (n floats) = DiT(x, timestep, context) with the
- * prompt context (cond = 1) or the negative-prompt context (cond = 0). */
-typedef int (*VelocityFn)(void *user, const float *x, int timestep, int cond, float *v,
-                          T2vError *err);
-typedef void (*SamplerStepFn)(void *user, int i, const float *x);
-
-/* The whole loop (spec 0.6). For i = 0..steps-1: v_c = fn(x, t_i, 1); when
- * cfg > 1 also v_u = fn(x, t_i, 0) (after the conditional pass) and
- * v = cfg_combine(v_c, v_u); otherwise v = v_c and fn is called once per
- * step. Then x <- sampler_step. on_step (may be NULL) sees x_{i+1} after each
- * step, with the same user pointer. tmp_v holds 2n floats. x: noise in,
- * final latent out. Returns fn's error code if fn fails. */
-int sampler_run(Sampler *s, float *x, float cfg, VelocityFn fn, void *user, float *tmp_v,
-                SamplerStepFn on_step, T2vError *err);
 
 /* torch.manual_seed(seed); torch.randn(n) (float32, CPU, x86-64 with AVX2 as
  * PyTorch 1.13-2.x dispatch it), bit-exact. See docs/NOISE.md. The official

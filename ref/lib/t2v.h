@@ -10,7 +10,7 @@
  *   sampler                schedules and pure step functions
  *   vae                    latent <-> frames; owns the latent's geometry
  *   model                  one loader: a model directory -> one Model
- *   pipeline               the generation loop, top to bottom
+ *   pipeline               the generation loop (pipeline_sample) and the whole run
  */
 #ifndef T2V_T2V_H
 #define T2V_T2V_H
@@ -28,5 +28,6 @@
 #include "sampler.h"
 #include "vae.h"
 #include "model.h"
+#include "pipeline.h"
 
 #endif

@@ -1,0 +1,213 @@
+/* pipeline.c: see pipeline.h. The generation reads top to bottom in
+ * pipeline_generate; the loop over sampling steps is pipeline_sample. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform.h"
+
+const char *pipeline_phase_name(PipelinePhase p) {
+    static const char *const names[PHASE_COUNT] = {"text encoder", "sampling", "VAE decode"};
+    return p >= 0 && p < PHASE_COUNT ? names[p] : "?";
+}
+
+static void report(const PipelineWatch *w, PipelinePhase phase, int k, int n) {
+    if (w && w->progress) w->progress(w->user, phase, k, n);
+}
+
+int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *err) {
+    memset(g, 0, sizeof *g);
+    if (!m->has_vae || !m->has_dit) return t2v_fail(err, T2V_EINPUT, "%s: the latent needs the VAE and config.json",
+                                                   m->paths.dir);
+    const VaeConfig *v = &m->vae;
+    int sh = v->scale_s * m->dit.patch_h, sw = v->scale_s * m->dit.patch_w;
+    if (F < 1 || (F - 1) % v->scale_t || H < sh || W < sw || H % sh || W % sw)
+        return t2v_fail(err, T2V_EUSAGE, "size %dx%d, %d frames: width must be a multiple of %d, height of %d, "
+                        "and frames %dk+1", W, H, F, sw, sh, v->scale_t);
+    g->C = v->z_dim, g->T = 1 + (F - 1) / v->scale_t, g->h = H / v->scale_s, g->w = W / v->scale_s;
+    g->n = (int64_t)g->C * g->T * g->h * g->w;
+    if (g->T % m->dit.patch_t)
+        return t2v_fail(err, T2V_EUSAGE, "%d latent frames do not split into patches of %d", g->T, m->dit.patch_t);
+    return T2V_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Stage 1: tokenizer + umT5, for the prompt and (with CFG) the negative. */
+
+/* Tokenizes and encodes one text into a new [L, dim] context. */
+static int encode_text(const Tokenizer *tk, T5 *t5, int text_len, const char *text, int32_t **ids, int *L,
+                       float **ctx, T2vError *err) {
+    int rc = tokenizer_encode_wan(tk, text, text_len, ids, L, err);
+    if (rc) return rc;
+    *ctx = (float *)t2v_malloc((size_t)*L * t5_dim(t5) * sizeof(float), "text context", err);
+    if (!*ctx) return T2V_ERESOURCE;
+    return t5_encode(t5, *ids, *L, *ctx, err);
+}
+
+static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r,
+                          T2vError *err) {
+    Tokenizer tk;
+    int rc = model_load_tokenizer(m, &tk, err);
+    if (rc) return rc;
+    Checkpoint ck;
+    T5 t5;
+    if ((rc = model_load_t5(m, &ck, &t5, err))) { tokenizer_free(&tk); return rc; }
+    int n = s->sampling.cfg > 1 ? 2 : 1, text_len = m->dit.text_len;
+    report(w, PHASE_TEXT, 0, n);
+    rc = encode_text(&tk, &t5, text_len, s->prompt, &r->ids, &r->L, &r->context, err);
+    if (!rc) report(w, PHASE_TEXT, 1, n);
+    if (!rc && n == 2) rc = encode_text(&tk, &t5, text_len, s->negative, &r->ids_neg, &r->L_neg, &r->context_neg, err);
+    if (!rc && n == 2) report(w, PHASE_TEXT, 2, n);
+    r->text_dim = t5_dim(&t5);
+    t5_free(&t5);
+    ckpt_close(&ck);
+    tokenizer_free(&tk);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------------
+ * Stage 2: the sampling loop */
+
+int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
+                  int L, const float *context_neg, int L_neg, T2vError *err) {
+    memset(d, 0, sizeof *d);
+    d->dit = dit, d->grid = *g, d->cfg = (float)s->cfg;
+    const DiTConfig *c = &dit->c;
+    if (g->C != c->in_dim || g->C != c->out_dim)
+        return t2v_fail(err, T2V_EINPUT, "the latent has %d channels; the DiT takes %d and gives %d", g->C, c->in_dim,
+                        c->out_dim);
+    int guided = d->cfg > 1.0f;
+    if (guided && !context_neg) return t2v_fail(err, T2V_EUSAGE, "cfg %g > 1 needs a negative context", s->cfg);
+    size_t emb = (size_t)c->text_len * c->dim, n = (size_t)g->n;
+    d->ctx_emb = (float *)t2v_malloc(emb * sizeof(float), "embedded context", err);
+    d->ctx_neg_emb = guided ? (float *)t2v_malloc(emb * sizeof(float), "embedded negative context", err) : NULL;
+    d->x_seen = (float *)t2v_malloc(n * sizeof(float), "sampler buffers", err);
+    d->v_cond = (float *)t2v_malloc(n * sizeof(float), "sampler buffers", err);
+    d->v_uncond = guided ? (float *)t2v_malloc(n * sizeof(float), "sampler buffers", err) : NULL;
+    d->v = (float *)t2v_malloc(n * sizeof(float), "sampler buffers", err);
+    int rc = (!d->ctx_emb || (guided && (!d->ctx_neg_emb || !d->v_uncond)) || !d->x_seen || !d->v_cond || !d->v)
+                 ? T2V_ERESOURCE : T2V_OK;
+    if (!rc) rc = sampler_init(&d->smp, s->sampler, s->steps, s->shift, g->n, err);
+    if (!rc) rc = dit_reserve(dit, (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w), err);
+    if (!rc) rc = dit_embed_context(dit, context, L, d->ctx_emb, err);
+    if (!rc && guided) rc = dit_embed_context(dit, context_neg, L_neg, d->ctx_neg_emb, err);
+    if (rc) denoiser_free(d);
+    return rc;
+}
+
+void denoiser_free(Denoiser *d) {
+    sampler_free(&d->smp);
+    free(d->ctx_emb);
+    free(d->ctx_neg_emb);
+    free(d->x_seen);
+    free(d->v_cond);
+    free(d->v_uncond);
+    free(d->v);
+    memset(d, 0, sizeof *d);
+}
+
+int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err) {
+    const LatentGrid *g = &d->grid;
+    const size_t bytes = (size_t)g->n * sizeof(float);
+    const int steps = d->smp.steps;
+    report(w, PHASE_SAMPLING, 0, steps);
+    for (int i = 0; i < steps; i++) {
+        float t = sampler_timestep(&d->smp, i);
+        memcpy(d->x_seen, x, bytes);
+        /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6) */
+        int rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_emb, d->v_cond, err);
+        if (!rc && d->v_uncond)
+            rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_neg_emb, d->v_uncond, err);
+        if (rc) return rc;
+        if (d->v_uncond) cfg_combine(d->v, d->v_cond, d->v_uncond, d->cfg, g->n);
+        else memcpy(d->v, d->v_cond, bytes);
+        sampler_step(&d->smp, i, x, d->v);
+        if (steps_out) memcpy(steps_out + (size_t)i * g->n, x, bytes);
+        StepView view = {i, steps, d->smp.sigmas[i], t, *g, d->x_seen, d->v_cond, d->v_uncond, d->v, x};
+        if (w && w->step && (rc = w->step(w->user, &view, err))) return rc;
+        report(w, PHASE_SAMPLING, i + 1, steps);
+    }
+    return T2V_OK;
+}
+
+/* Noise, the DiT and the loop. */
+static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r, T2vError *err) {
+    const LatentGrid *g = &r->grid;
+    const SamplingSettings *ss = &s->sampling;
+    r->noise = (float *)t2v_malloc((size_t)g->n * sizeof(float), "noise", err);
+    r->latent = (float *)t2v_malloc((size_t)g->n * sizeof(float), "latent", err);
+    r->timesteps = (float *)t2v_malloc((size_t)ss->steps * sizeof(float), "timesteps", err);
+    if (s->keep_steps) r->steps = (float *)t2v_malloc((size_t)g->n * ss->steps * sizeof(float), "step latents", err);
+    if (!r->noise || !r->latent || !r->timesteps || (s->keep_steps && !r->steps)) return T2V_ERESOURCE;
+    randn_torch(s->seed, r->noise, g->n);
+    memcpy(r->latent, r->noise, (size_t)g->n * sizeof(float));
+    Checkpoint ck;
+    DiT dit;
+    Denoiser d;
+    int rc = model_load_dit(m, &ck, &dit, err);
+    if (rc) return rc;
+    if (r->text_dim != dit.c.text_dim)
+        rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
+                      m->paths.dit, r->text_dim, dit.c.text_dim);
+    if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
+    if (!rc) {
+        for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
+        rc = pipeline_sample(&d, r->latent, r->steps, w, err);
+        denoiser_free(&d);
+    }
+    dit_free(&dit);
+    ckpt_close(&ck);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------------
+ * Stage 3: VAE decode to [3, F, H, W] in [-1, 1] */
+
+static void decode_progress(void *user, int chunk, int nchunks) {
+    report((const PipelineWatch *)user, PHASE_DECODE, chunk, nchunks);
+}
+
+int pipeline_decode(Vae *vae, const LatentGrid *g, const float *latent, float *video, const PipelineWatch *w,
+                    T2vError *err) {
+    report(w, PHASE_DECODE, 0, g->T);
+    return vae_decode(vae, latent, g->T, g->h, g->w, video, decode_progress, (void *)w, err);
+}
+
+static int decode(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r, T2vError *err) {
+    Checkpoint ck;
+    Vae vae;
+    int rc = model_load_vae(m, &ck, &vae, err);
+    if (rc) return rc;
+    r->video = (float *)t2v_malloc((size_t)3 * s->frames * s->height * s->width * sizeof(float), "video", err);
+    rc = r->video ? pipeline_decode(&vae, &r->grid, r->latent, r->video, w, err) : T2V_ERESOURCE;
+    vae_free(&vae);
+    ckpt_close(&ck);
+    return rc;
+}
+
+int pipeline_generate(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r, T2vError *err) {
+    memset(r, 0, sizeof *r);
+    const SamplingSettings *ss = &s->sampling;
+    if (ss->steps < 1 || !(ss->shift > 0) || !s->prompt || (ss->cfg > 1 && !s->negative))
+        return t2v_fail(err, T2V_EUSAGE, "generate: bad settings: %d steps, shift %g (steps >= 1; shift > 0; a "
+                        "prompt, and a negative prompt when cfg > 1)", ss->steps, ss->shift);
+    int rc = latent_grid(&r->grid, m, s->frames, s->height, s->width, err);
+    if (!rc) rc = encode_prompts(m, s, w, r, err);
+    if (!rc) rc = sample(m, s, w, r, err);
+    if (!rc) rc = decode(m, s, w, r, err);
+    return rc;
+}
+
+void gen_result_free(GenResult *r) {
+    free(r->ids);
+    free(r->ids_neg);
+    free(r->context);
+    free(r->context_neg);
+    free(r->noise);
+    free(r->latent);
+    free(r->steps);
+    free(r->timesteps);
+    free(r->video);
+    memset(r, 0, sizeof *r);
+}
