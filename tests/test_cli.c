@@ -256,6 +256,37 @@ static void stage_case(const char *name, const char *opts, const char *const *fr
     if (rc) printf("%s", g_out);
 }
 
+/* `stage sampler` runs generate's loop: on generate's dump (noise, context,
+ * context_neg; the model's default settings) every step's latent and the
+ * final one have the dump's bits. */
+static void stage_sampler_is_generate(void) {
+    char dump[512], out[512];
+    snprintf(dump, sizeof dump, "%s/gen/dump.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/resample.safetensors", g_tmp);
+    int rc = t2v("stage sampler --model " MODEL " --in '%s' --out '%s' --threads 1", dump, out);
+    SafeTensors a, b;
+    T2vError e = {0, {0}};
+    if (rc || st_open(&a, dump, &e)) {
+        CHECK(0, "stage sampler on generate's dump: exit %d %s", rc, e.msg);
+        return;
+    }
+    if (st_open(&b, out, &e)) {
+        CHECK(0, "stage sampler output: %s", e.msg);
+        st_close(&a);
+        return;
+    }
+    int n = 0, same = 1;
+    for (int i = 0; i < b.tensors.n; i++) {
+        const Tensor *x = &b.tensors.tensors[i], *y = tl_find(&a.tensors, b.tensors.names[i]);
+        n += y != NULL;
+        same &= y && tensor_nbytes(x) == tensor_nbytes(y) && !memcmp(x->data, y->data, tensor_nbytes(x));
+    }
+    CHECK(same && n == b.tensors.n && n >= 3, "stage sampler on generate's dump: %d tensors (latent.step*, "
+          "latent.final, timesteps), the same bits as generate's", n);
+    st_close(&a);
+    st_close(&b);
+}
+
 static void test_stages(void) {
     const char *t5_from[] = {"tokens"}, *t5_to[] = {"tokens"};
     stage_case("t5", "", t5_from, t5_to, 1, 1);
@@ -285,6 +316,7 @@ static void test_stages(void) {
     stage_case("sampler", "--steps 4 --cfg 4 --shift 3 --sampler unipc", s_from, s_from, 3, 6);
     const char *v_from[] = {"latent.final"}, *v_to[] = {"latent"};
     stage_case("vae-decode", "", v_from, v_to, 1, 1);
+    stage_sampler_is_generate();
 
     /* compare fails (exit 1) on a perturbed copy. */
     char out[512], bad[512];
