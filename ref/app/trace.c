@@ -96,48 +96,47 @@ static int write_strip(const Trace *t, const char *path, const uint8_t *rgb, int
     return video_write_sheet(path, small, n, h, w, n, n, NULL, t->force, temps, err);
 }
 
-static void json_array_d(FILE *f, const char *key, const double *v, int n, int stride) {
-    fprintf(f, "  \"%s\": [", key);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ", %.9g" : "%.9g", v[(size_t)i * stride]);
-    fprintf(f, "],\n");
+static void json_array_d(StrBuf *b, const char *key, const double *v, int n, int stride) {
+    sb_printf(b, "  \"%s\": [", key);
+    for (int i = 0; i < n; i++) sb_printf(b, i ? ", %.9g" : "%.9g", v[(size_t)i * stride]);
+    sb_str(b, "],\n");
 }
 
-static int write_json(const Trace *t, const TraceInfo *in, int every, int scale, T2vError *err) {
-    char path[1200], tmp[1210];
+/* trace.json: the run's settings, the schedule, per step sigma, timestep and
+ * the statistics, and the strip images. */
+static int write_json(const Trace *t, const TraceInfo *in, int every, int scale, TempFiles *temps, T2vError *err) {
+    char path[1200];
     snprintf(path, sizeof path, "%s/trace.json", t->dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return t2v_fail(err, T2V_ERESOURCE, "%s: cannot write", tmp);
     double *sched = (double *)malloc(((size_t)t->steps + 1) * sizeof(double));
-    int *ts = (int *)malloc((size_t)t->steps * sizeof(int));
-    if (!sched || !ts) { free(sched); free(ts); fclose(f); return t2v_fail(err, T2V_ERESOURCE, "out of memory"); }
-    sampler_schedule(t->steps, in->shift, sched, ts);
-    fprintf(f, "{\n  \"prompt\": \"");
-    for (const char *p = in->prompt; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if ((unsigned char)*p < 0x20) fprintf(f, "\\u%04x", (unsigned char)*p);
-        else fputc(*p, f);
-    }
-    fprintf(f, "\",\n  \"width\": %d, \"height\": %d, \"frames\": %d, \"steps\": %d,\n", in->W, in->H, in->F, t->steps);
-    fprintf(f, "  \"cfg\": %g, \"shift\": %g, \"sampler\": \"%s\", \"seed\": %llu,\n", in->cfg, in->shift,
-            in->sampler, in->seed);
+    if (!sched) return t2v_fail(err, T2V_ERESOURCE, "out of memory");
+    sampler_schedule(t->steps, in->shift, sched, NULL);
     const LatentGrid *g = &t->grid;
-    fprintf(f, "  \"latent\": [%d, %d, %d, %d], \"strip_frames_every\": %d, \"strip_frames\": %d, \"strip_scale\": %d,\n",
-            g->C, g->T, g->h, g->w, every, g->T < TRACE_MAX_LATENT ? g->T : TRACE_MAX_LATENT, scale);
-    json_array_d(f, "schedule_sigmas", sched, t->steps + 1, 1);
-    json_array_d(f, "sigma", t->sigma, t->done, 1);
-    fprintf(f, "  \"timestep\": [");
-    for (int i = 0; i < t->done; i++) fprintf(f, i ? ", %.9g" : "%.9g", (double)t->timestep[i]);
-    fprintf(f, "],\n");
+    StrBuf b = {0};
+    sb_str(&b, "{\n  \"prompt\": ");
+    sb_json_str(&b, in->prompt);
+    sb_printf(&b, ",\n  \"width\": %d, \"height\": %d, \"frames\": %d, \"steps\": %d,\n", in->W, in->H, in->F,
+              t->steps);
+    sb_printf(&b, "  \"cfg\": %g, \"shift\": %g, \"sampler\": \"%s\", \"seed\": %llu,\n", in->cfg, in->shift,
+              in->sampler, in->seed);
+    sb_printf(&b, "  \"latent\": [%d, %d, %d, %d], \"strip_frames_every\": %d, \"strip_frames\": %d, "
+              "\"strip_scale\": %d,\n", g->C, g->T, g->h, g->w, every,
+              g->T < TRACE_MAX_LATENT ? g->T : TRACE_MAX_LATENT, scale);
+    json_array_d(&b, "schedule_sigmas", sched, t->steps + 1, 1);
+    json_array_d(&b, "sigma", t->sigma, t->done, 1);
+    sb_str(&b, "  \"timestep\": [");
+    for (int i = 0; i < t->done; i++) sb_printf(&b, i ? ", %.9g" : "%.9g", (double)t->timestep[i]);
+    sb_str(&b, "],\n");
     static const char *const names[TRACE_NSTATS] = {"cfg_diff_rms", "v_rms", "x_rms", "x0_rms", "x0_change_rms"};
-    for (int k = 0; k < TRACE_NSTATS; k++) json_array_d(f, names[k], t->stats + k, t->done, TRACE_NSTATS);
-    fprintf(f, "  \"images\": [");
-    for (int i = 0; i < t->done; i++) fprintf(f, i ? ", \"step_%03d.png\"" : "\"step_%03d.png\"", i);
-    fprintf(f, "]\n}\n");
+    for (int k = 0; k < TRACE_NSTATS; k++) json_array_d(&b, names[k], t->stats + k, t->done, TRACE_NSTATS);
+    sb_str(&b, "  \"images\": [");
+    for (int i = 0; i < t->done; i++) sb_printf(&b, i ? ", \"step_%03d.png\"" : "\"step_%03d.png\"", i);
+    sb_str(&b, "]\n}\n");
     free(sched);
-    free(ts);
-    if (fclose(f)) return t2v_fail(err, T2V_ERESOURCE, "%s: write failed", tmp);
-    return platform_rename(tmp, path, err);
+    char *text = sb_take(&b);
+    if (!text) return t2v_fail(err, T2V_ERESOURCE, "out of memory writing %s", path);
+    int rc = video_write_text(path, text, t->force, temps, err);
+    free(text);
+    return rc;
 }
 
 int trace_write(Trace *t, const Model *m, const TraceInfo *in, TempFiles *temps, T2vError *err) {
@@ -171,7 +170,7 @@ int trace_write(Trace *t, const Model *m, const TraceInfo *in, TempFiles *temps,
         if (!rc) video_to_u8(video, F, H, W, rgb);
         if (!rc) rc = write_strip(t, path, rgb, F, H, W, scale, st, small, temps, err);
     }
-    if (!rc) rc = write_json(t, in, st, scale, err);
+    if (!rc) rc = write_json(t, in, st, scale, temps, err);
     free(z);
     free(video);
     free(rgb);

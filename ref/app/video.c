@@ -142,57 +142,6 @@ static int out_commit(OutFile *o, T2vError *err) {
 }
 
 /* ============================================================================
- * A growable string, for JSON and XML. */
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} StrBuf;
-
-static void sb_add(StrBuf *b, const char *p, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *s = (char *)realloc(b->s, cap);
-        if (!s) { b->oom = 1; return; }
-        b->s = s; b->cap = cap;
-    }
-    memcpy(b->s + b->n, p, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-static void sb_str(StrBuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-static void sb_printf(StrBuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(StrBuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) { b->oom = 1; return; }
-    if ((size_t)n < sizeof tmp) { sb_add(b, tmp, (size_t)n); return; }
-    char *big = (char *)malloc((size_t)n + 1);
-    if (!big) { b->oom = 1; return; }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_add(b, big, (size_t)n);
-    free(big);
-}
-/* The string, or NULL (and freed) if any append ran out of memory. */
-static char *sb_take(StrBuf *b) {
-    if (b->oom) { free(b->s); return NULL; }
-    if (!b->s) { sb_add(b, "", 0); if (b->oom) return NULL; }
-    return b->s;
-}
-
-/* ============================================================================
  * UTF-8, JSON and XML text. */
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
@@ -226,26 +175,6 @@ static char *utf8_sanitize(const char *s) {
         else { sb_str(&b, "\xEF\xBF\xBD"); p++; }
     }
     return sb_take(&b);
-}
-
-/* A JSON string literal (RFC 8259 section 7); s is valid UTF-8. */
-static void sb_json_str(StrBuf *b, const char *s) {
-    sb_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': sb_str(b, "\\\""); break;
-        case '\\': sb_str(b, "\\\\"); break;
-        case '\b': sb_str(b, "\\b"); break;
-        case '\f': sb_str(b, "\\f"); break;
-        case '\n': sb_str(b, "\\n"); break;
-        case '\r': sb_str(b, "\\r"); break;
-        case '\t': sb_str(b, "\\t"); break;
-        default:
-            if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
-            else sb_add(b, (const char *)p, 1);
-        }
-    }
-    sb_add(b, "\"", 1);
 }
 
 /* XML 1.0 character data / attribute value: markup characters as entities,
@@ -474,12 +403,17 @@ int provenance_sidecar(const char *path, const Provenance *p, const char *const 
     sb_str(&b, n_outputs ? "\n  ]\n}\n" : "]\n}\n");
     char *text = sb_take(&b);
     if (!text) return t2v_fail(err, T2V_ERESOURCE, "%s: out of memory building the sidecar", path);
+    int rc = video_write_text(path, text, force, tf, err);
+    free(text);
+    return rc;
+}
+
+int video_write_text(const char *path, const char *text, int force, TempFiles *tf, T2vError *err) {
     OutFile o;
     int rc = out_open(&o, path, force, tf, err);
     if (!rc) rc = out_write(&o, text, strlen(text), err);
     if (!rc) rc = out_commit(&o, err);
     else out_abort(&o);
-    free(text);
     return rc;
 }
 

@@ -100,6 +100,9 @@ char *prov_xmp(const Provenance *p);
 int provenance_sidecar(const char *path, const Provenance *p, const char *const *outputs,
                        int n_outputs, int force, TempFiles *tf, T2vError *err);
 
+/* A text file (JSON), written atomically like every output. */
+int video_write_text(const char *path, const char *text, int force, TempFiles *tf, T2vError *err);
+
 /* Reads every tEXt and uncompressed iTXt chunk of a PNG or APNG (all CRCs
  * checked) into one malloc'ed string: for each chunk "[KEYWORD]\n<text>\n"
  * (compressed ones are listed, not inflated). Used by

@@ -345,3 +345,61 @@ const JsonValue *json_get(const JsonValue *obj, const char *key) {
         if (strcmp(obj->keys[i], key) == 0) return &obj->items[i];
     return NULL;
 }
+
+/* ============================================================================
+ * Writer */
+
+void sb_add(StrBuf *b, const char *p, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->n + n + 1 > cap) cap *= 2;
+        char *s = (char *)realloc(b->s, cap);
+        if (!s) { b->oom = 1; return; }
+        b->s = s; b->cap = cap;
+    }
+    memcpy(b->s + b->n, p, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+void sb_str(StrBuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+void sb_printf(StrBuf *b, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) { b->oom = 1; return; }
+    if ((size_t)n < sizeof tmp) { sb_add(b, tmp, (size_t)n); return; }
+    char *big = (char *)malloc((size_t)n + 1);
+    if (!big) { b->oom = 1; return; }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_add(b, big, (size_t)n);
+    free(big);
+}
+char *sb_take(StrBuf *b) {
+    if (b->oom) { free(b->s); return NULL; }
+    if (!b->s) { sb_add(b, "", 0); if (b->oom) return NULL; }
+    return b->s;
+}
+
+void sb_json_str(StrBuf *b, const char *s) {
+    sb_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': sb_str(b, "\\\""); break;
+        case '\\': sb_str(b, "\\\\"); break;
+        case '\b': sb_str(b, "\\b"); break;
+        case '\f': sb_str(b, "\\f"); break;
+        case '\n': sb_str(b, "\\n"); break;
+        case '\r': sb_str(b, "\\r"); break;
+        case '\t': sb_str(b, "\\t"); break;
+        default:
+            if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
+            else sb_add(b, (const char *)p, 1);
+        }
+    }
+    sb_add(b, "\"", 1);
+}

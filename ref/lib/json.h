@@ -1,6 +1,7 @@
 /*
  * json.h: a small strict JSON reader (RFC 8259) for safetensors headers,
- * config.json and *.index.json. Own code rather than a library so that the
+ * config.json and *.index.json, and the one writer of JSON text (StrBuf:
+ * safetensors headers, dumps, provenance sidecars, trace.json). Own code rather than a library so that the
  * cross builds (aarch64, s390x, mingw) need no extra -dev package and the
  * parser can be fuzzed with the rest. Depth is limited (JSON_MAX_DEPTH) so
  * hostile nesting cannot exhaust the stack.
@@ -34,5 +35,24 @@ JsonValue *json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 void json_free(JsonValue *v);
 /* Member lookup in an object (NULL when absent or v is not an object). */
 const JsonValue *json_get(const JsonValue *obj, const char *key);
+
+/* Writer: a growable string. An append that runs out of memory sets oom and
+ * later appends do nothing; sb_take then frees and returns NULL. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} StrBuf;
+void sb_add(StrBuf *b, const char *p, size_t n);
+void sb_str(StrBuf *b, const char *s);
+void sb_printf(StrBuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* s as a JSON string literal (RFC 8259 section 7); s is valid UTF-8. */
+void sb_json_str(StrBuf *b, const char *s);
+/* The string (caller frees), or NULL (and freed) if an append ran out of memory. */
+char *sb_take(StrBuf *b);
 
 #endif

@@ -279,80 +279,35 @@ void st_close_any(StShards *s) {
 /* ----------------------------------------------------------------------------
  * Writer */
 
-/* Appends s to buf as a JSON string (quotes and escapes). */
-static int json_put_string(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t need = *len + 6 * strlen(s) + 3;
-    if (need > *cap) {
-        size_t nc = need * 2;
-        char *b = (char *)realloc(*buf, nc);
-        if (!b) return -1;
-        *buf = b;
-        *cap = nc;
-    }
-    char *o = *buf + *len;
-    *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') { *o++ = '\\'; *o++ = (char)*p; }
-        else if (*p < 0x20) o += sprintf(o, "\\u%04x", *p);
-        else *o++ = (char)*p;
-    }
-    *o++ = '"';
-    *len = (size_t)(o - *buf);
-    return 0;
-}
-
-static int json_put_raw(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t n = strlen(s);
-    if (*len + n + 1 > *cap) {
-        size_t nc = (*len + n + 1) * 2;
-        char *b = (char *)realloc(*buf, nc);
-        if (!b) return -1;
-        *buf = b;
-        *cap = nc;
-    }
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
-    return 0;
-}
-
 static char *build_header(const StItem *items, int n, const char *const *mk, const char *const *mv, int nmeta,
                           size_t *out_len) {
-    char *buf = NULL, num[96];
-    size_t len = 0, cap = 0;
-    int bad = json_put_raw(&buf, &len, &cap, "{");
+    StrBuf b = {0};
+    sb_str(&b, "{");
     if (nmeta > 0) {
-        bad |= json_put_raw(&buf, &len, &cap, "\"__metadata__\":{");
+        sb_str(&b, "\"__metadata__\":{");
         for (int i = 0; i < nmeta; i++) {
-            if (i) bad |= json_put_raw(&buf, &len, &cap, ",");
-            bad |= json_put_string(&buf, &len, &cap, mk[i]);
-            bad |= json_put_raw(&buf, &len, &cap, ":");
-            bad |= json_put_string(&buf, &len, &cap, mv[i]);
+            if (i) sb_str(&b, ",");
+            sb_json_str(&b, mk[i]);
+            sb_str(&b, ":");
+            sb_json_str(&b, mv[i]);
         }
-        bad |= json_put_raw(&buf, &len, &cap, n ? "}," : "}");
+        sb_str(&b, n ? "}," : "}");
     }
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const Tensor *t = items[i].t;
-        if (i) bad |= json_put_raw(&buf, &len, &cap, ",");
-        bad |= json_put_string(&buf, &len, &cap, items[i].name);
-        bad |= json_put_raw(&buf, &len, &cap, ":{\"dtype\":\"");
-        bad |= json_put_raw(&buf, &len, &cap, dtype_name(t->dtype));
-        bad |= json_put_raw(&buf, &len, &cap, "\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-            bad |= json_put_raw(&buf, &len, &cap, num);
-        }
+        if (i) sb_str(&b, ",");
+        sb_json_str(&b, items[i].name);
+        sb_printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++) sb_printf(&b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
         uint64_t nb = tensor_nbytes(t);
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + nb));
-        bad |= json_put_raw(&buf, &len, &cap, num);
+        sb_printf(&b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + nb));
         off += nb;
     }
-    bad |= json_put_raw(&buf, &len, &cap, "}");
-    while (!bad && len % 8) bad |= json_put_raw(&buf, &len, &cap, " "); /* align data to 8 */
-    if (bad) { free(buf); return NULL; }
-    *out_len = len;
-    return buf;
+    sb_str(&b, "}");
+    while (!b.oom && b.n % 8) sb_str(&b, " "); /* align data to 8 */
+    *out_len = b.n;
+    return sb_take(&b);
 }
 
 int st_write(const char *path, const StItem *items, int n, const char *const *meta_keys,
