@@ -80,12 +80,11 @@ static inline void wr_u64le(void *p, uint64_t v) {
 }
 int host_is_little_endian(void);
 
-/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16 and
- * f32 -> f16 round to nearest even (used by writers and tools only). */
+/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16
+ * (used by writers and tools only) rounds to nearest even. */
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
 float f16_to_f32(uint16_t h);
-uint16_t f32_to_f16(float f);
 float f32_from_bits(uint32_t u);
 uint32_t f32_to_bits(float f);
 
@@ -124,18 +123,17 @@ float *tensor_to_f32_alloc(const Tensor *t, T2vError *err);
 const float *tensor_f32(const Tensor *t, float *scratch);
 
 /* ----------------------------------------------------------------------------
- * Arena: one block, bump allocation, reset between uses. A forward pass takes
+ * Arena: one block, bump allocation. A forward pass takes
  * all of its buffers from an arena sized once, so its inner loops never call
  * malloc. Allocations are 64-byte aligned. */
 typedef struct {
     char *base;
-    size_t size, used, peak;
+    size_t size, used;
 } Arena;
 
 int arena_init(Arena *a, size_t size, T2vError *err);
 void *arena_alloc(Arena *a, size_t bytes); /* NULL when full */
 float *arena_floats(Arena *a, int64_t n);
-void arena_reset(Arena *a);
 void arena_free(Arena *a);
 
 /* ----------------------------------------------------------------------------

@@ -742,18 +742,6 @@ static int normalize(const Tokenizer *tk, const char *text, size_t len, TkBuf *o
     return 0;
 }
 
-int tokenizer_normalize(const Tokenizer *tk, const char *text, size_t len, char **out, size_t *out_len,
-                        T2vError *err) {
-    TkBuf b = {NULL, 0, 0};
-    if (normalize(tk, text, len, &b) != 0) {
-        free(b.p);
-        return t2v_fail(err, T2V_ERESOURCE, "%s: out of memory normalizing %zu bytes", tk->name, len);
-    }
-    *out = b.p;
-    *out_len = b.n;
-    return T2V_OK;
-}
-
 /* ===========================================================================
  * Unigram Viterbi (unigram_model.cc, Model::EncodeOptimized). Scores mix
  * float and double exactly as the C++ does: a user-defined piece scores

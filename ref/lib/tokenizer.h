@@ -67,9 +67,6 @@ void tokenizer_free(Tokenizer *tk);
  * (caller frees; may be NULL when *n == 0). */
 int tokenizer_encode(const Tokenizer *tk, const char *text, size_t len, int32_t **ids, int *n,
                      T2vError *err);
-/* The normalized string (the input of the Viterbi search), malloc'ed. */
-int tokenizer_normalize(const Tokenizer *tk, const char *text, size_t len, char **out,
-                        size_t *out_len, T2vError *err);
 /* Wan2.1 conventions (wan21-spec.md 5.3): clean the prompt (html unescape
  * twice, strip, collapse whitespace runs; see docs/TOKENIZER.md), encode,
  * keep at most text_len-1 pieces and append EOS. text is NUL-terminated. */
