@@ -47,7 +47,7 @@ PY = "/usr/bin/python3"
 CACHE = os.path.join(root, "bench", "cache")
 GiB = float(1 << 30)
 
-# T2V-1.3B and umT5-XXL sizes for the FLOP counts (wan21-spec 1.2, 5.1)
+# T2V-1.3B and umT5-XXL sizes for the FLOP counts (docs/MODEL.md 1.2, 5.1)
 D, FFN, TEXT_LEN, TEXT_DIM, FREQ = 1536, 8960, 512, 4096, 256
 T5_DIM, T5_FFN, T5_LAYERS = 4096, 10240, 24
 

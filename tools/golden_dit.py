@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for the DiT (WanModel, wan21-spec section 2), from the float64
+"""Goldens for the DiT (WanModel, docs/MODEL.md section 2), from the float64
 PyTorch reference tools/reference/dit.py. Writes:
 
   golden/dit/tiny_config.json, tiny_weights.safetensors   2-layer tiny model

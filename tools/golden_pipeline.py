@@ -5,7 +5,7 @@ tools/write_tiny_model.py), for tests/test_pipeline.c and tests/test_cli.c.
 
 golden/pipeline/case_<name>.safetensors holds tokens, tokens_neg, context,
 context_neg (when cfg > 1), noise, timesteps, latent.step{k}, latent.final,
-video (DESIGN.md section 5), F32 (ids I32), with the settings in __metadata__:
+video (docs/MODEL.md section 9), F32 (ids I32), with the settings in __metadata__:
   a: unipc, 4 steps, cfg 4, 32x32x5 (the model's defaults)
   b: euler, 3 steps, cfg 1 (no negative pass), 48x32x9, a prompt that needs cleaning
   c: unipc, 20 steps, cfg 5, 32x32x5

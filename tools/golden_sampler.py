@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for the sampler (wan21-spec section 3) from the float64 PyTorch
+"""Goldens for the sampler (docs/MODEL.md section 3) from the float64 PyTorch
 reference tools/reference/sampler.py, and for the seeded noise from
 torch.randn itself. Writes:
 

@@ -171,7 +171,7 @@ def write_pth(sd_bf16):
 def main():
     os.makedirs(OUT, exist_ok=True)
     # The relative-position buckets as the official code computes them (float32
-    # log) equal the explicit table of spec 5.2.
+    # log) equal the explicit table of docs/MODEL.md 5.2.
     table = [(0, 7, None), (8, 11, 8), (12, 15, 9), (16, 22, 10), (23, 31, 11), (32, 45, 12),
              (46, 63, 13), (64, 90, 14), (91, 2000, 15)]
     n = torch.arange(0, 2001)

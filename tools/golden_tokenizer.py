@@ -261,7 +261,7 @@ def corpus(rng):
 
 
 def wan_clean(text):
-    """wan21-spec.md 5.3 clean='whitespace'. ftfy is not in the allowed set
+    """docs/MODEL.md 5.3 clean='whitespace'. ftfy is not in the allowed set
     of Python packages; of ftfy.fix_text only uncurl_quotes is reproduced
     (its regexes below), the rest is discussed in docs/TOKENIZER.md."""
     text = re.sub("[\u02bc\u2018-\u201b]", "'", text)
@@ -325,7 +325,7 @@ def main():
     meta["pieces." + name] = sp.get_piece_size()
     print("%-20s %7d bytes, %d pieces, %d ids" % (name, len(proto), sp.get_piece_size(), len(tensors["ids." + name])))
     # Wan conventions on the umT5-like model: clean, encode, keep text_len-1
-    # pieces, append EOS (wan21-spec.md 5.3).
+    # pieces, append EOS (docs/MODEL.md 5.3).
     text_len = 64
     sp = procs["umt5like"]
     wt = [t.encode("utf-8") for t in wan_cases(random.Random(11))]

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Plots Wan2.1's 3D RoPE (wan21-spec 2.5) for one attention head.
+"""Plots Wan2.1's 3D RoPE (docs/MODEL.md 2.5) for one attention head.
 
     /usr/bin/python3 tools/plot_rope.py [-o docs/img/rope.png] [--head-dim 128]
                                         [--grid 21 30 52]
@@ -12,7 +12,7 @@ so every axis has its own fast-to-slow ladder of frequencies.
 Left: the frequency (radians per position) of each pair, per axis.
 Right: cos(angle) for every pair (x) and position (y) along each axis, up to
 the grid of the 1.3B example (21 x 30 x 52 tokens at 832x480, 81 frames).
-Written from the spec alone (not from ref/), in float64.
+Written from docs/MODEL.md 2.5 alone (not from ref/), in float64.
 """
 import argparse
 

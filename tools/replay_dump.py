@@ -7,7 +7,7 @@
 The dump is read with tools/st.py, a plain safetensors reader (any other
 implementation could use its own): tokens, tokens_neg, context, context_neg,
 noise, timesteps, latent.step{k}, latent.final, video and the settings in
-__metadata__ (DESIGN.md section 5). Each stage is replayed from the dump's
+__metadata__ (docs/MODEL.md section 9). Each stage is replayed from the dump's
 own inputs, so the errors are per stage, not accumulated:
 
   tokens    SentencePiece on the cleaned prompt (exact)

@@ -5,12 +5,12 @@ under bench/cache/ (git-ignored) and are written once.
 
   write_synthetic_checkpoints.py [--cache DIR] WHAT...
     dit      DIR/dit-1.3b/          config.json + diffusion_pytorch_model.safetensors,
-                                    T2V-1.3B (wan21-spec 1.2, 2.1), BF16, ~2.8 GB
+                                    T2V-1.3B (docs/MODEL.md 1.2, 2.1), BF16, ~2.8 GB
     block    DIR/dit-1.3b-1layer/   the same width with num_layers = 1 (~0.2 GB):
                                     one full-width block + embeddings + head
-    t5       DIR/t5xxl/             umT5-XXL encoder (spec 5.4), BF16, ~11.4 GB,
+    t5       DIR/t5xxl/             umT5-XXL encoder (MODEL.md 5.4), BF16, ~11.4 GB,
                                     + tokens.safetensors (30 ids); tools/t5_xxl.py
-    vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (spec 4.1, 4.3),
+    vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (MODEL.md 4.1, 4.3),
                                     F32 like the shipped file, ~0.5 GB
     t5-hf    DIR/sdcpp/             umt5_xxl_bf16.safetensors: the t5 file's bytes
                                     under the Hugging Face transformers names that
@@ -41,7 +41,7 @@ from reference import dit, vae  # noqa: E402
 POOL = 1 << 22
 CHUNK = 1 << 22
 
-# T2V-1.3B config.json as shipped (wan21-spec 1.2, 6.1)
+# T2V-1.3B config.json as shipped (docs/MODEL.md 1.2, 6.1)
 DIT_13B = {"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": 1536, "eps": 1e-06,
            "ffn_dim": 8960, "freq_dim": 256, "in_dim": 16, "model_type": "t2v", "num_heads": 12,
            "num_layers": 30, "out_dim": 16, "text_len": 512}
@@ -92,7 +92,7 @@ def write_safetensors(path, tensors, dtype, pools, meta):
 
 
 def dit_values(name, shape):
-    """(scale, offset) of a DiT tensor (spec 2.1 names)."""
+    """(scale, offset) of a DiT tensor (MODEL.md 2.1 names)."""
     if name.endswith("modulation"):
         return 0.1, 0.0
     if "norm" in name and name.endswith(".weight"):
@@ -139,7 +139,7 @@ def write_t5(d):
     t5_xxl.write(d)
 
 
-# official umT5 names (wan21-spec 5.4) -> Hugging Face transformers UMT5EncoderModel names
+# official umT5 names (docs/MODEL.md 5.4) -> Hugging Face transformers UMT5EncoderModel names
 T5_HF_NAMES = [
     (r"token_embedding\.weight", "shared.weight"),
     (r"norm\.weight", "encoder.final_layer_norm.weight"),

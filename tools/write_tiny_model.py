@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes golden/models/tiny/: a tiny random Wan2.1 model in the OFFICIAL
-layout (DESIGN.md section 3), for the end-to-end tests of the pipeline
+layout (README.md, "The model directory"), for the end-to-end tests of the pipeline
 (tests/test_pipeline.c) and the CLI (tests/test_cli.c):
 
   config.json                            official keys + text_dim, text_len

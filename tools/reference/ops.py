@@ -1,5 +1,5 @@
 """Float64 PyTorch reference for ref/lib/ops.c (same names as ops.h). Written
-from the definitions in ops.h and wan21-spec.md, independent of the C code.
+from the definitions in ops.h and docs/MODEL.md, independent of the C code.
 Every function takes and returns torch.float64 tensors."""
 import math
 
@@ -36,7 +36,7 @@ def layernorm_forward(x, weight, bias, eps):
 
 
 def rmsnorm_forward(x, weight, eps):
-    """x / sqrt(mean(x^2) + eps) * weight (wan21-spec 2.4)."""
+    """x / sqrt(mean(x^2) + eps) * weight (docs/MODEL.md 2.4)."""
     y = x * torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + eps)
     return y * weight if weight is not None else y
 
@@ -59,7 +59,7 @@ def softmax(x):
 
 def rope_apply(x, cos_t, sin_t):
     """x[N, H, d], interleaved pairs (x[2j], x[2j+1]) as complex numbers
-    multiplied by cos + i sin (wan21-spec 2.5); cos/sin [N, d/2]."""
+    multiplied by cos + i sin (docs/MODEL.md 2.5); cos/sin [N, d/2]."""
     N, H, d = x.shape
     xc = torch.view_as_complex(x.reshape(N, H, d // 2, 2).contiguous())
     f = torch.complex(cos_t, sin_t).unsqueeze(1)  # [N, 1, d/2]

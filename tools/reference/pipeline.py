@@ -1,4 +1,4 @@
-"""The whole Wan2.1 text-to-video pipeline (DESIGN.md section 1), PyTorch
+"""The whole Wan2.1 text-to-video pipeline (docs/MODEL.md section 0), PyTorch
 reference in float64, wired from the stage references of this directory:
 
   prompt --clean--> SentencePiece ids + EOS --> umT5 (t5.py) --> context
@@ -21,7 +21,7 @@ import torch
 from . import dit, sampler, t5, vae
 
 
-# --- text (wan21-spec 5.3, docs/TOKENIZER.md) -----------------------------------
+# --- text (docs/MODEL.md 5.3, docs/TOKENIZER.md) ------------------------------
 
 _QUOTES = {0x02BC: "'", 0x2018: "'", 0x2019: "'", 0x201A: "'", 0x201B: "'",
            0x201C: '"', 0x201D: '"', 0x201E: '"', 0x201F: '"'}
@@ -41,7 +41,7 @@ def tokenize(sp, text, text_len):
     return torch.tensor(ids + [sp.eos_id()], dtype=torch.int64)
 
 
-# --- the model directory (DESIGN.md section 3) ---------------------------------
+# --- the model directory (README.md, "The model directory") -------------------
 
 class Model:
     def __init__(self, model_dir):
@@ -71,7 +71,7 @@ def noise(seed, shape):
 
 
 def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solver, seed):
-    """Returns a dict of every tensor of DESIGN.md section 5 (float64 / int64)."""
+    """Returns a dict of every tensor of docs/MODEL.md section 9 (float64 / int64)."""
     out = {}
     text_len = m.cfg["text_len"]
     out["tokens"] = tokenize(m.sp, prompt, text_len)

@@ -1,5 +1,5 @@
 """PyTorch reference for the numeric parts of ref/app/video.c, written from
-wan21-spec.md section 0 step 8, the Wan2.1 saving code (cache_video with
+docs/MODEL.md section 0 step 8, the Wan2.1 saving code (cache_video with
 torchvision make_grid normalize=True, value_range=(-1, 1)), ComfyUI's
 Latent2RGB previewer, and ITU-R BT.601.
 """
@@ -21,7 +21,7 @@ WAN21_LATENT_RGB_BIAS = [-0.1835, -0.0868, -0.3360]
 def video_to_u8(video):
     """video [3, F, H, W] float32 -> uint8 [F, H, W, 3], as the official code:
     clamp to [-1, 1], sub(-1).div(2) (make_grid), mul(255), cast (truncation).
-    Done in float32 on purpose: the spec defines the fp32 rounding here."""
+    Done in float32 on purpose: the official code rounds in fp32 here (MODEL.md 0.8)."""
     x = video.to(torch.float32).clamp(-1.0, 1.0)
     x = x.sub(-1.0).div(2.0)
     return (x * 255).type(torch.uint8).permute(1, 2, 3, 0).contiguous()
