@@ -432,6 +432,141 @@ static void test_help(void) {
     CHECK(rc == 0 && strstr(g_out, "t2v "), "--version: exit %d", rc);
 }
 
+/* ----------------------------------------------------------------------------
+ * Output sets: all or nothing (docs/OUTPUTS.md) */
+
+/* Number of entries in dir (not . and ..); -1 when it cannot be read. */
+static int count_files(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l > '%s/count.txt'", dir, g_tmp);
+    if (sh("%s", cmd)) return -1;
+    snprintf(cmd, sizeof cmd, "%s/count.txt", g_tmp);
+    size_t n;
+    char *t = slurp(cmd, &n);
+    int k = t ? atoi(t) : -1;
+    free(t);
+    return k;
+}
+
+/* A fresh empty directory g_tmp/NAME. */
+static const char *fresh_dir(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", g_tmp, name);
+    sh("rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    return buf;
+}
+
+#define GEN "generate --model " MODEL " -p 'a red circle' --steps 2 -q "
+
+static void test_refused_before_work(void) {
+    char d[400];
+    fresh_dir(d, sizeof d, "sets_refused");
+    int rc = t2v(GEN "-o ''");
+    CHECK(rc == 1 && strstr(g_out, "empty"), "-o '': refused, exit %d: %s", rc, g_out);
+    rc = t2v(GEN "-o '%s/'", d);
+    CHECK(rc == 1 && strstr(g_out, "a directory"), "-o DIR/: refused, exit %d: %s", rc, g_out);
+    rc = t2v(GEN "-o '%s' --format png", d);
+    CHECK(rc == 1 && strstr(g_out, "a directory"), "-o DIR (no slash): refused, exit %d", rc);
+    rc = t2v(GEN "-o '%s/a' --preview '%s/a.png'", d, d);
+    CHECK(rc == 1 && strstr(g_out, "both name"), "--preview X/a.png -o X/a: refused before work, exit %d: %s", rc,
+          g_out);
+    rc = t2v(GEN "-o '%s/a' --preview '%s/a.json'", d, d);
+    CHECK(rc == 1 && strstr(g_out, "both name"), "--preview X/a.json -o X/a: refused before work, exit %d", rc);
+    CHECK(count_files(d) == 0, "nothing written by the refused runs (%d entries)", count_files(d));
+    sh("mkdir '%s/a_0003.png'", d);
+    rc = t2v(GEN "-o '%s/a'", d);
+    CHECK(rc == 1 && strstr(g_out, "a_0003.png is a directory"), "a directory at a frame's name: refused before "
+          "work, exit %d: %s", rc, g_out);
+    CHECK(count_files(d) == 1, "only that directory is there (%d entries)", count_files(d));
+}
+
+/* The whole set of a previous run, read back (names in ls order, contents). */
+static char *snapshot(const char *dir) {
+    char list[600];
+    snprintf(list, sizeof list, "%s/snap.txt", g_tmp);
+    if (sh("cd '%s' && for f in $(ls -A); do echo \"$f\"; cat \"$f\"; done > '%s' 2>/dev/null", dir, list)) return NULL;
+    size_t n;
+    return slurp(list, &n);
+}
+
+static void test_failures_keep_nothing(void) {
+    char d[400], e[480];
+    fresh_dir(d, sizeof d, "sets_fail");
+    /* a full disk at the 5th file write: exit 3, no file, no temporary */
+    setenv("T2V_FAULT_WRITE", "5", 1);
+    int rc = t2v(GEN "-o '%s/a' --format png,apng,sheet,y4m --dump '%s'", d, d);
+    unsetenv("T2V_FAULT_WRITE");
+    CHECK(rc == 3 && strstr(g_out, "No space left"), "disk full while writing: exit %d (want 3): %s", rc, g_out);
+    CHECK(count_files(d) == 0, "disk full: nothing kept, not even a temporary (%d entries)", count_files(d));
+    /* SIGINT at each phase and while writing: nothing kept (the shell reports 128 + 2) */
+    const char *phases[] = {"text encoder", "sampling", "VAE decode"};
+    for (int i = 0; i < 4; i++) {
+        if (i < 3) setenv("T2V_FAULT_PHASE", phases[i], 1);
+        else setenv("T2V_FAULT_SIGNAL", "7", 1);
+        rc = t2v(GEN "-o '%s/a' --format png,apng,sheet,y4m --dump '%s'", d, d);
+        unsetenv("T2V_FAULT_PHASE"), unsetenv("T2V_FAULT_SIGNAL");
+        CHECK((rc == 130 || rc == -1) && count_files(d) == 0, "SIGINT during %s: killed (%d), nothing kept (%d entries)",
+              i < 3 ? phases[i] : "the writing of the files", rc, count_files(d));
+    }
+    /* A previous set survives a failed --force run byte for byte. */
+    rc = t2v(GEN "-o '%s/b' -f 9", d);
+    char *before = snapshot(d);
+    setenv("T2V_FAULT_WRITE", "9", 1);
+    int rc2 = t2v(GEN "-o '%s/b' -f 5 --force", d);
+    unsetenv("T2V_FAULT_WRITE");
+    char *after = snapshot(d);
+    CHECK(rc == 0 && rc2 == 3 && before && after && !strcmp(before, after),
+          "a failed --force run leaves the previous set as it was (exit %d then %d)", rc, rc2);
+    free(before);
+    free(after);
+    /* --force with fewer frames: the old run's extra frames go, other files stay */
+    sh("echo keep > '%s/b_notes.txt' && echo keep > '%s/c_0007.png'", d, d);
+    rc = t2v(GEN "-o '%s/b' -f 5 --force", d);
+    snprintf(e, sizeof e, "%s/b_0005.png", d);
+    int gone = 1;
+    for (int f = 5; f < 9; f++) {
+        snprintf(e, sizeof e, "%s/b_%04d.png", d, f);
+        gone &= !platform_file_exists(e);
+    }
+    snprintf(e, sizeof e, "%s/b_0004.png", d);
+    CHECK(rc == 0 && gone && platform_file_exists(e), "--force with 5 frames after 9: b_0005..b_0008 removed");
+    CHECK(count_files(d) == 10, "b.png, b_sheet.png, b.json, 5 frames, and the 2 unrelated files (%d entries)",
+          count_files(d));
+}
+
+/* A stand-in ffmpeg that writes the MP4 it is given (cat FILE > last arg). */
+static void fake_ffmpeg(const char *bin, const char *mp4) {
+    sh("mkdir -p '%s' && printf '#!/bin/sh\\nfor a; do out=\"$a\"; done\\ncat > /dev/null\\ncat \"%s\" > \"$out\"\\n' > "
+       "'%s/ffmpeg' && chmod +x '%s/ffmpeg'", bin, mp4, bin, bin);
+}
+
+static void test_mp4_checked(void) {
+    char d[400], bin[450], good[450], bad[450], path[2048];
+    fresh_dir(d, sizeof d, "sets_mp4");
+    snprintf(bin, sizeof bin, "%s/bin", g_tmp);
+    snprintf(good, sizeof good, "%s/good.mp4", g_tmp);
+    snprintf(bad, sizeof bad, "%s/bad.mp4", g_tmp);
+    /* ftyp (16) + mdat (12) + moov (8): boxes that tile the file; bad: no moov */
+    FILE *f = fopen(good, "wb"), *g = fopen(bad, "wb");
+    static const unsigned char box[] = {0, 0, 0, 16, 'f', 't', 'y', 'p', 'i', 's', 'o', 'm', 0, 0, 2, 0,
+                                        0, 0, 0, 12, 'm', 'd', 'a', 't', 1, 2, 3, 4, 0, 0, 0, 8, 'm', 'o', 'o', 'v'};
+    if (f) fwrite(box, 1, sizeof box, f), fclose(f);
+    if (g) fwrite(box, 1, 28, g), fclose(g);
+    snprintf(path, sizeof path, "%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+    setenv("PATH", path, 1);
+    fake_ffmpeg(bin, bad);
+    int rc = t2v(GEN "-o '%s/m' --format mp4,png", d);
+    CHECK(rc == 3 && strstr(g_out, "no moov") && count_files(d) == 0,
+          "ffmpeg exits 0 with a truncated MP4 (no moov): exit %d, nothing kept (%d entries): %s", rc,
+          count_files(d), g_out);
+    fake_ffmpeg(bin, good);
+    rc = t2v(GEN "-o '%s/m' --format mp4,png", d);
+    CHECK(rc == 0 && count_files(d) == 7, "a complete MP4 (ftyp, mdat, moov) is kept with the set: exit %d, %d "
+          "entries: %s", rc, count_files(d), g_out);
+    if (old) setenv("PATH", old, 1);
+    free(old);
+}
+
 int main(int argc, char **argv) {
     const char *env = getenv("T2V_BIN");
     if (env && *env) {
@@ -458,6 +593,9 @@ int main(int argc, char **argv) {
     test_help();
     test_generate();
     test_stages();
+    test_refused_before_work();
+    test_failures_keep_nothing();
+    test_mp4_checked();
     test_bad();
     if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
     else printf("-- kept %s for inspection\n", g_tmp);

@@ -7,17 +7,18 @@
  *
  * Everything is validated before any work; outputs go to temporary names and
  * are renamed when complete; existing files are kept unless --force. */
+#include <ctype.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cost.h"
+#include "outputs.h"
 #include "t2v.h"
 #include "trace.h"
-
-enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16 };
 
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
@@ -109,75 +110,6 @@ static int apply_defaults(GenerateArgs *o, const ModelDefaults *d, T2vError *err
 }
 
 /* ----------------------------------------------------------------------------
- * Output names. -o OUT: OUT.png (APNG), OUT_%04d.png (frames), OUT_sheet.png,
- * OUT.y4m, OUT.mp4, OUT.json (sidecar). A frame pattern (containing '%')
- * names the frames and its prefix (before the conversion, without a trailing
- * '_' or '-') the other files. */
-typedef struct {
-    char base[1024], frames[1100], apng[1100], sheet[1100], y4m[1100], mp4[1100], sidecar[1100];
-} OutNames;
-
-static int plan_outputs(OutNames *on, const char *output, T2vError *err) {
-    if (strlen(output) >= sizeof on->base - 16) return t2v_fail(err, T2V_EUSAGE, "-o: path too long");
-    const char *pct = strchr(output, '%');
-    if (pct) {
-        size_t k = (size_t)(pct - output);
-        memcpy(on->base, output, k);
-        on->base[k] = 0;
-        while (k && (on->base[k - 1] == '_' || on->base[k - 1] == '-')) on->base[--k] = 0;
-        if (!k) strcpy(on->base, "t2v");
-        snprintf(on->frames, sizeof on->frames, "%s", output);
-    } else {
-        snprintf(on->base, sizeof on->base, "%s", output);
-        size_t k = strlen(on->base);
-        if (k > 4 && !strcmp(on->base + k - 4, ".png")) on->base[k - 4] = 0;
-        snprintf(on->frames, sizeof on->frames, "%s_%%04d.png", on->base);
-    }
-    snprintf(on->apng, sizeof on->apng, "%s.png", on->base);
-    snprintf(on->sheet, sizeof on->sheet, "%s_sheet.png", on->base);
-    snprintf(on->y4m, sizeof on->y4m, "%s.y4m", on->base);
-    snprintf(on->mp4, sizeof on->mp4, "%s.mp4", on->base);
-    snprintf(on->sidecar, sizeof on->sidecar, "%s.json", on->base);
-    return T2V_OK;
-}
-
-/* Refuses before any work when an output exists (without --force) or its
- * directory does not. */
-static int check_outputs(const OutNames *on, const GenerateArgs *o, T2vError *err) {
-    const char *single[] = {o->formats & FMT_APNG ? on->apng : NULL, o->formats & FMT_SHEET ? on->sheet : NULL,
-                            o->formats & FMT_Y4M ? on->y4m : NULL, o->formats & FMT_MP4 ? on->mp4 : NULL,
-                            on->sidecar};
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s", on->base);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = 0;
-        if (*dir && !platform_is_dir(dir))
-            return t2v_fail(err, T2V_ERESOURCE, "output directory %s does not exist (create it, or choose -o)", dir);
-    }
-    for (int i = 0; i < 5; i++)
-        if (single[i] && !o->force && platform_file_exists(single[i]))
-            return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", single[i]);
-    /* A trial write, so an unwritable directory is refused now, not after
-     * the whole generation. */
-    char probe[1200];
-    snprintf(probe, sizeof probe, "%s.t2v-probe", on->base);
-    FILE *f = fopen(probe, "wb");
-    if (!f) return t2v_fail(err, T2V_ERESOURCE, "cannot write %s: the output location is not writable", probe);
-    fclose(f);
-    remove(probe);
-    if (o->formats & FMT_PNG)
-        for (int f = 0; f < o->frames; f++) {
-            char name[1200];
-            int rc = video_frame_name(on->frames, f, name, sizeof name, err);
-            if (rc) return rc;
-            if (!o->force && platform_file_exists(name))
-                return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", name);
-        }
-    return T2V_OK;
-}
-
-/* ----------------------------------------------------------------------------
  * Memory estimate (bytes): cost_memory (ref/app/cost.c), the numbers `t2v
  * info` prints. The text encoder is released before the DiT is loaded and the
  * DiT before the VAE, so the peak is the largest phase. 0 when the
@@ -203,10 +135,13 @@ typedef struct {
     LatentRgbFactors factors;
     Trace *trace;     /* --trace, or NULL */
     TempFiles *temps;
+    const char *fault_phase; /* T2V_FAULT_PHASE (tests): SIGINT when this phase has done one unit */
 } GenerateWatch;
 
 static void on_progress(void *user, PipelinePhase phase, int k, int n) {
-    progress_watch(&((GenerateWatch *)user)->progress, phase, k, n);
+    GenerateWatch *gw = (GenerateWatch *)user;
+    progress_watch(&gw->progress, phase, k, n);
+    if (k == 1 && gw->fault_phase && !strcmp(gw->fault_phase, pipeline_phase_name(phase))) raise(SIGINT);
 }
 
 static int on_step(void *user, const StepView *s, T2vError *err) {
@@ -243,45 +178,51 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     return rc;
 }
 
-static int write_outputs(const OutNames *on, const GenerateArgs *o, const Provenance *p, const uint8_t *rgb,
+/* -o's files, then the sidecar with their hashes, into the held set. */
+static int write_outputs(const OutputPlan *op, const GenerateArgs *o, const Provenance *p, const uint8_t *rgb,
                          TempFiles *temps, T2vError *err) {
-    int F = o->frames, H = o->height, W = o->width, rc = T2V_OK, n = 0;
-    /* every file written, for the sidecar's hashes: 4 singles + the frames */
-    char(*written)[1200] = calloc((size_t)F + 4, sizeof *written);
-    if (!written) return t2v_fail(err, T2V_ERESOURCE, "out of memory");
-    if (o->formats & FMT_APNG && !rc && !(rc = video_write_apng(on->apng, rgb, F, H, W, o->fps, p, o->force, temps, err)))
-        snprintf(written[n++], 1200, "%s", on->apng);
-    if (o->formats & FMT_SHEET && !rc &&
-        !(rc = video_write_sheet(on->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, temps, err)))
-        snprintf(written[n++], 1200, "%s", on->sheet);
-    if (o->formats & FMT_Y4M && !rc && !(rc = video_write_y4m(on->y4m, rgb, F, H, W, o->fps, o->force, temps, err)))
-        snprintf(written[n++], 1200, "%s", on->y4m);
-    if (o->formats & FMT_MP4 && !rc && !(rc = video_write_mp4(on->mp4, rgb, F, H, W, o->fps, p, o->force, temps, err)))
-        snprintf(written[n++], 1200, "%s", on->mp4);
-    int singles = n;
-    if (o->formats & FMT_PNG && !rc && !(rc = video_write_png_frames(on->frames, rgb, F, H, W, p, o->force, temps, err)))
-        for (int f = 0; f < F && !rc; f++) rc = video_frame_name(on->frames, f, written[n++], 1200, err);
-    const char **names = (const char **)malloc(((size_t)n + 1) * sizeof *names);
-    for (int i = 0; names && i < n; i++) names[i] = written[i];
-    if (!rc) rc = names ? provenance_sidecar(on->sidecar, p, names, n, o->force, temps, err)
+    int F = o->frames, H = o->height, W = o->width, rc = T2V_OK, fmt = op->formats;
+    if (fmt & FMT_APNG) rc = video_write_apng(op->apng, rgb, F, H, W, o->fps, p, o->force, temps, err);
+    if (!rc && (fmt & FMT_SHEET))
+        rc = video_write_sheet(op->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, temps, err);
+    if (!rc && (fmt & FMT_Y4M)) rc = video_write_y4m(op->y4m, rgb, F, H, W, o->fps, o->force, temps, err);
+    if (!rc && (fmt & FMT_MP4)) rc = video_write_mp4(op->mp4, rgb, F, H, W, o->fps, p, o->force, temps, err);
+    if (!rc && (fmt & FMT_PNG)) rc = video_write_png_frames(op->frames, rgb, F, H, W, p, o->force, temps, err);
+    /* the sidecar lists -o's files: the plan's "-o" names before it */
+    const char **names = (const char **)malloc((size_t)op->n * sizeof *names);
+    int n = 0;
+    for (int i = 0; names && i < op->n; i++)
+        if (!strcmp(op->what[i], "-o") && strcmp(op->name[i], op->sidecar)) names[n++] = op->name[i];
+    if (!rc) rc = names ? provenance_sidecar(op->sidecar, p, names, n, o->force, temps, err)
                         : t2v_fail(err, T2V_ERESOURCE, "out of memory");
-    if (!rc && !o->quiet) {
-        for (int i = 0; i < singles; i++) fprintf(stderr, "wrote %s\n", written[i]);
-        if (n > singles) fprintf(stderr, "wrote %s .. %s (%d frames)\n", written[singles], written[n - 1], n - singles);
-        fprintf(stderr, "wrote %s\n", on->sidecar);
-    }
     free(names);
-    free(written);
     return rc;
+}
+
+/* Two names of one numbered series (frames, trace strips): the same but for digits. */
+static int same_series(const char *a, const char *b) {
+    if (strlen(a) != strlen(b)) return 0;
+    for (; *a; a++, b++)
+        if (*a != *b && !(isdigit((unsigned char)*a) && isdigit((unsigned char)*b))) return 0;
+    return 1;
+}
+
+/* What the user finds: a line per file, a numbered series on one line. */
+static void report_outputs(const OutputPlan *op) {
+    for (int i = 0, k; i < op->n; i = k) {
+        for (k = i + 1; k < op->n && same_series(op->name[i], op->name[k]);) k++;
+        if (k - i > 2) fprintf(stderr, "wrote %s .. %s (%d files)\n", op->name[i], op->name[k - 1], k - i);
+        else for (int j = i; j < k; j++) fprintf(stderr, "wrote %s\n", op->name[j]);
+    }
 }
 
 /* --dump DIR: every stage's tensors in one safetensors file (names:
  * docs/MODEL.md, stage tensors). */
-static int write_dump(const GenerateArgs *o, const GenResult *r, T2vError *err) {
+static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     const LatentGrid *g = &r->grid;
     char path[1200];
-    snprintf(path, sizeof path, "%s/dump.safetensors", o->dump);
+    snprintf(path, sizeof path, "%s/dump.safetensors%s", o->dump, T2V_TEMP_SUFFIX);
     int64_t lat[4] = {g->C, g->T, g->h, g->w}, vid[4] = {3, o->frames, o->height, o->width};
     int64_t s_ids[1] = {r->L}, s_neg[1] = {r->L_neg}, s_ctx[2] = {r->L, r->text_dim};
     int64_t s_ctxn[2] = {r->L_neg, r->text_dim}, s_ts[1] = {ss->steps};
@@ -311,27 +252,33 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, T2vError *err) 
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
                         sampler_kind_name(ss->sampler), size, T2V_VERSION};
     if (!rc) rc = tset_write(&ts, path, mk, mv, 9, err);
+    if (!rc) rc = tempfiles_keep(temps, path, err); /* committed with the set */
     tset_free(&ts);
-    if (!rc && !o->quiet) fprintf(stderr, "wrote %s\n", path);
     return rc;
 }
 
-/* Refuses an existing file (without --force) or a missing directory for an
- * output named by an option, before any work. */
-static int check_option_output(const char *opt, const char *path, int force, T2vError *err) {
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    if (slash && *dir && !platform_is_dir(dir))
-        return t2v_fail(err, T2V_ERESOURCE, "%s: directory %s does not exist", opt, dir);
-    if (!force && platform_file_exists(path))
-        return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
-    return T2V_OK;
+/* The whole set of files, checked before any work (outputs.h). */
+static int plan_outputs(OutputPlan *op, const GenerateArgs *o, const LatentGrid *g, T2vError *err) {
+    int rc = outputs_plan(op, o->output, o->formats, o->frames, o->height, o->width, err);
+    char path[1200];
+    double raw = 4.0 * (3.0 * o->frames * o->height * o->width + (o->sampling.settings.steps + 2.0) * g->n);
+    if (!rc && o->dump && snprintf(path, sizeof path, "%s/dump.safetensors", o->dump) < (int)sizeof path)
+        rc = outputs_add(op, "--dump", path, raw + 1e6, err);
+    for (int i = 0; !rc && o->trace && i < o->sampling.settings.steps; i++) {
+        snprintf(path, sizeof path, "%s/step_%03d.png", o->trace, i);
+        rc = outputs_add(op, "--trace", path, 3.0 * TRACE_MAX_LATENT * o->height * o->width + 4096, err);
+    }
+    if (!rc && o->trace && snprintf(path, sizeof path, "%s/trace.json", o->trace) < (int)sizeof path)
+        rc = outputs_add(op, "--trace", path, 64.0 * o->sampling.settings.steps + 4096, err);
+    if (!rc && o->preview) /* refreshed during the run, not part of the set: only its name is checked */
+        rc = outputs_add(op, "--preview", o->preview, 3.0 * o->height * o->width + 4096, err);
+    if (!rc) rc = outputs_check(op, o->force, err);
+    if (!rc && o->preview) op->n--;
+    return rc;
 }
 
 /* Everything before the first heavy step: model, defaults, sizes, outputs, memory. */
-static int prepare(GenerateArgs *o, Model *m, OutNames *on, T2vError *err) {
+static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     int rc = model_open(m, o->model, MODEL_NEED_ALL, err);
     if (!rc) rc = apply_defaults(o, &m->defaults, err);
     if (rc) return rc;
@@ -343,22 +290,16 @@ static int prepare(GenerateArgs *o, Model *m, OutNames *on, T2vError *err) {
     }
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
-    if ((rc = plan_outputs(on, o->output, err))) return rc;
-    if ((rc = check_outputs(on, o, err))) return rc;
     if (o->dump && !platform_is_dir(o->dump))
         return t2v_fail(err, T2V_ERESOURCE, "--dump: directory %s does not exist", o->dump);
-    if (o->dump) {
-        char path[1200];
-        snprintf(path, sizeof path, "%s/dump.safetensors", o->dump);
-        if ((rc = check_option_output("--dump", path, o->force, err))) return rc;
-    }
-    if (o->preview && (rc = check_option_output("--preview", o->preview, o->force, err))) return rc;
+    if (o->trace && !platform_is_dir(o->trace))
+        return t2v_fail(err, T2V_ERESOURCE, "--trace: directory %s does not exist", o->trace);
     double need = estimate_memory(m, o), have = (double)platform_total_memory();
     if (have > 0 && need > 0.9 * have)
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
                         o->width, o->height, o->frames, need / 1073741824.0, have / 1073741824.0);
-    return T2V_OK;
+    return plan_outputs(op, o, &g, err);
 }
 
 /* The latent preview's colours: the model's t2v.json, else Wan2.1's. */
@@ -370,14 +311,40 @@ static void preview_factors(LatentRgbFactors *f, const ModelDefaults *d) {
     for (int k = 0; k < 3; k++) f->bias[k] = d->preview_factors[48 + k];
 }
 
-/* The run: pipeline, trace, frames, dump, files. */
-static int generate(GenerateArgs *o, const Model *m, const OutNames *on, TempFiles *temps, T2vError *err) {
+/* The files, all or none: written under temporary names, renamed together. */
+static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m, const GenResult *r,
+                     const Provenance *p, Trace *trace, TempFiles *temps, T2vError *err) {
+    const SamplingSettings *ss = &o->sampling.settings;
+    int rc = tempfiles_hold(temps, op->n, err);
+    if (!rc && trace) {
+        TraceInfo ti = {o->prompt, sampler_kind_name(ss->sampler), o->width, o->height, o->frames, ss->cfg,
+                        ss->shift, o->seed};
+        rc = trace_write(trace, m, &ti, temps, err);
+    }
+    uint8_t *rgb = NULL;
+    if (!rc) {
+        rgb = (uint8_t *)t2v_malloc((size_t)o->frames * o->height * o->width * 3, "frames", err);
+        if (!rgb) rc = T2V_ERESOURCE;
+        else video_to_u8(r->video, o->frames, o->height, o->width, rgb);
+    }
+    if (!rc && o->dump) rc = write_dump(o, r, temps, err);
+    if (!rc) rc = write_outputs(op, o, p, rgb, temps, err);
+    free(rgb);
+    if (!rc) rc = tempfiles_commit(temps, err);
+    else tempfiles_discard(temps);
+    if (!rc) outputs_remove_old(op);
+    if (!rc && !o->quiet) report_outputs(op);
+    return rc;
+}
+
+/* The run: pipeline (watched: progress, preview, trace), then the files. */
+static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     Provenance p;
     GenResult r;
     Trace trace;
     memset(&p, 0, sizeof p), memset(&r, 0, sizeof r), memset(&trace, 0, sizeof trace);
-    GenerateWatch gw = {o, {0}, {{{0}}, {0}}, NULL, temps};
+    GenerateWatch gw = {o, {0}, {{{0}}, {0}}, NULL, temps, getenv("T2V_FAULT_PHASE")};
     progress_init(&gw.progress, o->quiet);
     preview_factors(&gw.factors, &m->defaults);
     PipelineWatch watch = {&gw, on_progress, on_step};
@@ -385,22 +352,7 @@ static int generate(GenerateArgs *o, const Model *m, const OutNames *on, TempFil
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
-    if (!rc && gw.trace) {
-        TraceInfo ti = {o->prompt, sampler_kind_name(ss->sampler), o->width, o->height, o->frames, ss->cfg,
-                        ss->shift, o->seed};
-        rc = trace_write(&trace, m, &ti, temps, err);
-        if (!rc && !o->quiet)
-            fprintf(stderr, "wrote %s/step_000.png .. step_%03d.png and trace.json\n", o->trace, ss->steps - 1);
-    }
-    uint8_t *rgb = NULL;
-    if (!rc) {
-        rgb = (uint8_t *)t2v_malloc((size_t)o->frames * o->height * o->width * 3, "frames", err);
-        if (!rgb) rc = T2V_ERESOURCE;
-        else video_to_u8(r.video, o->frames, o->height, o->width, rgb);
-    }
-    if (!rc && o->dump) rc = write_dump(o, &r, err);
-    if (!rc) rc = write_outputs(on, o, &p, rgb, temps, err);
-    free(rgb);
+    if (!rc) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
     prov_free(&p);
     trace_free(&trace);
     gen_result_free(&r);
@@ -413,15 +365,17 @@ int cmd_generate(int argc, char **argv, TempFiles *temps) {
     if (rc) return rc;
     T2vError e = {0, {0}};
     Model m;
-    OutNames on;
+    OutputPlan op;
+    memset(&op, 0, sizeof op);
     platform_set_threads(o.sampling.threads);
     double t0 = platform_now();
-    rc = prepare(&o, &m, &on, &e);
+    rc = prepare(&o, &m, &op, &e);
     if (!o.negative) o.negative = m.defaults.negative_prompt ? m.defaults.negative_prompt
                                                               : wan_default_negative_prompt();
-    if (!rc) rc = generate(&o, &m, &on, temps, &e);
+    if (!rc) rc = generate(&o, &m, &op, temps, &e);
     if (!rc && !o.quiet)
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
+    outputs_free(&op);
     model_close(&m);
     return rc ? die(&e) : 0;
 }

@@ -25,11 +25,6 @@
 
 int trace_init(Trace *t, const char *dir, int steps, int force, T2vError *err) {
     memset(t, 0, sizeof *t);
-    if (!platform_is_dir(dir)) return t2v_fail(err, T2V_ERESOURCE, "--trace: directory %s does not exist", dir);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/trace.json", dir);
-    if (!force && platform_file_exists(path))
-        return t2v_fail(err, T2V_EUSAGE, "%s exists; pass --force to overwrite it", path);
     t->dir = dir, t->steps = steps, t->force = force;
     t->sigma = (double *)t2v_calloc((size_t)steps, sizeof(double), "trace", err);
     t->stats = (double *)t2v_calloc((size_t)steps * TRACE_NSTATS, sizeof(double), "trace", err);

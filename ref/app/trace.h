@@ -31,6 +31,7 @@ typedef struct {
     unsigned long long seed;
 } TraceInfo;
 
+/* The names in dir are checked by the caller (the output plan). */
 int trace_init(Trace *t, const char *dir, int steps, int force, T2vError *err);
 /* Records step s (x0, statistics); T2V_ERESOURCE when out of memory. */
 int trace_step(Trace *t, const StepView *s, T2vError *err);

@@ -46,6 +46,10 @@
 
 void tempfiles_init(TempFiles *tf) {
     for (int i = 0; i < T2V_TEMP_MAX; i++) { tf->used[i] = 0; tf->path[i][0] = '\0'; }
+    tf->hold = 0, tf->cap_held = 0, tf->held = NULL, tf->nheld = 0;
+    const char *w = getenv("T2V_FAULT_WRITE"), *sig = getenv("T2V_FAULT_SIGNAL");
+    tf->fault_write = w ? atol(w) : 0;
+    tf->fault_signal = sig ? atol(sig) : 0;
 }
 
 int tempfiles_add(TempFiles *tf, const char *path) {
@@ -67,6 +71,63 @@ void tempfiles_remove_all(TempFiles *tf) {
     if (!tf) return;
     for (int i = 0; i < T2V_TEMP_MAX; i++)
         if (tf->used[i]) { remove(tf->path[i]); tf->used[i] = 0; }
+    for (int i = 0; i < tf->nheld; i++) remove(tf->held[i]);
+}
+
+int tempfiles_hold(TempFiles *tf, int n, T2vError *err) {
+    tf->held = (char **)t2v_calloc((size_t)n, sizeof(char *), "output set", err);
+    if (!tf->held) return T2V_ERESOURCE;
+    tf->cap_held = n, tf->nheld = 0, tf->hold = 1;
+    return T2V_OK;
+}
+
+int tempfiles_keep(TempFiles *tf, const char *tmp_path, T2vError *err) {
+    if (tf->nheld >= tf->cap_held)
+        return t2v_fail(err, T2V_ERESOURCE, "%s: the output set has more files than planned (%d)", tmp_path,
+                        tf->cap_held);
+    char *p = (char *)t2v_malloc(strlen(tmp_path) + 1, "output set", err);
+    if (!p) return T2V_ERESOURCE;
+    strcpy(p, tmp_path);
+    tf->held[tf->nheld] = p;
+    tf->nheld = tf->nheld + 1; /* only after the name is complete */
+    return T2V_OK;
+}
+
+const char *tempfiles_current(const TempFiles *tf, const char *final, char *buf) {
+    if (!tf || !tf->hold) return final;
+    snprintf(buf, T2V_TEMP_PATH, "%s%s", final, T2V_TEMP_SUFFIX);
+    for (int i = 0; i < tf->nheld; i++)
+        if (!strcmp(tf->held[i], buf)) return buf;
+    return final;
+}
+
+static void held_free(TempFiles *tf) {
+    int n = tf->nheld;
+    tf->nheld = 0; /* first, so a signal handler sees no name being freed */
+    for (int i = 0; i < n; i++) free(tf->held[i]);
+    free(tf->held);
+    tf->held = NULL, tf->cap_held = 0, tf->hold = 0;
+}
+
+int tempfiles_commit(TempFiles *tf, T2vError *err) {
+    int rc = T2V_OK;
+    for (int i = 0; i < tf->nheld && !rc; i++) {
+        char final[T2V_TEMP_PATH];
+        size_t k = strlen(tf->held[i]) - (sizeof T2V_TEMP_SUFFIX - 1);
+        memcpy(final, tf->held[i], k);
+        final[k] = '\0';
+        rc = platform_rename(tf->held[i], final, err);
+        if (!rc) tf->held[i][0] = '\0'; /* renamed: nothing to remove */
+    }
+    if (rc) tempfiles_discard(tf);
+    else held_free(tf);
+    return rc;
+}
+
+void tempfiles_discard(TempFiles *tf) {
+    for (int i = 0; i < tf->nheld; i++)
+        if (tf->held[i][0]) remove(tf->held[i]);
+    held_free(tf);
 }
 
 /* ============================================================================
@@ -116,6 +177,10 @@ static int out_open(OutFile *o, const char *path, int force, TempFiles *tf, T2vE
 }
 
 static int out_write(OutFile *o, const void *p, size_t n, T2vError *err) {
+    TempFiles *tf = o->tf;
+    if (tf && tf->fault_signal > 0 && --tf->fault_signal == 0) raise(SIGINT);
+    if (tf && tf->fault_write > 0 && --tf->fault_write == 0)
+        return t2v_fail(err, T2V_ERESOURCE, "%s: write failed: No space left on device (T2V_FAULT_WRITE)", o->tmp);
     if (n && fwrite(p, 1, n, o->f) != n)
         return t2v_fail(err, T2V_ERESOURCE, "%s: write failed: %s", o->tmp, strerror(errno));
     return T2V_OK;
@@ -134,7 +199,7 @@ static int out_commit(OutFile *o, T2vError *err) {
     if (!rc && !o->force && platform_file_exists(o->final))
         rc = t2v_fail(err, T2V_EUSAGE, "%s: appeared while writing; not overwriting it (use --force)",
                       o->final);
-    if (!rc) rc = platform_rename(o->tmp, o->final, err);
+    if (!rc) rc = o->tf && o->tf->hold ? tempfiles_keep(o->tf, o->tmp, err) : platform_rename(o->tmp, o->final, err);
     if (rc) { out_abort(o); return rc; }
     tempfiles_drop(o->tf, o->slot);
     o->slot = -1; o->tmp[0] = '\0';
@@ -389,8 +454,8 @@ int provenance_sidecar(const char *path, const Provenance *p, const char *const 
     sb_params(&b, p, 2, 6);
     sb_str(&b, "\n          }\n        ]\n      }\n    }\n  ],\n  \"outputs\": [");
     for (int i = 0; i < n_outputs; i++) {
-        char hex[65];
-        int rc = sha256_file_hex(outputs[i], hex, err);
+        char hex[65], now[T2V_TEMP_PATH];
+        int rc = sha256_file_hex(tempfiles_current(tf, outputs[i], now), hex, err);
         if (rc) { free(b.s); return rc; }
         char *name = utf8_sanitize(base_name(outputs[i]));
         sb_str(&b, i ? ",\n    {\"file\": " : "\n    {\"file\": ");
@@ -839,6 +904,33 @@ static int write_ffmetadata(OutFile *meta, const Provenance *prov, T2vError *err
     return rc;
 }
 
+/* A complete MP4 (ISO/IEC 14496-12 4.2): top-level boxes that tile the file
+ * exactly, among them ftyp, moov and mdat. Debian's ffmpeg 5.1 exits 0 when
+ * writing the trailer (moov) fails on a full disk. */
+static int check_mp4(const char *tmp, const char *path, T2vError *err) {
+    FILE *f = fopen(tmp, "rb");
+    if (!f) return t2v_fail(err, T2V_ERESOURCE, "%s: ffmpeg wrote no file", path);
+    int have = 0; /* 1 ftyp, 2 moov, 4 mdat */
+    unsigned char h[16];
+    uint64_t at = 0;
+    while (fread(h, 1, 8, f) == 8) {
+        uint64_t size = rd_be32(h), head = 8;
+        if (size == 1 && fread(h + 8, 1, 8, f) == 8) size = ((uint64_t)rd_be32(h + 8) << 32) | rd_be32(h + 12), head = 16;
+        if (size < head) break;
+        have |= !memcmp(h + 4, "ftyp", 4) ? 1 : !memcmp(h + 4, "moov", 4) ? 2 : !memcmp(h + 4, "mdat", 4) ? 4 : 0;
+        at += size;
+        if (fseek(f, (long)(size - head), SEEK_CUR) != 0) break;
+    }
+    fseek(f, 0, SEEK_END);
+    long end = ftell(f);
+    fclose(f);
+    if (have != 7 || end < 0 || at != (uint64_t)end)
+        return t2v_fail(err, T2V_ERESOURCE, "%s: ffmpeg exited 0 but the MP4 is incomplete (%s%s%s; boxes cover %llu "
+                        "of %ld bytes): disk full?", path, have & 1 ? "" : "no ftyp ", have & 2 ? "" : "no moov ",
+                        have & 4 ? "" : "no mdat", (unsigned long long)at, end);
+    return T2V_OK;
+}
+
 int video_write_mp4(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
                     const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
     char ffmpeg[T2V_TEMP_PATH];
@@ -886,6 +978,7 @@ int video_write_mp4(const char *path, const uint8_t *rgb, int F, int H, int W, i
     }
     free(cmdline);
     out_abort(&meta); /* the metadata file is only ever a temporary */
+    if (!rc) rc = check_mp4(o.tmp, path, err); /* ffmpeg may exit 0 with a broken file */
     if (rc) { out_abort(&o); return rc; }
     return out_commit(&o, err);
 }

@@ -40,15 +40,38 @@
 typedef struct {
     volatile sig_atomic_t used[T2V_TEMP_MAX];
     char path[T2V_TEMP_MAX][T2V_TEMP_PATH];
+    /* An output set (tempfiles_hold): completed temporaries are kept here,
+     * not renamed, until tempfiles_commit renames them all; on failure
+     * tempfiles_discard (or, on a signal, tempfiles_remove_all) removes them. */
+    int hold, cap_held;
+    char **held;                          /* cap_held temporary names */
+    volatile sig_atomic_t nheld;          /* set after held[nheld] is complete */
+    /* Fault injection for tests (docs/OUTPUTS.md): the environment's
+     * T2V_FAULT_WRITE=N fails the N-th output write as a full disk would,
+     * T2V_FAULT_SIGNAL=N raises SIGINT at it (0: off). */
+    long fault_write, fault_signal;
 } TempFiles;
 
+/* Also reads the fault-injection variables. */
 void tempfiles_init(TempFiles *tf);
 /* Returns the slot index, or -1 when all slots are taken (then the file is
  * still written, just not registered). */
 int tempfiles_add(TempFiles *tf, const char *path);
 void tempfiles_drop(TempFiles *tf, int slot);
-/* Deletes every registered temporary (remove(); on POSIX that is unlink).
- * Meant for a signal handler: no allocation, no stdio. */
+/* Starts an output set of at most n files: from now on every output is kept
+ * under its temporary name NAME.t2v-tmp when complete. */
+int tempfiles_hold(TempFiles *tf, int n, T2vError *err);
+/* Adds a complete temporary written by other means (st_write) to the set. */
+int tempfiles_keep(TempFiles *tf, const char *tmp_path, T2vError *err);
+/* The name a complete output of the set can be read at now: its temporary
+ * while the set is held, else the name itself (buf holds T2V_TEMP_PATH). */
+const char *tempfiles_current(const TempFiles *tf, const char *final, char *buf);
+/* Renames every kept temporary over its final name and ends the set. */
+int tempfiles_commit(TempFiles *tf, T2vError *err);
+/* Removes every kept temporary and ends the set. */
+void tempfiles_discard(TempFiles *tf);
+/* Deletes every registered and kept temporary (remove(); on POSIX that is
+ * unlink). Meant for a signal handler: no allocation, no stdio. */
 void tempfiles_remove_all(TempFiles *tf);
 
 /* ----------------------------------------------------------------------------

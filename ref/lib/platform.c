@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #endif
 
@@ -159,6 +160,16 @@ int platform_file_exists(const char *path) {
 int platform_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR;
+}
+
+double platform_disk_free(const char *dir) {
+#if defined(_WIN32)
+    ULARGE_INTEGER avail;
+    return GetDiskFreeSpaceExA(dir, &avail, NULL, NULL) ? (double)avail.QuadPart : -1.0;
+#else
+    struct statvfs sv;
+    return statvfs(dir, &sv) == 0 ? (double)sv.f_bavail * (double)sv.f_frsize : -1.0;
+#endif
 }
 
 size_t platform_total_memory(void) {

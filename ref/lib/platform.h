@@ -29,6 +29,9 @@ int platform_file_exists(const char *path);
 int platform_is_dir(const char *path);
 /* Physical memory in bytes (0 when unknown). */
 size_t platform_total_memory(void);
+/* Bytes an unprivileged writer may still use in the file system of dir; -1
+ * when unknown. */
+double platform_disk_free(const char *dir);
 /* Peak resident set size of this process in bytes (0 when unknown). */
 size_t platform_peak_rss(void);
 
