@@ -1,5 +1,5 @@
 /*
- * cli_cost.c: `t2v info --model DIR` and `t2v info --config config.json`:
+ * cmd_info.c: `t2v info --model DIR` and `t2v info --config config.json`:
  *
  *   1. the model as a tree, stage > block > layer, with every tensor's dtype
  *      and shape, parameters and bytes, and each block's FLOPs for the size
@@ -8,8 +8,9 @@
  *      tests/test_info.c): parameters, FLOPs per stage, memory estimate
  *
  * With --config no weights are needed: the official tensor layouts are
- * written out from the config (ref/cost.c), so the numbers of T2V-1.3B and
- * T2V-14B can be printed on any machine.
+ * written out from the config (ref/app/cost.c, from each stage's own list),
+ * so the numbers of T2V-1.3B and T2V-14B can be printed on any machine.
+ * Sizes follow the model's VAE (its strides) and DiT (its patch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 typedef struct {
     const char *model, *config, *prompt;
+    const char *width, *height, *frames; /* -W -H -f as given: checked against the model */
     int W, H, F, steps, tokens, full;
     double cfg;
 } InfoOpts;
@@ -322,7 +324,8 @@ static void print_walkthrough(const ModelDesc *m, const GenSize *s, const InfoOp
            m->t5.dim, m->t5.num_layers, s->L, m->t5.dim);
     printf("  text emb.   context, zero rows to [%d, %d] -> text_embedding -> [%d, %d] (once per prompt)\n",
            c->text_len, c->text_dim, c->text_len, D);
-    printf("  noise       seed -> z [16, %d, %d, %d] (T = 1 + (F-1)/4, H/8, W/8)\n", s->T, s->h, s->w);
+    printf("  noise       seed -> z [%d, %d, %d, %d] (T = 1 + (F-1)/%d, H/%d, W/%d)\n", s->C, s->T, s->h, s->w,
+           m->vae.scale_t, m->vae.scale_s, m->vae.scale_s);
     printf("  patchify    Conv3d k = stride = (%d,%d,%d): [%d, %d, %d, %d] -> grid %d x %d x %d -> x [%d, %d]\n",
            c->patch_t, c->patch_h, c->patch_w, D, s->f, s->hp, s->wp, s->f, s->hp, s->wp, s->N, D);
     printf("  time        t -> sinusoid [%d] -> e [%d] -> e0 [6, %d]\n", c->freq_dim, D, D);
@@ -335,8 +338,8 @@ static void print_walkthrough(const ModelDesc *m, const GenSize *s, const InfoOp
            c->out_dim * c->patch_t * c->patch_h * c->patch_w, c->out_dim, s->T, s->h, s->w);
     printf("  sampler     %d steps x %d DiT passes; v = v_u + g (v_c - v_u); z <- step(z, v)\n", o->steps,
            o->cfg > 1 ? 2 : 1);
-    printf("  VAE decode  z [16, %d, %d, %d] -> video [%lld, %lld, %lld, %lld] -> uint8 [%d, %d, %d, 3]\n", s->T,
-           s->h, s->w, (long long)vsh[0], (long long)vsh[1], (long long)vsh[2], (long long)vsh[3], s->F, s->H, s->W);
+    printf("  VAE decode  z [%d, %d, %d, %d] -> video [%lld, %lld, %lld, %lld] -> uint8 [%d, %d, %d, 3]\n", s->C,
+           s->T, s->h, s->w, (long long)vsh[0], (long long)vsh[1], (long long)vsh[2], (long long)vsh[3], s->F, s->H, s->W);
 }
 
 static void row(const char *key, const char *value) { printf("  %-36s %s\n", key, value); }
@@ -366,7 +369,7 @@ static void print_summary(const ModelDesc *m, const GenSize *s, const InfoOpts *
     int passes = o->cfg > 1 ? 2 : 1;
     printf("\nsummary\n");
     snprintf(b, sizeof b, "%dx%d, %d frames", s->W, s->H, s->F), row("size (W x H, frames)", b);
-    snprintf(b, sizeof b, "[16, %d, %d, %d]", s->T, s->h, s->w), row("latent [C, T, h, w]", b);
+    snprintf(b, sizeof b, "[%d, %d, %d, %d]", s->C, s->T, s->h, s->w), row("latent [C, T, h, w]", b);
     snprintf(b, sizeof b, "%d x %d x %d", s->f, s->hp, s->wp), row("patch grid (f x h x w)", b);
     snprintf(b, sizeof b, "%d", s->N), row("DiT tokens N", b);
     snprintf(b, sizeof b, "%d", s->L), row("text tokens L (T5 input)", b);
@@ -409,16 +412,10 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--config")) o->config = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) {
-            if (parse_int(v, 16, 16384, &iv) || iv % 16) return usage_error("--width must be a multiple of 16, not '%s'", v);
-            o->W = (int)iv;
-        } else if (!strcmp(a, "-H") || !strcmp(a, "--height")) {
-            if (parse_int(v, 16, 16384, &iv) || iv % 16) return usage_error("--height must be a multiple of 16, not '%s'", v);
-            o->H = (int)iv;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) {
-            if (parse_int(v, 1, 4097, &iv) || (iv - 1) % 4) return usage_error("--frames must be 4k+1, not '%s'", v);
-            o->F = (int)iv;
-        } else if (!strcmp(a, "--steps")) {
+        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) o->width = v;
+        else if (!strcmp(a, "-H") || !strcmp(a, "--height")) o->height = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) o->frames = v;
+        else if (!strcmp(a, "--steps")) {
             if (parse_int(v, 1, 1000, &iv)) return usage_error("--steps must be an integer in 1..1000, not '%s'", v);
             o->steps = (int)iv;
         } else if (!strcmp(a, "--tokens")) {
@@ -447,9 +444,35 @@ static int load_config_file(const char *path, DiTConfig *c, T2vError *err) {
     return rc;
 }
 
+/* One of -W -H -f: an integer in lo..hi, a multiple of `mult` plus `plus`. */
+static int size_opt(const char *v, const char *name, long lo, long hi, int mult, int plus, int *out) {
+    long iv;
+    char fmt[96];
+    if (!v) return T2V_OK;
+    if (parse_int(v, lo, hi, &iv) || (iv - plus) % mult) {
+        if (plus) snprintf(fmt, sizeof fmt, "--%s must be %dk+%d, not '%%s'", name, mult, plus);
+        else snprintf(fmt, sizeof fmt, "--%s must be a multiple of %d, not '%%s'", name, mult);
+        return usage_error(fmt, v);
+    }
+    *out = (int)iv;
+    return T2V_OK;
+}
+
+/* -W -H -f against the model: W, H multiples of the VAE's spatial stride
+ * times the DiT's patch, F = 1 + scale_t k (16, 16 and 4k+1 for Wan2.1). */
+static int size_opts(InfoOpts *o, const ModelDesc *m) {
+    int sw = m->vae.scale_s * m->dit.patch_w, sh = m->vae.scale_s * m->dit.patch_h, st = m->vae.scale_t;
+    int rc = size_opt(o->width, "width", sw, 16384, sw, 0, &o->W);
+    if (!rc) rc = size_opt(o->height, "height", sh, 16384, sh, 0, &o->H);
+    if (!rc) rc = size_opt(o->frames, "frames", 1, 1 + st * 1024, st, 1, &o->F);
+    return rc;
+}
+
 /* Settings not given: the model's t2v.json, else Wan2.1's (spec 1.3); L is
  * the prompt's token count with -p, else text_len. */
-static int fill_defaults(InfoOpts *o, const ModelPaths *mp, const DiTConfig *c, int *L, T2vError *err) {
+static int fill_defaults(InfoOpts *o, const ModelPaths *mp, const ModelDesc *m, int *L, T2vError *err) {
+    const DiTConfig *c = &m->dit;
+    int s = m->vae.scale_s;
     ModelDefaults d;
     int rc = model_defaults(&d, o->model ? mp : NULL, err);
     if (rc) return rc;
@@ -469,8 +492,8 @@ static int fill_defaults(InfoOpts *o, const ModelPaths *mp, const DiTConfig *c, 
         free(ids);
         tokenizer_free(&tk);
     }
-    if (!rc && ((o->H / 8) % c->patch_h || (o->W / 8) % c->patch_w))
-        rc = t2v_fail(err, T2V_EUSAGE, "size %dx%d: width and height must be multiples of %d", o->W, o->H, 8 * c->patch_w);
+    if (!rc && ((o->H / s) % c->patch_h || (o->W / s) % c->patch_w))
+        rc = t2v_fail(err, T2V_EUSAGE, "size %dx%d: width and height must be multiples of %d", o->W, o->H, s * c->patch_w);
     return rc;
 }
 
@@ -487,24 +510,31 @@ int cmd_info_model(int argc, char **argv) {
         if ((rc = model_find(&mp, o.model, MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
             return die(&e);
         rc = model_desc_from_dir(&m, &mp, &e);
-        if (!rc) {
-            printf("model directory %s\n", o.model);
-            const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
-            const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
-            for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
-        }
     } else {
         DiTConfig c;
         rc = load_config_file(o.config, &c, &e);
         if (!rc) rc = model_desc_from_config(&m, &c, &e);
-        if (!rc) printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, spec 6.1)\n", o.config);
+    }
+    int urc = rc ? T2V_OK : size_opts(&o, &m); /* a usage error, printed */
+    if (urc) {
+        model_desc_free(&m);
+        model_paths_free(&mp);
+        return urc;
+    }
+    if (!rc && o.model) {
+        printf("model directory %s\n", o.model);
+        const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
+        const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
+        for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
+    } else if (!rc) {
+        printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, spec 6.1)\n", o.config);
     }
     int L = 0;
-    if (!rc) rc = fill_defaults(&o, &mp, &m.dit, &L, &e);
+    if (!rc) rc = fill_defaults(&o, &mp, &m, &L, &e);
     if (!rc) {
         GenSize s;
         Flops f;
-        gen_size(&s, &m.dit, o.W, o.H, o.F, L);
+        cost_size(&s, &m, o.W, o.H, o.F, L);
         cost_flops(&m, &s, &f);
         printf("\nthe model as a tree: stage > block > layer (FLOPs for %dx%d, %d frames)\n", o.W, o.H, o.F);
         for (int st = 0; st < STAGE_COUNT; st++) print_stage(&m, st, &s, &f, o.full);
