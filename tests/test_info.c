@@ -1,9 +1,10 @@
 /*
  * test_info.c: `t2v info` and `t2v generate --trace` (docs/ARCHITECTURE.md).
  *
- *  1. The tensor layouts ref/cost.c writes from a config (desc_dit, desc_t5,
- *     desc_vae) equal, name by name, the checkpoints of golden/models/tiny
- *     (written by tools/write_tiny_model.py, independently of ref/).
+ *  1. The tensor layouts ref/app/cost.c writes from a config (desc_dit,
+ *     desc_t5, desc_vae: each stage's own *_tensor_specs) equal, name by
+ *     name, the checkpoints of golden/models/tiny (written by
+ *     tools/write_tiny_model.py, independently of ref/).
  *  2. `t2v info --config` for the official 1.3B and 14B configs prints the
  *     parameter and tensor counts of wan21-spec 1.2, 4.1 and 5.4, the token
  *     counts of spec 1.3, and a VAE output of [3, 81, H, W].
@@ -94,7 +95,7 @@ static void test_layouts(void) {
     CHECK(desc_t5(&d, &m.t5, DT_BF16, &e) == 0, "desc_t5");
     same_list("umT5 layout (spec 5.4) vs " TINY, &d, &m.w[STAGE_T5]);
     desc_list_free(&d);
-    CHECK(desc_vae(&d, m.vae_dim, m.vae_z, DT_F32, &e) == 0, "desc_vae");
+    CHECK(desc_vae(&d, &m.vae, DT_F32, &e) == 0, "desc_vae");
     same_list("VAE layout (spec 4.3) vs " TINY, &d, &m.w[STAGE_VAE]);
     desc_list_free(&d);
     model_desc_free(&m);

@@ -237,8 +237,50 @@ static void test_config(const Vae *m) {
     CHECK(!strcmp(vae_layer_name(m, 1, 7), "decoder.upsamples.3") &&
               !strcmp(vae_layer_name(m, 0, 16 - 1), "encoder.head"),
           "layer names: %s, %s", vae_layer_name(m, 1, 7), vae_layer_name(m, 0, 15));
+    CHECK(c->n_stages == 4 && c->dim_mult[0] == 1 && c->dim_mult[1] == 2 && c->dim_mult[2] == 4 &&
+              c->dim_mult[3] == 4 && c->num_res_blocks == 2 && !c->temporal_down[0] && c->temporal_down[1] &&
+              c->temporal_down[2],
+          "tiny stages from weights: dim_mult [1,2,4,4], 2 residual blocks, temporal [0,1,1]");
     size_t a = vae_decode_memory(m, 6, 10), b = vae_decode_memory(m, 12, 20);
     CHECK(a > 0 && b > a, "decode working memory grows with the area (%zu -> %zu bytes)", a, b);
+}
+
+/* The shipped config, the latent's geometry, and the tensor list vae_build
+ * binds: every spec of the tiny config is in the tiny list with its shape. */
+static void test_specs(const Vae *m, const TensorList *tl) {
+    VaeConfig d;
+    vae_default_config(&d);
+    CHECK(d.dim == 96 && d.z_dim == 16 && d.scale_s == 8 && d.scale_t == 4 && d.dec_top == 384 &&
+              d.n_dec == 20 && d.n_enc == 16,
+          "Wan2.1 default: dim %d z %d, x%d space x%d time, top %d, %d + %d layers", d.dim, d.z_dim, d.scale_s,
+          d.scale_t, d.dec_top, d.n_dec, d.n_enc);
+    int n = vae_tensor_specs(&d, NULL, 0);
+    CHECK(n == 194, "Wan2.1 VAE: %d tensors listed (spec 4.1: 194)", n);
+    int T, h, w, F, H, W;
+    vae_latent_size(&d, 81, 480, 832, &T, &h, &w);
+    vae_video_size(&d, T, h, w, &F, &H, &W);
+    CHECK(T == 21 && h == 60 && w == 104 && F == 81 && H == 480 && W == 832,
+          "81 x 480 x 832 <-> latent %d x %d x %d <-> %d x %d x %d", T, h, w, F, H, W);
+    CHECK(vae_video_size_ok(&d, 81, 480, 832) && vae_video_size_ok(&d, 1, 8, 8) && !vae_video_size_ok(&d, 80, 480, 832) &&
+              !vae_video_size_ok(&d, 81, 484, 832) && !vae_video_size_ok(&d, 0, 8, 8),
+          "legal sizes: 1 + 4k frames, H and W multiples of 8");
+    const VaeConfig *c = &m->config;
+    n = vae_tensor_specs(c, NULL, 0);
+    TensorSpec *s = malloc(sizeof *s * (size_t)n);
+    int again = vae_tensor_specs(c, s, n), bad = 0;
+    for (int i = 0; i < n; i++) {
+        const Tensor *t = tl_find(tl, s[i].name);
+        int ok = t && t->ndim == s[i].ndim;
+        for (int k = 0; ok && k < s[i].ndim; k++) ok = t->shape[k] == s[i].shape[k];
+        if (!ok && bad++ == 0) printf("       first mismatch: %s\n", s[i].name);
+    }
+    CHECK(again == n && n == tl->n && bad == 0, "tiny: vae_tensor_specs lists %d tensors, the file has %d, %d differ",
+          n, tl->n, bad);
+    free(s);
+    VaeConfig f;
+    T2vError e = {0, {0}};
+    int rc = vae_config_from_tensors(&f, tl, &e);
+    CHECK(rc == 0 && !memcmp(&f, c, sizeof f), "vae_config_from_tensors = vae_build's config (%s)", rc ? e.msg : "ok");
 }
 
 static void test_refusals(TensorList *tl) {
@@ -335,6 +377,7 @@ int main(void) {
         Vae m;
         if (make_weights(&tl, &gd, DT_F32) && build(&m, &tl, "tiny")) {
             test_config(&m);
+            test_specs(&m, &tl);
             test_tiny_decode(&m, &gd);
             if (golden_open(&gs, "golden/vae/tiny_stages.safetensors")) {
                 test_tiny_stages(&m, &gs);

@@ -23,6 +23,7 @@
 
 #include "../ref/lib/json.h"
 #include "../ref/lib/sha256.h"
+#include "../ref/lib/vae.h"
 #include "../ref/app/video.h"
 
 #if defined(__GNUC__)
@@ -245,26 +246,36 @@ static void test_numeric_goldens(void) {
         float *fr = golden_f32(&st, "frame", NULL);
         if (lat && ref && fr) {
             float got[3 * 5 * 3];
-            latent_preview_f32(lat, 2, 3, 5, (int)fr[0], NULL, got);
-            check_close("latent_preview_f32 (Wan2.1 factors)", got, ref, n, 1e-6, 0.999999);
+            T2vError e = {0, {0}};
+            int rc = vae_preview_f32(&vae_preview_wan21, lat, 16, 2, 3, 5, (int)fr[0], got, &e);
+            CHECK(rc == 0, "vae_preview_f32: %s", rc ? e.msg : "ok");
+            check_close("vae_preview_f32 (Wan2.1 factors)", got, ref, n, 1e-6, 0.999999);
             uint8_t rgb[3 * 5 * 3];
-            latent_preview_rgb(lat, 2, 3, 5, (int)fr[0], NULL, rgb);
+            rc = vae_preview_rgb(&vae_preview_wan21, lat, 16, 2, 3, 5, (int)fr[0], rgb, &e);
             int bad = 0;
             for (int64_t i = 0; i < n; i++) {
                 double x = ref[i] < -1 ? -1 : ref[i] > 1 ? 1 : ref[i];
                 double want = floor((x + 1.0) * 127.5 + 0.5);
                 if (fabs(rgb[i] - want) > 1) bad++;
             }
-            CHECK(bad == 0, "latent_preview_rgb within 1 of clamp((x+1)*127.5) rounded (%d bad)", bad);
-            /* swapped factors: channel c -> colour c only */
-            LatentRgbFactors id;
-            memset(&id, 0, sizeof id);
-            id.rgb[0][0] = id.rgb[1][1] = id.rgb[2][2] = 1.0f;
-            latent_preview_f32(lat, 2, 3, 5, 0, &id, got);
-            int ok = 1;
+            CHECK(rc == 0 && bad == 0, "vae_preview_rgb within 1 of clamp((x+1)*127.5) rounded (%d bad)", bad);
+            /* caller factors from a flat list (t2v.json): channel c -> colour c only */
+            float list[16 * 3 + 3] = {0};
+            list[0] = list[4] = list[8] = 1.0f;
+            VaePreview id;
+            rc = vae_preview_from_list(&id, 16, list, 16 * 3 + 3, &e);
+            if (!rc) rc = vae_preview_f32(&id, lat, 16, 2, 3, 5, 0, got, &e);
+            int ok = rc == 0;
             for (int i = 0; i < 15; i++)
                 for (int k = 0; k < 3; k++) ok &= got[3 * i + k] == lat[(k * 2 + 0) * 15 + i];
-            CHECK(ok, "latent_preview_f32 with caller factors (identity on channels 0..2)");
+            CHECK(ok, "vae_preview_f32 with factors from a list (identity on channels 0..2)");
+            /* refusals: wrong list length, channels, frame */
+            rc = vae_preview_from_list(&id, 16, list, 16 * 3, &e);
+            CHECK(rc == T2V_EINPUT && strstr(e.msg, "48"), "48 factors for 16 channels refused: %s", e.msg);
+            rc = vae_preview_rgb(&vae_preview_wan21, lat, 8, 4, 3, 5, 0, rgb, &e);
+            CHECK(rc == T2V_EUSAGE && strstr(e.msg, "16 channels"), "8-channel latent refused: %s", e.msg);
+            rc = vae_preview_rgb(&vae_preview_wan21, lat, 16, 2, 3, 5, 2, rgb, &e);
+            CHECK(rc == T2V_EUSAGE && strstr(e.msg, "frame 2"), "frame past T refused: %s", e.msg);
         }
         free(lat); free(ref); free(fr);
         st_close(&st);
@@ -684,14 +695,16 @@ static void test_preview(void) {
     prng_fill(77, lat, 16 * T * h * w, 2.0f);
     T2vError e = {0, {0}};
     const char *p = path_in("preview.png");
-    int rc = video_write_preview(p, lat, T, h, w, 1, NULL, 8, 0, NULL, &e);
     uint8_t small[h * w * 3], big[h * 8 * w * 8 * 3];
-    latent_preview_rgb(lat, T, h, w, 1, NULL, small);
+    int rc = vae_preview_rgb(&vae_preview_wan21, lat, 16, T, h, w, 1, small, &e);
+    if (!rc) rc = video_write_preview_rgb(p, small, h, w, 8, 0, NULL, &e);
     for (int y = 0; y < h * 8; y++)
         for (int x = 0; x < w * 8; x++)
             memcpy(big + (y * w * 8 + x) * 3, small + ((y / 8) * w + x / 8) * 3, 3);
     CHECK(rc == 0 && file_decodes_to(p, big, h * 8, w * 8), "latent preview PNG (x8 nearest)");
-    rc = video_write_preview(p, lat, T, h, w, 0, NULL, 8, 1, NULL, &e);
+    rc = video_write_preview_rgb(p, small, h, w, 8, 0, NULL, &e);
+    CHECK(rc == T2V_EUSAGE && strstr(e.msg, "preview.png"), "existing preview kept without force: %s", e.msg);
+    rc = video_write_preview_rgb(p, small, h, w, 8, 1, NULL, &e);
     CHECK(rc == 0, "preview refreshed in place with force");
 }
 

@@ -118,9 +118,9 @@ static double estimate_memory(const Model *m, const GenerateArgs *o) {
     ModelDesc md;
     T2vError e = {0, {0}};
     if (model_desc_from_dir(&md, &m->paths, &e)) return 0;
-    GenSize s;
+    ClipSize s;
     MemEstimate me;
-    gen_size(&s, &m->dit, o->width, o->height, o->frames, m->dit.text_len);
+    cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
     model_desc_free(&md);
     return me.peak;
@@ -131,8 +131,8 @@ static double estimate_memory(const Model *m, const GenerateArgs *o) {
 
 typedef struct {
     const GenerateArgs *o;
+    const Model *m;
     Progress progress;
-    LatentRgbFactors factors;
     Trace *trace;     /* --trace, or NULL */
     TempFiles *temps;
     const char *fault_phase; /* T2V_FAULT_PHASE (tests): SIGINT when this phase has done one unit */
@@ -149,12 +149,16 @@ static int on_step(void *user, const StepView *s, T2vError *err) {
     const GenerateArgs *o = gw->o;
     const LatentGrid *g = &s->grid;
     int rc = gw->trace ? trace_step(gw->trace, s, err) : T2V_OK;
+    if (rc || !o->preview) return rc;
+    /* the last latent frame of x_{i+1}, each latent pixel scale_s x scale_s */
     T2vError pe = {0, {0}};
-    if (!rc && o->preview && /* the last latent frame of x_{i+1}, each latent pixel 8x8 */
-        video_write_preview(o->preview, s->x_next, g->T, g->h, g->w, g->T - 1, &gw->factors, 8,
-                            s->step == 0 ? o->force : 1, gw->temps, &pe))
-        rc = t2v_fail(err, pe.code, "--preview: %s", pe.msg);
-    return rc;
+    uint8_t *rgb = (uint8_t *)t2v_malloc((size_t)g->h * g->w * 3, "latent preview", &pe);
+    int prc = rgb ? vae_preview_rgb(&gw->m->preview, s->x_next, g->C, g->T, g->h, g->w, g->T - 1, rgb, &pe)
+                  : T2V_ERESOURCE;
+    if (!prc) prc = video_write_preview_rgb(o->preview, rgb, g->h, g->w, gw->m->vae.scale_s, s->step == 0 ? o->force : 1,
+                                            gw->temps, &pe);
+    free(rgb);
+    return prc ? t2v_fail(err, prc, "--preview: %s", pe.msg) : T2V_OK;
 }
 
 /* Provenance of this run. */
@@ -290,6 +294,9 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     }
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
+    if (o->preview && !m->has_preview)
+        return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
+                        "\"preview_factors\" to the model's t2v.json)", g.C);
     if (o->dump && !platform_is_dir(o->dump))
         return t2v_fail(err, T2V_ERESOURCE, "--dump: directory %s does not exist", o->dump);
     if (o->trace && !platform_is_dir(o->trace))
@@ -300,15 +307,6 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
                         o->width, o->height, o->frames, need / 1073741824.0, have / 1073741824.0);
     return plan_outputs(op, o, &g, err);
-}
-
-/* The latent preview's colours: the model's t2v.json, else Wan2.1's. */
-static void preview_factors(LatentRgbFactors *f, const ModelDefaults *d) {
-    *f = latent_rgb_factors_wan21;
-    if (!d->has_preview_factors) return;
-    for (int ch = 0; ch < 16; ch++)
-        for (int k = 0; k < 3; k++) f->rgb[ch][k] = d->preview_factors[3 * ch + k];
-    for (int k = 0; k < 3; k++) f->bias[k] = d->preview_factors[48 + k];
 }
 
 /* The files, all or none: written under temporary names, renamed together. */
@@ -344,9 +342,8 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     GenResult r;
     Trace trace;
     memset(&p, 0, sizeof p), memset(&r, 0, sizeof r), memset(&trace, 0, sizeof trace);
-    GenerateWatch gw = {o, {0}, {{{0}}, {0}}, NULL, temps, getenv("T2V_FAULT_PHASE")};
+    GenerateWatch gw = {o, m, {0}, NULL, temps, getenv("T2V_FAULT_PHASE")};
     progress_init(&gw.progress, o->quiet);
-    preview_factors(&gw.factors, &m->defaults);
     PipelineWatch watch = {&gw, on_progress, on_step};
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);

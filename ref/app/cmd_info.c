@@ -1,5 +1,5 @@
 /*
- * cli_cost.c: `t2v info --model DIR` and `t2v info --config config.json`:
+ * cmd_info.c: `t2v info --model DIR` and `t2v info --config config.json`:
  *
  *   1. the model as a tree, stage > block > layer, with every tensor's dtype
  *      and shape, parameters and bytes, and each block's FLOPs for the size
@@ -8,8 +8,9 @@
  *      tests/test_info.c): parameters, FLOPs per stage, memory estimate
  *
  * With --config no weights are needed: the official tensor layouts are
- * written out from the config (ref/cost.c), so the numbers of T2V-1.3B and
- * T2V-14B can be printed on any machine.
+ * written out from the config (ref/app/cost.c, from each stage's own list),
+ * so the numbers of T2V-1.3B and T2V-14B can be printed on any machine.
+ * Sizes follow the model's VAE (its strides) and DiT (its patch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 typedef struct {
     const char *model, *config, *prompt;
+    const char *width, *height, *frames; /* -W -H -f as given: checked against the model */
     int W, H, F, steps, tokens, full;
     double cfg;
 } InfoOpts;
@@ -181,7 +183,7 @@ static int same_block(const DescList *d, const char *a, const char *b) {
 }
 
 /* FLOPs of one block for the size; *note says when it is not per forward. */
-static int64_t group_flops(const ModelDesc *m, int stage, const char *key, const GenSize *s, const Flops *f,
+static int64_t group_flops(const ModelDesc *m, int stage, const char *key, const ClipSize *s, const Flops *f,
                            const char **note, int64_t shape[4]) {
     int64_t D = m->dit.dim;
     *note = "per forward";
@@ -251,7 +253,7 @@ static void print_layers(const DescList *d, const char *key) {
     }
 }
 
-static void print_group(const ModelDesc *m, int stage, const char *key, const GenSize *s, const Flops *f, int layers) {
+static void print_group(const ModelDesc *m, int stage, const char *key, const ClipSize *s, const Flops *f, int layers) {
     const DescList *d = &m->w[stage];
     int64_t params = 0, sh[4];
     int nt = 0;
@@ -277,7 +279,7 @@ static void print_group(const ModelDesc *m, int stage, const char *key, const Ge
     if (layers) print_layers(d, key);
 }
 
-static void print_stage(const ModelDesc *m, int stage, const GenSize *s, const Flops *f, int full) {
+static void print_stage(const ModelDesc *m, int stage, const ClipSize *s, const Flops *f, int full) {
     static const char *const title[STAGE_COUNT] = {"text encoder (umT5)", "DiT (WanModel)", "VAE (WanVAE)"};
     const DescList *d = &m->w[stage];
     int64_t by[DT_COUNT];
@@ -310,7 +312,7 @@ static void print_stage(const ModelDesc *m, int stage, const GenSize *s, const F
 /* ----------------------------------------------------------------------------
  * One generation, stage by stage, and the summary table. */
 
-static void print_walkthrough(const ModelDesc *m, const GenSize *s, const InfoOpts *o) {
+static void print_walkthrough(const ModelDesc *m, const ClipSize *s, const InfoOpts *o) {
     const DiTConfig *c = &m->dit;
     int D = c->dim, hd = c->dim / c->num_heads, pairs = hd / 2, ph = pairs / 3, pt = pairs - 2 * ph;
     int64_t vsh[4];
@@ -322,7 +324,8 @@ static void print_walkthrough(const ModelDesc *m, const GenSize *s, const InfoOp
            m->t5.dim, m->t5.num_layers, s->L, m->t5.dim);
     printf("  text emb.   context, zero rows to [%d, %d] -> text_embedding -> [%d, %d] (once per prompt)\n",
            c->text_len, c->text_dim, c->text_len, D);
-    printf("  noise       seed -> z [16, %d, %d, %d] (T = 1 + (F-1)/4, H/8, W/8)\n", s->T, s->h, s->w);
+    printf("  noise       seed -> z [%d, %d, %d, %d] (T = 1 + (F-1)/%d, H/%d, W/%d)\n", s->C, s->T, s->h, s->w,
+           m->vae.scale_t, m->vae.scale_s, m->vae.scale_s);
     printf("  patchify    Conv3d k = stride = (%d,%d,%d): [%d, %d, %d, %d] -> grid %d x %d x %d -> x [%d, %d]\n",
            c->patch_t, c->patch_h, c->patch_w, D, s->f, s->hp, s->wp, s->f, s->hp, s->wp, s->N, D);
     printf("  time        t -> sinusoid [%d] -> e [%d] -> e0 [6, %d]\n", c->freq_dim, D, D);
@@ -335,8 +338,8 @@ static void print_walkthrough(const ModelDesc *m, const GenSize *s, const InfoOp
            c->out_dim * c->patch_t * c->patch_h * c->patch_w, c->out_dim, s->T, s->h, s->w);
     printf("  sampler     %d steps x %d DiT passes; v = v_u + g (v_c - v_u); z <- step(z, v)\n", o->steps,
            o->cfg > 1 ? 2 : 1);
-    printf("  VAE decode  z [16, %d, %d, %d] -> video [%lld, %lld, %lld, %lld] -> uint8 [%d, %d, %d, 3]\n", s->T,
-           s->h, s->w, (long long)vsh[0], (long long)vsh[1], (long long)vsh[2], (long long)vsh[3], s->F, s->H, s->W);
+    printf("  VAE decode  z [%d, %d, %d, %d] -> video [%lld, %lld, %lld, %lld] -> uint8 [%d, %d, %d, 3]\n", s->C,
+           s->T, s->h, s->w, (long long)vsh[0], (long long)vsh[1], (long long)vsh[2], (long long)vsh[3], s->F, s->H, s->W);
 }
 
 static void row(const char *key, const char *value) { printf("  %-36s %s\n", key, value); }
@@ -357,7 +360,7 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
 }
 
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
-static void print_summary(const ModelDesc *m, const GenSize *s, const InfoOpts *o) {
+static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts *o) {
     Flops f;
     MemEstimate me;
     cost_flops(m, s, &f);
@@ -366,7 +369,7 @@ static void print_summary(const ModelDesc *m, const GenSize *s, const InfoOpts *
     int passes = o->cfg > 1 ? 2 : 1;
     printf("\nsummary\n");
     snprintf(b, sizeof b, "%dx%d, %d frames", s->W, s->H, s->F), row("size (W x H, frames)", b);
-    snprintf(b, sizeof b, "[16, %d, %d, %d]", s->T, s->h, s->w), row("latent [C, T, h, w]", b);
+    snprintf(b, sizeof b, "[%d, %d, %d, %d]", s->C, s->T, s->h, s->w), row("latent [C, T, h, w]", b);
     snprintf(b, sizeof b, "%d x %d x %d", s->f, s->hp, s->wp), row("patch grid (f x h x w)", b);
     snprintf(b, sizeof b, "%d", s->N), row("DiT tokens N", b);
     snprintf(b, sizeof b, "%d", s->L), row("text tokens L (T5 input)", b);
@@ -409,16 +412,10 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--config")) o->config = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) {
-            if (parse_int(v, 16, 16384, &iv) || iv % 16) return usage_error("--width must be a multiple of 16, not '%s'", v);
-            o->W = (int)iv;
-        } else if (!strcmp(a, "-H") || !strcmp(a, "--height")) {
-            if (parse_int(v, 16, 16384, &iv) || iv % 16) return usage_error("--height must be a multiple of 16, not '%s'", v);
-            o->H = (int)iv;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) {
-            if (parse_int(v, 1, 4097, &iv) || (iv - 1) % 4) return usage_error("--frames must be 4k+1, not '%s'", v);
-            o->F = (int)iv;
-        } else if (!strcmp(a, "--steps")) {
+        else if (!strcmp(a, "-W") || !strcmp(a, "--width")) o->width = v;
+        else if (!strcmp(a, "-H") || !strcmp(a, "--height")) o->height = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) o->frames = v;
+        else if (!strcmp(a, "--steps")) {
             if (parse_int(v, 1, 1000, &iv)) return usage_error("--steps must be an integer in 1..1000, not '%s'", v);
             o->steps = (int)iv;
         } else if (!strcmp(a, "--tokens")) {
@@ -434,10 +431,36 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
     return T2V_OK;
 }
 
-/* Settings not given: the model's t2v.json, else Wan2.1's (spec 1.3); L is
- * the prompt's token count with -p, else text_len. */
-static int fill_defaults(InfoOpts *o, const Model *mo, const DiTConfig *c, int *L, T2vError *err) {
+/* One of -W -H -f: an integer in lo..hi, a multiple of `mult` plus `plus`. */
+static int size_opt(const char *v, const char *name, long lo, long hi, int mult, int plus, int *out) {
+    long iv;
+    char fmt[96];
+    if (!v) return T2V_OK;
+    if (parse_int(v, lo, hi, &iv) || (iv - plus) % mult) {
+        if (plus) snprintf(fmt, sizeof fmt, "--%s must be %dk+%d, not '%%s'", name, mult, plus);
+        else snprintf(fmt, sizeof fmt, "--%s must be a multiple of %d, not '%%s'", name, mult);
+        return usage_error(fmt, v);
+    }
+    *out = (int)iv;
+    return T2V_OK;
+}
+
+/* -W -H -f against the model: W, H multiples of the VAE's spatial stride
+ * times the DiT's patch, F = 1 + scale_t k (16, 16 and 4k+1 for Wan2.1). */
+static int size_opts(InfoOpts *o, const ModelDesc *m) {
+    int sw = m->vae.scale_s * m->dit.patch_w, sh = m->vae.scale_s * m->dit.patch_h, st = m->vae.scale_t;
+    int rc = size_opt(o->width, "width", sw, 16384, sw, 0, &o->W);
+    if (!rc) rc = size_opt(o->height, "height", sh, 16384, sh, 0, &o->H);
+    if (!rc) rc = size_opt(o->frames, "frames", 1, 1 + st * 1024, st, 1, &o->F);
+    return rc;
+}
+
+/* Settings not given: the model's t2v.json, else Wan2.1's (MODEL.md 1.3); L
+ * is the prompt's token count with -p, else text_len. */
+static int fill_defaults(InfoOpts *o, const Model *mo, const ModelDesc *m, int *L, T2vError *err) {
+    const DiTConfig *c = &m->dit;
     const ModelDefaults *d = &mo->defaults;
+    int s = m->vae.scale_s;
     if (!o->W) o->W = d->width;
     if (!o->H) o->H = d->height;
     if (!o->F) o->F = d->frames;
@@ -454,8 +477,8 @@ static int fill_defaults(InfoOpts *o, const Model *mo, const DiTConfig *c, int *
         free(ids);
         tokenizer_free(&tk);
     }
-    if (!rc && ((o->H / 8) % c->patch_h || (o->W / 8) % c->patch_w))
-        rc = t2v_fail(err, T2V_EUSAGE, "size %dx%d: width and height must be multiples of %d", o->W, o->H, 8 * c->patch_w);
+    if (!rc && ((o->H / s) % c->patch_h || (o->W / s) % c->patch_w))
+        rc = t2v_fail(err, T2V_EUSAGE, "size %dx%d: width and height must be multiples of %d", o->W, o->H, s * c->patch_w);
     return rc;
 }
 
@@ -471,27 +494,34 @@ int cmd_info_model(int argc, char **argv) {
     if (o.model) {
         if ((rc = model_open(&mo, o.model, MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
             return die(&e);
-        const ModelPaths mp = mo.paths;
-        rc = model_desc_from_dir(&m, &mp, &e);
-        if (!rc) {
-            printf("model directory %s\n", o.model);
-            const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
-            const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
-            for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
-        }
+        rc = model_desc_from_dir(&m, &mo.paths, &e);
     } else {
         DiTConfig c;
         model_default_settings(&mo.defaults);
         rc = dit_config_read(&c, o.config, &e);
         if (!rc) rc = model_desc_from_config(&m, &c, &e);
-        if (!rc) printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, spec 6.1)\n", o.config);
+    }
+    int urc = rc ? T2V_OK : size_opts(&o, &m); /* a usage error, printed */
+    if (urc) {
+        model_desc_free(&m);
+        model_close(&mo);
+        return urc;
+    }
+    if (!rc && o.model) {
+        const ModelPaths mp = mo.paths;
+        printf("model directory %s\n", o.model);
+        const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
+        const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
+        for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
+    } else if (!rc) {
+        printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, docs/MODEL.md 6.1)\n", o.config);
     }
     int L = 0;
-    if (!rc) rc = fill_defaults(&o, &mo, &m.dit, &L, &e);
+    if (!rc) rc = fill_defaults(&o, &mo, &m, &L, &e);
     if (!rc) {
-        GenSize s;
+        ClipSize s;
         Flops f;
-        gen_size(&s, &m.dit, o.W, o.H, o.F, L);
+        cost_size(&s, &m, o.W, o.H, o.F, L);
         cost_flops(&m, &s, &f);
         printf("\nthe model as a tree: stage > block > layer (FLOPs for %dx%d, %d frames)\n", o.W, o.H, o.F);
         for (int st = 0; st < STAGE_COUNT; st++) print_stage(&m, st, &s, &f, o.full);

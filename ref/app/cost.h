@@ -4,8 +4,9 @@
  *
  *   ModelDesc   every tensor's name, dtype and shape, per stage: read from a
  *               model directory's checkpoints (headers only), or written out
- *               from a config.json alone with the official layouts
- *               (DiT spec 2.1, umT5-XXL spec 5.4, Wan VAE spec 4.3)
+ *               from a config.json alone with the official layouts that the
+ *               stages list (dit_tensor_specs, t5_tensor_specs,
+ *               vae_tensor_specs: DiT spec 2.1, umT5-XXL 5.4, Wan VAE 4.3)
  *   Flops       multiply-adds x 2 of every matmul and convolution of each
  *               stage for a size (norms, activations, softmax, RoPE and
  *               sampler arithmetic are not counted: they are < 1%)
@@ -36,7 +37,7 @@ enum { STAGE_T5, STAGE_DIT, STAGE_VAE, STAGE_COUNT };
 typedef struct {
     DiTConfig dit;                 /* config.json                              */
     T5Config t5;                   /* from the umT5 tensor shapes              */
-    int vae_dim, vae_z;            /* VAE base dim (96) and latent channels (16) */
+    VaeConfig vae;                 /* from the VAE tensors; the latent's shape */
     DescList w[STAGE_COUNT];       /* every tensor of each checkpoint          */
     char *file[STAGE_COUNT];       /* the checkpoint paths (NULL: from config) */
 } ModelDesc;
@@ -45,28 +46,29 @@ typedef struct {
  * model directory (no weights are read). */
 int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err);
 /* The official files for a DiT config: DiT F32 (spec 6.1), umT5-XXL BF16
- * (spec 5.4), the shipped Wan VAE F32 (spec 4.1). */
+ * (spec 5.4, t5_default_config), the shipped Wan VAE F32 (spec 4.1,
+ * vae_default_config). */
 int model_desc_from_config(ModelDesc *m, const DiTConfig *c, T2vError *err);
 void model_desc_free(ModelDesc *m);
 
-/* Layouts written from configs (official names and order). */
+/* Layouts written from configs: each stage's own list (official names and
+ * order), every tensor of dtype dt. */
 int desc_dit(DescList *d, const DiTConfig *c, DType dt, T2vError *err);
 int desc_t5(DescList *d, const T5Config *c, DType dt, T2vError *err);
-/* Wan VAE: dim_mult [1,2,4,4], 2 res blocks, temporal downsample
- * [no, yes, yes]; dim 96 and z_dim 16 for the shipped checkpoint. */
-int desc_vae(DescList *d, int dim, int z_dim, DType dt, T2vError *err);
+int desc_vae(DescList *d, const VaeConfig *c, DType dt, T2vError *err);
 const TensorDesc *desc_find(const DescList *d, const char *name);
 int64_t desc_numel(const TensorDesc *t);
 void desc_list_free(DescList *d);
 
-/* Sizes of one generation: W x H pixels, F frames -> latent [16, T, h, w],
- * patch grid f x hp x wp = N tokens; L text tokens into the T5. */
+/* Sizes of one generation: W x H pixels, F frames -> latent [C, T, h, w]
+ * (the VAE's: vae_latent_size), patch grid f x hp x wp = N tokens; L text
+ * tokens into the T5. */
 typedef struct {
-    int W, H, F, T, h, w, f, hp, wp, N, L;
-} GenSize;
-void gen_size(GenSize *s, const DiTConfig *c, int W, int H, int F, int L);
+    int W, H, F, C, T, h, w, f, hp, wp, N, L;
+} ClipSize;
+void cost_size(ClipSize *s, const ModelDesc *m, int W, int H, int F, int L);
 
-/* FLOPs (2 per multiply-add) of each piece for one GenSize. */
+/* FLOPs (2 per multiply-add) of each piece for one ClipSize. */
 typedef struct {
     int64_t t5_layer, t5;                      /* one prompt of L tokens              */
     int64_t text_embedding;                    /* DiT, once per prompt                */
@@ -77,18 +79,18 @@ typedef struct {
     int64_t block, dit;                        /* one block; one whole forward        */
     int64_t vae_decode;                        /* whole video                         */
 } Flops;
-void cost_flops(const ModelDesc *m, const GenSize *s, Flops *out);
+void cost_flops(const ModelDesc *m, const ClipSize *s, Flops *out);
 /* FLOPs of one VAE decoder layer (prefix such as "decoder.upsamples.3") for
  * the size, and its output shape [C, F, H, W]; 0 for names not in the
  * decoder. The decoder layers are walked in order, as vae_decode runs them. */
-int64_t cost_vae_layer(const ModelDesc *m, const GenSize *s, const char *prefix, int64_t shape[4]);
+int64_t cost_vae_layer(const ModelDesc *m, const ClipSize *s, const char *prefix, int64_t shape[4]);
 
 typedef struct {
     double text, dit, vae, peak; /* bytes */
 } MemEstimate;
 /* Weights count at their stored size (mapped pages become resident), plus
  * each phase's activations and scratch. */
-void cost_memory(const ModelDesc *m, const GenSize *s, MemEstimate *out);
+void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *out);
 
 /* Parameters and bytes of a list (bytes[DT_COUNT] may be NULL). */
 int64_t desc_params(const DescList *d, int64_t *bytes);

@@ -1037,83 +1037,21 @@ void video_to_u8(const float *video, int F, int H, int W, uint8_t *rgb) {
 }
 
 /* ============================================================================
- * Latent preview */
+ * Preview picture */
 
-/* ComfyUI comfy/latent_formats.py, class Wan21 (latent_rgb_factors, bias). */
-const LatentRgbFactors latent_rgb_factors_wan21 = {
-    {{-0.1299f, -0.1692f, 0.2932f},
-     {0.0671f, 0.0406f, 0.0442f},
-     {0.3568f, 0.2548f, 0.1747f},
-     {0.0372f, 0.2344f, 0.1420f},
-     {0.0313f, 0.0189f, -0.0328f},
-     {0.0296f, -0.0956f, -0.0665f},
-     {-0.3477f, -0.4059f, -0.2925f},
-     {0.0166f, 0.1902f, 0.1975f},
-     {-0.0412f, 0.0267f, -0.1364f},
-     {-0.1293f, 0.0740f, 0.1636f},
-     {0.0680f, 0.3019f, 0.1128f},
-     {0.0032f, 0.0581f, 0.0639f},
-     {-0.1251f, 0.0927f, 0.1699f},
-     {0.0060f, -0.0633f, 0.0005f},
-     {0.3477f, 0.2275f, 0.2950f},
-     {0.1984f, 0.0913f, 0.1861f}},
-    {-0.1835f, -0.0868f, -0.3360f},
-};
-
-void latent_preview_f32(const float *latent, int T, int h, int w, int frame,
-                        const LatentRgbFactors *f, float *out) {
-    if (!f) f = &latent_rgb_factors_wan21;
-    size_t hw = (size_t)h * w;
-    for (size_t i = 0; i < hw; i++)
-        for (int k = 0; k < 3; k++) {
-            float acc = f->bias[k];
-            for (int c = 0; c < 16; c++) /* latent [16][T][h][w] */
-                acc += latent[((size_t)c * T + frame) * hw + i] * f->rgb[c][k];
-            out[3 * i + k] = acc;
-        }
-}
-
-void latent_preview_rgb(const float *latent, int T, int h, int w, int frame,
-                        const LatentRgbFactors *f, uint8_t *rgb) {
-    size_t hw = (size_t)h * w;
-    if (!f) f = &latent_rgb_factors_wan21;
-    for (size_t i = 0; i < hw; i++) {
-        float px[3]; /* one pixel at a time: no scratch buffer */
-        for (int k = 0; k < 3; k++) {
-            float acc = f->bias[k];
-            for (int c = 0; c < 16; c++)
-                acc += latent[((size_t)c * T + frame) * hw + i] * f->rgb[c][k];
-            px[k] = acc;
-        }
-        for (int k = 0; k < 3; k++) {
-            float x = px[k];
-            if (x != x) x = -1.0f;
-            x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
-            rgb[3 * i + k] = (uint8_t)floorf((x + 1.0f) * 127.5f + 0.5f);
-        }
-    }
-}
-
-int video_write_preview(const char *path, const float *latent, int T, int h, int w, int frame,
-                        const LatentRgbFactors *f, int scale, int force, TempFiles *tf,
-                        T2vError *err) {
+int video_write_preview_rgb(const char *path, const uint8_t *rgb, int h, int w, int scale, int force,
+                            TempFiles *tf, T2vError *err) {
     if (scale < 1) scale = 1;
     int rc = check_dims(1, h * scale, w * scale, path, err);
     if (rc) return rc;
-    if (frame < 0 || frame >= T)
-        return t2v_fail(err, T2V_EUSAGE, "%s: preview frame %d outside 0..%d", path, frame, T - 1);
     size_t hw = (size_t)h * w;
-    uint8_t *small = (uint8_t *)t2v_malloc(hw * 3, "latent preview", err);
-    uint8_t *big = small ? (uint8_t *)t2v_malloc(hw * 3 * scale * scale, "latent preview", err)
-                         : NULL;
-    if (!big) { free(small); return T2V_ERESOURCE; }
-    latent_preview_rgb(latent, T, h, w, frame, f, small);
+    uint8_t *big = (uint8_t *)t2v_malloc(hw * 3 * scale * scale, "preview picture", err);
+    if (!big) return T2V_ERESOURCE;
     int BW = w * scale;
     for (int y = 0; y < h * scale; y++)
         for (int x = 0; x < BW; x++)
-            memcpy(big + ((size_t)y * BW + x) * 3, small + ((size_t)(y / scale) * w + x / scale) * 3, 3);
+            memcpy(big + ((size_t)y * BW + x) * 3, rgb + ((size_t)(y / scale) * w + x / scale) * 3, 3);
     rc = write_png(path, big, h * scale, BW, NULL, force, tf, err);
-    free(small);
     free(big);
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * video.h: the last stage. Turns the VAE's float video into uint8 frames and
  * writes them: PNG frames, an animated PNG (APNG), Y4M, MP4 (by piping Y4M to
- * `ffmpeg` when it is on PATH), a contact sheet, and a latent preview picture.
+ * `ffmpeg` when it is on PATH), a contact sheet, and a preview picture.
  * Every output carries provenance (prompt, settings, model hashes, tool
  * version, time) and is marked as AI-generated (IPTC digitalSourceType
  * trainedAlgorithmicMedia); a JSON sidecar shaped like a C2PA actions
@@ -191,30 +191,13 @@ int video_write_sheet(const char *path, const uint8_t *rgb, int F, int H, int W,
 int video_sheet_frame(int k, int n, int F);
 
 /* ----------------------------------------------------------------------------
- * Latent preview: a fixed 16->3 linear map of one latent frame, as ComfyUI's
- * Latent2RGB previewer does (comfy/latent_formats.py class Wan21:
- * latent_rgb_factors [16][3] and latent_rgb_factors_bias [3]; latent_preview.py:
- * rgb = bias + sum_c latent[c] * factors[c], clamp to [-1,1], (x+1)*127.5,
- * rounded). The factors apply to the latent the DiT sees (normalized). */
-typedef struct {
-    float rgb[16][3];
-    float bias[3];
-} LatentRgbFactors;
-
-extern const LatentRgbFactors latent_rgb_factors_wan21;
-
-/* latent [16][T][h][w] -> out [h][w][3] floats before clamping (f NULL: Wan2.1) */
-void latent_preview_f32(const float *latent, int T, int h, int w, int frame,
-                        const LatentRgbFactors *f, float *out);
-/* -> rgb [h][w][3] uint8 */
-void latent_preview_rgb(const float *latent, int T, int h, int w, int frame,
-                        const LatentRgbFactors *f, uint8_t *rgb);
-/* Writes the preview of `frame` as a PNG, each latent pixel scaled up
- * `scale` times (nearest; 8 gives the output size). A preview is refreshed in
- * place, so the CLI passes its --force on the first call and 1 afterwards. */
-int video_write_preview(const char *path, const float *latent, int T, int h, int w, int frame,
-                        const LatentRgbFactors *f, int scale, int force, TempFiles *tf,
-                        T2vError *err);
+ * Preview picture: rgb [h][w][3] (e.g. a latent frame mapped by
+ * vae_preview_rgb) written as a PNG, each pixel scaled up `scale` times
+ * (nearest; the VAE's scale_s gives the output size), without provenance.
+ * A preview is refreshed in place, so the CLI passes its --force on the
+ * first call and 1 afterwards. */
+int video_write_preview_rgb(const char *path, const uint8_t *rgb, int h, int w, int scale, int force,
+                            TempFiles *tf, T2vError *err);
 
 /* Low level, exposed for tests and `t2v info`: CRC-32 of PNG chunks. */
 uint32_t png_crc32(const unsigned char *p, size_t n);

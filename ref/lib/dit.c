@@ -10,7 +10,7 @@
 #include "dit.h"
 
 #include <math.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +58,131 @@ int dit_check_config(const DiTConfig *c, const char *path, T2vError *err) {
 }
 
 /* ===========================================================================
- * Weights: every official name of wan21-spec 2.1 bound and shape-checked.
- * Matrices stay views in file dtype; vectors are widened into w->vectors. */
+ * Weights: the official tensors of wan21-spec 2.1 in one table, in module
+ * order. dit_tensor_specs lists it (for `t2v info`); dit_build binds and
+ * shape-checks every row. Matrices stay views in file dtype; vectors are
+ * widened into w->vectors. */
+
+/* Sizes in the table: a positive number is itself, these stand for the config's. */
+enum { S_D = -1, S_6D = -2, S_FFN = -3, S_IN = -4, S_TEXT = -5, S_FREQ = -6, S_PT = -7, S_PH = -8,
+       S_PW = -9, S_OUT = -10 /* out_dim * pt * ph * pw */ };
+
+typedef struct {
+    const char *name;  /* official name; in a block, after "blocks.N." */
+    int ndim, shape[5];
+    int vector;        /* 1: widened to fp32 once (biases, norms, modulation) */
+    size_t offset;     /* of its pointer in DiTWeights, or in DiTBlock for a block row */
+} DiTTensor;
+
+#define TOP(f) offsetof(DiTWeights, f)
+#define BLK(f) offsetof(DiTBlock, f)
+static const DiTTensor DIT_EMBED[] = {
+    {"patch_embedding.weight", 5, {S_D, S_IN, S_PT, S_PH, S_PW}, 0, TOP(patch_embedding)},
+    {"patch_embedding.bias", 1, {S_D}, 1, TOP(patch_embedding_b)},
+    {"text_embedding.0.weight", 2, {S_D, S_TEXT}, 0, TOP(text_embedding0)},
+    {"text_embedding.0.bias", 1, {S_D}, 1, TOP(text_embedding0_b)},
+    {"text_embedding.2.weight", 2, {S_D, S_D}, 0, TOP(text_embedding2)},
+    {"text_embedding.2.bias", 1, {S_D}, 1, TOP(text_embedding2_b)},
+    {"time_embedding.0.weight", 2, {S_D, S_FREQ}, 0, TOP(time_embedding0)},
+    {"time_embedding.0.bias", 1, {S_D}, 1, TOP(time_embedding0_b)},
+    {"time_embedding.2.weight", 2, {S_D, S_D}, 0, TOP(time_embedding2)},
+    {"time_embedding.2.bias", 1, {S_D}, 1, TOP(time_embedding2_b)},
+    {"time_projection.1.weight", 2, {S_6D, S_D}, 0, TOP(time_projection1)},
+    {"time_projection.1.bias", 1, {S_6D}, 1, TOP(time_projection1_b)},
+};
+static const DiTTensor DIT_BLOCK[] = {
+    {"modulation", 3, {1, 6, S_D}, 1, BLK(modulation)},
+    {"self_attn.q.weight", 2, {S_D, S_D}, 0, BLK(sa_q)},
+    {"self_attn.q.bias", 1, {S_D}, 1, BLK(sa_bq)},
+    {"self_attn.k.weight", 2, {S_D, S_D}, 0, BLK(sa_k)},
+    {"self_attn.k.bias", 1, {S_D}, 1, BLK(sa_bk)},
+    {"self_attn.v.weight", 2, {S_D, S_D}, 0, BLK(sa_v)},
+    {"self_attn.v.bias", 1, {S_D}, 1, BLK(sa_bv)},
+    {"self_attn.o.weight", 2, {S_D, S_D}, 0, BLK(sa_o)},
+    {"self_attn.o.bias", 1, {S_D}, 1, BLK(sa_bo)},
+    {"self_attn.norm_q.weight", 1, {S_D}, 1, BLK(sa_norm_q)},
+    {"self_attn.norm_k.weight", 1, {S_D}, 1, BLK(sa_norm_k)},
+    {"norm3.weight", 1, {S_D}, 1, BLK(norm3_w)},
+    {"norm3.bias", 1, {S_D}, 1, BLK(norm3_b)},
+    {"cross_attn.q.weight", 2, {S_D, S_D}, 0, BLK(ca_q)},
+    {"cross_attn.q.bias", 1, {S_D}, 1, BLK(ca_bq)},
+    {"cross_attn.k.weight", 2, {S_D, S_D}, 0, BLK(ca_k)},
+    {"cross_attn.k.bias", 1, {S_D}, 1, BLK(ca_bk)},
+    {"cross_attn.v.weight", 2, {S_D, S_D}, 0, BLK(ca_v)},
+    {"cross_attn.v.bias", 1, {S_D}, 1, BLK(ca_bv)},
+    {"cross_attn.o.weight", 2, {S_D, S_D}, 0, BLK(ca_o)},
+    {"cross_attn.o.bias", 1, {S_D}, 1, BLK(ca_bo)},
+    {"cross_attn.norm_q.weight", 1, {S_D}, 1, BLK(ca_norm_q)},
+    {"cross_attn.norm_k.weight", 1, {S_D}, 1, BLK(ca_norm_k)},
+    {"ffn.0.weight", 2, {S_FFN, S_D}, 0, BLK(ffn0)},
+    {"ffn.0.bias", 1, {S_FFN}, 1, BLK(ffn0_b)},
+    {"ffn.2.weight", 2, {S_D, S_FFN}, 0, BLK(ffn2)},
+    {"ffn.2.bias", 1, {S_D}, 1, BLK(ffn2_b)},
+};
+static const DiTTensor DIT_HEAD[] = {
+    {"head.head.weight", 2, {S_OUT, S_D}, 0, TOP(head)},
+    {"head.head.bias", 1, {S_OUT}, 1, TOP(head_b)},
+    {"head.modulation", 3, {1, 2, S_D}, 1, TOP(head_modulation)},
+};
+#undef TOP
+#undef BLK
+#define NROWS(t) (int)(sizeof(t) / sizeof((t)[0]))
+
+static int64_t dit_size(const DiTConfig *c, int s) {
+    switch (s) {
+    case S_D: return c->dim;
+    case S_6D: return 6 * (int64_t)c->dim;
+    case S_FFN: return c->ffn_dim;
+    case S_IN: return c->in_dim;
+    case S_TEXT: return c->text_dim;
+    case S_FREQ: return c->freq_dim;
+    case S_PT: return c->patch_t;
+    case S_PH: return c->patch_h;
+    case S_PW: return c->patch_w;
+    case S_OUT: return (int64_t)c->out_dim * c->patch_t * c->patch_h * c->patch_w;
+    default: return s;
+    }
+}
+
+/* Row t of the table as a spec; block >= 0 for a DIT_BLOCK row. */
+static void dit_spec(const DiTConfig *c, const DiTTensor *t, int block, TensorSpec *s) {
+    if (block < 0) snprintf(s->name, sizeof s->name, "%s", t->name);
+    else snprintf(s->name, sizeof s->name, "blocks.%d.%s", block, t->name);
+    s->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) s->shape[i] = dit_size(c, t->shape[i]);
+}
+
+/* Spec k of the whole list (embeddings, blocks, head) with its table row;
+ * *block is its block, or -1. */
+static const DiTTensor *dit_row(const DiTConfig *c, int k, TensorSpec *s, int *block) {
+    int ne = NROWS(DIT_EMBED), nb = NROWS(DIT_BLOCK) * c->num_layers;
+    const DiTTensor *t = k < ne ? &DIT_EMBED[k] : k < ne + nb ? &DIT_BLOCK[(k - ne) % NROWS(DIT_BLOCK)]
+                                                              : &DIT_HEAD[k - ne - nb];
+    *block = k < ne || k >= ne + nb ? -1 : (k - ne) / NROWS(DIT_BLOCK);
+    dit_spec(c, t, *block, s);
+    return t;
+}
+
+int dit_tensor_specs(const DiTConfig *c, TensorSpec *out, int cap) {
+    int n = NROWS(DIT_EMBED) + NROWS(DIT_BLOCK) * c->num_layers + NROWS(DIT_HEAD), block;
+    for (int k = 0; k < n && k < cap; k++) dit_row(c, k, &out[k], &block);
+    return n;
+}
+
+/* Floats of every vector row: the size of w->vectors. */
+static size_t vector_floats(const DiTConfig *c) {
+    size_t n = 0;
+    TensorSpec s;
+    int block;
+    for (int k = 0, nk = dit_tensor_specs(c, NULL, 0); k < nk; k++) {
+        if (!dit_row(c, k, &s, &block)->vector) continue;
+        size_t v = 1;
+        for (int i = 0; i < s.ndim; i++) v *= (size_t)s.shape[i];
+        n += v;
+    }
+    return n;
+}
+
 typedef struct {
     const TensorList *tl;
     const char *prefix; /* "" or "model.diffusion_model." (ComfyUI files) */
@@ -69,108 +192,33 @@ typedef struct {
     T2vError *err;
 } Binder;
 
-static const Tensor *bind_v(Binder *b, int ndim, const int64_t *shape, const char *fmt,
-                            va_list ap) {
-    char name[256];
-    if (b->rc) return NULL;
-    vsnprintf(name, sizeof name, fmt, ap);
-    const Tensor *t = tl_require(b->tl, b->err, ndim, shape, "%s%s", b->prefix, name);
-    if (!t) { b->rc = T2V_EINPUT; return NULL; }
-    if (!dtype_is_float(t->dtype)) {
-        b->rc = t2v_fail(b->err, T2V_EINPUT, "tensor %s%s: expected a float dtype, found %s",
-                         b->prefix, name, dtype_name(t->dtype));
-        return NULL;
-    }
-    return t;
-}
-
-/* A matrix (or conv kernel) view. */
-static const Tensor *bind_mat(Binder *b, int ndim, const int64_t *shape, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    const Tensor *t = bind_v(b, ndim, shape, fmt, ap);
-    va_end(ap);
-    return t;
-}
-
-/* A vector widened to fp32 once. */
-static const float *bind_vec(Binder *b, int ndim, const int64_t *shape, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    const Tensor *t = bind_v(b, ndim, shape, fmt, ap);
-    va_end(ap);
-    if (!t) return NULL;
+/* Binds spec s: a view, or for a vector a widened fp32 copy in b->vec. The
+ * pointer goes to *dst (a const Tensor * or a const float * field). */
+static void bind_spec(Binder *b, const TensorSpec *s, int vector, void *dst) {
+    if (b->rc) return;
+    const Tensor *t = tl_require(b->tl, b->err, s->ndim, s->shape, "%s%s", b->prefix, s->name);
+    if (!t) { b->rc = T2V_EINPUT; return; }
+    if (!vector) { *(const Tensor **)dst = t; return; }
     int64_t n = tensor_numel(t);
     if (b->used + (size_t)n > b->cap) { /* cannot happen: cap counts every vector */
         b->rc = t2v_fail(b->err, T2V_EINPUT, "dit: vector storage overflow");
-        return NULL;
+        return;
     }
-    float *dst = b->vec + b->used;
-    widen_to_f32(dst, t->data, t->dtype, n);
+    float *v = b->vec + b->used;
+    widen_to_f32(v, t->data, t->dtype, n);
     b->used += (size_t)n;
-    return dst;
+    *(const float **)dst = v;
 }
 
-static size_t vector_floats(const DiTConfig *c) {
-    size_t D = (size_t)c->dim, Ko = (size_t)c->out_dim * c->patch_t * c->patch_h * c->patch_w;
-    size_t top = 5 * D + 6 * D + 2 * D + Ko;      /* biases, time_projection, head */
-    size_t block = 6 * D + 8 * D + 4 * D + 2 * D + (size_t)c->ffn_dim + D;
-    return top + block * (size_t)c->num_layers;
-}
-
-static void bind_block(Binder *b, DiTBlock *k, int i, const DiTConfig *c) {
-    int64_t D = c->dim, F = c->ffn_dim;
-    int64_t mod[3] = {1, 6, D}, DD[2] = {D, D}, v1[1] = {D}, FD[2] = {F, D}, DF[2] = {D, F},
-            vF[1] = {F};
-    k->modulation = bind_vec(b, 3, mod, "blocks.%d.modulation", i);
-    k->sa_q = bind_mat(b, 2, DD, "blocks.%d.self_attn.q.weight", i);
-    k->sa_bq = bind_vec(b, 1, v1, "blocks.%d.self_attn.q.bias", i);
-    k->sa_k = bind_mat(b, 2, DD, "blocks.%d.self_attn.k.weight", i);
-    k->sa_bk = bind_vec(b, 1, v1, "blocks.%d.self_attn.k.bias", i);
-    k->sa_v = bind_mat(b, 2, DD, "blocks.%d.self_attn.v.weight", i);
-    k->sa_bv = bind_vec(b, 1, v1, "blocks.%d.self_attn.v.bias", i);
-    k->sa_o = bind_mat(b, 2, DD, "blocks.%d.self_attn.o.weight", i);
-    k->sa_bo = bind_vec(b, 1, v1, "blocks.%d.self_attn.o.bias", i);
-    k->sa_norm_q = bind_vec(b, 1, v1, "blocks.%d.self_attn.norm_q.weight", i);
-    k->sa_norm_k = bind_vec(b, 1, v1, "blocks.%d.self_attn.norm_k.weight", i);
-    k->norm3_w = bind_vec(b, 1, v1, "blocks.%d.norm3.weight", i);
-    k->norm3_b = bind_vec(b, 1, v1, "blocks.%d.norm3.bias", i);
-    k->ca_q = bind_mat(b, 2, DD, "blocks.%d.cross_attn.q.weight", i);
-    k->ca_bq = bind_vec(b, 1, v1, "blocks.%d.cross_attn.q.bias", i);
-    k->ca_k = bind_mat(b, 2, DD, "blocks.%d.cross_attn.k.weight", i);
-    k->ca_bk = bind_vec(b, 1, v1, "blocks.%d.cross_attn.k.bias", i);
-    k->ca_v = bind_mat(b, 2, DD, "blocks.%d.cross_attn.v.weight", i);
-    k->ca_bv = bind_vec(b, 1, v1, "blocks.%d.cross_attn.v.bias", i);
-    k->ca_o = bind_mat(b, 2, DD, "blocks.%d.cross_attn.o.weight", i);
-    k->ca_bo = bind_vec(b, 1, v1, "blocks.%d.cross_attn.o.bias", i);
-    k->ca_norm_q = bind_vec(b, 1, v1, "blocks.%d.cross_attn.norm_q.weight", i);
-    k->ca_norm_k = bind_vec(b, 1, v1, "blocks.%d.cross_attn.norm_k.weight", i);
-    k->ffn0 = bind_mat(b, 2, FD, "blocks.%d.ffn.0.weight", i);
-    k->ffn0_b = bind_vec(b, 1, vF, "blocks.%d.ffn.0.bias", i);
-    k->ffn2 = bind_mat(b, 2, DF, "blocks.%d.ffn.2.weight", i);
-    k->ffn2_b = bind_vec(b, 1, v1, "blocks.%d.ffn.2.bias", i);
-}
-
-static void bind_top(Binder *b, DiTWeights *w, const DiTConfig *c) {
-    int64_t D = c->dim, Ko = (int64_t)c->out_dim * c->patch_t * c->patch_h * c->patch_w;
-    int64_t pe[5] = {D, c->in_dim, c->patch_t, c->patch_h, c->patch_w}, v1[1] = {D},
-            te0[2] = {D, c->text_dim}, DD[2] = {D, D}, tm0[2] = {D, c->freq_dim},
-            tp[2] = {6 * D, D}, v6[1] = {6 * D}, hm[3] = {1, 2, D}, hh[2] = {Ko, D}, vK[1] = {Ko};
-    w->patch_embedding = bind_mat(b, 5, pe, "patch_embedding.weight");
-    w->patch_embedding_b = bind_vec(b, 1, v1, "patch_embedding.bias");
-    w->text_embedding0 = bind_mat(b, 2, te0, "text_embedding.0.weight");
-    w->text_embedding0_b = bind_vec(b, 1, v1, "text_embedding.0.bias");
-    w->text_embedding2 = bind_mat(b, 2, DD, "text_embedding.2.weight");
-    w->text_embedding2_b = bind_vec(b, 1, v1, "text_embedding.2.bias");
-    w->time_embedding0 = bind_mat(b, 2, tm0, "time_embedding.0.weight");
-    w->time_embedding0_b = bind_vec(b, 1, v1, "time_embedding.0.bias");
-    w->time_embedding2 = bind_mat(b, 2, DD, "time_embedding.2.weight");
-    w->time_embedding2_b = bind_vec(b, 1, v1, "time_embedding.2.bias");
-    w->time_projection1 = bind_mat(b, 2, tp, "time_projection.1.weight");
-    w->time_projection1_b = bind_vec(b, 1, v6, "time_projection.1.bias");
-    w->head_modulation = bind_vec(b, 3, hm, "head.modulation");
-    w->head = bind_mat(b, 2, hh, "head.head.weight");
-    w->head_b = bind_vec(b, 1, vK, "head.head.bias");
+/* Every row of the table, in order, into m->w. */
+static void bind_weights(Binder *b, DiT *m) {
+    TensorSpec s;
+    int block;
+    for (int k = 0, n = dit_tensor_specs(&m->c, NULL, 0); k < n && !b->rc; k++) {
+        const DiTTensor *t = dit_row(&m->c, k, &s, &block);
+        char *base = block < 0 ? (char *)&m->w : (char *)&m->w.blocks[block];
+        bind_spec(b, &s, t->vector, base + t->offset);
+    }
 }
 
 /* ===========================================================================
@@ -263,8 +311,7 @@ int dit_build(DiT *m, const DiTConfig *c, const TensorList *tl, T2vError *err) {
     m->w.vectors = b.vec = t2v_malloc(b.cap * sizeof(float), "DiT vectors", err);
     m->w.blocks = t2v_calloc((size_t)c->num_layers + 1, sizeof(DiTBlock), "DiT blocks", err);
     if (!b.vec || !m->w.blocks) { dit_free(m); return T2V_ERESOURCE; }
-    bind_top(&b, &m->w, c);
-    for (int i = 0; i < c->num_layers && !b.rc; i++) bind_block(&b, &m->w.blocks[i], i, c);
+    bind_weights(&b, m);
     if (!b.rc) b.rc = alloc_fixed(m, err);
     if (b.rc) dit_free(m);
     return b.rc;

@@ -90,7 +90,12 @@ typedef struct {
     void *trace_user;
 } DiT;
 
-/* Binds and shape-checks every official tensor name of `w` (spec 2.1; a
+/* The official tensors for a config (spec 2.1), in module order: the
+ * embeddings, blocks.0 .. blocks.{num_layers-1}, the head. Writes the first
+ * min(n, cap) to out (NULL when cap is 0) and returns n. The list dit_build
+ * binds and shape-checks. */
+int dit_tensor_specs(const DiTConfig *c, TensorSpec *out, int cap);
+/* Binds and shape-checks every tensor of dit_tensor_specs in `w` (a
  * "model.diffusion_model." prefix is accepted). `w` must outlive m. */
 int dit_build(DiT *m, const DiTConfig *c, const TensorList *w, T2vError *err);
 /* Allocates the token buffers for up to max_tokens = f*h*w tokens. */

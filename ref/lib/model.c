@@ -170,15 +170,17 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
         else if ((d->negative_prompt = (char *)malloc(n->len + 1)) != NULL) memcpy(d->negative_prompt, n->string, n->len + 1);
     }
     const JsonValue *pf = json_get(j, "preview_factors");
-    if (!rc && pf) {
-        if (pf->type != JSON_ARRAY || pf->len != 51)
-            rc = t2v_fail(err, T2V_EINPUT, "%s: \"preview_factors\" must be 51 numbers (16x3 then 3 biases)", path);
-        for (size_t i = 0; !rc && i < 51; i++) {
+    if (!rc && pf) { /* checked against the latent's channels by model_open */
+        if (pf->type != JSON_ARRAY || pf->len < 6 || pf->len > sizeof d->preview_factors / sizeof(float) ||
+            pf->len % 3)
+            rc = t2v_fail(err, T2V_EINPUT, "%s: \"preview_factors\" must be 3 C + 3 numbers (C x 3, then 3 biases)",
+                          path);
+        for (size_t i = 0; !rc && i < pf->len; i++) {
             if (pf->items[i].type != JSON_NUMBER)
                 rc = t2v_fail(err, T2V_EINPUT, "%s: \"preview_factors\" must be numbers", path);
             else d->preview_factors[i] = (float)pf->items[i].number;
         }
-        if (!rc) d->has_preview_factors = 1;
+        if (!rc) d->n_preview_factors = (int)pf->len;
     }
     json_free(j);
     return rc;
@@ -276,18 +278,27 @@ int dit_config_read(DiTConfig *c, const char *path, T2vError *err) {
 /* ----------------------------------------------------------------------------
  * The Model */
 
-/* The VAE's config comes from its tensor shapes: bind it, keep the config. */
+/* The VAE's config comes from its tensor names and shapes (headers only). */
 static int read_vae_config(VaeConfig *c, const char *path, T2vError *err) {
     Checkpoint ck;
-    Vae v;
     int rc = ckpt_open(&ck, path, err);
     if (rc) return rc;
-    if (!(rc = vae_build(&v, ck.tensors, err))) {
-        *c = v.config;
-        vae_free(&v);
-    }
+    rc = vae_config_from_tensors(c, ck.tensors, err);
     ckpt_close(&ck);
     return rc;
+}
+
+/* The latent preview's colours: t2v.json's, else the VAE's built-in ones. */
+static int read_preview(Model *m, T2vError *err) {
+    const ModelDefaults *d = &m->defaults;
+    const VaePreview *def = vae_preview_default(&m->vae);
+    T2vError e = {0, {0}};
+    if (d->n_preview_factors &&
+        vae_preview_from_list(&m->preview, m->vae.z_dim, d->preview_factors, d->n_preview_factors, &e))
+        return t2v_fail(err, T2V_EINPUT, "%s: %s", m->paths.defaults, e.msg);
+    if (!d->n_preview_factors && def) m->preview = *def;
+    m->has_preview = d->n_preview_factors || def;
+    return T2V_OK;
 }
 
 int model_open(Model *m, const char *dir, int need, T2vError *err) {
@@ -298,6 +309,7 @@ int model_open(Model *m, const char *dir, int need, T2vError *err) {
     if (!rc && m->paths.config && !(rc = dit_config_read(&m->dit, m->paths.config, err))) m->has_dit = 1;
     if (!rc && m->paths.vae && (need & MODEL_NEED_VAE) && !(rc = read_vae_config(&m->vae, m->paths.vae, err)))
         m->has_vae = 1;
+    if (!rc && m->has_vae) rc = read_preview(m, err);
     if (rc) model_close(m);
     return rc;
 }

@@ -54,8 +54,8 @@ typedef struct {
     int fps;
     char sampler[16];
     char *negative_prompt; /* NULL: the official default negative prompt */
-    float preview_factors[16 * 3 + 3]; /* latent -> RGB map: 16x3 weights then 3 biases */
-    int has_preview_factors;
+    float preview_factors[VAE_MAX_Z * 3 + 3]; /* latent -> RGB map: C x 3 weights then 3 biases */
+    int n_preview_factors;                    /* 3 C + 3, or 0: none in t2v.json */
 } ModelDefaults;
 
 typedef struct {
@@ -63,7 +63,8 @@ typedef struct {
     ModelDefaults defaults;
     DiTConfig dit;    /* from config.json (has_dit)                          */
     VaeConfig vae;    /* from the VAE checkpoint's tensor shapes (has_vae)     */
-    int has_dit, has_vae;
+    VaePreview preview; /* latent -> RGB: t2v.json's factors, else the VAE's built-in ones */
+    int has_dit, has_vae, has_preview;
 } Model;
 
 /* What model_open must find (a mask); the other files are read when present. */

@@ -5,6 +5,8 @@
 #include "t5.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,7 @@ int t5_relative_bucket(int rel, int num_buckets, int max_distance) {
 }
 
 /* ----------------------------------------------------------------------------
- * Binding the weights. */
+ * The configuration, read off the tensor shapes. */
 
 /* tl_require on a name with at most one layer index; checks a float dtype
  * and the shape (-1 matches any size), fills err naming the tensor. */
@@ -45,8 +47,8 @@ static const Tensor *req(const TensorList *w, T2vError *err, int ndim, int64_t d
     return tl_require(w, err, ndim, shape, "%s", fmt);
 }
 
-/* Config from the shapes of token_embedding and block 0 (spec 5.1, 5.4). */
-static int derive_config(T5Config *c, const TensorList *w, T2vError *err) {
+int t5_config_from_tensors(T5Config *c, const TensorList *w, T2vError *err) {
+    memset(c, 0, sizeof *c);
     const Tensor *emb = req(w, err, 2, -1, -1, "token_embedding.weight", -1);
     if (!emb) {
         if (tl_find(w, "shared.weight") || tl_find(w, "encoder.block.0.layer.0.layer_norm.weight"))
@@ -85,42 +87,96 @@ static int derive_config(T5Config *c, const TensorList *w, T2vError *err) {
     return T2V_OK;
 }
 
-static int bind_layer(T5LayerWeights *lw, const T5Config *c, const TensorList *w, int i,
-                      T2vError *err) {
-    int64_t d = c->dim, a = c->dim_attn, f = c->dim_ffn, nb = c->num_buckets, H = c->num_heads;
-    struct { const Tensor **dst; int ndim; int64_t d0, d1; const char *name; } t[] = {
-        {&lw->norm1, 1, d, 0, "blocks.%d.norm1.weight"},
-        {&lw->q, 2, a, d, "blocks.%d.attn.q.weight"},
-        {&lw->k, 2, a, d, "blocks.%d.attn.k.weight"},
-        {&lw->v, 2, a, d, "blocks.%d.attn.v.weight"},
-        {&lw->o, 2, d, a, "blocks.%d.attn.o.weight"},
-        {&lw->norm2, 1, d, 0, "blocks.%d.norm2.weight"},
-        {&lw->gate, 2, f, d, "blocks.%d.ffn.gate.0.weight"},
-        {&lw->fc1, 2, f, d, "blocks.%d.ffn.fc1.weight"},
-        {&lw->fc2, 2, d, f, "blocks.%d.ffn.fc2.weight"},
-        {&lw->pos_embedding, 2, nb, H, "blocks.%d.pos_embedding.embedding.weight"},
-    };
-    for (size_t j = 0; j < sizeof t / sizeof t[0]; j++)
-        if (!(*t[j].dst = req(w, err, t[j].ndim, t[j].d0, t[j].d1, t[j].name, i)))
-            return T2V_EINPUT;
+/* ----------------------------------------------------------------------------
+ * The weights: the official tensors of spec 5.4 in one table. t5_tensor_specs
+ * lists it (for `t2v info`); t5_build binds and shape-checks every row. */
+
+void t5_default_config(T5Config *c) {
+    memset(c, 0, sizeof *c);
+    c->vocab = 256384, c->dim = 4096, c->dim_attn = 4096, c->dim_ffn = 10240, c->num_heads = 64;
+    c->head_dim = 64, c->num_layers = 24, c->num_buckets = 32;
+    c->max_distance = T5_MAX_DISTANCE, c->eps = T5_EPS;
+}
+
+/* Sizes in the table: a positive number is itself, these stand for the config's. */
+enum { S_D = -1, S_ATTN = -2, S_FFN = -3, S_BUCKETS = -4, S_HEADS = -5, S_VOCAB = -6 };
+
+typedef struct {
+    const char *name; /* official name; in a block, after "blocks.N." */
+    int ndim, shape[2];
+    size_t offset;    /* of its pointer in T5LayerWeights, or in T5Weights for the others */
+} T5Tensor;
+
+static const T5Tensor T5_EMBED = {"token_embedding.weight", 2, {S_VOCAB, S_D}, offsetof(T5Weights, token_embedding)};
+static const T5Tensor T5_BLOCK[] = {
+    {"norm1.weight", 1, {S_D}, offsetof(T5LayerWeights, norm1)},
+    {"attn.q.weight", 2, {S_ATTN, S_D}, offsetof(T5LayerWeights, q)},
+    {"attn.k.weight", 2, {S_ATTN, S_D}, offsetof(T5LayerWeights, k)},
+    {"attn.v.weight", 2, {S_ATTN, S_D}, offsetof(T5LayerWeights, v)},
+    {"attn.o.weight", 2, {S_D, S_ATTN}, offsetof(T5LayerWeights, o)},
+    {"norm2.weight", 1, {S_D}, offsetof(T5LayerWeights, norm2)},
+    {"ffn.gate.0.weight", 2, {S_FFN, S_D}, offsetof(T5LayerWeights, gate)},
+    {"ffn.fc1.weight", 2, {S_FFN, S_D}, offsetof(T5LayerWeights, fc1)},
+    {"ffn.fc2.weight", 2, {S_D, S_FFN}, offsetof(T5LayerWeights, fc2)},
+    {"pos_embedding.embedding.weight", 2, {S_BUCKETS, S_HEADS}, offsetof(T5LayerWeights, pos_embedding)},
+};
+static const T5Tensor T5_NORM = {"norm.weight", 1, {S_D}, offsetof(T5Weights, norm)};
+#define T5_NBLOCK (int)(sizeof T5_BLOCK / sizeof T5_BLOCK[0])
+
+static int64_t t5_size(const T5Config *c, int s) {
+    switch (s) {
+    case S_D: return c->dim;
+    case S_ATTN: return c->dim_attn;
+    case S_FFN: return c->dim_ffn;
+    case S_BUCKETS: return c->num_buckets;
+    case S_HEADS: return c->num_heads;
+    case S_VOCAB: return c->vocab;
+    default: return s;
+    }
+}
+
+/* Spec k of the whole list (token_embedding, the blocks, norm) with its row;
+ * *layer is its block, or -1. */
+static const T5Tensor *t5_row(const T5Config *c, int k, TensorSpec *s, int *layer) {
+    int nb = T5_NBLOCK * c->num_layers;
+    const T5Tensor *t = k == 0 ? &T5_EMBED : k <= nb ? &T5_BLOCK[(k - 1) % T5_NBLOCK] : &T5_NORM;
+    *layer = k == 0 || k > nb ? -1 : (k - 1) / T5_NBLOCK;
+    if (*layer < 0) snprintf(s->name, sizeof s->name, "%s", t->name);
+    else snprintf(s->name, sizeof s->name, "blocks.%d.%s", *layer, t->name);
+    s->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) s->shape[i] = t5_size(c, t->shape[i]);
+    return t;
+}
+
+int t5_tensor_specs(const T5Config *c, TensorSpec *out, int cap) {
+    int n = 2 + T5_NBLOCK * c->num_layers, layer;
+    for (int k = 0; k < n && k < cap; k++) t5_row(c, k, &out[k], &layer);
+    return n;
+}
+
+/* Every row of the table, in order, into m->weights (m->config set). */
+static int bind_weights(T5 *m, const TensorList *w, T2vError *err) {
+    TensorSpec s;
+    int layer;
+    for (int k = 0, n = t5_tensor_specs(&m->config, NULL, 0); k < n; k++) {
+        const T5Tensor *t = t5_row(&m->config, k, &s, &layer);
+        const Tensor *x = tl_require(w, err, s.ndim, s.shape, "%s", s.name);
+        if (!x) return T2V_EINPUT;
+        char *base = layer < 0 ? (char *)&m->weights : (char *)&m->weights.layers[layer];
+        *(const Tensor **)(base + t->offset) = x;
+    }
     return T2V_OK;
 }
 
 int t5_build(T5 *m, const TensorList *w, T2vError *err) {
     memset(m, 0, sizeof *m);
     T5Config *c = &m->config;
-    int rc = derive_config(c, w, err);
+    int rc = t5_config_from_tensors(c, w, err);
     if (rc != T2V_OK) return rc;
-    m->weights.token_embedding = tl_find(w, "token_embedding.weight");
     m->weights.layers =
         t2v_calloc((size_t)c->num_layers, sizeof(T5LayerWeights), "umT5 layers", err);
     if (!m->weights.layers) return T2V_ERESOURCE;
-    for (int i = 0; i < c->num_layers; i++)
-        if ((rc = bind_layer(&m->weights.layers[i], c, w, i, err)) != T2V_OK) goto fail;
-    if (!(m->weights.norm = req(w, err, 1, c->dim, 0, "norm.weight", -1))) {
-        rc = T2V_EINPUT;
-        goto fail;
-    }
+    if ((rc = bind_weights(m, w, err)) != T2V_OK) goto fail;
     /* One weight matrix widened at a time: the largest is an FFN matrix. */
     size_t wmax = (size_t)c->dim_attn * (size_t)c->dim;
     if ((size_t)c->dim_ffn * (size_t)c->dim > wmax) wmax = (size_t)c->dim_ffn * (size_t)c->dim;

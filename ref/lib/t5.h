@@ -76,9 +76,20 @@ typedef struct {
     void *hook_ctx;
 } T5;
 
+/* umT5-XXL, the encoder Wan2.1 ships (spec 5.1). */
+void t5_default_config(T5Config *c);
+/* The configuration from the shapes of token_embedding and block 0 and the
+ * number of blocks (spec 5.1, 5.4); reads no tensor data. */
+int t5_config_from_tensors(T5Config *c, const TensorList *w, T2vError *err);
+/* The official tensors for a config (spec 5.4), in module order:
+ * token_embedding, blocks.0 .. blocks.{num_layers-1}, norm. Writes the first
+ * min(n, cap) to out (NULL when cap is 0) and returns n. The list t5_build
+ * binds and shape-checks. */
+int t5_tensor_specs(const T5Config *c, TensorSpec *out, int cap);
+
 /* Binds the encoder to the tensors of `w` (official names; from a .pth or a
- * safetensors file) and derives the configuration from their shapes. `w`
- * and the files behind it must outlive the T5. */
+ * safetensors file): t5_config_from_tensors, then every tensor of
+ * t5_tensor_specs. `w` and the files behind it must outlive the T5. */
 int t5_build(T5 *m, const TensorList *w, T2vError *err);
 void t5_free(T5 *m);
 /* context[L, dim] = encoder(ids[L]). ids must lie in [0, vocab); L >= 1. */

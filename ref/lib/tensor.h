@@ -158,6 +158,17 @@ const Tensor *tl_require(const TensorList *tl, T2vError *err, int ndim, const in
                          const char *fmt, ...) T2V_PRINTF(5, 6);
 void tl_free(TensorList *tl); /* frees names and owned tensors */
 
+/* One tensor a stage expects: its official name, rank and shape. Each stage
+ * lists its own from its config (dit_tensor_specs, t5_tensor_specs,
+ * vae_tensor_specs): the one list its build binds and shape-checks, and the
+ * layout `t2v info --config` prints. */
+#define T2V_SPEC_DIMS 5
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[T2V_SPEC_DIMS];
+} TensorSpec;
+
 /* ----------------------------------------------------------------------------
  * Error metric (tests, `t2v compare`): max |a-r|, that over rms(r), cosine
  * similarity, and the index of the first element whose error exceeds

@@ -32,7 +32,282 @@ static const float VAE_STD[16] = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1
                                   1.6382f, 1.1253f, 2.8251f, 1.9160f};
 
 /* ============================================================================
- * Weights: binding by official name (spec 4.3) */
+ * Configuration (spec 4.3) and the latent's geometry */
+
+#define VAE_Z_NORM (int)(sizeof VAE_MEAN / sizeof VAE_MEAN[0]) /* the latent normalisation's channels */
+#define VAE_MAX_CH (1 << 16) /* channels above this are refused (no real VAE comes near) */
+
+/* Layers in a half: conv1, 3 middle, the blocks of n stages (per residual
+ * blocks each, a resample between stages), head. */
+static int chain_len(const VaeConfig *c, int dec) {
+    int per = dec ? c->num_res_blocks + 1 : c->num_res_blocks;
+    return 1 + 3 + c->n_stages * (per + 1) - 1 + 1;
+}
+
+static void finish_config(VaeConfig *c, int dec, int enc) {
+    int top = c->dim * c->dim_mult[c->n_stages - 1];
+    c->dec_top = dec ? top : 0;
+    c->enc_top = enc ? top : 0;
+    c->n_dec = dec ? chain_len(c, 1) : 0;
+    c->n_enc = enc ? chain_len(c, 0) : 0;
+    c->scale_s = c->scale_t = 1;
+    for (int i = 0; i + 1 < c->n_stages; i++) {
+        c->scale_s *= 2;
+        if (c->temporal_down[i]) c->scale_t *= 2;
+    }
+}
+
+void vae_default_config(VaeConfig *c) {
+    static const int mult[4] = {1, 2, 4, 4}, tdown[3] = {0, 1, 1};
+    memset(c, 0, sizeof *c);
+    c->dim = 96, c->z_dim = 16, c->n_stages = 4, c->num_res_blocks = 2;
+    for (int i = 0; i < 4; i++) c->dim_mult[i] = mult[i];
+    for (int i = 0; i < 3; i++) c->temporal_down[i] = tdown[i];
+    finish_config(c, 1, 1);
+}
+
+/* Reads one half's stages off its blocks (decoder.upsamples.K or
+ * encoder.downsamples.K): runs of ResidualBlocks (residual.2.weight gives a
+ * stage's channels) with a Resample (resample.1.weight; temporal with
+ * time_conv.weight) between stages. c->dim must be set. */
+static int read_stages(VaeConfig *c, const TensorList *tl, int dec, T2vError *err) {
+    const char *blk = dec ? "decoder.upsamples" : "encoder.downsamples";
+    int n = 0, run = 0, per = -1, ch[VAE_MAX_STAGES] = {0}, tc[VAE_MAX_STAGES] = {0};
+    for (int k = 0;; k++) {
+        const Tensor *r = tl_findf(tl, "%s.%d.residual.2.weight", blk, k);
+        int resample = tl_findf(tl, "%s.%d.resample.1.weight", blk, k) != NULL;
+        if (r) { /* a ResidualBlock: the first of a stage gives its channels */
+            if (run++ == 0) {
+                if (n == VAE_MAX_STAGES)
+                    return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: more than %d stages", blk, VAE_MAX_STAGES);
+                if (r->ndim < 1 || r->shape[0] < 1 || r->shape[0] > VAE_MAX_CH || r->shape[0] % c->dim)
+                    return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s.%d.residual.2.weight: expected a "
+                                    "multiple of dim %d output channels", blk, k, c->dim);
+                ch[n] = (int)(r->shape[0] / c->dim);
+            }
+            continue;
+        }
+        if (run == 0 || (per >= 0 && run != per))
+            return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s.%d: expected %s (the WanVAE_ layout of spec 4.3: "
+                            "the same number of residual blocks in every stage)", blk, k,
+                            run == 0 ? "a residual block" : "the same residual blocks as stage 0");
+        per = run, run = 0, n++;
+        if (!resample) break;
+        tc[n - 1] = tl_findf(tl, "%s.%d.time_conv.weight", blk, k) != NULL;
+    }
+    c->n_stages = n;
+    c->num_res_blocks = dec ? per - 1 : per;
+    for (int i = 0; i < n; i++) c->dim_mult[dec ? n - 1 - i : i] = ch[i];
+    for (int i = 0; i + 1 < n; i++) c->temporal_down[dec ? n - 2 - i : i] = tc[i];
+    return T2V_OK;
+}
+
+/* One half's config: z_dim from conv2 (decoder) or conv1 (encoder), dim
+ * from decoder.head.0.gamma or encoder.conv1.weight, then the stages. */
+static int read_half(VaeConfig *c, const TensorList *tl, int dec, T2vError *err) {
+    const char *zn = dec ? "conv2.weight" : "conv1.weight", *dn = dec ? "decoder.head.0.gamma" : "encoder.conv1.weight";
+    const Tensor *z = tl_find(tl, zn), *d = tl_find(tl, dn);
+    memset(c, 0, sizeof *c);
+    if (!d) return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: tensor '%s' is missing", dn);
+    int64_t zc = z->ndim >= 1 ? z->shape[0] / (dec ? 1 : 2) : 0;
+    if (zc < 1 || zc > VAE_MAX_Z || (!dec && z->shape[0] % 2))
+        return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: expected %s1..%d latent channels", zn,
+                        dec ? "" : "twice ", VAE_MAX_Z);
+    if (d->ndim < 1 || d->shape[0] < 1 || d->shape[0] > VAE_MAX_CH)
+        return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: expected 1..%d channels", dn, VAE_MAX_CH);
+    c->z_dim = (int)zc, c->dim = (int)d->shape[0];
+    return read_stages(c, tl, dec, err);
+}
+
+static int same_half(const VaeConfig *a, const VaeConfig *b) {
+    int same = a->dim == b->dim && a->z_dim == b->z_dim && a->n_stages == b->n_stages &&
+               a->num_res_blocks == b->num_res_blocks;
+    for (int i = 0; same && i < a->n_stages; i++)
+        same = a->dim_mult[i] == b->dim_mult[i] && a->temporal_down[i] == b->temporal_down[i];
+    return same;
+}
+
+int vae_config_from_tensors(VaeConfig *c, const TensorList *tl, T2vError *err) {
+    int dec = tl_find(tl, "conv2.weight") != NULL, enc = tl_find(tl, "conv1.weight") != NULL, rc = T2V_OK;
+    memset(c, 0, sizeof *c);
+    if (!dec && !enc)
+        return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: neither 'conv2.weight' (decoder) nor 'conv1.weight' "
+                                         "(encoder) found: not a Wan VAE state dict?");
+    VaeConfig e;
+    if (dec) rc = read_half(c, tl, 1, err);
+    if (!rc && enc) rc = read_half(&e, tl, 0, err);
+    if (!rc && enc && !dec) *c = e;
+    if (!rc && enc && dec && !same_half(c, &e))
+        rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: the encoder and the decoder disagree on dim, z_dim, "
+                                       "stages or residual blocks");
+    if (!rc) finish_config(c, dec, enc);
+    return rc;
+}
+
+void vae_latent_size(const VaeConfig *c, int F, int H, int W, int *T, int *h, int *w) {
+    *T = 1 + (F - 1) / c->scale_t;
+    *h = H / c->scale_s;
+    *w = W / c->scale_s;
+}
+
+void vae_video_size(const VaeConfig *c, int T, int h, int w, int *F, int *H, int *W) {
+    *F = 1 + c->scale_t * (T - 1);
+    *H = c->scale_s * h;
+    *W = c->scale_s * w;
+}
+
+int vae_video_size_ok(const VaeConfig *c, int F, int H, int W) {
+    return F >= 1 && (F - 1) % c->scale_t == 0 && H >= c->scale_s && W >= c->scale_s && H % c->scale_s == 0 &&
+           W % c->scale_s == 0;
+}
+
+/* ============================================================================
+ * The layer chains and their tensors (spec 4.3): the one list that
+ * vae_tensor_specs prints and vae_build binds. */
+
+static void set_layer(VaeLayer *l, VaeKind kind, int cin, int cout, const char *pfx, const char *what, int k) {
+    memset(l, 0, sizeof *l);
+    l->kind = kind, l->cin = cin, l->cout = cout;
+    if (k < 0) snprintf(l->name, sizeof l->name, "%s.%s", pfx, what);
+    else snprintf(l->name, sizeof l->name, "%s.%s.%d", pfx, what, k);
+}
+
+/* Block k of decoder.upsamples (dec) or encoder.downsamples: stage i has
+ * per residual blocks, then (but the last stage) a resample. Decoder stage i
+ * has dim_mult[n-1-i] (the encoder's in reverse) and takes half the channels
+ * of the stage before (after its upsample), as Decoder3d. */
+static void block_layer(const VaeConfig *c, int dec, int k, VaeLayer *l) {
+    int n = c->n_stages, per = dec ? c->num_res_blocks + 1 : c->num_res_blocks;
+    int i = k / (per + 1), r = k % (per + 1), out = c->dim * c->dim_mult[dec ? n - 1 - i : i];
+    const char *pfx = dec ? "decoder" : "encoder", *blk = dec ? "upsamples" : "downsamples";
+    if (r == per) { /* the resample after stage i */
+        int t = c->temporal_down[dec ? n - 2 - i : i];
+        VaeKind kind = dec ? (t ? VAE_UP3D : VAE_UP2D) : (t ? VAE_DOWN3D : VAE_DOWN2D);
+        set_layer(l, kind, out, dec ? out / 2 : out, pfx, blk, k);
+        return;
+    }
+    int in = r > 0 ? out : i == 0 ? c->dim * (dec ? c->dim_mult[n - 1] : 1)
+                       : dec ? c->dim * c->dim_mult[n - i] / 2 : c->dim * c->dim_mult[i - 1];
+    set_layer(l, VAE_RES, in, out, pfx, blk, k);
+}
+
+/* Layer j of a half in run order: decoder conv1, middle.0-2, upsamples.*,
+ * head; encoder conv1, downsamples.*, middle.0-2, head. */
+static void chain_layer(const VaeConfig *c, int dec, int j, VaeLayer *l) {
+    const char *pfx = dec ? "decoder" : "encoder";
+    int top = c->dim * c->dim_mult[c->n_stages - 1], last = chain_len(c, dec) - 1, mid = dec ? 1 : last - 3;
+    if (j == 0)
+        set_layer(l, VAE_CONV, dec ? c->z_dim : 3, dec ? top : c->dim, pfx, "conv1", -1);
+    else if (j == last)
+        set_layer(l, VAE_HEAD, dec ? c->dim * c->dim_mult[0] : top, dec ? 3 : 2 * c->z_dim, pfx, "head", -1);
+    else if (j >= mid && j < mid + 3)
+        set_layer(l, j == mid + 1 ? VAE_ATTN : VAE_RES, top, top, pfx, "middle", j - mid);
+    else
+        block_layer(c, dec, dec ? j - 4 : j - 1, l);
+}
+
+/* One tensor and where vae_build puts it: a conv weight is viewed, a gamma or
+ * a bias widened to fp32. */
+typedef struct {
+    TensorSpec s;
+    VaeConv *conv;
+    float **vec;
+} VaeSlot;
+
+#define VAE_MAX_SLOTS 8
+
+/* Slot NAME SUB TAIL ("decoder.head" ".2" ".weight") with its shape. */
+static void slot(VaeSlot *o, int *n, const char *name, const char *sub, const char *tail, VaeConv *conv,
+                 float **vec, int ndim, const int64_t *shape) {
+    VaeSlot *s = &o[(*n)++];
+    snprintf(s->s.name, sizeof s->s.name, "%s%s%s", name, sub, tail);
+    s->s.ndim = ndim;
+    for (int i = 0; i < ndim; i++) s->s.shape[i] = shape[i];
+    s->conv = conv, s->vec = vec;
+}
+
+/* NAME.weight [cout, cin, kt, kh, kw] (kt = 0: a Conv2d [cout, cin, kh, kw])
+ * and NAME.bias [cout]. */
+static void slot_conv(VaeSlot *o, int *n, VaeConv *cv, const char *name, const char *sub, int64_t cout, int64_t cin,
+                      int kt, int kh, int kw) {
+    int64_t s5[5] = {cout, cin, kt, kh, kw}, s4[4] = {cout, cin, kh, kw};
+    slot(o, n, name, sub, ".weight", cv, NULL, kt ? 5 : 4, kt ? s5 : s4);
+    slot(o, n, name, sub, ".bias", NULL, &cv->b, 1, &cout);
+}
+
+/* A gamma [C, 1, 1, 1] (RMS_norm over channels), [C, 1, 1] in the attention. */
+static void slot_gamma(VaeSlot *o, int *n, float **g, const char *name, const char *sub, int64_t C, int ndim) {
+    int64_t s[4] = {C, 1, 1, 1};
+    slot(o, n, name, sub, "", NULL, g, ndim, s);
+}
+
+/* The tensors of layer l in the official module order. */
+static int layer_slots(VaeLayer *l, VaeSlot *o) {
+    int n = 0;
+    int64_t ci = l->cin, co = l->cout;
+    switch (l->kind) {
+    case VAE_CONV:
+        slot_conv(o, &n, &l->conv, l->name, "", co, ci, 3, 3, 3);
+        break;
+    case VAE_HEAD: /* head.0 RMS_norm, head.1 SiLU, head.2 CausalConv3d */
+        slot_gamma(o, &n, &l->gamma, l->name, ".0.gamma", ci, 4);
+        slot_conv(o, &n, &l->conv, l->name, ".2", co, ci, 3, 3, 3);
+        break;
+    case VAE_RES:
+        slot_gamma(o, &n, &l->gamma, l->name, ".residual.0.gamma", ci, 4);
+        slot_conv(o, &n, &l->conv, l->name, ".residual.2", co, ci, 3, 3, 3);
+        slot_gamma(o, &n, &l->gamma2, l->name, ".residual.3.gamma", co, 4);
+        slot_conv(o, &n, &l->conv2, l->name, ".residual.6", co, co, 3, 3, 3);
+        if (ci != co) slot_conv(o, &n, &l->shortcut, l->name, ".shortcut", co, ci, 1, 1, 1);
+        break;
+    case VAE_ATTN: /* 1x1 Conv2d used as Linear layers */
+        slot_gamma(o, &n, &l->gamma, l->name, ".norm.gamma", ci, 3);
+        slot_conv(o, &n, &l->conv, l->name, ".to_qkv", 3 * ci, ci, 0, 1, 1);
+        slot_conv(o, &n, &l->conv2, l->name, ".proj", ci, ci, 0, 1, 1);
+        break;
+    case VAE_UP2D:
+    case VAE_UP3D:
+    case VAE_DOWN2D:
+    case VAE_DOWN3D:
+        slot_conv(o, &n, &l->conv, l->name, ".resample.1", co, ci, 0, 3, 3);
+        if (l->kind == VAE_UP3D) slot_conv(o, &n, &l->time_conv, l->name, ".time_conv", 2 * ci, ci, 3, 1, 1);
+        if (l->kind == VAE_DOWN3D) slot_conv(o, &n, &l->time_conv, l->name, ".time_conv", ci, ci, 3, 1, 1);
+        break;
+    }
+    return n;
+}
+
+/* The top-level 1x1x1 conv of a half: conv2 [z, z] before the decoder,
+ * conv1 [2z, 2z] after the encoder. */
+static int top_slots(Vae *m, int dec, VaeSlot *o) {
+    int n = 0;
+    int64_t z = m->config.z_dim * (dec ? 1 : 2);
+    slot_conv(o, &n, dec ? &m->conv2 : &m->conv1, dec ? "conv2" : "conv1", "", z, z, 1, 1, 1);
+    return n;
+}
+
+static int put_slots(const VaeSlot *s, int ns, TensorSpec *out, int cap, int n) {
+    for (int k = 0; k < ns; k++, n++)
+        if (n < cap) out[n] = s[k].s;
+    return n;
+}
+
+int vae_tensor_specs(const VaeConfig *c, TensorSpec *out, int cap) {
+    Vae m;
+    VaeLayer l;
+    VaeSlot s[VAE_MAX_SLOTS];
+    int n = 0;
+    memset(&m, 0, sizeof m);
+    m.config = *c;
+    for (int j = 0; j < c->n_enc; j++) chain_layer(c, 0, j, &l), n = put_slots(s, layer_slots(&l, s), out, cap, n);
+    if (c->n_enc) n = put_slots(s, top_slots(&m, 0, s), out, cap, n);
+    if (c->n_dec) n = put_slots(s, top_slots(&m, 1, s), out, cap, n);
+    for (int j = 0; j < c->n_dec; j++) chain_layer(c, 1, j, &l), n = put_slots(s, layer_slots(&l, s), out, cap, n);
+    return n;
+}
+
+/* ============================================================================
+ * Weights: binding the list (spec 4.3) */
 
 static int ecode(const T2vError *err) { return err && err->code ? err->code : T2V_EINPUT; }
 
@@ -50,208 +325,60 @@ static float *vec_f32(const TensorList *tl, int64_t n, const char *name, T2vErro
     return NULL;
 }
 
-/* Binds NAME.weight (kernel kt x kh x kw, kt = 0: a 2D conv [o,i,kh,kw]) and
- * NAME.bias. cout < 0: any; the found value is stored. */
-static int bind_conv(VaeConv *c, const TensorList *tl, const char *name, int cout, int cin, int kt,
-                     int kh, int kw, T2vError *err) {
-    char wn[128], bn[128];
-    snprintf(wn, sizeof wn, "%s.weight", name);
-    snprintf(bn, sizeof bn, "%s.bias", name);
-    const Tensor *t;
-    if (kt == 0) {
-        int64_t s[4] = {cout, cin, kh, kw};
-        t = tl_require(tl, err, 4, s, "%s", wn);
-    } else {
-        int64_t s[5] = {cout, cin, kt, kh, kw};
-        t = tl_require(tl, err, 5, s, "%s", wn);
+/* A weight becomes a 5-dim view [Cout, Cin, kt, kh, kw] (a Conv2d's kt = 1);
+ * vectors are widened (any shape with C values, leading dim C). */
+static int bind_slot(const VaeSlot *s, const TensorList *tl, T2vError *err) {
+    if (s->vec) {
+        *s->vec = vec_f32(tl, s->s.shape[0], s->s.name, err);
+        return *s->vec ? T2V_OK : ecode(err);
     }
+    const Tensor *t = tl_require(tl, err, s->s.ndim, s->s.shape, "%s", s->s.name);
     if (!t) return ecode(err);
+    VaeConv *c = s->conv;
     c->w = *t;
     c->w.owned = 0;
-    c->w.ndim = 5;
-    c->w.shape[0] = t->shape[0];
-    c->w.shape[1] = t->shape[1];
-    c->w.shape[2] = kt ? kt : 1;
-    c->w.shape[3] = kh;
-    c->w.shape[4] = kw;
+    if (t->ndim == 4) {
+        c->w.ndim = 5;
+        c->w.shape[2] = 1, c->w.shape[3] = t->shape[2], c->w.shape[4] = t->shape[3];
+    }
     c->cout = (int)t->shape[0];
     c->cin = (int)t->shape[1];
-    c->b = vec_f32(tl, c->cout, bn, err);
-    return c->b ? T2V_OK : ecode(err);
-}
-
-static int bind_gamma(float **g, const TensorList *tl, const char *name, int c, T2vError *err) {
-    *g = vec_f32(tl, c, name, err);
-    return *g ? T2V_OK : ecode(err);
-}
-
-static int has(const TensorList *tl, const char *fmt, const char *pre) {
-    char n[128];
-    snprintf(n, sizeof n, fmt, pre);
-    return tl_find(tl, n) != NULL;
-}
-
-/* ResidualBlock: residual.0.gamma, residual.2, residual.3.gamma, residual.6,
- * shortcut when in != out. */
-static int bind_res(VaeLayer *L, const TensorList *tl, int cin, T2vError *err) {
-    char n[128];
-    int rc;
-    L->kind = VAE_RES;
-    snprintf(n, sizeof n, "%s.residual.2", L->name);
-    if ((rc = bind_conv(&L->conv, tl, n, -1, cin, 3, 3, 3, err))) return rc;
-    L->cin = cin;
-    L->cout = L->conv.cout;
-    snprintf(n, sizeof n, "%s.residual.0.gamma", L->name);
-    if ((rc = bind_gamma(&L->gamma, tl, n, cin, err))) return rc;
-    snprintf(n, sizeof n, "%s.residual.3.gamma", L->name);
-    if ((rc = bind_gamma(&L->gamma2, tl, n, L->cout, err))) return rc;
-    snprintf(n, sizeof n, "%s.residual.6", L->name);
-    if ((rc = bind_conv(&L->conv2, tl, n, L->cout, L->cout, 3, 3, 3, err))) return rc;
-    if (cin == L->cout) return T2V_OK;
-    snprintf(n, sizeof n, "%s.shortcut", L->name);
-    return bind_conv(&L->shortcut, tl, n, L->cout, cin, 1, 1, 1, err);
-}
-
-/* AttentionBlock: norm.gamma [C,1,1], to_qkv [3C,C,1,1], proj [C,C,1,1]; the
- * 1x1 convs are used as Linear layers (2-dim views). */
-static int bind_attn(VaeLayer *L, const TensorList *tl, int c, T2vError *err) {
-    char n[128];
-    int rc;
-    L->kind = VAE_ATTN;
-    L->cin = L->cout = c;
-    snprintf(n, sizeof n, "%s.norm.gamma", L->name);
-    if ((rc = bind_gamma(&L->gamma, tl, n, c, err))) return rc;
-    snprintf(n, sizeof n, "%s.to_qkv", L->name);
-    if ((rc = bind_conv(&L->conv, tl, n, 3 * c, c, 0, 1, 1, err))) return rc;
-    snprintf(n, sizeof n, "%s.proj", L->name);
-    if ((rc = bind_conv(&L->conv2, tl, n, c, c, 0, 1, 1, err))) return rc;
-    L->conv.w.ndim = L->conv2.w.ndim = 2;
     return T2V_OK;
 }
 
-/* Resample: resample.1 (Conv2d 3x3) and, for the 3d modes, time_conv. */
-static int bind_resample(VaeLayer *L, const TensorList *tl, int cin, int up, T2vError *err) {
-    char n[128];
-    int rc, t3 = has(tl, "%s.time_conv.weight", L->name);
-    L->kind = up ? (t3 ? VAE_UP3D : VAE_UP2D) : (t3 ? VAE_DOWN3D : VAE_DOWN2D);
-    L->cin = cin;
-    snprintf(n, sizeof n, "%s.resample.1", L->name);
-    if ((rc = bind_conv(&L->conv, tl, n, up ? cin / 2 : cin, cin, 0, 3, 3, err))) return rc;
-    L->cout = L->conv.cout;
-    if (!t3) return T2V_OK;
-    snprintf(n, sizeof n, "%s.time_conv", L->name);
-    return bind_conv(&L->time_conv, tl, n, up ? 2 * cin : cin, cin, 3, 1, 1, err);
+static int bind_slots(const VaeSlot *s, int n, const TensorList *tl, T2vError *err) {
+    int rc = T2V_OK;
+    for (int k = 0; k < n && !rc; k++) rc = bind_slot(&s[k], tl, err);
+    return rc;
 }
 
-/* CausalConv3d k3 (decoder.conv1 / encoder.conv1), or the head. */
-static int bind_conv_layer(VaeLayer *L, const TensorList *tl, int cin, int cout, int head, T2vError *err) {
-    char n[128];
-    int rc;
-    L->kind = head ? VAE_HEAD : VAE_CONV;
-    L->cin = cin;
-    if (head) {
-        snprintf(n, sizeof n, "%s.0.gamma", L->name);
-        if ((rc = bind_gamma(&L->gamma, tl, n, cin, err))) return rc;
-    }
-    snprintf(n, sizeof n, head ? "%s.2" : "%s", L->name);
-    if ((rc = bind_conv(&L->conv, tl, n, cout, cin, 3, 3, 3, err))) return rc;
-    L->cout = L->conv.cout;
-    return T2V_OK;
-}
-
-/* Counts the blocks NAME.0, NAME.1, ... (ResidualBlock or Resample). */
-static int count_blocks(const TensorList *tl, const char *pre) {
-    char p[96];
-    int k = 0;
-    for (;; k++) {
-        snprintf(p, sizeof p, "%s.%d", pre, k);
-        if (!has(tl, "%s.residual.0.gamma", p) && !has(tl, "%s.resample.1.weight", p)) return k;
-    }
-}
-
-/* The decoder or encoder chain: conv1, [middle,] blocks, [middle,] head. */
-static int bind_chain(VaeLayer **out, int *nout, const TensorList *tl, int dec, int z_dim, T2vError *err) {
-    const char *pfx = dec ? "decoder" : "encoder", *blk = dec ? "decoder.upsamples" : "encoder.downsamples";
-    int nb = count_blocks(tl, blk), n = nb + 5, rc = T2V_OK, i = 0, c;
+/* A half: its top-level conv, then its chain of layers. */
+static int bind_half(Vae *m, const TensorList *tl, int dec, T2vError *err) {
+    const VaeConfig *c = &m->config;
+    VaeSlot s[VAE_MAX_SLOTS];
+    int n = dec ? c->n_dec : c->n_enc, rc = bind_slots(s, top_slots(m, dec, s), tl, err);
+    if (rc) return rc;
     VaeLayer *L = t2v_calloc((size_t)n, sizeof *L, "VAE layers", err);
     if (!L) return T2V_ERESOURCE;
-    *out = L;
-    *nout = n;
-    snprintf(L[0].name, sizeof L[0].name, "%s.conv1", pfx);
-    if ((rc = bind_conv_layer(&L[0], tl, dec ? z_dim : 3, -1, 0, err))) return rc;
-    c = L[0].cout;
-    for (int m = 0; m < 2; m++) { /* middle first in the decoder, last in the encoder */
-        if ((m == 0) == (dec != 0)) {
-            for (int j = 0; j < 3; j++, i++) {
-                VaeLayer *M = &L[i + 1];
-                snprintf(M->name, sizeof M->name, "%s.middle.%d", pfx, j);
-                rc = j == 1 ? bind_attn(M, tl, c, err) : bind_res(M, tl, c, err);
-                if (rc) return rc;
-            }
-        } else {
-            for (int k = 0; k < nb; k++, i++) {
-                VaeLayer *B = &L[i + 1];
-                snprintf(B->name, sizeof B->name, "%s.%d", blk, k);
-                char g[96];
-                snprintf(g, sizeof g, "%s.residual.0.gamma", B->name);
-                const Tensor *gt = tl_find(tl, g);
-                rc = gt ? bind_res(B, tl, (int)gt->shape[0], err) : bind_resample(B, tl, c, dec, err);
-                if (rc) return rc;
-                if (B->cin != c)
-                    return t2v_fail(err, T2V_EINPUT, "%s: expects %d input channels, the previous layer gives %d",
-                                    B->name, B->cin, c);
-                c = B->cout;
-            }
-        }
+    *(dec ? &m->dec : &m->enc) = L;
+    for (int j = 0; j < n && !rc; j++) {
+        chain_layer(c, dec, j, &L[j]);
+        rc = bind_slots(s, layer_slots(&L[j], s), tl, err);
+        if (L[j].kind == VAE_ATTN) L[j].conv.w.ndim = L[j].conv2.w.ndim = 2; /* Linear views [Cout, Cin] */
     }
-    VaeLayer *H = &L[n - 1];
-    snprintf(H->name, sizeof H->name, "%s.head", pfx);
-    return bind_conv_layer(H, tl, c, dec ? 3 : 2 * z_dim, 1, err);
-}
-
-static void derive_config(Vae *m) {
-    VaeConfig *c = &m->config;
-    c->scale_s = c->scale_t = 1;
-    for (int i = 0; i < c->n_dec; i++) {
-        if (m->dec[i].kind == VAE_UP2D || m->dec[i].kind == VAE_UP3D) c->scale_s *= 2;
-        if (m->dec[i].kind == VAE_UP3D) c->scale_t *= 2;
-    }
-    if (c->n_dec) {
-        c->dec_top = m->dec[0].cout;
-        c->dim = m->dec[c->n_dec - 1].cin;
-    }
-    if (c->n_enc) {
-        c->enc_top = m->enc[c->n_enc - 1].cin;
-        if (!c->n_dec) c->dim = m->enc[0].cout;
-    }
+    return rc;
 }
 
 int vae_build(Vae *m, const TensorList *tl, T2vError *err) {
     memset(m, 0, sizeof *m);
-    int rc = T2V_OK, has_dec = tl_find(tl, "conv2.weight") != NULL, has_enc = tl_find(tl, "conv1.weight") != NULL;
-    if (!has_dec && !has_enc)
-        return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: neither 'conv2.weight' (decoder) nor 'conv1.weight' "
-                                         "(encoder) found: not a Wan VAE state dict?");
-    const Tensor *t = tl_find(tl, has_dec ? "conv2.weight" : "conv1.weight");
-    int z = (int)t->shape[0] / (has_dec ? 1 : 2);
-    m->config.z_dim = z;
-    if (has_dec && !rc) {
-        if (!(rc = bind_conv(&m->conv2, tl, "conv2", z, z, 1, 1, 1, err)))
-            rc = bind_chain(&m->dec, &m->config.n_dec, tl, 1, z, err);
-    }
-    if (has_enc && !rc) {
-        if (!(rc = bind_conv(&m->conv1, tl, "conv1", 2 * z, 2 * z, 1, 1, 1, err)))
-            rc = bind_chain(&m->enc, &m->config.n_enc, tl, 0, z, err);
-    }
-    if (!rc && z != 16)
-        rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: z_dim %d, expected 16 (the latent normalisation of "
-                                       "spec 4.5 has 16 channels)", z);
-    if (rc) {
-        vae_free(m);
-        return rc;
-    }
-    derive_config(m);
-    return T2V_OK;
+    int rc = vae_config_from_tensors(&m->config, tl, err);
+    if (!rc && m->config.z_dim != VAE_Z_NORM)
+        rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: z_dim %d, expected %d (the latent normalisation of "
+                                       "spec 4.5 has %d channels)", m->config.z_dim, VAE_Z_NORM, VAE_Z_NORM);
+    if (!rc && m->config.n_dec) rc = bind_half(m, tl, 1, err);
+    if (!rc && m->config.n_enc) rc = bind_half(m, tl, 0, err);
+    if (rc) vae_free(m);
+    return rc;
 }
 
 static void free_layers(VaeLayer *L, int n) {
@@ -689,7 +816,7 @@ static int store_frame(VaeRun *r, const float *x, int clamp, T2vError *err) {
 
 static int video_sink(VaeRun *r, const float *x, T2vError *err) { return store_frame(r, x, 1, err); }
 
-/* Runs conv2 and the first n decoder layers on z [16, T, h, w] one latent
+/* Runs conv2 and the first n decoder layers on z [z_dim, T, h, w] one latent
  * frame at a time, emitting nout frames of out_c channels into out. */
 static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, VaeSink sink, float *out, int out_c,
                         int nout, VaeProgress cb, void *user, T2vError *err) {
@@ -721,8 +848,10 @@ int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaePro
     const VaeConfig *c = &m->config;
     if (!c->n_dec) return t2v_fail(err, T2V_EINPUT, "VAE decode: the checkpoint has no decoder");
     if (T < 1 || h < 1 || w < 1)
-        return t2v_fail(err, T2V_EINPUT, "VAE decode: latent [16, %d, %d, %d] is empty", T, h, w);
-    return decode_chain(m, c->n_dec, z, T, h, w, video_sink, video, 3, 1 + c->scale_t * (T - 1), cb, user, err);
+        return t2v_fail(err, T2V_EINPUT, "VAE decode: latent [%d, %d, %d, %d] is empty", c->z_dim, T, h, w);
+    int F, H, W;
+    vae_video_size(c, T, h, w, &F, &H, &W);
+    return decode_chain(m, c->n_dec, z, T, h, w, video_sink, video, 3, F, cb, user, err);
 }
 
 /* Encoder sink: conv1 (1x1x1), keep mu = channels [0, z), normalise (spec 4.5)
@@ -739,14 +868,18 @@ static int latent_sink(VaeRun *r, const float *x, T2vError *err) {
     return store_frame(r, r->y, 0, err);
 }
 
-/* Feeds frames 0..1+4(T-1)-1 of video [3, F, H, W] through the first n
+/* The frames of an F-frame video the encoder uses: 1 + scale_t*k, the
+ * largest such that fits (the rest are dropped, as officially). */
+static int encoder_frames(const VaeConfig *c, int F) { return 1 + c->scale_t * ((F - 1) / c->scale_t); }
+
+/* Feeds the encoder_frames of video [3, F, H, W] through the first n
  * encoder layers. */
 static int encode_chain(Vae *m, int n, const float *video, int F, int H, int W, VaeSink sink, float *out,
                         int out_c, int nout, T2vError *err) {
     VaeRun r;
     int rc = run_init(&r, m, m->enc, n, 3, H, W, err);
     int64_t HW = (int64_t)H * W;
-    int Fuse = 1 + 4 * ((F - 1) / 4);
+    int Fuse = encoder_frames(&m->config, F);
     r.out = out;
     r.out_c = out_c;
     r.nout = nout;
@@ -764,10 +897,12 @@ static int encode_chain(Vae *m, int n, const float *video, int F, int H, int W, 
 int vae_encode(Vae *m, const float *video, int F, int H, int W, float *z, T2vError *err) {
     const VaeConfig *c = &m->config;
     if (!c->n_enc) return t2v_fail(err, T2V_EINPUT, "VAE encode: the checkpoint has no encoder");
-    if (F < 1 || H < 8 || W < 8 || H % 8 || W % 8)
+    int T, h, w;
+    if (F < 1 || H < c->scale_s || W < c->scale_s || H % c->scale_s || W % c->scale_s)
         return t2v_fail(err, T2V_EINPUT, "VAE encode: video [3, %d, %d, %d]: expected at least 1 frame and "
-                        "H, W multiples of 8", F, H, W);
-    return encode_chain(m, c->n_enc, video, F, H, W, latent_sink, z, c->z_dim, 1 + (F - 1) / 4, err);
+                        "H, W multiples of %d", F, H, W, c->scale_s);
+    vae_latent_size(c, F, H, W, &T, &h, &w);
+    return encode_chain(m, c->n_enc, video, F, H, W, latent_sink, z, c->z_dim, T, err);
 }
 
 /* ============================================================================
@@ -782,7 +917,7 @@ const char *vae_layer_name(const Vae *m, int dec, int i) {
 void vae_stage_shape(const Vae *m, int dec, int n, int T, int h, int w, int shape[4]) {
     const VaeLayer *L = dec ? m->dec : m->enc;
     VaeSizes s = {0, 0, 0, 0};
-    int oh, ow, f = dec ? T : 1 + 4 * ((T - 1) / 4);
+    int oh, ow, f = dec ? T : encoder_frames(&m->config, T);
     plan_chain(L, n, h, w, NULL, &s, &oh, &ow);
     for (int i = 0; i < n; i++) {
         if (L[i].kind == VAE_UP3D) f = 1 + 2 * (f - 1);
@@ -810,4 +945,89 @@ int vae_encode_stage(Vae *m, int n, const float *video, int F, int H, int W, flo
         return t2v_fail(err, T2V_EUSAGE, "VAE encode: no encoder layer %d (%d layers)", n, m->config.n_enc);
     vae_stage_shape(m, 0, n, F, H, W, shape);
     return encode_chain(m, n, video, F, H, W, stage_sink, out, shape[0], shape[1], err);
+}
+
+/* ============================================================================
+ * Latent preview (ComfyUI Latent2RGB) */
+
+/* ComfyUI comfy/latent_formats.py, class Wan21 (latent_rgb_factors, bias). */
+const VaePreview vae_preview_wan21 = {
+    16,
+    {{-0.1299f, -0.1692f, 0.2932f},
+     {0.0671f, 0.0406f, 0.0442f},
+     {0.3568f, 0.2548f, 0.1747f},
+     {0.0372f, 0.2344f, 0.1420f},
+     {0.0313f, 0.0189f, -0.0328f},
+     {0.0296f, -0.0956f, -0.0665f},
+     {-0.3477f, -0.4059f, -0.2925f},
+     {0.0166f, 0.1902f, 0.1975f},
+     {-0.0412f, 0.0267f, -0.1364f},
+     {-0.1293f, 0.0740f, 0.1636f},
+     {0.0680f, 0.3019f, 0.1128f},
+     {0.0032f, 0.0581f, 0.0639f},
+     {-0.1251f, 0.0927f, 0.1699f},
+     {0.0060f, -0.0633f, 0.0005f},
+     {0.3477f, 0.2275f, 0.2950f},
+     {0.1984f, 0.0913f, 0.1861f}},
+    {-0.1835f, -0.0868f, -0.3360f},
+};
+
+const VaePreview *vae_preview_default(const VaeConfig *c) {
+    return c->z_dim == vae_preview_wan21.channels ? &vae_preview_wan21 : NULL;
+}
+
+int vae_preview_from_list(VaePreview *p, int channels, const float *v, int n, T2vError *err) {
+    if (channels < 1 || channels > VAE_MAX_Z || n != 3 * channels + 3)
+        return t2v_fail(err, T2V_EINPUT, "latent preview: %d factors for %d channels, expected %d x 3 weights "
+                        "then 3 biases (1..%d channels)", n, channels, channels, VAE_MAX_Z);
+    memset(p, 0, sizeof *p);
+    p->channels = channels;
+    for (int c = 0; c < channels; c++)
+        for (int k = 0; k < 3; k++) p->rgb[c][k] = v[3 * c + k];
+    for (int k = 0; k < 3; k++) p->bias[k] = v[3 * channels + k];
+    return T2V_OK;
+}
+
+static int preview_check(const VaePreview *p, int C, int T, int frame, T2vError *err) {
+    if (C != p->channels)
+        return t2v_fail(err, T2V_EUSAGE, "latent preview: the factors map %d channels, the latent has %d",
+                        p->channels, C);
+    if (frame < 0 || frame >= T)
+        return t2v_fail(err, T2V_EUSAGE, "latent preview: frame %d outside 0..%d", frame, T - 1);
+    return T2V_OK;
+}
+
+/* bias + sum_c latent[c] * rgb[c] at pixel i of the frame, in channel order. */
+static void preview_pixel(const VaePreview *p, const float *latent, int T, size_t hw, int frame, size_t i,
+                          float px[3]) {
+    for (int k = 0; k < 3; k++) {
+        float acc = p->bias[k];
+        for (int c = 0; c < p->channels; c++) acc += latent[((size_t)c * T + frame) * hw + i] * p->rgb[c][k];
+        px[k] = acc;
+    }
+}
+
+int vae_preview_f32(const VaePreview *p, const float *latent, int C, int T, int h, int w, int frame,
+                    float *out, T2vError *err) {
+    int rc = preview_check(p, C, T, frame, err);
+    size_t hw = (size_t)h * w;
+    for (size_t i = 0; !rc && i < hw; i++) preview_pixel(p, latent, T, hw, frame, i, out + 3 * i);
+    return rc;
+}
+
+int vae_preview_rgb(const VaePreview *p, const float *latent, int C, int T, int h, int w, int frame,
+                    uint8_t *rgb, T2vError *err) {
+    int rc = preview_check(p, C, T, frame, err);
+    size_t hw = (size_t)h * w;
+    for (size_t i = 0; !rc && i < hw; i++) {
+        float px[3]; /* one pixel at a time: no scratch buffer */
+        preview_pixel(p, latent, T, hw, frame, i, px);
+        for (int k = 0; k < 3; k++) {
+            float x = px[k];
+            if (x != x) x = -1.0f;
+            x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
+            rgb[3 * i + k] = (uint8_t)floorf((x + 1.0f) * 127.5f + 0.5f);
+        }
+    }
+    return rc;
 }

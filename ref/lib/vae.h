@@ -9,22 +9,66 @@
  * are temporal) is derived from the tensor names and shapes, so the shipped
  * 96-channel VAE and tiny test VAEs share one code path. Weights stay in their
  * file dtype (Tensor views) and are widened just before use.
+ *
+ * The VAE owns the latent: its channels (z_dim) and strides (scale_t,
+ * scale_s) come from here (vae_latent_size, vae_video_size), and so does its
+ * RGB preview (vae_preview_rgb).
  */
 #ifndef T2V_VAE_H
 #define T2V_VAE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tensor.h"
 
+#define VAE_MAX_Z 48     /* latent channels: 16 for Wan2.1's VAE, 48 for Wan2.2's */
+#define VAE_MAX_STAGES 4 /* len(dim_mult): the official Decoder3d halves the input of stages 1..3 */
+
+/* WanVAE_'s constructor arguments (spec 4.3) and what follows from them. The
+ * latent's geometry belongs to the VAE: every other place asks these fields
+ * or the helpers below, never a literal 16 or 4x8x8. */
 typedef struct {
-    int dim;         /* base dim: 96 for Wan2.1_VAE.pth (decoder.head.0.gamma) */
-    int z_dim;       /* latent channels: 16 (conv2.weight) */
-    int dec_top;     /* decoder channels after decoder.conv1: dim * dim_mult[-1] */
-    int enc_top;     /* encoder channels before encoder.head: dim * dim_mult[-1] */
-    int n_dec, n_enc;   /* layers in the decoder / encoder chains (0: absent) */
-    int scale_s, scale_t; /* decoder upsampling: 8 in space, 4 in time (shipped) */
+    int dim;              /* base dim: 96 for Wan2.1_VAE.pth (decoder.head.0.gamma) */
+    int z_dim;            /* latent channels: 16 (conv2.weight) */
+    int n_stages;         /* len(dim_mult): 4 */
+    int dim_mult[VAE_MAX_STAGES];      /* 1, 2, 4, 4: channels of stage i = dim * dim_mult[i] */
+    int num_res_blocks;   /* 2 per encoder stage; the decoder has one more */
+    int temporal_down[VAE_MAX_STAGES]; /* 0, 1, 1: downsample3d after encoder stage i (the
+                                          decoder upsamples in time in reverse order) */
+    /* derived */
+    int dec_top;          /* decoder channels after decoder.conv1: dim * dim_mult[-1] */
+    int enc_top;          /* encoder channels before encoder.head: dim * dim_mult[-1] */
+    int n_dec, n_enc;     /* layers in the decoder / encoder chains (0: absent) */
+    int scale_s, scale_t; /* strides latent -> video: 8 in space, 4 in time (shipped) */
 } VaeConfig;
+
+/* The shipped Wan2.1 VAE (Wan2.1_VAE.pth), both halves. */
+void vae_default_config(VaeConfig *c);
+/* The configuration from tensor names and shapes alone (no data is read):
+ * which halves are present (conv2.weight: decoder, conv1.weight: encoder),
+ * z_dim, dim, the stages and their multipliers, the residual blocks per
+ * stage, which resamples are temporal. vae_build checks every tensor. */
+int vae_config_from_tensors(VaeConfig *c, const TensorList *w, T2vError *err);
+/* The official tensors of the halves present (spec 4.3), in module order:
+ * encoder.*, conv1, conv2, decoder.*. Writes the first min(n, cap) to out
+ * (NULL when cap is 0) and returns n. The list vae_build binds and
+ * shape-checks. */
+int vae_tensor_specs(const VaeConfig *c, TensorSpec *out, int cap);
+
+/* ----------------------------------------------------------------------------
+ * The latent's geometry. A video [3, F, H, W] and its latent [z_dim, T, h, w]:
+ *   T = 1 + (F-1)/scale_t,  h = H/scale_s,  w = W/scale_s.
+ * Legal video sizes are F = 1 + scale_t*k (k >= 0) frames and H, W positive
+ * multiples of scale_s (81 frames at 832x480 -> [16, 21, 60, 104] for
+ * Wan2.1): the decoder produces exactly those, and vae_encode uses all of
+ * such a video (it drops the frames past the last whole group of scale_t
+ * and needs H, W multiples of scale_s). The channels are c->z_dim. */
+void vae_latent_size(const VaeConfig *c, int F, int H, int W, int *T, int *h, int *w);
+/* The inverse: F = 1 + scale_t*(T-1), H = scale_s*h, W = scale_s*w. */
+void vae_video_size(const VaeConfig *c, int T, int h, int w, int *F, int *H, int *W);
+/* 1 when F, H, W are a legal video size for this VAE (above), else 0. */
+int vae_video_size_ok(const VaeConfig *c, int F, int H, int W);
 
 /* A convolution: w is a view of the file tensor with 5 dims [Cout, Cin, kt,
  * kh, kw] (2D convs get kt = 1); for the attention's 1x1 convs a 2-dim view
@@ -65,22 +109,24 @@ typedef struct {
     VaeLayer *enc;      /* encoder.conv1, downsamples.*, middle.0-2, head */
 } Vae;
 
-/* Binds the weights (official names, spec 4.3) and derives the config. The
- * TensorList must outlive the Vae. Either half may be absent (a decoder-only
- * checkpoint), not both. */
+/* vae_config_from_tensors, then binds and shape-checks every tensor of
+ * vae_tensor_specs. The TensorList must outlive the Vae. Either half may be
+ * absent (a decoder-only checkpoint), not both. */
 int vae_build(Vae *m, const TensorList *w, T2vError *err);
 void vae_free(Vae *m);
 
 /* Called after each decoded chunk (latent frame): chunk = 1..nchunks. */
 typedef void (*VaeProgress)(void *user, int chunk, int nchunks);
 
-/* z [16, T, h, w] normalised (as the DiT sees it) -> video [3, 1+4(T-1), 8h,
- * 8w] clamped to [-1, 1]. Chunked: one latent frame at a time. */
+/* z [z_dim, T, h, w] normalised (as the DiT sees it) -> video [3, F, H, W]
+ * of vae_video_size (Wan2.1: [3, 1+4(T-1), 8h, 8w]) clamped to [-1, 1].
+ * Chunked: one latent frame at a time. */
 int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaeProgress cb,
                void *user, T2vError *err);
 
-/* video [3, F, H, W] in [-1, 1] -> normalised mu [16, 1+(F-1)/4, H/8, W/8]
- * (frames past the last whole group of 4 are dropped, as officially). */
+/* video [3, F, H, W] in [-1, 1], H and W multiples of scale_s -> normalised
+ * mu [z_dim, T, h, w] of vae_latent_size (frames past the last whole group
+ * of scale_t are dropped, as officially). */
 int vae_encode(Vae *m, const float *video, int F, int H, int W, float *z, T2vError *err);
 
 /* Per-layer access, for tests and dumps. Layer i of the decoder (dec = 1) is
@@ -90,7 +136,7 @@ int vae_encode(Vae *m, const float *video, int F, int H, int W, float *z, T2vErr
 const char *vae_layer_name(const Vae *m, int dec, int i);
 /* Shape [C, F, H, W] of the output of the first n layers (n = 0: conv2's
  * output for the decoder, the used frames of the video for the encoder),
- * for an input latent [16, T, h, w] (dec) or video [3, T, h, w] (encoder). */
+ * for an input latent [z_dim, T, h, w] (dec) or video [3, T, h, w] (encoder). */
 void vae_stage_shape(const Vae *m, int dec, int n, int T, int h, int w, int shape[4]);
 /* Runs the first n layers only (not clamped; the encoder without conv1),
  * chunked exactly as vae_decode / vae_encode. out has vae_stage_shape. */
@@ -101,5 +147,33 @@ int vae_encode_stage(Vae *m, int n, const float *video, int F, int H, int W, flo
  * caches, frame buffers, scratch; not the weights, the latent or the video).
  * Independent of the number of frames. */
 size_t vae_decode_memory(const Vae *m, int h, int w);
+
+/* ----------------------------------------------------------------------------
+ * Latent preview: a fixed linear map of one latent frame to RGB, as ComfyUI's
+ * Latent2RGB previewer does (comfy/latent_formats.py: latent_rgb_factors
+ * [channels][3] and latent_rgb_factors_bias [3]; latent_preview.py:
+ * rgb = bias + sum_c latent[c] * rgb[c], clamp to [-1, 1], (x+1)*127.5,
+ * rounded). The factors apply to the latent the DiT sees (normalised). */
+typedef struct {
+    int channels;            /* latent channels it maps: the VAE's z_dim */
+    float rgb[VAE_MAX_Z][3]; /* rows 0..channels-1 */
+    float bias[3];
+} VaePreview;
+
+/* ComfyUI's class Wan21 factors, for the 16-channel Wan2.1 latent. */
+extern const VaePreview vae_preview_wan21;
+/* The built-in factors for this VAE's latent (vae_preview_wan21 when z_dim
+ * is 16), or NULL when there are none (then supply them, e.g. from t2v.json). */
+const VaePreview *vae_preview_default(const VaeConfig *c);
+/* Factors from a flat list, as t2v.json's "preview_factors" holds them:
+ * channels x 3 weights (row-major), then 3 biases; n must be 3*channels + 3. */
+int vae_preview_from_list(VaePreview *p, int channels, const float *v, int n, T2vError *err);
+/* latent [C][T][h][w], frame in [0, T) -> out [h][w][3] before clamping.
+ * C must be p->channels. */
+int vae_preview_f32(const VaePreview *p, const float *latent, int C, int T, int h, int w, int frame,
+                    float *out, T2vError *err);
+/* The same -> rgb [h][w][3] uint8 (clamped, rounded). */
+int vae_preview_rgb(const VaePreview *p, const float *latent, int C, int T, int h, int w, int frame,
+                    uint8_t *rgb, T2vError *err);
 
 #endif
