@@ -193,7 +193,7 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
     if (reps < 1 || reps > MAX_REPS) reps = 1;
     for (int r = -warmup; r < reps; r++) {
         double a = platform_now(), ca = cpu_now();
-        if (dit_forward(&m, latent, T, H, W, 500, context, L, vel, &err)) return die(&err);
+        if (dit_forward(&m, latent, T, H, W, &(float){500.0f}, 1, context, L, vel, &err)) return die(&err);
         if (r >= 0) { times[r] = platform_now() - a; cpu[r] = cpu_now() - ca; }
     }
     double sum = 0.0;

@@ -89,10 +89,10 @@ static void run_case(DiT *m, const char *path, const char *tag, const char *vel_
     m->trace = min_traced ? trace_compare : NULL;
     m->trace_user = &tc;
     T2vError e = {0, {0}};
-    int rc = dit_forward(m, latent, T, H, W, (int)ts[0], ctx, L, vel, &e);
+    int rc = dit_forward(m, latent, T, H, W, ts, (int)nt, ctx, L, vel, &e);
     m->trace = NULL;
-    CHECK(rc == T2V_OK, "%s forward [%d,%d,%d] L=%d t=%d: %s", tag, T, H, W, L, (int)ts[0],
-          rc ? e.msg : "ok");
+    CHECK(rc == T2V_OK, "%s forward [%d,%d,%d] L=%d t=%g%s: %s", tag, T, H, W, L, (double)ts[0],
+          nt > 1 ? " (one per token)" : "", rc ? e.msg : "ok");
     if (min_traced) CHECK(tc.seen == min_traced, "%s: %d intermediates compared", tag, tc.seen);
     char what[96];
     snprintf(what, sizeof what, "%s %s", tag, vel_name);
@@ -163,15 +163,15 @@ static void test_tiny(void) {
         float *v1 = malloc(sizeof(float) * (size_t)nv), *v2 = malloc(sizeof(float) * (size_t)nv);
         int L = (int)(nc / c.text_dim);
         rc = dit_embed_context(&m, ctx, L, emb, &e);
-        rc |= dit_forward_embedded(&m, lat, 3, 8, 8, (int)ts[0], emb, v1, &e);
-        rc |= dit_forward(&m, lat, 3, 8, 8, (int)ts[0], ctx, L, v2, &e);
+        rc |= dit_forward_embedded(&m, lat, 3, 8, 8, ts, 1, emb, v1, &e);
+        rc |= dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v2, &e);
         CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nv) == 0,
               "dit_embed_context + dit_forward_embedded == dit_forward, bit for bit");
         /* the same bits for any thread count (DESIGN.md section 6) */
         platform_set_threads(1);
-        rc = dit_forward(&m, lat, 3, 8, 8, (int)ts[0], ctx, L, v2, &e);
+        rc = dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v2, &e);
         platform_set_threads(platform_default_threads() > 1 ? platform_default_threads() : 2);
-        rc |= dit_forward(&m, lat, 3, 8, 8, (int)ts[0], ctx, L, v1, &e);
+        rc |= dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v1, &e);
         /* OpenBLAS 0.3.21's sgemm itself is not bit-reproducible across thread
          * counts, so this holds for the built-in GEMM only (reported to ops). */
         if (!strcmp(gemm_backend(), "builtin"))
@@ -180,9 +180,9 @@ static void test_tiny(void) {
         else
             printf("skip   thread-count bit identity (gemm backend %s is not reproducible)\n",
                    gemm_backend());
-        rc = dit_forward(&m, lat, 3, 7, 8, (int)ts[0], ctx, L, v2, &e);
+        rc = dit_forward(&m, lat, 3, 7, 8, ts, 1, ctx, L, v2, &e);
         CHECK(rc == T2V_EINPUT && strstr(e.msg, "patch"), "odd H refused: %s", e.msg);
-        rc = dit_forward(&m, lat, 3, 8, 8, (int)ts[0], ctx, c.text_len + 1, v2, &e);
+        rc = dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, c.text_len + 1, v2, &e);
         CHECK(rc == T2V_EINPUT && strstr(e.msg, "text_len"), "context longer than text_len refused: %s",
               e.msg);
         free(lat); free(ctx); free(ts); free(emb); free(v1); free(v2);

@@ -159,6 +159,6 @@ int load_vae(const ModelPaths *mp, Checkpoint *ck, Vae *m, T2vError *err) {
 
 int dit_velocity(void *user, const float *x, int timestep, int cond, float *v, T2vError *err) {
     DitVelocity *d = (DitVelocity *)user;
-    return dit_forward_embedded(d->dit, x, d->T, d->h, d->w, timestep, cond ? d->ctx_emb : d->ctx_neg_emb, v,
-                                err);
+    return dit_forward_embedded(d->dit, x, d->T, d->h, d->w, &(float){(float)timestep}, 1,
+                                cond ? d->ctx_emb : d->ctx_neg_emb, v, err);
 }

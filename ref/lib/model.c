@@ -283,7 +283,7 @@ typedef struct {
 
 static int dit_velocity_cb(void *user, const float *x, int timestep, int cond, float *v, T2vError *err) {
     SamplingUser *u = (SamplingUser *)user;
-    int rc = dit_forward_embedded(u->dit, x, u->r->T, u->r->h, u->r->w, timestep,
+    int rc = dit_forward_embedded(u->dit, x, u->r->T, u->r->h, u->r->w, &(float){(float)timestep}, 1,
                                   cond ? u->ctx_emb : u->ctx_neg_emb, v, err);
     if (rc || !u->h || !u->h->on_velocity) return rc;
     if (cond) u->v_cond = v;
