@@ -563,8 +563,10 @@ static void block_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
     int D = m->c.dim, ld = 6 * D;
     float eps = m->c.eps, *E = s->mod;
-    for (int r = 0; r < s->n_times; r++)
-        for (int i = 0; i < 6 * D; i++) E[(size_t)r * ld + i] = b->modulation[i] + s->e0[(size_t)r * ld + i];
+    for (int r = 0; r < s->n_times; r++) {
+        const float *e0 = s->e0 + (size_t)r * ld;
+        for (int i = 0; i < 6 * D; i++) E[(size_t)r * ld + i] = b->modulation[i] + e0[i];
+    }
     /* x = x + self_attn(norm1(x) (1 + E1) + E0) E2 */
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
     modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
@@ -590,8 +592,10 @@ static void head_forward(DiT *m, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, ld = 6 * D;
     float *E = s->mod;
-    for (int r = 0; r < s->n_times; r++)
-        for (int i = 0; i < 2 * D; i++) E[(size_t)r * ld + i] = m->w.head_modulation[i] + s->e[(size_t)r * D + i % D];
+    for (int r = 0; r < s->n_times; r++) {
+        const float *e = s->e + (size_t)r * D;
+        for (int i = 0; i < 2 * D; i++) E[(size_t)r * ld + i] = m->w.head_modulation[i] + e[i % D];
+    }
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, m->c.eps);
     modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
     linear_gemm_forward(s->patches, s->xn, m->w.head, m->w.head_b, N, s->w1);
