@@ -398,8 +398,9 @@ static void patch_embedding_forward(DiT *m, const float *latent, int T, int H, i
  * again) and the head adds head.modulation to e. Here the tables have one
  * row per distinct value of t instead (s->t_row maps a token to its row), so
  * one t, or one per latent frame, costs a row or a few, not seq_len x 6 x
- * dim floats; a row holds the bits the official per-token computation gives
- * that token (in float64 for the sinusoid, as there). */
+ * dim floats, and each token still gets the e and e0 of its own t (the
+ * sinusoid in float64, as there). A row's bits do not depend on the other
+ * rows: one t repeated for every token gives the bits of that t given once. */
 
 /* Bit-for-bit equality (-0 and 0 are two values: their sines differ). */
 static int same_t(float a, float b) { return f32_to_bits(a) == f32_to_bits(b); }
