@@ -346,6 +346,84 @@ static void test_stages(void) {
 }
 
 /* ----------------------------------------------------------------------------
+ * stage dit with float time: t = 737.25 ([1]) and one t per token ([N]), on
+ * the tiny DiT of golden/dit (a model directory of its config and weights),
+ * against the float64 goldens at test_dit's tolerance; bad timesteps refused. */
+
+/* Writes latent, context and `timestep` (t: n values) to path. */
+static int write_dit_inputs(const char *path, const SafeTensors *g, const float *t, int64_t n) {
+    Tensor tt;
+    T2vError e = {0, {0}};
+    if (tensor_from_f32(&tt, t, 1, &n, &e)) return 0;
+    StItem items[3] = {{"latent", tl_find(&g->tensors, "latent")}, {"timestep", &tt},
+                       {"context", tl_find(&g->tensors, "context")}};
+    int rc = items[0].t && items[2].t ? st_write(path, items, 3, NULL, NULL, 0, &e) : T2V_EINPUT;
+    tensor_free(&tt);
+    return rc == 0;
+}
+
+static void stage_dit_case(const char *model, const char *golden, const char *what) {
+    SafeTensors g, o;
+    if (!golden_open(&g, golden)) return;
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/time_in.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/time_out.safetensors", g_tmp);
+    int64_t nt, nv;
+    float *t = golden_f32(&g, "timestep", &nt), *vref = golden_f32(&g, "velocity", &nv);
+    int rc = t && vref && write_dit_inputs(in, &g, t, nt) ? t2v("stage dit --model '%s' --in '%s' --out '%s' --force",
+                                                                 model, in, out) : -2;
+    CHECK(rc == 0, "stage dit, %s (timestep [%lld]): exit %d", what, (long long)nt, rc);
+    if (rc) printf("%s", g_out);
+    if (!rc && golden_open(&o, out)) {
+        int64_t n;
+        float *v = golden_f32(&o, "velocity", &n);
+        char name[128];
+        snprintf(name, sizeof name, "stage dit velocity, %s", what);
+        if (v && n == nv) check_close(name, v, vref, n, 1e-5, 0.9999999); /* test_dit's TOL_TINY */
+        else CHECK(0, "%s: %lld velocity values, golden %lld", name, (long long)n, (long long)nv);
+        free(v);
+        st_close(&o);
+    }
+    free(t);
+    free(vref);
+    st_close(&g);
+}
+
+static void test_stage_dit_time(void) {
+    char model[300];
+    snprintf(model, sizeof model, "%s/tinydit", g_tmp);
+    if (sh("mkdir -p '%s' && cp golden/dit/tiny_config.json '%s/config.json' && "
+           "cp golden/dit/tiny_weights.safetensors '%s/diffusion_pytorch_model.safetensors'", model, model, model)) {
+        h_report(0, "cannot make %s", model);
+        return;
+    }
+    stage_dit_case(model, "golden/dit/tiny_t_frac.safetensors", "t = 737.25");
+    stage_dit_case(model, "golden/dit/tiny_t_frames.safetensors", "t per token (frame 0: 0, else 812.5)");
+    stage_dit_case(model, "golden/dit/tiny_t_tokens.safetensors", "t per token (all distinct)");
+    /* bad timesteps: count, range, NaN */
+    SafeTensors g;
+    if (!golden_open(&g, "golden/dit/tiny_t_frac.safetensors")) return;
+    struct { float t[3]; int64_t n; const char *msg; } bad[] = {
+        {{10, 20, 30}, 3, "timestep has 3 values, expected 1 (one t for every token) or 48"},
+        {{1000.5f}, 1, "timestep[0] is 1000.5, expected a number in [0, 1000]"},
+        {{-0.25f}, 1, "timestep[0] is -0.25"},
+        {{NAN}, 1, "timestep[0] is nan"},
+    };
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/bad_t.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/bad_t_out.safetensors", g_tmp);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = write_dit_inputs(in, &g, bad[i].t, bad[i].n) ? t2v("stage dit --model '%s' --in '%s' --out '%s' --force",
+                                                                      model, in, out) : -2;
+        char first[300];
+        first_line(first, sizeof first, g_out);
+        CHECK(rc == 2 && strstr(g_out, bad[i].msg), "stage dit refuses timestep [%lld] = %g...: exit %d, %s",
+              (long long)bad[i].n, (double)bad[i].t[0], rc, first);
+    }
+    st_close(&g);
+}
+
+/* ----------------------------------------------------------------------------
  * Bad invocations: exit code and a substring of the message. */
 
 static void test_bad(void) {
@@ -596,6 +674,7 @@ int main(int argc, char **argv) {
     test_refused_before_work();
     test_failures_keep_nothing();
     test_mp4_checked();
+    test_stage_dit_time();
     test_bad();
     if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
     else printf("-- kept %s for inspection\n", g_tmp);

@@ -4,6 +4,8 @@
  *   - config.json parsing and refusals;
  *   - the tiny 2-layer model, two latents (one with odd sizes), every traced
  *     intermediate (patch, e, e0, context_emb, block.N, head) and the velocity;
+ *   - float time: t = 737.25, one t per token (latent frame 0 at t = 0, the
+ *     others 812.5; every token a different t), bad timestep counts refused;
  *   - one-layer checkpoints in the official layout: F32, sharded with an
  *     index, BF16 with the "model.diffusion_model." prefix;
  *   - missing / misshapen tensors refused with their names;
@@ -90,10 +92,10 @@ static void run_case(DiT *m, const char *path, const char *tag, const char *vel_
     m->trace = min_traced ? trace_compare : NULL;
     m->trace_user = &tc;
     T2vError e = {0, {0}};
-    int rc = dit_forward(m, latent, T, H, W, ts, 1, ctx, L, vel, &e);
+    int rc = dit_forward(m, latent, T, H, W, ts, (int)nt, ctx, L, vel, &e);
     m->trace = NULL;
-    CHECK(rc == T2V_OK, "%s forward [%d,%d,%d] L=%d t=%d: %s", tag, T, H, W, L, (int)ts[0],
-          rc ? e.msg : "ok");
+    CHECK(rc == T2V_OK, "%s forward [%d,%d,%d] L=%d t=%g%s: %s", tag, T, H, W, L, (double)ts[0],
+          nt > 1 ? " (one per token)" : "", rc ? e.msg : "ok");
     if (min_traced) CHECK(tc.seen == min_traced, "%s: %d intermediates compared", tag, tc.seen);
     char what[96];
     snprintf(what, sizeof what, "%s %s", tag, vel_name);
@@ -205,6 +207,85 @@ static void test_tiny(void) {
     rc = dit_build(&m, &c2, &w.tensors, &e);
     CHECK(rc == T2V_EINPUT && strstr(e.msg, "blocks.0.ffn.0.weight") && strstr(e.msg, "96"),
           "ffn_dim mismatch: %s", e.msg);
+    st_close(&w);
+}
+
+/* ---------------------------------------------------------------------------
+ * Float time: a fractional t, one t per token */
+static void test_time(void) {
+    DiTConfig c;
+    T2vError e = {0, {0}};
+    SafeTensors w;
+    if (load_config(&c, "golden/dit/tiny_config.json", &e)) { CHECK(0, "tiny config: %s", e.msg); return; }
+    if (!golden_open(&w, "golden/dit/tiny_weights.safetensors")) return;
+    DiT m;
+    int rc = dit_build(&m, &c, &w.tensors, &e);
+    CHECK(rc == 0, "build tiny DiT: %s", rc ? e.msg : "ok");
+    if (rc) { st_close(&w); return; }
+    run_case(&m, "golden/dit/tiny_t_frac.safetensors", "t=737.25", "velocity", TOL_TINY, COS_TINY, 7);
+    run_case(&m, "golden/dit/tiny_t_frames.safetensors", "t per token (frame 0: 0, else 812.5)", "velocity",
+             TOL_TINY, COS_TINY, 7);
+    CHECK(m.s.n_times == 2, "frames case: 2 distinct t, 2 rows of time tables (%d)", m.s.n_times);
+    run_case(&m, "golden/dit/tiny_t_tokens.safetensors", "t per token (all distinct)", "velocity", TOL_TINY,
+             COS_TINY, 7);
+    CHECK(m.s.n_times == 30, "tokens case: 30 distinct t, 30 rows (%d)", m.s.n_times);
+
+    /* one t repeated for every token = that t given once, bit for bit; a
+     * frame's tokens get the bits of the whole latent at that frame's t */
+    SafeTensors g;
+    if (golden_open(&g, "golden/dit/tiny_a.safetensors")) {
+        int64_t nl, nc;
+        float *lat = golden_f32(&g, "latent", &nl), *ctx = golden_f32(&g, "context", &nc);
+        float *ts = golden_f32(&g, "timestep", NULL);
+        int L = (int)(nc / c.text_dim), N = 3 * 4 * 4;
+        float *v1 = malloc(sizeof(float) * (size_t)nl), *v2 = malloc(sizeof(float) * (size_t)nl);
+        float *tt = malloc(sizeof(float) * (size_t)N);
+        for (int i = 0; i < N; i++) tt[i] = ts[0];
+        rc = dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v1, &e);
+        rc |= dit_forward(&m, lat, 3, 8, 8, tt, N, ctx, L, v2, &e);
+        CHECK(rc == 0 && m.s.n_times == 1 && memcmp(v1, v2, sizeof(float) * (size_t)nl) == 0,
+              "t = %g for each of %d tokens == t given once, bit for bit (1 row)", (double)ts[0], N);
+        /* distinct values: each row computed as if alone (0 and -0 are two rows) */
+        for (int i = 0; i < N; i++) tt[i] = i % 3 == 0 ? 0.0f : i % 3 == 1 ? -0.0f : 500.0f;
+        rc = dit_forward(&m, lat, 3, 8, 8, tt, N, ctx, L, v2, &e);
+        CHECK(rc == 0 && m.s.n_times == 3, "t in {0, -0, 500}: 3 rows (%d)", m.s.n_times);
+        /* refusals */
+        rc = dit_forward(&m, lat, 3, 8, 8, tt, 2, ctx, L, v2, &e);
+        CHECK(rc == T2V_EINPUT && strstr(e.msg, "2 timesteps for 48 tokens"), "nt = 2 refused: %s", e.msg);
+        rc = dit_forward(&m, lat, 3, 8, 8, tt, N + 1, ctx, L, v2, &e);
+        CHECK(rc == T2V_EINPUT && strstr(e.msg, "expected 1"), "nt = N + 1 refused: %s", e.msg);
+        rc = dit_forward(&m, lat, 3, 8, 8, NULL, 1, ctx, L, v2, &e);
+        CHECK(rc == T2V_EINPUT, "t NULL refused: %s", e.msg);
+        tt[5] = NAN;
+        rc = dit_forward(&m, lat, 3, 8, 8, tt, N, ctx, L, v2, &e);
+        CHECK(rc == T2V_EINPUT && strstr(e.msg, "finite"), "NaN t refused: %s", e.msg);
+        tt[0] = INFINITY;
+        rc = dit_forward(&m, lat, 3, 8, 8, tt, 1, ctx, L, v2, &e);
+        CHECK(rc == T2V_EINPUT && strstr(e.msg, "finite"), "infinite t refused: %s", e.msg);
+        free(lat); free(ctx); free(ts); free(v1); free(v2); free(tt);
+        st_close(&g);
+    }
+    /* the per-token case gives the same bits for any thread count (built-in GEMM) */
+    if (golden_open(&g, "golden/dit/tiny_t_tokens.safetensors")) {
+        int64_t nl, nc, nt;
+        float *lat = golden_f32(&g, "latent", &nl), *ctx = golden_f32(&g, "context", &nc);
+        float *ts = golden_f32(&g, "timestep", &nt);
+        float *v1 = malloc(sizeof(float) * (size_t)nl), *v2 = malloc(sizeof(float) * (size_t)nl);
+        int L = (int)(nc / c.text_dim);
+        platform_set_threads(1);
+        rc = dit_forward(&m, lat, 2, 6, 10, ts, (int)nt, ctx, L, v1, &e);
+        platform_set_threads(platform_default_threads() > 1 ? platform_default_threads() : 2);
+        rc |= dit_forward(&m, lat, 2, 6, 10, ts, (int)nt, ctx, L, v2, &e);
+        if (!strcmp(gemm_backend(), "builtin"))
+            CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nl) == 0,
+                  "per-token t: 1 thread and %d threads give the same bits", platform_default_threads());
+        else
+            CHECK(rc == 0, "per-token t at 1 and %d threads (bits not compared: gemm backend %s)",
+                  platform_default_threads(), gemm_backend());
+        free(lat); free(ctx); free(ts); free(v1); free(v2);
+        st_close(&g);
+    }
+    dit_free(&m);
     st_close(&w);
 }
 
@@ -355,6 +436,7 @@ static void test_full_block(void) {
 int main(void) {
     test_config();
     test_tiny();
+    test_time();
     test_model_dir("dit-1layer", "diffusion_pytorch_model.safetensors", "velocity", 1);
     test_model_dir("dit-1layer-sharded", "diffusion_pytorch_model.safetensors.index.json",
                    "velocity", 2);

@@ -645,6 +645,149 @@ static void test_linear_bf16_paths(void) {
     tensor_free(&W);
 }
 
+/* A view of t's bytes at `off` bytes past a 64-byte aligned address
+ * (off 1, 2, 3: misaligned, as a tensor of a legal safetensors file can be);
+ * *buf is what to free. */
+static Tensor shifted_view(const Tensor *t, int off, unsigned char **buf) {
+    Tensor v = *t;
+    size_t nb = tensor_nbytes(t);
+    *buf = malloc(nb + 64 + 64);
+    unsigned char *p = *buf + (64 - (uintptr_t)*buf % 64) + off;
+    memcpy(p, t->data, nb);
+    v.data = p;
+    v.owned = 0;
+    return v;
+}
+
+/* The one widening rule (needs_widening) and the kernels that read weights
+ * in their file dtype give the same bits whatever the weight's alignment:
+ * linear_forward (both of its paths), linear_gemm_forward (with and without
+ * a scratch), matvec_forward, on F32 and BF16 weights at offsets 1, 2, 3. */
+static void test_misaligned_weights(void) {
+    int N = 70, K = 300;
+    int64_t shape[2] = {N, K};
+    T2vError e = {0, {0}};
+    float *wf = rand_floats(31, (int64_t)N * K, 0.0625f), *b = rand_floats(32, N, 0.25f);
+    Tensor W[2];
+    if (tensor_from_f32(&W[0], wf, 2, shape, &e) || tensor_alloc(&W[1], DT_BF16, 2, shape, &e)) {
+        CHECK(0, "weights: %s", e.msg);
+        return;
+    }
+    for (int64_t i = 0; i < (int64_t)N * K; i++) wr_u16le((unsigned char *)W[1].data + 2 * i, f32_to_bf16(wf[i]));
+    CHECK(needs_widening(&W[0]) == !host_is_little_endian() && needs_widening(&W[1]),
+          "needs_widening: aligned F32 %d (little-endian host), BF16 %d", needs_widening(&W[0]), needs_widening(&W[1]));
+    static const int Ms[2] = {30, 130}; /* linear_forward's fused path (M <= 96) and the GEMM path */
+    for (int d = 0; d < 2; d++) {
+        int ok_nw = 1, ok[3] = {1, 1, 1};
+        for (int off = 1; off <= 3; off++) {
+            unsigned char *buf;
+            Tensor V = shifted_view(&W[d], off, &buf);
+            ok_nw &= needs_widening(&V);
+            for (int c = 0; c < 2; c++) {
+                int M = Ms[c];
+                float *x = rand_floats(33 + c, (int64_t)M * K, 1.0f), *ws = falloc((int64_t)N * K);
+                float *o1 = falloc((int64_t)M * N), *o2 = falloc((int64_t)M * N);
+                linear_forward(o1, x, &W[d], b, M, ws);
+                linear_forward(o2, x, &V, b, M, ws);
+                ok[0] &= same_bits(o1, o2, (int64_t)M * N);
+                linear_gemm_forward(o1, x, &W[d], b, M, ws);
+                linear_gemm_forward(o2, x, &V, b, M, NULL);
+                ok[1] &= same_bits(o1, o2, (int64_t)M * N);
+                linear_gemm_forward(o2, x, &V, b, M, ws);
+                ok[1] &= same_bits(o1, o2, (int64_t)M * N);
+                matvec_forward(o1, &W[d], x, b, M);
+                matvec_forward(o2, &V, x, b, M);
+                ok[2] &= same_bits(o1, o2, (int64_t)M * N);
+                free(x); free(ws); free(o1); free(o2);
+            }
+            free(buf);
+        }
+        const char *dt = d ? "BF16" : "F32";
+        CHECK(ok_nw, "needs_widening: %s at offsets 1, 2, 3 -> 1", dt);
+        CHECK(ok[0], "linear_forward: %s at offsets 1, 2, 3 == aligned, bit for bit (M = 30, 130)", dt);
+        CHECK(ok[1], "linear_gemm_forward: %s at offsets 1, 2, 3 (scratch or none) == aligned, bit for bit", dt);
+        CHECK(ok[2], "matvec_forward: %s at offsets 1, 2, 3 == aligned, bit for bit", dt);
+    }
+    free(wf); free(b);
+    tensor_free(&W[0]);
+    tensor_free(&W[1]);
+}
+
+/* matvec_forward: each output is the sum in increasing k, then + b, so the
+ * plain loop gives its bits, for any number of vectors (blocks of 8, K in
+ * chunks of 256 here) and thread count; and close to float64. */
+static void test_matvec(void) {
+    int N = 50, K = 600, M = 11, nt0 = get_threads();
+    int64_t shape[2] = {N, K};
+    T2vError e = {0, {0}};
+    float *wf = rand_floats(41, (int64_t)N * K, 0.0625f), *b = rand_floats(42, N, 0.25f);
+    float *x = rand_floats(43, (int64_t)M * K, 1.0f), *want = falloc((int64_t)M * N), *ref = falloc((int64_t)M * N);
+    float *o[3], *one = falloc(N);
+    Tensor W;
+    if (tensor_from_f32(&W, wf, 2, shape, &e)) { CHECK(0, "weight: %s", e.msg); return; }
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float acc = 0.0f;
+            double dacc = b[n];
+            for (int k = 0; k < K; k++) {
+                acc += wf[(size_t)n * K + k] * x[(size_t)m * K + k];
+                dacc += (double)wf[(size_t)n * K + k] * x[(size_t)m * K + k];
+            }
+            want[(size_t)m * N + n] = acc + b[n];
+            ref[(size_t)m * N + n] = (float)dacc;
+        }
+    for (int t = 0; t < 3; t++) {
+        o[t] = falloc((int64_t)M * N);
+        set_threads(t + 1);
+        matvec_forward(o[t], &W, x, b, M);
+    }
+    set_threads(nt0);
+    check_close("matvec_forward M=11 N=50 K=600 vs float64", o[0], ref, (int64_t)M * N, TOL_LINEAR, MIN_COS);
+    CHECK(same_bits(o[0], want, (int64_t)M * N), "matvec_forward: the bits of the plain loop (sum in k, then + b)");
+    CHECK(same_bits(o[0], o[1], (int64_t)M * N) && same_bits(o[0], o[2], (int64_t)M * N),
+          "matvec_forward: same bits with 1, 2 and 3 threads");
+    int alone = 1;
+    for (int m = 0; m < M; m++) {
+        matvec_forward(one, &W, x + (size_t)m * K, b, 1);
+        alone &= same_bits(one, o[0] + (size_t)m * N, N);
+    }
+    CHECK(alone, "matvec_forward: each of 11 vectors alone (M = 1) gives its bits in the batch");
+    for (int t = 0; t < 3; t++) free(o[t]);
+    free(wf); free(b); free(x); free(want); free(ref); free(one);
+    tensor_free(&W);
+}
+
+/* modulate_inplace / residual_inplace: token n takes row row[n] of the
+ * tables (stride ld); row NULL is row 0 for every token. Exact. */
+static void test_modulate(void) {
+    int N = 37, D = 24, R = 3, ld = 6 * D;
+    float *x = rand_floats(51, (int64_t)N * D, 1.0f), *y = rand_floats(52, (int64_t)N * D, 1.0f);
+    float *tab = rand_floats(53, (int64_t)R * ld, 0.5f), *a = falloc((int64_t)N * D), *c = falloc((int64_t)N * D);
+    int row[37], zero[37];
+    for (int n = 0; n < N; n++) row[n] = (n * 7) % R, zero[n] = 0;
+    const float *sh = tab + D, *sc = tab + 2 * D, *g = tab + 4 * D;
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < D; j++) {
+            size_t i = (size_t)n * D + j, r = (size_t)row[n] * ld;
+            float v = x[i] * (1.0f + sc[r + j]) + sh[r + j];
+            a[i] = v + y[i] * g[r + j];
+        }
+    memcpy(c, x, sizeof(float) * (size_t)N * D);
+    modulate_inplace(c, sh, sc, ld, row, N, D);
+    residual_inplace(c, y, g, ld, row, N, D);
+    CHECK(same_bits(a, c, (int64_t)N * D), "modulate_inplace + residual_inplace, per-token rows: exact");
+    memcpy(a, x, sizeof(float) * (size_t)N * D);
+    memcpy(c, x, sizeof(float) * (size_t)N * D);
+    modulate_inplace(a, sh, sc, ld, NULL, N, D);
+    residual_inplace(a, y, g, ld, NULL, N, D);
+    residual_inplace(a, y, NULL, 0, NULL, N, D);
+    modulate_inplace(c, sh, sc, ld, zero, N, D);
+    residual_inplace(c, y, g, ld, zero, N, D);
+    for (int64_t i = 0; i < (int64_t)N * D; i++) c[i] += y[i];
+    CHECK(same_bits(a, c, (int64_t)N * D), "row NULL == row 0 for every token; gate NULL == plain add");
+    free(x); free(y); free(tab); free(a); free(c);
+}
+
 /* t2v_expf (ops.c's own e^x, in double from + - * alone) against the
  * platform's exp in double, rounded to float: equal but for at most one ulp
  * near a rounding boundary, over 2^20 inputs spread over every float in
@@ -720,6 +863,9 @@ int main(void) {
     test_conv3d_vs_naive();
     test_thread_invariance();
     test_linear_bf16_paths();
+    test_misaligned_weights();
+    test_matvec();
+    test_modulate();
     test_kernel_invariance();
     test_expf();
     return h_finish();

@@ -6,6 +6,10 @@ PyTorch reference tools/reference/dit.py. Writes:
   golden/dit/tiny_a.safetensors, tiny_b.safetensors       two cases (b: odd sizes)
       inputs latent, timestep, context; every intermediate: patch, e, e0,
       context_emb, block.N, head, velocity
+  golden/dit/tiny_t_frac.safetensors     the tiny model at t = 737.25
+  golden/dit/tiny_t_frames.safetensors   one t per token: latent frame 0 at
+      t = 0, the others 812.5 (Wan2.2 TI2V's form); e [N, dim], e0 [N, 6, dim]
+  golden/dit/tiny_t_tokens.safetensors   one t per token, all distinct
   golden/dit/full_block.safetensors   one block at full 1.3B width; weights
       from the shared PRNG (tools/prng.py = tests/harness.h), see full_weights()
   golden/models/dit-1layer*/          official-layout one-layer checkpoints
@@ -44,10 +48,13 @@ def f64(sd):
 
 
 def run_case(sd, cfg, latent, t, context):
+    """t: a number, or a float32 tensor [N] (one per token; the reference
+    sees its float32 values, as the C code reads them)."""
     trace = {}
-    vel = dit.forward(f64(sd), cfg, latent.double(), t, context.double(), trace)
-    out = {"latent": latent.float(), "timestep": torch.tensor([float(t)], dtype=torch.float32),
-           "context": context.float()}
+    tt = t.double() if torch.is_tensor(t) else t
+    vel = dit.forward(f64(sd), cfg, latent.double(), tt, context.double(), trace)
+    ts = t.float() if torch.is_tensor(t) else torch.tensor([float(t)], dtype=torch.float32)
+    out = {"latent": latent.float(), "timestep": ts, "context": context.float()}
     for k, v in trace.items():
         out[k] = v.float()
     out["velocity"] = vel.float()
@@ -67,6 +74,39 @@ def tiny_cases():
         latent = torch.randn(shape, generator=g, dtype=torch.float64).float()
         context = torch.randn((L, cfg["text_dim"]), generator=g, dtype=torch.float64).float()
         st.save(os.path.join(OUT, name + ".safetensors"), run_case(sd, cfg, latent, t, context))
+
+
+def tiny_time_cases():
+    """The tiny model (tiny_cases' weights) at a fractional t and with one t
+    per token: the same function of t as the integer cases, t a float."""
+    cfg = TINY
+    sd = write_dit_checkpoint.random_weights(cfg, seed=7)
+    g = torch.Generator().manual_seed(17)
+    pt, ph, pw = dit.DEFAULTS["patch_size"]
+
+    def inputs(shape, L):
+        latent = torch.randn(shape, generator=g, dtype=torch.float64).float()
+        context = torch.randn((L, cfg["text_dim"]), generator=g, dtype=torch.float64).float()
+        return latent, context
+
+    def tokens(shape):
+        return (shape[1] // pt) * (shape[2] // ph) * (shape[3] // pw)
+
+    latent, context = inputs((16, 3, 8, 8), 7)
+    st.save(os.path.join(OUT, "tiny_t_frac.safetensors"), run_case(sd, cfg, latent, 737.25, context))
+    # Wan2.2 TI2V: the conditioning (first) latent frame's tokens at t = 0
+    shape = (16, 4, 6, 8)
+    latent, context = inputs(shape, 9)
+    per_frame = tokens(shape) // (shape[1] // pt)
+    t = torch.full((tokens(shape),), 812.5, dtype=torch.float32)
+    t[:per_frame] = 0.0
+    st.save(os.path.join(OUT, "tiny_t_frames.safetensors"), run_case(sd, cfg, latent, t, context))
+    # every token its own t (fractional, in [0, 1000), random order)
+    shape = (16, 2, 6, 10)
+    latent, context = inputs(shape, 16)
+    t = (torch.rand(tokens(shape), generator=g, dtype=torch.float64) * 1000).float()
+    assert len(set(t.tolist())) == t.numel()
+    st.save(os.path.join(OUT, "tiny_t_tokens.safetensors"), run_case(sd, cfg, latent, t, context))
 
 
 def full_spec(name, shape):
@@ -120,6 +160,7 @@ def model_case():
 if __name__ == "__main__":
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
-    tiny_cases()
-    model_case()
-    full_block()
+    only = sys.argv[1:]  # names of the functions below, e.g. tiny_time_cases; none: all
+    for f in (tiny_cases, tiny_time_cases, model_case, full_block):
+        if not only or f.__name__ in only:
+            f()

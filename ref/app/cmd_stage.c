@@ -59,26 +59,36 @@ static float *read_latent(const SafeTensors *in, const char *name, int C, int64_
     return x;
 }
 
+/* `timestep`: F32 [1] (one t for every token) or [N] (one per token, order
+ * f, h, w of the patch grid: Wan2.2 TI2V's form), finite, in [0, 1000]. */
 static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
     (void)sa;
     Checkpoint ck;
     DiT dit;
     int rc = model_load_dit(m, &ck, &dit, err);
     if (rc) return rc;
-    int64_t ls[4] = {0, 0, 0, 0}, one[1] = {1}, cs[2] = {-1, dit.c.text_dim};
-    Tensor ci;
+    int64_t ls[4] = {0, 0, 0, 0}, any[1] = {-1}, cs[2] = {-1, dit.c.text_dim};
+    Tensor ci, ti;
     float *latent = read_latent(in, "latent", dit.c.in_dim, ls, err);
-    float *t = latent ? read_f32(in, "timestep", 1, one, NULL, err) : NULL;
+    float *t = latent ? read_f32(in, "timestep", 1, any, &ti, err) : NULL;
     float *ctx = t ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
     float *vel = ctx ? (float *)t2v_malloc((size_t)(dit.c.out_dim * ls[1] * ls[2] * ls[3]) * sizeof(float),
                                            "velocity", err) : NULL;
     if (!vel) rc = err->code;
-    if (!rc && !(t[0] >= 0 && t[0] <= 1000))
-        rc = t2v_fail(err, T2V_EINPUT, "%s: timestep must be in [0, 1000], found %g", in->path, t[0]);
+    int64_t N = (ls[1] / dit.c.patch_t) * (ls[2] / dit.c.patch_h) * (ls[3] / dit.c.patch_w), nt = rc ? 0 : ti.shape[0];
+    if (!rc && nt != 1 && nt != N)
+        rc = t2v_fail(err, T2V_EINPUT, "%s: timestep has %lld values, expected 1 (one t for every token) or %lld "
+                      "(one per token of the latent's patch grid)", in->path, (long long)nt, (long long)N);
+    for (int64_t i = 0; !rc && i < nt; i++)
+        if (!(t[i] >= 0 && t[i] <= 1000)) /* NaN fails too */
+            rc = t2v_fail(err, T2V_EINPUT, "%s: timestep[%lld] is %g, expected a number in [0, 1000]", in->path,
+                          (long long)i, (double)t[i]);
     if (!rc && ci.shape[0] > dit.c.text_len)
         rc = t2v_fail(err, T2V_EINPUT, "%s: context has %lld rows, the model takes at most %d", in->path,
                       (long long)ci.shape[0], dit.c.text_len);
-    if (!rc) rc = dit_forward(&dit, latent, (int)ls[1], (int)ls[2], (int)ls[3], t, 1, ctx, (int)ci.shape[0], vel, err);
+    if (!rc)
+        rc = dit_forward(&dit, latent, (int)ls[1], (int)ls[2], (int)ls[3], t, (int)nt, ctx, (int)ci.shape[0], vel,
+                         err);
     int64_t vs[4] = {dit.c.out_dim, ls[1], ls[2], ls[3]};
     if (!rc) rc = tset_add_f32(out, "velocity", vel, 4, vs, err);
     free(latent);

@@ -222,16 +222,14 @@ static void bind_weights(Binder *b, DiT *m) {
 }
 
 /* ===========================================================================
- * State. The fixed part (context, time embedding, widening scratch) is
- * allocated by dit_build; the token part by dit_reserve. */
-static int needs_widening(const Tensor *t) {
-    return !(t->dtype == DT_F32 && host_is_little_endian());
-}
-
+ * State. The fixed part (context, widening scratch) and the time tables for
+ * one timestep are allocated by dit_build; the token part by dit_reserve. */
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats: 64 bytes */
 
-/* The largest non-F32 matrix used through GEMM (w1) and the largest ffn.2 (w2).
- * The M=1 time MLP reads its weights row by row instead (matvec_forward). */
+/* The largest matrix used through GEMM that needs widening (w1: ops.c's
+ * needs_widening, which also counts misaligned F32 data) and the largest
+ * ffn.2 (w2). The M=1 time MLP reads its weights row by row instead
+ * (matvec_forward). */
 static void widening_sizes(const DiT *m, size_t *w1, size_t *w2) {
     const DiTWeights *w = &m->w;
     const Tensor *top[4] = {w->patch_embedding, w->text_embedding0, w->text_embedding2, w->head};
@@ -256,19 +254,41 @@ static int alloc_fixed(DiT *m, T2vError *err) {
     DiTState *s = &m->s;
     size_t D = (size_t)c->dim, Lc = (size_t)c->text_len, w1, w2;
     widening_sizes(m, &w1, &w2);
-    size_t sz[6] = {align16(Lc * D), align16(Lc * D), align16(Lc * D),
-                    align16((size_t)c->freq_dim + 15 * D), align16(w1), align16(w2)};
+    size_t sz[5] = {align16(Lc * D), align16(Lc * D), align16(Lc * D), align16(w1), align16(w2)};
     size_t total = 0;
-    for (int i = 0; i < 6; i++) total += sz[i];
-    float *p = t2v_malloc(total * sizeof(float), "DiT context/time/widening buffers", err);
+    for (int i = 0; i < 5; i++) total += sz[i];
+    float *p = t2v_malloc(total * sizeof(float), "DiT context/widening buffers", err);
     if (!p) return T2V_ERESOURCE;
     s->fixed_block = p;
     s->ctx = p; p += sz[0];
     s->ck = p; p += sz[1];
     s->cv = p; p += sz[2];
-    s->temb = p; p += sz[3];
-    s->w1 = w1 ? p : NULL; p += sz[4];
+    s->w1 = w1 ? p : NULL; p += sz[3];
     s->w2 = w2 ? p : NULL;
+    return T2V_OK;
+}
+
+/* Time tables for up to n distinct timesteps: freq_dim + 14 dim + 1 floats
+ * each (one t for every token: 1). */
+static int reserve_times(DiT *m, int n, T2vError *err) {
+    DiTState *s = &m->s;
+    if (n <= s->cap_times) return T2V_OK;
+    size_t N = (size_t)n, D = (size_t)m->c.dim;
+    size_t sz[6] = {align16(N), align16(N * (size_t)m->c.freq_dim), align16(N * D), align16(N * D),
+                    align16(6 * N * D), align16(6 * N * D)};
+    size_t total = 0;
+    for (int i = 0; i < 6; i++) total += sz[i];
+    float *p = t2v_malloc(total * sizeof(float), "DiT time tables", err);
+    if (!p) return T2V_ERESOURCE;
+    free(s->times_block);
+    s->times_block = p;
+    s->t_val = p; p += sz[0];
+    s->t_emb = p; p += sz[1];
+    s->t_hid = p; p += sz[2];
+    s->e = p; p += sz[3];
+    s->e0 = p; p += sz[4];
+    s->mod = p;
+    s->cap_times = n;
     return T2V_OK;
 }
 
@@ -283,9 +303,13 @@ int dit_reserve(DiT *m, int max_tokens, T2vError *err) {
            sz_h = align16(chunk * (size_t)c->ffn_dim);
     size_t total = 5 * nd + sz_p + 2 * sz_r + sz_h;
     float *p = t2v_malloc(total * sizeof(float), "DiT token buffers", err);
-    if (!p) return T2V_ERESOURCE;
+    int *rows = p ? t2v_malloc(2 * N * sizeof(int), "DiT token time rows", err) : NULL;
+    if (!rows) { free(p); return T2V_ERESOURCE; }
     free(s->tokens_block);
+    free(s->t_row);
     s->tokens_block = p;
+    s->t_row = rows;
+    s->t_first = rows + N;
     s->x = p; p += nd;
     s->xn = p; p += nd;
     s->q = p; p += nd;
@@ -313,6 +337,7 @@ int dit_build(DiT *m, const DiTConfig *c, const TensorList *tl, T2vError *err) {
     if (!b.vec || !m->w.blocks) { dit_free(m); return T2V_ERESOURCE; }
     bind_weights(&b, m);
     if (!b.rc) b.rc = alloc_fixed(m, err);
+    if (!b.rc) b.rc = reserve_times(m, 1, err);
     if (b.rc) dit_free(m);
     return b.rc;
 }
@@ -321,78 +346,10 @@ void dit_free(DiT *m) {
     free(m->w.vectors);
     free(m->w.blocks);
     free(m->s.tokens_block);
+    free(m->s.t_row);
+    free(m->s.times_block);
     free(m->s.fixed_block);
     memset(m, 0, sizeof *m);
-}
-
-/* ===========================================================================
- * Small kernels of this stage. */
-
-/* out[M,N] = inp[M,K] · W[N,K]^T + b[N]; W in file dtype, widened into
- * scratch (numel floats) unless F32. */
-static void linear(float *out, const float *inp, const Tensor *W, const float *b, int M, int N,
-                   int K, float *scratch) {
-    const float *w = weight_f32(W, scratch);
-    gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
-    if (!b) return;
-#pragma omp parallel for schedule(static) if ((int64_t)M * N > 65536)
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];
-}
-
-static float load_f32(const unsigned char *p, DType dt, int64_t i) {
-    switch (dt) {
-    case DT_BF16: return bf16_to_f32(rd_u16le(p + 2 * i));
-    case DT_F16: return f16_to_f32(rd_u16le(p + 2 * i));
-    case DT_F64: {
-        uint64_t u = rd_u64le(p + 8 * i);
-        double d;
-        memcpy(&d, &u, sizeof d);
-        return (float)d;
-    }
-    default: return f32_from_bits(rd_u32le(p + 4 * i));
-    }
-}
-
-/* out[N] = W[N,K] x[K] + b[N] for M = 1 (the time MLP): W read row by row in
- * its file dtype, each sum in index order. */
-static void matvec_forward(float *out, const Tensor *W, const float *x, const float *b, int N,
-                           int K) {
-    const unsigned char *base = (const unsigned char *)W->data;
-    int direct = W->dtype == DT_F32 && host_is_little_endian();
-#pragma omp parallel for schedule(static) if ((int64_t)N * K > 65536)
-    for (int n = 0; n < N; n++) {
-        float acc = 0.0f;
-        if (direct) {
-            const float *row = (const float *)W->data + (size_t)n * K;
-            for (int k = 0; k < K; k++) acc += row[k] * x[k];
-        } else {
-            for (int k = 0; k < K; k++) acc += load_f32(base, W->dtype, (int64_t)n * K + k) * x[k];
-        }
-        out[n] = acc + b[n];
-    }
-}
-
-/* x[N,D] <- x * (1 + scale) + shift, per column (the adaLN modulation). */
-static void modulate(float *x, const float *shift, const float *scale, int N, int D) {
-#pragma omp parallel for schedule(static) if ((int64_t)N * D > 65536)
-    for (int i = 0; i < N; i++) {
-        float *r = x + (size_t)i * D;
-        for (int j = 0; j < D; j++) r[j] = r[j] * (1.0f + scale[j]) + shift[j];
-    }
-}
-
-/* x[N,D] += y * gate (gate NULL: plain residual add). */
-static void residual_add(float *x, const float *y, const float *gate, int N, int D) {
-#pragma omp parallel for schedule(static) if ((int64_t)N * D > 65536)
-    for (int i = 0; i < N; i++) {
-        float *r = x + (size_t)i * D;
-        const float *u = y + (size_t)i * D;
-        if (gate)
-            for (int j = 0; j < D; j++) r[j] += u[j] * gate[j];
-        else
-            for (int j = 0; j < D; j++) r[j] += u[j];
-    }
 }
 
 /* ===========================================================================
@@ -417,30 +374,87 @@ static void patch_embedding_forward(DiT *m, const float *latent, int T, int H, i
                         row[((ci * pt + p) * ph + q) * pw + r] =
                             latent[(((size_t)ci * T + fi * pt + p) * H + hi * ph + q) * W + wi * pw + r];
     }
-    linear(s->x, s->patches, m->w.patch_embedding, m->w.patch_embedding_b, N, c->dim, Kp, s->w1);
+    linear_gemm_forward(s->x, s->patches, m->w.patch_embedding, m->w.patch_embedding_b, N, s->w1);
 }
 
-/* Sinusoid (cosines first, float64), time_embedding, time_projection:
- * temb = [emb (freq_dim) | hidden (D) | e (D) | silu(e) (D) | e0 (6D) | E (6D)]. */
-static float *temb_e(DiT *m) { return m->s.temb + m->c.freq_dim + m->c.dim; }
-static float *temb_e0(DiT *m) { return m->s.temb + m->c.freq_dim + 3 * m->c.dim; }
-static float *temb_E(DiT *m) { return m->s.temb + m->c.freq_dim + 9 * m->c.dim; }
+/* Time embedding, per distinct timestep.
+ *
+ * The official Wan2.2 WanModel.forward takes t of shape [B] or [B, seq_len]
+ * (one per token; TI2V gives the tokens of its conditioning frame t = 0): a
+ * [B] t is expanded to [B, seq_len], and the sinusoid, time_embedding and
+ * time_projection run on every token: e [B, seq_len, dim], e0 [B, seq_len, 6,
+ * dim]; each block adds its modulation to all of e0 ([B, seq_len, 6, dim]
+ * again) and the head adds head.modulation to e. Here the tables have one
+ * row per distinct value of t instead (s->t_row maps a token to its row), so
+ * one t, or one per latent frame, costs a row or a few, not seq_len x 6 x
+ * dim floats, and each token still gets the e and e0 of its own t (the
+ * sinusoid in float64, as there). A row's bits do not depend on the other
+ * rows: one t repeated for every token gives the bits of that t given once. */
 
-static void time_embedding_forward(DiT *m, float t) {
-    const DiTConfig *c = &m->c;
-    float *emb = m->s.temb, *hid = emb + c->freq_dim, *e = temb_e(m), *se = e + c->dim;
-    int half = c->freq_dim / 2, D = c->dim;
-    for (int i = 0; i < half; i++) {
-        double arg = (double)t * pow(10000.0, -(double)i / half);
-        emb[i] = (float)cos(arg);
-        emb[half + i] = (float)sin(arg);
+/* Bit-for-bit equality (-0 and 0 are two values: their sines differ). */
+static int same_t(float a, float b) { return f32_to_bits(a) == f32_to_bits(b); }
+
+/* The distinct values of t[0..nt), in order of first appearance: s->t_first[r]
+ * is row r's first token, s->t_row[n] token n's row. Returns their number.
+ * A token equal to the one before it (a latent frame shares one t in Wan2.2
+ * TI2V) skips the search; the search is O(nt * rows) at worst, well below
+ * the time MLP that each row costs. */
+static int time_rows(DiT *m, const float *t, int nt) {
+    DiTState *s = &m->s;
+    int nv = 0;
+    for (int n = 0; n < nt; n++) {
+        int r = n > 0 && same_t(t[n], t[n - 1]) ? s->t_row[n - 1] : -1;
+        for (int j = 0; r < 0 && j < nv; j++)
+            if (same_t(t[n], t[s->t_first[j]])) r = j;
+        if (r < 0) {
+            r = nv++;
+            s->t_first[r] = n;
+        }
+        s->t_row[n] = r;
     }
-    matvec_forward(hid, m->w.time_embedding0, emb, m->w.time_embedding0_b, D, c->freq_dim);
-    silu_inplace(hid, D);
-    matvec_forward(e, m->w.time_embedding2, hid, m->w.time_embedding2_b, D, D);
-    memcpy(se, e, sizeof(float) * (size_t)D);
-    silu_inplace(se, D);
-    matvec_forward(temb_e0(m), m->w.time_projection1, se, m->w.time_projection1_b, 6 * D, D);
+    return nv;
+}
+
+/* For each row r < n_times: sinusoid of t_val[r] (cosines first, float64),
+ * time_embedding -> e [dim], time_projection -> e0 [6, dim]. */
+static void time_embedding_forward(DiT *m) {
+    const DiTConfig *c = &m->c;
+    DiTState *s = &m->s;
+    int half = c->freq_dim / 2, D = c->dim, nv = s->n_times;
+    for (int r = 0; r < nv; r++) {
+        float *emb = s->t_emb + (size_t)r * c->freq_dim;
+        for (int i = 0; i < half; i++) {
+            double arg = (double)s->t_val[r] * pow(10000.0, -(double)i / half);
+            emb[i] = (float)cos(arg);
+            emb[half + i] = (float)sin(arg);
+        }
+    }
+    matvec_forward(s->t_hid, m->w.time_embedding0, s->t_emb, m->w.time_embedding0_b, nv); /* (nv, dim) */
+    silu_inplace(s->t_hid, (int64_t)nv * D);
+    matvec_forward(s->e, m->w.time_embedding2, s->t_hid, m->w.time_embedding2_b, nv);
+    memcpy(s->t_hid, s->e, sizeof(float) * (size_t)nv * D);
+    silu_inplace(s->t_hid, (int64_t)nv * D);
+    matvec_forward(s->e0, m->w.time_projection1, s->t_hid, m->w.time_projection1_b, nv); /* (nv, 6 dim) */
+}
+
+/* The traces "e" and "e0": the row itself for one t, else every token's row
+ * ([N, dim] and [N, 6, dim], as the official e and e0), expanded into a
+ * temporary (tests and --dump only; skipped if it cannot be allocated). */
+static void trace_time(DiT *m, int N) {
+    DiTState *s = &m->s;
+    size_t D = (size_t)m->c.dim;
+    if (!s->row) {
+        m->trace(m->trace_user, "e", s->e, (int64_t)D);
+        m->trace(m->trace_user, "e0", s->e0, 6 * (int64_t)D);
+        return;
+    }
+    float *buf = malloc(sizeof(float) * (size_t)N * 6 * D);
+    if (!buf) return;
+    for (int n = 0; n < N; n++) memcpy(buf + n * D, s->e + s->row[n] * D, sizeof(float) * D);
+    m->trace(m->trace_user, "e", buf, (int64_t)N * D);
+    for (int n = 0; n < N; n++) memcpy(buf + n * 6 * D, s->e0 + s->row[n] * 6 * D, sizeof(float) * 6 * D);
+    m->trace(m->trace_user, "e0", buf, (int64_t)N * 6 * D);
+    free(buf);
 }
 
 /* 3D RoPE tables for the grid (f, h, w): per token, c = d/2 angles; pair j
@@ -472,12 +486,11 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
         return t2v_fail(err, T2V_EINPUT, "dit: context has %d rows, expected at most text_len %d",
                         L, Lc);
     if (L > 0)
-        linear(tmp, context, m->w.text_embedding0, m->w.text_embedding0_b, L, D, c->text_dim,
-               m->s.w1);
+        linear_gemm_forward(tmp, context, m->w.text_embedding0, m->w.text_embedding0_b, L, m->s.w1);
     for (int i = L; i < Lc; i++) /* zero padding rows: W·0 + b = b */
         memcpy(tmp + (size_t)i * D, m->w.text_embedding0_b, sizeof(float) * (size_t)D);
     gelu_tanh_inplace(tmp, (int64_t)Lc * D);
-    linear(out, tmp, m->w.text_embedding2, m->w.text_embedding2_b, Lc, D, D, m->s.w1);
+    linear_gemm_forward(out, tmp, m->w.text_embedding2, m->w.text_embedding2_b, Lc, m->s.w1);
     if (m->trace) m->trace(m->trace_user, "context_emb", out, (int64_t)Lc * D);
     return T2V_OK;
 }
@@ -490,16 +503,16 @@ static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, H = m->c.num_heads, d = D / H;
     float eps = m->c.eps;
-    linear(s->q, s->xn, b->sa_q, b->sa_bq, N, D, D, s->w1);
+    linear_gemm_forward(s->q, s->xn, b->sa_q, b->sa_bq, N, s->w1);
     rmsnorm_forward(s->q, s->q, b->sa_norm_q, N, D, eps); /* over all of D */
-    linear(s->k, s->xn, b->sa_k, b->sa_bk, N, D, D, s->w1);
+    linear_gemm_forward(s->k, s->xn, b->sa_k, b->sa_bk, N, s->w1);
     rmsnorm_forward(s->k, s->k, b->sa_norm_k, N, D, eps);
-    linear(s->v, s->xn, b->sa_v, b->sa_bv, N, D, D, s->w1);
+    linear_gemm_forward(s->v, s->xn, b->sa_v, b->sa_bv, N, s->w1);
     rope_apply(s->q, N, H, d, D, s->rope_cos, s->rope_sin);
     rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
     attention_forward(s->xn, D, s->q, D, s->k, D, s->v, D, N, N, H, d,
                       (float)(1.0 / sqrt((double)d)), NULL);
-    linear(s->q, s->xn, b->sa_o, b->sa_bo, N, D, D, s->w1);
+    linear_gemm_forward(s->q, s->xn, b->sa_o, b->sa_bo, N, s->w1);
 }
 
 /* cross_attn of s->xn on the embedded context (all text_len rows, no mask,
@@ -508,18 +521,19 @@ static void cross_attn_forward(DiT *m, const DiTBlock *b, int N, const float *ct
     DiTState *s = &m->s;
     int D = m->c.dim, H = m->c.num_heads, d = D / H, Lc = m->c.text_len;
     float eps = m->c.eps;
-    linear(s->q, s->xn, b->ca_q, b->ca_bq, N, D, D, s->w1);
+    linear_gemm_forward(s->q, s->xn, b->ca_q, b->ca_bq, N, s->w1);
     rmsnorm_forward(s->q, s->q, b->ca_norm_q, N, D, eps);
-    linear(s->ck, ctx, b->ca_k, b->ca_bk, Lc, D, D, s->w1);
+    linear_gemm_forward(s->ck, ctx, b->ca_k, b->ca_bk, Lc, s->w1);
     rmsnorm_forward(s->ck, s->ck, b->ca_norm_k, Lc, D, eps);
-    linear(s->cv, ctx, b->ca_v, b->ca_bv, Lc, D, D, s->w1);
+    linear_gemm_forward(s->cv, ctx, b->ca_v, b->ca_bv, Lc, s->w1);
     attention_forward(s->xn, D, s->q, D, s->ck, D, s->cv, D, N, Lc, H, d,
                       (float)(1.0 / sqrt((double)d)), NULL);
-    linear(s->q, s->xn, b->ca_o, b->ca_bo, N, D, D, s->w1);
+    linear_gemm_forward(s->q, s->xn, b->ca_o, b->ca_bo, N, s->w1);
 }
 
 /* ffn.2(gelu_tanh(ffn.0(s->xn))) in equal row chunks of at most
- * DIT_FFN_CHUNK (1,560 tokens: 3 x 520, not 3 x 512 + 24); result in s->q. */
+ * DIT_FFN_CHUNK (1,560 tokens: 3 x 520, not 3 x 512 + 24); result in s->q.
+ * Both weights are widened (when needed) once for all chunks. */
 static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, F = m->c.ffn_dim;
@@ -527,54 +541,54 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     const float *w0 = weight_f32(b->ffn0, s->w1), *w2 = weight_f32(b->ffn2, s->w2);
     for (int r0 = 0; r0 < N; r0 += chunk) {
         int n = N - r0 < chunk ? N - r0 : chunk;
-        gemm(0, 1, n, F, D, 1.0f, s->xn + (size_t)r0 * D, D, w0, D, 0.0f, s->hid, F);
-#pragma omp parallel for schedule(static) if ((int64_t)n * F > 65536)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < F; j++) s->hid[(size_t)i * F + j] += b->ffn0_b[j];
+        linear_f32_forward(s->hid, s->xn + (size_t)r0 * D, w0, b->ffn0_b, n, F, D); /* (n, ffn) */
         gelu_tanh_inplace(s->hid, (int64_t)n * F);
-        gemm(0, 1, n, D, F, 1.0f, s->hid, F, w2, F, 0.0f, s->q + (size_t)r0 * D, D);
-#pragma omp parallel for schedule(static) if ((int64_t)n * D > 65536)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < D; j++) s->q[(size_t)(r0 + i) * D + j] += b->ffn2_b[j];
+        linear_f32_forward(s->q + (size_t)r0 * D, s->hid, w2, b->ffn2_b, n, D, F); /* (n, dim) */
     }
 }
 
-/* E = modulation + e0: rows 0..5 = shift/scale/gate of self_attn, then of ffn. */
+/* E = modulation + e0 for each distinct t: rows 0..5 = shift/scale/gate of
+ * self_attn, then of ffn; token n takes E[row[n]]. */
 static void block_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
-    int D = m->c.dim;
-    float eps = m->c.eps, *E = temb_E(m);
-    const float *e0 = temb_e0(m);
-    for (int i = 0; i < 6 * D; i++) E[i] = b->modulation[i] + e0[i];
+    int D = m->c.dim, ld = 6 * D;
+    float eps = m->c.eps, *E = s->mod;
+    for (int r = 0; r < s->n_times; r++) {
+        const float *e0 = s->e0 + (size_t)r * ld;
+        for (int i = 0; i < 6 * D; i++) E[(size_t)r * ld + i] = b->modulation[i] + e0[i];
+    }
     /* x = x + self_attn(norm1(x) (1 + E1) + E0) E2 */
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
-    modulate(s->xn, E, E + D, N, D);
+    modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
     self_attn_forward(m, b, N);
-    residual_add(s->x, s->q, E + 2 * D, N, D);
+    residual_inplace(s->x, s->q, E + 2 * D, ld, s->row, N, D);
     /* x = x + cross_attn(norm3(x), context) */
     layernorm_forward(s->xn, s->x, b->norm3_w, b->norm3_b, N, D, eps);
     cross_attn_forward(m, b, N, ctx);
-    residual_add(s->x, s->q, NULL, N, D);
+    residual_inplace(s->x, s->q, NULL, 0, NULL, N, D);
     /* x = x + ffn(norm2(x) (1 + E4) + E3) E5 */
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
-    modulate(s->xn, E + 3 * D, E + 4 * D, N, D);
+    modulate_inplace(s->xn, E + 3 * D, E + 4 * D, ld, s->row, N, D);
     ffn_forward(m, b, N);
-    residual_add(s->x, s->q, E + 5 * D, N, D);
+    residual_inplace(s->x, s->q, E + 5 * D, ld, s->row, N, D);
 }
 
 /* ===========================================================================
  * Head and unpatchify (wan21-spec 2.2 f, g) */
 
-/* head.modulation + e (e itself, not silu(e)): shift, scale; then head.head. */
+/* head.modulation + e (e itself, not silu(e)) for each distinct t: shift,
+ * scale; then head.head. */
 static void head_forward(DiT *m, int N) {
     DiTState *s = &m->s;
-    int D = m->c.dim, Ko = m->c.out_dim * m->c.patch_t * m->c.patch_h * m->c.patch_w;
-    float *mod = temb_E(m);
-    const float *e = temb_e(m);
-    for (int i = 0; i < 2 * D; i++) mod[i] = m->w.head_modulation[i] + e[i % D];
+    int D = m->c.dim, ld = 6 * D;
+    float *E = s->mod;
+    for (int r = 0; r < s->n_times; r++) {
+        const float *e = s->e + (size_t)r * D;
+        for (int i = 0; i < 2 * D; i++) E[(size_t)r * ld + i] = m->w.head_modulation[i] + e[i % D];
+    }
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, m->c.eps);
-    modulate(s->xn, mod, mod + D, N, D);
-    linear(s->patches, s->xn, m->w.head, m->w.head_b, N, Ko, D, s->w1);
+    modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
+    linear_gemm_forward(s->patches, s->xn, m->w.head, m->w.head_b, N, s->w1);
 }
 
 /* token (fi, hi, wi) values viewed [p][q][r][c] -> out[c, fi*pt+p, hi*ph+q, wi*pw+r]. */
@@ -599,6 +613,7 @@ static void unpatchify(const DiT *m, float *out, int T, int H, int W) {
 int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;
+    DiTState *s = &m->s;
     char name[32];
     if (T < 1 || H < 1 || W < 1 || T % c->patch_t || H % c->patch_h || W % c->patch_w)
         return t2v_fail(err, T2V_EINPUT,
@@ -611,27 +626,36 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
                         "dit: patch grid (%d, %d, %d): each axis allows at most %d positions",
                         f, h, w, ROPE_MAX_POS);
     int N = f * h * w;
-    if (nt != 1) return t2v_fail(err, T2V_EINPUT, "dit: %d timesteps given; expected 1", nt);
+    if (!t || (nt != 1 && nt != N))
+        return t2v_fail(err, T2V_EINPUT,
+                        "dit: %d timesteps for %d tokens (patch grid %d x %d x %d): expected 1 "
+                        "(one t for every token) or %d (one per token)", t ? nt : 0, N, f, h, w, N);
+    for (int i = 0; i < nt; i++)
+        if (!isfinite(t[i]))
+            return t2v_fail(err, T2V_EINPUT, "dit: timestep %d of %d is %g, expected a finite number",
+                            i, nt, (double)t[i]);
     int rc = dit_reserve(m, N, err);
     if (rc) return rc;
+    int nv = time_rows(m, t, nt);
+    if ((rc = reserve_times(m, nv, err))) return rc;
+    s->n_times = nv;
+    s->row = nt == 1 ? NULL : s->t_row;
+    for (int r = 0; r < nv; r++) s->t_val[r] = t[s->t_first[r]];
     patch_embedding_forward(m, latent, T, H, W);
-    if (m->trace) m->trace(m->trace_user, "patch", m->s.x, (int64_t)N * c->dim);
-    time_embedding_forward(m, t[0]);
-    if (m->trace) {
-        m->trace(m->trace_user, "e", temb_e(m), c->dim);
-        m->trace(m->trace_user, "e0", temb_e0(m), 6 * (int64_t)c->dim);
-    }
+    if (m->trace) m->trace(m->trace_user, "patch", s->x, (int64_t)N * c->dim);
+    time_embedding_forward(m);
+    if (m->trace) trace_time(m, N);
     rope_tables(m, f, h, w);
     for (int i = 0; i < c->num_layers; i++) {
         block_forward(m, &m->w.blocks[i], N, context_emb);
         if (m->trace) {
             snprintf(name, sizeof name, "block.%d", i);
-            m->trace(m->trace_user, name, m->s.x, (int64_t)N * c->dim);
+            m->trace(m->trace_user, name, s->x, (int64_t)N * c->dim);
         }
     }
     head_forward(m, N);
     if (m->trace)
-        m->trace(m->trace_user, "head", m->s.patches,
+        m->trace(m->trace_user, "head", s->patches,
                  (int64_t)N * c->out_dim * c->patch_t * c->patch_h * c->patch_w);
     unpatchify(m, velocity, T, H, W);
     return T2V_OK;

@@ -3,15 +3,17 @@
  * Config-driven: T2V-1.3B and T2V-14B differ only in their config.json.
  *
  *   latent [in_dim, T, H, W] --patch_embedding--> x [N, dim], N = f*h*w
- *   timestep --sinusoid--> time_embedding --> e [dim] --time_projection--> e0 [6, dim]
+ *   t --sinusoid--> time_embedding --> e [dim] --time_projection--> e0 [6, dim],
+ *     for one t shared by every token, or per token (Wan2.2 TI2V's form)
  *   context [L, text_dim] --zero-pad to text_len--> text_embedding --> [text_len, dim]
  *   blocks.0 .. blocks.{num_layers-1}, head, unpatchify --> velocity [out_dim, T, H, W]
  *
  * Weights are views into the checkpoint in their file dtype (F32, BF16, F16);
  * the large matrices are widened to fp32 once per layer per forward, the
- * vectors (biases, norm gains, modulation) once at build. All activation
- * buffers come from one allocation made by dit_reserve (or lazily by the
- * first forward that needs more tokens); nothing is allocated in the block loop.
+ * vectors (biases, norm gains, modulation) once at build. The activation
+ * buffers are allocated by dit_build and dit_reserve (or lazily by the first
+ * forward that needs more tokens or more distinct timesteps); nothing is
+ * allocated in the block loop.
  */
 #ifndef T2V_DIT_H
 #define T2V_DIT_H
@@ -62,23 +64,34 @@ typedef struct {
     float *vectors;                  /* owned: every fp32 vector above */
 } DiTWeights;
 
-/* Activations. Token buffers hold cap_tokens rows; the rest is fixed size. */
+/* Activations. Token buffers hold cap_tokens rows; the time tables one row
+ * per distinct timestep of a call (cap_times rows: 1 from dit_build, grown
+ * by a forward that has more); the rest is fixed size. */
 typedef struct {
     int cap_tokens;
     float *x, *xn, *q, *k, *v;  /* (N, dim) residual, normed input, q/k/v     */
     float *patches;            /* (N, max(in_dim, out_dim) * pt*ph*pw)        */
     float *rope_cos, *rope_sin;/* (N, head_dim / 2)                            */
     float *hid;                /* (ffn_chunk, ffn_dim) FFN hidden, row chunks  */
+    int *t_row, *t_first;      /* (N) token -> time table row; row -> first token */
+    const int *row;            /* t_row, or NULL when one t serves every token */
+    int cap_times, n_times;
+    float *t_val;              /* (n_times) the distinct t, in order of first use */
+    float *t_emb;              /* (n_times, freq_dim) sinusoid                 */
+    float *t_hid;              /* (n_times, dim) time_embedding hidden, silu(e) */
+    float *e, *e0;             /* (n_times, dim), (n_times, 6 dim)            */
+    float *mod;                /* (n_times, 6 dim) modulation + e0 of a block  */
     float *ctx;                /* (text_len, dim) embedded context of dit_forward */
     float *ck, *cv;            /* (text_len, dim) cross-attention keys/values  */
-    float *temb;               /* freq_dim + 15 dim: sinusoid, h, e, silu(e), e0, E */
-    float *w1, *w2;            /* widened weights; NULL when all are F32       */
+    float *w1, *w2;            /* widened weights; NULL when none needs it     */
     float *tokens_block;       /* the one allocation behind the token buffers  */
+    float *times_block;        /* ... behind the time tables                   */
     float *fixed_block;        /* ... and behind the fixed ones                */
 } DiTState;
 
 /* Called after each named stage with its output: "patch" (N, dim), "e" (dim),
- * "e0" (6, dim), "context_emb" (text_len, dim), "block.N" (N, dim),
+ * "e0" (6, dim) (per-token t: (N, dim), (N, 6, dim), as the official model's
+ * e and e0), "context_emb" (text_len, dim), "block.N" (N, dim),
  * "head" (N, out_dim*pt*ph*pw). For tests and --dump. */
 typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t n);
 
@@ -107,8 +120,13 @@ void dit_free(DiT *m);
  * for every sampling step: compute it once per prompt. */
 int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError *err);
 /* One DiT evaluation with an embedded context [text_len, dim]:
- * latent [in_dim, T, H, W] -> velocity [out_dim, T, H, W], at the float
- * timestep t[0] (nt = 1). */
+ * latent [in_dim, T, H, W] -> velocity [out_dim, T, H, W].
+ * t: the timestep, any finite float (Wan2.1's sampler passes integers), in
+ * one of two forms: nt = 1, one t for every token; or nt = N =
+ * (T/pt)(H/ph)(W/pw), one t per token in the patchified order (f, h, w),
+ * as Wan2.2 TI2V passes t = 0 on the tokens of its conditioning frame. Each
+ * token is modulated with the e/e0 of its own t; tokens with equal t (bit
+ * for bit) share one computation. Any other nt is T2V_EINPUT. */
 int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err);
 /* The same from a raw context [L, text_dim] (embeds it first, every call). */

@@ -410,10 +410,10 @@ const char *gemm_backend(void) {
 #endif
 }
 
-/* Whether tensor_f32 must widen t into scratch (not F32, big-endian host, or
+/* Whether tensor_f32 must widen W into scratch (not F32, big-endian host, or
  * F32 data not 4-byte aligned in its file). */
-static int needs_widening(const Tensor *t) {
-    return t->dtype != DT_F32 || !host_is_little_endian() || (uintptr_t)t->data % 4 != 0;
+int needs_widening(const Tensor *W) {
+    return W->dtype != DT_F32 || !host_is_little_endian() || (uintptr_t)W->data % 4 != 0;
 }
 
 /* dst[i, 0..n) <- rows r0.. of W[., K] from column p0, widened to fp32.
@@ -494,34 +494,108 @@ static int linear_fused(float *out, const float *inp, const Tensor *W, int M, in
     return 0;
 }
 
-/* PyTorch Linear: out[M,N] = inp[M,K] W[N,K]^T + b[N]. A NULL wscratch where
- * widening is needed is replaced by a temporary buffer. */
-void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
-                    float *wscratch) {
-    int N = (int)W->shape[0], K = (int)W->shape[1];
-    float *tmp = NULL;
-    const float *w = (const float *)W->data;
-    if (M <= 0 || N <= 0) return;
-    if (needs_widening(W) && M <= GEMM_MC && K > 0 && linear_fused(out, inp, W, M, N, K) == 0)
-        w = NULL; /* done */
-    else if (needs_widening(W)) {
-        if (!wscratch) {
-            tmp = malloc(sizeof(float) * (size_t)N * K);
-            if (!tmp) { /* out of memory: NaN rather than garbage */
-                for (size_t i = 0; i < (size_t)M * N; i++) out[i] = NAN;
-                return;
-            }
-            wscratch = tmp;
-        }
-        widen_parallel(wscratch, W, N, K);
-        w = wscratch;
-    }
-    if (w) gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
-    free(tmp);
+/* out[M,N] += b[N] (b NULL: nothing). */
+static void bias_add(float *out, const float *b, int M, int N) {
     if (!b) return;
 #pragma omp parallel for schedule(static) if ((int64_t)M * N > 65536)
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];
+}
+
+void linear_f32_forward(float *out, const float *inp, const float *w, const float *b, int M, int N,
+                        int K) {
+    if (M <= 0 || N <= 0) return;
+    gemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, out, N);
+    bias_add(out, b, M, N);
+}
+
+/* A NULL wscratch where widening is needed is replaced by a temporary. */
+void linear_gemm_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
+                         float *wscratch) {
+    int N = (int)W->shape[0], K = N > 0 ? (int)(tensor_numel(W) / N) : 0;
+    float *tmp = NULL;
+    if (M <= 0 || N <= 0) return;
+    if (needs_widening(W) && !wscratch) {
+        tmp = malloc(sizeof(float) * (size_t)N * K);
+        if (!tmp) { /* out of memory: NaN rather than garbage */
+            for (size_t i = 0; i < (size_t)M * N; i++) out[i] = NAN;
+            return;
+        }
+        wscratch = tmp;
+    }
+    linear_f32_forward(out, inp, weight_f32(W, wscratch), b, M, N, K);
+    free(tmp);
+}
+
+/* PyTorch Linear: out[M,N] = inp[M,K] W[N,K]^T + b[N]. The fused path is
+ * chosen by dtype, not by needs_widening: an F32 weight that only needs a
+ * copy (misaligned, big-endian) takes the GEMM path as an aligned one does. */
+void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
+                    float *wscratch) {
+    int N = (int)W->shape[0], K = (int)W->shape[1];
+    if (M <= 0 || N <= 0) return;
+    if (W->dtype != DT_F32 && M <= GEMM_MC && K > 0 && linear_fused(out, inp, W, M, N, K) == 0) {
+        bias_add(out, b, M, N);
+        return;
+    }
+    linear_gemm_forward(out, inp, W, b, M, wscratch);
+}
+
+/* Vectors per pass over W, and columns of W widened at a time. */
+#define MV_VB 8
+#define MV_KB 256
+
+void matvec_forward(float *out, const Tensor *W, const float *x, const float *b, int M) {
+    int N = (int)W->shape[0], K = N > 0 ? (int)(tensor_numel(W) / N) : 0;
+    int direct = !needs_widening(W);
+    for (int m0 = 0; m0 < M; m0 += MV_VB) {
+        int mb = imin(MV_VB, M - m0);
+#pragma omp parallel for schedule(static) if ((int64_t)N * K * mb > 65536)
+        for (int n = 0; n < N; n++) {
+            float acc[MV_VB] = {0}, wbuf[MV_KB];
+            for (int k0 = 0; k0 < K; k0 += MV_KB) {
+                int kb = imin(MV_KB, K - k0);
+                const float *w = wbuf;
+                if (direct) w = (const float *)W->data + (size_t)n * K + k0;
+                else widen_rows(wbuf, kb, W, K, n, 1, k0, kb);
+                for (int v = 0; v < mb; v++) {
+                    const float *xv = x + (size_t)(m0 + v) * K + k0;
+                    float a = acc[v];
+                    for (int k = 0; k < kb; k++) a += w[k] * xv[k];
+                    acc[v] = a;
+                }
+            }
+            for (int v = 0; v < mb; v++) out[(size_t)(m0 + v) * N + n] = acc[v] + (b ? b[n] : 0.0f);
+        }
+    }
+}
+
+/* ===========================================================================
+ * adaLN modulation and the gated residual (wan21-spec 2.3). */
+void modulate_inplace(float *x, const float *shift, const float *scale, int ld, const int *row, int N,
+                      int D) {
+#pragma omp parallel for schedule(static) if ((int64_t)N * D > 65536)
+    for (int i = 0; i < N; i++) {
+        float *r = x + (size_t)i * D;
+        size_t o = row ? (size_t)row[i] * ld : 0;
+        const float *sh = shift + o, *sc = scale + o;
+        for (int j = 0; j < D; j++) r[j] = r[j] * (1.0f + sc[j]) + sh[j];
+    }
+}
+
+void residual_inplace(float *x, const float *y, const float *gate, int ld, const int *row, int N,
+                      int D) {
+#pragma omp parallel for schedule(static) if ((int64_t)N * D > 65536)
+    for (int i = 0; i < N; i++) {
+        float *r = x + (size_t)i * D;
+        const float *u = y + (size_t)i * D;
+        if (gate) {
+            const float *g = gate + (row ? (size_t)row[i] * ld : 0);
+            for (int j = 0; j < D; j++) r[j] += u[j] * g[j];
+        } else {
+            for (int j = 0; j < D; j++) r[j] += u[j];
+        }
+    }
 }
 
 /* ===========================================================================

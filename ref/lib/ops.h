@@ -27,18 +27,54 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
 const char *gemm_backend(void); /* "openblas" or "builtin" */
 
-/* W as fp32: W's own data when it is 4-byte aligned F32 on a little-endian
- * host (tensor_f32's rule), else W widened into scratch (numel floats), rows
- * split over threads, BF16 by an inline shift. Exact: the same values as
- * tensor_f32, faster. */
+/* Whether W must be widened into a scratch copy before an fp32 kernel reads
+ * it: not F32, a big-endian host, or F32 data not 4-byte aligned in its file
+ * (tensor_f32's rule; a legal safetensors file may put a tensor at any byte
+ * offset). The one rule every stage sizes its widening scratch with. */
+int needs_widening(const Tensor *W);
+
+/* W as fp32: W's own data unless needs_widening(W), else W widened into
+ * scratch (numel floats), rows split over threads, BF16 by an inline shift.
+ * Exact: the same values as tensor_f32, faster. */
 const float *weight_f32(const Tensor *W, float *scratch);
 
 /* PyTorch Linear: out[M,N] = inp[M,K] · W[N,K]^T + b[N].
- * W is any float dtype, widened into wscratch (N*K floats) unless it is
- * 4-byte aligned F32 on a little-endian host (see tensor_f32); always pass a
- * scratch (NULL: a temporary is allocated when needed). b may be NULL. */
+ * W is any float dtype. For few rows (M <= 96: a prompt's tokens) of a
+ * non-F32 W, the widening is fused with the GEMM's packing (W read once, in
+ * its file dtype); otherwise as linear_gemm_forward. The choice depends on
+ * the dtype and M only, never on alignment, so a misaligned F32 file gives
+ * the bits of an aligned one. wscratch: N*K floats, used when
+ * needs_widening(W) (NULL: a temporary is allocated when needed). b may be
+ * NULL. */
 void linear_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
                     float *wscratch);
+/* The same as weight_f32 + linear_f32_forward, for any M: W [N, ...] (K =
+ * numel / N, so a Conv3d kernel with kernel = stride works as its matrix)
+ * widened whole into wscratch when needs_widening(W) (NULL: a temporary),
+ * then one gemm(). The DiT's linears, whatever the token count. */
+void linear_gemm_forward(float *out, const float *inp, const Tensor *W, const float *b, int M,
+                         float *wscratch);
+/* out[M,N] = inp[M,K] · w[N,K]^T + b[N] with w already fp32 (weight_f32):
+ * one gemm(), then the bias (b may be NULL). */
+void linear_f32_forward(float *out, const float *inp, const float *w, const float *b, int M, int N,
+                        int K);
+
+/* out[m,N] = W[N,K] x[m,K] + b[N] for m < M vectors (the M = 1 MLPs of the
+ * time embedding, one vector per distinct timestep): W read a row at a time
+ * in its file dtype, any alignment; each sum in increasing k, then + b[n], so
+ * a vector gets the same bits whatever M and the other vectors are. */
+void matvec_forward(float *out, const Tensor *W, const float *x, const float *b, int M);
+
+/* ---------------------------------------------------------------------------
+ * adaLN (the DiT's modulation), in place on x[N,D]. Token n uses row
+ * r = row[n] (row NULL: r = 0 for every token) of tables with row stride ld,
+ * so tokens with different timesteps each take their own row. */
+/* x[n] <- x[n] * (1 + scale[r]) + shift[r] */
+void modulate_inplace(float *x, const float *shift, const float *scale, int ld, const int *row, int N,
+                      int D);
+/* x[n] += y[n] * gate[r] (gate NULL: x += y, the plain residual) */
+void residual_inplace(float *x, const float *y, const float *gate, int ld, const int *row, int N,
+                      int D);
 
 /* ---------------------------------------------------------------------------
  * Norms, over the last dimension C of inp[N,C]. */

@@ -102,6 +102,23 @@ float f16_to_f32(uint16_t h) {
     return f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
+uint16_t f32_to_f16(float f) {
+    uint32_t u = f32_to_bits(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: inf */
+    if (a < 0x38800000u) { /* below 2^-14: subnormal half, round to nearest even */
+        float v = f32_from_bits(a) * 16777216.0f; /* exact scaling by 2^24 */
+        uint32_t m = (uint32_t)v;
+        float rem = v - (float)m;
+        if (rem > 0.5f || (rem == 0.5f && (m & 1u))) m++;
+        return (uint16_t)(sign | m);
+    }
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1u); /* round mantissa to 10 bits, even */
+    return (uint16_t)(sign | (((r >> 23) - 112u) << 10) | ((r >> 13) & 0x3ffu));
+}
+
 void widen_to_f32(float *dst, const void *src, DType dt, int64_t n) {
     const unsigned char *s = (const unsigned char *)src;
     switch (dt) {

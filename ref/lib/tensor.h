@@ -80,11 +80,12 @@ static inline void wr_u64le(void *p, uint64_t v) {
 }
 int host_is_little_endian(void);
 
-/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16
- * (used by writers and tools only) rounds to nearest even. */
+/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16 and
+ * f32 -> f16 (used by writers and tests only) round to nearest even. */
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
 float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
 float f32_from_bits(uint32_t u);
 uint32_t f32_to_bits(float f);
 

@@ -114,11 +114,13 @@ def cross_attn(sd, p, cfg, x, context):
 # --- block and head (MODEL.md 2.3, 2.2 f) -------------------------------------
 
 def block_forward(sd, i, cfg, x, e0, grid, freqs, context):
-    """WanAttentionBlock: x [L, D], e0 [6, D], context [text_len, D] (embedded)."""
+    """WanAttentionBlock: x [L, D], e0 [6, D] (one t for every token) or
+    [L, 6, D] (one per token), context [text_len, D] (embedded)."""
     p = "blocks.%d." % i
     D = x.size(1)
     eps = cfg["eps"]
-    e = (sd[p + "modulation"].reshape(6, D) + e0).chunk(6, dim=0)
+    # [6, D] or [L, 6, D]: six [D] or [L, D] vectors, broadcast over the tokens
+    e = (sd[p + "modulation"].reshape(6, D) + e0).unbind(dim=-2)
     y = self_attn(sd, p, cfg, layer_norm(x, None, None, eps) * (1 + e[1]) + e[0], grid, freqs)
     x = x + y * e[2]
     x = x + cross_attn(sd, p, cfg, layer_norm(x, sd[p + "norm3.weight"], sd[p + "norm3.bias"], eps),
@@ -129,9 +131,10 @@ def block_forward(sd, i, cfg, x, e0, grid, freqs, context):
 
 
 def head_forward(sd, cfg, x, e):
-    """Head: modulation [1, 2, D] + e (not SiLU(e)); two chunks shift, scale."""
+    """Head: modulation [1, 2, D] + e (not SiLU(e)); two chunks shift, scale.
+    e [D] (one t for every token) or [L, D] (one per token)."""
     D = x.size(1)
-    m = (sd["head.modulation"].reshape(2, D) + e.reshape(1, D)).chunk(2, dim=0)
+    m = (sd["head.modulation"].reshape(2, D) + e.unsqueeze(-2)).unbind(dim=-2)
     return linear(sd, "head.head", layer_norm(x, None, None, cfg["eps"]) * (1 + m[1]) + m[0])
 
 
@@ -155,11 +158,19 @@ def embed_context(sd, cfg, context):
 
 
 def time_embed(sd, cfg, t):
-    """Integer timestep -> e [D] (time_embedding) and e0 [6, D] (time_projection)."""
-    emb = sinusoidal_embedding_1d(cfg["freq_dim"], torch.tensor([t], dtype=torch.float64))
+    """Timestep -> e (time_embedding) and e0 (time_projection).
+    t a number (integer or not), one t for every token: e [D], e0 [6, D].
+    t a tensor [L], one per token (Wan2.2's t of shape [B, seq_len]: TI2V
+    gives its conditioning frame's tokens t = 0): e [L, D], e0 [L, 6, D], each
+    token's row from its own t, as the official forward computes them."""
+    per_token = torch.is_tensor(t)
+    pos = t.reshape(-1).to(torch.float64) if per_token else torch.tensor([t], dtype=torch.float64)
+    emb = sinusoidal_embedding_1d(cfg["freq_dim"], pos)
     emb = emb.to(sd["time_embedding.0.weight"].dtype)  # official: .float()
     e = linear(sd, "time_embedding.2", F.silu(linear(sd, "time_embedding.0", emb)))
     e0 = linear(sd, "time_projection.1", F.silu(e))
+    if per_token:
+        return e, e0.unflatten(1, (6, -1))
     return e.reshape(-1), e0.reshape(6, -1)
 
 
@@ -173,11 +184,15 @@ def patch_embed(sd, cfg, latent):
 
 
 def forward(sd, cfg, latent, t, context, trace=None):
-    """latent [in_dim, F, H, W], integer t, context [L, text_dim] -> velocity.
+    """latent [in_dim, F, H, W], t, context [L, text_dim] -> velocity.
+    t: a number (one timestep for every token) or a tensor with one per
+    token of the patch grid, in token order (f, h, w).
     trace (a dict) receives the intermediates by name."""
     cfg = full_config(cfg)
     D = cfg["dim"]
     x, grid = patch_embed(sd, cfg, latent)
+    if torch.is_tensor(t) and t.numel() != x.size(0):
+        raise ValueError("%d timesteps for %d tokens" % (t.numel(), x.size(0)))
     e, e0 = time_embed(sd, cfg, t)
     ctx = embed_context(sd, cfg, context)
     freqs = rope_freqs(D // cfg["num_heads"])
