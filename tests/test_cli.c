@@ -1,5 +1,5 @@
 /*
- * test_cli.c: end-to-end tests of the t2v binary (DESIGN.md sections 4, 5, 7)
+ * test_cli.c: end-to-end tests of the t2v binary (README: the command line; docs/MODEL.md 9: stage tensors; docs/ARCHITECTURE.md: errors)
  * on the tiny model golden/models/tiny. Runs the built program with system()
  * (outputs under a mkdtemp directory in /tmp) and checks exit codes, messages,
  * the files written, the --dump contents (against the PyTorch golden

@@ -117,7 +117,7 @@ static void test_config(void) {
               c.out_dim == 16 && c.patch_t == 1 && c.patch_h == 2 && c.patch_w == 2 &&
               c.eps == 1e-6f,
           "config.json of dit-1layer: %s", rc ? e.msg : "fields as written");
-    /* the official 1.3B config.json, verbatim keys (wan21-spec 1.2) */
+    /* the official 1.3B config.json, verbatim keys (docs/MODEL.md 1.2) */
     rc = parse_config_text(&c, "{\"_class_name\": \"WanModel\", \"_diffusers_version\": \"0.30.0\","
                                " \"dim\": 1536, \"eps\": 1e-06, \"ffn_dim\": 8960, \"freq_dim\": 256,"
                                " \"in_dim\": 16, \"model_type\": \"t2v\", \"num_heads\": 12,"
@@ -170,7 +170,7 @@ static void test_tiny(void) {
         rc |= dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v2, &e);
         CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nv) == 0,
               "dit_embed_context + dit_forward_embedded == dit_forward, bit for bit");
-        /* the same bits for any thread count (DESIGN.md section 6) */
+        /* the same bits for any thread count (docs/ARCHITECTURE.md, Numerics) */
         platform_set_threads(1);
         rc = dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v2, &e);
         platform_set_threads(platform_default_threads() > 1 ? platform_default_threads() : 2);

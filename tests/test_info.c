@@ -6,8 +6,8 @@
  *     name, the checkpoints of golden/models/tiny (written by
  *     tools/write_tiny_model.py, independently of ref/).
  *  2. `t2v info --config` for the official 1.3B and 14B configs prints the
- *     parameter and tensor counts of wan21-spec 1.2, 4.1 and 5.4, the token
- *     counts of spec 1.3, and a VAE output of [3, 81, H, W].
+ *     parameter and tensor counts of docs/MODEL.md 1.2, 4.1 and 5.4, the token
+ *     counts of docs/MODEL.md 1.3, and a VAE output of [3, 81, H, W].
  *  3. The summary table of docs/ARCHITECTURE.md (the "| quantity |" table)
  *     equals, row by row, what `t2v info` prints for each column's command
  *     (the demo column only when models/demo exists), and every summary row
@@ -15,7 +15,7 @@
  *  4. --trace on golden/models/tiny: trace.json holds the schedule of
  *     sampler_schedule, a non-zero CFG difference, and the last step's strip
  *     is exactly frames 0, 4, ... of the generated video (the last UniPC step
- *     returns the x0 prediction, spec 3.2 step 7).
+ *     returns the x0 prediction, docs/MODEL.md 3.2 step 7).
  *
  * The binary: $T2V_BIN, else BUILD/t2v beside BUILD/tests/test_info, else
  * ref/t2v. Run from the repository root (tests/run.sh does).
@@ -90,13 +90,13 @@ static void test_layouts(void) {
     DescList d;
     memset(&d, 0, sizeof d);
     CHECK(desc_dit(&d, &m.dit, DT_F32, &e) == 0, "desc_dit");
-    same_list("DiT layout (spec 2.1) vs " TINY, &d, &m.w[STAGE_DIT]);
+    same_list("DiT layout (docs/MODEL.md 2.1) vs " TINY, &d, &m.w[STAGE_DIT]);
     desc_list_free(&d);
     CHECK(desc_t5(&d, &m.t5, DT_BF16, &e) == 0, "desc_t5");
-    same_list("umT5 layout (spec 5.4) vs " TINY, &d, &m.w[STAGE_T5]);
+    same_list("umT5 layout (docs/MODEL.md 5.4) vs " TINY, &d, &m.w[STAGE_T5]);
     desc_list_free(&d);
     CHECK(desc_vae(&d, &m.vae, DT_F32, &e) == 0, "desc_vae");
-    same_list("VAE layout (spec 4.3) vs " TINY, &d, &m.w[STAGE_VAE]);
+    same_list("VAE layout (docs/MODEL.md 4.3) vs " TINY, &d, &m.w[STAGE_VAE]);
     desc_list_free(&d);
     model_desc_free(&m);
     model_close(&mo);
@@ -148,13 +148,13 @@ static void test_official(void) {
     Row r[64];
     int n = parse_summary(g_out, r, 64);
     CHECK(rc == 0 && n >= 20, "info --config 1.3B: exit %d, %d summary rows", rc, n);
-    expect(r, n, "1.3B", "DiT parameters", "1,418,996,800"); /* spec 1.2 */
+    expect(r, n, "1.3B", "DiT parameters", "1,418,996,800"); /* docs/MODEL.md 1.2 */
     expect(r, n, "1.3B", "DiT tensors", "825");
-    expect(r, n, "1.3B", "T5 parameters", "5,680,910,336"); /* spec 5.4 */
+    expect(r, n, "1.3B", "T5 parameters", "5,680,910,336"); /* docs/MODEL.md 5.4 */
     expect(r, n, "1.3B", "T5 tensors", "242");
-    expect(r, n, "1.3B", "VAE parameters", "126,892,531"); /* spec 4.1 */
+    expect(r, n, "1.3B", "VAE parameters", "126,892,531"); /* docs/MODEL.md 4.1 */
     expect(r, n, "1.3B", "VAE tensors", "194");
-    expect(r, n, "1.3B", "latent [C, T, h, w]", "[16, 21, 60, 104]"); /* spec 1.3 */
+    expect(r, n, "1.3B", "latent [C, T, h, w]", "[16, 21, 60, 104]"); /* docs/MODEL.md 1.3 */
     expect(r, n, "1.3B", "DiT tokens N", "32760");
     CHECK(strstr(g_out, "-> video [3, 81, 480, 832]") != NULL, "1.3B: the VAE walk ends at video [3, 81, 480, 832]");
     rc = run("info --config golden/configs/wan2.1-t2v-14b.json -W 1280 -H 720 -f 81 --steps 50 --cfg 5");

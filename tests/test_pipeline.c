@@ -4,7 +4,7 @@
  * golden/models/tiny, against tools/reference/pipeline.py (PyTorch, float64):
  * golden/pipeline/case_{a,b,c}.safetensors from tools/golden_pipeline.py.
  *
- * Every tensor of DESIGN.md section 5 is checked: ids exactly, the noise and
+ * Every tensor of docs/MODEL.md section 9 is checked: ids exactly, the noise and
  * the timesteps exactly (same bits as torch), the contexts, every step's
  * latent, the final latent and the video with the tolerances of
  * golden/README.md (pipeline section). Then determinism: the same run with 1
@@ -145,7 +145,7 @@ static void test_case(const Model *m, const char *name) {
     st_close(&st);
 }
 
-/* The same run with 1 and 2 threads: the same bits (DESIGN.md section 6). */
+/* The same run with 1 and 2 threads: the same bits (docs/ARCHITECTURE.md, Numerics). */
 static void test_threads(const Model *m) {
     SafeTensors st;
     if (!golden_open(&st, "golden/pipeline/case_a.safetensors")) return;

@@ -105,7 +105,7 @@ static int toy_run(Sampler *s, float *x, float cfg, Toy *m, float *tmp_v, int re
  * Schedule */
 
 static void test_schedule_spec_vectors(void) {
-    /* wan21-spec 3.1 test vectors. */
+    /* docs/MODEL.md 3.1 test vectors. */
     double sig[51];
     int ts[50];
     CHECK(sampler_schedule(50, 5.0, sig, ts) == T2V_OK, "schedule(50, 5) ok");
@@ -113,18 +113,18 @@ static void test_schedule_spec_vectors(void) {
     static const int tail[6] = {405, 356, 302, 241, 172, 92};
     int ok = 1;
     for (int i = 0; i < 6; i++) ok &= ts[i] == head[i] && ts[44 + i] == tail[i];
-    CHECK(ok, "spec 3.1: N=50 S=5 timesteps 999 995 991 987 982 978 ... 405 356 302 241 172 92");
+    CHECK(ok, "docs/MODEL.md 3.1: N=50 S=5 timesteps 999 995 991 987 982 978 ... 405 356 302 241 172 92");
     CHECK(fabs(sig[0] - 0.99979985) < 5e-9 && fabs(sig[1] - 0.99573237) < 5e-9 &&
               fabs(sig[2] - 0.99153048) < 5e-9 && fabs(sig[47] - 0.24174035) < 5e-9 &&
               fabs(sig[48] - 0.17226514) < 5e-9 && fabs(sig[49] - 0.09250686) < 5e-9 &&
               sig[50] == 0.0,
-          "spec 3.1: N=50 S=5 sigmas 0.99979985 0.99573237 0.99153048 .. 0.09250686 0");
+          "docs/MODEL.md 3.1: N=50 S=5 sigmas 0.99979985 0.99573237 0.99153048 .. 0.09250686 0");
     CHECK(sampler_schedule(50, 3.0, sig, ts) == T2V_OK && ts[0] == 999 && ts[1] == 992 &&
               ts[2] == 985 && ts[48] == 111 && ts[49] == 57,
-          "spec 3.1: N=50 S=3 timesteps 999 992 985 .. 111 57");
+          "docs/MODEL.md 3.1: N=50 S=3 timesteps 999 992 985 .. 111 57");
     CHECK(sampler_schedule(40, 5.0, sig, ts) == T2V_OK && ts[0] == 999 && ts[1] == 994 &&
               ts[2] == 989 && ts[38] == 208 && ts[39] == 113,
-          "spec 3.1: N=40 S=5 timesteps 999 994 989 .. 208 113");
+          "docs/MODEL.md 3.1: N=40 S=5 timesteps 999 994 989 .. 208 113");
     CHECK(sampler_schedule(0, 5.0, sig, ts) == T2V_EUSAGE &&
               sampler_schedule(5, 0.0, sig, ts) == T2V_EUSAGE &&
               sampler_schedule(5, NAN, sig, ts) == T2V_EUSAGE,

@@ -2,7 +2,7 @@
  * test_t5.c: the umT5 encoder (ref/t5.c) against the float64 PyTorch
  * reference (tools/reference/t5.py via tools/golden_t5.py).
  *
- *   - relative position buckets against the explicit table of spec 5.2;
+ *   - relative position buckets against the explicit table of docs/MODEL.md 5.2;
  *   - tiny encoder, weights stored bf16 and f32: every layer's output and the
  *     context of the unpadded run, and the context against the rows of the
  *     official padded form (text_len with key mask);
@@ -221,7 +221,7 @@ static void test_full_layer(void) {
 }
 
 /* ---------------------------------------------------------------------------
- * Buckets (spec 5.2): n 0-7 -> 0-7; 8-11 -> 8; 12-15 -> 9; 16-22 -> 10;
+ * Buckets (docs/MODEL.md 5.2): n 0-7 -> 0-7; 8-11 -> 8; 12-15 -> 9; 16-22 -> 10;
  * 23-31 -> 11; 32-45 -> 12; 46-63 -> 13; 64-90 -> 14; >= 91 -> 15; +16 when
  * the key comes after the query. */
 static void test_buckets(void) {
@@ -240,7 +240,7 @@ static void test_buckets(void) {
             if (first < 0) first = n;
         }
     }
-    CHECK(bad == 0, "relative buckets = spec 5.2 table for |j-i| <= 5000 (%d wrong, first %d)", bad, first);
+    CHECK(bad == 0, "relative buckets = docs/MODEL.md 5.2 table for |j-i| <= 5000 (%d wrong, first %d)", bad, first);
 }
 
 /* ---------------------------------------------------------------------------

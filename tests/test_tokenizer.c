@@ -111,7 +111,7 @@ static void test_model(const SafeTensors *st, const char *name) {
     tokenizer_free(&tk);
 }
 
-/* Cleaning + truncation to text_len-1 pieces + EOS (wan21-spec.md 5.3). */
+/* Cleaning + truncation to text_len-1 pieces + EOS (docs/MODEL.md 5.3). */
 static void test_wan(const SafeTensors *st) {
     const char *model = st_meta(st, "wan_model"), *tl = st_meta(st, "wan_text_len");
     const Tensor *text = need(st, "wan.text", DT_U8), *toff = need(st, "wan.text_off", DT_I32);

@@ -124,7 +124,7 @@ static void test_tiny_decode(Vae *m, const SafeTensors *g) {
         char what[64];
         snprintf(what, sizeof what, "tiny decode T=%d video [3,%d,48,80]", t, s[1]);
         if (!rc) check_close(what, video, ref, nv, TOL_TINY, COS_TINY);
-        if (t == 2 && !rc) { /* same bits for 1 and 2 threads (DESIGN.md section 6) */
+        if (t == 2 && !rc) { /* same bits for 1 and 2 threads (docs/ARCHITECTURE.md, Numerics) */
             float *v1 = malloc(sizeof(float) * (size_t)nv);
             platform_set_threads(1);
             rc = vae_decode(m, z, t, 6, 10, v1, NULL, NULL, &e);
@@ -255,7 +255,7 @@ static void test_specs(const Vae *m, const TensorList *tl) {
           "Wan2.1 default: dim %d z %d, x%d space x%d time, top %d, %d + %d layers", d.dim, d.z_dim, d.scale_s,
           d.scale_t, d.dec_top, d.n_dec, d.n_enc);
     int n = vae_tensor_specs(&d, NULL, 0);
-    CHECK(n == 194, "Wan2.1 VAE: %d tensors listed (spec 4.1: 194)", n);
+    CHECK(n == 194, "Wan2.1 VAE: %d tensors listed (docs/MODEL.md 4.1: 194)", n);
     int T, h, w, F, H, W;
     vae_latent_size(&d, 81, 480, 832, &T, &h, &w);
     vae_video_size(&d, T, h, w, &F, &H, &W);

@@ -4,7 +4,7 @@ the memory/time measurement of the t5 stage (not for goldens; nothing here is
 committed).
 
   t5_xxl.py write DIR
-      DIR/models_t5_umt5-xxl-enc-bf16.safetensors: the 242 tensors of MODEL.md 5.4
+      DIR/models_t5_umt5-xxl-enc-bf16.safetensors: the 242 tensors of docs/MODEL.md 5.4
       (official names and shapes, BF16, random), written tensor by tensor in
       chunks, so memory stays ~0.2 GB; plus DIR/tokens.safetensors (30 ids
       ending with EOS).

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tiny one-layer WanModel checkpoints in the official Hugging Face
 layout (docs/MODEL.md 6.1): config.json + diffusion_pytorch_model.safetensors,
-with the official tensor names (MODEL.md 2.1). Three variants, same weights:
+with the official tensor names (docs/MODEL.md 2.1). Three variants, same weights:
 
   golden/models/dit-1layer/          F32, one file
   golden/models/dit-1layer-sharded/  F32, index.json + 2 shards (like the 14B)

@@ -8,9 +8,9 @@ under bench/cache/ (git-ignored) and are written once.
                                     T2V-1.3B (docs/MODEL.md 1.2, 2.1), BF16, ~2.8 GB
     block    DIR/dit-1.3b-1layer/   the same width with num_layers = 1 (~0.2 GB):
                                     one full-width block + embeddings + head
-    t5       DIR/t5xxl/             umT5-XXL encoder (MODEL.md 5.4), BF16, ~11.4 GB,
+    t5       DIR/t5xxl/             umT5-XXL encoder (docs/MODEL.md 5.4), BF16, ~11.4 GB,
                                     + tokens.safetensors (30 ids); tools/t5_xxl.py
-    vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (MODEL.md 4.1, 4.3),
+    vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (docs/MODEL.md 4.1, 4.3),
                                     F32 like the shipped file, ~0.5 GB
     t5-hf    DIR/sdcpp/             umt5_xxl_bf16.safetensors: the t5 file's bytes
                                     under the Hugging Face transformers names that
@@ -92,7 +92,7 @@ def write_safetensors(path, tensors, dtype, pools, meta):
 
 
 def dit_values(name, shape):
-    """(scale, offset) of a DiT tensor (MODEL.md 2.1 names)."""
+    """(scale, offset) of a DiT tensor (docs/MODEL.md 2.1 names)."""
     if name.endswith("modulation"):
         return 0.1, 0.0
     if "norm" in name and name.endswith(".weight"):

@@ -455,7 +455,7 @@ static int size_opts(InfoOpts *o, const ModelDesc *m) {
     return rc;
 }
 
-/* Settings not given: the model's t2v.json, else Wan2.1's (MODEL.md 1.3); L
+/* Settings not given: the model's t2v.json, else Wan2.1's (docs/MODEL.md 1.3); L
  * is the prompt's token count with -p, else text_len. */
 static int fill_defaults(InfoOpts *o, const Model *mo, const ModelDesc *m, int *L, T2vError *err) {
     const DiTConfig *c = &m->dit;

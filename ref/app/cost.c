@@ -73,7 +73,7 @@ static TensorSpec *spec_alloc(int n, T2vError *err) {
     return (TensorSpec *)t2v_malloc((size_t)(n > 0 ? n : 1) * sizeof(TensorSpec), "tensor list", err);
 }
 
-/* DiT, spec 2.1. */
+/* DiT, docs/MODEL.md 2.1. */
 int desc_dit(DescList *d, const DiTConfig *c, DType dt, T2vError *err) {
     int n = dit_tensor_specs(c, NULL, 0);
     TensorSpec *s = spec_alloc(n, err);
@@ -83,7 +83,7 @@ int desc_dit(DescList *d, const DiTConfig *c, DType dt, T2vError *err) {
     return rc;
 }
 
-/* umT5 encoder, spec 5.4. */
+/* umT5 encoder, docs/MODEL.md 5.4. */
 int desc_t5(DescList *d, const T5Config *c, DType dt, T2vError *err) {
     int n = t5_tensor_specs(c, NULL, 0);
     TensorSpec *s = spec_alloc(n, err);
@@ -93,7 +93,7 @@ int desc_t5(DescList *d, const T5Config *c, DType dt, T2vError *err) {
     return rc;
 }
 
-/* WanVAE_, spec 4.3: encoder, conv1, conv2, decoder, in module order. */
+/* WanVAE_, docs/MODEL.md 4.3: encoder, conv1, conv2, decoder, in module order. */
 int desc_vae(DescList *d, const VaeConfig *c, DType dt, T2vError *err) {
     int n = vae_tensor_specs(c, NULL, 0);
     TensorSpec *s = spec_alloc(n, err);
@@ -178,7 +178,7 @@ void cost_size(ClipSize *s, const ModelDesc *m, int W, int H, int F, int L) {
 }
 
 /* Output shape [C, F, H, W] and FLOPs of one decoder layer, given its input
- * shape: the layer kind is read off its tensor names (spec 4.3). */
+ * shape: the layer kind is read off its tensor names (docs/MODEL.md 4.3). */
 static int64_t vae_layer_step(const DescList *d, const char *p, int64_t sh[4]) {
     char n[128];
 #define FIND(suffix) (snprintf(n, sizeof n, "%s.%s", p, suffix), desc_find(d, n))
@@ -250,7 +250,7 @@ void cost_flops(const ModelDesc *m, const ClipSize *s, Flops *o) {
     const T5Config *t = &m->t5;
     int64_t N = s->N, D = c->dim, L = s->L, Lc = c->text_len, P = (int64_t)c->patch_t * c->patch_h * c->patch_w;
     memset(o, 0, sizeof *o);
-    /* umT5 layer: q,k,v,o; QK^T and AV over L keys; gate, fc1, fc2 (spec 5.2) */
+    /* umT5 layer: q,k,v,o; QK^T and AV over L keys; gate, fc1, fc2 (docs/MODEL.md 5.2) */
     o->t5_layer = 8 * L * t->dim * t->dim_attn + 4 * L * L * t->dim_attn + 6 * L * t->dim * t->dim_ffn;
     o->t5 = o->t5_layer * t->num_layers;
     o->text_embedding = 2 * Lc * ((int64_t)c->text_dim * D + D * D);

@@ -6,7 +6,7 @@
  *               model directory's checkpoints (headers only), or written out
  *               from a config.json alone with the official layouts that the
  *               stages list (dit_tensor_specs, t5_tensor_specs,
- *               vae_tensor_specs: DiT spec 2.1, umT5-XXL 5.4, Wan VAE 4.3)
+ *               vae_tensor_specs: DiT docs/MODEL.md 2.1, umT5-XXL 5.4, Wan VAE 4.3)
  *   Flops       multiply-adds x 2 of every matmul and convolution of each
  *               stage for a size (norms, activations, softmax, RoPE and
  *               sampler arithmetic are not counted: they are < 1%)
@@ -45,8 +45,8 @@ typedef struct {
 /* Reads config.json and the tensor headers of the three checkpoints of a
  * model directory (no weights are read). */
 int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err);
-/* The official files for a DiT config: DiT F32 (spec 6.1), umT5-XXL BF16
- * (spec 5.4, t5_default_config), the shipped Wan VAE F32 (spec 4.1,
+/* The official files for a DiT config: DiT F32 (docs/MODEL.md 6.1), umT5-XXL BF16
+ * (docs/MODEL.md 5.4, t5_default_config), the shipped Wan VAE F32 (docs/MODEL.md 4.1,
  * vae_default_config). */
 int model_desc_from_config(ModelDesc *m, const DiTConfig *c, T2vError *err);
 void model_desc_free(ModelDesc *m);

@@ -6,7 +6,7 @@
  *
  *   v_i  = v_uncond + g (v_cond - v_uncond)       the guided velocity
  *   x0_i = x_i - sigma_i v_i                      what the model thinks the
- *                                                 clean latent is (spec 3.1)
+ *                                                 clean latent is (docs/MODEL.md 3.1)
  *   |v_cond - v_uncond| (RMS)                     how much the prompt matters
  *
  * and, when sampling is done, decodes every x0_i with the VAE into a strip

@@ -1021,7 +1021,7 @@ int video_write_sheet(const char *path, const uint8_t *rgb, int F, int H, int W,
 }
 
 /* ============================================================================
- * Float video to uint8 (spec section 0 step 8) */
+ * Float video to uint8 (docs/MODEL.md 0.8) */
 
 void video_to_u8(const float *video, int F, int H, int W, uint8_t *rgb) {
     size_t plane = (size_t)F * H * W; /* one channel */

@@ -1,5 +1,5 @@
 /*
- * dit.c: WanModel, the Wan2.1 diffusion transformer (wan21-spec section 2).
+ * dit.c: WanModel, the Wan2.1 diffusion transformer (docs/MODEL.md section 2).
  *
  * Read top to bottom like the model: config, weights (one name per official
  * tensor), state, then patch_embedding, time_embedding/time_projection,
@@ -23,7 +23,7 @@
 #define ROPE_MAX_POS 1024 /* rope_params(1024, ...) in the official code */
 
 /* ===========================================================================
- * Config (wan21-spec 1.1, 1.2) */
+ * Config (docs/MODEL.md 1.1, 1.2) */
 void dit_default_config(DiTConfig *c) {
     memset(c, 0, sizeof *c);
     c->dim = 1536;
@@ -58,7 +58,7 @@ int dit_check_config(const DiTConfig *c, const char *path, T2vError *err) {
 }
 
 /* ===========================================================================
- * Weights: the official tensors of wan21-spec 2.1 in one table, in module
+ * Weights: the official tensors of docs/MODEL.md 2.1 in one table, in module
  * order. dit_tensor_specs lists it (for `t2v info`); dit_build binds and
  * shape-checks every row. Matrices stay views in file dtype; vectors are
  * widened into w->vectors. */
@@ -353,7 +353,7 @@ void dit_free(DiT *m) {
 }
 
 /* ===========================================================================
- * Embeddings (wan21-spec 2.2 a-d, 2.5) */
+ * Embeddings (docs/MODEL.md 2.2 a-d, 2.5) */
 
 /* patch_embedding: Conv3d with kernel = stride = patch, as one GEMM.
  * latent [Cin, T, H, W] -> patches [N, Cin*pt*ph*pw] -> x [N, dim], tokens
@@ -496,7 +496,7 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
 }
 
 /* ===========================================================================
- * WanAttentionBlock (wan21-spec 2.3, 2.4) */
+ * WanAttentionBlock (docs/MODEL.md 2.3, 2.4) */
 
 /* self_attn on s->xn; result in s->q. */
 static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
@@ -574,7 +574,7 @@ static void block_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
 }
 
 /* ===========================================================================
- * Head and unpatchify (wan21-spec 2.2 f, g) */
+ * Head and unpatchify (docs/MODEL.md 2.2 f, g) */
 
 /* head.modulation + e (e itself, not silu(e)) for each distinct t: shift,
  * scale; then head.head. */
@@ -609,7 +609,7 @@ static void unpatchify(const DiT *m, float *out, int T, int H, int W) {
 }
 
 /* ===========================================================================
- * WanModel.forward (wan21-spec 2.2) */
+ * WanModel.forward (docs/MODEL.md 2.2) */
 int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;

@@ -1,5 +1,5 @@
 /*
- * dit.h: the Wan2.1 diffusion transformer (WanModel, wan21-spec section 2).
+ * dit.h: the Wan2.1 diffusion transformer (WanModel, docs/MODEL.md section 2).
  * Config-driven: T2V-1.3B and T2V-14B differ only in their config.json.
  *
  *   latent [in_dim, T, H, W] --patch_embedding--> x [N, dim], N = f*h*w
@@ -26,7 +26,7 @@ typedef struct {
     float eps;
 } DiTConfig;
 
-/* Wan defaults (wan21-spec 1.1): patch (1,2,2), in/out 16, text_dim 4096,
+/* Wan defaults (docs/MODEL.md 1.1): patch (1,2,2), in/out 16, text_dim 4096,
  * text_len 512, freq_dim 256, eps 1e-6; dim/ffn/heads/layers of T2V-1.3B. */
 void dit_default_config(DiTConfig *c);
 /* Checks the sizes of a config (all >= 1, heads of even size, freq_dim even,
@@ -103,7 +103,7 @@ typedef struct {
     void *trace_user;
 } DiT;
 
-/* The official tensors for a config (spec 2.1), in module order: the
+/* The official tensors for a config (docs/MODEL.md 2.1), in module order: the
  * embeddings, blocks.0 .. blocks.{num_layers-1}, the head. Writes the first
  * min(n, cap) to out (NULL when cap is 0) and returns n. The list dit_build
  * binds and shape-checks. */
@@ -116,7 +116,7 @@ int dit_reserve(DiT *m, int max_tokens, T2vError *err);
 void dit_free(DiT *m);
 
 /* context [L, text_dim] (L <= text_len) -> out [text_len, dim]: zero-padded
- * to text_len rows, then text_embedding (spec 2.2 d). The result is the same
+ * to text_len rows, then text_embedding (docs/MODEL.md 2.2 d). The result is the same
  * for every sampling step: compute it once per prompt. */
 int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError *err);
 /* One DiT evaluation with an embedded context [text_len, dim]:

@@ -188,7 +188,7 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
 
 void model_default_settings(ModelDefaults *d) {
     memset(d, 0, sizeof *d);
-    /* Wan2.1 (wan21-spec 1.3): 832x480 is supported by both T2V models. */
+    /* Wan2.1 (docs/MODEL.md 1.3): 832x480 is supported by both T2V models. */
     d->width = 832;
     d->height = 480;
     d->frames = 81;

@@ -4,7 +4,7 @@
  * Determinism: every reduction (GEMM's sum over K, norms, softmax sums,
  * attention) runs in a fixed order inside one thread; threads only split
  * outputs. So results are bit-identical for any thread count
- * (DESIGN.md section 6). exp/tanh/erf are evaluated in double and rounded.
+ * (docs/ARCHITECTURE.md, Numerics). exp/tanh/erf are evaluated in double and rounded.
  */
 #include "ops.h"
 
@@ -571,7 +571,7 @@ void matvec_forward(float *out, const Tensor *W, const float *x, const float *b,
 }
 
 /* ===========================================================================
- * adaLN modulation and the gated residual (wan21-spec 2.3). */
+ * adaLN modulation and the gated residual (docs/MODEL.md 2.3). */
 void modulate_inplace(float *x, const float *shift, const float *scale, int ld, const int *row, int N,
                       int D) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * D > 65536)
@@ -600,8 +600,8 @@ void residual_inplace(float *x, const float *y, const float *gate, int ld, const
 
 /* ===========================================================================
  * Norms over the last dimension; statistics in double, fixed order.
- * LayerNorm: biased variance, PyTorch semantics (wan21-spec 2.3);
- * RMSNorm: x / sqrt(mean(x^2) + eps) * weight (wan21-spec 2.4). */
+ * LayerNorm: biased variance, PyTorch semantics (docs/MODEL.md 2.3);
+ * RMSNorm: x / sqrt(mean(x^2) + eps) * weight (docs/MODEL.md 2.4). */
 void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias,
                        int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C > 32768)
@@ -752,7 +752,7 @@ static void vec_apply(void (*f)(float *, int), float *x, int64_t n) {
     }
 }
 
-/* GELU, tanh approximation (wan21-spec 2.2 (d), the DiT text embedding and FFN). */
+/* GELU, tanh approximation (docs/MODEL.md 2.2 (d), the DiT text embedding and FFN). */
 void gelu_tanh_inplace(float *x, int64_t n) { vec_apply(vec_kernels().gelu_tanh, x, n); }
 
 void gelu_erf_inplace(float *x, int64_t n) {
@@ -781,7 +781,7 @@ void softmax_inplace(float *x, int N, int C) {
 }
 
 /* ===========================================================================
- * RoPE, interleaved pairs (wan21-spec 2.5), rotated in double as the official
+ * RoPE, interleaved pairs (docs/MODEL.md 2.5), rotated in double as the official
  * code does (it multiplies complex float64 numbers). */
 void rope_apply(float *x, int N, int H, int d, int ld, const float *cos_t, const float *sin_t) {
     int half = d / 2;

@@ -5,7 +5,7 @@
  * use. Own reductions run in a fixed order (threads split the outputs, never
  * a sum), so results are bit-identical for any thread count.
  *
- * exp/tanh/sin/cos are evaluated in double and rounded (DESIGN.md section 6).
+ * exp/tanh/sin/cos are evaluated in double and rounded (docs/ARCHITECTURE.md, Numerics).
  */
 #ifndef T2V_OPS_H
 #define T2V_OPS_H
@@ -97,7 +97,7 @@ float t2v_expf(float x);
 float t2v_tanhf(float x);
 
 /* ---------------------------------------------------------------------------
- * Rotary embedding with interleaved pairs (x[2j], x[2j+1]) (wan21-spec 2.5):
+ * Rotary embedding with interleaved pairs (x[2j], x[2j+1]) (docs/MODEL.md 2.5):
  *   x[.., 2j]   <- x0 cos - x1 sin,   x[.., 2j+1] <- x0 sin + x1 cos
  * x[N, H, d] with row stride ld (>= H*d); cos/sin [N, d/2] shared by heads. */
 void rope_apply(float *x, int N, int H, int d, int ld, const float *cos_t, const float *sin_t);
@@ -124,7 +124,7 @@ void attention_naive(float *out, int ldo, const float *q, int ldq, const float *
  * by Winograd F(2x2, 3x3) + GEMM instead (ops.c). inp[Cin, T, H, W] -> out[Cout, To, Ho, Wo] with
  *   To = (T + pt0 + pt1 - kt) / st + 1, likewise Ho, Wo.
  * W [Cout, Cin, kt, kh, kw] in any float dtype, bias [Cout] fp32 or NULL.
- * Causal convs pass pt0 = 2*p, pt1 = 0 (the VAE, wan21-spec 4.2).
+ * Causal convs pass pt0 = 2*p, pt1 = 0 (the VAE, docs/MODEL.md 4.2).
  * Works in output tiles, so scratch stays bounded; allocates its own. */
 typedef struct {
     int kt, kh, kw;

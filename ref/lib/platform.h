@@ -1,5 +1,5 @@
 /*
- * platform.h: the only OS-specific code in t2v (DESIGN.md section 2):
+ * platform.h: the only OS-specific code in t2v (README, Layout):
  * read-only file mapping (mmap on POSIX, a plain read into memory elsewhere),
  * thread count, a monotonic clock, terminal detection, atomic rename.
  */

@@ -1,6 +1,6 @@
 /*
  * pth.h: a non-executing reader for PyTorch zip checkpoints (torch.save since
- * torch 1.6; DESIGN.md section 3, wan21-spec.md section 6.2).
+ * torch 1.6; README, The model directory, docs/MODEL.md section 6.2).
  *
  * The file is a zip archive of stored (uncompressed) entries, ZIP64 when large:
  *   <prefix>/data.pkl      the pickled state dict

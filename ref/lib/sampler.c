@@ -1,6 +1,6 @@
 /*
  * sampler.c: flow-matching schedule, UniPC and Euler steps, classifier-free
- * guidance, PyTorch-compatible seeded noise (wan21-spec section 3,
+ * guidance, PyTorch-compatible seeded noise (docs/MODEL.md section 3,
  * docs/NOISE.md). See sampler.h for the contracts.
  */
 #include "sampler.h"
@@ -24,7 +24,7 @@ int sampler_kind_from_name(const char *name, SamplerKind *out) {
 }
 
 /* ============================================================================
- * Schedule (spec 3.1). The training grid of FlowUniPCMultistepScheduler is
+ * Schedule (docs/MODEL.md 3.1). The training grid of FlowUniPCMultistepScheduler is
  * float32, so sigma_max = float32(0.999) and sigma_min = 0. The sampling grid
  * is numpy.linspace in float64 (start + i*step), shifted in float64; the DiT
  * gets int64(1000 sigma) truncated, the scheduler keeps float32 sigmas. */
@@ -92,14 +92,14 @@ float sampler_timestep(const Sampler *s, int i) { return s->timesteps[i]; }
 
 int sampler_order(const Sampler *s, int i) {
     if (s->kind == SAMPLER_EULER) return 1;
-    int p = 2; /* solver_order 2, lower_order_final, warm-up (spec 3.2 step 4) */
+    int p = 2; /* solver_order 2, lower_order_final, warm-up (docs/MODEL.md 3.2 step 4) */
     if (s->steps - i < p) p = s->steps - i;
     if (i + 1 < p) p = i + 1;
     return p;
 }
 
 /* ============================================================================
- * UniPC (spec 3.2): bh2, predict x0. lambda = log(alpha) - log(sigma) with
+ * UniPC (docs/MODEL.md 3.2): bh2, predict x0. lambda = log(alpha) - log(sigma) with
  * alpha = 1 - sigma. Coefficients in double; elementwise updates in double,
  * rounded to fp32 once. */
 
@@ -179,7 +179,7 @@ static void unipc_step(Sampler *s, int i, float *x, const float *v) {
 }
 
 /* ============================================================================
- * Euler (spec 3.3) and the public step */
+ * Euler (docs/MODEL.md 3.3) and the public step */
 
 static void euler_step(const Sampler *s, int i, float *x, const float *v) {
     const double ds = s->sigmas[i + 1] - s->sigmas[i];
@@ -369,7 +369,7 @@ void randn_torch(uint64_t seed, float *out, int64_t n) {
 }
 
 /* ============================================================================
- * The default negative prompt (spec 1.3), as octal escapes of its UTF-8:
+ * The default negative prompt (docs/MODEL.md 1.3), as octal escapes of its UTF-8:
  * 色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，
  * 最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，
  * 画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，

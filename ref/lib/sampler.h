@@ -1,5 +1,5 @@
 /*
- * sampler.h: the Wan2.1 flow-matching sampler (wan21-spec section 3).
+ * sampler.h: the Wan2.1 flow-matching sampler (docs/MODEL.md section 3).
  *
  *   schedule   sigmas with shift, integer timesteps int(1000*sigma)   (3.1)
  *   UniPC      FlowUniPCMultistepScheduler as Wan runs it: order 2, bh2,
@@ -28,7 +28,7 @@ typedef enum { SAMPLER_UNIPC, SAMPLER_EULER } SamplerKind;
 const char *sampler_kind_name(SamplerKind k);
 int sampler_kind_from_name(const char *name, SamplerKind *out);
 
-/* The Wan UniPC schedule (spec 3.1) for `steps` >= 1 and shift > 0:
+/* The Wan UniPC schedule (docs/MODEL.md 3.1) for `steps` >= 1 and shift > 0:
  *   s_i = linspace(float32(0.999), 0, steps+1)[i]            (float64)
  *   sigma_i = shift s_i / (1 + (shift-1) s_i)                 (float64)
  *   timesteps[i] = int64(1000 sigma_i), truncated             (i < steps)
@@ -76,7 +76,7 @@ void cfg_combine(float *v, const float *v_cond, const float *v_uncond, float g, 
  * Wan scripts draw their noise on the GPU, which gives other numbers. */
 void randn_torch(uint64_t seed, float *out, int64_t n);
 
-/* The official default negative prompt (spec 1.3), UTF-8, 403 bytes. */
+/* The official default negative prompt (docs/MODEL.md 1.3), UTF-8, 403 bytes. */
 const char *wan_default_negative_prompt(void);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * t5.c: the umT5 encoder (wan21-spec section 5; official wan/modules/t5.py,
+ * t5.c: the umT5 encoder (docs/MODEL.md section 5; official wan/modules/t5.py,
  * T5Encoder with shared_pos=False). See t5.h for the data flow.
  */
 #include "t5.h"
@@ -12,14 +12,14 @@
 
 #include "ops.h"
 
-#define T5_MAX_DISTANCE 128 /* T5RelativeEmbedding max_dist (spec 5.2) */
-#define T5_EPS 1e-6f        /* T5LayerNorm eps (spec 5.1)              */
+#define T5_MAX_DISTANCE 128 /* T5RelativeEmbedding max_dist (docs/MODEL.md 5.2) */
+#define T5_EPS 1e-6f        /* T5LayerNorm eps (docs/MODEL.md 5.1)              */
 
 /* ----------------------------------------------------------------------------
- * Relative position buckets (spec 5.2). The official code computes the log
+ * Relative position buckets (docs/MODEL.md 5.2). The official code computes the log
  * term in float32 and truncates; here the float32 log is the correctly
  * rounded double log, and the divisions are float32 as there. For 32 buckets
- * and max_distance 128 this gives the explicit table of spec 5.2 (tested). */
+ * and max_distance 128 this gives the explicit table of docs/MODEL.md 5.2 (tested). */
 int t5_relative_bucket(int rel, int num_buckets, int max_distance) {
     int nb = num_buckets / 2;          /* buckets per direction     */
     int bucket = rel > 0 ? nb : 0;     /* key after query: +nb      */
@@ -88,7 +88,7 @@ int t5_config_from_tensors(T5Config *c, const TensorList *w, T2vError *err) {
 }
 
 /* ----------------------------------------------------------------------------
- * The weights: the official tensors of spec 5.4 in one table. t5_tensor_specs
+ * The weights: the official tensors of docs/MODEL.md 5.4 in one table. t5_tensor_specs
  * lists it (for `t2v info`); t5_build binds and shape-checks every row. */
 
 void t5_default_config(T5Config *c) {
@@ -236,7 +236,7 @@ static int state_reserve(T5State *s, const T5Config *c, int L, T2vError *err) {
 }
 
 /* ----------------------------------------------------------------------------
- * Forward pass (spec 5.2). */
+ * Forward pass (docs/MODEL.md 5.2). */
 
 /* T5LayerNorm: out = w * x / sqrt(mean(x^2) + eps), over dim. */
 static void t5_norm(T5State *s, const T5Config *c, float *out, const float *x, const Tensor *w,
@@ -253,7 +253,7 @@ static void position_bias(T5State *s, const T5Config *c, const Tensor *pos_embed
         for (int r = 0; r < R; r++) s->relbias[(size_t)h * R + r] = s->emb[s->bucket[r] * H + h];
 }
 
-/* x += o( softmax(q k^T + bias) v ), no 1/sqrt(d) scaling (spec 5.2). */
+/* x += o( softmax(q k^T + bias) v ), no 1/sqrt(d) scaling (docs/MODEL.md 5.2). */
 static void attention_block(T5State *s, const T5Config *c, const T5LayerWeights *lw, int L) {
     int a = c->dim_attn;
     t5_norm(s, c, s->xn, s->x, lw->norm1, L);
@@ -267,7 +267,7 @@ static void attention_block(T5State *s, const T5Config *c, const T5LayerWeights 
     for (size_t i = 0; i < (size_t)L * c->dim; i++) s->x[i] += s->y[i];
 }
 
-/* x += fc2( fc1(x) * gelu_tanh(gate(x)) ), GELU on the gate branch (spec 5.2). */
+/* x += fc2( fc1(x) * gelu_tanh(gate(x)) ), GELU on the gate branch (docs/MODEL.md 5.2). */
 static void ffn_block(T5State *s, const T5Config *c, const T5LayerWeights *lw, int L) {
     size_t nf = (size_t)L * c->dim_ffn;
     t5_norm(s, c, s->xn, s->x, lw->norm2, L);
@@ -291,7 +291,7 @@ int t5_encode(T5 *m, const int32_t *ids, int L, float *context, T2vError *err) {
                             (int)ids[i], c->vocab);
     int rc = state_reserve(s, c, L, err);
     if (rc != T2V_OK) return rc;
-    /* x = token_embedding[ids], no sqrt(d) scaling (spec 5.2 step 1) */
+    /* x = token_embedding[ids], no sqrt(d) scaling (docs/MODEL.md 5.2 step 1) */
     size_t row = (size_t)c->dim * dtype_size(emb->dtype);
     for (int i = 0; i < L; i++)
         widen_to_f32(s->x + (size_t)i * c->dim, (const char *)emb->data + (size_t)ids[i] * row,

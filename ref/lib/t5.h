@@ -1,11 +1,11 @@
 /*
- * t5.h: the umT5 encoder, Wan2.1's text encoder (wan21-spec section 5).
+ * t5.h: the umT5 encoder, Wan2.1's text encoder (docs/MODEL.md section 5).
  *
  *   ids[L] -> token_embedding -> 24 x { x += attn(norm1(x), rel. bias);
  *                                       x += ffn(norm2(x)) } -> norm -> context[L, dim]
  *
  * Only the L real tokens are computed: the official code pads to 512 and
- * masks the padded keys, which gives the same rows (spec 5.3; tested against
+ * masks the padded keys, which gives the same rows (docs/MODEL.md 5.3; tested against
  * the padded reference in tests/test_t5.c). The configuration is read off the
  * tensor shapes, so tiny test models and umT5-XXL go through the same code.
  * Weights keep their file dtype (bf16 for the official .pth) and are widened
@@ -31,7 +31,7 @@ typedef struct {
     float eps;        /* 1e-6 (T5LayerNorm)                                  */
 } T5Config;
 
-/* Views into the checkpoint (official names, spec 5.4); any float dtype. */
+/* Views into the checkpoint (official names, docs/MODEL.md 5.4); any float dtype. */
 typedef struct {
     const Tensor *norm1;         /* blocks.%d.norm1.weight (dim)                         */
     const Tensor *q, *k, *v;     /* blocks.%d.attn.{q,k,v}.weight (dim_attn, dim)         */
@@ -76,12 +76,12 @@ typedef struct {
     void *hook_ctx;
 } T5;
 
-/* umT5-XXL, the encoder Wan2.1 ships (spec 5.1). */
+/* umT5-XXL, the encoder Wan2.1 ships (docs/MODEL.md 5.1). */
 void t5_default_config(T5Config *c);
 /* The configuration from the shapes of token_embedding and block 0 and the
- * number of blocks (spec 5.1, 5.4); reads no tensor data. */
+ * number of blocks (docs/MODEL.md 5.1, 5.4); reads no tensor data. */
 int t5_config_from_tensors(T5Config *c, const TensorList *w, T2vError *err);
-/* The official tensors for a config (spec 5.4), in module order:
+/* The official tensors for a config (docs/MODEL.md 5.4), in module order:
  * token_embedding, blocks.0 .. blocks.{num_layers-1}, norm. Writes the first
  * min(n, cap) to out (NULL when cap is 0) and returns n. The list t5_build
  * binds and shape-checks. */
@@ -98,7 +98,7 @@ int t5_dim(const T5 *m);
 void t5_set_hook(T5 *m, T5LayerHook hook, void *ctx);
 
 /* Bidirectional relative position bucket of rel = j - i (key minus query),
- * as T5RelativeEmbedding._relative_position_bucket computes it (spec 5.2). */
+ * as T5RelativeEmbedding._relative_position_bucket computes it (docs/MODEL.md 5.2). */
 int t5_relative_bucket(int rel, int num_buckets, int max_distance);
 
 #endif

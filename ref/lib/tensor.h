@@ -16,7 +16,7 @@
 /* ----------------------------------------------------------------------------
  * Errors. Library functions return one of these codes and fill a T2vError
  * that names the file, the tensor, what was expected and what was found.
- * The codes are also the CLI exit codes (DESIGN.md section 7). */
+ * The codes are also the CLI exit codes (docs/ARCHITECTURE.md, Errors). */
 enum { T2V_OK = 0, T2V_EUSAGE = 1, T2V_EINPUT = 2, T2V_ERESOURCE = 3 };
 
 typedef struct {

@@ -1,5 +1,5 @@
 /*
- * tokenizer.c: the umT5 SentencePiece unigram tokenizer (wan21-spec.md 5.3).
+ * tokenizer.c: the umT5 SentencePiece unigram tokenizer (docs/MODEL.md 5.3).
  * See tokenizer.h and docs/TOKENIZER.md. The structure follows the
  * SentencePiece library (v0.1.97): ModelInterface::InitializePieces,
  * normalizer.cc (Normalize, NormalizePrefix), unigram_model.cc
@@ -858,7 +858,7 @@ int tokenizer_encode(const Tokenizer *tk, const char *text, size_t len, int32_t 
 }
 
 /* ===========================================================================
- * Wan2.1 prompt cleaning (wan21-spec.md 5.3, clean='whitespace'):
+ * Wan2.1 prompt cleaning (docs/MODEL.md 5.3, clean='whitespace'):
  * ftfy.fix_text (approximated: see docs/TOKENIZER.md), html.unescape twice,
  * strip, every run of Unicode whitespace -> one ' ', strip. */
 

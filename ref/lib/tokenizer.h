@@ -1,5 +1,5 @@
 /*
- * tokenizer.h: the umT5 SentencePiece unigram tokenizer (wan21-spec.md 5.3).
+ * tokenizer.h: the umT5 SentencePiece unigram tokenizer (docs/MODEL.md 5.3).
  *
  * Reads a SentencePiece `.model` file (a protobuf ModelProto) directly and
  * produces exactly the ids of the SentencePiece library (v0.1.97 checked):
@@ -67,7 +67,7 @@ void tokenizer_free(Tokenizer *tk);
  * (caller frees; may be NULL when *n == 0). */
 int tokenizer_encode(const Tokenizer *tk, const char *text, size_t len, int32_t **ids, int *n,
                      T2vError *err);
-/* Wan2.1 conventions (wan21-spec.md 5.3): clean the prompt (html unescape
+/* Wan2.1 conventions (docs/MODEL.md 5.3): clean the prompt (html unescape
  * twice, strip, collapse whitespace runs; see docs/TOKENIZER.md), encode,
  * keep at most text_len-1 pieces and append EOS. text is NUL-terminated. */
 int tokenizer_encode_wan(const Tokenizer *tk, const char *text, int text_len, int32_t **ids,

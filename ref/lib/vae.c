@@ -1,9 +1,9 @@
 /*
- * vae.c: the Wan-VAE decoder and encoder (wan21-spec section 4).
+ * vae.c: the Wan-VAE decoder and encoder (docs/MODEL.md section 4).
  *
  * The official code runs the decoder once per latent frame with a feature
  * cache: every causal conv keeps the last 2 frames of its input and prepends
- * them to the next chunk (spec 4.4). Because every layer is causal in time,
+ * them to the next chunk (docs/MODEL.md 4.4). Because every layer is causal in time,
  * the same result comes from pushing single frames through the layer chain:
  * a frame enters layer i, which emits 0, 1 or 2 frames to layer i+1
  * (upsample3d emits 2, downsample3d emits one per 2 after the first). This
@@ -23,7 +23,7 @@
 
 #include "ops.h"
 
-/* spec 4.5: latent mean and std (z_dim 16), kept as float32; 1/std in fp32 */
+/* docs/MODEL.md 4.5: latent mean and std (z_dim 16), kept as float32; 1/std in fp32 */
 static const float VAE_MEAN[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.1745f, 0.9653f,
                                    -0.1517f, 1.5508f,  0.4134f,  -0.0715f, 0.5517f, -0.3632f,
                                    -0.1922f, -0.9497f, 0.2503f,  -0.2921f};
@@ -32,7 +32,7 @@ static const float VAE_STD[16] = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1
                                   1.6382f, 1.1253f, 2.8251f, 1.9160f};
 
 /* ============================================================================
- * Configuration (spec 4.3) and the latent's geometry */
+ * Configuration (docs/MODEL.md 4.3) and the latent's geometry */
 
 #define VAE_Z_NORM (int)(sizeof VAE_MEAN / sizeof VAE_MEAN[0]) /* the latent normalisation's channels */
 #define VAE_MAX_CH (1 << 16) /* channels above this are refused (no real VAE comes near) */
@@ -88,7 +88,7 @@ static int read_stages(VaeConfig *c, const TensorList *tl, int dec, T2vError *er
             continue;
         }
         if (run == 0 || (per >= 0 && run != per))
-            return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s.%d: expected %s (the WanVAE_ layout of spec 4.3: "
+            return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s.%d: expected %s (the WanVAE_ layout of docs/MODEL.md 4.3: "
                             "the same number of residual blocks in every stage)", blk, k,
                             run == 0 ? "a residual block" : "the same residual blocks as stage 0");
         per = run, run = 0, n++;
@@ -162,7 +162,7 @@ int vae_video_size_ok(const VaeConfig *c, int F, int H, int W) {
 }
 
 /* ============================================================================
- * The layer chains and their tensors (spec 4.3): the one list that
+ * The layer chains and their tensors (docs/MODEL.md 4.3): the one list that
  * vae_tensor_specs prints and vae_build binds. */
 
 static void set_layer(VaeLayer *l, VaeKind kind, int cin, int cout, const char *pfx, const char *what, int k) {
@@ -307,7 +307,7 @@ int vae_tensor_specs(const VaeConfig *c, TensorSpec *out, int cap) {
 }
 
 /* ============================================================================
- * Weights: binding the list (spec 4.3) */
+ * Weights: binding the list (docs/MODEL.md 4.3) */
 
 static int ecode(const T2vError *err) { return err && err->code ? err->code : T2V_EINPUT; }
 
@@ -374,7 +374,7 @@ int vae_build(Vae *m, const TensorList *tl, T2vError *err) {
     int rc = vae_config_from_tensors(&m->config, tl, err);
     if (!rc && m->config.z_dim != VAE_Z_NORM)
         rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: z_dim %d, expected %d (the latent normalisation of "
-                                       "spec 4.5 has %d channels)", m->config.z_dim, VAE_Z_NORM, VAE_Z_NORM);
+                                       "docs/MODEL.md 4.5 has %d channels)", m->config.z_dim, VAE_Z_NORM, VAE_Z_NORM);
     if (!rc && m->config.n_dec) rc = bind_half(m, tl, 1, err);
     if (!rc && m->config.n_enc) rc = bind_half(m, tl, 0, err);
     if (rc) vae_free(m);
@@ -564,7 +564,7 @@ size_t vae_decode_memory(const Vae *m, int h, int w) {
 /* ============================================================================
  * Kernels on frames [C, hw] */
 
-/* RMS_norm (spec 4.2): x / max(||x||_2 over channels, 1e-12) * sqrt(C) * gamma,
+/* RMS_norm (docs/MODEL.md 4.2): x / max(||x||_2 over channels, 1e-12) * sqrt(C) * gamma,
  * then SiLU when silu != 0. out[c*cs + p*ps]: the caller picks the layout
  * (a window slot, ps = 1, or tokens-major for the attention, which takes no
  * SiLU: silu is ignored when ps != 1). */
@@ -625,7 +625,7 @@ static void cache_push(VaeCache *c, const float *win, int C, int64_t hw) {
 
 /* CausalConv3d on one new frame that the caller wrote into window slot
  * c->n of win [Cin, c->n+1, h*w]: front zero padding 2 - n in time, kh/2 in
- * space (spec 4.2). out [Cout, h*w]. Then the new frame joins the cache. */
+ * space (docs/MODEL.md 4.2). out [Cout, h*w]. Then the new frame joins the cache. */
 static int causal_conv(float *out, float *win, VaeCache *c, const VaeConv *cv, int h, int w, T2vError *err) {
     int64_t hw = (int64_t)h * w;
     int kh = (int)cv->w.shape[3], kw = (int)cv->w.shape[4], kt = (int)cv->w.shape[2];
@@ -646,7 +646,7 @@ static int pointwise(float *out, const float *x, const VaeConv *cv, int64_t hw, 
     return conv3d_forward(out, x, cv->cin, 1, 1, (int)hw, &cv->w, cv->b, &p, err);
 }
 
-/* ResidualBlock (spec 4.2): out = conv6(silu(norm3(conv2(silu(norm0(x)))))) + shortcut(x). */
+/* ResidualBlock (docs/MODEL.md 4.2): out = conv6(silu(norm3(conv2(silu(norm0(x)))))) + shortcut(x). */
 static int res_forward(float *out, const float *x, const VaeLayer *L, VaeLayerState *st, VaeRun *r, T2vError *err) {
     int h = st->h, w = st->w, rc;
     int64_t hw = (int64_t)h * w;
@@ -666,7 +666,7 @@ static int res_forward(float *out, const float *x, const VaeLayer *L, VaeLayerSt
     return T2V_OK;
 }
 
-/* AttentionBlock (spec 4.2): single head over the h*w positions of the frame. */
+/* AttentionBlock (docs/MODEL.md 4.2): single head over the h*w positions of the frame. */
 static int attn_forward(float *out, const float *x, const VaeLayer *L, VaeLayerState *st, VaeRun *r) {
     int C = L->cin;
     int64_t hw = (int64_t)st->h * st->w;
@@ -703,7 +703,7 @@ static int down_spatial(float *out, const float *x, const VaeLayer *L, int h, in
     return conv3d_forward(out, x, L->cin, 1, h, w, &L->conv.w, L->conv.b, &p, err);
 }
 
-/* downsample3d (spec 4.4, encoding): spatial first; the first frame passes
+/* downsample3d (docs/MODEL.md 4.4, encoding): spatial first; the first frame passes
  * through and stays cached; then every second frame emits
  * time_conv(last, pending, new) (kernel 3, stride 2, no padding) and becomes
  * the new "last". Window st->tbuf [C, 3, h'w']: slots last, pending, new. */
@@ -768,7 +768,7 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
         rc = up_spatial(out, x, l, h, w, r, err);
         break;
     case VAE_UP3D:
-        if (!st->seen) { /* the first frame skips time_conv (the 'Rep' chunk, spec 4.4) */
+        if (!st->seen) { /* the first frame skips time_conv (the 'Rep' chunk, docs/MODEL.md 4.4) */
             st->seen = 1;
             rc = up_spatial(out, x, l, h, w, r, err);
             break;
@@ -827,7 +827,7 @@ static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, VaeS
     r.out_c = out_c;
     r.nout = nout;
     for (int t = 0; t < T && !rc; t++) {
-        /* z / (1/std) + mean (spec 4.5), then conv2: both per frame */
+        /* z / (1/std) + mean (docs/MODEL.md 4.5), then conv2: both per frame */
         float *zt = r.y;
         for (int ch = 0; ch < Z; ch++) {
             float inv = 1.0f / VAE_STD[ch];
@@ -854,7 +854,7 @@ int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaePro
     return decode_chain(m, c->n_dec, z, T, h, w, video_sink, video, 3, F, cb, user, err);
 }
 
-/* Encoder sink: conv1 (1x1x1), keep mu = channels [0, z), normalise (spec 4.5)
+/* Encoder sink: conv1 (1x1x1), keep mu = channels [0, z), normalise (docs/MODEL.md 4.5)
  * and store as latent frame fi. */
 static int latent_sink(VaeRun *r, const float *x, T2vError *err) {
     const Vae *m = r->m;

@@ -1,5 +1,5 @@
 /*
- * vae.h: the Wan-VAE (WanVAE_ of Wan2.1, wan21-spec section 4): a causal 3D
+ * vae.h: the Wan-VAE (WanVAE_ of Wan2.1, docs/MODEL.md section 4): a causal 3D
  * convolutional autoencoder, 8x in space and 4x in time with the first frame
  * alone. The decoder runs one latent frame at a time with the feature cache
  * (the last 2 input frames of every causal conv), so its working memory does
@@ -25,7 +25,7 @@
 #define VAE_MAX_Z 48     /* latent channels: 16 for Wan2.1's VAE, 48 for Wan2.2's */
 #define VAE_MAX_STAGES 4 /* len(dim_mult): the official Decoder3d halves the input of stages 1..3 */
 
-/* WanVAE_'s constructor arguments (spec 4.3) and what follows from them. The
+/* WanVAE_'s constructor arguments (docs/MODEL.md 4.3) and what follows from them. The
  * latent's geometry belongs to the VAE: every other place asks these fields
  * or the helpers below, never a literal 16 or 4x8x8. */
 typedef struct {
@@ -50,7 +50,7 @@ void vae_default_config(VaeConfig *c);
  * z_dim, dim, the stages and their multipliers, the residual blocks per
  * stage, which resamples are temporal. vae_build checks every tensor. */
 int vae_config_from_tensors(VaeConfig *c, const TensorList *w, T2vError *err);
-/* The official tensors of the halves present (spec 4.3), in module order:
+/* The official tensors of the halves present (docs/MODEL.md 4.3), in module order:
  * encoder.*, conv1, conv2, decoder.*. Writes the first min(n, cap) to out
  * (NULL when cap is 0) and returns n. The list vae_build binds and
  * shape-checks. */

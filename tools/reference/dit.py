@@ -23,10 +23,10 @@ def full_config(cfg):
     return c
 
 
-# --- embeddings (MODEL.md 2.2 b, c) -------------------------------------------
+# --- embeddings (docs/MODEL.md 2.2 b, c) -------------------------------------------
 
 def sinusoidal_embedding_1d(dim, position):
-    """Cosines first, then sines; float64 (MODEL.md 2.2 b)."""
+    """Cosines first, then sines; float64 (docs/MODEL.md 2.2 b)."""
     half = dim // 2
     position = position.to(torch.float64)
     sinusoid = torch.outer(position, torch.pow(10000, -torch.arange(half).to(position).div(half)))
@@ -40,14 +40,14 @@ def rope_params(max_seq_len, dim, theta=10000):
 
 
 def rope_freqs(head_dim):
-    """The concatenated complex table of WanModel.__init__ (MODEL.md 2.5)."""
+    """The concatenated complex table of WanModel.__init__ (docs/MODEL.md 2.5)."""
     d = head_dim
     return torch.cat([rope_params(1024, d - 4 * (d // 6)), rope_params(1024, 2 * (d // 6)),
                       rope_params(1024, 2 * (d // 6))], dim=1)
 
 
 def rope_apply(x, grid, freqs):
-    """x [L, n, d]; interleaved pairs; split c - 2(c//3), c//3, c//3 (MODEL.md 2.5)."""
+    """x [L, n, d]; interleaved pairs; split c - 2(c//3), c//3, c//3 (docs/MODEL.md 2.5)."""
     L, n, c = x.size(0), x.size(1), x.size(2) // 2
     parts = freqs.split([c - 2 * (c // 3), c // 3, c // 3], dim=1)
     f, h, w = grid
@@ -61,7 +61,7 @@ def rope_apply(x, grid, freqs):
 # --- norms -----------------------------------------------------------------------
 
 def rms_norm(x, weight, eps):
-    """WanRMSNorm over the last dim (the whole model width for q/k, MODEL.md 2.4)."""
+    """WanRMSNorm over the last dim (the whole model width for q/k, docs/MODEL.md 2.4)."""
     return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * weight
 
 
@@ -77,7 +77,7 @@ def gelu_tanh(x):
     return F.gelu(x, approximate="tanh")
 
 
-# --- attention (MODEL.md 2.4) -------------------------------------------------
+# --- attention (docs/MODEL.md 2.4) -------------------------------------------------
 
 def attention(q, k, v):
     """q [Lq, n, d], k/v [Lk, n, d] -> [Lq, n*d]; scale 1/sqrt(d), no mask."""
@@ -111,7 +111,7 @@ def cross_attn(sd, p, cfg, x, context):
     return linear(sd, p + "cross_attn.o", y)
 
 
-# --- block and head (MODEL.md 2.3, 2.2 f) -------------------------------------
+# --- block and head (docs/MODEL.md 2.3, 2.2 f) -------------------------------------
 
 def block_forward(sd, i, cfg, x, e0, grid, freqs, context):
     """WanAttentionBlock: x [L, D], e0 [6, D] (one t for every token) or
@@ -147,7 +147,7 @@ def unpatchify(x, grid, cfg):
     return u.reshape(c, f * pt, h * ph, w * pw)
 
 
-# --- WanModel.forward (MODEL.md 2.2) ------------------------------------------
+# --- WanModel.forward (docs/MODEL.md 2.2) ------------------------------------------
 
 def embed_context(sd, cfg, context):
     """context [L, text_dim] -> zero-padded to text_len rows -> text_embedding."""
@@ -208,7 +208,7 @@ def forward(sd, cfg, latent, t, context, trace=None):
     return unpatchify(out, grid, cfg)
 
 
-# --- parameter shapes (MODEL.md 2.1) ------------------------------------------
+# --- parameter shapes (docs/MODEL.md 2.1) ------------------------------------------
 
 def param_shapes(cfg):
     """Official names and shapes, in state-dict order."""

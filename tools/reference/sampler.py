@@ -4,16 +4,16 @@ Written from docs/MODEL.md section 3 (3.1 schedule, 3.2 UniPC, 3.3
 Euler) and the structure of the official FlowUniPCMultistepScheduler
 (set_timesteps, convert_model_output, multistep_uni_p_bh_update,
 multistep_uni_c_bh_update, step), never from ref/. UniPC is written for the
-general order with the linear solve of MODEL.md 3.2; Wan uses order 2.
+general order with the linear solve of docs/MODEL.md 3.2; Wan uses order 2.
 
 Every tensor op runs in `dtype` (float64 for the goldens). The scheduler's
-sigma array is float32 (MODEL.md 3.1 step 5); its values are used as given.
+sigma array is float32 (docs/MODEL.md 3.1 step 5); its values are used as given.
 """
 
 import numpy as np
 import torch
 
-# MODEL.md 1.3: the official default negative prompt (137 characters, 403 bytes).
+# docs/MODEL.md 1.3: the official default negative prompt (137 characters, 403 bytes).
 DEFAULT_NEGATIVE_PROMPT = (
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，"
     "最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，"
@@ -23,7 +23,7 @@ DEFAULT_NEGATIVE_PROMPT = (
 NUM_TRAIN_TIMESTEPS = 1000
 
 
-# --- schedule (MODEL.md 3.1) --------------------------------------------------
+# --- schedule (docs/MODEL.md 3.1) --------------------------------------------------
 
 def schedule(steps, shift):
     """Returns (sigmas float32 numpy [steps+1] with final 0, timesteps int64
@@ -41,7 +41,7 @@ def schedule(steps, shift):
     return sigmas, timesteps
 
 
-# --- UniPC (MODEL.md 3.2) -----------------------------------------------------
+# --- UniPC (docs/MODEL.md 3.2) -----------------------------------------------------
 
 class FlowUniPC:
     """solver_order 2, bh2, predict_x0, lower_order_final, corrector on every
@@ -90,7 +90,7 @@ class FlowUniPC:
         return x_t_ - alpha_t * b_h * pred_res
 
     def _rb(self, rks, hh, h_phi_1, b_h, order):
-        """R[j] = (r_1^j, ..., r_{p-1}^j, 1^j), b_j = g_j j!/B (MODEL.md 3.2)."""
+        """R[j] = (r_1^j, ..., r_{p-1}^j, 1^j), b_j = g_j j!/B (docs/MODEL.md 3.2)."""
         rks = torch.stack([torch.as_tensor(r, dtype=self.dtype) for r in rks] +
                           [torch.tensor(1.0, dtype=self.dtype)])
         R, b = [], []
@@ -140,20 +140,20 @@ class FlowUniPC:
         self.this_order = min(order, self.lower_order_nums + 1)  # warm-up
         self.last_sample = x
         # At the last step sigma_N = 0: lambda = +inf, expm1(-inf) = -1, so
-        # x_N = 0 x + m_{N-1} (MODEL.md 3.2 step 7), computed here as written.
+        # x_N = 0 x + m_{N-1} (docs/MODEL.md 3.2 step 7), computed here as written.
         x_next = self._uni_p(self.model_outputs, x, i, self.this_order)
         if self.lower_order_nums < self.order:
             self.lower_order_nums += 1
         return x_next
 
 
-# --- Euler (MODEL.md 3.3) -----------------------------------------------------
+# --- Euler (docs/MODEL.md 3.3) -----------------------------------------------------
 
 def euler_step(sigmas, v, i, x):
     return x + (float(sigmas[i + 1]) - float(sigmas[i])) * v
 
 
-# --- guidance and the loop (MODEL.md 0.6) -------------------------------------
+# --- guidance and the loop (docs/MODEL.md 0.6) -------------------------------------
 
 def cfg_combine(v_cond, v_uncond, g):
     return v_uncond + g * (v_cond - v_uncond)

@@ -17,12 +17,12 @@ import math
 
 import torch
 
-EPS = 1e-6          # T5LayerNorm eps (MODEL.md 5.1)
-MAX_DISTANCE = 128  # T5RelativeEmbedding max_dist (MODEL.md 5.2)
+EPS = 1e-6          # T5LayerNorm eps (docs/MODEL.md 5.1)
+MAX_DISTANCE = 128  # T5RelativeEmbedding max_dist (docs/MODEL.md 5.2)
 
 
 class Config:
-    """Hyper-parameters read off the tensor shapes (MODEL.md 5.1, 5.4)."""
+    """Hyper-parameters read off the tensor shapes (docs/MODEL.md 5.1, 5.4)."""
 
     def __init__(self, sd):
         self.vocab, self.dim = sd["token_embedding.weight"].shape
@@ -40,7 +40,7 @@ class Config:
 
 
 def tensor_shapes(cfg):
-    """name -> shape of every tensor of the official checkpoint (MODEL.md 5.4)."""
+    """name -> shape of every tensor of the official checkpoint (docs/MODEL.md 5.4)."""
     d, a, f = cfg.dim, cfg.dim_attn, cfg.dim_ffn
     out = {"token_embedding.weight": (cfg.vocab, d)}
     for i in range(cfg.num_layers):
@@ -59,7 +59,7 @@ def tensor_shapes(cfg):
     return out
 
 
-# --- components (MODEL.md 5.2) ------------------------------------------------
+# --- components (docs/MODEL.md 5.2) ------------------------------------------------
 
 def t5_layer_norm(x, weight):
     """T5LayerNorm: RMS norm, no mean subtraction, no bias."""
@@ -122,7 +122,7 @@ def block(sd, i, cfg, x, mask=None):
     return x
 
 
-# --- encoder (MODEL.md 5.2, 5.3) ----------------------------------------------
+# --- encoder (docs/MODEL.md 5.2, 5.3) ----------------------------------------------
 
 def encode(sd, cfg, ids, mask=None, layers=None):
     """T5Encoder.forward on one sequence. ids: int64 [L]. Returns context

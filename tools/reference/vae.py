@@ -10,7 +10,7 @@ Two formulations of the same model:
 - decode_chunked / encode_chunked: the official algorithm, one chunk at a
   time with the feature cache (2 frames per causal conv, the 'Rep' marker of
   upsample3d, the 1-frame cache of downsample3d);
-- decode_whole / encode_whole: the whole-sequence description of MODEL.md 4.4
+- decode_whole / encode_whole: the whole-sequence description of docs/MODEL.md 4.4
   (every causal conv over the full sequence; upsample3d's time_conv on the
   frames after frame 0; downsample3d = [f0, conv(f0,f1,f2), conv(f2,f3,f4)..]).
 tools/golden_vae.py asserts the two agree.
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 CACHE_T = 2
 
-# MODEL.md 4.5, z_dim 16
+# docs/MODEL.md 4.5, z_dim 16
 MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508, 0.4134, -0.0715,
         0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921]
 STD = [2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743, 3.2687, 2.1526, 2.8652,
@@ -120,7 +120,7 @@ def param_shapes(dim, z_dim=16):
     return p
 
 
-# --- building blocks (MODEL.md 4.2) -------------------------------------------
+# --- building blocks (docs/MODEL.md 4.2) -------------------------------------------
 
 def causal_conv3d(x, w, b, cache=None):
     """x [C,T,H,W]; w [O,C,kt,kh,kw]; padding (kt//2, kh//2, kw//2) made causal:
@@ -301,7 +301,7 @@ def resample_down_c(sd, pre, kind, x, cache):
 
 
 def denormalize(z):
-    """WanVAE_.decode: z / (1/std) + mean (MODEL.md 4.5)."""
+    """WanVAE_.decode: z / (1/std) + mean (docs/MODEL.md 4.5)."""
     mean, inv_std = scale_pair()
     c = z.shape[0]
     return z / inv_std.reshape(c, 1, 1, 1) + mean.reshape(c, 1, 1, 1)
@@ -332,7 +332,7 @@ def encode_chunked(sd, video):
     return (mu - mean.reshape(c, 1, 1, 1)) * inv_std.reshape(c, 1, 1, 1)
 
 
-# --- the whole-sequence formulation (MODEL.md 4.4) ----------------------------
+# --- the whole-sequence formulation (docs/MODEL.md 4.4) ----------------------------
 
 def res_block(sd, pre, x):
     h = x

@@ -21,7 +21,7 @@ WAN21_LATENT_RGB_BIAS = [-0.1835, -0.0868, -0.3360]
 def video_to_u8(video):
     """video [3, F, H, W] float32 -> uint8 [F, H, W, 3], as the official code:
     clamp to [-1, 1], sub(-1).div(2) (make_grid), mul(255), cast (truncation).
-    Done in float32 on purpose: the official code rounds in fp32 here (MODEL.md 0.8)."""
+    Done in float32 on purpose: the official code rounds in fp32 here (docs/MODEL.md 0.8)."""
     x = video.to(torch.float32).clamp(-1.0, 1.0)
     x = x.sub(-1.0).div(2.0)
     return (x * 255).type(torch.uint8).permute(1, 2, 3, 0).contiguous()
