@@ -134,8 +134,8 @@ int video_write_text(const char *path, const char *text, int force, TempFiles *t
 int video_read_provenance(const char *png_path, char **text, T2vError *err);
 
 /* ----------------------------------------------------------------------------
- * Float video to uint8, exactly as the official saving code (spec section 0
- * step 8; torchvision make_grid(normalize=True, value_range=(-1,1)) then
+ * Float video to uint8, exactly as the official saving code (docs/MODEL.md
+ * 0.8; torchvision make_grid(normalize=True, value_range=(-1,1)) then
  * mul(255).type(uint8)): clamp to [-1,1], (x+1)/2, *255, truncate toward
  * zero, all in fp32. NaN becomes 0.
  *   video [3][F][H][W] -> rgb [F][H][W][3] */
