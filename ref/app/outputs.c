@@ -86,12 +86,9 @@ static void dir_of(const char *path, char *dir, size_t len) {
  * plain names (no '/') in the sidecar's directory starting with OUT's file
  * name, so a stray or edited sidecar cannot name other files. */
 static int read_old_set(OutputPlan *p, T2vError *err) {
-    size_t len;
-    char *text = read_text_file(p->sidecar, &len, err);
-    if (!text) return T2V_OK; /* unreadable: nothing to remove, nothing lost */
-    char jerr[128], dir[OUT_PATH];
-    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
+    T2vError ignored = {0, {0}};
+    JsonValue *j = read_json_file(p->sidecar, &ignored); /* unreadable: nothing to remove, nothing lost */
+    char dir[OUT_PATH];
     const JsonValue *outs = j ? json_get(j, "outputs") : NULL;
     const char *stem = strrchr(p->base, '/') ? strrchr(p->base, '/') + 1 : p->base;
     dir_of(p->sidecar, dir, sizeof dir);

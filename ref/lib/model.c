@@ -31,6 +31,17 @@ char *read_text_file(const char *path, size_t *len, T2vError *err) {
     return s;
 }
 
+JsonValue *read_json_file(const char *path, T2vError *err) {
+    size_t len;
+    char *text = read_text_file(path, &len, err);
+    if (!text) return NULL;
+    char jerr[256];
+    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
+    free(text);
+    if (!j) t2v_fail(err, T2V_EINPUT, "%s: %s", path, jerr);
+    return j;
+}
+
 /* ----------------------------------------------------------------------------
  * Checkpoints */
 
@@ -143,13 +154,8 @@ static int json_num(const JsonValue *o, const char *key, double *out, const char
  *            "fps":..,"sampler":"unipc","negative_prompt":"..",
  *            "preview_factors":[51 numbers]} (every key optional). */
 static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err) {
-    size_t len;
-    char *text = read_text_file(path, &len, err);
-    if (!text) return err ? err->code : T2V_EINPUT;
-    char jerr[256];
-    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
-    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", path, jerr);
+    JsonValue *j = read_json_file(path, err);
+    if (!j) return err->code;
     int rc = j->type == JSON_OBJECT ? T2V_OK : t2v_fail(err, T2V_EINPUT, "%s: expected a JSON object", path);
     if (!rc) rc = json_int(j, "width", &d->width, 16, 1 << 14, path, err);
     if (!rc) rc = json_int(j, "height", &d->height, 16, 1 << 14, path, err);
@@ -263,13 +269,8 @@ int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2v
 }
 
 int dit_config_read(DiTConfig *c, const char *path, T2vError *err) {
-    size_t len;
-    char *text = read_text_file(path, &len, err);
-    if (!text) return err ? err->code : T2V_EINPUT;
-    char jerr[256];
-    JsonValue *j = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
-    if (!j) return t2v_fail(err, T2V_EINPUT, "%s: %s", path, jerr);
+    JsonValue *j = read_json_file(path, err);
+    if (!j) return err->code;
     int rc = dit_config_from_json(c, j, path, err);
     json_free(j);
     return rc;

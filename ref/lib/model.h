@@ -98,6 +98,8 @@ int dit_config_read(DiTConfig *c, const char *path, T2vError *err);
 
 /* Reads a whole small text file (config.json, t2v.json). */
 char *read_text_file(const char *path, size_t *len, T2vError *err);
+/* Reads and parses a JSON file (caller json_frees); NULL with err set. */
+JsonValue *read_json_file(const char *path, T2vError *err);
 /* "dir" + "/" + "name" (caller frees). */
 char *path_join(const char *dir, const char *name);
 
