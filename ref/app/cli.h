@@ -7,6 +7,8 @@
 #ifndef T2V_CLI_H
 #define T2V_CLI_H
 
+#include <stdio.h>
+
 #include "t2v.h"
 #include "video.h"
 
@@ -25,11 +27,32 @@ int die(const T2vError *e);
 /* Prints a usage error (fmt has one %s) and returns T2V_EUSAGE. */
 int usage_error(const char *fmt, const char *arg);
 
-/* Progress line on stderr: "stage [####....] k/N  s/it  ETA m:ss", shown only
- * when stderr is a terminal and not quiet. */
+/* ----------------------------------------------------------------------------
+ * Help. `t2v --help` is the concatenation of every command's usage; `t2v CMD
+ * --help` prints CMD's alone. Commands: generate stage compare info tokenize. */
+void print_help(FILE *f);
+/* Prints the command's usage to stdout and returns 0 (T2V_EUSAGE for an
+ * unknown command). */
+int command_help(const char *cmd);
+int is_help_opt(const char *a); /* -h or --help */
+/* Whether a is one of the NULL-terminated names. */
+int opt_in(const char *a, const char *const *names);
+/* The usage error for an option a command's parser does not take: "CMD:
+ * unknown option 'A'" when it is none of the command's options (flags and
+ * value_opts), else "CMD: option 'A' needs a value". Returns T2V_EUSAGE. */
+int bad_option(const char *cmd, const char *a, const char *const *value_opts);
+
+/* ----------------------------------------------------------------------------
+ * Progress on stderr. On a terminal a bar, redrawn in place:
+ *   "stage [####....] k/N  s/it  ETA m:ss"
+ * otherwise (a log file, nohup, CI) one plain line per step or chunk:
+ *   "t2v: sampling step 3/20  0.41 s/step  ETA 0:12"
+ * Nothing when quiet. The ETA is the whole run's when a run plan is set
+ * (progress_plan), else the current phase's. */
 typedef struct {
-    const char *stage;
-    int n, quiet, enabled;
+    const char *stage, *unit;
+    int n, quiet, enabled, log; /* enabled: the bar (a terminal); log: plain lines */
+    int phase;                  /* the PipelinePhase being watched, -1: none      */
     double t0;
 } Progress;
 void progress_init(Progress *p, int quiet);
@@ -37,6 +60,58 @@ void progress_start(Progress *p, const char *stage, int n);
 void progress_update(Progress *p, int k);
 /* A PipelineWatch.progress that drives a Progress (user = the Progress). */
 void progress_watch(void *user, PipelinePhase phase, int k, int n);
+/* The whole run's work, for the ETA: FLOPs of one item of each phase (a
+ * prompt through the text encoder, a sampling step with all its DiT passes,
+ * a latent frame of the VAE decode) and the number of items. The ETA is the
+ * work left over the rate measured in the current phase: a simple estimate
+ * (the phases do not all run at the same FLOP rate). Set once by generate
+ * before the run; 0 items: unknown. */
+typedef struct {
+    double item_flops[PHASE_COUNT];
+    int items[PHASE_COUNT];
+} RunPlan;
+void progress_plan(const RunPlan *plan);
+/* The plan of one generation of W x H x F with the model (cost.h's FLOPs);
+ * zeros when the checkpoints' headers cannot be read. */
+void run_plan_for(RunPlan *plan, const Model *m, int W, int H, int F, int steps, double cfg);
+
+/* ----------------------------------------------------------------------------
+ * Checks and warnings before a generation */
+
+/* "t2v: warning: the prompt has N tokens; the model reads the first M"
+ * when the model's text_len cuts the prompt (what is "prompt" or "negative
+ * prompt"). Errors only when the tokenizer cannot be read. */
+int warn_prompt_cut(const Model *m, const char *what, const char *text, T2vError *err);
+/* A warning for a width, height or frame count more than 2x away from the
+ * model's defaults (t2v.json, else Wan2.1's): far from what it was trained on. */
+void warn_size(const Model *m, int W, int H, int F);
+/* Checks that the directory an option names exists or can be created (its
+ * parent exists): T2V_ERESOURCE naming it otherwise. *create is set when it
+ * must be created (by make_option_dir, after every other check). */
+int check_option_dir(const char *opt, const char *dir, int *create, T2vError *err);
+/* Creates it (one level), saying so on stderr unless quiet. */
+int make_option_dir(const char *opt, const char *dir, int quiet, T2vError *err);
+
+/* The default --model: the demo model beside the binary (BIN/../models/demo
+ * for ref/t2v in the repository, BIN/../share/t2v/models/demo for an
+ * installed PREFIX/bin/t2v), else models/demo in the current directory.
+ * main() calls default_model_init(argv[0]) once. */
+void default_model_init(const char *argv0);
+const char *default_model_dir(void);
+
+/* ----------------------------------------------------------------------------
+ * compare's tolerance file (cmd_compare.c): lines "PATTERN TOL MIN_COS",
+ * '#' starts a comment, '*' in PATTERN matches any run of characters; the
+ * first matching line wins. */
+typedef struct {
+    char pattern[128];
+    double tol, min_cos;
+} TolRule;
+/* Parses text[0..n) (any bytes; name is used in messages) into at most max
+ * rules: T2V_EINPUT naming the line for a malformed one, or too many. */
+int tol_parse(const char *text, size_t n, const char *name, TolRule *rules, int max, int *nrules, T2vError *err);
+/* Whether the glob pattern ('*' any run) matches all of s. */
+int tol_glob_match(const char *p, const char *s);
 
 /* Strict number parsing: the whole string, in range; 0 ok, -1 bad. */
 int parse_int(const char *s, long lo, long hi, long *out);
