@@ -9,7 +9,7 @@
 #   make install         PREFIX/bin/t2v and the demo model in PREFIX/share/t2v/models/demo,
 #                        where t2v finds it from any directory (PREFIX=/usr/local, DESTDIR)
 #   make golden          regenerate golden/ with the PyTorch reference (python3-torch)
-#   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS each
+#   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
 #   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
@@ -114,9 +114,10 @@ install: $(INSTALL_BIN)
 golden:
 	$(PYTHON) tools/make_golden.py
 
+# FUZZ_RUNS=N: N executions per target instead of FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+	@bash tests/fuzz/run.sh $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),$(FUZZ_SECONDS))
 
 # The C side of the benchmark (bench/*.c with the library); tools/bench.py
 # builds it for BLAS=openblas and BLAS=none and runs it beside PyTorch.

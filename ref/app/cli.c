@@ -36,7 +36,7 @@ int usage_error(const char *fmt, const char *arg) {
 static const char HELP_HEAD[] =
     "t2v " T2V_VERSION ": Wan2.1 text-to-video, a readable CPU reference in C99\n"
     "\n"
-    "usage: t2v COMMAND [options]   (t2v COMMAND --help: that command alone)\n"
+    "usage: t2v COMMAND [options]   (t2v COMMAND --help, or t2v help COMMAND: that command alone)\n"
     "       t2v --help | --version\n";
 
 static const char HELP_GENERATE[] =
