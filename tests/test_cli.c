@@ -627,8 +627,9 @@ static void test_info_unsupported(void) {
         {"clip.mp4", "\\000\\000\\000\\040ftypisom\\000\\000\\002\\000", "MP4"},
         {"config.json", "{\\n  \\\"_class_name\\\": \\\"WanModel\\\", \\\"dim\\\": 1536\\n}\\n", "--config"},
         {"random.bin", "\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012", "not a safetensors"},
+        {"old.pth", "\\200\\002\\212\\012lZ\\374\\234F\\371 j", "legacy"},
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         snprintf(f, sizeof f, "%s/%s", g_tmp, T[i].name);
         sh("printf '%s' > '%s'", T[i].content, f);
         int rc = t2v("info '%s'", f);

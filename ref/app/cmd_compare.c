@@ -179,8 +179,8 @@ static void print_tensor_list(const TensorList *tl) {
 }
 
 /* What info FILE reads, told apart by content before any parser sees it. */
-typedef enum { FILE_UNREADABLE, FILE_EMPTY, FILE_PNG, FILE_ZIP, FILE_SAFETENSORS, FILE_ST_INDEX, FILE_JSON,
-               FILE_MP4, FILE_Y4M, FILE_TEXT, FILE_OTHER } FileKind;
+typedef enum { FILE_EMPTY, FILE_PNG, FILE_ZIP, FILE_PICKLE, FILE_SAFETENSORS, FILE_ST_INDEX, FILE_JSON, FILE_MP4,
+               FILE_Y4M, FILE_TEXT, FILE_OTHER } FileKind;
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -192,7 +192,8 @@ static FileKind file_kind(const char *path, const unsigned char *head, size_t nh
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (size == 0) return FILE_EMPTY;
     if (nhead >= 8 && !memcmp(head, png, 8)) return FILE_PNG;
-    if (nhead >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] < 9 && head[3] < 9) return FILE_ZIP;
+    if (nhead >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return FILE_ZIP;
+    if (nhead >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return FILE_PICKLE; /* pickle PROTO */
     if (nhead >= 9 && head[8] == '{') { /* safetensors: u64 LE header length, then the JSON header */
         unsigned long long hl = 0;
         for (int i = 7; i >= 0; i--) hl = hl << 8 | head[i];
@@ -242,6 +243,11 @@ static int info_file(const char *path) {
     }
     case FILE_ZIP: case FILE_SAFETENSORS: case FILE_ST_INDEX: break;
     case FILE_EMPTY: t2v_fail(&e, T2V_EINPUT, "%s: the file is empty; %s", path, accepts); return die(&e);
+    case FILE_PICKLE:
+        t2v_fail(&e, T2V_EINPUT, "%s is a legacy (pre-1.6, non-zip) torch.save pickle, which t2v does not read: "
+                 "re-save it with a newer torch (torch.save(torch.load(f), f)) or convert it to safetensors; %s",
+                 path, accepts);
+        return die(&e);
     case FILE_JSON:
         t2v_fail(&e, T2V_EINPUT, "%s is a JSON file, not a checkpoint; for a model's config.json run `t2v info "
                  "--config %s` (sizes, FLOPs, memory); %s", path, path, accepts);
