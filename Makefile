@@ -5,8 +5,11 @@
 #   make test            build and run the whole test suite (goldens are committed)
 #   make asan            the same suite under AddressSanitizer + UBSan
 #   make run             generate the README example with the embedded demo model
+#                        (PROMPT='...' any text: passed to the program verbatim)
+#   make install         PREFIX/bin/t2v and the demo model in PREFIX/share/t2v/models/demo,
+#                        where t2v finds it from any directory (PREFIX=/usr/local, DESTDIR)
 #   make golden          regenerate golden/ with the PyTorch reference (python3-torch)
-#   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS each
+#   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
 #   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
@@ -69,7 +72,7 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h
 
-.PHONY: all test asan run golden fuzz bench clean demo-model cross-test
+.PHONY: all test asan run install golden fuzz bench clean demo-model cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -92,15 +95,29 @@ test: $(BUILD)/t2v $(TEST_BIN)
 asan:
 	$(MAKE) SAN=1 test
 
+# The prompt reaches the script byte for byte: $(value PROMPT) is not
+# expanded by make (so '$HOME' stays '$HOME'), and inside single quotes,
+# each ' written as '\'', the shell expands nothing.
 run: all
-	@bash tools/run_demo.sh "$(PROMPT)"
+	@bash tools/run_demo.sh '$(subst ','\'',$(value PROMPT))'
+
+# INSTALL_BIN= installs another build of t2v (tests/test_make.c installs the
+# one it tests).
+PREFIX      ?= /usr/local
+INSTALL_BIN ?= $(BUILD)/t2v$(EXE)
+install: $(INSTALL_BIN)
+	@test -f models/demo/config.json || { echo "make install: no demo model in models/demo" >&2; exit 1; }
+	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(PREFIX)/share/t2v/models/demo'
+	install -m 755 '$(INSTALL_BIN)' '$(DESTDIR)$(PREFIX)/bin/t2v$(EXE)'
+	cp -R models/demo/. '$(DESTDIR)$(PREFIX)/share/t2v/models/demo/'
 
 golden:
 	$(PYTHON) tools/make_golden.py
 
+# FUZZ_RUNS=N: N executions per target instead of FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+	@bash tests/fuzz/run.sh $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),$(FUZZ_SECONDS))
 
 # The C side of the benchmark (bench/*.c with the library); tools/bench.py
 # builds it for BLAS=openblas and BLAS=none and runs it beside PyTorch.

@@ -645,6 +645,300 @@ static void test_mp4_checked(void) {
     free(old);
 }
 
+/* ----------------------------------------------------------------------------
+ * Help: every option a help text names exists in its command, every option
+ * a parser takes (a literal "-x" / "--xx" in ref/app's command sources) is in
+ * `t2v --help`, and an unknown option is told apart from a missing value. */
+
+enum { MAX_OPTS = 128 };
+typedef struct {
+    char name[MAX_OPTS][32];
+    int value[MAX_OPTS]; /* 1: listed with a value (an upper-case word follows) */
+    int n;
+} OptList;
+
+static int opt_index(const OptList *l, const char *name) {
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return i;
+    return -1;
+}
+
+static void opt_add(OptList *l, const char *name, int value) {
+    int i = opt_index(l, name);
+    if (i >= 0) { l->value[i] |= value; return; }
+    if (l->n < MAX_OPTS && strlen(name) < 32) strcpy(l->name[l->n], name), l->value[l->n++] = value;
+}
+
+/* Options a help text names: words "-x" / "--xx" after a space, '(', '[',
+ * '|', ',' or '`'. Lines "  -x, --xx VALUE  text" define options (their
+ * value: the upper-case word after the names); other mentions go to `named`. */
+static void help_options(const char *text, OptList *defined, OptList *named) {
+    memset(defined, 0, sizeof *defined);
+    memset(named, 0, sizeof *named);
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        int is_def = !strncmp(line, "  -", 3);
+        const char *gap = is_def ? strstr(line + 2, "  ") : NULL; /* the names end at two spaces */
+        if (!gap || gap > end) gap = end;
+        char names[8][32];
+        int nn = 0, value = 0;
+        for (const char *c = line; c < end; c++) {
+            int after = c == line || strchr(" ([|,`", c[-1]);
+            if (!after || c[0] != '-') continue;
+            const char *w = c + (c[1] == '-' ? 2 : 1);
+            if (!((*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z'))) continue;
+            size_t k = 0;
+            char word[32];
+            while (c + k < end && k < 31 && (c[k] == '-' || (c[k] >= 'a' && c[k] <= 'z') ||
+                                            (c[k] >= 'A' && c[k] <= 'Z') || (c[k] >= '0' && c[k] <= '9')))
+                word[k] = c[k], k++;
+            word[k] = 0;
+            if (is_def && c < gap && nn < 8) strcpy(names[nn++], word);
+            else opt_add(named, word, 0);
+            c += k - 1;
+        }
+        if (is_def) { /* an upper-case word before the gap: the value */
+            for (const char *c = line + 2; c + 1 < gap && !value; c++)
+                value = c[0] == ' ' && c[1] >= 'A' && c[1] <= 'Z';
+            for (int i = 0; i < nn; i++) opt_add(defined, names[i], value);
+        }
+        line = *end ? end + 1 : end;
+    }
+}
+
+static void test_help_options(void) {
+    static const char *const cmds[] = {"generate", "stage", "compare", "info", "tokenize"};
+    /* how to put an option before the parser: stage needs its NAME first */
+    static const char *const prefix[] = {"generate", "stage t5", "compare", "info", "tokenize"};
+    static OptList all_def, all_named, def, named, in_cmds; /* static: 8 KB each */
+    memset(&in_cmds, 0, sizeof in_cmds);
+    t2v("--help");
+    help_options(g_out, &all_def, &all_named);
+    int rc;
+    for (int c = 0; c < 5; c++) {
+        rc = t2v("%s --help", cmds[c]);
+        char want[64];
+        snprintf(want, sizeof want, "usage: t2v %s", c ? cmds[c] : "[generate]");
+        CHECK(rc == 0 && strstr(g_out, want) && !strstr(g_out, "t2v: "), "t2v %s --help: exit %d, its usage on stdout",
+              cmds[c], rc);
+        help_options(g_out, &def, &named);
+        for (int i = 0; i < def.n; i++) opt_add(&in_cmds, def.name[i], def.value[i]);
+        int bad = 0;
+        for (int i = 0; i < named.n; i++)
+            if (opt_index(&def, named.name[i]) < 0)
+                printf("       %s --help mentions %s without listing it\n", cmds[c], named.name[i]), bad++;
+        for (int i = 0; i < def.n; i++) {
+            if (opt_index(&all_def, def.name[i]) < 0)
+                printf("       `t2v --help` does not list %s %s\n", cmds[c], def.name[i]), bad++;
+            if (!strcmp(def.name[i], "-h") || !strcmp(def.name[i], "--help")) continue;
+            /* the option alone, last: known to the parser, and a value is asked for when it takes one */
+            rc = t2v("%s %s", prefix[c], def.name[i]);
+            int unknown = strstr(g_out, "unknown option") != NULL, needs = strstr(g_out, "needs a value") != NULL;
+            if (rc != 1 || unknown || needs != def.value[i]) {
+                char msg[200];
+                first_line(msg, sizeof msg, g_out);
+                printf("       t2v %s %s: exit %d, '%s' (it %s a value)\n", prefix[c], def.name[i], rc, msg,
+                       def.value[i] ? "takes" : "takes no");
+                bad++;
+            }
+        }
+        CHECK(bad == 0 && def.n >= 3, "%s --help lists %d options; each exists in the parser, asks for its value "
+              "if it takes one, and is in `t2v --help`", cmds[c], def.n);
+        rc = t2v("%s --frobnicate 3", prefix[c]);
+        CHECK(rc == 1 && strstr(g_out, "unknown option '--frobnicate'") && !strstr(g_out, "needs a value"),
+              "t2v %s --frobnicate 3: exit %d, unknown option (not 'needs a value')", prefix[c], rc);
+        rc = t2v("%s --frobnicate", prefix[c]);
+        CHECK(rc == 1 && strstr(g_out, "unknown option '--frobnicate'") && !strstr(g_out, "needs a value"),
+              "t2v %s --frobnicate (last): exit %d, unknown option", prefix[c], rc);
+    }
+    int extra = 0;
+    for (int i = 0; i < all_def.n; i++)
+        if (opt_index(&in_cmds, all_def.name[i]) < 0) printf("       %s: in `t2v --help` only\n", all_def.name[i]), extra++;
+    CHECK(extra == 0 && all_def.n == in_cmds.n, "`t2v --help` lists %d options, those of the commands' help texts",
+          all_def.n);
+    rc = t2v("generate -W");
+    CHECK(rc == 1 && strstr(g_out, "'-W' needs a value") && !strstr(g_out, "unknown"),
+          "generate -W: exit %d, '-W' needs a value", rc);
+    /* every option literal in the parsers' sources is in `t2v --help` */
+    FILE *p = popen("grep -ohE '\"--?[A-Za-z][A-Za-z0-9-]*\"' ref/app/main.c ref/app/cli.c ref/app/cmd_*.c | "
+                    "tr -d '\"' | sort -u", "r");
+    char line[64];
+    int n = 0, missing = 0;
+    while (p && fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        n++;
+        if (opt_index(&all_def, line) < 0 && opt_index(&all_named, line) < 0)
+            printf("       the parsers take %s; `t2v --help` does not list it\n", line), missing++;
+    }
+    if (p) pclose(p);
+    CHECK(n >= 30 && missing == 0, "all %d options the parsers take (ref/app sources) are in `t2v --help`", n);
+}
+
+/* ----------------------------------------------------------------------------
+ * compare refuses to pass on nothing: no common tensor, a tensor of A missing
+ * from B (unless --subset), and counts a shape mismatch as compared. */
+
+static void write_tensor(const char *path, const char *name, const float *x, int ndim, const int64_t *shape,
+                         const char *name2) {
+    Tensor t;
+    T2vError e = {0, {0}};
+    if (tensor_from_f32(&t, x, ndim, shape, &e)) { h_report(0, "tensor_from_f32: %s", e.msg); return; }
+    StItem items[2] = {{name, &t}, {name2, &t}};
+    if (st_write(path, items, name2 ? 2 : 1, NULL, NULL, 0, &e)) h_report(0, "st_write %s: %s", path, e.msg);
+    tensor_free(&t);
+}
+
+static void test_compare_strict(void) {
+    char a[512], b[512], c[512], tol[512];
+    snprintf(a, sizeof a, "%s/cmp_a.safetensors", g_tmp);
+    snprintf(b, sizeof b, "%s/cmp_b.safetensors", g_tmp);
+    snprintf(c, sizeof c, "%s/cmp_c.safetensors", g_tmp);
+    snprintf(tol, sizeof tol, "%s/cmp.tol", g_tmp);
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    int64_t s23[2] = {2, 3}, s32[2] = {3, 2}, s6[1] = {6};
+    write_tensor(a, "x", x, 2, s23, "only_a");   /* A: x [2,3], only_a [2,3] */
+    write_tensor(b, "y", x, 2, s23, "x");        /* B: y [2,3], x [2,3]      */
+    write_tensor(c, "x", x, 2, s32, NULL);       /* C: x [3,2]               */
+
+    int rc = t2v("compare '%s' '%s'", b, c); /* B's y is not in C; x differs in shape */
+    CHECK(rc == 1 && strstr(g_out, "1 compared, 1 over tolerance") && strstr(g_out, "shape differs"),
+          "compare with a shape mismatch: exit %d, '1 compared, 1 over tolerance' (over <= compared)", rc);
+    char d[512];
+    snprintf(d, sizeof d, "%s/cmp_d.safetensors", g_tmp);
+    write_tensor(d, "z", x, 1, s6, NULL);
+    rc = t2v("compare '%s' '%s'", d, a);
+    CHECK(rc == 1 && strstr(g_out, "0 compared, 0 over tolerance") && strstr(g_out, "nothing was compared"),
+          "compare of files with no common tensor: exit %d, '0 compared', nothing was compared", rc);
+    rc = t2v("compare '%s' '%s' --subset", d, a);
+    CHECK(rc == 1 && strstr(g_out, "0 compared"), "... and with --subset: exit %d (still nothing compared)", rc);
+    rc = t2v("compare '%s' '%s'", a, b); /* A's only_a is not in B */
+    CHECK(rc == 1 && strstr(g_out, "1 compared, 0 over tolerance") && strstr(g_out, "only_a") &&
+              strstr(g_out, "--subset"),
+          "compare where B lacks a tensor of A: exit %d, names it and --subset", rc);
+    rc = t2v("compare '%s' '%s' --subset", a, b);
+    CHECK(rc == 0 && strstr(g_out, "1 compared, 0 over tolerance") && strstr(g_out, "skipped"),
+          "... with --subset: exit %d, only_a listed as skipped", rc);
+    rc = t2v("compare '%s' '%s'", b, a); /* B's extra y is only in the reference A: fine */
+    CHECK(rc == 1, "compare B A (B's y is not in A): exit %d", rc);
+    sh("printf 'x 1e-3 0.9\\n# comment\\n\\nonly_* 1 0\\n' > '%s'", tol);
+    rc = t2v("compare '%s' '%s' --tol '%s' --subset", a, b, tol);
+    CHECK(rc == 0 && strstr(g_out, "tol 1e-03"), "compare --tol FILE: exit %d, the rule's tolerance used", rc);
+    sh("printf 'x 1e-3 0.9\\nbroken line\\n' > '%s'", tol);
+    rc = t2v("compare '%s' '%s' --tol '%s'", a, b, tol);
+    CHECK(rc == 2 && strstr(g_out, "cmp.tol:2:"), "compare --tol with a malformed line 2: exit %d, names line 2", rc);
+}
+
+/* ----------------------------------------------------------------------------
+ * info on files it does not read: what they are not, what it reads; exit 2 */
+
+static void test_info_unsupported(void) {
+    char f[512];
+    struct { const char *name, *content, *want; } T[] = {
+        {"empty.safetensors", "", "empty"},
+        {"notes.txt", "hello world\\n", "text file"},
+        {"clip.mp4", "\\000\\000\\000\\040ftypisom\\000\\000\\002\\000", "MP4"},
+        {"config.json", "{\\n  \\\"_class_name\\\": \\\"WanModel\\\", \\\"dim\\\": 1536\\n}\\n", "--config"},
+        {"random.bin", "\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012", "not a safetensors"},
+        {"old.pth", "\\200\\002\\212\\012lZ\\374\\234F\\371 j", "legacy"},
+    };
+    for (int i = 0; i < 6; i++) {
+        snprintf(f, sizeof f, "%s/%s", g_tmp, T[i].name);
+        sh("printf '%s' > '%s'", T[i].content, f);
+        int rc = t2v("info '%s'", f);
+        char msg[300];
+        first_line(msg, sizeof msg, g_out);
+        CHECK(rc == 2 && strstr(g_out, T[i].want) && strstr(g_out, ".safetensors") && strstr(g_out, ".pth") &&
+                  !strstr(g_out, "does not fit"),
+              "info %s: exit %d, says it is %s and what info reads: %.90s...", T[i].name, rc, T[i].want, msg);
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * Progress lines in a log, warnings, --dump / --trace directories */
+
+static int count_lines(const char *s, const char *a, const char *b) {
+    int n = 0;
+    for (const char *line = s; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 511 ? len : 511), line);
+        if (strstr(buf, a) && (!b || strstr(buf, b))) n++;
+        line = end ? end + 1 : NULL;
+    }
+    return n;
+}
+
+static void test_progress_log(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/prog", g_tmp);
+    mkdir(dir, 0755);
+    /* stderr to a file (not a terminal): one line per step with k/N, s/step and the ETA */
+    int rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/x' --steps 3 --format png", dir);
+    int steps = 0;
+    for (int k = 1; k <= 3; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "sampling step %d/3", k);
+        steps += count_lines(g_out, want, "ETA") == 1 && count_lines(g_out, want, "s/step") == 1;
+    }
+    CHECK(rc == 0 && steps == 3 && count_lines(g_out, "text encoder prompt", "ETA") == 2 &&
+              count_lines(g_out, "VAE decode chunk", "ETA") == 2,
+          "generate with stderr in a file: exit %d, lines 'sampling step k/3 ... s/step ETA m:ss' for k = 1..3 "
+          "(%d found), the text encoder's 2 and the VAE decode's 2 chunks", rc, steps);
+    if (steps != 3) printf("%s", g_out);
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/x' --steps 3 --format png --force -q", dir);
+    CHECK(rc == 0 && !strstr(g_out, "step") && !strstr(g_out, "ETA") && !strstr(g_out, "\r"),
+          "... with --quiet: exit %d, no progress at all", rc);
+}
+
+static void test_warnings(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/warn", g_tmp);
+    mkdir(dir, 0755);
+    /* golden/models/tiny reads 16 tokens (text_len): 15 pieces and EOS */
+    int rc = t2v("generate --model " MODEL " -p 'a red circle moving to the right across a wide black field under "
+                 "a pale moon' -o '%s/x' --steps 1 --format png -q", dir);
+    int has = 0, reads = 0;
+    const char *w = strstr(g_out, "warning: the prompt has ");
+    if (w) sscanf(w, "warning: the prompt has %d tokens; the model reads the first %d", &has, &reads);
+    CHECK(rc == 0 && has > 15 && reads == 15, "a prompt longer than text_len: exit %d, warning 'the prompt has %d "
+          "tokens; the model reads the first %d' (not a refusal)", rc, has, reads);
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/x' --steps 1 --format png -q --force", dir);
+    CHECK(rc == 0 && !strstr(g_out, "warning"), "a short prompt at the default size: exit %d, no warning", rc);
+    /* the tiny model's defaults are 32x32, 5 frames */
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/x' --steps 1 --format png -q --force -W 96 -f 1", dir);
+    CHECK(rc == 0 && strstr(g_out, "warning: width 96 is more than 2x above the model's default 32") &&
+              strstr(g_out, "warning: frame count 1 is more than 2x below the model's default 5") &&
+              !strstr(g_out, "height"),
+          "-W 96 -f 1 on a 32x32x5 model: exit %d, warns for width and frames, not height", rc);
+}
+
+static void test_option_dirs(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/dirs", g_tmp);
+    mkdir(dir, 0755);
+    int rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/x' --steps 2 --format png --dump '%s/d' --trace "
+                 "'%s/t'", dir, dir, dir);
+    char p1[400], p2[400];
+    snprintf(p1, sizeof p1, "%s/d/dump.safetensors", dir);
+    snprintf(p2, sizeof p2, "%s/t/trace.json", dir);
+    CHECK(rc == 0 && access(p1, F_OK) == 0 && access(p2, F_OK) == 0 && strstr(g_out, "created directory") &&
+              strstr(g_out, "/d for --dump") && strstr(g_out, "/t for --trace"),
+          "--dump DIR and --trace DIR that do not exist: exit %d, created (and said so), files inside", rc);
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/y' --steps 2 --format png --dump '%s/d2' -q", dir, dir);
+    CHECK(rc == 0 && !strstr(g_out, "created"), "... with --quiet: exit %d, created silently", rc);
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/z' --steps 2 --dump '%s/no/such' ", dir, dir);
+    char want[400];
+    snprintf(want, sizeof want, "its parent %s/no does not exist", dir);
+    CHECK(rc == 3 && strstr(g_out, want) && sh("[ ! -e '%s/no' ] && [ ! -e '%s/z.png' ]", dir, dir) == 0,
+          "--dump DIR/no/such: exit %d, names the missing parent, creates nothing", rc);
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/z' --steps 2 --trace '%s/no/such' ", dir, dir);
+    CHECK(rc == 3 && strstr(g_out, want), "--trace DIR/no/such: exit %d, names the missing parent", rc);
+    rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/z' --steps 2 --dump '%s/x.json'", dir, dir);
+    CHECK(rc == 3 && strstr(g_out, "not a directory"), "--dump on a file: exit %d, not a directory", rc);
+}
+
 int main(int argc, char **argv) {
     const char *env = getenv("T2V_BIN");
     if (env && *env) {
@@ -669,12 +963,18 @@ int main(int argc, char **argv) {
     }
     printf("-- binary %s, temp dir %s\n", g_bin, g_tmp);
     test_help();
+    test_help_options();
     test_generate();
     test_stages();
     test_refused_before_work();
     test_failures_keep_nothing();
     test_mp4_checked();
     test_stage_dit_time();
+    test_compare_strict();
+    test_info_unsupported();
+    test_progress_log();
+    test_warnings();
+    test_option_dirs();
     test_bad();
     if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
     else printf("-- kept %s for inspection\n", g_tmp);

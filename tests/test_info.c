@@ -268,8 +268,9 @@ static void test_trace(void) {
     char dir[400];
     snprintf(dir, sizeof dir, "%s/trace", g_tmp);
     int rc = run("generate --model " TINY " -p 'a red circle moving to the right' --seed 7 -o '%s/v' --format png "
-                 "--trace '%s/nope' -q", g_tmp, g_tmp);
-    CHECK(rc == 3 && strstr(g_out, "does not exist"), "--trace into a missing directory is refused (exit %d)", rc);
+                 "--trace '%s/nope/deeper' -q", g_tmp, g_tmp);
+    CHECK(rc == 3 && strstr(g_out, "does not exist"),
+          "--trace into a directory whose parent is missing is refused (exit %d)", rc);
     CHECK(mkdir(dir, 0755) == 0, "mkdir %s", dir);
     /* 37 frames = 10 latent frames: the strips decode only the first
      * TRACE_MAX_LATENT (8), which must equal the start of the full decode */

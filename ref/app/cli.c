@@ -2,11 +2,19 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#if defined(_WIN32)
+#include <direct.h>
+#else
+#include <unistd.h>
+#endif
 
+#include "cost.h"
 #include "t2v.h"
 
 int die(const T2vError *e) {
@@ -22,39 +30,376 @@ int usage_error(const char *fmt, const char *arg) {
 }
 
 /* ----------------------------------------------------------------------------
- * Progress line: "stage k/N  s/step  ETA" on stderr, only on a terminal. */
+ * Help: one text per command; `t2v --help` prints them all. Every option a
+ * parser takes is listed here (tests/test_cli.c checks both ways). */
+
+static const char HELP_HEAD[] =
+    "t2v " T2V_VERSION ": Wan2.1 text-to-video, a readable CPU reference in C99\n"
+    "\n"
+    "usage: t2v COMMAND [options]   (t2v COMMAND --help, or t2v help COMMAND: that command alone)\n"
+    "       t2v --help | --version\n";
+
+static const char HELP_GENERATE[] =
+    "usage: t2v [generate] -p PROMPT [options]          generate a video\n"
+    "\n"
+    "generate options (defaults from the model directory's t2v.json, else Wan2.1's):\n"
+    "  -p, --prompt TEXT      the prompt (required)\n"
+    "  -n, --negative TEXT    negative prompt (default: the model's, else Wan2.1's Chinese default)\n"
+    "  --model DIR            model directory in the Wan2.1 layout (default: the demo model beside\n"
+    "                         the binary: ../models/demo, or ../share/t2v/models/demo when\n"
+    "                         installed; else models/demo in the current directory)\n"
+    "  -W, --width N          width in pixels, a multiple of 16\n"
+    "  -H, --height N         height in pixels, a multiple of 16\n"
+    "  -f, --frames N         number of frames, 4k+1 (1, 5, 9, ..., 81)\n"
+    "  --steps N              sampling steps (1..1000)\n"
+    "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass\n"
+    "  --shift S              flow-matching schedule shift (> 0)\n"
+    "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
+    "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
+    "  --threads N            threads (default: all processors); results do not depend on it\n"
+    "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
+    "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
+    "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
+    "                         names the frames and its prefix the other files\n"
+    "  --format LIST          comma list of png,apng,y4m,mp4,sheet (default png,apng,sheet)\n"
+    "  --fps N                frame rate of the animated PNG / Y4M / MP4 (default: model's, 16)\n"
+    "  --preview FILE         refresh a latent preview PNG after every step\n"
+    "  --dump DIR             write DIR/dump.safetensors with every stage's tensors (DIR is\n"
+    "                         created if its parent exists)\n"
+    "  --trace DIR            after every step decode the x0 prediction to DIR/step_NNN.png;\n"
+    "                         DIR/trace.json (schedule, CFG difference); tools/plot_trace.py plots it\n"
+    "                         (DIR is created if its parent exists)\n"
+    "  --force                overwrite existing output files\n"
+    "  -q, --quiet            no progress (a bar on a terminal, else a line per step)\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_STAGE[] =
+    "usage: t2v stage NAME --model DIR --in IN.safetensors --out OUT.safetensors [options]\n"
+    "  one stage of the pipeline on given tensors (their names: docs/MODEL.md)\n"
+    "  NAME: t5 | dit | sampler | vae-decode | vae-encode\n"
+    "\n"
+    "stage options:\n"
+    "  --model DIR            model directory (required)\n"
+    "  --in FILE              input tensors (required)\n"
+    "  --out FILE             output tensors (required)\n"
+    "  --steps N              sampler stage: sampling steps (default: the model's)\n"
+    "  --cfg G                sampler stage: guidance scale\n"
+    "  --shift S              sampler stage: schedule shift\n"
+    "  --sampler NAME         sampler stage: unipc or euler\n"
+    "  --threads N            threads (default: all processors)\n"
+    "  --force                overwrite OUT\n"
+    "  -q, --quiet            no progress\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_COMPARE[] =
+    "usage: t2v compare A.safetensors B.safetensors [--tol FILE] [--subset]\n"
+    "  the error of every tensor of A against the reference B; exit 0 when at least one\n"
+    "  tensor is compared, every tensor of A is in B and all are within tolerance\n"
+    "\n"
+    "compare options:\n"
+    "  --tol FILE             tolerances: lines 'PATTERN TOL MIN_COS' ('*' matches any run,\n"
+    "                         the first matching line wins, '#' comments; default 1e-4 0.99999)\n"
+    "  --subset               tensors of A missing from B are skipped (listed), not a failure\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_INFO[] =
+    "usage: t2v info (--model DIR | --config config.json) [options]   model tree, parameters,\n"
+    "                                                               FLOPs, memory\n"
+    "       t2v info DIR                                  the same for a model directory\n"
+    "       t2v info FILE.safetensors | FILE.pth | FILE.png   tensors, or a video's provenance\n"
+    "\n"
+    "info options:\n"
+    "  --model DIR            model directory\n"
+    "  --config FILE          an official config.json alone (the official files' sizes)\n"
+    "  -W, --width N          width (default: the model's)\n"
+    "  -H, --height N         height\n"
+    "  -f, --frames N         frames\n"
+    "  --steps N              sampling steps\n"
+    "  --cfg G                guidance scale (> 1: two DiT passes per step)\n"
+    "  --tokens L             prompt tokens (default: text_len)\n"
+    "  -p, --prompt TEXT      count the prompt's tokens instead (needs --model)\n"
+    "  --full                 every layer, not only the first of each kind\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_TOKENIZE[] =
+    "usage: t2v tokenize (--model DIR | --tokenizer FILE) [--pieces] [--raw] [--] TEXT...\n"
+    "  the ids of each TEXT, one line each (with --model cut to the model's text_len, as\n"
+    "  generate cuts)\n"
+    "\n"
+    "tokenize options:\n"
+    "  --model DIR            the model directory's tokenizer\n"
+    "  --tokenizer FILE       a SentencePiece .model file\n"
+    "  --pieces               print pieces instead of ids\n"
+    "  --raw                  SentencePiece alone: no Wan cleaning, no cut, no EOS\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_TAIL[] =
+    "\n"
+    "exit codes: 0 ok, 1 usage, 2 bad model or input file, 3 resources (memory, disk)\n";
+
+static const struct { const char *name, *text; } HELPS[] = {
+    {"generate", HELP_GENERATE}, {"stage", HELP_STAGE}, {"compare", HELP_COMPARE}, {"info", HELP_INFO},
+    {"tokenize", HELP_TOKENIZE}};
+enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
+
+static const char *help_text(const char *cmd) {
+    for (int i = 0; i < N_HELPS; i++)
+        if (!strcmp(cmd, HELPS[i].name)) return HELPS[i].text;
+    return NULL;
+}
+
+void print_help(FILE *f) {
+    fputs(HELP_HEAD, f);
+    for (int i = 0; i < N_HELPS; i++) fprintf(f, "\n%s", HELPS[i].text);
+    fputs(HELP_TAIL, f);
+}
+
+int command_help(const char *cmd) {
+    const char *t = help_text(cmd);
+    if (!t) return usage_error("no help for '%s'", cmd);
+    fputs(t, stdout);
+    fputs(HELP_TAIL, stdout);
+    return 0;
+}
+
+int is_help_opt(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
+
+int opt_in(const char *a, const char *const *names) {
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(a, names[i])) return 1;
+    return 0;
+}
+
+int bad_option(const char *cmd, const char *a, const char *const *value_opts) {
+    char msg[200];
+    if (opt_in(a, value_opts)) snprintf(msg, sizeof msg, "%s: option '%%s' needs a value", cmd);
+    else snprintf(msg, sizeof msg, "%s: unknown option '%%s'", cmd);
+    return usage_error(msg, a);
+}
+
+/* ----------------------------------------------------------------------------
+ * Progress: a bar on a terminal, plain lines otherwise (see cli.h). */
+
+void run_plan_for(RunPlan *plan, const Model *m, int W, int H, int F, int steps, double cfg) {
+    memset(plan, 0, sizeof *plan);
+    ModelDesc md;
+    T2vError e = {0, {0}};
+    if (model_desc_from_dir(&md, &m->paths, &e)) return;
+    ClipSize s;
+    Flops f;
+    cost_size(&s, &md, W, H, F, m->dit.text_len);
+    cost_flops(&md, &s, &f);
+    int passes = cfg > 1 ? 2 : 1;
+    plan->items[PHASE_TEXT] = passes;
+    plan->item_flops[PHASE_TEXT] = (double)f.t5;
+    plan->items[PHASE_SAMPLING] = steps;
+    plan->item_flops[PHASE_SAMPLING] = (double)passes * (double)f.dit;
+    plan->items[PHASE_DECODE] = s.T;
+    plan->item_flops[PHASE_DECODE] = s.T ? (double)f.vae_decode / s.T : 0;
+    model_desc_free(&md);
+}
+
 void progress_init(Progress *p, int quiet) {
     memset(p, 0, sizeof *p);
     p->quiet = quiet;
+    p->phase = -1;
+    p->unit = "it";
 }
 
 void progress_start(Progress *p, const char *stage, int n) {
     p->stage = stage;
     p->n = n;
     p->enabled = !p->quiet && platform_stderr_is_tty();
+    p->log = !p->quiet && !p->enabled;
     p->t0 = platform_now();
     if (p->enabled) fprintf(stderr, "\r%-14s 0/%d", stage, n), fflush(stderr);
 }
 
+/* Seconds left: this phase's items at the measured s/item; with a plan for
+ * this phase, also the later phases' work at this phase's FLOP rate. */
+static double progress_eta(const Progress *p, int k, double per_item) {
+    double eta = per_item * (p->n - k);
+    int ph = p->phase;
+    const RunPlan *plan = &p->plan;
+    if (ph < 0 || ph >= PHASE_COUNT || plan->item_flops[ph] <= 0 || per_item <= 0) return eta;
+    double rate = plan->item_flops[ph] / per_item; /* FLOP/s */
+    for (int q = ph + 1; q < PHASE_COUNT; q++) eta += plan->items[q] * plan->item_flops[q] / rate;
+    return eta;
+}
+
 void progress_update(Progress *p, int k) {
-    if (!p->enabled) return;
-    double el = platform_now() - p->t0, per = k ? el / k : 0, eta = per * (p->n - k);
+    if (!p->enabled && !p->log) return;
+    double el = platform_now() - p->t0, per = k ? el / k : 0, eta = progress_eta(p, k, per);
+    int min = (int)(eta / 60), sec = (int)fmod(eta, 60);
+    if (p->log) {
+        fprintf(stderr, "t2v: %s %s %d/%d  %.2f s/%s  ETA %d:%02d\n", p->stage, p->unit, k, p->n, per, p->unit, min,
+                sec);
+        fflush(stderr);
+        return;
+    }
     int w = 24, fill = p->n ? (int)((double)w * k / p->n) : w;
     char bar[32];
     for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
     bar[w] = 0;
-    fprintf(stderr, "\r%-14s [%s] %d/%d  %.2f s/it  ETA %d:%02d   ", p->stage, bar, k, p->n, per,
-            (int)(eta / 60), (int)fmod(eta, 60));
+    fprintf(stderr, "\r%-14s [%s] %d/%d  %.2f s/%s  ETA %d:%02d   ", p->stage, bar, k, p->n, per, p->unit, min, sec);
     if (k == p->n) fprintf(stderr, "(%.1f s)\n", el);
     fflush(stderr);
 }
 
 void progress_watch(void *user, PipelinePhase phase, int k, int n) {
+    static const char *const units[PHASE_COUNT] = {"prompt", "step", "chunk"};
     Progress *p = (Progress *)user;
-    if (k == 0) progress_start(p, pipeline_phase_name(phase), n);
+    if (k == 0) {
+        p->phase = (int)phase;
+        p->unit = phase >= 0 && phase < PHASE_COUNT ? units[phase] : "it";
+        progress_start(p, pipeline_phase_name(phase), n);
+    }
     p->n = n;
     if (k > 0) progress_update(p, k);
 }
+
+/* ----------------------------------------------------------------------------
+ * Checks and warnings before a generation */
+
+int warn_prompt_cut(const Model *m, const char *what, const char *text, T2vError *err) {
+    if (!text || !*text || !m->has_dit) return T2V_OK;
+    Tokenizer tk;
+    int rc = model_load_tokenizer(m, &tk, err);
+    if (rc) return rc;
+    int32_t *ids = NULL;
+    int n = 0, text_len = m->dit.text_len;
+    /* the Wan encoding without the cut: every piece, then EOS */
+    rc = tokenizer_encode_wan(&tk, text, INT_MAX, &ids, &n, err);
+    if (!rc && n > text_len)
+        fprintf(stderr, "t2v: warning: the %s has %d tokens; the model reads the first %d (text_len %d in %s, "
+                "the last being the end-of-text token); the rest is ignored\n", what, n - 1, text_len - 1, text_len,
+                m->paths.config ? m->paths.config : "config.json");
+    free(ids);
+    tokenizer_free(&tk);
+    return rc;
+}
+
+void warn_size(const Model *m, int W, int H, int F) {
+    const ModelDefaults *d = &m->defaults;
+    const char *src = m->paths.defaults ? m->paths.defaults : "Wan2.1's defaults";
+    const char *names[3] = {"width", "height", "frame count"};
+    int got[3] = {W, H, F}, def[3] = {d->width, d->height, d->frames};
+    for (int i = 0; i < 3; i++) {
+        if (def[i] <= 0) continue;
+        if (got[i] > 2 * (double)def[i] || 2 * (double)got[i] < def[i])
+            fprintf(stderr, "t2v: warning: %s %d is more than 2x %s the model's default %d (%s); a model does "
+                    "poorly far from the sizes it was trained on\n", names[i], got[i],
+                    got[i] > def[i] ? "above" : "below", def[i], src);
+    }
+}
+
+/* dir's parent ("." for a name without a slash). */
+static void parent_dir(const char *dir, char *out, size_t n) {
+    snprintf(out, n, "%s", dir);
+    size_t k = strlen(out);
+    while (k > 1 && out[k - 1] == '/') out[--k] = 0; /* "a/b/" -> "a/b" */
+    char *slash = strrchr(out, '/');
+    if (!slash) snprintf(out, n, ".");
+    else if (slash == out) out[1] = 0; /* "/x" -> "/" */
+    else *slash = 0;
+}
+
+int check_option_dir(const char *opt, const char *dir, int *create, T2vError *err) {
+    *create = 0;
+    if (platform_is_dir(dir)) return T2V_OK;
+    if (platform_file_exists(dir))
+        return t2v_fail(err, T2V_ERESOURCE, "%s: %s exists and is not a directory", opt, dir);
+    char parent[1100];
+    parent_dir(dir, parent, sizeof parent);
+    if (!platform_is_dir(parent))
+        return t2v_fail(err, T2V_ERESOURCE, "%s: cannot create directory %s: its parent %s does not exist", opt, dir,
+                        parent);
+    *create = 1;
+    return T2V_OK;
+}
+
+int make_option_dir(const char *opt, const char *dir, int quiet, T2vError *err) {
+#if defined(_WIN32)
+    int rc = _mkdir(dir);
+#else
+    int rc = mkdir(dir, 0777);
+#endif
+    if (rc && !platform_is_dir(dir))
+        return t2v_fail(err, T2V_ERESOURCE, "%s: cannot create directory %s: %s", opt, dir, strerror(errno));
+    if (!quiet) fprintf(stderr, "t2v: created directory %s for %s\n", dir, opt);
+    return T2V_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * The default model directory */
+
+/* The directory of the running binary (no trailing slash); 0 when unknown. */
+static int exe_dir(const char *argv0, char *out, size_t n) {
+    char path[4096] = "";
+#if defined(__linux__)
+    ssize_t k = readlink("/proc/self/exe", path, sizeof path - 1);
+    path[k > 0 ? k : 0] = 0;
+#endif
+#if !defined(_WIN32)
+    if (!*path && argv0 && strchr(argv0, '/')) {
+        char *r = realpath(argv0, NULL);
+        if (r && strlen(r) < sizeof path) strcpy(path, r);
+        free(r);
+    }
+    if (!*path && argv0 && *argv0) { /* found on PATH */
+        const char *env = getenv("PATH");
+        while (env && *env && !*path) {
+            const char *colon = strchr(env, ':');
+            size_t len = colon ? (size_t)(colon - env) : strlen(env);
+            char cand[4096];
+            if (len && len + strlen(argv0) + 2 < sizeof cand) {
+                snprintf(cand, sizeof cand, "%.*s/%s", (int)len, env, argv0);
+                if (access(cand, X_OK) == 0) {
+                    char *r = realpath(cand, NULL);
+                    if (r && strlen(r) < sizeof path) strcpy(path, r);
+                    free(r);
+                }
+            }
+            env = colon ? colon + 1 : NULL;
+        }
+    }
+#else
+    if (argv0) snprintf(path, sizeof path, "%s", argv0);
+    for (char *c = path; *c; c++)
+        if (*c == '\\') *c = '/';
+#endif
+    char *slash = strrchr(path, '/');
+    if (!slash) return 0;
+    *slash = 0;
+    snprintf(out, n, "%s", *path ? path : "/");
+    return 1;
+}
+
+void default_model_path(const char *argv0, char *default_model, size_t n) {
+    char dir[4096];
+    snprintf(default_model, n, "models/demo");
+    if (!exe_dir(argv0, dir, sizeof dir)) return;
+    const char *const rel[] = {"/../models/demo", "/../share/t2v/models/demo"};
+    for (int i = 0; i < 2; i++) {
+        char cand[4200], config[4300];
+        snprintf(cand, sizeof cand, "%s%s", dir, rel[i]);
+        snprintf(config, sizeof config, "%s/config.json", cand);
+        if (!platform_file_exists(config)) continue;
+#if !defined(_WIN32)
+        /* the same directory as ./models/demo keeps that short name (outputs record it) */
+        char *a = realpath(cand, NULL), *b = realpath("models/demo", NULL);
+        int same = a && b && !strcmp(a, b);
+        if (a && !same && strlen(a) < n) strcpy(default_model, a);
+        else if (!same) snprintf(default_model, n, "%s", cand);
+        free(a);
+        free(b);
+#else
+        snprintf(default_model, n, "%s", cand);
+#endif
+        return;
+    }
+}
+
 
 /* ----------------------------------------------------------------------------
  * Small parsing helpers */

@@ -7,16 +7,22 @@
 #ifndef T2V_CLI_H
 #define T2V_CLI_H
 
+#include <stdio.h>
+
 #include "t2v.h"
 #include "video.h"
 
 /* A command: the arguments after its name, and the temporaries in flight
  * (main.c's, removed by its SIGINT handler). Returns the exit code. */
-int cmd_generate(int argc, char **argv, TempFiles *temps);
-int cmd_tokenize(int argc, char **argv, TempFiles *temps);
-int cmd_stage(int argc, char **argv, TempFiles *temps);
-int cmd_compare(int argc, char **argv, TempFiles *temps);
-int cmd_info(int argc, char **argv, TempFiles *temps);
+typedef struct {
+    TempFiles temps;           /* removed by main's SIGINT handler */
+    char default_model[4300];  /* --model when none is given (default_model_path) */
+} App;
+int cmd_generate(int argc, char **argv, App *app);
+int cmd_tokenize(int argc, char **argv, App *app);
+int cmd_stage(int argc, char **argv, App *app);
+int cmd_compare(int argc, char **argv, App *app);
+int cmd_info(int argc, char **argv, App *app);
 /* `t2v info --model DIR | --config FILE [-W -H -f ...]` (cmd_info.c). */
 int cmd_info_model(int argc, char **argv);
 
@@ -25,18 +31,89 @@ int die(const T2vError *e);
 /* Prints a usage error (fmt has one %s) and returns T2V_EUSAGE. */
 int usage_error(const char *fmt, const char *arg);
 
-/* Progress line on stderr: "stage [####....] k/N  s/it  ETA m:ss", shown only
- * when stderr is a terminal and not quiet. */
+/* ----------------------------------------------------------------------------
+ * Help. `t2v --help` is the concatenation of every command's usage; `t2v CMD
+ * --help` prints CMD's alone. Commands: generate stage compare info tokenize. */
+void print_help(FILE *f);
+/* Prints the command's usage to stdout and returns 0 (T2V_EUSAGE for an
+ * unknown command). */
+int command_help(const char *cmd);
+int is_help_opt(const char *a); /* -h or --help */
+/* Whether a is one of the NULL-terminated names. */
+int opt_in(const char *a, const char *const *names);
+/* The usage error for an option a command's parser does not take: "CMD:
+ * unknown option 'A'" when it is none of the command's options (flags and
+ * value_opts), else "CMD: option 'A' needs a value". Returns T2V_EUSAGE. */
+int bad_option(const char *cmd, const char *a, const char *const *value_opts);
+
+/* ----------------------------------------------------------------------------
+ * Progress on stderr. On a terminal a bar, redrawn in place:
+ *   "stage [####....] k/N  s/it  ETA m:ss"
+ * otherwise (a log file, nohup, CI) one plain line per step or chunk:
+ *   "t2v: sampling step 3/20  0.41 s/step  ETA 0:12"
+ * Nothing when quiet. The ETA is the whole run's when Progress.plan is set,
+ * else the current phase's. */
+/* The whole run's work, for the ETA: FLOPs of one item of each phase (a
+ * prompt through the text encoder, a sampling step with all its DiT passes,
+ * a latent frame of the VAE decode) and the number of items. The ETA is the
+ * work left over the rate measured in the current phase: a simple estimate
+ * (the phases do not all run at the same FLOP rate). 0 items: unknown. */
 typedef struct {
-    const char *stage;
-    int n, quiet, enabled;
+    double item_flops[PHASE_COUNT];
+    int items[PHASE_COUNT];
+} RunPlan;
+typedef struct {
+    const char *stage, *unit;
+    int n, quiet, enabled, log; /* enabled: the bar (a terminal); log: plain lines */
+    int phase;                  /* the PipelinePhase being watched, -1: none      */
     double t0;
+    RunPlan plan;               /* the whole run (zeros: the ETA is the phase's)  */
 } Progress;
 void progress_init(Progress *p, int quiet);
 void progress_start(Progress *p, const char *stage, int n);
 void progress_update(Progress *p, int k);
 /* A PipelineWatch.progress that drives a Progress (user = the Progress). */
 void progress_watch(void *user, PipelinePhase phase, int k, int n);
+/* The plan of one generation of W x H x F with the model (cost.h's FLOPs);
+ * zeros when the checkpoints' headers cannot be read. */
+void run_plan_for(RunPlan *plan, const Model *m, int W, int H, int F, int steps, double cfg);
+
+/* ----------------------------------------------------------------------------
+ * Checks and warnings before a generation */
+
+/* "t2v: warning: the prompt has N tokens; the model reads the first M"
+ * when the model's text_len cuts the prompt (what is "prompt" or "negative
+ * prompt"). Errors only when the tokenizer cannot be read. */
+int warn_prompt_cut(const Model *m, const char *what, const char *text, T2vError *err);
+/* A warning for a width, height or frame count more than 2x away from the
+ * model's defaults (t2v.json, else Wan2.1's): far from what it was trained on. */
+void warn_size(const Model *m, int W, int H, int F);
+/* Checks that the directory an option names exists or can be created (its
+ * parent exists): T2V_ERESOURCE naming it otherwise. *create is set when it
+ * must be created (by make_option_dir, after every other check). */
+int check_option_dir(const char *opt, const char *dir, int *create, T2vError *err);
+/* Creates it (one level), saying so on stderr unless quiet. */
+int make_option_dir(const char *opt, const char *dir, int quiet, T2vError *err);
+
+/* The default --model: the demo model beside the binary (BIN/../models/demo
+ * for ref/t2v in the repository, BIN/../share/t2v/models/demo for an
+ * installed PREFIX/bin/t2v), else models/demo in the current directory.
+ * main() calls it once, into App.default_model. */
+void default_model_path(const char *argv0, char *out, size_t n);
+
+/* ----------------------------------------------------------------------------
+ * compare's tolerance file (cmd_compare.c): lines "PATTERN TOL MIN_COS",
+ * '#' starts a comment, '*' in PATTERN matches any run of characters; the
+ * first matching line wins. */
+typedef struct {
+    char pattern[128];
+    double tol, min_cos;
+} TolRule;
+/* Parses text[0..n) (any bytes; name is used in messages) into at most max
+ * rules: T2V_EINPUT naming the line for a malformed one, or too many. */
+int tol_parse(const char *text, size_t n, const char *name, TolRule *rules, int max, int *nrules, T2vError *err);
+/* Whether the glob pattern ('*' any run) matches all of s. */
+int tol_glob_match(const char *p, const char *s);
 
 /* Strict number parsing: the whole string, in range; 0 ok, -1 bad. */
 int parse_int(const char *s, long lo, long hi, long *out);

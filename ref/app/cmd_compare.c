@@ -1,4 +1,4 @@
-/* cli_info.c: `t2v compare`, `t2v info`, `t2v tokenize`. */
+/* cmd_compare.c: `t2v compare`, `t2v info FILE`, `t2v tokenize`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,54 +10,115 @@
 /* ----------------------------------------------------------------------------
  * compare: per-tensor error table of A against reference B. */
 
-typedef struct {
-    char pattern[128];
-    double tol, min_cos;
-} TolRule;
-
-/* '*' matches any run of characters. */
-static int glob_match(const char *p, const char *s) {
-    if (!*p) return !*s;
-    if (*p == '*') return glob_match(p + 1, s) || (*s && glob_match(p, s + 1));
-    return *s == *p && glob_match(p + 1, s + 1);
+/* '*' matches any run of characters. Iterative (backtracking to the last
+ * '*' only), so a long pattern cannot exhaust the stack or take exponential
+ * time. */
+int tol_glob_match(const char *p, const char *s) {
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*p == '*') star = p++, resume = s;
+        else if (*p == *s) p++, s++;
+        else if (star) p = star + 1, s = ++resume;
+        else return 0;
+    }
+    while (*p == '*') p++;
+    return !*p;
 }
 
-/* Tolerance file: lines "PATTERN TOL MIN_COS", '#' comments; first match wins. */
-static int read_tol_file(const char *path, TolRule *rules, int max, int *n, T2vError *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) return t2v_fail(err, T2V_EINPUT, "%s: cannot open tolerance file", path);
-    char line[512];
+int tol_parse(const char *text, size_t n, const char *name, TolRule *rules, int max, int *nrules, T2vError *err) {
+    *nrules = 0;
     int lineno = 0;
-    *n = 0;
-    while (fgets(line, sizeof line, f)) {
+    for (size_t pos = 0; pos < n;) {
+        size_t end = pos;
+        while (end < n && text[end] != '\n') end++;
         lineno++;
+        char line[512];
+        size_t len = end - pos;
+        if (len >= sizeof line)
+            return t2v_fail(err, T2V_EINPUT, "%s:%d: line longer than %d bytes", name, lineno, (int)sizeof line - 1);
+        memcpy(line, text + pos, len);
+        line[len] = 0;
+        pos = end + 1;
+        if (strlen(line) != len) return t2v_fail(err, T2V_EINPUT, "%s:%d: NUL byte in the line", name, lineno);
         char *h = strchr(line, '#');
         if (h) *h = 0;
         TolRule r;
         char extra[8];
         int k = sscanf(line, "%127s %lf %lf %7s", r.pattern, &r.tol, &r.min_cos, extra);
         if (k <= 0) continue;
-        if (k != 3 || *n >= max) {
-            fclose(f);
-            return t2v_fail(err, T2V_EINPUT, "%s:%d: expected 'PATTERN TOL MIN_COS'", path, lineno);
-        }
-        rules[(*n)++] = r;
+        if (k != 3 || !(r.tol >= 0) || !(r.min_cos >= -1 && r.min_cos <= 1))
+            return t2v_fail(err, T2V_EINPUT, "%s:%d: expected 'PATTERN TOL MIN_COS' (TOL >= 0, MIN_COS in [-1, 1])",
+                            name, lineno);
+        if (*nrules >= max) return t2v_fail(err, T2V_EINPUT, "%s:%d: more than %d rules", name, lineno, max);
+        rules[(*nrules)++] = r;
     }
-    fclose(f);
     return T2V_OK;
 }
 
-int cmd_compare(int argc, char **argv, TempFiles *temps) {
-    (void)temps;
+/* Reads and parses a tolerance file (at most 1 MB). */
+static int read_tol_file(const char *path, TolRule *rules, int max, int *n, T2vError *err) {
+    enum { LIMIT = 1 << 20 };
+    FILE *f = fopen(path, "rb");
+    if (!f) return t2v_fail(err, T2V_EINPUT, "%s: cannot open tolerance file", path);
+    char *text = (char *)t2v_malloc(LIMIT + 1, "tolerance file", err);
+    size_t len = text ? fread(text, 1, LIMIT + 1, f) : 0;
+    fclose(f);
+    if (!text) return T2V_ERESOURCE;
+    int rc = len > LIMIT ? t2v_fail(err, T2V_EINPUT, "%s: larger than 1 MB: not a tolerance file", path)
+                         : tol_parse(text, len, path, rules, max, n, err);
+    free(text);
+    return rc;
+}
+
+/* A tensor of A against B's of the same name: one table row; 1 when within
+ * tolerance. */
+static int compare_one(const char *name, const Tensor *ta, const Tensor *tb, const TolRule *rules, int nrules,
+                       T2vError *err) {
+    char shp[64];
+    shape_str(ta, shp, sizeof shp);
+    int same = ta->ndim == tb->ndim;
+    for (int d = 0; same && d < ta->ndim; d++) same = ta->shape[d] == tb->shape[d];
+    if (!same) {
+        char shb[64];
+        printf("%-28s %-18s shape differs in B (%s): NOT OK\n", name, shp, shape_str(tb, shb, sizeof shb));
+        return 0;
+    }
+    double tol = 1e-4, min_cos = 0.99999;
+    for (int r = 0; r < nrules; r++)
+        if (tol_glob_match(rules[r].pattern, name)) { tol = rules[r].tol; min_cos = rules[r].min_cos; break; }
+    float *x = tensor_to_f32_alloc(ta, err), *y = x ? tensor_to_f32_alloc(tb, err) : NULL;
+    if (!x || !y) {
+        free(x);
+        return -1;
+    }
+    ErrStats s;
+    err_stats(&s, x, y, tensor_numel(ta), tol);
+    int ok = err_ok(&s, tol, min_cos);
+    printf("%-28s %-18s %12.4e %10.3e %13.10f  %s (tol %.0e)\n", name, shp, s.max_abs, s.rel, s.cosine,
+           ok ? "ok" : "NOT OK", tol);
+    if (!ok && s.first_bad >= 0)
+        printf("    first difference at [%lld]: %.9g vs %.9g\n", (long long)s.first_bad, x[s.first_bad], y[s.first_bad]);
+    free(x);
+    free(y);
+    return ok;
+}
+
+int cmd_compare(int argc, char **argv, App *app) {
+    (void)app;
+    static const char *const value_opts[] = {"--tol", NULL};
     const char *a = NULL, *b = NULL, *tolfile = NULL;
+    int subset = 0;
     for (int i = 0; i < argc; i++) {
+        if (is_help_opt(argv[i])) return command_help("compare");
         if (!strcmp(argv[i], "--tol") && i + 1 < argc) tolfile = argv[++i];
-        else if (argv[i][0] == '-') return usage_error("compare: unknown option '%s'", argv[i]);
+        else if (!strcmp(argv[i], "--subset")) subset = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) return bad_option("compare", argv[i], value_opts);
         else if (!a) a = argv[i];
         else if (!b) b = argv[i];
         else return usage_error("compare: unexpected argument '%s'", argv[i]);
     }
-    if (!a || !b) return usage_error("%s", "compare: usage: t2v compare A.safetensors B.safetensors [--tol FILE]");
+    if (!a || !b)
+        return usage_error("%s", "compare: usage: t2v compare A.safetensors B.safetensors [--tol FILE] [--subset]");
     TolRule rules[64];
     int nrules = 0;
     T2vError e = {0, {0}};
@@ -66,40 +127,36 @@ int cmd_compare(int argc, char **argv, TempFiles *temps) {
     if (st_open(&sa, a, &e)) return die(&e);
     if (st_open(&sb, b, &e)) { st_close(&sa); return die(&e); }
     printf("%-28s %-18s %12s %10s %13s  %s\n", "tensor", "shape", "max|a-b|", "rel", "cosine", "status");
-    int bad = 0, compared = 0;
-    for (int i = 0; i < sa.tensors.n; i++) {
+    /* every tensor of A present in B is compared (a shape mismatch is a
+     * comparison that failed), so "over tolerance" <= "compared" */
+    int bad = 0, compared = 0, missing = 0, rc = 0;
+    for (int i = 0; i < sa.tensors.n && !rc; i++) {
         const char *name = sa.tensors.names[i];
         const Tensor *ta = &sa.tensors.tensors[i], *tb = tl_find(&sb.tensors, name);
-        char shp[64];
-        shape_str(ta, shp, sizeof shp);
-        if (!tb) { printf("%-28s %-18s %s\n", name, shp, "only in A"); continue; }
-        int same = ta->ndim == tb->ndim;
-        for (int d = 0; same && d < ta->ndim; d++) same = ta->shape[d] == tb->shape[d];
-        if (!same) { printf("%-28s %-18s shape differs in B: NOT OK\n", name, shp); bad++; continue; }
-        double tol = 1e-4, min_cos = 0.99999;
-        for (int r = 0; r < nrules; r++)
-            if (glob_match(rules[r].pattern, name)) { tol = rules[r].tol; min_cos = rules[r].min_cos; break; }
-        float *x = tensor_to_f32_alloc(ta, &e), *y = tensor_to_f32_alloc(tb, &e);
-        if (!x || !y) { free(x); free(y); st_close(&sa); st_close(&sb); return die(&e); }
-        ErrStats s;
-        err_stats(&s, x, y, tensor_numel(ta), tol);
-        int ok = err_ok(&s, tol, min_cos);
-        printf("%-28s %-18s %12.4e %10.3e %13.10f  %s (tol %.0e)\n", name, shp, s.max_abs, s.rel, s.cosine,
-               ok ? "ok" : "NOT OK", tol);
-        if (!ok && s.first_bad >= 0)
-            printf("    first difference at [%lld]: %.9g vs %.9g\n", (long long)s.first_bad, x[s.first_bad],
-                   y[s.first_bad]);
-        bad += !ok;
-        compared++;
-        free(x);
-        free(y);
+        if (!tb) {
+            char shp[64];
+            printf("%-28s %-18s only in A: %s\n", name, shape_str(ta, shp, sizeof shp),
+                   subset ? "skipped (--subset)" : "NOT OK (--subset allows it)");
+            missing++;
+            continue;
+        }
+        int ok = compare_one(name, ta, tb, rules, nrules, &e);
+        if (ok < 0) rc = e.code ? e.code : T2V_ERESOURCE;
+        else compared++, bad += !ok;
     }
-    for (int i = 0; i < sb.tensors.n; i++)
+    for (int i = 0; i < sb.tensors.n && !rc; i++)
         if (!tl_find(&sa.tensors, sb.tensors.names[i])) printf("%-28s only in B\n", sb.tensors.names[i]);
-    printf("%d compared, %d over tolerance\n", compared, bad);
     st_close(&sa);
     st_close(&sb);
-    return bad ? 1 : 0;
+    if (rc) return die(&e);
+    printf("%d compared, %d over tolerance", compared, bad);
+    if (missing) printf(", %d of A not in B%s", missing, subset ? " (skipped)" : "");
+    printf("\n");
+    if (!compared) fprintf(stderr, "t2v: compare: no tensor of %s is in %s: nothing was compared\n", a, b);
+    else if (missing && !subset)
+        fprintf(stderr, "t2v: compare: %d tensor%s of %s %s not in %s (--subset skips them)\n", missing,
+                missing > 1 ? "s" : "", a, missing > 1 ? "are" : "is", b);
+    return bad || !compared || (missing && !subset) ? 1 : 0;
 }
 
 /* ----------------------------------------------------------------------------
@@ -121,15 +178,95 @@ static void print_tensor_list(const TensorList *tl) {
     printf("\n");
 }
 
+/* What info FILE reads, told apart by content before any parser sees it. */
+typedef enum { FILE_EMPTY, FILE_PNG, FILE_ZIP, FILE_PICKLE, FILE_SAFETENSORS, FILE_ST_INDEX, FILE_JSON, FILE_MP4,
+               FILE_Y4M, FILE_TEXT, FILE_OTHER } FileKind;
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* head: the first bytes of the file (nhead of them), size: its length. */
+static FileKind file_kind(const char *path, const unsigned char *head, size_t nhead, unsigned long long size) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (size == 0) return FILE_EMPTY;
+    if (nhead >= 8 && !memcmp(head, png, 8)) return FILE_PNG;
+    if (nhead >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return FILE_ZIP;
+    if (nhead >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return FILE_PICKLE; /* pickle PROTO */
+    if (nhead >= 9 && head[8] == '{') { /* safetensors: u64 LE header length, then the JSON header */
+        unsigned long long hl = 0;
+        for (int i = 7; i >= 0; i--) hl = hl << 8 | head[i];
+        if (hl >= 2 && hl <= size - 8) return FILE_SAFETENSORS;
+    }
+    size_t i = 0;
+    while (i < nhead && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) i++;
+    if (i < nhead && head[i] == '{' && ends_with(path, ".json"))
+        return ends_with(path, ".safetensors.index.json") ? FILE_ST_INDEX : FILE_JSON;
+    if (nhead >= 8 && !memcmp(head + 4, "ftyp", 4)) return FILE_MP4;
+    if (nhead >= 9 && !memcmp(head, "YUV4MPEG2", 9)) return FILE_Y4M;
+    int text = 1;
+    for (i = 0; i < nhead && text; i++)
+        text = head[i] >= 0x20 || head[i] == '\n' || head[i] == '\r' || head[i] == '\t' || head[i] >= 0x80;
+    return text ? FILE_TEXT : FILE_OTHER;
+}
+
 static int info_file(const char *path) {
     T2vError e = {0, {0}};
-    size_t n = strlen(path);
-    if (n > 4 && !strcmp(path + n - 4, ".png")) {
+    static const char *const accepts =
+        "t2v info reads a .safetensors file (or a sharded .safetensors.index.json), a PyTorch .pth (zip) "
+        "checkpoint, a PNG written by t2v (its provenance), or a model directory";
+    unsigned char head[64];
+    size_t nhead = 0;
+    unsigned long long size = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        nhead = fread(head, 1, sizeof head, f);
+        if (!fseek(f, 0, SEEK_END)) {
+            long end = ftell(f);
+            size = end > 0 ? (unsigned long long)end : 0;
+        }
+        fclose(f);
+    }
+    if (!f) {
+        t2v_fail(&e, T2V_EINPUT, "%s: cannot open", path);
+        return die(&e);
+    }
+    if (size < nhead) size = nhead; /* a pipe or a file that ftell cannot size */
+    switch (file_kind(path, head, nhead, size)) {
+    case FILE_PNG: {
         char *text = NULL;
         if (video_read_provenance(path, &text, &e)) return die(&e);
         printf("%s: provenance\n%s", path, text);
         free(text);
         return 0;
+    }
+    case FILE_ZIP: case FILE_SAFETENSORS: case FILE_ST_INDEX: break;
+    case FILE_EMPTY: t2v_fail(&e, T2V_EINPUT, "%s: the file is empty; %s", path, accepts); return die(&e);
+    case FILE_PICKLE:
+        t2v_fail(&e, T2V_EINPUT, "%s is a legacy (pre-1.6, non-zip) torch.save pickle, which t2v does not read: "
+                 "re-save it with a newer torch (torch.save(torch.load(f), f)) or convert it to safetensors; %s",
+                 path, accepts);
+        return die(&e);
+    case FILE_JSON:
+        t2v_fail(&e, T2V_EINPUT, "%s is a JSON file, not a checkpoint; for a model's config.json run `t2v info "
+                 "--config %s` (sizes, FLOPs, memory); %s", path, path, accepts);
+        return die(&e);
+    case FILE_MP4:
+        t2v_fail(&e, T2V_EINPUT, "%s is an MP4 video; its provenance is in the PNG files and the .json sidecar "
+                 "written beside it; %s", path, accepts);
+        return die(&e);
+    case FILE_Y4M:
+        t2v_fail(&e, T2V_EINPUT, "%s is a Y4M video; its provenance is in the PNG files and the .json sidecar "
+                 "written beside it; %s", path, accepts);
+        return die(&e);
+    case FILE_TEXT:
+        t2v_fail(&e, T2V_EINPUT, "%s is a text file, not a safetensors, .pth or PNG file; %s", path, accepts);
+        return die(&e);
+    default:
+        t2v_fail(&e, T2V_EINPUT, "%s is not a safetensors, .pth (zip) or PNG file (unknown first bytes); %s", path,
+                 accepts);
+        return die(&e);
     }
     Checkpoint c;
     if (ckpt_open(&c, path, &e)) return die(&e);
@@ -142,10 +279,23 @@ static int info_file(const char *path) {
     return 0;
 }
 
-int cmd_info(int argc, char **argv, TempFiles *temps) {
-    (void)temps;
+/* info --model / --config is parsed by cmd_info.c; here its options are
+ * checked first so that an unknown option and a missing value say which. */
+static const char *const INFO_FLAGS[] = {"--full", NULL};
+static const char *const INFO_VALUE_OPTS[] = {"--model", "--config", "-p", "--prompt", "-W", "--width", "-H",
+                                              "--height", "-f", "--frames", "--steps", "--tokens", "--cfg", NULL};
+
+int cmd_info(int argc, char **argv, App *app) {
+    (void)app;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help_opt(a)) return command_help("info");
+        if (a[0] != '-' || opt_in(a, INFO_FLAGS)) continue;
+        if (!opt_in(a, INFO_VALUE_OPTS) || i + 1 >= argc) return bad_option("info", a, INFO_VALUE_OPTS);
+        i++; /* its value */
+    }
     if (argc == 1 && argv[0][0] != '-' && !platform_is_dir(argv[0])) return info_file(argv[0]);
-    if (argc >= 1) return cmd_info_model(argc, argv); /* model tree, FLOPs, memory: cli_cost.c */
+    if (argc >= 1) return cmd_info_model(argc, argv); /* model tree, FLOPs, memory: cmd_info.c */
     return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] | "
                              "t2v info FILE.safetensors | FILE.pth | FILE.png");
 }
@@ -153,17 +303,19 @@ int cmd_info(int argc, char **argv, TempFiles *temps) {
 /* ----------------------------------------------------------------------------
  * tokenize */
 
-int cmd_tokenize(int argc, char **argv, TempFiles *temps) {
-    (void)temps;
+int cmd_tokenize(int argc, char **argv, App *app) {
+    (void)app;
     const char *model = NULL, *file = NULL;
     int pieces = 0, raw = 0, first_text = -1;
+    static const char *const value_opts[] = {"--model", "--tokenizer", NULL};
     for (int i = 0; i < argc; i++) {
+        if (is_help_opt(argv[i])) return command_help("tokenize");
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) file = argv[++i];
         else if (!strcmp(argv[i], "--pieces")) pieces = 1;
         else if (!strcmp(argv[i], "--raw")) raw = 1;
         else if (!strcmp(argv[i], "--")) { first_text = i + 1; break; }
-        else if (argv[i][0] == '-' && argv[i][1]) return usage_error("tokenize: unknown option '%s'", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1]) return bad_option("tokenize", argv[i], value_opts);
         else { first_text = i; break; }
     }
     if (!model == !file) return usage_error("%s", "tokenize: give exactly one of --model DIR or --tokenizer FILE");

@@ -27,6 +27,7 @@ typedef struct {
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
+    RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
 } GenerateArgs;
 
 /* ----------------------------------------------------------------------------
@@ -49,9 +50,19 @@ static int parse_formats(const char *s, int *out) {
     return *out ? 0 : -1;
 }
 
-static int parse_gen_opts(GenerateArgs *o, int argc, char **argv) {
+/* The options of generate that take a value (the flags: --force, -q,
+ * --quiet, -h, --help). */
+static const char *const GEN_VALUE_OPTS[] = {
+    "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
+    "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
+    "--sampler", "--threads", NULL};
+
+/* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
+enum { CLI_HELP_SHOWN = -1 };
+
+static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *default_model) {
     memset(o, 0, sizeof *o);
-    o->model = "models/demo";
+    o->model = default_model;
     o->output = "out/t2v";
     o->seed = 42;
     o->formats = FMT_PNG | FMT_APNG | FMT_SHEET;
@@ -61,9 +72,9 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv) {
         long iv;
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = 1; continue; }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage_error("%s", "generate: see `t2v --help`");
+        if (is_help_opt(a)) { command_help("generate"); return CLI_HELP_SHOWN; }
         if (a[0] != '-') return usage_error("generate: unexpected argument '%s' (the prompt goes after -p)", a);
-        if (!v) return usage_error("generate: option '%s' needs a value (or is unknown)", a);
+        if (!v || !opt_in(a, GEN_VALUE_OPTS)) return bad_option("generate", a, GEN_VALUE_OPTS);
         i++;
         if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--negative")) o->negative = v;
@@ -92,7 +103,7 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv) {
         } else {
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
-            if (k == 0) return usage_error("generate: unknown option '%s'", a);
+            if (k == 0) return bad_option("generate", a, GEN_VALUE_OPTS); /* listed above, not parsed: a bug */
         }
     }
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
@@ -297,16 +308,32 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
                         "\"preview_factors\" to the model's t2v.json)", g.C);
-    if (o->dump && !platform_is_dir(o->dump))
-        return t2v_fail(err, T2V_ERESOURCE, "--dump: directory %s does not exist", o->dump);
-    if (o->trace && !platform_is_dir(o->trace))
-        return t2v_fail(err, T2V_ERESOURCE, "--trace: directory %s does not exist", o->trace);
+    /* --dump and --trace directories: created (one level) after every check */
+    int new_dump = 0, new_trace = 0;
+    if (o->dump && (rc = check_option_dir("--dump", o->dump, &new_dump, err))) return rc;
+    if (o->trace && (rc = check_option_dir("--trace", o->trace, &new_trace, err))) return rc;
     double need = estimate_memory(m, o), have = (double)platform_total_memory();
     if (have > 0 && need > 0.9 * have)
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
                         o->width, o->height, o->frames, need / 1073741824.0, have / 1073741824.0);
-    return plan_outputs(op, o, &g, err);
+    /* warnings, not refusals: a prompt cut to text_len, a size far from the model's */
+    const SamplingSettings *ss = &o->sampling.settings;
+    if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
+    const char *neg = o->negative ? o->negative
+                  : m->defaults.negative_prompt ? m->defaults.negative_prompt : wan_default_negative_prompt();
+    if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", neg, err))) return rc;
+    warn_size(m, o->width, o->height, o->frames);
+    if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
+    if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
+    run_plan_for(&o->plan, m, o->width, o->height, o->frames, ss->steps, ss->cfg);
+    /* the whole set, checked in the directories that now exist; a refusal
+     * removes the directories this run made (empty) */
+    if ((rc = plan_outputs(op, o, &g, err))) {
+        if (new_dump) remove(o->dump);
+        if (new_trace) remove(o->trace);
+    }
+    return rc;
 }
 
 /* The files, all or none: written under temporary names, renamed together. */
@@ -344,6 +371,7 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     memset(&p, 0, sizeof p), memset(&r, 0, sizeof r), memset(&trace, 0, sizeof trace);
     GenerateWatch gw = {o, m, {0}, NULL, temps, getenv("T2V_FAULT_PHASE")};
     progress_init(&gw.progress, o->quiet);
+    gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
@@ -356,10 +384,11 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     return rc;
 }
 
-int cmd_generate(int argc, char **argv, TempFiles *temps) {
+int cmd_generate(int argc, char **argv, App *app) {
+    TempFiles *temps = &app->temps;
     GenerateArgs o;
-    int rc = parse_gen_opts(&o, argc, argv);
-    if (rc) return rc;
+    int rc = parse_gen_opts(&o, argc, argv, app->default_model);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     T2vError e = {0, {0}};
     Model m;
     OutputPlan op;

@@ -199,16 +199,24 @@ static int stage_vae(const StageArgs *sa, const Model *m, const SafeTensors *in,
     return rc;
 }
 
+/* T2V_OK; STAGE_HELP_SHOWN after --help (exit 0); else a usage error's code. */
+enum { STAGE_HELP_SHOWN = -1 };
+
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
+    static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
+                                             "--threads", NULL};
     memset(o, 0, sizeof *o);
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
     o->name = argv[0];
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (is_help_opt(a)) { command_help("stage"); return STAGE_HELP_SHOWN; }
+        if (i == 0) continue; /* NAME */
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = 1; continue; }
-        if (!v) return usage_error("stage: option '%s' needs a value (or is unknown)", a);
+        if (a[0] != '-') return usage_error("stage: unexpected argument '%s'", a);
+        if (!v || !opt_in(a, value_opts)) return bad_option("stage", a, value_opts);
         i++;
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--in")) o->in = v;
@@ -216,7 +224,7 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
         else {
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
-            if (k == 0) return usage_error("stage: unknown option '%s'", a);
+            if (k == 0) return bad_option("stage", a, value_opts);
         }
     }
     if (!o->model || !o->in || !o->out)
@@ -224,11 +232,11 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     return T2V_OK;
 }
 
-int cmd_stage(int argc, char **argv, TempFiles *temps) {
-    (void)temps; /* st_write writes OUT.tmp and renames it */
+int cmd_stage(int argc, char **argv, App *app) {
+    (void)app;
     StageArgs sa;
     int rc = parse_stage_args(&sa, argc, argv);
-    if (rc) return rc;
+    if (rc) return rc == STAGE_HELP_SHOWN ? 0 : rc;
     static const struct { const char *name; int need; } stages[] = {
         {"t5", MODEL_NEED_T5}, {"dit", MODEL_NEED_CONFIG | MODEL_NEED_DIT},
         {"sampler", MODEL_NEED_CONFIG | MODEL_NEED_DIT}, {"vae-decode", MODEL_NEED_VAE},

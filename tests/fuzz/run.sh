@@ -3,7 +3,11 @@
 # -fsanitize=fuzzer,address,undefined) into build/fuzz/ and runs each for
 # SECONDS (default 60) on a seed corpus from golden/ and tests/hostile/.
 #
-#   tests/fuzz/run.sh [SECONDS] [TARGET...]     (`make fuzz FUZZ_SECONDS=N`)
+#   tests/fuzz/run.sh [SECONDS] [--runs N] [TARGET...]   (`make fuzz FUZZ_SECONDS=N`)
+#
+# Arguments in any order: a number is SECONDS, --runs N (or -runs=N) stops
+# each target after N executions instead (SECONDS then only caps it, when
+# given), anything else names a target (fuzz_json or json).
 #
 # Sources: the ref/*.c files a target needs, found by following
 # `#include "....h"` from the target through ref/ (X.h -> ref/lib/X.c or ref/app/X.c), so a new
@@ -18,8 +22,23 @@
 # the run fails if any target found something.
 set -u
 cd "$(dirname "$0")/../.."
-secs=${1:-60}
-shift || true
+secs=
+runs=
+targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) runs=${2:?--runs needs a number}; shift ;;
+        --runs=*|-runs=*) runs=${1#*=} ;;
+        '') ;;
+        *[!0-9]*) t=${1%.c}; t=${t##*/}; case "$t" in fuzz_*) ;; *) t=fuzz_$t ;; esac; targets+=("$t") ;;
+        *) secs=$1 ;;
+    esac
+    shift
+done
+case "$runs" in ''|*[!0-9]*) [ -z "$runs" ] || { echo "--runs takes a number, not '$runs'"; exit 1; } ;; esac
+# -max_total_time=0: no time limit (with --runs and no SECONDS)
+if [ -n "$runs" ]; then limit="-runs=$runs -max_total_time=${secs:-0}"; what="$runs runs${secs:+ (at most $secs s)}"
+else secs=${secs:-60}; limit="-max_total_time=$secs"; what="$secs s"; fi
 CC=${FUZZ_CC:-clang}
 out=build/fuzz
 mkdir -p "$out"
@@ -42,7 +61,6 @@ deps() {
     for h in $seen; do [ "$h" != main ] && src_of "$h.c"; done
 }
 
-targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     for f in tests/fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done
 fi
@@ -88,11 +106,12 @@ for t in "${targets[@]}"; do
         cp "$f" "$corpus/seed_$(echo "$f" | tr '/' '_')" 2>/dev/null
     done
     set +f
-    echo "   $(ls "$corpus" | wc -l) inputs in the corpus, $secs s, max_len $maxlen"
+    echo "   $(ls "$corpus" | wc -l) inputs in the corpus, $what, max_len $maxlen"
     log=$out/$t.log
     dict=
     [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
-    "$out/$t" "$corpus" -max_total_time="$secs" -max_len="$maxlen" -timeout=20 -rss_limit_mb=2048 \
+    # shellcheck disable=SC2086
+    "$out/$t" "$corpus" $limit -max_len="$maxlen" -timeout=20 -rss_limit_mb=2048 \
         -artifact_prefix="$art" -print_final_stats=1 $dict >"$log" 2>&1
     rc=$?
     tail -n 12 "$log" | grep -E 'stat::number_of_executed_units|stat::peak_rss|cov:|ERROR|SUMMARY' | tail -n 4
@@ -102,7 +121,7 @@ for t in "${targets[@]}"; do
         grep -m 5 -E 'ERROR|SUMMARY|==[0-9]+==' "$log"
         status=1
     else
-        echo "ok     $t: no findings in $secs s"
+        echo "ok     $t: no findings in $what"
     fi
 done
 exit $status
