@@ -180,23 +180,17 @@ int bad_option(const char *cmd, const char *a, const char *const *value_opts) {
 /* ----------------------------------------------------------------------------
  * Progress: a bar on a terminal, plain lines otherwise (see cli.h). */
 
-void run_plan_for(RunPlan *plan, const Model *m, int W, int H, int F, int steps, double cfg) {
+void run_plan_for(RunPlan *plan, const ModelDesc *md, const ClipSize *s, int steps, double cfg) {
     memset(plan, 0, sizeof *plan);
-    ModelDesc md;
-    T2vError e = {0, {0}};
-    if (model_desc_from_dir(&md, &m->paths, &e)) return;
-    ClipSize s;
     Flops f;
-    cost_size(&s, &md, W, H, F, m->dit.text_len);
-    cost_flops(&md, &s, &f);
+    cost_flops(md, s, &f);
     int passes = cfg > 1 ? 2 : 1;
     plan->items[PHASE_TEXT] = passes;
     plan->item_flops[PHASE_TEXT] = (double)f.t5;
     plan->items[PHASE_SAMPLING] = steps;
     plan->item_flops[PHASE_SAMPLING] = (double)passes * (double)f.dit;
-    plan->items[PHASE_DECODE] = s.T;
-    plan->item_flops[PHASE_DECODE] = s.T ? (double)f.vae_decode / s.T : 0;
-    model_desc_free(&md);
+    plan->items[PHASE_DECODE] = s->T;
+    plan->item_flops[PHASE_DECODE] = s->T ? (double)f.vae_decode / s->T : 0;
 }
 
 void progress_init(Progress *p, int quiet) {

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 
+#include "cost.h"
 #include "t2v.h"
 #include "video.h"
 
@@ -74,9 +75,8 @@ void progress_start(Progress *p, const char *stage, int n);
 void progress_update(Progress *p, int k);
 /* A PipelineWatch.progress that drives a Progress (user = the Progress). */
 void progress_watch(void *user, PipelinePhase phase, int k, int n);
-/* The plan of one generation of W x H x F with the model (cost.h's FLOPs);
- * zeros when the checkpoints' headers cannot be read. */
-void run_plan_for(RunPlan *plan, const Model *m, int W, int H, int F, int steps, double cfg);
+/* The plan of one generation of the clip size s with the model (cost.h's FLOPs). */
+void run_plan_for(RunPlan *plan, const ModelDesc *md, const ClipSize *s, int steps, double cfg);
 
 /* ----------------------------------------------------------------------------
  * Checks and warnings before a generation */

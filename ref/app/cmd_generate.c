@@ -121,18 +121,21 @@ static int apply_defaults(GenerateArgs *o, const ModelDefaults *d, T2vError *err
 }
 
 /* ----------------------------------------------------------------------------
- * Memory estimate (bytes): cost_memory (ref/app/cost.c), the numbers `t2v
- * info` prints. The text encoder is released before the DiT is loaded and the
- * DiT before the VAE, so the peak is the largest phase. 0 when the
- * checkpoints cannot be read (the loaders then say why). */
-static double estimate_memory(const Model *m, const GenerateArgs *o) {
+ * What the run costs, from the checkpoints' headers (cost.c, the numbers
+ * `t2v info` prints): the memory peak in bytes (the text encoder is released
+ * before the DiT is loaded and the DiT before the VAE, so the largest phase),
+ * and the work of each phase for the progress lines' ETA. 0 and no plan when
+ * the headers cannot be read (the loaders then say why). */
+static double run_cost(const Model *m, GenerateArgs *o) {
     ModelDesc md;
     T2vError e = {0, {0}};
+    memset(&o->plan, 0, sizeof o->plan);
     if (model_desc_from_dir(&md, &m->paths, &e)) return 0;
     ClipSize s;
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);
     model_desc_free(&md);
     return me.peak;
 }
@@ -297,6 +300,8 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     int rc = model_open(m, o->model, MODEL_NEED_ALL, err);
     if (!rc) rc = apply_defaults(o, &m->defaults, err);
     if (rc) return rc;
+    if (!o->negative)
+        o->negative = m->defaults.negative_prompt ? m->defaults.negative_prompt : wan_default_negative_prompt();
     if ((o->formats & FMT_MP4) && !video_find_ffmpeg(NULL, 0)) {
         fprintf(stderr, "t2v: note: ffmpeg is not on PATH, so no MP4 is written; add y4m to --format and convert "
                         "it later with `ffmpeg -i OUT.y4m OUT.mp4`\n");
@@ -312,7 +317,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     int new_dump = 0, new_trace = 0;
     if (o->dump && (rc = check_option_dir("--dump", o->dump, &new_dump, err))) return rc;
     if (o->trace && (rc = check_option_dir("--trace", o->trace, &new_trace, err))) return rc;
-    double need = estimate_memory(m, o), have = (double)platform_total_memory();
+    double need = run_cost(m, o), have = (double)platform_total_memory();
     if (have > 0 && need > 0.9 * have)
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
@@ -320,13 +325,10 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     /* warnings, not refusals: a prompt cut to text_len, a size far from the model's */
     const SamplingSettings *ss = &o->sampling.settings;
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
-    const char *neg = o->negative ? o->negative
-                  : m->defaults.negative_prompt ? m->defaults.negative_prompt : wan_default_negative_prompt();
-    if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", neg, err))) return rc;
+    if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", o->negative, err))) return rc;
     warn_size(m, o->width, o->height, o->frames);
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
-    run_plan_for(&o->plan, m, o->width, o->height, o->frames, ss->steps, ss->cfg);
     /* the whole set, checked in the directories that now exist; a refusal
      * removes the directories this run made (empty) */
     if ((rc = plan_outputs(op, o, &g, err))) {
@@ -396,8 +398,6 @@ int cmd_generate(int argc, char **argv, App *app) {
     platform_set_threads(o.sampling.threads);
     double t0 = platform_now();
     rc = prepare(&o, &m, &op, &e);
-    if (!o.negative) o.negative = m.defaults.negative_prompt ? m.defaults.negative_prompt
-                                                              : wan_default_negative_prompt();
     if (!rc) rc = generate(&o, &m, &op, temps, &e);
     if (!rc && !o.quiet)
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
