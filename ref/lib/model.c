@@ -57,6 +57,10 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
         c->is_pth = 1;
         rc = pth_open(&c->pth, path, err);
         c->tensors = &c->pth.tensors;
+    } else if (gguf_magic(magic, got)) {
+        c->is_gguf = 1;
+        rc = gguf_open(&c->gguf, path, err);
+        c->tensors = &c->gguf.tensors;
     } else {
         rc = st_open_any(&c->st, path, err);
         c->tensors = &c->st.tensors;
@@ -67,6 +71,7 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
 
 void ckpt_close(Checkpoint *c) {
     if (c->is_pth) pth_close(&c->pth);
+    else if (c->is_gguf) gguf_close(&c->gguf);
     else if (c->tensors) st_close_any(&c->st);
     memset(c, 0, sizeof *c);
 }

@@ -19,6 +19,7 @@
 #define T2V_MODEL_H
 
 #include "dit.h"
+#include "gguf.h"
 #include "json.h"
 #include "pth.h"
 #include "safetensors.h"
@@ -31,13 +32,15 @@
  * TensorList holds views into the mapping. */
 typedef struct {
     int is_pth;
+    int is_gguf; /* a GGUF file: gguf holds it (quantized tensors stay so) */
     StShards st;
     PthFile pth;
+    GgufFile gguf;
     const TensorList *tensors;
 } Checkpoint;
 
-/* Opens a .pth (zip), a .safetensors or a .safetensors.index.json file,
- * telling them apart by content. */
+/* Opens a .pth (zip), a GGUF, a .safetensors or a .safetensors.index.json
+ * file, telling them apart by content. */
 int ckpt_open(Checkpoint *c, const char *path, T2vError *err);
 void ckpt_close(Checkpoint *c);
 
