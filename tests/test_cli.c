@@ -198,6 +198,16 @@ static void test_generate(void) {
           "info %s: exit %d, lists the DiT, T5 and VAE files and tensors", MODEL, rc);
     rc = t2v("info '%s/dump.safetensors'", dir);
     CHECK(rc == 0 && strstr(g_out, "latent.final") && strstr(g_out, "seed"), "info dump.safetensors: exit %d", rc);
+    /* GGUF: header facts, tensors by type with counts and bytes, metadata; a cut file: exit 2 naming it */
+    rc = t2v("info golden/gguf/kq_mixed.gguf");
+    CHECK(rc == 0 && strstr(g_out, "GGUF version 3, 42 tensors") && strstr(g_out, "architecture wan") &&
+              strstr(g_out, "Q4_K      3 tensors") && strstr(g_out, "quantized tensors") &&
+              strstr(g_out, "general.quantization_version (u32) = 2"),
+          "info kq_mixed.gguf: exit %d, version, count, types, metadata", rc);
+    sh("head -c 1000 golden/gguf/kq_mixed.gguf > '%s/cut.gguf'", dir);
+    rc = t2v("info '%s/cut.gguf'", dir);
+    CHECK(rc == 2 && strstr(g_out, "cut.gguf") && strstr(g_out, "truncated GGUF"), "info cut.gguf: exit %d: %.120s", rc,
+          g_out);
     rc = t2v("tokenize --model " MODEL " 'a red circle moving to the right' 'a blurry picture'");
     /* cut to the model's text_len as generation cuts: case a's tokens and tokens_neg */
     char want[512] = "";
