@@ -416,6 +416,8 @@ def gguf_files():
         "tensor 'w': the product of its dimensions overflows")
     put("gguf_bytes_overflow.gguf", gguf_raw([(b"w", [1 << 31, 1 << 31], gguf.F32, 0)], data=f32), "gguf",
         "tensor 'w': its size in bytes overflows")
+    put("gguf_dims_overflow_zero.gguf", gguf_raw([(b"w", [1 << 32, 1 << 32, 0], gguf.F32, 0)], data=f32), "gguf",
+        "tensor 'w': the product of its dimensions overflows")
     put("gguf_dim_2p63.gguf", gguf_raw([(b"w", [1 << 63], gguf.F32, 0)], data=f32), "gguf",
         "tensor 'w': the product of its dimensions overflows")
     put("gguf_row_not_blocks.gguf", gguf_raw([(b"w", [16, 2], gguf.Q4_0, 0)], data=bytes(36)), "gguf",

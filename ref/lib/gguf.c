@@ -234,16 +234,20 @@ static int read_info(GgufFile *g, Cur *c, Tensor *t, Info *inf, char **name) {
                                 *name, (unsigned long)nd, T2V_MAX_DIMS);
     memset(t, 0, sizeof *t);
     t->ndim = (int)nd;
-    int64_t numel = 1;
+    /* the product of the non-zero dims must fit, so that a product of any of
+     * them, in any order (tensor_numel), does too */
+    int64_t numel = 1, zero = 0;
     for (uint32_t i = 0; i < nd; i++) {
         uint64_t d = get_u64(c, "a tensor dimension");
         if (c->rc) return c->rc;
         if (d > (uint64_t)INT64_MAX || (d && (uint64_t)numel > (uint64_t)INT64_MAX / d))
             return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: tensor '%s': the product of its dimensions overflows "
                                     "(dimension %lu is %llu)", c->path, *name, (unsigned long)i, (unsigned long long)d);
-        numel *= (int64_t)d;
+        if (d) numel *= (int64_t)d;
+        else zero = 1;
         t->shape[nd - 1 - i] = (int64_t)d; /* ggml's order is fastest first */
     }
+    if (zero) numel = 0;
     uint32_t type = get_u32(c, "a tensor type");
     inf->offset = get_u64(c, "a tensor offset");
     if (c->rc) return c->rc;
