@@ -234,6 +234,14 @@ def random_blocks(gtype, n, rng, std=0.05, specials=False):
     nb = n // bs
     b = rng.integers(0, 256, size=(nb, bb), dtype=np.uint8)
     doff, moff = HALVES[gtype]
+    if nb > 4096:  # scales fitted on a sample, then drawn for every block
+        head = np.frombuffer(random_blocks(gtype, 4096 * bs, rng, std), np.uint8).reshape(4096, bb)
+        d = np.asarray(head[:, doff:doff + 2]).copy().view("<f2")[:, 0]
+        _set_half(b, doff, d[rng.integers(0, 4096, nb)])
+        if moff is not None:
+            m = np.asarray(head[:, moff:moff + 2]).copy().view("<f2")[:, 0]
+            _set_half(b, moff, m[rng.integers(0, 4096, nb)])
+        return b.tobytes()
     u1 = rng.uniform(0.5, 1.5, nb)
     u2 = rng.uniform(0.5, 1.5, nb)
     sign = np.where(rng.integers(0, 2, nb) == 1, 1.0, -1.0)

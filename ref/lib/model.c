@@ -103,7 +103,8 @@ static void paths_free(ModelPaths *p) {
 static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
     static const char *const config[] = {"config.json", NULL};
     static const char *const dit[] = {"diffusion_pytorch_model.safetensors.index.json",
-                                      "diffusion_pytorch_model.safetensors", NULL};
+                                      "diffusion_pytorch_model.safetensors",
+                                      "diffusion_pytorch_model.gguf", NULL}; /* GGUF: gguf.h */
     static const char *const t5[] = {"models_t5_umt5-xxl-enc-bf16.pth", "models_t5_umt5-xxl-enc-bf16.safetensors",
                                      NULL};
     static const char *const vae[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", NULL};
@@ -122,7 +123,7 @@ static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
     p->defaults = find_first(dir, defaults);
     const struct { int bit; const char *have, *what; } req[] = {
         {MODEL_NEED_CONFIG, p->config, "config.json"},
-        {MODEL_NEED_DIT, p->dit, "diffusion_pytorch_model.safetensors (or its .index.json)"},
+        {MODEL_NEED_DIT, p->dit, "diffusion_pytorch_model.safetensors (or its .index.json, or .gguf)"},
         {MODEL_NEED_T5, p->t5, "models_t5_umt5-xxl-enc-bf16.pth (or .safetensors)"},
         {MODEL_NEED_VAE, p->vae, "Wan2.1_VAE.pth (or .safetensors)"},
         {MODEL_NEED_TOKENIZER, p->tokenizer, "google/umt5-xxl/spiece.model"},

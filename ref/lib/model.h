@@ -5,7 +5,7 @@
  * `stage`, `info` and `--trace` all start from model_open.
  *
  *   DIR/config.json                                  DiT hyperparameters
- *   DIR/diffusion_pytorch_model.safetensors          DiT (or shards + .index.json)
+ *   DIR/diffusion_pytorch_model.safetensors          DiT (or shards + .index.json, or .gguf)
  *   DIR/models_t5_umt5-xxl-enc-bf16.pth              umT5 encoder (or .safetensors)
  *   DIR/Wan2.1_VAE.pth                               VAE (or .safetensors)
  *   DIR/google/umt5-xxl/spiece.model                 tokenizer
