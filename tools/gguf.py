@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """GGUF (ggml's single-file format) with numpy only: a writer, random valid
 quantized blocks, and a dequantizer written from the format's description
-(docs/FORMATS.md, GGUF). Used by tools/golden_gguf.py and tools/make_hostile.py.
+(docs/GGUF.md). Used by tools/golden_gguf.py and tools/make_hostile.py.
 
 File: b"GGUF", u32 version 3, u64 tensor count, u64 metadata count; metadata
 (key string, u32 value type, value); tensor infos (name, u32 n_dims, u64

@@ -179,7 +179,7 @@ static void print_tensor_list(const TensorList *tl) {
 }
 
 /* A GGUF file's header facts, its tensors by type (count, bytes) and its
- * metadata; quantized types are computed in place (docs/FORMATS.md, GGUF). */
+ * metadata; quantized types are computed in place (docs/GGUF.md). */
 static void print_gguf(const GgufFile *g) {
     int count[DT_COUNT] = {0};
     size_t bytes[DT_COUNT] = {0};

@@ -1,6 +1,6 @@
 /*
  * gguf.h: reader of GGUF files (version 2 and 3; ggml's single-file format,
- * docs/FORMATS.md), as written by llama.cpp's and city96's converters.
+ * docs/GGUF.md), as written by llama.cpp's and city96's converters.
  *
  *   "GGUF", u32 version, u64 tensor count, u64 metadata count
  *   metadata: string key, u32 value type, value (scalars, strings = u64

@@ -1,5 +1,5 @@
 /*
- * quant.h: ggml's block-quantized weight types (docs/FORMATS.md, GGUF), decoded
+ * quant.h: ggml's block-quantized weight types (docs/GGUF.md), decoded
  * to fp32 exactly as ggml decodes them: the same fp32 operations in the same
  * order per block, the fp16 scales converted exactly (f16_to_f32).
  *
