@@ -57,8 +57,9 @@ typedef struct {
 
 static int cur_fail(Cur *c, const char *what) {
     if (!c->rc)
-        c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: truncated GGUF file: %s needs bytes past offset %zu (file is %zu bytes)",
-                         c->path, what, c->pos, c->size);
+        c->rc = t2v_fail(c->err, T2V_EINPUT,
+                         "%s: truncated GGUF file: %s needs bytes past offset %zu (file is %zu bytes)", c->path, what,
+                         c->pos, c->size);
     return c->rc;
 }
 
@@ -179,7 +180,8 @@ static int set_alignment(GgufFile *g, Cur *c, int type, size_t at) {
 static int read_metadata(GgufFile *g, Cur *c, uint64_t n) {
     /* each entry: key length (8) + type (4) + at least one byte */
     if (n > (c->size - c->pos) / 13)
-        return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: truncated GGUF file: %llu metadata entries cannot fit in its %zu bytes", c->path,
+        return c->rc = t2v_fail(c->err, T2V_EINPUT,
+                                "%s: truncated GGUF file: %llu metadata entries cannot fit in its %zu bytes", c->path,
                                 (unsigned long long)n, c->size);
     g->kv = (GgufKv *)calloc((size_t)n + 1, sizeof *g->kv);
     if (!g->kv) return c->rc = t2v_fail(c->err, T2V_ERESOURCE, "%s: out of memory for metadata", c->path);
@@ -300,8 +302,8 @@ static int place_tensors(GgufFile *g, Cur *c, Info *inf, int n) {
 static int read_tensors(GgufFile *g, Cur *c, uint64_t n) {
     /* each info: name length (8) + n_dims (4) + one dim (8) + type (4) + offset (8) */
     if (n > (c->size - c->pos) / 32 || n > (1u << 24))
-        return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: truncated GGUF file: %llu tensors cannot fit in its %zu bytes", c->path,
-                                (unsigned long long)n, c->size);
+        return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: truncated GGUF file: %llu tensors cannot fit in its %zu bytes",
+                                c->path, (unsigned long long)n, c->size);
     Info *inf = (Info *)calloc((size_t)n + 1, sizeof *inf);
     if (!inf) return c->rc = t2v_fail(c->err, T2V_ERESOURCE, "%s: out of memory", c->path);
     for (uint64_t i = 0; i < n && !c->rc; i++) {
