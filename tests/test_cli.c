@@ -204,6 +204,13 @@ static void test_generate(void) {
               strstr(g_out, "Q4_K      3 tensors") && strstr(g_out, "quantized tensors") &&
               strstr(g_out, "general.quantization_version (u32) = 2"),
           "info kq_mixed.gguf: exit %d, version, count, types, metadata", rc);
+    /* a model directory whose DiT is diffusion_pytorch_model.gguf: `stage dit` against the float64 golden */
+    sh("mkdir -p '%s/ggm' && cp golden/gguf/tiny_config.json '%s/ggm/config.json' && "
+       "cp golden/gguf/tiny_q4_0.gguf '%s/ggm/diffusion_pytorch_model.gguf'", dir, dir, dir);
+    rc = t2v("stage dit --model '%s/ggm' --in golden/gguf/tiny_q4_0.safetensors --out '%s/ggm/v.safetensors'", dir, dir);
+    int rc2 = t2v("compare '%s/ggm/v.safetensors' golden/gguf/tiny_q4_0.safetensors --subset", dir);
+    CHECK(rc == 0 && rc2 == 0 && strstr(g_out, "1 compared, 0 over tolerance"),
+          "stage dit on a Q4_0 diffusion_pytorch_model.gguf: exit %d, compare exit %d", rc, rc2);
     sh("head -c 1000 golden/gguf/kq_mixed.gguf > '%s/cut.gguf'", dir);
     rc = t2v("info '%s/cut.gguf'", dir);
     CHECK(rc == 2 && strstr(g_out, "cut.gguf") && strstr(g_out, "truncated GGUF"), "info cut.gguf: exit %d: %.120s", rc,
