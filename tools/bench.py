@@ -491,19 +491,24 @@ def gguf_table(rows):
     for r in rows:
         if not r["case"].startswith("dit-block-1560-q") or not r.get("t2v_s"):
             continue
-        base = find_row(rows, "dit-block-1560", r["threads"], r["blas"])
-        bt, br = (base or {}).get("t2v_s"), (base or {}).get("t2v_rss")
-        out.append("| %s | %d | %s | %.3f | %s | %s | %s | %s |" % (
-            r["case"], r["threads"], r["blas"], r["t2v_s"], fmt(bt and r["t2v_s"] / bt, "%.2f"), gib(r["t2v_rss"]),
-            fmt(br and r["t2v_rss"] / br, "%.2f"), "%.3f" % (size("gguf-block-" + r["case"][-4:]) / 1e9)))
+        base = find_row(rows, "dit-block-1560", r["threads"], r["blas"]) or {}
+        bt, bc, br = base.get("t2v_s"), base.get("t2v_cpu_s"), base.get("t2v_rss")
+        c = r.get("t2v_cpu_s")
+        out.append("| %s | %d | %s | %.3f | %s | %s | %s | %s | %s | %s |" % (
+            r["case"], r["threads"], r["blas"], r["t2v_s"], fmt(c), fmt(bt and r["t2v_s"] / bt, "%.2f"),
+            fmt(bc and c and c / bc, "%.2f"), gib(r["t2v_rss"]), fmt(br and r["t2v_rss"] / br, "%.2f"),
+            "%.3f" % (size("gguf-block-" + r["case"][-4:]) / 1e9)))
     md = []
     if out:
         md += ["## GGUF: quantized weights computed in place", "",
-               "time ratio = GGUF median / bf16 (dit-block-1560) median, same threads (> 1: slower);"
-               " RSS ratio likewise. The blocks are decoded into the fp32 tile of the layer that uses them;"
-               " the model is never held in fp32 or bf16.", "",
-               "| case | thr | BLAS | t2v s | time ratio vs bf16 | RSS GiB | RSS ratio vs bf16 | file GB |",
-               "|---|---|---|---|---|---|---|---|"] + out + [""]
+               "time ratio = GGUF median / bf16 (dit-block-1560) median, same threads (> 1: slower); CPU"
+               " ratio the same with the process's CPU seconds (the figure to read when the machine is"
+               " loaded: wall time then includes waiting for a core); RSS ratio likewise. The blocks are"
+               " decoded into the fp32 scratch of the layer that uses them; the model is never held in"
+               " fp32 or bf16.", "",
+               "| case | thr | BLAS | t2v s | CPU s | time ratio vs bf16 | CPU ratio vs bf16 | RSS GiB"
+               " | RSS ratio vs bf16 | file GB |",
+               "|---|---|---|---|---|---|---|---|---|---|"] + out + [""]
     one = next((r for r in rows if r["case"] == "dit14b-1layer-1280-q4_k"), None)
     two = one and find_row(rows, "dit14b-2layer-1280-q4_k", one["threads"], one["blas"])
     if one and two and one.get("t2v_rss") and two.get("t2v_rss"):
