@@ -395,6 +395,9 @@ def gguf_raw(infos, meta=(), data=b"", version=3, counts=None, align=32):
 
 
 def gguf_files():
+    # ggml's quantized types exist only in GGUF: a safetensors file naming one is refused
+    put("st_dtype_q4_k.safetensors", st_file({"w": ent("Q4_K", [256], 0, 144)}, bytes(144)), "st",
+        "unknown or missing dtype \"Q4_K\"")
     f32 = struct.pack("<8f", *range(8))
     good = gguf_raw([(b"w", [4, 2], gguf.F32, 0)], data=f32)
     put("gguf_trunc_header.gguf", good[:20], "gguf", "shorter than its 24-byte header")

@@ -64,8 +64,8 @@ const char *dtype_name(DType dt) { return (unsigned)dt < DT_COUNT ? DTYPES[dt].n
 int dtype_is_float(DType dt) { return (unsigned)dt < DT_COUNT && DTYPES[dt].is_float; }
 
 int dtype_from_name(const char *name, DType *out) {
-    for (int i = 0; i <= DT_BOOL; i++)
-        if (strcmp(name, DTYPES[i].name) == 0) {
+    for (int i = 0; i < DT_COUNT; i++)
+        if (!dtype_is_quant((DType)i) && strcmp(name, DTYPES[i].name) == 0) {
             *out = (DType)i;
             return 0;
         }

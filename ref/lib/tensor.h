@@ -59,7 +59,7 @@ int dtype_is_quant(DType dt); /* one of the block-quantized types */
 /* Bytes of n elements (n a multiple of dtype_block; else rounded down). */
 size_t dtype_nbytes(DType dt, int64_t n);
 const char *dtype_name(DType dt);                 /* "F32", "BF16", "Q4_K", ... */
-/* The safetensors names only (no quantized type is a safetensors dtype). */
+/* The safetensors names: every dtype but the quantized ones (GGUF only). */
 int dtype_from_name(const char *name, DType *out); /* 0 ok, -1 unknown    */
 int dtype_is_float(DType dt); /* float storage, quantized types included */
 
