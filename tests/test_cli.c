@@ -211,6 +211,15 @@ static void test_generate(void) {
     int rc2 = t2v("compare '%s/ggm/v.safetensors' golden/gguf/tiny_q4_0.safetensors --subset", dir);
     CHECK(rc == 0 && rc2 == 0 && strstr(g_out, "1 compared, 0 over tolerance"),
           "stage dit on a Q4_0 diffusion_pytorch_model.gguf: exit %d, compare exit %d", rc, rc2);
+    /* the tiny model with its DiT as an F32 GGUF (the same values): generate gives the same video bytes */
+    sh("cp -R " MODEL " '%s/ggt' && rm '%s/ggt/diffusion_pytorch_model.safetensors' && "
+       "cp golden/gguf/tiny_model_f32.gguf '%s/ggt/diffusion_pytorch_model.gguf'", dir, dir, dir);
+    rc = t2v("generate --model " MODEL " -p 'a red circle' --steps 2 -q --format y4m -o '%s/ggt_st'", dir);
+    rc2 = t2v("generate --model '%s/ggt' -p 'a red circle' --steps 2 -q --format y4m -o '%s/ggt_gguf'", dir, dir);
+    int cmp = sh("cmp -s '%s/ggt_st.y4m' '%s/ggt_gguf.y4m'", dir, dir);
+    CHECK(rc == 0 && rc2 == 0 && cmp == 0,
+          "generate with the DiT as F32 GGUF: exit %d / %d, the same video bytes as the safetensors model (cmp %d)",
+          rc, rc2, cmp);
     sh("head -c 1000 golden/gguf/kq_mixed.gguf > '%s/cut.gguf'", dir);
     rc = t2v("info '%s/cut.gguf'", dir);
     CHECK(rc == 2 && strstr(g_out, "cut.gguf") && strstr(g_out, "truncated GGUF"), "info cut.gguf: exit %d: %.120s", rc,

@@ -19,6 +19,7 @@ golden/gguf/:
                           the largest, Q2_K), text_embedding.0 F16, head BF16
   NAME.safetensors        latent, timestep, context and the velocity of the
                           float64 reference run on the file's dequantized weights
+  tiny_model_f32.gguf     golden/models/tiny's DiT as F32 GGUF (the same values)
 """
 import json
 import os
@@ -121,6 +122,14 @@ def dit_file(tag, cfg, kind, seed):
             {"latent": latent, "timestep": torch.tensor([float(t)]), "context": context, "velocity": vel.float()})
 
 
+def tiny_model_copy():
+    """golden/models/tiny's DiT, tensor for tensor, as an F32 GGUF file: a
+    model directory holding it must generate the same bits (tests/test_cli.c)."""
+    sd, _ = st.load(os.path.join(root, "golden", "models", "tiny", "diffusion_pytorch_model.safetensors"))
+    tensors = [(k, gguf.F32, tuple(v.shape), gguf.encode_plain(gguf.F32, v)) for k, v in sd.items()]
+    gguf.write(os.path.join(OUT, "tiny_model_f32.gguf"), tensors, [("general.architecture", gguf.STRING, "wan")])
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
@@ -132,6 +141,7 @@ def main():
     for i, t in enumerate(SMALL_TYPES):
         dit_file("tiny_" + t.lower(), TINY, t, 300 + i)
     dit_file("kq_mixed", KQ, "mixed", 400)
+    tiny_model_copy()
 
 
 if __name__ == "__main__":
