@@ -434,7 +434,8 @@ def gguf_files():
     put("gguf_nul_name.gguf", gguf_raw([(b"a\0b", [8], gguf.F32, 0)], data=f32), "gguf", "contains a NUL byte")
     put("gguf_name_huge.gguf", gguf_raw([(b"w", [8], gguf.F32, 0)], data=f32).replace(
         struct.pack("<Q", 1) + b"w", struct.pack("<Q", 1 << 62) + b"w"), "gguf", "over the limit")
-    put("gguf_tensor_count.gguf", gguf_raw([], counts=(1 << 60, 0)), "gguf", "tensors cannot fit")
+    put("gguf_tensor_count.gguf", gguf_raw([], counts=(1 << 60, 0)), "gguf", "tensors (t2v reads at most 65536)")
+    put("gguf_tensor_count_fit.gguf", gguf_raw([], counts=(100, 0)), "gguf", "100 tensors cannot fit")
     put("gguf_meta_count.gguf", gguf_raw([], counts=(0, 1 << 60)), "gguf", "metadata entries cannot fit")
     u32 = lambda v: struct.pack("<I", v)  # noqa: E731
     put("gguf_alignment_24.gguf", gguf_raw([], [(b"general.alignment", gguf.U32, u32(24))]), "gguf",

@@ -8,6 +8,7 @@
 #define GGUF_MAX_NAME (1u << 16) /* tensor names and keys: the spec says 64 bytes; be lenient */
 #define GGUF_MAX_TEXT 1024       /* printable metadata values are cut here */
 #define GGUF_MAX_DEPTH 4         /* arrays of arrays */
+#define GGUF_MAX_TENSORS 65536   /* a 14B Wan file has ~1,100 */
 
 /* GGUF metadata value types. */
 enum { GV_U8, GV_I8, GV_U16, GV_I16, GV_U32, GV_I32, GV_F32, GV_BOOL, GV_STRING, GV_ARRAY, GV_U64, GV_I64,
@@ -301,7 +302,10 @@ static int place_tensors(GgufFile *g, Cur *c, Info *inf, int n) {
 
 static int read_tensors(GgufFile *g, Cur *c, uint64_t n) {
     /* each info: name length (8) + n_dims (4) + one dim (8) + type (4) + offset (8) */
-    if (n > (c->size - c->pos) / 32 || n > (1u << 24))
+    if (n > GGUF_MAX_TENSORS) /* names are checked for duplicates pairwise */
+        return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: %llu tensors (t2v reads at most %d)", c->path,
+                                (unsigned long long)n, GGUF_MAX_TENSORS);
+    if (n > (c->size - c->pos) / 32)
         return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: truncated GGUF file: %llu tensors cannot fit in its %zu bytes",
                                 c->path, (unsigned long long)n, c->size);
     Info *inf = (Info *)calloc((size_t)n + 1, sizeof *inf);
