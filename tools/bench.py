@@ -103,6 +103,9 @@ CASES = [
     dict(name="dit14b-2layer-1280-q4_k", kind="dit", ckpt="gguf-14b-2layer-q4_k", args=[5, 32, 32, 30], reps=1,
          warmup=0, quick=False, torch=False,
          what="the same with 2 layers: the per-layer RSS step for the 40-layer projection"),
+    dict(name="dit14b-4layer-1280-q4_k", kind="dit", ckpt="gguf-14b-4layer-q4_k", args=[5, 32, 32, 30], reps=1,
+         warmup=0, quick=False, torch=False,
+         what="the same with 4 layers: checks the projection made from 1 and 2 layers"),
     # Opt-in (run only when named in --cases): the VAE issue's memory figures.
     dict(name="vae-480x832x17", kind="vae", ckpt="vae", args=[5, 60, 104], reps=1, warmup=0, quick=False,
          optin=True, what="VAE decode, full width, 480x832x17 (latent 16x5x60x104)"),
@@ -113,7 +116,8 @@ CASES = [
 
 
 GGUF_DIRS = {"gguf-block-q8_0": "dit-1.3b-1layer-q8_0", "gguf-block-q4_k": "dit-1.3b-1layer-q4_k",
-             "gguf-14b-1layer-q4_k": "dit-14b-1layer-q4_k", "gguf-14b-2layer-q4_k": "dit-14b-2layer-q4_k"}
+             "gguf-14b-1layer-q4_k": "dit-14b-1layer-q4_k", "gguf-14b-2layer-q4_k": "dit-14b-2layer-q4_k",
+             "gguf-14b-4layer-q4_k": "dit-14b-4layer-q4_k"}
 
 
 def ckpt_path(c):
@@ -520,7 +524,12 @@ def gguf_table(rows):
                " (target <= 12 GiB: %s); the 40-layer Q4_K file would be %.2f GB."
                % (gib(one["t2v_rss"]), one["t2v_s"], gib(two["t2v_rss"]), two["t2v_s"], step / GiB, fstep / GiB,
                   proj / GiB, "met" if proj <= 12 * GiB else "NOT met",
-                  (size("gguf-14b-1layer-q4_k") + 39 * fstep) / 1e9), ""]
+                  (size("gguf-14b-1layer-q4_k") + 39 * fstep) / 1e9)]
+        four = find_row(rows, "dit14b-4layer-1280-q4_k", one["threads"], one["blas"])
+        if four and four.get("t2v_rss"):
+            md[-1] += (" Check: 4 layers measured %s GiB peak RSS (%.0f s), projected from 1 and 2 layers %.2f GiB."
+                       % (gib(four["t2v_rss"]), four["t2v_s"], (one["t2v_rss"] + 3 * step) / GiB))
+        md.append("")
     return md
 
 

@@ -21,9 +21,9 @@ under bench/cache/ (git-ignored) and are written once.
     gguf-block-q4_k  DIR/dit-1.3b-1layer-q4_k/  diffusion_pytorch_model.gguf): the
                                     block's matrices Q8_0 / Q4_K (random valid blocks,
                                     tools/gguf.py), embeddings and head BF16, vectors F32
-    gguf-14b-1layer-q4_k, gguf-14b-2layer-q4_k   DIR/dit-14b-Nlayer-q4_k/: T2V-14B
-                                    width (dim 5120, ffn 13824, 40 heads) with 1 or 2
-                                    layers in Q4_K, the same way (~0.6 / ~0.8 GB)
+    gguf-14b-{1,2,4}layer-q4_k  DIR/dit-14b-Nlayer-q4_k/: T2V-14B width (dim 5120,
+                                    ffn 13824, 40 heads) with 1, 2 or 4 layers in Q4_K,
+                                    the same way (~0.7 / ~0.9 / ~1.3 GB)
 
 Files are streamed tensor by tensor (memory stays ~0.2 GB) and written to a
 temporary name, renamed when complete; an existing complete file is kept.
@@ -230,7 +230,8 @@ def main():
     ggufs = {"gguf-block-q8_0": ("dit-1.3b-1layer-q8_0", dict(DIT_13B, num_layers=1), 8),
              "gguf-block-q4_k": ("dit-1.3b-1layer-q4_k", dict(DIT_13B, num_layers=1), 12),
              "gguf-14b-1layer-q4_k": ("dit-14b-1layer-q4_k", dict(DIT_14B, num_layers=1), 12),
-             "gguf-14b-2layer-q4_k": ("dit-14b-2layer-q4_k", dict(DIT_14B, num_layers=2), 12)}
+             "gguf-14b-2layer-q4_k": ("dit-14b-2layer-q4_k", dict(DIT_14B, num_layers=2), 12),
+             "gguf-14b-4layer-q4_k": ("dit-14b-4layer-q4_k", dict(DIT_14B, num_layers=4), 12)}
     if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf") and a not in ggufs for a in args):
         sys.exit(__doc__)
     for a in args:
