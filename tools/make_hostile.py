@@ -402,6 +402,9 @@ def gguf_files():
     good = gguf_raw([(b"w", [4, 2], gguf.F32, 0)], data=f32)
     put("gguf_trunc_header.gguf", good[:20], "gguf", "shorter than its 24-byte header")
     put("gguf_trunc_info.gguf", good[:40], "gguf", "truncated GGUF file")
+    long_name = gguf_raw([(b"w" * 30, [4, 2], gguf.F32, 0)], data=f32)
+    put("gguf_trunc_dims.gguf", long_name[:70], "gguf",
+        "truncated GGUF file: tensor '%s': its dimensions, type and offset needs bytes" % ("w" * 30))
     put("gguf_trunc_data.gguf", good[:-4], "gguf", "tensor 'w': data [0, +32) runs past the end")
     put("gguf_version1.gguf", gguf_raw([], version=1), "gguf", "GGUF version 1")
     put("gguf_big_endian.gguf", b"GGUF" + struct.pack(">IQQ", 3, 0, 0), "gguf", "GGUF version 50331648")

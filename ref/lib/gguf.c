@@ -113,7 +113,9 @@ static int read_value(Cur *c, int type, int depth, char *text, size_t cap, const
     if (type == GV_STRING) {
         const unsigned char *s;
         uint64_t n;
-        if (get_str(c, &s, &n, c->size, "a metadata string")) return c->rc;
+        char what[96];
+        snprintf(what, sizeof what, "metadata '%.60s': a string", key);
+        if (get_str(c, &s, &n, c->size, what)) return c->rc;
         if (text) {
             size_t k = n < cap - 4 ? (size_t)n : cap - 4, i;
             for (i = 0; i < k; i++) text[i] = s[i] >= 0x20 && s[i] != 0x7f ? (char)s[i] : '?';
@@ -230,7 +232,9 @@ static int read_info(GgufFile *g, Cur *c, Tensor *t, Info *inf, char **name) {
     if (!(*name = dup_bytes(ns, (size_t)nlen))) return c->rc = t2v_fail(c->err, T2V_ERESOURCE, "out of memory");
     if (strlen(*name) != nlen)
         return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: tensor '%s': name contains a NUL byte", c->path, *name);
-    uint32_t nd = get_u32(c, "a tensor's dimension count");
+    char what[128];
+    snprintf(what, sizeof what, "tensor '%.60s': its dimensions, type and offset", *name);
+    uint32_t nd = get_u32(c, what);
     if (c->rc) return c->rc;
     if (nd < 1 || nd > T2V_MAX_DIMS)
         return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: tensor '%s': %lu dimensions (t2v reads 1 to %d)", c->path,
@@ -241,7 +245,7 @@ static int read_info(GgufFile *g, Cur *c, Tensor *t, Info *inf, char **name) {
      * them, in any order (tensor_numel), does too */
     int64_t numel = 1, zero = 0;
     for (uint32_t i = 0; i < nd; i++) {
-        uint64_t d = get_u64(c, "a tensor dimension");
+        uint64_t d = get_u64(c, what);
         if (c->rc) return c->rc;
         if (d > (uint64_t)INT64_MAX || (d && (uint64_t)numel > (uint64_t)INT64_MAX / d))
             return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: tensor '%s': the product of its dimensions overflows "
@@ -251,8 +255,8 @@ static int read_info(GgufFile *g, Cur *c, Tensor *t, Info *inf, char **name) {
         t->shape[nd - 1 - i] = (int64_t)d; /* ggml's order is fastest first */
     }
     if (zero) numel = 0;
-    uint32_t type = get_u32(c, "a tensor type");
-    inf->offset = get_u64(c, "a tensor offset");
+    uint32_t type = get_u32(c, what);
+    inf->offset = get_u64(c, what);
     if (c->rc) return c->rc;
     if (type >= (uint32_t)N_GGML_TYPES || GGML_TYPES[type].dt == DT_COUNT)
         return c->rc = t2v_fail(c->err, T2V_EINPUT, "%s: tensor '%s': ggml type %lu (%s) is not supported (t2v reads "
