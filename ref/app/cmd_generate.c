@@ -55,7 +55,7 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", NULL};
+    "--sampler", "--threads", "--context-window", "--context-overlap", "--context-schedule", "--riflex", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -137,7 +137,10 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     cost_memory(&md, &s, &me);
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */
+    {
         run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);
+        run_plan_windows(&o->plan, &md, &s, &o->sampling.settings);
+    }
     model_desc_free(&md);
     return me.peak;
 }
@@ -188,6 +191,11 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
     if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
+    const WindowSettings *ws = &o->sampling.settings.window;
+    if (!rc && ws->frames) rc = prov_set_number(p, err, "context_window_latent_frames", "%d", ws->frames);
+    if (!rc && ws->frames) rc = prov_set_number(p, err, "context_overlap_latent_frames", "%d", ws->overlap);
+    if (!rc && ws->frames) rc = prov_set(p, "context_schedule", window_schedule_name(ws->schedule), err);
+    if (!rc && o->sampling.settings.riflex_k) rc = prov_set_number(p, err, "riflex_k", "%d", o->sampling.settings.riflex_k);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -312,6 +320,8 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     }
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
+    if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
+    if (!o->quiet) long_video_note(&o->sampling.settings, g.T);
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
                         "\"preview_factors\" to the model's t2v.json)", g.C);

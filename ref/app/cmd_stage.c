@@ -118,6 +118,7 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     float *ctx = x ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
     float *ctxn = ctx && ss->cfg > 1 ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
     LatentGrid g = {(int)ls[0], (int)ls[1], (int)ls[2], (int)ls[3], ls[0] * ls[1] * ls[2] * ls[3]};
+    if (x && !rc) rc = long_video_settings(&so, m, g.T, err);
     float *steps = x ? (float *)t2v_malloc((size_t)g.n * ss->steps * sizeof(float), "step latents", err) : NULL;
     if (!steps || !ctx || (ss->cfg > 1 && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
     Denoiser d;
@@ -204,7 +205,8 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--threads", NULL};
+                                             "--threads", "--context-window", "--context-overlap",
+                                             "--context-schedule", "--riflex", NULL};
     memset(o, 0, sizeof *o);
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
