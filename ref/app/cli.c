@@ -130,6 +130,11 @@ static const char HELP_INFO[] =
     "  --cfg G                guidance scale (> 1: two DiT passes per step)\n"
     "  --tokens L             prompt tokens (default: text_len)\n"
     "  -p, --prompt TEXT      count the prompt's tokens instead (needs --model)\n"
+    "  --context-window F     context windows of F frames (default: the model's trained length)\n"
+    "                         or off; shows the windows and the DiT FLOPs they cost\n"
+    "  --context-overlap F    frames shared by neighbouring windows\n"
+    "  --context-schedule S   uniform or static\n"
+    "  --riflex K|auto|off    RIFLEx component (as generate)\n"
     "  --full                 every layer, not only the first of each kind\n"
     "  -h, --help             this help\n";
 

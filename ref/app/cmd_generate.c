@@ -321,7 +321,6 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
     if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
-    if (!o->quiet) long_video_note(&o->sampling.settings, g.T);
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
                         "\"preview_factors\" to the model's t2v.json)", g.C);
@@ -338,6 +337,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
     if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", o->negative, err))) return rc;
+    if (!o->quiet) long_video_note(ss, g.T);
     warn_size(m, o->width, o->height, o->frames);
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
