@@ -12,6 +12,7 @@
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
+#   make bench-long      long demo clips in context windows: time per frame, peak RSS
 #   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
@@ -72,7 +73,7 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h
 
-.PHONY: all test asan run install golden fuzz bench clean demo-model cross-test
+.PHONY: all test asan run install golden fuzz bench bench-long clean demo-model cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -127,6 +128,11 @@ $(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
 
 bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
+
+# Long clips on the demo model in context windows: time per frame and peak RSS
+# at 81..961 frames (bench/long.md).
+bench-long: all
+	$(PYTHON) tools/bench_long.py $(BENCH_LONG_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
 CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64

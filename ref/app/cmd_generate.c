@@ -338,7 +338,8 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
     if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", o->negative, err))) return rc;
     if (!o->quiet) long_video_note(ss, g.T);
-    warn_size(m, o->width, o->height, o->frames);
+    /* in context windows the DiT sees the trained length however long the clip */
+    warn_size(m, o->width, o->height, window_active(&ss->window, g.T) ? m->defaults.frames : o->frames);
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
     /* the whole set, checked in the directories that now exist; a refusal
