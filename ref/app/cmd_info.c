@@ -445,7 +445,8 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
             o->tokens = (int)iv;
         } else if (!strcmp(a, "--cfg")) {
             if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100) return usage_error("--cfg must be in [0, 100], not '%s'", v);
-        } else if (!strncmp(a, "--context-", 10) || !strcmp(a, "--riflex")) {
+        } else if (!strcmp(a, "--context-window") || !strcmp(a, "--context-overlap") ||
+                   !strcmp(a, "--context-schedule") || !strcmp(a, "--riflex")) {
             int k = parse_sampling_opt(&o->lv, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return usage_error("info: unknown option '%s'", a);
