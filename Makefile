@@ -2,6 +2,7 @@
 #
 #   make                 build ref/t2v (OpenBLAS + OpenMP)
 #   make BLAS=none       build with the built-in blocked GEMM instead of OpenBLAS
+#   make MPI=1           build ref/t2v for mpirun (OpenMPI): ranks split the guidance
 #   make test            build and run the whole test suite (goldens are committed)
 #   make asan            the same suite under AddressSanitizer + UBSan
 #   make run             generate the README example with the embedded demo model
@@ -37,6 +38,13 @@ EXE     ?=
 CFLAGS  += $(XCFLAGS)
 LDFLAGS += $(XLDFLAGS)
 LDLIBS  += $(XLDLIBS)
+
+# MPI=1: ref/t2v for mpirun (OpenMPI's mpicc; docs/SCALING.md). The default
+# build has no MPI.
+ifeq ($(MPI),1)
+  CC      = mpicc
+  CFLAGS += -DT2V_MPI
+endif
 
 ifeq ($(BLAS),openblas)
   CFLAGS += -DT2V_OPENBLAS

@@ -505,6 +505,10 @@ static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
     return 1;
 }
 
+Dist *app_dist(App *app) {
+    return app->dist.size > 1 ? &app->dist : NULL;
+}
+
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     long iv;
     SamplerKind kind;

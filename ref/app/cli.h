@@ -18,7 +18,10 @@
 typedef struct {
     TempFiles temps;           /* removed by main's SIGINT handler */
     char default_model[4300];  /* --model when none is given (default_model_path) */
+    Dist dist;                 /* MPI ranks (dist.h): only rank 0 writes and prints */
 } App;
+/* The ranks for the library: NULL when this is one process. */
+Dist *app_dist(App *app);
 int cmd_generate(int argc, char **argv, App *app);
 int cmd_tokenize(int argc, char **argv, App *app);
 int cmd_stage(int argc, char **argv, App *app);

@@ -23,6 +23,7 @@
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, fps, formats, force, quiet;
+    Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
@@ -344,6 +345,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
     /* the whole set, checked in the directories that now exist; a refusal
      * removes the directories this run made (empty) */
+    if (o->dist && o->dist->rank != 0) return rc;
     if ((rc = plan_outputs(op, o, &g, err))) {
         if (new_dump) remove(o->dump);
         if (new_trace) remove(o->trace);
@@ -388,11 +390,12 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     progress_init(&gw.progress, o->quiet);
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
-    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
+    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
+                     o->dist};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
-    if (!rc) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
+    if (!rc && (!o->dist || o->dist->rank == 0)) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
     prov_free(&p);
     trace_free(&trace);
     gen_result_free(&r);
@@ -404,6 +407,8 @@ int cmd_generate(int argc, char **argv, App *app) {
     GenerateArgs o;
     int rc = parse_gen_opts(&o, argc, argv, app->default_model);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if ((o.dist = app_dist(app)) && o.dist->rank != 0) /* rank 0 alone checks, writes and prints */
+        o.quiet = 1, o.dump = o.trace = o.preview = NULL;
     T2vError e = {0, {0}};
     Model m;
     OutputPlan op;

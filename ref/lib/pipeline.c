@@ -35,16 +35,9 @@ int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *er
 /* ----------------------------------------------------------------------------
  * Stage 1: tokenizer + umT5, for the prompt and (with CFG) the negative. */
 
-/* Tokenizes and encodes one text into a new [L, dim] context. */
-static int encode_text(const Tokenizer *tk, T5 *t5, int text_len, const char *text, int32_t **ids, int *L,
-                       float **ctx, T2vError *err) {
-    int rc = tokenizer_encode_wan(tk, text, text_len, ids, L, err);
-    if (rc) return rc;
-    *ctx = (float *)t2v_malloc((size_t)*L * t5_dim(t5) * sizeof(float), "text context", err);
-    if (!*ctx) return T2V_ERESOURCE;
-    return t5_encode(t5, *ids, *L, *ctx, err);
-}
-
+/* The contexts of the prompt and (with CFG) the negative prompt. Every
+ * rank tokenizes both; with a partner rank (dist.h) each encodes one and
+ * they swap the results. */
 static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r,
                           T2vError *err) {
     Tokenizer tk;
@@ -53,13 +46,26 @@ static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWa
     Checkpoint ck;
     T5 t5;
     if ((rc = model_load_t5(m, &ck, &t5, err))) { tokenizer_free(&tk); return rc; }
-    int n = s->sampling.cfg > 1 ? 2 : 1, text_len = m->dit.text_len;
+    int guided = s->sampling.cfg > 1, n = guided ? 2 : 1, text_len = m->dit.text_len, dim = t5_dim(&t5);
+    int cond = !s->dist || dist_computes(s->dist, 1), uncond = guided && (!s->dist || dist_computes(s->dist, 0));
     report(w, PHASE_TEXT, 0, n);
-    rc = encode_text(&tk, &t5, text_len, s->prompt, &r->ids, &r->L, &r->context, err);
-    if (!rc) report(w, PHASE_TEXT, 1, n);
-    if (!rc && n == 2) rc = encode_text(&tk, &t5, text_len, s->negative, &r->ids_neg, &r->L_neg, &r->context_neg, err);
-    if (!rc && n == 2) report(w, PHASE_TEXT, 2, n);
-    r->text_dim = t5_dim(&t5);
+    rc = tokenizer_encode_wan(&tk, s->prompt, text_len, &r->ids, &r->L, err);
+    if (!rc && guided) rc = tokenizer_encode_wan(&tk, s->negative, text_len, &r->ids_neg, &r->L_neg, err);
+    r->context = rc ? NULL : (float *)t2v_malloc((size_t)r->L * dim * sizeof(float), "text context", err);
+    if (!rc && guided) r->context_neg = (float *)t2v_malloc((size_t)r->L_neg * dim * sizeof(float), "text context", err);
+    if (!rc && (!r->context || (guided && !r->context_neg))) rc = T2V_ERESOURCE;
+    if (!rc && cond && !(rc = t5_encode(&t5, r->ids, r->L, r->context, err))) report(w, PHASE_TEXT, 1, n);
+    if (!rc && uncond && !(rc = t5_encode(&t5, r->ids_neg, r->L_neg, r->context_neg, err))) report(w, PHASE_TEXT, 2, n);
+    if (guided && s->dist && !(cond && uncond)) { /* the partner has the other context */
+        int64_t nc = (int64_t)r->L * dim, nn = (int64_t)r->L_neg * dim, got = 0;
+        rc = cond ? dist_swap(s->dist, rc, r->context, nc, r->context_neg, nn, &got, err)
+                  : dist_swap(s->dist, rc, r->context_neg, nn, r->context, nc, &got, err);
+        if (!rc && got != (cond ? nn : nc))
+            rc = t2v_fail(err, T2V_ERESOURCE, "rank %d: the partner's context has %lld values, not %lld",
+                          s->dist->rank, (long long)got, (long long)(cond ? nn : nc));
+        if (!rc) report(w, PHASE_TEXT, n, n);
+    }
+    r->text_dim = dim;
     t5_free(&t5);
     ckpt_close(&ck);
     tokenizer_free(&tk);
@@ -183,6 +189,22 @@ static int velocity(Denoiser *d, const float *x, float t, const float *ctx, int 
     return T2V_OK;
 }
 
+/* v_cond and v_uncond of a guided step: both here, or one here and the
+ * other from the partner rank (dist.h). */
+static int branches(Denoiser *d, const float *x, float t, int i, T2vError *err) {
+    int cond = !d->dist || dist_computes(d->dist, 1), uncond = !d->dist || dist_computes(d->dist, 0);
+    int rc = cond ? velocity(d, x, t, d->ctx_emb, i, d->v_cond, err) : T2V_OK;
+    if (!rc && uncond) rc = velocity(d, x, t, d->ctx_neg_emb, i, d->v_uncond, err);
+    if (cond && uncond) return rc;
+    int64_t n = d->grid.n, got = 0;
+    rc = cond ? dist_swap(d->dist, rc, d->v_cond, n, d->v_uncond, n, &got, err)
+              : dist_swap(d->dist, rc, d->v_uncond, n, d->v_cond, n, &got, err);
+    if (!rc && got != n)
+        rc = t2v_fail(err, T2V_ERESOURCE, "rank %d: the partner's velocity has %lld values, not %lld", d->dist->rank,
+                      (long long)got, (long long)n);
+    return rc;
+}
+
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err) {
     const LatentGrid *g = &d->grid;
     const size_t bytes = (size_t)g->n * sizeof(float);
@@ -192,8 +214,7 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
         float t = sampler_timestep(&d->smp, i);
         memcpy(d->x_seen, x, bytes);
         /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6) */
-        int rc = velocity(d, x, t, d->ctx_emb, i, d->v_cond, err);
-        if (!rc && d->v_uncond) rc = velocity(d, x, t, d->ctx_neg_emb, i, d->v_uncond, err);
+        int rc = d->v_uncond ? branches(d, x, t, i, err) : velocity(d, x, t, d->ctx_emb, i, d->v_cond, err);
         if (rc) return rc;
         if (d->v_uncond) cfg_combine(d->v, d->v_cond, d->v_uncond, d->cfg, g->n);
         else memcpy(d->v, d->v_cond, bytes);
@@ -227,6 +248,7 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
                       m->paths.dit, r->text_dim, dit.c.text_dim);
     if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
     if (!rc) {
+        d.dist = s->dist;
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
         rc = pipeline_sample(&d, r->latent, r->steps, w, err);
         denoiser_free(&d);
@@ -270,7 +292,7 @@ int pipeline_generate(const Model *m, const GenSettings *s, const PipelineWatch 
     int rc = latent_grid(&r->grid, m, s->frames, s->height, s->width, err);
     if (!rc) rc = encode_prompts(m, s, w, r, err);
     if (!rc) rc = sample(m, s, w, r, err);
-    if (!rc) rc = decode(m, s, w, r, err);
+    if (!rc && (!s->dist || s->dist->rank == 0)) rc = decode(m, s, w, r, err);
     return rc;
 }
 

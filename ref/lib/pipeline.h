@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "dist.h"
 #include "dit.h"
 #include "model.h"
 #include "sampler.h"
@@ -54,6 +55,8 @@ typedef struct {
     SamplingSettings sampling;
     uint64_t seed;
     int keep_steps;                /* keep every step's latent (for --dump) */
+    Dist *dist;                    /* MPI ranks sharing the run (dist.h); NULL: one process.
+                                      Only rank 0 decodes the video. */
 } GenSettings;
 
 typedef enum { PHASE_TEXT, PHASE_SAMPLING, PHASE_DECODE, PHASE_COUNT } PipelinePhase;
@@ -97,6 +100,8 @@ typedef struct {
     float *win_x, *win_v;          /* (C frames h w) one window's latent, velocity */
     float *win_plain;              /* (n) unweighted sums (frames of weight 0)   */
     float *win_tot, *win_cnt;      /* (T) summed weights, windows per frame      */
+    Dist *dist;                    /* guidance-parallel ranks (dist.h); NULL: one
+                                      process. Set after denoiser_init.           */
 } Denoiser;
 
 /* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1). */
