@@ -98,8 +98,24 @@ $(BUILD)/tests/%$(EXE): tests/%.c $(APP_PARTS) $(LIB_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(APP_PARTS) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
-test: $(BUILD)/t2v $(TEST_BIN)
-	@bash tests/run.sh $(BUILD)
+# With OpenMPI's mpicc installed, `make test` also builds t2v with MPI=1;
+# tests/test_mpi.c runs it under mpirun (skipped otherwise).
+ifneq ($(shell command -v mpicc 2>/dev/null),)
+ifeq ($(SAN)$(EXE)$(O),)
+  MPI_TEST_BIN = build/mpicc-$(BLAS)/t2v
+endif
+endif
+
+test: $(BUILD)/t2v $(TEST_BIN) $(MPI_TEST_BIN)
+	@T2V_MPI_BIN=$(MPI_TEST_BIN) bash tests/run.sh $(BUILD)
+
+ifneq ($(MPI_TEST_BIN),)
+ifneq ($(MPI),1)
+.PHONY: $(MPI_TEST_BIN)
+$(MPI_TEST_BIN):
+	@$(MAKE) --no-print-directory MPI=1 BLAS=$(BLAS) $@
+endif
+endif
 
 asan:
 	$(MAKE) SAN=1 test

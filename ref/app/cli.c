@@ -135,6 +135,7 @@ static const char HELP_INFO[] =
     "  --context-overlap F    frames shared by neighbouring windows\n"
     "  --context-schedule S   uniform or static\n"
     "  --riflex K|auto|off    RIFLEx component (as generate)\n"
+    "  --ranks N              what each of N MPI ranks computes and sends (make MPI=1)\n"
     "  --full                 every layer, not only the first of each kind\n"
     "  -h, --help             this help\n";
 

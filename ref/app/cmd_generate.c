@@ -168,6 +168,9 @@ static int on_step(void *user, const StepView *s, T2vError *err) {
     GenerateWatch *gw = (GenerateWatch *)user;
     const GenerateArgs *o = gw->o;
     const LatentGrid *g = &s->grid;
+    const char *fr = getenv("T2V_FAULT_RANK"); /* tests: this rank fails after step 0 */
+    if (fr && o->dist && atoi(fr) == o->dist->rank && s->step == 0)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: fault injected after step 0 (T2V_FAULT_RANK)", o->dist->rank);
     int rc = gw->trace ? trace_step(gw->trace, s, err) : T2V_OK;
     if (rc || !o->preview) return rc;
     /* the last latent frame of x_{i+1}, each latent pixel scale_s x scale_s */
@@ -334,6 +337,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
                         o->width, o->height, o->frames, need / 1073741824.0, have / 1073741824.0);
+    if (o->dist && o->dist->rank != 0) return rc; /* rank 0 warns and plans the outputs */
     /* warnings, not refusals: a prompt cut to text_len, a size far from the model's */
     const SamplingSettings *ss = &o->sampling.settings;
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
@@ -345,7 +349,6 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
     /* the whole set, checked in the directories that now exist; a refusal
      * removes the directories this run made (empty) */
-    if (o->dist && o->dist->rank != 0) return rc;
     if ((rc = plan_outputs(op, o, &g, err))) {
         if (new_dump) remove(o->dump);
         if (new_trace) remove(o->trace);

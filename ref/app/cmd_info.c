@@ -26,6 +26,7 @@ typedef struct {
     int W, H, F, steps, tokens, full;
     double cfg;
     SamplingOpts lv; /* --context-window --context-overlap --context-schedule --riflex */
+    int ranks;       /* --ranks N: MPI ranks (docs/SCALING.md) */
 } InfoOpts;
 
 /* ----------------------------------------------------------------------------
@@ -360,6 +361,22 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
     snprintf(key, sizeof key, "%s weights", name), row(key, dtype_bytes(by, b, sizeof b));
 }
 
+/* With --ranks N: what each MPI rank computes and sends (dist.h: guidance
+ * pairs; every rank maps the whole model). */
+static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o, int64_t dit_all, int passes) {
+    char b[160];
+    int paired = passes == 2 ? o->ranks / 2 * 2 : 0;
+    int64_t latent = (int64_t)s->C * s->T * s->h * s->w * 4;
+    snprintf(b, sizeof b, "%d: %d in guidance pairs, %d computing both branches", o->ranks, paired, o->ranks - paired);
+    row("MPI ranks", b);
+    row_flops("DiT FLOPs per paired rank, all steps", paired ? dit_all / 2 : dit_all);
+    snprintf(b, sizeof b, "%lld bytes (one velocity) + 16", (long long)latent);
+    row("sent per paired rank per step", paired ? b : "0");
+    snprintf(b, sizeof b, "%lld bytes (its context) + 16, once", (long long)s->L * m->t5.dim * 4);
+    row("sent per paired rank, text encoder", paired ? b : "0");
+    row("memory per rank", "as one process (each rank maps the model files)");
+}
+
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
 static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts *o) {
     Flops f;
@@ -412,6 +429,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     }
     int64_t total = dit_all + f.vae_decode + passes * (f.t5 + f.text_embedding);
     row_flops("total FLOPs per video", total);
+    if (o->ranks > 1) print_ranks(m, s, o, dit_all, passes);
     row("memory: text encoder phase", bytes_str(me.text, b, sizeof b));
     row("memory: DiT phase", bytes_str(me.dit, b, sizeof b));
     row("memory: VAE phase", bytes_str(me.vae, b, sizeof b));
@@ -443,6 +461,9 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
         } else if (!strcmp(a, "--tokens")) {
             if (parse_int(v, 1, 4096, &iv)) return usage_error("--tokens must be an integer in 1..4096, not '%s'", v);
             o->tokens = (int)iv;
+        } else if (!strcmp(a, "--ranks")) {
+            if (parse_int(v, 1, 65536, &iv)) return usage_error("--ranks must be an integer in 1..65536, not '%s'", v);
+            o->ranks = (int)iv;
         } else if (!strcmp(a, "--cfg")) {
             if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100) return usage_error("--cfg must be in [0, 100], not '%s'", v);
         } else if (!strcmp(a, "--context-window") || !strcmp(a, "--context-overlap") ||
