@@ -174,7 +174,10 @@ static void test_threads(const Model *m) {
 
 /* Bad settings are refused before any work, with a usage error. */
 static void test_bad_settings(const Model *m) {
-    GenSettings s = {"a cat", "a dog", 32, 32, 5, {SAMPLER_UNIPC, 2, 3.0, 4.0}, 1, 0};
+    GenSettings s;
+    memset(&s, 0, sizeof s);
+    s.prompt = "a cat", s.negative = "a dog", s.width = 32, s.height = 32, s.frames = 5, s.seed = 1;
+    s.sampling.sampler = SAMPLER_UNIPC, s.sampling.steps = 2, s.sampling.shift = 3.0, s.sampling.cfg = 4.0;
     struct { int w, h, f, steps; double shift; const char *neg; const char *what; } bad[] = {
         {40, 32, 5, 2, 3.0, "x", "width not a multiple of 16"},
         {32, 32, 6, 2, 3.0, "x", "frames not 4k+1"},
