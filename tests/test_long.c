@@ -28,11 +28,6 @@
 #define TOL_VEL 1e-5
 #define COS_VEL 0.9999999
 
-static const char *meta(const SafeTensors *st, const char *key) {
-    const char *v = st_meta(st, key);
-    return v ? v : "";
-}
-
 static void test_schedules(void) {
     SafeTensors st;
     if (!golden_open(&st, "golden/long/schedules.safetensors")) return;
@@ -89,14 +84,14 @@ static float *sample_case(const Model *m, const SafeTensors *st, int threads, in
     if (model_load_dit(m, &ck, &dit, &e)) { h_report(0, "load DiT: %s", e.msg); return NULL; }
     SamplingSettings ss;
     memset(&ss, 0, sizeof ss);
-    sampler_kind_from_name(meta(st, "sampler"), &ss.sampler);
-    ss.steps = atoi(meta(st, "steps")), ss.cfg = atof(meta(st, "cfg")), ss.shift = atof(meta(st, "shift"));
-    ss.window.frames = atoi(meta(st, "window_latent")), ss.window.overlap = atoi(meta(st, "overlap_latent"));
-    window_schedule_parse(meta(st, "schedule"), &ss.window.schedule);
+    sampler_kind_from_name(h_meta(st, "sampler"), &ss.sampler);
+    ss.steps = atoi(h_meta(st, "steps")), ss.cfg = atof(h_meta(st, "cfg")), ss.shift = atof(h_meta(st, "shift"));
+    ss.window.frames = atoi(h_meta(st, "window_latent")), ss.window.overlap = atoi(h_meta(st, "overlap_latent"));
+    window_schedule_parse(h_meta(st, "schedule"), &ss.window.schedule);
     int64_t nx = 0, nc = 0, nn = 0;
     float *x = golden_f32(st, "noise", &nx), *ctx = golden_f32(st, "context", &nc);
     float *ctxn = ss.cfg > 1 ? golden_f32(st, "context_neg", &nn) : NULL;
-    int T = atoi(meta(st, "latent_frames"));
+    int T = atoi(h_meta(st, "latent_frames"));
     LatentGrid g = {16, T, 4, 4, (int64_t)16 * T * 16};
     float *steps = malloc(sizeof(float) * (size_t)g.n * ss.steps);
     Denoiser d;
@@ -122,9 +117,9 @@ static void test_windowed(const Model *m, const char *name) {
     SafeTensors st;
     if (!golden_open(&st, path)) return;
     printf("-- windowed %s: %s %s steps, window %s (latent %s) overlap %s (latent %s), %s latent frames; "
-           "weights summing to 0 at steps [%s]\n", name, meta(&st, "sampler"), meta(&st, "steps"),
-           meta(&st, "window"), meta(&st, "window_latent"), meta(&st, "overlap"), meta(&st, "overlap_latent"),
-           meta(&st, "latent_frames"), meta(&st, "zero_weight_steps"));
+           "weights summing to 0 at steps [%s]\n", name, h_meta(&st, "sampler"), h_meta(&st, "steps"),
+           h_meta(&st, "window"), h_meta(&st, "window_latent"), h_meta(&st, "overlap"), h_meta(&st, "overlap_latent"),
+           h_meta(&st, "latent_frames"), h_meta(&st, "zero_weight_steps"));
     int64_t n = 0;
     int steps = 0;
     float *got = sample_case(m, &st, 2, &n, &steps);
@@ -186,22 +181,7 @@ static void test_riflex(const Model *m) {
     st_close(&st);
 }
 
-/* The CLI binary: $T2V_BIN (an emulator's wrapper), else BUILD/t2v beside
- * BUILD/tests/test_long, else ref/t2v. */
 static char g_bin[900];
-
-static void find_bin(const char *argv0) {
-    const char *env = getenv("T2V_BIN");
-    char dir[800];
-    snprintf(dir, sizeof dir, "%s", argv0);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    if (env && *env) snprintf(g_bin, sizeof g_bin, "%s", env);
-    else snprintf(g_bin, sizeof g_bin, "%s/t2v", slash ? dir : ".");
-    if (!(env && *env) && !platform_file_exists(g_bin)) snprintf(g_bin, sizeof g_bin, "ref/t2v");
-}
 
 /* The CLI: frames -> latent frames, and a bad overlap refused. */
 static void test_cli(void) {
@@ -243,7 +223,7 @@ static void test_cli(void) {
 }
 
 int main(int argc, char **argv) {
-    find_bin(argc > 0 ? argv[0] : "");
+    h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
     test_schedules();
     Model m;
     T2vError e = {0, {0}};

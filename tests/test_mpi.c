@@ -55,16 +55,7 @@ static void compare_ranks(const char *what, const char *args, const char *ext, i
 
 int main(int argc, char **argv) {
     g_mpi = getenv("T2V_MPI_BIN");
-    const char *bin = getenv("T2V_BIN");
-    char dir[800];
-    snprintf(dir, sizeof dir, "%s", argc > 0 ? argv[0] : "");
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    if (bin && *bin) snprintf(g_bin, sizeof g_bin, "%s", bin);
-    else snprintf(g_bin, sizeof g_bin, "%s/t2v", slash ? dir : ".");
-    if (!platform_file_exists(g_bin)) snprintf(g_bin, sizeof g_bin, "ref/t2v");
+    h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
     if (!g_mpi || !*g_mpi || !platform_file_exists(g_mpi) || system("mpirun --version >/dev/null 2>&1") != 0) {
         printf("skipped: no MPI build or no mpirun (make test builds build/mpicc-*/t2v when OpenMPI's mpicc is "
                "installed)\n");
