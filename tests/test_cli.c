@@ -198,6 +198,32 @@ static void test_generate(void) {
           "info %s: exit %d, lists the DiT, T5 and VAE files and tensors", MODEL, rc);
     rc = t2v("info '%s/dump.safetensors'", dir);
     CHECK(rc == 0 && strstr(g_out, "latent.final") && strstr(g_out, "seed"), "info dump.safetensors: exit %d", rc);
+    /* GGUF: header facts, tensors by type with counts and bytes, metadata; a cut file: exit 2 naming it */
+    rc = t2v("info golden/gguf/kq_mixed.gguf");
+    CHECK(rc == 0 && strstr(g_out, "GGUF version 3, 42 tensors") && strstr(g_out, "architecture wan") &&
+              strstr(g_out, "Q4_K      3 tensors") && strstr(g_out, "quantized tensors") &&
+              strstr(g_out, "general.quantization_version (u32) = 2"),
+          "info kq_mixed.gguf: exit %d, version, count, types, metadata", rc);
+    /* a model directory whose DiT is diffusion_pytorch_model.gguf: `stage dit` against the float64 golden */
+    sh("mkdir -p '%s/ggm' && cp golden/gguf/tiny_config.json '%s/ggm/config.json' && "
+       "cp golden/gguf/tiny_q4_0.gguf '%s/ggm/diffusion_pytorch_model.gguf'", dir, dir, dir);
+    rc = t2v("stage dit --model '%s/ggm' --in golden/gguf/tiny_q4_0.safetensors --out '%s/ggm/v.safetensors'", dir, dir);
+    int rc2 = t2v("compare '%s/ggm/v.safetensors' golden/gguf/tiny_q4_0.safetensors --subset", dir);
+    CHECK(rc == 0 && rc2 == 0 && strstr(g_out, "1 compared, 0 over tolerance"),
+          "stage dit on a Q4_0 diffusion_pytorch_model.gguf: exit %d, compare exit %d", rc, rc2);
+    /* the tiny model with its DiT as an F32 GGUF (the same values): generate gives the same video bytes */
+    sh("cp -R " MODEL " '%s/ggt' && rm '%s/ggt/diffusion_pytorch_model.safetensors' && "
+       "cp golden/gguf/tiny_model_f32.gguf '%s/ggt/diffusion_pytorch_model.gguf'", dir, dir, dir);
+    rc = t2v("generate --model " MODEL " -p 'a red circle' --steps 2 -q --format y4m -o '%s/ggt_st'", dir);
+    rc2 = t2v("generate --model '%s/ggt' -p 'a red circle' --steps 2 -q --format y4m -o '%s/ggt_gguf'", dir, dir);
+    int cmp = sh("cmp -s '%s/ggt_st.y4m' '%s/ggt_gguf.y4m'", dir, dir);
+    CHECK(rc == 0 && rc2 == 0 && cmp == 0,
+          "generate with the DiT as F32 GGUF: exit %d / %d, the same video bytes as the safetensors model (cmp %d)",
+          rc, rc2, cmp);
+    sh("head -c 1000 golden/gguf/kq_mixed.gguf > '%s/cut.gguf'", dir);
+    rc = t2v("info '%s/cut.gguf'", dir);
+    CHECK(rc == 2 && strstr(g_out, "cut.gguf") && strstr(g_out, "truncated GGUF"), "info cut.gguf: exit %d: %.120s", rc,
+          g_out);
     rc = t2v("tokenize --model " MODEL " 'a red circle moving to the right' 'a blurry picture'");
     /* cut to the model's text_len as generation cuts: case a's tokens and tokens_neg */
     char want[512] = "";

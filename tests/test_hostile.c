@@ -7,7 +7,9 @@
 
 #include <dirent.h>
 
+#include "../ref/lib/gguf.h"
 #include "../ref/lib/json.h"
+#include "../ref/lib/model.h"
 #include "../ref/lib/platform.h"
 #include "../ref/lib/pth.h"
 
@@ -74,6 +76,16 @@ static void run_one(const char *name, const char *loader, const char *want) {
         run_pth(path, want);
     } else if (strcmp(loader, "json") == 0) {
         run_json(path, want);
+    } else if (strcmp(loader, "gguf") == 0) { /* the reader, and through ckpt_open's magic */
+        GgufFile g;
+        int rc = gguf_open(&g, path, &err);
+        if (rc == T2V_OK) gguf_close(&g);
+        expect_refusal("gguf_open", path, rc, &err, want, 1);
+        Checkpoint c;
+        memset(&err, 0, sizeof err);
+        rc = ckpt_open(&c, path, &err);
+        if (rc == T2V_OK) ckpt_close(&c);
+        expect_refusal("ckpt_open", path, rc, &err, want, 1);
     } else {
         h_report(0, "MANIFEST: unknown loader '%s' for %s", loader, name);
     }

@@ -89,6 +89,23 @@ CASES = [
          flops=t5_flops(30), what="umT5-XXL encoder, 30-token prompt"),
     dict(name="vae-256x256x17", kind="vae", ckpt="vae", args=[5, 32, 32], reps=1, warmup=0,
          quick=False, what="VAE decode, full width, 256x256x17 (latent 16x5x32x32)"),
+    # GGUF: quantized weights computed in place (t2v only: the PyTorch side reads no GGUF); the
+    # ratios against dit-block-1560 (the bf16 file) and the 14B projection are in gguf_table.
+    dict(name="dit-block-1560-q8_0", kind="dit", ckpt="gguf-block-q8_0", args=[1, 60, 104, 30], reps=3,
+         warmup=1, quick=True, torch=False, flops=dit_flops(1560, 30, 1),
+         what="dit-block-1560 with the block's matrices in Q8_0 (GGUF; embeddings, head BF16)"),
+    dict(name="dit-block-1560-q4_k", kind="dit", ckpt="gguf-block-q4_k", args=[1, 60, 104, 30], reps=3,
+         warmup=1, quick=True, torch=False, flops=dit_flops(1560, 30, 1),
+         what="dit-block-1560 with the block's matrices in Q4_K (GGUF; embeddings, head BF16)"),
+    dict(name="dit14b-1layer-1280-q4_k", kind="dit", ckpt="gguf-14b-1layer-q4_k", args=[5, 32, 32, 30], reps=1,
+         warmup=0, quick=False, torch=False,
+         what="T2V-14B width, 1 layer in Q4_K (GGUF), one forward at 256x256x17 (1,280 tokens)"),
+    dict(name="dit14b-2layer-1280-q4_k", kind="dit", ckpt="gguf-14b-2layer-q4_k", args=[5, 32, 32, 30], reps=1,
+         warmup=0, quick=False, torch=False,
+         what="the same with 2 layers: the per-layer RSS step for the 40-layer projection"),
+    dict(name="dit14b-4layer-1280-q4_k", kind="dit", ckpt="gguf-14b-4layer-q4_k", args=[5, 32, 32, 30], reps=1,
+         warmup=0, quick=False, torch=False,
+         what="the same with 4 layers: checks the projection made from 1 and 2 layers"),
     # Opt-in (run only when named in --cases): the VAE issue's memory figures.
     dict(name="vae-480x832x17", kind="vae", ckpt="vae", args=[5, 60, 104], reps=1, warmup=0, quick=False,
          optin=True, what="VAE decode, full width, 480x832x17 (latent 16x5x60x104)"),
@@ -98,7 +115,14 @@ CASES = [
 ]
 
 
+GGUF_DIRS = {"gguf-block-q8_0": "dit-1.3b-1layer-q8_0", "gguf-block-q4_k": "dit-1.3b-1layer-q4_k",
+             "gguf-14b-1layer-q4_k": "dit-14b-1layer-q4_k", "gguf-14b-2layer-q4_k": "dit-14b-2layer-q4_k",
+             "gguf-14b-4layer-q4_k": "dit-14b-4layer-q4_k"}
+
+
 def ckpt_path(c):
+    if c["ckpt"] in GGUF_DIRS:
+        return os.path.join(CACHE, GGUF_DIRS[c["ckpt"]])
     return {"block": os.path.join(CACHE, "dit-1.3b-1layer"),
             "dit": os.path.join(CACHE, "dit-1.3b"),
             "t5": os.path.join(CACHE, "t5xxl", "models_t5_umt5-xxl-enc-bf16.safetensors"),
@@ -251,7 +275,8 @@ def write_checkpoints(cases, sdcpp=False):
     for w in need:
         c = {"ckpt": w}
         p = ckpt_path(c)
-        if not os.path.exists(p if w in ("t5", "vae") else os.path.join(p, "diffusion_pytorch_model.safetensors")):
+        f = "diffusion_pytorch_model.gguf" if w in GGUF_DIRS else "diffusion_pytorch_model.safetensors"
+        if not os.path.exists(p if w in ("t5", "vae") else os.path.join(p, f)):
             missing.append(w)
     if missing:
         sys.stderr.write("bench: writing synthetic checkpoints %s into %s (once)\n" % (missing, CACHE))
@@ -461,6 +486,53 @@ def sdcpp_table(rows, sdcpp):
     return md + [""]
 
 
+def gguf_table(rows):
+    """GGUF rows against the bf16 block (same threads and BLAS), and the 14B
+    Q4_K projection: peak RSS(40 layers) = RSS(1) + 39 (RSS(2) - RSS(1))."""
+    gib = lambda x: "%.2f" % (x / GiB) if x else "–"  # noqa: E731
+    size = lambda c: os.path.getsize(os.path.join(ckpt_path({"ckpt": c}), "diffusion_pytorch_model.gguf"))  # noqa
+    out = []
+    for r in rows:
+        if not r["case"].startswith("dit-block-1560-q") or not r.get("t2v_s"):
+            continue
+        base = find_row(rows, "dit-block-1560", r["threads"], r["blas"]) or {}
+        bt, bc, br = base.get("t2v_s"), base.get("t2v_cpu_s"), base.get("t2v_rss")
+        c = r.get("t2v_cpu_s")
+        out.append("| %s | %d | %s | %.3f | %s | %s | %s | %s | %s | %s |" % (
+            r["case"], r["threads"], r["blas"], r["t2v_s"], fmt(c), fmt(bt and r["t2v_s"] / bt, "%.2f"),
+            fmt(bc and c and c / bc, "%.2f"), gib(r["t2v_rss"]), fmt(br and r["t2v_rss"] / br, "%.2f"),
+            "%.3f" % (size("gguf-block-" + r["case"][-4:]) / 1e9)))
+    md = []
+    if out:
+        md += ["## GGUF: quantized weights computed in place", "",
+               "time ratio = GGUF median / bf16 (dit-block-1560) median, same threads (> 1: slower); CPU"
+               " ratio the same with the process's CPU seconds (the figure to read when the machine is"
+               " loaded: wall time then includes waiting for a core); RSS ratio likewise. The blocks are"
+               " decoded into the fp32 scratch of the layer that uses them; the model is never held in"
+               " fp32 or bf16.", "",
+               "| case | thr | BLAS | t2v s | CPU s | time ratio vs bf16 | CPU ratio vs bf16 | RSS GiB"
+               " | RSS ratio vs bf16 | file GB |",
+               "|---|---|---|---|---|---|---|---|---|---|"] + out + [""]
+    one = next((r for r in rows if r["case"] == "dit14b-1layer-1280-q4_k"), None)
+    two = one and find_row(rows, "dit14b-2layer-1280-q4_k", one["threads"], one["blas"])
+    if one and two and one.get("t2v_rss") and two.get("t2v_rss"):
+        step = two["t2v_rss"] - one["t2v_rss"]
+        proj = one["t2v_rss"] + 39 * step
+        fstep = size("gguf-14b-2layer-q4_k") - size("gguf-14b-1layer-q4_k")
+        md += ["14B in Q4_K, one forward at 256x256x17: 1 layer %s GiB peak RSS (%.0f s), 2 layers %s GiB (%.0f s);"
+               " per layer +%.3f GiB (its Q4_K file bytes: %.3f GiB). Projected 40 layers: **%.2f GiB** peak RSS"
+               " (target <= 12 GiB: %s); the 40-layer Q4_K file would be %.2f GB."
+               % (gib(one["t2v_rss"]), one["t2v_s"], gib(two["t2v_rss"]), two["t2v_s"], step / GiB, fstep / GiB,
+                  proj / GiB, "met" if proj <= 12 * GiB else "NOT met",
+                  (size("gguf-14b-1layer-q4_k") + 39 * fstep) / 1e9)]
+        four = find_row(rows, "dit14b-4layer-1280-q4_k", one["threads"], one["blas"])
+        if four and four.get("t2v_rss"):
+            md[-1] += (" Check: 4 layers measured %s GiB peak RSS (%.0f s), projected from 1 and 2 layers %.2f GiB."
+                       % (gib(four["t2v_rss"]), four["t2v_s"], (one["t2v_rss"] + 3 * step) / GiB))
+        md.append("")
+    return md
+
+
 def write_results(outdir, info, runs, quick, final, sdcpp=()):
     peak = raw_peak(runs)
     rows = make_rows(runs, peak)
@@ -539,7 +611,7 @@ def write_results(outdir, info, runs, quick, final, sdcpp=()):
         if r["case"] not in seen:
             seen.add(r["case"])
             md.append("- `%s`: %s" % (r["case"], r["what"]))
-    md += [""] + sdcpp_table(rows, sdcpp)
+    md += [""] + gguf_table(rows) + sdcpp_table(rows, sdcpp)
     md += ["## Targets", "", "At 2 threads (the thread count of the targets), OpenBLAS build; each"
            " status holds at the load of its row (column `load` above).", "",
            "| target | status | value |", "|---|---|---|"]

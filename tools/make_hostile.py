@@ -6,7 +6,7 @@ the problem), and tests/hostile/MANIFEST, one line per file:
     FILE<TAB>LOADER<TAB>SUBSTRING
 
 LOADER: st (st_open), any (st_open_any), pth (pth_open and pth_open_mem),
-json (json_parse of the whole file). SUBSTRING must appear in the error
+json (json_parse of the whole file), gguf (gguf_open and ckpt_open). SUBSTRING must appear in the error
 message. tests/test_hostile.c reads the MANIFEST. Deterministic: no
 timestamps, no randomness; re-running rewrites identical bytes.
 """
@@ -18,6 +18,7 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf  # noqa: E402
 import pthzip  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -376,6 +377,89 @@ def bad_zips():
     put("pth_eocd_comment_lie.pth", good[:-2] + b"\x10\x00", "pth", "end-of-central-directory record not found")
 
 
+# ----------------------------------------------------------------------------
+# GGUF (tools/gguf.py writes the valid files; these are built field by field)
+
+def gguf_raw(infos, meta=(), data=b"", version=3, counts=None, align=32):
+    """infos: (name bytes, ggml dims, type, offset); meta: (key, vtype, raw
+    value bytes). counts: (tensors, metadata) written instead of the real ones."""
+    nt, nkv = counts if counts else (len(infos), len(meta))
+    out = [b"GGUF", struct.pack("<IQQ", version, nt, nkv)]
+    for key, vt, raw in meta:
+        out += [struct.pack("<Q", len(key)) + key, struct.pack("<I", vt), raw]
+    for name, dims, gt, off in infos:
+        out += [struct.pack("<Q", len(name)) + name, struct.pack("<I", len(dims)),
+                struct.pack("<%dQ" % len(dims), *dims), struct.pack("<IQ", gt, off)]
+    head = b"".join(out)
+    return head + b"\0" * ((-len(head)) % align) + data
+
+
+def gguf_files():
+    # ggml's quantized types exist only in GGUF: a safetensors file naming one is refused
+    put("st_dtype_q4_k.safetensors", st_file({"w": ent("Q4_K", [256], 0, 144)}, bytes(144)), "st",
+        "unknown or missing dtype \"Q4_K\"")
+    f32 = struct.pack("<8f", *range(8))
+    good = gguf_raw([(b"w", [4, 2], gguf.F32, 0)], data=f32)
+    put("gguf_trunc_header.gguf", good[:20], "gguf", "shorter than its 24-byte header")
+    put("gguf_trunc_info.gguf", good[:40], "gguf", "truncated GGUF file")
+    long_name = gguf_raw([(b"w" * 30, [4, 2], gguf.F32, 0)], data=f32)
+    put("gguf_trunc_dims.gguf", long_name[:70], "gguf",
+        "truncated GGUF file: tensor '%s': its dimensions, type and offset needs bytes" % ("w" * 30))
+    put("gguf_trunc_data.gguf", good[:-4], "gguf", "tensor 'w': data [0, +32) runs past the end")
+    put("gguf_version1.gguf", gguf_raw([], version=1), "gguf", "GGUF version 1")
+    put("gguf_big_endian.gguf", b"GGUF" + struct.pack(">IQQ", 3, 0, 0), "gguf", "GGUF version 50331648")
+    put("gguf_offset_past_end.gguf", gguf_raw([(b"w", [4, 2], gguf.F32, 1 << 40)], data=f32), "gguf",
+        "tensor 'w': data [1099511627776, +32) runs past the end")
+    put("gguf_offset_wraps.gguf", gguf_raw([(b"w", [4, 2], gguf.F32, (1 << 64) - 32)], data=f32), "gguf",
+        "tensor 'w': data [18446744073709551584, +32) runs past the end")
+    put("gguf_misaligned.gguf", gguf_raw([(b"w", [2], gguf.F32, 8)], data=f32), "gguf",
+        "tensor 'w': data offset 8 is not a multiple of the alignment 32")
+    put("gguf_unknown_type.gguf", gguf_raw([(b"w", [256], 16, 0)], data=bytes(66)), "gguf",
+        "tensor 'w': ggml type 16 (IQ2_XXS) is not supported")
+    put("gguf_type_99.gguf", gguf_raw([(b"w", [8], 99, 0)], data=f32), "gguf",
+        "tensor 'w': ggml type 99 (unknown) is not supported")
+    put("gguf_dims_overflow.gguf", gguf_raw([(b"w", [1 << 32, 1 << 32], gguf.F32, 0)], data=f32), "gguf",
+        "tensor 'w': the product of its dimensions overflows")
+    put("gguf_bytes_overflow.gguf", gguf_raw([(b"w", [1 << 31, 1 << 31], gguf.F32, 0)], data=f32), "gguf",
+        "tensor 'w': its size in bytes overflows")
+    put("gguf_dims_overflow_zero.gguf", gguf_raw([(b"w", [1 << 32, 1 << 32, 0], gguf.F32, 0)], data=f32), "gguf",
+        "tensor 'w': the product of its dimensions overflows")
+    put("gguf_dim_2p63.gguf", gguf_raw([(b"w", [1 << 63], gguf.F32, 0)], data=f32), "gguf",
+        "tensor 'w': the product of its dimensions overflows")
+    put("gguf_row_not_blocks.gguf", gguf_raw([(b"w", [16, 2], gguf.Q4_0, 0)], data=bytes(36)), "gguf",
+        "tensor 'w': rows of 16 elements are not whole Q4_0 blocks of 32")
+    put("gguf_zero_dims.gguf", gguf_raw([(b"w", [], gguf.F32, 0)], data=f32), "gguf", "tensor 'w': 0 dimensions")
+    put("gguf_nine_dims.gguf", gguf_raw([(b"w", [1] * 9, gguf.F32, 0)], data=f32), "gguf", "tensor 'w': 9 dimensions")
+    put("gguf_overlap.gguf", gguf_raw([(b"a", [8], gguf.F32, 0), (b"b", [4], gguf.F32, 0)], data=f32), "gguf",
+        "tensors 'a' and 'b' overlap")
+    put("gguf_duplicate.gguf", gguf_raw([(b"a", [4], gguf.F32, 0), (b"a", [4], gguf.F32, 32)], data=f32 * 8),
+        "gguf", "tensor 'a' appears twice")
+    put("gguf_nul_name.gguf", gguf_raw([(b"a\0b", [8], gguf.F32, 0)], data=f32), "gguf", "contains a NUL byte")
+    put("gguf_name_huge.gguf", gguf_raw([(b"w", [8], gguf.F32, 0)], data=f32).replace(
+        struct.pack("<Q", 1) + b"w", struct.pack("<Q", 1 << 62) + b"w"), "gguf", "over the limit")
+    put("gguf_tensor_count.gguf", gguf_raw([], counts=(1 << 60, 0)), "gguf", "tensors (t2v reads at most 65536)")
+    put("gguf_tensor_count_fit.gguf", gguf_raw([], counts=(100, 0)), "gguf", "100 tensors cannot fit")
+    put("gguf_meta_count.gguf", gguf_raw([], counts=(0, 1 << 60)), "gguf", "metadata entries cannot fit")
+    u32 = lambda v: struct.pack("<I", v)  # noqa: E731
+    put("gguf_alignment_24.gguf", gguf_raw([], [(b"general.alignment", gguf.U32, u32(24))]), "gguf",
+        "general.alignment must be a u32 power of two")
+    put("gguf_alignment_0.gguf", gguf_raw([], [(b"general.alignment", gguf.U32, u32(0))]), "gguf",
+        "general.alignment must be a u32 power of two")
+    put("gguf_alignment_string.gguf", gguf_raw([], [(b"general.alignment", gguf.STRING,
+                                                     struct.pack("<Q", 2) + b"32")]), "gguf",
+        "general.alignment must be a u32 power of two")
+    put("gguf_value_type.gguf", gguf_raw([], [(b"k", 13, b"")]), "gguf", "metadata 'k': unknown value type 13")
+    put("gguf_array_huge.gguf", gguf_raw([], [(b"k", gguf.ARRAY, u32(gguf.U64) + struct.pack("<Q", 1 << 61))]),
+        "gguf", "metadata 'k': an array of 2305843009213693952 u64 does not fit")
+    put("gguf_array_strings_huge.gguf", gguf_raw([], [(b"k", gguf.ARRAY, u32(gguf.STRING) +
+                                                         struct.pack("<QQ", 1, 1 << 50))]), "gguf", "over the limit")
+    deep = u32(gguf.ARRAY) + struct.pack("<Q", 1)
+    put("gguf_array_deep.gguf", gguf_raw([], [(b"k", gguf.ARRAY, deep * 5 + u32(gguf.U8) + struct.pack("<Q", 0))]),
+        "gguf", "metadata 'k': arrays nested deeper than 4")
+    put("gguf_duplicate_key.gguf", gguf_raw([], [(b"k", gguf.U8, b"\1"), (b"k", gguf.U8, b"\2")]), "gguf",
+        "metadata key 'k' appears twice")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     check_valid_base()
@@ -385,10 +469,12 @@ def main():
     broken_pickles()
     bad_tensors()
     bad_zips()
+    gguf_files()
     with open(os.path.join(OUT, "MANIFEST"), "w") as f:
         f.write("# Written by tools/make_hostile.py: FILE<TAB>LOADER<TAB>expected message substring.\n")
         f.write("# Every file must be refused (st: st_open, any: st_open_any, pth: pth_open and\n")
-        f.write("# pth_open_mem, json: json_parse), with a message naming the file and containing\n")
+        f.write("# pth_open_mem, json: json_parse, gguf: gguf_open and ckpt_open), with a message\n")
+        f.write("# naming the file and containing\n")
         f.write("# the substring. Run under ASan/UBSan by `make asan`.\n")
         for name, loader, expect in manifest:
             f.write("%s\t%s\t%s\n" % (name, loader, expect))

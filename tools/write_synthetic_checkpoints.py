@@ -17,6 +17,14 @@ under bench/cache/ (git-ignored) and are written once.
                                     stable-diffusion.cpp's T5 loader reads (for
                                     `make bench SDCPP=...`), ~11.4 GB
 
+    gguf-block-q8_0  DIR/dit-1.3b-1layer-q8_0/  `block` as GGUF (config.json +
+    gguf-block-q4_k  DIR/dit-1.3b-1layer-q4_k/  diffusion_pytorch_model.gguf): the
+                                    block's matrices Q8_0 / Q4_K (random valid blocks,
+                                    tools/gguf.py), embeddings and head BF16, vectors F32
+    gguf-14b-{1,2,4}layer-q4_k  DIR/dit-14b-Nlayer-q4_k/: T2V-14B width (dim 5120,
+                                    ffn 13824, 40 heads) with 1, 2 or 4 layers in Q4_K,
+                                    the same way (~0.7 / ~0.9 / ~1.3 GB)
+
 Files are streamed tensor by tensor (memory stays ~0.2 GB) and written to a
 temporary name, renamed when complete; an existing complete file is kept.
 Values: random slices of a pool of 2^22 normal draws per family (drawing
@@ -114,6 +122,38 @@ def write_dit(d, num_layers):
                       Pools(1300 + num_layers), {"made_by": "tools/write_synthetic_checkpoints.py"})
 
 
+DIT_14B = dict(DIT_13B, dim=5120, ffn_dim=13824, num_heads=40, num_layers=40)
+
+
+def write_dit_gguf(d, cfg, qtype):
+    """cfg's DiT as a GGUF file: block matrices in qtype (random valid blocks
+    with the 1/sqrt(fan_in) spread), the other matrices BF16, vectors F32."""
+    import gguf
+    path = os.path.join(d, "diffusion_pytorch_model.gguf")
+    if os.path.exists(path):
+        print("%s: exists, kept" % path)
+        return
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    t0, pools, rng = time.time(), Pools(1400 + cfg["num_layers"]), np.random.default_rng(1500)
+    tensors = []
+    for name, shape in dit.param_shapes(cfg).items():
+        scale, offset = dit_values(name, shape)
+        n = int(np.prod(shape))
+        if len(shape) == 2 and name.startswith("blocks."):
+            tensors.append((name, qtype, shape, gguf.random_blocks(qtype, n, rng, std=scale)))
+        else:
+            x = np.concatenate(list(pools.chunks(n, scale, offset)))
+            gt = gguf.BF16 if len(shape) == 2 else gguf.F32
+            tensors.append((name, gt, shape, gguf.encode_plain(gt, x)))
+    gguf.write(path + ".tmp", tensors, [("general.architecture", gguf.STRING, "wan"),
+                                        ("general.name", gguf.STRING, "t2v synthetic benchmark weights")])
+    os.rename(path + ".tmp", path)
+    print("%s: %.2f GB in %.0f s" % (path, os.path.getsize(path) / 1e9, time.time() - t0))
+
+
 def vae_values(name, shape):
     if name.endswith("gamma"):
         return 0.1, 1.0
@@ -187,11 +227,19 @@ def main():
     cache = os.path.join(os.path.dirname(here), "bench", "cache")
     if args[:1] == ["--cache"]:
         cache, args = args[1], args[2:]
-    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf") for a in args):
+    ggufs = {"gguf-block-q8_0": ("dit-1.3b-1layer-q8_0", dict(DIT_13B, num_layers=1), 8),
+             "gguf-block-q4_k": ("dit-1.3b-1layer-q4_k", dict(DIT_13B, num_layers=1), 12),
+             "gguf-14b-1layer-q4_k": ("dit-14b-1layer-q4_k", dict(DIT_14B, num_layers=1), 12),
+             "gguf-14b-2layer-q4_k": ("dit-14b-2layer-q4_k", dict(DIT_14B, num_layers=2), 12),
+             "gguf-14b-4layer-q4_k": ("dit-14b-4layer-q4_k", dict(DIT_14B, num_layers=4), 12)}
+    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf") and a not in ggufs for a in args):
         sys.exit(__doc__)
     for a in args:
         if a == "dit":
             write_dit(os.path.join(cache, "dit-1.3b"), 30)
+        elif a in ggufs:
+            sub, cfg, qtype = ggufs[a]
+            write_dit_gguf(os.path.join(cache, sub), cfg, qtype)
         elif a == "block":
             write_dit(os.path.join(cache, "dit-1.3b-1layer"), 1)
         elif a == "t5":

@@ -119,6 +119,8 @@ static const char HELP_INFO[] =
     "                                                               FLOPs, memory\n"
     "       t2v info DIR                                  the same for a model directory\n"
     "       t2v info FILE.safetensors | FILE.pth | FILE.png   tensors, or a video's provenance\n"
+    "       t2v info FILE.gguf                            GGUF: tensors, types (quantized ones\n"
+    "                                                     with counts and bytes), metadata\n"
     "\n"
     "info options:\n"
     "  --model DIR            model directory\n"

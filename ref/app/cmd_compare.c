@@ -178,9 +178,34 @@ static void print_tensor_list(const TensorList *tl) {
     printf("\n");
 }
 
+/* A GGUF file's header facts, its tensors by type (count, bytes) and its
+ * metadata; quantized types are computed in place (docs/GGUF.md). */
+static void print_gguf(const GgufFile *g) {
+    int count[DT_COUNT] = {0};
+    size_t bytes[DT_COUNT] = {0};
+    const char *arch = gguf_meta(g, "general.architecture");
+    for (int i = 0; i < g->tensors.n; i++) {
+        count[g->tensors.tensors[i].dtype]++;
+        bytes[g->tensors.tensors[i].dtype] += tensor_nbytes(&g->tensors.tensors[i]);
+    }
+    printf("  GGUF version %u, %d tensors, alignment %u, data section at byte %llu, architecture %s\n", g->version,
+           g->tensors.n, g->alignment, (unsigned long long)g->data_offset, arch ? arch : "(none)");
+    int quant = 0;
+    for (int d = 0; d < DT_COUNT; d++)
+        if (count[d]) {
+            printf("  %-5s %5d tensors %12.2f MB\n", dtype_name((DType)d), count[d], (double)bytes[d] / 1e6);
+            quant += dtype_is_quant((DType)d) ? count[d] : 0;
+        }
+    if (quant)
+        printf("  %d quantized tensors: they stay quantized in memory, decoded block by block where used\n", quant);
+    for (int i = 0; i < g->nkv; i++)
+        printf("  metadata %s (%s) = %s\n", g->kv[i].key, gguf_type_name(g->kv[i].type),
+               g->kv[i].text ? g->kv[i].text : "");
+}
+
 /* What info FILE reads, told apart by content before any parser sees it. */
 typedef enum { FILE_EMPTY, FILE_PNG, FILE_ZIP, FILE_PICKLE, FILE_SAFETENSORS, FILE_ST_INDEX, FILE_JSON, FILE_MP4,
-               FILE_Y4M, FILE_TEXT, FILE_OTHER } FileKind;
+               FILE_Y4M, FILE_TEXT, FILE_OTHER, FILE_GGUF } FileKind;
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -193,6 +218,7 @@ static FileKind file_kind(const char *path, const unsigned char *head, size_t nh
     if (size == 0) return FILE_EMPTY;
     if (nhead >= 8 && !memcmp(head, png, 8)) return FILE_PNG;
     if (nhead >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return FILE_ZIP;
+    if (gguf_magic(head, nhead)) return FILE_GGUF;
     if (nhead >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return FILE_PICKLE; /* pickle PROTO */
     if (nhead >= 9 && head[8] == '{') { /* safetensors: u64 LE header length, then the JSON header */
         unsigned long long hl = 0;
@@ -215,7 +241,7 @@ static int info_file(const char *path) {
     T2vError e = {0, {0}};
     static const char *const accepts =
         "t2v info reads a .safetensors file (or a sharded .safetensors.index.json), a PyTorch .pth (zip) "
-        "checkpoint, a PNG written by t2v (its provenance), or a model directory";
+        "checkpoint, a GGUF file, a PNG written by t2v (its provenance), or a model directory";
     unsigned char head[64];
     size_t nhead = 0;
     unsigned long long size = 0;
@@ -241,7 +267,7 @@ static int info_file(const char *path) {
         free(text);
         return 0;
     }
-    case FILE_ZIP: case FILE_SAFETENSORS: case FILE_ST_INDEX: break;
+    case FILE_ZIP: case FILE_SAFETENSORS: case FILE_ST_INDEX: case FILE_GGUF: break;
     case FILE_EMPTY: t2v_fail(&e, T2V_EINPUT, "%s: the file is empty; %s", path, accepts); return die(&e);
     case FILE_PICKLE:
         t2v_fail(&e, T2V_EINPUT, "%s is a legacy (pre-1.6, non-zip) torch.save pickle, which t2v does not read: "
@@ -270,8 +296,9 @@ static int info_file(const char *path) {
     }
     Checkpoint c;
     if (ckpt_open(&c, path, &e)) return die(&e);
-    printf("%s (%s)\n", path, c.is_pth ? "PyTorch zip checkpoint" : "safetensors");
+    printf("%s (%s)\n", path, c.is_pth ? "PyTorch zip checkpoint" : c.is_gguf ? "GGUF" : "safetensors");
     print_tensor_list(c.tensors);
+    if (c.is_gguf) print_gguf(&c.gguf);
     if (!c.is_pth && c.st.nfiles == 1)
         for (int i = 0; i < c.st.files[0].nmeta; i++)
             printf("  metadata %s = %s\n", c.st.files[0].meta_keys[i], c.st.files[0].meta_vals[i]);
@@ -298,7 +325,7 @@ int cmd_info(int argc, char **argv, App *app) {
     if (argc == 1 && argv[0][0] != '-' && !platform_is_dir(argv[0])) return info_file(argv[0]);
     if (argc >= 1) return cmd_info_model(argc, argv); /* model tree, FLOPs, memory: cmd_info.c */
     return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] | "
-                             "t2v info FILE.safetensors | FILE.pth | FILE.png");
+                             "t2v info FILE.safetensors | FILE.pth | FILE.gguf | FILE.png");
 }
 
 /* ----------------------------------------------------------------------------

@@ -57,7 +57,7 @@ int64_t desc_params(const DescList *d, int64_t *bytes) {
     for (int i = 0; i < d->n; i++) {
         int64_t n = desc_numel(&d->t[i]);
         p += n;
-        if (bytes) bytes[d->t[i].dtype] += n * (int64_t)dtype_size(d->t[i].dtype);
+        if (bytes) bytes[d->t[i].dtype] += (int64_t)dtype_nbytes(d->t[i].dtype, n);
     }
     return p;
 }

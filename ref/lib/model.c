@@ -57,6 +57,10 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
         c->is_pth = 1;
         rc = pth_open(&c->pth, path, err);
         c->tensors = &c->pth.tensors;
+    } else if (gguf_magic(magic, got)) {
+        c->is_gguf = 1;
+        rc = gguf_open(&c->gguf, path, err);
+        c->tensors = &c->gguf.tensors;
     } else {
         rc = st_open_any(&c->st, path, err);
         c->tensors = &c->st.tensors;
@@ -67,6 +71,7 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
 
 void ckpt_close(Checkpoint *c) {
     if (c->is_pth) pth_close(&c->pth);
+    else if (c->is_gguf) gguf_close(&c->gguf);
     else if (c->tensors) st_close_any(&c->st);
     memset(c, 0, sizeof *c);
 }
@@ -98,7 +103,8 @@ static void paths_free(ModelPaths *p) {
 static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
     static const char *const config[] = {"config.json", NULL};
     static const char *const dit[] = {"diffusion_pytorch_model.safetensors.index.json",
-                                      "diffusion_pytorch_model.safetensors", NULL};
+                                      "diffusion_pytorch_model.safetensors",
+                                      "diffusion_pytorch_model.gguf", NULL}; /* GGUF: gguf.h */
     static const char *const t5[] = {"models_t5_umt5-xxl-enc-bf16.pth", "models_t5_umt5-xxl-enc-bf16.safetensors",
                                      NULL};
     static const char *const vae[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", NULL};
@@ -117,7 +123,7 @@ static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
     p->defaults = find_first(dir, defaults);
     const struct { int bit; const char *have, *what; } req[] = {
         {MODEL_NEED_CONFIG, p->config, "config.json"},
-        {MODEL_NEED_DIT, p->dit, "diffusion_pytorch_model.safetensors (or its .index.json)"},
+        {MODEL_NEED_DIT, p->dit, "diffusion_pytorch_model.safetensors (or its .index.json, or .gguf)"},
         {MODEL_NEED_T5, p->t5, "models_t5_umt5-xxl-enc-bf16.pth (or .safetensors)"},
         {MODEL_NEED_VAE, p->vae, "Wan2.1_VAE.pth (or .safetensors)"},
         {MODEL_NEED_TOKENIZER, p->tokenizer, "google/umt5-xxl/spiece.model"},

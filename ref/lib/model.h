@@ -5,7 +5,7 @@
  * `stage`, `info` and `--trace` all start from model_open.
  *
  *   DIR/config.json                                  DiT hyperparameters
- *   DIR/diffusion_pytorch_model.safetensors          DiT (or shards + .index.json)
+ *   DIR/diffusion_pytorch_model.safetensors          DiT (or shards + .index.json, or .gguf)
  *   DIR/models_t5_umt5-xxl-enc-bf16.pth              umT5 encoder (or .safetensors)
  *   DIR/Wan2.1_VAE.pth                               VAE (or .safetensors)
  *   DIR/google/umt5-xxl/spiece.model                 tokenizer
@@ -19,6 +19,7 @@
 #define T2V_MODEL_H
 
 #include "dit.h"
+#include "gguf.h"
 #include "json.h"
 #include "pth.h"
 #include "safetensors.h"
@@ -31,13 +32,15 @@
  * TensorList holds views into the mapping. */
 typedef struct {
     int is_pth;
+    int is_gguf; /* a GGUF file: gguf holds it (quantized tensors stay so) */
     StShards st;
     PthFile pth;
+    GgufFile gguf;
     const TensorList *tensors;
 } Checkpoint;
 
-/* Opens a .pth (zip), a .safetensors or a .safetensors.index.json file,
- * telling them apart by content. */
+/* Opens a .pth (zip), a GGUF, a .safetensors or a .safetensors.index.json
+ * file, telling them apart by content. */
 int ckpt_open(Checkpoint *c, const char *path, T2vError *err);
 void ckpt_close(Checkpoint *c);
 

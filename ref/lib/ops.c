@@ -418,12 +418,15 @@ int needs_widening(const Tensor *W) {
 
 /* dst[i, 0..n) <- rows r0.. of W[., K] from column p0, widened to fp32.
  * BF16 (the checkpoints' dtype) is an inline 16-bit shift; other dtypes
- * go through widen_to_f32. Exact, so any split gives the same values. */
+ * go through widen_to_f32. Exact, so any split gives the same values.
+ * A quantized W (GGUF) is decoded here, block by block, into the tile that
+ * uses it: its rows are whole blocks (gguf.c checks K), and every caller's
+ * p0 is a multiple of GEMM_KC or MV_KB (both 256, a multiple of every block)
+ * with n reaching K or a multiple of 256, so [p0, p0 + n) is whole blocks. */
 static void widen_rows(float *dst, int ldd, const Tensor *W, int K, int r0, int nrows, int p0, int n) {
     const unsigned char *base = (const unsigned char *)W->data;
-    size_t es = dtype_size(W->dtype);
     for (int i = 0; i < nrows; i++) {
-        const unsigned char *s = base + es * ((size_t)(r0 + i) * K + p0);
+        const unsigned char *s = base + dtype_nbytes(W->dtype, (int64_t)(r0 + i) * K + p0);
         float *d = dst + (size_t)i * ldd;
         if (W->dtype == DT_BF16) {
 #pragma omp simd /* d and s never overlap */
@@ -544,6 +547,8 @@ void linear_forward(float *out, const float *inp, const Tensor *W, const float *
 /* Vectors per pass over W, and columns of W widened at a time. */
 #define MV_VB 8
 #define MV_KB 256
+/* widen_rows decodes whole quantized blocks (of at most 256 elements). */
+typedef char t2v_chunks_are_whole_blocks[GEMM_KC % 256 == 0 && MV_KB % 256 == 0 ? 1 : -1];
 
 void matvec_forward(float *out, const Tensor *W, const float *x, const float *b, int M) {
     int N = (int)W->shape[0], K = N > 0 ? (int)(tensor_numel(W) / N) : 0;

@@ -21,6 +21,8 @@
 #include "sha256.h"
 #include "safetensors.h"
 #include "pth.h"
+#include "gguf.h"
+#include "quant.h"
 #include "ops.h"
 #include "tokenizer.h"
 #include "t5.h"

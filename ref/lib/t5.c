@@ -292,7 +292,7 @@ int t5_encode(T5 *m, const int32_t *ids, int L, float *context, T2vError *err) {
     int rc = state_reserve(s, c, L, err);
     if (rc != T2V_OK) return rc;
     /* x = token_embedding[ids], no sqrt(d) scaling (docs/MODEL.md 5.2 step 1) */
-    size_t row = (size_t)c->dim * dtype_size(emb->dtype);
+    size_t row = dtype_nbytes(emb->dtype, c->dim);
     for (int i = 0; i < L; i++)
         widen_to_f32(s->x + (size_t)i * c->dim, (const char *)emb->data + (size_t)ids[i] * row,
                      emb->dtype, c->dim);

@@ -1,5 +1,6 @@
 /* tensor.c: see tensor.h. */
 #include "tensor.h"
+#include "quant.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -38,24 +39,33 @@ void *t2v_calloc(size_t count, size_t size, const char *what, T2vError *err) {
 /* ----------------------------------------------------------------------------
  * Dtypes */
 
+/* size: bytes per element, or per block of `block` elements (ggml's block
+ * structs: scales as fp16 and packed quants, quant.c). */
 static const struct {
     const char *name;
     size_t size;
-    int is_float;
+    int is_float, block;
 } DTYPES[DT_COUNT] = {
-    [DT_F64] = {"F64", 8, 1}, [DT_F32] = {"F32", 4, 1},   [DT_F16] = {"F16", 2, 1},
-    [DT_BF16] = {"BF16", 2, 1}, [DT_I64] = {"I64", 8, 0}, [DT_I32] = {"I32", 4, 0},
-    [DT_I16] = {"I16", 2, 0}, [DT_I8] = {"I8", 1, 0},     [DT_U8] = {"U8", 1, 0},
-    [DT_BOOL] = {"BOOL", 1, 0},
+    [DT_F64] = {"F64", 8, 1, 1}, [DT_F32] = {"F32", 4, 1, 1},   [DT_F16] = {"F16", 2, 1, 1},
+    [DT_BF16] = {"BF16", 2, 1, 1}, [DT_I64] = {"I64", 8, 0, 1}, [DT_I32] = {"I32", 4, 0, 1},
+    [DT_I16] = {"I16", 2, 0, 1}, [DT_I8] = {"I8", 1, 0, 1},     [DT_U8] = {"U8", 1, 0, 1},
+    [DT_BOOL] = {"BOOL", 1, 0, 1},
+    [DT_Q8_0] = {"Q8_0", 34, 1, 32},  [DT_Q4_0] = {"Q4_0", 18, 1, 32},  [DT_Q4_1] = {"Q4_1", 20, 1, 32},
+    [DT_Q5_0] = {"Q5_0", 22, 1, 32},  [DT_Q5_1] = {"Q5_1", 24, 1, 32},  [DT_Q2_K] = {"Q2_K", 84, 1, 256},
+    [DT_Q3_K] = {"Q3_K", 110, 1, 256}, [DT_Q4_K] = {"Q4_K", 144, 1, 256}, [DT_Q5_K] = {"Q5_K", 176, 1, 256},
+    [DT_Q6_K] = {"Q6_K", 210, 1, 256},
 };
 
 size_t dtype_size(DType dt) { return (unsigned)dt < DT_COUNT ? DTYPES[dt].size : 0; }
+int dtype_block(DType dt) { return (unsigned)dt < DT_COUNT ? DTYPES[dt].block : 1; }
+int dtype_is_quant(DType dt) { return dtype_block(dt) > 1; }
+size_t dtype_nbytes(DType dt, int64_t n) { return (size_t)(n / dtype_block(dt)) * dtype_size(dt); }
 const char *dtype_name(DType dt) { return (unsigned)dt < DT_COUNT ? DTYPES[dt].name : "?"; }
 int dtype_is_float(DType dt) { return (unsigned)dt < DT_COUNT && DTYPES[dt].is_float; }
 
 int dtype_from_name(const char *name, DType *out) {
     for (int i = 0; i < DT_COUNT; i++)
-        if (strcmp(name, DTYPES[i].name) == 0) {
+        if (!dtype_is_quant((DType)i) && strcmp(name, DTYPES[i].name) == 0) {
             *out = (DType)i;
             return 0;
         }
@@ -157,7 +167,8 @@ void widen_to_f32(float *dst, const void *src, DType dt, int64_t n) {
         for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i];
         break;
     default:
-        for (int64_t i = 0; i < n; i++) dst[i] = NAN;
+        if (dtype_is_quant(dt)) quant_dequant(dt, dst, s, n / dtype_block(dt));
+        else for (int64_t i = 0; i < n; i++) dst[i] = NAN;
     }
 }
 
@@ -170,7 +181,7 @@ int64_t tensor_numel(const Tensor *t) {
     return n;
 }
 
-size_t tensor_nbytes(const Tensor *t) { return (size_t)tensor_numel(t) * dtype_size(t->dtype); }
+size_t tensor_nbytes(const Tensor *t) { return dtype_nbytes(t->dtype, tensor_numel(t)); }
 
 const char *shape_str(const Tensor *t, char *buf, size_t len) {
     size_t k = 0;

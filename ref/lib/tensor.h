@@ -42,16 +42,26 @@ void *t2v_malloc(size_t n, const char *what, T2vError *err);
 void *t2v_calloc(size_t count, size_t size, const char *what, T2vError *err);
 
 /* ----------------------------------------------------------------------------
- * Dtypes: the safetensors names. Data in files is always little-endian. */
+ * Dtypes: the safetensors names. Data in files is always little-endian.
+ * After DT_BOOL come ggml's block-quantized types (GGUF files, ref/lib/quant.h):
+ * a row of one is whole blocks of dtype_block() elements, each block
+ * dtype_size() bytes; the weights stay so in memory and are decoded block by
+ * block where they are widened (widen_to_f32, ops.c). */
 typedef enum {
     DT_F64, DT_F32, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL,
+    DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
     DT_COUNT
 } DType;
 
-size_t dtype_size(DType dt);
-const char *dtype_name(DType dt);                 /* "F32", "BF16", ...   */
+size_t dtype_size(DType dt);  /* bytes of one element, or of one block when quantized */
+int dtype_block(DType dt);    /* elements per block: 1, or 32 / 256 when quantized */
+int dtype_is_quant(DType dt); /* one of the block-quantized types */
+/* Bytes of n elements (n a multiple of dtype_block; else rounded down). */
+size_t dtype_nbytes(DType dt, int64_t n);
+const char *dtype_name(DType dt);                 /* "F32", "BF16", "Q4_K", ... */
+/* The safetensors names: every dtype but the quantized ones (GGUF only). */
 int dtype_from_name(const char *name, DType *out); /* 0 ok, -1 unknown    */
-int dtype_is_float(DType dt);
+int dtype_is_float(DType dt); /* float storage, quantized types included */
 
 /* Little-endian loads and stores, correct on any host byte order. */
 static inline uint16_t rd_u16le(const void *p) {
@@ -89,7 +99,9 @@ uint16_t f32_to_f16(float f);
 float f32_from_bits(uint32_t u);
 uint32_t f32_to_bits(float f);
 
-/* Widens n little-endian elements of a float or integer dtype to fp32. */
+/* Widens n little-endian elements of a float or integer dtype to fp32; for a
+ * quantized dtype src is the start of a block and n a multiple of the block
+ * (the blocks decoded exactly as ggml does, quant.h). */
 void widen_to_f32(float *dst, const void *src, DType dt, int64_t n);
 
 /* ----------------------------------------------------------------------------

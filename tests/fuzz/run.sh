@@ -96,6 +96,7 @@ for t in "${targets[@]}"; do
     case "$t" in
         *pth*) pat='-name *.pth' ;;
         *safetensors*) pat='-name *.safetensors' ;;
+        *gguf*) pat='-name *.gguf' ;;
         *json*) pat='( -name *.json -o -name *.safetensors )' ;;
         *tokenizer*) pat='-name *.model' ;;
         *) pat='' ;;
