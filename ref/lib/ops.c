@@ -48,6 +48,9 @@ static int thread_id(void) {
 #define GEMM_KC 256
 #define GEMM_NC 1024 /* multiple of every NR */
 #define GEMM_JCHUNK 256 /* columns per parallel task, multiple of every NR */
+/* gemm_tile_grid (OpenBLAS build) */
+#define GEMM_TILE_MAC 250.0
+#define GEMM_TILE_MIN_MAC 4e6
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -342,51 +345,70 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
         }
 }
 
-#ifdef T2V_OPENBLAS
-/* OpenBLAS's own threading splits a GEMM differently for different thread
- * counts, which changes the bits. So OpenBLAS always runs single-threaded
- * (platform_set_threads) and t2v cuts C into tiles fixed by the shape alone,
- * one cblas call per tile, the tiles spread over OpenMP threads: every
- * element is computed by the same call whatever the thread count.
+/* The tile grid of gemm() in the OpenBLAS build: C is cut into rows x cols
+ * tiles, one single-threaded cblas call per tile, the tiles spread over the
+ * OpenMP threads. OpenBLAS's value for an element depends on the M and N of
+ * the call that computes it, not only on K (its micro-kernels take other
+ * paths at other tile edges; measured in docs/ARCHITECTURE.md, Threading),
+ * so the grid is a function of (M, N, K) alone, never of the thread count:
+ * every thread count makes the same calls and gets the same bits.
  *
- * Each call packs the whole of its rows of op(A) and its columns of op(B).
- * A grid of r x c tiles therefore packs (c M + r N) K floats: op(A) once per
- * tile column, op(B) once per tile row. gemm_grid takes GEMM_TILES = 6 tiles
- * (1, 2, 3 or 6 threads share them evenly; fewer when tiles would be shorter
- * than GEMM_TILE_MIN) in the layout that packs least. The DiT at 1,560
- * tokens: q, k, v, o (N = K = 1,536) 3 x 2 tiles, 11.9 M floats against
- * 16.6 M for 6 row tiles; ffn.0 (N 8,960) 1 x 6, 28 M against 85 M for 6 x 1. */
-enum { GEMM_TILES = 6, GEMM_TILE_MIN = 32 };
+ * The grid grows with the shape instead. Each call packs its rows of op(A)
+ * and its columns of op(B), so r x c tiles pack ((c-1) M + (r-1) N) K floats
+ * more than one call would: a single thread's cost of the split. The grid
+ * is the one with the most tiles, of gemm_tile_counts (whole rounds for 2,
+ * 4, 8, 16, 32 or 64 threads, nearly so for 3, 6, 12, 24, 48), that copies at
+ * most one extra float per GEMM_TILE_MAC multiply-adds (measured: a few per
+ * cent of one thread's time) and gives each tile GEMM_TILE_MIN_MAC
+ * multiply-adds or more, then the least extra packing. DiT 1.3B at
+ * 1,560 tokens: q, k, v, o and ffn.2 4 x 4 tiles, ffn.0 (N 8,960) 4 x 16; at
+ * 6,240 tokens 64 tiles; a product of 100 x 100 one tile. */
+static const int gemm_tile_counts[] = {64, 48, 32, 24, 16, 12, 8, 6, 4, 3, 2};
 
-/* The grid: rows x cols tiles, the most tiles (6, 3, 2, 1) none shorter than
- * GEMM_TILE_MIN, then the fewest floats packed (cols M K + rows N K). */
-static void gemm_grid(int M, int N, int *rows, int *cols) {
-    static const int grid[][2] = {{1, 6}, {2, 3}, {3, 2}, {6, 1}, {1, 3}, {3, 1}, {1, 2}, {2, 1}, {1, 1}};
-    int64_t best = -1;
-    for (int i = 0; i < (int)(sizeof grid / sizeof grid[0]); i++) {
-        int r = grid[i][0], c = grid[i][1];
-        if (best >= 0 && r * c < *rows * *cols) break;  /* fewer tiles: only if none fit */
-        if ((r > 1 && M / r < GEMM_TILE_MIN) || (c > 1 && N / c < GEMM_TILE_MIN)) continue;
-        int64_t cost = (int64_t)c * M + (int64_t)r * N;
-        if (best < 0 || cost < best) { best = cost; *rows = r; *cols = c; }
+void gemm_tile_grid(int M, int N, int K, int *rows, int *cols) {
+    *rows = *cols = 1;
+    for (size_t i = 0; i < sizeof gemm_tile_counts / sizeof gemm_tile_counts[0]; i++) {
+        int T = gemm_tile_counts[i];
+        double best = -1.0;
+        for (int r = 1; r <= imin(T, M); r++) { /* r x T/r tiles */
+            int c = T / r;
+            double extra = (double)(c - 1) / N + (double)(r - 1) / M; /* floats per multiply-add */
+            if (r * c != T || c > N || extra * GEMM_TILE_MAC > 1.0 || (best >= 0 && extra >= best)) continue;
+            if ((double)M * N * K < (double)T * GEMM_TILE_MIN_MAC) break; /* too little work for T calls */
+            best = extra;
+            *rows = r;
+            *cols = c;
+        }
+        if (best >= 0) return;
     }
+}
+
+#ifdef T2V_OPENBLAS
+/* C[M,N] = alpha op(A) op(B) + beta C, row-major, as one single-threaded
+ * OpenBLAS call. Made in column-major form (C^T = op(B)^T op(A)^T), the form
+ * OpenBLAS converts a row-major call to: the same arithmetic, minus the
+ * row-major-only shortcut some builds take for small products (its "direct"
+ * AVX-512 kernel, chosen by size and CPU, not by the core type). */
+static void sgemm_call(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, transA ? CblasTrans : CblasNoTrans, N, M, K,
+                alpha, B, ldb, A, lda, beta, C, ldc);
 }
 
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int rows = 1, cols = 1;
-    gemm_grid(M, N, &rows, &cols);
+    int rows, cols;
+    gemm_tile_grid(M, N, K, &rows, &cols);
     int tm = (M + rows - 1) / rows, tn = (N + cols - 1) / cols;
     #pragma omp parallel for schedule(dynamic, 1) if (rows * cols > 1)
     for (int t = 0; t < rows * cols; t++) {
         /* C[i.., j..] from rows i.. of op(A), columns j.. of op(B); never empty:
-         * gemm_grid splits only lengths of at least GEMM_TILE_MIN per tile */
+         * r tiles only where M >= 250 (r - 1), so (r - 1) ceil(M / r) < M */
         int i = t / cols * tm, j = t % cols * tn;
         int m = M - i < tm ? M - i : tm, n = N - j < tn ? N - j : tn;
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,
-                    transB ? B + (size_t)j * ldb : B + j, ldb, beta, C + (size_t)i * ldc + j, ldc);
+        sgemm_call(transA, transB, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,
+                   transB ? B + (size_t)j * ldb : B + j, ldb, beta, C + (size_t)i * ldc + j, ldc);
     }
 }
 #endif
