@@ -56,7 +56,7 @@ static const char HELP_GENERATE[] =
     "  --shift S              flow-matching schedule shift (> 0)\n"
     "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
     "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
-    "  --threads N            threads (default: all processors); results do not depend on it\n"
+    "  --threads N            threads (default: the physical cores); results do not depend on it\n"
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
     "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
@@ -86,7 +86,7 @@ static const char HELP_STAGE[] =
     "  --cfg G                sampler stage: guidance scale\n"
     "  --shift S              sampler stage: schedule shift\n"
     "  --sampler NAME         sampler stage: unipc or euler\n"
-    "  --threads N            threads (default: all processors)\n"
+    "  --threads N            threads (default: the physical cores)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
     "  -h, --help             this help\n";

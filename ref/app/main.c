@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_core.h"
 #include "cli.h"
 #include "t2v.h"
 
@@ -21,6 +22,7 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
+    blas_core_select(argv); /* first: it may start the program again (blas_core.h) */
     tempfiles_init(&app.temps);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -39,7 +41,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("t2v %s (gemm: %s)\n", T2V_VERSION, gemm_backend());
+        printf("t2v %s (gemm: %s, kernels: %s)\n", T2V_VERSION, gemm_backend(), blas_core_name());
         return 0;
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2, &app);
