@@ -266,6 +266,28 @@ static void test_conv_threads(void) {
     tensor_free(&tw);
 }
 
+/* 128 output channels on 2 frames of 10 x 12: the Winograd path cuts Cout
+ * into 2 blocks of 64 (few rectangles): the same bits for every thread
+ * count, and close to the float64 direct convolution. */
+static void test_conv_channel_blocks(void) {
+    enum { Cin = 16, Cout = 128, T = 2, H = 10, W = 12 };
+    int64_t shape[5] = {Cout, Cin, 3, 3, 3}, n = (int64_t)Cout * T * H * W;
+    Tensor tw;
+    T2vError e = {0, {0}};
+    if (tensor_alloc(&tw, DT_F32, 5, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
+    float *w = rand_floats(63, Cout * Cin * 27, 0.125f);
+    for (int64_t i = 0; i < (int64_t)Cout * Cin * 27; i++) wr_u32le((uint32_t *)tw.data + i, f32_to_bits(w[i]));
+    ConvCase c = {Cin, T, H, W, &tw, rand_floats(64, (int64_t)Cin * T * H * W, 1.0f), rand_floats(65, Cout, 1.0f),
+                  {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1}};
+    same_bits_all_threads("conv3d_forward 16->128 [2,10,12] k3 causal (Winograd, 2 channel blocks)", run_conv, &c, n);
+    float *got = falloc(n), *ref = falloc(n);
+    run_conv(&c, got);
+    conv3d_naive(ref, c.x, Cin, T, H, W, w, Cout, c.bias, &c.p);
+    check_close("conv3d_forward 16->128, channel blocks vs direct", got, ref, n, 1e-5, 0.9999999);
+    free(got); free(ref); free(w); free((void *)c.x); free((void *)c.bias);
+    tensor_free(&tw);
+}
+
 typedef struct {
     int M;
     const Tensor *W;
@@ -305,6 +327,7 @@ int main(void) {
     test_attention_threads();
     test_rowwise_threads();
     test_conv_threads();
+    test_conv_channel_blocks();
     test_linear_threads();
     return h_finish();
 }

@@ -47,7 +47,7 @@ static int thread_id(void) {
 #define GEMM_MC 96   /* multiple of MR */
 #define GEMM_KC 256
 #define GEMM_NC 1024 /* multiple of every NR */
-#define GEMM_JCHUNK 256 /* columns per parallel task, multiple of every NR */
+#define GEMM_JCHUNK 256 /* most columns per parallel task, 2^k times every NR */
 /* gemm_tile_grid (OpenBLAS build) */
 #define GEMM_TILE_MAC 250.0
 #define GEMM_TILE_MIN_MAC 4e6
@@ -279,6 +279,17 @@ static void scale_C(int M, int N, float beta, float *C, int ldc) {
             C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
+/* Columns per task in gemm_builtin: GEMM_JCHUNK, halved (to 2 NR at
+ * least) while one block's tasks would leave a thread without two of them:
+ * 16 to 64 threads get work on the DiT's 17 row blocks, and the text
+ * encoder's single one. An element's sum is the same whoever computes it,
+ * so this thread-dependent split does not change a bit. */
+static int gemm_jchunk(int n_ic, int nc, int nt, int nr) {
+    int j = GEMM_JCHUNK;
+    while (j > 2 * nr && (int64_t)n_ic * ((nc + j - 1) / j) < 2 * nt) j /= 2;
+    return j;
+}
+
 void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -305,7 +316,7 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
         for (int jc = 0; jc < N; jc += GEMM_NC) {
             int nc = imin(GEMM_NC, N - jc);
             int n_jp = (nc + gk.nr - 1) / gk.nr;
-            int n_jt = (nc + GEMM_JCHUNK - 1) / GEMM_JCHUNK;
+            int jchunk = gemm_jchunk(n_ic, nc, nt, gk.nr), n_jt = (nc + jchunk - 1) / jchunk;
             for (int pc = 0; pc < K; pc += GEMM_KC) {
                 int kc = imin(GEMM_KC, K - pc);
 #pragma omp for schedule(static)
@@ -314,8 +325,8 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
                 /* implicit barrier: Bp is complete */
 #pragma omp for schedule(dynamic, 1)
                 for (int t = 0; t < n_ic * n_jt; t++) {
-                    int ic = (t / n_jt) * GEMM_MC, jt = (t % n_jt) * GEMM_JCHUNK;
-                    int mc = imin(GEMM_MC, M - ic), ncols = imin(GEMM_JCHUNK, nc - jt);
+                    int ic = (t / n_jt) * GEMM_MC, jt = (t % n_jt) * jchunk;
+                    int mc = imin(GEMM_MC, M - ic), ncols = imin(jchunk, nc - jt);
                     pack_A(myAp, transA, A, lda, ic, mc, pc, kc);
                     macro_kernel(&gk, mc, ncols, kc, myAp, Bp + (size_t)jt * kc, alpha, beta,
                                  pc == 0, C + (size_t)ic * ldc + jc + jt, ldc);
@@ -1052,12 +1063,16 @@ void attention_naive(float *out, int ldo, const float *q, int ldq, const float *
  * once per row tile: the VAE decode ran 2x slower.) The tiles, fixed by P
  * alone, give the same bits for every thread count; CONV_TILE_K is the
  * built-in GEMM's KC, so BLAS=none sums in the same order as one call. */
-enum { CONV_TILE_K = 256, CONV_TILE_N = 1024 };
+enum { CONV_TILE_K = 256, CONV_TILE_N = 1024, CONV_TILE_MIN = 256 };
 
-/* Columns per tile: a multiple of 6 tiles (1, 2, 3 or 6 threads share them
- * evenly) of at most CONV_TILE_N columns, rounded up to 16. */
+/* Columns per tile: at most CONV_TILE_N, and at least 64 tiles where that
+ * leaves CONV_TILE_MIN columns or more per tile (64 threads busy on frames
+ * of 128 x 128 and up); a multiple of 6 tiles (1, 2, 3 or 6 threads share
+ * them evenly), rounded up to 16. Fixed by P alone. */
 static int64_t conv_tile_n(int64_t P) {
-    int64_t ntiles = 6 * ((P + 6 * CONV_TILE_N - 1) / (6 * CONV_TILE_N));
+    int64_t ntiles = (P + CONV_TILE_N - 1) / CONV_TILE_N, wide = P / CONV_TILE_MIN;
+    if (ntiles < 64) ntiles = wide < 64 ? (wide > ntiles ? wide : ntiles) : 64;
+    ntiles = 6 * ((ntiles + 5) / 6);
     return ((P + ntiles - 1) / ntiles + 15) / 16 * 16;
 }
 
@@ -1146,7 +1161,7 @@ static void conv3d_tile(float *out, const float *inp, int T, int H, int W, const
  * Work is cut as the im2col path's: one task per (output frame, rectangle
  * of at most WG_NT tiles) on one thread, K in blocks of WG_KB rows, all
  * fixed by the shape, so every thread count gives the same bits. */
-enum { WG_NT = 128, WG_KB = 256, WG_PAD = 16 };
+enum { WG_NT = 128, WG_KB = 256, WG_PAD = 16, WG_CO_MIN = 64 };
 
 /* The transforms' loops over a row of tiles are asked to vectorise (gcc
  * does, with SSE2); clang turns an "omp simd" it cannot vectorise into an
@@ -1192,6 +1207,7 @@ static void winograd_weights(float *U, const float *w, int Cout, int Cin, int kt
  * tx0..tx0+nx (tile jj = (ty - ty0) * nx + tx - tx0). */
 typedef struct {
     int to, ty0, ny, tx0, nx;
+    int co0, nco; /* output channels co0..co0+nco */
 } WgRect;
 
 /* Input pixels (y, x0 + 2k) and (y, x0 + 2k + 1), k = 0..n, into e and o;
@@ -1280,15 +1296,15 @@ WG_SIMD
     }
 }
 
-/* One task: the tiles of R, on one thread. Only the temporal taps that land
- * inside the input take part (the others read zero padding): rows
- * k = a*Cin + ci for a in [a0, a1). */
+/* One task: the tiles of R, output channels R->co0.., on one thread. Only
+ * the temporal taps that land inside the input take part (the others read
+ * zero padding): rows k = a*Cin + ci for a in [a0, a1). */
 static void winograd_task(float *out, const float *inp, int Cin, int T, int H, int W, const float *U, int Cout,
                           int kt, const float *bias, const Conv3dParams *p, int To, const WgRect *R, float *V,
                           float *M) {
     int nt = R->ny * R->nx, a0 = imax(0, p->pt0 - R->to), a1 = imin(kt, T + p->pt0 - R->to);
     int64_t K = (int64_t)kt * Cin, k1 = (int64_t)a1 * Cin;
-    size_t ms = (size_t)Cout * nt + WG_PAD; /* plane strides: WG_PAD floats apart keeps */
+    size_t ms = (size_t)R->nco * nt + WG_PAD; /* plane strides: WG_PAD floats apart keeps */
     if (a1 <= a0) memset(M, 0, sizeof(float) * 16 * ms);  /* the 16 planes off one cache set */
     for (int64_t k0 = (int64_t)a0 * Cin; k0 < k1; k0 += WG_KB) {
         int kb = (int)(k1 - k0 < WG_KB ? k1 - k0 : WG_KB);
@@ -1298,22 +1314,32 @@ static void winograd_task(float *out, const float *inp, int Cin, int T, int H, i
             winograd_input(V, vs, nt, r, inp + ((size_t)ci * T + ti) * H * W, H, W, R);
         }
         for (int x = 0; x < 16; x++)
-            gemm_serial(Cout, nt, kb, U + (size_t)x * Cout * K + k0, (int)K, V + x * vs, nt,
+            gemm_serial(R->nco, nt, kb, U + ((size_t)x * Cout + R->co0) * K + k0, (int)K, V + x * vs, nt,
                         k0 > (int64_t)a0 * Cin ? 1.0f : 0.0f, M + x * ms, nt);
     }
-    winograd_output(out + (size_t)R->to * H * W, (int64_t)To * H * W, M, ms, Cout, nt, bias, H, W, R);
+    winograd_output(out + ((size_t)R->co0 * To + R->to) * H * W, (int64_t)To * H * W, M, ms, R->nco, nt,
+                    bias ? bias + R->co0 : NULL, H, W, R);
 }
 
 /* The Winograd path of conv3d_forward: out[Cout, To, H, W] (bias included).
- * Tasks are rectangles of about WG_NT tiles: runs of at most WG_NT tiles of
- * a tile row, or whole tile rows when a row is shorter. */
+ * Tasks are rectangles of about WG_NT tiles (runs of at most WG_NT tiles of
+ * a tile row, or whole tile rows when a row is shorter) times blocks of
+ * output channels: Cout halved while the tasks are fewer than 64 and a
+ * block keeps WG_CO_MIN channels (the VAE's low resolutions, 512 channels
+ * on 2 rectangles a frame: 16 tasks a frame instead of 2; each block
+ * transforms its rectangle's input again, a few per cent of its work).
+ * All of it fixed by the shape. */
 static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, int W, const float *w, int Cout,
                            int kt, const float *bias, const Conv3dParams *p, int To, T2vError *err) {
     int ntx = (W + 1) / 2, nty = (H + 1) / 2;
     int cx = (ntx + WG_NT - 1) / WG_NT, rx = (ntx + cx - 1) / cx; /* column runs of rx tiles */
     int ry = imax(1, WG_NT / rx), cy = (nty + ry - 1) / ry;        /* ry tile rows per task */
-    int64_t ntask = (int64_t)To * cy * cx;
-    size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * Cout + WG_PAD);
+    int64_t nrect = (int64_t)To * cy * cx;
+    int cb = 1;
+    while (nrect * cb < 64 && Cout / (2 * cb) >= WG_CO_MIN) cb *= 2;
+    int nco = (Cout + cb - 1) / cb; /* cb blocks of nco channels, the last one shorter, never empty */
+    int64_t ntask = nrect * cb;
+    size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * nco + WG_PAD);
     float *U = t2v_malloc(sizeof(float) * 16 * (size_t)Cout * (size_t)kt * Cin, "conv3d Winograd weight", err);
     int nt = max_threads();
     float *buf = U ? t2v_malloc(sizeof(float) * per * (size_t)nt, "conv3d Winograd buffers", err) : NULL;
@@ -1323,9 +1349,10 @@ static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, 
  * (LLVM's libomp gave a larger team after a nested region in a GEMM) */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntask > 1)
     for (int64_t task = 0; task < ntask; task++) {
-        int bx = (int)(task % cx), by = (int)(task / cx % cy);
-        WgRect R = {(int)(task / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
-                    imin(rx, ntx - bx * rx)};
+        int64_t rect = task / cb;
+        int bx = (int)(rect % cx), by = (int)(rect / cx % cy), co0 = (int)(task % cb) * nco;
+        WgRect R = {(int)(rect / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
+                    imin(rx, ntx - bx * rx), co0, imin(nco, Cout - co0)};
         float *V = buf + per * (size_t)thread_id(), *M = V + vsize; /* V and M, per thread */
         winograd_task(out, inp, Cin, T, H, W, U, Cout, kt, bias, p, To, &R, V, M);
     }
