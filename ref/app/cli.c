@@ -37,7 +37,10 @@ static const char HELP_HEAD[] =
     "t2v " T2V_VERSION ": Wan2.1 text-to-video, a readable CPU reference in C99\n"
     "\n"
     "usage: t2v COMMAND [options]   (t2v COMMAND --help, or t2v help COMMAND: that command alone)\n"
-    "       t2v --help | --version\n";
+    "       t2v --help | --version\n"
+    "OpenBLAS build: when OpenBLAS picks kernels below what the CPU runs (an older OpenBLAS on a\n"
+    "newer CPU), t2v restarts itself once with OPENBLAS_CORETYPE set and says so; set\n"
+    "OPENBLAS_CORETYPE yourself to choose (t2v --version prints the kernels in use).\n";
 
 static const char HELP_GENERATE[] =
     "usage: t2v [generate] -p PROMPT [options]          generate a video\n"
