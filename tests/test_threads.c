@@ -25,6 +25,18 @@ static float *rand_floats(uint64_t seed, int64_t n, float scale) {
     return x;
 }
 
+/* setenv / unsetenv, which the Windows C library spells _putenv. */
+static void env_set(const char *name, const char *value) {
+#if defined(_WIN32)
+    char kv[256];
+    snprintf(kv, sizeof kv, "%s=%s", name, value ? value : ""); /* "NAME=" removes */
+    _putenv(kv);
+#else
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+#endif
+}
+
 static int same_bits(const float *a, const float *b, int64_t n) {
     return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
 }
@@ -84,12 +96,12 @@ static void test_gemm_threads(void) {
         g.A = rand_floats(100 + s, (int64_t)g.M * g.K, 1.0f);
         g.B = rand_floats(200 + s, (int64_t)g.K * g.N, 1.0f);
         g.C0 = rand_floats(300 + s, (int64_t)g.M * g.N, 1.0f);
-        int r, q;
-        gemm_tile_grid(g.M, g.N, g.K, &r, &q);
-        char what[128];
+        int r, q, procs = gemm_grid_procs();
+        gemm_tile_grid(g.M, g.N, g.K, procs, &r, &q);
+        char what[160];
         for (g.builtin = 0; g.builtin < (s < 2 ? 1 : 2); g.builtin++) {
-            snprintf(what, sizeof what, "%s %dx%dx%d t%d%d (grid %dx%d)", g.builtin ? "gemm_builtin" : "gemm",
-                     g.M, g.N, g.K, g.ta, g.tb, r, q);
+            snprintf(what, sizeof what, "%s %dx%dx%d t%d%d (grid %dx%d for %d processors)",
+                     g.builtin ? "gemm_builtin" : "gemm", g.M, g.N, g.K, g.ta, g.tb, r, q, procs);
             same_bits_all_threads(what, run_gemm, &g, (int64_t)g.M * g.N);
         }
         free((void *)g.A); free((void *)g.B); free((void *)g.C0);
@@ -115,37 +127,53 @@ static void test_builtin_any_split(void) {
     free(A); free(B); free(C); free(D);
 }
 
-/* The grid: fixed by the shape, at most 64 tiles, no empty one, at most one
- * extra packed float per 250 multiply-adds; 16 tiles or more for the DiT's
- * GEMMs at 1,560 tokens (1.3B: 16 threads busy), 48 or more at 6,240. */
+/* The grid: never a function of the thread count; the smallest count of
+ * gemm_tile_counts >= 2 procs at most (1 tile for 1 processor), no empty
+ * tile, at most one extra packed float per 250 multiply-adds; the DiT's
+ * GEMMs get 16+ tiles at 1,560 tokens on 16 processors (all busy), 48+ at
+ * 6,240 tokens on 64, and at most 4 on 2 (the cheapest split that keeps
+ * both busy); T2V_GEMM_PROCS sets the processors gemm() cuts for. */
 static void test_tile_grid(void) {
     static const int shapes[][3] = {{1560, 1536, 1536}, {1560, 8960, 1536}, {1560, 1536, 8960},
                                     {6240, 1536, 1536}, {6240, 8960, 1536}, {512, 1536, 4096},
                                     {30, 4096, 4096},   {100, 100, 100},    {7, 5, 3},
                                     {1, 100000, 64}};
+    static const int procs_list[] = {1, 2, 3, 16, 64}, caps[] = {1, 4, 6, 32, 64};
     int ok = 1, dit_ok = 1;
-    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
-        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], r, c, r2, c2;
-        platform_set_threads(1);
-        gemm_tile_grid(M, N, K, &r, &c);
-        platform_set_threads(16);
-        gemm_tile_grid(M, N, K, &r2, &c2);
-        int tm = (M + r - 1) / r, tn = (N + c - 1) / c;
-        /* no empty tile; at most one extra packed float per 250 multiply-adds */
-        int fits = r >= 1 && c >= 1 && r * c <= 64 && M - (r - 1) * tm >= 1 && N - (c - 1) * tn >= 1 &&
-                   250.0 * ((double)(c - 1) / N + (double)(r - 1) / M) <= 1.0;
-        if (!fits || r != r2 || c != c2) {
-            printf("       %dx%dx%d: grid %dx%d (16 threads: %dx%d)\n", M, N, K, r, c, r2, c2);
-            ok = 0;
+    for (int pi = 0; pi < 5; pi++) {
+        int procs = procs_list[pi];
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], r, c, r2, c2;
+            platform_set_threads(1);
+            gemm_tile_grid(M, N, K, procs, &r, &c);
+            platform_set_threads(16);
+            gemm_tile_grid(M, N, K, procs, &r2, &c2);
+            int tm = (M + r - 1) / r, tn = (N + c - 1) / c;
+            int fits = r >= 1 && c >= 1 && r * c <= caps[pi] && M - (r - 1) * tm >= 1 && N - (c - 1) * tn >= 1 &&
+                       250.0 * ((double)(c - 1) / N + (double)(r - 1) / M) <= 1.0;
+            if (!fits || r != r2 || c != c2) {
+                printf("       %d procs, %dx%dx%d: grid %dx%d (16 threads: %dx%d)\n", procs, M, N, K, r, c, r2, c2);
+                ok = 0;
+            }
+            if (procs >= 16) printf("       %d procs, %dx%dx%d: %d x %d tiles\n", procs, M, N, K, r, c);
+            if ((procs == 16 && s < 3 && r * c < 16) || (procs == 64 && s >= 3 && s < 5 && r * c < 48) ||
+                (procs == 2 && s < 5 && r * c != 4))
+                dit_ok = 0;
+            if (s == 7 && r * c != 1) ok = 0;
         }
-        printf("       %dx%dx%d: %d x %d tiles\n", M, N, K, r, c);
-        if (s < 5 && r * c < (s < 3 ? 16 : 48)) dit_ok = 0;
-        if (s == 7 && r * c != 1) { printf("       %dx%dx%d: %d tiles\n", M, N, K, r * c); ok = 0; }
     }
     platform_set_threads(platform_default_threads());
-    CHECK(ok, "gemm_tile_grid: the same grid at 1 and 16 threads, <= 64 tiles, none empty, <= 1 extra "
-          "packed float per 250 multiply-adds, 1 tile for a small product");
-    CHECK(dit_ok, "gemm_tile_grid: the DiT's GEMMs get 16+ tiles at 1,560 tokens, 48+ at 6,240");
+    CHECK(ok, "gemm_tile_grid: the same grid at 1 and 16 threads; <= 2 tiles a processor (rounded up), none "
+          "empty, <= 1 extra packed float per 250 multiply-adds, 1 tile for a small product");
+    CHECK(dit_ok, "gemm_tile_grid: the DiT's GEMMs get 4 tiles on 2 processors, 16+ at 1,560 tokens on 16, "
+          "48+ at 6,240 on 64");
+    env_set("T2V_GEMM_PROCS", "48");
+    int p48 = gemm_grid_procs();
+    env_set("T2V_GEMM_PROCS", "0");
+    int p0 = gemm_grid_procs();
+    env_set("T2V_GEMM_PROCS", NULL);
+    CHECK(p48 == 48 && p0 == gemm_grid_procs() && p0 >= 1,
+          "gemm_grid_procs: T2V_GEMM_PROCS=48 -> %d; 0 (out of range) -> the machine's %d", p48, p0);
 }
 
 /* --- attention, norms, element-wise ---------------------------------------- */
@@ -322,7 +350,10 @@ static void test_linear_threads(void) {
 int main(void) {
     printf("gemm backend: %s\n", gemm_backend());
     test_tile_grid();
+    test_gemm_threads(); /* this machine's grids */
+    env_set("T2V_GEMM_PROCS", "64"); /* a 64-processor machine's: 16 to 64 tiles */
     test_gemm_threads();
+    env_set("T2V_GEMM_PROCS", NULL);
     test_builtin_any_split();
     test_attention_threads();
     test_rowwise_threads();

@@ -361,26 +361,33 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
  * OpenMP threads. OpenBLAS's value for an element depends on the M and N of
  * the call that computes it, not only on K (its micro-kernels take other
  * paths at other tile edges; measured in docs/ARCHITECTURE.md, Threading),
- * so the grid is a function of (M, N, K) alone, never of the thread count:
- * every thread count makes the same calls and gets the same bits.
+ * so the grid never depends on the thread count: every --threads makes the
+ * same calls and gets the same bits. It depends on the shape and on the
+ * machine: `procs`, the processors the process may use (gemm_grid_procs).
  *
- * The grid grows with the shape instead. Each call packs its rows of op(A)
- * and its columns of op(B), so r x c tiles pack ((c-1) M + (r-1) N) K floats
- * more than one call would: a single thread's cost of the split. The grid
- * is the one with the most tiles, of gemm_tile_counts (whole rounds for 2,
- * 4, 8, 16, 32 or 64 threads, nearly so for 3, 6, 12, 24, 48), that copies at
- * most one extra float per GEMM_TILE_MAC multiply-adds (measured: a few per
- * cent of one thread's time) and gives each tile GEMM_TILE_MIN_MAC
- * multiply-adds or more, then the least extra packing. DiT 1.3B at
- * 1,560 tokens: q, k, v, o and ffn.2 4 x 4 tiles, ffn.0 (N 8,960) 4 x 16; at
- * 6,240 tokens 64 tiles; a product of 100 x 100 one tile. */
+ * Each call packs its rows of op(A) and its columns of op(B), so r x c tiles
+ * pack ((c-1) M + (r-1) N) K floats more than one call would: what a split
+ * costs one thread. So the grid has the fewest tiles that keep the machine
+ * busy: at most two per processor (one only for a single processor), of
+ * gemm_tile_counts (whole rounds for 2, 4, 8, 16, 32 or 64 threads, nearly
+ * so for 3, 6, 12, 24, 48), copying at most one extra float per
+ * GEMM_TILE_MAC multiply-adds (measured: a few per cent of one thread's time)
+ * and leaving each tile GEMM_TILE_MIN_MAC multiply-adds; the most tiles
+ * within those bounds, then the least extra packing. DiT 1.3B at 1,560 tokens
+ * on 2 processors: q, k, v, o 2 x 2 tiles, ffn.0 (N 8,960) 1 x 4; on 16:
+ * 4 x 4 and 2 x 16; on 64, 6,240 tokens: 48 to 64 tiles. */
 static const int gemm_tile_counts[] = {64, 48, 32, 24, 16, 12, 8, 6, 4, 3, 2};
 
-void gemm_tile_grid(int M, int N, int K, int *rows, int *cols) {
+void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols) {
+    size_t ncounts = sizeof gemm_tile_counts / sizeof gemm_tile_counts[0];
+    int cap = procs <= 1 ? 1 : gemm_tile_counts[0]; /* the smallest count >= 2 procs */
+    for (size_t i = 0; i < ncounts && procs > 1; i++)
+        if (gemm_tile_counts[i] >= 2 * procs) cap = gemm_tile_counts[i];
     *rows = *cols = 1;
-    for (size_t i = 0; i < sizeof gemm_tile_counts / sizeof gemm_tile_counts[0]; i++) {
+    for (size_t i = 0; i < ncounts; i++) {
         int T = gemm_tile_counts[i];
         double best = -1.0;
+        if (T > cap) continue;
         for (int r = 1; r <= imin(T, M); r++) { /* r x T/r tiles */
             int c = T / r;
             double extra = (double)(c - 1) / N + (double)(r - 1) / M; /* floats per multiply-add */
@@ -392,6 +399,20 @@ void gemm_tile_grid(int M, int N, int K, int *rows, int *cols) {
         }
         if (best >= 0) return;
     }
+}
+
+/* The processors gemm()'s grid is cut for: T2V_GEMM_PROCS (1..1024) when
+ * set, to reproduce another machine's OpenBLAS bits or to test the grids of
+ * a larger one; else the processors this process may use. */
+int gemm_grid_procs(void) {
+    const char *e = getenv("T2V_GEMM_PROCS");
+    int n = e && e[0] ? atoi(e) : 0;
+    if (n >= 1 && n <= 1024) return n;
+#ifdef _OPENMP
+    return omp_get_num_procs();
+#else
+    return 1;
+#endif
 }
 
 #ifdef T2V_OPENBLAS
@@ -410,7 +431,7 @@ static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, flo
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     int rows, cols;
-    gemm_tile_grid(M, N, K, &rows, &cols);
+    gemm_tile_grid(M, N, K, gemm_grid_procs(), &rows, &cols);
     int tm = (M + rows - 1) / rows, tn = (N + cols - 1) / cols;
     #pragma omp parallel for schedule(dynamic, 1) if (rows * cols > 1)
     for (int t = 0; t < rows * cols; t++) {
