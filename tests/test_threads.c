@@ -190,16 +190,17 @@ static void run_attention(void *ctx, float *out) {
 }
 
 static void test_attention_threads(void) {
-    /* 12 heads x 7 query blocks (self), and 2 heads x 21 blocks with a
-     * relative bias (the text encoder's form) */
-    static const int cases[][4] = {{300, 300, 12, 64}, {1000, 77, 2, 32}};
-    for (int c = 0; c < 2; c++) {
+    /* 12 heads x 7 query blocks (self), 2 heads x 21 blocks with a
+     * relative bias (the text encoder's form), and one head (the VAE's):
+     * blocks of 48 rows at 1 thread, of 6 at 16 */
+    static const int cases[][4] = {{300, 300, 12, 64}, {1000, 77, 2, 32}, {300, 300, 1, 64}};
+    for (int c = 0; c < 3; c++) {
         AttCase a = {cases[c][0], cases[c][1], cases[c][2], cases[c][3], NULL, NULL, NULL, NULL};
         int HD = a.H * a.d;
         a.q = rand_floats(10 + c, (int64_t)a.Nq * HD, 2.0f);
         a.k = rand_floats(20 + c, (int64_t)a.Nk * HD, 1.0f);
         a.v = rand_floats(30 + c, (int64_t)a.Nk * HD, 1.0f);
-        a.rb = c ? rand_floats(40, (int64_t)a.H * (a.Nq + a.Nk - 1), 1.0f) : NULL;
+        a.rb = c == 1 ? rand_floats(40, (int64_t)a.H * (a.Nq + a.Nk - 1), 1.0f) : NULL;
         char what[96];
         snprintf(what, sizeof what, "attention_forward Nq=%d Nk=%d H=%d d=%d%s", a.Nq, a.Nk, a.H, a.d,
                  a.rb ? " + bias" : "");

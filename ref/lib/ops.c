@@ -860,7 +860,7 @@ void rope_apply(float *x, int N, int H, int d, int ld, const float *cos_t, const
  *   l = l e^(m-m') + rowsum P;  O = O e^(m-m') + P V;   out = O / l.
  * K^T and V are packed once per call into the GEMM's panel layout (a copy of
  * K and V, O(Nk·H·d)), so the query-block tasks only pack Q and P. */
-#define ATT_QB 48  /* query rows per task (multiple of GEMM_MR) */
+#define ATT_QB 48  /* most query rows per task (multiple of GEMM_MR) */
 #define ATT_KB 256 /* keys per block (<= GEMM_KC: P V is one K chunk) */
 
 /* C[M,N] = alpha * A B + beta * C from packed operands (M <= GEMM_MC): Ap
@@ -1013,7 +1013,12 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
     }
     pl.Kp = buf + per * (size_t)nt;
     pl.Vp = pl.Kp + nblk * pl.kp_size;
-    int n_qb = (Nq + ATT_QB - 1) / ATT_QB, tasks = n_qb * H;
+    /* query rows per task: ATT_QB, halved (multiples of GEMM_MR) while the
+     * tasks would leave a thread without two (the VAE's one head: 22 tasks
+     * at 32 x 32); a row's result does not depend on its block */
+    int qb = ATT_QB;
+    while (qb > GEMM_MR && (int64_t)H * ((Nq + qb - 1) / qb) < 2 * nt) qb = qb / 2 / GEMM_MR * GEMM_MR;
+    int n_qb = (Nq + qb - 1) / qb, tasks = n_qb * H;
 #pragma omp parallel num_threads(nt) if ((tasks > 1 || nblk > 1) && nt > 1)
     {
 #pragma omp for schedule(static)
@@ -1028,8 +1033,8 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
         att_scratch_bind(&s, buf + per * (size_t)thread_id(), d);
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
-            int h = t / n_qb, i0 = (t % n_qb) * ATT_QB;
-            att_block(&pl, out, ldo, q, ldq, h, i0, imin(ATT_QB, Nq - i0), &s);
+            int h = t / n_qb, i0 = (t % n_qb) * qb;
+            att_block(&pl, out, ldo, q, ldq, h, i0, imin(qb, Nq - i0), &s);
         }
     }
     free(buf);
