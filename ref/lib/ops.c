@@ -7,6 +7,7 @@
  * (docs/ARCHITECTURE.md, Numerics). exp/tanh/erf are evaluated in double and rounded.
  */
 #include "ops.h"
+#include "platform.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -363,7 +364,7 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
  * paths at other tile edges; measured in docs/ARCHITECTURE.md, Threading),
  * so the grid never depends on the thread count: every --threads makes the
  * same calls and gets the same bits. It depends on the shape and on the
- * machine: `procs`, the processors the process may use (gemm_grid_procs).
+ * machine: `procs`, its online processors (gemm_grid_procs).
  *
  * Each call packs its rows of op(A) and its columns of op(B), so r x c tiles
  * pack ((c-1) M + (r-1) N) K floats more than one call would: what a split
@@ -403,16 +404,12 @@ void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols) {
 
 /* The processors gemm()'s grid is cut for: T2V_GEMM_PROCS (1..1024) when
  * set, to reproduce another machine's OpenBLAS bits or to test the grids of
- * a larger one; else the processors this process may use. */
+ * a larger one; else the machine's online processors: not the process's
+ * affinity, so MPI ranks pinned to cores cut the grids one process does. */
 int gemm_grid_procs(void) {
     const char *e = getenv("T2V_GEMM_PROCS");
     int n = e && e[0] ? atoi(e) : 0;
-    if (n >= 1 && n <= 1024) return n;
-#ifdef _OPENMP
-    return omp_get_num_procs();
-#else
-    return 1;
-#endif
+    return n >= 1 && n <= 1024 ? n : platform_online_processors();
 }
 
 #ifdef T2V_OPENBLAS

@@ -30,7 +30,7 @@ const char *gemm_backend(void); /* "openblas" or "builtin" */
  * single-threaded OpenBLAS call each, shared by the threads), for a machine
  * of `procs` processors: never a function of the thread count, so every
  * thread count gets the same bits (ops.c). gemm_grid_procs: the procs gemm()
- * uses (T2V_GEMM_PROCS, else the processors this process may use). */
+ * uses (T2V_GEMM_PROCS, else the machine's online processors). */
 void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols);
 int gemm_grid_procs(void);
 

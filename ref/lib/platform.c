@@ -151,6 +151,17 @@ int platform_physical_cores(const char *cpu_dir) {
 #endif
 }
 
+int platform_online_processors(void) {
+#if defined(_WIN32)
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwNumberOfProcessors > 0 ? (int)si.dwNumberOfProcessors : 1;
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 1 << 20 ? (int)n : 1;
+#endif
+}
+
 int platform_default_threads(void) {
 #ifdef _OPENMP
     int procs = omp_get_num_procs(), cores = platform_physical_cores("/sys/devices/system/cpu");

@@ -28,6 +28,9 @@ int platform_default_threads(void);
  * ("/sys/devices/system/cpu": cpuN/topology/physical_package_id and
  * core_id); 0 when none can be read (not Linux, no such directory). */
 int platform_physical_cores(const char *cpu_dir);
+/* The machine's online processors, whatever this process is bound to (an
+ * MPI rank pinned to one core sees them all); 1 when unknown. */
+int platform_online_processors(void);
 void platform_set_threads(int n);     /* OpenMP and OpenBLAS thread counts */
 int platform_stderr_is_tty(void);
 /* Renames tmp to final, replacing final if it exists. */
