@@ -39,6 +39,16 @@
 #include <cblas.h>
 #endif
 
+
+/* FNV-1a over the bytes of x[0, n): equal for equal bits (bench.py
+ * compares it across thread counts). */
+static unsigned long long bits_hash(const float *x, int64_t n) {
+    unsigned long long h = 1469598103934665603ULL;
+    const unsigned char *b = (const unsigned char *)x;
+    for (size_t i = 0; i < (size_t)n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
 static int die(const T2vError *e) {
     fprintf(stderr, "bench_t2v: %s\n", e->msg);
     return e->code ? e->code : 1;
@@ -196,8 +206,8 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
     }
     double sum = 0.0;
     for (int64_t i = 0; i < (int64_t)c.out_dim * T * H * W; i++) sum += vel[i] * (double)vel[i];
-    printf("{\"case\": \"dit\", \"tokens\": %d, \"layers\": %d, \"checksum\": %.6e, ", N,
-           c.num_layers, sum);
+    printf("{\"case\": \"dit\", \"tokens\": %d, \"layers\": %d, \"checksum\": %.6e, \"bits\": \"%016llx\", ", N,
+           c.num_layers, sum, bits_hash(vel, (int64_t)c.out_dim * T * H * W));
     print_times("times", times, reps);
     printf(", ");
     print_times("cpu_s", cpu, reps);
@@ -241,7 +251,8 @@ static int bench_t5(const char *path, const char *tokens, int reps, int warmup) 
     }
     double sum = 0.0;
     for (int64_t i = 0; i < (int64_t)L * t5_dim(&m); i++) sum += ctx[i] * (double)ctx[i];
-    printf("{\"case\": \"t5\", \"tokens\": %d, \"checksum\": %.6e, ", L, sum);
+    printf("{\"case\": \"t5\", \"tokens\": %d, \"checksum\": %.6e, \"bits\": \"%016llx\", ", L, sum,
+           bits_hash(ctx, (int64_t)L * t5_dim(&m)));
     print_times("times", times, reps);
     printf(", ");
     print_times("cpu_s", cpu, reps);
@@ -276,7 +287,8 @@ static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup
     }
     double sum = 0.0;
     for (int64_t i = 0; i < (int64_t)3 * F * 64 * h * w; i++) sum += video[i] * (double)video[i];
-    printf("{\"case\": \"vae\", \"frames\": %d, \"checksum\": %.6e, ", F, sum);
+    printf("{\"case\": \"vae\", \"frames\": %d, \"checksum\": %.6e, \"bits\": \"%016llx\", ", F, sum,
+           bits_hash(video, (int64_t)3 * F * 64 * h * w));
     print_times("times", times, reps);
     printf(", ");
     print_times("cpu_s", cpu, reps);

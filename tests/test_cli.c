@@ -11,6 +11,7 @@
  * BUILD/tests/test_cli (tests/run.sh runs it from the repository root).
  */
 #include "harness.h"
+#include "../ref/app/blas_core.h"
 
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -965,6 +966,37 @@ static void test_option_dirs(void) {
     CHECK(rc == 3 && strstr(g_out, "not a directory"), "--dump on a file: exit %d, not a directory", rc);
 }
 
+/* The kernels (docs/ARCHITECTURE.md, Threading): `t2v --version` names them;
+ * a user's OPENBLAS_CORETYPE stands, without a restart; without one, t2v
+ * restarts itself (and says so) exactly when blas_core_choice asks for a
+ * better core than the one OpenBLAS picks on this machine. */
+static void test_blas_kernels(void) {
+    const char *user = getenv("OPENBLAS_CORETYPE");
+    char saved[64] = "";
+    if (user) snprintf(saved, sizeof saved, "%s", user);
+    int rc = t2v("--version");
+    CHECK(rc == 0 && strstr(g_out, "kernels: "), "--version names the kernels: %.80s", g_out);
+    CpuFeatures f;
+    cpu_features(&f);
+    if (strstr(g_out, "gemm: builtin") || !f.x86) return; /* no OpenBLAS, or not x86: nothing chosen */
+    setenv("OPENBLAS_CORETYPE", "Prescott", 1); /* SSE3: every x86-64 runs it */
+    rc = t2v("--version");
+    CHECK(rc == 0 && strstr(g_out, "kernels: Prescott") && !strstr(g_out, "restarting"),
+          "OPENBLAS_CORETYPE=Prescott stands, no restart: %.100s", g_out);
+    unsetenv("OPENBLAS_CORETYPE");
+    if (!saved[0]) { /* this process loaded OpenBLAS without the variable: its pick is t2v's */
+        const char *picked = blas_core_name(), *want = blas_core_choice(&f, picked);
+        char expect[96];
+        snprintf(expect, sizeof expect, "kernels: %s", want ? want : picked);
+        rc = t2v("--version");
+        CHECK(rc == 0 && strstr(g_out, expect) && !strstr(g_out, "restarting") == !want,
+              "no OPENBLAS_CORETYPE: OpenBLAS picks %s, t2v %s (%s)", picked,
+              want ? "restarts with a better core" : "keeps it", expect);
+    } else {
+        setenv("OPENBLAS_CORETYPE", saved, 1);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *env = getenv("T2V_BIN");
     if (env && *env) {
@@ -990,6 +1022,7 @@ int main(int argc, char **argv) {
     printf("-- binary %s, temp dir %s\n", g_bin, g_tmp);
     test_help();
     test_help_options();
+    test_blas_kernels();
     test_generate();
     test_stages();
     test_refused_before_work();

@@ -170,19 +170,20 @@ static void test_tiny(void) {
         rc |= dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v2, &e);
         CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nv) == 0,
               "dit_embed_context + dit_forward_embedded == dit_forward, bit for bit");
-        /* the same bits for any thread count (docs/ARCHITECTURE.md, Numerics) */
+        /* the same bits for any thread count (docs/ARCHITECTURE.md, Threading):
+         * OpenBLAS runs one single-threaded call per tile of a grid fixed by
+         * the shape, so this holds for both GEMM backends */
         platform_set_threads(1);
         rc = dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v2, &e);
-        platform_set_threads(platform_default_threads() > 1 ? platform_default_threads() : 2);
-        rc |= dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v1, &e);
-        /* OpenBLAS 0.3.21's sgemm itself is not bit-reproducible across thread
-         * counts, so this holds for the built-in GEMM only (reported to ops). */
-        if (!strcmp(gemm_backend(), "builtin"))
-            CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nv) == 0,
-                  "1 thread and %d threads give the same bits", platform_default_threads());
-        else
-            printf("skip   thread-count bit identity (gemm backend %s is not reproducible)\n",
-                   gemm_backend());
+        static const int counts[] = {2, 3, 5, 16};
+        int same = 1;
+        for (int i = 0; i < 4; i++) {
+            platform_set_threads(counts[i]);
+            rc |= dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, L, v1, &e);
+            same &= memcmp(v1, v2, sizeof(float) * (size_t)nv) == 0;
+        }
+        platform_set_threads(platform_default_threads());
+        CHECK(rc == 0 && same, "1 thread and 2, 3, 5, 16 threads give the same bits (gemm: %s)", gemm_backend());
         rc = dit_forward(&m, lat, 3, 7, 8, ts, 1, ctx, L, v2, &e);
         CHECK(rc == T2V_EINPUT && strstr(e.msg, "patch"), "odd H refused: %s", e.msg);
         rc = dit_forward(&m, lat, 3, 8, 8, ts, 1, ctx, c.text_len + 1, v2, &e);
@@ -265,7 +266,7 @@ static void test_time(void) {
         free(lat); free(ctx); free(ts); free(v1); free(v2); free(tt);
         st_close(&g);
     }
-    /* the per-token case gives the same bits for any thread count (built-in GEMM) */
+    /* the per-token case gives the same bits for any thread count (both backends) */
     if (golden_open(&g, "golden/dit/tiny_t_tokens.safetensors")) {
         int64_t nl, nc, nt;
         float *lat = golden_f32(&g, "latent", &nl), *ctx = golden_f32(&g, "context", &nc);
@@ -276,12 +277,9 @@ static void test_time(void) {
         rc = dit_forward(&m, lat, 2, 6, 10, ts, (int)nt, ctx, L, v1, &e);
         platform_set_threads(platform_default_threads() > 1 ? platform_default_threads() : 2);
         rc |= dit_forward(&m, lat, 2, 6, 10, ts, (int)nt, ctx, L, v2, &e);
-        if (!strcmp(gemm_backend(), "builtin"))
-            CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nl) == 0,
-                  "per-token t: 1 thread and %d threads give the same bits", platform_default_threads());
-        else
-            CHECK(rc == 0, "per-token t at 1 and %d threads (bits not compared: gemm backend %s)",
-                  platform_default_threads(), gemm_backend());
+        CHECK(rc == 0 && memcmp(v1, v2, sizeof(float) * (size_t)nl) == 0,
+              "per-token t: 1 thread and %d threads give the same bits (gemm: %s)",
+              platform_default_threads() > 1 ? platform_default_threads() : 2, gemm_backend());
         free(lat); free(ctx); free(ts); free(v1); free(v2);
         st_close(&g);
     }

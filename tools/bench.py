@@ -331,6 +331,7 @@ def make_rows(runs, peak):
             row["t2v_cpu_s"] = median(t.get("cpu_s", []))
             row["t2v_load_s"] = t.get("load_s")
             row["core"] = t.get("openblas_core")
+            row["t2v_bits"] = t.get("bits")
             if c["kind"] == "gemm":
                 row["raw_sgemm_s"] = median(t["raw_s"])
                 row["builtin_s"] = median(t["builtin_s"])
@@ -445,6 +446,16 @@ def targets(rows, peak, t5_file, sdcpp=()):
                     "%.2fx at load %.1f / %.1f: needs an idle machine" % (v, r2["loadavg"], r1["loadavg"])))
     else:
         add("dit-block-1560: 2 threads >= 1.8x 1 thread", None if not v else v >= 1.8, fmt(v or None, "%.2fx"))
+    r16 = find("dit-block-1560", 16)
+    v = r16 and r1 and r16.get("t2v_s") and r1.get("t2v_s") and r1["t2v_s"] / r16["t2v_s"]
+    add("dit-block-1560: 16 threads >= 12x 1 thread", None if not v else v >= 12, fmt(v or None, "%.2fx"))
+    for c in sorted({r["case"] for r in rows if r.get("t2v_bits")}):
+        bits = {(r["blas"], r["threads"]): r["t2v_bits"] for r in rows if r["case"] == c and r.get("t2v_bits")}
+        counts = sorted(t for b, t in bits if b == "openblas")
+        if len(counts) >= 2:
+            same = len({bits[("openblas", t)] for t in counts}) == 1
+            add("%s: the same output bits at every thread count" % c, same,
+                "%s threads" % ",".join(str(t) for t in counts))
     # every status is at the load of its rows (column "load" above)
     return out
 
@@ -623,6 +634,9 @@ def write_results(outdir, info, runs, quick, final, sdcpp=()):
 
 
 def plot(outdir, rows):
+    """results.png: speedup and RSS ratio bars per row; under them, when the
+    run swept three or more thread counts (--threads 1,2,4,8,16), the
+    scaling plot: each side's speedup over its own 1-thread time per case."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -632,8 +646,13 @@ def plot(outdir, rows):
     rs = [r for r in rows if r.get("speedup") or r.get("rss_ratio")]
     if not rs:
         return
+    scal = scaling_series(rows)
     labels = ["%s %dt%s" % (r["case"], r["threads"], "" if r["blas"] == "openblas" else " " + r["blas"]) for r in rs]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rs) + 1.5), sharey=True)
+    hbar = 0.45 * len(rs) + 1.5
+    fig = plt.figure(figsize=(12, hbar + (5 if scal else 0)))
+    gs = fig.add_gridspec(2 if scal else 1, 2, height_ratios=[hbar, 5] if scal else [1])
+    axes = [fig.add_subplot(gs[0, 0])]
+    axes.append(fig.add_subplot(gs[0, 1], sharey=axes[0]))
     for ax, key, title in ((axes[0], "speedup", "speedup = PyTorch time / t2v time"),
                            (axes[1], "rss_ratio", "rss_ratio = t2v peak RSS / PyTorch peak RSS")):
         vals = [r.get(key) or 0 for r in rs]
@@ -647,9 +666,37 @@ def plot(outdir, rows):
     axes[0].set_yticks(range(len(rs)))
     axes[0].set_yticklabels(labels, fontsize=7)
     axes[0].invert_yaxis()
+    if scal:
+        ax = fig.add_subplot(gs[1, :])
+        tmax = max(t for _, _, ts, _ in scal for t in ts)
+        ax.plot([1, tmax], [1, tmax], color="0.7", lw=0.8, label="ideal")
+        for i, (case, side, ts, sp) in enumerate(scal):
+            ax.plot(ts, sp, marker="o", ls="-" if side == "t2v" else "--", color="C%d" % (i // 2 % 10),
+                    label="%s %s" % (case, side))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("threads")
+        ax.set_ylabel("speedup over 1 thread (same side)")
+        ax.set_title("scaling (time at 1 thread / time at n threads)", fontsize=9)
+        ax.legend(fontsize=6, ncol=3)
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "results.png"), dpi=90)
     plt.close(fig)
+
+
+def scaling_series(rows):
+    """(case, side, thread counts, speedups over 1 thread) for every case and
+    side (t2v with OpenBLAS, PyTorch) measured at 1 thread and at 2+ more
+    counts; [] when the run did not sweep."""
+    out = []
+    for case in sorted({r["case"] for r in rows}):
+        for side, key in (("t2v", "t2v_s"), ("PyTorch", "torch_s")):
+            pts = sorted((r["threads"], r[key]) for r in rows
+                         if r["case"] == case and r["blas"].startswith("openblas") and r.get(key))
+            base = [s for t, s in pts if t == 1]
+            if base and len(pts) >= 3:
+                out.append((case, side, [t for t, _ in pts], [base[0] / s for _, s in pts]))
+    return out
 
 
 # --- main -------------------------------------------------------------------------------------

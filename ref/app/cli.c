@@ -37,7 +37,10 @@ static const char HELP_HEAD[] =
     "t2v " T2V_VERSION ": Wan2.1 text-to-video, a readable CPU reference in C99\n"
     "\n"
     "usage: t2v COMMAND [options]   (t2v COMMAND --help, or t2v help COMMAND: that command alone)\n"
-    "       t2v --help | --version\n";
+    "       t2v --help | --version\n"
+    "OpenBLAS build: when OpenBLAS picks kernels below what the CPU runs (an older OpenBLAS on a\n"
+    "newer CPU), t2v restarts itself once with OPENBLAS_CORETYPE set and says so; set\n"
+    "OPENBLAS_CORETYPE yourself to choose (t2v --version prints the kernels in use).\n";
 
 static const char HELP_GENERATE[] =
     "usage: t2v [generate] -p PROMPT [options]          generate a video\n"
@@ -64,7 +67,7 @@ static const char HELP_GENERATE[] =
     "  --riflex K|auto|off    RIFLEx: time RoPE component K gets the frequency 0.9 x 2 pi / latent\n"
     "                         frames; auto (default): the component nearest the trained length,\n"
     "                         when a clip longer than it runs in one pass\n"
-    "  --threads N            threads (default: all processors); results do not depend on it\n"
+    "  --threads N            threads (default: the physical cores); results do not depend on it\n"
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
     "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
@@ -98,7 +101,7 @@ static const char HELP_STAGE[] =
     "  --context-overlap F    sampler stage: frames shared by neighbouring windows\n"
     "  --context-schedule S   sampler stage: uniform or static\n"
     "  --riflex K|auto|off    sampler stage: RIFLEx component (as generate)\n"
-    "  --threads N            threads (default: all processors)\n"
+    "  --threads N            threads (default: the physical cores)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
     "  -h, --help             this help\n";

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_core.h"
 #include "cli.h"
 #include "cost.h"
 #include "t2v.h"
@@ -576,6 +577,9 @@ int cmd_info_model(int argc, char **argv) {
     } else if (!rc) {
         printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, docs/MODEL.md 6.1)\n", o.config);
     }
+    if (!rc) /* this machine (docs/ARCHITECTURE.md, Threading) */
+        printf("compute: gemm %s, kernels %s, %d threads by default (physical cores)\n", gemm_backend(),
+               blas_core_name(), platform_default_threads());
     int L = 0;
     if (!rc) rc = fill_defaults(&o, &mo, &m, &L, &e);
     if (!rc) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_core.h"
 #include "cli.h"
 #include "t2v.h"
 
@@ -33,7 +34,8 @@ static int run(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("t2v %s (gemm: %s%s)\n", T2V_VERSION, gemm_backend(), dist_built_with_mpi() ? ", MPI" : "");
+        printf("t2v %s (gemm: %s, kernels: %s%s)\n", T2V_VERSION, gemm_backend(), blas_core_name(),
+               dist_built_with_mpi() ? ", MPI" : "");
         return 0;
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2, &app);
@@ -47,6 +49,7 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    blas_core_select(argv); /* first: it may start the program again (blas_core.h) */
     tempfiles_init(&app.temps);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

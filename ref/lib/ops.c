@@ -7,6 +7,7 @@
  * (docs/ARCHITECTURE.md, Numerics). exp/tanh/erf are evaluated in double and rounded.
  */
 #include "ops.h"
+#include "platform.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -47,7 +48,10 @@ static int thread_id(void) {
 #define GEMM_MC 96   /* multiple of MR */
 #define GEMM_KC 256
 #define GEMM_NC 1024 /* multiple of every NR */
-#define GEMM_JCHUNK 256 /* columns per parallel task, multiple of every NR */
+#define GEMM_JCHUNK 256 /* most columns per parallel task, 2^k times every NR */
+/* gemm_tile_grid (OpenBLAS build) */
+#define GEMM_TILE_MAC 250.0
+#define GEMM_TILE_MIN_MAC 4e6
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -276,6 +280,17 @@ static void scale_C(int M, int N, float beta, float *C, int ldc) {
             C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
+/* Columns per task in gemm_builtin: GEMM_JCHUNK, halved (to 2 NR at
+ * least) while one block's tasks would leave a thread without two of them:
+ * 16 to 64 threads get work on the DiT's 17 row blocks, and the text
+ * encoder's single one. An element's sum is the same whoever computes it,
+ * so this thread-dependent split does not change a bit. */
+static int gemm_jchunk(int n_ic, int nc, int nt, int nr) {
+    int j = GEMM_JCHUNK;
+    while (j > 2 * nr && (int64_t)n_ic * ((nc + j - 1) / j) < 2 * nt) j /= 2;
+    return j;
+}
+
 void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -302,7 +317,7 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
         for (int jc = 0; jc < N; jc += GEMM_NC) {
             int nc = imin(GEMM_NC, N - jc);
             int n_jp = (nc + gk.nr - 1) / gk.nr;
-            int n_jt = (nc + GEMM_JCHUNK - 1) / GEMM_JCHUNK;
+            int jchunk = gemm_jchunk(n_ic, nc, nt, gk.nr), n_jt = (nc + jchunk - 1) / jchunk;
             for (int pc = 0; pc < K; pc += GEMM_KC) {
                 int kc = imin(GEMM_KC, K - pc);
 #pragma omp for schedule(static)
@@ -311,8 +326,8 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
                 /* implicit barrier: Bp is complete */
 #pragma omp for schedule(dynamic, 1)
                 for (int t = 0; t < n_ic * n_jt; t++) {
-                    int ic = (t / n_jt) * GEMM_MC, jt = (t % n_jt) * GEMM_JCHUNK;
-                    int mc = imin(GEMM_MC, M - ic), ncols = imin(GEMM_JCHUNK, nc - jt);
+                    int ic = (t / n_jt) * GEMM_MC, jt = (t % n_jt) * jchunk;
+                    int mc = imin(GEMM_MC, M - ic), ncols = imin(jchunk, nc - jt);
                     pack_A(myAp, transA, A, lda, ic, mc, pc, kc);
                     macro_kernel(&gk, mc, ncols, kc, myAp, Bp + (size_t)jt * kc, alpha, beta,
                                  pc == 0, C + (size_t)ic * ldc + jc + jt, ldc);
@@ -342,51 +357,87 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
         }
 }
 
-#ifdef T2V_OPENBLAS
-/* OpenBLAS's own threading splits a GEMM differently for different thread
- * counts, which changes the bits. So OpenBLAS always runs single-threaded
- * (platform_set_threads) and t2v cuts C into tiles fixed by the shape alone,
- * one cblas call per tile, the tiles spread over OpenMP threads: every
- * element is computed by the same call whatever the thread count.
+/* The tile grid of gemm() in the OpenBLAS build: C is cut into rows x cols
+ * tiles, one single-threaded cblas call per tile, the tiles spread over the
+ * OpenMP threads. OpenBLAS's value for an element depends on the M and N of
+ * the call that computes it, not only on K (its micro-kernels take other
+ * paths at other tile edges; measured in docs/ARCHITECTURE.md, Threading),
+ * so the grid never depends on the thread count: every --threads makes the
+ * same calls and gets the same bits. It depends on the shape and on the
+ * machine: `procs`, its online processors (gemm_grid_procs).
  *
- * Each call packs the whole of its rows of op(A) and its columns of op(B).
- * A grid of r x c tiles therefore packs (c M + r N) K floats: op(A) once per
- * tile column, op(B) once per tile row. gemm_grid takes GEMM_TILES = 6 tiles
- * (1, 2, 3 or 6 threads share them evenly; fewer when tiles would be shorter
- * than GEMM_TILE_MIN) in the layout that packs least. The DiT at 1,560
- * tokens: q, k, v, o (N = K = 1,536) 3 x 2 tiles, 11.9 M floats against
- * 16.6 M for 6 row tiles; ffn.0 (N 8,960) 1 x 6, 28 M against 85 M for 6 x 1. */
-enum { GEMM_TILES = 6, GEMM_TILE_MIN = 32 };
+ * Each call packs its rows of op(A) and its columns of op(B), so r x c tiles
+ * pack ((c-1) M + (r-1) N) K floats more than one call would: what a split
+ * costs one thread. So the grid has the fewest tiles that keep the machine
+ * busy: at most two per processor (one only for a single processor), of
+ * gemm_tile_counts (whole rounds for 2, 4, 8, 16, 32 or 64 threads, nearly
+ * so for 3, 6, 12, 24, 48), copying at most one extra float per
+ * GEMM_TILE_MAC multiply-adds (measured: a few per cent of one thread's time)
+ * and leaving each tile GEMM_TILE_MIN_MAC multiply-adds; the most tiles
+ * within those bounds, then the least extra packing. DiT 1.3B at 1,560 tokens
+ * on 2 processors: q, k, v, o 2 x 2 tiles, ffn.0 (N 8,960) 1 x 4; on 16:
+ * 4 x 4 and 2 x 16; on 64, 6,240 tokens: 48 to 64 tiles. */
+static const int gemm_tile_counts[] = {64, 48, 32, 24, 16, 12, 8, 6, 4, 3, 2};
 
-/* The grid: rows x cols tiles, the most tiles (6, 3, 2, 1) none shorter than
- * GEMM_TILE_MIN, then the fewest floats packed (cols M K + rows N K). */
-static void gemm_grid(int M, int N, int *rows, int *cols) {
-    static const int grid[][2] = {{1, 6}, {2, 3}, {3, 2}, {6, 1}, {1, 3}, {3, 1}, {1, 2}, {2, 1}, {1, 1}};
-    int64_t best = -1;
-    for (int i = 0; i < (int)(sizeof grid / sizeof grid[0]); i++) {
-        int r = grid[i][0], c = grid[i][1];
-        if (best >= 0 && r * c < *rows * *cols) break;  /* fewer tiles: only if none fit */
-        if ((r > 1 && M / r < GEMM_TILE_MIN) || (c > 1 && N / c < GEMM_TILE_MIN)) continue;
-        int64_t cost = (int64_t)c * M + (int64_t)r * N;
-        if (best < 0 || cost < best) { best = cost; *rows = r; *cols = c; }
+void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols) {
+    size_t ncounts = sizeof gemm_tile_counts / sizeof gemm_tile_counts[0];
+    int cap = procs <= 1 ? 1 : gemm_tile_counts[0]; /* the smallest count >= 2 procs */
+    for (size_t i = 0; i < ncounts && procs > 1; i++)
+        if (gemm_tile_counts[i] >= 2 * procs) cap = gemm_tile_counts[i];
+    *rows = *cols = 1;
+    for (size_t i = 0; i < ncounts; i++) {
+        int T = gemm_tile_counts[i];
+        double best = -1.0;
+        if (T > cap) continue;
+        for (int r = 1; r <= imin(T, M); r++) { /* r x T/r tiles */
+            int c = T / r;
+            double extra = (double)(c - 1) / N + (double)(r - 1) / M; /* floats per multiply-add */
+            if (r * c != T || c > N || extra * GEMM_TILE_MAC > 1.0 || (best >= 0 && extra >= best)) continue;
+            if ((double)M * N * K < (double)T * GEMM_TILE_MIN_MAC) break; /* too little work for T calls */
+            best = extra;
+            *rows = r;
+            *cols = c;
+        }
+        if (best >= 0) return;
     }
+}
+
+/* The processors gemm()'s grid is cut for: T2V_GEMM_PROCS (1..1024) when
+ * set, to reproduce another machine's OpenBLAS bits or to test the grids of
+ * a larger one; else the machine's online processors: not the process's
+ * affinity, so MPI ranks pinned to cores cut the grids one process does. */
+int gemm_grid_procs(void) {
+    const char *e = getenv("T2V_GEMM_PROCS");
+    int n = e && e[0] ? atoi(e) : 0;
+    return n >= 1 && n <= 1024 ? n : platform_online_processors();
+}
+
+#ifdef T2V_OPENBLAS
+/* C[M,N] = alpha op(A) op(B) + beta C, row-major, as one single-threaded
+ * OpenBLAS call. Made in column-major form (C^T = op(B)^T op(A)^T), the form
+ * OpenBLAS converts a row-major call to: the same arithmetic, minus the
+ * row-major-only shortcut some builds take for small products (its "direct"
+ * AVX-512 kernel, chosen by size and CPU, not by the core type). */
+static void sgemm_call(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, transA ? CblasTrans : CblasNoTrans, N, M, K,
+                alpha, B, ldb, A, lda, beta, C, ldc);
 }
 
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int rows = 1, cols = 1;
-    gemm_grid(M, N, &rows, &cols);
+    int rows, cols;
+    gemm_tile_grid(M, N, K, gemm_grid_procs(), &rows, &cols);
     int tm = (M + rows - 1) / rows, tn = (N + cols - 1) / cols;
     #pragma omp parallel for schedule(dynamic, 1) if (rows * cols > 1)
     for (int t = 0; t < rows * cols; t++) {
         /* C[i.., j..] from rows i.. of op(A), columns j.. of op(B); never empty:
-         * gemm_grid splits only lengths of at least GEMM_TILE_MIN per tile */
+         * r tiles only where M >= 250 (r - 1), so (r - 1) ceil(M / r) < M */
         int i = t / cols * tm, j = t % cols * tn;
         int m = M - i < tm ? M - i : tm, n = N - j < tn ? N - j : tn;
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,
-                    transB ? B + (size_t)j * ldb : B + j, ldb, beta, C + (size_t)i * ldc + j, ldc);
+        sgemm_call(transA, transB, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,
+                   transB ? B + (size_t)j * ldb : B + j, ldb, beta, C + (size_t)i * ldc + j, ldc);
     }
 }
 #endif
@@ -811,7 +862,7 @@ void rope_apply(float *x, int N, int H, int d, int ld, const float *cos_t, const
  *   l = l e^(m-m') + rowsum P;  O = O e^(m-m') + P V;   out = O / l.
  * K^T and V are packed once per call into the GEMM's panel layout (a copy of
  * K and V, O(Nk·H·d)), so the query-block tasks only pack Q and P. */
-#define ATT_QB 48  /* query rows per task (multiple of GEMM_MR) */
+#define ATT_QB 48  /* most query rows per task (multiple of GEMM_MR) */
 #define ATT_KB 256 /* keys per block (<= GEMM_KC: P V is one K chunk) */
 
 /* C[M,N] = alpha * A B + beta * C from packed operands (M <= GEMM_MC): Ap
@@ -964,7 +1015,12 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
     }
     pl.Kp = buf + per * (size_t)nt;
     pl.Vp = pl.Kp + nblk * pl.kp_size;
-    int n_qb = (Nq + ATT_QB - 1) / ATT_QB, tasks = n_qb * H;
+    /* query rows per task: ATT_QB, halved (multiples of GEMM_MR) while the
+     * tasks would leave a thread without two (the VAE's one head: 22 tasks
+     * at 32 x 32); a row's result does not depend on its block */
+    int qb = ATT_QB;
+    while (qb > GEMM_MR && (int64_t)H * ((Nq + qb - 1) / qb) < 2 * nt) qb = qb / 2 / GEMM_MR * GEMM_MR;
+    int n_qb = (Nq + qb - 1) / qb, tasks = n_qb * H;
 #pragma omp parallel num_threads(nt) if ((tasks > 1 || nblk > 1) && nt > 1)
     {
 #pragma omp for schedule(static)
@@ -979,8 +1035,8 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
         att_scratch_bind(&s, buf + per * (size_t)thread_id(), d);
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
-            int h = t / n_qb, i0 = (t % n_qb) * ATT_QB;
-            att_block(&pl, out, ldo, q, ldq, h, i0, imin(ATT_QB, Nq - i0), &s);
+            int h = t / n_qb, i0 = (t % n_qb) * qb;
+            att_block(&pl, out, ldo, q, ldq, h, i0, imin(qb, Nq - i0), &s);
         }
     }
     free(buf);
@@ -1035,12 +1091,16 @@ void attention_naive(float *out, int ldo, const float *q, int ldq, const float *
  * once per row tile: the VAE decode ran 2x slower.) The tiles, fixed by P
  * alone, give the same bits for every thread count; CONV_TILE_K is the
  * built-in GEMM's KC, so BLAS=none sums in the same order as one call. */
-enum { CONV_TILE_K = 256, CONV_TILE_N = 1024 };
+enum { CONV_TILE_K = 256, CONV_TILE_N = 1024, CONV_TILE_MIN = 256 };
 
-/* Columns per tile: a multiple of 6 tiles (1, 2, 3 or 6 threads share them
- * evenly) of at most CONV_TILE_N columns, rounded up to 16. */
+/* Columns per tile: at most CONV_TILE_N, and at least 64 tiles where that
+ * leaves CONV_TILE_MIN columns or more per tile (64 threads busy on frames
+ * of 128 x 128 and up); a multiple of 6 tiles (1, 2, 3 or 6 threads share
+ * them evenly), rounded up to 16. Fixed by P alone. */
 static int64_t conv_tile_n(int64_t P) {
-    int64_t ntiles = 6 * ((P + 6 * CONV_TILE_N - 1) / (6 * CONV_TILE_N));
+    int64_t ntiles = (P + CONV_TILE_N - 1) / CONV_TILE_N, wide = P / CONV_TILE_MIN;
+    if (ntiles < 64) ntiles = wide < 64 ? (wide > ntiles ? wide : ntiles) : 64;
+    ntiles = 6 * ((ntiles + 5) / 6);
     return ((P + ntiles - 1) / ntiles + 15) / 16 * 16;
 }
 
@@ -1129,7 +1189,7 @@ static void conv3d_tile(float *out, const float *inp, int T, int H, int W, const
  * Work is cut as the im2col path's: one task per (output frame, rectangle
  * of at most WG_NT tiles) on one thread, K in blocks of WG_KB rows, all
  * fixed by the shape, so every thread count gives the same bits. */
-enum { WG_NT = 128, WG_KB = 256, WG_PAD = 16 };
+enum { WG_NT = 128, WG_KB = 256, WG_PAD = 16, WG_CO_MIN = 64 };
 
 /* The transforms' loops over a row of tiles are asked to vectorise (gcc
  * does, with SSE2); clang turns an "omp simd" it cannot vectorise into an
@@ -1175,6 +1235,7 @@ static void winograd_weights(float *U, const float *w, int Cout, int Cin, int kt
  * tx0..tx0+nx (tile jj = (ty - ty0) * nx + tx - tx0). */
 typedef struct {
     int to, ty0, ny, tx0, nx;
+    int co0, nco; /* output channels co0..co0+nco */
 } WgRect;
 
 /* Input pixels (y, x0 + 2k) and (y, x0 + 2k + 1), k = 0..n, into e and o;
@@ -1263,15 +1324,15 @@ WG_SIMD
     }
 }
 
-/* One task: the tiles of R, on one thread. Only the temporal taps that land
- * inside the input take part (the others read zero padding): rows
- * k = a*Cin + ci for a in [a0, a1). */
+/* One task: the tiles of R, output channels R->co0.., on one thread. Only
+ * the temporal taps that land inside the input take part (the others read
+ * zero padding): rows k = a*Cin + ci for a in [a0, a1). */
 static void winograd_task(float *out, const float *inp, int Cin, int T, int H, int W, const float *U, int Cout,
                           int kt, const float *bias, const Conv3dParams *p, int To, const WgRect *R, float *V,
                           float *M) {
     int nt = R->ny * R->nx, a0 = imax(0, p->pt0 - R->to), a1 = imin(kt, T + p->pt0 - R->to);
     int64_t K = (int64_t)kt * Cin, k1 = (int64_t)a1 * Cin;
-    size_t ms = (size_t)Cout * nt + WG_PAD; /* plane strides: WG_PAD floats apart keeps */
+    size_t ms = (size_t)R->nco * nt + WG_PAD; /* plane strides: WG_PAD floats apart keeps */
     if (a1 <= a0) memset(M, 0, sizeof(float) * 16 * ms);  /* the 16 planes off one cache set */
     for (int64_t k0 = (int64_t)a0 * Cin; k0 < k1; k0 += WG_KB) {
         int kb = (int)(k1 - k0 < WG_KB ? k1 - k0 : WG_KB);
@@ -1281,22 +1342,32 @@ static void winograd_task(float *out, const float *inp, int Cin, int T, int H, i
             winograd_input(V, vs, nt, r, inp + ((size_t)ci * T + ti) * H * W, H, W, R);
         }
         for (int x = 0; x < 16; x++)
-            gemm_serial(Cout, nt, kb, U + (size_t)x * Cout * K + k0, (int)K, V + x * vs, nt,
+            gemm_serial(R->nco, nt, kb, U + ((size_t)x * Cout + R->co0) * K + k0, (int)K, V + x * vs, nt,
                         k0 > (int64_t)a0 * Cin ? 1.0f : 0.0f, M + x * ms, nt);
     }
-    winograd_output(out + (size_t)R->to * H * W, (int64_t)To * H * W, M, ms, Cout, nt, bias, H, W, R);
+    winograd_output(out + ((size_t)R->co0 * To + R->to) * H * W, (int64_t)To * H * W, M, ms, R->nco, nt,
+                    bias ? bias + R->co0 : NULL, H, W, R);
 }
 
 /* The Winograd path of conv3d_forward: out[Cout, To, H, W] (bias included).
- * Tasks are rectangles of about WG_NT tiles: runs of at most WG_NT tiles of
- * a tile row, or whole tile rows when a row is shorter. */
+ * Tasks are rectangles of about WG_NT tiles (runs of at most WG_NT tiles of
+ * a tile row, or whole tile rows when a row is shorter) times blocks of
+ * output channels: Cout halved while the tasks are fewer than 64 and a
+ * block keeps WG_CO_MIN channels (the VAE's low resolutions, 512 channels
+ * on 2 rectangles a frame: 16 tasks a frame instead of 2; each block
+ * transforms its rectangle's input again, a few per cent of its work).
+ * All of it fixed by the shape. */
 static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, int W, const float *w, int Cout,
                            int kt, const float *bias, const Conv3dParams *p, int To, T2vError *err) {
     int ntx = (W + 1) / 2, nty = (H + 1) / 2;
     int cx = (ntx + WG_NT - 1) / WG_NT, rx = (ntx + cx - 1) / cx; /* column runs of rx tiles */
     int ry = imax(1, WG_NT / rx), cy = (nty + ry - 1) / ry;        /* ry tile rows per task */
-    int64_t ntask = (int64_t)To * cy * cx;
-    size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * Cout + WG_PAD);
+    int64_t nrect = (int64_t)To * cy * cx;
+    int cb = 1;
+    while (nrect * cb < 64 && Cout / (2 * cb) >= WG_CO_MIN) cb *= 2;
+    int nco = (Cout + cb - 1) / cb; /* cb blocks of nco channels, the last one shorter, never empty */
+    int64_t ntask = nrect * cb;
+    size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * nco + WG_PAD);
     float *U = t2v_malloc(sizeof(float) * 16 * (size_t)Cout * (size_t)kt * Cin, "conv3d Winograd weight", err);
     int nt = max_threads();
     float *buf = U ? t2v_malloc(sizeof(float) * per * (size_t)nt, "conv3d Winograd buffers", err) : NULL;
@@ -1306,9 +1377,10 @@ static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, 
  * (LLVM's libomp gave a larger team after a nested region in a GEMM) */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (ntask > 1)
     for (int64_t task = 0; task < ntask; task++) {
-        int bx = (int)(task % cx), by = (int)(task / cx % cy);
-        WgRect R = {(int)(task / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
-                    imin(rx, ntx - bx * rx)};
+        int64_t rect = task / cb;
+        int bx = (int)(rect % cx), by = (int)(rect / cx % cy), co0 = (int)(task % cb) * nco;
+        WgRect R = {(int)(rect / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
+                    imin(rx, ntx - bx * rx), co0, imin(nco, Cout - co0)};
         float *V = buf + per * (size_t)thread_id(), *M = V + vsize; /* V and M, per thread */
         winograd_task(out, inp, Cin, T, H, W, U, Cout, kt, bias, p, To, &R, V, M);
     }

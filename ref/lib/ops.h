@@ -26,6 +26,13 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
 void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
 const char *gemm_backend(void); /* "openblas" or "builtin" */
+/* The rows x cols tiles gemm() cuts C[M,N] into in the OpenBLAS build (one
+ * single-threaded OpenBLAS call each, shared by the threads), for a machine
+ * of `procs` processors: never a function of the thread count, so every
+ * thread count gets the same bits (ops.c). gemm_grid_procs: the procs gemm()
+ * uses (T2V_GEMM_PROCS, else the machine's online processors). */
+void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols);
+int gemm_grid_procs(void);
 
 /* Whether W must be widened into a scratch copy before an fp32 kernel reads
  * it: not F32, a big-endian host, or F32 data not 4-byte aligned in its file

@@ -113,9 +113,59 @@ double platform_now(void) {
 #endif
 }
 
+/* The integer in a one-line file, or -1. */
+static long read_long_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (!f) return -1;
+    if (fscanf(f, "%ld", &v) != 1) v = -1;
+    fclose(f);
+    return v;
+}
+
+int platform_physical_cores(const char *cpu_dir) {
+#if defined(_WIN32)
+    (void)cpu_dir;
+    return 0;
+#else
+    enum { MAX_CPUS = 4096 };
+    long *seen = malloc(sizeof(long) * 2 * MAX_CPUS);
+    int n = 0, misses = 0;
+    if (!seen) return 0;
+    /* cpu0, cpu1, ...: stop after 64 numbers in a row without a topology
+     * (offline CPUs have none; numbering may have gaps) */
+    for (int cpu = 0; cpu < MAX_CPUS && misses < 64; cpu++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cpu%d/topology/physical_package_id", cpu_dir, cpu);
+        long pkg = read_long_file(path);
+        snprintf(path, sizeof path, "%s/cpu%d/topology/core_id", cpu_dir, cpu);
+        long core = read_long_file(path);
+        if (pkg < 0 || core < 0) { misses++; continue; }
+        misses = 0;
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++) dup = seen[2 * i] == pkg && seen[2 * i + 1] == core;
+        if (!dup) { seen[2 * n] = pkg; seen[2 * n + 1] = core; n++; }
+    }
+    free(seen);
+    return n;
+#endif
+}
+
+int platform_online_processors(void) {
+#if defined(_WIN32)
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwNumberOfProcessors > 0 ? (int)si.dwNumberOfProcessors : 1;
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 1 << 20 ? (int)n : 1;
+#endif
+}
+
 int platform_default_threads(void) {
 #ifdef _OPENMP
-    return omp_get_num_procs();
+    int procs = omp_get_num_procs(), cores = platform_physical_cores("/sys/devices/system/cpu");
+    return cores > 0 && cores < procs ? cores : procs;
 #else
     return 1;
 #endif

@@ -20,7 +20,17 @@ int platform_map_file(MappedFile *m, const char *path, T2vError *err);
 void platform_unmap_file(MappedFile *m);
 
 double platform_now(void);            /* seconds, monotonic */
-int platform_default_threads(void);   /* processors available */
+/* The physical cores among the processors available (SMT siblings count
+ * once; docs/ARCHITECTURE.md, Threading), or all processors where the
+ * topology cannot be read. */
+int platform_default_threads(void);
+/* Distinct (package, core) pairs under a Linux sysfs CPU directory
+ * ("/sys/devices/system/cpu": cpuN/topology/physical_package_id and
+ * core_id); 0 when none can be read (not Linux, no such directory). */
+int platform_physical_cores(const char *cpu_dir);
+/* The machine's online processors, whatever this process is bound to (an
+ * MPI rank pinned to one core sees them all); 1 when unknown. */
+int platform_online_processors(void);
 void platform_set_threads(int n);     /* OpenMP and OpenBLAS thread counts */
 int platform_stderr_is_tty(void);
 /* Renames tmp to final, replacing final if it exists. */
