@@ -448,6 +448,21 @@ float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t
 }
 
 
+/* "1000,750.5,500" -> values, strictly decreasing in (0, 1000]; 0 ok, -1 bad. */
+static int parse_listed(const char *v, double *out, int *n) {
+    char buf[16384];
+    if (strlen(v) >= sizeof buf) return -1;
+    strcpy(buf, v);
+    *n = 0;
+    for (char *save = buf, *tok; (tok = strtok(save, ",")); save = NULL) {
+        double x;
+        if (*n == T2V_MAX_STEPS || parse_double(tok, &x) || !(x > 0 && x <= 1000) || (*n && !(x < out[*n - 1])))
+            return -1;
+        out[(*n)++] = x;
+    }
+    return *n && v[0] != ',' && !strstr(v, ",,") && v[strlen(v) - 1] != ',' ? 0 : -1;
+}
+
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     long iv;
     SamplerKind kind;
@@ -463,8 +478,16 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
             return -usage_error("--shift must be a number in (0, 1000], not '%s'", v);
         s->have_shift = 1;
     } else if (!strcmp(a, "--sampler")) {
-        if (sampler_kind_from_name(v, &kind)) return -usage_error("--sampler must be unipc or euler, not '%s'", v);
+        if (sampler_kind_from_name(v, &kind))
+            return -usage_error("--sampler must be unipc, euler or distill, not '%s'", v);
         s->settings.sampler = kind, s->have_sampler = 1;
+    } else if (!strcmp(a, "--timesteps")) {
+        if (parse_listed(v, s->listed, &s->n_listed))
+            return -usage_error("--timesteps takes 1..1000 comma-separated numbers in (0, 1000], strictly "
+                                "decreasing (e.g. 1000,750,500,250), not '%s'", v);
+    } else if (!strcmp(a, "--cache")) {
+        T2vError e = {0, {0}};
+        if (cache_parse(v, &s->settings.cache, &e)) return -usage_error("%s", e.msg);
     } else if (!strcmp(a, "--threads")) {
         if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
         s->threads = (int)iv;
@@ -475,6 +498,11 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
 }
 
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
+    if (s->n_listed && s->have_steps && s->settings.steps != s->n_listed)
+        return t2v_fail(err, T2V_EUSAGE, "--steps %d and --timesteps with %d values disagree (give one)",
+                        s->settings.steps, s->n_listed);
+    s->settings.timesteps = s->n_listed ? s->listed : NULL;
+    if (s->n_listed) s->settings.steps = s->n_listed, s->have_steps = 1;
     if (!s->have_steps) s->settings.steps = d->steps;
     if (!s->have_cfg) s->settings.cfg = d->cfg;
     if (!s->have_shift) s->settings.shift = d->shift;

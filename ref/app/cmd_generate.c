@@ -24,7 +24,8 @@ typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, fps, formats, force, quiet;
     unsigned long long seed;
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads */
+    const char *timesteps_text, *cache_text; /* as given */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
     RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
@@ -55,7 +56,7 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", NULL};
+    "--sampler", "--timesteps", "--cache", "--threads", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -104,6 +105,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return bad_option("generate", a, GEN_VALUE_OPTS); /* listed above, not parsed: a bug */
+            if (!strcmp(a, "--timesteps")) o->timesteps_text = v;
+            if (!strcmp(a, "--cache")) o->cache_text = v;
         }
     }
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
@@ -188,6 +191,8 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
     if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
+    if (!rc && o->sampling.n_listed) rc = prov_set(p, "timesteps", o->timesteps_text, err);
+    if (!rc && o->sampling.settings.cache.kind != CACHE_NONE) rc = prov_set(p, "cache", o->cache_text, err);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -260,6 +265,8 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
         rc = tset_add_f32(&ts, name, r->steps + (size_t)i * g->n, 4, lat, err);
     }
     if (!rc) rc = tset_add_f32(&ts, "latent.final", r->latent, 4, lat, err);
+    int64_t s_dec[2] = {ss->steps, 2};
+    if (!rc && r->computed) rc = tset_add_i32(&ts, "cache.computed", r->computed, 2, s_dec, err);
     if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
@@ -268,10 +275,11 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     snprintf(shift, sizeof shift, "%g", ss->shift);
     snprintf(size, sizeof size, "%dx%dx%d", o->width, o->height, o->frames);
     const char *mk[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
-                        "t2v_version"};
+                        "t2v_version", "timesteps", "cache"};
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
-                        sampler_kind_name(ss->sampler), size, T2V_VERSION};
-    if (!rc) rc = tset_write(&ts, path, mk, mv, 9, err);
+                        sampler_kind_name(ss->sampler), size, T2V_VERSION,
+                        o->timesteps_text ? o->timesteps_text : "", o->cache_text ? o->cache_text : "none"};
+    if (!rc) rc = tset_write(&ts, path, mk, mv, 11, err);
     if (!rc) rc = tempfiles_keep(temps, path, err); /* committed with the set */
     tset_free(&ts);
     return rc;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "ops.h"
 
 /* FFN hidden activations are computed in row chunks of this many tokens, so
@@ -608,13 +609,31 @@ static void unpatchify(const DiT *m, float *out, int T, int H, int W) {
     }
 }
 
+/* The blocks, with step caching (cache.h, docs/MODEL.md 3.5) when the DiT
+ * has a cache: it may skip all of them, or all after block 0, adding the
+ * residual they gave on the last computed pass instead. */
+static void blocks_forward(DiT *m, int N, const float *ctx) {
+    DiTState *s = &m->s;
+    StepCache *cache = m->cache;
+    char name[32];
+    if (cache_before_blocks(cache, s->x, s->e, s->e0, s->n_times, N)) return;
+    for (int i = 0; i < m->c.num_layers; i++) {
+        block_forward(m, &m->w.blocks[i], N, ctx);
+        if (m->trace) {
+            snprintf(name, sizeof name, "block.%d", i);
+            m->trace(m->trace_user, name, s->x, (int64_t)N * m->c.dim);
+        }
+        if (i == 0 && cache_after_first_block(cache, s->x, N)) return;
+    }
+    cache_after_blocks(cache, s->x, N);
+}
+
 /* ===========================================================================
  * WanModel.forward (docs/MODEL.md 2.2) */
 int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
-    char name[32];
     if (T < 1 || H < 1 || W < 1 || T % c->patch_t || H % c->patch_h || W % c->patch_w)
         return t2v_fail(err, T2V_EINPUT,
                         "dit: latent [%d, %d, %d, %d]: T, H, W must be positive multiples of "
@@ -646,13 +665,7 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     time_embedding_forward(m);
     if (m->trace) trace_time(m, N);
     rope_tables(m, f, h, w);
-    for (int i = 0; i < c->num_layers; i++) {
-        block_forward(m, &m->w.blocks[i], N, context_emb);
-        if (m->trace) {
-            snprintf(name, sizeof name, "block.%d", i);
-            m->trace(m->trace_user, name, s->x, (int64_t)N * c->dim);
-        }
-    }
+    blocks_forward(m, N, context_emb);
     head_forward(m, N);
     if (m->trace)
         m->trace(m->trace_user, "head", s->patches,

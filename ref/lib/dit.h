@@ -95,12 +95,16 @@ typedef struct {
  * "head" (N, out_dim*pt*ph*pw). For tests and --dump. */
 typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t n);
 
+struct StepCache_;
 typedef struct {
     DiTConfig c;
     DiTWeights w;
     DiTState s;
     DiTTraceFn trace;  /* may be NULL; set after dit_build (which clears it) */
     void *trace_user;
+    /* Step caching (cache.h): consulted around the blocks; NULL: none. Set
+     * by the sampling loop's owner (denoiser_init). */
+    struct StepCache_ *cache;
 } DiT;
 
 /* The official tensors for a config (docs/MODEL.md 2.1), in module order: the

@@ -88,8 +88,11 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
     d->v = (float *)t2v_malloc(n * sizeof(float), "sampler buffers", err);
     int rc = (!d->ctx_emb || (guided && (!d->ctx_neg_emb || !d->v_uncond)) || !d->x_seen || !d->v_cond || !d->v)
                  ? T2V_ERESOURCE : T2V_OK;
-    if (!rc) rc = sampler_init(&d->smp, s->sampler, s->steps, s->shift, g->n, err);
-    if (!rc) rc = dit_reserve(dit, (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w), err);
+    int tokens = (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w);
+    if (!rc) rc = sampler_init_listed(&d->smp, s->sampler, s->timesteps, s->steps, s->shift, g->n, err);
+    if (!rc) rc = dit_reserve(dit, tokens, err);
+    if (!rc) rc = cache_init(&d->cache, &s->cache, s->steps, c->dim, tokens, err);
+    if (!rc && s->cache.kind != CACHE_NONE) dit->cache = &d->cache;
     if (!rc) rc = dit_embed_context(dit, context, L, d->ctx_emb, err);
     if (!rc && guided) rc = dit_embed_context(dit, context_neg, L_neg, d->ctx_neg_emb, err);
     if (rc) denoiser_free(d);
@@ -97,6 +100,8 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
 }
 
 void denoiser_free(Denoiser *d) {
+    if (d->dit && d->dit->cache == &d->cache) d->dit->cache = NULL;
+    cache_free(&d->cache);
     sampler_free(&d->smp);
     free(d->ctx_emb);
     free(d->ctx_neg_emb);
@@ -115,8 +120,11 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     for (int i = 0; i < steps; i++) {
         float t = sampler_timestep(&d->smp, i);
         memcpy(d->x_seen, x, bytes);
-        /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6) */
+        /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6);
+         * the step cache keeps one state per pass (docs/MODEL.md 3.5) */
+        cache_select(&d->cache, i, 0);
         int rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_emb, d->v_cond, err);
+        cache_select(&d->cache, i, 1);
         if (!rc && d->v_uncond)
             rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_neg_emb, d->v_uncond, err);
         if (rc) return rc;
@@ -128,6 +136,14 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
         if (w && w->step && (rc = w->step(w->user, &view, err))) return rc;
         report(w, PHASE_SAMPLING, i + 1, steps);
     }
+    return T2V_OK;
+}
+
+/* The step cache's decisions as int32 [steps, 2]. */
+static int copy_decisions(const StepCache *c, int32_t **out, T2vError *err) {
+    *out = (int32_t *)t2v_malloc((size_t)c->steps * 2 * sizeof(int32_t), "cache decisions", err);
+    if (!*out) return T2V_ERESOURCE;
+    for (int k = 0; k < 2 * c->steps; k++) (*out)[k] = c->computed[k];
     return T2V_OK;
 }
 
@@ -153,7 +169,9 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
     if (!rc) {
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
+        sampler_renoise_from_seed(&d.smp, s->seed); /* distill: the noise's stream, continued */
         rc = pipeline_sample(&d, r->latent, r->steps, w, err);
+        if (!rc && d.cache.computed) rc = copy_decisions(&d.cache, &r->computed, err);
         denoiser_free(&d);
     }
     dit_free(&dit);
@@ -208,6 +226,7 @@ void gen_result_free(GenResult *r) {
     free(r->latent);
     free(r->steps);
     free(r->timesteps);
+    free(r->computed);
     free(r->video);
     memset(r, 0, sizeof *r);
 }
