@@ -196,10 +196,12 @@ def toy_model(A, b, ctx_cond, ctx_uncond):
 def listed_schedule(ts, shift):
     """ts: the listed timesteps t_k in (0, 1000], decreasing. Returns (sigmas
     float64 numpy [K+1] with final 0, model timesteps 1000 sigma_k [K]):
-    s = t_k / 1000, sigma_k = shift s / (1 + (shift - 1) s), not rounded."""
+    s = t_k / 1000, sigma_k = shift s / (1 + (shift - 1) s), not rounded.
+    The model timesteps are rounded to float32: the DiT's timestep input is
+    a float32 tensor in Wan's pipelines (the schedulers' timesteps)."""
     s = np.asarray(ts, dtype=np.float64) / NUM_TRAIN_TIMESTEPS
     sig = shift * s / (1 + (shift - 1) * s)
-    return np.concatenate([sig, [0.0]]), sig * NUM_TRAIN_TIMESTEPS
+    return np.concatenate([sig, [0.0]]), (sig * NUM_TRAIN_TIMESTEPS).astype(np.float32).astype(np.float64)
 
 
 def renoise_stream(seed, shape, count):
