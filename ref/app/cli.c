@@ -54,8 +54,19 @@ static const char HELP_GENERATE[] =
     "  --steps N              sampling steps (1..1000)\n"
     "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass\n"
     "  --shift S              flow-matching schedule shift (> 0)\n"
-    "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
-    "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
+    "  --sampler NAME         unipc (default, as Wan2.1), euler, or distill (few-step students:\n"
+    "                         x0 = x - sigma v, renoised with fresh noise before each next step;\n"
+    "                         CausVid: --timesteps 1000,757,522 --shift 1, Self-Forcing:\n"
+    "                         --timesteps 1000,750,500,250 --shift 5; usually with --cfg 1)\n"
+    "  --timesteps LIST       a schedule of listed timesteps in (0, 1000], decreasing, e.g.\n"
+    "                         1000,750,500,250: sigma = shift s / (1 + (shift-1) s), s = t/1000,\n"
+    "                         the DiT sees 1000 sigma; sets --steps (any sampler; UniPC: < 1000)\n"
+    "  --cache KIND:THRESH    skip DiT passes whose input barely changed: teacache:T (TeaCache;\n"
+    "                         Wan2.1 1.3B: 0.05 or 0.08, 14B: 0.1 or 0.2), teacache-ret:T (its\n"
+    "                         retention-steps variant), fbcache:T (First-Block-Cache, e.g. 0.05);\n"
+    "                         default none; --dump records which passes were computed\n"
+    "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn;\n"
+    "                         the distill sampler's fresh noise continues that stream (docs/NOISE.md)\n"
     "  --threads N            threads (default: all processors); results do not depend on it\n"
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
@@ -85,7 +96,11 @@ static const char HELP_STAGE[] =
     "  --steps N              sampler stage: sampling steps (default: the model's)\n"
     "  --cfg G                sampler stage: guidance scale\n"
     "  --shift S              sampler stage: schedule shift\n"
-    "  --sampler NAME         sampler stage: unipc or euler\n"
+    "  --sampler NAME         sampler stage: unipc, euler or distill\n"
+    "  --timesteps LIST       sampler stage: listed timesteps (as generate's)\n"
+    "  --cache KIND:THRESH    sampler stage: a step cache (as generate's); OUT gets cache.computed\n"
+    "  --seed N               sampler stage, distill: seed of the fresh noise when IN has no\n"
+    "                         renoise.0, renoise.1, ... (default 42: generate --seed's stream)\n"
     "  --threads N            threads (default: all processors)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
@@ -116,6 +131,8 @@ static const char HELP_INFO[] =
     "  -f, --frames N         frames\n"
     "  --steps N              sampling steps\n"
     "  --cfg G                guidance scale (> 1: two DiT passes per step)\n"
+    "  --cache KIND:THRESH    with a step cache: the DiT FLOPs shown are an upper bound (which\n"
+    "                         passes it skips is known only during the run)\n"
     "  --tokens L             prompt tokens (default: text_len)\n"
     "  -p, --prompt TEXT      count the prompt's tokens instead (needs --model)\n"
     "  --full                 every layer, not only the first of each kind\n"
@@ -508,7 +525,11 @@ int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
     if (!s->have_shift) s->settings.shift = d->shift;
     if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
-    return T2V_OK;
+    if (!s->n_listed) return T2V_OK;
+    /* the listed schedule's rules for this sampler and shift, before any work */
+    double sig[T2V_MAX_STEPS + 1];
+    float ts[T2V_MAX_STEPS];
+    return sampler_schedule_listed(s->settings.sampler, s->listed, s->n_listed, s->settings.shift, sig, ts, err);
 }
 
 /* ----------------------------------------------------------------------------

@@ -25,6 +25,8 @@ typedef struct {
     const char *width, *height, *frames; /* -W -H -f as given: checked against the model */
     int W, H, F, steps, tokens, full;
     double cfg;
+    CacheSettings cache; /* --cache: the DiT FLOPs become a range */
+    const char *cache_text;
 } InfoOpts;
 
 /* ----------------------------------------------------------------------------
@@ -359,6 +361,33 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
     snprintf(key, sizeof key, "%s weights", name), row(key, dtype_bytes(by, b, sizeof b));
 }
 
+/* With --cache: which passes a step cache can skip is decided during the
+ * run, so the DiT FLOPs above are an upper bound; the lower bound skips
+ * every pass the rule allows (docs/MODEL.md 3.5). TeaCache always computes
+ * the first ret_steps steps and those from its cutoff and skips all blocks
+ * of a skipped pass; First-Block-Cache computes the first step and always
+ * runs block 0 of every pass. */
+static void print_cache_bounds(const ModelDesc *m, const Flops *f, const InfoOpts *o, int passes) {
+    char b[160], fl[96];
+    StepCache c;
+    T2vError e = {0, {0}};
+    if (cache_init(&c, &o->cache, o->steps, m->dit.dim, 1, &e)) return;
+    int fixed = o->cache.kind == CACHE_FBCACHE ? 1 : (c.ret_steps < o->steps ? c.ret_steps : o->steps) +
+                (o->steps - c.cutoff > 0 ? o->steps - c.cutoff : 0);
+    if (fixed > o->steps) fixed = o->steps;
+    int64_t skipped = f->patch + f->time + f->head + (o->cache.kind == CACHE_FBCACHE ? f->block : 0);
+    int64_t low = (int64_t)passes * (fixed * f->dit + (o->steps - fixed) * skipped);
+    if (o->cache.kind == CACHE_FBCACHE) snprintf(b, sizeof b, "%s", o->cache_text);
+    else snprintf(b, sizeof b, "%s; coefficients %s", o->cache_text, cache_coefficients_name(&o->cache, m->dit.dim));
+    row("step cache", b);
+    snprintf(b, sizeof b, "%s (no pass skipped)", flops_str(f->dit * passes * o->steps, fl, sizeof fl));
+    row("DiT FLOPs, all steps: upper bound", b);
+    snprintf(b, sizeof b, "%s (%d of %d steps skippable; known only during the run)",
+             flops_str(low, fl, sizeof fl), o->steps - fixed, o->steps);
+    row("DiT FLOPs, all steps: lower bound", b);
+    cache_free(&c);
+}
+
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
 static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts *o) {
     Flops f;
@@ -387,9 +416,10 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     row("sampling steps", b);
     row_flops("DiT FLOPs per step", f.dit * passes);
     row_flops("DiT FLOPs, all steps", f.dit * passes * o->steps);
+    if (o->cache.kind != CACHE_NONE) print_cache_bounds(m, &f, o, passes);
     row_flops("VAE decode FLOPs", f.vae_decode);
     int64_t total = f.dit * passes * o->steps + f.vae_decode + passes * (f.t5 + f.text_embedding);
-    row_flops("total FLOPs per video", total);
+    row_flops(o->cache.kind != CACHE_NONE ? "total FLOPs per video (upper bound)" : "total FLOPs per video", total);
     row("memory: text encoder phase", bytes_str(me.text, b, sizeof b));
     row("memory: DiT phase", bytes_str(me.dit, b, sizeof b));
     row("memory: VAE phase", bytes_str(me.vae, b, sizeof b));
@@ -423,11 +453,15 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
             o->tokens = (int)iv;
         } else if (!strcmp(a, "--cfg")) {
             if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100) return usage_error("--cfg must be in [0, 100], not '%s'", v);
+        } else if (!strcmp(a, "--cache")) {
+            T2vError e = {0, {0}};
+            if (cache_parse(v, &o->cache, &e)) return usage_error("%s", e.msg);
+            o->cache_text = v;
         } else return usage_error("info: unknown option '%s'", a);
     }
     if (!o->model == !o->config)
         return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] "
-                                 "[--steps N] [--cfg G] [--tokens L | -p PROMPT] [--full]");
+                                 "[--steps N] [--cfg G] [--cache KIND:THRESH] [--tokens L | -p PROMPT] [--full]");
     return T2V_OK;
 }
 
