@@ -374,6 +374,26 @@ static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m
     return rc;
 }
 
+/* What runs, before it runs: model, sampler, steps, guidance, cache, size. */
+static void report_plan(const GenerateArgs *o, const Model *m) {
+    const SamplingSettings *ss = &o->sampling.settings;
+    fprintf(stderr, "t2v: model %s (DiT dim %d, %d layers): %s, %d steps%s%s, cfg %g (%d DiT pass%s per step), "
+            "shift %g, cache %s, %dx%d, %d frames, seed %llu\n", m->paths.dir, m->dit.dim, m->dit.num_layers,
+            sampler_kind_name(ss->sampler), ss->steps, o->timesteps_text ? " at timesteps " : "",
+            o->timesteps_text ? o->timesteps_text : "", ss->cfg, ss->cfg > 1 ? 2 : 1, ss->cfg > 1 ? "es" : "",
+            ss->shift, o->cache_text ? o->cache_text : "none", o->width, o->height, o->frames, o->seed);
+}
+
+/* The step cache's work saved, after the run. */
+static void report_cache(const GenerateArgs *o, const GenResult *r) {
+    int computed = 0, reused = 0;
+    for (int k = 0; r->computed && k < 2 * o->sampling.settings.steps; k++)
+        computed += r->computed[k] == 1, reused += r->computed[k] == 0;
+    if (r->computed)
+        fprintf(stderr, "t2v: cache %s: %d of %d DiT passes computed, %d reused\n", o->cache_text, computed,
+                computed + reused, reused);
+}
+
 /* The run: pipeline (watched: progress, preview, trace), then the files. */
 static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
@@ -388,7 +408,9 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
+    if (!rc && !o->quiet) report_plan(o, m);
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
+    if (!rc && !o->quiet) report_cache(o, &r);
     if (!rc) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
     prov_free(&p);
     trace_free(&trace);
