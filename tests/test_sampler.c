@@ -438,7 +438,7 @@ static void test_unipc_order1_is_euler(void) {
 }
 
 /* ---------------------------------------------------------------------------
- * Listed schedules and the distill sampler (docs/MODEL.md 3.4) */
+ * Listed schedules and the distill sampler (docs/MODEL.md 3.5) */
 
 /* torch.randn calls one after another from one seed, against torch. */
 static void test_stream(void) {

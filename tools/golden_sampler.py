@@ -15,7 +15,7 @@ torch.randn itself. Writes:
       reference.sampler.toy_model with A, b, ctx from tools/prng.py (seeds
       11..14, the same draws as tests/test_sampler.c).
   golden/sampler/listed.safetensors
-      listed schedules (docs/MODEL.md 3.4) on the same toy model and noise:
+      listed schedules (docs/MODEL.md 3.5) on the same toy model and noise:
       for each case of LISTED, CASE.sigmas (float64 values stored F32 for
       reading only), CASE.stepK, CASE.final, CASE = "{solver}.L{j}.cfg{cfg:g}"
       (j: index into LISTS); the distill cases renoise with

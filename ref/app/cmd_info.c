@@ -363,7 +363,7 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
 
 /* With --cache: which passes a step cache can skip is decided during the
  * run, so the DiT FLOPs above are an upper bound; the lower bound skips
- * every pass the rule allows (docs/MODEL.md 3.5). TeaCache always computes
+ * every pass the rule allows (docs/MODEL.md 3.6). TeaCache always computes
  * the first ret_steps steps and those from its cutoff and skips all blocks
  * of a skipped pass; First-Block-Cache computes the first step and always
  * runs block 0 of every pass. */

@@ -1,4 +1,4 @@
-/* cache.c: TeaCache and First-Block-Cache (see cache.h, docs/MODEL.md 3.5). */
+/* cache.c: TeaCache and First-Block-Cache (see cache.h, docs/MODEL.md 3.6). */
 #include "cache.h"
 
 #include <math.h>

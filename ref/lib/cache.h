@@ -1,7 +1,7 @@
 /*
  * cache.h: step caching, which skips the DiT's blocks on a pass whose input
  * barely changed since the last computed pass and reuses that pass's
- * residual instead (docs/MODEL.md section 3.5):
+ * residual instead (docs/MODEL.md section 3.6):
  *
  *   teacache      TeaCache for Wan2.1 (TeaCache4Wan2.1, Liu et al. 2024):
  *                 acc += poly(mean|e - e_prev| / mean|e_prev|) over the time

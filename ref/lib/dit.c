@@ -609,7 +609,7 @@ static void unpatchify(const DiT *m, float *out, int T, int H, int W) {
     }
 }
 
-/* The blocks, with step caching (cache.h, docs/MODEL.md 3.5) when the DiT
+/* The blocks, with step caching (cache.h, docs/MODEL.md 3.6) when the DiT
  * has a cache: it may skip all of them, or all after block 0, adding the
  * residual they gave on the last computed pass instead. */
 static void blocks_forward(DiT *m, int N, const float *ctx) {

@@ -121,7 +121,7 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
         float t = sampler_timestep(&d->smp, i);
         memcpy(d->x_seen, x, bytes);
         /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6);
-         * the step cache keeps one state per pass (docs/MODEL.md 3.5) */
+         * the step cache keeps one state per pass (docs/MODEL.md 3.6) */
         cache_select(&d->cache, i, 0);
         int rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_emb, d->v_cond, err);
         cache_select(&d->cache, i, 1);

@@ -41,7 +41,7 @@ typedef struct {
     int steps;
     double shift;
     double cfg; /* <= 1: no unconditional pass, v = v_cond */
-    const double *timesteps; /* NULL, or `steps` listed values (sampler.h, docs/MODEL.md 3.4) */
+    const double *timesteps; /* NULL, or `steps` listed values (sampler.h, docs/MODEL.md 3.5) */
     CacheSettings cache;     /* kind CACHE_NONE: every pass computed */
 } SamplingSettings;
 

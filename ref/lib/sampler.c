@@ -44,7 +44,7 @@ int sampler_schedule(int steps, double shift, double *sigmas, int *timesteps) {
     return T2V_OK;
 }
 
-/* docs/MODEL.md 3.4: the listed schedule, shifted as 3.1 shifts, kept in double. */
+/* docs/MODEL.md 3.5: the listed schedule, shifted as 3.1 shifts, kept in double. */
 int sampler_schedule_listed(SamplerKind kind, const double *t, int steps, double shift, double *sigmas,
                             float *timesteps, T2vError *err) {
     if (steps < 1 || !(shift > 0.0) || !isfinite(shift))
@@ -247,7 +247,7 @@ static void euler_step(const Sampler *s, int i, float *x, const float *v) {
 }
 
 /* ============================================================================
- * Distill (docs/MODEL.md 3.4): x0 = x_k - sigma_k v_k; before the last step
+ * Distill (docs/MODEL.md 3.5): x0 = x_k - sigma_k v_k; before the last step
  * x_{k+1} = (1 - sigma_{k+1}) x0 + sigma_{k+1} eps_k, in double from the
  * double x0, rounded once; the last step returns x0. */
 

@@ -7,9 +7,9 @@
  *   Euler      x_{i+1} = x_i + (sigma_{i+1} - sigma_i) v_i            (3.3)
  *   distill    few-step students (CausVid, Self-Forcing): x0 = x_k - sigma_k v_k,
  *              then x_{k+1} = (1 - sigma_{k+1}) x0 + sigma_{k+1} eps_k with
- *              fresh noise eps_k; the result is the last x0        (3.4)
+ *              fresh noise eps_k; the result is the last x0        (3.5)
  *   custom     a listed schedule t_k in (0, 1000]: sigma_k = shift s/(1 +
- *              (shift-1) s), s = t_k/1000; the DiT sees 1000 sigma_k  (3.4)
+ *              (shift-1) s), s = t_k/1000; the DiT sees 1000 sigma_k  (3.5)
  *   CFG        v = v_uncond + g (v_cond - v_uncond); g <= 1 skips the
  *              unconditional pass (v = v_cond)
  *   noise      torch.manual_seed(seed); torch.randn(n) on CPU, bit-exact
@@ -42,7 +42,7 @@ int sampler_kind_from_name(const char *name, SamplerKind *out);
 int sampler_schedule(int steps, double shift, double *sigmas /* steps+1 */,
                      int *timesteps /* steps */);
 
-/* A listed schedule (docs/MODEL.md 3.4): t[0..steps) strictly decreasing in
+/* A listed schedule (docs/MODEL.md 3.5): t[0..steps) strictly decreasing in
  * (0, 1000] -> sigmas[k] = shift s/(1 + (shift-1) s), s = t_k/1000, in
  * double (not rounded to float32), sigmas[steps] = 0; timesteps[k] =
  * float(1000 sigma_k), fractional. UniPC needs sigma_0 < 1 (its lambda =

@@ -1,6 +1,6 @@
 """Step caching around the DiT's blocks, independent PyTorch reference (float64).
 
-Written from the published algorithms (docs/MODEL.md 3.5), never from ref/:
+Written from the published algorithms (docs/MODEL.md 3.6), never from ref/:
 
 - TeaCache for Wan2.1 (TeaCache4Wan2.1/teacache_generate.py,
   ali-vilab/TeaCache): on each pass, unless it is one of the first

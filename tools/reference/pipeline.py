@@ -74,7 +74,7 @@ def noise(seed, shape):
 def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solver, seed, timesteps=None,
              cache=None):
     """Returns a dict of every tensor of docs/MODEL.md section 9 (float64 / int64).
-    timesteps: a listed schedule (docs/MODEL.md 3.4; steps = its length);
+    timesteps: a listed schedule (docs/MODEL.md 3.5; steps = its length);
     solver "distill" renoises with sampler.renoise_stream(seed, ...). cache:
     (kind, thresh) of a step cache (reference/cache.py); its decisions go to
     cache.computed [steps, 2] and cache.metric."""

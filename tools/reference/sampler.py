@@ -191,7 +191,7 @@ def toy_model(A, b, ctx_cond, ctx_uncond):
     return model
 
 
-# --- listed schedules and the distill sampler (docs/MODEL.md 3.4) ---------------
+# --- listed schedules and the distill sampler (docs/MODEL.md 3.5) ---------------
 
 def listed_schedule(ts, shift):
     """ts: the listed timesteps t_k in (0, 1000], decreasing. Returns (sigmas
