@@ -127,6 +127,7 @@ $(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
 
 bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
+	$(if $(QUICK),,$(PYTHON) tools/bench_fewsteps.py)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
 CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64
