@@ -464,8 +464,8 @@ static void test_stream(void) {
 }
 
 static void test_listed_schedule_rules(void) {
-    double sig[4];
-    float ts[3];
+    double sig[5];
+    float ts[4];
     T2vError e = {0, {0}};
     double up[3] = {500, 600, 100}, zero[2] = {500, 0}, big[1] = {1001}, one[1] = {1000};
     CHECK(sampler_schedule_listed(SAMPLER_EULER, up, 3, 1.0, sig, ts, &e) == T2V_EUSAGE &&
