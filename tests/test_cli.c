@@ -376,6 +376,11 @@ static void test_info_cache(void) {
               strstr(g_out, "upper bound    28,299,292,940,697,600") && strstr(g_out, "48 of 50 steps skippable"),
           "info --cache teacache:0.08 (1.3B, 50 steps): upper bound = the uncached DiT FLOPs, 48 steps skippable");
     if (rc) printf("%s", g_out);
+    /* with the weights TeaCache's count is exact: case f's run reused 18 of 40 passes */
+    rc = t2v("info --model " MODEL " --steps 20 --cfg 5 --cache teacache:1.2");
+    CHECK(rc == 0 && strstr(g_out, "(22 of 40 passes computed"), "info --model tiny --cache teacache:1.2: 22 of 40 "
+          "passes computed, as case f's run decided");
+    if (rc) printf("%s", g_out);
     rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json --cache fbcache");
     CHECK(rc == 1 && strstr(g_out, "threshold"), "info --cache fbcache (no threshold): exit %d", rc);
 }

@@ -27,6 +27,7 @@ typedef struct {
     double cfg;
     CacheSettings cache; /* --cache: the DiT FLOPs become a range */
     const char *cache_text;
+    const Model *mo;     /* with --model: the weights, for TeaCache's exact count */
 } InfoOpts;
 
 /* ----------------------------------------------------------------------------
@@ -367,6 +368,41 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
  * the first ret_steps steps and those from its cutoff and skips all blocks
  * of a skipped pass; First-Block-Cache computes the first step and always
  * runs block 0 of every pass. */
+/* TeaCache's decisions depend on t alone (e and e0 are functions of t), so
+ * with the weights they are known before the run: the rule of cache.c run
+ * on the time embeddings of the model's schedule (its sampler and shift),
+ * with a one-token stand-in for x. Fills the passes computed and reused. */
+static int teacache_plan(const Model *mo, const InfoOpts *o, int passes, int *computed, int *reused,
+                         T2vError *err) {
+    Checkpoint ck;
+    DiT dit;
+    Sampler smp;
+    StepCache c;
+    SamplerKind kind = SAMPLER_UNIPC;
+    sampler_kind_from_name(mo->defaults.sampler, &kind);
+    int rc = model_load_dit(mo, &ck, &dit, err);
+    if (rc) return rc;
+    int D = dit.c.dim;
+    float *e = (float *)calloc((size_t)D * 8, sizeof(float)), *e0 = e ? e + D : NULL, *x = e ? e + 7 * D : NULL;
+    memset(&smp, 0, sizeof smp), memset(&c, 0, sizeof c);
+    rc = e ? sampler_init(&smp, kind, o->steps, mo->defaults.shift, 1, err) : T2V_ERESOURCE;
+    if (!rc) rc = cache_init(&c, &o->cache, o->steps, D, 1, err);
+    for (int i = 0; !rc && i < o->steps; i++) {
+        rc = dit_time_embedding(&dit, sampler_timestep(&smp, i), e, e0, err);
+        for (int b = 0; !rc && b < passes; b++) {
+            cache_select(&c, i, b);
+            if (!cache_before_blocks(&c, x, e, e0, 1, 1)) cache_after_blocks(&c, x, 1);
+        }
+    }
+    if (!rc) cache_counts(&c, computed, reused);
+    cache_free(&c);
+    sampler_free(&smp);
+    free(e);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    return rc;
+}
+
 static void print_cache_bounds(const ModelDesc *m, const Flops *f, const InfoOpts *o, int passes) {
     char b[160], fl[96];
     StepCache c;
@@ -386,6 +422,16 @@ static void print_cache_bounds(const ModelDesc *m, const Flops *f, const InfoOpt
              flops_str(low, fl, sizeof fl), o->steps - fixed, o->steps);
     row("DiT FLOPs, all steps: lower bound", b);
     cache_free(&c);
+    int computed = 0, reused = 0;
+    if (!o->mo || !cache_schedule_only(&o->cache)) return;
+    if (teacache_plan(o->mo, o, passes, &computed, &reused, &e)) {
+        printf("  (TeaCache's exact count needs the DiT weights: %s)\n", e.msg);
+        return;
+    }
+    snprintf(b, sizeof b, "%s (%d of %d passes computed: TeaCache decides from t alone; %s, shift %g)",
+             flops_str((int64_t)computed * f->dit + (int64_t)reused * skipped, fl, sizeof fl), computed,
+             computed + reused, o->mo->defaults.sampler, o->mo->defaults.shift);
+    row("DiT FLOPs, all steps: this schedule", b);
 }
 
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
@@ -560,6 +606,7 @@ int cmd_info_model(int argc, char **argv) {
         printf("\nthe model as a tree: stage > block > layer (FLOPs for %dx%d, %d frames)\n", o.W, o.H, o.F);
         for (int st = 0; st < STAGE_COUNT; st++) print_stage(&m, st, &s, &f, o.full);
         print_walkthrough(&m, &s, &o);
+        if (o.model) o.mo = &mo;
         print_summary(&m, &s, &o);
     }
     model_desc_free(&m);

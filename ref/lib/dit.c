@@ -438,6 +438,19 @@ static void time_embedding_forward(DiT *m) {
     matvec_forward(s->e0, m->w.time_projection1, s->t_hid, m->w.time_projection1_b, nv); /* (nv, 6 dim) */
 }
 
+int dit_time_embedding(DiT *m, float t, float *e, float *e0, T2vError *err) {
+    if (!isfinite(t)) return t2v_fail(err, T2V_EINPUT, "dit: timestep %g, expected a finite number", (double)t);
+    int rc = reserve_times(m, 1, err);
+    if (rc) return rc;
+    m->s.n_times = 1;
+    m->s.row = NULL;
+    m->s.t_val[0] = t;
+    time_embedding_forward(m);
+    memcpy(e, m->s.e, sizeof(float) * (size_t)m->c.dim);
+    memcpy(e0, m->s.e0, sizeof(float) * 6 * (size_t)m->c.dim);
+    return T2V_OK;
+}
+
 /* The traces "e" and "e0": the row itself for one t, else every token's row
  * ([N, dim] and [N, 6, dim], as the official e and e0), expanded into a
  * temporary (tests and --dump only; skipped if it cannot be allocated). */
