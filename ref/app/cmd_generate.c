@@ -138,6 +138,8 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim); /* --cache's buffers */
+    if (dit_phase > me.peak) me.peak = dit_phase;
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */
         run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);

@@ -403,7 +403,8 @@ static int teacache_plan(const Model *mo, const InfoOpts *o, int passes, int *co
     return rc;
 }
 
-static void print_cache_bounds(const ModelDesc *m, const Flops *f, const InfoOpts *o, int passes) {
+static void print_cache_bounds(const ModelDesc *m, const ClipSize *s, const Flops *f, const InfoOpts *o,
+                               int passes) {
     char b[160], fl[96];
     StepCache c;
     T2vError e = {0, {0}};
@@ -421,6 +422,7 @@ static void print_cache_bounds(const ModelDesc *m, const Flops *f, const InfoOpt
     snprintf(b, sizeof b, "%s (%d of %d steps skippable; known only during the run)",
              flops_str(low, fl, sizeof fl), o->steps - fixed, o->steps);
     row("DiT FLOPs, all steps: lower bound", b);
+    row("memory: step cache buffers (DiT phase)", bytes_str(cache_bytes(&o->cache, s->N, m->dit.dim), b, sizeof b));
     cache_free(&c);
     int computed = 0, reused = 0;
     if (!o->mo || !cache_schedule_only(&o->cache)) return;
@@ -462,7 +464,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     row("sampling steps", b);
     row_flops("DiT FLOPs per step", f.dit * passes);
     row_flops("DiT FLOPs, all steps", f.dit * passes * o->steps);
-    if (o->cache.kind != CACHE_NONE) print_cache_bounds(m, &f, o, passes);
+    if (o->cache.kind != CACHE_NONE) print_cache_bounds(m, s, &f, o, passes);
     row_flops("VAE decode FLOPs", f.vae_decode);
     int64_t total = f.dit * passes * o->steps + f.vae_decode + passes * (f.t5 + f.text_embedding);
     row_flops(o->cache.kind != CACHE_NONE ? "total FLOPs per video (upper bound)" : "total FLOPs per video", total);

@@ -64,6 +64,12 @@ int cache_schedule_only(const CacheSettings *s) {
 /* ============================================================================
  * State */
 
+double cache_bytes(const CacheSettings *s, int tokens, int dim) {
+    if (s->kind == CACHE_NONE) return 0.0;
+    double nx = (double)tokens * dim * sizeof(float);
+    return s->kind == CACHE_FBCACHE ? 5.0 * nx : 3.0 * nx + 2.0 * 6 * dim * sizeof(float);
+}
+
 int cache_init(StepCache *c, const CacheSettings *s, int steps, int dim, int tokens, T2vError *err) {
     memset(c, 0, sizeof *c);
     c->set = *s;

@@ -72,6 +72,9 @@ typedef struct StepCache_ {
     double *metric;          /* (steps, 2): TeaCache acc / fbcache distance before deciding (NaN: none) */
 } StepCache;
 
+/* The bytes cache_init allocates for tokens x dim (the memory check):
+ * x_in and per branch the residual, plus fbcache's r1 per branch. */
+double cache_bytes(const CacheSettings *s, int tokens, int dim);
 /* For `steps` steps of a DiT of width dim on `tokens` tokens. A kind of
  * CACHE_NONE allocates nothing (and the DiT is not given the cache). */
 int cache_init(StepCache *c, const CacheSettings *s, int steps, int dim, int tokens, T2vError *err);
