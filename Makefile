@@ -152,6 +152,7 @@ $(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
 
 bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
+	$(if $(QUICK),,$(PYTHON) tools/bench_fewsteps.py)
 
 # Long clips on the demo model in context windows: time per frame and peak RSS
 # at 81..961 frames (bench/long.md).

@@ -13,6 +13,8 @@
 #include "harness.h"
 #include "../ref/app/blas_core.h"
 
+#include "../ref/lib/sampler.h"
+
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -314,6 +316,102 @@ static void stage_sampler_is_generate(void) {
     st_close(&b);
 }
 
+/* A stage input: the named tensors of a golden case, plus extra ones. */
+static int write_case_inputs(const char *path, const char *golden, const char *const *names, int n,
+                             const StItem *extra, int n_extra) {
+    SafeTensors st;
+    if (!golden_open(&st, golden)) return 0;
+    StItem items[16];
+    int k = 0, ok = 1;
+    for (int i = 0; i < n && ok; i++) {
+        const Tensor *t = tl_find(&st.tensors, names[i]);
+        ok = t != NULL;
+        if (t) items[k++] = (StItem){names[i], t};
+    }
+    for (int i = 0; i < n_extra; i++) items[k++] = extra[i];
+    T2vError e = {0, {0}};
+    if (ok && st_write(path, items, k, NULL, NULL, 0, &e)) ok = 0, h_report(0, "st_write %s: %s", path, e.msg);
+    st_close(&st);
+    return ok;
+}
+
+/* stage sampler with the distill sampler (golden case d) and with a step
+ * cache (case h): every step, the final latent (and the cache's decisions)
+ * against the PyTorch reference. The fresh noise given as renoise.k wins
+ * over --seed; without it --seed's stream is used. */
+static void test_stage_few_steps(void) {
+    const char *dn[] = {"noise", "context"}, *hn[] = {"noise", "context", "context_neg"};
+    char in[512], in2[512], out[512];
+    snprintf(in, sizeof in, "%s/distill_in.safetensors", g_tmp);
+    snprintf(in2, sizeof in2, "%s/distill_in2.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/distill_out.safetensors", g_tmp);
+#define DISTILL "stage sampler --model " MODEL " --sampler distill --timesteps 1000,750,500,250 --shift 5 --cfg 1"
+    if (write_case_inputs(in, "golden/pipeline/case_d.safetensors", dn, 2, NULL, 0)) {
+        int rc = t2v(DISTILL " --in '%s' --out '%s' --force", in, out);
+        if (!rc) rc = t2v("compare '%s' golden/pipeline/case_d.safetensors", out);
+        CHECK(rc == 0 && strstr(g_out, "6 compared, 0 over tolerance"), "stage sampler --sampler distill (seed 42's "
+              "stream) = case d: exit %d", rc);
+        if (rc) printf("%s", g_out);
+        rc = t2v(DISTILL " --in '%s' --out '%s' --force --seed 7", in, out);
+        if (!rc) rc = t2v("compare '%s' golden/pipeline/case_d.safetensors", out);
+        CHECK(rc == 1, "stage sampler distill --seed 7: other fresh noise, not case d (compare exit %d)", rc);
+        /* renoise.0..2 = seed 42's stream, given: --seed 7 is not used */
+        static float eps[3][16 * 2 * 4 * 4];
+        int64_t shape[4] = {16, 2, 4, 4};
+        TorchGen g;
+        torch_gen_seed(&g, 42);
+        torch_gen_randn(&g, eps[0], 512); /* the initial noise */
+        Tensor t[3];
+        StItem extra[3];
+        static const char *names[3] = {"renoise.0", "renoise.1", "renoise.2"};
+        for (int k = 0; k < 3; k++) {
+            torch_gen_randn(&g, eps[k], 512);
+            tensor_from_f32(&t[k], eps[k], 4, shape, NULL);
+            extra[k] = (StItem){names[k], &t[k]};
+        }
+        if (write_case_inputs(in2, "golden/pipeline/case_d.safetensors", dn, 2, extra, 3)) {
+            rc = t2v(DISTILL " --in '%s' --out '%s' --force --seed 7", in2, out);
+            if (!rc) rc = t2v("compare '%s' golden/pipeline/case_d.safetensors", out);
+            CHECK(rc == 0 && strstr(g_out, "6 compared, 0 over tolerance"), "stage sampler distill with renoise.0..2 "
+                  "in IN (and --seed 7): = case d, exit %d", rc);
+        }
+        if (write_case_inputs(in2, "golden/pipeline/case_d.safetensors", dn, 2, extra, 2)) {
+            rc = t2v(DISTILL " --in '%s' --out '%s' --force", in2, out);
+            CHECK(rc == 2 && strstr(g_out, "all or none"), "stage sampler distill with renoise.0, 1 of 0..2: exit %d "
+                  "(all or none)", rc);
+        }
+        for (int k = 0; k < 3; k++) tensor_free(&t[k]);
+    }
+#undef DISTILL
+    snprintf(in, sizeof in, "%s/cache_in.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/cache_out.safetensors", g_tmp);
+    if (write_case_inputs(in, "golden/pipeline/case_h.safetensors", hn, 3, NULL, 0)) {
+        int rc = t2v("stage sampler --model " MODEL " --steps 20 --cfg 5 --shift 3 --cache fbcache:0.3 --in '%s' "
+                     "--out '%s' --force", in, out);
+        if (!rc) rc = t2v("compare '%s' golden/pipeline/case_h.safetensors", out);
+        CHECK(rc == 0 && strstr(g_out, "23 compared, 0 over tolerance"), "stage sampler --cache fbcache:0.3 = case h "
+              "(20 steps, final, timesteps, cache.computed): exit %d", rc);
+        if (rc) printf("%s", g_out);
+    }
+}
+
+/* info --cache: the DiT FLOPs as a range, the upper bound the uncached sum. */
+static void test_info_cache(void) {
+    int rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json -W 832 -H 480 -f 81 --steps 50 --cfg 5 "
+                 "--cache teacache:0.08");
+    CHECK(rc == 0 && strstr(g_out, "coefficients Wan2.1 T2V-1.3B") &&
+              strstr(g_out, "upper bound    28,299,292,940,697,600") && strstr(g_out, "48 of 50 steps skippable"),
+          "info --cache teacache:0.08 (1.3B, 50 steps): upper bound = the uncached DiT FLOPs, 48 steps skippable");
+    if (rc) printf("%s", g_out);
+    /* with the weights TeaCache's count is exact: case f's run reused 18 of 40 passes */
+    rc = t2v("info --model " MODEL " --steps 20 --cfg 5 --cache teacache:1.2");
+    CHECK(rc == 0 && strstr(g_out, "(22 of 40 passes computed"), "info --model tiny --cache teacache:1.2: 22 of 40 "
+          "passes computed, as case f's run decided");
+    if (rc) printf("%s", g_out);
+    rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json --cache fbcache");
+    CHECK(rc == 1 && strstr(g_out, "threshold"), "info --cache fbcache (no threshold): exit %d", rc);
+}
+
 static void test_stages(void) {
     const char *t5_from[] = {"tokens"}, *t5_to[] = {"tokens"};
     stage_case("t5", "", t5_from, t5_to, 1, 1);
@@ -466,7 +564,16 @@ static void test_bad(void) {
         {G "-p cat -W 40", 1, "multiple of 16"},
         {G "-p cat -H 0", 1, "--height"},
         {G "-p cat -f 6", 1, "4k+1"},
-        {G "-p cat --sampler ddim", 1, "unipc or euler"},
+        {G "-p cat --sampler ddim", 1, "unipc, euler or distill"},
+        {G "-p cat --timesteps 500,600", 1, "--timesteps"},
+        {G "-p cat --timesteps 1000,,500", 1, "--timesteps"},
+        {G "-p cat --timesteps 1200", 1, "--timesteps"},
+        {G "-p cat --timesteps 1000,500 --steps 3", 1, "disagree"},
+        {G "-p cat --timesteps 1000,500 --sampler unipc", 1, "UniPC needs sigma < 1"},
+        {G "-p cat --cache bogus:1", 1, "--cache must be"},
+        {G "-p cat --cache teacache", 1, "threshold"},
+        {G "-p cat --cache fbcache:-1", 1, "threshold"},
+        {"stage sampler --model " MODEL " --in " CASE_A " --out '%s/o.safetensors' --seed x", 1, "--seed"},
         {G "-p cat --steps -3", 1, "--steps"},
         {G "-p cat --steps 0", 1, "--steps"},
         {G "-p cat --cfg abc", 1, "--cfg"},
@@ -1025,6 +1132,8 @@ int main(int argc, char **argv) {
     test_blas_kernels();
     test_generate();
     test_stages();
+    test_stage_few_steps();
+    test_info_cache();
     test_refused_before_work();
     test_failures_keep_nothing();
     test_mp4_checked();

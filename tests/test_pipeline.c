@@ -67,7 +67,20 @@ static int check_tensor(const char *what, const float *got, int64_t n, const Saf
 typedef struct {
     GenSettings s;
     char prompt[512], negative[512];
+    double listed[64];
 } Case;
+
+/* "1000,750,500" -> values; the count, or -1 for a bad list. */
+static int parse_list(const char *v, double *out, int max) {
+    int n = 0;
+    for (const char *p = v; *p && n < max; n++) {
+        char *end;
+        out[n] = strtod(p, &end);
+        if (end == p) return -1;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
 
 static int read_case(Case *c, const SafeTensors *st) {
     memset(c, 0, sizeof *c);
@@ -86,6 +99,13 @@ static int read_case(Case *c, const SafeTensors *st) {
     SamplerKind k;
     if (sampler_kind_from_name(h_meta(st, "sampler"), &k)) return 0;
     c->s.sampling.sampler = k;
+    if (*h_meta(st, "timesteps")) {
+        int n = parse_list(h_meta(st, "timesteps"), c->listed, 64);
+        if (n != c->s.sampling.steps) return 0;
+        c->s.sampling.timesteps = c->listed;
+    }
+    T2vError e = {0, {0}};
+    if (*h_meta(st, "cache") && cache_parse(h_meta(st, "cache"), &c->s.sampling.cache, &e)) return 0;
     return c->s.width > 0 && c->s.height > 0 && c->s.frames > 0 && c->s.sampling.steps > 0;
 }
 
@@ -94,6 +114,21 @@ static int run(const Model *m, const GenSettings *s, GenResult *r, const char *w
     int rc = pipeline_generate(m, s, NULL, r, &e);
     if (rc) h_report(0, "%s: pipeline_generate failed (%d): %s", what, rc, e.msg);
     return rc == T2V_OK;
+}
+
+/* The step cache's decisions against the reference's, step for step. */
+static void check_decisions(const char *name, const GenResult *r, const SafeTensors *st) {
+    const Tensor *t = tl_find(&st->tensors, "cache.computed");
+    int steps = t && t->ndim == 2 ? (int)t->shape[0] : 0, same = r->computed && steps > 0, reused = 0;
+    for (int k = 0; same && k < 2 * steps; k++) {
+        int32_t want = (int32_t)rd_u32le((const char *)t->data + 4 * k);
+        same &= r->computed[k] == want;
+        reused += want == 0;
+        if (r->computed[k] != want) printf("       step %d pass %d: computed %d, reference %d\n", k / 2, k % 2,
+                                          r->computed[k], want);
+    }
+    CHECK(same && reused > 0, "%s: cache decisions identical to the reference's, step for step (%d of %d passes "
+          "reused)", name, reused, 2 * steps);
 }
 
 static void test_case(const Model *m, const char *name) {
@@ -135,6 +170,7 @@ static void test_case(const Model *m, const char *name) {
     }
     check_tensor(W("latent.final"), r.latent, nl, &st, "latent.final", TOL_LATENT, COS_LATENT);
     check_tensor(W("video"), r.video, nv, &st, "video", TOL_VIDEO, COS_VIDEO);
+    if (c.s.sampling.cache.kind != CACHE_NONE) check_decisions(name, &r, &st);
 #undef W
     gen_result_free(&r);
     st_close(&st);
@@ -258,6 +294,94 @@ static void test_watch(const Model *m) {
     gen_result_free(&ref);
 }
 
+/* DiT passes counted through the DiT's trace hook: "patch" once per pass,
+ * "block.0" once per pass whose blocks ran (a step cache may skip them). */
+typedef struct { int passes, blocks; } Calls;
+static void count_calls(void *user, const char *name, const float *x, int64_t n) {
+    (void)x, (void)n;
+    Calls *c = (Calls *)user;
+    c->passes += !strcmp(name, "patch");
+    c->blocks += !strcmp(name, "block.0");
+}
+
+/* pipeline_sample on the tiny DiT with settings s; counts the DiT's passes. */
+static int sample_counting(const Model *m, const SamplingSettings *s, Calls *calls, int *computed, int *reused) {
+    Checkpoint ck;
+    DiT dit;
+    T2vError e = {0, {0}};
+    memset(calls, 0, sizeof *calls);
+    if (model_load_dit(m, &ck, &dit, &e)) { h_report(0, "load dit: %s", e.msg); return -1; }
+    LatentGrid g;
+    int rc = latent_grid(&g, m, 5, 32, 32, &e);
+    float *x = rc ? NULL : (float *)malloc((size_t)g.n * sizeof(float));
+    float ctx[4 * 32], ctxn[3 * 32];
+    prng_fill(21, ctx, 4 * 32, 1.0f);
+    prng_fill(22, ctxn, 3 * 32, 1.0f);
+    Denoiser d;
+    if (x && !(rc = denoiser_init(&d, &dit, s, &g, ctx, 4, ctxn, 3, &e))) {
+        randn_torch(3, x, g.n);
+        dit.trace = count_calls, dit.trace_user = calls;
+        rc = pipeline_sample(&d, x, NULL, NULL, &e);
+        if (computed) cache_counts(&d.cache, computed, reused);
+        denoiser_free(&d);
+    }
+    if (rc) h_report(0, "sample: %s", e.msg);
+    free(x);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    return rc;
+}
+
+/* --cfg <= 1 makes exactly one DiT call per step, for every sampler; > 1 two. */
+static void test_dit_calls(const Model *m) {
+    static const double listed[4] = {1000, 750, 500, 250};
+    struct { SamplerKind k; int steps; double cfg; const double *t; int per; } cases[] = {
+        {SAMPLER_UNIPC, 6, 1.0, NULL, 1}, {SAMPLER_EULER, 5, 0.5, NULL, 1}, {SAMPLER_DISTILL, 4, 1.0, listed, 1},
+        {SAMPLER_UNIPC, 6, 5.0, NULL, 2}, {SAMPLER_DISTILL, 4, 3.0, listed, 2}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        SamplingSettings s;
+        memset(&s, 0, sizeof s);
+        s.sampler = cases[i].k, s.steps = cases[i].steps, s.shift = 3.0, s.cfg = cases[i].cfg, s.timesteps = cases[i].t;
+        Calls c;
+        if (sample_counting(m, &s, &c, NULL, NULL)) continue;
+        CHECK(c.passes == cases[i].per * cases[i].steps && c.blocks == c.passes,
+              "%s, %d steps, cfg %g: %d DiT calls (%d per step)", sampler_kind_name(cases[i].k), cases[i].steps,
+              cases[i].cfg, c.passes, cases[i].per);
+    }
+    /* with a step cache every pass still starts, the skipped ones run no block */
+    SamplingSettings s;
+    memset(&s, 0, sizeof s);
+    s.sampler = SAMPLER_UNIPC, s.steps = 20, s.shift = 3.0, s.cfg = 1.0;
+    s.cache.kind = CACHE_TEACACHE, s.cache.thresh = 1.2;
+    Calls c;
+    int computed = 0, reused = 0;
+    if (!sample_counting(m, &s, &c, &computed, &reused))
+        CHECK(c.passes == 20 && c.blocks == computed && computed + reused == 20 && reused > 0,
+              "teacache, cfg 1: 20 passes, blocks ran on the %d computed, %d reused", computed, reused);
+}
+
+/* With a step cache, 1 and 2 threads: the same decisions and the same bits. */
+static void test_cache_threads(const Model *m) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/pipeline/case_h.safetensors")) return;
+    Case c;
+    read_case(&c, &st);
+    st_close(&st);
+    c.s.keep_steps = 0;
+    GenResult r1, r2;
+    platform_set_threads(1);
+    int ok1 = run(m, &c.s, &r1, "1 thread");
+    platform_set_threads(2);
+    int ok2 = run(m, &c.s, &r2, "2 threads");
+    if (ok1 && ok2)
+        CHECK(!memcmp(r1.latent, r2.latent, (size_t)r1.grid.n * sizeof(float)) &&
+                  !memcmp(r1.computed, r2.computed, (size_t)c.s.sampling.steps * 2 * sizeof(int32_t)),
+              "fbcache, threads 1 vs 2: the same decisions and latent.final bits");
+    if (ok1) gen_result_free(&r1);
+    if (ok2) gen_result_free(&r2);
+    platform_set_threads(platform_default_threads());
+}
+
 int main(void) {
     Model m;
     T2vError e = {0, {0}};
@@ -268,6 +392,13 @@ int main(void) {
     test_case(&m, "a");
     test_case(&m, "b");
     test_case(&m, "c");
+    test_case(&m, "d");
+    test_case(&m, "e");
+    test_case(&m, "f");
+    test_case(&m, "g");
+    test_case(&m, "h");
+    test_dit_calls(&m);
+    test_cache_threads(&m);
     test_threads(&m);
     test_bad_settings(&m);
     test_watch(&m);

@@ -36,6 +36,19 @@ static const RunCase RUNS[] = {
     {"euler", 5, 5.0, 5.0f}, {"euler", 20, 5.0, 1.0f}, {"euler", 20, 5.0, 5.0f},
     {"unipc", 50, 3.0, 6.0f}};
 
+/* Listed schedules (golden/sampler/listed.safetensors) */
+typedef struct { int steps; double t[5]; double shift; } ListedSchedule;
+static const ListedSchedule LISTS[] = {
+    {3, {1000, 757, 522}, 1.0}, {4, {1000, 750, 500, 250}, 5.0},
+    {5, {999, 900, 700, 400, 100}, 3.0}, {1, {500.5}, 2.0}};
+typedef struct { const char *solver; int list; float cfg; } ListedCase;
+static const ListedCase LISTED[] = {
+    {"distill", 0, 1.0f}, {"distill", 1, 1.0f}, {"distill", 1, 3.0f}, {"distill", 3, 1.0f},
+    {"euler", 2, 1.0f}, {"euler", 2, 5.0f}, {"unipc", 2, 1.0f}, {"unipc", 2, 5.0f},
+    {"euler", 1, 1.0f}};
+static const struct { uint64_t seed; int64_t n; int draws; } STREAMS[] = {
+    {3, 5, 4}, {4, 16, 3}, {5, 17, 3}, {6, 40, 3}, {7, 3, 5}};
+
 /* ---------------------------------------------------------------------------
  * Toy velocity model, the same as reference.sampler.toy_model:
  *   v[c,p] = x[c,p] - tanh(sum_k A[c,k] x[k,p] + b[c] t/1000 + ctx[c])
@@ -424,6 +437,129 @@ static void test_unipc_order1_is_euler(void) {
     sampler_free(&se);
 }
 
+/* ---------------------------------------------------------------------------
+ * Listed schedules and the distill sampler (docs/MODEL.md 3.5) */
+
+/* torch.randn calls one after another from one seed, against torch. */
+static void test_stream(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/sampler/listed.safetensors")) return;
+    for (size_t j = 0; j < sizeof(STREAMS) / sizeof(STREAMS[0]); j++) {
+        TorchGen g;
+        torch_gen_seed(&g, STREAMS[j].seed);
+        int same = 1;
+        for (int k = 0; k < STREAMS[j].draws; k++) {
+            char name[48];
+            snprintf(name, sizeof name, "stream.%d.%d", (int)j, k);
+            int64_t n = 0;
+            float *ref = golden_f32(&st, name, &n), mine[64];
+            torch_gen_randn(&g, mine, STREAMS[j].n);
+            same &= ref && n == STREAMS[j].n && memcmp(mine, ref, sizeof(float) * (size_t)n) == 0;
+            free(ref);
+        }
+        CHECK(same, "stream seed %llu: %d draws of randn(%lld) bit-exact", (unsigned long long)STREAMS[j].seed,
+              STREAMS[j].draws, (long long)STREAMS[j].n);
+    }
+    st_close(&st);
+}
+
+static void test_listed_schedule_rules(void) {
+    double sig[5];
+    float ts[4];
+    T2vError e = {0, {0}};
+    double up[3] = {500, 600, 100}, zero[2] = {500, 0}, big[1] = {1001}, one[1] = {1000};
+    CHECK(sampler_schedule_listed(SAMPLER_EULER, up, 3, 1.0, sig, ts, &e) == T2V_EUSAGE &&
+              strstr(e.msg, "decrease"), "listed: increasing values refused (%s)", e.msg);
+    CHECK(sampler_schedule_listed(SAMPLER_EULER, zero, 2, 1.0, sig, ts, &e) == T2V_EUSAGE, "listed: 0 refused");
+    CHECK(sampler_schedule_listed(SAMPLER_EULER, big, 1, 1.0, sig, ts, &e) == T2V_EUSAGE, "listed: 1001 refused");
+    CHECK(sampler_schedule_listed(SAMPLER_UNIPC, one, 1, 5.0, sig, ts, &e) == T2V_EUSAGE &&
+              strstr(e.msg, "UniPC"), "listed: UniPC refuses sigma 1 (%s)", e.msg);
+    CHECK(sampler_schedule_listed(SAMPLER_DISTILL, one, 1, 5.0, sig, ts, &e) == T2V_OK && sig[0] == 1.0 &&
+              ts[0] == 1000.0f && sig[1] == 0.0, "listed: distill takes t = 1000 (sigma 1, t 1000)");
+    double sf[4] = {1000, 750, 500, 250};
+    int ok = sampler_schedule_listed(SAMPLER_DISTILL, sf, 4, 5.0, sig, ts, &e) == T2V_OK;
+    /* 750 at shift 5: 5 * 0.75 / (1 + 4 * 0.75) = 0.9375 */
+    CHECK(ok && sig[1] == 0.9375 && ts[1] == 937.5f, "listed: Self-Forcing's 750 at shift 5 is sigma 0.9375");
+    Sampler s;
+    ok = sampler_init(&s, SAMPLER_DISTILL, 4, 5.0, 4, &e) == T2V_OK && s.sigmas[1] == 0.9375 &&
+         s.sigmas[3] == 5 * 0.25 / (1 + 4 * 0.25);
+    CHECK(ok, "distill without a list: t_k = 1000 (1 - k/4), Self-Forcing's list");
+    sampler_free(&s);
+}
+
+static void test_listed_runs(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/sampler/listed.safetensors")) return;
+    float noise[NRUN], eps[3][NRUN];
+    randn_torch(RUN_SEED, noise, NRUN);
+    int have = 1;
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "eps.%d", k);
+        float *ref = golden_f32(&st, name, NULL);
+        have &= ref != NULL;
+        if (ref) memcpy(eps[k], ref, sizeof eps[k]);
+        free(ref);
+    }
+    if (!have) { h_report(0, "listed golden: eps missing"); st_close(&st); return; }
+    const float *const given[3] = {eps[0], eps[1], eps[2]};
+    static Toy m;
+    for (size_t c = 0; c < sizeof(LISTED) / sizeof(LISTED[0]); c++) {
+        const ListedCase *lc = &LISTED[c];
+        const ListedSchedule *ls = &LISTS[lc->list];
+        char base[64], name[96];
+        snprintf(base, sizeof base, "%s.L%d.cfg%g", lc->solver, lc->list, (double)lc->cfg);
+        SamplerKind kind;
+        sampler_kind_from_name(lc->solver, &kind);
+        Sampler s;
+        T2vError e = {0, {0}};
+        if (sampler_init_listed(&s, kind, ls->t, ls->steps, ls->shift, NRUN, &e)) {
+            h_report(0, "%s: init: %s", base, e.msg);
+            continue;
+        }
+        sampler_renoise_given(&s, given);
+        toy_init(&m);
+        float *steps_out = malloc(sizeof(float) * NRUN * (size_t)ls->steps);
+        m.steps_out = steps_out;
+        float x[NRUN], tmp[2 * NRUN];
+        memcpy(x, noise, sizeof x);
+        int r = toy_run(&s, x, lc->cfg, &m, tmp, 1, &e);
+        int per = lc->cfg > 1.0f ? 2 : 1;
+        CHECK(r == T2V_OK && m.ncalls == per * ls->steps, "%s: %d model calls for %d steps", base, m.ncalls,
+              ls->steps);
+        int all = 1;
+        for (int k = 0; k < ls->steps; k++) {
+            snprintf(name, sizeof name, "%s.step%d", base, k);
+            float *ref = golden_f32(&st, name, NULL);
+            if (!ref) { all = 0; continue; }
+            ErrStats es;
+            err_stats(&es, steps_out + (int64_t)k * NRUN, ref, NRUN, TOL_RUN);
+            if (!err_ok(&es, TOL_RUN, COS_RUN)) {
+                all = 0;
+                check_close(name, steps_out + (int64_t)k * NRUN, ref, NRUN, TOL_RUN, COS_RUN);
+            }
+            free(ref);
+        }
+        CHECK(all, "%s: every step's latent within tol %.0e", base, TOL_RUN);
+        snprintf(name, sizeof name, "%s.final", base);
+        float *ref = golden_f32(&st, name, NULL);
+        if (ref) check_close(name, x, ref, NRUN, TOL_RUN, COS_RUN);
+        free(ref);
+        if (kind == SAMPLER_DISTILL) { /* the seeded stream gives the stored eps: the same bits */
+            float x2[NRUN];
+            memcpy(x2, noise, sizeof x2);
+            sampler_renoise_from_seed(&s, RUN_SEED);
+            toy_init(&m);
+            r = toy_run(&s, x2, lc->cfg, &m, tmp, 0, &e);
+            CHECK(r == T2V_OK && memcmp(x, x2, sizeof x) == 0, "%s: eps from seed %d = the given eps (bits)", base,
+                  RUN_SEED);
+        }
+        free(steps_out);
+        sampler_free(&s);
+    }
+    st_close(&st);
+}
+
 int main(void) {
     test_schedule_spec_vectors();
     test_schedule_golden();
@@ -435,5 +571,8 @@ int main(void) {
     test_run_error();
     test_cfg_below_one();
     test_unipc_order1_is_euler();
+    test_stream();
+    test_listed_schedule_rules();
+    test_listed_runs();
     return h_finish();
 }

@@ -9,6 +9,13 @@ video (docs/MODEL.md section 9), F32 (ids I32), with the settings in __metadata_
   a: unipc, 4 steps, cfg 4, 32x32x5 (the model's defaults)
   b: euler, 3 steps, cfg 1 (no negative pass), 48x32x9, a prompt that needs cleaning
   c: unipc, 20 steps, cfg 5, 32x32x5
+  d: distill, --timesteps 1000,750,500,250 --shift 5, cfg 1 (Self-Forcing's
+     schedule; fresh noise from the seed's stream)
+  e: euler on a listed schedule 999,800,500,200, shift 3, cfg 4
+  f, g, h: unipc 20 steps cfg 5 (case c's settings) with the step caches
+     teacache, teacache-ret and fbcache; they also hold cache.computed
+     [steps, 2] (I32: 1 computed, 0 reused) and cache.metric (the distance
+     each decision compared with the threshold, NaN where none)
 Case a also holds `velocity`: the DiT alone on (noise, timesteps[0], context),
 the expected output of `t2v stage dit` (tests/test_cli.c).
 """
@@ -34,7 +41,15 @@ CASES = [
          seed=7),
     dict(name="c", prompt="a green bird flying over the bridge", negative="a dark blurry picture",
          width=32, height=32, frames=5, steps=20, cfg=5.0, shift=3.0, sampler="unipc", seed=1234),
+    dict(name="d", prompt="a red circle moving to the right", negative="", width=32, height=32, frames=5,
+         steps=4, cfg=1.0, shift=5.0, sampler="distill", seed=42, timesteps="1000,750,500,250"),
+    dict(name="e", prompt="a green bird flying over the bridge", negative="a blurry picture", width=32,
+         height=32, frames=5, steps=4, cfg=4.0, shift=3.0, sampler="euler", seed=5, timesteps="999,800,500,200"),
 ]
+for _name, _kind, _thresh in (("f", "teacache", 1.2), ("g", "teacache-ret", 1.0), ("h", "fbcache", 0.3)):
+    CASES.append(dict(name=_name, prompt="a green bird flying over the bridge", negative="a dark blurry picture",
+                      width=32, height=32, frames=5, steps=20, cfg=5.0, shift=3.0, sampler="unipc", seed=1234,
+                      cache="%s:%g" % (_kind, _thresh)))
 
 
 def main():
@@ -43,13 +58,17 @@ def main():
     m = pipeline.Model(write_tiny_model.OUT)
     os.makedirs(OUT, exist_ok=True)
     for c in CASES:
+        ts = [float(v) for v in c["timesteps"].split(",")] if "timesteps" in c else None
+        cache = c["cache"].split(":") if "cache" in c else None
         out = pipeline.generate(m, c["prompt"], c["negative"], c["width"], c["height"], c["frames"],
-                                c["steps"], c["cfg"], c["shift"], c["sampler"], c["seed"])
+                                c["steps"], c["cfg"], c["shift"], c["sampler"], c["seed"], ts,
+                                (cache[0], float(cache[1])) if cache else None)
         if c["name"] == "a":
             out["velocity"] = dit.forward(m.dit, m.cfg, out["noise"], int(out["timesteps"][0]), out["context"])
         tensors = {}
         for k, v in out.items():
-            tensors[k] = v.to(torch.int32) if k.startswith("tokens") else v.to(torch.float32)
+            int_valued = k.startswith("tokens") or k == "cache.computed"
+            tensors[k] = v.to(torch.int32) if int_valued else v.to(torch.float32)
         meta = {k: ("%g" % v if isinstance(v, float) else v) for k, v in c.items() if k != "name"}
         meta.update({"model": "golden/models/tiny", "compute": "float64",
                      "made_by": "tools/golden_pipeline.py"})
@@ -60,6 +79,9 @@ def main():
             c["name"], out["tokens"].tolist(), out["latent.final"].pow(2).mean().sqrt().item(),
             v.pow(2).mean().sqrt().item(), 100.0 * (v.abs() >= 1).double().mean().item(),
             os.path.getsize(path)))
+        if "cache.computed" in out:
+            print("    %s computed %s\n    metric %s" % (c["cache"], out["cache.computed"].t().tolist(),
+                                                        [["%.4f" % v for v in r] for r in out["cache.metric"].t().tolist()]))
 
 
 if __name__ == "__main__":

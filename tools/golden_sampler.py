@@ -14,6 +14,14 @@ torch.randn itself. Writes:
       "{solver}.n{steps}.shift{shift:g}.cfg{cfg:g}". The velocity model is
       reference.sampler.toy_model with A, b, ctx from tools/prng.py (seeds
       11..14, the same draws as tests/test_sampler.c).
+  golden/sampler/listed.safetensors
+      listed schedules (docs/MODEL.md 3.5) on the same toy model and noise:
+      for each case of LISTED, CASE.sigmas (float64 values stored F32 for
+      reading only), CASE.stepK, CASE.final, CASE = "{solver}.L{j}.cfg{cfg:g}"
+      (j: index into LISTS); the distill cases renoise with
+      eps = reference.sampler.renoise_stream(RUN_SEED, ...), stored as
+      eps.K; stream.J.K: the K-th torch.randn(shape) after
+      torch.manual_seed(seed) for STREAMS (torch itself).
 
 The tables below are repeated in tests/test_sampler.c.
 """
@@ -47,6 +55,17 @@ RUN_SHAPE = (C, 2, 3, 5)
 RUN_SEED = 2025
 RUNS = [(solver, steps, 5.0, cfg) for solver in ("unipc", "euler") for steps in (2, 5, 20)
         for cfg in (1.0, 5.0)] + [("unipc", 50, 3.0, 6.0)]
+
+
+# (timesteps, shift): CausVid 1.3B's (already shifted), Self-Forcing's, a
+# custom Euler/UniPC schedule, one step.
+LISTS = [([1000.0, 757.0, 522.0], 1.0), ([1000.0, 750.0, 500.0, 250.0], 5.0),
+         ([999.0, 900.0, 700.0, 400.0, 100.0], 3.0), ([500.5], 2.0)]
+LISTED = [("distill", 0, 1.0), ("distill", 1, 1.0), ("distill", 1, 3.0), ("distill", 3, 1.0),
+          ("euler", 2, 1.0), ("euler", 2, 5.0), ("unipc", 2, 1.0), ("unipc", 2, 5.0),
+          ("euler", 1, 1.0)]
+# (seed, shape, draws): the generator continued across torch.randn calls.
+STREAMS = [(3, (5,), 4), (4, (16,), 3), (5, (17,), 3), (6, (40,), 3), (7, (3,), 5)]
 
 
 def toy():
@@ -93,6 +112,26 @@ def main():
             out["%s.step%d" % (name, k)] = x.float()
         out[name + ".final"] = final.float()
     st.save(os.path.join(OUT, "runs.safetensors"), out)
+
+    out = {}
+    eps = sampler.renoise_stream(RUN_SEED, RUN_SHAPE, 3)
+    torch.manual_seed(RUN_SEED)  # n % 16 == 0: one draw of 4 equals 4 draws (docs/NOISE.md)
+    assert torch.equal(torch.randn((4,) + RUN_SHAPE)[1:], torch.stack(eps))
+    for k, e in enumerate(eps):
+        out["eps.%d" % k] = e
+    for solver, j, cfg in LISTED:
+        ts, shift = LISTS[j]
+        trace = []
+        final = sampler.sample_listed(noise, ts, shift, cfg, solver, model, eps, torch.float64, trace)
+        name = "%s.L%d.cfg%g" % (solver, j, cfg)
+        for k, x in enumerate(trace):
+            out["%s.step%d" % (name, k)] = x.float()
+        out[name + ".final"] = final.float()
+    for j, (seed, shape, draws) in enumerate(STREAMS):
+        torch.manual_seed(seed)
+        for k in range(draws):
+            out["stream.%d.%d" % (j, k)] = torch.randn(shape)
+    st.save(os.path.join(OUT, "listed.safetensors"), out)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import torch
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 import st  # noqa: E402
+from reference import cache as step_cache  # noqa: E402
 from reference import dit, pipeline, sampler, t5, vae  # noqa: E402
 
 
@@ -71,14 +72,31 @@ def main():
         row("context_neg", d["context_neg"], t5.encode(m.t5, m.t5_cfg, torch.from_numpy(d["tokens_neg"]).long()))
     noise = torch.from_numpy(d["noise"]).double()
     row("noise", d["noise"], pipeline.noise(seed, tuple(noise.shape)))
-    _, ts = sampler.schedule(steps, shift)
+    listed = [float(v) for v in meta["timesteps"].split(",")] if meta.get("timesteps") else None
+    if listed:
+        _, ts = sampler.listed_schedule(listed, shift)
+    else:
+        _, ts = sampler.schedule(steps, shift)
     row("timesteps", d["timesteps"], ts.astype(np.float64))
+    kind, _, thresh = (meta.get("cache") or "none").partition(":")
+    sc = step_cache.Cache(kind, float(thresh), steps, m.cfg["dim"]) if kind != "none" else None
+    step = [-1]
 
     def model(x, t, cond):
-        return dit.forward(m.dit, m.cfg, x, t, ctx[cond])
+        if sc is None:
+            return dit.forward(m.dit, m.cfg, x, t, ctx[cond])
+        step[0] += cond  # the conditional pass opens each step
+        sc.select(step[0], 1 - cond)
+        return step_cache.forward(m.dit, m.cfg, x, t, ctx[cond], sc)
 
     trace = []
-    final = sampler.sample(noise, steps, shift, cfg, solver, model, trace=trace)
+    if listed:
+        eps = sampler.renoise_stream(seed, tuple(noise.shape), steps - 1) if solver == "distill" else None
+        final = sampler.sample_listed(noise, listed, shift, cfg, solver, model, eps, trace=trace)
+    else:
+        final = sampler.sample(noise, steps, shift, cfg, solver, model, trace=trace)
+    if sc is not None:
+        row("cache.computed", d["cache.computed"], sc.computed.numpy())
     for k, x in enumerate(trace):
         row("latent.step%d" % k, d["latent.step%d" % k], x)
     row("latent.final", d["latent.final"], final)

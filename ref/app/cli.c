@@ -57,8 +57,19 @@ static const char HELP_GENERATE[] =
     "  --steps N              sampling steps (1..1000)\n"
     "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass\n"
     "  --shift S              flow-matching schedule shift (> 0)\n"
-    "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
-    "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
+    "  --sampler NAME         unipc (default, as Wan2.1), euler, or distill (few-step students:\n"
+    "                         x0 = x - sigma v, renoised with fresh noise before each next step;\n"
+    "                         CausVid: --timesteps 1000,757,522 --shift 1, Self-Forcing:\n"
+    "                         --timesteps 1000,750,500,250 --shift 5; usually with --cfg 1)\n"
+    "  --timesteps LIST       a schedule of listed timesteps in (0, 1000], decreasing, e.g.\n"
+    "                         1000,750,500,250: sigma = shift s / (1 + (shift-1) s), s = t/1000,\n"
+    "                         the DiT sees 1000 sigma; sets --steps (any sampler; UniPC: < 1000)\n"
+    "  --cache KIND:THRESH    skip DiT passes whose input barely changed: teacache:T (TeaCache;\n"
+    "                         Wan2.1 1.3B: 0.05 or 0.08, 14B: 0.1 or 0.2), teacache-ret:T (its\n"
+    "                         retention-steps variant), fbcache:T (First-Block-Cache, e.g. 0.05);\n"
+    "                         default none; --dump records which passes were computed\n"
+    "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn;\n"
+    "                         the distill sampler's fresh noise continues that stream (docs/NOISE.md)\n"
     "  --context-window F     clips longer than F frames are sampled in overlapping windows of F\n"
     "                         frames, blended with linear ramps (default: the model's trained\n"
     "                         length, t2v.json context_window, else 81); off: one pass\n"
@@ -96,7 +107,11 @@ static const char HELP_STAGE[] =
     "  --steps N              sampler stage: sampling steps (default: the model's)\n"
     "  --cfg G                sampler stage: guidance scale\n"
     "  --shift S              sampler stage: schedule shift\n"
-    "  --sampler NAME         sampler stage: unipc or euler\n"
+    "  --sampler NAME         sampler stage: unipc, euler or distill\n"
+    "  --timesteps LIST       sampler stage: listed timesteps (as generate's)\n"
+    "  --cache KIND:THRESH    sampler stage: a step cache (as generate's); OUT gets cache.computed\n"
+    "  --seed N               sampler stage, distill: seed of the fresh noise when IN has no\n"
+    "                         renoise.0, renoise.1, ... (default 42: generate --seed's stream)\n"
     "  --context-window F     sampler stage: context windows of F frames, or off (as generate)\n"
     "  --context-overlap F    sampler stage: frames shared by neighbouring windows\n"
     "  --context-schedule S   sampler stage: uniform or static\n"
@@ -133,6 +148,9 @@ static const char HELP_INFO[] =
     "  -f, --frames N         frames\n"
     "  --steps N              sampling steps\n"
     "  --cfg G                guidance scale (> 1: two DiT passes per step)\n"
+    "  --cache KIND:THRESH    with a step cache: the DiT FLOPs as a range (which passes it skips\n"
+    "                         is known only during the run); with --model and TeaCache, which\n"
+    "                         decides from t alone, also the exact count for the model's schedule\n"
     "  --tokens L             prompt tokens (default: text_len)\n"
     "  -p, --prompt TEXT      count the prompt's tokens instead (needs --model)\n"
     "  --context-window F     context windows of F frames (default: the model's trained length)\n"
@@ -484,6 +502,21 @@ float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t
 }
 
 
+/* "1000,750.5,500" -> values, strictly decreasing in (0, 1000]; 0 ok, -1 bad. */
+static int parse_listed(const char *v, double *out, int *n) {
+    char buf[16384];
+    if (strlen(v) >= sizeof buf) return -1;
+    strcpy(buf, v);
+    *n = 0;
+    for (char *save = buf, *tok; (tok = strtok(save, ",")); save = NULL) {
+        double x;
+        if (*n == T2V_MAX_STEPS || parse_double(tok, &x) || !(x > 0 && x <= 1000) || (*n && !(x < out[*n - 1])))
+            return -1;
+        out[(*n)++] = x;
+    }
+    return *n && v[0] != ',' && !strstr(v, ",,") && v[strlen(v) - 1] != ',' ? 0 : -1;
+}
+
 /* --context-window, --context-overlap, --context-schedule, --riflex: as
  * parse_sampling_opt. */
 static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
@@ -530,8 +563,16 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
             return -usage_error("--shift must be a number in (0, 1000], not '%s'", v);
         s->have_shift = 1;
     } else if (!strcmp(a, "--sampler")) {
-        if (sampler_kind_from_name(v, &kind)) return -usage_error("--sampler must be unipc or euler, not '%s'", v);
+        if (sampler_kind_from_name(v, &kind))
+            return -usage_error("--sampler must be unipc, euler or distill, not '%s'", v);
         s->settings.sampler = kind, s->have_sampler = 1;
+    } else if (!strcmp(a, "--timesteps")) {
+        if (parse_listed(v, s->listed, &s->n_listed))
+            return -usage_error("--timesteps takes 1..1000 comma-separated numbers in (0, 1000], strictly "
+                                "decreasing (e.g. 1000,750,500,250), not '%s'", v);
+    } else if (!strcmp(a, "--cache")) {
+        T2vError e = {0, {0}};
+        if (cache_parse(v, &s->settings.cache, &e)) return -usage_error("%s", e.msg);
     } else if (!strcmp(a, "--threads")) {
         if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
         s->threads = (int)iv;
@@ -578,12 +619,21 @@ void long_video_note(const SamplingSettings *s, int T) {
 }
 
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
+    if (s->n_listed && s->have_steps && s->settings.steps != s->n_listed)
+        return t2v_fail(err, T2V_EUSAGE, "--steps %d and --timesteps with %d values disagree (give one)",
+                        s->settings.steps, s->n_listed);
+    s->settings.timesteps = s->n_listed ? s->listed : NULL;
+    if (s->n_listed) s->settings.steps = s->n_listed, s->have_steps = 1;
     if (!s->have_steps) s->settings.steps = d->steps;
     if (!s->have_cfg) s->settings.cfg = d->cfg;
     if (!s->have_shift) s->settings.shift = d->shift;
     if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
-    return T2V_OK;
+    if (!s->n_listed) return T2V_OK;
+    /* the listed schedule's rules for this sampler and shift, before any work */
+    double sig[T2V_MAX_STEPS + 1];
+    float ts[T2V_MAX_STEPS];
+    return sampler_schedule_listed(s->settings.sampler, s->listed, s->n_listed, s->settings.shift, sig, ts, err);
 }
 
 /* ----------------------------------------------------------------------------

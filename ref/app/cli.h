@@ -127,10 +127,12 @@ int parse_double(const char *s, double *out);
 int parse_u64(const char *s, unsigned long long *out);
 
 /* The sampling options `generate` and `stage sampler` share. */
+#define T2V_MAX_STEPS 1000
 typedef struct {
-    SamplingSettings settings;
+    SamplingSettings settings;   /* settings.timesteps points into listed (sampling_defaults) */
     int threads;
-    int have_steps, have_cfg, have_shift, have_sampler; /* given on the command line */
+    int have_steps, have_cfg, have_shift, have_sampler, n_listed; /* given on the command line */
+    double listed[T2V_MAX_STEPS]; /* --timesteps */
     /* long video: --context-window F|off, --context-overlap F (frames),
      * --context-schedule, --riflex K|auto|off (-1 auto) */
     int ctx_window, ctx_overlap, riflex;
@@ -138,11 +140,13 @@ typedef struct {
     int have_ctx_window, have_ctx_overlap, have_riflex;
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
- * --sampler --threads: returns 1 when it was (printing a usage error and
- * returning -1 for a bad value), 0 when a is some other option. */
+ * --sampler --timesteps --cache --threads: returns 1 when it was (printing a
+ * usage error and returning -1 for a bad value), 0 when a is some other
+ * option. */
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 /* Fills the options not given on the command line from the model's
- * defaults; T2V_EINPUT for an unknown sampler name in t2v.json. */
+ * defaults (--timesteps sets the steps; with --steps too they must agree:
+ * T2V_EUSAGE); T2V_EINPUT for an unknown sampler name in t2v.json. */
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err);
 /* Context windows and RIFLEx for a clip of T latent frames (docs/ARCHITECTURE.md,
  * Long video) into s->settings: frames are converted at the VAE's time stride;

@@ -311,7 +311,7 @@ static int info_file(const char *path) {
 static const char *const INFO_FLAGS[] = {"--full", NULL};
 static const char *const INFO_VALUE_OPTS[] = {"--model", "--config", "-p", "--prompt", "-W", "--width", "-H",
                                               "--height", "-f", "--frames", "--steps", "--tokens", "--cfg", "--context-window",
-                                              "--context-overlap", "--context-schedule", "--riflex", "--ranks", NULL};
+                                              "--context-overlap", "--context-schedule", "--riflex", "--ranks", "--cache", NULL};
 
 int cmd_info(int argc, char **argv, App *app) {
     (void)app;

@@ -25,7 +25,8 @@ typedef struct {
     int width, height, frames, fps, formats, force, quiet;
     Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads */
+    const char *timesteps_text, *cache_text; /* as given */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
     RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
@@ -56,7 +57,8 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", "--context-window", "--context-overlap", "--context-schedule", "--riflex", NULL};
+    "--sampler", "--timesteps", "--cache", "--threads", "--context-window", "--context-overlap",
+    "--context-schedule", "--riflex", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -105,6 +107,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return bad_option("generate", a, GEN_VALUE_OPTS); /* listed above, not parsed: a bug */
+            if (!strcmp(a, "--timesteps")) o->timesteps_text = v;
+            if (!strcmp(a, "--cache")) o->cache_text = v;
         }
     }
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
@@ -136,6 +140,8 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim); /* --cache's buffers */
+    if (dit_phase > me.peak) me.peak = dit_phase;
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */
     {
@@ -195,6 +201,8 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
     if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
+    if (!rc && o->sampling.n_listed) rc = prov_set(p, "timesteps", o->timesteps_text, err);
+    if (!rc && o->sampling.settings.cache.kind != CACHE_NONE) rc = prov_set(p, "cache", o->cache_text, err);
     const WindowSettings *ws = &o->sampling.settings.window;
     if (!rc && ws->frames) rc = prov_set_number(p, err, "context_window_latent_frames", "%d", ws->frames);
     if (!rc && ws->frames) rc = prov_set_number(p, err, "context_overlap_latent_frames", "%d", ws->overlap);
@@ -272,6 +280,8 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
         rc = tset_add_f32(&ts, name, r->steps + (size_t)i * g->n, 4, lat, err);
     }
     if (!rc) rc = tset_add_f32(&ts, "latent.final", r->latent, 4, lat, err);
+    int64_t s_dec[2] = {ss->steps, 2};
+    if (!rc && r->computed) rc = tset_add_i32(&ts, "cache.computed", r->computed, 2, s_dec, err);
     if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
@@ -280,10 +290,11 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     snprintf(shift, sizeof shift, "%g", ss->shift);
     snprintf(size, sizeof size, "%dx%dx%d", o->width, o->height, o->frames);
     const char *mk[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
-                        "t2v_version"};
+                        "t2v_version", "timesteps", "cache"};
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
-                        sampler_kind_name(ss->sampler), size, T2V_VERSION};
-    if (!rc) rc = tset_write(&ts, path, mk, mv, 9, err);
+                        sampler_kind_name(ss->sampler), size, T2V_VERSION,
+                        o->timesteps_text ? o->timesteps_text : "", o->cache_text ? o->cache_text : "none"};
+    if (!rc) rc = tset_write(&ts, path, mk, mv, 11, err);
     if (!rc) rc = tempfiles_keep(temps, path, err); /* committed with the set */
     tset_free(&ts);
     return rc;
@@ -382,6 +393,26 @@ static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m
     return rc;
 }
 
+/* What runs, before it runs: model, sampler, steps, guidance, cache, size. */
+static void report_plan(const GenerateArgs *o, const Model *m) {
+    const SamplingSettings *ss = &o->sampling.settings;
+    fprintf(stderr, "t2v: model %s (DiT dim %d, %d layers): %s, %d steps%s%s, cfg %g (%d DiT pass%s per step), "
+            "shift %g, cache %s, %dx%d, %d frames, seed %llu\n", m->paths.dir, m->dit.dim, m->dit.num_layers,
+            sampler_kind_name(ss->sampler), ss->steps, o->timesteps_text ? " at timesteps " : "",
+            o->timesteps_text ? o->timesteps_text : "", ss->cfg, ss->cfg > 1 ? 2 : 1, ss->cfg > 1 ? "es" : "",
+            ss->shift, o->cache_text ? o->cache_text : "none", o->width, o->height, o->frames, o->seed);
+}
+
+/* The step cache's work saved, after the run. */
+static void report_cache(const GenerateArgs *o, const GenResult *r) {
+    int computed = 0, reused = 0;
+    for (int k = 0; r->computed && k < 2 * o->sampling.settings.steps; k++)
+        computed += r->computed[k] == 1, reused += r->computed[k] == 0;
+    if (r->computed)
+        fprintf(stderr, "t2v: cache %s: %d of %d DiT passes computed, %d reused\n", o->cache_text, computed,
+                computed + reused, reused);
+}
+
 /* The run: pipeline (watched: progress, preview, trace), then the files. */
 static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
@@ -397,7 +428,9 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
                      o->dist};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
+    if (!rc && !o->quiet) report_plan(o, m);
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
+    if (!rc && !o->quiet) report_cache(o, &r);
     if (!rc && (!o->dist || o->dist->rank == 0)) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
     prov_free(&p);
     trace_free(&trace);

@@ -26,6 +26,9 @@ typedef struct {
     const char *width, *height, *frames; /* -W -H -f as given: checked against the model */
     int W, H, F, steps, tokens, full;
     double cfg;
+    CacheSettings cache; /* --cache: the DiT FLOPs become a range */
+    const char *cache_text;
+    const Model *mo;     /* with --model: the weights, for TeaCache's exact count */
     SamplingOpts lv; /* --context-window --context-overlap --context-schedule --riflex */
     int ranks;       /* --ranks N: MPI ranks (docs/SCALING.md) */
 } InfoOpts;
@@ -362,6 +365,80 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
     snprintf(key, sizeof key, "%s weights", name), row(key, dtype_bytes(by, b, sizeof b));
 }
 
+/* With --cache: which passes a step cache can skip is decided during the
+ * run, so the DiT FLOPs above are an upper bound; the lower bound skips
+ * every pass the rule allows (docs/MODEL.md 3.6). TeaCache always computes
+ * the first ret_steps steps and those from its cutoff and skips all blocks
+ * of a skipped pass; First-Block-Cache computes the first step and always
+ * runs block 0 of every pass. */
+/* TeaCache's decisions depend on t alone (e and e0 are functions of t), so
+ * with the weights they are known before the run: the rule of cache.c run
+ * on the time embeddings of the model's schedule (its sampler and shift),
+ * with a one-token stand-in for x. Fills the passes computed and reused. */
+static int teacache_plan(const Model *mo, const InfoOpts *o, int passes, int *computed, int *reused,
+                         T2vError *err) {
+    Checkpoint ck;
+    DiT dit;
+    Sampler smp;
+    StepCache c;
+    SamplerKind kind = SAMPLER_UNIPC;
+    sampler_kind_from_name(mo->defaults.sampler, &kind);
+    int rc = model_load_dit(mo, &ck, &dit, err);
+    if (rc) return rc;
+    int D = dit.c.dim;
+    float *e = (float *)calloc((size_t)D * 8, sizeof(float)), *e0 = e ? e + D : NULL, *x = e ? e + 7 * D : NULL;
+    memset(&smp, 0, sizeof smp), memset(&c, 0, sizeof c);
+    rc = e ? sampler_init(&smp, kind, o->steps, mo->defaults.shift, 1, err) : T2V_ERESOURCE;
+    if (!rc) rc = cache_init(&c, &o->cache, o->steps, D, 1, err);
+    for (int i = 0; !rc && i < o->steps; i++) {
+        rc = dit_time_embedding(&dit, sampler_timestep(&smp, i), e, e0, err);
+        for (int b = 0; !rc && b < passes; b++) {
+            cache_select(&c, i, b);
+            if (!cache_before_blocks(&c, x, e, e0, 1, 1)) cache_after_blocks(&c, x, 1);
+        }
+    }
+    if (!rc) cache_counts(&c, computed, reused);
+    cache_free(&c);
+    sampler_free(&smp);
+    free(e);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    return rc;
+}
+
+static void print_cache_bounds(const ModelDesc *m, const ClipSize *s, const Flops *f, const InfoOpts *o,
+                               int passes) {
+    char b[160], fl[96];
+    StepCache c;
+    T2vError e = {0, {0}};
+    if (cache_init(&c, &o->cache, o->steps, m->dit.dim, 1, &e)) return;
+    int fixed = o->cache.kind == CACHE_FBCACHE ? 1 : (c.ret_steps < o->steps ? c.ret_steps : o->steps) +
+                (o->steps - c.cutoff > 0 ? o->steps - c.cutoff : 0);
+    if (fixed > o->steps) fixed = o->steps;
+    int64_t skipped = f->patch + f->time + f->head + (o->cache.kind == CACHE_FBCACHE ? f->block : 0);
+    int64_t low = (int64_t)passes * (fixed * f->dit + (o->steps - fixed) * skipped);
+    if (o->cache.kind == CACHE_FBCACHE) snprintf(b, sizeof b, "%s", o->cache_text);
+    else snprintf(b, sizeof b, "%s; coefficients %s", o->cache_text, cache_coefficients_name(&o->cache, m->dit.dim));
+    row("step cache", b);
+    snprintf(b, sizeof b, "%s (no pass skipped)", flops_str(f->dit * passes * o->steps, fl, sizeof fl));
+    row("DiT FLOPs, all steps: upper bound", b);
+    snprintf(b, sizeof b, "%s (%d of %d steps skippable; known only during the run)",
+             flops_str(low, fl, sizeof fl), o->steps - fixed, o->steps);
+    row("DiT FLOPs, all steps: lower bound", b);
+    row("memory: step cache buffers (DiT phase)", bytes_str(cache_bytes(&o->cache, s->N, m->dit.dim), b, sizeof b));
+    cache_free(&c);
+    int computed = 0, reused = 0;
+    if (!o->mo || !cache_schedule_only(&o->cache)) return;
+    if (teacache_plan(o->mo, o, passes, &computed, &reused, &e)) {
+        printf("  (TeaCache's exact count needs the DiT weights: %s)\n", e.msg);
+        return;
+    }
+    snprintf(b, sizeof b, "%s (%d of %d passes computed: TeaCache decides from t alone; %s, shift %g)",
+             flops_str((int64_t)computed * f->dit + (int64_t)reused * skipped, fl, sizeof fl), computed,
+             computed + reused, o->mo->defaults.sampler, o->mo->defaults.shift);
+    row("DiT FLOPs, all steps: this schedule", b);
+}
+
 /* With --ranks N: what each MPI rank computes and sends (dist.h: guidance
  * pairs with guidance and an even count; the ranks of a branch share the
  * self-attention heads; every rank maps the whole model). */
@@ -417,6 +494,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     row("sampling steps", b);
     row_flops("DiT FLOPs per step", f.dit * passes);
     row_flops("DiT FLOPs, all steps", f.dit * passes * o->steps);
+    if (o->cache.kind != CACHE_NONE) print_cache_bounds(m, s, &f, o, passes);
     row_flops("VAE decode FLOPs", f.vae_decode);
     int64_t dit_all = f.dit * passes * o->steps;
     const SamplingSettings *ls = &o->lv.settings;
@@ -440,7 +518,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
         row("RIFLEx", b);
     }
     int64_t total = dit_all + f.vae_decode + passes * (f.t5 + f.text_embedding);
-    row_flops("total FLOPs per video", total);
+    row_flops(o->cache.kind != CACHE_NONE ? "total FLOPs per video (upper bound)" : "total FLOPs per video", total);
     if (o->ranks > 1) print_ranks(m, s, o, &f, dit_all, passes);
     row("memory: text encoder phase", bytes_str(me.text, b, sizeof b));
     row("memory: DiT phase", bytes_str(me.dit, b, sizeof b));
@@ -478,6 +556,10 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
             o->ranks = (int)iv;
         } else if (!strcmp(a, "--cfg")) {
             if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100) return usage_error("--cfg must be in [0, 100], not '%s'", v);
+        } else if (!strcmp(a, "--cache")) {
+            T2vError e = {0, {0}};
+            if (cache_parse(v, &o->cache, &e)) return usage_error("%s", e.msg);
+            o->cache_text = v;
         } else if (!strcmp(a, "--context-window") || !strcmp(a, "--context-overlap") ||
                    !strcmp(a, "--context-schedule") || !strcmp(a, "--riflex")) {
             int k = parse_sampling_opt(&o->lv, a, v);
@@ -487,7 +569,7 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
     }
     if (!o->model == !o->config)
         return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] "
-                                 "[--steps N] [--cfg G] [--tokens L | -p PROMPT] [--full]");
+                                 "[--steps N] [--cfg G] [--cache KIND:THRESH] [--tokens L | -p PROMPT] [--full]");
     return T2V_OK;
 }
 
@@ -595,6 +677,7 @@ int cmd_info_model(int argc, char **argv) {
         printf("\nthe model as a tree: stage > block > layer (FLOPs for %dx%d, %d frames)\n", o.W, o.H, o.F);
         for (int st = 0; st < STAGE_COUNT; st++) print_stage(&m, st, &s, &f, o.full);
         print_walkthrough(&m, &s, &o);
+        if (o.model) o.mo = &mo;
         print_summary(&m, &s, &o);
     }
     model_desc_free(&m);

@@ -12,7 +12,8 @@
 typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    unsigned long long seed; /* --seed: the distill sampler's fresh noise */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads, long video */
     Dist *dist;            /* MPI ranks (the sampler stage splits guidance); NULL: one process */
 } StageArgs;
 
@@ -101,8 +102,47 @@ static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in,
     return rc;
 }
 
-/* The sampler stage: noise, context, context_neg -> latent.step{k},
- * latent.final, timesteps, by pipeline_sample (the loop generate runs). */
+/* cache.computed: I32 [steps, 2] (1 computed, 0 reused, -1 no pass). */
+static int add_decisions(TensorSet *out, const StepCache *c, T2vError *err) {
+    int32_t *d = (int32_t *)t2v_malloc((size_t)c->steps * 2 * sizeof(int32_t), "cache decisions", err);
+    if (!d) return T2V_ERESOURCE;
+    for (int k = 0; k < 2 * c->steps; k++) d[k] = c->computed[k];
+    int64_t shape[2] = {c->steps, 2};
+    int rc = tset_add_i32(out, "cache.computed", d, 2, shape, err);
+    free(d);
+    return rc;
+}
+
+/* The distill sampler's eps_k: renoise.0 .. renoise.{steps-2} of IN, all or
+ * none (none: the stream of --seed). *eps gets steps-1 new arrays or NULL. */
+static int read_renoise(const SafeTensors *in, const int64_t ls[4], int steps, float ***eps, T2vError *err) {
+    *eps = NULL;
+    int n = steps - 1, found = 0;
+    char name[32];
+    for (int k = 0; k < n; k++) {
+        snprintf(name, sizeof name, "renoise.%d", k);
+        found += tl_find(&in->tensors, name) != NULL;
+    }
+    snprintf(name, sizeof name, "renoise.%d", n);
+    if (tl_find(&in->tensors, name))
+        return t2v_fail(err, T2V_EINPUT, "%s: has %s, but %d steps renoise %d times (renoise.0 .. renoise.%d)",
+                        in->path, name, steps, n, n - 1);
+    if (!found) return T2V_OK;
+    if (found != n)
+        return t2v_fail(err, T2V_EINPUT, "%s: has %d of the %d tensors renoise.0 .. renoise.%d (all or none)",
+                        in->path, found, n, n - 1);
+    *eps = (float **)calloc((size_t)n, sizeof **eps);
+    if (!*eps) return t2v_fail(err, T2V_ERESOURCE, "out of memory");
+    for (int k = 0; k < n; k++) {
+        snprintf(name, sizeof name, "renoise.%d", k);
+        if (!((*eps)[k] = read_f32(in, name, 4, ls, NULL, err))) return err->code;
+    }
+    return T2V_OK;
+}
+
+/* The sampler stage: noise, context, context_neg (renoise.k) -> latent.step{k},
+ * latent.final, timesteps (cache.computed), by pipeline_sample (the loop
+ * generate runs). */
 static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out,
                          T2vError *err) {
     SamplingOpts so = sa->sampling;
@@ -122,12 +162,16 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if (x && !rc) rc = long_video_settings(&so, m, g.T, err);
     float *steps = x ? (float *)t2v_malloc((size_t)g.n * ss->steps * sizeof(float), "step latents", err) : NULL;
     if (!steps || !ctx || (ss->cfg > 1 && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
+    float **eps = NULL;
+    if (!rc && ss->sampler == SAMPLER_DISTILL) rc = read_renoise(in, ls, ss->steps, &eps, err);
     Denoiser d;
     Progress pr;
     progress_init(&pr, sa->quiet);
     PipelineWatch w = {&pr, progress_watch, NULL};
     if (!rc && !(rc = denoiser_init(&d, &dit, ss, &g, ctx, ctx ? (int)ci.shape[0] : 0, ctxn,
                                     ctxn ? (int)cni.shape[0] : 0, err))) {
+        sampler_renoise_from_seed(&d.smp, sa->seed);
+        if (eps) sampler_renoise_given(&d.smp, (const float *const *)eps);
         d.dist = sa->dist;
         rc = pipeline_sample(&d, x, steps, &w, err);
         for (int i = 0; i < ss->steps && !rc; i++) {
@@ -137,8 +181,11 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
         }
         if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
         if (!rc) rc = tset_add_f32(out, "timesteps", d.smp.timesteps, 1, tsh, err);
+        if (!rc && d.cache.computed) rc = add_decisions(out, &d.cache, err);
         denoiser_free(&d);
     }
+    for (int k = 0; eps && k < ss->steps - 1; k++) free(eps[k]);
+    free(eps);
     free(steps);
     free(x);
     free(ctx);
@@ -207,9 +254,10 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--threads", "--context-window", "--context-overlap",
-                                             "--context-schedule", "--riflex", NULL};
+                                             "--timesteps", "--cache", "--seed", "--threads", "--context-window",
+                                             "--context-overlap", "--context-schedule", "--riflex", NULL};
     memset(o, 0, sizeof *o);
+    o->seed = 42;
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
     o->name = argv[0];
@@ -225,7 +273,9 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--in")) o->in = v;
         else if (!strcmp(a, "--out")) o->out = v;
-        else {
+        else if (!strcmp(a, "--seed")) {
+            if (parse_u64(v, &o->seed)) return usage_error("--seed must be a non-negative integer, not '%s'", v);
+        } else {
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return bad_option("stage", a, value_opts);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "ops.h"
 
 /* FFN hidden activations are computed in row chunks of this many tokens, so
@@ -437,6 +438,19 @@ static void time_embedding_forward(DiT *m) {
     matvec_forward(s->e0, m->w.time_projection1, s->t_hid, m->w.time_projection1_b, nv); /* (nv, 6 dim) */
 }
 
+int dit_time_embedding(DiT *m, float t, float *e, float *e0, T2vError *err) {
+    if (!isfinite(t)) return t2v_fail(err, T2V_EINPUT, "dit: timestep %g, expected a finite number", (double)t);
+    int rc = reserve_times(m, 1, err);
+    if (rc) return rc;
+    m->s.n_times = 1;
+    m->s.row = NULL;
+    m->s.t_val[0] = t;
+    time_embedding_forward(m);
+    memcpy(e, m->s.e, sizeof(float) * (size_t)m->c.dim);
+    memcpy(e0, m->s.e0, sizeof(float) * 6 * (size_t)m->c.dim);
+    return T2V_OK;
+}
+
 /* The traces "e" and "e0": the row itself for one t, else every token's row
  * ([N, dim] and [N, 6, dim], as the official e and e0), expanded into a
  * temporary (tests and --dump only; skipped if it cannot be allocated). */
@@ -647,13 +661,31 @@ static void unpatchify(const DiT *m, float *out, int T, int H, int W) {
     }
 }
 
+/* The blocks, with step caching (cache.h, docs/MODEL.md 3.6) when the DiT
+ * has a cache: it may skip all of them, or all after block 0, adding the
+ * residual they gave on the last computed pass instead. */
+static void blocks_forward(DiT *m, int N, const float *ctx) {
+    DiTState *s = &m->s;
+    StepCache *cache = m->cache;
+    char name[32];
+    if (cache_before_blocks(cache, s->x, s->e, s->e0, s->n_times, N)) return;
+    for (int i = 0; i < m->c.num_layers && !m->heads.rc; i++) { /* heads.rc: a head-sharing process failed */
+        block_forward(m, &m->w.blocks[i], N, ctx);
+        if (m->trace) {
+            snprintf(name, sizeof name, "block.%d", i);
+            m->trace(m->trace_user, name, s->x, (int64_t)N * m->c.dim);
+        }
+        if (i == 0 && cache_after_first_block(cache, s->x, N)) return;
+    }
+    cache_after_blocks(cache, s->x, N);
+}
+
 /* ===========================================================================
  * WanModel.forward (docs/MODEL.md 2.2) */
 int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
-    char name[32];
     if (T < 1 || H < 1 || W < 1 || T % c->patch_t || H % c->patch_h || W % c->patch_w)
         return t2v_fail(err, T2V_EINPUT,
                         "dit: latent [%d, %d, %d, %d]: T, H, W must be positive multiples of "
@@ -686,13 +718,7 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     if (m->trace) trace_time(m, N);
     rope_tables(m, f, h, w);
     m->heads.rc = 0;
-    for (int i = 0; i < c->num_layers && !m->heads.rc; i++) {
-        block_forward(m, &m->w.blocks[i], N, context_emb);
-        if (m->trace) {
-            snprintf(name, sizeof name, "block.%d", i);
-            m->trace(m->trace_user, name, s->x, (int64_t)N * c->dim);
-        }
-    }
+    blocks_forward(m, N, context_emb);
     if (m->heads.rc) { /* a process sharing the heads failed */
         if (err) *err = m->heads.err;
         return m->heads.rc;

@@ -108,12 +108,16 @@ typedef struct {
     T2vError err;
 } DiTHeadSplit;
 
+struct StepCache_;
 typedef struct {
     DiTConfig c;
     DiTWeights w;
     DiTState s;
     DiTTraceFn trace;  /* may be NULL; set after dit_build (which clears it) */
     void *trace_user;
+    /* Step caching (cache.h): consulted around the blocks; NULL: none. Set
+     * by the sampling loop's owner (denoiser_init). */
+    struct StepCache_ *cache;
     /* RIFLEx (docs/ARCHITECTURE.md, Long video): time-axis RoPE component
      * riflex_k (1-based) takes the frequency 0.9 * 2 pi / riflex_frames;
      * riflex_k = 0 (dit_build's) leaves the official table. */
@@ -152,6 +156,9 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
  * for bit) share one computation. Any other nt is T2V_EINPUT. */
 int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                          const float *context_emb, float *velocity, T2vError *err);
+/* The time embedding alone for one t (docs/MODEL.md 2.2 b, c): e [dim] and
+ * e0 [6 dim], as dit_forward_embedded computes them (TeaCache's input). */
+int dit_time_embedding(DiT *m, float t, float *e, float *e0, T2vError *err);
 /* The same from a raw context [L, text_dim] (embeds it first, every call). */
 int dit_forward(DiT *m, const float *latent, int T, int H, int W, const float *t, int nt,
                 const float *context, int L, float *velocity, T2vError *err);

@@ -118,10 +118,13 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
     d->v = (float *)t2v_malloc(n * sizeof(float), "sampler buffers", err);
     int rc = (!d->ctx_emb || (guided && (!d->ctx_neg_emb || !d->v_uncond)) || !d->x_seen || !d->v_cond || !d->v)
                  ? T2V_ERESOURCE : T2V_OK;
-    if (!rc) rc = sampler_init(&d->smp, s->sampler, s->steps, s->shift, g->n, err);
+    int tokens = (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w);
+    if (!rc) rc = sampler_init_listed(&d->smp, s->sampler, s->timesteps, s->steps, s->shift, g->n, err);
     if (!rc) rc = windows_init(d, s, g, err);
     dit->riflex_k = s->riflex_k, dit->riflex_frames = g->T;
-    if (!rc) rc = dit_reserve(dit, (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w), err);
+    if (!rc) rc = dit_reserve(dit, tokens, err);
+    if (!rc) rc = cache_init(&d->cache, &s->cache, s->steps, c->dim, tokens, err);
+    if (!rc && s->cache.kind != CACHE_NONE) dit->cache = &d->cache;
     if (!rc) rc = dit_embed_context(dit, context, L, d->ctx_emb, err);
     if (!rc && guided) rc = dit_embed_context(dit, context_neg, L_neg, d->ctx_neg_emb, err);
     if (rc) denoiser_free(d);
@@ -129,6 +132,8 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
 }
 
 void denoiser_free(Denoiser *d) {
+    if (d->dit && d->dit->cache == &d->cache) d->dit->cache = NULL;
+    cache_free(&d->cache);
     sampler_free(&d->smp);
     free(d->ctx_emb);
     free(d->ctx_neg_emb);
@@ -165,6 +170,7 @@ static void window_accumulate(Denoiser *d, int start, const float *wt, float *v)
  * plain mean. */
 static int velocity(Denoiser *d, const float *x, float t, const float *ctx, int i, float *v, T2vError *err) {
     const LatentGrid *g = &d->grid;
+    cache_select(&d->cache, i, ctx == d->ctx_neg_emb); /* one cache state per branch (docs/MODEL.md 3.6) */
     if (!window_active(&d->window, g->T))
         return dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, ctx, v, err);
     int F = d->window.frames, n = window_starts(&d->window, g->T, i, d->win_starts);
@@ -244,6 +250,14 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     return T2V_OK;
 }
 
+/* The step cache's decisions as int32 [steps, 2]. */
+static int copy_decisions(const StepCache *c, int32_t **out, T2vError *err) {
+    *out = (int32_t *)t2v_malloc((size_t)c->steps * 2 * sizeof(int32_t), "cache decisions", err);
+    if (!*out) return T2V_ERESOURCE;
+    for (int k = 0; k < 2 * c->steps; k++) (*out)[k] = c->computed[k];
+    return T2V_OK;
+}
+
 /* Noise, the DiT and the loop. */
 static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r, T2vError *err) {
     const LatentGrid *g = &r->grid;
@@ -267,7 +281,9 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (!rc) {
         d.dist = s->dist;
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
+        sampler_renoise_from_seed(&d.smp, s->seed); /* distill: the noise's stream, continued */
         rc = pipeline_sample(&d, r->latent, r->steps, w, err);
+        if (!rc && d.cache.computed) rc = copy_decisions(&d.cache, &r->computed, err);
         denoiser_free(&d);
     }
     dit_free(&dit);
@@ -322,6 +338,7 @@ void gen_result_free(GenResult *r) {
     free(r->latent);
     free(r->steps);
     free(r->timesteps);
+    free(r->computed);
     free(r->video);
     memset(r, 0, sizeof *r);
 }

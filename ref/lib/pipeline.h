@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "cache.h"
 #include "dist.h"
 #include "dit.h"
 #include "model.h"
@@ -36,12 +37,14 @@ typedef struct {
  * the DiT's patches (H and W multiples of stride x patch; F = 1 + 4k). */
 int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *err);
 
-/* How to sample: the schedule and the guidance. */
+/* How to sample: the schedule, the guidance and the step cache. */
 typedef struct {
     SamplerKind sampler;
     int steps;
     double shift;
     double cfg; /* <= 1: no unconditional pass, v = v_cond */
+    const double *timesteps; /* NULL, or `steps` listed values (sampler.h, docs/MODEL.md 3.5) */
+    CacheSettings cache;     /* kind CACHE_NONE: every pass computed */
     /* Long video (docs/ARCHITECTURE.md): each DiT pass on context windows of
      * latent frames (window.frames 0: one pass over the clip), and RIFLEx on
      * the time axis (riflex_k 0: off; L_test = the clip's latent frames). */
@@ -95,6 +98,7 @@ typedef struct {
     float *ctx_emb, *ctx_neg_emb;  /* [text_len, dim] each (neg: NULL without CFG) */
     float *x_seen;                 /* (n) x_i, kept for the StepView             */
     float *v_cond, *v_uncond, *v;  /* (n) each                                   */
+    StepCache cache;               /* the DiT's step cache (kind none: unused)   */
     WindowSettings window;         /* context windows (window.h)                 */
     int *win_starts;               /* (window_max_count) the step's windows      */
     float *win_x, *win_v;          /* (C frames h w) one window's latent, velocity */
@@ -104,7 +108,9 @@ typedef struct {
                                       process. Set after denoiser_init.           */
 } Denoiser;
 
-/* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1). */
+/* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1).
+ * The distill sampler's fresh noise comes from seed 0 until the caller sets
+ * it (sampler_renoise_from_seed / sampler_renoise_given on d->smp). */
 int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
                   int L, const float *context_neg, int L_neg, T2vError *err);
 void denoiser_free(Denoiser *d);
@@ -126,6 +132,8 @@ typedef struct {
     float *noise, *latent;        /* [C, T, h, w]                               */
     float *steps;                 /* [steps][C, T, h, w] when keep_steps        */
     float *timesteps;             /* [steps]                                    */
+    int32_t *computed;            /* [steps, 2] with a step cache: 1 computed, 0
+                                     reused, -1 no pass (cond, uncond); else NULL */
     float *video;                 /* [3, F, H, W]                               */
 } GenResult;
 

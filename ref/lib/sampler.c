@@ -13,13 +13,14 @@
  * Names */
 
 const char *sampler_kind_name(SamplerKind k) {
-    return k == SAMPLER_EULER ? "euler" : "unipc";
+    return k == SAMPLER_EULER ? "euler" : k == SAMPLER_DISTILL ? "distill" : "unipc";
 }
 
 int sampler_kind_from_name(const char *name, SamplerKind *out) {
     if (!name) return -1;
     if (strcmp(name, "unipc") == 0) { *out = SAMPLER_UNIPC; return 0; }
     if (strcmp(name, "euler") == 0) { *out = SAMPLER_EULER; return 0; }
+    if (strcmp(name, "distill") == 0) { *out = SAMPLER_DISTILL; return 0; }
     return -1;
 }
 
@@ -43,12 +44,36 @@ int sampler_schedule(int steps, double shift, double *sigmas, int *timesteps) {
     return T2V_OK;
 }
 
+/* docs/MODEL.md 3.5: the listed schedule, shifted as 3.1 shifts, kept in double. */
+int sampler_schedule_listed(SamplerKind kind, const double *t, int steps, double shift, double *sigmas,
+                            float *timesteps, T2vError *err) {
+    if (steps < 1 || !(shift > 0.0) || !isfinite(shift))
+        return t2v_fail(err, T2V_EUSAGE, "sampler: %d listed timesteps, shift %g (need >= 1, shift > 0)", steps,
+                        shift);
+    for (int k = 0; k < steps; k++) {
+        if (!(t[k] > 0.0 && t[k] <= 1000.0))
+            return t2v_fail(err, T2V_EUSAGE, "timesteps: value %d is %g, expected a number in (0, 1000]", k + 1, t[k]);
+        if (k > 0 && !(t[k] < t[k - 1]))
+            return t2v_fail(err, T2V_EUSAGE, "timesteps: must decrease strictly, but value %d (%g) follows %g", k + 1,
+                            t[k], t[k - 1]);
+        double sv = t[k] / 1000.0;
+        sigmas[k] = shift * sv / (1.0 + (shift - 1.0) * sv);
+        timesteps[k] = (float)(1000.0 * sigmas[k]);
+    }
+    sigmas[steps] = 0.0;
+    if (kind == SAMPLER_UNIPC && !(sigmas[0] < 1.0))
+        return t2v_fail(err, T2V_EUSAGE, "timesteps: UniPC needs sigma < 1, and %g gives sigma %g (list values "
+                        "below 1000, or use euler or distill)", t[0], sigmas[0]);
+    return T2V_OK;
+}
+
 /* ============================================================================
  * Sampler state */
 
-int sampler_init(Sampler *s, SamplerKind kind, int steps, double shift, int64_t n, T2vError *err) {
+/* Checks and allocations shared by both inits; the schedule is filled by them. */
+static int sampler_alloc(Sampler *s, SamplerKind kind, int steps, double shift, int64_t n, T2vError *err) {
     memset(s, 0, sizeof(*s));
-    if (kind != SAMPLER_UNIPC && kind != SAMPLER_EULER)
+    if (kind != SAMPLER_UNIPC && kind != SAMPLER_EULER && kind != SAMPLER_DISTILL)
         return t2v_fail(err, T2V_EUSAGE, "sampler: unknown kind %d", (int)kind);
     if (steps < 1 || steps > 100000)
         return t2v_fail(err, T2V_EUSAGE, "sampler: steps must be in 1..100000, found %d", steps);
@@ -61,22 +86,54 @@ int sampler_init(Sampler *s, SamplerKind kind, int steps, double shift, int64_t 
     s->shift = shift;
     s->n = n;
     s->sigmas = t2v_malloc(sizeof(double) * (size_t)(steps + 1), "sampler sigmas", err);
-    s->timesteps = s->sigmas ? t2v_malloc(sizeof(float) * (size_t)steps, "sampler timesteps", err)
-                             : NULL;
-    int *ts = s->timesteps ? t2v_malloc(sizeof(int) * (size_t)steps, "sampler timesteps", err) : NULL;
+    s->timesteps = s->sigmas ? t2v_malloc(sizeof(float) * (size_t)steps, "sampler timesteps", err) : NULL;
+    if (!s->timesteps) { sampler_free(s); return T2V_ERESOURCE; }
+    float **bufs[4] = {&s->m_prev, &s->m_prev2, &s->m_cur, &s->x_prev};
+    for (int b = 0; kind == SAMPLER_UNIPC && b < 4; b++) {
+        *bufs[b] = t2v_malloc(sizeof(float) * (size_t)n, "sampler UniPC history", err);
+        if (!*bufs[b]) { sampler_free(s); return T2V_ERESOURCE; }
+    }
+    if (kind == SAMPLER_DISTILL && !(s->eps = t2v_malloc(sizeof(float) * (size_t)n, "sampler noise", err))) {
+        sampler_free(s);
+        return T2V_ERESOURCE;
+    }
+    return T2V_OK;
+}
+
+int sampler_init(Sampler *s, SamplerKind kind, int steps, double shift, int64_t n, T2vError *err) {
+    if (kind == SAMPLER_DISTILL) { /* t_k = 1000 (1 - k/steps) */
+        double *t = t2v_malloc(sizeof(double) * (size_t)(steps > 0 ? steps : 1), "sampler timesteps", err);
+        if (!t) return T2V_ERESOURCE;
+        for (int k = 0; k < steps; k++) t[k] = 1000.0 * (1.0 - (double)k / steps);
+        int rc = sampler_init_listed(s, kind, t, steps, shift, n, err);
+        free(t);
+        return rc;
+    }
+    int rc = sampler_alloc(s, kind, steps, shift, n, err);
+    if (rc) return rc;
+    int *ts = t2v_malloc(sizeof(int) * (size_t)steps, "sampler timesteps", err);
     if (!ts) { sampler_free(s); return T2V_ERESOURCE; }
     sampler_schedule(steps, shift, s->sigmas, ts);
     for (int i = 0; i < steps; i++) s->timesteps[i] = (float)ts[i];
     free(ts);
-    if (kind == SAMPLER_UNIPC) {
-        float **bufs[4] = {&s->m_prev, &s->m_prev2, &s->m_cur, &s->x_prev};
-        for (int b = 0; b < 4; b++) {
-            *bufs[b] = t2v_malloc(sizeof(float) * (size_t)n, "sampler UniPC history", err);
-            if (!*bufs[b]) { sampler_free(s); return T2V_ERESOURCE; }
-        }
-    }
     return T2V_OK;
 }
+
+int sampler_init_listed(Sampler *s, SamplerKind kind, const double *t, int steps, double shift, int64_t n,
+                        T2vError *err) {
+    if (!t) return sampler_init(s, kind, steps, shift, n, err);
+    int rc = sampler_alloc(s, kind, steps, shift, n, err);
+    if (!rc && (rc = sampler_schedule_listed(kind, t, steps, shift, s->sigmas, s->timesteps, err)))
+        sampler_free(s);
+    return rc;
+}
+
+void sampler_renoise_from_seed(Sampler *s, uint64_t seed) {
+    s->seed = seed;
+    s->renoise = NULL;
+}
+
+void sampler_renoise_given(Sampler *s, const float *const *eps) { s->renoise = eps; }
 
 void sampler_free(Sampler *s) {
     free(s->sigmas);
@@ -85,13 +142,14 @@ void sampler_free(Sampler *s) {
     free(s->m_prev2);
     free(s->m_cur);
     free(s->x_prev);
+    free(s->eps);
     memset(s, 0, sizeof(*s));
 }
 
 float sampler_timestep(const Sampler *s, int i) { return s->timesteps[i]; }
 
 int sampler_order(const Sampler *s, int i) {
-    if (s->kind == SAMPLER_EULER) return 1;
+    if (s->kind != SAMPLER_UNIPC) return 1;
     int p = 2; /* solver_order 2, lower_order_final, warm-up (docs/MODEL.md 3.2 step 4) */
     if (s->steps - i < p) p = s->steps - i;
     if (i + 1 < p) p = i + 1;
@@ -188,8 +246,38 @@ static void euler_step(const Sampler *s, int i, float *x, const float *v) {
     for (int64_t k = 0; k < n; k++) x[k] = (float)((double)x[k] + ds * v[k]);
 }
 
+/* ============================================================================
+ * Distill (docs/MODEL.md 3.5): x0 = x_k - sigma_k v_k; before the last step
+ * x_{k+1} = (1 - sigma_{k+1}) x0 + sigma_{k+1} eps_k, in double from the
+ * double x0, rounded once; the last step returns x0. */
+
+static void distill_step(Sampler *s, int i, float *x, const float *v) {
+    const int64_t n = s->n;
+    const double sig = s->sigmas[i];
+    if (i == s->steps - 1) {
+#pragma omp parallel for
+        for (int64_t k = 0; k < n; k++) x[k] = (float)((double)x[k] - sig * v[k]);
+        return;
+    }
+    const float *eps = s->renoise ? s->renoise[i] : s->eps;
+    if (!s->renoise) { /* the seeded stream: the initial noise first, then eps_0, eps_1, ... */
+        if (i == 0) {
+            torch_gen_seed(&s->gen, s->seed);
+            torch_gen_randn(&s->gen, s->eps, n);
+        }
+        torch_gen_randn(&s->gen, s->eps, n);
+    }
+    const double sn = s->sigmas[i + 1], an = 1.0 - sn;
+#pragma omp parallel for
+    for (int64_t k = 0; k < n; k++) {
+        double x0 = (double)x[k] - sig * v[k];
+        x[k] = (float)(an * x0 + sn * eps[k]);
+    }
+}
+
 void sampler_step(Sampler *s, int i, float *x, const float *v) {
     if (s->kind == SAMPLER_EULER) euler_step(s, i, x, v);
+    else if (s->kind == SAMPLER_DISTILL) distill_step(s, i, x, v);
     else unipc_step(s, i, x, v);
 }
 
@@ -205,19 +293,16 @@ void cfg_combine(float *v, const float *v_cond, const float *v_uncond, float g, 
  * Noise: torch.manual_seed(seed); torch.randn(n) on CPU (docs/NOISE.md).
  * mt19937 as at::mt19937 (state[0] = low 32 bits of the seed). */
 
-typedef struct {
-    uint32_t state[624];
-    int next;
-} Mt19937;
-
-static void mt_seed(Mt19937 *m, uint64_t seed) {
+void torch_gen_seed(TorchGen *m, uint64_t seed) {
     m->state[0] = (uint32_t)(seed & 0xffffffffu);
     for (int j = 1; j < 624; j++)
         m->state[j] = 1812433253u * (m->state[j - 1] ^ (m->state[j - 1] >> 30)) + (uint32_t)j;
     m->next = 624;
+    m->has_cached = 0; /* manual_seed clears the cached normal */
+    m->cached = 0.0;
 }
 
-static uint32_t mt_next(Mt19937 *m) {
+static uint32_t mt_next(TorchGen *m) {
     if (m->next >= 624) {
         for (int k = 0; k < 624; k++) {
             uint32_t y = (m->state[k] & 0x80000000u) | (m->state[(k + 1) % 624] & 0x7fffffffu);
@@ -234,13 +319,13 @@ static uint32_t mt_next(Mt19937 *m) {
 }
 
 /* at::uniform_real_distribution<float>(0, 1): 24 random bits / 2^24 (exact). */
-static float mt_uniform_f32(Mt19937 *m) {
+static float mt_uniform_f32(TorchGen *m) {
     return (float)(mt_next(m) & 0xffffffu) * (1.0f / 16777216.0f);
 }
 
 /* at::uniform_real_distribution<double>(0, 1): random64() = (first << 32) |
  * second, 53 bits / 2^53. */
-static double mt_uniform_f64(Mt19937 *m) {
+static double mt_uniform_f64(TorchGen *m) {
     uint64_t hi = mt_next(m), lo = mt_next(m);
     return (double)(((hi << 32) | lo) & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
@@ -341,31 +426,33 @@ static void normal_fill_16(float *d) {
     }
 }
 
-void randn_torch(uint64_t seed, float *out, int64_t n) {
-    Mt19937 m;
-    mt_seed(&m, seed);
+void torch_gen_randn(TorchGen *m, float *out, int64_t n) {
     if (n >= 16) { /* normal_fill_AVX2 */
-        for (int64_t i = 0; i < n; i++) out[i] = mt_uniform_f32(&m);
+        for (int64_t i = 0; i < n; i++) out[i] = mt_uniform_f32(m);
         for (int64_t i = 0; i + 16 <= n; i += 16) normal_fill_16(out + i);
         if (n % 16 != 0) { /* recompute the last 16 values from fresh uniforms */
             float *d = out + n - 16;
-            for (int i = 0; i < 16; i++) d[i] = mt_uniform_f32(&m);
+            for (int i = 0; i < 16; i++) d[i] = mt_uniform_f32(m);
             normal_fill_16(d);
         }
         return;
     }
     /* n < 16: at::normal_distribution<double>, one Box-Muller pair per two
-     * values (the second one is cached), rounded to float. */
-    int cached = 0;
-    double next = 0.0;
+     * values; the second is cached in the generator, across calls. */
     for (int64_t i = 0; i < n; i++) {
-        if (cached) { out[i] = (float)next; cached = 0; continue; }
-        double u1 = mt_uniform_f64(&m), u2 = mt_uniform_f64(&m);
+        if (m->has_cached) { out[i] = (float)m->cached; m->has_cached = 0; continue; }
+        double u1 = mt_uniform_f64(m), u2 = mt_uniform_f64(m);
         double r = sqrt(-2.0 * log1p(-u2)), theta = 2.0 * 3.14159265358979323846 * u1;
-        next = r * sin(theta);
-        cached = 1;
+        m->cached = r * sin(theta);
+        m->has_cached = 1;
         out[i] = (float)(r * cos(theta));
     }
+}
+
+void randn_torch(uint64_t seed, float *out, int64_t n) {
+    TorchGen m;
+    torch_gen_seed(&m, seed);
+    torch_gen_randn(&m, out, n);
 }
 
 /* ============================================================================

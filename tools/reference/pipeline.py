@@ -18,6 +18,7 @@ import os
 
 import torch
 
+from . import cache as step_cache
 from . import dit, sampler, t5, vae
 
 
@@ -70,8 +71,13 @@ def noise(seed, shape):
     return torch.randn(n, dtype=torch.float32).double().reshape(shape)
 
 
-def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solver, seed):
-    """Returns a dict of every tensor of docs/MODEL.md section 9 (float64 / int64)."""
+def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solver, seed, timesteps=None,
+             cache=None):
+    """Returns a dict of every tensor of docs/MODEL.md section 9 (float64 / int64).
+    timesteps: a listed schedule (docs/MODEL.md 3.5; steps = its length);
+    solver "distill" renoises with sampler.renoise_stream(seed, ...). cache:
+    (kind, thresh) of a step cache (reference/cache.py); its decisions go to
+    cache.computed [steps, 2] and cache.metric."""
     out = {}
     text_len = m.cfg["text_len"]
     out["tokens"] = tokenize(m.sp, prompt, text_len)
@@ -83,14 +89,31 @@ def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solv
         contexts[0] = out["context_neg"]
     T, h, w = 1 + (frames - 1) // 4, height // 8, width // 8
     out["noise"] = noise(seed, (16, T, h, w))
-    _, timesteps = sampler.schedule(steps, shift)
-    out["timesteps"] = torch.tensor(timesteps, dtype=torch.float64)
+    if timesteps is None:
+        _, model_t = sampler.schedule(steps, shift)
+    else:
+        steps = len(timesteps)
+        _, model_t = sampler.listed_schedule(timesteps, shift)
+    out["timesteps"] = torch.tensor(model_t, dtype=torch.float64)
+    sc = step_cache.Cache(cache[0], cache[1], steps, m.cfg["dim"]) if cache else None
+    step = [-1]
 
     def model(x, t, cond):
-        return dit.forward(m.dit, m.cfg, x, t, contexts[cond])
+        if sc is None:
+            return dit.forward(m.dit, m.cfg, x, t, contexts[cond])
+        step[0] += cond  # the conditional pass opens each step
+        sc.select(step[0], 1 - cond)
+        return step_cache.forward(m.dit, m.cfg, x, t, contexts[cond], sc)
 
     trace = []
-    out["latent.final"] = sampler.sample(out["noise"], steps, shift, cfg, solver, model, trace=trace)
+    if timesteps is None:
+        out["latent.final"] = sampler.sample(out["noise"], steps, shift, cfg, solver, model, trace=trace)
+    else:
+        eps = sampler.renoise_stream(seed, tuple(out["noise"].shape), steps - 1) if solver == "distill" else None
+        out["latent.final"] = sampler.sample_listed(out["noise"], timesteps, shift, cfg, solver, model, eps,
+                                                    trace=trace)
+    if sc is not None:
+        out["cache.computed"], out["cache.metric"] = sc.computed, sc.metric
     for k, x in enumerate(trace):
         out["latent.step%d" % k] = x
     out["video"] = vae.decode_chunked(m.vae, out["latent.final"])

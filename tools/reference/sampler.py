@@ -189,3 +189,51 @@ def toy_model(A, b, ctx_cond, ctx_uncond):
         pre = A.to(x.dtype) @ xf + (b.to(x.dtype) * (t / 1000.0) + ctx.to(x.dtype))[:, None]
         return (xf - torch.tanh(pre)).reshape(x.shape)
     return model
+
+
+# --- listed schedules and the distill sampler (docs/MODEL.md 3.5) ---------------
+
+def listed_schedule(ts, shift):
+    """ts: the listed timesteps t_k in (0, 1000], decreasing. Returns (sigmas
+    float64 numpy [K+1] with final 0, model timesteps 1000 sigma_k [K]):
+    s = t_k / 1000, sigma_k = shift s / (1 + (shift - 1) s), not rounded.
+    The model timesteps are rounded to float32: the DiT's timestep input is
+    a float32 tensor in Wan's pipelines (the schedulers' timesteps)."""
+    s = np.asarray(ts, dtype=np.float64) / NUM_TRAIN_TIMESTEPS
+    sig = shift * s / (1 + (shift - 1) * s)
+    return np.concatenate([sig, [0.0]]), (sig * NUM_TRAIN_TIMESTEPS).astype(np.float32).astype(np.float64)
+
+
+def renoise_stream(seed, shape, count):
+    """The distill sampler's fresh noise: after torch.manual_seed(seed) the
+    first torch.randn(shape) is the initial noise, the next `count` are
+    eps_0, eps_1, ... (float32, CPU; docs/NOISE.md)."""
+    torch.manual_seed(seed)
+    torch.randn(shape)
+    return [torch.randn(shape) for _ in range(count)]
+
+
+def sample_listed(noise, ts, shift, cfg, solver, model, eps=None, dtype=torch.float64, trace=None):
+    """The loop of `sample` on a listed schedule; the model sees 1000 sigma_k
+    (a fraction). solver "distill": x0 = x - sigma_k v; before the last step
+    x = (1 - sigma_{k+1}) x0 + sigma_{k+1} eps[k]; returns the last x0."""
+    sigmas, model_t = listed_schedule(ts, shift)
+    x = noise.to(dtype)
+    unipc = FlowUniPC(sigmas, dtype) if solver == "unipc" else None
+    K = len(ts)
+    for i in range(K):
+        t = float(model_t[i])
+        v = model(x, t, 1)
+        if cfg > 1:
+            v = cfg_combine(v, model(x, t, 0), cfg)
+        if solver == "distill":
+            x0 = x - float(sigmas[i]) * v
+            s_next = float(sigmas[i + 1])
+            x = x0 if i == K - 1 else (1 - s_next) * x0 + s_next * eps[i].to(dtype)
+        elif unipc:
+            x = unipc.step(v, i, x)
+        else:
+            x = euler_step(sigmas, v, i, x)
+        if trace is not None:
+            trace.append(x)
+    return x
