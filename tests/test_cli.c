@@ -104,10 +104,10 @@ static void check_dump(const char *dir) {
     }
     CHECK(st.tensors.n == (int)(sizeof want / sizeof want[0]), "dump: %d tensors, no others", st.tensors.n);
     const char *keys[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
-                          "t2v_version"};
+                          "t2v_version", "precision"};
     const char *vals[] = {"a red circle moving to the right", "a blurry picture", "42", "4", "4", "3", "unipc",
-                          "32x32x5", NULL};
-    for (int i = 0; i < 9; i++) {
+                          "32x32x5", NULL, "fp32"};
+    for (int i = 0; i < 10; i++) {
         const char *v = st_meta(&st, keys[i]);
         CHECK(v && (!vals[i] || !strcmp(v, vals[i])), "dump: __metadata__ %s = %s", keys[i], v ? v : "(missing)");
     }

@@ -57,6 +57,9 @@ static const char HELP_GENERATE[] =
     "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
     "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
     "  --threads N            threads (default: all processors); results do not depend on it\n"
+    "  --precision P          fp32 (default) or bf16: the text encoder's and DiT's linear layers\n"
+    "                         and attention products take bf16 operands, fp32 sums (the same bits\n"
+    "                         on every CPU; vdpbf16ps where the CPU has AVX512-BF16)\n"
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
     "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
@@ -87,6 +90,7 @@ static const char HELP_STAGE[] =
     "  --shift S              sampler stage: schedule shift\n"
     "  --sampler NAME         sampler stage: unipc or euler\n"
     "  --threads N            threads (default: all processors)\n"
+    "  --precision P          t5, dit, sampler stages: fp32 (default) or bf16 (see generate --help)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
     "  -h, --help             this help\n";
@@ -468,6 +472,9 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     } else if (!strcmp(a, "--threads")) {
         if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
         s->threads = (int)iv;
+    } else if (!strcmp(a, "--precision")) {
+        if (precision_from_name(v, &s->settings.precision))
+            return -usage_error("--precision must be fp32 or bf16, not '%s'", v);
     } else {
         return 0;
     }

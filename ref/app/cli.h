@@ -127,7 +127,7 @@ typedef struct {
     int have_steps, have_cfg, have_shift, have_sampler; /* given on the command line */
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
- * --sampler --threads: returns 1 when it was (printing a usage error and
+ * --sampler --threads --precision: returns 1 when it was (printing a usage error and
  * returning -1 for a bad value), 0 when a is some other option. */
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 /* Fills the options not given on the command line from the model's

@@ -24,7 +24,7 @@ typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, fps, formats, force, quiet;
     unsigned long long seed;
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads --precision */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
     RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
@@ -55,7 +55,7 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", NULL};
+    "--sampler", "--threads", "--precision", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -188,6 +188,7 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
     if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
+    if (!rc) rc = prov_set(p, "precision", precision_name(o->sampling.settings.precision), err);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -268,10 +269,10 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     snprintf(shift, sizeof shift, "%g", ss->shift);
     snprintf(size, sizeof size, "%dx%dx%d", o->width, o->height, o->frames);
     const char *mk[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
-                        "t2v_version"};
+                        "t2v_version", "precision"};
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
-                        sampler_kind_name(ss->sampler), size, T2V_VERSION};
-    if (!rc) rc = tset_write(&ts, path, mk, mv, 9, err);
+                        sampler_kind_name(ss->sampler), size, T2V_VERSION, precision_name(ss->precision)};
+    if (!rc) rc = tset_write(&ts, path, mk, mv, 10, err);
     if (!rc) rc = tempfiles_keep(temps, path, err); /* committed with the set */
     tset_free(&ts);
     return rc;

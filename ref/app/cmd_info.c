@@ -516,6 +516,10 @@ int cmd_info_model(int argc, char **argv) {
     } else if (!rc) {
         printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, docs/MODEL.md 6.1)\n", o.config);
     }
+    if (!rc)
+        printf("arithmetic: fp32 GEMM %s; --precision bf16 kernel on this CPU: %s\n", gemm_backend(),
+               !strcmp(bf16_kernel_name(), "portable") ? "portable (plain C, the same bits)"
+                                                       : "avx512-bf16 (vdpbf16ps)");
     int L = 0;
     if (!rc) rc = fill_defaults(&o, &mo, &m, &L, &e);
     if (!rc) {

@@ -12,7 +12,7 @@
 typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads --precision */
 } StageArgs;
 
 /* Integer tokens [L] (I32 or I64) as int32. */
@@ -31,7 +31,6 @@ static int32_t *read_tokens(const SafeTensors *st, const char *name, int *L, T2v
 }
 
 static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
-    (void)sa;
     int L;
     int32_t *ids = read_tokens(in, "tokens", &L, err);
     if (!ids) return err->code;
@@ -39,6 +38,7 @@ static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, 
     T5 t5;
     int rc = model_load_t5(m, &ck, &t5, err);
     if (rc) { free(ids); return rc; }
+    t5.precision = sa->sampling.settings.precision;
     float *ctx = (float *)t2v_malloc((size_t)L * t5_dim(&t5) * sizeof(float), "context", err);
     rc = ctx ? t5_encode(&t5, ids, L, ctx, err) : T2V_ERESOURCE;
     int64_t shape[2] = {L, t5_dim(&t5)};
@@ -62,11 +62,11 @@ static float *read_latent(const SafeTensors *in, const char *name, int C, int64_
 /* `timestep`: F32 [1] (one t for every token) or [N] (one per token, order
  * f, h, w of the patch grid: Wan2.2 TI2V's form), finite, in [0, 1000]. */
 static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
-    (void)sa;
     Checkpoint ck;
     DiT dit;
     int rc = model_load_dit(m, &ck, &dit, err);
     if (rc) return rc;
+    dit.precision = sa->sampling.settings.precision;
     int64_t ls[4] = {0, 0, 0, 0}, any[1] = {-1}, cs[2] = {-1, dit.c.text_dim};
     Tensor ci, ti;
     float *latent = read_latent(in, "latent", dit.c.in_dim, ls, err);
@@ -204,7 +204,7 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--threads", NULL};
+                                             "--threads", "--precision", NULL};
     memset(o, 0, sizeof *o);
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
@@ -259,8 +259,9 @@ int cmd_stage(int argc, char **argv, App *app) {
     else if (k == 1) rc = stage_dit(&sa, &m, &in, &out, &e);
     else if (k == 2) rc = stage_sampler(&sa, &m, &in, &out, &e);
     else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
-    const char *mk[] = {"stage", "t2v_version"}, *mv[] = {sa.name, T2V_VERSION};
-    if (!rc) rc = tset_write(&out, sa.out, mk, mv, 2, &e);
+    const char *mk[] = {"stage", "t2v_version", "precision"},
+               *mv[] = {sa.name, T2V_VERSION, precision_name(sa.sampling.settings.precision)};
+    if (!rc) rc = tset_write(&out, sa.out, mk, mv, 3, &e);
     tset_free(&out);
     st_close(&in);
     model_close(&m);

@@ -18,6 +18,7 @@
 #ifndef T2V_DIT_H
 #define T2V_DIT_H
 
+#include "gemm_bf16.h"
 #include "tensor.h"
 
 typedef struct {
@@ -100,6 +101,10 @@ typedef struct {
     DiTWeights w;
     DiTState s;
     DiTTraceFn trace;  /* may be NULL; set after dit_build (which clears it) */
+    /* PREC_BF16: patch and text embeddings, the blocks' linears and attention
+     * products in bf16 (gemm_bf16.h); time MLPs and head stay fp32, as in the
+     * official autocast. Set after dit_build (which makes it PREC_FP32). */
+    Precision precision;
     void *trace_user;
 } DiT;
 

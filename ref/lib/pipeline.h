@@ -34,12 +34,13 @@ typedef struct {
  * the DiT's patches (H and W multiples of stride x patch; F = 1 + 4k). */
 int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *err);
 
-/* How to sample: the schedule and the guidance. */
+/* How to sample: the schedule, the guidance and the arithmetic. */
 typedef struct {
     SamplerKind sampler;
     int steps;
     double shift;
     double cfg; /* <= 1: no unconditional pass, v = v_cond */
+    Precision precision; /* of the umT5 and DiT products (gemm_bf16.h); 0: fp32 */
 } SamplingSettings;
 
 typedef struct {
@@ -88,7 +89,8 @@ typedef struct {
     float *v_cond, *v_uncond, *v;  /* (n) each                                   */
 } Denoiser;
 
-/* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1). */
+/* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1).
+ * Sets dit->precision to s->precision. */
 int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
                   int L, const float *context_neg, int L_neg, T2vError *err);
 void denoiser_free(Denoiser *d);

@@ -22,6 +22,7 @@
 #include "safetensors.h"
 #include "pth.h"
 #include "ops.h"
+#include "gemm_bf16.h"
 #include "tokenizer.h"
 #include "t5.h"
 #include "dit.h"
