@@ -11,17 +11,22 @@
 #include "harness.h"
 #include "../ref/lib/gemm_bf16.h"
 #include "../ref/lib/ops.h"
+#include "../ref/lib/dit.h"
+#include "../ref/lib/model.h"
+#include "../ref/lib/t5.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* max|d| / rms against a float64 computation with the same bf16 operands:
- * fp32 accumulation, plus the rare operand that lands on the other side of
- * a bf16 rounding boundary because an fp32 input differs in its last bits
- * (golden/README.md). */
+/* max|d| / rms against a float64 computation with the same bf16 operands
+ * (golden/README.md). Linear: the operands are the golden's own fp32 values,
+ * so only the fp32 sums differ. Attention: the weights p_j = exp(s_j - m)
+ * are computed (in fp32 here, float64 there) before they are rounded, and
+ * about 1 in 10^3 lands on the other side of a bf16 rounding boundary: one
+ * bf16 step (2^-8) in that weight. */
 #define TOL_BF16_LINEAR 1e-5
-#define TOL_BF16_ATT 2e-5
+#define TOL_BF16_ATT 1e-3
 #define MIN_COS 0.9999999
 
 static void set_threads(int n) {
@@ -194,7 +199,255 @@ static void test_attention_random(void) {
     }
 }
 
+/* --------------------------------------------------------------------------
+ * Goldens: golden/ops/bf16.safetensors, on the inputs of gemm, linear and
+ * attention.safetensors. */
+static void test_goldens(void) {
+    SafeTensors gb, gg, gl, ga;
+    if (!golden_open(&gb, "golden/ops/bf16.safetensors")) return;
+    if (golden_open(&gg, "golden/ops/gemm.safetensors")) {
+        int M = 37, N = 53, K = 203;
+        float *A = golden_f32(&gg, "A", NULL), *B = golden_f32(&gg, "B", NULL), *ref = golden_f32(&gb, "gemm.nt", NULL);
+        float *C = falloc(M * N);
+        if (A && B && ref) {
+            Bf16Operand op = {NULL, B, K, 1};
+            gemm_bf16(M, N, K, A, K, &op, C, N);
+            check_close("bf16 gemm A B^T 37x53x203", C, ref, M * N, TOL_BF16_LINEAR, MIN_COS);
+        }
+        free(A); free(B); free(ref); free(C);
+        st_close(&gg);
+    }
+    if (golden_open(&gl, "golden/ops/linear.safetensors")) {
+        int M = 19, N = 75;
+        float *x = golden_f32(&gl, "x", NULL), *b = golden_f32(&gl, "b", NULL), *out = falloc(M * N);
+        static const char *const dts[] = {"f32", "bf16", "f16"};
+        for (int i = 0; x && b && i < 3; i++) {
+            char wn[32], on[32], what[64];
+            snprintf(wn, sizeof wn, "W.%s", dts[i]);
+            snprintf(on, sizeof on, "linear.out.%s", dts[i]);
+            const Tensor *W = tl_find(&gl.tensors, wn);
+            float *ref = golden_f32(&gb, on, NULL);
+            if (!W || !ref) { free(ref); h_report(0, "linear golden %s missing", wn); continue; }
+            linear_bf16_forward(out, x, W, b, M);
+            snprintf(what, sizeof what, "bf16 linear, %s weights", dts[i]);
+            check_close(what, out, ref, M * N, TOL_BF16_LINEAR, MIN_COS);
+            free(ref);
+        }
+        free(x); free(b); free(out);
+        st_close(&gl);
+    }
+    if (golden_open(&ga, "golden/ops/attention.safetensors")) {
+        static const char *const cases[] = {"a1", "a2", "a3", "a4"};
+        for (int c = 0; c < 4; c++) {
+            char n[64];
+            int64_t nq = 0, nk = 0;
+#define GA(s) (snprintf(n, sizeof n, "%s.%s", cases[c], s), n)
+            float *q = golden_f32(&ga, GA("q"), &nq), *k = golden_f32(&ga, GA("k"), &nk), *v = golden_f32(&ga, GA("v"), NULL);
+            float *sc = golden_f32(&ga, GA("scale"), NULL);
+            const Tensor *ht = tl_find(&ga.tensors, GA("heads"));
+            const Tensor *rbt = tl_find(&ga.tensors, GA("relbias"));
+            float *rb = rbt ? tensor_to_f32_alloc(rbt, NULL) : NULL;
+            float *ref = golden_f32(&gb, GA("out"), NULL);
+#undef GA
+            if (q && k && v && sc && ht && ref) {
+                int H = (int)rd_u32le(ht->data), Nq, Nk, d;
+                const Tensor *qt = tl_find(&ga.tensors, (snprintf(n, sizeof n, "%s.q", cases[c]), n));
+                d = (int)qt->shape[1] / H, Nq = (int)qt->shape[0], Nk = (int)(nk / qt->shape[1]);
+                float *o = falloc((int64_t)Nq * H * d);
+                attention_bf16_forward(o, H * d, q, H * d, k, H * d, v, H * d, Nq, Nk, H, d, sc[0], rb);
+                char what[64];
+                snprintf(what, sizeof what, "bf16 attention %s (Nq %d Nk %d H %d d %d%s)", cases[c], Nq, Nk, H, d,
+                         rb ? " relbias" : "");
+                check_close(what, o, ref, (int64_t)Nq * H * d, TOL_BF16_ATT, MIN_COS);
+                free(o);
+            }
+            free(q); free(k); free(v); free(sc); free(rb); free(ref);
+        }
+        st_close(&ga);
+    }
+    st_close(&gb);
+}
+
+/* --------------------------------------------------------------------------
+ * The tiny DiT and umT5 with --precision bf16: every traced stage against
+ * the bf16-path goldens, and the velocity / context against the fp32-path
+ * float64 goldens: the bf16 path's own error, which must stay within the
+ * official code's CUDA bf16 autocast figures (golden/README.md).
+ *
+ * Whole stages cannot be compared as tightly as single ops: an activation
+ * that t2v computes in fp32 and the reference in float64 can round to the
+ * other bf16 neighbour (about once per 10^3-10^4 operands; mostly softmax
+ * weights), and one such flip moves a few outputs by ~1e-3 relative, more in
+ * the tiny umT5's peaked attention. Sparse flips barely move the cosine,
+ * while a misplaced rounding point moves every output: the cosine is the
+ * tight check (the fp32 golden sits at 1-cos 4e-6 for the DiT, 1.2e-5 for
+ * the umT5). A prompt of 7 tokens has no flip: tight in both. */
+#define TOL_BF16_DIT 1e-2
+#define COS_BF16_DIT 0.9999999
+#define TOL_BF16_T5 2e-2
+#define COS_BF16_T5 0.999995
+#define TOL_BF16_T5_SHORT 1e-4
+#define COS_BF16_T5_SHORT 0.9999999
+#define OFFICIAL_BF16_DIT 1.4e-2 /* official Wan2.1, CUDA bf16 autocast, DiT velocity */
+#define OFFICIAL_BF16_T5 4.4e-2  /* ... umT5, 15 tokens */
+
+typedef struct {
+    const SafeTensors *golden;
+    const char *tag;
+    int seen;
+} Bf16Trace;
+
+static void dit_trace(void *user, const char *name, const float *x, int64_t n) {
+    Bf16Trace *tc = (Bf16Trace *)user;
+    const Tensor *t = tl_find(&tc->golden->tensors, name);
+    if (!t) return;
+    char what[96];
+    snprintf(what, sizeof what, "%s %s", tc->tag, name);
+    float *ref = tensor_to_f32_alloc(t, NULL);
+    if (tensor_numel(t) == n) check_close(what, x, ref, n, TOL_BF16_DIT, COS_BF16_DIT);
+    else CHECK(0, "%s: %lld values, golden has %lld", what, (long long)n, (long long)tensor_numel(t));
+    free(ref);
+    tc->seen++;
+}
+
+/* Returns max|d|/rms of got against ref (printed as a measurement). */
+static double report_vs_fp32(const char *what, const float *got, const float *ref, int64_t n) {
+    ErrStats s;
+    err_stats(&s, got, ref, n, 1.0);
+    printf("       %s: bf16 path vs the fp32 golden: max|d|/rms %.2e, 1-cos %.1e\n", what, s.rel, 1.0 - s.cosine);
+    return s.rel;
+}
+
+static void test_dit_bf16(void) {
+    DiTConfig c;
+    T2vError e = {0, {0}};
+    SafeTensors w;
+    if (dit_config_read(&c, "golden/dit/tiny_config.json", &e)) { CHECK(0, "tiny config: %s", e.msg); return; }
+    if (!golden_open(&w, "golden/dit/tiny_weights.safetensors")) return;
+    DiT m;
+    if (dit_build(&m, &c, &w.tensors, &e)) { CHECK(0, "build tiny DiT: %s", e.msg); st_close(&w); return; }
+    static const char *const cases[] = {"tiny_a", "tiny_b"};
+    for (int k = 0; k < 2; k++) {
+        char p32[96], p16[96];
+        snprintf(p32, sizeof p32, "golden/dit/%s.safetensors", cases[k]);
+        snprintf(p16, sizeof p16, "golden/dit/%s_precision_bf16.safetensors", cases[k]);
+        SafeTensors g32, g16;
+        if (!golden_open(&g32, p32)) continue;
+        if (!golden_open(&g16, p16)) { st_close(&g32); continue; }
+        const Tensor *lat = tl_find(&g32.tensors, "latent");
+        int64_t nc, nt, nv;
+        float *latent = golden_f32(&g32, "latent", NULL), *ctx = golden_f32(&g32, "context", &nc);
+        float *ts = golden_f32(&g32, "timestep", &nt), *v32 = golden_f32(&g32, "velocity", &nv);
+        float *v16 = golden_f32(&g16, "velocity", NULL), *vel = falloc(nv), *vel1 = falloc(nv);
+        if (lat && latent && ctx && ts && v32 && v16) {
+            int T = (int)lat->shape[1], H = (int)lat->shape[2], W = (int)lat->shape[3], L = (int)(nc / c.text_dim);
+            char tag[64];
+            snprintf(tag, sizeof tag, "DiT %s bf16", cases[k]);
+            Bf16Trace tc = {&g16, tag, 0};
+            m.precision = PREC_BF16;
+            m.trace = dit_trace, m.trace_user = &tc;
+            int rc = dit_forward(&m, latent, T, H, W, ts, (int)nt, ctx, L, vel, &e);
+            m.trace = NULL;
+            CHECK(rc == T2V_OK && tc.seen == 2 + c.num_layers, "%s forward, %d stages traced (%s)", tag, tc.seen,
+                  rc ? e.msg : "ok");
+            char what[96];
+            snprintf(what, sizeof what, "%s velocity", tag);
+            check_close(what, vel, v16, nv, TOL_BF16_DIT, COS_BF16_DIT);
+            double r = report_vs_fp32(what, vel, v32, nv);
+            CHECK(r <= OFFICIAL_BF16_DIT && r > 1e-4, "%s: error vs fp32 %.2e, within the official CUDA bf16 %.1e "
+                  "(and above fp32's 1e-5: bf16 did run)", what, r, OFFICIAL_BF16_DIT);
+            /* one thread and the portable kernel: the same bits */
+            set_threads(1);
+            env_set("T2V_GEMM_GENERIC", "1");
+            rc = dit_forward(&m, latent, T, H, W, ts, (int)nt, ctx, L, vel1, &e);
+            env_set("T2V_GEMM_GENERIC", NULL);
+            set_threads(2);
+            CHECK(rc == T2V_OK && same_bits(vel, vel1, nv), "%s: portable kernel, 1 thread: the same bits", what);
+            m.precision = PREC_FP32;
+        }
+        free(latent); free(ctx); free(ts); free(v32); free(v16); free(vel); free(vel1);
+        st_close(&g32);
+        st_close(&g16);
+    }
+    dit_free(&m);
+    st_close(&w);
+}
+
+typedef struct {
+    float *buf;
+    int calls;
+} LayerDump;
+
+static void t5_dump(void *ctx, int layer, const float *x, int L, int dim) {
+    LayerDump *d = (LayerDump *)ctx;
+    memcpy(d->buf + (size_t)layer * L * dim, x, (size_t)L * dim * sizeof(float));
+    d->calls++;
+}
+
+static void test_t5_bf16(void) {
+    SafeTensors g, g16;
+    if (!golden_open(&g, "golden/t5/tiny_bf16.safetensors")) return;
+    if (!golden_open(&g16, "golden/t5/tiny_precision_bf16.safetensors")) { st_close(&g); return; }
+    T5 m;
+    T2vError e = {0, {0}};
+    if (t5_build(&m, &g.tensors, &e)) { CHECK(0, "t5_build: %s", e.msg); st_close(&g); st_close(&g16); return; }
+    m.precision = PREC_BF16;
+    const Tensor *tt = tl_find(&g.tensors, "tokens");
+    int L = tt ? (int)tt->shape[0] : 0, dim = t5_dim(&m), nl = m.config.num_layers;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(L > 0 ? L : 1));
+    for (int i = 0; i < L; i++) ids[i] = (int32_t)rd_u32le((const char *)tt->data + 4 * i);
+    float *ctx = falloc((int64_t)L * dim), *ctx1 = falloc((int64_t)L * dim);
+    LayerDump d = {falloc((int64_t)nl * L * dim), 0};
+    t5_set_hook(&m, t5_dump, &d);
+    int rc = L > 0 ? t5_encode(&m, ids, L, ctx, &e) : T2V_EINPUT;
+    t5_set_hook(&m, NULL, NULL);
+    CHECK(rc == T2V_OK && d.calls == nl, "umT5 tiny bf16: encode %d tokens (%s)", L, rc ? e.msg : "ok");
+    for (int l = 0; rc == T2V_OK && l < nl; l++) {
+        char name[32], what[64];
+        snprintf(name, sizeof name, "layer.%d", l);
+        snprintf(what, sizeof what, "umT5 tiny bf16 %s", name);
+        float *ref = golden_f32(&g16, name, NULL);
+        if (ref) check_close(what, d.buf + (size_t)l * L * dim, ref, (int64_t)L * dim, TOL_BF16_T5, COS_BF16_T5);
+        free(ref);
+    }
+    float *ref = golden_f32(&g16, "context", NULL), *ref32 = golden_f32(&g, "context", NULL);
+    if (rc == T2V_OK && ref && ref32) {
+        check_close("umT5 tiny bf16 context", ctx, ref, (int64_t)L * dim, TOL_BF16_T5, COS_BF16_T5);
+        double r = report_vs_fp32("umT5 tiny bf16 context", ctx, ref32, (int64_t)L * dim);
+        CHECK(r <= OFFICIAL_BF16_T5 && r > 1e-4, "umT5 tiny bf16 context: error vs fp32 %.2e, within the official "
+              "CUDA bf16 %.1e", r, OFFICIAL_BF16_T5);
+        set_threads(3);
+        env_set("T2V_GEMM_GENERIC", "1");
+        rc = t5_encode(&m, ids, L, ctx1, &e);
+        env_set("T2V_GEMM_GENERIC", NULL);
+        set_threads(2);
+        CHECK(rc == T2V_OK && same_bits(ctx, ctx1, (int64_t)L * dim), "umT5 tiny bf16: portable kernel, 3 threads: "
+              "the same bits");
+    }
+    /* the short prompt (7 tokens) */
+    const Tensor *ts = tl_find(&g.tensors, "tokens.short");
+    float *refs = golden_f32(&g16, "context.short", NULL);
+    if (ts && refs) {
+        int Ls = (int)ts->shape[0];
+        for (int i = 0; i < Ls; i++) ids[i] = (int32_t)rd_u32le((const char *)ts->data + 4 * i);
+        rc = t5_encode(&m, ids, Ls, ctx1, &e);
+        CHECK(rc == T2V_OK, "umT5 tiny bf16: encode the %d-token prompt (%s)", Ls, rc ? e.msg : "ok");
+        if (rc == T2V_OK)
+            check_close("umT5 tiny bf16 context.short", ctx1, refs, (int64_t)Ls * dim, TOL_BF16_T5_SHORT,
+                        COS_BF16_T5_SHORT);
+    }
+    free(refs);
+    free(ref); free(ref32); free(ids); free(ctx); free(ctx1); free(d.buf);
+    t5_free(&m);
+    st_close(&g);
+    st_close(&g16);
+}
+
 int main(void) {
+    set_threads(2);
+    test_goldens();
+    test_dit_bf16();
+    test_t5_bf16();
     test_order();
     test_kernels_random();
     test_operand_forms();
