@@ -76,14 +76,14 @@ static void test_order(void) {
     float A[4] = {1.0f, 0.0f, 0x1p-24f, 3 * 0x1p-23f}, W[4] = {1, 1, 1, 1}, C = 0, Cn = 0;
     Tensor wt = {DT_F32, 2, {1, 4}, W, 0};
     Bf16Operand B = {&wt, NULL, 0, 1};
-    gemm_bf16(1, 1, 4, A, 4, &B, &C, 1);
+    gemm_bf16(1, 1, 4, A, 4, &B, &C, 1, NULL);
     gemm_bf16_naive(1, 1, 4, A, 4, &B, &Cn, 1);
     CHECK(C == 1.0f + 0x1p-21f && Cn == C, "order: odd member of a pair first (got %a, naive %a)", C, Cn);
     /* rounding of the fp32 operand: 1 + 2^-8 + 2^-9 -> bf16 1 + 2^-7 (RNE) */
     float a1 = 1.0f + 0x1p-8f + 0x1p-9f, one = 1.0f, c1 = 0;
     Tensor t1 = {DT_F32, 2, {1, 1}, &one, 0};
     Bf16Operand B1 = {&t1, NULL, 0, 1};
-    gemm_bf16(1, 1, 1, &a1, 1, &B1, &c1, 1);
+    gemm_bf16(1, 1, 1, &a1, 1, &B1, &c1, 1, NULL);
     CHECK(c1 == 1.0f + 0x1p-7f, "operands rounded to nearest even bf16 (got %a)", c1);
 }
 
@@ -130,7 +130,7 @@ static void test_kernels_random(void) {
             for (int nt = 1; nt <= 3; nt++) {
                 set_threads(nt);
                 memset(C, 0xff, sizeof(float) * (size_t)M * N);
-                gemm_bf16(M, N, K, A, K, &B, C, N);
+                gemm_bf16(M, N, K, A, K, &B, C, N, NULL);
                 CHECK(same_bits(C, Cn, (int64_t)M * N), "gemm_bf16 %dx%dx%d %s kernel, %d threads: bits of the naive loop",
                       M, N, K, generic ? "portable" : bf16_kernel_name(), nt);
             }
@@ -151,18 +151,18 @@ static void test_operand_forms(void) {
         for (int k = 0; k < K; k++) Bt[k * N + j] = Bf[j * K + k];
     Tensor wt = {DT_F32, 2, {N, K}, Bf, 0};
     Bf16Operand bw = {&wt, NULL, 0, 1}, bn = {NULL, Bt, N, 0}, btr = {NULL, Bf, K, 1};
-    gemm_bf16(M, N, K, A, K, &bw, C1, N);
-    gemm_bf16(M, N, K, A, K, &bn, C2, N);
+    gemm_bf16(M, N, K, A, K, &bw, C1, N, NULL);
+    gemm_bf16(M, N, K, A, K, &bn, C2, N, NULL);
     CHECK(same_bits(C1, C2, M * N), "op(B) as [K, N] memory = F32 tensor [N, K]");
-    gemm_bf16(M, N, K, A, K, &btr, C2, N);
+    gemm_bf16(M, N, K, A, K, &btr, C2, N, NULL);
     CHECK(same_bits(C1, C2, M * N), "op(B) as [N, K] memory = F32 tensor [N, K]");
     /* F16 tensor: widened exactly, then rounded to bf16 like the fp32 value */
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)N * K);
     for (int i = 0; i < N * K; i++) { wr_u16le(h + i, f32_to_f16(Bf[i])); Bf[i] = f16_to_f32(rd_u16le(h + i)); }
     Tensor ht = {DT_F16, 2, {N, K}, h, 0};
     Bf16Operand bh = {&ht, NULL, 0, 1};
-    gemm_bf16(M, N, K, A, K, &bh, C1, N);
-    gemm_bf16(M, N, K, A, K, &bw, C2, N);
+    gemm_bf16(M, N, K, A, K, &bh, C1, N, NULL);
+    gemm_bf16(M, N, K, A, K, &bw, C2, N, NULL);
     CHECK(same_bits(C1, C2, M * N), "F16 weights: the bits of their fp32 values");
     free(A); free(Bf); free(Bt); free(C1); free(C2); free(h);
 }
@@ -187,7 +187,7 @@ static void test_attention_random(void) {
                 env_set("T2V_GEMM_GENERIC", generic ? "1" : NULL);
                 for (int nt = 1; nt <= 3; nt++) {
                     set_threads(nt);
-                    attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r);
+                    attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r, NULL);
                     CHECK(same_bits(o, on, Nq * D), "attention_bf16 Nq %d Nk %d H %d d %d%s, %s, %d threads: bits of the naive one",
                           Nq, Nk, H, d, bias ? " relbias" : "", generic ? "portable" : bf16_kernel_name(), nt);
                 }
@@ -211,7 +211,7 @@ static void test_goldens(void) {
         float *C = falloc(M * N);
         if (A && B && ref) {
             Bf16Operand op = {NULL, B, K, 1};
-            gemm_bf16(M, N, K, A, K, &op, C, N);
+            gemm_bf16(M, N, K, A, K, &op, C, N, NULL);
             check_close("bf16 gemm A B^T 37x53x203", C, ref, M * N, TOL_BF16_LINEAR, MIN_COS);
         }
         free(A); free(B); free(ref); free(C);
@@ -228,7 +228,7 @@ static void test_goldens(void) {
             const Tensor *W = tl_find(&gl.tensors, wn);
             float *ref = golden_f32(&gb, on, NULL);
             if (!W || !ref) { free(ref); h_report(0, "linear golden %s missing", wn); continue; }
-            linear_bf16_forward(out, x, W, b, M);
+            linear_bf16_forward(out, x, W, b, M, NULL);
             snprintf(what, sizeof what, "bf16 linear, %s weights", dts[i]);
             check_close(what, out, ref, M * N, TOL_BF16_LINEAR, MIN_COS);
             free(ref);
@@ -254,7 +254,7 @@ static void test_goldens(void) {
                 const Tensor *qt = tl_find(&ga.tensors, (snprintf(n, sizeof n, "%s.q", cases[c]), n));
                 d = (int)qt->shape[1] / H, Nq = (int)qt->shape[0], Nk = (int)(nk / qt->shape[1]);
                 float *o = falloc((int64_t)Nq * H * d);
-                attention_bf16_forward(o, H * d, q, H * d, k, H * d, v, H * d, Nq, Nk, H, d, sc[0], rb);
+                attention_bf16_forward(o, H * d, q, H * d, k, H * d, v, H * d, Nq, Nk, H, d, sc[0], rb, NULL);
                 char what[64];
                 snprintf(what, sizeof what, "bf16 attention %s (Nq %d Nk %d H %d d %d%s)", cases[c], Nq, Nk, H, d,
                          rb ? " relbias" : "");

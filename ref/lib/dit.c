@@ -343,6 +343,7 @@ int dit_build(DiT *m, const DiTConfig *c, const TensorList *tl, T2vError *err) {
 }
 
 void dit_free(DiT *m) {
+    bf16_work_free(&m->bf16);
     free(m->w.vectors);
     free(m->w.blocks);
     free(m->s.tokens_block);
@@ -358,14 +359,14 @@ void dit_free(DiT *m) {
 /* The linears and attention of the embeddings and blocks in m->precision
  * (docs/ARCHITECTURE.md, Numerics). */
 static void dit_linear(DiT *m, float *out, const float *inp, const Tensor *W, const float *b, int M) {
-    if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, b, M);
+    if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, b, M, &m->bf16);
     else linear_gemm_forward(out, inp, W, b, M, m->s.w1);
 }
 
 static void dit_attention(DiT *m, float *out, const float *q, const float *k, const float *v, int Nq, int Nk) {
     int D = m->c.dim, H = m->c.num_heads, d = D / H;
     float scale = (float)(1.0 / sqrt((double)d));
-    if (m->precision == PREC_BF16) attention_bf16_forward(out, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, NULL);
+    if (m->precision == PREC_BF16) attention_bf16_forward(out, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, NULL, &m->bf16);
     else attention_forward(out, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, NULL);
 }
 
@@ -493,6 +494,7 @@ static void rope_tables(DiT *m, int f, int h, int w) {
 }
 
 int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError *err) {
+    bf16_work_forget(&m->bf16);
     const DiTConfig *c = &m->c;
     int D = c->dim, Lc = c->text_len;
     float *tmp = m->s.ck; /* (text_len, dim) */
@@ -555,9 +557,9 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     for (int r0 = 0; r0 < N; r0 += chunk) {
         int n = N - r0 < chunk ? N - r0 : chunk;
         if (m->precision == PREC_BF16) { /* bf16: the weights as they are, rounded while packed */
-            linear_bf16_forward(s->hid, s->xn + (size_t)r0 * D, b->ffn0, b->ffn0_b, n);
+            linear_bf16_forward(s->hid, s->xn + (size_t)r0 * D, b->ffn0, b->ffn0_b, n, &m->bf16);
             gelu_tanh_inplace(s->hid, (int64_t)n * F);
-            linear_bf16_forward(s->q + (size_t)r0 * D, s->hid, b->ffn2, b->ffn2_b, n);
+            linear_bf16_forward(s->q + (size_t)r0 * D, s->hid, b->ffn2, b->ffn2_b, n, &m->bf16);
             continue;
         }
         linear_f32_forward(s->hid, s->xn + (size_t)r0 * D, w0, b->ffn0_b, n, F, D); /* (n, ffn) */
@@ -633,6 +635,7 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
+    bf16_work_forget(&m->bf16);
     char name[32];
     if (T < 1 || H < 1 || W < 1 || T % c->patch_t || H % c->patch_h || W % c->patch_w)
         return t2v_fail(err, T2V_EINPUT,

@@ -101,11 +101,12 @@ typedef struct {
     DiTWeights w;
     DiTState s;
     DiTTraceFn trace;  /* may be NULL; set after dit_build (which clears it) */
+    void *trace_user;
     /* PREC_BF16: patch and text embeddings, the blocks' linears and attention
      * products in bf16 (gemm_bf16.h); time MLPs and head stay fp32, as in the
      * official autocast. Set after dit_build (which makes it PREC_FP32). */
     Precision precision;
-    void *trace_user;
+    Bf16Work bf16;     /* the bf16 products' packing scratch (dit_free frees it) */
 } DiT;
 
 /* The official tensors for a config (docs/MODEL.md 2.1), in module order: the

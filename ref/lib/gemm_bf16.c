@@ -61,6 +61,12 @@ int precision_from_name(const char *s, Precision *out) {
  * double rounding cannot differ from one rounding to float (the product has
  * at most 16 significant bits, so the sum is exact in double whenever its
  * low bits could reach a float rounding boundary). */
+static inline uint32_t f32_from_bits_inline(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
 static inline float bf16_daz(uint16_t h) {
     if ((h & 0x7f80u) == 0) h &= 0x8000u; /* denormal (or zero) -> zero of its sign */
     return f32_from_bits((uint32_t)h << 16);
@@ -73,6 +79,15 @@ static inline float dot_step(float acc, float a, float b) {
 }
 
 float bf16_dot_step(float acc, uint16_t a, uint16_t b) { return dot_step(acc, bf16_daz(a), bf16_daz(b)); }
+
+/* fp32 -> bf16, round to nearest even, NaN kept quiet: tensor.c's
+ * f32_to_bf16 inlined for the packing loops (test_bf16 checks they agree). */
+static inline uint16_t round_bf16(float f) {
+    uint32_t u = f32_from_bits_inline(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 
 /* Element (k, j) of op(B) as fp32 (before rounding to bf16). */
 static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
@@ -90,21 +105,26 @@ static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
 }
 
 /* ===========================================================================
- * Micro-kernels: acc[MR][NR] continued over np pairs of a[p][MR][2] and
+ * Micro-kernels: the MR x NR tile c (row stride ldc; first: start from +0,
+ * else continue from c's values) over np pairs of a[p][MR][2] and
  * b[p][NR][2]. Both give the bits of bf16_dot_step applied in order. */
-typedef void (*Bf16Kernel)(int np, const uint16_t *a, const uint16_t *b, float *acc);
+typedef void (*Bf16Kernel)(int np, const uint16_t *a, const uint16_t *b, float *c, int ldc, int first);
 
-static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *acc) {
+static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *c, int ldc, int first) {
+    float acc[BF_MR * BF_NR];
+    for (int i = 0; i < BF_MR; i++)
+        for (int j = 0; j < BF_NR; j++) acc[i * BF_NR + j] = first ? 0.0f : c[(size_t)i * ldc + j];
     for (int p = 0; p < np; p++) {
         const uint16_t *ap = a + (size_t)p * BF_MR * 2, *bp = b + (size_t)p * BF_NR * 2;
         float b0[BF_NR], b1[BF_NR];
         for (int j = 0; j < BF_NR; j++) { b0[j] = bf16_daz(bp[2 * j]); b1[j] = bf16_daz(bp[2 * j + 1]); }
         for (int i = 0; i < BF_MR; i++) {
             float a0 = bf16_daz(ap[2 * i]), a1 = bf16_daz(ap[2 * i + 1]);
-            float *c = acc + i * BF_NR;
-            for (int j = 0; j < BF_NR; j++) c[j] = dot_step(dot_step(c[j], a1, b1[j]), a0, b0[j]);
+            float *ci = acc + i * BF_NR;
+            for (int j = 0; j < BF_NR; j++) ci[j] = dot_step(dot_step(ci[j], a1, b1[j]), a0, b0[j]);
         }
     }
+    for (int i = 0; i < BF_MR; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * BF_NR);
 }
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -122,14 +142,14 @@ static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *
         c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                               \
         c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                               \
     } while (0)
+#define LD_ROW(i)                                                                  \
+    __m512 c##i##0 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc); \
+    __m512 c##i##1 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc + 16)
 __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int np, const uint16_t *a,
-                                                                          const uint16_t *b, float *acc) {
-    __m512 c00 = _mm512_loadu_ps(acc), c01 = _mm512_loadu_ps(acc + 16);
-    __m512 c10 = _mm512_loadu_ps(acc + 32), c11 = _mm512_loadu_ps(acc + 48);
-    __m512 c20 = _mm512_loadu_ps(acc + 64), c21 = _mm512_loadu_ps(acc + 80);
-    __m512 c30 = _mm512_loadu_ps(acc + 96), c31 = _mm512_loadu_ps(acc + 112);
-    __m512 c40 = _mm512_loadu_ps(acc + 128), c41 = _mm512_loadu_ps(acc + 144);
-    __m512 c50 = _mm512_loadu_ps(acc + 160), c51 = _mm512_loadu_ps(acc + 176);
+                                                                          const uint16_t *b, float *c, int ldc,
+                                                                          int first) {
+    LD_ROW(0); LD_ROW(1); LD_ROW(2);
+    LD_ROW(3); LD_ROW(4); LD_ROW(5);
     for (int p = 0; p < np; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * BF_NR * 2);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * BF_NR * 2 + 32);
@@ -137,7 +157,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int n
         DP_ROW(3); DP_ROW(4); DP_ROW(5);
     }
     __m512 out[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int i = 0; i < 12; i++) _mm512_storeu_ps(acc + 16 * i, out[i]);
+    for (int i = 0; i < 12; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
 }
 #endif
 
@@ -169,7 +189,10 @@ static void pack_a(uint16_t *Ap, const float *A, int lda, int m, int K) {
         memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_MR * 2);
         for (int i = 0; i < imin(BF_MR, m - ir); i++) {
             const float *src = A + (size_t)(ir + i) * lda;
-            for (int k = 0; k < K; k++) dst[((size_t)(k / 2) * BF_MR + i) * 2 + k % 2] = f32_to_bf16(src[k]);
+            uint16_t *d = dst + 2 * i;
+            int k = 0;
+            for (; k + 1 < K; k += 2, d += 2 * BF_MR) { d[0] = round_bf16(src[k]); d[1] = round_bf16(src[k + 1]); }
+            if (k < K) d[0] = round_bf16(src[k]);
         }
     }
 }
@@ -181,9 +204,31 @@ static void pack_b(uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, in
         int j0 = jp * BF_NR, nr = imin(BF_NR, N - j0);
         uint16_t *dst = Bp + (size_t)j0 * np * 2;
         memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_NR * 2);
-        for (int j = 0; j < nr; j++)
-            for (int k = 0; k < K; k++)
-                dst[((size_t)(k / 2) * BF_NR + j) * 2 + k % 2] = f32_to_bf16(operand_at(B, k, j0 + j));
+        if (B->W && B->W->dtype == DT_BF16) { /* bf16 weights as they are; pair by pair, the
+                                                 * panel's row of pairs written in order */
+            const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
+            for (int p = 0; p < K / 2; p++)
+                for (int j = 0; j < nr; j++) {
+                    const unsigned char *e = src + ((size_t)j * K + 2 * (size_t)p) * 2;
+                    dst[((size_t)p * BF_NR + j) * 2] = rd_u16le(e);
+                    dst[((size_t)p * BF_NR + j) * 2 + 1] = rd_u16le(e + 2);
+                }
+            for (int j = 0; K % 2 && j < nr; j++)
+                dst[((size_t)(K / 2) * BF_NR + j) * 2] = rd_u16le(src + ((size_t)j * K + K - 1) * 2);
+        } else if (!B->W && B->trans) { /* rows of fp32 memory */
+            for (int p = 0; p < K / 2; p++)
+                for (int j = 0; j < nr; j++) {
+                    const float *e = B->f + (size_t)(j0 + j) * B->ld + 2 * (size_t)p;
+                    dst[((size_t)p * BF_NR + j) * 2] = round_bf16(e[0]);
+                    dst[((size_t)p * BF_NR + j) * 2 + 1] = round_bf16(e[1]);
+                }
+            for (int j = 0; K % 2 && j < nr; j++)
+                dst[((size_t)(K / 2) * BF_NR + j) * 2] = round_bf16(B->f[(size_t)(j0 + j) * B->ld + K - 1]);
+        } else {
+            for (int j = 0; j < nr; j++)
+                for (int k = 0; k < K; k++)
+                    dst[((size_t)(k / 2) * BF_NR + j) * 2 + k % 2] = round_bf16(operand_at(B, k, j0 + j));
+        }
     }
 }
 
@@ -191,25 +236,46 @@ static void pack_b(uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, in
 static void macro_bf16(Bf16Kernel run, int m, int n, int K, const uint16_t *Ap, const uint16_t *Bp, float *C,
                        int ldc) {
     int np = pairs(K);
-    float acc[BF_MR * BF_NR];
+    float acc[BF_MR * BF_NR] = {0};
     for (int p0 = 0; p0 < np; p0 += BF_KCP) {
         int kp = imin(BF_KCP, np - p0);
         for (int jr = 0; jr < n; jr += BF_NR) {
             int nr = imin(BF_NR, n - jr);
             for (int ir = 0; ir < m; ir += BF_MR) {
                 int mr = imin(BF_MR, m - ir);
-                memset(acc, 0, sizeof acc);
-                if (p0 > 0)
-                    for (int i = 0; i < mr; i++)
-                        memcpy(acc + i * BF_NR, C + (size_t)(ir + i) * ldc + jr, sizeof(float) * (size_t)nr);
-                run(kp, Ap + ((size_t)ir * np + (size_t)p0 * BF_MR) * 2,
-                    Bp + ((size_t)jr * np + (size_t)p0 * BF_NR) * 2, acc);
-                for (int i = 0; i < mr; i++)
-                    memcpy(C + (size_t)(ir + i) * ldc + jr, acc + i * BF_NR, sizeof(float) * (size_t)nr);
+                const uint16_t *a = Ap + ((size_t)ir * np + (size_t)p0 * BF_MR) * 2;
+                const uint16_t *b = Bp + ((size_t)jr * np + (size_t)p0 * BF_NR) * 2;
+                float *c = C + (size_t)ir * ldc + jr;
+                if (mr == BF_MR && nr == BF_NR) { run(kp, a, b, c, ldc, p0 == 0); continue; }
+                /* an edge tile: through acc */
+                for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
+                run(kp, a, b, acc, BF_NR, p0 == 0);
+                for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * (size_t)nr);
             }
         }
     }
 }
+
+void bf16_work_free(Bf16Work *w) {
+    free(w->p);
+    memset(w, 0, sizeof *w);
+}
+
+void bf16_work_forget(Bf16Work *w) { w->packed_w = NULL; }
+
+/* n bytes of w's scratch (its old contents are not kept), or NULL when out
+ * of memory. */
+static void *work_get(Bf16Work *w, size_t n) {
+    if (n <= w->cap) return w->p;
+    free(w->p);
+    w->p = malloc(n);
+    w->cap = w->p ? n : 0;
+    w->packed_w = NULL;
+    return w->p;
+}
+
+/* Rounded up to 64 bytes (a cache line) for the next part of a scratch. */
+static size_t line(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 static size_t a_pack_elems(int m, int K) { return (size_t)((m + BF_MR - 1) / BF_MR * BF_MR) * pairs(K) * 2; }
 static size_t b_pack_elems(int n, int K) { return (size_t)((n + BF_NR - 1) / BF_NR * BF_NR) * pairs(K) * 2; }
@@ -228,42 +294,49 @@ void gemm_bf16_naive(int M, int N, int K, const float *A, int lda, const Bf16Ope
         }
 }
 
-void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc) {
+void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
+               Bf16Work *ws) {
     if (M <= 0 || N <= 0) return;
     Bf16Kernel run = bf16_kernel();
-    int nt = max_threads(), n_jp = (N + BF_NR - 1) / BF_NR;
-    size_t a_size = a_pack_elems(imin(M, BF_MC), K);
-    uint16_t *Bp = malloc(sizeof(uint16_t) * b_pack_elems(N, K));
-    uint16_t *Ap = malloc(sizeof(uint16_t) * a_size * (size_t)nt);
-    if (!Ap || !Bp) { /* out of memory: the slow path gives the same bits */
-        free(Ap); free(Bp);
+    int nt = max_threads(), n_jp = (N + BF_NR - 1) / BF_NR, n_ip = (M + BF_MR - 1) / BF_MR;
+    Bf16Work tmp = {NULL, 0, NULL, 0, 0}, *w = ws ? ws : &tmp;
+    size_t b_bytes = line(sizeof(uint16_t) * b_pack_elems(N, K));
+    unsigned char *buf = work_get(w, b_bytes + sizeof(uint16_t) * a_pack_elems(M, K));
+    if (!buf) { /* out of memory: the slow path gives the same bits */
         gemm_bf16_naive(M, N, K, A, lda, B, C, ldc);
         return;
     }
+    uint16_t *Bp = (uint16_t *)buf, *Ap = (uint16_t *)(buf + b_bytes);
+    /* the same weight tensor as the last product (the DiT's FFN row chunks):
+     * its packing is still at the start of the scratch */
+    int packed = B->W && w->packed_w == B->W && w->packed_n == N && w->packed_k == K;
+    w->packed_w = NULL;
     int n_ic = (M + BF_MC - 1) / BF_MC, n_jt = (N + BF_NCHUNK - 1) / BF_NCHUNK;
     double flops = 2.0 * M * N * (double)K;
 #pragma omp parallel num_threads(nt) if (flops > 2e6 && nt > 1)
     {
-        uint16_t *myAp = Ap + a_size * (size_t)thread_id();
+#pragma omp for schedule(static) nowait
+        for (int jp = 0; jp < (packed ? 0 : n_jp); jp++) pack_b(Bp, B, N, K, jp, jp + 1);
 #pragma omp for schedule(static)
-        for (int jp = 0; jp < n_jp; jp++) pack_b(Bp, B, N, K, jp, jp + 1);
-        /* implicit barrier: Bp complete. Tasks: MC rows x NCHUNK columns. */
+        for (int ip = 0; ip < n_ip; ip++)
+            pack_a(Ap + a_pack_elems(ip * BF_MR, K), A + (size_t)ip * BF_MR * lda, lda, imin(BF_MR, M - ip * BF_MR), K);
+        /* implicit barrier: Ap and Bp complete. Tasks: MC rows x NCHUNK columns. */
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < n_ic * n_jt; t++) {
             int i0 = (t / n_jt) * BF_MC, j0 = (t % n_jt) * BF_NCHUNK;
             int m = imin(BF_MC, M - i0), n = imin(BF_NCHUNK, N - j0);
-            pack_a(myAp, A + (size_t)i0 * lda, lda, m, K);
-            macro_bf16(run, m, n, K, myAp, Bp + (size_t)j0 * pairs(K) * 2, C + (size_t)i0 * ldc + j0, ldc);
+            macro_bf16(run, m, n, K, Ap + a_pack_elems(i0, K), Bp + (size_t)j0 * pairs(K) * 2,
+                       C + (size_t)i0 * ldc + j0, ldc);
         }
     }
-    free(Ap);
-    free(Bp);
+    if (B->W) w->packed_w = B->W, w->packed_n = N, w->packed_k = K;
+    bf16_work_free(&tmp);
 }
 
-void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const float *b, int M) {
+void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const float *b, int M, Bf16Work *ws) {
     int N = (int)W->shape[0], K = (int)(tensor_numel(W) / N);
     Bf16Operand B = {W, NULL, 0, 1};
-    gemm_bf16(M, N, K, inp, K, &B, out, N);
+    gemm_bf16(M, N, K, inp, K, &B, out, N, ws);
     if (b)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];
@@ -297,7 +370,8 @@ static void att_bf16_task(const Bf16AttPlan *pl, float *out, int ldo, const floa
             mx = s[j] > mx ? s[j] : mx;
         }
         if (mx == -INFINITY) mx = 0.0f; /* all -inf: weights 0 */
-        for (int j = 0; j < Nk; j++) { s[j] = t2v_expf(s[j] - mx); sum += s[j]; }
+        exp_shifted_inplace(s, Nk, mx);
+        for (int j = 0; j < Nk; j++) sum += s[j];
         l[i] = sum;
     }
     pack_a(Ap, S, Nk, nq, Nk);
@@ -339,7 +413,7 @@ void attention_bf16_naive(float *out, int ldo, const float *q, int ldq, const fl
 
 void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                             const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
-                            const float *relbias) {
+                            const float *relbias, Bf16Work *ws) {
     if (Nq <= 0 || H <= 0 || d <= 0) return;
     if (Nk <= 0) { /* softmax over no keys: define the output as zero */
         for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
@@ -350,13 +424,16 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
     int nt = max_threads(), bq = imin(ATT_BQ, Nq);
     size_t a_size = a_pack_elems(bq, Nk > d ? Nk : d);
     size_t f_size = (size_t)bq * Nk + (size_t)bq * d + (size_t)bq;
-    uint16_t *packs = malloc(sizeof(uint16_t) * ((pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)nt));
-    float *fs = malloc(sizeof(float) * f_size * (size_t)nt);
-    if (!packs || !fs) { /* out of memory: the slow path gives the same bits */
-        free(packs); free(fs);
+    size_t p_bytes = line(sizeof(uint16_t) * ((pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)nt));
+    Bf16Work tmp = {NULL, 0, NULL, 0, 0}, *w = ws ? ws : &tmp;
+    unsigned char *buf = work_get(w, p_bytes + sizeof(float) * f_size * (size_t)nt);
+    if (!buf) { /* out of memory: the slow path gives the same bits */
         attention_bf16_naive(out, ldo, q, ldq, k, ldk, v, ldv, Nq, Nk, H, d, scale, relbias);
         return;
     }
+    uint16_t *packs = (uint16_t *)buf;
+    w->packed_w = NULL; /* overwritten below */
+    float *fs = (float *)(buf + p_bytes);
     pl.Kp = packs;
     pl.Vp = packs + pl.kp_size * (size_t)H;
     int n_qb = (Nq + bq - 1) / bq, tasks = n_qb * H;
@@ -376,6 +453,5 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
             att_bf16_task(&pl, out, ldo, q, ldq, h, i0, imin(bq, Nq - i0), S, S + (size_t)bq * Nk, Ap);
         }
     }
-    free(packs);
-    free(fs);
+    bf16_work_free(&tmp);
 }

@@ -34,6 +34,23 @@ const char *bf16_kernel_name(void);
  * R(acc + a b) with a, b bf16 bit patterns (DAZ) and the result FTZ. */
 float bf16_dot_step(float acc, uint16_t a, uint16_t b);
 
+/* Scratch the bf16 products pack their operands into: grown on demand and
+ * kept by the caller (a stage's state), so that a forward pass does not fault
+ * in fresh pages at every product. Zero-initialise; bf16_work_free. A NULL
+ * Bf16Work * anywhere below: a temporary one for that call. */
+typedef struct {
+    void *p;
+    size_t cap;
+    /* the weight tensor whose packing the scratch still holds (a product with
+     * the same W, N and K skips packing it again); NULL: none */
+    const Tensor *packed_w;
+    int packed_n, packed_k;
+} Bf16Work;
+void bf16_work_free(Bf16Work *w);
+/* Forgets the packed weight: call when weights may have changed (the
+ * stages call it at the start of every forward). */
+void bf16_work_forget(Bf16Work *w);
+
 /* The second operand of a bf16 product, element (k, j) of op(B) [K, N]:
  *   W != NULL: W [N, K] a tensor in its file dtype (F32, F16, BF16, any
  *              alignment): element W[j, k] (PyTorch Linear's weight);
@@ -47,14 +64,15 @@ typedef struct {
 
 /* C[M, N] = A[M, K] (row stride lda) · op(B) in the order above; C is
  * overwritten (row stride ldc). Threads split C, never a sum. */
-void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc);
+void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
+               Bf16Work *ws);
 /* The same, one element at a time with bf16_dot_step (for tests). */
 void gemm_bf16_naive(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C,
                      int ldc);
 
 /* PyTorch Linear in bf16: out[M, N] = bf16(inp)[M, K] · bf16(W)[N, K]^T, then
  * + b[N] in fp32 (b may be NULL). W [N, ...] any float dtype, K = numel / N. */
-void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const float *b, int M);
+void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const float *b, int M, Bf16Work *ws);
 
 /* attention_forward (ops.h) with bf16 products: per head h and query i,
  *   s_j = scale · (bf16(q_i) · bf16(k_j)) [+ relbias],  m = max_j s_j,
@@ -63,7 +81,7 @@ void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const fl
  * the two sums over d and over j in the bf16 order; softmax in fp32. */
 void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                             const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
-                            const float *relbias);
+                            const float *relbias, Bf16Work *ws);
 /* The same, one query at a time with gemm_bf16_naive (for tests). */
 void attention_bf16_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                           const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,

@@ -189,6 +189,7 @@ fail:
 }
 
 void t5_free(T5 *m) {
+    bf16_work_free(&m->bf16);
     free(m->weights.layers);
     free(m->state.wscratch);
     if (m->state.arena.base) arena_free(&m->state.arena);
@@ -239,8 +240,8 @@ static int state_reserve(T5State *s, const T5Config *c, int L, T2vError *err) {
  * Forward pass (docs/MODEL.md 5.2). */
 
 /* The linears in the encoder's precision (docs/ARCHITECTURE.md, Numerics). */
-static void t5_linear(const T5 *m, float *out, const float *inp, const Tensor *W, int L) {
-    if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, NULL, L);
+static void t5_linear(T5 *m, float *out, const float *inp, const Tensor *W, int L) {
+    if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, NULL, L, &m->bf16);
     else linear_forward(out, inp, W, NULL, L, m->state.wscratch);
 }
 
@@ -271,7 +272,7 @@ static void attention_block(T5 *m, const T5LayerWeights *lw, int L) {
     position_bias(s, c, lw->pos_embedding, L);
     if (m->precision == PREC_BF16)
         attention_bf16_forward(s->att, a, s->q, a, s->k, a, s->v, a, L, L, c->num_heads, c->head_dim, 1.0f,
-                               s->relbias);
+                               s->relbias, &m->bf16);
     else
         attention_forward(s->att, a, s->q, a, s->k, a, s->v, a, L, L, c->num_heads, c->head_dim, 1.0f,
                           s->relbias);
@@ -296,6 +297,7 @@ static void ffn_block(T5 *m, const T5LayerWeights *lw, int L) {
 int t5_encode(T5 *m, const int32_t *ids, int L, float *context, T2vError *err) {
     const T5Config *c = &m->config;
     T5State *s = &m->state;
+    bf16_work_forget(&m->bf16);
     const Tensor *emb = m->weights.token_embedding;
     if (L < 1) return t2v_fail(err, T2V_EINPUT, "umT5: expected at least 1 token, found %d", L);
     for (int i = 0; i < L; i++)

@@ -78,6 +78,7 @@ typedef struct {
     /* PREC_BF16: the linears and attention products in bf16 (gemm_bf16.h);
      * norms, softmax and residuals stay fp32. Set after building (0: fp32). */
     Precision precision;
+    Bf16Work bf16;       /* the bf16 products' packing scratch (t5_free frees it) */
 } T5;
 
 /* umT5-XXL, the encoder Wan2.1 ships (docs/MODEL.md 5.1). */
