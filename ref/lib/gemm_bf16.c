@@ -22,7 +22,7 @@
 #include <omp.h>
 #endif
 
-#define BF_MR 6
+#define BF_MR 12
 #define BF_NR 32
 #define BF_MC 96      /* rows of A per task, multiple of MR */
 #define BF_NCHUNK 256 /* columns per task, multiple of NR */
@@ -148,23 +148,25 @@ static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *
 __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int np, const uint16_t *a,
                                                                           const uint16_t *b, float *c, int ldc,
                                                                           int first) {
-    LD_ROW(0); LD_ROW(1); LD_ROW(2);
-    LD_ROW(3); LD_ROW(4); LD_ROW(5);
+    LD_ROW(0); LD_ROW(1); LD_ROW(2); LD_ROW(3); LD_ROW(4); LD_ROW(5);
+    LD_ROW(6); LD_ROW(7); LD_ROW(8); LD_ROW(9); LD_ROW(10); LD_ROW(11);
     for (int p = 0; p < np; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * BF_NR * 2);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * BF_NR * 2 + 32);
-        DP_ROW(0); DP_ROW(1); DP_ROW(2);
-        DP_ROW(3); DP_ROW(4); DP_ROW(5);
+        DP_ROW(0); DP_ROW(1); DP_ROW(2); DP_ROW(3); DP_ROW(4); DP_ROW(5);
+        DP_ROW(6); DP_ROW(7); DP_ROW(8); DP_ROW(9); DP_ROW(10); DP_ROW(11);
     }
-    __m512 out[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int i = 0; i < 12; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
+    __m512 out[24] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51,
+                      c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111};
+    for (int i = 0; i < 24; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
 }
-#endif
 
+/* T2V_GEMM_GENERIC=1 in the environment: the portable kernel (for tests). */
 static int generic_forced(void) {
     const char *e = getenv("T2V_GEMM_GENERIC");
     return e && e[0] == '1';
 }
+#endif
 
 static Bf16Kernel bf16_kernel(void) {
 #ifdef T2V_HAVE_AVX512BF16
