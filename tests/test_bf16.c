@@ -170,7 +170,7 @@ static void test_operand_forms(void) {
 /* attention_bf16_forward = attention_bf16_naive, both kernels, 1-3 threads,
  * with T5's relative bias and without. */
 static void test_attention_random(void) {
-    static const int shapes[][4] = {{5, 7, 2, 8}, {50, 61, 3, 16}, {130, 100, 2, 64}};
+    static const int shapes[][4] = {{5, 7, 2, 8}, {50, 61, 3, 16}, {130, 100, 2, 64}, {61, 3000, 1, 16}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int Nq = shapes[s][0], Nk = shapes[s][1], H = shapes[s][2], d = shapes[s][3], D = H * d;
         float *q = falloc(Nq * D), *k = falloc(Nk * D), *v = falloc(Nk * D), *rb = falloc(H * (Nq + Nk - 1));

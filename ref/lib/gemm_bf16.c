@@ -27,7 +27,7 @@
 #define BF_MC 96      /* rows of A per task, multiple of MR */
 #define BF_NCHUNK 256 /* columns per task, multiple of NR */
 #define BF_KCP 128    /* pairs per micro-kernel call (the L1-resident B panel: 16 KB) */
-#define ATT_BQ 48     /* queries per attention task */
+#define ATT_BQ 48     /* queries per attention task, at most */
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
@@ -423,7 +423,11 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
     }
     Bf16AttPlan pl = {bf16_kernel(), Nq, Nk, H, d, scale, relbias, NULL, NULL,
                       b_pack_elems(Nk, d), b_pack_elems(d, Nk)};
-    int nt = max_threads(), bq = imin(ATT_BQ, Nq);
+    /* queries per task: the score rows (fp32) and their bf16 packing, 6 Nk
+     * bytes a query, within ~512 KB (L2); a multiple of MR, at most ATT_BQ */
+    int bq = (int)(((size_t)512 * 1024 / (6 * (size_t)Nk)) / BF_MR * BF_MR);
+    bq = imin(imin(bq < BF_MR ? BF_MR : bq, ATT_BQ), Nq);
+    int nt = max_threads();
     size_t a_size = a_pack_elems(bq, Nk > d ? Nk : d);
     size_t f_size = (size_t)bq * Nk + (size_t)bq * d + (size_t)bq;
     size_t p_bytes = line(sizeof(uint16_t) * ((pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)nt));
