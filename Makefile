@@ -12,7 +12,7 @@
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
-#   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
+#   make cross-test      the golden suite on x86-64 gcc/clang/portable kernels, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
 CC      ?= gcc
@@ -129,7 +129,7 @@ bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
-CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64
+CROSS ?= x86_64-gcc x86_64-clang x86_64-portable aarch64 s390x mingw64
 cross-test:
 	@bash tests/cross/run.sh $(CROSS)
 

@@ -48,6 +48,19 @@ static void env_set(const char *name, const char *value) {
 #endif
 }
 
+/* T2V_GEMM_GENERIC as the program found it (tests/cross/run.sh's
+ * x86_64-portable sets it): the tests force the portable kernel for a
+ * while, then restore this. */
+static char g_generic0[8];
+static int g_generic0_set;
+
+static void generic_save(void) {
+    const char *e = getenv("T2V_GEMM_GENERIC");
+    g_generic0_set = e != NULL;
+    snprintf(g_generic0, sizeof g_generic0, "%s", e ? e : "");
+}
+static void generic_restore(void) { env_set("T2V_GEMM_GENERIC", g_generic0_set ? g_generic0 : NULL); }
+
 static float *falloc(int64_t n) {
     float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
@@ -126,7 +139,7 @@ static void test_kernels_random(void) {
         Bf16Operand B = {&wt, NULL, 0, 1};
         gemm_bf16_naive(M, N, K, A, K, &B, Cn, N);
         for (int generic = 0; generic <= 1; generic++) {
-            env_set("T2V_GEMM_GENERIC", generic ? "1" : NULL);
+            if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
             for (int nt = 1; nt <= 3; nt++) {
                 set_threads(nt);
                 memset(C, 0xff, sizeof(float) * (size_t)M * N);
@@ -135,7 +148,7 @@ static void test_kernels_random(void) {
                       M, N, K, generic ? "portable" : bf16_kernel_name(), nt);
             }
         }
-        env_set("T2V_GEMM_GENERIC", NULL);
+        generic_restore();
         set_threads(2);
         free(A); free(Cn); free(C); free(w);
     }
@@ -184,7 +197,7 @@ static void test_attention_random(void) {
             float scale = bias ? 1.0f : (float)(1.0 / sqrt((double)d));
             attention_bf16_naive(on, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r);
             for (int generic = 0; generic <= 1; generic++) {
-                env_set("T2V_GEMM_GENERIC", generic ? "1" : NULL);
+                if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
                 for (int nt = 1; nt <= 3; nt++) {
                     set_threads(nt);
                     attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r, NULL);
@@ -192,7 +205,7 @@ static void test_attention_random(void) {
                           Nq, Nk, H, d, bias ? " relbias" : "", generic ? "portable" : bf16_kernel_name(), nt);
                 }
             }
-            env_set("T2V_GEMM_GENERIC", NULL);
+            generic_restore();
             set_threads(2);
         }
         free(q); free(k); free(v); free(rb); free(on); free(o);
@@ -360,7 +373,7 @@ static void test_dit_bf16(void) {
             set_threads(1);
             env_set("T2V_GEMM_GENERIC", "1");
             rc = dit_forward(&m, latent, T, H, W, ts, (int)nt, ctx, L, vel1, &e);
-            env_set("T2V_GEMM_GENERIC", NULL);
+            generic_restore();
             set_threads(2);
             CHECK(rc == T2V_OK && same_bits(vel, vel1, nv), "%s: portable kernel, 1 thread: the same bits", what);
             m.precision = PREC_FP32;
@@ -419,7 +432,7 @@ static void test_t5_bf16(void) {
         set_threads(3);
         env_set("T2V_GEMM_GENERIC", "1");
         rc = t5_encode(&m, ids, L, ctx1, &e);
-        env_set("T2V_GEMM_GENERIC", NULL);
+        generic_restore();
         set_threads(2);
         CHECK(rc == T2V_OK && same_bits(ctx, ctx1, (int64_t)L * dim), "umT5 tiny bf16: portable kernel, 3 threads: "
               "the same bits");
@@ -444,6 +457,8 @@ static void test_t5_bf16(void) {
 }
 
 int main(void) {
+    generic_save();
+    printf("       bf16 kernel of this run: %s\n", bf16_kernel_name());
     set_threads(2);
     test_goldens();
     test_dit_bf16();
