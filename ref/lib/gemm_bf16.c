@@ -183,19 +183,29 @@ const char *bf16_kernel_name(void) { return bf16_kernel() == micro_portable ? "p
  * the edge are zeros. */
 static int pairs(int K) { return (K + 1) / 2; }
 
+/* d[stride * p] <- the pair (bf16(src[2p]), bf16(src[2p+1])) for the pairs
+ * of src[0, K) (a missing odd member: 0). The rounding runs in chunks over
+ * contiguous memory (it vectorises), each pair is then one 4-byte copy. */
+#define ROUND_CHUNK 512
+static void round_pairs(uint16_t *d, size_t stride, const float *src, int K) {
+    uint16_t t[ROUND_CHUNK];
+    for (int k0 = 0; k0 < K; k0 += ROUND_CHUNK) {
+        int n = imin(ROUND_CHUNK, K - k0);
+#pragma omp simd
+        for (int k = 0; k < n; k++) t[k] = round_bf16(src[k0 + k]);
+        if (n % 2) t[n++] = 0; /* only at the end of src */
+        for (int q = 0; q < n / 2; q++) memcpy(d + stride * (size_t)(k0 / 2 + q), t + 2 * q, 4);
+    }
+}
+
 /* Ap[panel][p][MR][2] <- bf16(A[r, k]) for rows [0, m) of A. */
 static void pack_a(uint16_t *Ap, const float *A, int lda, int m, int K) {
     int np = pairs(K);
     for (int ir = 0; ir < m; ir += BF_MR) {
         uint16_t *dst = Ap + (size_t)ir * np * 2;
-        memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_MR * 2);
-        for (int i = 0; i < imin(BF_MR, m - ir); i++) {
-            const float *src = A + (size_t)(ir + i) * lda;
-            uint16_t *d = dst + 2 * i;
-            int k = 0;
-            for (; k + 1 < K; k += 2, d += 2 * BF_MR) { d[0] = round_bf16(src[k]); d[1] = round_bf16(src[k + 1]); }
-            if (k < K) d[0] = round_bf16(src[k]);
-        }
+        int mr = imin(BF_MR, m - ir);
+        if (mr < BF_MR) memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_MR * 2);
+        for (int i = 0; i < mr; i++) round_pairs(dst + 2 * i, 2 * BF_MR, A + (size_t)(ir + i) * lda, K);
     }
 }
 
@@ -205,9 +215,14 @@ static void pack_b(uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, in
     for (int jp = jp0; jp < jp1; jp++) {
         int j0 = jp * BF_NR, nr = imin(BF_NR, N - j0);
         uint16_t *dst = Bp + (size_t)j0 * np * 2;
-        memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_NR * 2);
-        if (B->W && B->W->dtype == DT_BF16) { /* bf16 weights as they are; pair by pair, the
-                                                 * panel's row of pairs written in order */
+        if (nr < BF_NR || K % 2) memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_NR * 2);
+        if (B->W && B->W->dtype == DT_BF16 && host_is_little_endian() && K % 2 == 0) {
+            /* bf16 weights as they are: a pair is 4 bytes of the file, in order */
+            const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
+            for (int j = 0; j < nr; j++)
+                for (int p = 0; p < np; p++)
+                    memcpy(dst + ((size_t)p * BF_NR + j) * 2, src + ((size_t)j * K + 2 * (size_t)p) * 2, 4);
+        } else if (B->W && B->W->dtype == DT_BF16) { /* any host, any K: u16 by u16 */
             const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
             for (int p = 0; p < K / 2; p++)
                 for (int j = 0; j < nr; j++) {
@@ -218,14 +233,7 @@ static void pack_b(uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, in
             for (int j = 0; K % 2 && j < nr; j++)
                 dst[((size_t)(K / 2) * BF_NR + j) * 2] = rd_u16le(src + ((size_t)j * K + K - 1) * 2);
         } else if (!B->W && B->trans) { /* rows of fp32 memory */
-            for (int p = 0; p < K / 2; p++)
-                for (int j = 0; j < nr; j++) {
-                    const float *e = B->f + (size_t)(j0 + j) * B->ld + 2 * (size_t)p;
-                    dst[((size_t)p * BF_NR + j) * 2] = round_bf16(e[0]);
-                    dst[((size_t)p * BF_NR + j) * 2 + 1] = round_bf16(e[1]);
-                }
-            for (int j = 0; K % 2 && j < nr; j++)
-                dst[((size_t)(K / 2) * BF_NR + j) * 2] = round_bf16(B->f[(size_t)(j0 + j) * B->ld + K - 1]);
+            for (int j = 0; j < nr; j++) round_pairs(dst + 2 * j, 2 * BF_NR, B->f + (size_t)(j0 + j) * B->ld, K);
         } else {
             for (int j = 0; j < nr; j++)
                 for (int k = 0; k < K; k++)
