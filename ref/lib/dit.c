@@ -344,6 +344,7 @@ int dit_build(DiT *m, const DiTConfig *c, const TensorList *tl, T2vError *err) {
 
 void dit_free(DiT *m) {
     bf16_work_free(&m->bf16);
+    bf16_work_free(&m->bf16_ffn2);
     free(m->w.vectors);
     free(m->w.blocks);
     free(m->s.tokens_block);
@@ -559,7 +560,7 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
         if (m->precision == PREC_BF16) { /* bf16: the weights as they are, rounded while packed */
             linear_bf16_forward(s->hid, s->xn + (size_t)r0 * D, b->ffn0, b->ffn0_b, n, &m->bf16);
             gelu_tanh_inplace(s->hid, (int64_t)n * F);
-            linear_bf16_forward(s->q + (size_t)r0 * D, s->hid, b->ffn2, b->ffn2_b, n, &m->bf16);
+            linear_bf16_forward(s->q + (size_t)r0 * D, s->hid, b->ffn2, b->ffn2_b, n, &m->bf16_ffn2);
             continue;
         }
         linear_f32_forward(s->hid, s->xn + (size_t)r0 * D, w0, b->ffn0_b, n, F, D); /* (n, ffn) */
@@ -636,6 +637,7 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
     bf16_work_forget(&m->bf16);
+    bf16_work_forget(&m->bf16_ffn2);
     char name[32];
     if (T < 1 || H < 1 || W < 1 || T % c->patch_t || H % c->patch_h || W % c->patch_w)
         return t2v_fail(err, T2V_EINPUT,

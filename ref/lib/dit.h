@@ -107,6 +107,7 @@ typedef struct {
      * official autocast. Set after dit_build (which makes it PREC_FP32). */
     Precision precision;
     Bf16Work bf16;     /* the bf16 products' packing scratch (dit_free frees it) */
+    Bf16Work bf16_ffn2;/* ... ffn.2's own, so both FFN weights stay packed over its row chunks */
 } DiT;
 
 /* The official tensors for a config (docs/MODEL.md 2.1), in module order: the
