@@ -356,6 +356,23 @@ void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const fl
  * Attention (gemm_bf16.h). K and V of every head are packed once; a task is
  * (head, ATT_BQ queries) with the whole score rows S[nq, Nk] in scratch, so
  * the max is final before any p_j is rounded to bf16. */
+/* One score row s[0, n) (the bf16 product q.k) in place into the weights
+ * p_j = exp(scale s_j [+ b_j] - m), m their max; returns l = sum p_j, in
+ * eight interleaved fp32 partial sums (lane k: j = k, k+8, ...) combined as
+ * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). */
+static float softmax_weights(float *s, int n, float scale, const float *b) {
+    float mx = -INFINITY, r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < n; j++) s[j] = b ? s[j] * scale + b[j] : s[j] * scale;
+    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    if (mx == -INFINITY) mx = 0.0f; /* all -inf: weights 0 */
+    exp_shifted_inplace(s, n, mx);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) r[k] += s[j + k];
+    for (; j < n; j++) r[j % 8] += s[j];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+}
+
 typedef struct {
     Bf16Kernel run;
     int Nq, Nk, H, d;
@@ -373,16 +390,7 @@ static void att_bf16_task(const Bf16AttPlan *pl, float *out, int ldo, const floa
     const float *rb = pl->relbias ? pl->relbias + (size_t)h * (pl->Nq + Nk - 1) : NULL;
     float *l = O + (size_t)nq * d;
     for (int i = 0; i < nq; i++) {
-        float *s = S + (size_t)i * Nk, mx = -INFINITY, sum = 0.0f;
-        for (int j = 0; j < Nk; j++) {
-            s[j] *= pl->scale;
-            if (rb) s[j] += rb[(j - (i0 + i)) + (pl->Nq - 1)];
-            mx = s[j] > mx ? s[j] : mx;
-        }
-        if (mx == -INFINITY) mx = 0.0f; /* all -inf: weights 0 */
-        exp_shifted_inplace(s, Nk, mx);
-        for (int j = 0; j < Nk; j++) sum += s[j];
-        l[i] = sum;
+        l[i] = softmax_weights(S + (size_t)i * Nk, Nk, pl->scale, rb ? rb + (pl->Nq - 1 - (i0 + i)) : NULL);
     }
     pack_a(Ap, S, Nk, nq, Nk);
     macro_bf16(pl->run, nq, d, Nk, Ap, pl->Vp + (size_t)h * pl->vp_size, O, d);
@@ -407,14 +415,7 @@ void attention_bf16_naive(float *out, int ldo, const float *q, int ldq, const fl
             Bf16Operand kb = {NULL, k + (size_t)h * d, ldk, 1}, vb = {NULL, v + (size_t)h * d, ldv, 0};
             gemm_bf16_naive(1, Nk, d, q + (size_t)i * ldq + (size_t)h * d, ldq, &kb, s, Nk);
             const float *rb = relbias ? relbias + (size_t)h * (Nq + Nk - 1) + (Nq - 1 - i) : NULL;
-            float mx = -INFINITY, l = 0.0f;
-            for (int j = 0; j < Nk; j++) {
-                s[j] *= scale;
-                if (rb) s[j] += rb[j];
-                mx = s[j] > mx ? s[j] : mx;
-            }
-            if (mx == -INFINITY) mx = 0.0f;
-            for (int j = 0; j < Nk; j++) { s[j] = t2v_expf(s[j] - mx); l += s[j]; }
+            float l = softmax_weights(s, Nk, scale, rb);
             gemm_bf16_naive(1, d, Nk, s, Nk, &vb, o, d);
             for (int c = 0; c < d; c++) o[c] /= l;
         }
