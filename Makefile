@@ -14,7 +14,7 @@
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
 #   make bench-long      long demo clips in context windows: time per frame, peak RSS
-#   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
+#   make cross-test      the golden suite on x86-64 gcc/clang/portable kernels, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
 CC      ?= gcc
@@ -160,7 +160,7 @@ bench-long: all
 	$(PYTHON) tools/bench_long.py $(BENCH_LONG_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
-CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64
+CROSS ?= x86_64-gcc x86_64-clang x86_64-portable aarch64 s390x mingw64
 cross-test:
 	@bash tests/cross/run.sh $(CROSS)
 

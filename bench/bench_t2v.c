@@ -19,6 +19,12 @@
  *       t5_encode of the ids in TOKENS ("tokens", I32).
  *   bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP
  *       vae_decode of a random latent [16, T, h, w].
+ *   bench_t2v [-t THREADS] peak
+ *       the arithmetic peaks, per thread, all threads at once: a loop of
+ *       independent fp32 FMAs (the widest vectors the CPU has) and one of
+ *       independent vdpbf16ps (AVX512-BF16; 0 when the CPU has none).
+ *   -p bf16 (after -t) runs gemm (t2v's path: linear_bf16_forward), dit and
+ *   t5 with --precision bf16 (ref/lib/gemm_bf16.h).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +33,7 @@
 #include <time.h>
 
 #include "../ref/lib/dit.h"
+#include "../ref/lib/gemm_bf16.h"
 #include "../ref/lib/model.h"
 #include "../ref/lib/ops.h"
 #include "../ref/lib/platform.h"
@@ -126,7 +133,7 @@ static void raw_sgemm(int M, int N, int K, const float *A, const float *B, float
 #endif
 }
 
-static int bench_gemm(int M, int K, int N, int reps, int threads) {
+static int bench_gemm(int M, int K, int N, int reps, int threads, Precision prec) {
     T2vError err = {0};
     if (reps < 1 || reps > MAX_REPS) reps = 3;
     float *A = random_floats((int64_t)M * K, 1.0f, 14);
@@ -147,9 +154,11 @@ static int bench_gemm(int M, int K, int N, int reps, int threads) {
      * thread (some 2-thread path times doubled). t2v never runs OpenBLAS
      * threaded, so it never meets them outside this benchmark. */
     double raw[MAX_REPS], path[MAX_REPS], builtin[MAX_REPS], cpu_raw[MAX_REPS], cpu_path[MAX_REPS];
+    Bf16Work ws = {NULL, 0, NULL, 0, 0};
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
         double c0 = cpu_now(), t0 = platform_now();
-        linear_forward(C, A, &W, NULL, M, scratch);
+        if (prec == PREC_BF16) linear_bf16_forward(C, A, &W, NULL, M, &ws);
+        else linear_forward(C, A, &W, NULL, M, scratch);
         if (r >= 0) { path[r] = platform_now() - t0; cpu_path[r] = cpu_now() - c0; }
     }
     for (int r = -1; r < reps; r++) {
@@ -175,13 +184,14 @@ static int bench_gemm(int M, int K, int N, int reps, int threads) {
     print_times("cpu_s", cpu_path, reps);
     print_tail(0.0);
     tensor_free(&W);
+    bf16_work_free(&ws);
     free(A); free(Wf); free(C); free(scratch);
     return 0;
 }
 
 /* ---------------------------------------------------------------------------
  * DiT forward from a model directory (config.json + safetensors). */
-static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int warmup) {
+static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int warmup, Precision prec) {
     T2vError err = {0};
     Model mo;
     Checkpoint ck;
@@ -189,6 +199,7 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
     double t0 = platform_now();
     if (model_open(&mo, dir, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &err)) return die(&err);
     if (model_load_dit(&mo, &ck, &m, &err)) return die(&err);
+    m.precision = prec;
     const DiTConfig c = m.c;
     int N = (T / c.patch_t) * (H / c.patch_h) * (W / c.patch_w);
     if (dit_reserve(&m, N, &err)) return die(&err);
@@ -221,7 +232,7 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
 
 /* ---------------------------------------------------------------------------
  * umT5 encoder. */
-static int bench_t5(const char *path, const char *tokens, int reps, int warmup) {
+static int bench_t5(const char *path, const char *tokens, int reps, int warmup, Precision prec) {
     T2vError err = {0};
     Checkpoint ck;
     SafeTensors st;
@@ -229,6 +240,7 @@ static int bench_t5(const char *path, const char *tokens, int reps, int warmup) 
     double t0 = platform_now();
     if (ckpt_open(&ck, path, &err)) return die(&err);
     if (t5_build(&m, ck.tensors, &err)) return die(&err);
+    m.precision = prec;
     /* every weight but the embedding table, of which a prompt reads L rows */
     make_resident(ck.tensors, "token_embedding.weight");
     double load_s = platform_now() - t0;
@@ -299,28 +311,143 @@ static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Arithmetic peaks: 12 independent accumulators per thread (more than the
+ * latency x throughput of either instruction), ITER iterations, all threads
+ * at once; GFLOP/s = 2 x multiply-adds / the slowest thread's time. */
+#define PEAK_ITER 2000000
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define PEAK_X86 1
+/* Twelve accumulators with different starting values from a volatile, so
+ * the compiler cannot merge the twelve identical chains into one (it did:
+ * one latency-bound chain, credited as twelve). */
+#define ACC12(T, set1)                                                                            \
+    volatile float v0 = 1.0f;                                                                     \
+    T c0 = set1(v0), c1 = set1(v0 + 1), c2 = set1(v0 + 2), c3 = set1(v0 + 3), c4 = set1(v0 + 4),  \
+      c5 = set1(v0 + 5), c6 = set1(v0 + 6), c7 = set1(v0 + 7), c8 = set1(v0 + 8), c9 = set1(v0 + 9), \
+      c10 = set1(v0 + 10), c11 = set1(v0 + 11)
+#define SUM12(add) add(add(add(add(c0, c1), add(c2, c3)), add(add(c4, c5), add(c6, c7))), add(add(c8, c9), add(c10, c11)))
+/* returns the multiply-adds done */
+__attribute__((target("avx512f,fma"))) static double peak_fma512(float *sink) {
+    __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    ACC12(__m512, _mm512_set1_ps);
+    for (long i = 0; i < PEAK_ITER; i++) {
+        c0 = _mm512_fmadd_ps(c0, a, b); c1 = _mm512_fmadd_ps(c1, a, b); c2 = _mm512_fmadd_ps(c2, a, b);
+        c3 = _mm512_fmadd_ps(c3, a, b); c4 = _mm512_fmadd_ps(c4, a, b); c5 = _mm512_fmadd_ps(c5, a, b);
+        c6 = _mm512_fmadd_ps(c6, a, b); c7 = _mm512_fmadd_ps(c7, a, b); c8 = _mm512_fmadd_ps(c8, a, b);
+        c9 = _mm512_fmadd_ps(c9, a, b); c10 = _mm512_fmadd_ps(c10, a, b); c11 = _mm512_fmadd_ps(c11, a, b);
+    }
+    *sink = _mm512_reduce_add_ps(SUM12(_mm512_add_ps));
+    return 12.0 * 16 * PEAK_ITER;
+}
+__attribute__((target("avx2,fma"))) static double peak_fma256(float *sink) {
+    __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-7f);
+    ACC12(__m256, _mm256_set1_ps);
+    for (long i = 0; i < PEAK_ITER; i++) {
+        c0 = _mm256_fmadd_ps(c0, a, b); c1 = _mm256_fmadd_ps(c1, a, b); c2 = _mm256_fmadd_ps(c2, a, b);
+        c3 = _mm256_fmadd_ps(c3, a, b); c4 = _mm256_fmadd_ps(c4, a, b); c5 = _mm256_fmadd_ps(c5, a, b);
+        c6 = _mm256_fmadd_ps(c6, a, b); c7 = _mm256_fmadd_ps(c7, a, b); c8 = _mm256_fmadd_ps(c8, a, b);
+        c9 = _mm256_fmadd_ps(c9, a, b); c10 = _mm256_fmadd_ps(c10, a, b); c11 = _mm256_fmadd_ps(c11, a, b);
+    }
+    float o[8];
+    _mm256_storeu_ps(o, SUM12(_mm256_add_ps));
+    *sink = o[0];
+    return 12.0 * 8 * PEAK_ITER;
+}
+/* one vdpbf16ps: 16 lanes x 2 multiply-adds */
+__attribute__((target("avx512f,avx512bf16"))) static double peak_dpbf16(float *sink) {
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    ACC12(__m512, _mm512_set1_ps);
+    for (long i = 0; i < PEAK_ITER; i++) {
+        c0 = _mm512_dpbf16_ps(c0, a, b); c1 = _mm512_dpbf16_ps(c1, a, b); c2 = _mm512_dpbf16_ps(c2, a, b);
+        c3 = _mm512_dpbf16_ps(c3, a, b); c4 = _mm512_dpbf16_ps(c4, a, b); c5 = _mm512_dpbf16_ps(c5, a, b);
+        c6 = _mm512_dpbf16_ps(c6, a, b); c7 = _mm512_dpbf16_ps(c7, a, b); c8 = _mm512_dpbf16_ps(c8, a, b);
+        c9 = _mm512_dpbf16_ps(c9, a, b); c10 = _mm512_dpbf16_ps(c10, a, b); c11 = _mm512_dpbf16_ps(c11, a, b);
+    }
+    *sink = _mm512_reduce_add_ps(SUM12(_mm512_add_ps));
+    return 12.0 * 32 * PEAK_ITER;
+}
+#endif
+
+static double thread_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* GFLOP/s of one peak loop on every thread at once (0: no such
+ * instruction): by the wall clock, and as the sum of each thread's rate per
+ * CPU second (what the cores do when they run: the figure that holds on a
+ * machine shared with other work). */
+static void peak_run(int which, double *wall, double *cpu) {
+    *wall = *cpu = 0.0;
+#ifdef PEAK_X86
+    double (*k)(float *) = NULL;
+    if (which == 0) k = __builtin_cpu_supports("avx512f") ? peak_fma512 : __builtin_cpu_supports("fma") ? peak_fma256 : NULL;
+    else if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) k = peak_dpbf16;
+    if (!k) return;
+    double macs = 0.0, rate = 0.0, t0 = platform_now();
+    float sink = 0.0f;
+#pragma omp parallel reduction(+ : macs, sink, rate)
+    {
+        double c0 = thread_cpu_now(), m = k(&sink);
+        macs += m;
+        rate += 2.0 * m / (thread_cpu_now() - c0) / 1e9;
+    }
+    *wall = 2.0 * macs / (platform_now() - t0) / 1e9;
+    *cpu = rate;
+    if (sink == 12345.0f) printf(" "); /* keeps the loops */
+#else
+    (void)which;
+#endif
+}
+
+/* Each loop 9 times, alternating; the best of each (a shared machine takes
+ * the cores away now and then: the best run is the one that kept them). */
+static int bench_peak(void) {
+    double fw = 0, fc = 0, bw = 0, bc = 0, w, c;
+    for (int r = 0; r < 9; r++) {
+        peak_run(0, &w, &c);
+        if (w > fw) fw = w, fc = c;
+        peak_run(1, &w, &c);
+        if (w > bw) bw = w, bc = c;
+    }
+    printf("{\"case\": \"peak\", \"fma_gflops\": %.1f, \"fma_gflops_cpu\": %.1f, \"bf16_gflops\": %.1f, "
+           "\"bf16_gflops_cpu\": %.1f, \"peak_rss\": %zu}\n", fw, fc, bw, bc, platform_peak_rss());
+    return 0;
+}
+
 static int usage(void) {
     fprintf(stderr,
             "usage: bench_t2v [-t THREADS] gemm M K N REPS\n"
             "       bench_t2v [-t THREADS] dit MODEL_DIR T H W L REPS WARMUP\n"
             "       bench_t2v [-t THREADS] t5 CHECKPOINT TOKENS REPS WARMUP\n"
-            "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n");
+            "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n"
+            "       bench_t2v [-t THREADS] peak\n"
+            "  -p fp32|bf16 (after -t): the precision of gemm's path, dit and t5\n");
     return 1;
 }
 
 int main(int argc, char **argv) {
     int a = 1, threads = platform_default_threads();
+    Precision prec = PREC_FP32;
     if (argc > 2 && strcmp(argv[1], "-t") == 0) { threads = atoi(argv[2]); a = 3; }
+    if (argc > a + 1 && strcmp(argv[a], "-p") == 0) {
+        if (precision_from_name(argv[a + 1], &prec)) return usage();
+        a += 2;
+    }
     platform_set_threads(threads);
     if (argc - a < 1) return usage();
     const char *cmd = argv[a];
     char **v = argv + a + 1;
     int n = argc - a - 1;
     if (strcmp(cmd, "gemm") == 0 && n == 4)
-        return bench_gemm(atoi(v[0]), atoi(v[1]), atoi(v[2]), atoi(v[3]), threads);
+        return bench_gemm(atoi(v[0]), atoi(v[1]), atoi(v[2]), atoi(v[3]), threads, prec);
     if (strcmp(cmd, "dit") == 0 && n == 7)
-        return bench_dit(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]));
-    if (strcmp(cmd, "t5") == 0 && n == 4) return bench_t5(v[0], v[1], atoi(v[2]), atoi(v[3]));
+        return bench_dit(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]), prec);
+    if (strcmp(cmd, "t5") == 0 && n == 4) return bench_t5(v[0], v[1], atoi(v[2]), atoi(v[3]), prec);
+    if (strcmp(cmd, "peak") == 0 && n == 0) return bench_peak();
     if (strcmp(cmd, "vae") == 0 && n == 6)
         return bench_vae(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]));
     return usage();

@@ -107,10 +107,10 @@ static void check_dump(const char *dir) {
     }
     CHECK(st.tensors.n == (int)(sizeof want / sizeof want[0]), "dump: %d tensors, no others", st.tensors.n);
     const char *keys[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
-                          "t2v_version"};
+                          "t2v_version", "precision"};
     const char *vals[] = {"a red circle moving to the right", "a blurry picture", "42", "4", "4", "3", "unipc",
-                          "32x32x5", NULL};
-    for (int i = 0; i < 9; i++) {
+                          "32x32x5", NULL, "fp32"};
+    for (int i = 0; i < 10; i++) {
         const char *v = st_meta(&st, keys[i]);
         CHECK(v && (!vals[i] || !strcmp(v, vals[i])), "dump: __metadata__ %s = %s", keys[i], v ? v : "(missing)");
     }
@@ -435,6 +435,28 @@ static void test_stages(void) {
             rc = t2v("compare '%s' " CASE_A, out);
             CHECK(rc == 0 && strstr(g_out, "1 compared, 0 over tolerance"), "compare stage dit velocity: exit %d", rc);
             if (rc) printf("%s", g_out);
+            /* --precision bf16: recorded, within the bf16 error of the fp32 golden (golden/README.md, bf16) */
+            char out16[512], tol[512];
+            snprintf(out16, sizeof out16, "%s/dit_out_bf16.safetensors", g_tmp);
+            snprintf(tol, sizeof tol, "%s/bf16.tol", g_tmp);
+            FILE *tf = fopen(tol, "w");
+            if (tf) { fputs("velocity 3e-2 0.9999\n", tf); fclose(tf); }
+            rc = t2v("stage dit --precision bf16 --model " MODEL " --in '%s' --out '%s'", in, out16);
+            SafeTensors o16;
+            const char *pm = NULL;
+            if (!rc && st_open(&o16, out16, &e) == T2V_OK) {
+                pm = st_meta(&o16, "precision");
+                CHECK(pm && !strcmp(pm, "bf16"), "stage dit --precision bf16: __metadata__ precision = %s",
+                      pm ? pm : "(missing)");
+                st_close(&o16);
+            } else {
+                CHECK(0, "stage dit --precision bf16: exit %d %s", rc, e.msg);
+            }
+            rc = t2v("compare '%s' " CASE_A, out16);
+            CHECK(rc == 1 && strstr(g_out, "1 over tolerance"), "bf16 velocity is not the fp32 one (over 1e-4): exit %d", rc);
+            rc = t2v("compare '%s' " CASE_A " --tol '%s'", out16, tol);
+            CHECK(rc == 0, "bf16 velocity within 3e-2 of the fp32 golden: exit %d", rc);
+            if (rc) printf("%s", g_out);
         }
     }
     const char *s_from[] = {"noise", "context", "context_neg"};
@@ -579,6 +601,7 @@ static void test_bad(void) {
         {G "-p cat --cfg abc", 1, "--cfg"},
         {G "-p cat --shift 0", 1, "--shift"},
         {G "-p cat --threads 0", 1, "--threads"},
+        {G "-p cat --precision fp16", 1, "--precision must be fp32 or bf16"},
         {G "-p cat --seed -1", 1, "--seed"},
         {G "-p cat --fps 0", 1, "--fps"},
         {G "-p cat --bogus 1", 1, "unknown option '--bogus'"},

@@ -21,6 +21,15 @@ run only when named in --cases: vae-480x832x17 (both sides) and
 vae-256x256x81 (t2v only: its peak RSS against vae-256x256x17's shows that
 chunked decoding does not grow with the frame count).
 
+bf16: every GEMM, DiT and umT5 case also runs with `--precision bf16`
+(bench_t2v -p bf16; rows CASE-bf16, t2v only), and the case `peak` measures
+the arithmetic peaks on all threads at once: a loop of independent fp32
+FMAs (the widest the CPU has) and one of independent vdpbf16ps (AVX512-BF16),
+the best of 9 alternating runs, as GFLOP/s per CPU second of each thread
+(summed over the threads). The section "bf16 against fp32" of
+results.md puts each bf16 row next to its fp32 row (time, GFLOP/s, the ratio
+fp32 time / bf16 time) with its efficiency against the vdpbf16ps peak.
+
 --sdcpp SD_CLI (make bench SDCPP=...) adds stable-diffusion.cpp side by side:
 an sd-cli built outside the repository (tools/build_sdcpp.sh) runs one
 256x256x17 generation per DiT weight type (--sdcpp-types, default
@@ -114,6 +123,15 @@ CASES = [
          what="VAE decode, full width, 256x256x81 (latent 16x21x32x32): peak RSS flat in the frame count"),
 ]
 
+# --precision bf16 twins of these cases (t2v only: the PyTorch side has none)
+BF16_CASES = ("gemm-1560x1536x1536", "gemm-1560x1536x8960", "gemm-1560x8960x1536", "dit-block-1560",
+              "dit-block-6240", "dit-1280", "t5-xxl-30")
+CASES += [dict(c, name=c["name"] + "-bf16", precision="bf16", torch=False, base=c["name"],
+               what=c["what"] + "; --precision bf16")
+          for c in CASES if c["name"] in BF16_CASES]
+CASES.append(dict(name="peak", kind="peak", args=[], reps=1, warmup=0, quick=True, torch=False,
+                  what="arithmetic peaks, all threads at once: independent fp32 FMAs and independent vdpbf16ps"))
+
 
 GGUF_DIRS = {"gguf-block-q8_0": "dit-1.3b-1layer-q8_0", "gguf-block-q4_k": "dit-1.3b-1layer-q4_k",
              "gguf-14b-1layer-q4_k": "dit-14b-1layer-q4_k", "gguf-14b-2layer-q4_k": "dit-14b-2layer-q4_k",
@@ -133,6 +151,8 @@ def case_args(c, reps, warmup):
     """Command-line arguments after the case name (same for both sides)."""
     if c["kind"] == "gemm":
         return [str(a) for a in c["args"]] + [str(reps)]
+    if c["kind"] == "peak":
+        return []
     extra = [os.path.join(CACHE, "t5xxl", "tokens.safetensors")] if c["kind"] == "t5" else []
     return [ckpt_path(c)] + extra + [str(a) for a in c["args"]] + [str(reps), str(warmup)]
 
@@ -324,6 +344,19 @@ def make_rows(runs, peak):
     for r in runs:
         t, p, c = r.get("t2v"), r.get("torch"), r["case"]
         row = {"case": c["name"], "threads": r["threads"], "blas": r["blas"], "what": c["what"]}
+        if c.get("precision"):
+            row["precision"], row["base"] = c["precision"], c["base"]
+        if c["kind"] == "peak":
+            if t and "error" not in t:
+                # per CPU second of each thread: holds on a shared machine too
+                row["fma_gflops"], row["bf16_gflops"] = t["fma_gflops_cpu"], t["bf16_gflops_cpu"]
+                row["fma_gflops_wall"], row["bf16_gflops_wall"] = t["fma_gflops"], t["bf16_gflops"]
+                row["t2v_rss"] = t["rusage_maxrss"]
+            elif t:
+                row["t2v_error"] = t["error"]
+            row["loadavg"] = max((t or {}).get("loadavg", [0, 0]))
+            rows.append(row)
+            continue
         if t and "error" not in t:
             tt = t["path_s"] if c["kind"] == "gemm" else t["times"]
             row["t2v_s"] = median(tt)
@@ -343,7 +376,7 @@ def make_rows(runs, peak):
             if "flops" in row:
                 row["gflops"] = row["flops"] / row["t2v_s"] / 1e9
                 pk = peak.get((r["blas"], r["threads"])) or peak.get(("openblas", r["threads"]))
-                if pk:
+                if pk and not c.get("precision"):
                     row["efficiency"] = row["gflops"] / pk
         elif t:
             row["t2v_error"] = t["error"]
@@ -363,6 +396,48 @@ def make_rows(runs, peak):
         row["loadavg"] = max((t or {}).get("loadavg", [0, 0]) + (p or {}).get("loadavg", [0, 0]))
         rows.append(row)
     return rows
+
+
+def bf16_rows(rows):
+    """Each bf16 row next to its fp32 row (same case, threads, BLAS), with its
+    efficiency against the vdpbf16ps peak of the same thread count."""
+    pk = {(r["blas"], r["threads"]): r for r in rows if r["case"] == "peak" and r.get("bf16_gflops")}
+    out = []
+    for b in rows:
+        if b.get("precision") != "bf16":
+            continue
+        f = next((r for r in rows if r["case"] == b["base"] and r["threads"] == b["threads"]
+                  and r["blas"] == b["blas"]), None)
+        x = {"case": b["base"], "threads": b["threads"], "blas": b["blas"], "bf16_s": b.get("t2v_s"),
+             "bf16_gflops": b.get("gflops"), "fp32_s": f and f.get("t2v_s"), "fp32_gflops": f and f.get("gflops"),
+             "loadavg": max(b.get("loadavg", 0), (f or {}).get("loadavg", 0))}
+        if x["bf16_s"] and x["fp32_s"]:
+            x["ratio"] = x["fp32_s"] / x["bf16_s"]
+        p = pk.get((b["blas"], b["threads"]))
+        if p and x["bf16_gflops"]:
+            x["bf16_efficiency"] = x["bf16_gflops"] / p["bf16_gflops"]
+        out.append(x)
+    return out
+
+
+def bf16_section(rows):
+    pk = [r for r in rows if r["case"] == "peak" and r.get("fma_gflops") is not None]
+    md = ["## bf16 against fp32", "",
+          "`--precision bf16` (docs/ARCHITECTURE.md, Numerics) next to t2v's own fp32, same run. ratio ="
+          " fp32 time / bf16 time (> 1: bf16 faster); bf16 efficiency = bf16 GFLOP/s / the vdpbf16ps peak"
+          " of the same thread count. Arithmetic peaks (independent instructions, all threads at once, best of 9,"
+          " GFLOP/s per CPU second of each thread, summed: the figure holds on a shared machine): " +
+          ("; ".join("fp32 FMA %.0f GFLOP/s, vdpbf16ps %.0f GFLOP/s (%d thr, %s, load %.1f)"
+                     % (r["fma_gflops"], r["bf16_gflops"], r["threads"], r["blas"], r["loadavg"]) for r in pk)
+           or "not measured") + ".", "",
+          "| case | thr | BLAS | fp32 s | bf16 s | ratio | fp32 GFLOP/s | bf16 GFLOP/s | bf16 efficiency | load |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for x in bf16_rows(rows):
+        md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %.1f |" % (
+            x["case"], x["threads"], x["blas"], fmt(x["fp32_s"]), fmt(x["bf16_s"]), fmt(x.get("ratio"), "%.2fx"),
+            fmt(x["fp32_gflops"], "%.0f"), fmt(x["bf16_gflops"], "%.0f"), fmt(x.get("bf16_efficiency"), "%.2f"),
+            x["loadavg"]))
+    return md + [""]
 
 
 def raw_peak(runs):
@@ -434,6 +509,11 @@ def targets(rows, peak, t5_file, sdcpp=()):
         None if not d else d <= SDCPP_ISSUE["dit_bf16_s"], "t2v %s s" % fmt(d, "%.1f"))
     add("t5-xxl-30: >= 10x faster than the issue's stable-diffusion.cpp encoding (56 s, its machine)",
         None if not t else SDCPP_ISSUE["t5_s"] / t >= 10, fmt(t and SDCPP_ISSUE["t5_s"] / t, "%.1fx"))
+    for x in bf16_rows(rows):
+        if x["case"].startswith("dit") and x["blas"] == "openblas":
+            v = x.get("ratio")
+            add("%s, %d thr: bf16 >= 1.8x t2v's fp32 (same run)" % (x["case"], x["threads"]),
+                None if v is None else v >= 1.8, fmt(v, "%.2fx"))
     ratios = [(r["case"], r["threads"], r["rss_ratio"]) for r in rows if r.get("rss_ratio")]
     bad = [x for x in ratios if x[2] >= 1.0]
     add("lower peak RSS than PyTorch in every case", None if not ratios else not bad,
@@ -622,7 +702,8 @@ def write_results(outdir, info, runs, quick, final, sdcpp=()):
         if r["case"] not in seen:
             seen.add(r["case"])
             md.append("- `%s`: %s" % (r["case"], r["what"]))
-    md += [""] + gguf_table(rows) + sdcpp_table(rows, sdcpp)
+    md += [""] + gguf_table(rows) + bf16_section(rows)
+    md += sdcpp_table(rows, sdcpp)
     md += ["## Targets", "", "At 2 threads (the thread count of the targets), OpenBLAS build; each"
            " status holds at the load of its row (column `load` above).", "",
            "| target | status | value |", "|---|---|---|"]
@@ -808,7 +889,9 @@ def main():
             args = case_args(c, reps, warm)
             run = {"case": c, "threads": t, "blas": blas}
             prog.start("%s t2v %d thr %s" % (c["name"], t, blas))
-            run["t2v"] = run_child([bins[blas.split("-")[0]], "-t", str(t), c["kind"]] + args, t, a.nice, a.coretype)
+            prec = ["-p", c["precision"]] if c.get("precision") else []
+            run["t2v"] = run_child([bins[blas.split("-")[0]], "-t", str(t)] + prec + [c["kind"]] + args, t, a.nice,
+                                   a.coretype)
             if "error" in run["t2v"]:
                 prog.note("bench: %s t2v: %s" % (c["name"], run["t2v"]["error"]))
             elif not a.coretype:

@@ -74,10 +74,11 @@ def load_safetensors(path, convert):
     return out
 
 
-def head_chunked_attention(q, k, v):
-    """reference.dit.attention, one head at a time when [n, Lq, Lk] is large."""
+def head_chunked_attention(q, k, v, cfg=None):
+    """reference.dit.attention (fp32: cfg is not bf16 here), one head at a
+    time when [n, Lq, Lk] is large."""
     if q.size(0) * k.size(0) * q.size(1) <= (1 << 24):
-        return _attention(q, k, v)
+        return _attention(q, k, v, cfg)
     d = q.size(-1)
     out = torch.empty(q.size(0), q.size(1), d, dtype=q.dtype)
     for h in range(q.size(1)):

@@ -6,6 +6,9 @@ PyTorch reference tools/reference/dit.py. Writes:
   golden/dit/tiny_a.safetensors, tiny_b.safetensors       two cases (b: odd sizes)
       inputs latent, timestep, context; every intermediate: patch, e, e0,
       context_emb, block.N, head, velocity
+  golden/dit/tiny_a_precision_bf16.safetensors, tiny_b_precision_bf16...
+      the same cases through `--precision bf16`'s rounding points
+      (reference/bf16.py): context_emb, block.N, head, velocity
   golden/dit/tiny_t_frac.safetensors     the tiny model at t = 737.25
   golden/dit/tiny_t_frames.safetensors   one t per token: latent frame 0 at
       t = 0, the others 812.5 (Wan2.2 TI2V's form); e [N, dim], e0 [N, 6, dim]
@@ -74,6 +77,9 @@ def tiny_cases():
         latent = torch.randn(shape, generator=g, dtype=torch.float64).float()
         context = torch.randn((L, cfg["text_dim"]), generator=g, dtype=torch.float64).float()
         st.save(os.path.join(OUT, name + ".safetensors"), run_case(sd, cfg, latent, t, context))
+        out = run_case(sd, dict(cfg, precision="bf16"), latent, t, context)
+        keep = ["context_emb", "head", "velocity"] + ["block.%d" % i for i in range(cfg["num_layers"])]
+        st.save(os.path.join(OUT, name + "_precision_bf16.safetensors"), {k: out[k] for k in keep})
 
 
 def tiny_time_cases():

@@ -16,6 +16,10 @@ on purpose. Writes golden/ops/:
   attention.safetensors  cases a1..a4: q, k, v, [relbias], heads, scale, out
   conv3d.safetensors     cases c1..c5: x, w (F32/BF16/F16), [b], params, out
                          params = kt kh kw st sh sw pt0 pt1 ph0 ph1 pw0 pw1
+  bf16.safetensors       `--precision bf16` (reference/bf16.py) on the inputs
+                         of gemm, linear and attention above: gemm.nt
+                         (A [M,K] . B [N,K]^T, no alpha/beta), linear.out.<dtype>,
+                         <attention case>.out
 """
 import math
 import os
@@ -27,7 +31,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 sys.path.insert(0, here)
 import st  # noqa: E402
-from reference import ops  # noqa: E402
+from reference import bf16, ops  # noqa: E402
 
 OUT = os.path.join(root, "golden", "ops")
 
@@ -167,12 +171,35 @@ def conv3d_case():
     return out
 
 
+def bf16_case():
+    """The bf16 path on the inputs of gemm_case, linear_case, attention_case."""
+    g, lin, att = gemm_case(), linear_case(), attention_case()
+    M, N, K = 37, 53, 203
+    A, B = g["A"].double().reshape(M, K), g["B"].double().reshape(N, K)
+    out = {"gemm.nt": f32(bf16.linear(A, B))}
+    for name in ("f32", "bf16", "f16"):
+        out["linear.out." + name] = f32(bf16.linear(lin["x"].double(), lin["W." + name].double(), lin["b"].double()))
+    for name in ("a1", "a2", "a3", "a4"):
+        H, scale = int(att[name + ".heads"][0]), float(att[name + ".scale"][0])
+        q, k, v = (att[name + x].double() for x in (".q", ".k", ".v"))
+        Nq, Nk, d = q.shape[0], k.shape[0], q.shape[1] // H
+        rb = att.get(name + ".relbias")
+        bias = None
+        if rb is not None:  # logit (i, j) gets relbias[h, (j - i) + Nq - 1]
+            i, j = torch.arange(Nq).unsqueeze(1), torch.arange(Nk).unsqueeze(0)
+            bias = rb.double()[:, (j - i) + Nq - 1]
+        heads = [x.reshape(-1, H, d).transpose(0, 1) for x in (q, k, v)]
+        o = bf16.attention_heads(*heads, scale, bias)
+        out[name + ".out"] = f32(o.transpose(0, 1).reshape(Nq, H * d))
+    return out
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     for name, fn in (("gemm", gemm_case), ("linear", linear_case), ("norms", norms_case),
                      ("act", act_case), ("rope", rope_case), ("attention", attention_case),
-                     ("conv3d", conv3d_case)):
+                     ("conv3d", conv3d_case), ("bf16", bf16_case)):
         path = os.path.join(OUT, name + ".safetensors")
         st.save(path, fn(), metadata={"generator": "tools/golden_ops.py"})
         print("wrote", os.path.relpath(path, root), os.path.getsize(path), "bytes")

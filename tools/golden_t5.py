@@ -10,6 +10,10 @@ Writes
       output `layer.{l}`, `context` (unpadded run) and `context.padded` (the
       official padded form, text_len 128, all 128 rows); and a short prompt
       `tokens.short` (7 tokens) with `context.short.padded` (text_len 16).
+  golden/t5/tiny_precision_bf16.safetensors
+      the bf16-weight encoder on `tokens` through `--precision bf16`'s
+      rounding points (reference/bf16.py): layer.{l}, context; and
+      context.short (`tokens.short`, unpadded)
   golden/t5/full_layer.safetensors
       one full-width layer (dim 4096, 64 heads, ffn 10240, vocab 64) whose
       weights are NOT stored: they come from tools/prng.py with the seeds
@@ -108,6 +112,16 @@ def tiny_case(stored_dtype, fname, seed):
     st.save(os.path.join(OUT, fname), out,
             {"config": repr(cfg), "weights": str(stored_dtype), "compute": "float64",
              "made_by": "tools/golden_t5.py"})
+    if stored_dtype == torch.bfloat16:
+        cfg.precision = "bf16"
+        layers = []
+        ctx = t5.encode(sd, cfg, ids, layers=layers)
+        pb = collections.OrderedDict(("layer.%d" % i, x.to(torch.float32)) for i, x in enumerate(layers))
+        pb["context"] = ctx.to(torch.float32)
+        pb["context.short"] = t5.encode(sd, cfg, ids_short).to(torch.float32)
+        st.save(os.path.join(OUT, "tiny_precision_bf16.safetensors"), pb,
+                {"weights": str(stored_dtype), "compute": "float64, bf16 operands (--precision bf16)",
+                 "made_by": "tools/golden_t5.py"})
     return sd_stored
 
 

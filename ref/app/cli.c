@@ -79,6 +79,12 @@ static const char HELP_GENERATE[] =
     "                         frames; auto (default): the component nearest the trained length,\n"
     "                         when a clip longer than it runs in one pass\n"
     "  --threads N            threads (default: the physical cores); results do not depend on it\n"
+    "  --precision P          fp32 (default) or bf16: the text encoder's and DiT's linear layers\n"
+    "                         and attention products take bf16 operands, fp32 sums (the same bits\n"
+    "                         on every CPU; vdpbf16ps where the CPU has AVX512-BF16)\n";
+
+/* (C99 guarantees string literals of 4,095 characters: the rest of generate's help.) */
+static const char HELP_GENERATE_OUTPUTS[] =
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
     "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
@@ -117,6 +123,7 @@ static const char HELP_STAGE[] =
     "  --context-schedule S   sampler stage: uniform or static\n"
     "  --riflex K|auto|off    sampler stage: RIFLEx component (as generate)\n"
     "  --threads N            threads (default: the physical cores)\n"
+    "  --precision P          t5, dit, sampler stages: fp32 (default) or bf16 (see generate --help)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
     "  -h, --help             this help\n";
@@ -178,27 +185,29 @@ static const char HELP_TAIL[] =
     "\n"
     "exit codes: 0 ok, 1 usage, 2 bad model or input file, 3 resources (memory, disk)\n";
 
-static const struct { const char *name, *text; } HELPS[] = {
-    {"generate", HELP_GENERATE}, {"stage", HELP_STAGE}, {"compare", HELP_COMPARE}, {"info", HELP_INFO},
-    {"tokenize", HELP_TOKENIZE}};
+/* Each command's help, in one or two literals printed one after the other. */
+static const struct { const char *name, *text, *more; } HELPS[] = {
+    {"generate", HELP_GENERATE, HELP_GENERATE_OUTPUTS}, {"stage", HELP_STAGE, ""}, {"compare", HELP_COMPARE, ""},
+    {"info", HELP_INFO, ""}, {"tokenize", HELP_TOKENIZE, ""}};
 enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
 
-static const char *help_text(const char *cmd) {
+static int help_index(const char *cmd) {
     for (int i = 0; i < N_HELPS; i++)
-        if (!strcmp(cmd, HELPS[i].name)) return HELPS[i].text;
-    return NULL;
+        if (!strcmp(cmd, HELPS[i].name)) return i;
+    return -1;
 }
 
 void print_help(FILE *f) {
     fputs(HELP_HEAD, f);
-    for (int i = 0; i < N_HELPS; i++) fprintf(f, "\n%s", HELPS[i].text);
+    for (int i = 0; i < N_HELPS; i++) fprintf(f, "\n%s%s", HELPS[i].text, HELPS[i].more);
     fputs(HELP_TAIL, f);
 }
 
 int command_help(const char *cmd) {
-    const char *t = help_text(cmd);
-    if (!t) return usage_error("no help for '%s'", cmd);
-    fputs(t, stdout);
+    int i = help_index(cmd);
+    if (i < 0) return usage_error("no help for '%s'", cmd);
+    fputs(HELPS[i].text, stdout);
+    fputs(HELPS[i].more, stdout);
     fputs(HELP_TAIL, stdout);
     return 0;
 }
@@ -576,6 +585,9 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     } else if (!strcmp(a, "--threads")) {
         if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
         s->threads = (int)iv;
+    } else if (!strcmp(a, "--precision")) {
+        if (precision_from_name(v, &s->settings.precision))
+            return -usage_error("--precision must be fp32 or bf16, not '%s'", v);
     } else {
         return parse_long_video_opt(s, a, v);
     }

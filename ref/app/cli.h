@@ -140,9 +140,9 @@ typedef struct {
     int have_ctx_window, have_ctx_overlap, have_riflex;
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
- * --sampler --timesteps --cache --threads: returns 1 when it was (printing a
- * usage error and returning -1 for a bad value), 0 when a is some other
- * option. */
+ * --sampler --timesteps --cache --threads --precision: returns 1 when it was
+ * (printing a usage error and returning -1 for a bad value), 0 when a is some
+ * other option. */
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 /* Fills the options not given on the command line from the model's
  * defaults (--timesteps sets the steps; with --steps too they must agree:

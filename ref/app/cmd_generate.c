@@ -25,7 +25,7 @@ typedef struct {
     int width, height, frames, fps, formats, force, quiet;
     Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads --precision */
     const char *timesteps_text, *cache_text; /* as given */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
@@ -57,7 +57,7 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--timesteps", "--cache", "--threads", "--context-window", "--context-overlap",
+    "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
     "--context-schedule", "--riflex", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
@@ -203,6 +203,7 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
     if (!rc && o->sampling.n_listed) rc = prov_set(p, "timesteps", o->timesteps_text, err);
     if (!rc && o->sampling.settings.cache.kind != CACHE_NONE) rc = prov_set(p, "cache", o->cache_text, err);
+    if (!rc) rc = prov_set(p, "precision", precision_name(o->sampling.settings.precision), err);
     const WindowSettings *ws = &o->sampling.settings.window;
     if (!rc && ws->frames) rc = prov_set_number(p, err, "context_window_latent_frames", "%d", ws->frames);
     if (!rc && ws->frames) rc = prov_set_number(p, err, "context_overlap_latent_frames", "%d", ws->overlap);
@@ -290,11 +291,12 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     snprintf(shift, sizeof shift, "%g", ss->shift);
     snprintf(size, sizeof size, "%dx%dx%d", o->width, o->height, o->frames);
     const char *mk[] = {"prompt", "negative_prompt", "seed", "steps", "cfg", "shift", "sampler", "size",
-                        "t2v_version", "timesteps", "cache"};
+                        "t2v_version", "timesteps", "cache", "precision"};
     const char *mv[] = {o->prompt, r->context_neg ? o->negative : "", seed, steps, cfg, shift,
                         sampler_kind_name(ss->sampler), size, T2V_VERSION,
-                        o->timesteps_text ? o->timesteps_text : "", o->cache_text ? o->cache_text : "none"};
-    if (!rc) rc = tset_write(&ts, path, mk, mv, 11, err);
+                        o->timesteps_text ? o->timesteps_text : "", o->cache_text ? o->cache_text : "none",
+                        precision_name(ss->precision)};
+    if (!rc) rc = tset_write(&ts, path, mk, mv, 12, err);
     if (!rc) rc = tempfiles_keep(temps, path, err); /* committed with the set */
     tset_free(&ts);
     return rc;

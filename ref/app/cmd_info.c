@@ -662,6 +662,10 @@ int cmd_info_model(int argc, char **argv) {
     if (!rc) /* this machine (docs/ARCHITECTURE.md, Threading) */
         printf("compute: gemm %s, kernels %s, %d threads by default (physical cores)\n", gemm_backend(),
                blas_core_name(), platform_default_threads());
+    if (!rc)
+        printf("arithmetic: fp32 GEMM %s; --precision bf16 kernel on this CPU: %s\n", gemm_backend(),
+               !strcmp(bf16_kernel_name(), "portable") ? "portable (plain C, the same bits)"
+                                                       : "avx512-bf16 (vdpbf16ps)");
     int L = 0;
     if (!rc) rc = fill_defaults(&o, &mo, &m, &L, &e);
     if (!rc) {

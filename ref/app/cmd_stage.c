@@ -13,7 +13,7 @@ typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
     unsigned long long seed; /* --seed: the distill sampler's fresh noise */
-    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads, long video */
+    SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads --precision, long video */
     Dist *dist;            /* MPI ranks (the sampler stage splits guidance); NULL: one process */
 } StageArgs;
 
@@ -33,7 +33,6 @@ static int32_t *read_tokens(const SafeTensors *st, const char *name, int *L, T2v
 }
 
 static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
-    (void)sa;
     int L;
     int32_t *ids = read_tokens(in, "tokens", &L, err);
     if (!ids) return err->code;
@@ -41,6 +40,7 @@ static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, 
     T5 t5;
     int rc = model_load_t5(m, &ck, &t5, err);
     if (rc) { free(ids); return rc; }
+    t5.precision = sa->sampling.settings.precision;
     float *ctx = (float *)t2v_malloc((size_t)L * t5_dim(&t5) * sizeof(float), "context", err);
     rc = ctx ? t5_encode(&t5, ids, L, ctx, err) : T2V_ERESOURCE;
     int64_t shape[2] = {L, t5_dim(&t5)};
@@ -64,11 +64,11 @@ static float *read_latent(const SafeTensors *in, const char *name, int C, int64_
 /* `timestep`: F32 [1] (one t for every token) or [N] (one per token, order
  * f, h, w of the patch grid: Wan2.2 TI2V's form), finite, in [0, 1000]. */
 static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
-    (void)sa;
     Checkpoint ck;
     DiT dit;
     int rc = model_load_dit(m, &ck, &dit, err);
     if (rc) return rc;
+    dit.precision = sa->sampling.settings.precision;
     int64_t ls[4] = {0, 0, 0, 0}, any[1] = {-1}, cs[2] = {-1, dit.c.text_dim};
     Tensor ci, ti;
     float *latent = read_latent(in, "latent", dit.c.in_dim, ls, err);
@@ -254,8 +254,9 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--timesteps", "--cache", "--seed", "--threads", "--context-window",
-                                             "--context-overlap", "--context-schedule", "--riflex", NULL};
+                                             "--timesteps", "--cache", "--seed", "--threads", "--precision",
+                                             "--context-window", "--context-overlap", "--context-schedule",
+                                             "--riflex", NULL};
     memset(o, 0, sizeof *o);
     o->seed = 42;
     o->sampling.threads = platform_default_threads();
@@ -314,8 +315,9 @@ int cmd_stage(int argc, char **argv, App *app) {
     else if (k == 1) rc = stage_dit(&sa, &m, &in, &out, &e);
     else if (k == 2) rc = stage_sampler(&sa, &m, &in, &out, &e);
     else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
-    const char *mk[] = {"stage", "t2v_version"}, *mv[] = {sa.name, T2V_VERSION};
-    if (!rc && writer) rc = tset_write(&out, sa.out, mk, mv, 2, &e);
+    const char *mk[] = {"stage", "t2v_version", "precision"},
+               *mv[] = {sa.name, T2V_VERSION, precision_name(sa.sampling.settings.precision)};
+    if (!rc && writer) rc = tset_write(&out, sa.out, mk, mv, 3, &e);
     tset_free(&out);
     st_close(&in);
     model_close(&m);

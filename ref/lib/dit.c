@@ -344,6 +344,8 @@ int dit_build(DiT *m, const DiTConfig *c, const TensorList *tl, T2vError *err) {
 }
 
 void dit_free(DiT *m) {
+    bf16_work_free(&m->bf16);
+    bf16_work_free(&m->bf16_ffn2);
     free(m->w.vectors);
     free(m->w.blocks);
     free(m->s.tokens_block);
@@ -355,6 +357,22 @@ void dit_free(DiT *m) {
 
 /* ===========================================================================
  * Embeddings (docs/MODEL.md 2.2 a-d, 2.5) */
+
+/* The linears and attention of the embeddings and blocks in m->precision
+ * (docs/ARCHITECTURE.md, Numerics); dit_attention: H heads from q, k, v's
+ * first column (a DiTHeadSplit passes its own range). */
+static void dit_linear(DiT *m, float *out, const float *inp, const Tensor *W, const float *b, int M) {
+    if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, b, M, &m->bf16);
+    else linear_gemm_forward(out, inp, W, b, M, m->s.w1);
+}
+
+static void dit_attention(DiT *m, float *out, const float *q, const float *k, const float *v, int Nq, int Nk,
+                          int H) {
+    int D = m->c.dim, d = D / m->c.num_heads;
+    float scale = (float)(1.0 / sqrt((double)d));
+    if (m->precision == PREC_BF16) attention_bf16_forward(out, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, NULL, &m->bf16);
+    else attention_forward(out, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, NULL);
+}
 
 /* patch_embedding: Conv3d with kernel = stride = patch, as one GEMM.
  * latent [Cin, T, H, W] -> patches [N, Cin*pt*ph*pw] -> x [N, dim], tokens
@@ -375,7 +393,7 @@ static void patch_embedding_forward(DiT *m, const float *latent, int T, int H, i
                         row[((ci * pt + p) * ph + q) * pw + r] =
                             latent[(((size_t)ci * T + fi * pt + p) * H + hi * ph + q) * W + wi * pw + r];
     }
-    linear_gemm_forward(s->x, s->patches, m->w.patch_embedding, m->w.patch_embedding_b, N, s->w1);
+    dit_linear(m, s->x, s->patches, m->w.patch_embedding, m->w.patch_embedding_b, N);
 }
 
 /* Time embedding, per distinct timestep.
@@ -514,6 +532,7 @@ static void rope_tables(DiT *m, int f, int h, int w) {
 }
 
 int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError *err) {
+    bf16_work_forget(&m->bf16);
     const DiTConfig *c = &m->c;
     int D = c->dim, Lc = c->text_len;
     float *tmp = m->s.ck; /* (text_len, dim) */
@@ -521,11 +540,11 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
         return t2v_fail(err, T2V_EINPUT, "dit: context has %d rows, expected at most text_len %d",
                         L, Lc);
     if (L > 0)
-        linear_gemm_forward(tmp, context, m->w.text_embedding0, m->w.text_embedding0_b, L, m->s.w1);
+        dit_linear(m, tmp, context, m->w.text_embedding0, m->w.text_embedding0_b, L);
     for (int i = L; i < Lc; i++) /* zero padding rows: W·0 + b = b */
         memcpy(tmp + (size_t)i * D, m->w.text_embedding0_b, sizeof(float) * (size_t)D);
     gelu_tanh_inplace(tmp, (int64_t)Lc * D);
-    linear_gemm_forward(out, tmp, m->w.text_embedding2, m->w.text_embedding2_b, Lc, m->s.w1);
+    dit_linear(m, out, tmp, m->w.text_embedding2, m->w.text_embedding2_b, Lc);
     if (m->trace) m->trace(m->trace_user, "context_emb", out, (int64_t)Lc * D);
     return T2V_OK;
 }
@@ -539,15 +558,13 @@ static void self_attention_heads(DiT *m, int N) {
     DiTState *s = &m->s;
     DiTHeadSplit *hs = &m->heads;
     int D = m->c.dim, H = m->c.num_heads, d = D / H;
-    float scale = (float)(1.0 / sqrt((double)d));
     if (!hs->gather) {
-        attention_forward(s->xn, D, s->q, D, s->k, D, s->v, D, N, N, H, d, scale, NULL);
+        dit_attention(m, s->xn, s->q, s->k, s->v, N, N, H);
         return;
     }
     size_t off = (size_t)hs->head0 * d;
     if (hs->head1 > hs->head0)
-        attention_forward(s->xn + off, D, s->q + off, D, s->k + off, D, s->v + off, D, N, N,
-                          hs->head1 - hs->head0, d, scale, NULL);
+        dit_attention(m, s->xn + off, s->q + off, s->k + off, s->v + off, N, N, hs->head1 - hs->head0);
     int rc = hs->gather(hs->user, s->xn, N, D, d, &hs->err);
     if (rc && !hs->rc) hs->rc = rc;
 }
@@ -557,31 +574,30 @@ static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, H = m->c.num_heads, d = D / H;
     float eps = m->c.eps;
-    linear_gemm_forward(s->q, s->xn, b->sa_q, b->sa_bq, N, s->w1);
+    dit_linear(m, s->q, s->xn, b->sa_q, b->sa_bq, N);
     rmsnorm_forward(s->q, s->q, b->sa_norm_q, N, D, eps); /* over all of D */
-    linear_gemm_forward(s->k, s->xn, b->sa_k, b->sa_bk, N, s->w1);
+    dit_linear(m, s->k, s->xn, b->sa_k, b->sa_bk, N);
     rmsnorm_forward(s->k, s->k, b->sa_norm_k, N, D, eps);
-    linear_gemm_forward(s->v, s->xn, b->sa_v, b->sa_bv, N, s->w1);
+    dit_linear(m, s->v, s->xn, b->sa_v, b->sa_bv, N);
     rope_apply(s->q, N, H, d, D, s->rope_cos, s->rope_sin);
     rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
     self_attention_heads(m, N);
-    linear_gemm_forward(s->q, s->xn, b->sa_o, b->sa_bo, N, s->w1);
+    dit_linear(m, s->q, s->xn, b->sa_o, b->sa_bo, N);
 }
 
 /* cross_attn of s->xn on the embedded context (all text_len rows, no mask,
  * no RoPE); result in s->q. */
 static void cross_attn_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
-    int D = m->c.dim, H = m->c.num_heads, d = D / H, Lc = m->c.text_len;
+    int D = m->c.dim, Lc = m->c.text_len;
     float eps = m->c.eps;
-    linear_gemm_forward(s->q, s->xn, b->ca_q, b->ca_bq, N, s->w1);
+    dit_linear(m, s->q, s->xn, b->ca_q, b->ca_bq, N);
     rmsnorm_forward(s->q, s->q, b->ca_norm_q, N, D, eps);
-    linear_gemm_forward(s->ck, ctx, b->ca_k, b->ca_bk, Lc, s->w1);
+    dit_linear(m, s->ck, ctx, b->ca_k, b->ca_bk, Lc);
     rmsnorm_forward(s->ck, s->ck, b->ca_norm_k, Lc, D, eps);
-    linear_gemm_forward(s->cv, ctx, b->ca_v, b->ca_bv, Lc, s->w1);
-    attention_forward(s->xn, D, s->q, D, s->ck, D, s->cv, D, N, Lc, H, d,
-                      (float)(1.0 / sqrt((double)d)), NULL);
-    linear_gemm_forward(s->q, s->xn, b->ca_o, b->ca_bo, N, s->w1);
+    dit_linear(m, s->cv, ctx, b->ca_v, b->ca_bv, Lc);
+    dit_attention(m, s->xn, s->q, s->ck, s->cv, N, Lc, m->c.num_heads);
+    dit_linear(m, s->q, s->xn, b->ca_o, b->ca_bo, N);
 }
 
 /* ffn.2(gelu_tanh(ffn.0(s->xn))) in equal row chunks of at most
@@ -591,9 +607,16 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, F = m->c.ffn_dim;
     int nch = (N + DIT_FFN_CHUNK - 1) / DIT_FFN_CHUNK, chunk = (N + nch - 1) / nch;
-    const float *w0 = weight_f32(b->ffn0, s->w1), *w2 = weight_f32(b->ffn2, s->w2);
+    const float *w0 = NULL, *w2 = NULL;
+    if (m->precision != PREC_BF16) { w0 = weight_f32(b->ffn0, s->w1); w2 = weight_f32(b->ffn2, s->w2); }
     for (int r0 = 0; r0 < N; r0 += chunk) {
         int n = N - r0 < chunk ? N - r0 : chunk;
+        if (m->precision == PREC_BF16) { /* bf16: the weights as they are, rounded while packed */
+            linear_bf16_forward(s->hid, s->xn + (size_t)r0 * D, b->ffn0, b->ffn0_b, n, &m->bf16);
+            gelu_tanh_inplace(s->hid, (int64_t)n * F);
+            linear_bf16_forward(s->q + (size_t)r0 * D, s->hid, b->ffn2, b->ffn2_b, n, &m->bf16_ffn2);
+            continue;
+        }
         linear_f32_forward(s->hid, s->xn + (size_t)r0 * D, w0, b->ffn0_b, n, F, D); /* (n, ffn) */
         gelu_tanh_inplace(s->hid, (int64_t)n * F);
         linear_f32_forward(s->q + (size_t)r0 * D, s->hid, w2, b->ffn2_b, n, D, F); /* (n, dim) */
@@ -686,6 +709,8 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
                          const float *context_emb, float *velocity, T2vError *err) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
+    bf16_work_forget(&m->bf16);
+    bf16_work_forget(&m->bf16_ffn2);
     if (T < 1 || H < 1 || W < 1 || T % c->patch_t || H % c->patch_h || W % c->patch_w)
         return t2v_fail(err, T2V_EINPUT,
                         "dit: latent [%d, %d, %d, %d]: T, H, W must be positive multiples of "

@@ -18,6 +18,7 @@
 #ifndef T2V_DIT_H
 #define T2V_DIT_H
 
+#include "gemm_bf16.h"
 #include "tensor.h"
 
 typedef struct {
@@ -123,6 +124,12 @@ typedef struct {
      * riflex_k = 0 (dit_build's) leaves the official table. */
     int riflex_k, riflex_frames;
     DiTHeadSplit heads; /* zeros (dit_build's): every head in this process */
+    /* PREC_BF16: patch and text embeddings, the blocks' linears and attention
+     * products in bf16 (gemm_bf16.h); time MLPs and head stay fp32, as in the
+     * official autocast. Set after dit_build (which makes it PREC_FP32). */
+    Precision precision;
+    Bf16Work bf16;     /* the bf16 products' packing scratch (dit_free frees it) */
+    Bf16Work bf16_ffn2;/* ... ffn.2's own, so both FFN weights stay packed over its row chunks */
 } DiT;
 
 /* RIFLEx's intrinsic component for a head size: the time-axis RoPE

@@ -808,6 +808,8 @@ static void vec_apply(void (*f)(float *, int), float *x, int64_t n) {
     }
 }
 
+void exp_shifted_inplace(float *x, int n, float sub) { vec_kernels().exp_shifted(x, n, sub); }
+
 /* GELU, tanh approximation (docs/MODEL.md 2.2 (d), the DiT text embedding and FFN). */
 void gelu_tanh_inplace(float *x, int64_t n) { vec_apply(vec_kernels().gelu_tanh, x, n); }
 

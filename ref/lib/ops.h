@@ -99,6 +99,10 @@ void silu_inplace(float *x, int64_t n);      /* x * sigmoid(x) */
 /* Softmax over the last dimension of x[N,C], in place. */
 void softmax_inplace(float *x, int N, int C);
 
+/* x[i] = t2v_expf(x[i] - sub) for i < n: the vector loop the attention's
+ * softmax uses (the same bits as the scalar call). */
+void exp_shifted_inplace(float *x, int n, float sub);
+
 /* Scalar helpers (double inside, rounded to float). */
 float t2v_expf(float x);
 float t2v_tanhf(float x);

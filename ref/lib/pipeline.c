@@ -46,6 +46,7 @@ static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWa
     Checkpoint ck;
     T5 t5;
     if ((rc = model_load_t5(m, &ck, &t5, err))) { tokenizer_free(&tk); return rc; }
+    t5.precision = s->sampling.precision;
     int guided = s->sampling.cfg > 1, n = guided ? 2 : 1, text_len = m->dit.text_len, dim = t5_dim(&t5);
     if (s->dist && (rc = dist_plan(s->dist, guided, err))) goto done;
     int cond = !s->dist || dist_computes(s->dist, 1), uncond = guided && (!s->dist || dist_computes(s->dist, 0));
@@ -103,6 +104,7 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
                   int L, const float *context_neg, int L_neg, T2vError *err) {
     memset(d, 0, sizeof *d);
     d->dit = dit, d->grid = *g, d->cfg = (float)s->cfg;
+    dit->precision = s->precision;
     const DiTConfig *c = &dit->c;
     if (g->C != c->in_dim || g->C != c->out_dim)
         return t2v_fail(err, T2V_EINPUT, "the latent has %d channels; the DiT takes %d and gives %d", g->C, c->in_dim,

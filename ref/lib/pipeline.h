@@ -37,7 +37,7 @@ typedef struct {
  * the DiT's patches (H and W multiples of stride x patch; F = 1 + 4k). */
 int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *err);
 
-/* How to sample: the schedule, the guidance and the step cache. */
+/* How to sample: the schedule, the guidance, the step cache and the arithmetic. */
 typedef struct {
     SamplerKind sampler;
     int steps;
@@ -45,6 +45,7 @@ typedef struct {
     double cfg; /* <= 1: no unconditional pass, v = v_cond */
     const double *timesteps; /* NULL, or `steps` listed values (sampler.h, docs/MODEL.md 3.5) */
     CacheSettings cache;     /* kind CACHE_NONE: every pass computed */
+    Precision precision; /* of the umT5 and DiT products (gemm_bf16.h); 0: fp32 */
     /* Long video (docs/ARCHITECTURE.md): each DiT pass on context windows of
      * latent frames (window.frames 0: one pass over the clip), and RIFLEx on
      * the time axis (riflex_k 0: off; L_test = the clip's latent frames). */
@@ -110,7 +111,8 @@ typedef struct {
 
 /* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1).
  * The distill sampler's fresh noise comes from seed 0 until the caller sets
- * it (sampler_renoise_from_seed / sampler_renoise_given on d->smp). */
+ * it (sampler_renoise_from_seed / sampler_renoise_given on d->smp). Sets
+ * dit->precision to s->precision. */
 int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
                   int L, const float *context_neg, int L_neg, T2vError *err);
 void denoiser_free(Denoiser *d);

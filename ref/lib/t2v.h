@@ -24,6 +24,7 @@
 #include "gguf.h"
 #include "quant.h"
 #include "ops.h"
+#include "gemm_bf16.h"
 #include "tokenizer.h"
 #include "t5.h"
 #include "dit.h"

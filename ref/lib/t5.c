@@ -189,6 +189,7 @@ fail:
 }
 
 void t5_free(T5 *m) {
+    bf16_work_free(&m->bf16);
     free(m->weights.layers);
     free(m->state.wscratch);
     if (m->state.arena.base) arena_free(&m->state.arena);
@@ -238,6 +239,12 @@ static int state_reserve(T5State *s, const T5Config *c, int L, T2vError *err) {
 /* ----------------------------------------------------------------------------
  * Forward pass (docs/MODEL.md 5.2). */
 
+/* The linears in the encoder's precision (docs/ARCHITECTURE.md, Numerics). */
+static void t5_linear(T5 *m, float *out, const float *inp, const Tensor *W, int L) {
+    if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, NULL, L, &m->bf16);
+    else linear_forward(out, inp, W, NULL, L, m->state.wscratch);
+}
+
 /* T5LayerNorm: out = w * x / sqrt(mean(x^2) + eps), over dim. */
 static void t5_norm(T5State *s, const T5Config *c, float *out, const float *x, const Tensor *w,
                     int L) {
@@ -254,34 +261,43 @@ static void position_bias(T5State *s, const T5Config *c, const Tensor *pos_embed
 }
 
 /* x += o( softmax(q k^T + bias) v ), no 1/sqrt(d) scaling (docs/MODEL.md 5.2). */
-static void attention_block(T5State *s, const T5Config *c, const T5LayerWeights *lw, int L) {
+static void attention_block(T5 *m, const T5LayerWeights *lw, int L) {
+    T5State *s = &m->state;
+    const T5Config *c = &m->config;
     int a = c->dim_attn;
     t5_norm(s, c, s->xn, s->x, lw->norm1, L);
-    linear_forward(s->q, s->xn, lw->q, NULL, L, s->wscratch); /* (L, dim_attn) */
-    linear_forward(s->k, s->xn, lw->k, NULL, L, s->wscratch);
-    linear_forward(s->v, s->xn, lw->v, NULL, L, s->wscratch);
+    t5_linear(m, s->q, s->xn, lw->q, L); /* (L, dim_attn) */
+    t5_linear(m, s->k, s->xn, lw->k, L);
+    t5_linear(m, s->v, s->xn, lw->v, L);
     position_bias(s, c, lw->pos_embedding, L);
-    attention_forward(s->att, a, s->q, a, s->k, a, s->v, a, L, L, c->num_heads, c->head_dim, 1.0f,
-                      s->relbias);
-    linear_forward(s->y, s->att, lw->o, NULL, L, s->wscratch); /* (L, dim) */
+    if (m->precision == PREC_BF16)
+        attention_bf16_forward(s->att, a, s->q, a, s->k, a, s->v, a, L, L, c->num_heads, c->head_dim, 1.0f,
+                               s->relbias, &m->bf16);
+    else
+        attention_forward(s->att, a, s->q, a, s->k, a, s->v, a, L, L, c->num_heads, c->head_dim, 1.0f,
+                          s->relbias);
+    t5_linear(m, s->y, s->att, lw->o, L); /* (L, dim) */
     for (size_t i = 0; i < (size_t)L * c->dim; i++) s->x[i] += s->y[i];
 }
 
 /* x += fc2( fc1(x) * gelu_tanh(gate(x)) ), GELU on the gate branch (docs/MODEL.md 5.2). */
-static void ffn_block(T5State *s, const T5Config *c, const T5LayerWeights *lw, int L) {
+static void ffn_block(T5 *m, const T5LayerWeights *lw, int L) {
+    T5State *s = &m->state;
+    const T5Config *c = &m->config;
     size_t nf = (size_t)L * c->dim_ffn;
     t5_norm(s, c, s->xn, s->x, lw->norm2, L);
-    linear_forward(s->g, s->xn, lw->gate, NULL, L, s->wscratch); /* (L, dim_ffn) */
+    t5_linear(m, s->g, s->xn, lw->gate, L); /* (L, dim_ffn) */
     gelu_tanh_inplace(s->g, (int64_t)nf);
-    linear_forward(s->h, s->xn, lw->fc1, NULL, L, s->wscratch);
+    t5_linear(m, s->h, s->xn, lw->fc1, L);
     for (size_t i = 0; i < nf; i++) s->h[i] *= s->g[i];
-    linear_forward(s->y, s->h, lw->fc2, NULL, L, s->wscratch); /* (L, dim) */
+    t5_linear(m, s->y, s->h, lw->fc2, L); /* (L, dim) */
     for (size_t i = 0; i < (size_t)L * c->dim; i++) s->x[i] += s->y[i];
 }
 
 int t5_encode(T5 *m, const int32_t *ids, int L, float *context, T2vError *err) {
     const T5Config *c = &m->config;
     T5State *s = &m->state;
+    bf16_work_forget(&m->bf16);
     const Tensor *emb = m->weights.token_embedding;
     if (L < 1) return t2v_fail(err, T2V_EINPUT, "umT5: expected at least 1 token, found %d", L);
     for (int i = 0; i < L; i++)
@@ -299,8 +315,8 @@ int t5_encode(T5 *m, const int32_t *ids, int L, float *context, T2vError *err) {
     for (int r = 0; r < 2 * L - 1; r++)
         s->bucket[r] = t5_relative_bucket(r - (L - 1), c->num_buckets, c->max_distance);
     for (int l = 0; l < c->num_layers; l++) {
-        attention_block(s, c, &m->weights.layers[l], L);
-        ffn_block(s, c, &m->weights.layers[l], L);
+        attention_block(m, &m->weights.layers[l], L);
+        ffn_block(m, &m->weights.layers[l], L);
         if (m->hook) m->hook(m->hook_ctx, l, s->x, L, c->dim);
     }
     t5_norm(s, c, context, s->x, m->weights.norm, L); /* final T5LayerNorm */

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "gemm_bf16.h"
 #include "tensor.h"
 
 typedef struct {
@@ -74,6 +75,10 @@ typedef struct {
     T5State state;
     T5LayerHook hook;
     void *hook_ctx;
+    /* PREC_BF16: the linears and attention products in bf16 (gemm_bf16.h);
+     * norms, softmax and residuals stay fp32. Set after building (0: fp32). */
+    Precision precision;
+    Bf16Work bf16;       /* the bf16 products' packing scratch (t5_free frees it) */
 } T5;
 
 /* umT5-XXL, the encoder Wan2.1 ships (docs/MODEL.md 5.1). */

@@ -13,6 +13,8 @@
 # Platforms:
 #   x86_64-gcc      gcc, native (the reference for "same bits")
 #   x86_64-clang    clang, native (-ffp-contract=off, as every build)
+#   x86_64-portable gcc, native, run with T2V_GEMM_GENERIC=1: the portable
+#                   kernels only (no AVX2 GEMM, no vdpbf16ps for --precision bf16)
 #   x86_64-openblas gcc, native, BLAS=openblas (not in the default set)
 #   aarch64         aarch64-linux-gnu-gcc, qemu-aarch64-static
 #   s390x           s390x-linux-gnu-gcc (big-endian), qemu-s390x-static
@@ -26,7 +28,7 @@ set -u
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 jobs=${CROSS_JOBS:-2}
-[ $# -gt 0 ] || set -- x86_64-gcc x86_64-clang aarch64 s390x mingw64
+[ $# -gt 0 ] || set -- x86_64-gcc x86_64-clang x86_64-portable aarch64 s390x mingw64
 
 # --- per-platform settings -----------------------------------------------
 wine_bin() {
@@ -39,10 +41,11 @@ wine_bin() {
 # Sets CC, BLASV, EXE, XCF, XLDF, XLIBS, RUNNER, PKGS, TOOLS, SKIP (test
 # programs not run there, with the reason in SKIP_WHY) for platform $1.
 platform_vars() {
-    CC="" BLASV=none EXE="" XCF="" XLDF="" XLIBS="" RUNNER="" PKGS="" TOOLS="" SKIP="" SKIP_WHY=""
+    CC="" BLASV=none EXE="" XCF="" XLDF="" XLIBS="" RUNNER="" PKGS="" TOOLS="" SKIP="" SKIP_WHY="" RUNENV=""
     case "$1" in
     x86_64-gcc)      CC=gcc; PKGS="gcc"; TOOLS="gcc" ;;
     x86_64-clang)    CC=clang; PKGS="clang libomp-dev"; TOOLS="clang" ;;
+    x86_64-portable) CC=gcc; RUNENV="T2V_GEMM_GENERIC=1"; PKGS="gcc"; TOOLS="gcc" ;;
     x86_64-openblas) CC=gcc; BLASV=openblas; PKGS="gcc libopenblas-dev"; TOOLS="gcc" ;;
     aarch64)
         CC=aarch64-linux-gnu-gcc
@@ -69,7 +72,7 @@ platform_vars() {
         RUNNER="$(wine_bin)"
         PKGS="gcc-mingw-w64-x86-64 wine64"
         TOOLS="x86_64-w64-mingw32-gcc-posix $(wine_bin)" ;;
-    *) echo "unknown platform '$1' (x86_64-gcc x86_64-clang x86_64-openblas aarch64 s390x mingw64)" >&2
+    *) echo "unknown platform '$1' (x86_64-gcc x86_64-clang x86_64-portable x86_64-openblas aarch64 s390x mingw64)" >&2
        return 1 ;;
     esac
 }
@@ -153,7 +156,7 @@ for p in "$@"; do
     fi
     echo "== $p: tests/run.sh ${RUNNER:+(runner: $RUNNER)}"
     t0=$(date +%s.%N)
-    env $bin_env T2V_CROSS_DUMP="$out/dump" T2V_TEST_RUNNER="bash tests/cross/runner.sh $RUNNER" \
+    env $bin_env $RUNENV T2V_CROSS_DUMP="$out/dump" T2V_TEST_RUNNER="bash tests/cross/runner.sh $RUNNER" \
         bash tests/run.sh "$run" > "$out/test.log" 2>&1
     rc=$?
     t1=$(date +%s.%N)

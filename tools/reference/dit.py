@@ -7,11 +7,18 @@ WanAttentionBlock, Head, WanModel.forward, unpatchify). Functional: every
 function takes the state dict `sd` (official tensor names -> float64
 tensors) and a config dict `cfg` (config.json keys plus text_dim, text_len,
 patch_size). No batch dimension, as in docs/MODEL.md section 9.
+
+cfg["precision"] = "bf16" rounds the operands of the patch and text
+embeddings, the blocks' linears and attention products to bf16 where t2v's
+`--precision bf16` rounds them (reference/bf16.py); time MLPs, head, norms,
+modulation and RoPE stay as they are.
 """
 import math
 
 import torch
 import torch.nn.functional as F
+
+from . import bf16 as bf
 
 DEFAULTS = dict(patch_size=(1, 2, 2), text_dim=4096, text_len=512, freq_dim=256, eps=1e-6,
                 in_dim=16, out_dim=16)
@@ -75,8 +82,15 @@ def layer_norm(x, weight, bias, eps):
     return F.layer_norm(x, (x.size(-1),), weight, bias, eps)
 
 
-def linear(sd, name, x):
+def linear(sd, name, x, cfg=None):
+    """cfg given and cfg["precision"] == "bf16": operands rounded to bf16."""
+    if is_bf16(cfg):
+        return bf.linear(x, sd[name + ".weight"], sd[name + ".bias"])
     return F.linear(x, sd[name + ".weight"], sd[name + ".bias"])
+
+
+def is_bf16(cfg):
+    return cfg is not None and cfg.get("precision", "fp32") == "bf16"
 
 
 def gelu_tanh(x):
@@ -85,9 +99,12 @@ def gelu_tanh(x):
 
 # --- attention (docs/MODEL.md 2.4) -------------------------------------------------
 
-def attention(q, k, v):
+def attention(q, k, v, cfg=None):
     """q [Lq, n, d], k/v [Lk, n, d] -> [Lq, n*d]; scale 1/sqrt(d), no mask."""
     d = q.size(-1)
+    if is_bf16(cfg):
+        o = bf.attention_heads(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), 1.0 / math.sqrt(d))
+        return o.transpose(0, 1).flatten(1)
     s = torch.einsum("qnd,knd->nqk", q, k) / math.sqrt(d)
     p = torch.softmax(s, dim=-1)
     return torch.einsum("nqk,knd->qnd", p, v).flatten(1)
@@ -98,11 +115,11 @@ def self_attn(sd, p, cfg, x, grid, freqs):
     L, D = x.shape
     d = D // n
     eps = cfg["eps"]
-    q = rms_norm(linear(sd, p + "self_attn.q", x), sd[p + "self_attn.norm_q.weight"], eps).view(L, n, d)
-    k = rms_norm(linear(sd, p + "self_attn.k", x), sd[p + "self_attn.norm_k.weight"], eps).view(L, n, d)
-    v = linear(sd, p + "self_attn.v", x).view(L, n, d)
-    y = attention(rope_apply(q, grid, freqs), rope_apply(k, grid, freqs), v)
-    return linear(sd, p + "self_attn.o", y)
+    q = rms_norm(linear(sd, p + "self_attn.q", x, cfg), sd[p + "self_attn.norm_q.weight"], eps).view(L, n, d)
+    k = rms_norm(linear(sd, p + "self_attn.k", x, cfg), sd[p + "self_attn.norm_k.weight"], eps).view(L, n, d)
+    v = linear(sd, p + "self_attn.v", x, cfg).view(L, n, d)
+    y = attention(rope_apply(q, grid, freqs), rope_apply(k, grid, freqs), v, cfg)
+    return linear(sd, p + "self_attn.o", y, cfg)
 
 
 def cross_attn(sd, p, cfg, x, context):
@@ -110,11 +127,11 @@ def cross_attn(sd, p, cfg, x, context):
     L, D = x.shape
     d = D // n
     eps = cfg["eps"]
-    q = rms_norm(linear(sd, p + "cross_attn.q", x), sd[p + "cross_attn.norm_q.weight"], eps).view(L, n, d)
-    k = rms_norm(linear(sd, p + "cross_attn.k", context), sd[p + "cross_attn.norm_k.weight"], eps)
-    v = linear(sd, p + "cross_attn.v", context)
-    y = attention(q, k.view(-1, n, d), v.view(-1, n, d))
-    return linear(sd, p + "cross_attn.o", y)
+    q = rms_norm(linear(sd, p + "cross_attn.q", x, cfg), sd[p + "cross_attn.norm_q.weight"], eps).view(L, n, d)
+    k = rms_norm(linear(sd, p + "cross_attn.k", context, cfg), sd[p + "cross_attn.norm_k.weight"], eps)
+    v = linear(sd, p + "cross_attn.v", context, cfg)
+    y = attention(q, k.view(-1, n, d), v.view(-1, n, d), cfg)
+    return linear(sd, p + "cross_attn.o", y, cfg)
 
 
 # --- block and head (docs/MODEL.md 2.3, 2.2 f) -------------------------------------
@@ -131,8 +148,8 @@ def block_forward(sd, i, cfg, x, e0, grid, freqs, context):
     x = x + y * e[2]
     x = x + cross_attn(sd, p, cfg, layer_norm(x, sd[p + "norm3.weight"], sd[p + "norm3.bias"], eps),
                        context)
-    h = gelu_tanh(linear(sd, p + "ffn.0", layer_norm(x, None, None, eps) * (1 + e[4]) + e[3]))
-    x = x + linear(sd, p + "ffn.2", h) * e[5]
+    h = gelu_tanh(linear(sd, p + "ffn.0", layer_norm(x, None, None, eps) * (1 + e[4]) + e[3], cfg))
+    x = x + linear(sd, p + "ffn.2", h, cfg) * e[5]
     return x
 
 
@@ -160,7 +177,7 @@ def embed_context(sd, cfg, context):
     L = context.size(0)
     pad = context.new_zeros(cfg["text_len"] - L, context.size(1))
     c = torch.cat([context, pad], dim=0)
-    return linear(sd, "text_embedding.2", gelu_tanh(linear(sd, "text_embedding.0", c)))
+    return linear(sd, "text_embedding.2", gelu_tanh(linear(sd, "text_embedding.0", c, cfg)), cfg)
 
 
 def time_embed(sd, cfg, t):
@@ -183,8 +200,10 @@ def time_embed(sd, cfg, t):
 def patch_embed(sd, cfg, latent):
     """Conv3d kernel = stride = patch_size; tokens in (f, h, w) order."""
     ps = tuple(cfg["patch_size"])
-    y = F.conv3d(latent.unsqueeze(0), sd["patch_embedding.weight"], sd["patch_embedding.bias"],
-                 stride=ps)[0]
+    x, w = latent, sd["patch_embedding.weight"]
+    if is_bf16(cfg):  # a linear layer on the patches: both operands rounded
+        x, w = bf.round_bf16(x), bf.round_bf16(w)
+    y = F.conv3d(x.unsqueeze(0), w, sd["patch_embedding.bias"], stride=ps)[0]
     grid = tuple(y.shape[1:])
     return y.flatten(1).transpose(0, 1), grid
 

@@ -12,10 +12,16 @@ Two forms of the encoder:
 - encode_padded(sd, cfg, ids, text_len): the official form, ids padded with
   PAD (0) to text_len and a key mask whose masked entries get their bias
   *set* to the most negative finite value (T5Attention.forward).
+
+cfg.precision = "bf16" rounds the operands of every linear layer and of the
+attention products to bf16 where t2v's `--precision bf16` rounds them
+(reference/bf16.py); norms, softmax and residuals stay float64.
 """
 import math
 
 import torch
+
+from . import bf16 as bf
 
 EPS = 1e-6          # T5LayerNorm eps (docs/MODEL.md 5.1)
 MAX_DISTANCE = 128  # T5RelativeEmbedding max_dist (docs/MODEL.md 5.2)
@@ -91,26 +97,38 @@ def position_bias(emb, lq, lk):
     return emb[buckets].permute(2, 0, 1).contiguous()
 
 
+def mm(cfg, x, W):
+    """x @ W^T (a bias-free linear), in cfg's precision."""
+    return bf.linear(x, W) if is_bf16(cfg) else x @ W.t()
+
+
+def is_bf16(cfg):
+    return getattr(cfg, "precision", "fp32") == "bf16"
+
+
 def attention(sd, p, cfg, x, pos_bias, mask):
     """T5Attention.forward: no 1/sqrt(d) scaling; masked keys' bias is set
     (masked_fill) to the most negative finite value of the dtype."""
     L, n, c = x.shape[0], cfg.num_heads, cfg.head_dim
-    q = (x @ sd[p + "attn.q.weight"].t()).view(L, n, c)
-    k = (x @ sd[p + "attn.k.weight"].t()).view(L, n, c)
-    v = (x @ sd[p + "attn.v.weight"].t()).view(L, n, c)
+    q = mm(cfg, x, sd[p + "attn.q.weight"]).view(L, n, c)
+    k = mm(cfg, x, sd[p + "attn.k.weight"]).view(L, n, c)
+    v = mm(cfg, x, sd[p + "attn.v.weight"]).view(L, n, c)
     attn_bias = x.new_zeros(n, L, L) + pos_bias
     if mask is not None:
         attn_bias.masked_fill_(mask.view(1, 1, L) == 0, torch.finfo(x.dtype).min)
+    if is_bf16(cfg):
+        out = bf.attention_heads(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), 1.0, attn_bias)
+        return mm(cfg, out.transpose(0, 1).reshape(L, n * c), sd[p + "attn.o.weight"])
     attn = torch.einsum("inc,jnc->nij", q, k) + attn_bias
     attn = torch.softmax(attn, dim=-1)
     out = torch.einsum("nij,jnc->inc", attn, v).reshape(L, n * c)
     return out @ sd[p + "attn.o.weight"].t()
 
 
-def feed_forward(sd, p, x):
+def feed_forward(sd, p, cfg, x):
     """T5FeedForward: fc2( fc1(x) * gelu_tanh(gate(x)) ), GELU on the gate branch."""
-    h = (x @ sd[p + "ffn.fc1.weight"].t()) * gelu_tanh(x @ sd[p + "ffn.gate.0.weight"].t())
-    return h @ sd[p + "ffn.fc2.weight"].t()
+    h = mm(cfg, x, sd[p + "ffn.fc1.weight"]) * gelu_tanh(mm(cfg, x, sd[p + "ffn.gate.0.weight"]))
+    return mm(cfg, h, sd[p + "ffn.fc2.weight"])
 
 
 def block(sd, i, cfg, x, mask=None):
@@ -118,7 +136,7 @@ def block(sd, i, cfg, x, mask=None):
     p = "blocks.%d." % i
     e = position_bias(sd[p + "pos_embedding.embedding.weight"], x.shape[0], x.shape[0])
     x = x + attention(sd, p, cfg, t5_layer_norm(x, sd[p + "norm1.weight"]), e, mask)
-    x = x + feed_forward(sd, p, t5_layer_norm(x, sd[p + "norm2.weight"]))
+    x = x + feed_forward(sd, p, cfg, t5_layer_norm(x, sd[p + "norm2.weight"]))
     return x
 
 

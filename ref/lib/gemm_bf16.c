@@ -1,0 +1,472 @@
+/*
+ * gemm_bf16.c: bf16 products with fp32 accumulation (contract and the exact
+ * order in gemm_bf16.h; docs/ARCHITECTURE.md, Numerics, "bf16").
+ *
+ * Packing (BLIS-style, whole K): op(A) in panels of MR rows, op(B) in panels
+ * of NR columns, both as bf16 pairs (k = 2p, 2p+1) interleaved per row /
+ * column: Ap[panel][p][MR][2], Bp[panel][p][NR][2]. A micro-kernel runs one
+ * MR x NR tile over a range of pairs, its accumulators loaded from and
+ * stored to C between ranges (an fp32 store and load are exact, so the chain
+ * of each element is one chain over all K whatever the range size).
+ */
+#include "gemm_bf16.h"
+
+#include "ops.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define BF_MR 12
+#define BF_NR 32
+#define BF_MC 96      /* rows of A per task, multiple of MR */
+#define BF_NCHUNK 256 /* columns per task, multiple of NR */
+#define BF_KCP 128    /* pairs per micro-kernel call (the L1-resident B panel: 16 KB) */
+#define ATT_BQ 48     /* queries per attention task, at most */
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+const char *precision_name(Precision p) { return p == PREC_BF16 ? "bf16" : "fp32"; }
+
+int precision_from_name(const char *s, Precision *out) {
+    if (strcmp(s, "fp32") == 0) { *out = PREC_FP32; return 0; }
+    if (strcmp(s, "bf16") == 0) { *out = PREC_BF16; return 0; }
+    return -1;
+}
+
+/* ===========================================================================
+ * The arithmetic (gemm_bf16.h). One step R(acc + a b): the product of two
+ * bf16 values (8 significant bits each) is exact in double, and acc + a b
+ * is rounded to double and then to float; with 53 >= 2 x 24 + 2 bits the
+ * double rounding cannot differ from one rounding to float (the product has
+ * at most 16 significant bits, so the sum is exact in double whenever its
+ * low bits could reach a float rounding boundary). */
+static inline uint32_t f32_from_bits_inline(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float bf16_daz(uint16_t h) {
+    if ((h & 0x7f80u) == 0) h &= 0x8000u; /* denormal (or zero) -> zero of its sign */
+    return f32_from_bits((uint32_t)h << 16);
+}
+
+static inline float dot_step(float acc, float a, float b) {
+    float r = (float)((double)acc + (double)a * (double)b);
+    if (fabsf(r) < 0x1p-126f) r = copysignf(0.0f, r); /* FTZ, after rounding */
+    return r;
+}
+
+float bf16_dot_step(float acc, uint16_t a, uint16_t b) { return dot_step(acc, bf16_daz(a), bf16_daz(b)); }
+
+/* fp32 -> bf16, round to nearest even, NaN kept quiet: tensor.c's
+ * f32_to_bf16 inlined for the packing loops (test_bf16 checks they agree). */
+static inline uint16_t round_bf16(float f) {
+    uint32_t u = f32_from_bits_inline(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Element (k, j) of op(B) as fp32 (before rounding to bf16). */
+static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
+    if (B->W) {
+        int64_t K = tensor_numel(B->W) / B->W->shape[0];
+        const unsigned char *p = (const unsigned char *)B->W->data;
+        int64_t i = j * K + k;
+        switch (B->W->dtype) {
+        case DT_BF16: return f32_from_bits((uint32_t)rd_u16le(p + 2 * i) << 16);
+        case DT_F16: return f16_to_f32(rd_u16le(p + 2 * i));
+        default: return f32_from_bits(rd_u32le(p + 4 * i));
+        }
+    }
+    return B->trans ? B->f[j * B->ld + k] : B->f[k * B->ld + j];
+}
+
+/* ===========================================================================
+ * Micro-kernels: the MR x NR tile c (row stride ldc; first: start from +0,
+ * else continue from c's values) over np pairs of a[p][MR][2] and
+ * b[p][NR][2]. Both give the bits of bf16_dot_step applied in order. */
+typedef void (*Bf16Kernel)(int np, const uint16_t *a, const uint16_t *b, float *c, int ldc, int first);
+
+static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *c, int ldc, int first) {
+    float acc[BF_MR * BF_NR];
+    for (int i = 0; i < BF_MR; i++)
+        for (int j = 0; j < BF_NR; j++) acc[i * BF_NR + j] = first ? 0.0f : c[(size_t)i * ldc + j];
+    for (int p = 0; p < np; p++) {
+        const uint16_t *ap = a + (size_t)p * BF_MR * 2, *bp = b + (size_t)p * BF_NR * 2;
+        float b0[BF_NR], b1[BF_NR];
+        for (int j = 0; j < BF_NR; j++) { b0[j] = bf16_daz(bp[2 * j]); b1[j] = bf16_daz(bp[2 * j + 1]); }
+        for (int i = 0; i < BF_MR; i++) {
+            float a0 = bf16_daz(ap[2 * i]), a1 = bf16_daz(ap[2 * i + 1]);
+            float *ci = acc + i * BF_NR;
+            for (int j = 0; j < BF_NR; j++) ci[j] = dot_step(dot_step(ci[j], a1, b1[j]), a0, b0[j]);
+        }
+    }
+    for (int i = 0; i < BF_MR; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * BF_NR);
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define T2V_HAVE_AVX512BF16 1
+#include <immintrin.h>
+/* 6 x 32: 12 zmm accumulators; per pair, two 32-column loads of B and a
+ * broadcast of each row's pair of A. vdpbf16ps does, per 32-bit lane, the
+ * two steps of the order (the odd member first), DAZ/FTZ, round to nearest
+ * even, whatever MXCSR says. */
+#define DP_ROW(i)                                                                  \
+    do {                                                                           \
+        uint32_t w;                                                                \
+        memcpy(&w, a + ((size_t)p * BF_MR + (i)) * 2, sizeof w);                   \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)w);                         \
+        c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                               \
+        c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                               \
+    } while (0)
+#define LD_ROW(i)                                                                  \
+    __m512 c##i##0 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc); \
+    __m512 c##i##1 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc + 16)
+__attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int np, const uint16_t *a,
+                                                                          const uint16_t *b, float *c, int ldc,
+                                                                          int first) {
+    LD_ROW(0); LD_ROW(1); LD_ROW(2); LD_ROW(3); LD_ROW(4); LD_ROW(5);
+    LD_ROW(6); LD_ROW(7); LD_ROW(8); LD_ROW(9); LD_ROW(10); LD_ROW(11);
+    for (int p = 0; p < np; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * BF_NR * 2);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * BF_NR * 2 + 32);
+        DP_ROW(0); DP_ROW(1); DP_ROW(2); DP_ROW(3); DP_ROW(4); DP_ROW(5);
+        DP_ROW(6); DP_ROW(7); DP_ROW(8); DP_ROW(9); DP_ROW(10); DP_ROW(11);
+    }
+    __m512 out[24] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51,
+                      c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111};
+    for (int i = 0; i < 24; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
+}
+
+/* T2V_GEMM_GENERIC=1 in the environment: the portable kernel (for tests). */
+static int generic_forced(void) {
+    const char *e = getenv("T2V_GEMM_GENERIC");
+    return e && e[0] == '1';
+}
+#endif
+
+static Bf16Kernel bf16_kernel(void) {
+#ifdef T2V_HAVE_AVX512BF16
+    if (!generic_forced() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"))
+        return micro_avx512bf16;
+#endif
+    return micro_portable;
+}
+
+const char *bf16_kernel_name(void) { return bf16_kernel() == micro_portable ? "portable" : "avx512-bf16"; }
+
+/* ===========================================================================
+ * Packing. np = ceil(K / 2) pairs; a missing k (odd K) and rows/columns past
+ * the edge are zeros. */
+static int pairs(int K) { return (K + 1) / 2; }
+
+/* d[stride * p] <- the pair (bf16(src[2p]), bf16(src[2p+1])) for the pairs
+ * of src[0, K) (a missing odd member: 0). The rounding runs in chunks over
+ * contiguous memory (it vectorises), each pair is then one 4-byte copy. */
+#define ROUND_CHUNK 512
+static void round_pairs(uint16_t *d, size_t stride, const float *src, int K) {
+    uint16_t t[ROUND_CHUNK];
+    for (int k0 = 0; k0 < K; k0 += ROUND_CHUNK) {
+        int n = imin(ROUND_CHUNK, K - k0);
+#pragma omp simd
+        for (int k = 0; k < n; k++) t[k] = round_bf16(src[k0 + k]);
+        if (n % 2) t[n++] = 0; /* only at the end of src */
+        for (int q = 0; q < n / 2; q++) memcpy(d + stride * (size_t)(k0 / 2 + q), t + 2 * q, 4);
+    }
+}
+
+/* Ap[panel][p][MR][2] <- bf16(A[r, k]) for rows [0, m) of A. */
+static void pack_a(uint16_t *Ap, const float *A, int lda, int m, int K) {
+    int np = pairs(K);
+    for (int ir = 0; ir < m; ir += BF_MR) {
+        uint16_t *dst = Ap + (size_t)ir * np * 2;
+        int mr = imin(BF_MR, m - ir);
+        if (mr < BF_MR) memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_MR * 2);
+        for (int i = 0; i < mr; i++) round_pairs(dst + 2 * i, 2 * BF_MR, A + (size_t)(ir + i) * lda, K);
+    }
+}
+
+/* Bp[panel][p][NR][2] <- bf16(op(B)[k, j]) for column panels [jp0, jp1) of N. */
+static void pack_b(uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, int jp1) {
+    int np = pairs(K);
+    for (int jp = jp0; jp < jp1; jp++) {
+        int j0 = jp * BF_NR, nr = imin(BF_NR, N - j0);
+        uint16_t *dst = Bp + (size_t)j0 * np * 2;
+        if (nr < BF_NR || K % 2) memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_NR * 2);
+        if (B->W && B->W->dtype == DT_BF16 && host_is_little_endian() && K % 2 == 0) {
+            /* bf16 weights as they are: a pair is 4 bytes of the file, in order */
+            const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
+            for (int j = 0; j < nr; j++)
+                for (int p = 0; p < np; p++)
+                    memcpy(dst + ((size_t)p * BF_NR + j) * 2, src + ((size_t)j * K + 2 * (size_t)p) * 2, 4);
+        } else if (B->W && B->W->dtype == DT_BF16) { /* any host, any K: u16 by u16 */
+            const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
+            for (int p = 0; p < K / 2; p++)
+                for (int j = 0; j < nr; j++) {
+                    const unsigned char *e = src + ((size_t)j * K + 2 * (size_t)p) * 2;
+                    dst[((size_t)p * BF_NR + j) * 2] = rd_u16le(e);
+                    dst[((size_t)p * BF_NR + j) * 2 + 1] = rd_u16le(e + 2);
+                }
+            for (int j = 0; K % 2 && j < nr; j++)
+                dst[((size_t)(K / 2) * BF_NR + j) * 2] = rd_u16le(src + ((size_t)j * K + K - 1) * 2);
+        } else if (!B->W && B->trans) { /* rows of fp32 memory */
+            for (int j = 0; j < nr; j++) round_pairs(dst + 2 * j, 2 * BF_NR, B->f + (size_t)(j0 + j) * B->ld, K);
+        } else {
+            for (int j = 0; j < nr; j++)
+                for (int k = 0; k < K; k++)
+                    dst[((size_t)(k / 2) * BF_NR + j) * 2 + k % 2] = round_bf16(operand_at(B, k, j0 + j));
+        }
+    }
+}
+
+/* C[m, n] from packed rows Ap (m rows) and columns Bp (n columns), all K. */
+static void macro_bf16(Bf16Kernel run, int m, int n, int K, const uint16_t *Ap, const uint16_t *Bp, float *C,
+                       int ldc) {
+    int np = pairs(K);
+    float acc[BF_MR * BF_NR] = {0};
+    for (int p0 = 0; p0 < np; p0 += BF_KCP) {
+        int kp = imin(BF_KCP, np - p0);
+        for (int jr = 0; jr < n; jr += BF_NR) {
+            int nr = imin(BF_NR, n - jr);
+            for (int ir = 0; ir < m; ir += BF_MR) {
+                int mr = imin(BF_MR, m - ir);
+                const uint16_t *a = Ap + ((size_t)ir * np + (size_t)p0 * BF_MR) * 2;
+                const uint16_t *b = Bp + ((size_t)jr * np + (size_t)p0 * BF_NR) * 2;
+                float *c = C + (size_t)ir * ldc + jr;
+                if (mr == BF_MR && nr == BF_NR) { run(kp, a, b, c, ldc, p0 == 0); continue; }
+                /* an edge tile: through acc */
+                for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
+                run(kp, a, b, acc, BF_NR, p0 == 0);
+                for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * (size_t)nr);
+            }
+        }
+    }
+}
+
+void bf16_work_free(Bf16Work *w) {
+    free(w->p);
+    memset(w, 0, sizeof *w);
+}
+
+void bf16_work_forget(Bf16Work *w) { w->packed_w = NULL; }
+
+/* n bytes of w's scratch (its old contents are not kept), or NULL when out
+ * of memory. */
+static void *work_get(Bf16Work *w, size_t n) {
+    if (n <= w->cap) return w->p;
+    free(w->p);
+    w->p = malloc(n);
+    w->cap = w->p ? n : 0;
+    w->packed_w = NULL;
+    return w->p;
+}
+
+/* Rounded up to 64 bytes (a cache line) for the next part of a scratch. */
+static size_t line(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+static size_t a_pack_elems(int m, int K) { return (size_t)((m + BF_MR - 1) / BF_MR * BF_MR) * pairs(K) * 2; }
+static size_t b_pack_elems(int n, int K) { return (size_t)((n + BF_NR - 1) / BF_NR * BF_NR) * pairs(K) * 2; }
+
+void gemm_bf16_naive(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (int k = 0; k < K; k += 2) {
+                uint16_t a1 = k + 1 < K ? f32_to_bf16(A[(size_t)i * lda + k + 1]) : 0;
+                uint16_t b1 = k + 1 < K ? f32_to_bf16(operand_at(B, k + 1, j)) : 0;
+                acc = bf16_dot_step(acc, a1, b1);
+                acc = bf16_dot_step(acc, f32_to_bf16(A[(size_t)i * lda + k]), f32_to_bf16(operand_at(B, k, j)));
+            }
+            C[(size_t)i * ldc + j] = acc;
+        }
+}
+
+void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
+               Bf16Work *ws) {
+    if (M <= 0 || N <= 0) return;
+    Bf16Kernel run = bf16_kernel();
+    int nt = max_threads(), n_jp = (N + BF_NR - 1) / BF_NR, n_ip = (M + BF_MR - 1) / BF_MR;
+    Bf16Work tmp = {NULL, 0, NULL, 0, 0}, *w = ws ? ws : &tmp;
+    size_t b_bytes = line(sizeof(uint16_t) * b_pack_elems(N, K));
+    unsigned char *buf = work_get(w, b_bytes + sizeof(uint16_t) * a_pack_elems(M, K));
+    if (!buf) { /* out of memory: the slow path gives the same bits */
+        gemm_bf16_naive(M, N, K, A, lda, B, C, ldc);
+        return;
+    }
+    uint16_t *Bp = (uint16_t *)buf, *Ap = (uint16_t *)(buf + b_bytes);
+    /* the same weight tensor as the last product (the DiT's FFN row chunks):
+     * its packing is still at the start of the scratch */
+    int packed = B->W && w->packed_w == B->W && w->packed_n == N && w->packed_k == K;
+    w->packed_w = NULL;
+    int n_ic = (M + BF_MC - 1) / BF_MC, n_jt = (N + BF_NCHUNK - 1) / BF_NCHUNK;
+    double flops = 2.0 * M * N * (double)K;
+#pragma omp parallel num_threads(nt) if (flops > 2e6 && nt > 1)
+    {
+#pragma omp for schedule(static) nowait
+        for (int jp = 0; jp < (packed ? 0 : n_jp); jp++) pack_b(Bp, B, N, K, jp, jp + 1);
+#pragma omp for schedule(static)
+        for (int ip = 0; ip < n_ip; ip++)
+            pack_a(Ap + a_pack_elems(ip * BF_MR, K), A + (size_t)ip * BF_MR * lda, lda, imin(BF_MR, M - ip * BF_MR), K);
+        /* implicit barrier: Ap and Bp complete. Tasks: MC rows x NCHUNK columns. */
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < n_ic * n_jt; t++) {
+            int i0 = (t / n_jt) * BF_MC, j0 = (t % n_jt) * BF_NCHUNK;
+            int m = imin(BF_MC, M - i0), n = imin(BF_NCHUNK, N - j0);
+            macro_bf16(run, m, n, K, Ap + a_pack_elems(i0, K), Bp + (size_t)j0 * pairs(K) * 2,
+                       C + (size_t)i0 * ldc + j0, ldc);
+        }
+    }
+    if (B->W) w->packed_w = B->W, w->packed_n = N, w->packed_k = K;
+    bf16_work_free(&tmp);
+}
+
+void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const float *b, int M, Bf16Work *ws) {
+    int N = (int)W->shape[0], K = (int)(tensor_numel(W) / N);
+    Bf16Operand B = {W, NULL, 0, 1};
+    gemm_bf16(M, N, K, inp, K, &B, out, N, ws);
+    if (b)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];
+}
+
+/* ===========================================================================
+ * Attention (gemm_bf16.h). K and V of every head are packed once; a task is
+ * (head, ATT_BQ queries) with the whole score rows S[nq, Nk] in scratch, so
+ * the max is final before any p_j is rounded to bf16. */
+/* One score row s[0, n) (the bf16 product q.k) in place into the weights
+ * p_j = exp(scale s_j [+ b_j] - m), m their max; returns l = sum p_j, in
+ * eight interleaved fp32 partial sums (lane k: j = k, k+8, ...) combined as
+ * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). */
+static float softmax_weights(float *s, int n, float scale, const float *b) {
+    float mx = -INFINITY, r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < n; j++) s[j] = b ? s[j] * scale + b[j] : s[j] * scale;
+    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    if (mx == -INFINITY) mx = 0.0f; /* all -inf: weights 0 */
+    exp_shifted_inplace(s, n, mx);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) r[k] += s[j + k];
+    for (; j < n; j++) r[j % 8] += s[j];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+}
+
+typedef struct {
+    Bf16Kernel run;
+    int Nq, Nk, H, d;
+    float scale;
+    const float *relbias;
+    uint16_t *Kp, *Vp;      /* per head: K_h as B [d x Nk]^T, V_h as B [Nk x d] */
+    size_t kp_size, vp_size;
+} Bf16AttPlan;
+
+static void att_bf16_task(const Bf16AttPlan *pl, float *out, int ldo, const float *q, int ldq, int h, int i0,
+                          int nq, float *S, float *O, uint16_t *Ap) {
+    int Nk = pl->Nk, d = pl->d;
+    pack_a(Ap, q + (size_t)i0 * ldq + (size_t)h * d, ldq, nq, d);
+    macro_bf16(pl->run, nq, Nk, d, Ap, pl->Kp + (size_t)h * pl->kp_size, S, Nk);
+    const float *rb = pl->relbias ? pl->relbias + (size_t)h * (pl->Nq + Nk - 1) : NULL;
+    float *l = O + (size_t)nq * d;
+    for (int i = 0; i < nq; i++) {
+        l[i] = softmax_weights(S + (size_t)i * Nk, Nk, pl->scale, rb ? rb + (pl->Nq - 1 - (i0 + i)) : NULL);
+    }
+    pack_a(Ap, S, Nk, nq, Nk);
+    macro_bf16(pl->run, nq, d, Nk, Ap, pl->Vp + (size_t)h * pl->vp_size, O, d);
+    for (int i = 0; i < nq; i++) {
+        float *o = out + (size_t)(i0 + i) * ldo + (size_t)h * d;
+        for (int c = 0; c < d; c++) o[c] = O[(size_t)i * d + c] / l[i];
+    }
+}
+
+/* One query at a time with gemm_bf16_naive: the same arithmetic. */
+void attention_bf16_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
+                          const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
+                          const float *relbias) {
+    float *s = malloc(sizeof(float) * (size_t)(Nk > 0 ? Nk : 1));
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < Nq; i++) {
+            float *o = out + (size_t)i * ldo + (size_t)h * d;
+            if (!s || Nk <= 0) { /* no keys: zero; no memory: NaN */
+                for (int c = 0; c < d; c++) o[c] = s ? 0.0f : NAN;
+                continue;
+            }
+            Bf16Operand kb = {NULL, k + (size_t)h * d, ldk, 1}, vb = {NULL, v + (size_t)h * d, ldv, 0};
+            gemm_bf16_naive(1, Nk, d, q + (size_t)i * ldq + (size_t)h * d, ldq, &kb, s, Nk);
+            const float *rb = relbias ? relbias + (size_t)h * (Nq + Nk - 1) + (Nq - 1 - i) : NULL;
+            float l = softmax_weights(s, Nk, scale, rb);
+            gemm_bf16_naive(1, d, Nk, s, Nk, &vb, o, d);
+            for (int c = 0; c < d; c++) o[c] /= l;
+        }
+    free(s);
+}
+
+void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
+                            const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
+                            const float *relbias, Bf16Work *ws) {
+    if (Nq <= 0 || H <= 0 || d <= 0) return;
+    if (Nk <= 0) { /* softmax over no keys: define the output as zero */
+        for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
+        return;
+    }
+    Bf16AttPlan pl = {bf16_kernel(), Nq, Nk, H, d, scale, relbias, NULL, NULL,
+                      b_pack_elems(Nk, d), b_pack_elems(d, Nk)};
+    /* queries per task: the score rows (fp32) and their bf16 packing, 6 Nk
+     * bytes a query, within ~512 KB (L2); a multiple of MR, at most ATT_BQ */
+    int bq = (int)(((size_t)512 * 1024 / (6 * (size_t)Nk)) / BF_MR * BF_MR);
+    bq = imin(imin(bq < BF_MR ? BF_MR : bq, ATT_BQ), Nq);
+    int nt = max_threads();
+    size_t a_size = a_pack_elems(bq, Nk > d ? Nk : d);
+    size_t f_size = (size_t)bq * Nk + (size_t)bq * d + (size_t)bq;
+    size_t p_bytes = line(sizeof(uint16_t) * ((pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)nt));
+    Bf16Work tmp = {NULL, 0, NULL, 0, 0}, *w = ws ? ws : &tmp;
+    unsigned char *buf = work_get(w, p_bytes + sizeof(float) * f_size * (size_t)nt);
+    if (!buf) { /* out of memory: the slow path gives the same bits */
+        attention_bf16_naive(out, ldo, q, ldq, k, ldk, v, ldv, Nq, Nk, H, d, scale, relbias);
+        return;
+    }
+    uint16_t *packs = (uint16_t *)buf;
+    w->packed_w = NULL; /* overwritten below */
+    float *fs = (float *)(buf + p_bytes);
+    pl.Kp = packs;
+    pl.Vp = packs + pl.kp_size * (size_t)H;
+    int n_qb = (Nq + bq - 1) / bq, tasks = n_qb * H;
+#pragma omp parallel num_threads(nt) if (tasks > 1 && nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (int h = 0; h < H; h++) {
+            Bf16Operand kb = {NULL, k + (size_t)h * d, ldk, 1}, vb = {NULL, v + (size_t)h * d, ldv, 0};
+            pack_b(pl.Kp + pl.kp_size * (size_t)h, &kb, Nk, d, 0, (Nk + BF_NR - 1) / BF_NR);
+            pack_b(pl.Vp + pl.vp_size * (size_t)h, &vb, d, Nk, 0, (d + BF_NR - 1) / BF_NR);
+        }
+        float *S = fs + f_size * (size_t)thread_id();
+        uint16_t *Ap = packs + (pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)thread_id();
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tasks; t++) {
+            int h = t / n_qb, i0 = (t % n_qb) * bq;
+            att_bf16_task(&pl, out, ldo, q, ldq, h, i0, imin(bq, Nq - i0), S, S + (size_t)bq * Nk, Ap);
+        }
+    }
+    bf16_work_free(&tmp);
+}
