@@ -413,7 +413,7 @@ const char *gemm_backend(void) {
 /* Whether tensor_f32 must widen W into scratch (not F32, big-endian host, or
  * F32 data not 4-byte aligned in its file). */
 int needs_widening(const Tensor *W) {
-    return W->dtype != DT_F32 || !host_is_little_endian() || (uintptr_t)W->data % 4 != 0;
+    return W->dtype != DT_F32 || W->scale != 0.0f || !host_is_little_endian() || (uintptr_t)W->data % 4 != 0;
 }
 
 /* dst[i, 0..n) <- rows r0.. of W[., K] from column p0, widened to fp32.
@@ -434,6 +434,8 @@ static void widen_rows(float *dst, int ldd, const Tensor *W, int K, int r0, int 
         } else {
             widen_to_f32(d, s, W->dtype, n);
         }
+        if (W->scale != 0.0f) /* a scaled fp8 weight: w = value x scale (tensor.h) */
+            for (int p = 0; p < n; p++) d[p] *= W->scale;
     }
 }
 

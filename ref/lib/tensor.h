@@ -42,9 +42,13 @@ void *t2v_malloc(size_t n, const char *what, T2vError *err);
 void *t2v_calloc(size_t count, size_t size, const char *what, T2vError *err);
 
 /* ----------------------------------------------------------------------------
- * Dtypes: the safetensors names. Data in files is always little-endian. */
+ * Dtypes: the safetensors names. Data in files is always little-endian.
+ * F8_E4M3 is float8 e4m3fn (1 sign, 4 exponent bits with bias 7, 3 mantissa
+ * bits; no infinities; 0x7f and 0xff are NaN): every value widens exactly to
+ * fp32. Readers refuse NaN encodings in weights (names.c, ckpt_open_as). */
 typedef enum {
     DT_F64, DT_F32, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL,
+    DT_F8_E4M3,
     DT_COUNT
 } DType;
 
@@ -89,8 +93,14 @@ uint16_t f32_to_f16(float f);
 float f32_from_bits(uint32_t u);
 uint32_t f32_to_bits(float f);
 
+float f8e4m3_to_f32(uint8_t b); /* exact; NaN for 0x7f / 0xff */
+
 /* Widens n little-endian elements of a float or integer dtype to fp32. */
 void widen_to_f32(float *dst, const void *src, DType dt, int64_t n);
+/* The same times a tensor's per-tensor scale (Tensor.scale; 0: none), one
+ * fp32 multiply per element: w = widened value x scale (ComfyUI's scaled
+ * fp8 files, README "Layouts"). Every reader of weights widens through it. */
+void widen_scaled(float *dst, const void *src, DType dt, float scale, int64_t n);
 
 /* ----------------------------------------------------------------------------
  * Tensor: dtype, shape and contiguous row-major data, ALWAYS little-endian
@@ -104,7 +114,8 @@ typedef struct {
     int ndim;
     int64_t shape[T2V_MAX_DIMS];
     void *data;
-    int owned; /* 1: data was malloc'ed and tensor_free releases it */
+    int owned;   /* 1: data was malloc'ed and tensor_free releases it */
+    float scale; /* per-tensor dequantization scale: w = value x scale; 0: none */
 } Tensor;
 
 int64_t tensor_numel(const Tensor *t);

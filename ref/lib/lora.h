@@ -1,0 +1,50 @@
+/*
+ * lora.h: LoRA adapters on the DiT (--lora FILE[:SCALE], README "LoRA").
+ *
+ * Keys in three conventions, each mapped onto the DiT's official module
+ * names (names.h's table for the diffusers ones):
+ *   original / ComfyUI  diffusion_model.blocks.0.self_attn.q.lora_down.weight,
+ *                       .lora_up.weight, .alpha (also .lora_A / .lora_B),
+ *                       .diff (a full delta of a weight, norms included),
+ *                       .diff_b (a bias delta): head.head.diff_b
+ *   diffusers / PEFT    transformer.blocks.0.attn1.to_q.lora_A.weight,
+ *                       .lora_B.weight, .lora_B.bias; attn2 = cross-attention
+ *   kohya               lora_unet_blocks_0_self_attn_q.lora_down.weight + .alpha,
+ *                       matched against the model's real module names
+ * The deltas (docs/MODEL.md 6.4):
+ *   dW = SCALE * (alpha / rank) * up @ down   (alpha defaults to rank)
+ *   dW = SCALE * diff,  db = SCALE * diff_b,  db = SCALE * (alpha / rank) * lora_B.bias
+ * and several files sum. They are merged when the DiT is loaded: every
+ * changed weight becomes an owned fp32 copy, base widened exactly (any
+ * dtype: bf16, fp16, fp8 with its scale) plus the deltas in fp32. Keys that
+ * name nothing in the model are an error listing them, unless ignored.
+ */
+#ifndef T2V_LORA_H
+#define T2V_LORA_H
+
+#include "tensor.h"
+
+/* A LoRA file and its scale (--lora FILE[:SCALE]). */
+typedef struct {
+    const char *path;
+    float scale;
+} LoraFile;
+
+typedef enum { LORA_DOWN, LORA_UP, LORA_ALPHA, LORA_DIFF, LORA_DIFF_B, LORA_BIAS } LoraPart;
+typedef enum { LORA_ORIGINAL, LORA_DIFFUSERS, LORA_KOHYA } LoraConvention;
+const char *lora_convention_name(LoraConvention c);
+
+/* One key: the official module (or parameter) name of the DiT it changes,
+ * the part and the convention. `model` (official names) resolves kohya's
+ * underscores. 0: parsed; -1: not a LoRA key; -2: a module the model lacks
+ * (module is still filled, when it could be read). */
+int lora_parse_key(const char *key, const TensorList *model, char *module, size_t n, LoraPart *part,
+                   LoraConvention *conv);
+
+/* Merges the files into w (the DiT's tensors under official names; changed
+ * tensors become owned F32). T2V_EINPUT naming the file and key for an
+ * unknown key (unless ignore_unknown), a rank that differs between up and
+ * down, a shape that does not fit its weight. */
+int lora_apply(TensorList *w, const LoraFile *files, int n, int ignore_unknown, T2vError *err);
+
+#endif
