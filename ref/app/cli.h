@@ -134,6 +134,21 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
  * defaults; T2V_EINPUT for an unknown sampler name in t2v.json. */
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err);
 
+/* The options generate, stage and info share to change a model (model.h's
+ * ModelOptions): --dit FILE, --t5 FILE, --vae FILE, --lora FILE[:SCALE]
+ * (repeatable) and the flag --lora-ignore-unknown. */
+#define T2V_MAX_LORA 16
+typedef struct {
+    ModelOptions o;
+    LoraFile lora[T2V_MAX_LORA];
+    char lora_path[T2V_MAX_LORA][1024]; /* FILE of FILE:SCALE */
+} ModelArgs;
+#define MODEL_VALUE_OPTS "--dit", "--t5", "--vae", "--lora"
+/* 1 when a (value v) was one of them, -1 after printing a usage error, 0
+ * when a is some other option. parse_model_flag: the same for the flag. */
+int parse_model_opt(ModelArgs *m, const char *a, const char *v);
+int parse_model_flag(ModelArgs *m, const char *a);
+
 /* A float tensor of a safetensors file as a new fp32 array (caller frees),
  * checking its rank and the dims of shape that are >= 0. */
 float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t *shape, Tensor *info,

@@ -13,6 +13,7 @@ typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    ModelArgs margs;       /* --dit --t5 --vae --lora --lora-ignore-unknown */
 } StageArgs;
 
 /* Integer tokens [L] (I32 or I64) as int32. */
@@ -204,25 +205,29 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--threads", NULL};
+                                             "--threads", MODEL_VALUE_OPTS, NULL};
     memset(o, 0, sizeof *o);
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
     o->name = argv[0];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int k;
         if (is_help_opt(a)) { command_help("stage"); return STAGE_HELP_SHOWN; }
         if (i == 0) continue; /* NAME */
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = 1; continue; }
+        if (parse_model_flag(&o->margs, a)) continue;
         if (a[0] != '-') return usage_error("stage: unexpected argument '%s'", a);
         if (!v || !opt_in(a, value_opts)) return bad_option("stage", a, value_opts);
         i++;
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--in")) o->in = v;
         else if (!strcmp(a, "--out")) o->out = v;
-        else {
-            int k = parse_sampling_opt(&o->sampling, a, v);
+        else if ((k = parse_model_opt(&o->margs, a, v)) != 0) {
+            if (k < 0) return T2V_EUSAGE;
+        } else {
+            k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return bad_option("stage", a, value_opts);
         }
@@ -250,7 +255,7 @@ int cmd_stage(int argc, char **argv, App *app) {
     platform_set_threads(sa.sampling.threads);
     T2vError e = {0, {0}};
     Model m;
-    if (model_open(&m, sa.model, stages[k].need, &e)) return die(&e);
+    if (model_open_with(&m, sa.model, &sa.margs.o, stages[k].need, &e)) return die(&e);
     SafeTensors in;
     if (st_open(&in, sa.in, &e)) { model_close(&m); return die(&e); }
     TensorSet out;
