@@ -28,22 +28,26 @@ int parse_model_flag(ModelArgs *m, const char *a) {
     return 1;
 }
 
-/* --lora FILE[:SCALE]: SCALE is what follows the last ':' when it is a number. */
+/* --lora FILE[:SCALE]: SCALE is what follows the last ':' when it is a number.
+ * 1, or -1 after a usage error. */
 static int parse_lora(ModelArgs *m, const char *v) {
-    if (m->o.n_lora == T2V_MAX_LORA) return usage_error("at most 16 --lora files, not more ('%s')", v);
+    if (m->o.n_lora == T2V_MAX_LORA) return -usage_error("at most 16 --lora files, not more ('%s')", v);
     LoraFile *f = &m->lora[m->o.n_lora];
     const char *colon = strrchr(v, ':');
     double scale = 1.0;
     f->path = v;
-    if (colon && colon[1] && !parse_double(colon + 1, &scale)) {
+    int numeric = colon && colon[1] && (strchr("0123456789.+-", colon[1]) || !strncmp(colon + 1, "inf", 3) ||
+                                        !strncmp(colon + 1, "nan", 3));
+    if (numeric && (parse_double(colon + 1, &scale) || !isfinite((float)scale)))
+        return -usage_error("--lora FILE[:SCALE]: the scale must be a finite number, not in '%s'", v);
+    if (numeric) {
         char *path = m->lora_path[m->o.n_lora];
         size_t n = (size_t)(colon - v);
-        if (n == 0 || n >= sizeof m->lora_path[0]) return usage_error("--lora FILE[:SCALE]: bad file in '%s'", v);
+        if (n == 0 || n >= sizeof m->lora_path[0]) return -usage_error("--lora FILE[:SCALE]: bad file in '%s'", v);
         memcpy(path, v, n);
         path[n] = 0;
         f->path = path;
     }
-    if (!isfinite(scale)) return usage_error("--lora FILE[:SCALE]: the scale must be a finite number ('%s')", v);
     f->scale = (float)scale;
     m->o.lora = m->lora;
     m->o.n_lora++;

@@ -94,6 +94,25 @@ int lora_parse_key(const char *key, const TensorList *model, char *module, size_
     return lora_target(model, module, *part, name, sizeof name) ? 0 : -2;
 }
 
+int lora_count_keys(const TensorList *tl, int per_convention[3]) {
+    int total = 0;
+    per_convention[0] = per_convention[1] = per_convention[2] = 0;
+    for (int i = 0; i < tl->n; i++) {
+        const char *k = tl->names[i];
+        size_t n = strlen(k);
+        int lora = 0;
+        for (size_t j = 0; j < sizeof SUFFIXES / sizeof SUFFIXES[0] && !lora; j++) {
+            size_t m = strlen(SUFFIXES[j].suffix);
+            lora = n > m && !strcmp(k + n - m, SUFFIXES[j].suffix);
+        }
+        if (!lora) continue;
+        total++;
+        per_convention[!strncmp(k, "lora_unet_", 10) ? LORA_KOHYA : !strncmp(k, "transformer.", 12) ? LORA_DIFFUSERS
+                                                                                                      : LORA_ORIGINAL]++;
+    }
+    return total;
+}
+
 /* ===========================================================================
  * Collecting one file's deltas per target module */
 

@@ -41,6 +41,11 @@ const char *lora_convention_name(LoraConvention c);
 int lora_parse_key(const char *key, const TensorList *model, char *module, size_t n, LoraPart *part,
                    LoraConvention *conv);
 
+/* The keys of tl with a LoRA suffix, counted per convention (by prefix:
+ * lora_unet_ kohya, transformer. diffusers/PEFT, else original): the total
+ * (t2v info FILE). */
+int lora_count_keys(const TensorList *tl, int per_convention[3]);
+
 /* Merges the files into w (the DiT's tensors under official names; changed
  * tensors become owned F32). T2V_EINPUT naming the file and key for an
  * unknown key (unless ignore_unknown), a rank that differs between up and

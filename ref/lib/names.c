@@ -336,6 +336,27 @@ int names_to_official(TensorList *out, const TensorList *in, WeightRole role, co
     return rc;
 }
 
+int names_guess_role(const TensorList *tl, WeightRole *role) {
+    for (int i = 0; i < tl->n; i++) {
+        const char *s = tl->names[i] + strlen(names_dit_prefix(tl->names[i]));
+        if (!strncmp(s, "patch_embedding.", 16) || !strncmp(s, "condition_embedder.", 19) ||
+            (!strncmp(s, "blocks.", 7) && (strstr(s, ".self_attn.") || strstr(s, ".attn1.")))) {
+            *role = ROLE_DIT;
+            return 1;
+        }
+        if (!strcmp(s, "token_embedding.weight") || !strcmp(s, "shared.weight") || !strncmp(s, "encoder.block.", 14) ||
+            (!strncmp(s, "blocks.", 7) && strstr(s, ".attn.q."))) {
+            *role = ROLE_T5;
+            return 1;
+        }
+        if (!strncmp(s, "decoder.", 8) || !strncmp(s, "encoder.downsamples.", 20) || !strncmp(s, "encoder.down_blocks.", 20)) {
+            *role = ROLE_VAE;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ===========================================================================
  * DiT configs */
 

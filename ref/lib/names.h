@@ -36,6 +36,10 @@ const char *role_name(WeightRole r); /* "DiT", "umT5", "VAE" */
 int names_to_official(TensorList *out, const TensorList *in, WeightRole role, const char *path, char *conv,
                       size_t convlen, T2vError *err);
 
+/* Which component a file's names look like (t2v info FILE): 1 and *role set
+ * when one of them, 0 when none. */
+int names_guess_role(const TensorList *tl, WeightRole *role);
+
 /* The DiT prefixes (strip them) and the diffusers module/tensor names: the
  * official name of a DiT name in any of them into out; 0 when it mapped
  * (also an official name maps onto itself), -1 when out is too small. The
