@@ -210,6 +210,53 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
 }
 
 /* ---------------------------------------------------------------------------
+ * Loading the DiT with a LoRA merged (lora.c: every changed weight widened to
+ * an owned fp32 copy plus its deltas) against loading it alone. Each rep
+ * opens, loads (weights made resident) and closes; `times` are with the
+ * LoRA, `base_s` without. */
+static double load_once(const char *dir, const char *lora, T2vError *err, int *rc) {
+    Model mo;
+    Checkpoint ck;
+    DiT m;
+    ModelOptions o;
+    LoraFile f = {lora, 1.0f};
+    memset(&o, 0, sizeof o);
+    if (lora) o.lora = &f, o.n_lora = 1;
+    double t0 = platform_now();
+    *rc = model_open_with(&mo, dir, &o, MODEL_NEED_CONFIG | MODEL_NEED_DIT, err);
+    if (!*rc && !(*rc = model_load_dit(&mo, &ck, &m, err))) {
+        make_resident(ck.tensors, NULL);
+        t0 = platform_now() - t0;
+        dit_free(&m);
+        ckpt_close(&ck);
+    }
+    if (!*rc) model_close(&mo);
+    return t0;
+}
+
+static int bench_lora(const char *dir, const char *lora, int reps, int warmup) {
+    T2vError err = {0};
+    double times[MAX_REPS], base[MAX_REPS], cpu[MAX_REPS];
+    int rc = 0;
+    if (reps < 1 || reps > MAX_REPS) reps = 1;
+    for (int r = -warmup; r < reps; r++) {
+        double b = load_once(dir, NULL, &err, &rc);
+        if (rc) return die(&err);
+        double ca = cpu_now(), t = load_once(dir, lora, &err, &rc);
+        if (rc) return die(&err);
+        if (r >= 0) { times[r] = t; base[r] = b; cpu[r] = cpu_now() - ca; }
+    }
+    printf("{\"case\": \"lora\", ");
+    print_times("times", times, reps);
+    printf(", ");
+    print_times("base_s", base, reps);
+    printf(", ");
+    print_times("cpu_s", cpu, reps);
+    print_tail(0.0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * umT5 encoder. */
 static int bench_t5(const char *path, const char *tokens, int reps, int warmup) {
     T2vError err = {0};
@@ -292,7 +339,8 @@ static int usage(void) {
             "usage: bench_t2v [-t THREADS] gemm M K N REPS\n"
             "       bench_t2v [-t THREADS] dit MODEL_DIR T H W L REPS WARMUP\n"
             "       bench_t2v [-t THREADS] t5 CHECKPOINT TOKENS REPS WARMUP\n"
-            "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n");
+            "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n"
+            "       bench_t2v [-t THREADS] lora MODEL_DIR LORA REPS WARMUP\n");
     return 1;
 }
 
@@ -309,6 +357,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "dit") == 0 && n == 7)
         return bench_dit(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]));
     if (strcmp(cmd, "t5") == 0 && n == 4) return bench_t5(v[0], v[1], atoi(v[2]), atoi(v[3]));
+    if (strcmp(cmd, "lora") == 0 && n == 4) return bench_lora(v[0], v[1], atoi(v[2]), atoi(v[3]));
     if (strcmp(cmd, "vae") == 0 && n == 6)
         return bench_vae(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]));
     return usage();

@@ -89,6 +89,12 @@ CASES = [
          flops=t5_flops(30), what="umT5-XXL encoder, 30-token prompt"),
     dict(name="vae-256x256x17", kind="vae", ckpt="vae", args=[5, 32, 32], reps=1, warmup=0,
          quick=False, what="VAE decode, full width, 256x256x17 (latent 16x5x32x32)"),
+    dict(name="lora-r64-load", kind="lora", ckpt="dit", lora="lora-r64-30", args=[], reps=1, warmup=0,
+         quick=False, torch=False,
+         what="1.3B: load with a rank-64 LoRA on every block linear, merged at load (t2v_s; base_load_s: without)"),
+    dict(name="lora-r64-load-block", kind="lora", ckpt="block", lora="lora-r64-1", args=[], reps=3, warmup=1,
+         quick=True, torch=False,
+         what="1.3B one-layer block: load with a rank-64 LoRA on its 10 linears (t2v_s; base_load_s: without)"),
     # Opt-in (run only when named in --cases): the VAE issue's memory figures.
     dict(name="vae-480x832x17", kind="vae", ckpt="vae", args=[5, 60, 104], reps=1, warmup=0, quick=False,
          optin=True, what="VAE decode, full width, 480x832x17 (latent 16x5x60x104)"),
@@ -109,6 +115,8 @@ def case_args(c, reps, warmup):
     """Command-line arguments after the case name (same for both sides)."""
     if c["kind"] == "gemm":
         return [str(a) for a in c["args"]] + [str(reps)]
+    if c["kind"] == "lora":
+        return [ckpt_path(c), os.path.join(CACHE, "lora", c["lora"] + ".safetensors"), str(reps), str(warmup)]
     extra = [os.path.join(CACHE, "t5xxl", "tokens.safetensors")] if c["kind"] == "t5" else []
     return [ckpt_path(c)] + extra + [str(a) for a in c["args"]] + [str(reps), str(warmup)]
 
@@ -248,6 +256,9 @@ def build(blas):
 def write_checkpoints(cases, sdcpp=False):
     need = sorted({c["ckpt"] for c in cases if "ckpt" in c} | ({"dit", "vae"} if sdcpp else set()))
     missing = ["t5-hf"] if sdcpp and not os.path.exists(SDCPP_T5) else []
+    if any(c["kind"] == "lora" and not os.path.exists(os.path.join(CACHE, "lora", c["lora"] + ".safetensors"))
+           for c in cases):
+        missing.append("lora")
     for w in need:
         c = {"ckpt": w}
         p = ckpt_path(c)
@@ -305,6 +316,8 @@ def make_rows(runs, peak):
             row["t2v_rss"] = t["rusage_maxrss"]
             row["t2v_cpu_s"] = median(t.get("cpu_s", []))
             row["t2v_load_s"] = t.get("load_s")
+            if "base_s" in t:  # lora: the load without the LoRA
+                row["base_load_s"] = median(t["base_s"])
             row["core"] = t.get("openblas_core")
             if c["kind"] == "gemm":
                 row["raw_sgemm_s"] = median(t["raw_s"])
