@@ -1,6 +1,6 @@
 /*
  * test_layouts.c: the layouts and naming conventions besides the official one
- * (ref/lib/names.c, model.c), files written by tools/write_layouts.py from the
+ * (ref/lib/names.c, model.c), files written by tools/golden_layouts.py from the
  * tiny model (golden/models/tiny):
  *   - the diffusers folder: detected, config.json in diffusers form read, and
  *     every official tensor of the DiT and umT5 mapped to the same bytes, the

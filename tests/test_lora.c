@@ -1,6 +1,6 @@
 /*
  * test_lora.c: LoRA adapters on the DiT (ref/lib/lora.c), files and float64
- * goldens written by tools/write_layouts.py (deltas merged in float64 there):
+ * goldens written by tools/golden_layouts.py (deltas merged in float64 there):
  *   - the key parser: original/ComfyUI (lora_down/up, lora_A/B, alpha, .diff,
  *     .diff_b), diffusers/PEFT (attn1/attn2, ffn.net, proj_out, lora_B.bias),
  *     kohya (underscores matched against the real module names), unknowns;

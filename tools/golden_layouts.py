@@ -498,7 +498,7 @@ def hostile(sd):
                os.path.join(HOSTILE, "pt_counter_global.pt"))
     rows.append(("pt_counter_global.pt", "dit", "collections.Counter"))
     with open(os.path.join(HOSTILE, "MANIFEST"), "w") as f:
-        f.write("# Written by tools/write_layouts.py: FILE<TAB>LOADER<TAB>expected message substring.\n"
+        f.write("# Written by tools/golden_layouts.py: FILE<TAB>LOADER<TAB>expected message substring.\n"
                 "# lora: lora_apply on the tiny DiT; dit: ckpt_open_as(ROLE_DIT). Each must be refused\n"
                 "# with T2V_EINPUT and a message naming the file and containing the substring.\n")
         for r in rows:
