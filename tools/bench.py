@@ -89,12 +89,14 @@ CASES = [
          flops=t5_flops(30), what="umT5-XXL encoder, 30-token prompt"),
     dict(name="vae-256x256x17", kind="vae", ckpt="vae", args=[5, 32, 32], reps=1, warmup=0,
          quick=False, what="VAE decode, full width, 256x256x17 (latent 16x5x32x32)"),
-    dict(name="lora-r64-load", kind="lora", ckpt="dit", lora="lora-r64-30", args=[], reps=1, warmup=0,
+    dict(name="lora-r64-load", kind="lora", ckpt="dit", lora="lora-r64-30", args=[5, 32, 32, 30], reps=1, warmup=0,
          quick=False, torch=False,
-         what="1.3B: load with a rank-64 LoRA on every block linear, merged at load (t2v_s; base_load_s: without)"),
-    dict(name="lora-r64-load-block", kind="lora", ckpt="block", lora="lora-r64-1", args=[], reps=3, warmup=1,
-         quick=True, torch=False,
-         what="1.3B one-layer block: load with a rank-64 LoRA on its 10 linears (t2v_s; base_load_s: without)"),
+         what="1.3B + rank-64 LoRA on every block linear: load (t2v_s; base_load_s without), then one "
+              "256x256x17 forward (fwd_s; fwd_base_s without)"),
+    dict(name="lora-r64-block-1560", kind="lora", ckpt="block", lora="lora-r64-1", args=[1, 60, 104, 30], reps=2,
+         warmup=0, quick=True, torch=False,
+         what="1.3B one-layer block + rank-64 LoRA on its 10 linears: load (t2v_s; base_load_s without), then "
+              "one forward at 1,560 tokens (fwd_s; fwd_base_s without)"),
     # Opt-in (run only when named in --cases): the VAE issue's memory figures.
     dict(name="vae-480x832x17", kind="vae", ckpt="vae", args=[5, 60, 104], reps=1, warmup=0, quick=False,
          optin=True, what="VAE decode, full width, 480x832x17 (latent 16x5x60x104)"),
@@ -116,7 +118,8 @@ def case_args(c, reps, warmup):
     if c["kind"] == "gemm":
         return [str(a) for a in c["args"]] + [str(reps)]
     if c["kind"] == "lora":
-        return [ckpt_path(c), os.path.join(CACHE, "lora", c["lora"] + ".safetensors"), str(reps), str(warmup)]
+        return ([ckpt_path(c), os.path.join(CACHE, "lora", c["lora"] + ".safetensors")] + [str(a) for a in c["args"]]
+                + [str(reps), str(warmup)])
     extra = [os.path.join(CACHE, "t5xxl", "tokens.safetensors")] if c["kind"] == "t5" else []
     return [ckpt_path(c)] + extra + [str(a) for a in c["args"]] + [str(reps), str(warmup)]
 
@@ -316,8 +319,9 @@ def make_rows(runs, peak):
             row["t2v_rss"] = t["rusage_maxrss"]
             row["t2v_cpu_s"] = median(t.get("cpu_s", []))
             row["t2v_load_s"] = t.get("load_s")
-            if "base_s" in t:  # lora: the load without the LoRA
+            if "base_s" in t:  # lora: the load and a forward without the LoRA, a forward with it
                 row["base_load_s"] = median(t["base_s"])
+                row["fwd_s"], row["fwd_base_s"] = median(t["fwd_s"]), median(t["fwd_base_s"])
             row["core"] = t.get("openblas_core")
             if c["kind"] == "gemm":
                 row["raw_sgemm_s"] = median(t["raw_s"])

@@ -8,7 +8,6 @@
 
 #include "model.h"
 #include "names.h"
-#include "ops.h"
 
 const char *lora_convention_name(LoraConvention c) {
     return c == LORA_DIFFUSERS ? "diffusers/PEFT" : c == LORA_KOHYA ? "kohya" : "original/ComfyUI";
@@ -257,45 +256,80 @@ static int lora_factor(const LoraMod *m, int64_t rank, float *f, const char *pat
     return T2V_OK;
 }
 
-/* dW = scale * (alpha / rank) * up @ down on W [out, ...]. */
-static int merge_updown(TensorList *w, const LoraMod *m, float scale, const char *path, T2vError *err) {
+/* The tensor of w named `name` (mutable), or NULL. */
+static Tensor *find_mut(TensorList *w, const char *name) {
+    for (int i = 0; i < w->n; i++)
+        if (!strcmp(w->names[i], name)) return &w->tensors[i];
+    return NULL;
+}
+
+/* W's delta becomes [old up | f up] @ [old down; down] (rank old + r): a new
+ * LowRank in one block owned by the store. up [N, r] is scaled by f here. */
+static int attach_lowrank(Tensor *W, LoraStore *st, const float *up, const float *down, int64_t N, int64_t r,
+                          int64_t K, float f, T2vError *err) {
+    const LowRank *old = W->delta;
+    int64_t r0 = old ? old->rank : 0, R = r0 + r;
+    if (R > (1 << 20)) return t2v_fail(err, T2V_EINPUT, "LoRA: total rank %lld on one weight is too large", (long long)R);
+    if (st->n == st->cap) {
+        int cap = st->cap ? 2 * st->cap : 64;
+        void **b = (void **)realloc(st->blocks, (size_t)cap * sizeof *b);
+        if (!b) return t2v_fail(err, T2V_ERESOURCE, "out of memory for LoRA deltas");
+        st->blocks = b, st->cap = cap;
+    }
+    LowRank *d = (LowRank *)t2v_malloc(sizeof *d + sizeof(float) * (size_t)R * (size_t)(N + K), "LoRA delta", err);
+    if (!d) return T2V_ERESOURCE;
+    st->blocks[st->n++] = d;
+    float *u = (float *)(d + 1), *dn = u + (size_t)N * R;
+    for (int64_t n = 0; n < N; n++) {
+        if (r0) memcpy(u + n * R, old->up + n * r0, sizeof(float) * (size_t)r0);
+        for (int64_t j = 0; j < r; j++) u[n * R + r0 + j] = f * up[n * r + j];
+    }
+    if (r0) memcpy(dn, old->down, sizeof(float) * (size_t)(r0 * K));
+    memcpy(dn + r0 * K, down, sizeof(float) * (size_t)(r * K));
+    d->rank = (int)R, d->up = u, d->down = dn;
+    W->delta = d;
+    return T2V_OK;
+}
+
+/* dW = scale * (alpha / rank) * up @ down on W [out, ...], kept low-rank
+ * (tensor.h LowRank): W stays in its file dtype. */
+static int merge_updown(TensorList *w, LoraStore *st, const LoraMod *m, float scale, const char *path,
+                        T2vError *err) {
     const Tensor *up = m->t[LORA_UP], *down = m->t[LORA_DOWN];
     if (!up || !down)
         return t2v_fail(err, T2V_EINPUT, "%s: LoRA for '%s' has %s but no %s", path, m->module,
                         up ? m->key[LORA_UP] : m->key[LORA_DOWN], up ? "lora_down / lora_A" : "lora_up / lora_B");
     char name[300];
     snprintf(name, sizeof name, "%s.weight", m->module);
-    const Tensor *base = tl_find(w, name);
+    Tensor *W = find_mut(w, name);
     int64_t rank = up->ndim >= 2 ? up->shape[1] : -1, out = up->shape[0];
-    if (up->ndim < 2 || down->ndim < 2 || tensor_numel(up) != out * rank || down->shape[0] != rank)
+    if (up->ndim < 2 || down->ndim < 2 || tensor_numel(up) != out * rank || down->shape[0] != rank || rank < 1)
         return t2v_fail(err, T2V_EINPUT, "%s: LoRA '%s': up %s has rank %lld, down %s has rank %lld: they must agree",
                         path, m->module, m->key[LORA_UP], (long long)rank, m->key[LORA_DOWN],
                         (long long)(down->ndim ? down->shape[0] : 0));
     int64_t K = tensor_numel(down) / rank;
-    if (!base || base->shape[0] != out || tensor_numel(base) != out * K)
+    if (!W || W->ndim < 2 || W->shape[0] != out || tensor_numel(W) != out * K)
         return t2v_fail(err, T2V_EINPUT, "%s: LoRA '%s': up x down is [%lld, %lld], which does not fit %s", path,
                         m->module, (long long)out, (long long)K, name);
     float f = 1.0f;
     int rc = lora_factor(m, rank, &f, path, err);
     if (rc) return rc;
-    Tensor *W = owned_f32(w, name, err);
-    float *u = W ? tensor_to_f32_alloc(up, err) : NULL, *d = u ? tensor_to_f32_alloc(down, err) : NULL;
-    if (d) gemm(0, 0, (int)out, (int)K, (int)rank, scale * f, u, (int)rank, d, (int)K, 1.0f, (float *)W->data, (int)K);
-    if (!rc && d && m->t[LORA_BIAS]) { /* PEFT's lora_B bias rides on the same scaling */
+    float *u = tensor_to_f32_alloc(up, err), *d = u ? tensor_to_f32_alloc(down, err) : NULL;
+    rc = d ? attach_lowrank(W, st, u, d, out, rank, K, scale * f, err) : err->code;
+    if (!rc && m->t[LORA_BIAS]) { /* PEFT's lora_B bias rides on the same scaling */
         snprintf(name, sizeof name, "%s.bias", m->module);
         Tensor *B = owned_f32(w, name, err);
         rc = B ? add_scaled(B, m->t[LORA_BIAS], scale * f, path, m->key[LORA_BIAS], err) : T2V_EINPUT;
     }
-    rc = rc ? rc : d ? T2V_OK : err->code;
     free(u);
     free(d);
     return rc;
 }
 
-static int merge_mod(TensorList *w, const LoraMod *m, float scale, const char *path, T2vError *err) {
+static int merge_mod(TensorList *w, LoraStore *st, const LoraMod *m, float scale, const char *path, T2vError *err) {
     int rc = T2V_OK;
     char name[300];
-    if (m->t[LORA_UP] || m->t[LORA_DOWN]) rc = merge_updown(w, m, scale, path, err);
+    if (m->t[LORA_UP] || m->t[LORA_DOWN]) rc = merge_updown(w, st, m, scale, path, err);
     else if (m->t[LORA_ALPHA] || m->t[LORA_BIAS])
         rc = t2v_fail(err, T2V_EINPUT, "%s: LoRA '%s' has %s but no up/down pair", path, m->module,
                       m->key[m->t[LORA_ALPHA] ? LORA_ALPHA : LORA_BIAS]);
@@ -310,7 +344,7 @@ static int merge_mod(TensorList *w, const LoraMod *m, float scale, const char *p
     return rc;
 }
 
-static int apply_one(TensorList *w, const LoraFile *f, int ignore_unknown, T2vError *err) {
+static int apply_one(TensorList *w, LoraStore *st, const LoraFile *f, int ignore_unknown, T2vError *err) {
     Checkpoint ck;
     int rc = ckpt_open(&ck, f->path, err);
     if (rc) return rc;
@@ -319,15 +353,21 @@ static int apply_one(TensorList *w, const LoraFile *f, int ignore_unknown, T2vEr
     rc = collect(&s, ck.tensors, w, f->path, err);
     if (!rc && s.n_unknown && !ignore_unknown) rc = report_unknown(&s, f->path, err);
     if (!rc && s.n == 0) rc = t2v_fail(err, T2V_EINPUT, "%s: no LoRA key applies to this DiT", f->path);
-    for (int i = 0; i < s.n && !rc; i++) rc = merge_mod(w, &s.m[i], f->scale, f->path, err);
+    for (int i = 0; i < s.n && !rc; i++) rc = merge_mod(w, st, &s.m[i], f->scale, f->path, err);
     set_free(&s);
     ckpt_close(&ck);
     return rc;
 }
 
-int lora_apply(TensorList *w, const LoraFile *files, int n, int ignore_unknown, T2vError *err) {
+void lora_store_free(LoraStore *s) {
+    for (int i = 0; i < s->n; i++) free(s->blocks[i]);
+    free(s->blocks);
+    memset(s, 0, sizeof *s);
+}
+
+int lora_apply(TensorList *w, LoraStore *st, const LoraFile *files, int n, int ignore_unknown, T2vError *err) {
     for (int i = 0; i < n; i++) {
-        int rc = apply_one(w, &files[i], ignore_unknown, err);
+        int rc = apply_one(w, st, &files[i], ignore_unknown, err);
         if (rc) return rc;
     }
     return T2V_OK;

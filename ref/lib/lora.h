@@ -14,10 +14,13 @@
  * The deltas (docs/MODEL.md 6.4):
  *   dW = SCALE * (alpha / rank) * up @ down   (alpha defaults to rank)
  *   dW = SCALE * diff,  db = SCALE * diff_b,  db = SCALE * (alpha / rank) * lora_B.bias
- * and several files sum. They are merged when the DiT is loaded: every
- * changed weight becomes an owned fp32 copy, base widened exactly (any
- * dtype: bf16, fp16, fp8 with its scale) plus the deltas in fp32. Keys that
- * name nothing in the model are an error listing them, unless ignored.
+ * and several files sum. An up/down pair is kept low rank, in fp32, beside
+ * its weight (which stays in its file dtype: bf16, fp16, fp8 with its scale,
+ * quantized): the kernels add up @ down to the weight where they widen it
+ * to fp32 for a GEMM, and up @ (down @ x) beside a matrix-vector product.
+ * Full deltas (.diff, .diff_b) are added to an fp32 copy of their tensor.
+ * Keys that name nothing in the model are an error listing them, unless
+ * ignored.
  */
 #ifndef T2V_LORA_H
 #define T2V_LORA_H
@@ -46,10 +49,21 @@ int lora_parse_key(const char *key, const TensorList *model, char *module, size_
  * (t2v info FILE). */
 int lora_count_keys(const TensorList *tl, int per_convention[3]);
 
-/* Merges the files into w (the DiT's tensors under official names; changed
- * tensors become owned F32). T2V_EINPUT naming the file and key for an
+/* The memory of the low-rank deltas lora_apply attaches (the Checkpoint
+ * whose tensors they change owns it; freed with it). */
+typedef struct {
+    void **blocks;
+    int n, cap;
+} LoraStore;
+void lora_store_free(LoraStore *s);
+
+/* Applies the files to w (the DiT's tensors under official names): up/down
+ * pairs become each weight's low-rank delta (Tensor.delta, fp32, several
+ * files concatenated along the rank), added where the kernels widen the
+ * weight; .diff / .diff_b / lora_B.bias make their tensor an owned F32
+ * copy with the delta added. T2V_EINPUT naming the file and key for an
  * unknown key (unless ignore_unknown), a rank that differs between up and
  * down, a shape that does not fit its weight. */
-int lora_apply(TensorList *w, const LoraFile *files, int n, int ignore_unknown, T2vError *err);
+int lora_apply(TensorList *w, LoraStore *store, const LoraFile *files, int n, int ignore_unknown, T2vError *err);
 
 #endif

@@ -80,6 +80,7 @@ int ckpt_open_as(Checkpoint *c, const char *path, WeightRole role, T2vError *err
 
 void ckpt_close(Checkpoint *c) {
     tl_free(&c->mapped);
+    lora_store_free(&c->lora);
     if (c->is_pth) pth_close(&c->pth);
     else if (c->tensors) st_close_any(&c->st);
     memset(c, 0, sizeof *c);
@@ -415,7 +416,7 @@ int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
     if (!m->has_dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", m->paths.dir);
     if (!m->paths.dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no DiT checkpoint", m->paths.dir);
     int rc = ckpt_open_as(ck, m->paths.dit, ROLE_DIT, err);
-    if (!rc && m->n_lora && (rc = lora_apply(&ck->mapped, m->lora, m->n_lora, m->lora_ignore_unknown, err)))
+    if (!rc && m->n_lora && (rc = lora_apply(&ck->mapped, &ck->lora, m->lora, m->n_lora, m->lora_ignore_unknown, err)))
         ckpt_close(ck);
     else if (!rc && (rc = dit_build(dit, &m->dit, ck->tensors, err))) ckpt_close(ck);
     return rc;

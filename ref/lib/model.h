@@ -44,6 +44,7 @@ typedef struct {
     PthFile pth;
     const TensorList *tensors;
     TensorList mapped;    /* ckpt_open_as: official names (views; LoRA merges owned) */
+    LoraStore lora;       /* LoRA deltas attached to mapped's tensors (lora.h)     */
     char convention[128]; /* ckpt_open_as: the naming convention found (names.h)     */
 } Checkpoint;
 

@@ -344,7 +344,7 @@ const Tensor *tl_require(const TensorList *tl, T2vError *err, int ndim, const in
     for (int i = 0; ok && i < ndim; i++)
         if (shape[i] >= 0 && t->shape[i] != shape[i]) ok = 0;
     if (!ok) {
-        Tensor w = {DT_F32, ndim, {0}, NULL, 0, 0.0f};
+        Tensor w = {DT_F32, ndim, {0}, NULL, 0, 0.0f, NULL};
         for (int i = 0; i < ndim; i++) w.shape[i] = shape[i];
         shape_str(&w, want, sizeof want);
         shape_str(t, got, sizeof got);

@@ -109,13 +109,23 @@ void widen_scaled(float *dst, const void *src, DType dt, float scale, int64_t n)
  * tensor_from_i32 to make one from host arrays, tensor_f32 to read one. */
 #define T2V_MAX_DIMS 8
 
+/* A low-rank delta on a weight W [N, K] (LoRA, lora.h): the weight used is
+ * W + up [N, rank] @ down [rank, K], fp32, the strength folded into up. The
+ * kernels add it where W is widened (ops.c weight_f32) or beside a
+ * matrix-vector product, so W itself stays in its file dtype. */
+typedef struct {
+    int rank;
+    const float *up, *down;
+} LowRank;
+
 typedef struct {
     DType dtype;
     int ndim;
     int64_t shape[T2V_MAX_DIMS];
     void *data;
-    int owned;   /* 1: data was malloc'ed and tensor_free releases it */
-    float scale; /* per-tensor dequantization scale: w = value x scale; 0: none */
+    int owned;            /* 1: data was malloc'ed and tensor_free releases it */
+    float scale;          /* per-tensor dequantization scale: w = value x scale; 0: none */
+    const LowRank *delta; /* LoRA delta added to W; NULL: none */
 } Tensor;
 
 int64_t tensor_numel(const Tensor *t);
