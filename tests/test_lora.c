@@ -14,6 +14,7 @@
 
 #include "../ref/lib/lora.h"
 #include "../ref/lib/model.h"
+#include "../ref/lib/platform.h"
 
 #define TINY "golden/models/tiny"
 #define LAY "golden/layouts/"
@@ -119,8 +120,40 @@ static void test_merges(void) {
           "I2V keys refused: %.200s", e.msg);
 }
 
+/* The same bits for 1, 2 and 3 threads with LoRA deltas (GEMM and matvec paths). */
+static void test_threads(void) {
+    SafeTensors g;
+    if (!golden_open(&g, LAY "golden.safetensors")) return;
+    LoraFile files[2] = {{LAY "lora_comfy.safetensors", 1.0f}, {LAY "lora_kohya.safetensors", 0.5f}};
+    Model tiny;
+    T2vError e = {0, {0}};
+    ModelOptions o;
+    memset(&o, 0, sizeof o);
+    o.lora = files, o.n_lora = 2;
+    Checkpoint ck;
+    DiT m;
+    int rc = model_open_with(&tiny, TINY, &o, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &e), opened = !rc, loaded = 0;
+    if (!rc) loaded = !(rc = model_load_dit(&tiny, &ck, &m, &e));
+    int64_t nl, nc, nt;
+    float *lat = golden_f32(&g, "latent", &nl), *ctx = golden_f32(&g, "context", &nc), *ts = golden_f32(&g, "timestep", &nt);
+    float *v[3] = {calloc(256, sizeof(float)), calloc(256, sizeof(float)), calloc(256, sizeof(float))};
+    for (int k = 0; !rc && k < 3; k++) {
+        platform_set_threads(k + 1);
+        rc = dit_forward(&m, lat, 1, 4, 4, ts, 1, ctx, (int)(nc / m.c.text_dim), v[k], &e);
+    }
+    platform_set_threads(platform_default_threads());
+    CHECK(rc == 0 && !memcmp(v[0], v[1], 256 * sizeof(float)) && !memcmp(v[0], v[2], 256 * sizeof(float)),
+          "two LoRAs: the same bits with 1, 2 and 3 threads%s%s", rc ? ": " : "", rc ? e.msg : "");
+    if (loaded) { dit_free(&m); ckpt_close(&ck); }
+    if (opened) model_close(&tiny);
+    for (int k = 0; k < 3; k++) free(v[k]);
+    free(lat); free(ctx); free(ts);
+    st_close(&g);
+}
+
 int main(void) {
     test_keys();
     test_merges();
+    test_threads();
     return h_finish();
 }
