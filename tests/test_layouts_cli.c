@@ -94,6 +94,7 @@ static void test_info(void) {
         {LAY "dit_comfy_fp8_scaled.safetensors", "layout: DiT (official, prefix model.diffusion_model., fp8 e4m3fn with per-tensor scales)"},
         {LAY "dit_rcm.pth", "prefix net. (rCM)"},
         {LAY "dit_selfforcing.pt", "(distilled .pt)"},
+        {LAY "dit_causvid.pt", "the training checkpoint's 'generator_ema' entry"},
         {LAY "t5_comfy_fp8_scaled.safetensors", "layout: umT5 (Hugging Face (UMT5EncoderModel)"},
         {LAY "diffusers/vae/diffusion_pytorch_model.safetensors", "layout: VAE (diffusers (AutoencoderKLWan))"},
         {LAY "lora_peft.safetensors", "LoRA: 13 keys (0 original/ComfyUI, 13 diffusers/PEFT, 0 kohya)"},

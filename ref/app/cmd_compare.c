@@ -293,6 +293,7 @@ static int info_file(const char *path) {
     Checkpoint c;
     if (ckpt_open(&c, path, &e)) return die(&e);
     printf("%s (%s)\n", path, c.is_pth ? "PyTorch zip checkpoint" : "safetensors");
+    if (c.is_pth && c.pth.entry[0]) printf("  the state dict is the training checkpoint's '%s' entry\n", c.pth.entry);
     print_tensor_list(c.tensors);
     print_layout(c.tensors, path);
     if (!c.is_pth && c.st.nfiles == 1)

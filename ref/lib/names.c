@@ -380,6 +380,11 @@ int dit_config_from_diffusers(DiTConfig *c, const JsonValue *j, const char *path
         if ((v = json_get(j, i2v[k])) && v->type != JSON_NULL)
             return t2v_fail(err, T2V_EINPUT, "%s: \"%s\" is set: an image-to-video model, which t2v does not run",
                             path, i2v[k]);
+    if ((v = json_get(j, "qk_norm")) && !(v->type == JSON_STRING && !strcmp(v->string, "rms_norm_across_heads")))
+        return t2v_fail(err, T2V_EINPUT, "%s: \"qk_norm\": Wan2.1 uses \"rms_norm_across_heads\"", path);
+    if ((v = json_get(j, "cross_attn_norm")) && !(v->type == JSON_BOOL && v->boolean))
+        return t2v_fail(err, T2V_EINPUT, "%s: \"cross_attn_norm\": Wan2.1 has the affine cross-attention norm (true)",
+                        path);
     int heads = c->num_heads, head_dim = c->dim / c->num_heads, rc = T2V_OK;
     struct { const char *key; int *field; } keys[] = {
         {"num_attention_heads", &heads}, {"attention_head_dim", &head_dim}, {"ffn_dim", &c->ffn_dim},

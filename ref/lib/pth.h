@@ -32,6 +32,7 @@ typedef struct {
     MappedFile map;
     TensorList tensors;  /* name -> tensor, in pickle order */
     int borrowed;        /* 1: map.data belongs to the caller (pth_open_mem) */
+    char entry[16];      /* "generator_ema" / "generator": the training dict's entry read; "" */
 } PthFile;
 
 /* Opens and validates a .pth checkpoint. On failure p is left closed. */
