@@ -46,6 +46,8 @@ static void test_keys(void) {
     parse_case(m, "transformer.blocks.1.attn2.to_v.lora_B.weight", 0, "blocks.1.cross_attn.v", LORA_UP, LORA_DIFFUSERS);
     parse_case(m, "transformer.blocks.0.ffn.net.0.proj.lora_A.weight", 0, "blocks.0.ffn.0", LORA_DOWN, LORA_DIFFUSERS);
     parse_case(m, "transformer.proj_out.lora_B.bias", 0, "head.head", LORA_BIAS, LORA_DIFFUSERS);
+    parse_case(m, "base_model.model.blocks.1.attn2.to_q.lora_A.weight", 0, "blocks.1.cross_attn.q", LORA_DOWN,
+               LORA_DIFFUSERS);
     parse_case(m, "transformer.condition_embedder.time_proj.lora_A.weight", 0, "time_projection.1", LORA_DOWN,
                LORA_DIFFUSERS);
     parse_case(m, "lora_unet_blocks_0_self_attn_q.lora_down.weight", 0, "blocks.0.self_attn.q", LORA_DOWN, LORA_KOHYA);

@@ -82,8 +82,8 @@ int lora_parse_key(const char *key, const TensorList *model, char *module, size_
     } else {
         const char *b = base;
         *conv = LORA_ORIGINAL;
-        if (!strncmp(b, "transformer.", 12)) {
-            b += 12;
+        if (!strncmp(b, "transformer.", 12) || !strncmp(b, "base_model.model.", 17)) { /* diffusers, raw PEFT */
+            b += b[0] == 't' ? 12 : 17;
             *conv = LORA_DIFFUSERS;
         }
         if (names_dit_official(module, n, b)) return -1;

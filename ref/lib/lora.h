@@ -9,6 +9,7 @@
  *                       .diff_b (a bias delta): head.head.diff_b
  *   diffusers / PEFT    transformer.blocks.0.attn1.to_q.lora_A.weight,
  *                       .lora_B.weight, .lora_B.bias; attn2 = cross-attention
+ *                       (also under PEFT's own "base_model.model." prefix)
  *   kohya               lora_unet_blocks_0_self_attn_q.lora_down.weight + .alpha,
  *                       matched against the model's real module names
  * The deltas (docs/MODEL.md 6.4):
