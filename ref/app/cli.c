@@ -84,7 +84,8 @@ static const char HELP_HEAD[] =
 #define HELP_MODEL_FILES \
     "  --dit FILE             the DiT from one file instead of the directory's: official,\n" \
     "                         ComfyUI (fp16/bf16/fp8), CausVid/Self-Forcing .pt, rCM (README,\n" \
-    "                         Layouts); its config from its shapes when DIR has no config.json\n" \
+    "                         Layouts); its config from its shapes (heads, text length: DIR's\n" \
+    "                         config.json when its dim matches)\n" \
     "  --t5 FILE              the umT5 encoder from one file (official or Hugging Face names,\n" \
     "                         fp8 with per-tensor scales as ComfyUI's umt5_xxl_fp8_e4m3fn_scaled)\n" \
     "  --vae FILE             the VAE from one file (official or diffusers names)\n" \

@@ -105,8 +105,9 @@ enum { MODEL_NEED_CONFIG = 1, MODEL_NEED_DIT = 2, MODEL_NEED_T5 = 4, MODEL_NEED_
  * (T2V_EINPUT, naming the directory and the missing file) for a file of
  * `need` that is absent, and for any file present but malformed. */
 int model_open(Model *m, const char *dir, int need, T2vError *err);
-/* The same with command-line changes (o may be NULL). A --dit file without
- * a config.json beside it gets its config from its shapes (names.h). */
+/* The same with command-line changes (o may be NULL). A --dit file's
+ * config comes from its shapes, heads and text_len from the directory's
+ * config.json when its dim matches (names.h dit_config_from_tensors). */
 int model_open_with(Model *m, const char *dir, const ModelOptions *o, int need, T2vError *err);
 void model_close(Model *m);
 
