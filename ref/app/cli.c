@@ -89,7 +89,7 @@ static const char HELP_HEAD[] =
     "  --t5 FILE              the umT5 encoder from one file (official or Hugging Face names,\n" \
     "                         fp8 with per-tensor scales as ComfyUI's umt5_xxl_fp8_e4m3fn_scaled)\n" \
     "  --vae FILE             the VAE from one file (official or diffusers names)\n" \
-    "  --lora FILE[:SCALE]    merge a LoRA into the DiT (repeatable, summed; SCALE default 1)\n" \
+    "  --lora FILE[:SCALE]    apply a LoRA to the DiT (repeatable, summed; SCALE default 1)\n" \
     "  --lora-ignore-unknown  skip LoRA keys that name nothing in the DiT (default: an error)\n"
 
 static const char HELP_GENERATE[] =
