@@ -46,6 +46,16 @@ static void test_fp8(void) {
     DType dt;
     CHECK(dtype_from_name("F8_E4M3", &dt) == 0 && dt == DT_F8_E4M3 && dtype_size(dt) == 1,
           "safetensors dtype F8_E4M3 known, 1 byte");
+    unsigned char all[2048];
+    float wide[2048];
+    for (int i = 0; i < 2048; i++) all[i] = (unsigned char)(i * 7 + 3);
+    widen_to_f32(wide, all, DT_F8_E4M3, 2048); /* the table path (n >= 1024) */
+    int diff = 0;
+    for (int i = 0; i < 2048; i++) {
+        float v = f8e4m3_to_f32(all[i]);
+        diff += isnan(v) ? !isnan(wide[i]) : memcmp(&v, &wide[i], 4) != 0;
+    }
+    CHECK(diff == 0, "F8_E4M3 rows of 2048 (table path) = element decoding (%d differ)", diff);
     unsigned char raw[2] = {0x38, 0xb8}; /* 1, -1 */
     float out[2];
     widen_scaled(out, raw, DT_F8_E4M3, 0.25f, 2);

@@ -170,7 +170,13 @@ void widen_to_f32(float *dst, const void *src, DType dt, int64_t n) {
         for (int64_t i = 0; i < n; i++) dst[i] = (float)(signed char)s[i];
         break;
     case DT_F8_E4M3:
-        for (int64_t i = 0; i < n; i++) dst[i] = f8e4m3_to_f32(s[i]);
+        if (n < 1024) {
+            for (int64_t i = 0; i < n; i++) dst[i] = f8e4m3_to_f32(s[i]);
+        } else { /* a row of a weight: a table of the 256 values, built here (no global state) */
+            float lut[256];
+            for (int b = 0; b < 256; b++) lut[b] = f8e4m3_to_f32((uint8_t)b);
+            for (int64_t i = 0; i < n; i++) dst[i] = lut[s[i]];
+        }
         break;
     case DT_U8:
     case DT_BOOL:
