@@ -84,16 +84,15 @@ static const char *frag(const char *s, const char *f) {
     return s[n] == '.' ? s + n + 1 : NULL;
 }
 
-/* out <- head + mapped(rest) using rows; 1 when a row matched. */
+/* out <- head + mapped(rest) using rows: the length written (snprintf's,
+ * so >= n when cut), or -1 when no row matched. */
 static int apply_rows(char *out, size_t n, const char *head, const char *rest, const NameRow *rows,
                       size_t nrows) {
     for (size_t i = 0; i < nrows; i++) {
         const char *tail = frag(rest, rows[i].other);
-        if (!tail) continue;
-        snprintf(out, n, "%s%s%s%s", head, rows[i].official, *tail ? "." : "", tail);
-        return 1;
+        if (tail) return snprintf(out, n, "%s%s%s%s", head, rows[i].official, *tail ? "." : "", tail);
     }
-    return 0;
+    return -1;
 }
 
 /* ===========================================================================
@@ -108,15 +107,15 @@ const char *names_dit_prefix(const char *name) {
 int names_dit_official(char *out, size_t n, const char *name) {
     const char *s = name + strlen(names_dit_prefix(name));
     char head[32];
-    int blk, len = 0;
+    int blk, len = 0, w;
     if (sscanf(s, "blocks.%d.%n", &blk, &len) == 1 && len > 0 && blk >= 0) {
         snprintf(head, sizeof head, "blocks.%d.", blk);
-        if (!apply_rows(out, n, head, s + len, DIT_BLOCK_ROWS, NROWS(DIT_BLOCK_ROWS)))
-            snprintf(out, n, "%s", s);
-    } else if (!apply_rows(out, n, "", s, DIT_TOP_ROWS, NROWS(DIT_TOP_ROWS))) {
-        snprintf(out, n, "%s", s);
+        w = apply_rows(out, n, head, s + len, DIT_BLOCK_ROWS, NROWS(DIT_BLOCK_ROWS));
+    } else {
+        w = apply_rows(out, n, "", s, DIT_TOP_ROWS, NROWS(DIT_TOP_ROWS));
     }
-    return strlen(s) + 32 < n ? 0 : -1;
+    if (w < 0) w = snprintf(out, n, "%s", s);
+    return (size_t)w < n ? 0 : -1;
 }
 
 /* Whether the (prefix-stripped) names are diffusers ones. */
@@ -139,8 +138,8 @@ static void t5_official(char *out, size_t n, const char *name) {
         char rest[256];
         snprintf(rest, sizeof rest, "%d.%s", layer, name + len);
         snprintf(head, sizeof head, "blocks.%d.", blk);
-        if (apply_rows(out, n, head, rest, T5_LAYER_ROWS, NROWS(T5_LAYER_ROWS))) return;
-    } else if (apply_rows(out, n, "", name, T5_TOP_ROWS, NROWS(T5_TOP_ROWS))) {
+        if (apply_rows(out, n, head, rest, T5_LAYER_ROWS, NROWS(T5_LAYER_ROWS)) >= 0) return;
+    } else if (apply_rows(out, n, "", name, T5_TOP_ROWS, NROWS(T5_TOP_ROWS)) >= 0) {
         return;
     }
     snprintf(out, n, "%s", name);
@@ -168,7 +167,7 @@ static int vae_stage_resnets(const TensorList *in) {
 
 /* rest inside a residual block: its sub-names mapped. */
 static void vae_res(char *out, size_t n, const char *head, const char *rest) {
-    if (!apply_rows(out, n, head, rest, VAE_RES_ROWS, NROWS(VAE_RES_ROWS))) snprintf(out, n, "%s%s", head, rest);
+    if (apply_rows(out, n, head, rest, VAE_RES_ROWS, NROWS(VAE_RES_ROWS)) < 0) snprintf(out, n, "%s%s", head, rest);
 }
 
 static void vae_official(char *out, size_t n, const char *name, int nres) {
@@ -176,7 +175,7 @@ static void vae_official(char *out, size_t n, const char *name, int nres) {
     int k, r, len = 0;
     const char *part = !strncmp(name, "encoder.", 8) ? "encoder." : !strncmp(name, "decoder.", 8) ? "decoder." : NULL;
     if (!part) {
-        if (!apply_rows(out, n, "", name, VAE_TOP_ROWS, NROWS(VAE_TOP_ROWS))) snprintf(out, n, "%s", name);
+        if (apply_rows(out, n, "", name, VAE_TOP_ROWS, NROWS(VAE_TOP_ROWS)) < 0) snprintf(out, n, "%s", name);
         return;
     }
     const char *s = name + 8;
@@ -188,7 +187,7 @@ static void vae_official(char *out, size_t n, const char *name, int nres) {
         vae_res(out, n, head, s + len);
     } else if (sscanf(s, "up_blocks.%d.upsamplers.0.%n", &k, &len) == 1 && len > 0) {
         snprintf(out, n, "decoder.upsamples.%d.%s", k * (nres + 1) + nres, s + len);
-    } else if (apply_rows(tmp, sizeof tmp, part, s, VAE_ENDS_ROWS, NROWS(VAE_ENDS_ROWS))) {
+    } else if (apply_rows(tmp, sizeof tmp, part, s, VAE_ENDS_ROWS, NROWS(VAE_ENDS_ROWS)) >= 0) {
         /* a middle residual block also renames its inside */
         const char *m = strstr(tmp, ".middle.");
         if (m && (m[8] == '0' || m[8] == '2') && m[9] == '.') {
