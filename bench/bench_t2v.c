@@ -231,6 +231,68 @@ static int bench_dit(const char *dir, int T, int H, int W, int L, int reps, int 
 }
 
 /* ---------------------------------------------------------------------------
+ * A LoRA on the DiT (lora.h: up/down kept low rank beside each weight and
+ * added where the weight is widened). Each rep loads the model (weights made
+ * resident), runs one forward of T x H x W latents with L text rows, and
+ * closes: `times` / `fwd_s` with the LoRA, `base_s` / `fwd_base_s` without. */
+static int lora_once(const char *dir, const char *lora, int T, int H, int W, int L, double *load_s, double *fwd_s,
+                     double *fwd_cpu, T2vError *err) {
+    Model mo;
+    Checkpoint ck;
+    DiT m;
+    ModelOptions o;
+    LoraFile f = {lora, 1.0f};
+    memset(&o, 0, sizeof o);
+    if (lora) o.lora = &f, o.n_lora = 1;
+    double t0 = platform_now();
+    if (model_open_with(&mo, dir, &o, MODEL_NEED_CONFIG | MODEL_NEED_DIT, err)) return 1;
+    if (model_load_dit(&mo, &ck, &m, err)) { model_close(&mo); return 1; }
+    const DiTConfig c = m.c;
+    int rc = dit_reserve(&m, (T / c.patch_t) * (H / c.patch_h) * (W / c.patch_w), err);
+    make_resident(ck.tensors, NULL);
+    *load_s = platform_now() - t0;
+    float *latent = random_floats((int64_t)c.in_dim * T * H * W, 1.0f, 11);
+    float *context = random_floats((int64_t)L * c.text_dim, 0.25f, 12);
+    float *vel = random_floats((int64_t)c.out_dim * T * H * W, 0.0f, 0);
+    t0 = platform_now();
+    double c0 = cpu_now();
+    if (!rc) rc = dit_forward(&m, latent, T, H, W, &(float){500.0f}, 1, context, L, vel, err);
+    *fwd_s = platform_now() - t0;
+    *fwd_cpu = cpu_now() - c0;
+    free(latent); free(context); free(vel);
+    dit_free(&m);
+    ckpt_close(&ck);
+    model_close(&mo);
+    return rc;
+}
+
+static int bench_lora(const char *dir, const char *lora, int T, int H, int W, int L, int reps, int warmup) {
+    T2vError err = {0};
+    double times[MAX_REPS], base[MAX_REPS], fwd[MAX_REPS], fwd0[MAX_REPS], cpu[MAX_REPS], cpu0[MAX_REPS];
+    if (reps < 1 || reps > MAX_REPS) reps = 1;
+    for (int r = -warmup; r < reps; r++) {
+        double b, f0, c0, t, f, c;
+        if (lora_once(dir, NULL, T, H, W, L, &b, &f0, &c0, &err)) return die(&err);
+        if (lora_once(dir, lora, T, H, W, L, &t, &f, &c, &err)) return die(&err);
+        if (r >= 0) { times[r] = t; base[r] = b; fwd[r] = f; fwd0[r] = f0; cpu[r] = c; cpu0[r] = c0; }
+    }
+    printf("{\"case\": \"lora\", ");
+    print_times("times", times, reps);
+    printf(", ");
+    print_times("base_s", base, reps);
+    printf(", ");
+    print_times("fwd_s", fwd, reps);
+    printf(", ");
+    print_times("fwd_base_s", fwd0, reps);
+    printf(", ");
+    print_times("cpu_s", cpu, reps); /* of the forward with the LoRA */
+    printf(", ");
+    print_times("cpu_base_s", cpu0, reps);
+    print_tail(0.0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * umT5 encoder. */
 static int bench_t5(const char *path, const char *tokens, int reps, int warmup, Precision prec) {
     T2vError err = {0};
@@ -425,6 +487,7 @@ static int usage(void) {
             "       bench_t2v [-t THREADS] t5 CHECKPOINT TOKENS REPS WARMUP\n"
             "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n"
             "       bench_t2v [-t THREADS] peak\n"
+            "       bench_t2v [-t THREADS] lora MODEL_DIR LORA T H W L REPS WARMUP\n"
             "  -p fp32|bf16 (after -t): the precision of gemm's path, dit and t5\n");
     return 1;
 }
@@ -448,6 +511,8 @@ int main(int argc, char **argv) {
         return bench_dit(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]), prec);
     if (strcmp(cmd, "t5") == 0 && n == 4) return bench_t5(v[0], v[1], atoi(v[2]), atoi(v[3]), prec);
     if (strcmp(cmd, "peak") == 0 && n == 0) return bench_peak();
+    if (strcmp(cmd, "lora") == 0 && n == 8)
+        return bench_lora(v[0], v[1], atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]), atoi(v[7]));
     if (strcmp(cmd, "vae") == 0 && n == 6)
         return bench_vae(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]));
     return usage();

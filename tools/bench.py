@@ -115,6 +115,14 @@ CASES = [
     dict(name="dit14b-4layer-1280-q4_k", kind="dit", ckpt="gguf-14b-4layer-q4_k", args=[5, 32, 32, 30], reps=1,
          warmup=0, quick=False, torch=False,
          what="the same with 4 layers: checks the projection made from 1 and 2 layers"),
+    dict(name="lora-r64-load", kind="lora", ckpt="dit", lora="lora-r64-30", args=[5, 32, 32, 30], reps=1, warmup=0,
+         quick=False, torch=False,
+         what="1.3B + rank-64 LoRA on every block linear: load (t2v_s; base_load_s without), then one "
+              "256x256x17 forward (fwd_s; fwd_base_s without)"),
+    dict(name="lora-r64-block-1560", kind="lora", ckpt="block", lora="lora-r64-1", args=[1, 60, 104, 30], reps=2,
+         warmup=0, quick=True, torch=False,
+         what="1.3B one-layer block + rank-64 LoRA on its 10 linears: load (t2v_s; base_load_s without), then "
+              "one forward at 1,560 tokens (fwd_s; fwd_base_s without)"),
     # Opt-in (run only when named in --cases): the VAE issue's memory figures.
     dict(name="vae-480x832x17", kind="vae", ckpt="vae", args=[5, 60, 104], reps=1, warmup=0, quick=False,
          optin=True, what="VAE decode, full width, 480x832x17 (latent 16x5x60x104)"),
@@ -153,6 +161,9 @@ def case_args(c, reps, warmup):
         return [str(a) for a in c["args"]] + [str(reps)]
     if c["kind"] == "peak":
         return []
+    if c["kind"] == "lora":
+        return ([ckpt_path(c), os.path.join(CACHE, "lora", c["lora"] + ".safetensors")] + [str(a) for a in c["args"]]
+                + [str(reps), str(warmup)])
     extra = [os.path.join(CACHE, "t5xxl", "tokens.safetensors")] if c["kind"] == "t5" else []
     return [ckpt_path(c)] + extra + [str(a) for a in c["args"]] + [str(reps), str(warmup)]
 
@@ -292,6 +303,9 @@ def build(blas):
 def write_checkpoints(cases, sdcpp=False):
     need = sorted({c["ckpt"] for c in cases if "ckpt" in c} | ({"dit", "vae"} if sdcpp else set()))
     missing = ["t5-hf"] if sdcpp and not os.path.exists(SDCPP_T5) else []
+    if any(c["kind"] == "lora" and not os.path.exists(os.path.join(CACHE, "lora", c["lora"] + ".safetensors"))
+           for c in cases):
+        missing.append("lora")
     for w in need:
         c = {"ckpt": w}
         p = ckpt_path(c)
@@ -363,6 +377,9 @@ def make_rows(runs, peak):
             row["t2v_rss"] = t["rusage_maxrss"]
             row["t2v_cpu_s"] = median(t.get("cpu_s", []))
             row["t2v_load_s"] = t.get("load_s")
+            if "base_s" in t:  # lora: the load and a forward without the LoRA, a forward with it
+                row["base_load_s"] = median(t["base_s"])
+                row["fwd_s"], row["fwd_base_s"] = median(t["fwd_s"]), median(t["fwd_base_s"])
             row["core"] = t.get("openblas_core")
             row["t2v_bits"] = t.get("bits")
             if c["kind"] == "gemm":

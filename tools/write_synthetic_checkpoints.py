@@ -12,6 +12,10 @@ under bench/cache/ (git-ignored) and are written once.
                                     + tokens.safetensors (30 ids); tools/t5_xxl.py
     vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (docs/MODEL.md 4.1, 4.3),
                                     F32 like the shipped file, ~0.5 GB
+    lora     DIR/lora/lora-r64-30.safetensors, lora-r64-1.safetensors: rank-64
+                                    LoRAs (ComfyUI keys, BF16, alpha 64) on every
+                                    linear of every block of the 1.3B (30 layers,
+                                    ~0.18 GB) and of the 1-layer block (~6 MB)
     t5-hf    DIR/sdcpp/             umt5_xxl_bf16.safetensors: the t5 file's bytes
                                     under the Hugging Face transformers names that
                                     stable-diffusion.cpp's T5 loader reads (for
@@ -154,6 +158,25 @@ def write_dit_gguf(d, cfg, qtype):
     print("%s: %.2f GB in %.0f s" % (path, os.path.getsize(path) / 1e9, time.time() - t0))
 
 
+def write_lora(d, num_layers, rank=64):
+    """lora_down [rank, in] ~ N(0, 1/in), lora_up [out, rank] ~ N(0, 1e-4/rank),
+    alpha = rank, on self/cross q,k,v,o and ffn.0, ffn.2 of every block."""
+    os.makedirs(d, exist_ok=True)
+    D, F = DIT_13B["dim"], DIT_13B["ffn_dim"]
+    mods = [(m, D, D) for m in ("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o",
+                                "cross_attn.q", "cross_attn.k", "cross_attn.v", "cross_attn.o")]
+    mods += [("ffn.0", F, D), ("ffn.2", D, F)]
+    tensors, alphas = [], []
+    for b in range(num_layers):
+        for m, o, i in mods:
+            key = "diffusion_model.blocks.%d.%s" % (b, m)
+            tensors.append((key + ".lora_down.weight", (rank, i), 1.0 / i ** 0.5, 0.0))
+            tensors.append((key + ".lora_up.weight", (o, rank), 0.01 / rank ** 0.5, 0.0))
+            alphas.append((key + ".alpha", (), 0.0, float(rank)))
+    write_safetensors(os.path.join(d, "lora-r%d-%d.safetensors" % (rank, num_layers)), tensors + alphas, "BF16",
+                      Pools(1400 + num_layers), {"made_by": "tools/write_synthetic_checkpoints.py"})
+
+
 def vae_values(name, shape):
     if name.endswith("gamma"):
         return 0.1, 1.0
@@ -232,7 +255,7 @@ def main():
              "gguf-14b-1layer-q4_k": ("dit-14b-1layer-q4_k", dict(DIT_14B, num_layers=1), 12),
              "gguf-14b-2layer-q4_k": ("dit-14b-2layer-q4_k", dict(DIT_14B, num_layers=2), 12),
              "gguf-14b-4layer-q4_k": ("dit-14b-4layer-q4_k", dict(DIT_14B, num_layers=4), 12)}
-    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf") and a not in ggufs for a in args):
+    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf", "lora") and a not in ggufs for a in args):
         sys.exit(__doc__)
     for a in args:
         if a == "dit":
@@ -246,6 +269,9 @@ def main():
             write_t5(os.path.join(cache, "t5xxl"))
         elif a == "vae":
             write_vae(os.path.join(cache, "vae"))
+        elif a == "lora":
+            write_lora(os.path.join(cache, "lora"), 30)
+            write_lora(os.path.join(cache, "lora"), 1)
         elif a == "t5-hf":
             import t5_xxl
             write_t5(os.path.join(cache, "t5xxl"))

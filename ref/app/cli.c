@@ -22,6 +22,47 @@ int die(const T2vError *e) {
     return e->code ? e->code : 1;
 }
 
+int parse_model_flag(ModelArgs *m, const char *a) {
+    if (strcmp(a, "--lora-ignore-unknown")) return 0;
+    m->o.lora_ignore_unknown = 1;
+    return 1;
+}
+
+/* --lora FILE[:SCALE]: SCALE is what follows the last ':' when it is a number.
+ * 1, or -1 after a usage error. */
+static int parse_lora(ModelArgs *m, const char *v) {
+    if (m->o.n_lora == T2V_MAX_LORA) return -usage_error("at most 16 --lora files, not more ('%s')", v);
+    LoraFile *f = &m->lora[m->o.n_lora];
+    const char *colon = strrchr(v, ':');
+    double scale = 1.0;
+    f->path = v;
+    int numeric = colon && colon[1] && (strchr("0123456789.+-", colon[1]) || !strncmp(colon + 1, "inf", 3) ||
+                                        !strncmp(colon + 1, "nan", 3));
+    if (numeric && (parse_double(colon + 1, &scale) || !isfinite((float)scale)))
+        return -usage_error("--lora FILE[:SCALE]: the scale must be a finite number, not in '%s'", v);
+    if (numeric) {
+        char *path = m->lora_path[m->o.n_lora];
+        size_t n = (size_t)(colon - v);
+        if (n == 0 || n >= sizeof m->lora_path[0]) return -usage_error("--lora FILE[:SCALE]: bad file in '%s'", v);
+        memcpy(path, v, n);
+        path[n] = 0;
+        f->path = path;
+    }
+    f->scale = (float)scale;
+    m->o.lora = m->lora;
+    m->o.n_lora++;
+    return 1;
+}
+
+int parse_model_opt(ModelArgs *m, const char *a, const char *v) {
+    if (!strcmp(a, "--dit")) m->o.dit = v;
+    else if (!strcmp(a, "--t5")) m->o.t5 = v;
+    else if (!strcmp(a, "--vae")) m->o.vae = v;
+    else if (!strcmp(a, "--lora")) return parse_lora(m, v) < 0 ? -1 : 1;
+    else return 0;
+    return 1;
+}
+
 int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "t2v: ");
     fprintf(stderr, fmt, arg);
@@ -42,15 +83,28 @@ static const char HELP_HEAD[] =
     "newer CPU), t2v restarts itself once with OPENBLAS_CORETYPE set and says so; set\n"
     "OPENBLAS_CORETYPE yourself to choose (t2v --version prints the kernels in use).\n";
 
+/* The model-changing options generate, stage and info share (ModelArgs). */
+#define HELP_MODEL_FILES \
+    "  --dit FILE             the DiT from one file instead of the directory's: official,\n" \
+    "                         ComfyUI (fp16/bf16/fp8), CausVid/Self-Forcing .pt, rCM (README,\n" \
+    "                         Layouts); its config from its shapes (heads, text length: DIR's\n" \
+    "                         config.json when its dim matches)\n" \
+    "  --t5 FILE              the umT5 encoder from one file (official or Hugging Face names,\n" \
+    "                         fp8 with per-tensor scales as ComfyUI's umt5_xxl_fp8_e4m3fn_scaled)\n" \
+    "  --vae FILE             the VAE from one file (official or diffusers names)\n" \
+    "  --lora FILE[:SCALE]    apply a LoRA to the DiT (repeatable, summed; SCALE default 1)\n" \
+    "  --lora-ignore-unknown  skip LoRA keys that name nothing in the DiT (default: an error)\n"
+
 static const char HELP_GENERATE[] =
     "usage: t2v [generate] -p PROMPT [options]          generate a video\n"
     "\n"
     "generate options (defaults from the model directory's t2v.json, else Wan2.1's):\n"
     "  -p, --prompt TEXT      the prompt (required)\n"
     "  -n, --negative TEXT    negative prompt (default: the model's, else Wan2.1's Chinese default)\n"
-    "  --model DIR            model directory in the Wan2.1 layout (default: the demo model beside\n"
-    "                         the binary: ../models/demo, or ../share/t2v/models/demo when\n"
-    "                         installed; else models/demo in the current directory)\n"
+    "  --model DIR            model directory in the Wan2.1 or diffusers layout (default: the demo\n"
+    "                         model beside the binary: ../models/demo, or ../share/t2v/models/demo\n"
+    "                         when installed; else models/demo in the current directory)\n"
+    HELP_MODEL_FILES
     "  -W, --width N          width in pixels, a multiple of 16\n"
     "  -H, --height N         height in pixels, a multiple of 16\n"
     "  -f, --frames N         number of frames, 4k+1 (1, 5, 9, ..., 81)\n"
@@ -108,6 +162,7 @@ static const char HELP_STAGE[] =
     "\n"
     "stage options:\n"
     "  --model DIR            model directory (required)\n"
+    HELP_MODEL_FILES
     "  --in FILE              input tensors (required)\n"
     "  --out FILE             output tensors (required)\n"
     "  --steps N              sampler stage: sampling steps (default: the model's)\n"
@@ -149,6 +204,7 @@ static const char HELP_INFO[] =
     "\n"
     "info options:\n"
     "  --model DIR            model directory\n"
+    HELP_MODEL_FILES
     "  --config FILE          an official config.json alone (the official files' sizes)\n"
     "  -W, --width N          width (default: the model's)\n"
     "  -H, --height N         height\n"

@@ -159,6 +159,21 @@ int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err);
  * one plain pass). */
 void long_video_note(const SamplingSettings *s, int T);
 
+/* The options generate, stage and info share to change a model (model.h's
+ * ModelOptions): --dit FILE, --t5 FILE, --vae FILE, --lora FILE[:SCALE]
+ * (repeatable) and the flag --lora-ignore-unknown. */
+#define T2V_MAX_LORA 16
+typedef struct {
+    ModelOptions o;
+    LoraFile lora[T2V_MAX_LORA];
+    char lora_path[T2V_MAX_LORA][1024]; /* FILE of FILE:SCALE */
+} ModelArgs;
+#define MODEL_VALUE_OPTS "--dit", "--t5", "--vae", "--lora"
+/* 1 when a (value v) was one of them, -1 after printing a usage error, 0
+ * when a is some other option. parse_model_flag: the same for the flag. */
+int parse_model_opt(ModelArgs *m, const char *a, const char *v);
+int parse_model_flag(ModelArgs *m, const char *a);
+
 /* A float tensor of a safetensors file as a new fp32 array (caller frees),
  * checking its rank and the dims of shape that are >= 0. */
 float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t *shape, Tensor *info,

@@ -203,6 +203,28 @@ static void print_gguf(const GgufFile *g) {
                g->kv[i].text ? g->kv[i].text : "");
 }
 
+/* "layout: DiT, diffusers ..." or "LoRA: N keys (...)": the naming
+ * convention names.h / lora.h detect, as --dit/--t5/--vae/--lora read it. */
+static void print_layout(const TensorList *tl, const char *path) {
+    int per[3], n = lora_count_keys(tl, per);
+    WeightRole role;
+    if (n) {
+        printf("  LoRA: %d keys (%d original/ComfyUI, %d diffusers/PEFT, %d kohya); apply with --lora %s[:SCALE]\n",
+               n, per[LORA_ORIGINAL], per[LORA_DIFFUSERS], per[LORA_KOHYA], path);
+    } else if (names_guess_role(tl, &role)) {
+        TensorList mapped;
+        char conv[128];
+        T2vError e = {0, {0}};
+        if (names_to_official(&mapped, tl, role, path, conv, sizeof conv, &e)) {
+            printf("  layout: %s, unreadable: %s\n", role_name(role), e.msg);
+        } else {
+            printf("  layout: %s (%s); load with --%s %s\n", role_name(role), conv,
+                   role == ROLE_DIT ? "dit" : role == ROLE_T5 ? "t5" : "vae", path);
+            tl_free(&mapped);
+        }
+    }
+}
+
 /* What info FILE reads, told apart by content before any parser sees it. */
 typedef enum { FILE_EMPTY, FILE_PNG, FILE_ZIP, FILE_PICKLE, FILE_SAFETENSORS, FILE_ST_INDEX, FILE_JSON, FILE_MP4,
                FILE_Y4M, FILE_TEXT, FILE_OTHER, FILE_GGUF } FileKind;
@@ -297,8 +319,10 @@ static int info_file(const char *path) {
     Checkpoint c;
     if (ckpt_open(&c, path, &e)) return die(&e);
     printf("%s (%s)\n", path, c.is_pth ? "PyTorch zip checkpoint" : c.is_gguf ? "GGUF" : "safetensors");
+    if (c.is_pth && c.pth.entry[0]) printf("  the state dict is the training checkpoint's '%s' entry\n", c.pth.entry);
     print_tensor_list(c.tensors);
     if (c.is_gguf) print_gguf(&c.gguf);
+    print_layout(c.tensors, path);
     if (!c.is_pth && c.st.nfiles == 1)
         for (int i = 0; i < c.st.files[0].nmeta; i++)
             printf("  metadata %s = %s\n", c.st.files[0].meta_keys[i], c.st.files[0].meta_vals[i]);
@@ -308,10 +332,11 @@ static int info_file(const char *path) {
 
 /* info --model / --config is parsed by cmd_info.c; here its options are
  * checked first so that an unknown option and a missing value say which. */
-static const char *const INFO_FLAGS[] = {"--full", NULL};
+static const char *const INFO_FLAGS[] = {"--full", "--lora-ignore-unknown", NULL};
 static const char *const INFO_VALUE_OPTS[] = {"--model", "--config", "-p", "--prompt", "-W", "--width", "-H",
                                               "--height", "-f", "--frames", "--steps", "--tokens", "--cfg", "--context-window",
-                                              "--context-overlap", "--context-schedule", "--riflex", "--ranks", "--cache", NULL};
+                                              "--context-overlap", "--context-schedule", "--riflex", "--ranks",
+                                              "--cache", MODEL_VALUE_OPTS, NULL};
 
 int cmd_info(int argc, char **argv, App *app) {
     (void)app;

@@ -27,6 +27,7 @@ typedef struct {
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads --precision */
     const char *timesteps_text, *cache_text; /* as given */
+    ModelArgs margs;       /* --dit --t5 --vae --lora --lora-ignore-unknown */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
     RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
@@ -58,7 +59,7 @@ static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
     "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
-    "--context-schedule", "--riflex", NULL};
+    "--context-schedule", "--riflex", MODEL_VALUE_OPTS, NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -76,6 +77,7 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (is_help_opt(a)) { command_help("generate"); return CLI_HELP_SHOWN; }
+        if (parse_model_flag(&o->margs, a)) continue;
         if (a[0] != '-') return usage_error("generate: unexpected argument '%s' (the prompt goes after -p)", a);
         if (!v || !opt_in(a, GEN_VALUE_OPTS)) return bad_option("generate", a, GEN_VALUE_OPTS);
         i++;
@@ -103,6 +105,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         } else if (!strcmp(a, "--format")) {
             if (parse_formats(v, &o->formats))
                 return usage_error("--format takes a comma list of png,apng,y4m,mp4,sheet, not '%s'", v);
+        } else if ((iv = parse_model_opt(&o->margs, a, v)) != 0) {
+            if (iv < 0) return T2V_EUSAGE;
         } else {
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
@@ -135,7 +139,7 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     ModelDesc md;
     T2vError e = {0, {0}};
     memset(&o->plan, 0, sizeof o->plan);
-    if (model_desc_from_dir(&md, &m->paths, &e)) return 0;
+    if (model_desc_from_model(&md, m, &e)) return 0;
     ClipSize s;
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
@@ -324,7 +328,7 @@ static int plan_outputs(OutputPlan *op, const GenerateArgs *o, const LatentGrid 
 
 /* Everything before the first heavy step: model, defaults, sizes, outputs, memory. */
 static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
-    int rc = model_open(m, o->model, MODEL_NEED_ALL, err);
+    int rc = model_open_with(m, o->model, &o->margs.o, MODEL_NEED_ALL, err);
     if (!rc) rc = apply_defaults(o, &m->defaults, err);
     if (rc) return rc;
     if (!o->negative)

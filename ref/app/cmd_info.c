@@ -29,6 +29,7 @@ typedef struct {
     CacheSettings cache; /* --cache: the DiT FLOPs become a range */
     const char *cache_text;
     const Model *mo;     /* with --model: the weights, for TeaCache's exact count */
+    ModelArgs margs; /* --dit --t5 --vae --lora --lora-ignore-unknown */
     SamplingOpts lv; /* --context-window --context-overlap --context-schedule --riflex */
     int ranks;       /* --ranks N: MPI ranks (docs/SCALING.md) */
 } InfoOpts;
@@ -536,12 +537,15 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long iv;
         if (!strcmp(a, "--full")) { o->full = 1; continue; }
+        if (parse_model_flag(&o->margs, a)) continue;
         if (a[0] != '-' && !o->model && !o->config) { o->model = a; continue; }
         if (!v) return usage_error("info: option '%s' needs a value (or is unknown)", a);
         i++;
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--config")) o->config = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
+        else if ((iv = parse_model_opt(&o->margs, a, v)) != 0) {
+            if (iv < 0) return T2V_EUSAGE;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) o->width = v;
         else if (!strcmp(a, "-H") || !strcmp(a, "--height")) o->height = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--frames")) o->frames = v;
@@ -634,9 +638,10 @@ int cmd_info_model(int argc, char **argv) {
     memset(&mo, 0, sizeof mo);
     memset(&m, 0, sizeof m);
     if (o.model) {
-        if ((rc = model_open(&mo, o.model, MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
+        if ((rc = model_open_with(&mo, o.model, &o.margs.o,
+                                  MODEL_NEED_CONFIG | MODEL_NEED_DIT | MODEL_NEED_T5 | MODEL_NEED_VAE, &e)))
             return die(&e);
-        rc = model_desc_from_dir(&m, &mo.paths, &e);
+        rc = model_desc_from_model(&m, &mo, &e);
     } else {
         DiTConfig c;
         model_default_settings(&mo.defaults);
@@ -652,7 +657,7 @@ int cmd_info_model(int argc, char **argv) {
     }
     if (!rc && o.model) {
         const ModelPaths mp = mo.paths;
-        printf("model directory %s\n", o.model);
+        printf("model directory %s (%s layout)\n", o.model, mo.diffusers ? "diffusers" : "official Wan2.1");
         const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
         const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
         for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");

@@ -14,6 +14,7 @@ typedef struct {
     int force, quiet;
     unsigned long long seed; /* --seed: the distill sampler's fresh noise */
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads --precision, long video */
+    ModelArgs margs;       /* --dit --t5 --vae --lora --lora-ignore-unknown */
     Dist *dist;            /* MPI ranks (the sampler stage splits guidance); NULL: one process */
 } StageArgs;
 
@@ -256,7 +257,7 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
                                              "--timesteps", "--cache", "--seed", "--threads", "--precision",
                                              "--context-window", "--context-overlap", "--context-schedule",
-                                             "--riflex", NULL};
+                                             "--riflex", MODEL_VALUE_OPTS, NULL};
     memset(o, 0, sizeof *o);
     o->seed = 42;
     o->sampling.threads = platform_default_threads();
@@ -264,10 +265,12 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     o->name = argv[0];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int k;
         if (is_help_opt(a)) { command_help("stage"); return STAGE_HELP_SHOWN; }
         if (i == 0) continue; /* NAME */
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = 1; continue; }
+        if (parse_model_flag(&o->margs, a)) continue;
         if (a[0] != '-') return usage_error("stage: unexpected argument '%s'", a);
         if (!v || !opt_in(a, value_opts)) return bad_option("stage", a, value_opts);
         i++;
@@ -276,8 +279,10 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--seed")) {
             if (parse_u64(v, &o->seed)) return usage_error("--seed must be a non-negative integer, not '%s'", v);
+        } else if ((k = parse_model_opt(&o->margs, a, v)) != 0) {
+            if (k < 0) return T2V_EUSAGE;
         } else {
-            int k = parse_sampling_opt(&o->sampling, a, v);
+            k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return bad_option("stage", a, value_opts);
         }
@@ -306,7 +311,7 @@ int cmd_stage(int argc, char **argv, App *app) {
     platform_set_threads(sa.sampling.threads);
     T2vError e = {0, {0}};
     Model m;
-    if (model_open(&m, sa.model, stages[k].need, &e)) return die(&e);
+    if (model_open_with(&m, sa.model, &sa.margs.o, stages[k].need, &e)) return die(&e);
     SafeTensors in;
     if (st_open(&in, sa.in, &e)) { model_close(&m); return die(&e); }
     TensorSet out;

@@ -130,16 +130,16 @@ static char *dup_str(const char *s) {
     return p;
 }
 
-int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err) {
-    memset(m, 0, sizeof *m);
+/* The three checkpoints' headers (names mapped onto the official ones). */
+static int desc_files(ModelDesc *m, const ModelPaths *mp, T2vError *err) {
     const char *files[STAGE_COUNT] = {mp->t5, mp->dit, mp->vae};
     static const char *const what[STAGE_COUNT] = {"text encoder", "DiT", "VAE"};
-    if (!mp->config) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", mp->dir);
-    int rc = dit_config_read(&m->dit, mp->config, err);
+    static const WeightRole role[STAGE_COUNT] = {ROLE_T5, ROLE_DIT, ROLE_VAE};
+    int rc = T2V_OK;
     for (int s = 0; s < STAGE_COUNT && !rc; s++) {
         if (!files[s]) { rc = t2v_fail(err, T2V_EINPUT, "%s: model directory has no %s checkpoint", mp->dir, what[s]); break; }
         Checkpoint ck;
-        if ((rc = ckpt_open(&ck, files[s], err))) break;
+        if ((rc = ckpt_open_as(&ck, files[s], role[s], err))) break;
         rc = copy_list(&m->w[s], ck.tensors, err);
         if (!rc && s == STAGE_T5) rc = t5_config_from_tensors(&m->t5, ck.tensors, err);
         if (!rc && s == STAGE_VAE) rc = vae_config_from_tensors(&m->vae, ck.tensors, err);
@@ -148,6 +148,20 @@ int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err) {
     }
     if (rc) model_desc_free(m);
     return rc;
+}
+
+int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err) {
+    memset(m, 0, sizeof *m);
+    if (!mp->config) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", mp->dir);
+    int rc = dit_config_read(&m->dit, mp->config, err);
+    return rc ? rc : desc_files(m, mp, err);
+}
+
+int model_desc_from_model(ModelDesc *m, const Model *mo, T2vError *err) {
+    memset(m, 0, sizeof *m);
+    if (!mo->has_dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", mo->paths.dir);
+    m->dit = mo->dit;
+    return desc_files(m, &mo->paths, err);
 }
 
 int model_desc_from_config(ModelDesc *m, const DiTConfig *c, T2vError *err) {

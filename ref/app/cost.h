@@ -45,6 +45,8 @@ typedef struct {
 /* Reads config.json and the tensor headers of the three checkpoints of a
  * model directory (no weights are read). */
 int model_desc_from_dir(ModelDesc *m, const ModelPaths *mp, T2vError *err);
+/* The same from an opened Model (its DiT config: any layout, --dit files). */
+int model_desc_from_model(ModelDesc *m, const Model *mo, T2vError *err);
 /* The official files for a DiT config: DiT F32 (docs/MODEL.md 6.1), umT5-XXL BF16
  * (docs/MODEL.md 5.4, t5_default_config), the shipped Wan VAE F32 (docs/MODEL.md 4.1,
  * vae_default_config). */

@@ -206,7 +206,7 @@ static void bind_spec(Binder *b, const TensorSpec *s, int vector, void *dst) {
         return;
     }
     float *v = b->vec + b->used;
-    widen_to_f32(v, t->data, t->dtype, n);
+    widen_scaled(v, t->data, t->dtype, t->scale, n);
     b->used += (size_t)n;
     *(const float **)dst = v;
 }

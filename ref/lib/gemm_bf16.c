@@ -343,10 +343,28 @@ void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *
     bf16_work_free(&tmp);
 }
 
+/* Whether the packing reads W's elements directly: BF16, F16 or F32 values
+ * as stored. Quantized and fp8 weights, a per-tensor scale and a LoRA delta
+ * are first widened to fp32 by weight_f32 (the fp32 path's values), then
+ * rounded to bf16 like an fp32 weight. */
+static int packs_directly(const Tensor *W) {
+    return (W->dtype == DT_BF16 || W->dtype == DT_F16 || W->dtype == DT_F32) && W->scale == 0.0f && !W->delta;
+}
+
 void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const float *b, int M, Bf16Work *ws) {
     int N = (int)W->shape[0], K = (int)(tensor_numel(W) / N);
     Bf16Operand B = {W, NULL, 0, 1};
+    float *wide = NULL;
+    if (!packs_directly(W)) {
+        wide = (float *)malloc(sizeof(float) * (size_t)N * K);
+        if (!wide) { /* out of memory: NaN rather than garbage */
+            for (size_t i = 0; i < (size_t)M * N; i++) out[i] = NAN;
+            return;
+        }
+        B.W = NULL, B.f = weight_f32(W, wide), B.ld = K;
+    }
     gemm_bf16(M, N, K, inp, K, &B, out, N, ws);
+    free(wide);
     if (b)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lora.h"
 #include "platform.h"
 
 char *path_join(const char *dir, const char *name) {
@@ -69,7 +70,21 @@ int ckpt_open(Checkpoint *c, const char *path, T2vError *err) {
     return rc;
 }
 
+int ckpt_open_as(Checkpoint *c, const char *path, WeightRole role, T2vError *err) {
+    int rc = ckpt_open(c, path, err);
+    if (rc) return rc;
+    rc = names_to_official(&c->mapped, c->tensors, role, path, c->convention, sizeof c->convention, err);
+    if (rc) {
+        ckpt_close(c);
+        return rc;
+    }
+    c->tensors = &c->mapped;
+    return T2V_OK;
+}
+
 void ckpt_close(Checkpoint *c) {
+    tl_free(&c->mapped);
+    lora_store_free(&c->lora);
     if (c->is_pth) pth_close(&c->pth);
     else if (c->is_gguf) gguf_close(&c->gguf);
     else if (c->tensors) st_close_any(&c->st);
@@ -100,33 +115,68 @@ static void paths_free(ModelPaths *p) {
     memset(p, 0, sizeof *p);
 }
 
-static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
-    static const char *const config[] = {"config.json", NULL};
-    static const char *const dit[] = {"diffusion_pytorch_model.safetensors.index.json",
+/* The candidate names of each file, in the official and diffusers layouts
+ * (a DiT may also be one GGUF file: gguf.h). */
+typedef struct {
+    const char *const *config, *const *dit, *const *t5, *const *vae, *const *tok;
+} LayoutFiles;
+
+static const char *const OFF_CONFIG[] = {"config.json", NULL};
+static const char *const OFF_DIT[] = {"diffusion_pytorch_model.safetensors.index.json",
                                       "diffusion_pytorch_model.safetensors",
-                                      "diffusion_pytorch_model.gguf", NULL}; /* GGUF: gguf.h */
-    static const char *const t5[] = {"models_t5_umt5-xxl-enc-bf16.pth", "models_t5_umt5-xxl-enc-bf16.safetensors",
+                                      "diffusion_pytorch_model.gguf", NULL};
+static const char *const OFF_T5[] = {"models_t5_umt5-xxl-enc-bf16.pth", "models_t5_umt5-xxl-enc-bf16.safetensors",
                                      NULL};
-    static const char *const vae[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", NULL};
-    static const char *const tok[] = {"google/umt5-xxl/spiece.model", NULL};
+static const char *const OFF_VAE[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", NULL};
+static const char *const OFF_TOK[] = {"google/umt5-xxl/spiece.model", NULL};
+static const LayoutFiles OFFICIAL = {OFF_CONFIG, OFF_DIT, OFF_T5, OFF_VAE, OFF_TOK};
+
+static const char *const DF_CONFIG[] = {"transformer/config.json", NULL};
+static const char *const DF_DIT[] = {"transformer/diffusion_pytorch_model.safetensors.index.json",
+                                     "transformer/diffusion_pytorch_model.safetensors", NULL};
+static const char *const DF_T5[] = {"text_encoder/model.safetensors.index.json", "text_encoder/model.safetensors",
+                                    NULL};
+static const char *const DF_VAE[] = {"vae/diffusion_pytorch_model.safetensors", NULL};
+static const char *const DF_TOK[] = {"tokenizer/spiece.model", NULL};
+static const LayoutFiles DIFFUSERS = {DF_CONFIG, DF_DIT, DF_T5, DF_VAE, DF_TOK};
+
+/* p->X <- the override when given, else the layout's file (NULL: none). */
+static char *pick(const char *dir, const char *const *names, const char *override) {
+    if (!override) return find_first(dir, names);
+    size_t n = strlen(override);
+    char *s = (char *)malloc(n + 1);
+    if (s) memcpy(s, override, n + 1);
+    return s;
+}
+
+static int find_files(ModelPaths *p, int *diffusers, const char *dir, const ModelOptions *o, int need,
+                      T2vError *err) {
     static const char *const defaults[] = {"t2v.json", NULL};
+    static const char *const index[] = {"model_index.json", NULL};
     memset(p, 0, sizeof *p);
     if (!platform_is_dir(dir))
-        return t2v_fail(err, T2V_EINPUT, "%s: model directory not found (expected the Wan2.1 layout, see README)",
-                        dir);
+        return t2v_fail(err, T2V_EINPUT, "%s: model directory not found (expected the Wan2.1 or diffusers layout, "
+                        "see README)", dir);
+    char *mi = find_first(dir, index);
+    const LayoutFiles *L = mi ? &DIFFUSERS : &OFFICIAL;
+    *diffusers = mi != NULL;
+    free(mi);
     p->dir = path_join(dir, "");
-    p->config = find_first(dir, config);
-    p->dit = find_first(dir, dit);
-    p->t5 = find_first(dir, t5);
-    p->vae = find_first(dir, vae);
-    p->tokenizer = find_first(dir, tok);
+    p->config = find_first(dir, L->config);
+    p->dit = pick(dir, L->dit, o ? o->dit : NULL);
+    p->t5 = pick(dir, L->t5, o ? o->t5 : NULL);
+    p->vae = pick(dir, L->vae, o ? o->vae : NULL);
+    p->tokenizer = find_first(dir, L->tok);
     p->defaults = find_first(dir, defaults);
     const struct { int bit; const char *have, *what; } req[] = {
-        {MODEL_NEED_CONFIG, p->config, "config.json"},
-        {MODEL_NEED_DIT, p->dit, "diffusion_pytorch_model.safetensors (or its .index.json, or .gguf)"},
-        {MODEL_NEED_T5, p->t5, "models_t5_umt5-xxl-enc-bf16.pth (or .safetensors)"},
-        {MODEL_NEED_VAE, p->vae, "Wan2.1_VAE.pth (or .safetensors)"},
-        {MODEL_NEED_TOKENIZER, p->tokenizer, "google/umt5-xxl/spiece.model"},
+        {MODEL_NEED_CONFIG, p->config || (o && o->dit) ? "" : NULL, L->config[0]},
+        {MODEL_NEED_DIT, p->dit, *diffusers ? "transformer/diffusion_pytorch_model.safetensors (or its .index.json)"
+                                            : "diffusion_pytorch_model.safetensors (or its .index.json, or .gguf)"},
+        {MODEL_NEED_T5, p->t5, *diffusers ? "text_encoder/model.safetensors (or its .index.json)"
+                                          : "models_t5_umt5-xxl-enc-bf16.pth (or .safetensors)"},
+        {MODEL_NEED_VAE, p->vae, *diffusers ? "vae/diffusion_pytorch_model.safetensors"
+                                            : "Wan2.1_VAE.pth (or .safetensors)"},
+        {MODEL_NEED_TOKENIZER, p->tokenizer, L->tok[0]},
     };
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
         if ((need & req[i].bit) && !req[i].have) {
@@ -293,7 +343,7 @@ int dit_config_read(DiTConfig *c, const char *path, T2vError *err) {
 /* The VAE's config comes from its tensor names and shapes (headers only). */
 static int read_vae_config(VaeConfig *c, const char *path, T2vError *err) {
     Checkpoint ck;
-    int rc = ckpt_open(&ck, path, err);
+    int rc = ckpt_open_as(&ck, path, ROLE_VAE, err);
     if (rc) return rc;
     rc = vae_config_from_tensors(c, ck.tensors, err);
     ckpt_close(&ck);
@@ -313,21 +363,63 @@ static int read_preview(Model *m, T2vError *err) {
     return T2V_OK;
 }
 
-int model_open(Model *m, const char *dir, int need, T2vError *err) {
+/* The DiT config: a --dit file's from its shapes (the directory's config,
+ * when there is one, supplies heads and text_len), else config.json in the
+ * layout's form. */
+static int read_dit_config(Model *m, const ModelOptions *o, T2vError *err) {
+    DiTConfig hint;
+    int have_hint = 0, rc = T2V_OK;
+    if (m->paths.config) {
+        JsonValue *j = read_json_file(m->paths.config, err);
+        if (!j) return err->code;
+        rc = m->diffusers ? dit_config_from_diffusers(&hint, j, m->paths.config, err)
+                          : dit_config_from_json(&hint, j, m->paths.config, err);
+        json_free(j);
+        have_hint = !rc;
+    }
+    if (!rc && o && o->dit) {
+        Checkpoint ck;
+        if ((rc = ckpt_open_as(&ck, o->dit, ROLE_DIT, err))) return rc;
+        rc = dit_config_from_tensors(&m->dit, ck.tensors, have_hint ? &hint : NULL, o->dit, err);
+        ckpt_close(&ck);
+    } else if (!rc && have_hint) {
+        m->dit = hint;
+    }
+    if (!rc && (have_hint || (o && o->dit))) m->has_dit = 1;
+    return rc;
+}
+
+static int copy_lora(Model *m, const ModelOptions *o, T2vError *err) {
+    if (!o || o->n_lora <= 0) return T2V_OK;
+    m->lora = (LoraFile *)t2v_calloc((size_t)o->n_lora, sizeof *m->lora, "LoRA list", err);
+    if (!m->lora) return T2V_ERESOURCE;
+    m->n_lora = o->n_lora;
+    m->lora_ignore_unknown = o->lora_ignore_unknown;
+    for (int i = 0; i < o->n_lora; i++) m->lora[i] = o->lora[i];
+    return T2V_OK;
+}
+
+int model_open_with(Model *m, const char *dir, const ModelOptions *o, int need, T2vError *err) {
     memset(m, 0, sizeof *m);
-    int rc = find_files(&m->paths, dir, need, err);
+    int rc = find_files(&m->paths, &m->diffusers, dir, o, need, err);
     model_default_settings(&m->defaults);
     if (!rc && m->paths.defaults) rc = read_defaults_file(&m->defaults, m->paths.defaults, err);
-    if (!rc && m->paths.config && !(rc = dit_config_read(&m->dit, m->paths.config, err))) m->has_dit = 1;
+    if (!rc) rc = read_dit_config(m, o, err);
     if (!rc && m->paths.vae && (need & MODEL_NEED_VAE) && !(rc = read_vae_config(&m->vae, m->paths.vae, err)))
         m->has_vae = 1;
     if (!rc && m->has_vae) rc = read_preview(m, err);
+    if (!rc) rc = copy_lora(m, o, err);
     if (rc) model_close(m);
     return rc;
 }
 
+int model_open(Model *m, const char *dir, int need, T2vError *err) {
+    return model_open_with(m, dir, NULL, need, err);
+}
+
 void model_close(Model *m) {
     paths_free(&m->paths);
+    free(m->lora);
     free(m->defaults.negative_prompt);
     memset(m, 0, sizeof *m);
 }
@@ -335,27 +427,30 @@ void model_close(Model *m) {
 int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
     if (!m->has_dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no config.json", m->paths.dir);
     if (!m->paths.dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no DiT checkpoint", m->paths.dir);
-    int rc = ckpt_open(ck, m->paths.dit, err);
-    if (!rc && (rc = dit_build(dit, &m->dit, ck->tensors, err))) ckpt_close(ck);
+    int rc = ckpt_open_as(ck, m->paths.dit, ROLE_DIT, err);
+    if (!rc && m->n_lora && (rc = lora_apply(&ck->mapped, &ck->lora, m->lora, m->n_lora, m->lora_ignore_unknown, err)))
+        ckpt_close(ck);
+    else if (!rc && (rc = dit_build(dit, &m->dit, ck->tensors, err))) ckpt_close(ck);
     return rc;
 }
 
 int model_load_t5(const Model *m, Checkpoint *ck, T5 *t5, T2vError *err) {
     if (!m->paths.t5) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no umT5 checkpoint", m->paths.dir);
-    int rc = ckpt_open(ck, m->paths.t5, err);
+    int rc = ckpt_open_as(ck, m->paths.t5, ROLE_T5, err);
     if (!rc && (rc = t5_build(t5, ck->tensors, err))) ckpt_close(ck);
     return rc;
 }
 
 int model_load_vae(const Model *m, Checkpoint *ck, Vae *vae, T2vError *err) {
     if (!m->paths.vae) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no VAE checkpoint", m->paths.dir);
-    int rc = ckpt_open(ck, m->paths.vae, err);
+    int rc = ckpt_open_as(ck, m->paths.vae, ROLE_VAE, err);
     if (!rc && (rc = vae_build(vae, ck->tensors, err))) ckpt_close(ck);
     return rc;
 }
 
 int model_load_tokenizer(const Model *m, Tokenizer *tk, T2vError *err) {
     if (!m->paths.tokenizer)
-        return t2v_fail(err, T2V_EINPUT, "%s: model directory has no google/umt5-xxl/spiece.model", m->paths.dir);
+        return t2v_fail(err, T2V_EINPUT, "%s: model directory has no %s", m->paths.dir,
+                        m->diffusers ? "tokenizer/spiece.model" : "google/umt5-xxl/spiece.model");
     return tokenizer_load(tk, m->paths.tokenizer, err);
 }

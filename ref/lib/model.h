@@ -11,6 +11,13 @@
  *   DIR/google/umt5-xxl/spiece.model                 tokenizer
  *   DIR/t2v.json                                     optional: t2v's defaults for this model
  *
+ * or the diffusers layout (DIR/model_index.json present):
+ *   DIR/transformer/config.json + diffusion_pytorch_model*.safetensors [+ .index.json]
+ *   DIR/text_encoder/model*.safetensors [+ .index.json]
+ *   DIR/vae/diffusion_pytorch_model.safetensors
+ *   DIR/tokenizer/spiece.model
+ * whose names are mapped when a checkpoint is opened (names.h).
+ *
  * The stages' weights are not read by model_open: each stage's checkpoint is
  * opened (mapped) by its model_load_* and closed by the caller when the
  * stage is done, so a generation's peak memory is its largest stage's.
@@ -21,6 +28,8 @@
 #include "dit.h"
 #include "gguf.h"
 #include "json.h"
+#include "lora.h"
+#include "names.h"
 #include "pth.h"
 #include "safetensors.h"
 #include "t5.h"
@@ -37,12 +46,27 @@ typedef struct {
     PthFile pth;
     GgufFile gguf;
     const TensorList *tensors;
+    TensorList mapped;    /* ckpt_open_as: official names (views; LoRA merges owned) */
+    LoraStore lora;       /* LoRA deltas attached to mapped's tensors (lora.h)     */
+    char convention[128]; /* ckpt_open_as: the naming convention found (names.h)     */
 } Checkpoint;
 
 /* Opens a .pth (zip), a GGUF, a .safetensors or a .safetensors.index.json
  * file, telling them apart by content. */
 int ckpt_open(Checkpoint *c, const char *path, T2vError *err);
+/* The same, then the names mapped onto the official ones of `role`
+ * (names.h: diffusers, Hugging Face, ComfyUI, .pt and rCM conventions):
+ * c->tensors is then the mapped list. */
+int ckpt_open_as(Checkpoint *c, const char *path, WeightRole role, T2vError *err);
 void ckpt_close(Checkpoint *c);
+
+/* What the command line changes in a model (all optional): single files that
+ * replace one component (--dit, --t5, --vae) and LoRAs on the DiT. */
+typedef struct {
+    const char *dit, *t5, *vae;
+    const LoraFile *lora;
+    int n_lora, lora_ignore_unknown;
+} ModelOptions;
 
 /* Paths of the files of a model directory (each NULL when absent). */
 typedef struct {
@@ -71,6 +95,9 @@ typedef struct {
     VaeConfig vae;    /* from the VAE checkpoint's tensor shapes (has_vae)     */
     VaePreview preview; /* latent -> RGB: t2v.json's factors, else the VAE's built-in ones */
     int has_dit, has_vae, has_preview;
+    int diffusers;        /* 1: the directory is in the diffusers layout           */
+    LoraFile *lora;       /* copies of ModelOptions' (paths owned)                 */
+    int n_lora, lora_ignore_unknown;
 } Model;
 
 /* What model_open must find (a mask); the other files are read when present. */
@@ -81,6 +108,10 @@ enum { MODEL_NEED_CONFIG = 1, MODEL_NEED_DIT = 2, MODEL_NEED_T5 = 4, MODEL_NEED_
  * (T2V_EINPUT, naming the directory and the missing file) for a file of
  * `need` that is absent, and for any file present but malformed. */
 int model_open(Model *m, const char *dir, int need, T2vError *err);
+/* The same with command-line changes (o may be NULL). A --dit file's
+ * config comes from its shapes, heads and text_len from the directory's
+ * config.json when its dim matches (names.h dit_config_from_tensors). */
+int model_open_with(Model *m, const char *dir, const ModelOptions *o, int need, T2vError *err);
 void model_close(Model *m);
 
 /* Wan2.1's defaults (832x480, 81 frames, 50 UniPC steps, shift 5, cfg 5,

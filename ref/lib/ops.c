@@ -464,7 +464,7 @@ const char *gemm_backend(void) {
 /* Whether tensor_f32 must widen W into scratch (not F32, big-endian host, or
  * F32 data not 4-byte aligned in its file). */
 int needs_widening(const Tensor *W) {
-    return W->dtype != DT_F32 || !host_is_little_endian() || (uintptr_t)W->data % 4 != 0;
+    return W->dtype != DT_F32 || W->scale != 0.0f || W->delta || !host_is_little_endian() || (uintptr_t)W->data % 4 != 0;
 }
 
 /* dst[i, 0..n) <- rows r0.. of W[., K] from column p0, widened to fp32.
@@ -488,6 +488,8 @@ static void widen_rows(float *dst, int ldd, const Tensor *W, int K, int r0, int 
         } else {
             widen_to_f32(d, s, W->dtype, n);
         }
+        if (W->scale != 0.0f) /* a scaled fp8 weight: w = value x scale (tensor.h) */
+            for (int p = 0; p < n; p++) d[p] *= W->scale;
     }
 }
 
@@ -502,6 +504,9 @@ const float *weight_f32(const Tensor *W, float *scratch) {
     if (!needs_widening(W)) return (const float *)W->data;
     int64_t n = tensor_numel(W), rows = W->ndim > 1 ? W->shape[0] : 1;
     if (n > 0) widen_parallel(scratch, W, (int)rows, (int)(n / rows));
+    if (n > 0 && W->delta) /* LoRA merged at widening: W += up @ down (tensor.h LowRank) */
+        gemm(0, 0, (int)rows, (int)(n / rows), W->delta->rank, 1.0f, W->delta->up, W->delta->rank,
+             W->delta->down, (int)(n / rows), 1.0f, scratch, (int)(n / rows));
     return scratch;
 }
 
@@ -588,11 +593,34 @@ void linear_forward(float *out, const float *inp, const Tensor *W, const float *
                     float *wscratch) {
     int N = (int)W->shape[0], K = (int)W->shape[1];
     if (M <= 0 || N <= 0) return;
-    if (W->dtype != DT_F32 && M <= GEMM_MC && K > 0 && linear_fused(out, inp, W, M, N, K) == 0) {
+    if (W->dtype != DT_F32 && !W->delta && M <= GEMM_MC && K > 0 && linear_fused(out, inp, W, M, N, K) == 0) {
         bias_add(out, b, M, N);
         return;
     }
     linear_gemm_forward(out, inp, W, b, M, wscratch);
+}
+
+/* out[m, :] += up @ (down @ x[m, :]) for each of the M vectors: a LoRA delta
+ * beside a matrix-vector product (rank-sized sums, fixed order). */
+static void matvec_lowrank(float *out, const LowRank *d, const float *x, int M, int N, int K) {
+    float t[512];
+    for (int m = 0; m < M; m++) {
+        for (int r0 = 0; r0 < d->rank; r0 += 512) {
+            int rb = imin(512, d->rank - r0);
+            for (int j = 0; j < rb; j++) {
+                const float *dr = d->down + (size_t)(r0 + j) * K, *xm = x + (size_t)m * K;
+                float a = 0.0f;
+                for (int k = 0; k < K; k++) a += dr[k] * xm[k];
+                t[j] = a;
+            }
+            for (int n = 0; n < N; n++) {
+                const float *u = d->up + (size_t)n * d->rank + r0;
+                float a = 0.0f;
+                for (int j = 0; j < rb; j++) a += u[j] * t[j];
+                out[(size_t)m * N + n] += a;
+            }
+        }
+    }
 }
 
 /* Vectors per pass over W, and columns of W widened at a time. */
@@ -624,6 +652,7 @@ void matvec_forward(float *out, const Tensor *W, const float *x, const float *b,
             for (int v = 0; v < mb; v++) out[(size_t)(m0 + v) * N + n] = acc[v] + (b ? b[n] : 0.0f);
         }
     }
+    if (W->delta) matvec_lowrank(out, W->delta, x, M, N, K);
 }
 
 /* ===========================================================================

@@ -907,7 +907,27 @@ static int cmp_str_ptr(const void *a, const void *b) {
     return strcmp(x->s, y->s);
 }
 
+/* A distilled model's training checkpoint (CausVid, Self-Forcing) is a dict
+ * whose "generator_ema" entry, or "generator" when there is none, is the
+ * state dict: that entry is used and the rest is ignored (it was parsed by
+ * the same restricted interpreter, so nothing in it ran). */
+static const Val *distilled_entry(const Val *root, char *entry, size_t n) {
+    static const char *const keys[] = {"generator_ema", "generator"};
+    if (root->kind != V_DICT) return root;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i + 1 < root->n; i += 2) {
+            const Val *key = root->items[i], *v = root->items[i + 1];
+            if (key->kind == V_STR && key->slen == strlen(keys[k]) && !memcmp(key->s, keys[k], key->slen) &&
+                v->kind == V_DICT) {
+                snprintf(entry, n, "%s", keys[k]);
+                return v;
+            }
+        }
+    return root;
+}
+
 static int extract_state_dict(PthFile *p, const Val *root, T2vError *err) {
+    root = distilled_entry(root, p->entry, sizeof p->entry);
     if (root->kind != V_DICT)
         return t2v_fail(err, T2V_EINPUT, "%s: the pickle holds a %s, not a state dict (dict of tensors)", p->path,
                         VKIND_NAME[root->kind]);

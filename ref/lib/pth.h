@@ -11,7 +11,9 @@
  * torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter and the
  * torch.*Storage types). Any other global is refused by name: loading a
  * checkpoint never executes code. The result must be a dict or OrderedDict of
- * tensors. Every size, offset and stride is checked against its storage.
+ * tensors, or a distilled model's training checkpoint (CausVid, Self-Forcing:
+ * a dict whose "generator_ema" entry, else "generator", is that state dict;
+ * no global or opcode beyond the above was needed for it). Every size, offset and stride is checked against its storage.
  *
  * Tensors are views into the mapped file (no copy), honouring storage_offset;
  * tensors with non-contiguous strides (or misaligned data) become owned
@@ -30,6 +32,7 @@ typedef struct {
     MappedFile map;
     TensorList tensors;  /* name -> tensor, in pickle order */
     int borrowed;        /* 1: map.data belongs to the caller (pth_open_mem) */
+    char entry[16];      /* "generator_ema" / "generator": the training dict's entry read; "" */
 } PthFile;
 
 /* Opens and validates a .pth checkpoint. On failure p is left closed. */

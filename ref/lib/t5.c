@@ -248,14 +248,14 @@ static void t5_linear(T5 *m, float *out, const float *inp, const Tensor *W, int 
 /* T5LayerNorm: out = w * x / sqrt(mean(x^2) + eps), over dim. */
 static void t5_norm(T5State *s, const T5Config *c, float *out, const float *x, const Tensor *w,
                     int L) {
-    widen_to_f32(s->normw, w->data, w->dtype, c->dim);
+    widen_scaled(s->normw, w->data, w->dtype, w->scale, c->dim);
     rmsnorm_forward(out, x, s->normw, L, c->dim, c->eps);
 }
 
 /* The layer's bias table relbias[h][(j - i) + (L - 1)] = E[bucket(j - i), h]. */
 static void position_bias(T5State *s, const T5Config *c, const Tensor *pos_embedding, int L) {
     int H = c->num_heads, R = 2 * L - 1;
-    widen_to_f32(s->emb, pos_embedding->data, pos_embedding->dtype, (int64_t)c->num_buckets * H);
+    widen_scaled(s->emb, pos_embedding->data, pos_embedding->dtype, pos_embedding->scale, (int64_t)c->num_buckets * H);
     for (int h = 0; h < H; h++)
         for (int r = 0; r < R; r++) s->relbias[(size_t)h * R + r] = s->emb[s->bucket[r] * H + h];
 }
@@ -310,8 +310,8 @@ int t5_encode(T5 *m, const int32_t *ids, int L, float *context, T2vError *err) {
     /* x = token_embedding[ids], no sqrt(d) scaling (docs/MODEL.md 5.2 step 1) */
     size_t row = dtype_nbytes(emb->dtype, c->dim);
     for (int i = 0; i < L; i++)
-        widen_to_f32(s->x + (size_t)i * c->dim, (const char *)emb->data + (size_t)ids[i] * row,
-                     emb->dtype, c->dim);
+        widen_scaled(s->x + (size_t)i * c->dim, (const char *)emb->data + (size_t)ids[i] * row,
+                     emb->dtype, emb->scale, c->dim);
     for (int r = 0; r < 2 * L - 1; r++)
         s->bucket[r] = t5_relative_bucket(r - (L - 1), c->num_buckets, c->max_distance);
     for (int l = 0; l < c->num_layers; l++) {

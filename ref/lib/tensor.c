@@ -49,7 +49,7 @@ static const struct {
     [DT_F64] = {"F64", 8, 1, 1}, [DT_F32] = {"F32", 4, 1, 1},   [DT_F16] = {"F16", 2, 1, 1},
     [DT_BF16] = {"BF16", 2, 1, 1}, [DT_I64] = {"I64", 8, 0, 1}, [DT_I32] = {"I32", 4, 0, 1},
     [DT_I16] = {"I16", 2, 0, 1}, [DT_I8] = {"I8", 1, 0, 1},     [DT_U8] = {"U8", 1, 0, 1},
-    [DT_BOOL] = {"BOOL", 1, 0, 1},
+    [DT_BOOL] = {"BOOL", 1, 0, 1}, [DT_F8_E4M3] = {"F8_E4M3", 1, 1, 1},
     [DT_Q8_0] = {"Q8_0", 34, 1, 32},  [DT_Q4_0] = {"Q4_0", 18, 1, 32},  [DT_Q4_1] = {"Q4_1", 20, 1, 32},
     [DT_Q5_0] = {"Q5_0", 22, 1, 32},  [DT_Q5_1] = {"Q5_1", 24, 1, 32},  [DT_Q2_K] = {"Q2_K", 84, 1, 256},
     [DT_Q3_K] = {"Q3_K", 110, 1, 256}, [DT_Q4_K] = {"Q4_K", 144, 1, 256}, [DT_Q5_K] = {"Q5_K", 176, 1, 256},
@@ -129,6 +129,23 @@ uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | (((r >> 23) - 112u) << 10) | ((r >> 13) & 0x3ffu));
 }
 
+/* e4m3fn: exponent bias 7, subnormals m x 2^-9, no infinities, S.1111.111 NaN. */
+float f8e4m3_to_f32(uint8_t b) {
+    uint32_t sign = (uint32_t)(b & 0x80u) << 24, exp = (b >> 3) & 0xfu, man = b & 7u;
+    if (exp == 15 && man == 7) return f32_from_bits(sign | 0x7fc00000u);
+    if (exp == 0) { /* man x 2^-9, exact */
+        float v = (float)man * 0.001953125f;
+        return sign ? -v : v;
+    }
+    return f32_from_bits(sign | ((exp + 120u) << 23) | (man << 20));
+}
+
+void widen_scaled(float *dst, const void *src, DType dt, float scale, int64_t n) {
+    widen_to_f32(dst, src, dt, n);
+    if (scale != 0.0f)
+        for (int64_t i = 0; i < n; i++) dst[i] *= scale;
+}
+
 void widen_to_f32(float *dst, const void *src, DType dt, int64_t n) {
     const unsigned char *s = (const unsigned char *)src;
     switch (dt) {
@@ -161,6 +178,15 @@ void widen_to_f32(float *dst, const void *src, DType dt, int64_t n) {
         break;
     case DT_I8:
         for (int64_t i = 0; i < n; i++) dst[i] = (float)(signed char)s[i];
+        break;
+    case DT_F8_E4M3:
+        if (n < 1024) {
+            for (int64_t i = 0; i < n; i++) dst[i] = f8e4m3_to_f32(s[i]);
+        } else { /* a row of a weight: a table of the 256 values, built here (no global state) */
+            float lut[256];
+            for (int b = 0; b < 256; b++) lut[b] = f8e4m3_to_f32((uint8_t)b);
+            for (int64_t i = 0; i < n; i++) dst[i] = lut[s[i]];
+        }
         break;
     case DT_U8:
     case DT_BOOL:
@@ -232,14 +258,14 @@ int tensor_from_i32(Tensor *t, const int32_t *x, int ndim, const int64_t *shape,
 float *tensor_to_f32_alloc(const Tensor *t, T2vError *err) {
     int64_t n = tensor_numel(t);
     float *x = (float *)t2v_malloc((size_t)n * sizeof(float), "tensor widened to fp32", err);
-    if (x) widen_to_f32(x, t->data, t->dtype, n);
+    if (x) widen_scaled(x, t->data, t->dtype, t->scale, n);
     return x;
 }
 
 const float *tensor_f32(const Tensor *t, float *scratch) {
-    if (t->dtype == DT_F32 && host_is_little_endian() && ((uintptr_t)t->data % 4) == 0)
+    if (t->dtype == DT_F32 && !t->scale && host_is_little_endian() && ((uintptr_t)t->data % 4) == 0)
         return (const float *)t->data;
-    widen_to_f32(scratch, t->data, t->dtype, tensor_numel(t));
+    widen_scaled(scratch, t->data, t->dtype, t->scale, tensor_numel(t));
     return scratch;
 }
 
@@ -335,7 +361,7 @@ const Tensor *tl_require(const TensorList *tl, T2vError *err, int ndim, const in
     for (int i = 0; ok && i < ndim; i++)
         if (shape[i] >= 0 && t->shape[i] != shape[i]) ok = 0;
     if (!ok) {
-        Tensor w = {DT_F32, ndim, {0}, NULL, 0};
+        Tensor w = {DT_F32, ndim, {0}, NULL, 0, 0.0f, NULL};
         for (int i = 0; i < ndim; i++) w.shape[i] = shape[i];
         shape_str(&w, want, sizeof want);
         shape_str(t, got, sizeof got);

@@ -43,12 +43,16 @@ void *t2v_calloc(size_t count, size_t size, const char *what, T2vError *err);
 
 /* ----------------------------------------------------------------------------
  * Dtypes: the safetensors names. Data in files is always little-endian.
- * After DT_BOOL come ggml's block-quantized types (GGUF files, ref/lib/quant.h):
+ * F8_E4M3 is float8 e4m3fn (1 sign, 4 exponent bits with bias 7, 3 mantissa
+ * bits; no infinities; 0x7f and 0xff are NaN): every value widens exactly to
+ * fp32. Readers refuse NaN encodings in weights (names.c, ckpt_open_as).
+ * After it come ggml's block-quantized types (GGUF files, ref/lib/quant.h):
  * a row of one is whole blocks of dtype_block() elements, each block
  * dtype_size() bytes; the weights stay so in memory and are decoded block by
  * block where they are widened (widen_to_f32, ops.c). */
 typedef enum {
     DT_F64, DT_F32, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL,
+    DT_F8_E4M3,
     DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
     DT_COUNT
 } DType;
@@ -99,10 +103,16 @@ uint16_t f32_to_f16(float f);
 float f32_from_bits(uint32_t u);
 uint32_t f32_to_bits(float f);
 
+float f8e4m3_to_f32(uint8_t b); /* exact; NaN for 0x7f / 0xff */
+
 /* Widens n little-endian elements of a float or integer dtype to fp32; for a
  * quantized dtype src is the start of a block and n a multiple of the block
  * (the blocks decoded exactly as ggml does, quant.h). */
 void widen_to_f32(float *dst, const void *src, DType dt, int64_t n);
+/* The same times a tensor's per-tensor scale (Tensor.scale; 0: none), one
+ * fp32 multiply per element: w = widened value x scale (ComfyUI's scaled
+ * fp8 files, README "Layouts"). Every reader of weights widens through it. */
+void widen_scaled(float *dst, const void *src, DType dt, float scale, int64_t n);
 
 /* ----------------------------------------------------------------------------
  * Tensor: dtype, shape and contiguous row-major data, ALWAYS little-endian
@@ -111,12 +121,23 @@ void widen_to_f32(float *dst, const void *src, DType dt, int64_t n);
  * tensor_from_i32 to make one from host arrays, tensor_f32 to read one. */
 #define T2V_MAX_DIMS 8
 
+/* A low-rank delta on a weight W [N, K] (LoRA, lora.h): the weight used is
+ * W + up [N, rank] @ down [rank, K], fp32, the strength folded into up. The
+ * kernels add it where W is widened (ops.c weight_f32) or beside a
+ * matrix-vector product, so W itself stays in its file dtype. */
+typedef struct {
+    int rank;
+    const float *up, *down;
+} LowRank;
+
 typedef struct {
     DType dtype;
     int ndim;
     int64_t shape[T2V_MAX_DIMS];
     void *data;
-    int owned; /* 1: data was malloc'ed and tensor_free releases it */
+    int owned;            /* 1: data was malloc'ed and tensor_free releases it */
+    float scale;          /* per-tensor dequantization scale: w = value x scale; 0: none */
+    const LowRank *delta; /* LoRA delta added to W; NULL: none */
 } Tensor;
 
 int64_t tensor_numel(const Tensor *t);

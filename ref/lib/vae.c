@@ -317,7 +317,7 @@ static float *vec_f32(const TensorList *tl, int64_t n, const char *name, T2vErro
     /* gammas are [C,1,1,1] or [C,1,1], biases [C] */
     if (t && dtype_is_float(t->dtype) && tensor_numel(t) == n && t->ndim >= 1 && t->shape[0] == n) {
         float *v = t2v_malloc(sizeof(float) * (size_t)n, name, err);
-        if (v) widen_to_f32(v, t->data, t->dtype, n);
+        if (v) widen_scaled(v, t->data, t->dtype, t->scale, n);
         return v;
     }
     tl_require(tl, err, 1, shape, "%s", name); /* fills the message */
