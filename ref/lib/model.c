@@ -233,8 +233,9 @@ int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2v
     if (v && (v->type != JSON_STRING || strcmp(v->string, "WanModel")))
         return t2v_fail(err, T2V_EINPUT, "%s: _class_name: expected \"WanModel\"", path);
     v = json_get(j, "model_type");
-    if (v && (v->type != JSON_STRING || strcmp(v->string, "t2v")))
-        return t2v_fail(err, T2V_EINPUT, "%s: model_type: expected \"t2v\", found %s", path,
+    /* "ti2v": Wan2.2 TI2V-5B, text- and image-to-video in one DiT (per-token time) */
+    if (v && (v->type != JSON_STRING || (strcmp(v->string, "t2v") && strcmp(v->string, "ti2v"))))
+        return t2v_fail(err, T2V_EINPUT, "%s: model_type: expected \"t2v\" or \"ti2v\", found %s", path,
                         v->type == JSON_STRING ? v->string : "a non-string");
     struct { const char *key; int *field; int required; } keys[] = {
         {"dim", &c->dim, 1},           {"ffn_dim", &c->ffn_dim, 1},

@@ -100,6 +100,9 @@ void denoiser_free(Denoiser *d) {
     sampler_free(&d->smp);
     free(d->ctx_emb);
     free(d->ctx_neg_emb);
+    free(d->low_ctx_emb);
+    free(d->low_ctx_neg_emb);
+    free(d->tok_t);
     free(d->x_seen);
     free(d->v_cond);
     free(d->v_uncond);
@@ -107,24 +110,94 @@ void denoiser_free(Denoiser *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* ----------------------------------------------------------------------------
+ * Wan2.2 (docs/ARCHITECTURE.md, Wan2.2): the A14B experts, TI2V's image */
+
+int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_low, const float *context, int L,
+                            const float *context_neg, int L_neg, T2vError *err) {
+    const DiTConfig *a = &d->dit->c, *b = &low->c;
+    if (a->dim != b->dim || a->in_dim != b->in_dim || a->out_dim != b->out_dim || a->text_len != b->text_len ||
+        a->text_dim != b->text_dim || a->patch_t != b->patch_t || a->patch_h != b->patch_h || a->patch_w != b->patch_w)
+        return t2v_fail(err, T2V_EINPUT, "the two experts differ in dim, channels, patch or text sizes");
+    if (!(boundary >= 0 && boundary <= 1)) return t2v_fail(err, T2V_EUSAGE, "boundary %g: expected 0..1", boundary);
+    if (cfg_low > 1.0f && !context_neg) return t2v_fail(err, T2V_EUSAGE, "cfg %g > 1 needs a negative context",
+                                                        (double)cfg_low);
+    if (cfg_low > 1.0f && !d->v_uncond)
+        return t2v_fail(err, T2V_EUSAGE, "the low-noise expert's cfg %g > 1 needs guidance set up by denoiser_init "
+                        "(a high-noise cfg > 1)", (double)cfg_low);
+    size_t emb = (size_t)b->text_len * b->dim * sizeof(float);
+    d->low = low, d->boundary = boundary, d->cfg_low = cfg_low;
+    d->low_ctx_emb = (float *)t2v_malloc(emb, "embedded context", err);
+    d->low_ctx_neg_emb = d->v_uncond ? (float *)t2v_malloc(emb, "embedded negative context", err) : NULL;
+    if (!d->low_ctx_emb || (d->v_uncond && !d->low_ctx_neg_emb)) return T2V_ERESOURCE;
+    int rc = dit_reserve(low, (d->grid.T / b->patch_t) * (d->grid.h / b->patch_h) * (d->grid.w / b->patch_w), err);
+    if (!rc) rc = dit_embed_context(low, context, L, d->low_ctx_emb, err);
+    if (!rc && d->v_uncond) rc = dit_embed_context(low, context_neg, L_neg, d->low_ctx_neg_emb, err);
+    return rc;
+}
+
+int denoiser_set_image(Denoiser *d, const float *z, T2vError *err) {
+    const DiTConfig *c = &d->dit->c;
+    const LatentGrid *g = &d->grid;
+    int n = (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w);
+    if (c->patch_t != 1) return t2v_fail(err, T2V_EINPUT, "image-to-video needs a temporal patch of 1");
+    d->tok_t = (float *)t2v_malloc((size_t)n * sizeof(float), "per-token times", err);
+    if (!d->tok_t) return T2V_ERESOURCE;
+    d->image_latent = z;
+    return T2V_OK;
+}
+
+int denoiser_expert(const Denoiser *d, float t) {
+    /* text2video.py: t.item() >= boundary * num_train_timesteps, t the integer timestep */
+    return d->low && !((double)(int64_t)t >= d->boundary * 1000.0);
+}
+
+void denoiser_hold_image(const Denoiser *d, float *x) {
+    const LatentGrid *g = &d->grid;
+    size_t hw = (size_t)g->h * g->w;
+    if (!d->image_latent) return;
+    for (int c = 0; c < g->C; c++) memcpy(x + (size_t)c * g->T * hw, d->image_latent + c * hw, hw * sizeof(float));
+}
+
+/* The DiT's times for step time t: one for every token, or with an image
+ * the mask of textimage2video.py taken on the patch grid: 0 for the tokens
+ * of latent frame 0, t for the rest. */
+static const float *step_times(const Denoiser *d, const float *t, int *nt) {
+    const DiTConfig *c = &d->dit->c;
+    int per = (d->grid.h / c->patch_h) * (d->grid.w / c->patch_w), n = (d->grid.T / c->patch_t) * per;
+    *nt = 1;
+    if (!d->image_latent) return t;
+    for (int k = 0; k < n; k++) d->tok_t[k] = k < per ? 0.0f : *t;
+    *nt = n;
+    return d->tok_t;
+}
+
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err) {
     const LatentGrid *g = &d->grid;
     const size_t bytes = (size_t)g->n * sizeof(float);
     const int steps = d->smp.steps;
     report(w, PHASE_SAMPLING, 0, steps);
+    denoiser_hold_image(d, x); /* the image's frame of the noise is drawn and discarded */
     for (int i = 0; i < steps; i++) {
         float t = sampler_timestep(&d->smp, i);
+        int e = denoiser_expert(d, t), nt;
+        DiT *dit = e ? d->low : d->dit;
+        const float *ce = e ? d->low_ctx_emb : d->ctx_emb, *cn = e ? d->low_ctx_neg_emb : d->ctx_neg_emb;
+        const float *tt = step_times(d, &t, &nt);
+        float cfg = e ? d->cfg_low : d->cfg;
+        if (d->experts) d->experts[i] = e;
         memcpy(d->x_seen, x, bytes);
         /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6) */
-        int rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_emb, d->v_cond, err);
-        if (!rc && d->v_uncond)
-            rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_neg_emb, d->v_uncond, err);
+        int rc = dit_forward_embedded(dit, x, g->T, g->h, g->w, tt, nt, ce, d->v_cond, err);
+        if (!rc && d->v_uncond && cfg > 1.0f)
+            rc = dit_forward_embedded(dit, x, g->T, g->h, g->w, tt, nt, cn, d->v_uncond, err);
         if (rc) return rc;
-        if (d->v_uncond) cfg_combine(d->v, d->v_cond, d->v_uncond, d->cfg, g->n);
+        if (d->v_uncond && cfg > 1.0f) cfg_combine(d->v, d->v_cond, d->v_uncond, cfg, g->n);
         else memcpy(d->v, d->v_cond, bytes);
         sampler_step(&d->smp, i, x, d->v);
+        denoiser_hold_image(d, x);
         if (steps_out) memcpy(steps_out + (size_t)i * g->n, x, bytes);
-        StepView view = {i, steps, d->smp.sigmas[i], t, *g, d->x_seen, d->v_cond, d->v_uncond, d->v, x};
+        StepView view = {i, steps, d->smp.sigmas[i], t, *g, d->x_seen, d->v_cond, cfg > 1.0f ? d->v_uncond : NULL, d->v, x};
         if (w && w->step && (rc = w->step(w->user, &view, err))) return rc;
         report(w, PHASE_SAMPLING, i + 1, steps);
     }

@@ -86,12 +86,35 @@ typedef struct {
     float *ctx_emb, *ctx_neg_emb;  /* [text_len, dim] each (neg: NULL without CFG) */
     float *x_seen;                 /* (n) x_i, kept for the StepView             */
     float *v_cond, *v_uncond, *v;  /* (n) each                                   */
+    /* Wan2.2 (docs/ARCHITECTURE.md, Wan2.2); all zero/NULL for Wan2.1: */
+    DiT *low;                      /* A14B: the low-noise expert (dit is the high-noise one) */
+    double boundary;               /* A14B: dit while int(t) >= boundary * 1000, then low */
+    float cfg_low;                 /* A14B: the low-noise expert's guidance (cfg: the high's) */
+    float *low_ctx_emb, *low_ctx_neg_emb; /* the contexts embedded by the low-noise expert */
+    const float *image_latent;     /* TI2V image-to-video: [C, 1, h, w] held as latent frame 0 */
+    float *tok_t;                  /* image-to-video: [tokens] per-token times */
+    int *experts;                  /* optional [steps]: the expert of each step (0 high, 1 low) */
 } Denoiser;
 
 /* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1). */
 int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
                   int L, const float *context_neg, int L_neg, T2vError *err);
 void denoiser_free(Denoiser *d);
+/* A14B: adds the low-noise expert (its own embedded contexts; the same
+ * context and context_neg as denoiser_init), the boundary (0.875 for T2V)
+ * and its guidance; d->cfg stays the high-noise expert's. */
+int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_low, const float *context, int L,
+                            const float *context_neg, int L_neg, T2vError *err);
+/* TI2V image-to-video: z [C, 1, h, w] (the encoded image, normalised) is
+ * held as latent frame 0: set into x before the first step and after every
+ * step, its tokens at t = 0 (pipeline_sample). z must outlive d. */
+int denoiser_set_image(Denoiser *d, const float *z, T2vError *err);
+/* The expert for timestep t: 0 (dit) or 1 (low), by the official rule
+ * int(t) >= boundary * 1000 -> the high-noise expert. */
+int denoiser_expert(const Denoiser *d, float t);
+/* Sets latent frame 0 of x [C, T, h, w] to the image latent (a no-op
+ * without one). */
+void denoiser_hold_image(const Denoiser *d, float *x);
 
 /* The loop: x holds the noise and becomes the final latent. steps_out
  * (NULL, or steps x n floats) receives x_{i+1} after every step. */
