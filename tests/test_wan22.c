@@ -7,6 +7,9 @@
  */
 #include "harness.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "../ref/lib/json.h"
 #include "../ref/lib/model.h"
 #include "../ref/lib/pipeline.h"
@@ -68,7 +71,7 @@ static void test_ti2v(const SafeTensors *g, float *ctx, float *ctxn) {
     DiT dit;
     if (!load_dit(&dit, &st, "golden/wan22/ti2v_dit.safetensors")) return;
     LatentGrid grid = {48, 2, 4, 4, 48 * 2 * 4 * 4};
-    SamplingSettings ss = {SAMPLER_UNIPC, 4, 3.0, 4.0};
+    SamplingSettings ss = {SAMPLER_UNIPC, 4, 3.0, 4.0, 4.0, 0.875};
     Denoiser d;
     T2vError e = {0, {0}};
     int rc = denoiser_init(&d, &dit, &ss, &grid, ctx, 5, ctxn, 4, &e);
@@ -114,7 +117,7 @@ static void test_a14b(const SafeTensors *g, float *ctx, float *ctxn) {
     if (!load_dit(&hi, &sh, "golden/wan22/a14b_high.safetensors")) return;
     if (!load_dit(&lo, &sl, "golden/wan22/a14b_low.safetensors")) { dit_free(&hi); st_close(&sh); return; }
     LatentGrid grid = {16, 2, 4, 4, 16 * 2 * 4 * 4};
-    SamplingSettings ss = {SAMPLER_UNIPC, 6, 3.0, 4.0};
+    SamplingSettings ss = {SAMPLER_UNIPC, 6, 3.0, 4.0, 3.0, 0.875};
     Denoiser d;
     T2vError e = {0, {0}};
     int experts[6] = {-1, -1, -1, -1, -1, -1};
@@ -142,8 +145,215 @@ static void test_a14b(const SafeTensors *g, float *ctx, float *ctxn) {
     st_close(&sl);
 }
 
-int main(void) {
+/* ---------------------------------------------------------------------------
+ * The stage contract through the program (t2v stage sampler / dit) on model
+ * directories in the official layouts, assembled here from the goldens:
+ *   TI2V: config.json, diffusion_pytorch_model.safetensors, Wan2.2_VAE.safetensors
+ *   A14B: high_noise_model/ and low_noise_model/ (config.json + DiT each) */
+static char g_bin[1024], g_tmp[64];
+
+static int run(const char *fmt, ...) {
+    char args[3000], cmd[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/log.txt' 2>&1 </dev/null", g_bin, args, g_tmp);
+    int st = system(cmd);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* DIR/config.json from the golden's metadata and DIR/<dit> as a copy of it. */
+static int write_dit_dir(const char *dir, const char *golden) {
+    SafeTensors st;
+    char path[600], cmd[1400];
+    if (!golden_open(&st, golden)) return 0;
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/diffusion_pytorch_model.safetensors'", dir, golden, dir);
+    int copied = system(cmd) == 0;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    const char *cfg = st_meta(&st, "config");
+    int ok = f && cfg && fputs(cfg, f) >= 0;
+    if (f) fclose(f);
+    st_close(&st);
+    return ok && copied;
+}
+
+static int write_tensors(const char *path, const SafeTensors *g, const char *const *names, const char *const *as,
+                         int n) {
+    StItem items[8];
+    T2vError e = {0, {0}};
+    for (int i = 0; i < n; i++) {
+        items[i].name = as[i];
+        items[i].t = tl_find(&g->tensors, names[i]);
+        if (!items[i].t) return 0;
+    }
+    return st_write(path, items, n, NULL, NULL, 0, &e) == T2V_OK;
+}
+
+/* Compares tensor NAME of OUT with golden REF. */
+static void compare_out(const char *out, const char *name, const SafeTensors *g, const char *ref, double tol) {
+    SafeTensors o;
+    if (!golden_open(&o, out)) return;
+    int64_t n1, n2;
+    float *a = golden_f32(&o, name, &n1), *b = golden_f32(g, ref, &n2);
+    char what[96];
+    snprintf(what, sizeof what, "t2v stage: %s", name);
+    if (a && b && n1 == n2) check_close(what, a, b, n1, tol, COS_LATENT);
+    else CHECK(0, "%s: %s in %s, %s in the golden", what, name, out, ref);
+    free(a);
+    free(b);
+    st_close(&o);
+}
+
+static void test_cli_ti2v(const SafeTensors *g) {
+    char dir[400], in[400], out[400], path[500];
+    snprintf(dir, sizeof dir, "%s/ti2v", g_tmp);
+    snprintf(in, sizeof in, "%s/in.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/out.safetensors", g_tmp);
+    SafeTensors gv;
+    TensorList tl;
+    T2vError e = {0, {0}};
+    if (!write_dit_dir(dir, "golden/wan22/ti2v_dit.safetensors") || !golden_open(&gv, "golden/vae22/tiny.safetensors"))
+        return;
+    int ok = make_weights(&tl, &gv, DT_F32);
+    StItem *items = ok ? calloc((size_t)tl.n, sizeof *items) : NULL;
+    for (int i = 0; items && i < tl.n; i++) items[i].name = tl.names[i], items[i].t = &tl.tensors[i];
+    snprintf(path, sizeof path, "%s/Wan2.2_VAE.safetensors", dir);
+    ok = items && st_write(path, items, tl.n, NULL, NULL, 0, &e) == T2V_OK;
+    CHECK(ok, "tiny TI2V model directory written: %s", ok ? dir : e.msg);
+    free(items);
+    tl_free(&tl);
+    st_close(&gv);
+    if (!ok) return;
+    static const char *const n[4] = {"ti2v.noise", "context", "context_neg", "ti2v_i2v.image"},
+                             *const as[4] = {"noise", "context", "context_neg", "image"};
+    /* the tiny Wan2.1 model's text encoder and tokenizer (text_dim 32, as this DiT's) */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp -r golden/models/tiny/models_t5_umt5-xxl-enc-bf16.pth golden/models/tiny/google '%s/'",
+             dir);
+    CHECK(system(cmd) == 0, "tiny umT5 and tokenizer copied into the TI2V directory");
+    int rc = run("info --model '%s'", dir);
+    char log[4096] = {0};
+    snprintf(path, sizeof path, "%s/log.txt", g_tmp);
+    FILE *f = fopen(path, "rb");
+    if (f) { size_t k = fread(log, 1, sizeof log - 1, f); log[k] = 0; fclose(f); }
+    CHECK(rc == 0 && strstr(log, "Wan2.2 TI2V-5B"), "t2v info names the family Wan2.2 TI2V-5B (exit %d)", rc);
+    /* text-to-video: no image */
+    if (write_tensors(in, g, n, as, 3)) {
+        rc = run("stage sampler --model '%s' --in '%s' --out '%s' --steps 4 --cfg 4 --shift 3 -q --force", dir, in, out);
+        CHECK(rc == 0, "stage sampler, TI2V text-to-video: exit %d", rc);
+        if (!rc) compare_out(out, "latent.final", g, "ti2v_t2v.latent.final", TOL_LATENT);
+    }
+    /* image-to-video: `image` present -> image_latent added */
+    if (write_tensors(in, g, n, as, 4)) {
+        rc = run("stage sampler --model '%s' --in '%s' --out '%s' --steps 4 --cfg 4 --shift 3 -q --force", dir, in, out);
+        CHECK(rc == 0, "stage sampler, TI2V image-to-video: exit %d", rc);
+        if (!rc) compare_out(out, "latent.final", g, "ti2v_i2v.latent.final", TOL_LATENT);
+        if (!rc) compare_out(out, "image_latent", g, "ti2v_i2v.image_latent", TOL_IMAGE);
+        rc = run("stage sampler --model '%s' --in '%s' --out '%s' --steps 4 --cfg 4,3 -q --force", dir, in, out);
+        CHECK(rc == T2V_EUSAGE, "--cfg HIGH,LOW on a one-model directory: exit %d (usage)", rc);
+    }
+}
+
+/* generate -i: a still from the tiny Wan2.1 model, animated by the tiny TI2V one. */
+static void test_cli_i2v(void) {
+    char path[600];
+    int rc = run("generate --model golden/models/tiny -p 'a red circle' -o '%s/still' --format png -q --force", g_tmp);
+    snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
+    CHECK(rc == 0 && access(path, R_OK) == 0, "a 32x32 still made by the tiny model (exit %d)", rc);
+    rc = run("generate --model '%s/ti2v' -i '%s' -p 'it moves' -W 64 -H 64 -f 5 --steps 2 -o '%s/i2v' --format png "
+             "-q --force", g_tmp, path, g_tmp);
+    snprintf(path, sizeof path, "%s/i2v_0004.png", g_tmp);
+    CHECK(rc == 0 && access(path, R_OK) == 0, "generate -i on the tiny TI2V model: 5 frames at 64x64 (exit %d)", rc);
+    snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
+    rc = run("generate --model golden/models/tiny -i '%s' -p 'x' -o '%s/no' -q --force", path, g_tmp);
+    CHECK(rc == T2V_EUSAGE, "generate -i with a Wan2.1 model: exit %d (usage)", rc);
+    rc = run("generate --model '%s/ti2v' -i '%s/nothing.png' -p 'x' -o '%s/no' -q --force", g_tmp, g_tmp, g_tmp);
+    CHECK(rc == T2V_EINPUT, "generate -i with a missing image: exit %d", rc);
+}
+
+static void test_cli_a14b(const SafeTensors *g) {
+    char dir[400], sub[450], in[400], out[400];
+    snprintf(dir, sizeof dir, "%s/a14b", g_tmp);
+    snprintf(in, sizeof in, "%s/in.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/out.safetensors", g_tmp);
+    snprintf(sub, sizeof sub, "%s/high_noise_model", dir);
+    int ok = write_dit_dir(sub, "golden/wan22/a14b_high.safetensors");
+    snprintf(sub, sizeof sub, "%s/low_noise_model", dir);
+    ok = ok && write_dit_dir(sub, "golden/wan22/a14b_low.safetensors");
+    CHECK(ok, "tiny A14B model directory (high_noise_model/, low_noise_model/) written");
+    static const char *const n[3] = {"a14b.noise", "context", "context_neg"}, *const as[3] = {"noise", "context",
+                                                                                           "context_neg"};
+    if (!ok || !write_tensors(in, g, n, as, 3)) return;
+    /* the official defaults apply: cfg 4.0 high / 3.0 low, boundary 0.875 */
+    int rc = run("stage sampler --model '%s' --in '%s' --out '%s' --steps 6 --shift 3 -q --force", dir, in, out);
+    CHECK(rc == 0, "stage sampler, A14B (default guidance 4.0,3.0 and boundary): exit %d", rc);
+    if (!rc) compare_out(out, "latent.final", g, "a14b.latent.final", TOL_LATENT);
+    if (!rc) compare_out(out, "experts", g, "a14b.experts", 0);
+    rc = run("stage sampler --model '%s' --in '%s' --out '%s' --steps 6 --shift 3 --cfg 4,3 --boundary 0.875 -q "
+             "--force", dir, in, out);
+    CHECK(rc == 0, "stage sampler, A14B with --cfg 4,3 --boundary 0.875: exit %d", rc);
+    if (!rc) compare_out(out, "latent.final", g, "a14b.latent.final", TOL_LATENT);
+    /* stage dit: the expert by t; at t = 900 the high-noise one, at 600 the low-noise one */
+    SafeTensors o;
+    float *v[2] = {NULL, NULL};
+    int64_t nv[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        Tensor t;
+        int64_t one = 1;
+        float tv = k ? 600.0f : 900.0f;
+        T2vError e = {0, {0}};
+        const Tensor *src[2] = {tl_find(&g->tensors, "a14b.noise"), tl_find(&g->tensors, "context")};
+        if (!src[0] || !src[1] || tensor_alloc(&t, DT_F32, 1, &one, &e)) return;
+        memcpy(t.data, &tv, 4);
+        StItem items[3] = {{"latent", src[0]}, {"timestep", &t}, {"context", src[1]}};
+        rc = st_write(in, items, 3, NULL, NULL, 0, &e) || run("stage dit --model '%s' --in '%s' --out '%s' --force",
+                                                               dir, in, out);
+        tensor_free(&t);
+        CHECK(rc == 0, "stage dit, A14B at t = %g: exit %d", (double)tv, rc);
+        if (!rc && golden_open(&o, out)) {
+            v[k] = golden_f32(&o, "velocity", &nv[k]);
+            st_close(&o);
+        }
+    }
+    /* the same inputs through each expert directly */
+    for (int k = 0; k < 2 && v[0] && v[1]; k++) {
+        SafeTensors sd;
+        DiT dit;
+        int64_t nx, nc;
+        float *x = golden_f32(g, "a14b.noise", &nx), *c = golden_f32(g, "context", &nc), tv = k ? 600.0f : 900.0f;
+        float *ref = malloc(sizeof(float) * (size_t)nx);
+        T2vError e = {0, {0}};
+        if (load_dit(&dit, &sd, k ? "golden/wan22/a14b_low.safetensors" : "golden/wan22/a14b_high.safetensors")) {
+            int r2 = dit_forward(&dit, x, 2, 4, 4, &tv, 1, c, 5, ref, &e);
+            CHECK(r2 == 0 && nv[k] == nx && !memcmp(ref, v[k], sizeof(float) * (size_t)nx),
+                  "stage dit at t = %g ran the %s-noise expert (same bits as that expert alone)", (double)tv,
+                  k ? "low" : "high");
+            dit_free(&dit);
+            st_close(&sd);
+        }
+        free(x), free(c), free(ref);
+    }
+    free(v[0]);
+    free(v[1]);
+}
+
+int main(int argc, char **argv) {
     platform_set_threads(2);
+    /* the program: $T2V_BIN, else BUILD/t2v beside BUILD/tests/ */
+    const char *env = getenv("T2V_BIN");
+    char self[900];
+    snprintf(self, sizeof self, "%s", argc > 0 ? argv[0] : "");
+    char *sl = strrchr(self, '/');
+    if (sl) *sl = 0;
+    else strcpy(self, ".");
+    if (env && *env) snprintf(g_bin, sizeof g_bin, "%s", env);
+    else snprintf(g_bin, sizeof g_bin, "%s/../t2v", self);
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/t2v-wan22-XXXXXX");
+    int keep = getenv("T2V_KEEP_TMP") != NULL;
+    int have_bin = access(g_bin, X_OK) == 0 && mkdtemp(g_tmp) != NULL;
+    CHECK(have_bin, "t2v binary at %s and a temp dir", g_bin);
     SafeTensors g;
     if (golden_open(&g, "golden/wan22/cases.safetensors")) {
         int64_t n1, n2;
@@ -151,12 +361,20 @@ int main(void) {
         if (ctx && ctxn && n1 == 5 * 32 && n2 == 4 * 32) {
             test_ti2v(&g, ctx, ctxn);
             test_a14b(&g, ctx, ctxn);
+            if (have_bin) test_cli_ti2v(&g);
+            if (have_bin) test_cli_i2v();
+            if (have_bin) test_cli_a14b(&g);
         } else {
             CHECK(0, "golden/wan22/cases.safetensors: context [5,32], context_neg [4,32]");
         }
         free(ctx);
         free(ctxn);
         st_close(&g);
+    }
+    if (have_bin && !keep) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+        if (system(cmd) != 0) printf("       (could not remove %s)\n", g_tmp);
     }
     return h_finish();
 }

@@ -52,7 +52,12 @@ static const char HELP_GENERATE[] =
     "  -H, --height N         height in pixels, a multiple of 16\n"
     "  -f, --frames N         number of frames, 4k+1 (1, 5, 9, ..., 81)\n"
     "  --steps N              sampling steps (1..1000)\n"
-    "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass\n"
+    "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass;\n"
+    "                         Wan2.2 A14B: G for both experts, or HIGH,LOW (default 4.0,3.0)\n"
+    "  --boundary B           Wan2.2 A14B: the high-noise expert while t >= B*1000 (default 0.875)\n"
+    "  -i, --image FILE       Wan2.2 TI2V image-to-video: animate this PNG/JPEG still; it is scaled\n"
+    "                         and center-cropped to the best multiple-of-32 size within the area\n"
+    "                         width x height, which then sets the video's size\n"
     "  --shift S              flow-matching schedule shift (> 0)\n"
     "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
     "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
@@ -83,7 +88,8 @@ static const char HELP_STAGE[] =
     "  --in FILE              input tensors (required)\n"
     "  --out FILE             output tensors (required)\n"
     "  --steps N              sampler stage: sampling steps (default: the model's)\n"
-    "  --cfg G                sampler stage: guidance scale\n"
+    "  --cfg G                sampler stage: guidance scale (A14B: G or HIGH,LOW)\n"
+    "  --boundary B           sampler and dit stages, A14B: the expert switch (default 0.875)\n"
     "  --shift S              sampler stage: schedule shift\n"
     "  --sampler NAME         sampler stage: unipc or euler\n"
     "  --threads N            threads (default: all processors)\n"
@@ -454,10 +460,23 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     if (!strcmp(a, "--steps")) {
         if (parse_int(v, 1, 1000, &iv)) return -usage_error("--steps must be an integer in 1..1000, not '%s'", v);
         s->settings.steps = (int)iv, s->have_steps = 1;
-    } else if (!strcmp(a, "--cfg")) {
-        if (parse_double(v, &s->settings.cfg) || s->settings.cfg < 0 || s->settings.cfg > 100)
-            return -usage_error("--cfg must be a number in [0, 100], not '%s'", v);
-        s->have_cfg = 1;
+    } else if (!strcmp(a, "--cfg")) { /* G, or HIGH,LOW: the A14B experts' (text2video.py's guide pair) */
+        char hi[64];
+        const char *comma = strchr(v, ',');
+        size_t nh = comma ? (size_t)(comma - v) : strlen(v);
+        if (nh >= sizeof hi) return -usage_error("--cfg takes G or HIGH,LOW, not '%s'", v);
+        memcpy(hi, v, nh), hi[nh] = 0;
+        s->settings.cfg_low = -1;
+        if (parse_double(hi, &s->settings.cfg) || (comma && parse_double(comma + 1, &s->settings.cfg_low)) ||
+            s->settings.cfg < 0 || s->settings.cfg > 100 || (comma && (s->settings.cfg_low < 0 ||
+            s->settings.cfg_low > 100)))
+            return -usage_error("--cfg takes G or HIGH,LOW, numbers in [0, 100], not '%s'", v);
+        if (!comma) s->settings.cfg_low = s->settings.cfg; /* one G: both experts, as sample_guide_scale */
+        s->have_cfg = 1, s->have_cfg_pair = comma != NULL;
+    } else if (!strcmp(a, "--boundary")) {
+        if (parse_double(v, &s->settings.boundary) || !(s->settings.boundary >= 0 && s->settings.boundary <= 1))
+            return -usage_error("--boundary must be a number in [0, 1], not '%s'", v);
+        s->have_boundary = 1;
     } else if (!strcmp(a, "--shift")) {
         if (parse_double(v, &s->settings.shift) || s->settings.shift <= 0 || s->settings.shift > 1000)
             return -usage_error("--shift must be a number in (0, 1000], not '%s'", v);
@@ -476,7 +495,8 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
 
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
     if (!s->have_steps) s->settings.steps = d->steps;
-    if (!s->have_cfg) s->settings.cfg = d->cfg;
+    if (!s->have_cfg) s->settings.cfg = d->cfg, s->settings.cfg_low = d->cfg_low;
+    if (!s->have_boundary) s->settings.boundary = d->boundary;
     if (!s->have_shift) s->settings.shift = d->shift;
     if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);

@@ -125,9 +125,10 @@ typedef struct {
     SamplingSettings settings;
     int threads;
     int have_steps, have_cfg, have_shift, have_sampler; /* given on the command line */
+    int have_cfg_pair, have_boundary;                  /* --cfg HIGH,LOW; --boundary */
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
- * --sampler --threads: returns 1 when it was (printing a usage error and
+ * --sampler --threads --boundary (--cfg G, or HIGH,LOW for the A14B experts): returns 1 when it was (printing a usage error and
  * returning -1 for a bad value), 0 when a is some other option. */
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 /* Fills the options not given on the command line from the model's

@@ -18,10 +18,12 @@
 #include "cost.h"
 #include "outputs.h"
 #include "t2v.h"
+#include "image.h"
 #include "trace.h"
 
 typedef struct {
-    const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
+    const char *prompt, *negative, *model, *output, *dump, *preview, *trace, *image;
+    float *pixels; /* -i: the prepared still [3, height, width] (prepare) */
     int width, height, frames, fps, formats, force, quiet;
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
@@ -55,7 +57,7 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", NULL};
+    "--sampler", "--threads", "--boundary", "-i", "--image", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -83,6 +85,7 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         else if (!strcmp(a, "--dump")) o->dump = v;
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
+        else if (!strcmp(a, "-i") || !strcmp(a, "--image")) o->image = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) { /* multiples: latent_grid, from the model */
             if (parse_int(v, 16, 16384, &iv)) return usage_error("--width must be an integer in 16..16384, not '%s'", v);
             o->width = (int)iv, o->have_w = 1;
@@ -304,6 +307,15 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (rc) return rc;
     if (!o->negative)
         o->negative = m->defaults.negative_prompt ? m->defaults.negative_prompt : wan_default_negative_prompt();
+    if (o->sampling.have_cfg_pair && m->family != MODEL_WAN22_A14B)
+        return t2v_fail(err, T2V_EUSAGE, "--cfg HIGH,LOW: two guidance scales are for the two experts of Wan2.2 "
+                        "A14B; %s has one model", o->model);
+    if (o->image && m->family != MODEL_WAN22_TI2V)
+        return t2v_fail(err, T2V_EUSAGE, "-i: image-to-video needs a Wan2.2 TI2V model; %s is %s", o->model,
+                        model_family_name(m->family));
+    if (o->image && (rc = image_load_i2v(o->image, (long long)o->width * o->height, &o->width, &o->height,
+                                         &o->pixels, err)))
+        return rc;
     if ((o->formats & FMT_MP4) && !video_find_ffmpeg(NULL, 0)) {
         fprintf(stderr, "t2v: note: ffmpeg is not on PATH, so no MP4 is written; add y4m to --format and convert "
                         "it later with `ffmpeg -i OUT.y4m OUT.mp4`\n");
@@ -377,7 +389,8 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     progress_init(&gw.progress, o->quiet);
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
-    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
+    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
+                     o->pixels};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
@@ -405,5 +418,6 @@ int cmd_generate(int argc, char **argv, App *app) {
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
     outputs_free(&op);
     model_close(&m);
+    free(o.pixels);
     return rc ? die(&e) : 0;
 }

@@ -92,7 +92,24 @@ static void paths_free(ModelPaths *p) {
     free(p->vae);
     free(p->tokenizer);
     free(p->defaults);
+    free(p->config_low);
+    free(p->dit_low);
     memset(p, 0, sizeof *p);
+}
+
+/* A14B: DIR/high_noise_model/ and DIR/low_noise_model/ each hold a config.json
+ * and the DiT (wan/configs/wan_t2v_A14B.py: high_noise_checkpoint,
+ * low_noise_checkpoint). */
+static void find_experts(ModelPaths *p, const char *dir, const char *const *config, const char *const *dit) {
+    char *hi = path_join(dir, "high_noise_model"), *lo = path_join(dir, "low_noise_model");
+    if (hi && lo && platform_is_dir(hi) && platform_is_dir(lo)) {
+        p->config = find_first(hi, config);
+        p->dit = find_first(hi, dit);
+        p->config_low = find_first(lo, config);
+        p->dit_low = find_first(lo, dit);
+    }
+    free(hi);
+    free(lo);
 }
 
 static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
@@ -101,7 +118,8 @@ static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
                                       "diffusion_pytorch_model.safetensors", NULL};
     static const char *const t5[] = {"models_t5_umt5-xxl-enc-bf16.pth", "models_t5_umt5-xxl-enc-bf16.safetensors",
                                      NULL};
-    static const char *const vae[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", NULL};
+    static const char *const vae[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", "Wan2.2_VAE.pth",
+                                      "Wan2.2_VAE.safetensors", NULL};
     static const char *const tok[] = {"google/umt5-xxl/spiece.model", NULL};
     static const char *const defaults[] = {"t2v.json", NULL};
     memset(p, 0, sizeof *p);
@@ -115,9 +133,12 @@ static int find_files(ModelPaths *p, const char *dir, int need, T2vError *err) {
     p->vae = find_first(dir, vae);
     p->tokenizer = find_first(dir, tok);
     p->defaults = find_first(dir, defaults);
+    if (!p->config && !p->dit) find_experts(p, dir, config, dit);
     const struct { int bit; const char *have, *what; } req[] = {
-        {MODEL_NEED_CONFIG, p->config, "config.json"},
+        {MODEL_NEED_CONFIG, p->config, "config.json (or high_noise_model/config.json)"},
         {MODEL_NEED_DIT, p->dit, "diffusion_pytorch_model.safetensors (or its .index.json)"},
+        {MODEL_NEED_CONFIG, p->config_low || !p->dit_low ? "" : NULL, "low_noise_model/config.json"},
+        {MODEL_NEED_DIT, p->dit_low || !p->config_low ? "" : NULL, "low_noise_model/'s DiT"},
         {MODEL_NEED_T5, p->t5, "models_t5_umt5-xxl-enc-bf16.pth (or .safetensors)"},
         {MODEL_NEED_VAE, p->vae, "Wan2.1_VAE.pth (or .safetensors)"},
         {MODEL_NEED_TOKENIZER, p->tokenizer, "google/umt5-xxl/spiece.model"},
@@ -164,6 +185,8 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
     if (!rc) rc = json_int(j, "fps", &d->fps, 1, 240, path, err);
     if (!rc) rc = json_num(j, "cfg", &d->cfg, path, err);
     if (!rc) rc = json_num(j, "shift", &d->shift, path, err);
+    if (!rc) rc = json_num(j, "cfg_low", &d->cfg_low, path, err);
+    if (!rc) rc = json_num(j, "boundary", &d->boundary, path, err);
     const JsonValue *s = json_get(j, "sampler");
     if (!rc && s) {
         if (s->type != JSON_STRING || s->len >= sizeof d->sampler)
@@ -203,6 +226,23 @@ void model_default_settings(ModelDefaults *d) {
     d->shift = 5.0;
     d->fps = 16;
     strcpy(d->sampler, "unipc");
+    d->cfg_low = d->cfg;
+    d->boundary = 0.875;
+}
+
+const char *model_family_name(ModelFamily f) {
+    return f == MODEL_WAN22_TI2V ? "Wan2.2 TI2V-5B (text- and image-to-video)"
+         : f == MODEL_WAN22_A14B ? "Wan2.2 T2V-A14B (two experts)" : "Wan2.1 T2V";
+}
+
+void model_family_settings(ModelDefaults *d, ModelFamily f) {
+    model_default_settings(d);
+    if (f == MODEL_WAN22_TI2V) /* wan/configs/wan_ti2v_5B.py; generate.py's size 1280*704 */
+        d->width = 1280, d->height = 704, d->frames = 121, d->fps = 24;
+    if (f == MODEL_WAN22_A14B) { /* wan/configs/wan_t2v_A14B.py: guide (3.0 low, 4.0 high) */
+        d->width = 1280, d->height = 720, d->steps = 40, d->shift = 12.0;
+        d->cfg = 4.0, d->cfg_low = 3.0, d->boundary = 0.875;
+    }
 }
 
 
@@ -306,11 +346,16 @@ static int read_preview(Model *m, T2vError *err) {
 int model_open(Model *m, const char *dir, int need, T2vError *err) {
     memset(m, 0, sizeof *m);
     int rc = find_files(&m->paths, dir, need, err);
-    model_default_settings(&m->defaults);
-    if (!rc && m->paths.defaults) rc = read_defaults_file(&m->defaults, m->paths.defaults, err);
     if (!rc && m->paths.config && !(rc = dit_config_read(&m->dit, m->paths.config, err))) m->has_dit = 1;
+    if (!rc && m->paths.config_low) rc = dit_config_read(&m->dit_low, m->paths.config_low, err);
     if (!rc && m->paths.vae && (need & MODEL_NEED_VAE) && !(rc = read_vae_config(&m->vae, m->paths.vae, err)))
         m->has_vae = 1;
+    /* the family from the files: two experts; a 48-channel latent (Wan2.2_VAE) */
+    m->family = m->paths.config_low ? MODEL_WAN22_A14B
+              : (m->has_dit && m->dit.in_dim == 48) || (m->has_vae && m->vae.grouped) ? MODEL_WAN22_TI2V
+              : MODEL_WAN21;
+    model_family_settings(&m->defaults, m->family);
+    if (!rc && m->paths.defaults) rc = read_defaults_file(&m->defaults, m->paths.defaults, err);
     if (!rc && m->has_vae) rc = read_preview(m, err);
     if (rc) model_close(m);
     return rc;
@@ -327,6 +372,14 @@ int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
     if (!m->paths.dit) return t2v_fail(err, T2V_EINPUT, "%s: model directory has no DiT checkpoint", m->paths.dir);
     int rc = ckpt_open(ck, m->paths.dit, err);
     if (!rc && (rc = dit_build(dit, &m->dit, ck->tensors, err))) ckpt_close(ck);
+    return rc;
+}
+
+int model_load_dit_low(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
+    if (!m->paths.dit_low || !m->paths.config_low)
+        return t2v_fail(err, T2V_EINPUT, "%s: no low_noise_model/ (config.json and DiT)", m->paths.dir);
+    int rc = ckpt_open(ck, m->paths.dit_low, err);
+    if (!rc && (rc = dit_build(dit, &m->dit_low, ck->tensors, err))) ckpt_close(ck);
     return rc;
 }
 

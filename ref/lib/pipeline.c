@@ -215,20 +215,28 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (!r->noise || !r->latent || !r->timesteps || (s->keep_steps && !r->steps)) return T2V_ERESOURCE;
     randn_torch(s->seed, r->noise, g->n);
     memcpy(r->latent, r->noise, (size_t)g->n * sizeof(float));
-    Checkpoint ck;
-    DiT dit;
+    Checkpoint ck, ck_low;
+    DiT dit, low;
     Denoiser d;
-    int rc = model_load_dit(m, &ck, &dit, err);
+    int moe = m->family == MODEL_WAN22_A14B, rc = model_load_dit(m, &ck, &dit, err);
     if (rc) return rc;
+    if (moe && (rc = model_load_dit_low(m, &ck_low, &low, err))) { dit_free(&dit); ckpt_close(&ck); return rc; }
     if (r->text_dim != dit.c.text_dim)
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
     if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
     if (!rc) {
+        if (moe) rc = denoiser_set_low_expert(&d, &low, ss->boundary, (float)ss->cfg_low, r->context, r->L,
+                                              r->context_neg, r->L_neg, err);
+        if (!rc && r->image_latent) rc = denoiser_set_image(&d, r->image_latent, err);
+        if (!rc && moe && !(r->experts = (int *)t2v_malloc(sizeof(int) * (size_t)ss->steps, "experts", err)))
+            rc = T2V_ERESOURCE;
+        d.experts = r->experts;
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
-        rc = pipeline_sample(&d, r->latent, r->steps, w, err);
+        if (!rc) rc = pipeline_sample(&d, r->latent, r->steps, w, err);
         denoiser_free(&d);
     }
+    if (moe) dit_free(&low), ckpt_close(&ck_low);
     dit_free(&dit);
     ckpt_close(&ck);
     return rc;
@@ -245,6 +253,24 @@ int pipeline_decode(Vae *vae, const LatentGrid *g, const float *latent, float *v
                     T2vError *err) {
     report(w, PHASE_DECODE, 0, g->T);
     return vae_decode(vae, latent, g->T, g->h, g->w, video, decode_progress, (void *)w, err);
+}
+
+/* TI2V image-to-video: the image [3, H, W] through the VAE encoder, as a
+ * 1-frame video, to the latent frame the loop holds. */
+static int encode_image(const Model *m, const GenSettings *s, GenResult *r, T2vError *err) {
+    Checkpoint ck;
+    Vae vae;
+    const LatentGrid *g = &r->grid;
+    if (m->family != MODEL_WAN22_TI2V)
+        return t2v_fail(err, T2V_EUSAGE, "%s: image-to-video needs a Wan2.2 TI2V model (this is %s)", m->paths.dir,
+                        model_family_name(m->family));
+    int rc = model_load_vae(m, &ck, &vae, err);
+    if (rc) return rc;
+    r->image_latent = (float *)t2v_malloc(sizeof(float) * (size_t)g->C * g->h * g->w, "image latent", err);
+    rc = r->image_latent ? vae_encode(&vae, s->image, 1, s->height, s->width, r->image_latent, err) : T2V_ERESOURCE;
+    vae_free(&vae);
+    ckpt_close(&ck);
+    return rc;
 }
 
 static int decode(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r, T2vError *err) {
@@ -267,6 +293,7 @@ int pipeline_generate(const Model *m, const GenSettings *s, const PipelineWatch 
                         "prompt, and a negative prompt when cfg > 1)", ss->steps, ss->shift);
     int rc = latent_grid(&r->grid, m, s->frames, s->height, s->width, err);
     if (!rc) rc = encode_prompts(m, s, w, r, err);
+    if (!rc && s->image) rc = encode_image(m, s, r, err);
     if (!rc) rc = sample(m, s, w, r, err);
     if (!rc) rc = decode(m, s, w, r, err);
     return rc;
@@ -282,5 +309,7 @@ void gen_result_free(GenResult *r) {
     free(r->steps);
     free(r->timesteps);
     free(r->video);
+    free(r->image_latent);
+    free(r->experts);
     memset(r, 0, sizeof *r);
 }

@@ -39,7 +39,8 @@ typedef struct {
     SamplerKind sampler;
     int steps;
     double shift;
-    double cfg; /* <= 1: no unconditional pass, v = v_cond */
+    double cfg; /* <= 1: no unconditional pass, v = v_cond; A14B: the high-noise expert's */
+    double cfg_low, boundary; /* A14B only: the low-noise expert's guidance; the switch */
 } SamplingSettings;
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
     SamplingSettings sampling;
     uint64_t seed;
     int keep_steps;                /* keep every step's latent (for --dump) */
+    const float *image;            /* TI2V image-to-video: [3, height, width] in [-1, 1], or NULL */
 } GenSettings;
 
 typedef enum { PHASE_TEXT, PHASE_SAMPLING, PHASE_DECODE, PHASE_COUNT } PipelinePhase;
@@ -134,6 +136,8 @@ typedef struct {
     float *steps;                 /* [steps][C, T, h, w] when keep_steps        */
     float *timesteps;             /* [steps]                                    */
     float *video;                 /* [3, F, H, W]                               */
+    float *image_latent;          /* image-to-video: [C, 1, h, w]               */
+    int *experts;                 /* [steps]: A14B's expert per step (0 high, 1 low) */
 } GenResult;
 
 /* Runs the whole pipeline on the model (all files needed). */

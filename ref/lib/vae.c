@@ -82,6 +82,12 @@ void vae_default_config(VaeConfig *c) {
     finish_config(c, 1, 1);
 }
 
+void vae22_default_config(VaeConfig *c) {
+    vae_default_config(c);
+    c->dim = 160, c->dec_dim = 256, c->z_dim = 48, c->patch = 2, c->grouped = 1;
+    finish_config(c, 1, 1);
+}
+
 /* Reads one half's stages off its blocks (decoder.upsamples.K or
  * encoder.downsamples.K): runs of ResidualBlocks (residual.2.weight gives a
  * stage's channels) with a Resample (resample.1.weight; temporal with

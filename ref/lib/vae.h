@@ -53,6 +53,9 @@ typedef struct {
 
 /* The shipped Wan2.1 VAE (Wan2.1_VAE.pth), both halves. */
 void vae_default_config(VaeConfig *c);
+/* The shipped Wan2.2 VAE (Wan2.2_VAE.pth): dim 160, decoder 256, z_dim 48,
+ * 2x2 patches, grouped (what the official Wan2_2_VAE builds). */
+void vae22_default_config(VaeConfig *c);
 /* The configuration from tensor names and shapes alone (no data is read):
  * which halves are present (conv2.weight: decoder, conv1.weight: encoder),
  * z_dim, dim, the stages and their multipliers, the residual blocks per
