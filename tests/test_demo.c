@@ -94,7 +94,7 @@ static int measure(const float *video, int color, int dir, int bg, char *why, si
 static int generate(const Model *m, const char *prompt, uint64_t seed, GenResult *r) {
     const ModelDefaults *d = &m->defaults;
     GenSettings s = {prompt, d->negative_prompt ? d->negative_prompt : "", d->width, d->height, d->frames,
-                     {SAMPLER_UNIPC, d->steps, d->shift, d->cfg}, seed, 0};
+                     {SAMPLER_UNIPC, d->steps, d->shift, d->cfg, d->cfg_low, d->boundary}, seed, 0, NULL};
     T2vError e = {0, {0}};
     int rc = pipeline_generate(m, &s, NULL, r, &e);
     if (rc) printf("       pipeline failed: %s\n", e.msg);

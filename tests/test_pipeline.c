@@ -174,7 +174,7 @@ static void test_threads(const Model *m) {
 
 /* Bad settings are refused before any work, with a usage error. */
 static void test_bad_settings(const Model *m) {
-    GenSettings s = {"a cat", "a dog", 32, 32, 5, {SAMPLER_UNIPC, 2, 3.0, 4.0}, 1, 0};
+    GenSettings s = {"a cat", "a dog", 32, 32, 5, {SAMPLER_UNIPC, 2, 3.0, 4.0, 4.0, 0.875}, 1, 0, NULL};
     struct { int w, h, f, steps; double shift; const char *neg; const char *what; } bad[] = {
         {40, 32, 5, 2, 3.0, "x", "width not a multiple of 16"},
         {32, 32, 6, 2, 3.0, "x", "frames not 4k+1"},

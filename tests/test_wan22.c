@@ -15,6 +15,7 @@
 #include "../ref/lib/pipeline.h"
 #include "../ref/lib/platform.h"
 #include "../ref/lib/vae.h"
+#include "../ref/app/image.h"
 
 #include "prng_weights.h"
 
@@ -226,6 +227,20 @@ static void test_cli_ti2v(const SafeTensors *g) {
     tl_free(&tl);
     st_close(&gv);
     if (!ok) return;
+    /* the VAE stages on the 2.2 VAE: clip [3,9,32,48] <-> latent [48,3,2,3] */
+    if (golden_open(&gv, "golden/vae22/tiny.safetensors")) {
+        static const char *const vn[1] = {"clip"}, *const va[1] = {"video"}, *const ln[1] = {"latent.t3"},
+                                 *const la[1] = {"latent"};
+        int r1 = write_tensors(in, &gv, vn, va, 1) ? run("stage vae-encode --model '%s' --in '%s' --out '%s' --force",
+                                                         dir, in, out) : -1;
+        CHECK(r1 == 0, "stage vae-encode, Wan2.2 VAE: exit %d", r1);
+        if (!r1) compare_out(out, "latent", &gv, "mu.clip", TOL_LATENT);
+        r1 = write_tensors(in, &gv, ln, la, 1) ? run("stage vae-decode --model '%s' --in '%s' --out '%s' --force -q",
+                                                     dir, in, out) : -1;
+        CHECK(r1 == 0, "stage vae-decode, Wan2.2 VAE: exit %d", r1);
+        if (!r1) compare_out(out, "video", &gv, "video.t3", TOL_LATENT);
+        st_close(&gv);
+    }
     static const char *const n[4] = {"ti2v.noise", "context", "context_neg", "ti2v_i2v.image"},
                              *const as[4] = {"noise", "context", "context_neg", "image"};
     /* the tiny Wan2.1 model's text encoder and tokenizer (text_dim 32, as this DiT's) */
@@ -339,6 +354,58 @@ static void test_cli_a14b(const SafeTensors *g) {
     free(v[1]);
 }
 
+/* The still of generate -i against PIL (tools/golden_image.py): Lanczos
+ * resizes exact to the 8-bit level (at most one level off: PIL sums in fixed
+ * point), best_output_size exact, the whole preparation to 1/127.5. */
+static void test_image(void) {
+    SafeTensors g;
+    unsigned char *rgb = NULL;
+    int w, h;
+    T2vError e = {0, {0}};
+    if (!golden_open(&g, "golden/wan22/image.safetensors")) return;
+    int rc = image_load_rgb("golden/wan22/still.png", &w, &h, &rgb, &e);
+    CHECK(rc == 0 && w == 61 && h == 37, "golden/wan22/still.png read: %dx%d", w, h);
+    for (int i = 0; !rc && i < g.tensors.n; i++) {
+        const char *name = g.tensors.names[i];
+        int W, H;
+        if (sscanf(name, "resize.%dx%d", &W, &H) != 2) continue;
+        int64_t n;
+        float *ref = golden_f32(&g, name, &n);
+        unsigned char *out = malloc((size_t)W * H * 3);
+        int r2 = ref && n == (int64_t)W * H * 3 ? image_resize_lanczos(rgb, w, h, out, W, H, &e) : -1;
+        int maxd = 0, ndiff = 0;
+        for (int64_t k = 0; !r2 && k < n; k++) {
+            int d = abs((int)out[k] - (int)ref[k]);
+            if (d > maxd) maxd = d;
+            ndiff += d != 0;
+        }
+        CHECK(r2 == 0 && maxd <= 1, "Lanczos 61x37 -> %dx%d as PIL: max diff %d levels, %d of %lld values differ", W, H,
+              maxd, ndiff, (long long)n);
+        free(ref);
+        free(out);
+    }
+    static const long long areas[2] = {64 * 64, 96 * 64};
+    for (int i = 0; !rc && i < 2; i++) {
+        char name[32];
+        int64_t n;
+        snprintf(name, sizeof name, "best.%lld", areas[i]);
+        float *best = golden_f32(&g, name, &n);
+        int ow, oh;
+        image_best_size(61, 37, 32, 32, areas[i], &ow, &oh);
+        CHECK(best && n == 2 && ow == (int)best[0] && oh == (int)best[1], "best_output_size for area %lld: %dx%d",
+              areas[i], ow, oh);
+        snprintf(name, sizeof name, "i2v.%lld", areas[i]);
+        float *ref = golden_f32(&g, name, &n), *x = NULL;
+        int W = 0, H = 0;
+        int r2 = image_load_i2v("golden/wan22/still.png", areas[i], &W, &H, &x, &e);
+        if (r2 || !ref || n != 3LL * W * H) CHECK(0, "generate -i preparation, area %lld: %s", areas[i], e.msg);
+        else check_close(name, x, ref, n, 0.02, 0.9999); /* one 8-bit level is 2/255 */
+        free(best), free(ref), free(x);
+    }
+    free(rgb);
+    st_close(&g);
+}
+
 int main(int argc, char **argv) {
     platform_set_threads(2);
     /* the program: $T2V_BIN, else BUILD/t2v beside BUILD/tests/ */
@@ -354,6 +421,7 @@ int main(int argc, char **argv) {
     int keep = getenv("T2V_KEEP_TMP") != NULL;
     int have_bin = access(g_bin, X_OK) == 0 && mkdtemp(g_tmp) != NULL;
     CHECK(have_bin, "t2v binary at %s and a temp dir", g_bin);
+    test_image();
     SafeTensors g;
     if (golden_open(&g, "golden/wan22/cases.safetensors")) {
         int64_t n1, n2;

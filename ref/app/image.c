@@ -5,11 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* stb_image's functions are static here (tests link their own copy); the
+ * ones this file does not call are reported at the end of the file, so that
+ * warning stays off for all of it */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#define STB_IMAGE_STATIC
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
-#define STBI_NO_STDIO_WRAPPERS
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 void image_best_size(int w, int h, int dw, int dh, long long area, int *ow, int *oh) {
     double ratio = (double)w / h, fw = sqrt((double)area * ratio), fh = (double)area / fw;
@@ -70,16 +81,28 @@ int image_resize_lanczos(const unsigned char *rgb, int w, int h, unsigned char *
     return rc;
 }
 
+int image_load_rgb(const char *path, int *w, int *h, unsigned char **rgb, T2vError *err) {
+    int n;
+    unsigned char *p = stbi_load(path, w, h, &n, 3);
+    *rgb = NULL;
+    if (!p) return t2v_fail(err, T2V_EINPUT, "%s: cannot read the image (%s; PNG or JPEG expected)", path,
+                            stbi_failure_reason());
+    *rgb = (unsigned char *)t2v_malloc((size_t)*w * *h * 3, "image", err);
+    if (*rgb) memcpy(*rgb, p, (size_t)*w * *h * 3);
+    stbi_image_free(p);
+    return *rgb ? T2V_OK : T2V_ERESOURCE;
+}
+
 int image_load_i2v(const char *path, long long max_area, int *W, int *H, float **out, T2vError *err) {
-    int iw, ih, n;
+    int iw, ih;
+    unsigned char *rgb;
     *out = NULL;
-    unsigned char *rgb = stbi_load(path, &iw, &ih, &n, 3);
-    if (!rgb) return t2v_fail(err, T2V_EINPUT, "%s: cannot read the image (%s; PNG or JPEG expected)", path,
-                              stbi_failure_reason());
+    int rc0 = image_load_rgb(path, &iw, &ih, &rgb, err);
+    if (rc0) return rc0;
     int ow, oh;
     image_best_size(iw, ih, 32, 32, max_area, &ow, &oh);
     if (ow < 32 || oh < 32) {
-        stbi_image_free(rgb);
+        free(rgb);
         return t2v_fail(err, T2V_EUSAGE, "%s: a %dx%d image does not fit an area of %lld pixels in multiples of 32",
                         path, iw, ih, max_area);
     }
@@ -90,7 +113,7 @@ int image_load_i2v(const char *path, long long max_area, int *W, int *H, float *
     if (rh < oh) rh = oh;
     unsigned char *big = (unsigned char *)t2v_malloc((size_t)rw * rh * 3, "resized image", err);
     int rc = big ? image_resize_lanczos(rgb, iw, ih, big, rw, rh, err) : T2V_ERESOURCE;
-    stbi_image_free(rgb);
+    free(rgb);
     float *x = rc ? NULL : (float *)t2v_malloc(sizeof(float) * 3 * (size_t)ow * oh, "image", err);
     if (!rc && !x) rc = T2V_ERESOURCE;
     int x1 = (rw - ow) / 2, y1 = (rh - oh) / 2;

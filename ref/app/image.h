@@ -20,6 +20,9 @@ void image_best_size(int w, int h, int dw, int dh, long long area, int *ow, int 
  * *out [3, *H, *W] in [-1, 1] (caller frees). Errors name the file. */
 int image_load_i2v(const char *path, long long max_area, int *W, int *H, float **out, T2vError *err);
 
+/* Loads PNG/JPEG `path` as 8-bit RGB *rgb [h][w][3] (caller frees with free). */
+int image_load_rgb(const char *path, int *w, int *h, unsigned char **rgb, T2vError *err);
+
 /* The Lanczos resize alone: rgb [h][w][3] -> out [H][W][3] (8 bits). */
 int image_resize_lanczos(const unsigned char *rgb, int w, int h, unsigned char *out, int W, int H, T2vError *err);
 
