@@ -12,6 +12,10 @@ under bench/cache/ (git-ignored) and are written once.
                                     + tokens.safetensors (30 ids); tools/t5_xxl.py
     vae      DIR/vae/               Wan2.1_VAE.safetensors, dim 96 (docs/MODEL.md 4.1, 4.3),
                                     F32 like the shipped file, ~0.5 GB
+    ti2v-block DIR/dit-ti2v-1layer/ Wan2.2 TI2V-5B's width (dim 3072, ffn 14336, 24 heads,
+                                    48 channels) with num_layers = 1, BF16 (~0.4 GB)
+    vae22    DIR/vae22/             Wan2.2_VAE.safetensors (dim 160, decoder 256, z_dim 48),
+                                    F32 like the shipped file, ~2.8 GB
     t5-hf    DIR/sdcpp/             umt5_xxl_bf16.safetensors: the t5 file's bytes
                                     under the Hugging Face transformers names that
                                     stable-diffusion.cpp's T5 loader reads (for
@@ -36,7 +40,7 @@ import numpy as np
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from reference import dit, vae  # noqa: E402
+from reference import dit, vae, vae22  # noqa: E402
 
 POOL = 1 << 22
 CHUNK = 1 << 22
@@ -103,9 +107,13 @@ def dit_values(name, shape):
     return 1.0 / fan_in ** 0.5, 0.0
 
 
-def write_dit(d, num_layers):
+DIT_TI2V_5B = dict(DIT_13B, dim=3072, ffn_dim=14336, num_heads=24, num_layers=30, in_dim=48, out_dim=48,
+                   model_type="ti2v")
+
+
+def write_dit(d, num_layers, base=None):
     os.makedirs(d, exist_ok=True)
-    cfg = dict(DIT_13B, num_layers=num_layers)
+    cfg = dict(base or DIT_13B, num_layers=num_layers)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -127,6 +135,13 @@ def write_vae(d):
     os.makedirs(d, exist_ok=True)
     tensors = [(n, tuple(s)) + vae_values(n, s) for n, s in vae.param_shapes(96, 16)]
     write_safetensors(os.path.join(d, "Wan2.1_VAE.safetensors"), tensors, "F32", Pools(96),
+                      {"made_by": "tools/write_synthetic_checkpoints.py"})
+
+
+def write_vae22(d):
+    os.makedirs(d, exist_ok=True)
+    tensors = [(n, tuple(s)) + vae_values(n, s) for n, s in vae22.param_shapes(160, 256)]
+    write_safetensors(os.path.join(d, "Wan2.2_VAE.safetensors"), tensors, "F32", Pools(160),
                       {"made_by": "tools/write_synthetic_checkpoints.py"})
 
 
@@ -187,7 +202,7 @@ def main():
     cache = os.path.join(os.path.dirname(here), "bench", "cache")
     if args[:1] == ["--cache"]:
         cache, args = args[1], args[2:]
-    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf") for a in args):
+    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf", "ti2v-block", "vae22") for a in args):
         sys.exit(__doc__)
     for a in args:
         if a == "dit":
@@ -198,6 +213,10 @@ def main():
             write_t5(os.path.join(cache, "t5xxl"))
         elif a == "vae":
             write_vae(os.path.join(cache, "vae"))
+        elif a == "ti2v-block":
+            write_dit(os.path.join(cache, "dit-ti2v-1layer"), 1, DIT_TI2V_5B)
+        elif a == "vae22":
+            write_vae22(os.path.join(cache, "vae22"))
         elif a == "t5-hf":
             import t5_xxl
             write_t5(os.path.join(cache, "t5xxl"))

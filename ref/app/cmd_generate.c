@@ -264,6 +264,15 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     }
     if (!rc) rc = tset_add_f32(&ts, "latent.final", r->latent, 4, lat, err);
     if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
+    /* Wan2.2: the image-to-video inputs, the A14B expert of every step (stage sampler's names) */
+    int64_t s_img[3] = {3, o->height, o->width}, s_z[4] = {g->C, 1, g->h, g->w};
+    if (!rc && o->pixels) rc = tset_add_f32(&ts, "image", o->pixels, 3, s_img, err);
+    if (!rc && r->image_latent) rc = tset_add_f32(&ts, "image_latent", r->image_latent, 4, s_z, err);
+    float *ex = r->experts ? (float *)t2v_malloc(sizeof(float) * (size_t)ss->steps, "experts", err) : NULL;
+    if (r->experts && !ex) rc = T2V_ERESOURCE;
+    for (int i = 0; ex && i < ss->steps; i++) ex[i] = (float)r->experts[i];
+    if (!rc && ex) rc = tset_add_f32(&ts, "experts", ex, 1, s_ts, err);
+    free(ex);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
     snprintf(steps, sizeof steps, "%d", ss->steps);
