@@ -278,9 +278,22 @@ static void test_cli_i2v(void) {
     snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
     CHECK(rc == 0 && access(path, R_OK) == 0, "a 32x32 still made by the tiny model (exit %d)", rc);
     rc = run("generate --model '%s/ti2v' -i '%s' -p 'it moves' -W 64 -H 64 -f 5 --steps 2 -o '%s/i2v' --format png "
-             "-q --force", g_tmp, path, g_tmp);
+             "--dump '%s/i2vdump' -q --force", g_tmp, path, g_tmp, g_tmp);
     snprintf(path, sizeof path, "%s/i2v_0004.png", g_tmp);
     CHECK(rc == 0 && access(path, R_OK) == 0, "generate -i on the tiny TI2V model: 5 frames at 64x64 (exit %d)", rc);
+    /* the dump: the prepared still, its latent, and latent frame 0 held to it */
+    SafeTensors d;
+    snprintf(path, sizeof path, "%s/i2vdump/dump.safetensors", g_tmp);
+    if (!rc && golden_open(&d, path)) {
+        int64_t ni, nz, nl;
+        float *img = golden_f32(&d, "image", &ni), *z = golden_f32(&d, "image_latent", &nz),
+              *lat = golden_f32(&d, "latent.final", &nl);
+        int held = img && z && lat && ni == 3 * 64 * 64 && nz == 48 * 16 && nl == 48 * 2 * 16;
+        for (int c = 0; held && c < 48; c++) held = !memcmp(lat + c * 32, z + c * 16, 16 * sizeof(float));
+        CHECK(held, "generate -i --dump: image [3,64,64], image_latent [48,1,4,4], latent frame 0 = image_latent");
+        free(img), free(z), free(lat);
+        st_close(&d);
+    }
     snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
     rc = run("generate --model golden/models/tiny -i '%s' -p 'x' -o '%s/no' -q --force", path, g_tmp);
     CHECK(rc == T2V_EUSAGE, "generate -i with a Wan2.1 model: exit %d (usage)", rc);
