@@ -95,13 +95,13 @@ CASES = [
     dict(name="vae-256x256x81", kind="vae", ckpt="vae", args=[21, 32, 32], reps=1, warmup=0, quick=False,
          optin=True, torch=False,
          what="VAE decode, full width, 256x256x81 (latent 16x21x32x32): peak RSS flat in the frame count"),
-    # Opt-in, t2v only (no Wan2.2 path in tools/bench_torch.py): Wan2.2 TI2V-5B at sizes this machine can
-    # time; 720p (27,280 tokens a block, 704x1280x121 for the VAE) is ~17 TFLOP a block and ~2 PFLOP a decode.
+    # Opt-in: Wan2.2 TI2V-5B at sizes this machine can time; 720p (27,280 tokens a block, 704x1280x121
+    # for the VAE) is ~17 TFLOP a block and ~2 PFLOP a decode (t2v info --config).
     dict(name="dit-ti2v-block-880", kind="dit", ckpt="ti2v-block", args=[1, 44, 80, 30], reps=1, warmup=0,
-         quick=False, optin=True, torch=False,
+         quick=False, optin=True,
          what="TI2V-5B: one full-width block + embeddings + head, 880 tokens (704x1280, 1 frame)"),
     dict(name="vae22-128x128x5", kind="vae", ckpt="vae22", args=[2, 8, 8], reps=1, warmup=0, quick=False,
-         optin=True, torch=False,
+         optin=True,
          what="Wan2.2 VAE decode, full width, 128x128x5 (latent 48x2x8x8)"),
 ]
 
