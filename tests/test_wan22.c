@@ -278,9 +278,11 @@ static void test_cli_i2v(void) {
     snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
     CHECK(rc == 0 && access(path, R_OK) == 0, "a 32x32 still made by the tiny model (exit %d)", rc);
     rc = run("generate --model '%s/ti2v' -i '%s' -p 'it moves' -W 64 -H 64 -f 5 --steps 2 -o '%s/i2v' --format png "
-             "--dump '%s/i2vdump' -q --force", g_tmp, path, g_tmp, g_tmp);
+             "--dump '%s/i2vdump' --preview '%s/prev.png' -q --force", g_tmp, path, g_tmp, g_tmp, g_tmp);
     snprintf(path, sizeof path, "%s/i2v_0004.png", g_tmp);
     CHECK(rc == 0 && access(path, R_OK) == 0, "generate -i on the tiny TI2V model: 5 frames at 64x64 (exit %d)", rc);
+    snprintf(path, sizeof path, "%s/prev.png", g_tmp);
+    CHECK(rc == 0 && access(path, R_OK) == 0, "--preview on a 48-channel latent (ComfyUI's Wan22 factors built in)");
     /* the dump: the prepared still, its latent, and latent frame 0 held to it */
     SafeTensors d;
     snprintf(path, sizeof path, "%s/i2vdump/dump.safetensors", g_tmp);

@@ -177,8 +177,10 @@ typedef struct {
 
 /* ComfyUI's class Wan21 factors, for the 16-channel Wan2.1 latent. */
 extern const VaePreview vae_preview_wan21;
+/* ComfyUI's class Wan22 factors, for the 48-channel Wan2.2 latent. */
+extern const VaePreview vae_preview_wan22;
 /* The built-in factors for this VAE's latent (vae_preview_wan21 when z_dim
- * is 16), or NULL when there are none (then supply them, e.g. from t2v.json). */
+ * is 16, vae_preview_wan22 when 48), or NULL when there are none (then supply them, e.g. from t2v.json). */
 const VaePreview *vae_preview_default(const VaeConfig *c);
 /* Factors from a flat list, as t2v.json's "preview_factors" holds them:
  * channels x 3 weights (row-major), then 3 biases; n must be 3*channels + 3. */
