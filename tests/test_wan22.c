@@ -325,6 +325,32 @@ static void test_cli_a14b(const SafeTensors *g) {
              "--force", dir, in, out);
     CHECK(rc == 0, "stage sampler, A14B with --cfg 4,3 --boundary 0.875: exit %d", rc);
     if (!rc) compare_out(out, "latent.final", g, "a14b.latent.final", TOL_LATENT);
+    /* the whole program: the tiny model's umT5, tokenizer and Wan2.1 VAE beside the experts */
+    char cmd[1400], path[600];
+    snprintf(cmd, sizeof cmd, "cp -r golden/models/tiny/models_t5_umt5-xxl-enc-bf16.pth golden/models/tiny/google "
+             "golden/models/tiny/Wan2.1_VAE.pth '%s/'", dir);
+    if (system(cmd) == 0) {
+        rc = run("info --model '%s'", dir);
+        snprintf(path, sizeof path, "%s/log.txt", g_tmp);
+        char log[8192] = {0};
+        FILE *f = fopen(path, "rb");
+        if (f) { size_t k = fread(log, 1, sizeof log - 1, f); log[k] = 0; fclose(f); }
+        CHECK(rc == 0 && strstr(log, "Wan2.2 T2V-A14B") && strstr(log, "low_noise_model"),
+              "t2v info names the family Wan2.2 T2V-A14B and the low-noise expert (exit %d)", rc);
+        rc = run("generate --model '%s' -p 'a cat' -W 32 -H 32 -f 5 --steps 6 --shift 3 -o '%s/moe' --format png "
+                 "--dump '%s/moedump' -q --force", dir, g_tmp, g_tmp);
+        SafeTensors d;
+        snprintf(path, sizeof path, "%s/moedump/dump.safetensors", g_tmp);
+        int ok2 = rc == 0 && golden_open(&d, path);
+        if (ok2) {
+            int64_t ne;
+            float *ex = golden_f32(&d, "experts", &ne);
+            ok2 = ex && ne == 6 && ex[0] == 0.0f && ex[5] == 1.0f;
+            free(ex);
+            st_close(&d);
+        }
+        CHECK(ok2, "generate on the tiny A14B directory: exit %d, the dump's experts start high and end low", rc);
+    }
     /* stage dit: the expert by t; at t = 900 the high-noise one, at 600 the low-noise one */
     SafeTensors o;
     float *v[2] = {NULL, NULL};
