@@ -34,7 +34,7 @@ int usage_error(const char *fmt, const char *arg) {
  * parser takes is listed here (tests/test_cli.c checks both ways). */
 
 static const char HELP_HEAD[] =
-    "t2v " T2V_VERSION ": Wan2.1 text-to-video, a readable CPU reference in C99\n"
+    "t2v " T2V_VERSION ": Wan2.1 / Wan2.2 text-to-video, a readable CPU reference in C99\n"
     "\n"
     "usage: t2v COMMAND [options]   (t2v COMMAND --help, or t2v help COMMAND: that command alone)\n"
     "       t2v --help | --version\n";
@@ -42,14 +42,16 @@ static const char HELP_HEAD[] =
 static const char HELP_GENERATE[] =
     "usage: t2v [generate] -p PROMPT [options]          generate a video\n"
     "\n"
-    "generate options (defaults from the model directory's t2v.json, else Wan2.1's):\n"
+    "generate options (defaults from the model directory's t2v.json, else its family's official\n"
+    "ones):\n"
     "  -p, --prompt TEXT      the prompt (required)\n"
     "  -n, --negative TEXT    negative prompt (default: the model's, else Wan2.1's Chinese default)\n"
-    "  --model DIR            model directory in the Wan2.1 layout (default: the demo model beside\n"
-    "                         the binary: ../models/demo, or ../share/t2v/models/demo when\n"
-    "                         installed; else models/demo in the current directory)\n"
-    "  -W, --width N          width in pixels, a multiple of 16\n"
-    "  -H, --height N         height in pixels, a multiple of 16\n"
+    "  --model DIR            model directory in the official Wan2.1 / Wan2.2 layout (default:\n"
+    "                         the demo model beside the binary: ../models/demo, or\n"
+    "                         ../share/t2v/models/demo when installed; else models/demo in the\n"
+    "                         current directory)\n"
+    "  -W, --width N          width in pixels, a multiple of 16 (32 for Wan2.2 TI2V)\n"
+    "  -H, --height N         height in pixels, a multiple of 16 (32 for Wan2.2 TI2V)\n"
     "  -f, --frames N         number of frames, 4k+1 (1, 5, 9, ..., 81)\n"
     "  --steps N              sampling steps (1..1000)\n"
     "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass;\n"
