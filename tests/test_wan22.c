@@ -72,7 +72,9 @@ static void test_ti2v(const SafeTensors *g, float *ctx, float *ctxn) {
     DiT dit;
     if (!load_dit(&dit, &st, "golden/wan22/ti2v_dit.safetensors")) return;
     LatentGrid grid = {48, 2, 4, 4, 48 * 2 * 4 * 4};
-    SamplingSettings ss = {SAMPLER_UNIPC, 4, 3.0, 4.0, 4.0, 0.875};
+    SamplingSettings ss;
+    memset(&ss, 0, sizeof ss); /* field by field: no windows, no RIFLEx */
+    ss.sampler = SAMPLER_UNIPC, ss.steps = 4, ss.shift = 3.0, ss.cfg = 4.0;
     Denoiser d;
     T2vError e = {0, {0}};
     int rc = denoiser_init(&d, &dit, &ss, &grid, ctx, 5, ctxn, 4, &e);
@@ -118,7 +120,9 @@ static void test_a14b(const SafeTensors *g, float *ctx, float *ctxn) {
     if (!load_dit(&hi, &sh, "golden/wan22/a14b_high.safetensors")) return;
     if (!load_dit(&lo, &sl, "golden/wan22/a14b_low.safetensors")) { dit_free(&hi); st_close(&sh); return; }
     LatentGrid grid = {16, 2, 4, 4, 16 * 2 * 4 * 4};
-    SamplingSettings ss = {SAMPLER_UNIPC, 6, 3.0, 4.0, 3.0, 0.875};
+    SamplingSettings ss;
+    memset(&ss, 0, sizeof ss);
+    ss.sampler = SAMPLER_UNIPC, ss.steps = 6, ss.shift = 3.0, ss.cfg = 4.0, ss.cfg_low = 3.0, ss.boundary = 0.875;
     Denoiser d;
     T2vError e = {0, {0}};
     int experts[6] = {-1, -1, -1, -1, -1, -1};

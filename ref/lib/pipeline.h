@@ -20,10 +20,12 @@
 
 #include <stdint.h>
 
+#include "dist.h"
 #include "dit.h"
 #include "model.h"
 #include "sampler.h"
 #include "tensor.h"
+#include "window.h"
 
 /* The latent grid [C, T, h, w] of a clip of F frames of H x W pixels. */
 typedef struct {
@@ -40,7 +42,12 @@ typedef struct {
     int steps;
     double shift;
     double cfg; /* <= 1: no unconditional pass, v = v_cond; A14B: the high-noise expert's */
-    double cfg_low, boundary; /* A14B only: the low-noise expert's guidance; the switch */
+    /* Long video (docs/ARCHITECTURE.md): each DiT pass on context windows of
+     * latent frames (window.frames 0: one pass over the clip), and RIFLEx on
+     * the time axis (riflex_k 0: off; L_test = the clip's latent frames). */
+    WindowSettings window;
+    int riflex_k;
+    double cfg_low, boundary; /* Wan2.2 A14B only: the low-noise expert's guidance; the switch */
 } SamplingSettings;
 
 typedef struct {
@@ -50,6 +57,8 @@ typedef struct {
     uint64_t seed;
     int keep_steps;                /* keep every step's latent (for --dump) */
     const float *image;            /* TI2V image-to-video: [3, height, width] in [-1, 1], or NULL */
+    Dist *dist;                    /* MPI ranks sharing the run (dist.h); NULL: one process.
+                                      Only rank 0 decodes the video. */
 } GenSettings;
 
 typedef enum { PHASE_TEXT, PHASE_SAMPLING, PHASE_DECODE, PHASE_COUNT } PipelinePhase;
@@ -96,6 +105,13 @@ typedef struct {
     const float *image_latent;     /* TI2V image-to-video: [C, 1, h, w] held as latent frame 0 */
     float *tok_t;                  /* image-to-video: [tokens] per-token times */
     int *experts;                  /* optional [steps]: the expert of each step (0 high, 1 low) */
+    WindowSettings window;         /* context windows (window.h)                 */
+    int *win_starts;               /* (window_max_count) the step's windows      */
+    float *win_x, *win_v;          /* (C frames h w) one window's latent, velocity */
+    float *win_plain;              /* (n) unweighted sums (frames of weight 0)   */
+    float *win_tot, *win_cnt;      /* (T) summed weights, windows per frame      */
+    Dist *dist;                    /* guidance-parallel ranks (dist.h); NULL: one
+                                      process. Set after denoiser_init.           */
 } Denoiser;
 
 /* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1). */
