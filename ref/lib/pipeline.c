@@ -311,6 +311,7 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     const int steps = d->smp.steps;
     int prc = plan_ranks(d, err);
     if (prc) return prc;
+    if (d->low) d->low->heads = d->dit->heads; /* A14B: both experts split the heads alike */
     report(w, PHASE_SAMPLING, 0, steps);
     denoiser_hold_image(d, x); /* the image's frame of the noise is drawn and discarded */
     for (int i = 0; i < steps; i++) {
