@@ -349,9 +349,10 @@ static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup
     if (vae_build(&m, ck.tensors, &err)) return die(&err);
     make_resident(ck.tensors, NULL);
     double load_s = platform_now() - t0;
-    int F = 1 + 4 * (T - 1);
-    float *z = random_floats((int64_t)16 * T * h * w, 1.0f, 13);
-    float *video = random_floats((int64_t)3 * F * 64 * h * w, 0.0f, 0);
+    int F, H, W; /* the VAE's latent: 16 x 4x8x8 (Wan2.1), 48 x 4x16x16 (Wan2.2) */
+    vae_video_size(&m.config, T, h, w, &F, &H, &W);
+    float *z = random_floats((int64_t)m.config.z_dim * T * h * w, 1.0f, 13);
+    float *video = random_floats((int64_t)3 * F * H * W, 0.0f, 0);
     double times[MAX_REPS], cpu[MAX_REPS];
     if (reps < 1 || reps > MAX_REPS) reps = 1;
     for (int r = -warmup; r < reps; r++) {
@@ -360,9 +361,9 @@ static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup
         if (r >= 0) { times[r] = platform_now() - a; cpu[r] = cpu_now() - ca; }
     }
     double sum = 0.0;
-    for (int64_t i = 0; i < (int64_t)3 * F * 64 * h * w; i++) sum += video[i] * (double)video[i];
+    for (int64_t i = 0; i < (int64_t)3 * F * H * W; i++) sum += video[i] * (double)video[i];
     printf("{\"case\": \"vae\", \"frames\": %d, \"checksum\": %.6e, \"bits\": \"%016llx\", ", F, sum,
-           bits_hash(video, (int64_t)3 * F * 64 * h * w));
+           bits_hash(video, (int64_t)3 * F * H * W));
     print_times("times", times, reps);
     printf(", ");
     print_times("cpu_s", cpu, reps);

@@ -99,6 +99,7 @@ static int generate(const Model *m, const char *prompt, uint64_t seed, GenResult
     s.width = d->width, s.height = d->height, s.frames = d->frames, s.seed = seed;
     s.sampling.sampler = SAMPLER_UNIPC, s.sampling.steps = d->steps;
     s.sampling.shift = d->shift, s.sampling.cfg = d->cfg;
+    s.sampling.cfg_low = d->cfg_low, s.sampling.boundary = d->boundary;
     T2vError e = {0, {0}};
     int rc = pipeline_generate(m, &s, NULL, r, &e);
     if (rc) printf("       pipeline failed: %s\n", e.msg);

@@ -24,54 +24,7 @@
 #define TOL_FULL 1e-5
 #define COS_FULL 0.9999999
 
-/* ---------------------------------------------------------------------------
- * Weights from the metadata list "name d0,d1,.. e offset;..." */
-static uint64_t fnv1a64(const char *s) {
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ULL;
-    return h;
-}
-
-/* value = offset + 2^e * u, rounded to fp32 (as tools/golden_vae.py). */
-static int make_weights(TensorList *tl, const SafeTensors *st, DType dt) {
-    const char *list = st_meta(st, "weights"), *seed_s = st_meta(st, "seed");
-    T2vError e = {0, {0}};
-    if (!list || !seed_s) {
-        h_report(0, "%s: metadata 'weights'/'seed' missing (re-run `make golden`)", st->path);
-        return 0;
-    }
-    uint64_t base = strtoull(seed_s, NULL, 10);
-    memset(tl, 0, sizeof *tl);
-    char *copy = malloc(strlen(list) + 1);
-    strcpy(copy, list);
-    int ok = 1;
-    for (char *save = NULL, *ent = strtok_r(copy, ";", &save); ent && ok; ent = strtok_r(NULL, ";", &save)) {
-        char name[128], dims[64];
-        int ex, off;
-        if (sscanf(ent, "%127s %63s %d %d", name, dims, &ex, &off) != 4) { ok = 0; break; }
-        Tensor t;
-        int64_t shape[8];
-        int nd = 0;
-        for (char *d = dims; *d && nd < 8; nd++) {
-            shape[nd] = strtoll(d, &d, 10);
-            if (*d == ',') d++;
-        }
-        if (tensor_alloc(&t, dt, nd, shape, &e)) { ok = 0; break; }
-        int64_t n = tensor_numel(&t);
-        float *v = malloc(sizeof(float) * (size_t)n);
-        prng_fill(base ^ fnv1a64(name), v, n, ldexpf(1.0f, ex));
-        for (int64_t i = 0; i < n; i++) {
-            float x = (float)((double)off + (double)v[i]);
-            if (dt == DT_F32) wr_u32le((float *)t.data + i, f32_to_bits(x)); /* LE bytes */
-            else wr_u16le((uint16_t *)t.data + i, f32_to_bf16(x));
-        }
-        free(v);
-        if (tl_add(tl, name, &t, "prng", &e)) ok = 0;
-    }
-    free(copy);
-    if (!ok) h_report(0, "building PRNG weights from %s: %s", st->path, e.msg);
-    return ok;
-}
+#include "prng_weights.h"
 
 static int build(Vae *m, const TensorList *tl, const char *what) {
     T2vError e = {0, {0}};
@@ -369,6 +322,106 @@ static void test_full(const SafeTensors *g) {
     tl_free(&tl);
 }
 
+/* ---------------------------------------------------------------------------
+ * The Wan2.2 VAE (golden/vae22/tiny.safetensors, tools/golden_vae22.py):
+ * encoder width 8, decoder width 12, z_dim 48, 2x2 patches: 16x in space. */
+
+/* Compares stage NAME ("decoder.head"...) with golden "stage.NAME" when present. */
+static int vae22_stage(Vae *m, const SafeTensors *g, int dec, int n, const float *in, int T, int h, int w) {
+    const char *name = vae_layer_name(m, dec, n - 1);
+    char key[96];
+    snprintf(key, sizeof key, "stage.%s", name);
+    if (!strcmp(name, "decoder.middle.2")) snprintf(key, sizeof key, "stage.decoder.middle");
+    if (!tl_find(&g->tensors, key)) return 0;
+    int s[4];
+    int64_t nr;
+    vae_stage_shape(m, dec, n, T, h, w, s);
+    float *ref = golden_f32(g, key, &nr);
+    if (ref && golden_shape_is(g, key, s)) {
+        float *out = malloc(sizeof(float) * (size_t)shape_n(s));
+        T2vError e = {0, {0}};
+        int rc = dec ? vae_decode_stage(m, n, in, T, h, w, out, &e) : vae_encode_stage(m, n, in, T, h, w, out, &e);
+        char what[96];
+        snprintf(what, sizeof what, "2.2 stage %s [%d,%d,%d,%d]", name, s[0], s[1], s[2], s[3]);
+        if (rc) CHECK(0, "%s: %s", what, e.msg);
+        else check_close(what, out, ref, nr, TOL_TINY, COS_TINY);
+        free(out);
+    }
+    free(ref);
+    return 1;
+}
+
+static void test_vae22(const SafeTensors *g) {
+    TensorList tl;
+    Vae m;
+    if (!make_weights(&tl, g, DT_F32)) return;
+    if (!build(&m, &tl, "tiny Wan2.2")) { tl_free(&tl); return; }
+    const VaeConfig *c = &m.config;
+    CHECK(c->grouped && c->patch == 2 && c->dim == 8 && c->dec_dim == 12 && c->z_dim == 48 && c->scale_s == 16 &&
+              c->scale_t == 4 && c->n_stages == 4 && c->num_res_blocks == 2 && c->temporal_down[0] == 0 &&
+              c->temporal_down[1] == 1 && c->temporal_down[2] == 1,
+          "Wan2.2 config from the tensors: grouped, patch %d, dim %d, dec_dim %d, z %d, stride %dx%d", c->patch,
+          c->dim, c->dec_dim, c->z_dim, c->scale_t, c->scale_s);
+    CHECK(vae_tensor_specs(c, NULL, 0) == tl.n, "Wan2.2: vae_tensor_specs lists %d tensors, the file %d",
+          vae_tensor_specs(c, NULL, 0), tl.n);
+    int T_, h_, w_;
+    vae_latent_size(c, 1, 32, 32, &T_, &h_, &w_);
+    CHECK(T_ == 1 && h_ == 2 && w_ == 2, "Wan2.2: a 1-frame 32x32 video has a 1-frame 2x2 latent");
+    for (int t = 1; t <= 3; t += 2) {
+        char zn[32], vn[32];
+        snprintf(zn, sizeof zn, "latent.t%d", t);
+        snprintf(vn, sizeof vn, "video.t%d", t);
+        int64_t nz, nv;
+        float *z = golden_f32(g, zn, &nz), *ref = golden_f32(g, vn, &nv);
+        int s[4] = {3, 1 + 4 * (t - 1), 32, 48};
+        if (z && ref && golden_shape_is(g, vn, s)) {
+            float *video = malloc(sizeof(float) * (size_t)nv);
+            T2vError e = {0, {0}};
+            int rc = vae_decode(&m, z, t, 2, 3, video, NULL, NULL, &e);
+            char what[64];
+            snprintf(what, sizeof what, "2.2 decode T=%d video [3,%d,32,48]", t, s[1]);
+            if (rc) CHECK(0, "%s: %s", what, e.msg);
+            else check_close(what, video, ref, nv, TOL_TINY, COS_TINY);
+            free(video);
+        }
+        if (z && t == 3) {
+            int k = 0;
+            for (int n = 1; n <= c->n_dec; n++) k += vae22_stage(&m, g, 1, n, z, 3, 2, 3);
+            CHECK(k == 3, "2.2 decoder: %d stages compared (middle, upsamples.0, head)", k);
+        }
+        free(z);
+        free(ref);
+    }
+    CHECK(vae_decode_memory(&m, 2, 3) > 0, "2.2 decode memory: %zu bytes for a 2x3 latent, any length",
+          vae_decode_memory(&m, 2, 3));
+    static const char *const in[2] = {"clip", "image"}, *const out[2] = {"mu.clip", "mu.image"};
+    static const int F[2] = {9, 1}, W[2] = {48, 32};
+    for (int k = 0; k < 2; k++) {
+        int64_t nv, nr;
+        float *video = golden_f32(g, in[k], &nv), *ref = golden_f32(g, out[k], &nr);
+        int s[4] = {48, 1 + (F[k] - 1) / 4, 2, W[k] / 16};
+        if (video && ref && golden_shape_is(g, out[k], s)) {
+            float *z = malloc(sizeof(float) * (size_t)nr);
+            T2vError e = {0, {0}};
+            int rc = vae_encode(&m, video, F[k], 32, W[k], z, &e);
+            char what[64];
+            snprintf(what, sizeof what, "2.2 encode %s -> mu [48,%d,2,%d]", in[k], s[1], s[3]);
+            if (rc) CHECK(0, "%s: %s", what, e.msg);
+            else check_close(what, z, ref, nr, TOL_TINY, COS_TINY);
+            free(z);
+        }
+        if (video && k == 0) {
+            int n_st = 0;
+            for (int n = 1; n <= c->n_enc; n++) n_st += vae22_stage(&m, g, 0, n, video, 9, 32, 48);
+            CHECK(n_st == 5, "2.2 encoder: %d stages compared (4 groups, head)", n_st);
+        }
+        free(video);
+        free(ref);
+    }
+    vae_free(&m);
+    tl_free(&tl);
+}
+
 int main(void) {
     platform_set_threads(2);
     SafeTensors gd, gs, ge, gf;
@@ -393,6 +446,10 @@ int main(void) {
         tl_free(&tl);
         test_bf16(&gd);
         st_close(&gd);
+    }
+    if (golden_open(&gf, "golden/vae22/tiny.safetensors")) {
+        test_vae22(&gf);
+        st_close(&gf);
     }
     if (golden_open(&gf, "golden/vae/full_decode.safetensors")) {
         test_full(&gf);

@@ -129,6 +129,14 @@ CASES = [
     dict(name="vae-256x256x81", kind="vae", ckpt="vae", args=[21, 32, 32], reps=1, warmup=0, quick=False,
          optin=True, torch=False,
          what="VAE decode, full width, 256x256x81 (latent 16x21x32x32): peak RSS flat in the frame count"),
+    # Opt-in: Wan2.2 TI2V-5B at sizes this machine can time; 720p (27,280 tokens a block, 704x1280x121
+    # for the VAE) is ~17 TFLOP a block and ~2 PFLOP a decode (t2v info --config).
+    dict(name="dit-ti2v-block-880", kind="dit", ckpt="ti2v-block", args=[1, 44, 80, 30], reps=1, warmup=0,
+         quick=False, optin=True,
+         what="TI2V-5B: one full-width block + embeddings + head, 880 tokens (704x1280, 1 frame)"),
+    dict(name="vae22-128x128x5", kind="vae", ckpt="vae22", args=[2, 8, 8], reps=1, warmup=0, quick=False,
+         optin=True,
+         what="Wan2.2 VAE decode, full width, 128x128x5 (latent 48x2x8x8)"),
 ]
 
 # --precision bf16 twins of these cases (t2v only: the PyTorch side has none)
@@ -152,7 +160,9 @@ def ckpt_path(c):
     return {"block": os.path.join(CACHE, "dit-1.3b-1layer"),
             "dit": os.path.join(CACHE, "dit-1.3b"),
             "t5": os.path.join(CACHE, "t5xxl", "models_t5_umt5-xxl-enc-bf16.safetensors"),
-            "vae": os.path.join(CACHE, "vae", "Wan2.1_VAE.safetensors")}[c["ckpt"]]
+            "vae": os.path.join(CACHE, "vae", "Wan2.1_VAE.safetensors"),
+            "ti2v-block": os.path.join(CACHE, "dit-ti2v-1layer"),
+            "vae22": os.path.join(CACHE, "vae22", "Wan2.2_VAE.safetensors")}[c["ckpt"]]
 
 
 def case_args(c, reps, warmup):
@@ -310,7 +320,7 @@ def write_checkpoints(cases, sdcpp=False):
         c = {"ckpt": w}
         p = ckpt_path(c)
         f = "diffusion_pytorch_model.gguf" if w in GGUF_DIRS else "diffusion_pytorch_model.safetensors"
-        if not os.path.exists(p if w in ("t5", "vae") else os.path.join(p, f)):
+        if not os.path.exists(p if w in ("t5", "vae", "vae22") else os.path.join(p, f)):
             missing.append(w)
     if missing:
         sys.stderr.write("bench: writing synthetic checkpoints %s into %s (once)\n" % (missing, CACHE))

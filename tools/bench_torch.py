@@ -39,7 +39,7 @@ import torch
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from prng import prng_tensor  # noqa: E402
-from reference import dit, t5, vae  # noqa: E402
+from reference import dit, t5, vae, vae22  # noqa: E402
 
 
 def peak_rss():
@@ -170,9 +170,12 @@ def case_vae(path, T, h, w, reps, warmup):
     t0 = time.perf_counter()
     sd = load_safetensors(path, lambda t: t)
     load_s = time.perf_counter() - t0
-    z = prng_tensor(13, (16, T, h, w), 1.0).float()
+    ref = vae22 if "decoder.upsamples.0.upsamples.0.residual.2.weight" in sd else vae  # Wan2.2's layout
+    vae22.scale_pair = lambda: (torch.tensor(vae22.MEAN, dtype=torch.float32),
+                                1.0 / torch.tensor(vae22.STD, dtype=torch.float32))
+    z = prng_tensor(13, (len(ref.MEAN), T, h, w), 1.0).float()
     out = {}
-    times = timed(lambda: out.update(v=vae.decode_chunked(sd, z)), reps, warmup)
+    times = timed(lambda: out.update(v=ref.decode_chunked(sd, z)), reps, warmup)
     return {"case": "vae", "frames": int(out["v"].shape[1]),
             "checksum": float((out["v"].double() ** 2).sum()), "times": times, "load_s": load_s}
 

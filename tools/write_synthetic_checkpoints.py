@@ -16,6 +16,10 @@ under bench/cache/ (git-ignored) and are written once.
                                     LoRAs (ComfyUI keys, BF16, alpha 64) on every
                                     linear of every block of the 1.3B (30 layers,
                                     ~0.18 GB) and of the 1-layer block (~6 MB)
+    ti2v-block DIR/dit-ti2v-1layer/ Wan2.2 TI2V-5B's width (dim 3072, ffn 14336, 24 heads,
+                                    48 channels) with num_layers = 1, BF16 (~0.4 GB)
+    vae22    DIR/vae22/             Wan2.2_VAE.safetensors (dim 160, decoder 256, z_dim 48),
+                                    F32 like the shipped file, ~2.8 GB
     t5-hf    DIR/sdcpp/             umt5_xxl_bf16.safetensors: the t5 file's bytes
                                     under the Hugging Face transformers names that
                                     stable-diffusion.cpp's T5 loader reads (for
@@ -48,7 +52,7 @@ import numpy as np
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from reference import dit, vae  # noqa: E402
+from reference import dit, vae, vae22  # noqa: E402
 
 POOL = 1 << 22
 CHUNK = 1 << 22
@@ -115,9 +119,13 @@ def dit_values(name, shape):
     return 1.0 / fan_in ** 0.5, 0.0
 
 
-def write_dit(d, num_layers):
+DIT_TI2V_5B = dict(DIT_13B, dim=3072, ffn_dim=14336, num_heads=24, num_layers=30, in_dim=48, out_dim=48,
+                   model_type="ti2v")
+
+
+def write_dit(d, num_layers, base=None):
     os.makedirs(d, exist_ok=True)
-    cfg = dict(DIT_13B, num_layers=num_layers)
+    cfg = dict(base or DIT_13B, num_layers=num_layers)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -193,6 +201,13 @@ def write_vae(d):
                       {"made_by": "tools/write_synthetic_checkpoints.py"})
 
 
+def write_vae22(d):
+    os.makedirs(d, exist_ok=True)
+    tensors = [(n, tuple(s)) + vae_values(n, s) for n, s in vae22.param_shapes(160, 256)]
+    write_safetensors(os.path.join(d, "Wan2.2_VAE.safetensors"), tensors, "F32", Pools(160),
+                      {"made_by": "tools/write_synthetic_checkpoints.py"})
+
+
 def write_t5(d):
     import t5_xxl
     path = os.path.join(d, t5_xxl.NAME + ".safetensors")
@@ -255,7 +270,7 @@ def main():
              "gguf-14b-1layer-q4_k": ("dit-14b-1layer-q4_k", dict(DIT_14B, num_layers=1), 12),
              "gguf-14b-2layer-q4_k": ("dit-14b-2layer-q4_k", dict(DIT_14B, num_layers=2), 12),
              "gguf-14b-4layer-q4_k": ("dit-14b-4layer-q4_k", dict(DIT_14B, num_layers=4), 12)}
-    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf", "lora") and a not in ggufs for a in args):
+    if not args or any(a not in ("dit", "block", "t5", "vae", "t5-hf", "lora", "ti2v-block", "vae22") and a not in ggufs for a in args):
         sys.exit(__doc__)
     for a in args:
         if a == "dit":
@@ -272,6 +287,10 @@ def main():
         elif a == "lora":
             write_lora(os.path.join(cache, "lora"), 30)
             write_lora(os.path.join(cache, "lora"), 1)
+        elif a == "ti2v-block":
+            write_dit(os.path.join(cache, "dit-ti2v-1layer"), 1, DIT_TI2V_5B)
+        elif a == "vae22":
+            write_vae22(os.path.join(cache, "vae22"))
         elif a == "t5-hf":
             import t5_xxl
             write_t5(os.path.join(cache, "t5xxl"))

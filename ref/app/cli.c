@@ -75,7 +75,7 @@ int usage_error(const char *fmt, const char *arg) {
  * parser takes is listed here (tests/test_cli.c checks both ways). */
 
 static const char HELP_HEAD[] =
-    "t2v " T2V_VERSION ": Wan2.1 text-to-video, a readable CPU reference in C99\n"
+    "t2v " T2V_VERSION ": Wan2.1 / Wan2.2 text-to-video, a readable CPU reference in C99\n"
     "\n"
     "usage: t2v COMMAND [options]   (t2v COMMAND --help, or t2v help COMMAND: that command alone)\n"
     "       t2v --help | --version\n"
@@ -98,18 +98,25 @@ static const char HELP_HEAD[] =
 static const char HELP_GENERATE[] =
     "usage: t2v [generate] -p PROMPT [options]          generate a video\n"
     "\n"
-    "generate options (defaults from the model directory's t2v.json, else Wan2.1's):\n"
+    "generate options (defaults from the model directory's t2v.json, else its family's official\n"
+    "ones):\n"
     "  -p, --prompt TEXT      the prompt (required)\n"
     "  -n, --negative TEXT    negative prompt (default: the model's, else Wan2.1's Chinese default)\n"
-    "  --model DIR            model directory in the Wan2.1 or diffusers layout (default: the demo\n"
-    "                         model beside the binary: ../models/demo, or ../share/t2v/models/demo\n"
-    "                         when installed; else models/demo in the current directory)\n"
+    "  --model DIR            model directory in the official Wan2.1 / Wan2.2 or the diffusers\n"
+    "                         layout (default: the demo model beside the binary: ../models/demo,\n"
+    "                         or ../share/t2v/models/demo when installed; else models/demo in the\n"
+    "                         current directory)\n"
     HELP_MODEL_FILES
-    "  -W, --width N          width in pixels, a multiple of 16\n"
-    "  -H, --height N         height in pixels, a multiple of 16\n"
+    "  -W, --width N          width in pixels, a multiple of 16 (32 for Wan2.2 TI2V)\n"
+    "  -H, --height N         height in pixels, a multiple of 16 (32 for Wan2.2 TI2V)\n"
     "  -f, --frames N         number of frames, 4k+1 (1, 5, 9, ..., 81)\n"
     "  --steps N              sampling steps (1..1000)\n"
-    "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass\n"
+    "  --cfg G                classifier-free guidance scale; <= 1 skips the unconditional pass;\n"
+    "                         Wan2.2 A14B: G for both experts, or HIGH,LOW (default 4.0,3.0)\n"
+    "  --boundary B           Wan2.2 A14B: the high-noise expert while t >= B*1000 (default 0.875)\n"
+    "  -i, --image FILE       Wan2.2 TI2V image-to-video: animate this PNG/JPEG still; it is scaled\n"
+    "                         and center-cropped to the best multiple-of-32 size within the area\n"
+    "                         width x height, which then sets the video's size\n"
     "  --shift S              flow-matching schedule shift (> 0)\n"
     "  --sampler NAME         unipc (default, as Wan2.1), euler, or distill (few-step students:\n"
     "                         x0 = x - sigma v, renoised with fresh noise before each next step;\n"
@@ -123,7 +130,10 @@ static const char HELP_GENERATE[] =
     "                         retention-steps variant), fbcache:T (First-Block-Cache, e.g. 0.05);\n"
     "                         default none; --dump records which passes were computed\n"
     "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn;\n"
-    "                         the distill sampler's fresh noise continues that stream (docs/NOISE.md)\n"
+    "                         the distill sampler's fresh noise continues that stream (docs/NOISE.md)\n";
+
+/* (C99 guarantees string literals of 4,095 characters: the rest of generate's help.) */
+static const char HELP_GENERATE_OUTPUTS[] =
     "  --context-window F     clips longer than F frames are sampled in overlapping windows of F\n"
     "                         frames, blended with linear ramps (default: the model's trained\n"
     "                         length, t2v.json context_window, else 81); off: one pass\n"
@@ -135,10 +145,7 @@ static const char HELP_GENERATE[] =
     "  --threads N            threads (default: the physical cores); results do not depend on it\n"
     "  --precision P          fp32 (default) or bf16: the text encoder's and DiT's linear layers\n"
     "                         and attention products take bf16 operands, fp32 sums (the same bits\n"
-    "                         on every CPU; vdpbf16ps where the CPU has AVX512-BF16)\n";
-
-/* (C99 guarantees string literals of 4,095 characters: the rest of generate's help.) */
-static const char HELP_GENERATE_OUTPUTS[] =
+    "                         on every CPU; vdpbf16ps where the CPU has AVX512-BF16)\n"
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
     "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
@@ -166,7 +173,8 @@ static const char HELP_STAGE[] =
     "  --in FILE              input tensors (required)\n"
     "  --out FILE             output tensors (required)\n"
     "  --steps N              sampler stage: sampling steps (default: the model's)\n"
-    "  --cfg G                sampler stage: guidance scale\n"
+    "  --cfg G                sampler stage: guidance scale (A14B: G or HIGH,LOW)\n"
+    "  --boundary B           sampler and dit stages, A14B: the expert switch (default 0.875)\n"
     "  --shift S              sampler stage: schedule shift\n"
     "  --sampler NAME         sampler stage: unipc, euler or distill\n"
     "  --timesteps LIST       sampler stage: listed timesteps (as generate's)\n"
@@ -619,10 +627,23 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     if (!strcmp(a, "--steps")) {
         if (parse_int(v, 1, 1000, &iv)) return -usage_error("--steps must be an integer in 1..1000, not '%s'", v);
         s->settings.steps = (int)iv, s->have_steps = 1;
-    } else if (!strcmp(a, "--cfg")) {
-        if (parse_double(v, &s->settings.cfg) || s->settings.cfg < 0 || s->settings.cfg > 100)
-            return -usage_error("--cfg must be a number in [0, 100], not '%s'", v);
-        s->have_cfg = 1;
+    } else if (!strcmp(a, "--cfg")) { /* G, or HIGH,LOW: the A14B experts' (text2video.py's guide pair) */
+        char hi[64];
+        const char *comma = strchr(v, ',');
+        size_t nh = comma ? (size_t)(comma - v) : strlen(v);
+        if (nh >= sizeof hi) return -usage_error("--cfg takes G or HIGH,LOW, not '%s'", v);
+        memcpy(hi, v, nh), hi[nh] = 0;
+        s->settings.cfg_low = -1;
+        if (parse_double(hi, &s->settings.cfg) || (comma && parse_double(comma + 1, &s->settings.cfg_low)) ||
+            s->settings.cfg < 0 || s->settings.cfg > 100 || (comma && (s->settings.cfg_low < 0 ||
+            s->settings.cfg_low > 100)))
+            return -usage_error("--cfg takes G or HIGH,LOW, numbers in [0, 100], not '%s'", v);
+        if (!comma) s->settings.cfg_low = s->settings.cfg; /* one G: both experts, as sample_guide_scale */
+        s->have_cfg = 1, s->have_cfg_pair = comma != NULL;
+    } else if (!strcmp(a, "--boundary")) {
+        if (parse_double(v, &s->settings.boundary) || !(s->settings.boundary >= 0 && s->settings.boundary <= 1))
+            return -usage_error("--boundary must be a number in [0, 1], not '%s'", v);
+        s->have_boundary = 1;
     } else if (!strcmp(a, "--shift")) {
         if (parse_double(v, &s->settings.shift) || s->settings.shift <= 0 || s->settings.shift > 1000)
             return -usage_error("--shift must be a number in (0, 1000], not '%s'", v);
@@ -693,7 +714,8 @@ int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
     s->settings.timesteps = s->n_listed ? s->listed : NULL;
     if (s->n_listed) s->settings.steps = s->n_listed, s->have_steps = 1;
     if (!s->have_steps) s->settings.steps = d->steps;
-    if (!s->have_cfg) s->settings.cfg = d->cfg;
+    if (!s->have_cfg) s->settings.cfg = d->cfg, s->settings.cfg_low = d->cfg_low;
+    if (!s->have_boundary) s->settings.boundary = d->boundary;
     if (!s->have_shift) s->settings.shift = d->shift;
     if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);

@@ -138,11 +138,12 @@ typedef struct {
     int ctx_window, ctx_overlap, riflex;
     WindowSchedule ctx_schedule;
     int have_ctx_window, have_ctx_overlap, have_riflex;
+    int have_cfg_pair, have_boundary;                  /* --cfg HIGH,LOW; --boundary */
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
- * --sampler --timesteps --cache --threads --precision: returns 1 when it was
- * (printing a usage error and returning -1 for a bad value), 0 when a is some
- * other option. */
+ * --sampler --timesteps --cache --threads --precision --boundary (--cfg G, or
+ * HIGH,LOW for the A14B experts): returns 1 when it was (printing a usage
+ * error and returning -1 for a bad value), 0 when a is some other option. */
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 /* Fills the options not given on the command line from the model's
  * defaults (--timesteps sets the steps; with --steps too they must agree:

@@ -18,10 +18,12 @@
 #include "cost.h"
 #include "outputs.h"
 #include "t2v.h"
+#include "image.h"
 #include "trace.h"
 
 typedef struct {
-    const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
+    const char *prompt, *negative, *model, *output, *dump, *preview, *trace, *image;
+    float *pixels; /* -i: the prepared still [3, height, width] (prepare) */
     int width, height, frames, fps, formats, force, quiet;
     Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
@@ -59,7 +61,7 @@ static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
     "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
-    "--context-schedule", "--riflex", MODEL_VALUE_OPTS, NULL};
+    "--context-schedule", "--riflex", "--boundary", "-i", "--image", MODEL_VALUE_OPTS, NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -88,6 +90,7 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         else if (!strcmp(a, "--dump")) o->dump = v;
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
+        else if (!strcmp(a, "-i") || !strcmp(a, "--image")) o->image = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) { /* multiples: latent_grid, from the model */
             if (parse_int(v, 16, 16384, &iv)) return usage_error("--width must be an integer in 16..16384, not '%s'", v);
             o->width = (int)iv, o->have_w = 1;
@@ -288,6 +291,15 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     int64_t s_dec[2] = {ss->steps, 2};
     if (!rc && r->computed) rc = tset_add_i32(&ts, "cache.computed", r->computed, 2, s_dec, err);
     if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
+    /* Wan2.2: the image-to-video inputs, the A14B expert of every step (stage sampler's names) */
+    int64_t s_img[3] = {3, o->height, o->width}, s_z[4] = {g->C, 1, g->h, g->w};
+    if (!rc && o->pixels) rc = tset_add_f32(&ts, "image", o->pixels, 3, s_img, err);
+    if (!rc && r->image_latent) rc = tset_add_f32(&ts, "image_latent", r->image_latent, 4, s_z, err);
+    float *ex = r->experts ? (float *)t2v_malloc(sizeof(float) * (size_t)ss->steps, "experts", err) : NULL;
+    if (r->experts && !ex) rc = T2V_ERESOURCE;
+    for (int i = 0; ex && i < ss->steps; i++) ex[i] = (float)r->experts[i];
+    if (!rc && ex) rc = tset_add_f32(&ts, "experts", ex, 1, s_ts, err);
+    free(ex);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
     snprintf(steps, sizeof steps, "%d", ss->steps);
@@ -333,6 +345,15 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (rc) return rc;
     if (!o->negative)
         o->negative = m->defaults.negative_prompt ? m->defaults.negative_prompt : wan_default_negative_prompt();
+    if (o->sampling.have_cfg_pair && m->family != MODEL_WAN22_A14B)
+        return t2v_fail(err, T2V_EUSAGE, "--cfg HIGH,LOW: two guidance scales are for the two experts of Wan2.2 "
+                        "A14B; %s has one model", o->model);
+    if (o->image && m->family != MODEL_WAN22_TI2V)
+        return t2v_fail(err, T2V_EUSAGE, "-i: image-to-video needs a Wan2.2 TI2V model; %s is %s", o->model,
+                        model_family_name(m->family));
+    if (o->image && (rc = image_load_i2v(o->image, (long long)o->width * o->height, &o->width, &o->height,
+                                         &o->pixels, err)))
+        return rc;
     if ((o->formats & FMT_MP4) && !video_find_ffmpeg(NULL, 0)) {
         fprintf(stderr, "t2v: note: ffmpeg is not on PATH, so no MP4 is written; add y4m to --format and convert "
                         "it later with `ffmpeg -i OUT.y4m OUT.mp4`\n");
@@ -431,7 +452,7 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
-                     o->dist};
+                     o->pixels, o->dist};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc && !o->quiet) report_plan(o, m);
@@ -463,5 +484,6 @@ int cmd_generate(int argc, char **argv, App *app) {
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
     outputs_free(&op);
     model_close(&m);
+    free(o.pixels);
     return rc ? die(&e) : 0;
 }

@@ -644,8 +644,8 @@ int cmd_info_model(int argc, char **argv) {
         rc = model_desc_from_model(&m, &mo, &e);
     } else {
         DiTConfig c;
-        model_default_settings(&mo.defaults);
         rc = dit_config_read(&c, o.config, &e);
+        model_family_settings(&mo.defaults, !rc && c.in_dim == 48 ? MODEL_WAN22_TI2V : MODEL_WAN21);
         if (!rc) rc = model_desc_from_config(&m, &c, &e);
         if (!rc) mo.dit = c, mo.has_dit = 1;
     }
@@ -661,8 +661,15 @@ int cmd_info_model(int argc, char **argv) {
         const char *files[] = {mp.config, mp.dit, mp.t5, mp.vae, mp.tokenizer, mp.defaults};
         const char *what[] = {"config", "DiT", "text encoder", "VAE", "tokenizer", "t2v defaults"};
         for (int i = 0; i < 6; i++) printf("  %-13s %s\n", what[i], files[i] ? files[i] : "(missing)");
+        printf("  %-13s %s\n", "family", model_family_name(mo.family));
+        if (mo.family == MODEL_WAN22_A14B) /* the tree and costs below are the high-noise expert's */
+            printf("  %-13s %s (the same shapes; one expert runs per step, the tree below is the "
+                   "high-noise one's)\n", "low-noise", mp.dit_low);
     } else if (!rc) {
-        printf("config %s: DiT F32, umT5-XXL BF16, Wan VAE F32 (the official files, docs/MODEL.md 6.1)\n", o.config);
+        printf("config %s: DiT F32, umT5-XXL BF16, %s F32 (the official files, docs/MODEL.md 6.1)\n", o.config,
+               m.vae.grouped ? "Wan2.2 VAE" : "Wan VAE");
+        printf("  family        %s\n", m.dit.in_dim == 48 ? model_family_name(MODEL_WAN22_TI2V)
+                                       : "Wan2.1 T2V, or one expert of Wan2.2 T2V-A14B (the same shapes)");
     }
     if (!rc) /* this machine (docs/ARCHITECTURE.md, Threading) */
         printf("compute: gemm %s, kernels %s, %d threads by default (physical cores)\n", gemm_backend(),

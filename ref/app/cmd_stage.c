@@ -64,10 +64,24 @@ static float *read_latent(const SafeTensors *in, const char *name, int C, int64_
 
 /* `timestep`: F32 [1] (one t for every token) or [N] (one per token, order
  * f, h, w of the patch grid: Wan2.2 TI2V's form), finite, in [0, 1000]. */
+/* The DiT for a timestep: A14B's expert by the official rule (the
+ * high-noise one while int(t) >= boundary * 1000), else the one model. */
+static int load_dit_for(const StageArgs *sa, const Model *m, const SafeTensors *in, Checkpoint *ck, DiT *dit,
+                        T2vError *err) {
+    if (m->family != MODEL_WAN22_A14B) return model_load_dit(m, ck, dit, err);
+    int64_t one[1] = {1};
+    float *t = read_f32(in, "timestep", 1, one, NULL, err);
+    if (!t) return err->code;
+    double boundary = sa->sampling.have_boundary ? sa->sampling.settings.boundary : m->defaults.boundary;
+    int high = t[0] >= 0 && t[0] <= 1000 && (double)(int64_t)t[0] >= boundary * 1000.0;
+    free(t);
+    return high ? model_load_dit(m, ck, dit, err) : model_load_dit_low(m, ck, dit, err);
+}
+
 static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
     Checkpoint ck;
     DiT dit;
-    int rc = model_load_dit(m, &ck, &dit, err);
+    int rc = load_dit_for(sa, m, in, &ck, &dit, err);
     if (rc) return rc;
     dit.precision = sa->sampling.settings.precision;
     int64_t ls[4] = {0, 0, 0, 0}, any[1] = {-1}, cs[2] = {-1, dit.c.text_dim};
@@ -141,9 +155,38 @@ static int read_renoise(const SafeTensors *in, const int64_t ls[4], int steps, f
     return T2V_OK;
 }
 
+/* TI2V image-to-video: `image` [3, H, W] in [-1, 1] through the VAE encoder
+ * -> *z [C, 1, h, w], also written as `image_latent`. */
+static int stage_image(const Model *m, const SafeTensors *in, const LatentGrid *g, float **z, TensorSet *out,
+                       T2vError *err) {
+    int64_t want[3] = {3, -1, -1};
+    Tensor info;
+    Checkpoint ck;
+    Vae vae;
+    if (m->family != MODEL_WAN22_TI2V)
+        return t2v_fail(err, T2V_EINPUT, "%s: `image` (image-to-video) needs a Wan2.2 TI2V model; %s is %s",
+                        in->path, m->paths.dir, model_family_name(m->family));
+    float *image = read_f32(in, "image", 3, want, &info, err);
+    if (!image) return err->code;
+    int rc = model_load_vae(m, &ck, &vae, err), loaded = rc == T2V_OK;
+    int64_t zs[4] = {g->C, 1, g->h, g->w};
+    if (!rc && (info.shape[1] != (int64_t)g->h * vae.config.scale_s || info.shape[2] != (int64_t)g->w * vae.config.scale_s))
+        rc = t2v_fail(err, T2V_EINPUT, "%s: image [3, %lld, %lld]: expected [3, %d, %d] for the noise's %dx%d latent",
+                      in->path, (long long)info.shape[1], (long long)info.shape[2], g->h * vae.config.scale_s,
+                      g->w * vae.config.scale_s, g->h, g->w);
+    if (!rc && !(*z = (float *)t2v_malloc(sizeof(float) * (size_t)g->C * g->h * g->w, "image latent", err)))
+        rc = T2V_ERESOURCE;
+    if (!rc) rc = vae_encode(&vae, image, 1, (int)info.shape[1], (int)info.shape[2], *z, err);
+    if (!rc) rc = tset_add_f32(out, "image_latent", *z, 4, zs, err);
+    if (loaded) vae_free(&vae), ckpt_close(&ck);
+    free(image);
+    return rc;
+}
+
 /* The sampler stage: noise, context, context_neg (renoise.k) -> latent.step{k},
  * latent.final, timesteps (cache.computed), by pipeline_sample (the loop
- * generate runs). */
+ * generate runs). TI2V: with `image`, image-to-video (adds image_latent).
+ * A14B: both experts, and `experts` [steps] (0 high-noise, 1 low-noise). */
 static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out,
                          T2vError *err) {
     SamplingOpts so = sa->sampling;
@@ -151,20 +194,28 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if (rc) return rc;
     const SamplingSettings *ss = &so.settings;
     if (ss->steps > 60) return t2v_fail(err, T2V_EUSAGE, "stage sampler: at most 60 steps (one output tensor each)");
-    Checkpoint ck;
-    DiT dit;
+    Checkpoint ck, ck_low;
+    DiT dit, low;
+    int moe = m->family == MODEL_WAN22_A14B;
+    if (so.have_cfg_pair && !moe)
+        return t2v_fail(err, T2V_EUSAGE, "--cfg HIGH,LOW: two guidance scales are for Wan2.2 A14B's experts");
     if ((rc = model_load_dit(m, &ck, &dit, err))) return rc;
+    if (moe && (rc = model_load_dit_low(m, &ck_low, &low, err))) { dit_free(&dit); ckpt_close(&ck); return rc; }
     int64_t ls[4] = {0, 0, 0, 0}, cs[2] = {-1, dit.c.text_dim}, tsh[1] = {ss->steps};
+    float *z = NULL, experts_f[60];
+    int experts[60];
     Tensor ci, cni;
     float *x = read_latent(in, "noise", dit.c.in_dim, ls, err);
     float *ctx = x ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
-    float *ctxn = ctx && ss->cfg > 1 ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
+    int guided = ss->cfg > 1 || (moe && ss->cfg_low > 1);
+    float *ctxn = ctx && guided ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
     LatentGrid g = {(int)ls[0], (int)ls[1], (int)ls[2], (int)ls[3], ls[0] * ls[1] * ls[2] * ls[3]};
     if (x && !rc) rc = long_video_settings(&so, m, g.T, err);
     float *steps = x ? (float *)t2v_malloc((size_t)g.n * ss->steps * sizeof(float), "step latents", err) : NULL;
-    if (!steps || !ctx || (ss->cfg > 1 && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
+    if (!steps || !ctx || (guided && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
     float **eps = NULL;
     if (!rc && ss->sampler == SAMPLER_DISTILL) rc = read_renoise(in, ls, ss->steps, &eps, err);
+    if (!rc && tl_find(&in->tensors, "image")) rc = stage_image(m, in, &g, &z, out, err);
     Denoiser d;
     Progress pr;
     progress_init(&pr, sa->quiet);
@@ -173,8 +224,12 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
                                     ctxn ? (int)cni.shape[0] : 0, err))) {
         sampler_renoise_from_seed(&d.smp, sa->seed);
         if (eps) sampler_renoise_given(&d.smp, (const float *const *)eps);
+        if (moe) rc = denoiser_set_low_expert(&d, &low, ss->boundary, (float)ss->cfg_low, ctx, (int)ci.shape[0], ctxn,
+                                              ctxn ? (int)cni.shape[0] : 0, err);
+        if (!rc && z) rc = denoiser_set_image(&d, z, err);
+        d.experts = moe ? experts : NULL;
         d.dist = sa->dist;
-        rc = pipeline_sample(&d, x, steps, &w, err);
+        if (!rc) rc = pipeline_sample(&d, x, steps, &w, err);
         for (int i = 0; i < ss->steps && !rc; i++) {
             char name[48];
             snprintf(name, sizeof name, "latent.step%d", i);
@@ -183,10 +238,14 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
         if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
         if (!rc) rc = tset_add_f32(out, "timesteps", d.smp.timesteps, 1, tsh, err);
         if (!rc && d.cache.computed) rc = add_decisions(out, &d.cache, err);
+        for (int i = 0; moe && i < ss->steps; i++) experts_f[i] = (float)experts[i];
+        if (!rc && moe) rc = tset_add_f32(out, "experts", experts_f, 1, tsh, err);
         denoiser_free(&d);
     }
     for (int k = 0; eps && k < ss->steps - 1; k++) free(eps[k]);
     free(eps);
+    if (moe) dit_free(&low), ckpt_close(&ck_low);
+    free(z);
     free(steps);
     free(x);
     free(ctx);
@@ -257,7 +316,7 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
                                              "--timesteps", "--cache", "--seed", "--threads", "--precision",
                                              "--context-window", "--context-overlap", "--context-schedule",
-                                             "--riflex", MODEL_VALUE_OPTS, NULL};
+                                             "--riflex", "--boundary", MODEL_VALUE_OPTS, NULL};
     memset(o, 0, sizeof *o);
     o->seed = 42;
     o->sampling.threads = platform_default_threads();

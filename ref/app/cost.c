@@ -168,7 +168,8 @@ int model_desc_from_config(ModelDesc *m, const DiTConfig *c, T2vError *err) {
     memset(m, 0, sizeof *m);
     m->dit = *c;
     t5_default_config(&m->t5);
-    vae_default_config(&m->vae);
+    if (c->in_dim == 48) vae22_default_config(&m->vae); /* TI2V-5B's latent: Wan2.2_VAE.pth */
+    else vae_default_config(&m->vae);
     int rc = desc_dit(&m->w[STAGE_DIT], c, DT_F32, err);
     if (!rc) rc = desc_t5(&m->w[STAGE_T5], &m->t5, DT_BF16, err);
     if (!rc) rc = desc_vae(&m->w[STAGE_VAE], &m->vae, DT_F32, err);
@@ -235,21 +236,32 @@ static int64_t vae_walk(const ModelDesc *m, const ClipSize *s, const char *stop,
     total += fl;
     if (stop && !strcmp(stop, "conv2")) { memcpy(shape, sh, sizeof sh); return fl; }
     char p[64], n[96];
-    static const char *const groups[] = {"decoder.conv1", "decoder.middle.%d", "decoder.upsamples.%d", "decoder.head"};
-    for (int g = 0; g < 4; g++) {
-        for (int i = 0; i < 64; i++) {
-            snprintf(p, sizeof p, groups[g], i);
+    /* Wan2.2 groups its blocks: decoder.upsamples.I.upsamples.J (the average
+     * shortcuts have no weights and next to no FLOPs) */
+    static const char *const groups[] = {"decoder.conv1", "decoder.middle.%d", "decoder.upsamples.%d",
+                                         "decoder.upsamples.%d.upsamples.%d", "decoder.head"};
+    int grouped = desc_find(d, "decoder.upsamples.0.upsamples.0.residual.2.weight") != NULL;
+    for (int g = 0; g < 5; g++) {
+        if ((g == 2 && grouped) || (g == 3 && !grouped)) continue;
+        for (int i = 0, j = 0; i < 64 && j < 64;) {
+            if (g == 3) snprintf(p, sizeof p, groups[g], i, j);
+            else snprintf(p, sizeof p, groups[g], i);
             int found = 0;
             size_t lp = strlen(p);
             snprintf(n, sizeof n, "%s.", p);
             for (int k = 0; k < d->n && !found; k++) found = !strncmp(d->t[k].name, n, lp + 1);
+            if (!found && g == 3 && j > 0) { i++, j = 0; continue; } /* the next group */
             if (!found) break;
             fl = vae_layer_step(d, p, sh);
             total += fl;
             if (stop && !strcmp(stop, p)) { memcpy(shape, sh, sizeof sh); return fl; }
             if (!strchr(groups[g], '%')) break;
+            if (g == 3) j++;
+            else i++;
         }
     }
+    if (m->vae.patch > 1) /* unpatchify: [3 p p, F, h, w] -> [3, F, p h, p w] */
+        sh[0] /= (int64_t)m->vae.patch * m->vae.patch, sh[2] *= m->vae.patch, sh[3] *= m->vae.patch;
     if (stop) { memset(shape, 0, 4 * sizeof *shape); return 0; }
     if (shape) memcpy(shape, sh, sizeof sh);
     return total;
@@ -304,7 +316,7 @@ void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *o) {
     /* VAE: the float video and its uint8 copy, ~6 full-resolution frames of
      * the widest decoder stage's channels (feature caches and scratch) */
     double video = 3 * F * HW * 4 + F * HW * 3;
-    o->vae = wb[STAGE_VAE] + video + (double)m->vae.dec_top * 6 * HW * 4;
+    o->vae = wb[STAGE_VAE] + video + (double)m->vae.dec_top * 6 * HW / ((double)m->vae.patch * m->vae.patch) * 4;
     o->peak = o->text > o->dit ? o->text : o->dit;
     if (o->vae > o->peak) o->peak = o->vae;
 }

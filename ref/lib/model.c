@@ -112,6 +112,8 @@ static void paths_free(ModelPaths *p) {
     free(p->vae);
     free(p->tokenizer);
     free(p->defaults);
+    free(p->config_low);
+    free(p->dit_low);
     memset(p, 0, sizeof *p);
 }
 
@@ -127,7 +129,8 @@ static const char *const OFF_DIT[] = {"diffusion_pytorch_model.safetensors.index
                                       "diffusion_pytorch_model.gguf", NULL};
 static const char *const OFF_T5[] = {"models_t5_umt5-xxl-enc-bf16.pth", "models_t5_umt5-xxl-enc-bf16.safetensors",
                                      NULL};
-static const char *const OFF_VAE[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", NULL};
+static const char *const OFF_VAE[] = {"Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors", "Wan2.2_VAE.pth",
+                                      "Wan2.2_VAE.safetensors", NULL};
 static const char *const OFF_TOK[] = {"google/umt5-xxl/spiece.model", NULL};
 static const LayoutFiles OFFICIAL = {OFF_CONFIG, OFF_DIT, OFF_T5, OFF_VAE, OFF_TOK};
 
@@ -149,6 +152,22 @@ static char *pick(const char *dir, const char *const *names, const char *overrid
     return s;
 }
 
+/* A14B: DIR/high_noise_model/ and DIR/low_noise_model/ each hold a config.json
+ * and the DiT (wan/configs/wan_t2v_A14B.py: high_noise_checkpoint,
+ * low_noise_checkpoint). */
+static void find_experts(ModelPaths *p, const char *dir, const char *const *config, const char *const *dit) {
+    char *hi = path_join(dir, "high_noise_model"), *lo = path_join(dir, "low_noise_model");
+    if (hi && lo && platform_is_dir(hi) && platform_is_dir(lo)) {
+        p->config = find_first(hi, config);
+        p->dit = find_first(hi, dit);
+        p->config_low = find_first(lo, config);
+        p->dit_low = find_first(lo, dit);
+    }
+    free(hi);
+    free(lo);
+}
+
+
 static int find_files(ModelPaths *p, int *diffusers, const char *dir, const ModelOptions *o, int need,
                       T2vError *err) {
     static const char *const defaults[] = {"t2v.json", NULL};
@@ -168,14 +187,18 @@ static int find_files(ModelPaths *p, int *diffusers, const char *dir, const Mode
     p->vae = pick(dir, L->vae, o ? o->vae : NULL);
     p->tokenizer = find_first(dir, L->tok);
     p->defaults = find_first(dir, defaults);
+    if (!p->config && !p->dit) find_experts(p, dir, L->config, L->dit);
     const struct { int bit; const char *have, *what; } req[] = {
-        {MODEL_NEED_CONFIG, p->config || (o && o->dit) ? "" : NULL, L->config[0]},
+        {MODEL_NEED_CONFIG, p->config || (o && o->dit) ? "" : NULL,
+         *diffusers ? L->config[0] : "config.json (or high_noise_model/config.json)"},
         {MODEL_NEED_DIT, p->dit, *diffusers ? "transformer/diffusion_pytorch_model.safetensors (or its .index.json)"
                                             : "diffusion_pytorch_model.safetensors (or its .index.json, or .gguf)"},
+        {MODEL_NEED_CONFIG, p->config_low || !p->dit_low ? "" : NULL, "low_noise_model/config.json"},
+        {MODEL_NEED_DIT, p->dit_low || !p->config_low ? "" : NULL, "low_noise_model/'s DiT"},
         {MODEL_NEED_T5, p->t5, *diffusers ? "text_encoder/model.safetensors (or its .index.json)"
                                           : "models_t5_umt5-xxl-enc-bf16.pth (or .safetensors)"},
         {MODEL_NEED_VAE, p->vae, *diffusers ? "vae/diffusion_pytorch_model.safetensors"
-                                            : "Wan2.1_VAE.pth (or .safetensors)"},
+                                            : "Wan2.1_VAE.pth or Wan2.2_VAE.pth (or .safetensors)"},
         {MODEL_NEED_TOKENIZER, p->tokenizer, L->tok[0]},
     };
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
@@ -223,6 +246,8 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
     if (!rc) rc = json_int(j, "context_overlap", &d->context_overlap, 0, 1 << 12, path, err);
     if (!rc) rc = json_num(j, "cfg", &d->cfg, path, err);
     if (!rc) rc = json_num(j, "shift", &d->shift, path, err);
+    if (!rc) rc = json_num(j, "cfg_low", &d->cfg_low, path, err);
+    if (!rc) rc = json_num(j, "boundary", &d->boundary, path, err);
     const JsonValue *s = json_get(j, "sampler");
     if (!rc && s) {
         if (s->type != JSON_STRING || s->len >= sizeof d->sampler)
@@ -264,6 +289,23 @@ void model_default_settings(ModelDefaults *d) {
     d->shift = 5.0;
     d->fps = 16;
     strcpy(d->sampler, "unipc");
+    d->cfg_low = d->cfg;
+    d->boundary = 0.875;
+}
+
+const char *model_family_name(ModelFamily f) {
+    return f == MODEL_WAN22_TI2V ? "Wan2.2 TI2V-5B (text- and image-to-video)"
+         : f == MODEL_WAN22_A14B ? "Wan2.2 T2V-A14B (two experts)" : "Wan2.1 T2V";
+}
+
+void model_family_settings(ModelDefaults *d, ModelFamily f) {
+    model_default_settings(d);
+    if (f == MODEL_WAN22_TI2V) /* wan/configs/wan_ti2v_5B.py; generate.py's size 1280*704 */
+        d->width = 1280, d->height = 704, d->frames = 121, d->fps = 24;
+    if (f == MODEL_WAN22_A14B) { /* wan/configs/wan_t2v_A14B.py: guide (3.0 low, 4.0 high) */
+        d->width = 1280, d->height = 720, d->steps = 40, d->shift = 12.0;
+        d->cfg = 4.0, d->cfg_low = 3.0, d->boundary = 0.875;
+    }
 }
 
 
@@ -294,8 +336,9 @@ int dit_config_from_json(DiTConfig *c, const JsonValue *j, const char *path, T2v
     if (v && (v->type != JSON_STRING || strcmp(v->string, "WanModel")))
         return t2v_fail(err, T2V_EINPUT, "%s: _class_name: expected \"WanModel\"", path);
     v = json_get(j, "model_type");
-    if (v && (v->type != JSON_STRING || strcmp(v->string, "t2v")))
-        return t2v_fail(err, T2V_EINPUT, "%s: model_type: expected \"t2v\", found %s", path,
+    /* "ti2v": Wan2.2 TI2V-5B, text- and image-to-video in one DiT (per-token time) */
+    if (v && (v->type != JSON_STRING || (strcmp(v->string, "t2v") && strcmp(v->string, "ti2v"))))
+        return t2v_fail(err, T2V_EINPUT, "%s: model_type: expected \"t2v\" or \"ti2v\", found %s", path,
                         v->type == JSON_STRING ? v->string : "a non-string");
     struct { const char *key; int *field; int required; } keys[] = {
         {"dim", &c->dim, 1},           {"ffn_dim", &c->ffn_dim, 1},
@@ -402,11 +445,16 @@ static int copy_lora(Model *m, const ModelOptions *o, T2vError *err) {
 int model_open_with(Model *m, const char *dir, const ModelOptions *o, int need, T2vError *err) {
     memset(m, 0, sizeof *m);
     int rc = find_files(&m->paths, &m->diffusers, dir, o, need, err);
-    model_default_settings(&m->defaults);
-    if (!rc && m->paths.defaults) rc = read_defaults_file(&m->defaults, m->paths.defaults, err);
     if (!rc) rc = read_dit_config(m, o, err);
+    if (!rc && m->paths.config_low) rc = dit_config_read(&m->dit_low, m->paths.config_low, err);
     if (!rc && m->paths.vae && (need & MODEL_NEED_VAE) && !(rc = read_vae_config(&m->vae, m->paths.vae, err)))
         m->has_vae = 1;
+    /* the family from the files: two experts; a 48-channel latent (Wan2.2_VAE) */
+    m->family = m->paths.config_low ? MODEL_WAN22_A14B
+              : (m->has_dit && m->dit.in_dim == 48) || (m->has_vae && m->vae.grouped) ? MODEL_WAN22_TI2V
+              : MODEL_WAN21;
+    model_family_settings(&m->defaults, m->family);
+    if (!rc && m->paths.defaults) rc = read_defaults_file(&m->defaults, m->paths.defaults, err);
     if (!rc && m->has_vae) rc = read_preview(m, err);
     if (!rc) rc = copy_lora(m, o, err);
     if (rc) model_close(m);
@@ -431,6 +479,14 @@ int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
     if (!rc && m->n_lora && (rc = lora_apply(&ck->mapped, &ck->lora, m->lora, m->n_lora, m->lora_ignore_unknown, err)))
         ckpt_close(ck);
     else if (!rc && (rc = dit_build(dit, &m->dit, ck->tensors, err))) ckpt_close(ck);
+    return rc;
+}
+
+int model_load_dit_low(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err) {
+    if (!m->paths.dit_low || !m->paths.config_low)
+        return t2v_fail(err, T2V_EINPUT, "%s: no low_noise_model/ (config.json and DiT)", m->paths.dir);
+    int rc = ckpt_open(ck, m->paths.dit_low, err);
+    if (!rc && (rc = dit_build(dit, &m->dit_low, ck->tensors, err))) ckpt_close(ck);
     return rc;
 }
 

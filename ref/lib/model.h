@@ -7,7 +7,8 @@
  *   DIR/config.json                                  DiT hyperparameters
  *   DIR/diffusion_pytorch_model.safetensors          DiT (or shards + .index.json, or .gguf)
  *   DIR/models_t5_umt5-xxl-enc-bf16.pth              umT5 encoder (or .safetensors)
- *   DIR/Wan2.1_VAE.pth                               VAE (or .safetensors)
+ *   DIR/Wan2.1_VAE.pth                               VAE (or .safetensors); Wan2.2_VAE.pth
+ *                                                    for Wan2.2 TI2V-5B
  *   DIR/google/umt5-xxl/spiece.model                 tokenizer
  *   DIR/t2v.json                                     optional: t2v's defaults for this model
  *
@@ -17,6 +18,9 @@
  *   DIR/vae/diffusion_pytorch_model.safetensors
  *   DIR/tokenizer/spiece.model
  * whose names are mapped when a checkpoint is opened (names.h).
+ * Wan2.2 T2V-A14B (a mixture of two experts) keeps config.json and the DiT
+ * shards in DIR/high_noise_model/ and DIR/low_noise_model/ instead; the
+ * family (model_family_name) is told from these files.
  *
  * The stages' weights are not read by model_open: each stage's checkpoint is
  * opened (mapped) by its model_load_* and closed by the caller when the
@@ -72,12 +76,23 @@ typedef struct {
 typedef struct {
     char *dir;
     char *config, *dit, *t5, *vae, *tokenizer, *defaults;
+    char *config_low, *dit_low; /* A14B: low_noise_model/ (config and dit: high_noise_model/) */
 } ModelPaths;
+
+/* What the files say the model is (docs/ARCHITECTURE.md, Wan2.2). */
+typedef enum {
+    MODEL_WAN21,      /* Wan2.1 T2V: one DiT, Wan2.1's VAE                        */
+    MODEL_WAN22_TI2V, /* Wan2.2 TI2V-5B: 48-channel latent (Wan2.2_VAE), image-to-video */
+    MODEL_WAN22_A14B  /* Wan2.2 T2V-A14B: high- and low-noise experts, Wan2.1's VAE  */
+} ModelFamily;
+const char *model_family_name(ModelFamily f);
 
 /* Defaults for generation, from t2v.json when present, else Wan2.1's. */
 typedef struct {
     int width, height, frames, steps;
     double cfg, shift;
+    double cfg_low;  /* A14B: the low-noise expert's guidance (cfg: the high-noise one's) */
+    double boundary; /* A14B: the high-noise expert while t >= boundary * 1000 */
     int fps;
     char sampler[16];
     char *negative_prompt; /* NULL: the official default negative prompt */
@@ -91,7 +106,9 @@ typedef struct {
 typedef struct {
     ModelPaths paths;
     ModelDefaults defaults;
-    DiTConfig dit;    /* from config.json (has_dit)                          */
+    ModelFamily family;
+    DiTConfig dit;    /* from config.json (has_dit); A14B: high_noise_model/'s */
+    DiTConfig dit_low; /* A14B: low_noise_model/config.json                  */
     VaeConfig vae;    /* from the VAE checkpoint's tensor shapes (has_vae)     */
     VaePreview preview; /* latent -> RGB: t2v.json's factors, else the VAE's built-in ones */
     int has_dit, has_vae, has_preview;
@@ -117,10 +134,17 @@ void model_close(Model *m);
 /* Wan2.1's defaults (832x480, 81 frames, 50 UniPC steps, shift 5, cfg 5,
  * 16 fps): what model_open starts from before reading t2v.json. */
 void model_default_settings(ModelDefaults *d);
+/* The official defaults of a family (wan/configs of Wan2.2): TI2V-5B
+ * 1280x704, 121 frames at 24 fps, 50 steps, shift 5, cfg 5; T2V-A14B
+ * 1280x720, 81 frames at 16 fps, 40 steps, shift 12, cfg 4.0 (high-noise) and
+ * 3.0 (low-noise), boundary 0.875; Wan2.1: model_default_settings. */
+void model_family_settings(ModelDefaults *d, ModelFamily f);
 
 /* The stages, each on its own checkpoint: the checkpoint stays mapped until
  * the caller's ckpt_close (after the stage's *_free). */
 int model_load_dit(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err);
+/* A14B: the low-noise expert (model_load_dit loads the high-noise one). */
+int model_load_dit_low(const Model *m, Checkpoint *ck, DiT *dit, T2vError *err);
 int model_load_t5(const Model *m, Checkpoint *ck, T5 *t5, T2vError *err);
 int model_load_vae(const Model *m, Checkpoint *ck, Vae *vae, T2vError *err);
 int model_load_tokenizer(const Model *m, Tokenizer *tk, T2vError *err);

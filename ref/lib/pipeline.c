@@ -139,6 +139,9 @@ void denoiser_free(Denoiser *d) {
     sampler_free(&d->smp);
     free(d->ctx_emb);
     free(d->ctx_neg_emb);
+    free(d->low_ctx_emb);
+    free(d->low_ctx_neg_emb);
+    free(d->tok_t);
     free(d->x_seen);
     free(d->v_cond);
     free(d->v_uncond);
@@ -149,6 +152,87 @@ void denoiser_free(Denoiser *d) {
     free(d->win_plain);
     free(d->win_tot);
     memset(d, 0, sizeof *d);
+}
+
+/* ----------------------------------------------------------------------------
+ * Wan2.2 (docs/ARCHITECTURE.md, Wan2.2): the A14B experts, TI2V's image */
+
+/* What one step runs (step_model). */
+typedef struct {
+    int expert;                  /* 0: d->dit (A14B: high-noise), 1: d->low */
+    DiT *dit;
+    const float *t;              /* nt times: 1, or one per token */
+    int nt;
+    const float *ctx, *ctx_neg;  /* that DiT's embedded contexts */
+    float cfg;
+} StepModel;
+
+int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_low, const float *context, int L,
+                            const float *context_neg, int L_neg, T2vError *err) {
+    const DiTConfig *a = &d->dit->c, *b = &low->c;
+    if (a->dim != b->dim || a->in_dim != b->in_dim || a->out_dim != b->out_dim || a->text_len != b->text_len ||
+        a->text_dim != b->text_dim || a->patch_t != b->patch_t || a->patch_h != b->patch_h || a->patch_w != b->patch_w)
+        return t2v_fail(err, T2V_EINPUT, "the two experts differ in dim, channels, patch or text sizes");
+    if (!(boundary >= 0 && boundary <= 1)) return t2v_fail(err, T2V_EUSAGE, "boundary %g: expected 0..1", boundary);
+    if (cfg_low > 1.0f && !context_neg) return t2v_fail(err, T2V_EUSAGE, "cfg %g > 1 needs a negative context",
+                                                        (double)cfg_low);
+    if (cfg_low > 1.0f && !d->v_uncond)
+        return t2v_fail(err, T2V_EUSAGE, "the low-noise expert's cfg %g > 1 needs guidance set up by denoiser_init "
+                        "(a high-noise cfg > 1)", (double)cfg_low);
+    size_t emb = (size_t)b->text_len * b->dim * sizeof(float);
+    d->low = low, d->boundary = boundary, d->cfg_low = cfg_low;
+    d->low_ctx_emb = (float *)t2v_malloc(emb, "embedded context", err);
+    d->low_ctx_neg_emb = d->v_uncond ? (float *)t2v_malloc(emb, "embedded negative context", err) : NULL;
+    if (!d->low_ctx_emb || (d->v_uncond && !d->low_ctx_neg_emb)) return T2V_ERESOURCE;
+    low->riflex_k = d->dit->riflex_k, low->riflex_frames = d->dit->riflex_frames;
+    int rc = dit_reserve(low, (d->grid.T / b->patch_t) * (d->grid.h / b->patch_h) * (d->grid.w / b->patch_w), err);
+    if (!rc) rc = dit_embed_context(low, context, L, d->low_ctx_emb, err);
+    if (!rc && d->v_uncond) rc = dit_embed_context(low, context_neg, L_neg, d->low_ctx_neg_emb, err);
+    return rc;
+}
+
+int denoiser_set_image(Denoiser *d, const float *z, T2vError *err) {
+    const DiTConfig *c = &d->dit->c;
+    const LatentGrid *g = &d->grid;
+    int n = (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w);
+    if (c->patch_t != 1) return t2v_fail(err, T2V_EINPUT, "image-to-video needs a temporal patch of 1");
+    if (window_active(&d->window, g->T))
+        return t2v_fail(err, T2V_EUSAGE, "image-to-video runs on the whole clip: no context windows");
+    d->tok_t = (float *)t2v_malloc((size_t)n * sizeof(float), "per-token times", err);
+    if (!d->tok_t) return T2V_ERESOURCE;
+    d->image_latent = z;
+    return T2V_OK;
+}
+
+int denoiser_expert(const Denoiser *d, float t) {
+    /* text2video.py: t.item() >= boundary * num_train_timesteps, t the integer timestep */
+    return d->low && !((double)(int64_t)t >= d->boundary * 1000.0);
+}
+
+void denoiser_hold_image(const Denoiser *d, float *x) {
+    const LatentGrid *g = &d->grid;
+    size_t hw = (size_t)g->h * g->w;
+    if (!d->image_latent) return;
+    for (int c = 0; c < g->C; c++) memcpy(x + (size_t)c * g->T * hw, d->image_latent + c * hw, hw * sizeof(float));
+}
+
+/* What step time t runs: the DiT (A14B: the expert), its contexts and
+ * guidance, and its times: one for every token, or with an image the mask
+ * of textimage2video.py taken on the patch grid: 0 for the tokens of latent
+ * frame 0, t for the rest. sm->t points at *t or at d->tok_t. */
+static void step_model(Denoiser *d, const float *t, StepModel *sm) {
+    const DiTConfig *c = &d->dit->c;
+    int per = (d->grid.h / c->patch_h) * (d->grid.w / c->patch_w), n = (d->grid.T / c->patch_t) * per;
+    int e = denoiser_expert(d, *t);
+    sm->expert = e;
+    sm->dit = e ? d->low : d->dit;
+    sm->ctx = e ? d->low_ctx_emb : d->ctx_emb;
+    sm->ctx_neg = e ? d->low_ctx_neg_emb : d->ctx_neg_emb;
+    sm->cfg = e ? d->cfg_low : d->cfg;
+    sm->t = t, sm->nt = 1;
+    if (!d->image_latent) return;
+    for (int k = 0; k < n; k++) d->tok_t[k] = k < per ? 0.0f : *t;
+    sm->t = d->tok_t, sm->nt = n;
 }
 
 /* Adds one window's velocity into the sums: weighted into v, plain into
@@ -169,12 +253,13 @@ static void window_accumulate(Denoiser *d, int start, const float *wt, float *v)
 /* v = DiT(x, t, ctx) over the whole clip, or blended over the context
  * windows of step i (window.h): sum_w weight_w v_w / sum_w weight_w per
  * frame, the windows in the schedule's order; a frame of weight 0 takes the
- * plain mean. */
-static int velocity(Denoiser *d, const float *x, float t, const float *ctx, int i, float *v, T2vError *err) {
+ * plain mean. The DiT and its times are the step's (StepModel). */
+static int velocity(Denoiser *d, const StepModel *sm, const float *x, const float *ctx, int i, float *v,
+                    T2vError *err) {
     const LatentGrid *g = &d->grid;
     cache_select(&d->cache, i, ctx == d->ctx_neg_emb); /* one cache state per branch (docs/MODEL.md 3.6) */
     if (!window_active(&d->window, g->T))
-        return dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, ctx, v, err);
+        return dit_forward_embedded(sm->dit, x, g->T, g->h, g->w, sm->t, sm->nt, ctx, v, err);
     int F = d->window.frames, n = window_starts(&d->window, g->T, i, d->win_starts);
     size_t plane = (size_t)g->h * g->w, fbytes = (size_t)F * plane * sizeof(float);
     float wt[1024];
@@ -185,7 +270,7 @@ static int velocity(Denoiser *d, const float *x, float t, const float *ctx, int 
         int s = d->win_starts[k];
         for (int c = 0; c < g->C; c++)
             memcpy(d->win_x + (size_t)c * F * plane, x + ((size_t)c * g->T + s) * plane, fbytes);
-        int rc = dit_forward_embedded(d->dit, d->win_x, F, g->h, g->w, &t, 1, ctx, d->win_v, err);
+        int rc = dit_forward_embedded(sm->dit, d->win_x, F, g->h, g->w, sm->t, 1, ctx, d->win_v, err);
         if (rc) return rc;
         window_weights(&d->window, g->T, s, wt);
         window_accumulate(d, s, wt, v);
@@ -201,10 +286,10 @@ static int velocity(Denoiser *d, const float *x, float t, const float *ctx, int 
 
 /* v_cond and v_uncond of a guided step: both here, or one here and the
  * other from the partner rank (dist.h). */
-static int branches(Denoiser *d, const float *x, float t, int i, T2vError *err) {
+static int branches(Denoiser *d, const StepModel *sm, const float *x, int i, T2vError *err) {
     int cond = !d->dist || dist_computes(d->dist, 1), uncond = !d->dist || dist_computes(d->dist, 0);
-    int rc = cond ? velocity(d, x, t, d->ctx_emb, i, d->v_cond, err) : T2V_OK;
-    if (!rc && uncond) rc = velocity(d, x, t, d->ctx_neg_emb, i, d->v_uncond, err);
+    int rc = cond ? velocity(d, sm, x, sm->ctx, i, d->v_cond, err) : T2V_OK;
+    if (!rc && uncond) rc = velocity(d, sm, x, sm->ctx_neg, i, d->v_uncond, err);
     if (cond && uncond) return rc;
     int64_t n = d->grid.n, got = 0;
     rc = cond ? dist_swap(d->dist, rc, d->v_cond, n, d->v_uncond, n, &got, err)
@@ -234,18 +319,26 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     const int steps = d->smp.steps;
     int prc = plan_ranks(d, err);
     if (prc) return prc;
+    if (d->low) d->low->heads = d->dit->heads; /* A14B: both experts split the heads alike */
     report(w, PHASE_SAMPLING, 0, steps);
+    denoiser_hold_image(d, x); /* the image's frame of the noise is drawn and discarded */
     for (int i = 0; i < steps; i++) {
         float t = sampler_timestep(&d->smp, i);
+        StepModel sm;
+        step_model(d, &t, &sm);
+        if (d->experts) d->experts[i] = sm.expert;
         memcpy(d->x_seen, x, bytes);
         /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6) */
-        int rc = d->v_uncond ? branches(d, x, t, i, err) : velocity(d, x, t, d->ctx_emb, i, d->v_cond, err);
+        int rc = d->v_uncond && sm.cfg > 1.0f ? branches(d, &sm, x, i, err)
+                                              : velocity(d, &sm, x, sm.ctx, i, d->v_cond, err);
         if (rc) return rc;
-        if (d->v_uncond) cfg_combine(d->v, d->v_cond, d->v_uncond, d->cfg, g->n);
+        if (d->v_uncond && sm.cfg > 1.0f) cfg_combine(d->v, d->v_cond, d->v_uncond, sm.cfg, g->n);
         else memcpy(d->v, d->v_cond, bytes);
         sampler_step(&d->smp, i, x, d->v);
+        denoiser_hold_image(d, x);
         if (steps_out) memcpy(steps_out + (size_t)i * g->n, x, bytes);
-        StepView view = {i, steps, d->smp.sigmas[i], t, *g, d->x_seen, d->v_cond, d->v_uncond, d->v, x};
+        StepView view = {i, steps, d->smp.sigmas[i], t, *g, d->x_seen, d->v_cond,
+                         sm.cfg > 1.0f ? d->v_uncond : NULL, d->v, x};
         if (w && w->step && (rc = w->step(w->user, &view, err))) return rc;
         report(w, PHASE_SAMPLING, i + 1, steps);
     }
@@ -271,23 +364,31 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (!r->noise || !r->latent || !r->timesteps || (s->keep_steps && !r->steps)) return T2V_ERESOURCE;
     randn_torch(s->seed, r->noise, g->n);
     memcpy(r->latent, r->noise, (size_t)g->n * sizeof(float));
-    Checkpoint ck;
-    DiT dit;
+    Checkpoint ck, ck_low;
+    DiT dit, low;
     Denoiser d;
-    int rc = model_load_dit(m, &ck, &dit, err);
+    int moe = m->family == MODEL_WAN22_A14B, rc = model_load_dit(m, &ck, &dit, err);
     if (rc) return rc;
+    if (moe && (rc = model_load_dit_low(m, &ck_low, &low, err))) { dit_free(&dit); ckpt_close(&ck); return rc; }
     if (r->text_dim != dit.c.text_dim)
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
     if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
     if (!rc) {
+        if (moe) rc = denoiser_set_low_expert(&d, &low, ss->boundary, (float)ss->cfg_low, r->context, r->L,
+                                              r->context_neg, r->L_neg, err);
+        if (!rc && r->image_latent) rc = denoiser_set_image(&d, r->image_latent, err);
+        if (!rc && moe && !(r->experts = (int *)t2v_malloc(sizeof(int) * (size_t)ss->steps, "experts", err)))
+            rc = T2V_ERESOURCE;
+        d.experts = r->experts;
         d.dist = s->dist;
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
         sampler_renoise_from_seed(&d.smp, s->seed); /* distill: the noise's stream, continued */
-        rc = pipeline_sample(&d, r->latent, r->steps, w, err);
+        if (!rc) rc = pipeline_sample(&d, r->latent, r->steps, w, err);
         if (!rc && d.cache.computed) rc = copy_decisions(&d.cache, &r->computed, err);
         denoiser_free(&d);
     }
+    if (moe) dit_free(&low), ckpt_close(&ck_low);
     dit_free(&dit);
     ckpt_close(&ck);
     return rc;
@@ -304,6 +405,24 @@ int pipeline_decode(Vae *vae, const LatentGrid *g, const float *latent, float *v
                     T2vError *err) {
     report(w, PHASE_DECODE, 0, g->T);
     return vae_decode(vae, latent, g->T, g->h, g->w, video, decode_progress, (void *)w, err);
+}
+
+/* TI2V image-to-video: the image [3, H, W] through the VAE encoder, as a
+ * 1-frame video, to the latent frame the loop holds. */
+static int encode_image(const Model *m, const GenSettings *s, GenResult *r, T2vError *err) {
+    Checkpoint ck;
+    Vae vae;
+    const LatentGrid *g = &r->grid;
+    if (m->family != MODEL_WAN22_TI2V)
+        return t2v_fail(err, T2V_EUSAGE, "%s: image-to-video needs a Wan2.2 TI2V model (this is %s)", m->paths.dir,
+                        model_family_name(m->family));
+    int rc = model_load_vae(m, &ck, &vae, err);
+    if (rc) return rc;
+    r->image_latent = (float *)t2v_malloc(sizeof(float) * (size_t)g->C * g->h * g->w, "image latent", err);
+    rc = r->image_latent ? vae_encode(&vae, s->image, 1, s->height, s->width, r->image_latent, err) : T2V_ERESOURCE;
+    vae_free(&vae);
+    ckpt_close(&ck);
+    return rc;
 }
 
 static int decode(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r, T2vError *err) {
@@ -326,6 +445,7 @@ int pipeline_generate(const Model *m, const GenSettings *s, const PipelineWatch 
                         "prompt, and a negative prompt when cfg > 1)", ss->steps, ss->shift);
     int rc = latent_grid(&r->grid, m, s->frames, s->height, s->width, err);
     if (!rc) rc = encode_prompts(m, s, w, r, err);
+    if (!rc && s->image) rc = encode_image(m, s, r, err);
     if (!rc) rc = sample(m, s, w, r, err);
     if (!rc && (!s->dist || s->dist->rank == 0)) rc = decode(m, s, w, r, err);
     return rc;
@@ -342,5 +462,7 @@ void gen_result_free(GenResult *r) {
     free(r->timesteps);
     free(r->computed);
     free(r->video);
+    free(r->image_latent);
+    free(r->experts);
     memset(r, 0, sizeof *r);
 }

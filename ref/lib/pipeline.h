@@ -42,7 +42,7 @@ typedef struct {
     SamplerKind sampler;
     int steps;
     double shift;
-    double cfg; /* <= 1: no unconditional pass, v = v_cond */
+    double cfg; /* <= 1: no unconditional pass, v = v_cond; A14B: the high-noise expert's */
     const double *timesteps; /* NULL, or `steps` listed values (sampler.h, docs/MODEL.md 3.5) */
     CacheSettings cache;     /* kind CACHE_NONE: every pass computed */
     Precision precision; /* of the umT5 and DiT products (gemm_bf16.h); 0: fp32 */
@@ -51,6 +51,7 @@ typedef struct {
      * the time axis (riflex_k 0: off; L_test = the clip's latent frames). */
     WindowSettings window;
     int riflex_k;
+    double cfg_low, boundary; /* Wan2.2 A14B only: the low-noise expert's guidance; the switch */
 } SamplingSettings;
 
 typedef struct {
@@ -59,6 +60,7 @@ typedef struct {
     SamplingSettings sampling;
     uint64_t seed;
     int keep_steps;                /* keep every step's latent (for --dump) */
+    const float *image;            /* TI2V image-to-video: [3, height, width] in [-1, 1], or NULL */
     Dist *dist;                    /* MPI ranks sharing the run (dist.h); NULL: one process.
                                       Only rank 0 decodes the video. */
 } GenSettings;
@@ -100,6 +102,14 @@ typedef struct {
     float *x_seen;                 /* (n) x_i, kept for the StepView             */
     float *v_cond, *v_uncond, *v;  /* (n) each                                   */
     StepCache cache;               /* the DiT's step cache (kind none: unused)   */
+    /* Wan2.2 (docs/ARCHITECTURE.md, Wan2.2); all zero/NULL for Wan2.1: */
+    DiT *low;                      /* A14B: the low-noise expert (dit is the high-noise one) */
+    double boundary;               /* A14B: dit while int(t) >= boundary * 1000, then low */
+    float cfg_low;                 /* A14B: the low-noise expert's guidance (cfg: the high's) */
+    float *low_ctx_emb, *low_ctx_neg_emb; /* the contexts embedded by the low-noise expert */
+    const float *image_latent;     /* TI2V image-to-video: [C, 1, h, w] held as latent frame 0 */
+    float *tok_t;                  /* image-to-video: [tokens] per-token times */
+    int *experts;                  /* optional [steps]: the expert of each step (0 high, 1 low) */
     WindowSettings window;         /* context windows (window.h)                 */
     int *win_starts;               /* (window_max_count) the step's windows      */
     float *win_x, *win_v;          /* (C frames h w) one window's latent, velocity */
@@ -116,6 +126,21 @@ typedef struct {
 int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
                   int L, const float *context_neg, int L_neg, T2vError *err);
 void denoiser_free(Denoiser *d);
+/* A14B: adds the low-noise expert (its own embedded contexts; the same
+ * context and context_neg as denoiser_init), the boundary (0.875 for T2V)
+ * and its guidance; d->cfg stays the high-noise expert's. */
+int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_low, const float *context, int L,
+                            const float *context_neg, int L_neg, T2vError *err);
+/* TI2V image-to-video: z [C, 1, h, w] (the encoded image, normalised) is
+ * held as latent frame 0: set into x before the first step and after every
+ * step, its tokens at t = 0 (pipeline_sample). z must outlive d. */
+int denoiser_set_image(Denoiser *d, const float *z, T2vError *err);
+/* The expert for timestep t: 0 (dit) or 1 (low), by the official rule
+ * int(t) >= boundary * 1000 -> the high-noise expert. */
+int denoiser_expert(const Denoiser *d, float t);
+/* Sets latent frame 0 of x [C, T, h, w] to the image latent (a no-op
+ * without one). */
+void denoiser_hold_image(const Denoiser *d, float *x);
 
 /* The loop: x holds the noise and becomes the final latent. steps_out
  * (NULL, or steps x n floats) receives x_{i+1} after every step. */
@@ -137,6 +162,8 @@ typedef struct {
     int32_t *computed;            /* [steps, 2] with a step cache: 1 computed, 0
                                      reused, -1 no pass (cond, uncond); else NULL */
     float *video;                 /* [3, F, H, W]                               */
+    float *image_latent;          /* image-to-video: [C, 1, h, w]               */
+    int *experts;                 /* [steps]: A14B's expert per step (0 high, 1 low) */
 } GenResult;
 
 /* Runs the whole pipeline on the model (all files needed). */

@@ -17,6 +17,7 @@
 #include "vae.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,27 +31,42 @@ static const float VAE_MEAN[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.174
 static const float VAE_STD[16] = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f,
                                   2.6052f, 2.0743f, 3.2687f, 2.1526f, 2.8652f, 1.5579f,
                                   1.6382f, 1.1253f, 2.8251f, 1.9160f};
+/* The Wan2.2 VAE's (z_dim 48): Wan2_2_VAE.__init__ in the official vae2_2.py */
+static const float VAE22_MEAN[48] = {
+    -0.2289f, -0.0052f, -0.1323f, -0.2339f, -0.2799f, 0.0174f,  0.1838f,  0.1557f,  -0.1382f, 0.0542f,
+    0.2813f,  0.0891f,  0.1570f,  -0.0098f, 0.0375f,  -0.1825f, -0.2246f, -0.1207f, -0.0698f, 0.5109f,
+    0.2665f,  -0.2108f, -0.2158f, 0.2502f,  -0.2055f, -0.0322f, 0.1109f,  0.1567f,  -0.0729f, 0.0899f,
+    -0.2799f, -0.1230f, -0.0313f, -0.1649f, 0.0117f,  0.0723f,  -0.2839f, -0.2083f, -0.0520f, 0.3748f,
+    0.0152f,  0.1957f,  0.1433f,  -0.2944f, 0.3573f,  -0.0548f, -0.1681f, -0.0667f};
+static const float VAE22_STD[48] = {
+    0.4765f, 1.0364f, 0.4514f, 1.1677f, 0.5313f, 0.4990f, 0.4818f, 0.5013f, 0.8158f, 1.0344f,
+    0.5894f, 1.0901f, 0.6885f, 0.6165f, 0.8454f, 0.4978f, 0.5759f, 0.3523f, 0.7135f, 0.6804f,
+    0.5833f, 1.4146f, 0.8986f, 0.5659f, 0.7069f, 0.5338f, 0.4889f, 0.4917f, 0.4069f, 0.4999f,
+    0.6866f, 0.4093f, 0.5709f, 0.6065f, 0.6415f, 0.4944f, 0.5726f, 1.2042f, 0.5458f, 1.6887f,
+    0.3971f, 1.0600f, 0.3943f, 0.5537f, 0.5444f, 0.4089f, 0.7468f, 0.7744f};
+
+/* The latent normalisation of a z_dim (docs/MODEL.md 4.5): 0 when none is known. */
+static int latent_norm(int z_dim, const float **mean, const float **std) {
+    *mean = VAE_MEAN, *std = VAE_STD; /* Wan2.1 */
+    if (z_dim == 48) *mean = VAE22_MEAN, *std = VAE22_STD;
+    return z_dim == 16 || z_dim == 48;
+}
 
 /* ============================================================================
  * Configuration (docs/MODEL.md 4.3) and the latent's geometry */
 
-#define VAE_Z_NORM (int)(sizeof VAE_MEAN / sizeof VAE_MEAN[0]) /* the latent normalisation's channels */
 #define VAE_MAX_CH (1 << 16) /* channels above this are refused (no real VAE comes near) */
 
-/* Layers in a half: conv1, 3 middle, the blocks of n stages (per residual
- * blocks each, a resample between stages), head. */
-static int chain_len(const VaeConfig *c, int dec) {
-    int per = dec ? c->num_res_blocks + 1 : c->num_res_blocks;
-    return 1 + 3 + c->n_stages * (per + 1) - 1 + 1;
-}
+static int build_chain(const VaeConfig *c, int dec, VaeLayer *L);
+static int chain_len(const VaeConfig *c, int dec) { return build_chain(c, dec, NULL); }
+static int base_dim(const VaeConfig *c, int dec) { return dec ? c->dec_dim : c->dim; }
 
 static void finish_config(VaeConfig *c, int dec, int enc) {
-    int top = c->dim * c->dim_mult[c->n_stages - 1];
-    c->dec_top = dec ? top : 0;
-    c->enc_top = enc ? top : 0;
+    c->dec_top = dec ? c->dec_dim * c->dim_mult[c->n_stages - 1] : 0;
+    c->enc_top = enc ? c->dim * c->dim_mult[c->n_stages - 1] : 0;
     c->n_dec = dec ? chain_len(c, 1) : 0;
     c->n_enc = enc ? chain_len(c, 0) : 0;
-    c->scale_s = c->scale_t = 1;
+    c->scale_s = c->patch, c->scale_t = 1;
     for (int i = 0; i + 1 < c->n_stages; i++) {
         c->scale_s *= 2;
         if (c->temporal_down[i]) c->scale_t *= 2;
@@ -60,9 +76,15 @@ static void finish_config(VaeConfig *c, int dec, int enc) {
 void vae_default_config(VaeConfig *c) {
     static const int mult[4] = {1, 2, 4, 4}, tdown[3] = {0, 1, 1};
     memset(c, 0, sizeof *c);
-    c->dim = 96, c->z_dim = 16, c->n_stages = 4, c->num_res_blocks = 2;
+    c->dim = c->dec_dim = 96, c->z_dim = 16, c->n_stages = 4, c->num_res_blocks = 2, c->patch = 1;
     for (int i = 0; i < 4; i++) c->dim_mult[i] = mult[i];
     for (int i = 0; i < 3; i++) c->temporal_down[i] = tdown[i];
+    finish_config(c, 1, 1);
+}
+
+void vae22_default_config(VaeConfig *c) {
+    vae_default_config(c);
+    c->dim = 160, c->dec_dim = 256, c->z_dim = 48, c->patch = 2, c->grouped = 1;
     finish_config(c, 1, 1);
 }
 
@@ -102,6 +124,44 @@ static int read_stages(VaeConfig *c, const TensorList *tl, int dec, T2vError *er
     return T2V_OK;
 }
 
+/* The Wan2.2 layout: group i is BLK.i.SUB.j (j < per residual blocks, then a
+ * Resample at j = per in every group but the last). c->dim must be set. */
+static int read_groups(VaeConfig *c, const TensorList *tl, int dec, T2vError *err) {
+    const char *blk = dec ? "decoder.upsamples" : "encoder.downsamples", *sub = dec ? "upsamples" : "downsamples";
+    int n = 0, per = -1, last = 0;
+    for (; n < VAE_MAX_STAGES + 1 && !last; n++) {
+        const Tensor *r = tl_findf(tl, "%s.%d.%s.0.residual.2.weight", blk, n, sub);
+        if (!r) break;
+        if (n == VAE_MAX_STAGES)
+            return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: more than %d groups", blk, VAE_MAX_STAGES);
+        int j = 0;
+        while (tl_findf(tl, "%s.%d.%s.%d.residual.2.weight", blk, n, sub, j)) j++;
+        if (per >= 0 && j != per)
+            return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s.%d: %d residual blocks, group 0 has %d", blk, n, j,
+                            per);
+        if (r->ndim < 1 || r->shape[0] < 1 || r->shape[0] > VAE_MAX_CH || r->shape[0] % c->dim)
+            return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s.%d.%s.0.residual.2.weight: expected a multiple "
+                            "of dim %d output channels", blk, n, sub, c->dim);
+        per = j;
+        c->dim_mult[n] = (int)(r->shape[0] / c->dim);
+        last = !tl_findf(tl, "%s.%d.%s.%d.resample.1.weight", blk, n, sub, j);
+        c->temporal_down[n] = !last && tl_findf(tl, "%s.%d.%s.%d.time_conv.weight", blk, n, sub, j);
+    }
+    if (n == 0 || !last)
+        return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: expected groups of residual blocks with a "
+                        "resample after all but the last (the Wan2.2 layout)", blk);
+    c->n_stages = n;
+    c->num_res_blocks = dec ? per - 1 : per;
+    if (dec) { /* the decoder's groups run the encoder's stages in reverse */
+        int m[VAE_MAX_STAGES], t[VAE_MAX_STAGES];
+        for (int i = 0; i < n; i++) m[i] = c->dim_mult[i], t[i] = c->temporal_down[i];
+        for (int i = 0; i < n; i++) c->dim_mult[n - 1 - i] = m[i];
+        for (int i = 0; i + 1 < n; i++) c->temporal_down[n - 2 - i] = t[i];
+        c->temporal_down[n - 1] = 0;
+    }
+    return T2V_OK;
+}
+
 /* One half's config: z_dim from conv2 (decoder) or conv1 (encoder), dim
  * from decoder.head.0.gamma or encoder.conv1.weight, then the stages. */
 static int read_half(VaeConfig *c, const TensorList *tl, int dec, T2vError *err) {
@@ -115,13 +175,25 @@ static int read_half(VaeConfig *c, const TensorList *tl, int dec, T2vError *err)
                         dec ? "" : "twice ", VAE_MAX_Z);
     if (d->ndim < 1 || d->shape[0] < 1 || d->shape[0] > VAE_MAX_CH)
         return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: expected 1..%d channels", dn, VAE_MAX_CH);
-    c->z_dim = (int)zc, c->dim = (int)d->shape[0];
-    return read_stages(c, tl, dec, err);
+    c->z_dim = (int)zc, c->dim = c->dec_dim = (int)d->shape[0];
+    /* Wan2.2: grouped blocks; the pixels folded 2x2 (12 = 3 * 2 * 2 channels at
+     * encoder.conv1 / out of decoder.head.2) */
+    c->grouped = tl_findf(tl, "%s.0.%s.0.residual.2.weight", dec ? "decoder.upsamples" : "encoder.downsamples",
+                          dec ? "upsamples" : "downsamples") != NULL;
+    const Tensor *px = tl_find(tl, dec ? "decoder.head.2.weight" : "encoder.conv1.weight");
+    int64_t pc = px && px->ndim == 5 ? px->shape[dec ? 0 : 1] : 3;
+    c->patch = pc == 12 ? 2 : 1;
+    if (pc != 3 && pc != 12)
+        return t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: %lld pixel channels, expected 3 (Wan2.1) or 12 "
+                        "(Wan2.2's 2x2 patches)", dec ? "decoder.head.2.weight" : "encoder.conv1.weight",
+                        (long long)pc);
+    return c->grouped ? read_groups(c, tl, dec, err) : read_stages(c, tl, dec, err);
 }
 
 static int same_half(const VaeConfig *a, const VaeConfig *b) {
-    int same = a->dim == b->dim && a->z_dim == b->z_dim && a->n_stages == b->n_stages &&
-               a->num_res_blocks == b->num_res_blocks;
+    /* Wan2.2's decoder has its own width; Wan2.1's halves share one */
+    int same = (a->grouped || a->dim == b->dim) && a->z_dim == b->z_dim && a->n_stages == b->n_stages &&
+               a->num_res_blocks == b->num_res_blocks && a->patch == b->patch && a->grouped == b->grouped;
     for (int i = 0; same && i < a->n_stages; i++)
         same = a->dim_mult[i] == b->dim_mult[i] && a->temporal_down[i] == b->temporal_down[i];
     return same;
@@ -137,9 +209,10 @@ int vae_config_from_tensors(VaeConfig *c, const TensorList *tl, T2vError *err) {
     if (dec) rc = read_half(c, tl, 1, err);
     if (!rc && enc) rc = read_half(&e, tl, 0, err);
     if (!rc && enc && !dec) *c = e;
+    if (!rc && enc && dec) c->dim = e.dim; /* c->dec_dim stays the decoder's */
     if (!rc && enc && dec && !same_half(c, &e))
         rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: the encoder and the decoder disagree on dim, z_dim, "
-                                       "stages or residual blocks");
+                                       "stages, residual blocks or layout (Wan2.1 / Wan2.2)");
     if (!rc) finish_config(c, dec, enc);
     return rc;
 }
@@ -165,45 +238,61 @@ int vae_video_size_ok(const VaeConfig *c, int F, int H, int W) {
  * The layer chains and their tensors (docs/MODEL.md 4.3): the one list that
  * vae_tensor_specs prints and vae_build binds. */
 
-static void set_layer(VaeLayer *l, VaeKind kind, int cin, int cout, const char *pfx, const char *what, int k) {
+/* Appends a layer to L (counting only when L is NULL). */
+static VaeLayer *add_layer(VaeLayer *L, int *n, VaeKind kind, int cin, int cout, const char *fmt, ...) {
+    VaeLayer *l = L ? &L[*n] : NULL;
+    (*n)++;
+    if (!l) return NULL;
+    va_list ap;
     memset(l, 0, sizeof *l);
     l->kind = kind, l->cin = cin, l->cout = cout;
-    if (k < 0) snprintf(l->name, sizeof l->name, "%s.%s", pfx, what);
-    else snprintf(l->name, sizeof l->name, "%s.%s.%d", pfx, what, k);
+    va_start(ap, fmt);
+    vsnprintf(l->name, sizeof l->name, fmt, ap);
+    va_end(ap);
+    return l;
 }
 
-/* Block k of decoder.upsamples (dec) or encoder.downsamples: stage i has
- * per residual blocks, then (but the last stage) a resample. Decoder stage i
- * has dim_mult[n-1-i] (the encoder's in reverse) and takes half the channels
- * of the stage before (after its upsample), as Decoder3d. */
-static void block_layer(const VaeConfig *c, int dec, int k, VaeLayer *l) {
-    int n = c->n_stages, per = dec ? c->num_res_blocks + 1 : c->num_res_blocks;
-    int i = k / (per + 1), r = k % (per + 1), out = c->dim * c->dim_mult[dec ? n - 1 - i : i];
-    const char *pfx = dec ? "decoder" : "encoder", *blk = dec ? "upsamples" : "downsamples";
-    if (r == per) { /* the resample after stage i */
-        int t = c->temporal_down[dec ? n - 2 - i : i];
-        VaeKind kind = dec ? (t ? VAE_UP3D : VAE_UP2D) : (t ? VAE_DOWN3D : VAE_DOWN2D);
-        set_layer(l, kind, out, dec ? out / 2 : out, pfx, blk, k);
-        return;
+/* Stage i of a half (docs/MODEL.md 4.3): per residual blocks, then (but the
+ * last stage) a resample. Decoder stage i has dim_mult[n-1-i] (the
+ * encoder's in reverse). Wan2.1 names the blocks BLK.k in one run and its
+ * decoder upsamples halve the channels; Wan2.2 names them BLK.i.SUB.j, keeps
+ * the channels, and wraps the stage in a group: SAVE first, then (every
+ * encoder group, every decoder group that upsamples) the average shortcut,
+ * named after the group (docs/ARCHITECTURE.md, Wan2.2). */
+static void add_stage(const VaeConfig *c, int dec, int i, int in, VaeLayer *L, int *n, int *k) {
+    int ns = c->n_stages, per = dec ? c->num_res_blocks + 1 : c->num_res_blocks, last = i == ns - 1;
+    int out = base_dim(c, dec) * c->dim_mult[dec ? ns - 1 - i : i], t = !last && c->temporal_down[dec ? ns - 2 - i : i];
+    const char *blk = dec ? "decoder.upsamples" : "encoder.downsamples", *sub = dec ? "upsamples" : "downsamples";
+    int save = *n, shortcut = c->grouped && (!dec || !last);
+    if (shortcut) add_layer(L, n, VAE_SAVE, in, in, "%s.%d.avg_shortcut", blk, i);
+    for (int r = 0; r <= per; r++) {
+        VaeKind kind = r < per ? VAE_RES : dec ? (t ? VAE_UP3D : VAE_UP2D) : (t ? VAE_DOWN3D : VAE_DOWN2D);
+        int ci = r == 0 ? in : out, co = r < per || !dec || c->grouped ? out : out / 2;
+        if (r == per && last) break;
+        if (c->grouped) add_layer(L, n, kind, ci, co, "%s.%d.%s.%d", blk, i, sub, r);
+        else add_layer(L, n, kind, ci, co, "%s.%d", blk, (*k)++);
     }
-    int in = r > 0 ? out : i == 0 ? c->dim * (dec ? c->dim_mult[n - 1] : 1)
-                       : dec ? c->dim * c->dim_mult[n - i] / 2 : c->dim * c->dim_mult[i - 1];
-    set_layer(l, VAE_RES, in, out, pfx, blk, k);
+    if (!shortcut) return;
+    VaeLayer *l = add_layer(L, n, dec ? VAE_DUPUP : VAE_AVGDOWN, out, out, "%s.%d", blk, i);
+    if (l) l->src = save, l->ft = t ? 2 : 1, l->fs = last ? 1 : 2;
 }
 
-/* Layer j of a half in run order: decoder conv1, middle.0-2, upsamples.*,
- * head; encoder conv1, downsamples.*, middle.0-2, head. */
-static void chain_layer(const VaeConfig *c, int dec, int j, VaeLayer *l) {
+/* The layers of a half in run order (docs/MODEL.md 4.3): decoder conv1,
+ * middle.0-2, its stages, head; encoder conv1, its stages, middle.0-2, head.
+ * Fills L when not NULL; returns the count. */
+static int build_chain(const VaeConfig *c, int dec, VaeLayer *L) {
     const char *pfx = dec ? "decoder" : "encoder";
-    int top = c->dim * c->dim_mult[c->n_stages - 1], last = chain_len(c, dec) - 1, mid = dec ? 1 : last - 3;
-    if (j == 0)
-        set_layer(l, VAE_CONV, dec ? c->z_dim : 3, dec ? top : c->dim, pfx, "conv1", -1);
-    else if (j == last)
-        set_layer(l, VAE_HEAD, dec ? c->dim * c->dim_mult[0] : top, dec ? 3 : 2 * c->z_dim, pfx, "head", -1);
-    else if (j >= mid && j < mid + 3)
-        set_layer(l, j == mid + 1 ? VAE_ATTN : VAE_RES, top, top, pfx, "middle", j - mid);
-    else
-        block_layer(c, dec, dec ? j - 4 : j - 1, l);
+    int D = base_dim(c, dec), top = D * c->dim_mult[c->n_stages - 1], px = 3 * c->patch * c->patch, n = 0, k = 0;
+    add_layer(L, &n, VAE_CONV, dec ? c->z_dim : px, dec ? top : D, "%s.conv1", pfx);
+    for (int m = 0; dec && m < 3; m++) add_layer(L, &n, m == 1 ? VAE_ATTN : VAE_RES, top, top, "%s.middle.%d", pfx, m);
+    for (int i = 0, in = dec ? top : D; i < c->n_stages; i++) {
+        add_stage(c, dec, i, in, L, &n, &k);
+        in = base_dim(c, dec) * c->dim_mult[dec ? c->n_stages - 1 - i : i];
+        if (dec && !c->grouped) in /= 2;
+    }
+    for (int m = 0; !dec && m < 3; m++) add_layer(L, &n, m == 1 ? VAE_ATTN : VAE_RES, top, top, "%s.middle.%d", pfx, m);
+    add_layer(L, &n, VAE_HEAD, dec ? D * c->dim_mult[0] : top, dec ? px : 2 * c->z_dim, "%s.head", pfx);
+    return n;
 }
 
 /* One tensor and where vae_build puts it: a conv weight is viewed, a gamma or
@@ -273,6 +362,10 @@ static int layer_slots(VaeLayer *l, VaeSlot *o) {
         if (l->kind == VAE_UP3D) slot_conv(o, &n, &l->time_conv, l->name, ".time_conv", 2 * ci, ci, 3, 1, 1);
         if (l->kind == VAE_DOWN3D) slot_conv(o, &n, &l->time_conv, l->name, ".time_conv", ci, ci, 3, 1, 1);
         break;
+    case VAE_SAVE: /* the Wan2.2 group shortcuts have no parameters */
+    case VAE_AVGDOWN:
+    case VAE_DUPUP:
+        break;
     }
     return n;
 }
@@ -294,15 +387,19 @@ static int put_slots(const VaeSlot *s, int ns, TensorSpec *out, int cap, int n) 
 
 int vae_tensor_specs(const VaeConfig *c, TensorSpec *out, int cap) {
     Vae m;
-    VaeLayer l;
+    VaeLayer *L = calloc((size_t)(c->n_enc > c->n_dec ? c->n_enc : c->n_dec) + 1, sizeof *L);
     VaeSlot s[VAE_MAX_SLOTS];
     int n = 0;
+    if (!L) return 0; /* out of memory: nothing listed */
     memset(&m, 0, sizeof m);
     m.config = *c;
-    for (int j = 0; j < c->n_enc; j++) chain_layer(c, 0, j, &l), n = put_slots(s, layer_slots(&l, s), out, cap, n);
+    if (c->n_enc) build_chain(c, 0, L);
+    for (int j = 0; j < c->n_enc; j++) n = put_slots(s, layer_slots(&L[j], s), out, cap, n);
     if (c->n_enc) n = put_slots(s, top_slots(&m, 0, s), out, cap, n);
     if (c->n_dec) n = put_slots(s, top_slots(&m, 1, s), out, cap, n);
-    for (int j = 0; j < c->n_dec; j++) chain_layer(c, 1, j, &l), n = put_slots(s, layer_slots(&l, s), out, cap, n);
+    if (c->n_dec) build_chain(c, 1, L);
+    for (int j = 0; j < c->n_dec; j++) n = put_slots(s, layer_slots(&L[j], s), out, cap, n);
+    free(L);
     return n;
 }
 
@@ -352,6 +449,29 @@ static int bind_slots(const VaeSlot *s, int n, const TensorList *tl, T2vError *e
     return rc;
 }
 
+/* The average shortcuts regroup channels: AvgDown3D needs cin*f a multiple
+ * of cout, DupUp3D cout*f a multiple of cin (f = ft * fs * fs). */
+static int check_groups(const VaeConfig *c, T2vError *err) {
+    for (int dec = 0; dec < 2; dec++) {
+        int n = dec ? c->n_dec : c->n_enc;
+        VaeLayer *L = n ? calloc((size_t)n, sizeof *L) : NULL;
+        if (n && !L) return t2v_fail(err, T2V_ERESOURCE, "VAE: out of memory");
+        if (n) build_chain(c, dec, L);
+        for (int i = 0; i < n; i++) {
+            const VaeLayer *l = &L[i];
+            int f = l->ft * l->fs * l->fs, ci = l->kind == VAE_AVGDOWN || l->kind == VAE_DUPUP ? L[l->src].cin : 0;
+            if ((l->kind == VAE_AVGDOWN && (ci * f) % l->cout) || (l->kind == VAE_DUPUP && (l->cout * f) % ci)) {
+                t2v_fail(err, T2V_EINPUT, "VAE checkpoint: %s: %d -> %d channels over %d positions cannot be "
+                         "grouped for the average shortcut", l->name, ci, l->cout, f);
+                free(L);
+                return T2V_EINPUT;
+            }
+        }
+        free(L);
+    }
+    return T2V_OK;
+}
+
 /* A half: its top-level conv, then its chain of layers. */
 static int bind_half(Vae *m, const TensorList *tl, int dec, T2vError *err) {
     const VaeConfig *c = &m->config;
@@ -361,8 +481,8 @@ static int bind_half(Vae *m, const TensorList *tl, int dec, T2vError *err) {
     VaeLayer *L = t2v_calloc((size_t)n, sizeof *L, "VAE layers", err);
     if (!L) return T2V_ERESOURCE;
     *(dec ? &m->dec : &m->enc) = L;
+    build_chain(c, dec, L);
     for (int j = 0; j < n && !rc; j++) {
-        chain_layer(c, dec, j, &L[j]);
         rc = bind_slots(s, layer_slots(&L[j], s), tl, err);
         if (L[j].kind == VAE_ATTN) L[j].conv.w.ndim = L[j].conv2.w.ndim = 2; /* Linear views [Cout, Cin] */
     }
@@ -372,9 +492,11 @@ static int bind_half(Vae *m, const TensorList *tl, int dec, T2vError *err) {
 int vae_build(Vae *m, const TensorList *tl, T2vError *err) {
     memset(m, 0, sizeof *m);
     int rc = vae_config_from_tensors(&m->config, tl, err);
-    if (!rc && m->config.z_dim != VAE_Z_NORM)
-        rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: z_dim %d, expected %d (the latent normalisation of "
-                                       "docs/MODEL.md 4.5 has %d channels)", m->config.z_dim, VAE_Z_NORM, VAE_Z_NORM);
+    const float *mean, *std;
+    if (!rc && !latent_norm(m->config.z_dim, &mean, &std))
+        rc = t2v_fail(err, T2V_EINPUT, "VAE checkpoint: z_dim %d, expected 16 (Wan2.1) or 48 (Wan2.2): the "
+                      "latent normalisations of docs/MODEL.md 4.5", m->config.z_dim);
+    if (!rc) rc = check_groups(&m->config, err);
     if (!rc && m->config.n_dec) rc = bind_half(m, tl, 1, err);
     if (!rc && m->config.n_enc) rc = bind_half(m, tl, 0, err);
     if (rc) vae_free(m);
@@ -476,6 +598,12 @@ static void plan_chain(const VaeLayer *L, int n, int h, int w, VaeLayerState *ls
             h = down_size(h), w = down_size(w);
             if (l->kind == VAE_DOWN3D) s->state += 3 * (int64_t)l->cin * h * w;
             break;
+        case VAE_SAVE:
+            s->state += 2 * l->cin * hw;
+            break;
+        case VAE_AVGDOWN:
+        case VAE_DUPUP:
+            break;
         }
     }
     *oh = h;
@@ -530,6 +658,9 @@ static int run_init(VaeRun *r, const Vae *m, const VaeLayer *L, int n, int cin, 
         case VAE_DOWN3D:
             st->tbuf = (float *)p;
             p += sizeof(float) * (size_t)(3 * l->cin * down_size(st->h) * down_size(st->w));
+            break;
+        case VAE_SAVE:
+            cache_alloc(&st->c1, l->cin * hw, &p);
             break;
         default:
             break;
@@ -732,6 +863,60 @@ static int down3d_forward(float *out, const float *x, const VaeLayer *l, VaeLaye
 }
 
 /* ============================================================================
+ * Wan2.2: the group shortcuts (docs/ARCHITECTURE.md, Wan2.2) */
+
+/* SAVE: the group's input frame joins a 2-frame history (oldest first). */
+static void save_frame(VaeCache *c, const float *x, int64_t n) {
+    if (c->n == 2) {
+        float *t = c->f[0];
+        c->f[0] = c->f[1], c->f[1] = t;
+    } else {
+        c->n++;
+    }
+    memcpy(c->f[c->n - 1], x, sizeof(float) * (size_t)n);
+}
+
+/* AvgDown3D, added to the group's output x [cout, h'w']: the input frames
+ * (the previous one: dt = 0, the newest: dt = 1 when ft = 2; a zero frame
+ * before the first, as the official front padding) folded into channels
+ * (c, dt, dh, dw), and cout consecutive groups of them averaged. */
+static void avgdown_add(float *x, const VaeLayer *l, const VaeLayerState *src, int cin) {
+    int ft = l->ft, fs = l->fs, f = ft * fs * fs, gs = cin * f / l->cout, oh = src->h / fs, ow = src->w / fs;
+    int64_t ohw = (int64_t)oh * ow, W = src->w;
+    const VaeCache *c = &src->c1;
+    const float *fr[2] = {ft == 2 && c->n == 2 ? c->f[0] : NULL, c->f[c->n - 1]};
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < l->cout; o++)
+        for (int64_t p = 0; p < ohw; p++) {
+            int64_t i = p / ow, j = p % ow;
+            double acc = 0.0;
+            for (int g = 0; g < gs; g++) {
+                int k = o * gs + g, ch = k / f, dt = (k % f) / (fs * fs), dh = (k % (fs * fs)) / fs, dw = k % fs;
+                const float *frame = fr[ft == 2 ? dt : 1];
+                if (frame) acc += frame[(int64_t)ch * src->h * W + (i * fs + dh) * W + j * fs + dw];
+            }
+            x[o * ohw + p] += (float)(acc / gs);
+        }
+}
+
+/* DupUp3D, added to the group's output x [cout, H'W'] (output frame e of this
+ * input frame's 1 or 2): folded channel (o, dt, dh, dw) repeats input channel
+ * (o*f + dt*fs*fs + dh*fs + dw) / (cout*f/cin); the first chunk keeps only
+ * its last dt (dt = 1 when ft = 2). */
+static void dupup_add(float *x, const VaeLayer *l, const VaeLayerState *src, int cin, int dt) {
+    int fs = l->fs, f = l->ft * fs * fs, rep = l->cout * f / cin, h = src->h, w = src->w;
+    int64_t W = (int64_t)w * fs, HW = (int64_t)h * fs * W;
+    const float *in = src->c1.f[src->c1.n - 1];
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < l->cout; o++)
+        for (int64_t p = 0; p < HW; p++) {
+            int64_t I = p / W, J = p % W;
+            int k = o * f + dt * fs * fs + (int)(I % fs) * fs + (int)(J % fs);
+            x[o * HW + p] += in[(int64_t)(k / rep) * h * w + (I / fs) * w + J / fs];
+        }
+}
+
+/* ============================================================================
  * The chains, one frame at a time */
 
 typedef int (*VaeSink)(VaeRun *r, const float *x, T2vError *err);
@@ -792,29 +977,47 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
         if ((rc = down3d_forward(out, x, l, st, &emit, err)) || !emit) return rc;
         break;
     }
+    case VAE_SAVE: /* passes x on unchanged */
+        save_frame(&st->c1, x, l->cin * hw);
+        return chain_run(r, L, n, i + 1, x, sink, err);
+    case VAE_AVGDOWN:
+        avgdown_add(x, l, &r->ls[l->src], L[l->src].cin);
+        return chain_run(r, L, n, i + 1, x, sink, err);
+    case VAE_DUPUP: { /* outputs per input frame: the first 1 (dt 1 of 2), then dt 0, 1 */
+        int dt = l->ft == 1 ? 0 : st->seen == 0 ? 1 : (st->seen - 1) % 2;
+        st->seen++;
+        dupup_add(x, l, &r->ls[l->src], L[l->src].cin, dt);
+        return chain_run(r, L, n, i + 1, x, sink, err);
+    }
     }
     if (rc) return rc;
     return chain_run(r, L, n, i + 1, out, sink, err);
 }
 
-/* Stores frame x [out_c, oh*ow] as frame fi of r->out [out_c, nout, oh, ow];
- * clamp != 0: clamped to [-1, 1] (the decoder's last step). */
-static int store_frame(VaeRun *r, const float *x, int clamp, T2vError *err) {
-    int64_t hw = (int64_t)r->oh * r->ow;
+/* Stores frame x [out_c*pp*pp, oh*ow] as frame fi of r->out [out_c, nout,
+ * pp*oh, pp*ow], unfolding pp x pp patches (channel (c, q_w, q_h), as
+ * vae_encode folds them); clamp != 0: clamped to [-1, 1] (the decoder's last
+ * step). */
+static int store_frame(VaeRun *r, const float *x, int clamp, int pp, T2vError *err) {
+    int64_t hw = (int64_t)r->oh * r->ow, W = (int64_t)pp * r->ow, HW = hw * pp * pp;
     if (r->fi >= r->nout)
         return t2v_fail(err, T2V_EINPUT, "VAE: the chain produced more than the %d frames expected", r->nout);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < r->out_c; c++) {
-        float *dst = r->out + ((int64_t)c * r->nout + r->fi) * hw;
-        const float *src = x + c * hw;
-        for (int64_t p = 0; p < hw; p++)
-            dst[p] = !clamp ? src[p] : src[p] < -1.0f ? -1.0f : src[p] > 1.0f ? 1.0f : src[p];
+        float *dst = r->out + ((int64_t)c * r->nout + r->fi) * HW;
+        for (int64_t P = 0; P < HW; P++) {
+            int64_t I = P / W, J = P % W;
+            float v = x[((int64_t)(c * pp + J % pp) * pp + I % pp) * hw + (I / pp) * r->ow + J / pp];
+            dst[P] = !clamp ? v : v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+        }
     }
     r->fi++;
     return T2V_OK;
 }
 
-static int video_sink(VaeRun *r, const float *x, T2vError *err) { return store_frame(r, x, 1, err); }
+static int video_sink(VaeRun *r, const float *x, T2vError *err) {
+    return store_frame(r, x, 1, r->m->config.patch, err);
+}
 
 /* Runs conv2 and the first n decoder layers on z [z_dim, T, h, w] one latent
  * frame at a time, emitting nout frames of out_c channels into out. */
@@ -829,9 +1032,11 @@ static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, VaeS
     for (int t = 0; t < T && !rc; t++) {
         /* z / (1/std) + mean (docs/MODEL.md 4.5), then conv2: both per frame */
         float *zt = r.y;
+        const float *mean, *std;
+        latent_norm((int)Z, &mean, &std); /* checked by vae_build */
         for (int ch = 0; ch < Z; ch++) {
-            float inv = 1.0f / VAE_STD[ch];
-            for (int64_t p = 0; p < hw; p++) zt[ch * hw + p] = z[(ch * T + t) * hw + p] / inv + VAE_MEAN[ch];
+            float inv = 1.0f / std[ch];
+            for (int64_t p = 0; p < hw; p++) zt[ch * hw + p] = z[(ch * T + t) * hw + p] / inv + mean[ch];
         }
         rc = pointwise(r.a, zt, &m->conv2, hw, err);
         if (!rc) rc = chain_run(&r, m->dec, n, 0, r.a, sink, err);
@@ -859,13 +1064,15 @@ int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaePro
 static int latent_sink(VaeRun *r, const float *x, T2vError *err) {
     const Vae *m = r->m;
     int64_t hw = (int64_t)r->oh * r->ow, Z = m->config.z_dim;
+    const float *mean, *std;
     int rc = pointwise(r->y, x, &m->conv1, hw, err);
     if (rc) return rc;
+    latent_norm((int)Z, &mean, &std);
     for (int c = 0; c < Z; c++) {
-        float inv = 1.0f / VAE_STD[c];
-        for (int64_t p = 0; p < hw; p++) r->y[c * hw + p] = (r->y[c * hw + p] - VAE_MEAN[c]) * inv;
+        float inv = 1.0f / std[c];
+        for (int64_t p = 0; p < hw; p++) r->y[c * hw + p] = (r->y[c * hw + p] - mean[c]) * inv;
     }
-    return store_frame(r, r->y, 0, err);
+    return store_frame(r, r->y, 0, 1, err);
 }
 
 /* The frames of an F-frame video the encoder uses: 1 + scale_t*k, the
@@ -877,15 +1084,20 @@ static int encoder_frames(const VaeConfig *c, int F) { return 1 + c->scale_t * (
 static int encode_chain(Vae *m, int n, const float *video, int F, int H, int W, VaeSink sink, float *out,
                         int out_c, int nout, T2vError *err) {
     VaeRun r;
-    int rc = run_init(&r, m, m->enc, n, 3, H, W, err);
-    int64_t HW = (int64_t)H * W;
+    int pp = m->config.patch, h = H / pp, w = W / pp;
+    int rc = run_init(&r, m, m->enc, n, 3 * pp * pp, h, w, err);
+    int64_t HW = (int64_t)H * W, hw = (int64_t)h * w;
     int Fuse = encoder_frames(&m->config, F);
     r.out = out;
     r.out_c = out_c;
     r.nout = nout;
     for (int f = 0; f < Fuse && !rc; f++) {
-        for (int ch = 0; ch < 3; ch++)
-            memcpy(r.a + ch * HW, video + ((int64_t)ch * F + f) * HW, sizeof(float) * (size_t)HW);
+        /* fold pp x pp pixels into channels: (c, q_w, q_h) holds pixel (i*pp+q_h, j*pp+q_w) */
+        for (int ch = 0; ch < 3 * pp * pp; ch++) {
+            int c = ch / (pp * pp), qw = (ch / pp) % pp, qh = ch % pp;
+            const float *src = video + ((int64_t)c * F + f) * HW;
+            for (int64_t p = 0; p < hw; p++) r.a[ch * hw + p] = src[(p / w * pp + qh) * W + p % w * pp + qw];
+        }
         rc = chain_run(&r, m->enc, n, 0, r.a, sink, err);
     }
     if (!rc && r.fi != r.nout)
@@ -917,19 +1129,19 @@ const char *vae_layer_name(const Vae *m, int dec, int i) {
 void vae_stage_shape(const Vae *m, int dec, int n, int T, int h, int w, int shape[4]) {
     const VaeLayer *L = dec ? m->dec : m->enc;
     VaeSizes s = {0, 0, 0, 0};
-    int oh, ow, f = dec ? T : encoder_frames(&m->config, T);
-    plan_chain(L, n, h, w, NULL, &s, &oh, &ow);
+    int oh, ow, f = dec ? T : encoder_frames(&m->config, T), pp = dec ? 1 : m->config.patch;
+    plan_chain(L, n, h / pp, w / pp, NULL, &s, &oh, &ow);
     for (int i = 0; i < n; i++) {
         if (L[i].kind == VAE_UP3D) f = 1 + 2 * (f - 1);
         if (L[i].kind == VAE_DOWN3D) f = 1 + (f - 1) / 2;
     }
-    shape[0] = n ? L[n - 1].cout : dec ? m->config.z_dim : 3;
+    shape[0] = n ? L[n - 1].cout : dec ? m->config.z_dim : 3 * pp * pp;
     shape[1] = f;
     shape[2] = oh;
     shape[3] = ow;
 }
 
-static int stage_sink(VaeRun *r, const float *x, T2vError *err) { return store_frame(r, x, 0, err); }
+static int stage_sink(VaeRun *r, const float *x, T2vError *err) { return store_frame(r, x, 0, 1, err); }
 
 int vae_decode_stage(Vae *m, int n, const float *z, int T, int h, int w, float *out, T2vError *err) {
     int shape[4];
@@ -972,8 +1184,65 @@ const VaePreview vae_preview_wan21 = {
     {-0.1835f, -0.0868f, -0.3360f},
 };
 
+/* ComfyUI comfy/latent_formats.py, class Wan22 (latent_rgb_factors, bias): the
+ * 48-channel latent of the Wan2.2 VAE. */
+const VaePreview vae_preview_wan22 = {
+    48,
+    {
+     {0.0119f, 0.0103f, 0.0046f},
+     {-0.1062f, -0.0504f, 0.0165f},
+     {0.0140f, 0.0409f, 0.0491f},
+     {-0.0813f, -0.0677f, 0.0607f},
+     {0.0656f, 0.0851f, 0.0808f},
+     {0.0264f, 0.0463f, 0.0912f},
+     {0.0295f, 0.0326f, 0.0590f},
+     {-0.0244f, -0.0270f, 0.0025f},
+     {0.0443f, -0.0102f, 0.0288f},
+     {-0.0465f, -0.0090f, -0.0205f},
+     {0.0359f, 0.0236f, 0.0082f},
+     {-0.0776f, 0.0854f, 0.1048f},
+     {0.0564f, 0.0264f, 0.0561f},
+     {0.0006f, 0.0594f, 0.0418f},
+     {-0.0319f, -0.0542f, -0.0637f},
+     {-0.0268f, 0.0024f, 0.0260f},
+     {0.0539f, 0.0265f, 0.0358f},
+     {-0.0359f, -0.0312f, -0.0287f},
+     {-0.0285f, -0.1032f, -0.1237f},
+     {0.1041f, 0.0537f, 0.0622f},
+     {-0.0086f, -0.0374f, -0.0051f},
+     {0.0390f, 0.0670f, 0.2863f},
+     {0.0069f, 0.0144f, 0.0082f},
+     {0.0006f, -0.0167f, 0.0079f},
+     {0.0313f, -0.0574f, -0.0232f},
+     {-0.1454f, -0.0902f, -0.0481f},
+     {0.0714f, 0.0827f, 0.0447f},
+     {-0.0304f, -0.0574f, -0.0196f},
+     {0.0401f, 0.0384f, 0.0204f},
+     {-0.0758f, -0.0297f, -0.0014f},
+     {0.0568f, 0.1307f, 0.1372f},
+     {-0.0055f, -0.0310f, -0.0380f},
+     {0.0239f, -0.0305f, 0.0325f},
+     {-0.0663f, -0.0673f, -0.0140f},
+     {-0.0416f, -0.0047f, -0.0023f},
+     {0.0166f, 0.0112f, -0.0093f},
+     {-0.0211f, 0.0011f, 0.0331f},
+     {0.1833f, 0.1466f, 0.2250f},
+     {-0.0368f, 0.0370f, 0.0295f},
+     {-0.3441f, -0.3543f, -0.2008f},
+     {-0.0479f, -0.0489f, -0.0420f},
+     {-0.0660f, -0.0153f, 0.0800f},
+     {-0.0101f, 0.0068f, 0.0156f},
+     {-0.0690f, -0.0452f, -0.0927f},
+     {-0.0145f, 0.0041f, 0.0015f},
+     {0.0421f, 0.0451f, 0.0373f},
+     {0.0504f, -0.0483f, -0.0356f},
+     {-0.0837f, 0.0168f, 0.0055f}},
+    {0.0317f, -0.0878f, -0.1388f},
+};
+
 const VaePreview *vae_preview_default(const VaeConfig *c) {
-    return c->z_dim == vae_preview_wan21.channels ? &vae_preview_wan21 : NULL;
+    return c->z_dim == vae_preview_wan21.channels ? &vae_preview_wan21
+         : c->z_dim == vae_preview_wan22.channels ? &vae_preview_wan22 : NULL;
 }
 
 int vae_preview_from_list(VaePreview *p, int channels, const float *v, int n, T2vError *err) {

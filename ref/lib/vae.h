@@ -1,7 +1,10 @@
 /*
  * vae.h: the Wan-VAE (WanVAE_ of Wan2.1, docs/MODEL.md section 4): a causal 3D
  * convolutional autoencoder, 8x in space and 4x in time with the first frame
- * alone. The decoder runs one latent frame at a time with the feature cache
+ * alone. Also the Wan2.2 VAE (Wan2.2_VAE.pth, docs/ARCHITECTURE.md "Wan2.2"):
+ * the same blocks with 2x2 pixels folded into channels (16x in space), the
+ * blocks of a stage grouped under a parameter-free average shortcut, its own
+ * decoder width and a 48-channel latent. The decoder runs one latent frame at a time with the feature cache
  * (the last 2 input frames of every causal conv), so its working memory does
  * not grow with the number of frames.
  *
@@ -29,7 +32,12 @@
  * latent's geometry belongs to the VAE: every other place asks these fields
  * or the helpers below, never a literal 16 or 4x8x8. */
 typedef struct {
-    int dim;              /* base dim: 96 for Wan2.1_VAE.pth (decoder.head.0.gamma) */
+    int dim;              /* base dim: 96 for Wan2.1_VAE.pth (decoder.head.0.gamma); the
+                             encoder's (encoder.conv1.weight) when both halves are present */
+    int dec_dim;          /* the decoder's base dim: dim for Wan2.1, 256 (dim 160) for Wan2.2 */
+    int patch;            /* pixels folded p x p into channels: 1 (Wan2.1), 2 (Wan2.2) */
+    int grouped;          /* 1 (Wan2.2): the blocks of stage i are one group
+                             (encoder.downsamples.i.downsamples.j) with an average shortcut */
     int z_dim;            /* latent channels: 16 (conv2.weight) */
     int n_stages;         /* len(dim_mult): 4 */
     int dim_mult[VAE_MAX_STAGES];      /* 1, 2, 4, 4: channels of stage i = dim * dim_mult[i] */
@@ -40,11 +48,14 @@ typedef struct {
     int dec_top;          /* decoder channels after decoder.conv1: dim * dim_mult[-1] */
     int enc_top;          /* encoder channels before encoder.head: dim * dim_mult[-1] */
     int n_dec, n_enc;     /* layers in the decoder / encoder chains (0: absent) */
-    int scale_s, scale_t; /* strides latent -> video: 8 in space, 4 in time (shipped) */
+    int scale_s, scale_t; /* strides latent -> video: 8 in space (16 for Wan2.2), 4 in time */
 } VaeConfig;
 
 /* The shipped Wan2.1 VAE (Wan2.1_VAE.pth), both halves. */
 void vae_default_config(VaeConfig *c);
+/* The shipped Wan2.2 VAE (Wan2.2_VAE.pth): dim 160, decoder 256, z_dim 48,
+ * 2x2 patches, grouped (what the official Wan2_2_VAE builds). */
+void vae22_default_config(VaeConfig *c);
 /* The configuration from tensor names and shapes alone (no data is read):
  * which halves are present (conv2.weight: decoder, conv1.weight: encoder),
  * z_dim, dim, the stages and their multipliers, the residual blocks per
@@ -87,7 +98,10 @@ typedef enum {
     VAE_UP3D,   /* Resample upsample3d (time_conv, then spatial)              */
     VAE_DOWN2D, /* Resample downsample2d                                      */
     VAE_DOWN3D, /* Resample downsample3d (spatial, then time_conv)            */
-    VAE_HEAD    /* head: RMS_norm, SiLU, CausalConv3d k3                      */
+    VAE_HEAD,   /* head: RMS_norm, SiLU, CausalConv3d k3                      */
+    VAE_SAVE,   /* Wan2.2: keeps a group's last 2 input frames for its shortcut  */
+    VAE_AVGDOWN,/* Wan2.2: adds AvgDown3D of the saved input (encoder groups)    */
+    VAE_DUPUP   /* Wan2.2: adds DupUp3D of the saved input (decoder groups)      */
 } VaeKind;
 
 typedef struct {
@@ -99,6 +113,7 @@ typedef struct {
                               ATTN to_qkv/proj; UP/DOWN resample.1 (conv) */
     VaeConv shortcut;      /* RES with cin != cout (else w.data == NULL) */
     VaeConv time_conv;     /* UP3D [2C, C, 3, 1, 1], DOWN3D [C, C, 3, 1, 1] */
+    int src, ft, fs;       /* AVGDOWN, DUPUP: the group's SAVE layer, time and space factors */
 } VaeLayer;
 
 typedef struct {
@@ -162,8 +177,10 @@ typedef struct {
 
 /* ComfyUI's class Wan21 factors, for the 16-channel Wan2.1 latent. */
 extern const VaePreview vae_preview_wan21;
+/* ComfyUI's class Wan22 factors, for the 48-channel Wan2.2 latent. */
+extern const VaePreview vae_preview_wan22;
 /* The built-in factors for this VAE's latent (vae_preview_wan21 when z_dim
- * is 16), or NULL when there are none (then supply them, e.g. from t2v.json). */
+ * is 16, vae_preview_wan22 when 48), or NULL when there are none (then supply them, e.g. from t2v.json). */
 const VaePreview *vae_preview_default(const VaeConfig *c);
 /* Factors from a flat list, as t2v.json's "preview_factors" holds them:
  * channels x 3 weights (row-major), then 3 biases; n must be 3*channels + 3. */
