@@ -174,6 +174,9 @@ int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_lo
         a->text_dim != b->text_dim || a->patch_t != b->patch_t || a->patch_h != b->patch_h || a->patch_w != b->patch_w)
         return t2v_fail(err, T2V_EINPUT, "the two experts differ in dim, channels, patch or text sizes");
     if (!(boundary >= 0 && boundary <= 1)) return t2v_fail(err, T2V_EUSAGE, "boundary %g: expected 0..1", boundary);
+    if (d->cache.set.kind != CACHE_NONE) /* its residuals and rules belong to one network */
+        return t2v_fail(err, T2V_EUSAGE, "--cache %s with the two A14B experts: not supported (a step cache "
+                        "reuses one network's residual)", cache_kind_name(d->cache.set.kind));
     if (cfg_low > 1.0f && !context_neg) return t2v_fail(err, T2V_EUSAGE, "cfg %g > 1 needs a negative context",
                                                         (double)cfg_low);
     if (cfg_low > 1.0f && !d->v_uncond)
