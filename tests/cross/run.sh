@@ -38,8 +38,12 @@ wine_bin() {
 
 # Sets CC, BLASV, EXE, XCF, XLDF, XLIBS, RUNNER, PKGS, TOOLS, SKIP (test
 # programs not run there, with the reason in SKIP_WHY) for platform $1.
+# C2PAV: 1 on x86-64 (the host's libcrypto), 0 for the foreign targets, whose
+# sysroots have no OpenSSL: built without signing (make C2PA=0), their
+# test_c2pa checks CBOR and JUMBF only.
 platform_vars() {
     CC="" BLASV=none EXE="" XCF="" XLDF="" XLIBS="" RUNNER="" PKGS="" TOOLS="" SKIP="" SKIP_WHY=""
+    case "$1" in x86_64-*) C2PAV=1 ;; *) C2PAV=0 ;; esac
     case "$1" in
     x86_64-gcc)      CC=gcc; PKGS="gcc"; TOOLS="gcc" ;;
     x86_64-clang)    CC=clang; PKGS="clang libomp-dev"; TOOLS="clang" ;;
@@ -114,7 +118,7 @@ for p in "$@"; do
         case " $SKIP " in *" ${n#test_} "*) echo "   skipped on $p: $n ($SKIP_WHY)"; continue ;; esac
         bins="$bins $out/tests/$n$EXE"
     done
-    mk="make --no-print-directory -j$jobs O=$out CC=$CC BLAS=$BLASV EXE=$EXE"
+    mk="make --no-print-directory -j$jobs O=$out CC=$CC BLAS=$BLASV EXE=$EXE C2PA=$C2PAV"
     # make does not track flags: objects built with other ones are rebuilt.
     stamp="$mk XCFLAGS=$XCF XLDFLAGS=$XLDF XLDLIBS=$XLIBS"
     if [ "$(cat "$out/flags" 2>/dev/null)" != "$stamp" ]; then
