@@ -17,12 +17,16 @@
 #include "cli.h"
 #include "cost.h"
 #include "outputs.h"
+#include "sign.h"
 #include "t2v.h"
 #include "trace.h"
 
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, fps, formats, force, quiet;
+    const char *sign_cert, *sign_key; /* --sign-cert, --sign-key (else env, else the local chain) */
+    int no_sign, sign_on;             /* --no-sign; whether outputs are signed (prepare) */
+    C2paSigner signer;
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
@@ -50,12 +54,12 @@ static int parse_formats(const char *s, int *out) {
     return *out ? 0 : -1;
 }
 
-/* The options of generate that take a value (the flags: --force, -q,
- * --quiet, -h, --help). */
+/* The options of generate that take a value (the flags: --force, --no-sign,
+ * -q, --quiet, -h, --help). */
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", NULL};
+    "--sampler", "--threads", "--sign-cert", "--sign-key", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -71,6 +75,7 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long iv;
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
+        if (!strcmp(a, "--no-sign")) { o->no_sign = 1; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (is_help_opt(a)) { command_help("generate"); return CLI_HELP_SHOWN; }
         if (a[0] != '-') return usage_error("generate: unexpected argument '%s' (the prompt goes after -p)", a);
@@ -83,6 +88,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         else if (!strcmp(a, "--dump")) o->dump = v;
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
+        else if (!strcmp(a, "--sign-cert")) o->sign_cert = v;
+        else if (!strcmp(a, "--sign-key")) o->sign_key = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) { /* multiples: latent_grid, from the model */
             if (parse_int(v, 16, 16384, &iv)) return usage_error("--width must be an integer in 16..16384, not '%s'", v);
             o->width = (int)iv, o->have_w = 1;
@@ -106,6 +113,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
             if (k == 0) return bad_option("generate", a, GEN_VALUE_OPTS); /* listed above, not parsed: a bug */
         }
     }
+    if (o->no_sign && (o->sign_cert || o->sign_key))
+        return usage_error("%s", "generate: --no-sign and --sign-cert/--sign-key contradict each other");
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
     if (!*o->prompt) return usage_error("%s", "generate: the prompt is empty");
     return T2V_OK;
@@ -195,6 +204,7 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set(p, "model", mp->dir, err);
     const char *files[] = {mp->config, mp->dit, mp->t5, mp->vae, mp->tokenizer};
     for (int i = 0; i < 5 && !rc; i++) rc = prov_add_model_file(p, files[i], err);
+    p->signer = o->sign_on ? &o->signer : NULL;
     return rc;
 }
 
@@ -206,6 +216,8 @@ static int write_outputs(const OutputPlan *op, const GenerateArgs *o, const Prov
     if (!rc && (fmt & FMT_SHEET))
         rc = video_write_sheet(op->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, temps, err);
     if (!rc && (fmt & FMT_Y4M)) rc = video_write_y4m(op->y4m, rgb, F, H, W, o->fps, o->force, temps, err);
+    if (!rc && (fmt & FMT_Y4M) && (fmt & FMT_C2PA)) /* Y4M has no place for a manifest: a sidecar */
+        rc = video_write_c2pa_sidecar(op->c2pa, op->y4m, p, o->force, temps, err);
     if (!rc && (fmt & FMT_MP4)) rc = video_write_mp4(op->mp4, rgb, F, H, W, o->fps, p, o->force, temps, err);
     if (!rc && (fmt & FMT_PNG)) rc = video_write_png_frames(op->frames, rgb, F, H, W, p, o->force, temps, err);
     /* the sidecar lists -o's files: the plan's "-o" names before it */
@@ -329,11 +341,15 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
     if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", o->negative, err))) return rc;
     warn_size(m, o->width, o->height, o->frames);
+    if (!o->no_sign && c2pa_available()) o->formats |= FMT_C2PA; /* a Y4M's manifest goes to OUT.c2pa */
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
     /* the whole set, checked in the directories that now exist; a refusal
      * removes the directories this run made (empty) */
-    if ((rc = plan_outputs(op, o, &g, err))) {
+    rc = plan_outputs(op, o, &g, err);
+    /* last, the signing key (made now in the config directory when there is none) */
+    if (!rc) rc = sign_resolve(&o->signer, &o->sign_on, o->sign_cert, o->sign_key, o->no_sign, o->quiet, err);
+    if (rc) {
         if (new_dump) remove(o->dump);
         if (new_trace) remove(o->trace);
     }
@@ -405,5 +421,6 @@ int cmd_generate(int argc, char **argv, App *app) {
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
     outputs_free(&op);
     model_close(&m);
+    c2pa_signer_free(&o.signer);
     return rc ? die(&e) : 0;
 }

@@ -499,7 +499,12 @@ static void cbor_diag(StrBuf *o, const uint8_t *b, size_t n, size_t *pos, int de
         break;
     case CBOR_TAG: sb_printf(o, "%llu(", (unsigned long long)it.val); cbor_diag(o, b, n, pos, depth + 1); sb_str(o, ")"); break;
     default:
-        if (it.val == 20) sb_str(o, "false");
+        if (it.ai == 27) {
+            double d;
+            memcpy(&d, &it.val, 8);
+            sb_printf(o, "%.17g", d);
+        } else if (it.ai == 25 || it.ai == 26) sb_str(o, "(float)");
+        else if (it.val == 20) sb_str(o, "false");
         else if (it.val == 21) sb_str(o, "true");
         else if (it.val == 22) sb_str(o, "null");
         else sb_printf(o, "simple(%llu)", (unsigned long long)it.val);

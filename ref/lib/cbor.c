@@ -73,6 +73,15 @@ void cbor_tag(ByteBuf *b, uint64_t tag) { cbor_head(b, CBOR_TAG, tag); }
 void cbor_null(ByteBuf *b) { bb_u8(b, 0xF6); }
 void cbor_bool(ByteBuf *b, int v) { bb_u8(b, v ? 0xF5 : 0xF4); }
 
+void cbor_float64(ByteBuf *b, double v) {
+    uint64_t bits;
+    uint8_t h[9];
+    memcpy(&bits, &v, 8);
+    h[0] = 0xFB;
+    for (int i = 0; i < 8; i++) h[1 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    bb_add(b, h, 9);
+}
+
 #define FAIL(msg) do { if (why) *why = (msg); return -1; } while (0)
 
 int cbor_read(const uint8_t *buf, size_t n, size_t *pos, CborItem *it, const char **why) {
@@ -80,6 +89,7 @@ int cbor_read(const uint8_t *buf, size_t n, size_t *pos, CborItem *it, const cha
     if (p >= n) FAIL("truncated: a CBOR item expected");
     int ai = buf[p] & 31;
     it->major = buf[p] >> 5;
+    it->ai = ai;
     it->data = NULL;
     p++;
     if (ai < 24) it->val = (uint64_t)ai;

@@ -45,6 +45,7 @@ void cbor_map(ByteBuf *b, size_t n);
 void cbor_tag(ByteBuf *b, uint64_t tag);
 void cbor_null(ByteBuf *b);
 void cbor_bool(ByteBuf *b, int v);
+void cbor_float64(ByteBuf *b, double v); /* always 8 bytes (additional information 27) */
 
 /* Reader. One head at buf[*pos]: major type, argument (value, length or
  * count; for major 7 the simple value or the float's bits) and, for byte and
@@ -53,6 +54,7 @@ void cbor_bool(ByteBuf *b, int v);
  * with a reason in *why (a static string) for anything malformed. */
 typedef struct {
     int major;
+    int ai;       /* the head's additional information (major 7: 25..27 = a float) */
     uint64_t val;
     const uint8_t *data; /* strings only */
 } CborItem;
