@@ -241,9 +241,10 @@ static int info_file(const char *path) {
     case FILE_PNG: {
         char *text = NULL;
         int invalid = 0;
-        if (video_read_provenance(path, &text, &e)) return die(&e);
         printf("%s\n", path);
-        if (sign_info(path, 'p', stdout, &invalid, &e)) { free(text); return die(&e); }
+        if (sign_info(path, 'p', stdout, &invalid, &e)) return die(&e);
+        fflush(stdout);
+        if (video_read_provenance(path, &text, &e)) return die(&e); /* e.g. a chunk's CRC: after the verdict */
         printf("provenance (unsigned text chunks)\n%s", text);
         free(text);
         return invalid ? T2V_EINPUT : 0;

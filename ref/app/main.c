@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sign.h"
 #include "t2v.h"
 
 /* The temporaries in flight, for the SIGINT handler (a signal handler can
@@ -48,7 +47,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "stage")) return cmd_stage(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2, &app);
-    if (!strcmp(cmd, "keygen")) return cmd_keygen_args(argc - 2, argv + 2);
+    if (!strcmp(cmd, "keygen")) return cmd_keygen(argc - 2, argv + 2, &app);
     if (cmd[0] == '-') return cmd_generate(argc - 1, argv + 1, &app);
     return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info, keygen)", cmd);
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
 
 int sign_config_dir(char *out, size_t n) {
     const char *x = getenv("XDG_CONFIG_HOME"), *h = getenv("HOME");
@@ -38,7 +37,7 @@ static void paths(const char *dir, char *chain, char *key, char *root, size_t n)
     snprintf(root, n, "%s/%s", dir, SIGN_ROOT_FILE);
 }
 
-static int keygen(const char *dir, int force, T2vError *err) {
+int sign_keygen(const char *dir, int force, T2vError *err) {
     char chain[4200], key[4200], root[4200];
     paths(dir, chain, key, root, sizeof chain);
     if (!force && (platform_file_exists(chain) || platform_file_exists(key)))
@@ -71,7 +70,7 @@ int sign_resolve(C2paSigner *s, int *on, const char *cert, const char *key, int 
                             "--sign-cert and --sign-key, or --no-sign");
         paths(dir, chain, kp, root, sizeof chain);
         if (!platform_file_exists(chain) || !platform_file_exists(kp)) {
-            int rc = keygen(dir, 1, err);
+            int rc = sign_keygen(dir, 1, err);
             if (rc) return rc;
             fprintf(stderr, "t2v: made a local signing key and certificate chain in %s (`t2v keygen`); outputs are "
                             "signed with it: valid Content Credentials from an untrusted signer (docs/OUTPUTS.md)\n", dir);
@@ -81,36 +80,6 @@ int sign_resolve(C2paSigner *s, int *on, const char *cert, const char *key, int 
     int rc = c2pa_signer_load(s, cert, key, err);
     if (!rc) *on = 1;
     return rc;
-}
-
-int cmd_keygen_args(int argc, char **argv) {
-    const char *dir = NULL;
-    char def[4096];
-    int force = 0;
-    for (int i = 0; i < argc; i++) {
-        if (is_help_opt(argv[i])) return command_help("keygen");
-        if (!strcmp(argv[i], "--force")) force = 1;
-        else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
-        else {
-            static const char *const vals[] = {"--dir", NULL};
-            return bad_option("keygen", argv[i], vals);
-        }
-    }
-    T2vError e = {0, {0}};
-    if (!c2pa_available()) {
-        t2v_fail(&e, T2V_EUSAGE, "this t2v was built without C2PA support (make C2PA=0)");
-        return die(&e);
-    }
-    if (!dir) {
-        if (sign_config_dir(def, sizeof def)) return usage_error("%s", "keygen: neither XDG_CONFIG_HOME nor HOME is set; give --dir");
-        dir = def;
-    }
-    if (keygen(dir, force, &e)) return die(&e);
-    printf("%s/%s  signing certificate + root (give with --sign-cert)\n%s/%s  private key, mode 0600 "
-           "(--sign-key)\n%s/%s  the root alone\n", dir, SIGN_CHAIN_FILE, dir, SIGN_KEY_FILE, dir, SIGN_ROOT_FILE);
-    printf("a local chain: manifests signed with it are valid, but no trust list knows the root, so C2PA "
-           "readers call the signer untrusted (docs/OUTPUTS.md)\n");
-    return 0;
 }
 
 static int read_file(const char *path, uint8_t **buf, size_t *n, T2vError *err) {

@@ -25,8 +25,10 @@ int sign_config_dir(char *out, size_t n);
 int sign_resolve(C2paSigner *s, int *on, const char *cert, const char *key, int no_sign, int quiet,
                  T2vError *err);
 
-/* `t2v keygen [--dir DIR] [--force]`. */
-int cmd_keygen_args(int argc, char **argv);
+/* A new local chain in dir (created, with its parent, mode 0700):
+ * SIGN_CHAIN_FILE, SIGN_KEY_FILE, SIGN_ROOT_FILE. Refuses to replace a key
+ * without force. */
+int sign_keygen(const char *dir, int force, T2vError *err);
 
 /* The C2PA part of `t2v info FILE`: kind 'p' PNG, 'm' MP4, 'y' Y4M (its
  * OUT.c2pa sidecar), 's' a .c2pa sidecar (its OUT.y4m). Prints the verdict
