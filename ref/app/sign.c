@@ -133,6 +133,8 @@ int sign_info(const char *path, int kind, FILE *out, int *invalid, T2vError *err
     free(a); free(sc);
     if (rc) return rc;
     if (r.verdict == C2PA_NONE) fprintf(out, "Content Credentials (C2PA): none (no manifest in %s)\n", path);
+    else if (r.verdict == C2PA_UNCHECKED)
+        fprintf(out, "Content Credentials (C2PA): a manifest, not checked: %s\n", r.reason);
     else if (r.verdict == C2PA_INVALID) {
         fprintf(out, "Content Credentials (C2PA): INVALID: %s [%s]\n", r.reason, r.code);
         *invalid = 1;

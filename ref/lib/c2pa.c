@@ -734,7 +734,8 @@ int c2pa_verify(int kind, const uint8_t *asset, size_t n, const uint8_t *sidecar
         return T2V_OK;
     }
     if (!c2pa_available()) {
-        fail_r(r, "general.error", "%s", "this t2v was built without C2PA support (C2PA=0): not checked");
+        r->verdict = C2PA_UNCHECKED;
+        snprintf(r->reason, sizeof r->reason, "this t2v was built without C2PA support (C2PA=0)");
         return T2V_OK;
     }
     sb_printf(&rep, "manifest %s\nclaim %s\n", s.label, s.claim_label);

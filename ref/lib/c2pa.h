@@ -85,7 +85,8 @@ int c2pa_sign_sidecar(const C2paSigner *s, const C2paClaimInfo *ci, const uint8_
                       ByteBuf *out, T2vError *err);
 
 /* Verification. */
-typedef enum { C2PA_NONE = 0, C2PA_VALID = 1, C2PA_INVALID = 2 } C2paVerdict;
+/* UNCHECKED: a well-formed store in a build without C2PA support. */
+typedef enum { C2PA_NONE = 0, C2PA_VALID = 1, C2PA_INVALID = 2, C2PA_UNCHECKED = 3 } C2paVerdict;
 
 typedef struct {
     C2paVerdict verdict;
