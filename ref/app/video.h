@@ -4,9 +4,11 @@
  * `ffmpeg` when it is on PATH), a contact sheet, and a preview picture.
  * Every output carries provenance (prompt, settings, model hashes, tool
  * version, time) and is marked as AI-generated (IPTC digitalSourceType
- * trainedAlgorithmicMedia); a JSON sidecar shaped like a C2PA actions
- * assertion lists the SHA-256 of every output. Unsigned: t2v does not claim
- * C2PA conformance. docs/OUTPUTS.md describes the formats and fields.
+ * trainedAlgorithmicMedia), as plain metadata and, when Provenance.signer
+ * is set, as a signed C2PA manifest (c2pa.h) embedded in every PNG and MP4;
+ * a JSON sidecar shaped like a C2PA actions assertion (itself unsigned)
+ * lists the SHA-256 of every output. docs/OUTPUTS.md describes the formats
+ * and fields.
  *
  * Frames are uint8 RGB, layout [F][H][W][3] (row-major, no padding).
  *
