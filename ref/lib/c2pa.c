@@ -101,59 +101,67 @@ static void cbor_box(ByteBuf *o, const uint8_t *p, size_t n) {
     box_end(o, b);
 }
 
+/* The assertion store: one superbox (type cbor) per assertion; hash[i] is
+ * the SHA-256 of assertion i's superbox payload (its jumd box and its cbor
+ * box: section "Hashing JUMBF boxes"), what the claim lists. */
+static void assertion_store(ByteBuf *as, const Assertion *a, int n, uint8_t (*hash)[32]) {
+    uint8_t uuid[16];
+    c2pa_uuid("c2as", uuid);
+    size_t top = jumbf_begin(as, uuid, "c2pa.assertions");
+    for (int i = 0; i < n; i++) {
+        c2pa_uuid("cbor", uuid);
+        size_t start = jumbf_begin(as, uuid, a[i].label);
+        cbor_box(as, a[i].cbor, a[i].len);
+        box_end(as, start);
+        if (as->oom) return;
+        Sha256 h;
+        sha256_init(&h);
+        sha256_update(&h, as->p + start + 8, as->n - start - 8);
+        sha256_final(&h, hash[i]);
+    }
+    box_end(as, top);
+}
+
+/* Claim v2 (section "Claims"): every assertion created by t2v. */
+static void claim_cbor(ByteBuf *c, const C2paClaimInfo *ci, const char *label, const char *iid,
+                       const Assertion *a, int n, uint8_t (*hash)[32]) {
+    char url[512];
+    cbor_map(c, 5);
+    cbor_text(c, "instanceID"); cbor_text(c, iid);
+    cbor_text(c, "claim_generator_info");
+    cbor_map(c, 2);
+    cbor_text(c, "name"); cbor_text(c, ci->generator);
+    cbor_text(c, "version"); cbor_text(c, ci->version);
+    snprintf(url, sizeof url, "self#jumbf=/c2pa/%s/c2pa.signature", label);
+    cbor_text(c, "signature"); cbor_text(c, url);
+    cbor_text(c, "created_assertions");
+    cbor_array(c, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        snprintf(url, sizeof url, "self#jumbf=/c2pa/%s/c2pa.assertions/%s", label, a[i].label);
+        cbor_map(c, 2);
+        cbor_text(c, "url"); cbor_text(c, url);
+        cbor_text(c, "hash"); cbor_bytes(c, hash[i], 32);
+    }
+    cbor_text(c, "alg"); cbor_text(c, "sha256");
+}
+
 /* The whole store (section "Manifest store"): assertions, claim, signature
- * under one manifest labelled urn:c2pa:UUID. The claim lists every
- * assertion as created, with the SHA-256 of its superbox payload (the jumd
- * box and the content box: section "Hashing JUMBF boxes"). */
-static int build_store(const C2paSigner *s, const C2paClaimInfo *ci, const Assertion *extra,
+ * under one manifest labelled urn:c2pa:UUID. `binding` is the hard binding. */
+static int build_store(const C2paSigner *s, const C2paClaimInfo *ci, const Assertion *binding,
                        ByteBuf *store, T2vError *err) {
     ByteBuf act = {0}, as = {0}, claim = {0}, cose = {0};
-    uint8_t uuid[16], r[32];
-    char label[64], iid[64], url[256];
+    uint8_t uuid[16], r[32], hash[3][32];
+    char label[64], iid[64];
     int rc = c2pa_random(r, sizeof r, err);
     if (rc) return rc;
-    uuid4_text(r, label + 9); memcpy(label, "urn:c2pa:", 9);
+    memcpy(label, "urn:c2pa:", 9); uuid4_text(r, label + 9);
     memcpy(iid, "xmp:iid:", 8); uuid4_text(r + 16, iid + 8);
     actions_cbor(&act, ci);
-    Assertion a[3] = {{"c2pa.actions.v2", act.p, act.n}, {C2PA_PARAMS_LABEL, ci->params, ci->params_len}, *extra};
+    Assertion a[3] = {{"c2pa.actions.v2", act.p, act.n}, {C2PA_PARAMS_LABEL, ci->params, ci->params_len}, *binding};
     int na = 0;
-    uint8_t hash[3][32];
-    const char *lab[3];
-    c2pa_uuid("c2as", uuid);
-    size_t store_as = jumbf_begin(&as, uuid, "c2pa.assertions");
-    for (int i = 0; i < 3; i++) {
-        if (!a[i].cbor) continue;
-        c2pa_uuid("cbor", uuid);
-        size_t start = jumbf_begin(&as, uuid, a[i].label);
-        cbor_box(&as, a[i].cbor, a[i].len);
-        box_end(&as, start);
-        if (!as.oom) {
-            Sha256 h;
-            sha256_init(&h);
-            sha256_update(&h, as.p + start + 8, as.n - start - 8);
-            sha256_final(&h, hash[na]);
-        }
-        lab[na++] = a[i].label;
-    }
-    box_end(&as, store_as);
-    /* claim v2 (section "Claims"): CBOR map in the spec's field order */
-    cbor_map(&claim, 5);
-    cbor_text(&claim, "instanceID"); cbor_text(&claim, iid);
-    cbor_text(&claim, "claim_generator_info");
-    cbor_map(&claim, 2);
-    cbor_text(&claim, "name"); cbor_text(&claim, ci->generator);
-    cbor_text(&claim, "version"); cbor_text(&claim, ci->version);
-    snprintf(url, sizeof url, "self#jumbf=/c2pa/%s/c2pa.signature", label);
-    cbor_text(&claim, "signature"); cbor_text(&claim, url);
-    cbor_text(&claim, "created_assertions");
-    cbor_array(&claim, (size_t)na);
-    for (int i = 0; i < na; i++) {
-        snprintf(url, sizeof url, "self#jumbf=/c2pa/%s/c2pa.assertions/%s", label, lab[i]);
-        cbor_map(&claim, 2);
-        cbor_text(&claim, "url"); cbor_text(&claim, url);
-        cbor_text(&claim, "hash"); cbor_bytes(&claim, hash[i], 32);
-    }
-    cbor_text(&claim, "alg"); cbor_text(&claim, "sha256");
+    for (int i = 0; i < 3; i++) if (a[i].cbor) a[na++] = a[i];
+    assertion_store(&as, a, na, hash);
+    claim_cbor(&claim, ci, label, iid, a, na, hash);
     if (act.oom || as.oom || claim.oom) rc = t2v_fail(err, T2V_ERESOURCE, "C2PA manifest: out of memory");
     if (!rc) rc = cose_sign1(s, claim.p, claim.n, &cose, err);
     if (!rc) {
@@ -596,15 +604,46 @@ static int check_binding(int kind, const uint8_t *asset, size_t n, size_t m_star
     return T2V_OK;
 }
 
-/* Checks the COSE_Sign1 in the signature box over the claim bytes. */
+/* The COSE protected header (a CBOR map): integer keys 1 (alg) and 33
+ * (x5chain: one DER certificate as a byte string, or an array of them). */
+static int cose_protected(const uint8_t *prot, size_t np, int64_t *alg, const uint8_t **cert, size_t *cl,
+                          int *nc) {
+    CborItem it, k, v;
+    const char *why = NULL;
+    size_t pos = 0, ap;
+    *alg = 0, *nc = 0;
+    if (cbor_read(prot, np, &pos, &it, &why) || it.major != CBOR_MAP) return -1;
+    for (uint64_t i = 0; i < it.val; i++) {
+        if (cbor_read(prot, np, &pos, &k, &why)) return -1;
+        ap = pos;
+        if (k.major == CBOR_UINT && k.val == 33) {
+            if (cbor_read(prot, np, &ap, &v, &why)) return -1;
+            if (v.major == CBOR_BYTES) { cert[0] = v.data; cl[0] = (size_t)v.val; *nc = 1; }
+            else if (v.major == CBOR_ARRAY && v.val >= 1 && v.val <= C2PA_MAX_CERTS)
+                for (uint64_t j = 0, cnt = v.val; j < cnt; j++) {
+                    if (cbor_read(prot, np, &ap, &v, &why) || v.major != CBOR_BYTES) { *nc = 0; break; }
+                    cert[*nc] = v.data; cl[(*nc)++] = (size_t)v.val;
+                }
+        } else if (k.major == CBOR_UINT && k.val == 1) {
+            if (cbor_read(prot, np, &ap, &v, &why)) return -1;
+            *alg = v.major == CBOR_NEGINT ? -1 - (int64_t)v.val : (int64_t)v.val;
+        }
+        if (cbor_skip(prot, np, &pos, &why)) return -1;
+    }
+    return 0;
+}
+
+/* Checks the COSE_Sign1 in the signature box over the claim bytes (RFC
+ * 9052 4.2: [protected bstr, unprotected map, payload nil, signature]). */
 static int check_signature(const Store *s, C2paResult *r) {
     const uint8_t *b = s->b + s->sig.off;
-    size_t n = s->sig.len, pos = 0, pp;
+    size_t n = s->sig.len, pos = 0;
     CborItem it;
     const char *why = NULL;
     const uint8_t *prot, *sig, *cert[C2PA_MAX_CERTS];
     size_t np, ns, cl[C2PA_MAX_CERTS];
     int nc = 0;
+    int64_t alg = 0;
     if (cbor_read(b, n, &pos, &it, &why) || it.major != CBOR_TAG || it.val != 18 ||
         cbor_read(b, n, &pos, &it, &why) || it.major != CBOR_ARRAY || it.val != 4)
         return fail_r(r, "claimSignature.missing", "%s", "the signature is not a tagged COSE_Sign1");
@@ -616,30 +655,8 @@ static int check_signature(const Store *s, C2paResult *r) {
         return fail_r(r, "claimSignature.missing", "%s", "COSE payload is not detached (nil)");
     if (cbor_get_bytes(b, n, pos, &sig, &ns))
         return fail_r(r, "claimSignature.missing", "%s", "COSE signature is not a byte string");
-    int64_t alg = 0;
-    size_t ap;
-    pos = 0;
-    if (cbor_read(prot, np, &pos, &it, &why) || it.major != CBOR_MAP)
-        return fail_r(r, "claimSignature.missing", "%s", "COSE protected header is not a map");
-    /* integer keys 1 (alg) and 33 (x5chain) */
-    for (uint64_t i = 0; i < it.val; i++) {
-        CborItem k, v;
-        if (cbor_read(prot, np, &pos, &k, &why)) break;
-        ap = pos;
-        if (k.major == CBOR_UINT && k.val == 33) {
-            if (cbor_read(prot, np, &ap, &v, &why)) break;
-            if (v.major == CBOR_BYTES) { cert[0] = v.data; cl[0] = (size_t)v.val; nc = 1; }
-            else if (v.major == CBOR_ARRAY && v.val >= 1 && v.val <= C2PA_MAX_CERTS)
-                for (uint64_t j = 0, cnt = v.val; j < cnt; j++) {
-                    if (cbor_read(prot, np, &ap, &v, &why) || v.major != CBOR_BYTES) { nc = 0; break; }
-                    cert[nc] = v.data; cl[nc++] = (size_t)v.val;
-                }
-        } else if (k.major == CBOR_UINT && k.val == 1) {
-            if (cbor_read(prot, np, &ap, &v, &why)) break;
-            alg = v.major == CBOR_NEGINT ? -1 - (int64_t)v.val : (int64_t)v.val;
-        }
-        if (cbor_skip(prot, np, &pos, &why)) break;
-    }
+    if (cose_protected(prot, np, &alg, cert, cl, &nc))
+        return fail_r(r, "claimSignature.missing", "%s", "COSE protected header is not a map of labels");
     if (!nc) return fail_r(r, "claimSignature.missing", "%s", "no x5chain certificate in the protected header");
     if (alg != COSE_ES256 && alg != COSE_EDDSA)
         return fail_r(r, "algorithm.unsupported", "%s", "COSE algorithm other than ES256 / EdDSA");
@@ -654,7 +671,6 @@ static int check_signature(const Store *s, C2paResult *r) {
     snprintf(r->signer, sizeof r->signer, "%s", ci.subject);
     snprintf(r->issuer, sizeof r->issuer, "%s", ci.issuer);
     r->self_issued_root = ci.self_issued_root;
-    (void)pp;
     if (bad) return fail_r(r, code, "%s", reason);
     return T2V_OK;
 }
@@ -666,7 +682,7 @@ static int check_assertions(int kind, const Store *s, const uint8_t *asset, size
     size_t bn = s->claim.len, ap, pos;
     const char *why = NULL;
     CborItem arr;
-    int bindings = 0, created = 0;
+    int bindings = 0;
     if (cbor_map_find(b, bn, 0, "created_assertions", &ap, &why) != 1)
         return fail_r(r, "claim.malformed", "%s", "the claim has no created_assertions (not a v2 claim)");
     pos = ap;
@@ -700,7 +716,6 @@ static int check_assertions(int kind, const Store *s, const uint8_t *asset, size
         if (jumbf_content(s->b, &ab, "cbor", &cb, &why) != 1 || cbor_check(s->b + cb.off, cb.len, &why))
             return fail_r(r, "assertion.cbor.invalid", "assertion %s is not CBOR", lab);
         diag_line(rep, lab, s->b + cb.off, cb.len);
-        created++;
         if (!strcmp(lab, "c2pa.hash.data") || !strcmp(lab, "c2pa.hash.bmff.v2")) {
             bindings++;
             check_binding(kind, asset, n, m_start, m_len, lab, s->b + cb.off, cb.len, r);
@@ -709,7 +724,6 @@ static int check_assertions(int kind, const Store *s, const uint8_t *asset, size
     if (r->verdict != C2PA_INVALID && bindings != 1)
         return fail_r(r, bindings ? "claim.multipleHardBindings" : "claim.hardBindings.missing", "%s",
                       bindings ? "more than one hard binding" : "no hard binding t2v can check");
-    (void)created;
     return T2V_OK;
 }
 
