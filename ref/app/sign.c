@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(_WIN32)
+#include <direct.h>
+#endif
 
 
 int sign_config_dir(char *out, size_t n) {
@@ -16,6 +19,14 @@ int sign_config_dir(char *out, size_t n) {
     return -1;
 }
 
+static int mkdir_private(const char *d) {
+#if defined(_WIN32)
+    return _mkdir(d);
+#else
+    return mkdir(d, 0700);
+#endif
+}
+
 /* dir and its parent (e.g. ~/.config), mode 0700. */
 static int make_dir(const char *dir, T2vError *err) {
     char parent[4096];
@@ -23,10 +34,10 @@ static int make_dir(const char *dir, T2vError *err) {
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent) {
         *slash = 0;
-        if (!platform_is_dir(parent) && mkdir(parent, 0700) != 0 && errno != EEXIST)
+        if (!platform_is_dir(parent) && mkdir_private(parent) != 0 && errno != EEXIST)
             return t2v_fail(err, T2V_ERESOURCE, "%s: cannot create: %s", parent, strerror(errno));
     }
-    if (!platform_is_dir(dir) && mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if (!platform_is_dir(dir) && mkdir_private(dir) != 0 && errno != EEXIST)
         return t2v_fail(err, T2V_ERESOURCE, "%s: cannot create: %s", dir, strerror(errno));
     return T2V_OK;
 }
