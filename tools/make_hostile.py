@@ -397,11 +397,13 @@ def sbox(fourcc, label, *children):
 
 
 def ctext(t):
-    assert len(t) < 24
-    return bytes([0x60 + len(t)]) + t
+    assert len(t) < 256
+    return (bytes([0x60 + len(t)]) if len(t) < 24 else bytes([0x78, len(t)])) + t
 
 
-CLAIM = b"\xa1" + ctext(b"instanceID") + ctext(b"xmp:iid:1")
+LABEL = b"urn:c2pa:00000000-0000-4000-8000-000000000000"
+SIGREF = ctext(b"signature") + ctext(b"self#jumbf=/c2pa/" + LABEL + b"/c2pa.signature")
+CLAIM = b"\xa2" + ctext(b"instanceID") + ctext(b"xmp:iid:1") + SIGREF
 SIG_OK = bytes.fromhex("d28440a0f6") + b"\x58\x40" + bytes(64)   # 18([h'', {}, nil, 64 zero bytes])
 
 
@@ -409,7 +411,7 @@ def store(claim=CLAIM, sig=SIG_OK, claims=1, manifest=True, top=b"c2pa"):
     parts = [sbox(b"c2as", b"c2pa.assertions")]
     parts += [sbox(b"c2cl", b"c2pa.claim.v2", jbox(b"cbor", claim))] * claims
     parts += [sbox(b"c2cs", b"c2pa.signature", jbox(b"cbor", sig))]
-    inner = [sbox(b"c2ma", b"urn:c2pa:00000000-0000-4000-8000-000000000000", *parts)] if manifest else []
+    inner = [sbox(b"c2ma", LABEL, *parts)] if manifest else []
     return sbox(top, b"c2pa", *inner)
 
 
@@ -450,6 +452,9 @@ def c2pa_stores():
     no_chain = b"\xa1\x01\x26"
     sig = bytes.fromhex("d284") + b"\x43" + no_chain + bytes.fromhex("a0f6") + b"\x58\x40" + bytes(64)
     put("c2pa_sig_no_x5chain.c2pa", store(sig=sig), "c2pa", "no x5chain")
+    other = ctext(b"signature") + ctext(b"self#jumbf=/c2pa/urn:c2pa:other/c2pa.signature")
+    put("c2pa_claim_foreign_signature.c2pa", store(claim=b"\xa1" + other), "c2pa", "not this manifest's signature box")
+    put("c2pa_claim_alg_sha1.c2pa", store(claim=b"\xa2" + SIGREF + ctext(b"alg") + ctext(b"sha1")), "c2pa", "not sha256")
     put("c2pa_png_truncated_store.png", png_with(good[:-9]), "c2pa-png", "malformed")
     put("c2pa_png_not_jumbf.png", png_with(b"hello"), "c2pa-png", "malformed")
 

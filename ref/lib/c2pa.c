@@ -675,6 +675,24 @@ static int check_signature(const Store *s, C2paResult *r) {
     return T2V_OK;
 }
 
+/* The claim's own fields: its "signature" names this manifest's signature
+ * box, and its hash algorithm is one t2v computes (SHA-256). */
+static int check_claim(const Store *s, C2paResult *r) {
+    const uint8_t *b = s->b + s->claim.off;
+    size_t bn = s->claim.len, vp, len;
+    const char *why = NULL, *t;
+    char want[JUMBF_LABEL_MAX + 64];
+    if (cbor_map_find(b, bn, 0, "signature", &vp, &why) != 1 || cbor_get_text(b, bn, vp, &t, &len))
+        return fail_r(r, "claim.malformed", "%s", "the claim has no signature reference");
+    snprintf(want, sizeof want, "self#jumbf=/c2pa/%s/c2pa.signature", s->label);
+    if (!(len == strlen(want) && !memcmp(t, want, len)) && !(len == 25 && !memcmp(t, "self#jumbf=c2pa.signature", 25)))
+        return fail_r(r, "claimSignature.missing", "%s", "the claim's signature reference is not this manifest's signature box");
+    int has = cbor_map_find(b, bn, 0, "alg", &vp, &why);
+    if (has < 0 || (has == 1 && (cbor_get_text(b, bn, vp, &t, &len) || len != 6 || memcmp(t, "sha256", 6))))
+        return fail_r(r, "algorithm.unsupported", "%s", "the claim's hash algorithm is not sha256");
+    return T2V_OK;
+}
+
 /* Every created assertion's hash, then the hard binding. */
 static int check_assertions(int kind, const Store *s, const uint8_t *asset, size_t n, size_t m_start,
                             size_t m_len, StrBuf *rep, C2paResult *r) {
@@ -755,7 +773,8 @@ int c2pa_verify(int kind, const uint8_t *asset, size_t n, const uint8_t *sidecar
     sb_printf(&rep, "manifest %s\nclaim %s\n", s.label, s.claim_label);
     diag_line(&rep, "claim", st + s.claim.off, s.claim.len);
     sb_str(&rep, "assertions\n");
-    check_signature(&s, r);
+    check_claim(&s, r);
+    if (r->verdict != C2PA_INVALID) check_signature(&s, r);
     if (r->verdict != C2PA_INVALID) check_assertions(kind, &s, asset, n, m_start, m_len, &rep, r);
     r->report = sb_take(&rep);
     if (!r->report) return t2v_fail(err, T2V_ERESOURCE, "C2PA report: out of memory");
