@@ -78,7 +78,7 @@ static int sh(char *out, size_t outlen, const char *fmt, ...) {
     va_end(ap);
     snprintf(log, sizeof log, "%s/log.txt", g_tmp);
     char full[4600];
-    snprintf(full, sizeof full, "%s >'%s' 2>&1 </dev/null", cmd, log);
+    snprintf(full, sizeof full, "( %s ) >'%s' 2>&1 </dev/null", cmd, log);
     int st = system(full);
     if (out) {
         size_t n = 0;
@@ -482,6 +482,78 @@ static void test_cli(int have_ffmpeg) {
           "--sign-cert/--sign-key: outputs signed by that key");
 }
 
+/* Chains made by the openssl command (when it is there): an Ed25519 signer
+ * (COSE EdDSA), and a signer whose certificate allows anyExtendedKeyUsage,
+ * which C2PA's certificate profile forbids. */
+static const char CNF[] =
+    "[leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+    "extendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n"
+    "[anyeku]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+    "extendedKeyUsage=anyExtendedKeyUsage,emailProtection\nsubjectKeyIdentifier=hash\n"
+    "authorityKeyIdentifier=keyid:always\n"
+    "[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
+
+static int openssl_chain(const char *dir, const char *alg, const char *ext) {
+    return sh(NULL, 0, "cd '%s' && openssl genpkey -algorithm %s -out root.key && "
+              "openssl req -new -x509 -key root.key -subj '/O=t2v test/CN=root' -days 30 -config x.cnf "
+              "-extensions root -out root.pem && openssl genpkey -algorithm %s -out %s.key && "
+              "openssl req -new -key %s.key -subj '/O=t2v test/CN=%s' -config x.cnf -out %s.csr && "
+              "openssl x509 -req -in %s.csr -CA root.pem -CAkey root.key -CAcreateserial -days 30 -extfile x.cnf "
+              "-extensions %s -out %s.pem && cat %s.pem root.pem > %s.chain",
+              dir, alg, alg, ext, ext, ext, ext, ext, ext, ext, ext, ext);
+}
+
+static void test_openssl_chains(void) {
+    char dir[400], path[700];
+    snprintf(dir, sizeof dir, "%s/ossl", g_tmp);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/x.cnf", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "[req]\ndistinguished_name=dn\n[dn]\n%s", CNF);
+        fclose(f);
+    }
+    if (openssl_chain(dir, "ed25519", "leaf")) { CHECK(0, "openssl made an Ed25519 chain"); return; }
+    int rc = sh(g_log, sizeof g_log, "'%s' generate --model " MODEL " -p ed -q -o '%s/ed' --format apng "
+                "--sign-cert '%s/leaf.chain' --sign-key '%s/leaf.key'", g_bin, dir, dir, dir);
+    snprintf(path, sizeof path, "%s/ed.png", dir);
+    int rc2 = sh(g_log, sizeof g_log, "'%s' info '%s'", g_bin, path);
+    CHECK(rc == 0 && rc2 == 0 && strstr(g_log, "Content Credentials (C2PA): valid") && strstr(g_log, "CN=leaf"),
+          "an Ed25519 chain from openssl (COSE EdDSA): signed and valid (exit %d, %d)", rc, rc2);
+    snprintf(path, sizeof path, "%s/anyeku", dir);
+    mkdir(path, 0700);
+    sh(NULL, 0, "cp '%s/x.cnf' '%s/'", dir, path);
+    if (openssl_chain(path, "ec -pkeyopt ec_paramgen_curve:P-256", "anyeku")) {
+        CHECK(0, "openssl made a P-256 chain with anyExtendedKeyUsage");
+        return;
+    }
+    rc = sh(g_log, sizeof g_log, "'%s' generate --model " MODEL " -p any -q -o '%s/any' --format apng "
+            "--sign-cert '%s/anyeku.chain' --sign-key '%s/anyeku.key'", g_bin, path, path, path);
+    char png[800], chain[800], key[800];
+    snprintf(png, sizeof png, "%s/any.png", path);
+    CHECK(rc == 2 && strstr(g_log, "anyExtendedKeyUsage") && access(png, F_OK) != 0,
+          "generate refuses a signer allowing anyExtendedKeyUsage before any work (exit %d)", rc);
+    /* signed anyway through the library: both readers must call it invalid */
+    snprintf(chain, sizeof chain, "%s/anyeku.chain", path);
+    snprintf(key, sizeof key, "%s/anyeku.key", path);
+    C2paSigner s;
+    T2vError e = {0, {0}};
+    if (c2pa_signer_load(&s, chain, key, &e)) { CHECK(0, "load the anyEKU chain: %s", e.msg); return; }
+    char why[200];
+    CHECK(c2pa_signer_check(&s, why, sizeof why) == -1 && strstr(why, "anyExtendedKeyUsage"),
+          "c2pa_signer_check: %s", why);
+    Provenance p;
+    prov_for_test(&p, &s);
+    uint8_t rgb[4 * 4 * 3] = {0};
+    CHECK(video_write_png_frames(png, rgb, 1, 4, 4, &p, 1, NULL, &e) == 0, "PNG signed by the anyEKU signer");
+    prov_free(&p);
+    c2pa_signer_free(&s);
+    rc2 = sh(g_log, sizeof g_log, "'%s' info '%s'", g_bin, png);
+    CHECK(rc2 == 2 && strstr(g_log, "signingCredential.invalid") && strstr(g_log, "anyExtendedKeyUsage"),
+          "t2v info on it: signingCredential.invalid, anyExtendedKeyUsage (exit %d)", rc2);
+}
+
 /* ---------------------------------------------------------------------------
  * 5. The official reader */
 
@@ -532,6 +604,10 @@ static void test_official(int have_ffmpeg) {
         snprintf(path, sizeof path, "%s/%s", g_tmp, files[i]);
         expect_official(path, what[i], NULL);
     }
+    snprintf(path, sizeof path, "%s/ossl/ed.png", g_tmp);
+    if (access(path, R_OK) == 0) expect_official(path, "APNG signed with Ed25519", NULL);
+    snprintf(path, sizeof path, "%s/ossl/anyeku/any.png", g_tmp);
+    if (access(path, R_OK) == 0) expect_official(path, "signer allowing anyExtendedKeyUsage", "signingCredential.invalid");
     snprintf(path, sizeof path, "%s/pixel.png", g_tmp);
     expect_official(path, "PNG with one pixel byte changed", "assertion.dataHash.mismatch");
     snprintf(path, sizeof path, "%s/claim.png", g_tmp);
@@ -576,6 +652,8 @@ int main(int argc, char **argv) {
     if (!have_ffmpeg) printf("skip   MP4 from t2v generate: no ffmpeg on PATH (the library's MP4 is checked)\n");
     if (access(g_bin, X_OK) == 0) test_cli(have_ffmpeg);
     else CHECK(0, "t2v binary not found at %s (build it, or set T2V_BIN)", g_bin);
+    if (sh(NULL, 0, "command -v openssl") == 0) test_openssl_chains();
+    else printf("skip   Ed25519 and anyExtendedKeyUsage chains: no openssl command\n");
     test_official(have_ffmpeg);
     if (!h_failed) sh(NULL, 0, "rm -rf '%s'", g_tmp);
     return h_finish();

@@ -89,6 +89,12 @@ int sign_resolve(C2paSigner *s, int *on, const char *cert, const char *key, int 
         cert = chain, key = kp;
     }
     int rc = c2pa_signer_load(s, cert, key, err);
+    char why[200];
+    if (!rc && c2pa_signer_check(s, why, sizeof why)) {
+        c2pa_signer_free(s);
+        return t2v_fail(err, T2V_EINPUT, "%s: %s; C2PA readers would call every manifest signed with it invalid "
+                        "(docs/OUTPUTS.md, Keys and certificates)", cert, why);
+    }
     if (!rc) *on = 1;
     return rc;
 }

@@ -53,6 +53,12 @@ typedef struct {
  * the first certificate. Errors name the file. */
 int c2pa_signer_load(C2paSigner *s, const char *chain_pem, const char *key_pem, T2vError *err);
 void c2pa_signer_free(C2paSigner *s);
+/* 0 when the signing certificate meets what verification checks (C2PA's
+ * certificate profile: v3, not a CA, keyUsage digitalSignature, an allowed
+ * extendedKeyUsage and no anyExtendedKeyUsage; valid now); else -1 and why.
+ * t2v refuses to sign with a certificate that would make every manifest
+ * invalid. */
+int c2pa_signer_check(const C2paSigner *s, char *why, size_t whylen);
 /* A new local chain: an EC P-256 root CA (10 years) and a signing
  * certificate (5 years) for C2PA's certificate profile: version 3, ECDSA
  * with SHA-256, keyUsage digitalSignature (critical), extendedKeyUsage

@@ -218,6 +218,18 @@ done:
     return rc;
 }
 
+int c2pa_signer_check(const C2paSigner *s, char *why, size_t whylen) {
+    const unsigned char *p = s->cert[0];
+    X509 *x = s->ncert ? d2i_X509(NULL, &p, (long)s->cert_len[0]) : NULL;
+    const char *w = !x ? "the signing certificate is not DER X.509" : profile_why(x);
+    if (!w && (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0 || X509_cmp_current_time(X509_get0_notAfter(x)) <= 0))
+        w = "the signing certificate is not valid now";
+    X509_free(x);
+    ERR_clear_error();
+    if (w) snprintf(why, whylen, "%s", w);
+    return w ? -1 : 0;
+}
+
 /* --- a local certificate chain ------------------------------------------ */
 
 static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value) {
@@ -317,6 +329,11 @@ int c2pa_keygen(const char *chain_path, const char *key_path, const char *root_p
                 T2vError *err) {
     (void)chain_path; (void)key_path; (void)root_path; (void)org;
     return off(err);
+}
+int c2pa_signer_check(const C2paSigner *s, char *why, size_t whylen) {
+    (void)s;
+    snprintf(why, whylen, "built without C2PA support");
+    return -1;
 }
 
 #endif
