@@ -27,6 +27,7 @@ typedef struct {
     const char *sign_cert, *sign_key; /* --sign-cert, --sign-key (else env, else the local chain) */
     int no_sign, sign_on;             /* --no-sign; whether outputs are signed (prepare) */
     C2paSigner signer;
+    Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
@@ -59,7 +60,8 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", "--sign-cert", "--sign-key", NULL};
+    "--sampler", "--threads", "--context-window", "--context-overlap", "--context-schedule", "--riflex",
+    "--sign-cert", "--sign-key", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -146,7 +148,10 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     cost_memory(&md, &s, &me);
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */
+    {
         run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);
+        run_plan_windows(&o->plan, &md, &s, &o->sampling.settings);
+    }
     model_desc_free(&md);
     return me.peak;
 }
@@ -173,6 +178,9 @@ static int on_step(void *user, const StepView *s, T2vError *err) {
     GenerateWatch *gw = (GenerateWatch *)user;
     const GenerateArgs *o = gw->o;
     const LatentGrid *g = &s->grid;
+    const char *fr = getenv("T2V_FAULT_RANK"); /* tests: this rank fails after step 0 */
+    if (fr && o->dist && atoi(fr) == o->dist->rank && s->step == 0)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: fault injected after step 0 (T2V_FAULT_RANK)", o->dist->rank);
     int rc = gw->trace ? trace_step(gw->trace, s, err) : T2V_OK;
     if (rc || !o->preview) return rc;
     /* the last latent frame of x_{i+1}, each latent pixel scale_s x scale_s */
@@ -197,6 +205,11 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
     if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
+    const WindowSettings *ws = &o->sampling.settings.window;
+    if (!rc && ws->frames) rc = prov_set_number(p, err, "context_window_latent_frames", "%d", ws->frames);
+    if (!rc && ws->frames) rc = prov_set_number(p, err, "context_overlap_latent_frames", "%d", ws->overlap);
+    if (!rc && ws->frames) rc = prov_set(p, "context_schedule", window_schedule_name(ws->schedule), err);
+    if (!rc && o->sampling.settings.riflex_k) rc = prov_set_number(p, err, "riflex_k", "%d", o->sampling.settings.riflex_k);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -324,6 +337,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     }
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
+    if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
                         "\"preview_factors\" to the model's t2v.json)", g.C);
@@ -336,11 +350,14 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
                         o->width, o->height, o->frames, need / 1073741824.0, have / 1073741824.0);
+    if (o->dist && o->dist->rank != 0) return rc; /* rank 0 warns and plans the outputs */
     /* warnings, not refusals: a prompt cut to text_len, a size far from the model's */
     const SamplingSettings *ss = &o->sampling.settings;
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
     if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", o->negative, err))) return rc;
-    warn_size(m, o->width, o->height, o->frames);
+    if (!o->quiet) long_video_note(ss, g.T);
+    /* in context windows the DiT sees the trained length however long the clip */
+    warn_size(m, o->width, o->height, window_active(&ss->window, g.T) ? m->defaults.frames : o->frames);
     if (!o->no_sign && c2pa_available()) o->formats |= FMT_C2PA; /* a Y4M's manifest goes to OUT.c2pa */
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
@@ -393,11 +410,12 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     progress_init(&gw.progress, o->quiet);
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
-    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
+    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
+                     o->dist};
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
-    if (!rc) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
+    if (!rc && (!o->dist || o->dist->rank == 0)) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
     prov_free(&p);
     trace_free(&trace);
     gen_result_free(&r);
@@ -409,6 +427,8 @@ int cmd_generate(int argc, char **argv, App *app) {
     GenerateArgs o;
     int rc = parse_gen_opts(&o, argc, argv, app->default_model);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if ((o.dist = app_dist(app)) && o.dist->rank != 0) /* rank 0 alone checks, writes and prints */
+        o.quiet = 1, o.dump = o.trace = o.preview = NULL;
     T2vError e = {0, {0}};
     Model m;
     OutputPlan op;

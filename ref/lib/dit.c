@@ -457,13 +457,33 @@ static void trace_time(DiT *m, int N) {
     free(buf);
 }
 
+#define RIFLEX_TWO_PI (2.0 * 3.14159265358979323846)
+
+/* The RoPE frequency of component k of an axis of dm dimensions. */
+static double rope_freq(int k, int dm) {
+    return 1.0 / pow(10000.0, (double)(2 * k) / dm);
+}
+
+int dit_riflex_default_k(int head_dim, int trained_frames) {
+    int dim_t = head_dim - 4 * (head_dim / 6), best_k = 1;
+    double best = -1.0;
+    for (int j = 0; j < dim_t / 2; j++) {
+        double gap = fabs(RIFLEX_TWO_PI / rope_freq(j, dim_t) - trained_frames);
+        if (best < 0 || gap < best) best = gap, best_k = j + 1;
+    }
+    return best_k;
+}
+
 /* 3D RoPE tables for the grid (f, h, w): per token, c = d/2 angles; pair j
  * < c_t uses fi with base dim_t = d - 4(d/6), then c/3 pairs of hi and c/3
- * of wi with base dim_s = 2(d/6). Angles and cos/sin in float64. */
+ * of wi with base dim_s = 2(d/6). Angles and cos/sin in float64. RIFLEx
+ * replaces one time frequency (Zhao et al. 2025, Eq. 8). */
 static void rope_tables(DiT *m, int f, int h, int w) {
     int d = m->c.dim / m->c.num_heads, c = d / 2;
     int ct = c - 2 * (c / 3), ch = c / 3;
     int dim_t = d - 4 * (d / 6), dim_s = 2 * (d / 6), N = f * h * w;
+    int rk = m->riflex_k > 0 && m->riflex_k <= ct && m->riflex_frames > 0 ? m->riflex_k - 1 : -1;
+    double riflex = rk >= 0 ? 0.9 * RIFLEX_TWO_PI / m->riflex_frames : 0.0;
 #pragma omp parallel for schedule(static) if (N > 64)
     for (int n = 0; n < N; n++) {
         int pos[3] = {n / (h * w), n / w % h, n % w};
@@ -471,7 +491,8 @@ static void rope_tables(DiT *m, int f, int h, int w) {
             int axis = j < ct ? 0 : j < ct + ch ? 1 : 2;
             int k = axis == 0 ? j : axis == 1 ? j - ct : j - ct - ch;
             int dm = axis == 0 ? dim_t : dim_s;
-            double angle = (double)pos[axis] * (1.0 / pow(10000.0, (double)(2 * k) / dm));
+            double freq = axis == 0 && k == rk ? riflex : rope_freq(k, dm);
+            double angle = (double)pos[axis] * freq;
             m->s.rope_cos[(size_t)n * c + j] = (float)cos(angle);
             m->s.rope_sin[(size_t)n * c + j] = (float)sin(angle);
         }
@@ -498,6 +519,25 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
 /* ===========================================================================
  * WanAttentionBlock (docs/MODEL.md 2.3, 2.4) */
 
+/* softmax(q k^T / sqrt(d)) v of every head into s->xn, or of this
+ * process's heads then gathered (DiTHeadSplit). */
+static void self_attention_heads(DiT *m, int N) {
+    DiTState *s = &m->s;
+    DiTHeadSplit *hs = &m->heads;
+    int D = m->c.dim, H = m->c.num_heads, d = D / H;
+    float scale = (float)(1.0 / sqrt((double)d));
+    if (!hs->gather) {
+        attention_forward(s->xn, D, s->q, D, s->k, D, s->v, D, N, N, H, d, scale, NULL);
+        return;
+    }
+    size_t off = (size_t)hs->head0 * d;
+    if (hs->head1 > hs->head0)
+        attention_forward(s->xn + off, D, s->q + off, D, s->k + off, D, s->v + off, D, N, N,
+                          hs->head1 - hs->head0, d, scale, NULL);
+    int rc = hs->gather(hs->user, s->xn, N, D, d, &hs->err);
+    if (rc && !hs->rc) hs->rc = rc;
+}
+
 /* self_attn on s->xn; result in s->q. */
 static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
@@ -510,8 +550,7 @@ static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     linear_gemm_forward(s->v, s->xn, b->sa_v, b->sa_bv, N, s->w1);
     rope_apply(s->q, N, H, d, D, s->rope_cos, s->rope_sin);
     rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
-    attention_forward(s->xn, D, s->q, D, s->k, D, s->v, D, N, N, H, d,
-                      (float)(1.0 / sqrt((double)d)), NULL);
+    self_attention_heads(m, N);
     linear_gemm_forward(s->q, s->xn, b->sa_o, b->sa_bo, N, s->w1);
 }
 
@@ -646,12 +685,17 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     time_embedding_forward(m);
     if (m->trace) trace_time(m, N);
     rope_tables(m, f, h, w);
-    for (int i = 0; i < c->num_layers; i++) {
+    m->heads.rc = 0;
+    for (int i = 0; i < c->num_layers && !m->heads.rc; i++) {
         block_forward(m, &m->w.blocks[i], N, context_emb);
         if (m->trace) {
             snprintf(name, sizeof name, "block.%d", i);
             m->trace(m->trace_user, name, s->x, (int64_t)N * c->dim);
         }
+    }
+    if (m->heads.rc) { /* a process sharing the heads failed */
+        if (err) *err = m->heads.err;
+        return m->heads.rc;
     }
     head_forward(m, N);
     if (m->trace)
