@@ -39,6 +39,18 @@ CFLAGS  += $(XCFLAGS)
 LDFLAGS += $(XLDFLAGS)
 LDLIBS  += $(XLDLIBS)
 
+# C2PA=1 (default): Content Credentials (signed C2PA manifests in every
+# output, `t2v info` checks them) through OpenSSL's libcrypto (libssl-dev).
+# C2PA=0 builds without: outputs carry only the unsigned provenance (the
+# cross builds, whose sysroots have no libcrypto; docs/OUTPUTS.md).
+C2PA    ?= 1
+ifeq ($(C2PA),1)
+  CFLAGS += -DT2V_C2PA
+  LDLIBS += -lcrypto
+else ifneq ($(C2PA),0)
+  $(error C2PA must be 1 or 0, not '$(C2PA)')
+endif
+
 # MPI=1: ref/t2v for mpirun (OpenMPI's mpicc; docs/SCALING.md). The default
 # build has no MPI.
 ifeq ($(MPI),1)

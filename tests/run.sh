@@ -7,6 +7,11 @@ set -u
 build=${1:?usage: tests/run.sh BUILD_DIR}
 runner=${T2V_TEST_RUNNER:-}   # e.g. "qemu-s390x -L /usr/s390x-linux-gnu" or "wine"
 passed=0 failed=0 crashed=0
+# t2v signs its outputs with a key from the user's config directory, made at
+# first use: the suite gets a fresh one, never the user's (docs/OUTPUTS.md).
+cfg=$(mktemp -d "${TMPDIR:-/tmp}/t2v-test-config.XXXXXX") || exit 1
+trap 'rm -rf "$cfg"' EXIT
+export XDG_CONFIG_HOME="$cfg"
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     case "$t" in *.o|*.d) continue;; esac

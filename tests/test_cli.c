@@ -865,15 +865,15 @@ static void help_options(const char *text, OptList *defined, OptList *named) {
 }
 
 static void test_help_options(void) {
-    static const char *const cmds[] = {"generate", "stage", "compare", "info", "tokenize"};
+    static const char *const cmds[] = {"generate", "stage", "compare", "info", "tokenize", "keygen"};
     /* how to put an option before the parser: stage needs its NAME first */
-    static const char *const prefix[] = {"generate", "stage t5", "compare", "info", "tokenize"};
+    static const char *const prefix[] = {"generate", "stage t5", "compare", "info", "tokenize", "keygen --dir ''"};
     static OptList all_def, all_named, def, named, in_cmds; /* static: 8 KB each */
     memset(&in_cmds, 0, sizeof in_cmds);
     t2v("--help");
     help_options(g_out, &all_def, &all_named);
     int rc;
-    for (int c = 0; c < 5; c++) {
+    for (int c = 0; c < 6; c++) {
         rc = t2v("%s --help", cmds[c]);
         char want[64];
         snprintf(want, sizeof want, "usage: t2v %s", c ? cmds[c] : "[generate]");
@@ -994,12 +994,11 @@ static void test_info_unsupported(void) {
     struct { const char *name, *content, *want; } T[] = {
         {"empty.safetensors", "", "empty"},
         {"notes.txt", "hello world\\n", "text file"},
-        {"clip.mp4", "\\000\\000\\000\\040ftypisom\\000\\000\\002\\000", "MP4"},
         {"config.json", "{\\n  \\\"_class_name\\\": \\\"WanModel\\\", \\\"dim\\\": 1536\\n}\\n", "--config"},
         {"random.bin", "\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012", "not a safetensors"},
         {"old.pth", "\\200\\002\\212\\012lZ\\374\\234F\\371 j", "legacy"},
     };
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 5; i++) {
         snprintf(f, sizeof f, "%s/%s", g_tmp, T[i].name);
         sh("printf '%s' > '%s'", T[i].content, f);
         int rc = t2v("info '%s'", f);
@@ -1009,6 +1008,12 @@ static void test_info_unsupported(void) {
                   !strstr(g_out, "does not fit"),
               "info %s: exit %d, says it is %s and what info reads: %.90s...", T[i].name, rc, T[i].want, msg);
     }
+    /* an MP4 without a C2PA manifest: its Content Credentials are "none" (tests/test_c2pa.c: signed ones) */
+    snprintf(f, sizeof f, "%s/clip.mp4", g_tmp);
+    sh("printf '\\000\\000\\000\\020ftypisom\\000\\000\\002\\000' > '%s'", f);
+    int rc = t2v("info '%s'", f);
+    CHECK(rc == 0 && strstr(g_out, "Content Credentials (C2PA): none"), "info clip.mp4 (unsigned): exit %d, "
+          "Content Credentials none", rc);
 }
 
 /* ----------------------------------------------------------------------------

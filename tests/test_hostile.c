@@ -8,6 +8,7 @@
 #include <dirent.h>
 
 #include "../ref/lib/gguf.h"
+#include "../ref/lib/c2pa.h"
 #include "../ref/lib/json.h"
 #include "../ref/lib/model.h"
 #include "../ref/lib/platform.h"
@@ -58,6 +59,37 @@ static void run_json(const char *path, const char *want) {
     platform_unmap_file(&m);
 }
 
+/* A C2PA manifest store (c2pa) or a PNG carrying one (c2pa-png): the
+ * structural check refuses it, or (built with C2PA=1) c2pa_verify calls it
+ * invalid; either way the message names the file. */
+static void run_c2pa(const char *path, int png, const char *want) {
+    MappedFile m;
+    T2vError err = {0, {0}};
+    if (platform_map_file(&m, path, &err)) { h_report(0, "%s: cannot read: %s", path, err.msg); return; }
+    uint8_t *buf = (uint8_t *)malloc(m.size ? m.size : 1); /* exact size: ASan sees overreads */
+    if (m.size) memcpy(buf, m.data, m.size);
+    const char *why = NULL;
+    int rc = T2V_OK;
+    if (!png && c2pa_store_check(buf, m.size, &why)) {
+        rc = t2v_fail(&err, T2V_EINPUT, "%s: %s", path, why);
+    } else if (!png && !c2pa_available()) {
+        printf("skip   %-44s c2pa_verify: built with C2PA=0\n", path + strlen(HDIR));
+        free(buf);
+        platform_unmap_file(&m);
+        return;
+    } else {
+        C2paResult r;
+        static const uint8_t asset[1] = {0};
+        rc = png ? c2pa_verify('p', buf, m.size, NULL, 0, &r, &err) : c2pa_verify('s', asset, 1, buf, m.size, &r, &err);
+        /* T2V_OK with a valid verdict or none is an acceptance: reported below */
+        if (rc == T2V_OK && r.verdict == C2PA_INVALID) rc = t2v_fail(&err, T2V_EINPUT, "%s: %s [%s]", path, r.reason, r.code);
+        c2pa_result_free(&r);
+    }
+    expect_refusal(png ? "c2pa_verify" : "c2pa", path, rc, &err, want, 1);
+    free(buf);
+    platform_unmap_file(&m);
+}
+
 static void run_one(const char *name, const char *loader, const char *want) {
     char path[1100];
     snprintf(path, sizeof path, HDIR "%s", name);
@@ -86,6 +118,8 @@ static void run_one(const char *name, const char *loader, const char *want) {
         rc = ckpt_open(&c, path, &err);
         if (rc == T2V_OK) ckpt_close(&c);
         expect_refusal("ckpt_open", path, rc, &err, want, 1);
+    } else if (strcmp(loader, "c2pa") == 0 || strcmp(loader, "c2pa-png") == 0) {
+        run_c2pa(path, loader[4] == '-', want);
     } else {
         h_report(0, "MANIFEST: unknown loader '%s' for %s", loader, name);
     }

@@ -6,7 +6,8 @@ the problem), and tests/hostile/MANIFEST, one line per file:
     FILE<TAB>LOADER<TAB>SUBSTRING
 
 LOADER: st (st_open), any (st_open_any), pth (pth_open and pth_open_mem),
-json (json_parse of the whole file), gguf (gguf_open and ckpt_open). SUBSTRING must appear in the error
+json (json_parse of the whole file), gguf (gguf_open and ckpt_open), c2pa (a C2PA manifest store:
+c2pa_store_check, then c2pa_verify as a sidecar), c2pa-png (a PNG's caBX chunk: c2pa_verify). SUBSTRING must appear in the error
 message. tests/test_hostile.c reads the MANIFEST. Deterministic: no
 timestamps, no randomness; re-running rewrites identical bytes.
 """
@@ -458,6 +459,85 @@ def gguf_files():
         "gguf", "metadata 'k': arrays nested deeper than 4")
     put("gguf_duplicate_key.gguf", gguf_raw([], [(b"k", gguf.U8, b"\1"), (b"k", gguf.U8, b"\2")]), "gguf",
         "metadata key 'k' appears twice")
+# C2PA manifest stores (JUMBF boxes, ISO/IEC 19566-5; CBOR, RFC 8949), written
+# here from the specifications, not by the C code.
+
+C2PA_TAIL = bytes.fromhex("00110010800000AA00389B71")
+
+
+def jbox(t, payload):
+    return struct.pack(">I", 8 + len(payload)) + t + payload
+
+
+def jumd(fourcc, label, toggles=3, nul=True):
+    return jbox(b"jumd", fourcc + C2PA_TAIL + bytes([toggles]) + label + (b"\0" if nul else b""))
+
+
+def sbox(fourcc, label, *children):
+    return jbox(b"jumb", jumd(fourcc, label) + b"".join(children))
+
+
+def ctext(t):
+    assert len(t) < 256
+    return (bytes([0x60 + len(t)]) if len(t) < 24 else bytes([0x78, len(t)])) + t
+
+
+LABEL = b"urn:c2pa:00000000-0000-4000-8000-000000000000"
+SIGREF = ctext(b"signature") + ctext(b"self#jumbf=/c2pa/" + LABEL + b"/c2pa.signature")
+CLAIM = b"\xa2" + ctext(b"instanceID") + ctext(b"xmp:iid:1") + SIGREF
+SIG_OK = bytes.fromhex("d28440a0f6") + b"\x58\x40" + bytes(64)   # 18([h'', {}, nil, 64 zero bytes])
+
+
+def store(claim=CLAIM, sig=SIG_OK, claims=1, manifest=True, top=b"c2pa"):
+    parts = [sbox(b"c2as", b"c2pa.assertions")]
+    parts += [sbox(b"c2cl", b"c2pa.claim.v2", jbox(b"cbor", claim))] * claims
+    parts += [sbox(b"c2cs", b"c2pa.signature", jbox(b"cbor", sig))]
+    inner = [sbox(b"c2ma", LABEL, *parts)] if manifest else []
+    return sbox(top, b"c2pa", *inner)
+
+
+def png_with(cabx):
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"caBX", cabx) +
+            chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b""))
+
+
+def c2pa_stores():
+    good = store()
+    put("c2pa_empty.c2pa", b"", "c2pa", "not a JUMBF superbox")
+    put("c2pa_truncated.c2pa", good[:-7], "c2pa", "runs past")
+    put("c2pa_size_small.c2pa", b"\x00\x00\x00\x04" + good[4:], "c2pa", "smaller than its header")
+    put("c2pa_size64_huge.c2pa", b"\x00\x00\x00\x01jumb" + b"\xff" * 8 + good[8:], "c2pa", "runs past")
+    put("c2pa_no_jumd.c2pa", jbox(b"jumb", jbox(b"cbor", b"\x00")), "c2pa", "without a jumd")
+    put("c2pa_label_unterminated.c2pa", jbox(b"jumb", jumd(b"c2pa", b"c2pa", nul=False)), "c2pa", "not NUL-terminated")
+    deep = jbox(b"jumb", jumd(b"c2pa", b"d"))
+    for _ in range(40):
+        deep = jbox(b"jumb", jumd(b"c2pa", b"d") + deep)
+    put("c2pa_deep.c2pa", deep, "c2pa", "nested too deeply")
+    put("c2pa_not_a_store.c2pa", store(top=b"c2ma"), "c2pa", "not a C2PA manifest store")
+    put("c2pa_no_manifest.c2pa", store(manifest=False), "c2pa", "no manifest")
+    put("c2pa_two_claims.c2pa", store(claims=2), "c2pa", "exactly one")
+    put("c2pa_claim_indefinite.c2pa", store(claim=b"\xbf" + ctext(b"a") + b"\x01\xff"), "c2pa", "indefinite")
+    put("c2pa_claim_count_lie.c2pa", store(claim=b"\x9a\x7f\xff\xff\xff\x00"), "c2pa", "count larger")
+    put("c2pa_claim_deep.c2pa", store(claim=b"\x81" * 40 + b"\x00"), "c2pa", "nested too deeply")
+    put("c2pa_claim_trailing.c2pa", store(claim=CLAIM + b"\x00"), "c2pa", "bytes after")
+    put("c2pa_claim_text_lie.c2pa", store(claim=b"\x7a\x00\x10\x00\x00ab"), "c2pa", "longer than the data")
+    # structurally sound stores whose claim or signature is wrong: c2pa_verify
+    put("c2pa_sig_not_cose.c2pa", store(sig=b"\x80"), "c2pa", "not a tagged COSE_Sign1")
+    put("c2pa_sig_empty_protected.c2pa", store(), "c2pa", "COSE header")
+    bad_cert = b"\xa2\x01\x26\x18\x21\x43\x30\x82\x01"   # {1: -7, 33: h'308201'}
+    sig = bytes.fromhex("d284") + b"\x49" + bad_cert + bytes.fromhex("a0f6") + b"\x58\x40" + bytes(64)
+    put("c2pa_sig_bad_cert.c2pa", store(sig=sig), "c2pa", "not DER X.509")
+    no_chain = b"\xa1\x01\x26"
+    sig = bytes.fromhex("d284") + b"\x43" + no_chain + bytes.fromhex("a0f6") + b"\x58\x40" + bytes(64)
+    put("c2pa_sig_no_x5chain.c2pa", store(sig=sig), "c2pa", "no x5chain")
+    other = ctext(b"signature") + ctext(b"self#jumbf=/c2pa/urn:c2pa:other/c2pa.signature")
+    put("c2pa_claim_foreign_signature.c2pa", store(claim=b"\xa1" + other), "c2pa", "not this manifest's signature box")
+    put("c2pa_claim_alg_sha1.c2pa", store(claim=b"\xa2" + SIGREF + ctext(b"alg") + ctext(b"sha1")), "c2pa", "not sha256")
+    put("c2pa_png_truncated_store.png", png_with(good[:-9]), "c2pa-png", "malformed")
+    put("c2pa_png_not_jumbf.png", png_with(b"hello"), "c2pa-png", "malformed")
 
 
 def main():
@@ -470,11 +550,13 @@ def main():
     bad_tensors()
     bad_zips()
     gguf_files()
+    c2pa_stores()
     with open(os.path.join(OUT, "MANIFEST"), "w") as f:
         f.write("# Written by tools/make_hostile.py: FILE<TAB>LOADER<TAB>expected message substring.\n")
         f.write("# Every file must be refused (st: st_open, any: st_open_any, pth: pth_open and\n")
-        f.write("# pth_open_mem, json: json_parse, gguf: gguf_open and ckpt_open), with a message\n")
-        f.write("# naming the file and containing\n")
+        f.write("# pth_open_mem, json: json_parse, gguf: gguf_open and ckpt_open, c2pa:\n")
+        f.write("# c2pa_store_check then c2pa_verify, c2pa-png: c2pa_verify of a PNG), with a\n")
+        f.write("# message naming the file and containing\n")
         f.write("# the substring. Run under ASan/UBSan by `make asan`.\n")
         for name, loader, expect in manifest:
             f.write("%s\t%s\t%s\n" % (name, loader, expect))

@@ -159,6 +159,13 @@ static const char HELP_GENERATE_OUTPUTS[] =
     "                         DIR/trace.json (schedule, CFG difference); tools/plot_trace.py plots it\n"
     "                         (DIR is created if its parent exists)\n"
     "  --force                overwrite existing output files\n"
+    "  --sign-cert FILE       PEM certificate chain (signing certificate first) that signs the\n"
+    "                         outputs' C2PA manifests (Content Credentials); with --sign-key\n"
+    "  --sign-key FILE        its PEM private key (EC P-256 or Ed25519). Without both:\n"
+    "                         $T2V_SIGN_CERT and $T2V_SIGN_KEY, else the local chain of\n"
+    "                         `t2v keygen` (made at first use): a valid, untrusted signer\n"
+    "  --no-sign              no C2PA manifest: only the unsigned metadata (PNG text, MP4 tags,\n"
+    "                         OUT.json); when signing fails, nothing is written\n"
     "  -q, --quiet            no progress (a bar on a terminal, else a line per step)\n"
     "  -h, --help             this help\n";
 
@@ -206,9 +213,12 @@ static const char HELP_INFO[] =
     "usage: t2v info (--model DIR | --config config.json) [options]   model tree, parameters,\n"
     "                                                               FLOPs, memory\n"
     "       t2v info DIR                                  the same for a model directory\n"
-    "       t2v info FILE.safetensors | FILE.pth | FILE.png   tensors, or a video's provenance\n"
+    "       t2v info FILE.safetensors | FILE.pth          tensors\n"
     "       t2v info FILE.gguf                            GGUF: tensors, types (quantized ones\n"
     "                                                     with counts and bytes), metadata\n"
+    "       t2v info FILE.png | FILE.mp4 | FILE.y4m | FILE.c2pa   Content Credentials: checks the\n"
+    "                         C2PA manifest (signature, chain, hashes) and prints it, the verdict\n"
+    "                         (valid / INVALID and why, exit 2 / none), and the PNG's provenance\n"
     "\n"
     "info options:\n"
     "  --model DIR            model directory\n"
@@ -245,6 +255,19 @@ static const char HELP_TOKENIZE[] =
     "  --raw                  SentencePiece alone: no Wan cleaning, no cut, no EOS\n"
     "  -h, --help             this help\n";
 
+static const char HELP_KEYGEN[] =
+    "usage: t2v keygen [--dir DIR] [--force]\n"
+    "  makes a local signing chain for the outputs' C2PA manifests: a self-signed EC P-256 root\n"
+    "  and a signing certificate (digitalSignature; emailProtection, documentSigning), in\n"
+    "  DIR (default $XDG_CONFIG_HOME/t2v, else ~/.config/t2v): c2pa-chain.pem, c2pa-key.pem\n"
+    "  (mode 0600), c2pa-root.pem. Manifests signed with it are valid; their signer is\n"
+    "  untrusted, as no trust list holds the root (docs/OUTPUTS.md)\n"
+    "\n"
+    "keygen options:\n"
+    "  --dir DIR              where to write the files\n"
+    "  --force                replace an existing key\n"
+    "  -h, --help             this help\n";
+
 static const char HELP_TAIL[] =
     "\n"
     "exit codes: 0 ok, 1 usage, 2 bad model or input file, 3 resources (memory, disk)\n";
@@ -252,7 +275,7 @@ static const char HELP_TAIL[] =
 /* Each command's help, in one or two literals printed one after the other. */
 static const struct { const char *name, *text, *more; } HELPS[] = {
     {"generate", HELP_GENERATE, HELP_GENERATE_OUTPUTS}, {"stage", HELP_STAGE, ""}, {"compare", HELP_COMPARE, ""},
-    {"info", HELP_INFO, ""}, {"tokenize", HELP_TOKENIZE, ""}};
+    {"info", HELP_INFO, ""}, {"tokenize", HELP_TOKENIZE, ""}, {"keygen", HELP_KEYGEN, ""}};
 enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
 
 static int help_index(const char *cmd) {

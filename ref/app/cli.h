@@ -27,6 +27,8 @@ int cmd_tokenize(int argc, char **argv, App *app);
 int cmd_stage(int argc, char **argv, App *app);
 int cmd_compare(int argc, char **argv, App *app);
 int cmd_info(int argc, char **argv, App *app);
+/* `t2v keygen [--dir DIR] [--force]` (cmd_keygen.c). */
+int cmd_keygen(int argc, char **argv, App *app);
 /* `t2v info --model DIR | --config FILE [-W -H -f ...]` (cmd_info.c). */
 int cmd_info_model(int argc, char **argv);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sign.h"
 #include "t2v.h"
 #include "video.h"
 
@@ -227,7 +228,7 @@ static void print_layout(const TensorList *tl, const char *path) {
 
 /* What info FILE reads, told apart by content before any parser sees it. */
 typedef enum { FILE_EMPTY, FILE_PNG, FILE_ZIP, FILE_PICKLE, FILE_SAFETENSORS, FILE_ST_INDEX, FILE_JSON, FILE_MP4,
-               FILE_Y4M, FILE_TEXT, FILE_OTHER, FILE_GGUF } FileKind;
+               FILE_Y4M, FILE_C2PA, FILE_TEXT, FILE_OTHER, FILE_GGUF } FileKind;
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -253,6 +254,7 @@ static FileKind file_kind(const char *path, const unsigned char *head, size_t nh
         return ends_with(path, ".safetensors.index.json") ? FILE_ST_INDEX : FILE_JSON;
     if (nhead >= 8 && !memcmp(head + 4, "ftyp", 4)) return FILE_MP4;
     if (nhead >= 9 && !memcmp(head, "YUV4MPEG2", 9)) return FILE_Y4M;
+    if (nhead >= 8 && !memcmp(head + 4, "jumb", 4) && ends_with(path, ".c2pa")) return FILE_C2PA;
     int text = 1;
     for (i = 0; i < nhead && text; i++)
         text = head[i] >= 0x20 || head[i] == '\n' || head[i] == '\r' || head[i] == '\t' || head[i] >= 0x80;
@@ -263,7 +265,8 @@ static int info_file(const char *path) {
     T2vError e = {0, {0}};
     static const char *const accepts =
         "t2v info reads a .safetensors file (or a sharded .safetensors.index.json), a PyTorch .pth (zip) "
-        "checkpoint, a GGUF file, a PNG written by t2v (its provenance), or a model directory";
+        "checkpoint, a GGUF file, a PNG, MP4 or Y4M written by t2v (its Content Credentials and provenance), "
+        "a .c2pa sidecar, or a model directory";
     unsigned char head[64];
     size_t nhead = 0;
     unsigned long long size = 0;
@@ -281,13 +284,24 @@ static int info_file(const char *path) {
         return die(&e);
     }
     if (size < nhead) size = nhead; /* a pipe or a file that ftell cannot size */
-    switch (file_kind(path, head, nhead, size)) {
+    FileKind kind = file_kind(path, head, nhead, size);
+    switch (kind) {
     case FILE_PNG: {
         char *text = NULL;
-        if (video_read_provenance(path, &text, &e)) return die(&e);
-        printf("%s: provenance\n%s", path, text);
+        int invalid = 0;
+        printf("%s\n", path);
+        if (sign_info(path, 'p', stdout, &invalid, &e)) return die(&e);
+        fflush(stdout);
+        if (video_read_provenance(path, &text, &e)) return die(&e); /* e.g. a chunk's CRC: after the verdict */
+        printf("provenance (unsigned text chunks)\n%s", text);
         free(text);
-        return 0;
+        return invalid ? T2V_EINPUT : 0;
+    }
+    case FILE_MP4: case FILE_Y4M: case FILE_C2PA: {
+        int invalid = 0, k = kind == FILE_MP4 ? 'm' : kind == FILE_Y4M ? 'y' : 's';
+        printf("%s\n", path);
+        if (sign_info(path, k, stdout, &invalid, &e)) return die(&e);
+        return invalid ? T2V_EINPUT : 0;
     }
     case FILE_ZIP: case FILE_SAFETENSORS: case FILE_ST_INDEX: case FILE_GGUF: break;
     case FILE_EMPTY: t2v_fail(&e, T2V_EINPUT, "%s: the file is empty; %s", path, accepts); return die(&e);
@@ -299,14 +313,6 @@ static int info_file(const char *path) {
     case FILE_JSON:
         t2v_fail(&e, T2V_EINPUT, "%s is a JSON file, not a checkpoint; for a model's config.json run `t2v info "
                  "--config %s` (sizes, FLOPs, memory); %s", path, path, accepts);
-        return die(&e);
-    case FILE_MP4:
-        t2v_fail(&e, T2V_EINPUT, "%s is an MP4 video; its provenance is in the PNG files and the .json sidecar "
-                 "written beside it; %s", path, accepts);
-        return die(&e);
-    case FILE_Y4M:
-        t2v_fail(&e, T2V_EINPUT, "%s is a Y4M video; its provenance is in the PNG files and the .json sidecar "
-                 "written beside it; %s", path, accepts);
         return die(&e);
     case FILE_TEXT:
         t2v_fail(&e, T2V_EINPUT, "%s is a text file, not a safetensors, .pth or PNG file; %s", path, accepts);
@@ -350,7 +356,8 @@ int cmd_info(int argc, char **argv, App *app) {
     if (argc == 1 && argv[0][0] != '-' && !platform_is_dir(argv[0])) return info_file(argv[0]);
     if (argc >= 1) return cmd_info_model(argc, argv); /* model tree, FLOPs, memory: cmd_info.c */
     return usage_error("%s", "info: usage: t2v info (--model DIR | --config config.json) [-W N -H N -f N] | "
-                             "t2v info FILE.safetensors | FILE.pth | FILE.gguf | FILE.png");
+                             "t2v info FILE.safetensors | FILE.pth | FILE.gguf | FILE.png | FILE.mp4 | FILE.y4m | "
+                             "FILE.c2pa");
 }
 
 /* ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cost.h"
 #include "outputs.h"
+#include "sign.h"
 #include "t2v.h"
 #include "image.h"
 #include "trace.h"
@@ -25,6 +26,9 @@ typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace, *image;
     float *pixels; /* -i: the prepared still [3, height, width] (prepare) */
     int width, height, frames, fps, formats, force, quiet;
+    const char *sign_cert, *sign_key; /* --sign-cert, --sign-key (else env, else the local chain) */
+    int no_sign, sign_on;             /* --no-sign; whether outputs are signed (prepare) */
+    C2paSigner signer;
     Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads --precision */
@@ -55,13 +59,14 @@ static int parse_formats(const char *s, int *out) {
     return *out ? 0 : -1;
 }
 
-/* The options of generate that take a value (the flags: --force, -q,
- * --quiet, -h, --help). */
+/* The options of generate that take a value (the flags: --force, --no-sign,
+ * -q, --quiet, -h, --help). */
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
     "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
-    "--context-schedule", "--riflex", "--boundary", "-i", "--image", MODEL_VALUE_OPTS, NULL};
+    "--context-schedule", "--riflex", "--boundary", "-i", "--image", "--sign-cert", "--sign-key",
+    MODEL_VALUE_OPTS, NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -77,6 +82,7 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long iv;
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
+        if (!strcmp(a, "--no-sign")) { o->no_sign = 1; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (is_help_opt(a)) { command_help("generate"); return CLI_HELP_SHOWN; }
         if (parse_model_flag(&o->margs, a)) continue;
@@ -91,6 +97,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
         else if (!strcmp(a, "-i") || !strcmp(a, "--image")) o->image = v;
+        else if (!strcmp(a, "--sign-cert")) o->sign_cert = v;
+        else if (!strcmp(a, "--sign-key")) o->sign_key = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) { /* multiples: latent_grid, from the model */
             if (parse_int(v, 16, 16384, &iv)) return usage_error("--width must be an integer in 16..16384, not '%s'", v);
             o->width = (int)iv, o->have_w = 1;
@@ -118,6 +126,8 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
             if (!strcmp(a, "--cache")) o->cache_text = v;
         }
     }
+    if (o->no_sign && (o->sign_cert || o->sign_key))
+        return usage_error("%s", "generate: --no-sign and --sign-cert/--sign-key contradict each other");
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
     if (!*o->prompt) return usage_error("%s", "generate: the prompt is empty");
     return T2V_OK;
@@ -223,6 +233,7 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set(p, "model", mp->dir, err);
     const char *files[] = {mp->config, mp->dit, mp->t5, mp->vae, mp->tokenizer};
     for (int i = 0; i < 5 && !rc; i++) rc = prov_add_model_file(p, files[i], err);
+    p->signer = o->sign_on ? &o->signer : NULL;
     return rc;
 }
 
@@ -234,6 +245,8 @@ static int write_outputs(const OutputPlan *op, const GenerateArgs *o, const Prov
     if (!rc && (fmt & FMT_SHEET))
         rc = video_write_sheet(op->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, temps, err);
     if (!rc && (fmt & FMT_Y4M)) rc = video_write_y4m(op->y4m, rgb, F, H, W, o->fps, o->force, temps, err);
+    if (!rc && (fmt & FMT_Y4M) && (fmt & FMT_C2PA)) /* Y4M has no place for a manifest: a sidecar */
+        rc = video_write_c2pa_sidecar(op->c2pa, op->y4m, p, o->force, temps, err);
     if (!rc && (fmt & FMT_MP4)) rc = video_write_mp4(op->mp4, rgb, F, H, W, o->fps, p, o->force, temps, err);
     if (!rc && (fmt & FMT_PNG)) rc = video_write_png_frames(op->frames, rgb, F, H, W, p, o->force, temps, err);
     /* the sidecar lists -o's files: the plan's "-o" names before it */
@@ -383,11 +396,15 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (!o->quiet) long_video_note(ss, g.T);
     /* in context windows the DiT sees the trained length however long the clip */
     warn_size(m, o->width, o->height, window_active(&ss->window, g.T) ? m->defaults.frames : o->frames);
+    if (!o->no_sign && c2pa_available()) o->formats |= FMT_C2PA; /* a Y4M's manifest goes to OUT.c2pa */
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
     /* the whole set, checked in the directories that now exist; a refusal
      * removes the directories this run made (empty) */
-    if ((rc = plan_outputs(op, o, &g, err))) {
+    rc = plan_outputs(op, o, &g, err);
+    /* last, the signing key (made now in the config directory when there is none) */
+    if (!rc) rc = sign_resolve(&o->signer, &o->sign_on, o->sign_cert, o->sign_key, o->no_sign, o->quiet, err);
+    if (rc) {
         if (new_dump) remove(o->dump);
         if (new_trace) remove(o->trace);
     }
@@ -485,5 +502,6 @@ int cmd_generate(int argc, char **argv, App *app) {
     outputs_free(&op);
     model_close(&m);
     free(o.pixels);
+    c2pa_signer_free(&o.signer);
     return rc ? die(&e) : 0;
 }

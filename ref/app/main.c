@@ -45,7 +45,8 @@ static int run(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2, &app);
-    return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info)", cmd);
+    if (!strcmp(cmd, "keygen")) return cmd_keygen(argc - 2, argv + 2, &app);
+    return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info, keygen)", cmd);
 }
 
 int main(int argc, char **argv) {

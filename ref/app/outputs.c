@@ -59,11 +59,13 @@ int outputs_plan(OutputPlan *p, const char *output, int formats, int F, int H, i
     snprintf(p->y4m, sizeof p->y4m, "%s.y4m", p->base);
     snprintf(p->mp4, sizeof p->mp4, "%s.mp4", p->base);
     snprintf(p->sidecar, sizeof p->sidecar, "%s.json", p->base);
+    snprintf(p->c2pa, sizeof p->c2pa, "%s.c2pa", p->base);
     /* sizes: raw RGB bounds what PNG (deflate) and MP4 store, plus headers */
     const double frame = 3.0 * H * W + 4096, nsheet = F < 8 ? F : 8;
     if (formats & FMT_APNG) rc = outputs_add(p, "-o", p->apng, F * frame, err);
     if (!rc && (formats & FMT_SHEET)) rc = outputs_add(p, "-o", p->sheet, nsheet * frame, err);
     if (!rc && (formats & FMT_Y4M)) rc = outputs_add(p, "-o", p->y4m, F * (1.5 * H * W + 6) + 64, err);
+    if (!rc && (formats & FMT_Y4M) && (formats & FMT_C2PA)) rc = outputs_add(p, "-o", p->c2pa, 65536, err);
     if (!rc && (formats & FMT_MP4)) rc = outputs_add(p, "-o", p->mp4, F * frame, err);
     for (int f = 0; !rc && (formats & FMT_PNG) && f < F; f++) {
         char name[OUT_PATH];

@@ -23,12 +23,15 @@
 #include "t2v.h"
 #include "video.h"
 
-enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16 };
+/* FMT_C2PA: with FMT_Y4M, the Y4M's signed C2PA sidecar OUT.c2pa (set by
+ * generate when it signs; not a --format name). */
+enum { FMT_PNG = 1, FMT_APNG = 2, FMT_Y4M = 4, FMT_MP4 = 8, FMT_SHEET = 16, FMT_C2PA = 32 };
 enum { OUT_PATH = 1200 };
 
 typedef struct {
     char base[1024];
-    char frames[OUT_PATH], apng[OUT_PATH], sheet[OUT_PATH], y4m[OUT_PATH], mp4[OUT_PATH], sidecar[OUT_PATH];
+    char frames[OUT_PATH], apng[OUT_PATH], sheet[OUT_PATH], y4m[OUT_PATH], mp4[OUT_PATH], sidecar[OUT_PATH],
+         c2pa[OUT_PATH];
     int formats, nframes;
     int n, cap;              /* every file of the set, in writing order       */
     char (*name)[OUT_PATH];

@@ -50,6 +50,8 @@ void tempfiles_init(TempFiles *tf) {
     const char *w = getenv("T2V_FAULT_WRITE"), *sig = getenv("T2V_FAULT_SIGNAL");
     tf->fault_write = w ? atol(w) : 0;
     tf->fault_signal = sig ? atol(sig) : 0;
+    const char *sg = getenv("T2V_FAULT_SIGN");
+    tf->fault_sign = sg ? atol(sg) : 0;
 }
 
 int tempfiles_add(TempFiles *tf, const char *path) {
@@ -139,6 +141,8 @@ typedef struct {
     FILE *f;
     int force, slot;
     TempFiles *tf;
+    int sign;               /* 'p' PNG, 'm' MP4: embed a C2PA manifest when prov->signer */
+    const Provenance *prov;
 } OutFile;
 
 /* Refuses an existing output without force; registers the temporary name. */
@@ -186,8 +190,12 @@ static int out_write(OutFile *o, const void *p, size_t n, T2vError *err) {
     return T2V_OK;
 }
 
-/* Closes (if open) and renames the temporary over the final name. On any
- * failure the temporary is removed and the final name left alone. */
+static int read_whole(const char *path, unsigned char **data, size_t *n, T2vError *err);
+static int out_sign(OutFile *o, T2vError *err);
+
+/* Closes (if open), signs (o->sign), and renames the temporary over the
+ * final name. On any failure the temporary is removed and the final name
+ * left alone. */
 static int out_commit(OutFile *o, T2vError *err) {
     int rc = T2V_OK;
     if (o->f) {
@@ -196,6 +204,7 @@ static int out_commit(OutFile *o, T2vError *err) {
         o->f = NULL;
         if (bad) rc = t2v_fail(err, T2V_ERESOURCE, "%s: write failed (disk full?)", o->tmp);
     }
+    if (!rc && o->sign && o->prov && o->prov->signer) rc = out_sign(o, err);
     if (!rc && !o->force && platform_file_exists(o->final))
         rc = t2v_fail(err, T2V_EUSAGE, "%s: appeared while writing; not overwriting it (use --force)",
                       o->final);
@@ -405,6 +414,26 @@ char *prov_params_json(const Provenance *p, int indent) {
     StrBuf b = {0};
     sb_params(&b, p, indent, 0);
     return sb_take(&b);
+}
+
+int prov_c2pa_params(const Provenance *p, ByteBuf *b) {
+    cbor_map(b, (size_t)p->n + 1);
+    for (int i = 0; i < p->n; i++) {
+        cbor_text(b, p->key[i]);
+        char *end = NULL;
+        long long v = p->is_number[i] ? strtoll(p->value[i], &end, 10) : 0;
+        if (!p->is_number[i]) cbor_text(b, p->value[i]);
+        else if (end && !*end && *p->value[i]) cbor_int(b, v);
+        else cbor_float64(b, strtod(p->value[i], NULL));
+    }
+    cbor_text(b, "models");
+    cbor_array(b, (size_t)p->n_models);
+    for (int i = 0; i < p->n_models; i++) {
+        cbor_map(b, 2);
+        cbor_text(b, "file"); cbor_text(b, p->model_file[i]);
+        cbor_text(b, "sha256"); cbor_text(b, p->model_sha256[i]);
+    }
+    return b->oom ? -1 : 0;
 }
 
 char *prov_xmp(const Provenance *p) {
@@ -640,6 +669,7 @@ static int write_png_encoded(const char *path, const StbPng *s, const Provenance
     if (!rc) rc = png_chunk(&o, "IDAT", s->idat, s->idat_len, err);
     if (!rc) rc = png_chunk(&o, "IEND", NULL, 0, err);
     if (rc) { out_abort(&o); return rc; }
+    o.sign = 'p', o.prov = prov;
     return out_commit(&o, err);
 }
 
@@ -781,6 +811,7 @@ int video_write_apng(const char *path, const uint8_t *rgb, int F, int H, int W, 
     }
     if (!rc) rc = png_chunk(&o, "IEND", NULL, 0, err);
     if (rc) { out_abort(&o); return rc; }
+    o.sign = 'p', o.prov = prov;
     return out_commit(&o, err);
 }
 
@@ -980,6 +1011,7 @@ int video_write_mp4(const char *path, const uint8_t *rgb, int F, int H, int W, i
     out_abort(&meta); /* the metadata file is only ever a temporary */
     if (!rc) rc = check_mp4(o.tmp, path, err); /* ffmpeg may exit 0 with a broken file */
     if (rc) { out_abort(&o); return rc; }
+    o.sign = 'm', o.prov = prov;
     return out_commit(&o, err);
 }
 
@@ -1151,4 +1183,66 @@ int video_read_provenance(const char *png_path, char **text, T2vError *err) {
     if (rc) { free(s); return rc; }
     *text = s;
     return T2V_OK;
+}
+
+/* ============================================================================
+ * Content Credentials (c2pa.h; docs/OUTPUTS.md): the complete temporary is
+ * read back, signed and rewritten before it joins the set, so a failed
+ * signing leaves nothing behind. */
+
+static int sign_bytes(int kind, const Provenance *p, TempFiles *tf, const unsigned char *in, size_t n,
+                      ByteBuf *out, const char *what, T2vError *err) {
+    if (tf && tf->fault_sign > 0 && --tf->fault_sign == 0)
+        return t2v_fail(err, T2V_ERESOURCE, "%s: C2PA signing failed (T2V_FAULT_SIGN)", what);
+    ByteBuf params = {0};
+    const char *when = prov_get(p, "created");
+    C2paClaimInfo ci = {"t2v", T2V_VERSION, when ? when : "", NULL, 0};
+    int rc = prov_c2pa_params(p, &params) ? t2v_fail(err, T2V_ERESOURCE, "out of memory") : T2V_OK;
+    ci.params = params.p, ci.params_len = params.n;
+    if (!rc) rc = kind == 'p' ? c2pa_sign_png(p->signer, &ci, in, n, out, err)
+                : kind == 'm' ? c2pa_sign_mp4(p->signer, &ci, in, n, out, err)
+                              : c2pa_sign_sidecar(p->signer, &ci, in, n, out, err);
+    bb_free(&params);
+    if (rc) {
+        T2vError e = *err;
+        return t2v_fail(err, rc, "%s: C2PA signing failed: %s", what, e.msg);
+    }
+    return T2V_OK;
+}
+
+static int out_sign(OutFile *o, T2vError *err) {
+    unsigned char *in = NULL;
+    size_t n = 0;
+    ByteBuf out = {0};
+    int rc = read_whole(o->tmp, &in, &n, err);
+    if (!rc) rc = sign_bytes(o->sign, o->prov, o->tf, in, n, &out, o->final, err);
+    free(in);
+    if (!rc) {
+        FILE *f = fopen(o->tmp, "wb");
+        int bad = !f || fwrite(out.p, 1, out.n, f) != out.n;
+        if (f && fclose(f) != 0) bad = 1;
+        if (bad) rc = t2v_fail(err, T2V_ERESOURCE, "%s: write failed (disk full?)", o->tmp);
+    }
+    bb_free(&out);
+    return rc;
+}
+
+int video_write_c2pa_sidecar(const char *path, const char *asset, const Provenance *p, int force,
+                             TempFiles *tf, T2vError *err) {
+    char buf[T2V_TEMP_PATH];
+    unsigned char *in = NULL;
+    size_t n = 0;
+    ByteBuf store = {0};
+    OutFile o;
+    if (!p || !p->signer) return t2v_fail(err, T2V_EUSAGE, "%s: a C2PA sidecar needs a signing key", path);
+    int rc = read_whole(tempfiles_current(tf, asset, buf), &in, &n, err);
+    if (!rc) rc = sign_bytes('s', p, tf, in, n, &store, path, err);
+    free(in);
+    if (!rc && !(rc = out_open(&o, path, force, tf, err))) {
+        rc = out_write(&o, store.p, store.n, err);
+        if (rc) out_abort(&o);
+        else rc = out_commit(&o, err);
+    }
+    bb_free(&store);
+    return rc;
 }

@@ -4,9 +4,11 @@
  * `ffmpeg` when it is on PATH), a contact sheet, and a preview picture.
  * Every output carries provenance (prompt, settings, model hashes, tool
  * version, time) and is marked as AI-generated (IPTC digitalSourceType
- * trainedAlgorithmicMedia); a JSON sidecar shaped like a C2PA actions
- * assertion lists the SHA-256 of every output. Unsigned: t2v does not claim
- * C2PA conformance. docs/OUTPUTS.md describes the formats and fields.
+ * trainedAlgorithmicMedia), as plain metadata and, when Provenance.signer
+ * is set, as a signed C2PA manifest (c2pa.h) embedded in every PNG and MP4;
+ * a JSON sidecar shaped like a C2PA actions assertion (itself unsigned)
+ * lists the SHA-256 of every output. docs/OUTPUTS.md describes the formats
+ * and fields.
  *
  * Frames are uint8 RGB, layout [F][H][W][3] (row-major, no padding).
  *
@@ -23,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "c2pa.h"
 #include "t2v.h"
 
 /* ----------------------------------------------------------------------------
@@ -50,6 +53,8 @@ typedef struct {
      * T2V_FAULT_WRITE=N fails the N-th output write as a full disk would,
      * T2V_FAULT_SIGNAL=N raises SIGINT at it (0: off). */
     long fault_write, fault_signal;
+    /* T2V_FAULT_SIGN=N: the N-th C2PA signing fails (as a bad key would). */
+    long fault_sign;
 } TempFiles;
 
 /* Also reads the fault-injection variables. */
@@ -93,6 +98,10 @@ typedef struct {
     int n_models;
     char model_file[PROV_MAX_MODELS][256]; /* base name, for the record */
     char model_sha256[PROV_MAX_MODELS][65];
+    /* Content Credentials (c2pa.h): when set, every PNG, APNG and MP4 writer
+     * embeds a signed C2PA manifest before the file is complete (a failed
+     * signing fails the write); NULL: unsigned (--no-sign). Not owned. */
+    const C2paSigner *signer;
 } Provenance;
 
 int prov_init(Provenance *p, T2vError *err);
@@ -112,6 +121,15 @@ int prov_add_model_hash(Provenance *p, const char *name, const char *sha256_hex,
 char *prov_params_json(const Provenance *p, int indent);
 /* The XMP packet (RDF/XML, UTF-8) with Iptc4xmpExt:DigitalSourceType. */
 char *prov_xmp(const Provenance *p);
+/* The parameters as the CBOR map of the C2PA assertion C2PA_PARAMS_LABEL:
+ * every field (numbers as integers or float64), then "models": [{file,
+ * sha256}]. 0, or -1 out of memory. */
+int prov_c2pa_params(const Provenance *p, ByteBuf *b);
+/* A C2PA sidecar (c2pa.h): the manifest store for the complete output
+ * `asset` (read where it is now: its temporary while a set is held),
+ * written to path like every output. Needs p->signer. */
+int video_write_c2pa_sidecar(const char *path, const char *asset, const Provenance *p, int force,
+                             TempFiles *tf, T2vError *err);
 
 #define T2V_DIGITAL_SOURCE_TYPE "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 #define T2V_PNG_KEYWORD "t2v-parameters" /* iTXt keyword of the parameters JSON */

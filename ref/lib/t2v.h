@@ -11,6 +11,7 @@
  *   vae                    latent <-> frames; owns the latent's geometry
  *   model                  one loader: a model directory -> one Model
  *   pipeline               the generation loop (pipeline_sample) and the whole run
+ *   cbor, jumbf, c2pa      Content Credentials: signed C2PA manifests (docs/OUTPUTS.md)
  */
 #ifndef T2V_T2V_H
 #define T2V_T2V_H
@@ -32,5 +33,8 @@
 #include "vae.h"
 #include "model.h"
 #include "pipeline.h"
+#include "cbor.h"
+#include "jumbf.h"
+#include "c2pa.h"
 
 #endif

@@ -81,6 +81,8 @@ for t in "${targets[@]}"; do
     done
     libs="-lm"
     grep -q T2V_OPENBLAS $srcs /dev/null 2>/dev/null && libs="$libs -lopenblas" && extra=-DT2V_OPENBLAS || extra=
+    # C2PA signing and verifying (ref/lib/c2pa_crypto.c) need libcrypto
+    grep -q T2V_C2PA $srcs /dev/null 2>/dev/null && libs="$libs -lcrypto" && extra="$extra -DT2V_C2PA"
     echo "== $t: $(echo $srcs | tr '\n' ' ')"
     if ! $CC $flags $extra -Iref/lib -Iref/app "$src" $srcs -o "$out/$t" $libs; then
         echo "NOT OK $t: build failed"; status=1; continue
@@ -99,6 +101,7 @@ for t in "${targets[@]}"; do
         *gguf*) pat='-name *.gguf' ;;
         *json*) pat='( -name *.json -o -name *.safetensors )' ;;
         *tokenizer*) pat='-name *.model' ;;
+        *c2pa*) pat='( -name *.c2pa -o -name *.png -o -name *.mp4 )' ;;
         *) pat='' ;;
     esac
     set -f  # the patterns are for find, not the shell
