@@ -92,13 +92,16 @@ static const char HELP_STAGE[] =
     "  -h, --help             this help\n";
 
 static const char HELP_COMPARE[] =
-    "usage: t2v compare A.safetensors B.safetensors [--tol FILE] [--subset]\n"
+    "usage: t2v compare A.safetensors B.safetensors [--tol FILE | --profile NAME] [--subset]\n"
     "  the error of every tensor of A against the reference B; exit 0 when at least one\n"
     "  tensor is compared, every tensor of A is in B and all are within tolerance\n"
     "\n"
     "compare options:\n"
     "  --tol FILE             tolerances: lines 'PATTERN TOL MIN_COS' ('*' matches any run,\n"
     "                         the first matching line wins, '#' comments; default 1e-4 0.99999)\n"
+    "  --profile NAME         fp32, tf32, bf16 or fp16: bounds on max|a-b|/rms and 1-cos per\n"
+    "                         stage and tensor kind for a run in that precision (docs/VERIFY.md)\n"
+    "  --profiles FILE        the profiles (default: golden/tolerances.json beside the binary)\n"
     "  --subset               tensors of A missing from B are skipped (listed), not a failure\n"
     "  -h, --help             this help\n";
 
@@ -394,6 +397,18 @@ void default_model_path(const char *argv0, char *default_model, size_t n) {
     }
 }
 
+void default_tolerances_path(const char *argv0, char *out, size_t n) {
+    char dir[4096];
+    snprintf(out, n, "golden/tolerances.json");
+    if (!exe_dir(argv0, dir, sizeof dir)) return;
+    const char *const rel[] = {"/../golden/tolerances.json", "/../../golden/tolerances.json",
+                               "/../share/t2v/tolerances.json"};
+    for (int i = 0; i < 3; i++) {
+        char cand[4200];
+        snprintf(cand, sizeof cand, "%s%s", dir, rel[i]);
+        if (platform_file_exists(cand)) { snprintf(out, n, "%s", cand); return; }
+    }
+}
 
 /* ----------------------------------------------------------------------------
  * Small parsing helpers */

@@ -18,6 +18,7 @@
 typedef struct {
     TempFiles temps;           /* removed by main's SIGINT handler */
     char default_model[4300];  /* --model when none is given (default_model_path) */
+    char tolerances[4300];     /* compare/bisect --profiles default (default_tolerances_path) */
 } App;
 int cmd_generate(int argc, char **argv, App *app);
 int cmd_tokenize(int argc, char **argv, App *app);
@@ -100,6 +101,11 @@ int make_option_dir(const char *opt, const char *dir, int quiet, T2vError *err);
  * installed PREFIX/bin/t2v), else models/demo in the current directory.
  * main() calls it once, into App.default_model. */
 void default_model_path(const char *argv0, char *out, size_t n);
+/* The default tolerance profiles (docs/VERIFY.md): golden/tolerances.json of
+ * the repository beside the binary (BIN/../golden, or BIN/../../golden for a
+ * build/ directory), BIN/../share/t2v/tolerances.json when installed, else
+ * golden/tolerances.json in the current directory. */
+void default_tolerances_path(const char *argv0, char *out, size_t n);
 
 /* ----------------------------------------------------------------------------
  * compare's tolerance file (cmd_compare.c): lines "PATTERN TOL MIN_COS",

@@ -8,10 +8,13 @@
 
 #include "cli.h"
 #include "t2v.h"
+#include "verify.h"
 
 typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
+    int dump_level, diffusers;  /* --dump-level (stage dit), --names diffusers */
+    const char *dump_blocks;    /* --dump-blocks LIST, or NULL: all */
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
 } StageArgs;
 
@@ -86,9 +89,29 @@ static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in,
     if (!rc && ci.shape[0] > dit.c.text_len)
         rc = t2v_fail(err, T2V_EINPUT, "%s: context has %lld rows, the model takes at most %d", in->path,
                       (long long)ci.shape[0], dit.c.text_len);
+    unsigned char *mask = NULL;
+    DumpTap dt;
+    memset(&dt, 0, sizeof dt);
+    if (!rc && sa->dump_level != DUMP_STAGE) { /* the op-level tap (docs/VERIFY.md) */
+        mask = (unsigned char *)t2v_malloc((size_t)dit.c.num_layers + 1, "block mask", err);
+        rc = mask ? dump_blocks_parse(sa->dump_blocks, mask, dit.c.num_layers, err) : T2V_ERESOURCE;
+        int nb = 0;
+        for (int i = 0; !rc && i < dit.c.num_layers; i++) nb += mask[i];
+        dt = (DumpTap){out, sa->dump_level, sa->diffusers, 0, mask, dit.c.num_layers, {{"", NULL, 0, 0, 0}}, 0, {0, {0}}};
+        if (!rc && !sa->quiet)
+            fprintf(stderr, "t2v: %s-level dump of %d block%s: about %.1f MB\n",
+                    sa->dump_level == DUMP_OP ? "op" : "block", nb, nb == 1 ? "" : "s",
+                    (sa->dump_level == DUMP_OP ? dump_op_bytes((int)N, dit.c.text_len, dit.c.dim, dit.c.ffn_dim, nb)
+                                               : 4 * N * dit.c.dim * nb) / 1e6);
+        if (!rc && sa->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", latent, 4, ls);
+        dit.tap = dump_tap_fn;
+        dit.tap_user = &dt;
+    }
     if (!rc)
         rc = dit_forward(&dit, latent, (int)ls[1], (int)ls[2], (int)ls[3], t, (int)nt, ctx, (int)ci.shape[0], vel,
                          err);
+    if (!rc && dt.rc) *err = dt.err, rc = dt.rc;
+    free(mask);
     int64_t vs[4] = {dit.c.out_dim, ls[1], ls[2], ls[3]};
     if (!rc) rc = tset_add_f32(out, "velocity", vel, 4, vs, err);
     free(latent);
@@ -204,7 +227,7 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--threads", NULL};
+                                             "--threads", "--dump-level", "--dump-blocks", "--names", NULL};
     memset(o, 0, sizeof *o);
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
@@ -221,7 +244,15 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--in")) o->in = v;
         else if (!strcmp(a, "--out")) o->out = v;
-        else {
+        else if (!strcmp(a, "--dump-level")) {
+            if ((o->dump_level = dump_level_parse(v)) < 0)
+                return usage_error("stage: --dump-level '%s': expected stage, block or op", v);
+        } else if (!strcmp(a, "--dump-blocks")) o->dump_blocks = v;
+        else if (!strcmp(a, "--names")) {
+            if (strcmp(v, "official") && strcmp(v, "diffusers"))
+                return usage_error("stage: --names '%s': expected official or diffusers", v);
+            o->diffusers = !strcmp(v, "diffusers");
+        } else {
             int k = parse_sampling_opt(&o->sampling, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return bad_option("stage", a, value_opts);
@@ -229,6 +260,10 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     }
     if (!o->model || !o->in || !o->out)
         return usage_error("%s", "stage: --model DIR, --in IN.safetensors and --out OUT.safetensors are required");
+    if ((o->dump_level != DUMP_STAGE || o->dump_blocks || o->diffusers) && strcmp(o->name, "dit"))
+        return usage_error("stage: --dump-level, --dump-blocks and --names are for `stage dit` (not '%s')", o->name);
+    if ((o->dump_blocks || o->diffusers) && o->dump_level == DUMP_STAGE)
+        return usage_error("%s", "stage: --dump-blocks and --names need --dump-level block or op");
     return T2V_OK;
 }
 
@@ -260,6 +295,8 @@ int cmd_stage(int argc, char **argv, App *app) {
     else if (k == 2) rc = stage_sampler(&sa, &m, &in, &out, &e);
     else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
     const char *mk[] = {"stage", "t2v_version"}, *mv[] = {sa.name, T2V_VERSION};
+    if (!rc && sa.dump_level != DUMP_STAGE && !sa.quiet)
+        fprintf(stderr, "t2v: writing %d tensors, %.2f MB, to %s\n", out.n, tset_bytes(&out) / 1e6, sa.out);
     if (!rc) rc = tset_write(&out, sa.out, mk, mv, 2, &e);
     tset_free(&out);
     st_close(&in);

@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN); /* an ffmpeg that exits early is an error, not a kill */
 #endif
     default_model_path(argc > 0 ? argv[0] : NULL, app.default_model, sizeof app.default_model);
+    default_tolerances_path(argc > 0 ? argv[0] : NULL, app.tolerances, sizeof app.tolerances);
     if (argc < 2) {
         print_help(stderr);
         return T2V_EUSAGE;

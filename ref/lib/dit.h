@@ -95,12 +95,21 @@ typedef struct {
  * "head" (N, out_dim*pt*ph*pw). For tests and --dump. */
 typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t n);
 
+/* Op-level tap (docs/VERIFY.md, `--dump-level op`): rows [row0, row0 +
+ * rows) of the tensor `name` (total_rows x cols; the FFN hidden layer comes
+ * in row chunks) under its official module path: "blocks.3.self_attn.q",
+ * "blocks.3.in" (a block's input), "blocks.3" (its output), ... */
+typedef void (*DiTTapFn)(void *user, const char *name, const float *x, int row0, int rows, int total_rows,
+                         int cols);
+
 typedef struct {
     DiTConfig c;
     DiTWeights w;
     DiTState s;
     DiTTraceFn trace;  /* may be NULL; set after dit_build (which clears it) */
     void *trace_user;
+    DiTTapFn tap;      /* may be NULL (no cost); set after dit_build */
+    void *tap_user;
 } DiT;
 
 /* The official tensors for a config (docs/MODEL.md 2.1), in module order: the
@@ -113,6 +122,9 @@ int dit_tensor_specs(const DiTConfig *c, TensorSpec *out, int cap);
 int dit_build(DiT *m, const DiTConfig *c, const TensorList *w, T2vError *err);
 /* Allocates the token buffers for up to max_tokens = f*h*w tokens. */
 int dit_reserve(DiT *m, int max_tokens, T2vError *err);
+/* The 3D RoPE tables of the patch grid (f, h, w) into m->s.rope_cos/sin
+ * (docs/MODEL.md 2.5); needs dit_reserve(m, f*h*w). For `t2v bisect`. */
+void dit_rope_tables(DiT *m, int f, int h, int w);
 void dit_free(DiT *m);
 
 /* context [L, text_dim] (L <= text_len) -> out [text_len, dim]: zero-padded
