@@ -86,9 +86,30 @@ static const char HELP_STAGE[] =
     "  --cfg G                sampler stage: guidance scale\n"
     "  --shift S              sampler stage: schedule shift\n"
     "  --sampler NAME         sampler stage: unipc or euler\n"
+    "  --dump-level L         dit stage: stage (default: velocity only), block (adds each block's\n"
+    "                         output blocks.N) or op (every op inside the blocks: norms, modulated\n"
+    "                         inputs, q/k/v, their norms, RoPE, attention, projections, FFN, and\n"
+    "                         the inputs bisect needs); sizes are printed before writing\n"
+    "  --dump-blocks LIST     dit stage: only these blocks, e.g. 0,1,29 (default: all)\n"
+    "  --names N              dit stage: official module paths (default) or diffusers\n"
     "  --threads N            threads (default: all processors)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_BISECT[] =
+    "usage: t2v bisect THEIRS.safetensors [--model DIR] [--profile NAME] [--all]\n"
+    "  THEIRS: another implementation's op-level dump of one DiT forward (tools/dump_hooks.py,\n"
+    "  official or diffusers names). Every op of every dumped block is replayed in t2v from\n"
+    "  THEIR inputs and compared with THEIR output; the first op outside the profile's op\n"
+    "  bounds is reported with its formula and worst element. Exit 0: no wrong op; 1: one found\n"
+    "\n"
+    "bisect options:\n"
+    "  --model DIR            the model THEIRS ran (default: the demo model)\n"
+    "  --profile NAME         fp32 (default), tf32, bf16 or fp16: the precision THEIRS ran in\n"
+    "  --profiles FILE        the profiles (default: golden/tolerances.json beside the binary)\n"
+    "  --all                  print every op checked, not only the wrong one\n"
+    "  --threads N            threads (default: all processors)\n"
     "  -h, --help             this help\n";
 
 static const char HELP_COMPARE[] =
@@ -142,7 +163,7 @@ static const char HELP_TAIL[] =
 
 static const struct { const char *name, *text; } HELPS[] = {
     {"generate", HELP_GENERATE}, {"stage", HELP_STAGE}, {"compare", HELP_COMPARE}, {"info", HELP_INFO},
-    {"tokenize", HELP_TOKENIZE}};
+    {"tokenize", HELP_TOKENIZE}, {"bisect", HELP_BISECT}};
 enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
 
 static const char *help_text(const char *cmd) {

@@ -25,6 +25,8 @@ int cmd_tokenize(int argc, char **argv, App *app);
 int cmd_stage(int argc, char **argv, App *app);
 int cmd_compare(int argc, char **argv, App *app);
 int cmd_info(int argc, char **argv, App *app);
+int cmd_bisect(int argc, char **argv, App *app);      /* cmd_bisect.c, docs/VERIFY.md */
+int cmd_golden_pack(int argc, char **argv, App *app); /* cmd_pack.c, docs/VERIFY.md */
 /* `t2v info --model DIR | --config FILE [-W -H -f ...]` (cmd_info.c). */
 int cmd_info_model(int argc, char **argv);
 

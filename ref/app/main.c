@@ -48,6 +48,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "stage")) return cmd_stage(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2, &app);
+    if (!strcmp(cmd, "bisect")) return cmd_bisect(argc - 2, argv + 2, &app);
+    if (!strcmp(cmd, "golden-pack")) return cmd_golden_pack(argc - 2, argv + 2, &app);
     if (cmd[0] == '-') return cmd_generate(argc - 1, argv + 1, &app);
-    return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info)", cmd);
+    return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info, bisect, golden-pack)", cmd);
 }
