@@ -243,6 +243,17 @@ static int check_op(Bisect *b, int blk, const OpDef *op, T2vError *err) {
     return rc;
 }
 
+/* Whether the dump holds any tensor of block blk. */
+static int block_present(const Bisect *b, int blk) {
+    char p[32];
+    int n = snprintf(p, sizeof p, "blocks.%d", blk);
+    for (int i = 0; i < b->st->tensors.n; i++) {
+        const char *s = b->st->tensors.names[i];
+        if (!strncmp(s, p, (size_t)n) && (s[n] == 0 || s[n] == '.')) return 1;
+    }
+    return 0;
+}
+
 /* The latent's [C, T, H, W] of patch_embedding.in -> the patch grid. */
 static void find_grid(Bisect *b) {
     const Tensor *t = tl_find(&b->st->tensors, "patch_embedding.in");
@@ -295,14 +306,17 @@ int cmd_bisect(int argc, char **argv, App *app) {
     }
     printf("bisect %s (%s names) against %s, profile %s\n", file, b.diffusers ? "diffusers" : "official", model,
            profile);
+    int nblocks = 0;
     for (int blk = 0; blk < dit.c.num_layers && !rc && !wrong; blk++)
-        for (int k = 0; k < NOPS && !rc && !wrong; k++) {
+        for (int k = 0; k < NOPS && !rc && !wrong && block_present(&b, blk); k++) {
+            nblocks += k == 0;
             int r = check_op(&b, blk, &BLOCK_OPS[k], &e);
             if (r < -1) rc = e.code ? e.code : T2V_ERESOURCE;
             else if (r == 0) wrong = 1;
         }
     if (!rc && !wrong)
-        printf("no wrong op: %d ops checked, %d skipped (not in %s)%s\n", b.checked, b.skipped, file,
+        printf("no wrong op: %d ops of %d block%s checked, %d skipped (not in %s)%s\n", b.checked, nblocks,
+               nblocks == 1 ? "" : "s", b.skipped, file,
                b.grid[0] ? "" : "; RoPE not checked: no patch_embedding.in (the latent) in the dump");
     dit_free(&dit);
     ckpt_close(&ck);

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Goldens for the verification kit (docs/VERIFY.md, golden/README.md
+"verify"), from tools/reference/wan_module.py (the official module tree on
+the float64 reference math, with the CPU emulation of GPU numerics and the
+planted bugs) and tools/dump_hooks.py. Writes golden/verify/:
+
+  velocity.<run>.safetensors   `velocity` of the tiny DiT (golden/dit's
+      2-layer dim-64 model, case tiny_a's inputs) for run = fp64 (the
+      reference), fp32, tf32, bf16, fp16 and the planted bugs bf16_rope,
+      bf16_modswap, bf16_eps, fp32_eps, bf16_noresid: `t2v compare --profile`
+      must pass the correct runs and fail the bugs (tests/test_verify.c)
+  in.safetensors                latent, timestep, context for golden/models/tiny
+  dump.<run>.safetensors       op-level dumps of block 1 of golden/models/tiny
+      on in.safetensors (tools/dump_hooks.py, official names) for run =
+      bf16, fp32 (correct), fp32_rope, fp32_eps, fp32_modswap, fp32_noresid,
+      bf16_rope, bf16_modswap, bf16_noresid, bf16_eps;
+  dump.diffusers.<run>.safetensors  bf16 and bf16_rope renamed to
+      diffusers' module names, without the RoPE outputs (diffusers applies
+      RoPE inside its attention processor)
+"""
+import json
+import os
+import re
+import sys
+
+import torch
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(here)
+sys.path.insert(0, here)
+import st  # noqa: E402
+import golden_dit  # noqa: E402
+from dump_hooks import DumpHooks  # noqa: E402
+from reference.wan_module import Numerics, WanModel  # noqa: E402
+
+OUT = os.path.join(root, "golden", "verify")
+RUNS = {"fp64": ("fp64", ()), "fp32": ("fp32", ()), "tf32": ("tf32", ()), "bf16": ("bf16", ()),
+        "fp16": ("fp16", ()), "bf16_rope": ("bf16", ("rope+1",)), "bf16_modswap": ("bf16", ("mod_swap",)),
+        "bf16_eps": ("bf16", ("eps",)), "fp32_eps": ("fp32", ("eps",)), "bf16_noresid": ("bf16", ("no_residual",)),
+        "fp32_rope": ("fp32", ("rope+1",)), "fp32_modswap": ("fp32", ("mod_swap",)),
+        "fp32_noresid": ("fp32", ("no_residual",))}
+
+# official suffix (after blocks.N.) -> diffusers', written independently of
+# ref/app/verify.c from diffusers' WanTransformerBlock (attn1, attn2, norm2
+# before cross-attention, norm3 before the FFN, ffn.net.0.proj / net.2)
+DIFFUSERS = {"e": "temb", "norm1": "norm1", "norm3.in": "norm2.in", "norm3": "norm2", "norm2.in": "norm3.in",
+             "norm2": "norm3", "ffn.in": "ffn.in", "ffn.0": "ffn.net.0.proj", "ffn.1": "ffn.net.0",
+             "ffn.2": "ffn.net.2", "in": "in"}
+for a, b in (("self_attn", "attn1"), ("cross_attn", "attn2")):
+    DIFFUSERS.update({a + ".in": b + ".in", a + ".context": b + ".context", a + ".o.in": b + ".to_out.0.in",
+                      a + ".o": b + ".to_out.0"})
+    for x in "qkv":
+        DIFFUSERS[a + "." + x] = b + ".to_" + x
+    for x in ("norm_q", "norm_k"):
+        DIFFUSERS[a + "." + x] = b + "." + x
+
+
+def to_diffusers(dump):
+    out = {}
+    for name, t in dump.items():
+        m = re.match(r"(blocks\.\d+)(?:\.(.*))?$", name)
+        if not m:
+            out[name] = t
+        elif m.group(2) is None:
+            out[name] = t
+        elif m.group(2) in DIFFUSERS:
+            out[m.group(1) + "." + DIFFUSERS[m.group(2)]] = t
+    return out
+
+
+def velocity_runs():
+    g = torch.Generator().manual_seed(11)
+    sd = golden_dit.write_dit_checkpoint.random_weights(golden_dit.TINY, seed=7)
+    latent = torch.randn((16, 3, 8, 8), generator=g, dtype=torch.float64).float()
+    context = torch.randn((7, golden_dit.TINY["text_dim"]), generator=g, dtype=torch.float64).float()
+    for run, (mode, bugs) in RUNS.items():
+        if run.startswith("fp32_") and run != "fp32_eps":
+            continue
+        m = WanModel(golden_dit.TINY, Numerics(mode, bugs)).load(sd)
+        with torch.no_grad():
+            v = m([latent], torch.tensor([937.0]), [context])[0]
+        st.save(os.path.join(OUT, "velocity.%s.safetensors" % run), {"velocity": v.float()},
+                {"mode": mode, "bugs": ",".join(bugs) or "none"})
+
+
+def dumps():
+    model = os.path.join(root, "golden", "models", "tiny")
+    cfg = json.load(open(os.path.join(model, "config.json")))
+    sd = {k: torch.from_numpy(v.astype("float32"))
+          for k, v in st.load(os.path.join(model, "diffusion_pytorch_model.safetensors"))[0].items()}
+    g = torch.Generator().manual_seed(28)
+    latent = torch.randn((cfg["in_dim"], 2, 4, 4), generator=g, dtype=torch.float64).float()
+    context = torch.randn((5, cfg["text_dim"]), generator=g, dtype=torch.float64).float()
+    st.save(os.path.join(OUT, "in.safetensors"),
+            {"latent": latent, "timestep": torch.tensor([937.0]), "context": context})
+    for run in ("bf16", "fp32", "fp32_rope", "fp32_eps", "fp32_modswap", "fp32_noresid", "bf16_rope",
+                "bf16_modswap", "bf16_noresid", "bf16_eps"):
+        mode, bugs = RUNS[run]
+        m = WanModel(cfg, Numerics(mode, bugs)).load(sd)
+        with DumpHooks(m, blocks={1}) as d, torch.no_grad():
+            m([latent], torch.tensor([937.0]), [context])
+        meta = {"mode": mode, "bugs": ",".join(bugs) or "none", "made_by": "tools/golden_verify.py"}
+        st.save(os.path.join(OUT, "dump.%s.safetensors" % run), d.out, meta)
+        if run in ("bf16", "bf16_rope"):
+            dd = {k: v for k, v in to_diffusers(d.out).items() if ".rope_" not in k}
+            st.save(os.path.join(OUT, "dump.diffusers.%s.safetensors" % run), dd, meta)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
+    velocity_runs()
+    dumps()
+
+
+if __name__ == "__main__":
+    main()
