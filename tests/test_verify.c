@@ -110,8 +110,10 @@ static void test_profiles_vs_measured(void) {
         int pass = m->rel <= r->tol && (m->omc < 0 || m->omc <= omc_bound);
         /* a correct run passes with margin: twice the figure still passes */
         int margin = !m->pass || (2 * m->rel <= r->tol && (m->omc < 0 || 2 * m->omc <= omc_bound));
-        CHECK(pass == m->pass && margin, "profile %s, %s: %s rel %.1e (bound %.0e), 1-cos %.0e (bound %.1e): %s",
-              m->profile, m->tensor, m->what, m->rel, r->tol, m->omc, omc_bound,
+        char omc[32] = "not measured";
+        if (m->omc >= 0) snprintf(omc, sizeof omc, "%.0e", m->omc);
+        CHECK(pass == m->pass && margin, "profile %s, %s: %s rel %.1e (bound %.0e), 1-cos %s (bound %.1e): %s",
+              m->profile, m->tensor, m->what, m->rel, r->tol, omc, omc_bound,
               m->pass ? "passes with margin >= 2" : "fails");
     }
 }
@@ -250,6 +252,73 @@ static void test_dump_and_bisect(void) {
     CHECK(rc == 1 && strstr(g_out, "no op"), "bisect of a file without op tensors: exit 1, says so (%d)", rc);
 }
 
+/* ----------------------------------------------------------------------------
+ * golden-pack and tools/check_pack.py */
+
+/* PACK/dit.safetensors with velocity[k] moved by `by` times the rms, to OUT. */
+static int perturbed_copy(const char *in, const char *out, double by) {
+    SafeTensors st;
+    T2vError e = {0, {0}};
+    if (st_open(&st, in, &e)) return -1;
+    StItem items[8];
+    Tensor copies[8];
+    float *v = NULL;
+    int n = st.tensors.n < 8 ? st.tensors.n : 8;
+    for (int i = 0; i < n; i++) {
+        copies[i] = st.tensors.tensors[i];
+        items[i].name = st.tensors.names[i];
+        items[i].t = &copies[i];
+        if (!strcmp(st.tensors.names[i], "velocity")) {
+            int64_t m = tensor_numel(&copies[i]);
+            v = tensor_to_f32_alloc(&copies[i], &e);
+            double ss = 0;
+            for (int64_t k = 0; v && k < m; k++) ss += (double)v[k] * v[k];
+            if (v) v[m / 2] += (float)(by * sqrt(ss / (double)m));
+            copies[i].data = v;
+        }
+    }
+    int rc = v ? st_write(out, items, n, NULL, NULL, 0, &e) : -1;
+    free(v);
+    st_close(&st);
+    return rc;
+}
+
+static void test_golden_pack(void) {
+    int rc = run("'%s' golden-pack --model " MODEL " -W 32 -H 32 -f 5 --steps 2 --seed 3 -o '%s/pack' -q", g_bin, g_tmp);
+    CHECK(rc == 0, "golden-pack -W 32 -H 32 -f 5 --steps 2: exit %d", rc);
+    rc = run("grep -c '\"sha256\": \"[0-9a-f]\\{64\\}\"' '%s/pack/manifest.json'", g_tmp);
+    int tensors = atoi(g_out);
+    rc = rc ? rc : run("grep -c '\"golden/models/tiny/.*\": \"[0-9a-f]\\{64\\}\"' '%s/pack/manifest.json'", g_tmp);
+    CHECK(rc == 0 && tensors == 17 + 1 && atoi(g_out) == 6,
+          "manifest: sha256 of the 17 tensors, the profiles (%d) and the 6 model files (%d)", tensors, atoi(g_out));
+    rc = run("'%s' golden-pack --model " MODEL " -W 32 -H 32 -f 5 --steps 2 -o '%s/pack' -q", g_bin, g_tmp);
+    CHECK(rc == 1 && strstr(g_out, "--force"), "golden-pack over a pack without --force: usage error (%d)", rc);
+    /* the pack's stage files are `t2v stage` inputs: stage dit reproduces velocity */
+    rc = run("'%s' stage dit --model " MODEL " --in '%s/pack/dit.safetensors' --out '%s/v.safetensors' -q", g_bin, g_tmp,
+             g_tmp);
+    rc = rc ? rc : run("'%s' compare '%s/v.safetensors' '%s/pack/dit.safetensors' --subset --profile fp32", g_bin, g_tmp,
+                       g_tmp);
+    CHECK(rc == 0 && strstr(g_out, "1 compared, 0 over"), "stage dit on PACK/dit.safetensors: velocity as packed");
+    if (run("/usr/bin/python3 -c 'import numpy'") != 0) {
+        printf("skipped tools/check_pack.py checks: /usr/bin/python3 with numpy not found\n");
+        return;
+    }
+    rc = run("/usr/bin/python3 tools/check_pack.py '%s/pack' '%s/pack/t5.safetensors' '%s/pack/dit.safetensors' "
+             "'%s/pack/sampler.safetensors' '%s/pack/vae-decode.safetensors'", g_tmp, g_tmp, g_tmp, g_tmp, g_tmp);
+    CHECK(rc == 0 && strstr(g_out, "intact") && strstr(g_out, " 0 problems"), "check_pack.py: the pack vs itself passes");
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/pack/dit.safetensors", g_tmp);
+    snprintf(b, sizeof b, "%s/theirs.safetensors", g_tmp);
+    rc = perturbed_copy(a, b, 1e-3); /* 1e-3 rms at one element: 50x fp32's 2e-5 */
+    rc = rc ? rc : run("/usr/bin/python3 tools/check_pack.py '%s/pack' '%s' --profile fp32", g_tmp, b);
+    CHECK(rc == 1 && strstr(g_out, "NOT OK velocity"), "check_pack.py: velocity moved by 1e-3 rms fails fp32 (%d)", rc);
+    rc = run("/usr/bin/python3 tools/check_pack.py '%s/pack' '%s' --profile bf16", g_tmp, b);
+    CHECK(rc == 0 && strstr(g_out, "ok     velocity"), "check_pack.py: the same passes bf16 (4e-2) (%d)", rc);
+    rc = run("f='%s/pack/vae-decode.safetensors'; printf 'X' | dd of=\"$f\" bs=1 seek=$(($(stat -c %%s \"$f\") - 9)) "
+             "conv=notrunc 2>/dev/null && /usr/bin/python3 tools/check_pack.py '%s/pack'", g_tmp, g_tmp);
+    CHECK(rc == 1 && strstr(g_out, "differs from the manifest"), "check_pack.py: a damaged pack file is named (%d)", rc);
+}
+
 int main(int argc, char **argv) {
     const char *env = getenv("T2V_BIN");
     if (env && *env) snprintf(g_bin, sizeof g_bin, "%s", env);
@@ -270,6 +339,7 @@ int main(int argc, char **argv) {
     else {
         test_compare_profile();
         test_dump_and_bisect();
+        test_golden_pack();
     }
     run("rm -rf '%s'", g_tmp);
     return h_finish();

@@ -112,6 +112,29 @@ static const char HELP_BISECT[] =
     "  --threads N            threads (default: all processors)\n"
     "  -h, --help             this help\n";
 
+static const char HELP_PACK[] =
+    "usage: t2v golden-pack -o PACK_DIR [--model DIR] [-W N -H N -f N] [--steps N] [--seed N] [options]\n"
+    "  one generation written as a golden pack for another implementation's tests: one file\n"
+    "  per stage (t5, dit, sampler, vae-decode) with that stage's inputs and outputs under the\n"
+    "  names `t2v stage` uses, the tolerance profiles, and manifest.json (settings, tool\n"
+    "  version, sha256 of the model files and of every tensor); tools/check_pack.py (NumPy\n"
+    "  only) checks a port's outputs against it (docs/VERIFY.md)\n"
+    "\n"
+    "golden-pack options:\n"
+    "  -o, --output DIR       the pack directory (required; created one level deep)\n"
+    "  --model DIR            model directory (default: the demo model)\n"
+    "  -p, --prompt TEXT      prompt (default: \"" "a red circle moving to the right" "\")\n"
+    "  -n, --negative TEXT    negative prompt (default: the model's)\n"
+    "  -W, -H, -f N           width, height, frames (default: the model's)\n"
+    "  --seed N               noise seed (default 42)\n"
+    "  --steps N              sampling steps, at most 60 (default: the model's)\n"
+    "  --cfg G, --shift S, --sampler NAME   as generate\n"
+    "  --profiles FILE        the profiles copied into the pack (default: golden/tolerances.json)\n"
+    "  --threads N            threads (default: all processors)\n"
+    "  --force                overwrite a pack in DIR\n"
+    "  -q, --quiet            no progress\n"
+    "  -h, --help             this help\n";
+
 static const char HELP_COMPARE[] =
     "usage: t2v compare A.safetensors B.safetensors [--tol FILE | --profile NAME] [--subset]\n"
     "  the error of every tensor of A against the reference B; exit 0 when at least one\n"
@@ -163,7 +186,7 @@ static const char HELP_TAIL[] =
 
 static const struct { const char *name, *text; } HELPS[] = {
     {"generate", HELP_GENERATE}, {"stage", HELP_STAGE}, {"compare", HELP_COMPARE}, {"info", HELP_INFO},
-    {"tokenize", HELP_TOKENIZE}, {"bisect", HELP_BISECT}};
+    {"tokenize", HELP_TOKENIZE}, {"bisect", HELP_BISECT}, {"golden-pack", HELP_PACK}};
 enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
 
 static const char *help_text(const char *cmd) {

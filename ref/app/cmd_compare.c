@@ -94,7 +94,7 @@ static int compare_one(const char *name, const Tensor *ta, const Tensor *tb, con
     }
     ErrStats s;
     err_stats(&s, x, y, tensor_numel(ta), tol);
-    int ok = err_ok(&s, tol, min_cos);
+    int ok = err_ok(&s, tol, min_cos) || (tol == 0 && !s.nonfinite && s.max_abs == 0); /* exact rules */
     printf("%-28s %-18s %12.4e %10.3e %13.10f  %s (tol %.0e", name, shp, s.max_abs, s.rel, s.cosine,
            ok ? "ok" : "NOT OK", tol);
     if (min_cos < 1) printf(", 1-cos %.1e <= %.1e)\n", 1.0 - s.cosine, 1.0 - min_cos);
