@@ -225,6 +225,15 @@ static void test_dump_and_bisect(void) {
              g_tmp);
     CHECK(rc == 1 && strstr(g_out, "stage dit"), "--dump-level on stage t5: usage error (%d)", rc);
 
+    rc = run("'%s' generate --model " MODEL " -p 'a cat' --steps 2 -o '%s/g/x' --dump '%s/g' --dump-level op "
+             "--dump-blocks 1 --names diffusers", g_bin, g_tmp, g_tmp);
+    CHECK(rc == 0 && strstr(g_out, "--dump-level op: the first DiT forward's tensors of 1 block, about"),
+          "generate --dump-level op --dump-blocks 1 --names diffusers: size printed first (exit %d)", rc);
+    rc = run("'%s' bisect '%s/g/dump.safetensors' --model " MODEL, g_bin, g_tmp);
+    CHECK(rc == 0 && strstr(g_out, "diffusers names") && strstr(g_out, "no wrong op: 27 ops of 1 block"),
+          "bisect of generate's op dump (diffusers names): no wrong op (exit %d)", rc);
+    rc = run("'%s' generate --model " MODEL " -p 'a cat' --steps 2 -o '%s/g/y' --dump-level op", g_bin, g_tmp);
+    CHECK(rc == 1 && strstr(g_out, "need --dump DIR"), "generate --dump-level without --dump: usage error (%d)", rc);
     static const struct { const char *dump, *profile, *want; } B[] = {
         {"fp32", "fp32", NULL}, {"bf16", "bf16", NULL}, {"diffusers.bf16", "bf16", NULL},
         {"fp32_rope", "fp32", "blocks.1.self_attn.rope_q (rope)"},

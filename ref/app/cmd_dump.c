@@ -25,6 +25,8 @@ int dump_tap_add(DumpTap *d, const char *name, const float *x, int ndim, const i
     char out[64];
     if (d->diffusers) dump_name_to_diffusers(name, out, sizeof out);
     else snprintf(out, sizeof out, "%s", name);
+    for (int i = 0; i < d->set->n; i++) /* the first one kept (the conditional context, not the negative) */
+        if (!strcmp(d->set->names[i], out)) return d->rc;
     if (!d->rc) d->rc = tset_add_f32(d->set, out, x, ndim, shape, &d->err);
     return d->rc;
 }

@@ -19,6 +19,7 @@
 #include "outputs.h"
 #include "t2v.h"
 #include "trace.h"
+#include "verify.h"
 
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
@@ -27,6 +28,8 @@ typedef struct {
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
+    int dump_level, diffusers;     /* --dump-level, --names diffusers (docs/VERIFY.md) */
+    const char *dump_blocks;       /* --dump-blocks LIST, or NULL: all */
     RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
 } GenerateArgs;
 
@@ -55,7 +58,7 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", NULL};
+    "--sampler", "--threads", "--dump-level", "--dump-blocks", "--names", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -81,6 +84,15 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
         else if (!strcmp(a, "--dump")) o->dump = v;
+        else if (!strcmp(a, "--dump-level")) {
+            if ((o->dump_level = dump_level_parse(v)) < 0)
+                return usage_error("generate: --dump-level '%s': expected stage, block or op", v);
+        } else if (!strcmp(a, "--dump-blocks")) o->dump_blocks = v;
+        else if (!strcmp(a, "--names")) {
+            if (strcmp(v, "official") && strcmp(v, "diffusers"))
+                return usage_error("generate: --names '%s': expected official or diffusers", v);
+            o->diffusers = !strcmp(v, "diffusers");
+        }
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
         else if (!strcmp(a, "-W") || !strcmp(a, "--width")) { /* multiples: latent_grid, from the model */
@@ -106,6 +118,10 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
             if (k == 0) return bad_option("generate", a, GEN_VALUE_OPTS); /* listed above, not parsed: a bug */
         }
     }
+    if ((o->dump_level != DUMP_STAGE || o->dump_blocks || o->diffusers) && !o->dump)
+        return usage_error("%s", "generate: --dump-level, --dump-blocks and --names need --dump DIR");
+    if ((o->dump_blocks || o->diffusers) && o->dump_level == DUMP_STAGE)
+        return usage_error("%s", "generate: --dump-blocks and --names need --dump-level block or op");
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
     if (!*o->prompt) return usage_error("%s", "generate: the prompt is empty");
     return T2V_OK;
@@ -238,7 +254,8 @@ static void report_outputs(const OutputPlan *op) {
 
 /* --dump DIR: every stage's tensors in one safetensors file (names:
  * docs/MODEL.md, stage tensors). */
-static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temps, T2vError *err) {
+static int write_dump(const GenerateArgs *o, const GenResult *r, const TensorSet *ops, TempFiles *temps,
+                      T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     const LatentGrid *g = &r->grid;
     char path[1200];
@@ -261,6 +278,10 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     }
     if (!rc) rc = tset_add_f32(&ts, "latent.final", r->latent, 4, lat, err);
     if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
+    for (int i = 0; !rc && ops && i < ops->n; i++) /* --dump-level: the first DiT forward's taps */
+        rc = tset_add_f32(&ts, ops->names[i], (const float *)ops->t[i].data, ops->t[i].ndim, ops->t[i].shape, err);
+    if (!rc && ops && !o->quiet)
+        fprintf(stderr, "t2v: --dump: %d tensors, %.2f MB\n", ts.n, tset_bytes(&ts) / 1e6);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
     snprintf(steps, sizeof steps, "%d", ss->steps);
@@ -312,6 +333,21 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     }
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
+    if (o->dump_level != DUMP_STAGE) { /* the size of the DiT taps, before any work (docs/VERIFY.md) */
+        unsigned char *mask = (unsigned char *)t2v_malloc((size_t)m->dit.num_layers + 1, "block mask", err);
+        if (!mask || (rc = dump_blocks_parse(o->dump_blocks, mask, m->dit.num_layers, err))) {
+            free(mask);
+            return mask ? rc : T2V_ERESOURCE;
+        }
+        int nb = 0, N = (g.T / m->dit.patch_t) * (g.h / m->dit.patch_h) * (g.w / m->dit.patch_w);
+        for (int i = 0; i < m->dit.num_layers; i++) nb += mask[i];
+        free(mask);
+        int64_t bytes = o->dump_level == DUMP_OP ? dump_op_bytes(N, m->dit.text_len, m->dit.dim, m->dit.ffn_dim, nb)
+                                                 : 4 * (int64_t)N * m->dit.dim * nb;
+        if (!o->quiet)
+            fprintf(stderr, "t2v: --dump-level %s: the first DiT forward's tensors of %d block%s, about %.1f MB\n",
+                    o->dump_level == DUMP_OP ? "op" : "block", nb, nb == 1 ? "" : "s", bytes / 1e6);
+    }
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
                         "\"preview_factors\" to the model's t2v.json)", g.C);
@@ -342,7 +378,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
 
 /* The files, all or none: written under temporary names, renamed together. */
 static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m, const GenResult *r,
-                     const Provenance *p, Trace *trace, TempFiles *temps, T2vError *err) {
+                     const TensorSet *ops, const Provenance *p, Trace *trace, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     int rc = tempfiles_hold(temps, op->n, err);
     if (!rc && trace) {
@@ -356,13 +392,42 @@ static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m
         if (!rgb) rc = T2V_ERESOURCE;
         else video_to_u8(r->video, o->frames, o->height, o->width, rgb);
     }
-    if (!rc && o->dump) rc = write_dump(o, r, temps, err);
+    if (!rc && o->dump) rc = write_dump(o, r, ops, temps, err);
     if (!rc) rc = write_outputs(op, o, p, rgb, temps, err);
     free(rgb);
     if (!rc) rc = tempfiles_commit(temps, err);
     else tempfiles_discard(temps);
     if (!rc) outputs_remove_old(op);
     if (!rc && !o->quiet) report_outputs(op);
+    return rc;
+}
+
+/* --dump-level block|op: the sampler's first DiT forward (noise, the first
+ * timestep, the prompt's context) run once more with the op-level tap; the
+ * same inputs give the same bits as in the run. */
+static int dump_first_forward(const GenerateArgs *o, const Model *m, const GenResult *r, TensorSet *ops,
+                              T2vError *err) {
+    Checkpoint ck;
+    DiT dit;
+    int rc = model_load_dit(m, &ck, &dit, err);
+    if (rc) return rc;
+    const LatentGrid *g = &r->grid;
+    unsigned char *mask = (unsigned char *)t2v_malloc((size_t)dit.c.num_layers + 1, "block mask", err);
+    float *v = mask ? (float *)t2v_malloc((size_t)g->n * sizeof(float), "velocity", err) : NULL;
+    rc = v ? dump_blocks_parse(o->dump_blocks, mask, dit.c.num_layers, err) : T2V_ERESOURCE;
+    DumpTap dt;
+    memset(&dt, 0, sizeof dt);
+    dt.set = ops, dt.level = o->dump_level, dt.diffusers = o->diffusers, dt.blocks = mask;
+    dt.num_layers = dit.c.num_layers;
+    int64_t ls[4] = {g->C, g->T, g->h, g->w};
+    if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", r->noise, 4, ls);
+    dit.tap = dump_tap_fn, dit.tap_user = &dt;
+    if (!rc) rc = dit_forward(&dit, r->noise, g->T, g->h, g->w, &r->timesteps[0], 1, r->context, r->L, v, err);
+    if (!rc && dt.rc) *err = dt.err, rc = dt.rc;
+    free(v);
+    free(mask);
+    dit_free(&dit);
+    ckpt_close(&ck);
     return rc;
 }
 
@@ -378,10 +443,15 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
-    int rc = make_provenance(&p, &m->paths, o, o->negative, err);
+    TensorSet ops; /* --dump-level block|op: the DiT's taps of its first forward */
+    memset(&ops, 0, sizeof ops);
+    int rc = T2V_OK;
+    if (!rc) rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
-    if (!rc) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
+    if (!rc && o->dump_level != DUMP_STAGE) rc = dump_first_forward(o, m, &r, &ops, err);
+    if (!rc) rc = write_set(op, o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, &p, gw.trace, temps, err);
+    tset_free(&ops);
     prov_free(&p);
     trace_free(&trace);
     gen_result_free(&r);
