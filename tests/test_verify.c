@@ -223,7 +223,18 @@ static void test_dump_and_bisect(void) {
           "--dump-level block: the block outputs only");
     rc = run("'%s' stage t5 --model " MODEL " --in " V "in.safetensors --out '%s/t.safetensors' --dump-level op", g_bin,
              g_tmp);
-    CHECK(rc == 1 && strstr(g_out, "stage dit"), "--dump-level on stage t5: usage error (%d)", rc);
+    CHECK(rc == 1 && strstr(g_out, "stage dit"), "--dump-level op on stage t5: usage error (%d)", rc);
+    rc = run("'%s' stage t5 --model " MODEL " --in golden/pipeline/case_a.safetensors --out '%s/t.safetensors' "
+             "--dump-level block", g_bin, g_tmp);
+    int printed = strstr(g_out, "writing 3 tensors") != NULL;
+    rc = rc ? rc : run("'%s' info '%s/t.safetensors'", g_bin, g_tmp);
+    CHECK(rc == 0 && printed && strstr(g_out, "blocks.0 ") && strstr(g_out, "blocks.1 "),
+          "stage t5 --dump-level block: blocks.0, blocks.1 and context, size printed");
+    rc = run("'%s' stage vae-decode --model " MODEL " --in " V "in.safetensors --out '%s/vd.safetensors' "
+             "--dump-level block -q", g_bin, g_tmp);
+    rc = rc ? rc : run("'%s' info '%s/vd.safetensors'", g_bin, g_tmp);
+    CHECK(rc == 0 && strstr(g_out, "conv2 ") && strstr(g_out, "decoder.middle.2 ") && strstr(g_out, "decoder.head ") &&
+          strstr(g_out, "22 tensors"), "stage vae-decode --dump-level block: conv2 and every decoder layer");
 
     rc = run("'%s' generate --model " MODEL " -p 'a cat' --steps 2 -o '%s/g/x' --dump '%s/g' --dump-level op "
              "--dump-blocks 1 --names diffusers", g_bin, g_tmp, g_tmp);

@@ -33,8 +33,23 @@ static int32_t *read_tokens(const SafeTensors *st, const char *name, int *L, T2v
     return ids;
 }
 
+/* --dump-level block on stage t5: each encoder block's output, `blocks.N`
+ * [L, dim] (the official T5Encoder's module names). */
+typedef struct {
+    TensorSet *set;
+    int rc;
+    T2vError err;
+} T5Dump;
+
+static void t5_dump_hook(void *ctx, int layer, const float *x, int L, int dim) {
+    T5Dump *d = (T5Dump *)ctx;
+    char name[32];
+    int64_t shape[2] = {L, dim};
+    snprintf(name, sizeof name, "blocks.%d", layer);
+    if (!d->rc) d->rc = tset_add_f32(d->set, name, x, 2, shape, &d->err);
+}
+
 static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
-    (void)sa;
     int L;
     int32_t *ids = read_tokens(in, "tokens", &L, err);
     if (!ids) return err->code;
@@ -43,7 +58,10 @@ static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, 
     int rc = model_load_t5(m, &ck, &t5, err);
     if (rc) { free(ids); return rc; }
     float *ctx = (float *)t2v_malloc((size_t)L * t5_dim(&t5) * sizeof(float), "context", err);
+    T5Dump dump = {out, 0, {0, {0}}};
+    if (sa->dump_level == DUMP_BLOCK) t5_set_hook(&t5, t5_dump_hook, &dump);
     rc = ctx ? t5_encode(&t5, ids, L, ctx, err) : T2V_ERESOURCE;
+    if (!rc && dump.rc) *err = dump.err, rc = dump.rc;
     int64_t shape[2] = {L, t5_dim(&t5)};
     if (!rc) rc = tset_add_f32(out, "context", ctx, 2, shape, err);
     free(ctx);
@@ -185,6 +203,18 @@ static int stage_vae_decode(const StageArgs *sa, Vae *vae, const SafeTensors *in
     PipelineWatch watch = {&pr, progress_watch, NULL};
     if (!rc) rc = pipeline_decode(vae, &g, z, video, &watch, err);
     if (!rc) rc = tset_add_f32(out, "video", video, 4, vs, err);
+    /* --dump-level block: each decoder layer's output under its official
+     * name, conv2 first; layer n is rerun from the latent through the first
+     * n layers (vae_decode_stage), so this costs about n_dec/2 decodes */
+    for (int n = 0; !rc && sa->dump_level == DUMP_BLOCK && n <= c->n_dec; n++) {
+        int sh[4];
+        vae_stage_shape(vae, 1, n, T, h, w, sh);
+        int64_t s64[4] = {sh[0], sh[1], sh[2], sh[3]};
+        float *y = (float *)t2v_malloc((size_t)sh[0] * sh[1] * sh[2] * sh[3] * sizeof(float), "layer output", err);
+        rc = y ? vae_decode_stage(vae, n, z, T, h, w, y, err) : T2V_ERESOURCE;
+        if (!rc) rc = tset_add_f32(out, vae_layer_name(vae, 1, n - 1), y, 4, s64, err);
+        free(y);
+    }
     free(z);
     free(video);
     return rc;
@@ -260,8 +290,14 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     }
     if (!o->model || !o->in || !o->out)
         return usage_error("%s", "stage: --model DIR, --in IN.safetensors and --out OUT.safetensors are required");
-    if ((o->dump_level != DUMP_STAGE || o->dump_blocks || o->diffusers) && strcmp(o->name, "dit"))
-        return usage_error("stage: --dump-level, --dump-blocks and --names are for `stage dit` (not '%s')", o->name);
+    int dit = !strcmp(o->name, "dit"), blocks_only = !strcmp(o->name, "t5") || !strcmp(o->name, "vae-decode");
+    if ((o->dump_blocks || o->diffusers) && !dit)
+        return usage_error("stage: --dump-blocks and --names are for `stage dit` (not '%s')", o->name);
+    if (o->dump_level == DUMP_OP && !dit)
+        return usage_error("stage: --dump-level op is for `stage dit`; t5 and vae-decode dump at block level (not "
+                           "'%s')", o->name);
+    if (o->dump_level == DUMP_BLOCK && !dit && !blocks_only)
+        return usage_error("stage: --dump-level is for stage dit, t5 and vae-decode (not '%s')", o->name);
     if ((o->dump_blocks || o->diffusers) && o->dump_level == DUMP_STAGE)
         return usage_error("%s", "stage: --dump-blocks and --names need --dump-level block or op");
     return T2V_OK;
