@@ -281,8 +281,9 @@ static int perturbed_copy(const char *in, const char *out, double by) {
     T2vError e = {0, {0}};
     if (st_open(&st, in, &e)) return -1;
     StItem items[8];
-    Tensor copies[8];
+    Tensor copies[8], moved;
     float *v = NULL;
+    int own = 0;
     int n = st.tensors.n < 8 ? st.tensors.n : 8;
     for (int i = 0; i < n; i++) {
         copies[i] = st.tensors.tensors[i];
@@ -294,10 +295,12 @@ static int perturbed_copy(const char *in, const char *out, double by) {
             double ss = 0;
             for (int64_t k = 0; v && k < m; k++) ss += (double)v[k] * v[k];
             if (v) v[m / 2] += (float)(by * sqrt(ss / (double)m));
-            copies[i].data = v;
+            if (v && tensor_from_f32(&moved, v, copies[i].ndim, copies[i].shape, &e)) { free(v); v = NULL; }
+            if (v) copies[i] = moved, own = 1;
         }
     }
     int rc = v ? st_write(out, items, n, NULL, NULL, 0, &e) : -1;
+    if (own) tensor_free(&moved);
     free(v);
     st_close(&st);
     return rc;

@@ -278,8 +278,11 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, const TensorSet
     }
     if (!rc) rc = tset_add_f32(&ts, "latent.final", r->latent, 4, lat, err);
     if (!rc) rc = tset_add_f32(&ts, "video", r->video, 4, vid, err);
-    for (int i = 0; !rc && ops && i < ops->n; i++) /* --dump-level: the first DiT forward's taps */
-        rc = tset_add_f32(&ts, ops->names[i], (const float *)ops->t[i].data, ops->t[i].ndim, ops->t[i].shape, err);
+    for (int i = 0; !rc && ops && i < ops->n; i++) { /* --dump-level: the first DiT forward's taps */
+        float *x = tensor_to_f32_alloc(&ops->t[i], err); /* stored little-endian */
+        rc = x ? tset_add_f32(&ts, ops->names[i], x, ops->t[i].ndim, ops->t[i].shape, err) : T2V_ERESOURCE;
+        free(x);
+    }
     if (!rc && ops && !o->quiet)
         fprintf(stderr, "t2v: --dump: %d tensors, %.2f MB\n", ts.n, tset_bytes(&ts) / 1e6);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
