@@ -255,6 +255,7 @@ static void test_dump_and_bisect(void) {
         {"bf16_modswap", "bf16", "blocks.1.self_attn.in (modulate)"},
         {"bf16_noresid", "bf16", "blocks.1.norm3.in (residual)"},
         {"diffusers.bf16_rope", "bf16", "blocks.1.attn1.to_out.0.in (attention)"},
+        {"diffusers.bf16_modswap", "bf16", "blocks.1.attn1.in (modulate)"},
         {"bf16_eps", "bf16", NULL}, /* bf16 rounding hides it: documented */
         {"bf16", "fp32", "blocks.1.self_attn.q (linear)"}, /* a bf16 run is not an fp32 one */
     };

@@ -103,8 +103,9 @@ class DumpHooks:
 
         @functools.wraps(fwd)
         def forward(*args, **kw):
-            if "in" in what and args:
-                self._put(path + ".in", args[0])
+            if "in" in what:  # the first input, positional or by diffusers' / the official keyword
+                x = args[0] if args else kw.get("hidden_states", kw.get("x"))
+                self._put(path + ".in", x)
             if "context" in what:
                 c = kw.get("context", kw.get("encoder_hidden_states", args[1] if len(args) > 1 else None))
                 self._put(path + ".context", c)

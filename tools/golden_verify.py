@@ -14,13 +14,14 @@ planted bugs) and tools/dump_hooks.py. Writes golden/verify/:
       on in.safetensors (tools/dump_hooks.py, official names) for run =
       bf16, fp32 (correct), fp32_rope, fp32_eps, fp32_modswap, fp32_noresid,
       bf16_rope, bf16_modswap, bf16_noresid, bf16_eps;
-  dump.diffusers.<run>.safetensors  bf16 and bf16_rope renamed to
-      diffusers' module names, without the RoPE outputs (diffusers applies
-      RoPE inside its attention processor)
+  dump.diffusers.<run>.safetensors  bf16, bf16_rope, bf16_modswap through the same
+      modules arranged as diffusers' WanTransformer3DModel
+      (tools/reference/wan_diffusers_layout.py), dumped by the same hooks:
+      diffusers' names, no RoPE outputs (diffusers rotates inside its
+      attention processor)
 """
 import json
 import os
-import re
 import sys
 
 import torch
@@ -31,6 +32,7 @@ sys.path.insert(0, here)
 import st  # noqa: E402
 import golden_dit  # noqa: E402
 from dump_hooks import DumpHooks  # noqa: E402
+from reference.wan_diffusers_layout import WanTransformer3DModel  # noqa: E402
 from reference.wan_module import Numerics, WanModel  # noqa: E402
 
 OUT = os.path.join(root, "golden", "verify")
@@ -39,34 +41,6 @@ RUNS = {"fp64": ("fp64", ()), "fp32": ("fp32", ()), "tf32": ("tf32", ()), "bf16"
         "bf16_eps": ("bf16", ("eps",)), "fp32_eps": ("fp32", ("eps",)), "bf16_noresid": ("bf16", ("no_residual",)),
         "fp32_rope": ("fp32", ("rope+1",)), "fp32_modswap": ("fp32", ("mod_swap",)),
         "fp32_noresid": ("fp32", ("no_residual",))}
-
-# official suffix (after blocks.N.) -> diffusers', written independently of
-# ref/app/verify.c from diffusers' WanTransformerBlock (attn1, attn2, norm2
-# before cross-attention, norm3 before the FFN, ffn.net.0.proj / net.2)
-DIFFUSERS = {"e": "temb", "norm1": "norm1", "norm3.in": "norm2.in", "norm3": "norm2", "norm2.in": "norm3.in",
-             "norm2": "norm3", "ffn.in": "ffn.in", "ffn.0": "ffn.net.0.proj", "ffn.1": "ffn.net.0",
-             "ffn.2": "ffn.net.2", "in": "in"}
-for a, b in (("self_attn", "attn1"), ("cross_attn", "attn2")):
-    DIFFUSERS.update({a + ".in": b + ".in", a + ".context": b + ".context", a + ".o.in": b + ".to_out.0.in",
-                      a + ".o": b + ".to_out.0"})
-    for x in "qkv":
-        DIFFUSERS[a + "." + x] = b + ".to_" + x
-    for x in ("norm_q", "norm_k"):
-        DIFFUSERS[a + "." + x] = b + "." + x
-
-
-def to_diffusers(dump):
-    out = {}
-    for name, t in dump.items():
-        m = re.match(r"(blocks\.\d+)(?:\.(.*))?$", name)
-        if not m:
-            out[name] = t
-        elif m.group(2) is None:
-            out[name] = t
-        elif m.group(2) in DIFFUSERS:
-            out[m.group(1) + "." + DIFFUSERS[m.group(2)]] = t
-    return out
-
 
 def velocity_runs():
     g = torch.Generator().manual_seed(11)
@@ -98,12 +72,15 @@ def dumps():
         mode, bugs = RUNS[run]
         m = WanModel(cfg, Numerics(mode, bugs)).load(sd)
         with DumpHooks(m, blocks={1}) as d, torch.no_grad():
-            m([latent], torch.tensor([937.0]), [context])
+            v = m([latent], torch.tensor([937.0]), [context])[0]
         meta = {"mode": mode, "bugs": ",".join(bugs) or "none", "made_by": "tools/golden_verify.py"}
         st.save(os.path.join(OUT, "dump.%s.safetensors" % run), d.out, meta)
-        if run in ("bf16", "bf16_rope"):
-            dd = {k: v for k, v in to_diffusers(d.out).items() if ".rope_" not in k}
-            st.save(os.path.join(OUT, "dump.diffusers.%s.safetensors" % run), dd, meta)
+        if run in ("bf16", "bf16_rope", "bf16_modswap"):  # the same model under diffusers' module tree
+            dm = WanTransformer3DModel(m)
+            with DumpHooks(dm, blocks={1}) as d, torch.no_grad():
+                v2 = dm([latent], torch.tensor([937.0]), [context])[0]
+            assert torch.equal(v, v2), "the diffusers layout computes what the official one does"
+            st.save(os.path.join(OUT, "dump.diffusers.%s.safetensors" % run), d.out, meta)
 
 
 def main():
