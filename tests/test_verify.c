@@ -198,6 +198,34 @@ static void test_compare_profile(void) {
 
 /* ----------------------------------------------------------------------------
  * stage dit --dump-level and bisect */
+
+/* IN copied to OUT with tensor `name` replaced by zeros of twice its rows. */
+static int replaced_copy(const char *in, const char *out, const char *name) {
+    SafeTensors st;
+    T2vError e = {0, {0}};
+    if (st_open(&st, in, &e)) return -1;
+    int n = st.tensors.n, rc = -1;
+    StItem *items = (StItem *)calloc((size_t)n, sizeof *items);
+    Tensor big;
+    float *z = NULL;
+    memset(&big, 0, sizeof big);
+    for (int i = 0; items && i < n; i++) {
+        items[i].name = st.tensors.names[i];
+        items[i].t = &st.tensors.tensors[i];
+        if (!strcmp(st.tensors.names[i], name)) {
+            const Tensor *t = &st.tensors.tensors[i];
+            int64_t shape[2] = {2 * t->shape[0], t->shape[1]};
+            z = (float *)calloc((size_t)(shape[0] * shape[1]), sizeof(float));
+            if (z && !tensor_from_f32(&big, z, 2, shape, &e)) items[i].t = &big, rc = 0;
+        }
+    }
+    if (!rc) rc = st_write(out, items, n, NULL, NULL, 0, &e);
+    tensor_free(&big);
+    free(z);
+    free(items);
+    st_close(&st);
+    return rc;
+}
 static void test_dump_and_bisect(void) {
     int rc = run("'%s' stage dit --model " MODEL " --in " V "in.safetensors --out '%s/op.safetensors' --dump-level op "
                  "--dump-blocks 1", g_bin, g_tmp);
@@ -269,6 +297,17 @@ static void test_dump_and_bisect(void) {
               B[i].want ? B[i].want : "no wrong op", rc);
         if (!ok) printf("%s", g_out);
     }
+    /* a dump whose tensors do not fit each other is refused, not read past its end */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s/bad_rows.safetensors", g_tmp);
+    rc = replaced_copy(V "dump.fp32.safetensors", bad, "blocks.1.self_attn.norm_q");
+    rc = rc ? rc : run("'%s' bisect '%s' --model " MODEL, g_bin, bad);
+    CHECK(rc == 2 && strstr(g_out, "do not fit op blocks.1.self_attn.norm_q"),
+          "bisect: an input with twice the rows: exit 2, named (%d)", rc);
+    rc = replaced_copy(V "dump.fp32.safetensors", bad, "blocks.1.self_attn.rope_q");
+    rc = rc ? rc : run("'%s' bisect '%s' --model " MODEL, g_bin, bad);
+    CHECK(rc == 2 && strstr(g_out, "do not fit op blocks.1.self_attn.rope_q"),
+          "bisect: a RoPE output larger than the patch grid: exit 2 (%d)", rc);
     rc = run("'%s' bisect " V "velocity.fp32.safetensors --model " MODEL, g_bin);
     CHECK(rc == 1 && strstr(g_out, "no op"), "bisect of a file without op tensors: exit 1, says so (%d)", rc);
 }

@@ -200,6 +200,21 @@ static int check_op(Bisect *b, int blk, const OpDef *op, T2vError *err) {
     }
     int have = ref != NULL;
     for (int i = 0; i < 3; i++) have = have && (!o.in[i] || x[i]);
+    if (have && !err->code) { /* rows: the inputs' must be the output's (attention: k and v alike; RoPE: the grid's) */
+        int N = b->grid[0] * b->grid[1] * b->grid[2], bad = -1;
+        for (int i = 0; i < 3 && bad < 0; i++) {
+            if (!o.in[i] || !strcmp(o.in[i], "e")) continue;
+            int want = o.kind == K_ATTN && i > 0 ? xr[1] : rows;
+            if (xr[i] != want) bad = i;
+        }
+        if (bad >= 0 || ((o.kind == K_ROPE || fused) && rows != N)) {
+            char in[96];
+            dump_name(b, blk, bad >= 0 ? o.in[bad] : o.out, in, sizeof in);
+            t2v_fail(err, T2V_EINPUT, "%s: '%s' has %d rows, which do not fit op %s (%d output rows%s%d tokens "
+                     "in the patch grid of patch_embedding.in)", b->st->path, in, bad >= 0 ? xr[bad] : rows, name,
+                     rows, ", ", N);
+        }
+    }
     if (err->code) rc = -2;
     else if (have) {
         int cols = cols_of(b->m, o.out);
