@@ -14,8 +14,10 @@ model's own names:
              blocks.3.norm3.in, blocks.3.norm3, blocks.3.cross_attn.context,
              blocks.3.cross_attn.{q,k,v,norm_q,norm_k,o.in,o}, blocks.3.norm2.in,
              blocks.3.norm2, blocks.3.ffn.in, blocks.3.ffn.{0,1,2}, blocks.3;
-             patch_embedding.in (the latent), patch_embedding (tokens x dim),
-             text_embedding, head.head
+             timestep, patch_embedding.in (the latent), patch_embedding
+             (tokens x dim), time_embedding.in (the sinusoid), time_embedding
+             (e), time_projection (e0), text_embedding.in (the padded
+             context), text_embedding, head.in, head.head.in, head.head
   diffusers: the same under diffusers' paths (attn1.to_q, attn2.to_out.0,
              ffn.net.0.proj, temb, ...; its norm2 is the official norm3 and
              its norm3 the official norm2); diffusers applies RoPE inside its
@@ -66,8 +68,11 @@ BLOCK_RULES = [
 ]
 TOP_RULES = [
     (r"patch_embedding", ("in", "out")),
-    (r"text_embedding|condition_embedder\.text_embedder", ("out",)),
-    (r"head\.head|proj_out", ("out",)),
+    (r"time_embedding|condition_embedder\.time_embedder", ("in", "out")),
+    (r"time_projection|condition_embedder\.time_proj", ("out",)),
+    (r"text_embedding|condition_embedder\.text_embedder", ("in", "out")),
+    (r"head", ("in",)),
+    (r"head\.head|proj_out", ("in", "out")),
 ]
 
 
@@ -149,7 +154,22 @@ class DumpHooks:
                     self.saved.append((ns, orig))
                 return
 
+    def _wrap_root(self):
+        """The model's timestep: forward(x, t, ...) officially, (hidden_states,
+        timestep, ...) in diffusers."""
+        fwd = self.model.forward
+
+        @functools.wraps(fwd)
+        def forward(*args, **kw):
+            t = args[1] if len(args) > 1 else kw.get("t", kw.get("timestep"))
+            if torch.is_tensor(t):
+                self._put("timestep", t.reshape(-1))
+            return fwd(*args, **kw)
+        self.model.forward = forward
+        self.saved.append((self.model, fwd))
+
     def __enter__(self):
+        self._wrap_root()
         for path, mod in self.model.named_modules():
             blk, what = _rules(path)
             if not what or not path:

@@ -13,7 +13,8 @@ planted bugs) and tools/dump_hooks.py. Writes golden/verify/:
   dump.<run>.safetensors       op-level dumps of block 1 of golden/models/tiny
       on in.safetensors (tools/dump_hooks.py, official names) for run =
       bf16, fp32 (correct), fp32_rope, fp32_eps, fp32_modswap, fp32_noresid,
-      bf16_rope, bf16_modswap, bf16_noresid, bf16_eps;
+      bf16_rope, bf16_modswap, bf16_noresid, bf16_eps, fp32_headsilu (the
+      head modulated by SiLU(e)), fp32_sinfirst (the sinusoid's sines first);
   dump.diffusers.<run>.safetensors  bf16, bf16_rope, bf16_modswap through the same
       modules arranged as diffusers' WanTransformer3DModel
       (tools/reference/wan_diffusers_layout.py), dumped by the same hooks:
@@ -40,7 +41,8 @@ RUNS = {"fp64": ("fp64", ()), "fp32": ("fp32", ()), "tf32": ("tf32", ()), "bf16"
         "fp16": ("fp16", ()), "bf16_rope": ("bf16", ("rope+1",)), "bf16_modswap": ("bf16", ("mod_swap",)),
         "bf16_eps": ("bf16", ("eps",)), "fp32_eps": ("fp32", ("eps",)), "bf16_noresid": ("bf16", ("no_residual",)),
         "fp32_rope": ("fp32", ("rope+1",)), "fp32_modswap": ("fp32", ("mod_swap",)),
-        "fp32_noresid": ("fp32", ("no_residual",))}
+        "fp32_noresid": ("fp32", ("no_residual",)), "fp32_headsilu": ("fp32", ("head_silu",)),
+        "fp32_sinfirst": ("fp32", ("sin_first",))}
 
 def velocity_runs():
     g = torch.Generator().manual_seed(11)
@@ -68,7 +70,7 @@ def dumps():
     st.save(os.path.join(OUT, "in.safetensors"),
             {"latent": latent, "timestep": torch.tensor([937.0]), "context": context})
     for run in ("bf16", "fp32", "fp32_rope", "fp32_eps", "fp32_modswap", "fp32_noresid", "bf16_rope",
-                "bf16_modswap", "bf16_noresid", "bf16_eps"):
+                "bf16_modswap", "bf16_noresid", "bf16_eps", "fp32_headsilu", "fp32_sinfirst"):
         mode, bugs = RUNS[run]
         m = WanModel(cfg, Numerics(mode, bugs)).load(sd)
         with DumpHooks(m, blocks={1}) as d, torch.no_grad():

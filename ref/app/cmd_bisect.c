@@ -15,9 +15,12 @@
 #include "t2v.h"
 #include "verify.h"
 
-typedef enum { K_LN, K_LN_AFFINE, K_MOD, K_LINEAR, K_RMS, K_ROPE, K_ATTN, K_RESID, K_GELU } OpKind;
+typedef enum { K_LN, K_LN_AFFINE, K_MOD, K_LINEAR, K_RMS, K_ROPE, K_ATTN, K_RESID, K_GELU,
+               K_SINUS, K_TIME_MLP, K_TIME_PROJ, K_TEXT_MLP, K_HEAD_MOD } OpKind;
+/* the profile's op bound each kind is checked against (the sinusoid, like
+ * RoPE, is cos/sin of float64 angles; the MLPs are linears) */
 static const char *const KIND_NAME[] = {"norm", "norm", "modulate", "linear", "norm", "rope", "attention",
-                                        "residual", "gelu"};
+                                        "residual", "gelu", "rope", "linear", "linear", "linear", "modulate"};
 
 /* One op of WanAttentionBlock (docs/MODEL.md 2.3, 2.4): its output, inputs
  * (official names after "blocks.N."; "" is the block's output), and for the
@@ -63,7 +66,26 @@ static const OpDef BLOCK_OPS[] = {
     {"ffn.2", K_LINEAR, {"ffn.1"}, {-1, -1}, "ffn.2.weight h + bias"},
     {"", K_RESID, {"norm2.in", "ffn.2", "e"}, {5, -1}, "x + ffn(...) * E[5] (gated residual): the block output"},
 };
-#define NOPS (int)(sizeof BLOCK_OPS / sizeof BLOCK_OPS[0])
+#define NROWS(a) (int)(sizeof(a) / sizeof((a)[0]))
+#define NOPS NROWS(BLOCK_OPS)
+
+/* Outside the blocks (top-level names; docs/MODEL.md 2.2): before them the
+ * time and text embeddings, after them the head. "head.in" is the head's
+ * input, else the last block's output. */
+static const OpDef TOP_OPS[] = {
+    {"time_embedding.in", K_SINUS, {"timestep"}, {-1, -1},
+     "sinusoid of t: cos(t 10000^(-i/half)) for i < half, then the sines (cosines first)"},
+    {"time_embedding", K_TIME_MLP, {"time_embedding.in"}, {-1, -1},
+     "time_embedding.2(SiLU(time_embedding.0(sinusoid))): e"},
+    {"time_projection", K_TIME_PROJ, {"time_embedding"}, {-1, -1}, "time_projection.1(SiLU(e)): e0 [6, dim]"},
+    {"text_embedding", K_TEXT_MLP, {"text_embedding.in"}, {-1, -1},
+     "text_embedding.2(GELU_tanh(text_embedding.0(context zero-padded to text_len)))"},
+};
+static const OpDef HEAD_OPS[] = {
+    {"head.head.in", K_HEAD_MOD, {"head.in", "time_embedding"}, {-1, -1},
+     "LayerNorm(x) * (1 + m[1]) + m[0], m = head.modulation + e (e itself, not SiLU(e))"},
+    {"head.head", K_LINEAR, {"head.head.in"}, {-1, -1}, "head.head.weight x + bias"},
+};
 
 typedef struct {
     DiT *m;
@@ -74,10 +96,12 @@ typedef struct {
     int checked, skipped;
 } Bisect;
 
-/* "blocks.N.suffix" (or "blocks.N") in the dump's naming. */
+/* "blocks.N.suffix" (or "blocks.N"; blk < 0: the top-level name suffix) in
+ * the dump's naming. */
 static void dump_name(const Bisect *b, int blk, const char *suffix, char *out, size_t n) {
     char off[96];
-    if (*suffix) snprintf(off, sizeof off, "blocks.%d.%s", blk, suffix);
+    if (blk < 0) snprintf(off, sizeof off, "%s", suffix);
+    else if (*suffix) snprintf(off, sizeof off, "blocks.%d.%s", blk, suffix);
     else snprintf(off, sizeof off, "blocks.%d", blk);
     if (b->diffusers) dump_name_to_diffusers(off, out, n);
     else snprintf(out, n, "%s", off);
@@ -110,9 +134,60 @@ static void linear_of(const DiTBlock *w, const char *out, const Tensor **W, cons
         if (!strcmp(out, names[i])) { *W = ws[i]; *bias = bs[i]; return; }
 }
 
+/* out[rows, N] = W in + b, W widened through a scratch copy when needed. */
+static int lin(float *out, const float *in, const Tensor *W, const float *bias, int rows, T2vError *err) {
+    float *scratch = (float *)t2v_malloc((size_t)tensor_numel(W) * sizeof(float), "weight", err);
+    if (!scratch) return T2V_ERESOURCE;
+    linear_gemm_forward(out, in, W, bias, rows, scratch);
+    free(scratch);
+    return T2V_OK;
+}
+
+/* The top-level ops (blk < 0) into y [rows, cols]. */
+static int replay_top(Bisect *b, const OpDef *op, float *const *x, float *y, int rows, int cols, T2vError *err) {
+    const DiTWeights *w = &b->m->w;
+    const DiTConfig *c = &b->m->c;
+    int D = c->dim, rc = T2V_OK;
+    float *tmp = (float *)t2v_malloc((size_t)rows * D * sizeof(float), "hidden", err);
+    if (!tmp) return T2V_ERESOURCE;
+    switch (op->kind) {
+    case K_SINUS: dit_sinusoid(c->freq_dim, x[0][0], y); break;
+    case K_TIME_MLP:
+        rc = lin(tmp, x[0], w->time_embedding0, w->time_embedding0_b, rows, err);
+        silu_inplace(tmp, (int64_t)rows * D);
+        if (!rc) rc = lin(y, tmp, w->time_embedding2, w->time_embedding2_b, rows, err);
+        break;
+    case K_TIME_PROJ:
+        memcpy(tmp, x[0], (size_t)rows * D * sizeof(float));
+        silu_inplace(tmp, (int64_t)rows * D);
+        rc = lin(y, tmp, w->time_projection1, w->time_projection1_b, rows, err);
+        break;
+    case K_TEXT_MLP:
+        rc = lin(tmp, x[0], w->text_embedding0, w->text_embedding0_b, rows, err);
+        gelu_tanh_inplace(tmp, (int64_t)rows * D);
+        if (!rc) rc = lin(y, tmp, w->text_embedding2, w->text_embedding2_b, rows, err);
+        break;
+    case K_HEAD_MOD: {
+        float *m = (float *)t2v_malloc(2 * (size_t)D * sizeof(float), "head modulation", err);
+        if (!m) { rc = T2V_ERESOURCE; break; }
+        for (int i = 0; i < 2 * D; i++) m[i] = w->head_modulation[i] + x[1][i % D];
+        layernorm_forward(y, x[0], NULL, NULL, rows, D, c->eps);
+        modulate_inplace(y, m, m + D, 2 * D, NULL, rows, D);
+        free(m);
+        break;
+    }
+    case K_LINEAR: rc = lin(y, x[0], w->head, w->head_b, rows, err); break;
+    default: rc = t2v_fail(err, T2V_EINPUT, "bisect: op %s has no top-level replay", op->out);
+    }
+    (void)cols;
+    free(tmp);
+    return rc;
+}
+
 /* The replay of op `op` of block blk into y [rows, cols] from the inputs x[]. */
 static int replay(Bisect *b, int blk, const OpDef *op, float *const *x, const int *xrows, float *y, int rows, int cols,
                   T2vError *err) {
+    if (blk < 0) return replay_top(b, op, x, y, rows, cols, err);
     DiT *m = b->m;
     const DiTBlock *w = &m->w.blocks[blk];
     int D = m->c.dim, H = m->c.num_heads, d = D / H;
@@ -157,15 +232,22 @@ static int replay(Bisect *b, int blk, const OpDef *op, float *const *x, const in
         residual_inplace(y, x[1], op->chunk[0] >= 0 ? E + op->chunk[0] * D : NULL, 6 * D, NULL, rows, D);
         break;
     case K_GELU: memcpy(y, x[0], n * sizeof(float)); gelu_tanh_inplace(y, (int64_t)n); break;
+    default: break; /* the top-level kinds: replay_top */
     }
     free(E);
     return T2V_OK;
 }
 
-/* Width of a tensor of the op table. */
+/* Width of a tensor of the op tables. */
 static int cols_of(const DiT *m, const char *suffix) {
-    if (!strcmp(suffix, "ffn.0") || !strcmp(suffix, "ffn.1")) return m->c.ffn_dim;
-    return m->c.dim;
+    const DiTConfig *c = &m->c;
+    if (!strcmp(suffix, "ffn.0") || !strcmp(suffix, "ffn.1")) return c->ffn_dim;
+    if (!strcmp(suffix, "e") || !strcmp(suffix, "time_projection")) return 6 * c->dim;
+    if (!strcmp(suffix, "timestep")) return 1;
+    if (!strcmp(suffix, "time_embedding.in")) return c->freq_dim;
+    if (!strcmp(suffix, "text_embedding.in")) return c->text_dim;
+    if (!strcmp(suffix, "head.head")) return c->out_dim * c->patch_t * c->patch_h * c->patch_w;
+    return c->dim;
 }
 
 /* One op: 1 ok, 0 wrong (reported), -1 skipped, < -1 error. When their
@@ -190,9 +272,13 @@ static int check_op(Bisect *b, int blk, const OpDef *op, T2vError *err) {
     ref = theirs(b, blk, o.out, cols_of(b->m, o.out), &rows, err);
     for (int i = 0; i < 3 && ref; i++) {
         if (!o.in[i]) continue;
-        int c = !strcmp(o.in[i], "e") ? 6 * b->m->c.dim : cols_of(b->m, o.in[i]);
-        if (!(x[i] = theirs(b, blk, o.in[i], c, &xr[i], err))) break;
-        if (!strcmp(o.in[i], "e") && xr[i] != 1) { /* one e per token: not replayed */
+        x[i] = theirs(b, blk, o.in[i], cols_of(b->m, o.in[i]), &xr[i], err);
+        if (!x[i] && !err->code && o.kind == K_HEAD_MOD && i == 0) /* no head input: the last block's output */
+            x[i] = theirs(b, b->m->c.num_layers - 1, "", b->m->c.dim, &xr[i], err);
+        if (!x[i]) break;
+        int one = !strcmp(o.in[i], "e") || o.kind == K_SINUS || o.kind == K_TIME_MLP || o.kind == K_TIME_PROJ ||
+                  (o.kind == K_HEAD_MOD && i == 1); /* t, e, e0: one row */
+        if (one && xr[i] != 1) { /* one t (or e) per token: not replayed */
             free(x[i]);
             x[i] = NULL;
             break;
@@ -203,7 +289,7 @@ static int check_op(Bisect *b, int blk, const OpDef *op, T2vError *err) {
     if (have && !err->code) { /* rows: the inputs' must be the output's (attention: k and v alike; RoPE: the grid's) */
         int N = b->grid[0] * b->grid[1] * b->grid[2], bad = -1;
         for (int i = 0; i < 3 && bad < 0; i++) {
-            if (!o.in[i] || !strcmp(o.in[i], "e")) continue;
+            if (!o.in[i] || !strcmp(o.in[i], "e") || (o.kind == K_HEAD_MOD && i == 1) || o.kind == K_SINUS) continue;
             int want = o.kind == K_ATTN && i > 0 ? xr[1] : rows;
             if (xr[i] != want) bad = i;
         }
@@ -256,6 +342,13 @@ static int check_op(Bisect *b, int blk, const OpDef *op, T2vError *err) {
     free(y);
     free(ref);
     return rc;
+}
+
+/* check_op with its outcome folded into *rc (an error) and *wrong. */
+static void check_one(Bisect *b, int blk, const OpDef *op, int *rc, int *wrong, T2vError *e) {
+    int r = check_op(b, blk, op, e);
+    if (r < -1) *rc = e->code ? e->code : T2V_ERESOURCE;
+    else if (r == 0) *wrong = 1;
 }
 
 /* Whether the dump holds any tensor of block blk. */
@@ -321,17 +414,18 @@ int cmd_bisect(int argc, char **argv, App *app) {
     }
     printf("bisect %s (%s names) against %s, profile %s\n", file, b.diffusers ? "diffusers" : "official", model,
            profile);
-    int nblocks = 0;
-    for (int blk = 0; blk < dit.c.num_layers && !rc && !wrong; blk++)
-        for (int k = 0; k < NOPS && !rc && !wrong && block_present(&b, blk); k++) {
-            nblocks += k == 0;
-            int r = check_op(&b, blk, &BLOCK_OPS[k], &e);
-            if (r < -1) rc = e.code ? e.code : T2V_ERESOURCE;
-            else if (r == 0) wrong = 1;
-        }
+    int nblocks = 0, ntop = NROWS(TOP_OPS), nhead = NROWS(HEAD_OPS);
+    for (int k = 0; k < ntop && !rc && !wrong; k++) /* in forward order: embeddings, blocks, head */
+        check_one(&b, -1, &TOP_OPS[k], &rc, &wrong, &e);
+    for (int blk = 0; blk < dit.c.num_layers && !rc && !wrong; blk++) {
+        if (!block_present(&b, blk)) continue;
+        nblocks++;
+        for (int k = 0; k < NOPS && !rc && !wrong; k++) check_one(&b, blk, &BLOCK_OPS[k], &rc, &wrong, &e);
+    }
+    for (int k = 0; k < nhead && !rc && !wrong; k++) check_one(&b, -1, &HEAD_OPS[k], &rc, &wrong, &e);
     if (!rc && !wrong)
-        printf("no wrong op: %d ops of %d block%s checked, %d skipped (not in %s)%s\n", b.checked, nblocks,
-               nblocks == 1 ? "" : "s", b.skipped, file,
+        printf("no wrong op: %d ops checked (%d block%s, embeddings, head), %d skipped (not in %s)%s\n", b.checked,
+               nblocks, nblocks == 1 ? "" : "s", b.skipped, file,
                b.grid[0] ? "" : "; RoPE not checked: no patch_embedding.in (the latent) in the dump");
     dit_free(&dit);
     ckpt_close(&ck);

@@ -423,6 +423,8 @@ static int dump_first_forward(const GenerateArgs *o, const Model *m, const GenRe
     dt.set = ops, dt.level = o->dump_level, dt.diffusers = o->diffusers, dt.blocks = mask;
     dt.num_layers = dit.c.num_layers;
     int64_t ls[4] = {g->C, g->T, g->h, g->w};
+    int64_t one[1] = {1};
+    if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "timestep", &r->timesteps[0], 1, one);
     if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", r->noise, 4, ls);
     dit.tap = dump_tap_fn, dit.tap_user = &dt;
     if (!rc) rc = dit_forward(&dit, r->noise, g->T, g->h, g->w, &r->timesteps[0], 1, r->context, r->L, v, err);

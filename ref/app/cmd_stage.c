@@ -121,6 +121,8 @@ static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in,
                     sa->dump_level == DUMP_OP ? "op" : "block", nb, nb == 1 ? "" : "s",
                     (sa->dump_level == DUMP_OP ? dump_op_bytes((int)N, dit.c.text_len, dit.c.dim, dit.c.ffn_dim, nb)
                                                : 4 * N * dit.c.dim * nb) / 1e6);
+        int64_t tn[1] = {nt};
+        if (!rc && sa->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "timestep", t, 1, tn);
         if (!rc && sa->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", latent, 4, ls);
         dit.tap = dump_tap_fn;
         dit.tap_user = &dt;

@@ -117,8 +117,7 @@ const OpTol *profile_op(const OpTol *ops, int nops, const char *op) {
  * Dump names: official module paths <-> diffusers' WanTransformer3DModel.
  * In a block the official norm3 (before cross-attention) is diffusers' norm2
  * and the official norm2 (before the FFN) is diffusers' norm3. */
-static const char *const NAME_MAP[][2] = {
-    /* inside blocks.N. */
+static const char *const BLOCK_NAMES[][2] = { /* after "blocks.N." */
     {"self_attn.q", "attn1.to_q"}, {"self_attn.k", "attn1.to_k"}, {"self_attn.v", "attn1.to_v"},
     {"self_attn.o.in", "attn1.to_out.0.in"}, {"self_attn.o", "attn1.to_out.0"},
     {"self_attn.norm_q", "attn1.norm_q"}, {"self_attn.norm_k", "attn1.norm_k"},
@@ -129,14 +128,16 @@ static const char *const NAME_MAP[][2] = {
     {"cross_attn.context", "attn2.context"}, {"cross_attn.in", "attn2.in"},
     {"norm3.in", "norm2.in"}, {"norm3", "norm2"}, {"norm2.in", "norm3.in"}, {"norm2", "norm3"},
     {"ffn.0", "ffn.net.0.proj"}, {"ffn.1", "ffn.net.0"}, {"ffn.2", "ffn.net.2"}, {"e", "temb"},
-    /* top level */
-    {"time_embedding.0", "condition_embedder.time_embedder.linear_1"},
-    {"time_embedding.2", "condition_embedder.time_embedder.linear_2"},
-    {"time_projection", "condition_embedder.time_proj"},
-    {"text_embedding", "condition_embedder.text_embedder"},
-    {"head.head", "proj_out"}, {"head.norm", "norm_out"},
 };
-#define NNAMES (int)(sizeof NAME_MAP / sizeof NAME_MAP[0])
+static const char *const TOP_NAMES[][2] = {
+    {"time_embedding.in", "condition_embedder.time_embedder.in"},
+    {"time_embedding", "condition_embedder.time_embedder"},
+    {"time_projection", "condition_embedder.time_proj"},
+    {"text_embedding.in", "condition_embedder.text_embedder.in"},
+    {"text_embedding", "condition_embedder.text_embedder"},
+    {"head.head.in", "proj_out.in"}, {"head.head", "proj_out"}, {"head.norm", "norm_out"},
+};
+#define NROWS(a) (int)(sizeof a / sizeof a[0])
 
 /* from = 0: official -> diffusers; 1: back. */
 static void map_name(const char *src, char *dst, size_t n, int from) {
@@ -147,13 +148,13 @@ static void map_name(const char *src, char *dst, size_t n, int from) {
         while (*p >= '0' && *p <= '9') p++;
         if (p > src + 7 && *p == '.') { prefix = (int)(p + 1 - src); rest = p + 1; }
     }
-    for (int i = 0; i < NNAMES; i++) {
-        const char *a = NAME_MAP[i][from], *b = NAME_MAP[i][!from];
-        int in_block = i < 27; /* the rows above "top level" */
-        if (in_block != (prefix > 0) || strcmp(rest, a)) continue;
-        snprintf(dst, n, "%.*s%s", prefix, src, b);
-        return;
-    }
+    const char *const (*map)[2] = prefix ? BLOCK_NAMES : TOP_NAMES;
+    int rows = prefix ? NROWS(BLOCK_NAMES) : NROWS(TOP_NAMES);
+    for (int i = 0; i < rows; i++)
+        if (!strcmp(rest, map[i][from])) {
+            snprintf(dst, n, "%.*s%s", prefix, src, map[i][!from]);
+            return;
+        }
     snprintf(dst, n, "%s", src);
 }
 

@@ -425,20 +425,22 @@ static int time_rows(DiT *m, const float *t, int nt) {
     return nv;
 }
 
+void dit_sinusoid(int freq_dim, float t, float *emb) {
+    int half = freq_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double arg = (double)t * pow(10000.0, -(double)i / half);
+        emb[i] = (float)cos(arg);
+        emb[half + i] = (float)sin(arg);
+    }
+}
+
 /* For each row r < n_times: sinusoid of t_val[r] (cosines first, float64),
  * time_embedding -> e [dim], time_projection -> e0 [6, dim]. */
 static void time_embedding_forward(DiT *m) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
-    int half = c->freq_dim / 2, D = c->dim, nv = s->n_times;
-    for (int r = 0; r < nv; r++) {
-        float *emb = s->t_emb + (size_t)r * c->freq_dim;
-        for (int i = 0; i < half; i++) {
-            double arg = (double)s->t_val[r] * pow(10000.0, -(double)i / half);
-            emb[i] = (float)cos(arg);
-            emb[half + i] = (float)sin(arg);
-        }
-    }
+    int D = c->dim, nv = s->n_times;
+    for (int r = 0; r < nv; r++) dit_sinusoid(c->freq_dim, s->t_val[r], s->t_emb + (size_t)r * c->freq_dim);
     matvec_forward(s->t_hid, m->w.time_embedding0, s->t_emb, m->w.time_embedding0_b, nv); /* (nv, dim) */
     silu_inplace(s->t_hid, (int64_t)nv * D);
     matvec_forward(s->e, m->w.time_embedding2, s->t_hid, m->w.time_embedding2_b, nv);
@@ -629,6 +631,7 @@ static void head_forward(DiT *m, int N) {
     }
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, m->c.eps);
     modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
+    tap(m, -1, "head.head.in", s->xn, 0, N, N, D);
     linear_gemm_forward(s->patches, s->xn, m->w.head, m->w.head_b, N, s->w1);
 }
 
@@ -687,6 +690,11 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     tap(m, -1, "patch_embedding", s->x, 0, N, N, c->dim);
     time_embedding_forward(m);
     if (m->trace) trace_time(m, N);
+    if (!s->row) { /* one t: the official module outputs (per-token t: not tapped) */
+        tap(m, -1, "time_embedding.in", s->t_emb, 0, 1, 1, c->freq_dim);
+        tap(m, -1, "time_embedding", s->e, 0, 1, 1, c->dim);
+        tap(m, -1, "time_projection", s->e0, 0, 1, 1, 6 * c->dim);
+    }
     dit_rope_tables(m, f, h, w);
     for (int i = 0; i < c->num_layers; i++) {
         block_forward(m, &m->w.blocks[i], N, context_emb);

@@ -125,6 +125,9 @@ int dit_reserve(DiT *m, int max_tokens, T2vError *err);
 /* The 3D RoPE tables of the patch grid (f, h, w) into m->s.rope_cos/sin
  * (docs/MODEL.md 2.5); needs dit_reserve(m, f*h*w). For `t2v bisect`. */
 void dit_rope_tables(DiT *m, int f, int h, int w);
+/* The timestep sinusoid: emb[i] = cos(t 10000^(-i/half)), emb[half + i] =
+ * sin(...), i < half = freq_dim/2, in float64 (docs/MODEL.md 2.2 b). */
+void dit_sinusoid(int freq_dim, float t, float *emb);
 void dit_free(DiT *m);
 
 /* context [L, text_dim] (L <= text_len) -> out [text_len, dim]: zero-padded

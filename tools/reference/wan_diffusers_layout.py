@@ -90,8 +90,13 @@ class WanTransformer3DModel(nn.Module):
     def __init__(self, m):
         super().__init__()
         object.__setattr__(self, "official", m)  # not a submodule: its paths are not diffusers'
-        self.blocks = nn.ModuleList(WanTransformerBlock(b) for b in m.blocks)
         self.patch_embedding = m.patch_embedding
+        self.condition_embedder = nn.Module()
+        self.condition_embedder.time_embedder = m.time_embedding
+        self.condition_embedder.time_proj = m.time_projection  # the official SiLU + linear: the same output
+        self.condition_embedder.text_embedder = m.text_embedding
+        self.blocks = nn.ModuleList(WanTransformerBlock(b) for b in m.blocks)
+        self.proj_out = m.head.head
 
     def forward(self, x, t, context):
         """The official forward with diffusers' blocks (same arguments)."""
@@ -100,12 +105,14 @@ class WanTransformer3DModel(nn.Module):
         grid = tuple(int(v) for v in lat.shape[2:])
         h = lat.flatten(2).transpose(1, 2)
         emb = ref.sinusoidal_embedding_1d(m.freq_dim, t.to(torch.float64)).to(dt)
+        if "sin_first" in m.num.bugs:
+            emb = emb.roll(m.freq_dim // 2, dims=1)
         with m.num.autocast_fp32():
-            e = m.time_embedding(emb)
-            e0 = m.time_projection(e).unflatten(1, (6, m.dim))
+            e = self.condition_embedder.time_embedder(emb)
+            e0 = self.condition_embedder.time_proj(e).unflatten(1, (6, m.dim))
         c = context[0].to(dt)
         c = torch.cat([c, c.new_zeros(m.text_len - c.size(0), c.size(1))]).unsqueeze(0)
-        ctx = m.text_embedding(c).to(dt)
+        ctx = self.condition_embedder.text_embedder(c).to(dt)
         for block in self.blocks:
             h = block(h, encoder_hidden_states=ctx, temb=e0, rotary_emb=(grid, m.freqs))
         out = m.head(h, e).to(dt)

@@ -28,7 +28,9 @@ Planted bugs (`bugs`, a set) for the tests of `t2v bisect` and the profiles:
   "rope+1"     RoPE frequency index off by one (theta^(-2(j+1)/d));
   "eps"        q/k RMSNorm eps 1e-5 instead of the config's 1e-6;
   "mod_swap"   modulation chunks 0 and 1 (shift, scale) swapped in self_attn;
-  "no_residual" the self-attention residual dropped (x = y * gate).
+  "no_residual" the self-attention residual dropped (x = y * gate);
+  "head_silu"  the head modulated by SiLU(e) instead of e;
+  "sin_first"  the timestep sinusoid with the sines first.
 """
 import contextlib
 
@@ -208,6 +210,8 @@ class Head(nn.Module):
 
     def forward(self, x, e):
         with self.head.num.autocast_fp32():
+            if "head_silu" in self.head.num.bugs:
+                e = F.silu(e)
             e = (self.modulation + e.unsqueeze(1)).chunk(2, dim=1)
             return self.head(self.norm(x) * (1 + e[1]) + e[0])
 
@@ -261,6 +265,8 @@ class WanModel(nn.Module):
         seq_lens = torch.tensor([u.size(1) for u in x], dtype=torch.long)
         x = torch.cat(x)
         emb = ref.sinusoidal_embedding_1d(self.freq_dim, t.to(torch.float64)).to(dt)
+        if "sin_first" in n.bugs:
+            emb = emb.roll(self.freq_dim // 2, dims=1)
         with n.autocast_fp32():
             e = self.time_embedding(emb)
             e0 = self.time_projection(e).unflatten(1, (6, self.dim))
