@@ -86,9 +86,17 @@ int profile_load(const char *path, const char *name, TolRule *rules, int max, in
     size_t len;
     char *text = read_small_file(path, 1 << 20, &len, err);
     if (!text) return err->code;
-    char msg[256];
-    JsonValue *root = json_parse(text, len, msg, sizeof msg);
+    int rc = profile_parse(text, len, path, name, rules, max, nrules, ops, maxops, nops, err);
     free(text);
+    return rc;
+}
+
+int profile_parse(const char *text, size_t len, const char *path, const char *name, TolRule *rules, int max,
+                  int *nrules, OpTol *ops, int maxops, int *nops, T2vError *err) {
+    char msg[256];
+    *nrules = 0;
+    if (nops) *nops = 0;
+    JsonValue *root = json_parse(text, len, msg, sizeof msg);
     if (!root) return t2v_fail(err, T2V_EINPUT, "%s: not valid JSON: %s", path, msg);
     const JsonValue *profiles = json_get(root, "profiles"), *p = json_get(profiles, name);
     int rc = T2V_OK, dummy;

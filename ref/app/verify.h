@@ -23,6 +23,9 @@ typedef struct {
  * known ones. */
 int profile_load(const char *path, const char *name, TolRule *rules, int max, int *nrules, OpTol *ops, int maxops,
                  int *nops, T2vError *err);
+/* The same from text[0..len) (any bytes; path names it in messages). */
+int profile_parse(const char *text, size_t len, const char *path, const char *name, TolRule *rules, int max,
+                  int *nrules, OpTol *ops, int maxops, int *nops, T2vError *err);
 /* The bound of op kind `op` (NULL when the profile has none). */
 const OpTol *profile_op(const OpTol *ops, int nops, const char *op);
 

@@ -97,6 +97,7 @@ for t in "${targets[@]}"; do
         *pth*) pat='-name *.pth' ;;
         *safetensors*) pat='-name *.safetensors' ;;
         *json*) pat='( -name *.json -o -name *.safetensors )' ;;
+        *profiles*) pat='-name *.json' ;;
         *tokenizer*) pat='-name *.model' ;;
         *) pat='' ;;
     esac
