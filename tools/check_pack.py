@@ -164,7 +164,11 @@ def main(argv):
                 print("NOT OK %s: %s shape %s, the pack's %s" % (theirs, name, list(shape), list(rshape)))
                 bad += 1
                 continue
-            rule = next(r for r in rules if glob(r["pattern"], name))
+            rule = next((r for r in rules if glob(r["pattern"], name)), None)
+            if rule is None:
+                print("NOT OK %s: %s: no rule of profile %s matches it" % (theirs, name, profile))
+                bad += 1
+                continue
             ok, rel, omc = compare(as_float(dt, shape, raw), as_float(rdt, rshape, rraw), rule)
             compared += 1
             bad += not ok
