@@ -359,6 +359,10 @@ static void test_golden_pack(void) {
           "manifest: sha256 of the 17 tensors, the profiles (%d) and the 6 model files (%d)", tensors, atoi(g_out));
     rc = run("'%s' golden-pack --model " MODEL " -W 32 -H 32 -f 5 --steps 2 -o '%s/pack' -q", g_bin, g_tmp);
     CHECK(rc == 1 && strstr(g_out, "--force"), "golden-pack over a pack without --force: usage error (%d)", rc);
+    rc = run("'%s' golden-pack --model " MODEL " -W 32 -H 32 -f 5 --steps 2 -o '%s/pack2' --profiles '%s/none.json' -q",
+             g_bin, g_tmp, g_tmp);
+    int made = run("test -e '%s/pack2'", g_tmp) == 0;
+    CHECK(rc == 2 && !made, "golden-pack with unreadable --profiles: exit 2 before any work, no directory (%d)", rc);
     /* the pack's stage files are `t2v stage` inputs: stage dit reproduces velocity */
     rc = run("'%s' stage dit --model " MODEL " --in '%s/pack/dit.safetensors' --out '%s/v.safetensors' -q", g_bin, g_tmp,
              g_tmp);

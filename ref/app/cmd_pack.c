@@ -243,6 +243,9 @@ int cmd_golden_pack(int argc, char **argv, App *app) {
     if (!o.force && platform_file_exists(probe))
         return usage_error("golden-pack: %s holds a pack; pass --force to overwrite it", o.out);
     T2vError e = {0, {0}};
+    TolRule rules[64];
+    int nrules;
+    if (profile_load(o.profiles, "fp32", rules, 64, &nrules, NULL, 0, NULL, &e)) return die(&e); /* before any work */
     Model m;
     if (model_open(&m, o.model, MODEL_NEED_ALL, &e)) return die(&e);
     if (!o.have_w) o.width = m.defaults.width;
@@ -267,6 +270,15 @@ int cmd_golden_pack(int argc, char **argv, App *app) {
     rc = pipeline_generate(&m, &gs, &w, &r, &e);
     if (!rc && !fs.x) rc = t2v_fail(&e, T2V_EINPUT, "golden-pack: the sampler ran no step");
     if (!rc) rc = write_pack(&o, &m, &gs, &r, &fs, &e);
+    if (rc) { /* all or nothing: a failed pack leaves none of its files */
+        static const char *const files[] = {"t5.safetensors", "dit.safetensors", "sampler.safetensors",
+                                            "vae-decode.safetensors", "tolerances.json", "manifest.json"};
+        for (int i = 0; i < 6; i++) {
+            snprintf(probe, sizeof probe, "%s/%s", o.out, files[i]);
+            remove(probe);
+        }
+        if (newdir) remove(o.out);
+    }
     if (!rc && !o.quiet) fprintf(stderr, "t2v: golden pack written to %s (manifest.json)\n", o.out);
     gen_result_free(&r);
     free(fs.x);
