@@ -2,6 +2,7 @@
 #
 #   make                 build ref/t2v (OpenBLAS + OpenMP)
 #   make BLAS=none       build with the built-in blocked GEMM instead of OpenBLAS
+#   make MPI=1           build ref/t2v for mpirun (OpenMPI): ranks split the guidance
 #   make test            build and run the whole test suite (goldens are committed)
 #   make asan            the same suite under AddressSanitizer + UBSan
 #   make run             generate the README example with the embedded demo model
@@ -12,6 +13,7 @@
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
+#   make bench-long      long demo clips in context windows: time per frame, peak RSS
 #   make cross-test      the golden suite on x86-64 gcc/clang, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
@@ -36,6 +38,13 @@ EXE     ?=
 CFLAGS  += $(XCFLAGS)
 LDFLAGS += $(XLDFLAGS)
 LDLIBS  += $(XLDLIBS)
+
+# MPI=1: ref/t2v for mpirun (OpenMPI's mpicc; docs/SCALING.md). The default
+# build has no MPI.
+ifeq ($(MPI),1)
+  CC      = mpicc
+  CFLAGS += -DT2V_MPI
+endif
 
 ifeq ($(BLAS),openblas)
   CFLAGS += -DT2V_OPENBLAS
@@ -72,7 +81,7 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h
 
-.PHONY: all test asan run install golden fuzz bench clean demo-model cross-test
+.PHONY: all test asan run install golden fuzz bench bench-long clean demo-model cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -89,8 +98,24 @@ $(BUILD)/tests/%$(EXE): tests/%.c $(APP_PARTS) $(LIB_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(APP_PARTS) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
-test: $(BUILD)/t2v $(TEST_BIN)
-	@bash tests/run.sh $(BUILD)
+# With OpenMPI's mpicc installed, `make test` also builds t2v with MPI=1;
+# tests/test_mpi.c runs it under mpirun (skipped otherwise).
+ifneq ($(shell command -v mpicc 2>/dev/null),)
+ifeq ($(SAN)$(EXE)$(O),)
+  MPI_TEST_BIN = build/mpicc-$(BLAS)/t2v
+endif
+endif
+
+test: $(BUILD)/t2v $(TEST_BIN) $(MPI_TEST_BIN)
+	@T2V_MPI_BIN=$(MPI_TEST_BIN) bash tests/run.sh $(BUILD)
+
+ifneq ($(MPI_TEST_BIN),)
+ifneq ($(MPI),1)
+.PHONY: $(MPI_TEST_BIN)
+$(MPI_TEST_BIN):
+	@$(MAKE) --no-print-directory MPI=1 BLAS=$(BLAS) $@
+endif
+endif
 
 asan:
 	$(MAKE) SAN=1 test
@@ -128,6 +153,11 @@ $(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
 
 bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
+
+# Long clips on the demo model in context windows: time per frame and peak RSS
+# at 81..961 frames (bench/long.md).
+bench-long: all
+	$(PYTHON) tools/bench_long.py $(BENCH_LONG_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
 CROSS ?= x86_64-gcc x86_64-clang aarch64 s390x mingw64

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ref/lib/platform.h"
 #include "../ref/lib/safetensors.h"
 #include "../ref/lib/tensor.h"
 
@@ -91,6 +92,28 @@ static inline int check_close(const char *what, const float *got, const float *r
                    got[s.argmax], ref[s.argmax]);
     }
     return ok;
+}
+
+/* A golden's __metadata__ value, or "" when absent. */
+static inline const char *h_meta(const SafeTensors *st, const char *key) {
+    const char *v = st_meta(st, key);
+    return v ? v : "";
+}
+
+/* The t2v CLI, for tests that run it: $T2V_BIN (an emulator's wrapper), else
+ * BUILD/t2v beside this test (argv0 = BUILD/tests/test_x), else ref/t2v. */
+static inline void h_find_bin(const char *argv0, char *out, size_t n) {
+    const char *env = getenv("T2V_BIN");
+    if (env && *env) { snprintf(out, n, "%s", env); return; }
+    char dir[800];
+    snprintf(dir, sizeof dir, "%s", argv0 ? argv0 : "");
+    for (int up = 0; up < 2; up++) { /* drop "/test_x", then "/tests" */
+        char *slash = strrchr(dir, '/');
+        if (!slash) { snprintf(dir, sizeof dir, "."); break; }
+        *slash = 0;
+    }
+    snprintf(out, n, "%s/t2v", dir);
+    if (!platform_file_exists(out)) snprintf(out, n, "ref/t2v");
 }
 
 /* Opens a golden file or reports and returns 0. */

@@ -93,8 +93,12 @@ static int measure(const float *video, int color, int dir, int bg, char *why, si
 
 static int generate(const Model *m, const char *prompt, uint64_t seed, GenResult *r) {
     const ModelDefaults *d = &m->defaults;
-    GenSettings s = {prompt, d->negative_prompt ? d->negative_prompt : "", d->width, d->height, d->frames,
-                     {SAMPLER_UNIPC, d->steps, d->shift, d->cfg}, seed, 0};
+    GenSettings s;
+    memset(&s, 0, sizeof s); /* no windows, no RIFLEx, one process: the demo's own length */
+    s.prompt = prompt, s.negative = d->negative_prompt ? d->negative_prompt : "";
+    s.width = d->width, s.height = d->height, s.frames = d->frames, s.seed = seed;
+    s.sampling.sampler = SAMPLER_UNIPC, s.sampling.steps = d->steps;
+    s.sampling.shift = d->shift, s.sampling.cfg = d->cfg;
     T2vError e = {0, {0}};
     int rc = pipeline_generate(m, &s, NULL, r, &e);
     if (rc) printf("       pipeline failed: %s\n", e.msg);

@@ -322,19 +322,7 @@ static void test_trace(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *env = getenv("T2V_BIN");
-    if (env && *env) snprintf(g_bin, sizeof g_bin, "%s", env);
-    else {
-        /* argv[0] = BUILD/tests/test_info -> BUILD/t2v, else ref/t2v */
-        char self[900];
-        snprintf(self, sizeof self, "%s", argc > 0 ? argv[0] : "");
-        char *slash = strrchr(self, '/');
-        if (slash) *slash = 0;
-        slash = strrchr(self, '/');
-        if (slash) *slash = 0;
-        snprintf(g_bin, sizeof g_bin, "%s/t2v", slash ? self : ".");
-        if (!platform_file_exists(g_bin)) snprintf(g_bin, sizeof g_bin, "ref/t2v");
-    }
+    h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
     snprintf(g_tmp, sizeof g_tmp, "/tmp/t2v_test_info_XXXXXX");
     if (!mkdtemp(g_tmp)) {
         h_report(0, "mkdtemp %s", g_tmp);

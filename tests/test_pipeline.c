@@ -28,11 +28,6 @@
 #define TOL_VIDEO 1e-4
 #define COS_VIDEO 0.9999999
 
-static const char *meta(const SafeTensors *st, const char *key) {
-    const char *v = st_meta(st, key);
-    return v ? v : "";
-}
-
 static int check_ids(const char *what, const int32_t *got, int n, const SafeTensors *st, const char *name) {
     const Tensor *t = tl_find(&st->tensors, name);
     if (!t || t->dtype != DT_I32 || t->ndim != 1) {
@@ -76,20 +71,20 @@ typedef struct {
 
 static int read_case(Case *c, const SafeTensors *st) {
     memset(c, 0, sizeof *c);
-    snprintf(c->prompt, sizeof c->prompt, "%s", meta(st, "prompt"));
-    snprintf(c->negative, sizeof c->negative, "%s", meta(st, "negative"));
+    snprintf(c->prompt, sizeof c->prompt, "%s", h_meta(st, "prompt"));
+    snprintf(c->negative, sizeof c->negative, "%s", h_meta(st, "negative"));
     c->s.prompt = c->prompt;
     c->s.negative = c->negative;
-    c->s.width = atoi(meta(st, "width"));
-    c->s.height = atoi(meta(st, "height"));
-    c->s.frames = atoi(meta(st, "frames"));
-    c->s.sampling.steps = atoi(meta(st, "steps"));
-    c->s.sampling.cfg = atof(meta(st, "cfg"));
-    c->s.sampling.shift = atof(meta(st, "shift"));
-    c->s.seed = (uint64_t)strtoull(meta(st, "seed"), NULL, 10);
+    c->s.width = atoi(h_meta(st, "width"));
+    c->s.height = atoi(h_meta(st, "height"));
+    c->s.frames = atoi(h_meta(st, "frames"));
+    c->s.sampling.steps = atoi(h_meta(st, "steps"));
+    c->s.sampling.cfg = atof(h_meta(st, "cfg"));
+    c->s.sampling.shift = atof(h_meta(st, "shift"));
+    c->s.seed = (uint64_t)strtoull(h_meta(st, "seed"), NULL, 10);
     c->s.keep_steps = 1;
     SamplerKind k;
-    if (sampler_kind_from_name(meta(st, "sampler"), &k)) return 0;
+    if (sampler_kind_from_name(h_meta(st, "sampler"), &k)) return 0;
     c->s.sampling.sampler = k;
     return c->s.width > 0 && c->s.height > 0 && c->s.frames > 0 && c->s.sampling.steps > 0;
 }
@@ -112,7 +107,7 @@ static void test_case(const Model *m, const char *name) {
         st_close(&st);
         return;
     }
-    printf("-- case %s: %s %d steps cfg %g shift %g %dx%dx%d seed %llu\n", name, meta(&st, "sampler"), c.s.sampling.steps,
+    printf("-- case %s: %s %d steps cfg %g shift %g %dx%dx%d seed %llu\n", name, h_meta(&st, "sampler"), c.s.sampling.steps,
            c.s.sampling.cfg, c.s.sampling.shift, c.s.width, c.s.height, c.s.frames, (unsigned long long)c.s.seed);
     GenResult r;
     if (!run(m, &c.s, &r, path)) {
@@ -174,7 +169,10 @@ static void test_threads(const Model *m) {
 
 /* Bad settings are refused before any work, with a usage error. */
 static void test_bad_settings(const Model *m) {
-    GenSettings s = {"a cat", "a dog", 32, 32, 5, {SAMPLER_UNIPC, 2, 3.0, 4.0}, 1, 0};
+    GenSettings s;
+    memset(&s, 0, sizeof s);
+    s.prompt = "a cat", s.negative = "a dog", s.width = 32, s.height = 32, s.frames = 5, s.seed = 1;
+    s.sampling.sampler = SAMPLER_UNIPC, s.sampling.steps = 2, s.sampling.shift = 3.0, s.sampling.cfg = 4.0;
     struct { int w, h, f, steps; double shift; const char *neg; const char *what; } bad[] = {
         {40, 32, 5, 2, 3.0, "x", "width not a multiple of 16"},
         {32, 32, 6, 2, 3.0, "x", "frames not 4k+1"},

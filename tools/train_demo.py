@@ -67,7 +67,7 @@ VAE_DIM = 8
 T5_CFG = dict(dim=64, dim_attn=64, dim_ffn=128, num_heads=4, num_layers=2, num_buckets=32)
 DIT_CFG = dict(dim=128, ffn_dim=384, num_heads=4, num_layers=4, freq_dim=256, in_dim=16, out_dim=16,
                text_dim=64, text_len=32, eps=1e-6, patch_size=(1, 2, 2), model_type="t2v")
-DEFAULTS = dict(width=64, height=64, frames=17, steps=20, cfg=4.0, shift=3.0, fps=8, sampler="unipc",
+DEFAULTS = dict(width=64, height=64, frames=17, context_window=17, context_overlap=8, steps=20, cfg=4.0, shift=3.0, fps=8, sampler="unipc",
                 negative_prompt="")
 
 

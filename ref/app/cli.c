@@ -56,6 +56,14 @@ static const char HELP_GENERATE[] =
     "  --shift S              flow-matching schedule shift (> 0)\n"
     "  --sampler NAME         unipc (default, as Wan2.1) or euler\n"
     "  --seed N               noise seed (default 42); noise = torch.manual_seed(N); torch.randn\n"
+    "  --context-window F     clips longer than F frames are sampled in overlapping windows of F\n"
+    "                         frames, blended with linear ramps (default: the model's trained\n"
+    "                         length, t2v.json context_window, else 81); off: one pass\n"
+    "  --context-overlap F    frames shared by neighbouring windows (default: the model's, else 16)\n"
+    "  --context-schedule S   uniform (default: windows shift from step to step) or static\n"
+    "  --riflex K|auto|off    RIFLEx: time RoPE component K gets the frequency 0.9 x 2 pi / latent\n"
+    "                         frames; auto (default): the component nearest the trained length,\n"
+    "                         when a clip longer than it runs in one pass\n"
     "  --threads N            threads (default: all processors); results do not depend on it\n"
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
@@ -91,6 +99,10 @@ static const char HELP_STAGE[] =
     "  --cfg G                sampler stage: guidance scale\n"
     "  --shift S              sampler stage: schedule shift\n"
     "  --sampler NAME         sampler stage: unipc or euler\n"
+    "  --context-window F     sampler stage: context windows of F frames, or off (as generate)\n"
+    "  --context-overlap F    sampler stage: frames shared by neighbouring windows\n"
+    "  --context-schedule S   sampler stage: uniform or static\n"
+    "  --riflex K|auto|off    sampler stage: RIFLEx component (as generate)\n"
     "  --dump-level L         stage (default: the stage's output only); block: adds each block's\n"
     "                         output (dit and t5: blocks.N; vae-decode: every decoder layer under\n"
     "                         its official name); op (dit only): every op inside the blocks: norms,\n"
@@ -171,6 +183,12 @@ static const char HELP_INFO[] =
     "  --cfg G                guidance scale (> 1: two DiT passes per step)\n"
     "  --tokens L             prompt tokens (default: text_len)\n"
     "  -p, --prompt TEXT      count the prompt's tokens instead (needs --model)\n"
+    "  --context-window F     context windows of F frames (default: the model's trained length)\n"
+    "                         or off; shows the windows and the DiT FLOPs they cost\n"
+    "  --context-overlap F    frames shared by neighbouring windows\n"
+    "  --context-schedule S   uniform or static\n"
+    "  --riflex K|auto|off    RIFLEx component (as generate)\n"
+    "  --ranks N              what each of N MPI ranks computes and sends (make MPI=1)\n"
     "  --full                 every layer, not only the first of each kind\n"
     "  -h, --help             this help\n";
 
@@ -244,6 +262,19 @@ void run_plan_for(RunPlan *plan, const ModelDesc *md, const ClipSize *s, int ste
     plan->item_flops[PHASE_SAMPLING] = (double)passes * (double)f.dit;
     plan->items[PHASE_DECODE] = s->T;
     plan->item_flops[PHASE_DECODE] = s->T ? (double)f.vae_decode / s->T : 0;
+}
+
+void run_plan_windows(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss) {
+    const WindowSettings *ws = &ss->window;
+    if (!window_active(ws, s->T) || plan->items[PHASE_SAMPLING] <= 0) return;
+    long passes = window_passes(ws, s->T, ss->steps);
+    ClipSize wc;
+    Flops f, fw;
+    cost_size(&wc, md, s->W, s->H, 1 + md->vae.scale_t * (ws->frames - 1), s->L);
+    cost_flops(md, s, &f);
+    cost_flops(md, &wc, &fw);
+    if (passes > 0 && f.dit > 0)
+        plan->item_flops[PHASE_SAMPLING] *= (double)fw.dit * passes / ((double)f.dit * ss->steps);
 }
 
 void progress_init(Progress *p, int quiet) {
@@ -513,6 +544,37 @@ float *read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t
 }
 
 
+/* --context-window, --context-overlap, --context-schedule, --riflex: as
+ * parse_sampling_opt. */
+static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
+    long iv;
+    if (!strcmp(a, "--context-window")) {
+        if (!strcmp(v, "off")) iv = 0;
+        else if (parse_int(v, 1, 1 << 20, &iv))
+            return -usage_error("--context-window must be a frame count or off, not '%s'", v);
+        s->ctx_window = (int)iv, s->have_ctx_window = 1;
+    } else if (!strcmp(a, "--context-overlap")) {
+        if (parse_int(v, 0, 1 << 20, &iv)) return -usage_error("--context-overlap must be a frame count, not '%s'", v);
+        s->ctx_overlap = (int)iv, s->have_ctx_overlap = 1;
+    } else if (!strcmp(a, "--context-schedule")) {
+        if (window_schedule_parse(v, &s->ctx_schedule))
+            return -usage_error("--context-schedule must be uniform or static, not '%s'", v);
+    } else if (!strcmp(a, "--riflex")) {
+        if (!strcmp(v, "auto")) iv = -1;
+        else if (!strcmp(v, "off")) iv = 0;
+        else if (parse_int(v, 1, 64, &iv))
+            return -usage_error("--riflex must be a component number (1..64), auto or off, not '%s'", v);
+        s->riflex = (int)iv, s->have_riflex = 1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+Dist *app_dist(App *app) {
+    return app->dist.size > 1 ? &app->dist : NULL;
+}
+
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     long iv;
     SamplerKind kind;
@@ -534,9 +596,45 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
         if (parse_int(v, 1, 1024, &iv)) return -usage_error("--threads must be an integer in 1..1024, not '%s'", v);
         s->threads = (int)iv;
     } else {
-        return 0;
+        return parse_long_video_opt(s, a, v);
     }
     return 1;
+}
+
+int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err) {
+    SamplingSettings *ss = &s->settings;
+    VaeConfig vd;
+    vae_default_config(&vd);
+    int st = m->has_vae ? m->vae.scale_t : vd.scale_t;
+    int win = s->have_ctx_window ? s->ctx_window : m->defaults.context_window;
+    int ov = s->have_ctx_overlap ? s->ctx_overlap : m->defaults.context_overlap;
+    int trained = (m->defaults.context_window - 1) / st + 1; /* latent frames */
+    memset(&ss->window, 0, sizeof ss->window);
+    ss->riflex_k = 0;
+    if (win > 0) {
+        ss->window.frames = (win - 1) / st + 1, ss->window.overlap = ov / st;
+        ss->window.schedule = s->ctx_schedule;
+        if (ss->window.overlap >= ss->window.frames)
+            return t2v_fail(err, T2V_EUSAGE, "--context-overlap %d frames (%d latent) must be shorter than the "
+                            "context window of %d frames (%d latent)", ov, ss->window.overlap, win, ss->window.frames);
+    }
+    int head = m->dit.dim / m->dit.num_heads, ct = (head - 4 * (head / 6)) / 2;
+    if (s->have_riflex && s->riflex > 0) {
+        if (s->riflex > ct)
+            return t2v_fail(err, T2V_EUSAGE, "--riflex %d: the DiT's time axis has %d RoPE components", s->riflex, ct);
+        ss->riflex_k = s->riflex;
+    } else if ((!s->have_riflex || s->riflex < 0) && !window_active(&ss->window, T) && T > trained) {
+        ss->riflex_k = dit_riflex_default_k(head, trained);
+    }
+    return T2V_OK;
+}
+
+void long_video_note(const SamplingSettings *s, int T) {
+    if (window_active(&s->window, T))
+        fprintf(stderr, "t2v: %d latent frames in %s context windows of %d, overlap %d\n", T,
+                window_schedule_name(s->window.schedule), s->window.frames, s->window.overlap);
+    if (s->riflex_k)
+        fprintf(stderr, "t2v: RIFLEx: time RoPE component %d at 0.9 x 2 pi / %d latent frames\n", s->riflex_k, T);
 }
 
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {

@@ -19,7 +19,10 @@ typedef struct {
     TempFiles temps;           /* removed by main's SIGINT handler */
     char default_model[4300];  /* --model when none is given (default_model_path) */
     char tolerances[4300];     /* compare/bisect --profiles default (default_tolerances_path) */
+    Dist dist;                 /* MPI ranks (dist.h): only rank 0 writes and prints */
 } App;
+/* The ranks for the library: NULL when this is one process. */
+Dist *app_dist(App *app);
 int cmd_generate(int argc, char **argv, App *app);
 int cmd_tokenize(int argc, char **argv, App *app);
 int cmd_stage(int argc, char **argv, App *app);
@@ -80,6 +83,9 @@ void progress_update(Progress *p, int k);
 void progress_watch(void *user, PipelinePhase phase, int k, int n);
 /* The plan of one generation of the clip size s with the model (cost.h's FLOPs). */
 void run_plan_for(RunPlan *plan, const ModelDesc *md, const ClipSize *s, int steps, double cfg);
+/* Scales the sampling phase of a plan to the DiT passes of context windows
+ * (nothing when the clip runs in one pass). */
+void run_plan_windows(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss);
 
 /* ----------------------------------------------------------------------------
  * Checks and warnings before a generation */
@@ -133,6 +139,11 @@ typedef struct {
     SamplingSettings settings;
     int threads;
     int have_steps, have_cfg, have_shift, have_sampler; /* given on the command line */
+    /* long video: --context-window F|off, --context-overlap F (frames),
+     * --context-schedule, --riflex K|auto|off (-1 auto) */
+    int ctx_window, ctx_overlap, riflex;
+    WindowSchedule ctx_schedule;
+    int have_ctx_window, have_ctx_overlap, have_riflex;
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
  * --sampler --threads: returns 1 when it was (printing a usage error and
@@ -141,6 +152,16 @@ int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v);
 /* Fills the options not given on the command line from the model's
  * defaults; T2V_EINPUT for an unknown sampler name in t2v.json. */
 int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err);
+/* Context windows and RIFLEx for a clip of T latent frames (docs/ARCHITECTURE.md,
+ * Long video) into s->settings: frames are converted at the VAE's time stride;
+ * the window defaults to the model's trained length (t2v.json
+ * "context_window"); --riflex auto applies RIFLEx when the clip is longer than
+ * that and runs in one pass. T2V_EUSAGE for an overlap not shorter than the
+ * window, or a RIFLEx component the DiT's head lacks. */
+int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err);
+/* One line on stderr saying how a long clip is sampled (nothing when it is
+ * one plain pass). */
+void long_video_note(const SamplingSettings *s, int T);
 
 /* A float tensor of a safetensors file as a new fp32 array (caller frees),
  * checking its rank and the dims of shape that are >= 0. */

@@ -291,7 +291,8 @@ static int info_file(const char *path) {
  * checked first so that an unknown option and a missing value say which. */
 static const char *const INFO_FLAGS[] = {"--full", NULL};
 static const char *const INFO_VALUE_OPTS[] = {"--model", "--config", "-p", "--prompt", "-W", "--width", "-H",
-                                              "--height", "-f", "--frames", "--steps", "--tokens", "--cfg", NULL};
+                                              "--height", "-f", "--frames", "--steps", "--tokens", "--cfg", "--context-window",
+                                              "--context-overlap", "--context-schedule", "--riflex", "--ranks", NULL};
 
 int cmd_info(int argc, char **argv, App *app) {
     (void)app;

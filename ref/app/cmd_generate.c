@@ -24,6 +24,7 @@
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace;
     int width, height, frames, fps, formats, force, quiet;
+    Dist *dist;             /* MPI ranks; NULL: one process */
     unsigned long long seed;
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
     /* which were given on the command line (else the model's defaults) */
@@ -58,7 +59,8 @@ static int parse_formats(const char *s, int *out) {
 static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
-    "--sampler", "--threads", "--dump-level", "--dump-blocks", "--names", NULL};
+    "--sampler", "--threads", "--context-window", "--context-overlap", "--context-schedule", "--riflex",
+    "--dump-level", "--dump-blocks", "--names", NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -153,7 +155,10 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     cost_memory(&md, &s, &me);
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */
+    {
         run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);
+        run_plan_windows(&o->plan, &md, &s, &o->sampling.settings);
+    }
     model_desc_free(&md);
     return me.peak;
 }
@@ -180,6 +185,9 @@ static int on_step(void *user, const StepView *s, T2vError *err) {
     GenerateWatch *gw = (GenerateWatch *)user;
     const GenerateArgs *o = gw->o;
     const LatentGrid *g = &s->grid;
+    const char *fr = getenv("T2V_FAULT_RANK"); /* tests: this rank fails after step 0 */
+    if (fr && o->dist && atoi(fr) == o->dist->rank && s->step == 0)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: fault injected after step 0 (T2V_FAULT_RANK)", o->dist->rank);
     int rc = gw->trace ? trace_step(gw->trace, s, err) : T2V_OK;
     if (rc || !o->preview) return rc;
     /* the last latent frame of x_{i+1}, each latent pixel scale_s x scale_s */
@@ -204,6 +212,11 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     if (!rc) rc = prov_set_number(p, err, "cfg", "%g", o->sampling.settings.cfg);
     if (!rc) rc = prov_set_number(p, err, "shift", "%g", o->sampling.settings.shift);
     if (!rc) rc = prov_set(p, "sampler", sampler_kind_name(o->sampling.settings.sampler), err);
+    const WindowSettings *ws = &o->sampling.settings.window;
+    if (!rc && ws->frames) rc = prov_set_number(p, err, "context_window_latent_frames", "%d", ws->frames);
+    if (!rc && ws->frames) rc = prov_set_number(p, err, "context_overlap_latent_frames", "%d", ws->overlap);
+    if (!rc && ws->frames) rc = prov_set(p, "context_schedule", window_schedule_name(ws->schedule), err);
+    if (!rc && o->sampling.settings.riflex_k) rc = prov_set_number(p, err, "riflex_k", "%d", o->sampling.settings.riflex_k);
     if (!rc) rc = prov_set_number(p, err, "width", "%d", o->width);
     if (!rc) rc = prov_set_number(p, err, "height", "%d", o->height);
     if (!rc) rc = prov_set_number(p, err, "frames", "%d", o->frames);
@@ -336,6 +349,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     }
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
+    if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
     if (o->dump_level != DUMP_STAGE) { /* the size of the DiT taps, before any work (docs/VERIFY.md) */
         unsigned char *mask = (unsigned char *)t2v_malloc((size_t)m->dit.num_layers + 1, "block mask", err);
         if (!mask || (rc = dump_blocks_parse(o->dump_blocks, mask, m->dit.num_layers, err))) {
@@ -350,6 +364,9 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
         if (!o->quiet)
             fprintf(stderr, "t2v: --dump-level %s: the first DiT forward's tensors of %d block%s, about %.1f MB\n",
                     o->dump_level == DUMP_OP ? "op" : "block", nb, nb == 1 ? "" : "s", bytes / 1e6);
+        if (!o->quiet && window_active(&o->sampling.settings.window, g.T))
+            fprintf(stderr, "t2v: note: the dumped DiT forward is over the whole clip; this run's DiT passes are on "
+                            "context windows\n");
     }
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
@@ -363,11 +380,14 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
         return t2v_fail(err, T2V_ERESOURCE,
                         "%dx%d with %d frames needs about %.1f GiB, this machine has %.1f GiB: choose a smaller size",
                         o->width, o->height, o->frames, need / 1073741824.0, have / 1073741824.0);
+    if (o->dist && o->dist->rank != 0) return rc; /* rank 0 warns and plans the outputs */
     /* warnings, not refusals: a prompt cut to text_len, a size far from the model's */
     const SamplingSettings *ss = &o->sampling.settings;
     if ((rc = warn_prompt_cut(m, "prompt", o->prompt, err))) return rc;
     if (ss->cfg > 1 && (rc = warn_prompt_cut(m, "negative prompt", o->negative, err))) return rc;
-    warn_size(m, o->width, o->height, o->frames);
+    if (!o->quiet) long_video_note(ss, g.T);
+    /* in context windows the DiT sees the trained length however long the clip */
+    warn_size(m, o->width, o->height, window_active(&ss->window, g.T) ? m->defaults.frames : o->frames);
     if (new_dump && (rc = make_option_dir("--dump", o->dump, o->quiet, err))) return rc;
     if (new_trace && (rc = make_option_dir("--trace", o->trace, o->quiet, err))) return rc;
     /* the whole set, checked in the directories that now exist; a refusal
@@ -427,6 +447,7 @@ static int dump_first_forward(const GenerateArgs *o, const Model *m, const GenRe
     if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "timestep", &r->timesteps[0], 1, one);
     if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", r->noise, 4, ls);
     dit.tap = dump_tap_fn, dit.tap_user = &dt;
+    dit.riflex_k = o->sampling.settings.riflex_k, dit.riflex_frames = g->T; /* as the run's DiT */
     if (!rc) rc = dit_forward(&dit, r->noise, g->T, g->h, g->w, &r->timesteps[0], 1, r->context, r->L, v, err);
     if (!rc && dt.rc) *err = dt.err, rc = dt.rc;
     free(v);
@@ -447,15 +468,16 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     progress_init(&gw.progress, o->quiet);
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
-    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL};
+    GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
+                     o->dist};
     TensorSet ops; /* --dump-level block|op: the DiT's taps of its first forward */
     memset(&ops, 0, sizeof ops);
-    int rc = T2V_OK;
-    if (!rc) rc = make_provenance(&p, &m->paths, o, o->negative, err);
+    int rank0 = !o->dist || o->dist->rank == 0;
+    int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
-    if (!rc && o->dump_level != DUMP_STAGE) rc = dump_first_forward(o, m, &r, &ops, err);
-    if (!rc) rc = write_set(op, o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, &p, gw.trace, temps, err);
+    if (!rc && rank0 && o->dump_level != DUMP_STAGE) rc = dump_first_forward(o, m, &r, &ops, err);
+    if (!rc && rank0) rc = write_set(op, o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, &p, gw.trace, temps, err);
     tset_free(&ops);
     prov_free(&p);
     trace_free(&trace);
@@ -468,6 +490,8 @@ int cmd_generate(int argc, char **argv, App *app) {
     GenerateArgs o;
     int rc = parse_gen_opts(&o, argc, argv, app->default_model);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if ((o.dist = app_dist(app)) && o.dist->rank != 0) /* rank 0 alone checks, writes and prints */
+        o.quiet = 1, o.dump = o.trace = o.preview = NULL;
     T2vError e = {0, {0}};
     Model m;
     OutputPlan op;

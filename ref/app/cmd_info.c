@@ -25,6 +25,8 @@ typedef struct {
     const char *width, *height, *frames; /* -W -H -f as given: checked against the model */
     int W, H, F, steps, tokens, full;
     double cfg;
+    SamplingOpts lv; /* --context-window --context-overlap --context-schedule --riflex */
+    int ranks;       /* --ranks N: MPI ranks (docs/SCALING.md) */
 } InfoOpts;
 
 /* ----------------------------------------------------------------------------
@@ -359,6 +361,22 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
     snprintf(key, sizeof key, "%s weights", name), row(key, dtype_bytes(by, b, sizeof b));
 }
 
+/* With --ranks N: what each MPI rank computes and sends (dist.h: guidance
+ * pairs; every rank maps the whole model). */
+static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o, int64_t dit_all, int passes) {
+    char b[160];
+    int paired = passes == 2 ? o->ranks / 2 * 2 : 0;
+    int64_t latent = (int64_t)s->C * s->T * s->h * s->w * 4;
+    snprintf(b, sizeof b, "%d: %d in guidance pairs, %d computing both branches", o->ranks, paired, o->ranks - paired);
+    row("MPI ranks", b);
+    row_flops("DiT FLOPs per paired rank, all steps", paired ? dit_all / 2 : dit_all);
+    snprintf(b, sizeof b, "%lld bytes (one velocity) + 16", (long long)latent);
+    row("sent per paired rank per step", paired ? b : "0");
+    snprintf(b, sizeof b, "%lld bytes (its context) + 16, once", (long long)s->L * m->t5.dim * 4);
+    row("sent per paired rank, text encoder", paired ? b : "0");
+    row("memory per rank", "as one process (each rank maps the model files)");
+}
+
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
 static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts *o) {
     Flops f;
@@ -388,8 +406,30 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     row_flops("DiT FLOPs per step", f.dit * passes);
     row_flops("DiT FLOPs, all steps", f.dit * passes * o->steps);
     row_flops("VAE decode FLOPs", f.vae_decode);
-    int64_t total = f.dit * passes * o->steps + f.vae_decode + passes * (f.t5 + f.text_embedding);
+    int64_t dit_all = f.dit * passes * o->steps;
+    const SamplingSettings *ls = &o->lv.settings;
+    if (window_active(&ls->window, s->T)) { /* each pass on windows of the clip (docs/ARCHITECTURE.md) */
+        ClipSize wc;
+        Flops fw;
+        long wp = window_passes(&ls->window, s->T, o->steps);
+        cost_size(&wc, m, s->W, s->H, 1 + m->vae.scale_t * (ls->window.frames - 1), s->L);
+        cost_flops(m, &wc, &fw);
+        snprintf(b, sizeof b, "%d latent frames (%d frames), overlap %d, %s", ls->window.frames, wc.F,
+                 ls->window.overlap, window_schedule_name(ls->window.schedule));
+        row("context windows", b);
+        snprintf(b, sizeof b, "%ld over %d steps (%.2f per step)", wp, o->steps, (double)wp / o->steps);
+        row("windows per guidance branch", b);
+        row_flops("DiT FLOPs per window pass", fw.dit);
+        dit_all = fw.dit * passes * (int64_t)wp;
+        row_flops("DiT FLOPs, all steps, windowed", dit_all);
+    }
+    if (ls->riflex_k) {
+        snprintf(b, sizeof b, "time RoPE component %d at 0.9 x 2 pi / %d", ls->riflex_k, s->T);
+        row("RIFLEx", b);
+    }
+    int64_t total = dit_all + f.vae_decode + passes * (f.t5 + f.text_embedding);
     row_flops("total FLOPs per video", total);
+    if (o->ranks > 1) print_ranks(m, s, o, dit_all, passes);
     row("memory: text encoder phase", bytes_str(me.text, b, sizeof b));
     row("memory: DiT phase", bytes_str(me.dit, b, sizeof b));
     row("memory: VAE phase", bytes_str(me.vae, b, sizeof b));
@@ -421,8 +461,16 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
         } else if (!strcmp(a, "--tokens")) {
             if (parse_int(v, 1, 4096, &iv)) return usage_error("--tokens must be an integer in 1..4096, not '%s'", v);
             o->tokens = (int)iv;
+        } else if (!strcmp(a, "--ranks")) {
+            if (parse_int(v, 1, 65536, &iv)) return usage_error("--ranks must be an integer in 1..65536, not '%s'", v);
+            o->ranks = (int)iv;
         } else if (!strcmp(a, "--cfg")) {
             if (parse_double(v, &o->cfg) || o->cfg < 0 || o->cfg > 100) return usage_error("--cfg must be in [0, 100], not '%s'", v);
+        } else if (!strcmp(a, "--context-window") || !strcmp(a, "--context-overlap") ||
+                   !strcmp(a, "--context-schedule") || !strcmp(a, "--riflex")) {
+            int k = parse_sampling_opt(&o->lv, a, v);
+            if (k < 0) return T2V_EUSAGE;
+            if (k == 0) return usage_error("info: unknown option '%s'", a);
         } else return usage_error("info: unknown option '%s'", a);
     }
     if (!o->model == !o->config)
@@ -500,6 +548,7 @@ int cmd_info_model(int argc, char **argv) {
         model_default_settings(&mo.defaults);
         rc = dit_config_read(&c, o.config, &e);
         if (!rc) rc = model_desc_from_config(&m, &c, &e);
+        if (!rc) mo.dit = c, mo.has_dit = 1;
     }
     int urc = rc ? T2V_OK : size_opts(&o, &m); /* a usage error, printed */
     if (urc) {
@@ -523,6 +572,11 @@ int cmd_info_model(int argc, char **argv) {
         Flops f;
         cost_size(&s, &m, o.W, o.H, o.F, L);
         cost_flops(&m, &s, &f);
+        if ((rc = long_video_settings(&o.lv, &mo, s.T, &e))) {
+            model_desc_free(&m);
+            model_close(&mo);
+            return die(&e);
+        }
         printf("\nthe model as a tree: stage > block > layer (FLOPs for %dx%d, %d frames)\n", o.W, o.H, o.F);
         for (int st = 0; st < STAGE_COUNT; st++) print_stage(&m, st, &s, &f, o.full);
         print_walkthrough(&m, &s, &o);

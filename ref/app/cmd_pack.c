@@ -260,7 +260,10 @@ int cmd_golden_pack(int argc, char **argv, App *app) {
     platform_set_threads(o.sampling.threads);
     const char *neg = o.negative ? o.negative : m.defaults.negative_prompt ? m.defaults.negative_prompt
                                                                            : wan_default_negative_prompt();
-    GenSettings gs = {o.prompt, neg, o.width, o.height, o.frames, o.sampling.settings, o.seed, 1};
+    GenSettings gs; /* field by field: the struct grows */
+    memset(&gs, 0, sizeof gs);
+    gs.prompt = o.prompt, gs.negative = neg, gs.width = o.width, gs.height = o.height, gs.frames = o.frames;
+    gs.sampling = o.sampling.settings, gs.seed = o.seed, gs.keep_steps = 1;
     Progress pr;
     progress_init(&pr, o.quiet);
     FirstStep fs = {&pr, NULL, NULL, 0, 0};

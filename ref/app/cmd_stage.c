@@ -16,6 +16,7 @@ typedef struct {
     int dump_level, diffusers;  /* --dump-level (stage dit), --names diffusers */
     const char *dump_blocks;    /* --dump-blocks LIST, or NULL: all */
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --threads */
+    Dist *dist;            /* MPI ranks (the sampler stage splits guidance); NULL: one process */
 } StageArgs;
 
 /* Integer tokens [L] (I32 or I64) as int32. */
@@ -161,6 +162,7 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     float *ctx = x ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
     float *ctxn = ctx && ss->cfg > 1 ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
     LatentGrid g = {(int)ls[0], (int)ls[1], (int)ls[2], (int)ls[3], ls[0] * ls[1] * ls[2] * ls[3]};
+    if (x && !rc) rc = long_video_settings(&so, m, g.T, err);
     float *steps = x ? (float *)t2v_malloc((size_t)g.n * ss->steps * sizeof(float), "step latents", err) : NULL;
     if (!steps || !ctx || (ss->cfg > 1 && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
     Denoiser d;
@@ -169,6 +171,7 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     PipelineWatch w = {&pr, progress_watch, NULL};
     if (!rc && !(rc = denoiser_init(&d, &dit, ss, &g, ctx, ctx ? (int)ci.shape[0] : 0, ctxn,
                                     ctxn ? (int)cni.shape[0] : 0, err))) {
+        d.dist = sa->dist;
         rc = pipeline_sample(&d, x, steps, &w, err);
         for (int i = 0; i < ss->steps && !rc; i++) {
             char name[48];
@@ -259,7 +262,9 @@ enum { STAGE_HELP_SHOWN = -1 };
 
 static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
-                                             "--threads", "--dump-level", "--dump-blocks", "--names", NULL};
+                                             "--threads", "--context-window", "--context-overlap",
+                                             "--context-schedule", "--riflex", "--dump-level", "--dump-blocks",
+                                             "--names", NULL};
     memset(o, 0, sizeof *o);
     o->sampling.threads = platform_default_threads();
     if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
@@ -306,7 +311,6 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
 }
 
 int cmd_stage(int argc, char **argv, App *app) {
-    (void)app;
     StageArgs sa;
     int rc = parse_stage_args(&sa, argc, argv);
     if (rc) return rc == STAGE_HELP_SHOWN ? 0 : rc;
@@ -318,7 +322,9 @@ int cmd_stage(int argc, char **argv, App *app) {
     for (int i = 0; i < 5; i++)
         if (!strcmp(sa.name, stages[i].name)) k = i;
     if (k < 0) return usage_error("stage: unknown stage '%s' (t5, dit, sampler, vae-decode, vae-encode)", sa.name);
-    if (!sa.force && platform_file_exists(sa.out))
+    int writer = !(sa.dist = app_dist(app)) || sa.dist->rank == 0; /* rank 0 alone writes and prints */
+    if (!writer) sa.quiet = 1;
+    if (writer && !sa.force && platform_file_exists(sa.out))
         return usage_error("stage: %s exists; pass --force to overwrite it", sa.out);
     platform_set_threads(sa.sampling.threads);
     T2vError e = {0, {0}};
@@ -333,9 +339,9 @@ int cmd_stage(int argc, char **argv, App *app) {
     else if (k == 2) rc = stage_sampler(&sa, &m, &in, &out, &e);
     else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
     const char *mk[] = {"stage", "t2v_version"}, *mv[] = {sa.name, T2V_VERSION};
-    if (!rc && sa.dump_level != DUMP_STAGE && !sa.quiet)
+    if (!rc && writer && sa.dump_level != DUMP_STAGE && !sa.quiet)
         fprintf(stderr, "t2v: writing %d tensors, %.2f MB, to %s\n", out.n, tset_bytes(&out) / 1e6, sa.out);
-    if (!rc) rc = tset_write(&out, sa.out, mk, mv, 2, &e);
+    if (!rc && writer) rc = tset_write(&out, sa.out, mk, mv, 2, &e);
     tset_free(&out);
     st_close(&in);
     model_close(&m);

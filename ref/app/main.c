@@ -20,15 +20,8 @@ static void on_signal(int sig) {
     raise(sig);
 }
 
-int main(int argc, char **argv) {
-    tempfiles_init(&app.temps);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-#ifdef SIGPIPE
-    signal(SIGPIPE, SIG_IGN); /* an ffmpeg that exits early is an error, not a kill */
-#endif
-    default_model_path(argc > 0 ? argv[0] : NULL, app.default_model, sizeof app.default_model);
-    default_tolerances_path(argc > 0 ? argv[0] : NULL, app.tolerances, sizeof app.tolerances);
+/* The command named by argv[1]. */
+static int run(int argc, char **argv) {
     if (argc < 2) {
         print_help(stderr);
         return T2V_EUSAGE;
@@ -40,16 +33,35 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("t2v %s (gemm: %s)\n", T2V_VERSION, gemm_backend());
+        printf("t2v %s (gemm: %s%s)\n", T2V_VERSION, gemm_backend(), dist_built_with_mpi() ? ", MPI" : "");
         return 0;
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2, &app);
-    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "stage")) return cmd_stage(argc - 2, argv + 2, &app);
+    if (cmd[0] == '-') return cmd_generate(argc - 1, argv + 1, &app);
+    if (app.dist.rank != 0) return 0; /* the other commands: rank 0 alone */
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "bisect")) return cmd_bisect(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "golden-pack")) return cmd_golden_pack(argc - 2, argv + 2, &app);
-    if (cmd[0] == '-') return cmd_generate(argc - 1, argv + 1, &app);
     return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info, bisect, golden-pack)", cmd);
+}
+
+int main(int argc, char **argv) {
+    tempfiles_init(&app.temps);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+#ifdef SIGPIPE
+    signal(SIGPIPE, SIG_IGN); /* an ffmpeg that exits early is an error, not a kill */
+#endif
+    T2vError e = {0, {0}};
+    if (dist_init(&app.dist, &argc, &argv, &e)) return die(&e);
+    default_model_path(argc > 0 ? argv[0] : NULL, app.default_model, sizeof app.default_model);
+    default_tolerances_path(argc > 0 ? argv[0] : NULL, app.tolerances, sizeof app.tolerances);
+    int rc = run(argc, argv);
+    /* a failed rank stops the others, which may wait for it (docs/SCALING.md) */
+    if (rc && app.dist.size > 1) dist_abort(&app.dist, rc);
+    dist_finalize(&app.dist);
+    return rc;
 }

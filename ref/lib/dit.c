@@ -469,13 +469,33 @@ static void trace_time(DiT *m, int N) {
     free(buf);
 }
 
+#define RIFLEX_TWO_PI (2.0 * 3.14159265358979323846)
+
+/* The RoPE frequency of component k of an axis of dm dimensions. */
+static double rope_freq(int k, int dm) {
+    return 1.0 / pow(10000.0, (double)(2 * k) / dm);
+}
+
+int dit_riflex_default_k(int head_dim, int trained_frames) {
+    int dim_t = head_dim - 4 * (head_dim / 6), best_k = 1;
+    double best = -1.0;
+    for (int j = 0; j < dim_t / 2; j++) {
+        double gap = fabs(RIFLEX_TWO_PI / rope_freq(j, dim_t) - trained_frames);
+        if (best < 0 || gap < best) best = gap, best_k = j + 1;
+    }
+    return best_k;
+}
+
 /* 3D RoPE tables for the grid (f, h, w): per token, c = d/2 angles; pair j
  * < c_t uses fi with base dim_t = d - 4(d/6), then c/3 pairs of hi and c/3
- * of wi with base dim_s = 2(d/6). Angles and cos/sin in float64. */
+ * of wi with base dim_s = 2(d/6). Angles and cos/sin in float64. RIFLEx
+ * replaces one time frequency (Zhao et al. 2025, Eq. 8). */
 void dit_rope_tables(DiT *m, int f, int h, int w) {
     int d = m->c.dim / m->c.num_heads, c = d / 2;
     int ct = c - 2 * (c / 3), ch = c / 3;
     int dim_t = d - 4 * (d / 6), dim_s = 2 * (d / 6), N = f * h * w;
+    int rk = m->riflex_k > 0 && m->riflex_k <= ct && m->riflex_frames > 0 ? m->riflex_k - 1 : -1;
+    double riflex = rk >= 0 ? 0.9 * RIFLEX_TWO_PI / m->riflex_frames : 0.0;
 #pragma omp parallel for schedule(static) if (N > 64)
     for (int n = 0; n < N; n++) {
         int pos[3] = {n / (h * w), n / w % h, n % w};
@@ -483,7 +503,8 @@ void dit_rope_tables(DiT *m, int f, int h, int w) {
             int axis = j < ct ? 0 : j < ct + ch ? 1 : 2;
             int k = axis == 0 ? j : axis == 1 ? j - ct : j - ct - ch;
             int dm = axis == 0 ? dim_t : dim_s;
-            double angle = (double)pos[axis] * (1.0 / pow(10000.0, (double)(2 * k) / dm));
+            double freq = axis == 0 && k == rk ? riflex : rope_freq(k, dm);
+            double angle = (double)pos[axis] * freq;
             m->s.rope_cos[(size_t)n * c + j] = (float)cos(angle);
             m->s.rope_sin[(size_t)n * c + j] = (float)sin(angle);
         }

@@ -110,7 +110,16 @@ typedef struct {
     void *trace_user;
     DiTTapFn tap;      /* may be NULL (no cost); set after dit_build */
     void *tap_user;
+    /* RIFLEx (docs/ARCHITECTURE.md, Long video): time-axis RoPE component
+     * riflex_k (1-based) takes the frequency 0.9 * 2 pi / riflex_frames;
+     * riflex_k = 0 (dit_build's) leaves the official table. */
+    int riflex_k, riflex_frames;
 } DiT;
+
+/* RIFLEx's intrinsic component for a head size: the time-axis RoPE
+ * component (1-based) whose period is nearest the trained length in latent
+ * frames (the lower one on a tie). */
+int dit_riflex_default_k(int head_dim, int trained_frames);
 
 /* The official tensors for a config (docs/MODEL.md 2.1), in module order: the
  * embeddings, blocks.0 .. blocks.{num_layers-1}, the head. Writes the first

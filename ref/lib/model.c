@@ -152,6 +152,7 @@ static int json_num(const JsonValue *o, const char *key, double *out, const char
 
 /* t2v.json: {"width":..,"height":..,"frames":..,"steps":..,"cfg":..,"shift":..,
  *            "fps":..,"sampler":"unipc","negative_prompt":"..",
+ *            "context_window":..,"context_overlap":..,
  *            "preview_factors":[51 numbers]} (every key optional). */
 static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err) {
     JsonValue *j = read_json_file(path, err);
@@ -162,6 +163,8 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
     if (!rc) rc = json_int(j, "frames", &d->frames, 1, 1 << 12, path, err);
     if (!rc) rc = json_int(j, "steps", &d->steps, 1, 10000, path, err);
     if (!rc) rc = json_int(j, "fps", &d->fps, 1, 240, path, err);
+    if (!rc) rc = json_int(j, "context_window", &d->context_window, 1, 1 << 12, path, err);
+    if (!rc) rc = json_int(j, "context_overlap", &d->context_overlap, 0, 1 << 12, path, err);
     if (!rc) rc = json_num(j, "cfg", &d->cfg, path, err);
     if (!rc) rc = json_num(j, "shift", &d->shift, path, err);
     const JsonValue *s = json_get(j, "sampler");
@@ -198,6 +201,8 @@ void model_default_settings(ModelDefaults *d) {
     d->width = 832;
     d->height = 480;
     d->frames = 81;
+    d->context_window = 81; /* Wan2.1's training clips: 5 s at 16 fps */
+    d->context_overlap = 16;
     d->steps = 50;
     d->cfg = 5.0;
     d->shift = 5.0;

@@ -54,6 +54,9 @@ typedef struct {
     int fps;
     char sampler[16];
     char *negative_prompt; /* NULL: the official default negative prompt */
+    int context_window;    /* frames the model was trained on: longer clips are
+                              sampled in context windows of this length (81)  */
+    int context_overlap;   /* frames shared by neighbouring windows (16)       */
     float preview_factors[VAE_MAX_Z * 3 + 3]; /* latent -> RGB map: C x 3 weights then 3 biases */
     int n_preview_factors;                    /* 3 C + 3, or 0: none in t2v.json */
 } ModelDefaults;

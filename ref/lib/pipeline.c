@@ -35,16 +35,9 @@ int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *er
 /* ----------------------------------------------------------------------------
  * Stage 1: tokenizer + umT5, for the prompt and (with CFG) the negative. */
 
-/* Tokenizes and encodes one text into a new [L, dim] context. */
-static int encode_text(const Tokenizer *tk, T5 *t5, int text_len, const char *text, int32_t **ids, int *L,
-                       float **ctx, T2vError *err) {
-    int rc = tokenizer_encode_wan(tk, text, text_len, ids, L, err);
-    if (rc) return rc;
-    *ctx = (float *)t2v_malloc((size_t)*L * t5_dim(t5) * sizeof(float), "text context", err);
-    if (!*ctx) return T2V_ERESOURCE;
-    return t5_encode(t5, *ids, *L, *ctx, err);
-}
-
+/* The contexts of the prompt and (with CFG) the negative prompt. Every
+ * rank tokenizes both; with a partner rank (dist.h) each encodes one and
+ * they swap the results. */
 static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWatch *w, GenResult *r,
                           T2vError *err) {
     Tokenizer tk;
@@ -53,13 +46,26 @@ static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWa
     Checkpoint ck;
     T5 t5;
     if ((rc = model_load_t5(m, &ck, &t5, err))) { tokenizer_free(&tk); return rc; }
-    int n = s->sampling.cfg > 1 ? 2 : 1, text_len = m->dit.text_len;
+    int guided = s->sampling.cfg > 1, n = guided ? 2 : 1, text_len = m->dit.text_len, dim = t5_dim(&t5);
+    int cond = !s->dist || dist_computes(s->dist, 1), uncond = guided && (!s->dist || dist_computes(s->dist, 0));
     report(w, PHASE_TEXT, 0, n);
-    rc = encode_text(&tk, &t5, text_len, s->prompt, &r->ids, &r->L, &r->context, err);
-    if (!rc) report(w, PHASE_TEXT, 1, n);
-    if (!rc && n == 2) rc = encode_text(&tk, &t5, text_len, s->negative, &r->ids_neg, &r->L_neg, &r->context_neg, err);
-    if (!rc && n == 2) report(w, PHASE_TEXT, 2, n);
-    r->text_dim = t5_dim(&t5);
+    rc = tokenizer_encode_wan(&tk, s->prompt, text_len, &r->ids, &r->L, err);
+    if (!rc && guided) rc = tokenizer_encode_wan(&tk, s->negative, text_len, &r->ids_neg, &r->L_neg, err);
+    r->context = rc ? NULL : (float *)t2v_malloc((size_t)r->L * dim * sizeof(float), "text context", err);
+    if (!rc && guided) r->context_neg = (float *)t2v_malloc((size_t)r->L_neg * dim * sizeof(float), "text context", err);
+    if (!rc && (!r->context || (guided && !r->context_neg))) rc = T2V_ERESOURCE;
+    if (!rc && cond && !(rc = t5_encode(&t5, r->ids, r->L, r->context, err))) report(w, PHASE_TEXT, 1, n);
+    if (!rc && uncond && !(rc = t5_encode(&t5, r->ids_neg, r->L_neg, r->context_neg, err))) report(w, PHASE_TEXT, 2, n);
+    if (guided && s->dist && !(cond && uncond)) { /* the partner has the other context */
+        int64_t nc = (int64_t)r->L * dim, nn = (int64_t)r->L_neg * dim, got = 0;
+        rc = cond ? dist_swap(s->dist, rc, r->context, nc, r->context_neg, nn, &got, err)
+                  : dist_swap(s->dist, rc, r->context_neg, nn, r->context, nc, &got, err);
+        if (!rc && got != (cond ? nn : nc))
+            rc = t2v_fail(err, T2V_ERESOURCE, "rank %d: the partner's context has %lld values, not %lld",
+                          s->dist->rank, (long long)got, (long long)(cond ? nn : nc));
+        if (!rc) report(w, PHASE_TEXT, n, n);
+    }
+    r->text_dim = dim;
     t5_free(&t5);
     ckpt_close(&ck);
     tokenizer_free(&tk);
@@ -68,6 +74,28 @@ static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWa
 
 /* ----------------------------------------------------------------------------
  * Stage 2: the sampling loop */
+
+/* Buffers of the context windows (none when the clip fits one pass). */
+static int windows_init(Denoiser *d, const SamplingSettings *s, const LatentGrid *g, T2vError *err) {
+    const WindowSettings *ws = &s->window;
+    if (!window_active(ws, g->T)) return T2V_OK;
+    if (ws->overlap < 0 || ws->overlap >= ws->frames)
+        return t2v_fail(err, T2V_EUSAGE, "context window of %d latent frames with an overlap of %d: the overlap "
+                        "must be in 0..%d", ws->frames, ws->overlap, ws->frames - 1);
+    if (ws->frames % d->dit->c.patch_t)
+        return t2v_fail(err, T2V_EUSAGE, "context window of %d latent frames: not a multiple of the DiT's time "
+                        "patch %d", ws->frames, d->dit->c.patch_t);
+    size_t win = (size_t)g->C * ws->frames * g->h * g->w;
+    d->window = *ws;
+    d->win_starts = (int *)t2v_malloc(sizeof(int) * (size_t)window_max_count(ws, g->T), "context windows", err);
+    d->win_x = (float *)t2v_malloc(sizeof(float) * win, "context windows", err);
+    d->win_v = (float *)t2v_malloc(sizeof(float) * win, "context windows", err);
+    d->win_plain = (float *)t2v_malloc(sizeof(float) * (size_t)g->n, "context windows", err);
+    d->win_tot = (float *)t2v_malloc(sizeof(float) * 2 * (size_t)g->T, "context windows", err);
+    if (!d->win_starts || !d->win_x || !d->win_v || !d->win_plain || !d->win_tot) return T2V_ERESOURCE;
+    d->win_cnt = d->win_tot + g->T;
+    return T2V_OK;
+}
 
 int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const LatentGrid *g, const float *context,
                   int L, const float *context_neg, int L_neg, T2vError *err) {
@@ -89,6 +117,8 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
     int rc = (!d->ctx_emb || (guided && (!d->ctx_neg_emb || !d->v_uncond)) || !d->x_seen || !d->v_cond || !d->v)
                  ? T2V_ERESOURCE : T2V_OK;
     if (!rc) rc = sampler_init(&d->smp, s->sampler, s->steps, s->shift, g->n, err);
+    if (!rc) rc = windows_init(d, s, g, err);
+    dit->riflex_k = s->riflex_k, dit->riflex_frames = g->T;
     if (!rc) rc = dit_reserve(dit, (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w), err);
     if (!rc) rc = dit_embed_context(dit, context, L, d->ctx_emb, err);
     if (!rc && guided) rc = dit_embed_context(dit, context_neg, L_neg, d->ctx_neg_emb, err);
@@ -104,7 +134,75 @@ void denoiser_free(Denoiser *d) {
     free(d->v_cond);
     free(d->v_uncond);
     free(d->v);
+    free(d->win_starts);
+    free(d->win_x);
+    free(d->win_v);
+    free(d->win_plain);
+    free(d->win_tot);
     memset(d, 0, sizeof *d);
+}
+
+/* Adds one window's velocity into the sums: weighted into v, plain into
+ * win_plain, the weights and counts per frame. */
+static void window_accumulate(Denoiser *d, int start, const float *wt, float *v) {
+    const LatentGrid *g = &d->grid;
+    int F = d->window.frames;
+    size_t plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->C; c++)
+        for (int f = 0; f < F; f++) {
+            const float *src = d->win_v + ((size_t)c * F + f) * plane;
+            float *dv = v + ((size_t)c * g->T + start + f) * plane, *dp = d->win_plain + (dv - v);
+            for (size_t p = 0; p < plane; p++) dv[p] += wt[f] * src[p], dp[p] += src[p];
+        }
+    for (int f = 0; f < F; f++) d->win_tot[start + f] += wt[f], d->win_cnt[start + f] += 1.0f;
+}
+
+/* v = DiT(x, t, ctx) over the whole clip, or blended over the context
+ * windows of step i (window.h): sum_w weight_w v_w / sum_w weight_w per
+ * frame, the windows in the schedule's order; a frame of weight 0 takes the
+ * plain mean. */
+static int velocity(Denoiser *d, const float *x, float t, const float *ctx, int i, float *v, T2vError *err) {
+    const LatentGrid *g = &d->grid;
+    if (!window_active(&d->window, g->T))
+        return dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, ctx, v, err);
+    int F = d->window.frames, n = window_starts(&d->window, g->T, i, d->win_starts);
+    size_t plane = (size_t)g->h * g->w, fbytes = (size_t)F * plane * sizeof(float);
+    float wt[1024];
+    memset(v, 0, sizeof(float) * (size_t)g->n);
+    memset(d->win_plain, 0, sizeof(float) * (size_t)g->n);
+    memset(d->win_tot, 0, sizeof(float) * 2 * (size_t)g->T);
+    for (int k = 0; k < n; k++) {
+        int s = d->win_starts[k];
+        for (int c = 0; c < g->C; c++)
+            memcpy(d->win_x + (size_t)c * F * plane, x + ((size_t)c * g->T + s) * plane, fbytes);
+        int rc = dit_forward_embedded(d->dit, d->win_x, F, g->h, g->w, &t, 1, ctx, d->win_v, err);
+        if (rc) return rc;
+        window_weights(&d->window, g->T, s, wt);
+        window_accumulate(d, s, wt, v);
+    }
+    for (int c = 0; c < g->C; c++)
+        for (int f = 0; f < g->T; f++) {
+            float *dv = v + ((size_t)c * g->T + f) * plane, *dp = d->win_plain + (dv - v);
+            for (size_t p = 0; p < plane; p++)
+                dv[p] = d->win_tot[f] > 0.0f ? dv[p] / d->win_tot[f] : dp[p] / d->win_cnt[f];
+        }
+    return T2V_OK;
+}
+
+/* v_cond and v_uncond of a guided step: both here, or one here and the
+ * other from the partner rank (dist.h). */
+static int branches(Denoiser *d, const float *x, float t, int i, T2vError *err) {
+    int cond = !d->dist || dist_computes(d->dist, 1), uncond = !d->dist || dist_computes(d->dist, 0);
+    int rc = cond ? velocity(d, x, t, d->ctx_emb, i, d->v_cond, err) : T2V_OK;
+    if (!rc && uncond) rc = velocity(d, x, t, d->ctx_neg_emb, i, d->v_uncond, err);
+    if (cond && uncond) return rc;
+    int64_t n = d->grid.n, got = 0;
+    rc = cond ? dist_swap(d->dist, rc, d->v_cond, n, d->v_uncond, n, &got, err)
+              : dist_swap(d->dist, rc, d->v_uncond, n, d->v_cond, n, &got, err);
+    if (!rc && got != n)
+        rc = t2v_fail(err, T2V_ERESOURCE, "rank %d: the partner's velocity has %lld values, not %lld", d->dist->rank,
+                      (long long)got, (long long)n);
+    return rc;
 }
 
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err) {
@@ -116,9 +214,7 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
         float t = sampler_timestep(&d->smp, i);
         memcpy(d->x_seen, x, bytes);
         /* the conditional pass first, then the unconditional (docs/MODEL.md 0.6) */
-        int rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_emb, d->v_cond, err);
-        if (!rc && d->v_uncond)
-            rc = dit_forward_embedded(d->dit, x, g->T, g->h, g->w, &t, 1, d->ctx_neg_emb, d->v_uncond, err);
+        int rc = d->v_uncond ? branches(d, x, t, i, err) : velocity(d, x, t, d->ctx_emb, i, d->v_cond, err);
         if (rc) return rc;
         if (d->v_uncond) cfg_combine(d->v, d->v_cond, d->v_uncond, d->cfg, g->n);
         else memcpy(d->v, d->v_cond, bytes);
@@ -152,6 +248,7 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
                       m->paths.dit, r->text_dim, dit.c.text_dim);
     if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
     if (!rc) {
+        d.dist = s->dist;
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
         rc = pipeline_sample(&d, r->latent, r->steps, w, err);
         denoiser_free(&d);
@@ -195,7 +292,7 @@ int pipeline_generate(const Model *m, const GenSettings *s, const PipelineWatch 
     int rc = latent_grid(&r->grid, m, s->frames, s->height, s->width, err);
     if (!rc) rc = encode_prompts(m, s, w, r, err);
     if (!rc) rc = sample(m, s, w, r, err);
-    if (!rc) rc = decode(m, s, w, r, err);
+    if (!rc && (!s->dist || s->dist->rank == 0)) rc = decode(m, s, w, r, err);
     return rc;
 }
 

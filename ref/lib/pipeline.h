@@ -20,10 +20,12 @@
 
 #include <stdint.h>
 
+#include "dist.h"
 #include "dit.h"
 #include "model.h"
 #include "sampler.h"
 #include "tensor.h"
+#include "window.h"
 
 /* The latent grid [C, T, h, w] of a clip of F frames of H x W pixels. */
 typedef struct {
@@ -40,6 +42,11 @@ typedef struct {
     int steps;
     double shift;
     double cfg; /* <= 1: no unconditional pass, v = v_cond */
+    /* Long video (docs/ARCHITECTURE.md): each DiT pass on context windows of
+     * latent frames (window.frames 0: one pass over the clip), and RIFLEx on
+     * the time axis (riflex_k 0: off; L_test = the clip's latent frames). */
+    WindowSettings window;
+    int riflex_k;
 } SamplingSettings;
 
 typedef struct {
@@ -48,6 +55,8 @@ typedef struct {
     SamplingSettings sampling;
     uint64_t seed;
     int keep_steps;                /* keep every step's latent (for --dump) */
+    Dist *dist;                    /* MPI ranks sharing the run (dist.h); NULL: one process.
+                                      Only rank 0 decodes the video. */
 } GenSettings;
 
 typedef enum { PHASE_TEXT, PHASE_SAMPLING, PHASE_DECODE, PHASE_COUNT } PipelinePhase;
@@ -86,6 +95,13 @@ typedef struct {
     float *ctx_emb, *ctx_neg_emb;  /* [text_len, dim] each (neg: NULL without CFG) */
     float *x_seen;                 /* (n) x_i, kept for the StepView             */
     float *v_cond, *v_uncond, *v;  /* (n) each                                   */
+    WindowSettings window;         /* context windows (window.h)                 */
+    int *win_starts;               /* (window_max_count) the step's windows      */
+    float *win_x, *win_v;          /* (C frames h w) one window's latent, velocity */
+    float *win_plain;              /* (n) unweighted sums (frames of weight 0)   */
+    float *win_tot, *win_cnt;      /* (T) summed weights, windows per frame      */
+    Dist *dist;                    /* guidance-parallel ranks (dist.h); NULL: one
+                                      process. Set after denoiser_init.           */
 } Denoiser;
 
 /* context [L, text_dim]; context_neg [L_neg, text_dim] (used when cfg > 1). */

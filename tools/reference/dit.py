@@ -39,11 +39,17 @@ def rope_params(max_seq_len, dim, theta=10000):
     return torch.polar(torch.ones_like(freqs), freqs)
 
 
-def rope_freqs(head_dim):
-    """The concatenated complex table of WanModel.__init__ (docs/MODEL.md 2.5)."""
+def rope_freqs(head_dim, riflex=None):
+    """The concatenated complex table of WanModel.__init__ (docs/MODEL.md 2.5).
+    riflex = (k, L_test): the time axis's component k (1-based) turns at
+    0.9 * 2 pi / L_test (RIFLEx, Eq. 8; tools/reference/context.py)."""
     d = head_dim
-    return torch.cat([rope_params(1024, d - 4 * (d // 6)), rope_params(1024, 2 * (d // 6)),
-                      rope_params(1024, 2 * (d // 6))], dim=1)
+    time = rope_params(1024, d - 4 * (d // 6))
+    if riflex:
+        k, L_test = riflex
+        angle = torch.arange(1024, dtype=torch.float64) * (0.9 * 2 * math.pi / L_test)
+        time[:, k - 1] = torch.polar(torch.ones_like(angle), angle)
+    return torch.cat([time, rope_params(1024, 2 * (d // 6)), rope_params(1024, 2 * (d // 6))], dim=1)
 
 
 def rope_apply(x, grid, freqs):
@@ -183,7 +189,7 @@ def patch_embed(sd, cfg, latent):
     return y.flatten(1).transpose(0, 1), grid
 
 
-def forward(sd, cfg, latent, t, context, trace=None):
+def forward(sd, cfg, latent, t, context, trace=None, riflex=None):
     """latent [in_dim, F, H, W], t, context [L, text_dim] -> velocity.
     t: a number (one timestep for every token) or a tensor with one per
     token of the patch grid, in token order (f, h, w).
@@ -195,7 +201,7 @@ def forward(sd, cfg, latent, t, context, trace=None):
         raise ValueError("%d timesteps for %d tokens" % (t.numel(), x.size(0)))
     e, e0 = time_embed(sd, cfg, t)
     ctx = embed_context(sd, cfg, context)
-    freqs = rope_freqs(D // cfg["num_heads"])
+    freqs = rope_freqs(D // cfg["num_heads"], riflex)
     if trace is not None:
         trace.update({"patch": x.clone(), "e": e.clone(), "e0": e0.clone(), "context_emb": ctx.clone()})
     for i in range(cfg["num_layers"]):

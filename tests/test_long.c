@@ -1,0 +1,241 @@
+/*
+ * test_long.c: long video (docs/ARCHITECTURE.md, "Long video") against
+ * tools/golden_long.py (tools/reference/context.py, float64):
+ *
+ *   - the context-window schedules (static, uniform): every step's windows,
+ *     exactly; every frame covered; the weights' ramps;
+ *   - sampling with context windows on the tiny model (golden/models/tiny):
+ *     every step's latent, including steps where two windows meet edge to
+ *     edge (weights summing to 0: the plain-mean rule), the same bits for
+ *     1, 2 and 3 threads;
+ *   - RIFLEx: the DiT's velocity with each time component replaced, and the
+ *     default component;
+ *   - the CLI: `t2v stage sampler --context-window ...` converts frames to
+ *     latent frames and matches the same golden; a bad overlap is a usage
+ *     error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "t2v.h"
+
+#define MODEL_DIR "golden/models/tiny"
+/* golden/README.md, long: the pipeline's latent tolerance; the DiT's */
+#define TOL_LATENT 1e-5
+#define COS_LATENT 0.9999999
+#define TOL_VEL 1e-5
+#define COS_VEL 0.9999999
+
+static void test_schedules(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/long/schedules.safetensors")) return;
+    int cases = 0, bad = 0, uncovered = 0;
+    int *starts = malloc(sizeof(int) * 2 * 1024);
+    for (int i = 0; i < st.tensors.n; i++) {
+        const char *name = st.tensors.names[i];
+        const Tensor *t = &st.tensors.tensors[i];
+        char sched[16];
+        int T, w, o, step;
+        if (sscanf(name, "%15[a-z].T%d.w%d.o%d.s%d", sched, &T, &w, &o, &step) != 5) continue;
+        WindowSettings ws = {w, o, WINDOW_UNIFORM};
+        window_schedule_parse(sched, &ws.schedule);
+        int n = window_starts(&ws, T, step, starts), same = n == t->shape[0];
+        for (int k = 0; same && k < n; k++) same = starts[k] == (int)rd_u32le((const char *)t->data + 4 * k);
+        if (!same && bad++ < 5) {
+            printf("       %s: got", name);
+            for (int k = 0; k < n; k++) printf(" %d", starts[k]);
+            printf("\n");
+        }
+        float tot[256] = {0}, wt[64];
+        for (int k = 0; k < n; k++) {
+            window_weights(&ws, T, starts[k], wt);
+            for (int f = 0; f < w; f++) tot[starts[k] + f] += wt[f] + 1.0f; /* +1: counts coverage */
+        }
+        for (int f = 0; f < T; f++) uncovered += tot[f] <= 0.0f;
+        cases++;
+    }
+    free(starts);
+    CHECK(cases > 800 && !bad, "window schedules: %d step/clip cases match the reference exactly (%d differ)", cases,
+          bad);
+    CHECK(!uncovered, "every latent frame of every case is in some window (%d are not)", uncovered);
+    st_close(&st);
+    /* the ramps: linspace(0,1,o) at a start past 0, linspace(1,0,o) before the end */
+    WindowSettings ws = {5, 3, WINDOW_STATIC};
+    float wt[5];
+    window_weights(&ws, 12, 4, wt);
+    CHECK(wt[0] == 0.0f && wt[1] == 0.5f && wt[2] == 0.0f + 1.0f - 0.0f && wt[3] == 0.5f && wt[4] == 0.0f,
+          "weights of a middle window (5 frames, overlap 3): %g %g %g %g %g", wt[0], wt[1], wt[2], wt[3], wt[4]);
+    window_weights(&ws, 12, 0, wt);
+    CHECK(wt[0] == 1.0f && wt[1] == 1.0f && wt[2] == 1.0f && wt[4] == 0.0f, "the first window has no left ramp");
+    window_weights(&ws, 12, 7, wt);
+    CHECK(wt[0] == 0.0f && wt[4] == 1.0f, "the last window has no right ramp");
+    CHECK(window_passes(&ws, 4, 7) == 7 && !window_active(&ws, 5) && window_active(&ws, 6),
+          "no windows when the clip fits one: one pass per step");
+}
+
+/* Samples case `name` from its inputs with `threads` threads; returns the
+ * step latents (steps x n) or NULL. */
+static float *sample_case(const Model *m, const SafeTensors *st, int threads, int64_t *n_out, int *steps_out) {
+    T2vError e = {0, {0}};
+    Checkpoint ck;
+    DiT dit;
+    if (model_load_dit(m, &ck, &dit, &e)) { h_report(0, "load DiT: %s", e.msg); return NULL; }
+    SamplingSettings ss;
+    memset(&ss, 0, sizeof ss);
+    sampler_kind_from_name(h_meta(st, "sampler"), &ss.sampler);
+    ss.steps = atoi(h_meta(st, "steps")), ss.cfg = atof(h_meta(st, "cfg")), ss.shift = atof(h_meta(st, "shift"));
+    ss.window.frames = atoi(h_meta(st, "window_latent")), ss.window.overlap = atoi(h_meta(st, "overlap_latent"));
+    window_schedule_parse(h_meta(st, "schedule"), &ss.window.schedule);
+    int64_t nx = 0, nc = 0, nn = 0;
+    float *x = golden_f32(st, "noise", &nx), *ctx = golden_f32(st, "context", &nc);
+    float *ctxn = ss.cfg > 1 ? golden_f32(st, "context_neg", &nn) : NULL;
+    int T = atoi(h_meta(st, "latent_frames"));
+    LatentGrid g = {16, T, 4, 4, (int64_t)16 * T * 16};
+    float *steps = malloc(sizeof(float) * (size_t)g.n * ss.steps);
+    Denoiser d;
+    platform_set_threads(threads);
+    int ok = x && ctx && (ss.cfg <= 1 || ctxn) && steps && nx == g.n &&
+             !denoiser_init(&d, &dit, &ss, &g, ctx, (int)(nc / dit.c.text_dim), ctxn, (int)(nn / dit.c.text_dim), &e);
+    if (ok) {
+        ok = !pipeline_sample(&d, x, steps, NULL, &e);
+        denoiser_free(&d);
+    }
+    if (!ok) h_report(0, "sampling %s: %s", st->path, e.msg);
+    free(x), free(ctx), free(ctxn);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    if (!ok) { free(steps); return NULL; }
+    *n_out = g.n, *steps_out = ss.steps;
+    return steps;
+}
+
+static void test_windowed(const Model *m, const char *name) {
+    char path[128], what[96];
+    snprintf(path, sizeof path, "golden/long/windowed_%s.safetensors", name);
+    SafeTensors st;
+    if (!golden_open(&st, path)) return;
+    printf("-- windowed %s: %s %s steps, window %s (latent %s) overlap %s (latent %s), %s latent frames; "
+           "weights summing to 0 at steps [%s]\n", name, h_meta(&st, "sampler"), h_meta(&st, "steps"),
+           h_meta(&st, "window"), h_meta(&st, "window_latent"), h_meta(&st, "overlap"), h_meta(&st, "overlap_latent"),
+           h_meta(&st, "latent_frames"), h_meta(&st, "zero_weight_steps"));
+    int64_t n = 0;
+    int steps = 0;
+    float *got = sample_case(m, &st, 2, &n, &steps);
+    for (int k = 0; got && k < steps; k++) {
+        char tn[32];
+        snprintf(tn, sizeof tn, "latent.step%d", k);
+        snprintf(what, sizeof what, "windowed %s: %s", name, tn);
+        float *ref = golden_f32(&st, tn, NULL);
+        if (ref) check_close(what, got + (size_t)k * n, ref, n, TOL_LATENT, COS_LATENT);
+        free(ref);
+    }
+    for (int threads = 1; got && threads <= 3; threads += 2) {
+        int64_t n2;
+        int s2;
+        float *again = sample_case(m, &st, threads, &n2, &s2);
+        CHECK(again && !memcmp(again, got, sizeof(float) * (size_t)n * steps),
+              "windowed %s: the same bits with %d thread(s) as with 2", name, threads);
+        free(again);
+    }
+    free(got);
+    st_close(&st);
+}
+
+static void test_riflex(const Model *m) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/long/riflex.safetensors")) return;
+    T2vError e = {0, {0}};
+    Checkpoint ck;
+    DiT dit;
+    if (model_load_dit(m, &ck, &dit, &e)) { h_report(0, "load DiT: %s", e.msg); st_close(&st); return; }
+    int64_t nl = 0, nc = 0;
+    float *lat = golden_f32(&st, "latent", &nl), *ctx = golden_f32(&st, "context", &nc), *t = golden_f32(&st, "t", NULL);
+    float *v = malloc(sizeof(float) * (size_t)nl);
+    int head = dit.c.dim / dit.c.num_heads, ct = (head - 4 * (head / 6)) / 2;
+    for (int k = 0; lat && ctx && t && v && k <= ct; k++) {
+        char name[32], what[64];
+        if (k) snprintf(name, sizeof name, "velocity.k%d", k);
+        else snprintf(name, sizeof name, "velocity.off");
+        dit.riflex_k = k, dit.riflex_frames = 9;
+        int rc = dit_forward(&dit, lat, 9, 4, 4, t, 1, ctx, (int)(nc / dit.c.text_dim), v, &e);
+        if (rc) { h_report(0, "dit_forward: %s", e.msg); break; }
+        float *ref = golden_f32(&st, name, NULL);
+        snprintf(what, sizeof what, "RIFLEx %s", name);
+        if (ref) check_close(what, v, ref, nl, TOL_VEL, COS_VEL);
+        free(ref);
+    }
+    int bad = 0, cases = 0;
+    for (int i = 0; i < st.tensors.n; i++) {
+        int h, L;
+        if (sscanf(st.tensors.names[i], "riflex_default_k.h%d.L%d", &h, &L) != 2) continue;
+        int want = (int)rd_u32le(st.tensors.tensors[i].data), got = dit_riflex_default_k(h, L);
+        cases++;
+        if (got != want) printf("       head %d, L %d: got %d want %d\n", h, L, got, want), bad++;
+    }
+    CHECK(cases == 12 && !bad, "RIFLEx default component for %d (head, length) pairs", cases);
+    free(lat), free(ctx), free(t), free(v);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    st_close(&st);
+}
+
+static char g_bin[900];
+
+/* The CLI: frames -> latent frames, and a bad overlap refused. */
+static void test_cli(void) {
+#ifdef _WIN32
+    printf("skipped: the CLI checks (POSIX shell redirections) on Windows\n");
+    return;
+#endif
+    const char *out = "build/test_long_out.safetensors";
+    char cmd[2048];
+    remove(out);
+    snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/long/windowed_uniform.safetensors "
+             "--out %s --steps 4 --cfg 4 --shift 3 --sampler unipc --context-window 13 --context-overlap 8 "
+             "--context-schedule uniform -q --force", g_bin, out);
+    int rc = system(cmd);
+    CHECK(rc == 0, "t2v stage sampler --context-window 13 --context-overlap 8: exit %d", rc);
+    SafeTensors got, ref;
+    if (rc == 0 && golden_open(&got, out)) {
+        if (golden_open(&ref, "golden/long/windowed_uniform.safetensors")) {
+            int64_t n = 0, nr = 0;
+            float *a = golden_f32(&got, "latent.final", &n), *b = golden_f32(&ref, "latent.final", &nr);
+            if (a && b && n == nr) check_close("CLI windowed uniform: latent.final", a, b, n, TOL_LATENT, COS_LATENT);
+            else h_report(0, "CLI windowed uniform: latent.final missing or of another size");
+            free(a), free(b);
+            st_close(&ref);
+        }
+        st_close(&got);
+    }
+    remove(out);
+    snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/long/windowed_uniform.safetensors "
+             "--out %s --steps 2 --context-window 13 --context-overlap 16 -q 2>/dev/null", g_bin, out);
+    rc = system(cmd);
+    FILE *f = fopen(out, "rb");
+    CHECK(rc != 0 && !f, "an overlap as long as the window is refused (exit %d), nothing written", rc);
+    if (f) fclose(f);
+    snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in x --out %s --riflex 0.5 -q "
+             "2>/dev/null", g_bin, out);
+    rc = system(cmd);
+    CHECK(rc != 0, "--riflex 0.5 is a usage error (exit %d)", rc);
+}
+
+int main(int argc, char **argv) {
+    h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
+    test_schedules();
+    Model m;
+    T2vError e = {0, {0}};
+    if (model_open(&m, MODEL_DIR, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &e)) {
+        h_report(0, "model_open %s: %s", MODEL_DIR, e.msg);
+        return h_finish();
+    }
+    test_windowed(&m, "uniform");
+    test_windowed(&m, "static");
+    test_windowed(&m, "edges");
+    test_riflex(&m);
+    model_close(&m);
+    test_cli();
+    return h_finish();
+}

@@ -1,0 +1,93 @@
+/*
+ * test_mpi.c: MPI ranks give the bits of one process (docs/SCALING.md).
+ *
+ * Runs `mpirun --oversubscribe -np 1..4` on the MPI build of t2v
+ * ($T2V_MPI_BIN, which `make test` builds when OpenMPI's mpicc is installed)
+ * with the tiny model and compares the Y4M it writes byte for byte with the
+ * one-process build's (BUILD/t2v, or ref/t2v); the same for `stage sampler`
+ * on golden/pipeline/case_a (guided) and for a run without guidance. Without
+ * T2V_MPI_BIN or mpirun: every check is reported as skipped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "t2v.h"
+
+static char g_bin[900], g_tmp[64];
+static const char *g_mpi;
+
+static int same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    T2vError e = {0, {0}};
+    char *x = read_text_file(a, &na, &e), *y = read_text_file(b, &nb, &e);
+    int same = x && y && na == nb && !memcmp(x, y, na);
+    free(x), free(y);
+    return same;
+}
+
+/* mpirun -np n (n 0: the one-process binary) with the arguments; 0 ok. */
+static int run(int n, const char *args, const char *out) {
+    char cmd[2048];
+    if (n == 0) snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null 2>&1", g_bin, args, out);
+    else
+        snprintf(cmd, sizeof cmd, "mpirun %s--oversubscribe -np %d %s %s %s >/dev/null 2>&1",
+                 geteuid() == 0 ? "--allow-run-as-root " : "", n, g_mpi, args, out);
+    return system(cmd);
+}
+
+static void compare_ranks(const char *what, const char *args, const char *ext, int flag_is_output) {
+    char ref[128], got[128], o[160];
+    snprintf(ref, sizeof ref, "%s/one%s", g_tmp, ext);
+    snprintf(o, sizeof o, flag_is_output ? "--out %s" : "-o %s/one", flag_is_output ? ref : g_tmp);
+    int rc = run(0, args, o);
+    CHECK(rc == 0, "%s: one process: exit %d", what, rc);
+    for (int n = 1; n <= 4 && rc == 0; n++) {
+        snprintf(got, sizeof got, "%s/np%d%s", g_tmp, n, ext);
+        if (flag_is_output) snprintf(o, sizeof o, "--out %s", got);
+        else snprintf(o, sizeof o, "-o %s/np%d", g_tmp, n);
+        int r = run(n, args, o);
+        CHECK(r == 0 && same_file(ref, got), "%s: %d rank(s): exit %d, the same bytes as one process", what, n, r);
+    }
+}
+
+int main(int argc, char **argv) {
+    g_mpi = getenv("T2V_MPI_BIN");
+    h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
+    if (!g_mpi || !*g_mpi || !platform_file_exists(g_mpi) || system("mpirun --version >/dev/null 2>&1") != 0) {
+        printf("skipped: no MPI build or no mpirun (make test builds build/mpicc-*/t2v when OpenMPI's mpicc is "
+               "installed)\n");
+        printf("0 passed, 0 failed, 1 skipped\n");
+        return 0;
+    }
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/t2v_test_mpi_XXXXXX");
+    if (!mkdtemp(g_tmp)) { h_report(0, "mkdtemp"); return h_finish(); }
+    compare_ranks("generate, cfg 4 (guidance split over rank pairs)",
+                  "generate --model golden/models/tiny -p 'a red circle moving to the right' --seed 7 --steps 3 "
+                  "--cfg 4 --format y4m --threads 1 -q --force", ".y4m", 0);
+    compare_ranks("generate, cfg 1 (no guidance: every rank computes it all)",
+                  "generate --model golden/models/tiny -p 'a blue square' --seed 3 --steps 2 --cfg 1 "
+                  "--format y4m --threads 2 -q --force", ".y4m", 0);
+    compare_ranks("stage sampler on case_a, cfg 4",
+                  "stage sampler --model golden/models/tiny --in golden/pipeline/case_a.safetensors --steps 4 "
+                  "--cfg 4 --shift 3 -q --force", ".safetensors", 1);
+    /* a failing rank stops every rank, with its message and no output */
+    char cmd[1200], out[128];
+    snprintf(out, sizeof out, "%s/fail.y4m", g_tmp);
+    snprintf(cmd, sizeof cmd, "T2V_FAULT_RANK=1 mpirun %s--oversubscribe -np 2 %s generate --model golden/models/tiny "
+             "-p 'a red circle' --steps 3 --cfg 4 --format y4m -q --force -o %s/fail > %s/fail.log 2>&1",
+             geteuid() == 0 ? "--allow-run-as-root " : "", g_mpi, g_tmp, g_tmp);
+    int rc = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/fail.log", g_tmp);
+    size_t n = 0;
+    T2vError e = {0, {0}};
+    char *log = read_text_file(cmd, &n, &e);
+    CHECK(rc != 0 && log && strstr(log, "rank 1: fault injected") && !platform_file_exists(out),
+          "rank 1 fails after step 0 of 3: mpirun exits %d, the message names rank 1, no Y4M", rc);
+    free(log);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", g_tmp);
+    return h_finish();
+}
