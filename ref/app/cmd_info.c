@@ -362,18 +362,29 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
 }
 
 /* With --ranks N: what each MPI rank computes and sends (dist.h: guidance
- * pairs; every rank maps the whole model). */
-static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o, int64_t dit_all, int passes) {
-    char b[160];
-    int paired = passes == 2 ? o->ranks / 2 * 2 : 0;
-    int64_t latent = (int64_t)s->C * s->T * s->h * s->w * 4;
-    snprintf(b, sizeof b, "%d: %d in guidance pairs, %d computing both branches", o->ranks, paired, o->ranks - paired);
+ * pairs with guidance and an even count; the ranks of a branch share the
+ * self-attention heads; every rank maps the whole model). */
+static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o, const Flops *f, int64_t dit_all,
+                        int passes) {
+    char b[200];
+    int paired = passes == 2 && o->ranks % 2 == 0, P = paired ? o->ranks / 2 : o->ranks, H = m->dit.num_heads;
+    int64_t latent = (int64_t)s->C * s->T * s->h * s->w * 4, steps_passes = dit_all / (f->dit > 0 ? f->dit : 1);
+    int64_t attn_all = f->self_attn * m->dit.num_layers * steps_passes; /* QK^T and PV of every pass */
+    /* the slowest rank of a group has ceil(H / P) of the H heads */
+    int64_t branch = paired ? dit_all / 2 : dit_all, attn = paired ? attn_all / 2 : attn_all;
+    int64_t per_rank = branch - attn + attn / H * ((H + P - 1) / P);
+    snprintf(b, sizeof b, "%d: %s; %d share each branch's self-attention heads (%d to %d heads each)", o->ranks,
+             paired ? "guidance pairs" : "every rank computes every branch", P, H / P, (H + P - 1) / P);
     row("MPI ranks", b);
-    row_flops("DiT FLOPs per paired rank, all steps", paired ? dit_all / 2 : dit_all);
+    row_flops("DiT FLOPs, busiest rank, all steps", per_rank);
     snprintf(b, sizeof b, "%lld bytes (one velocity) + 16", (long long)latent);
-    row("sent per paired rank per step", paired ? b : "0");
+    row("sent per rank per step, guidance", paired ? b : "0");
+    snprintf(b, sizeof b, "%lld bytes per block (its heads of the attention output) x %d blocks x %d passes",
+             (long long)((int64_t)s->N * m->dit.dim * 4 / P * (P - 1)), m->dit.num_layers, paired ? 1 : passes);
+    row("sent per rank per step, heads", P > 1 ? b : "0");
     snprintf(b, sizeof b, "%lld bytes (its context) + 16, once", (long long)s->L * m->t5.dim * 4);
-    row("sent per paired rank, text encoder", paired ? b : "0");
+    row("sent per rank, text encoder", paired ? b : "0");
+    if (H % P) row("note", "the heads do not split evenly: the ranks with more set the pace");
     row("memory per rank", "as one process (each rank maps the model files)");
 }
 
@@ -429,7 +440,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     }
     int64_t total = dit_all + f.vae_decode + passes * (f.t5 + f.text_embedding);
     row_flops("total FLOPs per video", total);
-    if (o->ranks > 1) print_ranks(m, s, o, dit_all, passes);
+    if (o->ranks > 1) print_ranks(m, s, o, &f, dit_all, passes);
     row("memory: text encoder phase", bytes_str(me.text, b, sizeof b));
     row("memory: DiT phase", bytes_str(me.dit, b, sizeof b));
     row("memory: VAE phase", bytes_str(me.vae, b, sizeof b));

@@ -4,6 +4,7 @@
  */
 #include "dist.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef T2V_MPI
@@ -31,11 +32,101 @@ int dist_init(Dist *d, int *argc, char ***argv, T2vError *err) {
     return T2V_OK;
 }
 
+struct DistGroup {
+#ifdef T2V_MPI
+    MPI_Comm comm;
+#endif
+    float *buf;            /* N dim floats: every member's heads, in member order */
+    size_t cap;
+    int *counts, *displs;  /* per member, in floats                               */
+};
+
+static void group_free(Dist *d) {
+    if (!d->group) return;
+#ifdef T2V_MPI
+    MPI_Comm_free(&d->group->comm);
+#endif
+    free(d->group->buf);
+    free(d->group->counts);
+    free(d->group);
+    d->group = NULL;
+}
+
 void dist_finalize(Dist *d) {
+    group_free(d);
 #ifdef T2V_MPI
     MPI_Finalize();
 #endif
-    (void)d;
+}
+
+int dist_plan(Dist *d, int guided, T2vError *err) {
+    if (d->planned && d->guided == guided) return T2V_OK;
+    group_free(d);
+    d->planned = 1, d->guided = guided;
+    d->paired = guided && d->size % 2 == 0 && d->size > 1;
+    int color = d->paired ? d->rank % 2 : 0;
+    d->group_size = d->paired ? d->size / 2 : d->size, d->group_rank = d->paired ? d->rank / 2 : d->rank;
+    if (d->group_size < 2) return T2V_OK;
+#ifdef T2V_MPI
+    d->group = (DistGroup *)t2v_calloc(1, sizeof *d->group, "head group", err);
+    if (d->group) d->group->counts = (int *)t2v_malloc(sizeof(int) * 2 * (size_t)d->group_size, "head group", err);
+    if (!d->group || !d->group->counts) return T2V_ERESOURCE;
+    d->group->displs = d->group->counts + d->group_size;
+    if (MPI_Comm_split(MPI_COMM_WORLD, color, d->rank, &d->group->comm) != MPI_SUCCESS)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Comm_split failed", d->rank);
+#else
+    (void)color, (void)err;
+#endif
+    return T2V_OK;
+}
+
+void dist_heads(const Dist *d, int H, int *h0, int *h1) {
+    int P = d->group_size > 0 ? d->group_size : 1, g = d->group_rank;
+    *h0 = (int)((int64_t)g * H / P), *h1 = (int)((int64_t)(g + 1) * H / P);
+}
+
+int dist_gather_heads(void *user, float *out, int N, int dim, int head_dim, T2vError *err) {
+    Dist *d = (Dist *)user;
+    DistGroup *G = d->group;
+    if (!G) return T2V_OK;
+#ifdef T2V_MPI
+    int P = d->group_size, H = dim / head_dim;
+    if ((int64_t)N * dim > 0x7fffffff)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: %d tokens x %d: too many floats for one MPI gather", d->rank,
+                        N, dim);
+    size_t need = (size_t)N * dim * 2; /* the gathered heads, then this rank's packed */
+    if (G->cap < need) {
+        free(G->buf);
+        G->buf = (float *)t2v_malloc(sizeof(float) * need, "head gather buffer", err);
+        G->cap = G->buf ? need : 0;
+        if (!G->buf) return T2V_ERESOURCE;
+    }
+    for (int g = 0, off = 0; g < P; g++) { /* member g: heads [g H / P, (g+1) H / P) */
+        int h0 = (int)((int64_t)g * H / P), h1 = (int)((int64_t)(g + 1) * H / P);
+        G->counts[g] = N * (h1 - h0) * head_dim, G->displs[g] = off, off += G->counts[g];
+    }
+    int h0, h1;
+    dist_heads(d, H, &h0, &h1);
+    int cols = (h1 - h0) * head_dim;
+    float *mine = G->buf + (size_t)N * dim;
+    for (int i = 0; i < N; i++) memcpy(mine + (size_t)i * cols, out + (size_t)i * dim + (size_t)h0 * head_dim,
+                                       sizeof(float) * (size_t)cols);
+    if (MPI_Allgatherv(mine, G->counts[d->group_rank], MPI_FLOAT, G->buf, G->counts, G->displs, MPI_FLOAT,
+                       G->comm) != MPI_SUCCESS)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allgatherv of the attention heads failed", d->rank);
+    d->bytes_sent += (int64_t)G->counts[d->group_rank] * (int64_t)sizeof(float) * (P - 1);
+    for (int g = 0; g < P; g++) {
+        int a = (int)((int64_t)g * H / P), b = (int)((int64_t)(g + 1) * H / P), c = (b - a) * head_dim;
+        if (g == d->group_rank || !c) continue;
+        const float *src = G->buf + G->displs[g];
+        for (int i = 0; i < N; i++)
+            memcpy(out + (size_t)i * dim + (size_t)a * head_dim, src + (size_t)i * c, sizeof(float) * (size_t)c);
+    }
+    return T2V_OK;
+#else
+    (void)out, (void)N, (void)dim, (void)head_dim, (void)err;
+    return T2V_OK;
+#endif
 }
 
 void dist_abort(const Dist *d, int code) {
@@ -46,8 +137,7 @@ void dist_abort(const Dist *d, int code) {
 }
 
 int dist_partner(const Dist *d) {
-    int p = d->rank ^ 1;
-    return p < d->size ? p : -1;
+    return d->paired ? d->rank ^ 1 : -1;
 }
 
 int dist_computes(const Dist *d, int which) {

@@ -3,14 +3,21 @@
  * docs/SCALING.md). Without MPI every function here is the one-process case:
  * rank 0 of 1, nothing exchanged.
  *
- * Guidance-parallel: ranks work in pairs (0,1), (2,3), ...; in each pair the
- * even rank computes the conditional branch (the prompt's context and the
- * DiT pass on it), the odd rank the unconditional one, and the two swap
- * their results once per step. Each branch is computed exactly as one
- * process computes it, so every rank ends with the bits one process gets. A
- * rank without a partner (the last of an odd count), or a run without
- * guidance, computes both branches itself. Every rank reads the model files
- * itself.
+ * Guidance-parallel: with guidance and an even number of ranks, ranks work
+ * in pairs (0,1), (2,3), ...; in each pair the even rank computes the
+ * conditional branch (the prompt's context and the DiT pass on it), the odd
+ * rank the unconditional one, and the two swap their results once per step.
+ * Otherwise every rank computes every branch.
+ *
+ * Head-parallel self-attention: the ranks computing the same branch (the
+ * even ones, the odd ones; or all) form a group that splits the heads of
+ * every self-attention: member g of P takes heads [g H / P, (g+1) H / P) and
+ * one all-gather per block fills in the others. Everything else each rank
+ * computes whole.
+ *
+ * Each head and each branch is computed exactly as one process computes it,
+ * so every rank ends with the bits one process gets. Every rank reads the
+ * model files itself.
  */
 #ifndef T2V_DIST_H
 #define T2V_DIST_H
@@ -19,9 +26,14 @@
 
 #include "tensor.h"
 
+typedef struct DistGroup DistGroup; /* dist.c: the head group's communicator and buffers */
+
 typedef struct {
     int rank, size;
-    int64_t bytes_sent; /* floats and status codes sent so far, in bytes */
+    int64_t bytes_sent; /* floats and status codes sent so far, in bytes     */
+    int planned, guided, paired; /* dist_plan's split                        */
+    int group_rank, group_size;  /* this rank in its head group              */
+    DistGroup *group;
 } Dist;
 
 /* Joins the ranks (MPI_Init when built with MPI=1; else rank 0 of 1). */
@@ -31,6 +43,16 @@ void dist_finalize(Dist *d);
 void dist_abort(const Dist *d, int code);
 /* Whether the binary was built with MPI. */
 int dist_built_with_mpi(void);
+
+/* Decides the split for a run with or without guidance (pairs only with
+ * guidance and an even count) and forms the head groups. Collective: every
+ * rank calls it with the same `guided`; again with the same value it does
+ * nothing. */
+int dist_plan(Dist *d, int guided, T2vError *err);
+/* This rank's heads [*h0, *h1) of H in its group (all of them alone). */
+void dist_heads(const Dist *d, int H, int *h0, int *h1);
+/* A DiTHeadGatherFn (dit.h) over the head group; user is the Dist. */
+int dist_gather_heads(void *user, float *out, int N, int dim, int head_dim, T2vError *err);
 
 /* The partner of a rank in the guidance pairs, or -1 when it has none. */
 int dist_partner(const Dist *d);

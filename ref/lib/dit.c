@@ -532,6 +532,25 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
 /* ===========================================================================
  * WanAttentionBlock (docs/MODEL.md 2.3, 2.4) */
 
+/* softmax(q k^T / sqrt(d)) v of every head into s->xn, or of this
+ * process's heads then gathered (DiTHeadSplit). */
+static void self_attention_heads(DiT *m, int N) {
+    DiTState *s = &m->s;
+    DiTHeadSplit *hs = &m->heads;
+    int D = m->c.dim, H = m->c.num_heads, d = D / H;
+    float scale = (float)(1.0 / sqrt((double)d));
+    if (!hs->gather) {
+        attention_forward(s->xn, D, s->q, D, s->k, D, s->v, D, N, N, H, d, scale, NULL);
+        return;
+    }
+    size_t off = (size_t)hs->head0 * d;
+    if (hs->head1 > hs->head0)
+        attention_forward(s->xn + off, D, s->q + off, D, s->k + off, D, s->v + off, D, N, N,
+                          hs->head1 - hs->head0, d, scale, NULL);
+    int rc = hs->gather(hs->user, s->xn, N, D, d, &hs->err);
+    if (rc && !hs->rc) hs->rc = rc;
+}
+
 /* self_attn on s->xn; result in s->q. */
 static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
@@ -551,8 +570,7 @@ static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
     TAP("self_attn.rope_q", s->q, N, D);
     TAP("self_attn.rope_k", s->k, N, D);
-    attention_forward(s->xn, D, s->q, D, s->k, D, s->v, D, N, N, H, d,
-                      (float)(1.0 / sqrt((double)d)), NULL);
+    self_attention_heads(m, N);
     TAP("self_attn.o.in", s->xn, N, D);
     linear_gemm_forward(s->q, s->xn, b->sa_o, b->sa_bo, N, s->w1);
     TAP("self_attn.o", s->q, N, D);
@@ -717,12 +735,17 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
         tap(m, -1, "time_projection", s->e0, 0, 1, 1, 6 * c->dim);
     }
     dit_rope_tables(m, f, h, w);
-    for (int i = 0; i < c->num_layers; i++) {
+    m->heads.rc = 0;
+    for (int i = 0; i < c->num_layers && !m->heads.rc; i++) {
         block_forward(m, &m->w.blocks[i], N, context_emb);
         if (m->trace) {
             snprintf(name, sizeof name, "block.%d", i);
             m->trace(m->trace_user, name, s->x, (int64_t)N * c->dim);
         }
+    }
+    if (m->heads.rc) { /* a process sharing the heads failed */
+        if (err) *err = m->heads.err;
+        return m->heads.rc;
     }
     head_forward(m, N);
     tap(m, -1, "head.head", s->patches, 0, N, N, c->out_dim * c->patch_t * c->patch_h * c->patch_w);

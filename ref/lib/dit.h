@@ -102,6 +102,19 @@ typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t
 typedef void (*DiTTapFn)(void *user, const char *name, const float *x, int row0, int rows, int total_rows,
                          int cols);
 
+/* Self-attention split over heads (MPI ranks, dist.h): this process computes
+ * heads [head0, head1) into out [N, dim] (their columns), then gather fills
+ * the other heads' columns from the processes that computed them. Each head
+ * is computed as the whole call computes it, so the bits do not change. */
+typedef int (*DiTHeadGatherFn)(void *user, float *out, int N, int dim, int head_dim, T2vError *err);
+typedef struct {
+    int head0, head1;       /* this process's heads                          */
+    DiTHeadGatherFn gather; /* NULL: every head here (head0, head1 ignored)  */
+    void *user;
+    int rc;                 /* the first failed gather's code                */
+    T2vError err;
+} DiTHeadSplit;
+
 typedef struct {
     DiTConfig c;
     DiTWeights w;
@@ -114,6 +127,7 @@ typedef struct {
      * riflex_k (1-based) takes the frequency 0.9 * 2 pi / riflex_frames;
      * riflex_k = 0 (dit_build's) leaves the official table. */
     int riflex_k, riflex_frames;
+    DiTHeadSplit heads; /* zeros (dit_build's): every head in this process */
 } DiT;
 
 /* RIFLEx's intrinsic component for a head size: the time-axis RoPE

@@ -47,6 +47,7 @@ static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWa
     T5 t5;
     if ((rc = model_load_t5(m, &ck, &t5, err))) { tokenizer_free(&tk); return rc; }
     int guided = s->sampling.cfg > 1, n = guided ? 2 : 1, text_len = m->dit.text_len, dim = t5_dim(&t5);
+    if (s->dist && (rc = dist_plan(s->dist, guided, err))) goto done;
     int cond = !s->dist || dist_computes(s->dist, 1), uncond = guided && (!s->dist || dist_computes(s->dist, 0));
     report(w, PHASE_TEXT, 0, n);
     rc = tokenizer_encode_wan(&tk, s->prompt, text_len, &r->ids, &r->L, err);
@@ -65,6 +66,7 @@ static int encode_prompts(const Model *m, const GenSettings *s, const PipelineWa
                           s->dist->rank, (long long)got, (long long)(cond ? nn : nc));
         if (!rc) report(w, PHASE_TEXT, n, n);
     }
+done:
     r->text_dim = dim;
     t5_free(&t5);
     ckpt_close(&ck);
@@ -205,10 +207,25 @@ static int branches(Denoiser *d, const float *x, float t, int i, T2vError *err) 
     return rc;
 }
 
+/* With MPI ranks: the split of this run (dist.h) and, when several ranks
+ * compute each branch, the DiT's self-attention heads shared among them. */
+static int plan_ranks(Denoiser *d, T2vError *err) {
+    memset(&d->dit->heads, 0, sizeof d->dit->heads);
+    if (!d->dist) return T2V_OK;
+    int rc = dist_plan(d->dist, d->v_uncond != NULL, err);
+    if (rc || d->dist->group_size < 2) return rc;
+    DiTHeadSplit *hs = &d->dit->heads;
+    dist_heads(d->dist, d->dit->c.num_heads, &hs->head0, &hs->head1);
+    hs->gather = dist_gather_heads, hs->user = d->dist;
+    return T2V_OK;
+}
+
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err) {
     const LatentGrid *g = &d->grid;
     const size_t bytes = (size_t)g->n * sizeof(float);
     const int steps = d->smp.steps;
+    int prc = plan_ranks(d, err);
+    if (prc) return prc;
     report(w, PHASE_SAMPLING, 0, steps);
     for (int i = 0; i < steps; i++) {
         float t = sampler_timestep(&d->smp, i);
