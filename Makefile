@@ -147,6 +147,7 @@ install: $(INSTALL_BIN)
 	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(PREFIX)/share/t2v/models/demo'
 	install -m 755 '$(INSTALL_BIN)' '$(DESTDIR)$(PREFIX)/bin/t2v$(EXE)'
 	cp -R models/demo/. '$(DESTDIR)$(PREFIX)/share/t2v/models/demo/'
+	install -m 644 golden/tolerances.json '$(DESTDIR)$(PREFIX)/share/t2v/tolerances.json'
 
 golden:
 	$(PYTHON) tools/make_golden.py

@@ -865,15 +865,17 @@ static void help_options(const char *text, OptList *defined, OptList *named) {
 }
 
 static void test_help_options(void) {
-    static const char *const cmds[] = {"generate", "stage", "compare", "info", "tokenize", "keygen"};
+    static const char *const cmds[] = {"generate", "stage", "compare", "info", "tokenize", "keygen", "bisect",
+                                       "golden-pack"};
     /* how to put an option before the parser: stage needs its NAME first */
-    static const char *const prefix[] = {"generate", "stage t5", "compare", "info", "tokenize", "keygen --dir ''"};
+    static const char *const prefix[] = {"generate", "stage t5", "compare", "info", "tokenize", "keygen --dir ''",
+                                         "bisect", "golden-pack"};
     static OptList all_def, all_named, def, named, in_cmds; /* static: 8 KB each */
     memset(&in_cmds, 0, sizeof in_cmds);
     t2v("--help");
     help_options(g_out, &all_def, &all_named);
     int rc;
-    for (int c = 0; c < 6; c++) {
+    for (int c = 0; c < 8; c++) {
         rc = t2v("%s --help", cmds[c]);
         char want[64];
         snprintf(want, sizeof want, "usage: t2v %s", c ? cmds[c] : "[generate]");

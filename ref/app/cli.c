@@ -155,6 +155,11 @@ static const char HELP_GENERATE_OUTPUTS[] =
     "  --preview FILE         refresh a latent preview PNG after every step\n"
     "  --dump DIR             write DIR/dump.safetensors with every stage's tensors (DIR is\n"
     "                         created if its parent exists)\n"
+    "  --dump-level L         with --dump: stage (default), block (adds the first DiT forward's\n"
+    "                         block outputs blocks.N) or op (every op inside its blocks, as\n"
+    "                         `t2v stage dit --dump-level op`; docs/VERIFY.md); size printed first\n"
+    "  --dump-blocks LIST     with --dump-level: only these blocks, e.g. 0,1,29\n"
+    "  --names N              with --dump-level: official module paths (default) or diffusers\n"
     "  --trace DIR            after every step decode the x0 prediction to DIR/step_NNN.png;\n"
     "                         DIR/trace.json (schedule, CFG difference); tools/plot_trace.py plots it\n"
     "                         (DIR is created if its parent exists)\n"
@@ -192,20 +197,68 @@ static const char HELP_STAGE[] =
     "  --context-overlap F    sampler stage: frames shared by neighbouring windows\n"
     "  --context-schedule S   sampler stage: uniform or static\n"
     "  --riflex K|auto|off    sampler stage: RIFLEx component (as generate)\n"
+    "  --dump-level L         stage (default: the stage's output only); block: adds each block's\n"
+    "                         output (dit and t5: blocks.N; vae-decode: every decoder layer under\n"
+    "                         its official name); op (dit only): every op inside the blocks: norms,\n"
+    "                         modulated inputs, q/k/v, their norms, RoPE, attention, projections,\n"
+    "                         FFN, and the inputs bisect needs; sizes are printed before writing\n"
+    "  --dump-blocks LIST     dit stage: only these blocks, e.g. 0,1,29 (default: all)\n"
+    "  --names N              dit stage: official module paths (default) or diffusers\n"
     "  --threads N            threads (default: the physical cores)\n"
     "  --precision P          t5, dit, sampler stages: fp32 (default) or bf16 (see generate --help)\n"
     "  --force                overwrite OUT\n"
     "  -q, --quiet            no progress\n"
     "  -h, --help             this help\n";
 
+static const char HELP_BISECT[] =
+    "usage: t2v bisect THEIRS.safetensors [--model DIR] [--profile NAME] [--all]\n"
+    "  THEIRS: another implementation's op-level dump of one DiT forward (tools/dump_hooks.py,\n"
+    "  official or diffusers names). Every op of every dumped block is replayed in t2v from\n"
+    "  THEIR inputs and compared with THEIR output; the first op outside the profile's op\n"
+    "  bounds is reported with its formula and worst element. Exit 0: no wrong op; 1: one found\n"
+    "\n"
+    "bisect options:\n"
+    "  --model DIR            the model THEIRS ran (default: the demo model)\n"
+    "  --profile NAME         fp32 (default), tf32, bf16 or fp16: the precision THEIRS ran in\n"
+    "  --profiles FILE        the profiles (default: golden/tolerances.json beside the binary)\n"
+    "  --all                  print every op checked, not only the wrong one\n"
+    "  --threads N            threads (default: all processors)\n"
+    "  -h, --help             this help\n";
+
+static const char HELP_PACK[] =
+    "usage: t2v golden-pack -o PACK_DIR [--model DIR] [-W N -H N -f N] [--steps N] [--seed N] [options]\n"
+    "  one generation written as a golden pack for another implementation's tests: one file\n"
+    "  per stage (t5, dit, sampler, vae-decode) with that stage's inputs and outputs under the\n"
+    "  names `t2v stage` uses, the tolerance profiles, and manifest.json (settings, tool\n"
+    "  version, sha256 of the model files and of every tensor); tools/check_pack.py (NumPy\n"
+    "  only) checks a port's outputs against it (docs/VERIFY.md)\n"
+    "\n"
+    "golden-pack options:\n"
+    "  -o, --output DIR       the pack directory (required; created one level deep)\n"
+    "  --model DIR            model directory (default: the demo model)\n"
+    "  -p, --prompt TEXT      prompt (default: \"" "a red circle moving to the right" "\")\n"
+    "  -n, --negative TEXT    negative prompt (default: the model's)\n"
+    "  -W, -H, -f N           width, height, frames (default: the model's)\n"
+    "  --seed N               noise seed (default 42)\n"
+    "  --steps N              sampling steps, at most 60 (default: the model's)\n"
+    "  --cfg G, --shift S, --sampler NAME   as generate\n"
+    "  --profiles FILE        the profiles copied into the pack (default: golden/tolerances.json)\n"
+    "  --threads N            threads (default: all processors)\n"
+    "  --force                overwrite a pack in DIR\n"
+    "  -q, --quiet            no progress\n"
+    "  -h, --help             this help\n";
+
 static const char HELP_COMPARE[] =
-    "usage: t2v compare A.safetensors B.safetensors [--tol FILE] [--subset]\n"
+    "usage: t2v compare A.safetensors B.safetensors [--tol FILE | --profile NAME] [--subset]\n"
     "  the error of every tensor of A against the reference B; exit 0 when at least one\n"
     "  tensor is compared, every tensor of A is in B and all are within tolerance\n"
     "\n"
     "compare options:\n"
     "  --tol FILE             tolerances: lines 'PATTERN TOL MIN_COS' ('*' matches any run,\n"
     "                         the first matching line wins, '#' comments; default 1e-4 0.99999)\n"
+    "  --profile NAME         fp32, tf32, bf16 or fp16: bounds on max|a-b|/rms and 1-cos per\n"
+    "                         stage and tensor kind for a run in that precision (docs/VERIFY.md)\n"
+    "  --profiles FILE        the profiles (default: golden/tolerances.json beside the binary)\n"
     "  --subset               tensors of A missing from B are skipped (listed), not a failure\n"
     "  -h, --help             this help\n";
 
@@ -275,7 +328,8 @@ static const char HELP_TAIL[] =
 /* Each command's help, in one or two literals printed one after the other. */
 static const struct { const char *name, *text, *more; } HELPS[] = {
     {"generate", HELP_GENERATE, HELP_GENERATE_OUTPUTS}, {"stage", HELP_STAGE, ""}, {"compare", HELP_COMPARE, ""},
-    {"info", HELP_INFO, ""}, {"tokenize", HELP_TOKENIZE, ""}, {"keygen", HELP_KEYGEN, ""}};
+    {"info", HELP_INFO, ""}, {"tokenize", HELP_TOKENIZE, ""}, {"keygen", HELP_KEYGEN, ""},
+    {"bisect", HELP_BISECT, ""}, {"golden-pack", HELP_PACK, ""}};
 enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
 
 static int help_index(const char *cmd) {
@@ -544,6 +598,18 @@ void default_model_path(const char *argv0, char *default_model, size_t n) {
     }
 }
 
+void default_tolerances_path(const char *argv0, char *out, size_t n) {
+    char dir[4096];
+    snprintf(out, n, "golden/tolerances.json");
+    if (!exe_dir(argv0, dir, sizeof dir)) return;
+    const char *const rel[] = {"/../golden/tolerances.json", "/../../golden/tolerances.json",
+                               "/../share/t2v/tolerances.json"};
+    for (int i = 0; i < 3; i++) {
+        char cand[4200];
+        snprintf(cand, sizeof cand, "%s%s", dir, rel[i]);
+        if (platform_file_exists(cand)) { snprintf(out, n, "%s", cand); return; }
+    }
+}
 
 /* ----------------------------------------------------------------------------
  * Small parsing helpers */

@@ -18,6 +18,7 @@
 typedef struct {
     TempFiles temps;           /* removed by main's SIGINT handler */
     char default_model[4300];  /* --model when none is given (default_model_path) */
+    char tolerances[4300];     /* compare/bisect --profiles default (default_tolerances_path) */
     Dist dist;                 /* MPI ranks (dist.h): only rank 0 writes and prints */
 } App;
 /* The ranks for the library: NULL when this is one process. */
@@ -29,6 +30,8 @@ int cmd_compare(int argc, char **argv, App *app);
 int cmd_info(int argc, char **argv, App *app);
 /* `t2v keygen [--dir DIR] [--force]` (cmd_keygen.c). */
 int cmd_keygen(int argc, char **argv, App *app);
+int cmd_bisect(int argc, char **argv, App *app);      /* cmd_bisect.c, docs/VERIFY.md */
+int cmd_golden_pack(int argc, char **argv, App *app); /* cmd_pack.c, docs/VERIFY.md */
 /* `t2v info --model DIR | --config FILE [-W -H -f ...]` (cmd_info.c). */
 int cmd_info_model(int argc, char **argv);
 
@@ -108,6 +111,11 @@ int make_option_dir(const char *opt, const char *dir, int quiet, T2vError *err);
  * installed PREFIX/bin/t2v), else models/demo in the current directory.
  * main() calls it once, into App.default_model. */
 void default_model_path(const char *argv0, char *out, size_t n);
+/* The default tolerance profiles (docs/VERIFY.md): golden/tolerances.json of
+ * the repository beside the binary (BIN/../golden, or BIN/../../golden for a
+ * build/ directory), BIN/../share/t2v/tolerances.json when installed, else
+ * golden/tolerances.json in the current directory. */
+void default_tolerances_path(const char *argv0, char *out, size_t n);
 
 /* ----------------------------------------------------------------------------
  * compare's tolerance file (cmd_compare.c): lines "PATTERN TOL MIN_COS",

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "sign.h"
 #include "t2v.h"
+#include "verify.h"
 #include "video.h"
 
 /* ----------------------------------------------------------------------------
@@ -94,9 +95,11 @@ static int compare_one(const char *name, const Tensor *ta, const Tensor *tb, con
     }
     ErrStats s;
     err_stats(&s, x, y, tensor_numel(ta), tol);
-    int ok = err_ok(&s, tol, min_cos);
-    printf("%-28s %-18s %12.4e %10.3e %13.10f  %s (tol %.0e)\n", name, shp, s.max_abs, s.rel, s.cosine,
+    int ok = err_ok(&s, tol, min_cos) || (tol == 0 && !s.nonfinite && s.max_abs == 0); /* exact rules */
+    printf("%-28s %-18s %12.4e %10.3e %13.10f  %s (tol %.0e", name, shp, s.max_abs, s.rel, s.cosine,
            ok ? "ok" : "NOT OK", tol);
+    if (min_cos < 1) printf(", 1-cos %.1e <= %.1e)\n", 1.0 - s.cosine, 1.0 - min_cos);
+    else printf(", 1-cos <= 0)\n");
     if (!ok && s.first_bad >= 0)
         printf("    first difference at [%lld]: %.9g vs %.9g\n", (long long)s.first_bad, x[s.first_bad], y[s.first_bad]);
     free(x);
@@ -105,13 +108,14 @@ static int compare_one(const char *name, const Tensor *ta, const Tensor *tb, con
 }
 
 int cmd_compare(int argc, char **argv, App *app) {
-    (void)app;
-    static const char *const value_opts[] = {"--tol", NULL};
-    const char *a = NULL, *b = NULL, *tolfile = NULL;
+    static const char *const value_opts[] = {"--tol", "--profile", "--profiles", NULL};
+    const char *a = NULL, *b = NULL, *tolfile = NULL, *profile = NULL, *profiles = app->tolerances;
     int subset = 0;
     for (int i = 0; i < argc; i++) {
         if (is_help_opt(argv[i])) return command_help("compare");
         if (!strcmp(argv[i], "--tol") && i + 1 < argc) tolfile = argv[++i];
+        else if (!strcmp(argv[i], "--profile") && i + 1 < argc) profile = argv[++i];
+        else if (!strcmp(argv[i], "--profiles") && i + 1 < argc) profiles = argv[++i];
         else if (!strcmp(argv[i], "--subset")) subset = 1;
         else if (argv[i][0] == '-' && argv[i][1]) return bad_option("compare", argv[i], value_opts);
         else if (!a) a = argv[i];
@@ -119,11 +123,15 @@ int cmd_compare(int argc, char **argv, App *app) {
         else return usage_error("compare: unexpected argument '%s'", argv[i]);
     }
     if (!a || !b)
-        return usage_error("%s", "compare: usage: t2v compare A.safetensors B.safetensors [--tol FILE] [--subset]");
+        return usage_error("%s", "compare: usage: t2v compare A.safetensors B.safetensors [--tol FILE | --profile "
+                                 "fp32|tf32|bf16|fp16] [--subset]");
+    if (tolfile && profile) return usage_error("%s", "compare: give --tol FILE or --profile NAME, not both");
     TolRule rules[64];
     int nrules = 0;
     T2vError e = {0, {0}};
     if (tolfile && read_tol_file(tolfile, rules, 64, &nrules, &e)) return die(&e);
+    if (profile && profile_load(profiles, profile, rules, 64, &nrules, NULL, 0, NULL, &e)) return die(&e);
+    if (profile) printf("profile %s (%s)\n", profile, profiles);
     SafeTensors sa, sb;
     if (st_open(&sa, a, &e)) return die(&e);
     if (st_open(&sb, b, &e)) { st_close(&sa); return die(&e); }

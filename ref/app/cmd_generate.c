@@ -21,6 +21,7 @@
 #include "t2v.h"
 #include "image.h"
 #include "trace.h"
+#include "verify.h"
 
 typedef struct {
     const char *prompt, *negative, *model, *output, *dump, *preview, *trace, *image;
@@ -36,6 +37,8 @@ typedef struct {
     ModelArgs margs;       /* --dit --t5 --vae --lora --lora-ignore-unknown */
     /* which were given on the command line (else the model's defaults) */
     int have_w, have_h, have_f, have_fps;
+    int dump_level, diffusers;     /* --dump-level, --names diffusers (docs/VERIFY.md) */
+    const char *dump_blocks;       /* --dump-blocks LIST, or NULL: all */
     RunPlan plan; /* the whole run's work, for the progress lines' ETA (prepare) */
 } GenerateArgs;
 
@@ -66,7 +69,7 @@ static const char *const GEN_VALUE_OPTS[] = {
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
     "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
     "--context-schedule", "--riflex", "--boundary", "-i", "--image", "--sign-cert", "--sign-key",
-    MODEL_VALUE_OPTS, NULL};
+    "--dump-level", "--dump-blocks", "--names", MODEL_VALUE_OPTS, NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
 enum { CLI_HELP_SHOWN = -1 };
@@ -94,6 +97,15 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
         else if (!strcmp(a, "--dump")) o->dump = v;
+        else if (!strcmp(a, "--dump-level")) {
+            if ((o->dump_level = dump_level_parse(v)) < 0)
+                return usage_error("generate: --dump-level '%s': expected stage, block or op", v);
+        } else if (!strcmp(a, "--dump-blocks")) o->dump_blocks = v;
+        else if (!strcmp(a, "--names")) {
+            if (strcmp(v, "official") && strcmp(v, "diffusers"))
+                return usage_error("generate: --names '%s': expected official or diffusers", v);
+            o->diffusers = !strcmp(v, "diffusers");
+        }
         else if (!strcmp(a, "--preview")) o->preview = v;
         else if (!strcmp(a, "--trace")) o->trace = v;
         else if (!strcmp(a, "-i") || !strcmp(a, "--image")) o->image = v;
@@ -128,6 +140,10 @@ static int parse_gen_opts(GenerateArgs *o, int argc, char **argv, const char *de
     }
     if (o->no_sign && (o->sign_cert || o->sign_key))
         return usage_error("%s", "generate: --no-sign and --sign-cert/--sign-key contradict each other");
+    if ((o->dump_level != DUMP_STAGE || o->dump_blocks || o->diffusers) && !o->dump)
+        return usage_error("%s", "generate: --dump-level, --dump-blocks and --names need --dump DIR");
+    if ((o->dump_blocks || o->diffusers) && o->dump_level == DUMP_STAGE)
+        return usage_error("%s", "generate: --dump-blocks and --names need --dump-level block or op");
     if (!o->prompt) return usage_error("%s", "generate: a prompt is required (-p \"a red circle moving to the right\")");
     if (!*o->prompt) return usage_error("%s", "generate: the prompt is empty");
     return T2V_OK;
@@ -279,7 +295,8 @@ static void report_outputs(const OutputPlan *op) {
 
 /* --dump DIR: every stage's tensors in one safetensors file (names:
  * docs/MODEL.md, stage tensors). */
-static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temps, T2vError *err) {
+static int write_dump(const GenerateArgs *o, const GenResult *r, const TensorSet *ops, TempFiles *temps,
+                      T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     const LatentGrid *g = &r->grid;
     char path[1200];
@@ -313,6 +330,13 @@ static int write_dump(const GenerateArgs *o, const GenResult *r, TempFiles *temp
     for (int i = 0; ex && i < ss->steps; i++) ex[i] = (float)r->experts[i];
     if (!rc && ex) rc = tset_add_f32(&ts, "experts", ex, 1, s_ts, err);
     free(ex);
+    for (int i = 0; !rc && ops && i < ops->n; i++) { /* --dump-level: the first DiT forward's taps */
+        float *x = tensor_to_f32_alloc(&ops->t[i], err); /* stored little-endian */
+        rc = x ? tset_add_f32(&ts, ops->names[i], x, ops->t[i].ndim, ops->t[i].shape, err) : T2V_ERESOURCE;
+        free(x);
+    }
+    if (!rc && ops && !o->quiet)
+        fprintf(stderr, "t2v: --dump: %d tensors, %.2f MB\n", ts.n, tset_bytes(&ts) / 1e6);
     char seed[32], steps[16], cfg[32], shift[32], size[64];
     snprintf(seed, sizeof seed, "%llu", o->seed);
     snprintf(steps, sizeof steps, "%d", ss->steps);
@@ -376,6 +400,24 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
     if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
+    if (o->dump_level != DUMP_STAGE) { /* the size of the DiT taps, before any work (docs/VERIFY.md) */
+        unsigned char *mask = (unsigned char *)t2v_malloc((size_t)m->dit.num_layers + 1, "block mask", err);
+        if (!mask || (rc = dump_blocks_parse(o->dump_blocks, mask, m->dit.num_layers, err))) {
+            free(mask);
+            return mask ? rc : T2V_ERESOURCE;
+        }
+        int nb = 0, N = (g.T / m->dit.patch_t) * (g.h / m->dit.patch_h) * (g.w / m->dit.patch_w);
+        for (int i = 0; i < m->dit.num_layers; i++) nb += mask[i];
+        free(mask);
+        int64_t bytes = o->dump_level == DUMP_OP ? dump_op_bytes(N, m->dit.text_len, m->dit.dim, m->dit.ffn_dim, nb)
+                                                 : 4 * (int64_t)N * m->dit.dim * nb;
+        if (!o->quiet)
+            fprintf(stderr, "t2v: --dump-level %s: the first DiT forward's tensors of %d block%s, about %.1f MB\n",
+                    o->dump_level == DUMP_OP ? "op" : "block", nb, nb == 1 ? "" : "s", bytes / 1e6);
+        if (!o->quiet && window_active(&o->sampling.settings.window, g.T))
+            fprintf(stderr, "t2v: note: the dumped DiT forward is over the whole clip; this run's DiT passes are on "
+                            "context windows\n");
+    }
     if (o->preview && !m->has_preview)
         return t2v_fail(err, T2V_EUSAGE, "--preview: no latent -> RGB factors for a %d-channel latent (add "
                         "\"preview_factors\" to the model's t2v.json)", g.C);
@@ -413,7 +455,7 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
 
 /* The files, all or none: written under temporary names, renamed together. */
 static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m, const GenResult *r,
-                     const Provenance *p, Trace *trace, TempFiles *temps, T2vError *err) {
+                     const TensorSet *ops, const Provenance *p, Trace *trace, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
     int rc = tempfiles_hold(temps, op->n, err);
     if (!rc && trace) {
@@ -427,7 +469,7 @@ static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m
         if (!rgb) rc = T2V_ERESOURCE;
         else video_to_u8(r->video, o->frames, o->height, o->width, rgb);
     }
-    if (!rc && o->dump) rc = write_dump(o, r, temps, err);
+    if (!rc && o->dump) rc = write_dump(o, r, ops, temps, err);
     if (!rc) rc = write_outputs(op, o, p, rgb, temps, err);
     free(rgb);
     if (!rc) rc = tempfiles_commit(temps, err);
@@ -457,6 +499,39 @@ static void report_cache(const GenerateArgs *o, const GenResult *r) {
                 computed + reused, reused);
 }
 
+/* --dump-level block|op: the sampler's first DiT forward (noise, the first
+ * timestep, the prompt's context) run once more with the op-level tap; the
+ * same inputs give the same bits as in the run. */
+static int dump_first_forward(const GenerateArgs *o, const Model *m, const GenResult *r, TensorSet *ops,
+                              T2vError *err) {
+    Checkpoint ck;
+    DiT dit;
+    int rc = model_load_dit(m, &ck, &dit, err);
+    if (rc) return rc;
+    const LatentGrid *g = &r->grid;
+    unsigned char *mask = (unsigned char *)t2v_malloc((size_t)dit.c.num_layers + 1, "block mask", err);
+    float *v = mask ? (float *)t2v_malloc((size_t)g->n * sizeof(float), "velocity", err) : NULL;
+    rc = v ? dump_blocks_parse(o->dump_blocks, mask, dit.c.num_layers, err) : T2V_ERESOURCE;
+    DumpTap dt;
+    memset(&dt, 0, sizeof dt);
+    dt.set = ops, dt.level = o->dump_level, dt.diffusers = o->diffusers, dt.blocks = mask;
+    dt.num_layers = dit.c.num_layers;
+    int64_t ls[4] = {g->C, g->T, g->h, g->w};
+    int64_t one[1] = {1};
+    if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "timestep", &r->timesteps[0], 1, one);
+    if (!rc && o->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", r->noise, 4, ls);
+    dit.tap = dump_tap_fn, dit.tap_user = &dt;
+    dit.riflex_k = o->sampling.settings.riflex_k, dit.riflex_frames = g->T; /* as the run's DiT */
+    dit.precision = o->sampling.settings.precision;
+    if (!rc) rc = dit_forward(&dit, r->noise, g->T, g->h, g->w, &r->timesteps[0], 1, r->context, r->L, v, err);
+    if (!rc && dt.rc) *err = dt.err, rc = dt.rc;
+    free(v);
+    free(mask);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    return rc;
+}
+
 /* The run: pipeline (watched: progress, preview, trace), then the files. */
 static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempFiles *temps, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
@@ -470,12 +545,17 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     PipelineWatch watch = {&gw, on_progress, on_step};
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
                      o->pixels, o->dist};
+    TensorSet ops; /* --dump-level block|op: the DiT's taps of its first forward */
+    memset(&ops, 0, sizeof ops);
+    int rank0 = !o->dist || o->dist->rank == 0;
     int rc = make_provenance(&p, &m->paths, o, o->negative, err);
     if (!rc && o->trace && !(rc = trace_init(&trace, o->trace, ss->steps, o->force, err))) gw.trace = &trace;
     if (!rc && !o->quiet) report_plan(o, m);
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
     if (!rc && !o->quiet) report_cache(o, &r);
-    if (!rc && (!o->dist || o->dist->rank == 0)) rc = write_set(op, o, m, &r, &p, gw.trace, temps, err);
+    if (!rc && rank0 && o->dump_level != DUMP_STAGE) rc = dump_first_forward(o, m, &r, &ops, err);
+    if (!rc && rank0) rc = write_set(op, o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, &p, gw.trace, temps, err);
+    tset_free(&ops);
     prov_free(&p);
     trace_free(&trace);
     gen_result_free(&r);

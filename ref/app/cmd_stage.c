@@ -8,11 +8,14 @@
 
 #include "cli.h"
 #include "t2v.h"
+#include "verify.h"
 
 typedef struct {
     const char *name, *model, *in, *out;
     int force, quiet;
     unsigned long long seed; /* --seed: the distill sampler's fresh noise */
+    int dump_level, diffusers;  /* --dump-level (stage dit), --names diffusers */
+    const char *dump_blocks;    /* --dump-blocks LIST, or NULL: all */
     SamplingOpts sampling; /* --steps --cfg --shift --sampler --timesteps --cache --threads --precision, long video */
     ModelArgs margs;       /* --dit --t5 --vae --lora --lora-ignore-unknown */
     Dist *dist;            /* MPI ranks (the sampler stage splits guidance); NULL: one process */
@@ -33,6 +36,22 @@ static int32_t *read_tokens(const SafeTensors *st, const char *name, int *L, T2v
     return ids;
 }
 
+/* --dump-level block on stage t5: each encoder block's output, `blocks.N`
+ * [L, dim] (the official T5Encoder's module names). */
+typedef struct {
+    TensorSet *set;
+    int rc;
+    T2vError err;
+} T5Dump;
+
+static void t5_dump_hook(void *ctx, int layer, const float *x, int L, int dim) {
+    T5Dump *d = (T5Dump *)ctx;
+    char name[32];
+    int64_t shape[2] = {L, dim};
+    snprintf(name, sizeof name, "blocks.%d", layer);
+    if (!d->rc) d->rc = tset_add_f32(d->set, name, x, 2, shape, &d->err);
+}
+
 static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
     int L;
     int32_t *ids = read_tokens(in, "tokens", &L, err);
@@ -43,7 +62,10 @@ static int stage_t5(const StageArgs *sa, const Model *m, const SafeTensors *in, 
     if (rc) { free(ids); return rc; }
     t5.precision = sa->sampling.settings.precision;
     float *ctx = (float *)t2v_malloc((size_t)L * t5_dim(&t5) * sizeof(float), "context", err);
+    T5Dump dump = {out, 0, {0, {0}}};
+    if (sa->dump_level == DUMP_BLOCK) t5_set_hook(&t5, t5_dump_hook, &dump);
     rc = ctx ? t5_encode(&t5, ids, L, ctx, err) : T2V_ERESOURCE;
+    if (!rc && dump.rc) *err = dump.err, rc = dump.rc;
     int64_t shape[2] = {L, t5_dim(&t5)};
     if (!rc) rc = tset_add_f32(out, "context", ctx, 2, shape, err);
     free(ctx);
@@ -103,9 +125,31 @@ static int stage_dit(const StageArgs *sa, const Model *m, const SafeTensors *in,
     if (!rc && ci.shape[0] > dit.c.text_len)
         rc = t2v_fail(err, T2V_EINPUT, "%s: context has %lld rows, the model takes at most %d", in->path,
                       (long long)ci.shape[0], dit.c.text_len);
+    unsigned char *mask = NULL;
+    DumpTap dt;
+    memset(&dt, 0, sizeof dt);
+    if (!rc && sa->dump_level != DUMP_STAGE) { /* the op-level tap (docs/VERIFY.md) */
+        mask = (unsigned char *)t2v_malloc((size_t)dit.c.num_layers + 1, "block mask", err);
+        rc = mask ? dump_blocks_parse(sa->dump_blocks, mask, dit.c.num_layers, err) : T2V_ERESOURCE;
+        int nb = 0;
+        for (int i = 0; !rc && i < dit.c.num_layers; i++) nb += mask[i];
+        dt = (DumpTap){out, sa->dump_level, sa->diffusers, 0, mask, dit.c.num_layers, {{"", NULL, 0, 0, 0}}, 0, {0, {0}}};
+        if (!rc && !sa->quiet)
+            fprintf(stderr, "t2v: %s-level dump of %d block%s: about %.1f MB\n",
+                    sa->dump_level == DUMP_OP ? "op" : "block", nb, nb == 1 ? "" : "s",
+                    (sa->dump_level == DUMP_OP ? dump_op_bytes((int)N, dit.c.text_len, dit.c.dim, dit.c.ffn_dim, nb)
+                                               : 4 * N * dit.c.dim * nb) / 1e6);
+        int64_t tn[1] = {nt};
+        if (!rc && sa->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "timestep", t, 1, tn);
+        if (!rc && sa->dump_level == DUMP_OP) rc = dump_tap_add(&dt, "patch_embedding.in", latent, 4, ls);
+        dit.tap = dump_tap_fn;
+        dit.tap_user = &dt;
+    }
     if (!rc)
         rc = dit_forward(&dit, latent, (int)ls[1], (int)ls[2], (int)ls[3], t, (int)nt, ctx, (int)ci.shape[0], vel,
                          err);
+    if (!rc && dt.rc) *err = dt.err, rc = dt.rc;
+    free(mask);
     int64_t vs[4] = {dit.c.out_dim, ls[1], ls[2], ls[3]};
     if (!rc) rc = tset_add_f32(out, "velocity", vel, 4, vs, err);
     free(latent);
@@ -272,6 +316,18 @@ static int stage_vae_decode(const StageArgs *sa, Vae *vae, const SafeTensors *in
     PipelineWatch watch = {&pr, progress_watch, NULL};
     if (!rc) rc = pipeline_decode(vae, &g, z, video, &watch, err);
     if (!rc) rc = tset_add_f32(out, "video", video, 4, vs, err);
+    /* --dump-level block: each decoder layer's output under its official
+     * name, conv2 first; layer n is rerun from the latent through the first
+     * n layers (vae_decode_stage), so this costs about n_dec/2 decodes */
+    for (int n = 0; !rc && sa->dump_level == DUMP_BLOCK && n <= c->n_dec; n++) {
+        int sh[4];
+        vae_stage_shape(vae, 1, n, T, h, w, sh);
+        int64_t s64[4] = {sh[0], sh[1], sh[2], sh[3]};
+        float *y = (float *)t2v_malloc((size_t)sh[0] * sh[1] * sh[2] * sh[3] * sizeof(float), "layer output", err);
+        rc = y ? vae_decode_stage(vae, n, z, T, h, w, y, err) : T2V_ERESOURCE;
+        if (!rc) rc = tset_add_f32(out, vae_layer_name(vae, 1, n - 1), y, 4, s64, err);
+        free(y);
+    }
     free(z);
     free(video);
     return rc;
@@ -316,7 +372,8 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     static const char *const value_opts[] = {"--model", "--in", "--out", "--steps", "--cfg", "--shift", "--sampler",
                                              "--timesteps", "--cache", "--seed", "--threads", "--precision",
                                              "--context-window", "--context-overlap", "--context-schedule",
-                                             "--riflex", "--boundary", MODEL_VALUE_OPTS, NULL};
+                                             "--riflex", "--boundary", "--dump-level", "--dump-blocks", "--names",
+                                             MODEL_VALUE_OPTS, NULL};
     memset(o, 0, sizeof *o);
     o->seed = 42;
     o->sampling.threads = platform_default_threads();
@@ -338,6 +395,14 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--seed")) {
             if (parse_u64(v, &o->seed)) return usage_error("--seed must be a non-negative integer, not '%s'", v);
+        } else if (!strcmp(a, "--dump-level")) {
+            if ((o->dump_level = dump_level_parse(v)) < 0)
+                return usage_error("stage: --dump-level '%s': expected stage, block or op", v);
+        } else if (!strcmp(a, "--dump-blocks")) o->dump_blocks = v;
+        else if (!strcmp(a, "--names")) {
+            if (strcmp(v, "official") && strcmp(v, "diffusers"))
+                return usage_error("stage: --names '%s': expected official or diffusers", v);
+            o->diffusers = !strcmp(v, "diffusers");
         } else if ((k = parse_model_opt(&o->margs, a, v)) != 0) {
             if (k < 0) return T2V_EUSAGE;
         } else {
@@ -348,6 +413,16 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
     }
     if (!o->model || !o->in || !o->out)
         return usage_error("%s", "stage: --model DIR, --in IN.safetensors and --out OUT.safetensors are required");
+    int dit = !strcmp(o->name, "dit"), blocks_only = !strcmp(o->name, "t5") || !strcmp(o->name, "vae-decode");
+    if ((o->dump_blocks || o->diffusers) && !dit)
+        return usage_error("stage: --dump-blocks and --names are for `stage dit` (not '%s')", o->name);
+    if (o->dump_level == DUMP_OP && !dit)
+        return usage_error("stage: --dump-level op is for `stage dit`; t5 and vae-decode dump at block level (not "
+                           "'%s')", o->name);
+    if (o->dump_level == DUMP_BLOCK && !dit && !blocks_only)
+        return usage_error("stage: --dump-level is for stage dit, t5 and vae-decode (not '%s')", o->name);
+    if ((o->dump_blocks || o->diffusers) && o->dump_level == DUMP_STAGE)
+        return usage_error("%s", "stage: --dump-blocks and --names need --dump-level block or op");
     return T2V_OK;
 }
 
@@ -381,6 +456,8 @@ int cmd_stage(int argc, char **argv, App *app) {
     else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
     const char *mk[] = {"stage", "t2v_version", "precision"},
                *mv[] = {sa.name, T2V_VERSION, precision_name(sa.sampling.settings.precision)};
+    if (!rc && writer && sa.dump_level != DUMP_STAGE && !sa.quiet)
+        fprintf(stderr, "t2v: writing %d tensors, %.2f MB, to %s\n", out.n, tset_bytes(&out) / 1e6, sa.out);
     if (!rc && writer) rc = tset_write(&out, sa.out, mk, mv, 3, &e);
     tset_free(&out);
     st_close(&in);

@@ -46,7 +46,10 @@ static int run(int argc, char **argv) {
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2, &app);
     if (!strcmp(cmd, "keygen")) return cmd_keygen(argc - 2, argv + 2, &app);
-    return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info, keygen)", cmd);
+    if (!strcmp(cmd, "bisect")) return cmd_bisect(argc - 2, argv + 2, &app);
+    if (!strcmp(cmd, "golden-pack")) return cmd_golden_pack(argc - 2, argv + 2, &app);
+    return usage_error("unknown command '%s' (generate, tokenize, stage, compare, info, keygen, bisect, "
+                       "golden-pack)", cmd);
 }
 
 int main(int argc, char **argv) {
@@ -60,6 +63,7 @@ int main(int argc, char **argv) {
     T2vError e = {0, {0}};
     if (dist_init(&app.dist, &argc, &argv, &e)) return die(&e);
     default_model_path(argc > 0 ? argv[0] : NULL, app.default_model, sizeof app.default_model);
+    default_tolerances_path(argc > 0 ? argv[0] : NULL, app.tolerances, sizeof app.tolerances);
     int rc = run(argc, argv);
     /* a failed rank stops the others, which may wait for it (docs/SCALING.md) */
     if (rc && app.dist.size > 1) dist_abort(&app.dist, rc);

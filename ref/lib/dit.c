@@ -23,6 +23,16 @@
 #define DIT_FFN_CHUNK 512
 #define ROPE_MAX_POS 1024 /* rope_params(1024, ...) in the official code */
 
+/* The op-level tap of block blk (-1: top level); nothing without one. */
+static void tap(const DiT *m, int blk, const char *name, const float *x, int row0, int rows, int total, int cols) {
+    char full[64];
+    if (!m->tap) return;
+    if (blk < 0) snprintf(full, sizeof full, "%s", name);
+    else snprintf(full, sizeof full, *name ? "blocks.%d.%s" : "blocks.%d", blk, name);
+    m->tap(m->tap_user, full, x, row0, rows, total, cols);
+}
+#define TAP(name, x, rows, cols) tap(m, blk, name, x, 0, rows, rows, cols)
+
 /* ===========================================================================
  * Config (docs/MODEL.md 1.1, 1.2) */
 void dit_default_config(DiTConfig *c) {
@@ -434,20 +444,22 @@ static int time_rows(DiT *m, const float *t, int nt) {
     return nv;
 }
 
+void dit_sinusoid(int freq_dim, float t, float *emb) {
+    int half = freq_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double arg = (double)t * pow(10000.0, -(double)i / half);
+        emb[i] = (float)cos(arg);
+        emb[half + i] = (float)sin(arg);
+    }
+}
+
 /* For each row r < n_times: sinusoid of t_val[r] (cosines first, float64),
  * time_embedding -> e [dim], time_projection -> e0 [6, dim]. */
 static void time_embedding_forward(DiT *m) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
-    int half = c->freq_dim / 2, D = c->dim, nv = s->n_times;
-    for (int r = 0; r < nv; r++) {
-        float *emb = s->t_emb + (size_t)r * c->freq_dim;
-        for (int i = 0; i < half; i++) {
-            double arg = (double)s->t_val[r] * pow(10000.0, -(double)i / half);
-            emb[i] = (float)cos(arg);
-            emb[half + i] = (float)sin(arg);
-        }
-    }
+    int D = c->dim, nv = s->n_times;
+    for (int r = 0; r < nv; r++) dit_sinusoid(c->freq_dim, s->t_val[r], s->t_emb + (size_t)r * c->freq_dim);
     matvec_forward(s->t_hid, m->w.time_embedding0, s->t_emb, m->w.time_embedding0_b, nv); /* (nv, dim) */
     silu_inplace(s->t_hid, (int64_t)nv * D);
     matvec_forward(s->e, m->w.time_embedding2, s->t_hid, m->w.time_embedding2_b, nv);
@@ -510,7 +522,7 @@ int dit_riflex_default_k(int head_dim, int trained_frames) {
  * < c_t uses fi with base dim_t = d - 4(d/6), then c/3 pairs of hi and c/3
  * of wi with base dim_s = 2(d/6). Angles and cos/sin in float64. RIFLEx
  * replaces one time frequency (Zhao et al. 2025, Eq. 8). */
-static void rope_tables(DiT *m, int f, int h, int w) {
+void dit_rope_tables(DiT *m, int f, int h, int w) {
     int d = m->c.dim / m->c.num_heads, c = d / 2;
     int ct = c - 2 * (c / 3), ch = c / 3;
     int dim_t = d - 4 * (d / 6), dim_s = 2 * (d / 6), N = f * h * w;
@@ -546,6 +558,7 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
     gelu_tanh_inplace(tmp, (int64_t)Lc * D);
     dit_linear(m, out, tmp, m->w.text_embedding2, m->w.text_embedding2_b, Lc);
     if (m->trace) m->trace(m->trace_user, "context_emb", out, (int64_t)Lc * D);
+    tap(m, -1, "text_embedding", out, 0, Lc, Lc, D);
     return T2V_OK;
 }
 
@@ -572,32 +585,49 @@ static void self_attention_heads(DiT *m, int N) {
 /* self_attn on s->xn; result in s->q. */
 static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
-    int D = m->c.dim, H = m->c.num_heads, d = D / H;
+    int D = m->c.dim, H = m->c.num_heads, d = D / H, blk = (int)(b - m->w.blocks);
     float eps = m->c.eps;
     dit_linear(m, s->q, s->xn, b->sa_q, b->sa_bq, N);
+    TAP("self_attn.q", s->q, N, D);
     rmsnorm_forward(s->q, s->q, b->sa_norm_q, N, D, eps); /* over all of D */
+    TAP("self_attn.norm_q", s->q, N, D);
     dit_linear(m, s->k, s->xn, b->sa_k, b->sa_bk, N);
+    TAP("self_attn.k", s->k, N, D);
     rmsnorm_forward(s->k, s->k, b->sa_norm_k, N, D, eps);
+    TAP("self_attn.norm_k", s->k, N, D);
     dit_linear(m, s->v, s->xn, b->sa_v, b->sa_bv, N);
+    TAP("self_attn.v", s->v, N, D);
     rope_apply(s->q, N, H, d, D, s->rope_cos, s->rope_sin);
     rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
+    TAP("self_attn.rope_q", s->q, N, D);
+    TAP("self_attn.rope_k", s->k, N, D);
     self_attention_heads(m, N);
+    TAP("self_attn.o.in", s->xn, N, D);
     dit_linear(m, s->q, s->xn, b->sa_o, b->sa_bo, N);
+    TAP("self_attn.o", s->q, N, D);
 }
 
 /* cross_attn of s->xn on the embedded context (all text_len rows, no mask,
  * no RoPE); result in s->q. */
 static void cross_attn_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
-    int D = m->c.dim, Lc = m->c.text_len;
+    int D = m->c.dim, Lc = m->c.text_len, blk = (int)(b - m->w.blocks);
     float eps = m->c.eps;
+    TAP("cross_attn.context", ctx, Lc, D);
     dit_linear(m, s->q, s->xn, b->ca_q, b->ca_bq, N);
+    TAP("cross_attn.q", s->q, N, D);
     rmsnorm_forward(s->q, s->q, b->ca_norm_q, N, D, eps);
+    TAP("cross_attn.norm_q", s->q, N, D);
     dit_linear(m, s->ck, ctx, b->ca_k, b->ca_bk, Lc);
+    TAP("cross_attn.k", s->ck, Lc, D);
     rmsnorm_forward(s->ck, s->ck, b->ca_norm_k, Lc, D, eps);
+    TAP("cross_attn.norm_k", s->ck, Lc, D);
     dit_linear(m, s->cv, ctx, b->ca_v, b->ca_bv, Lc);
+    TAP("cross_attn.v", s->cv, Lc, D);
     dit_attention(m, s->xn, s->q, s->ck, s->cv, N, Lc, m->c.num_heads);
+    TAP("cross_attn.o.in", s->xn, N, D);
     dit_linear(m, s->q, s->xn, b->ca_o, b->ca_bo, N);
+    TAP("cross_attn.o", s->q, N, D);
 }
 
 /* ffn.2(gelu_tanh(ffn.0(s->xn))) in equal row chunks of at most
@@ -605,7 +635,7 @@ static void cross_attn_forward(DiT *m, const DiTBlock *b, int N, const float *ct
  * Both weights are widened (when needed) once for all chunks. */
 static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
-    int D = m->c.dim, F = m->c.ffn_dim;
+    int D = m->c.dim, F = m->c.ffn_dim, blk = (int)(b - m->w.blocks);
     int nch = (N + DIT_FFN_CHUNK - 1) / DIT_FFN_CHUNK, chunk = (N + nch - 1) / nch;
     const float *w0 = NULL, *w2 = NULL;
     if (m->precision != PREC_BF16) { w0 = weight_f32(b->ffn0, s->w1); w2 = weight_f32(b->ffn2, s->w2); }
@@ -618,35 +648,48 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
             continue;
         }
         linear_f32_forward(s->hid, s->xn + (size_t)r0 * D, w0, b->ffn0_b, n, F, D); /* (n, ffn) */
+        tap(m, blk, "ffn.0", s->hid, r0, n, N, F);
         gelu_tanh_inplace(s->hid, (int64_t)n * F);
+        tap(m, blk, "ffn.1", s->hid, r0, n, N, F);
         linear_f32_forward(s->q + (size_t)r0 * D, s->hid, w2, b->ffn2_b, n, D, F); /* (n, dim) */
     }
+    TAP("ffn.2", s->q, N, D);
 }
 
 /* E = modulation + e0 for each distinct t: rows 0..5 = shift/scale/gate of
  * self_attn, then of ffn; token n takes E[row[n]]. */
 static void block_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
-    int D = m->c.dim, ld = 6 * D;
+    int D = m->c.dim, ld = 6 * D, blk = (int)(b - m->w.blocks);
     float eps = m->c.eps, *E = s->mod;
     for (int r = 0; r < s->n_times; r++) {
         const float *e0 = s->e0 + (size_t)r * ld;
         for (int i = 0; i < 6 * D; i++) E[(size_t)r * ld + i] = b->modulation[i] + e0[i];
     }
+    TAP("in", s->x, N, D);
+    if (!s->row) TAP("e", s->e0, 6, D); /* one t: the block's e argument, e0 [6, dim] */
     /* x = x + self_attn(norm1(x) (1 + E1) + E0) E2 */
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
+    TAP("norm1", s->xn, N, D);
     modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
+    TAP("self_attn.in", s->xn, N, D);
     self_attn_forward(m, b, N);
     residual_inplace(s->x, s->q, E + 2 * D, ld, s->row, N, D);
+    TAP("norm3.in", s->x, N, D);
     /* x = x + cross_attn(norm3(x), context) */
     layernorm_forward(s->xn, s->x, b->norm3_w, b->norm3_b, N, D, eps);
+    TAP("norm3", s->xn, N, D);
     cross_attn_forward(m, b, N, ctx);
     residual_inplace(s->x, s->q, NULL, 0, NULL, N, D);
+    TAP("norm2.in", s->x, N, D);
     /* x = x + ffn(norm2(x) (1 + E4) + E3) E5 */
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
+    TAP("norm2", s->xn, N, D);
     modulate_inplace(s->xn, E + 3 * D, E + 4 * D, ld, s->row, N, D);
+    TAP("ffn.in", s->xn, N, D);
     ffn_forward(m, b, N);
     residual_inplace(s->x, s->q, E + 5 * D, ld, s->row, N, D);
+    TAP("", s->x, N, D);
 }
 
 /* ===========================================================================
@@ -664,6 +707,7 @@ static void head_forward(DiT *m, int N) {
     }
     layernorm_forward(s->xn, s->x, NULL, NULL, N, D, m->c.eps);
     modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
+    tap(m, -1, "head.head.in", s->xn, 0, N, N, D);
     linear_gemm_forward(s->patches, s->xn, m->w.head, m->w.head_b, N, s->w1);
 }
 
@@ -739,9 +783,15 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     for (int r = 0; r < nv; r++) s->t_val[r] = t[s->t_first[r]];
     patch_embedding_forward(m, latent, T, H, W);
     if (m->trace) m->trace(m->trace_user, "patch", s->x, (int64_t)N * c->dim);
+    tap(m, -1, "patch_embedding", s->x, 0, N, N, c->dim);
     time_embedding_forward(m);
     if (m->trace) trace_time(m, N);
-    rope_tables(m, f, h, w);
+    if (!s->row) { /* one t: the official module outputs (per-token t: not tapped) */
+        tap(m, -1, "time_embedding.in", s->t_emb, 0, 1, 1, c->freq_dim);
+        tap(m, -1, "time_embedding", s->e, 0, 1, 1, c->dim);
+        tap(m, -1, "time_projection", s->e0, 0, 1, 1, 6 * c->dim);
+    }
+    dit_rope_tables(m, f, h, w);
     m->heads.rc = 0;
     blocks_forward(m, N, context_emb);
     if (m->heads.rc) { /* a process sharing the heads failed */
@@ -749,6 +799,7 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
         return m->heads.rc;
     }
     head_forward(m, N);
+    tap(m, -1, "head.head", s->patches, 0, N, N, c->out_dim * c->patch_t * c->patch_h * c->patch_w);
     if (m->trace)
         m->trace(m->trace_user, "head", s->patches,
                  (int64_t)N * c->out_dim * c->patch_t * c->patch_h * c->patch_w);

@@ -96,6 +96,13 @@ typedef struct {
  * "head" (N, out_dim*pt*ph*pw). For tests and --dump. */
 typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t n);
 
+/* Op-level tap (docs/VERIFY.md, `--dump-level op`): rows [row0, row0 +
+ * rows) of the tensor `name` (total_rows x cols; the FFN hidden layer comes
+ * in row chunks) under its official module path: "blocks.3.self_attn.q",
+ * "blocks.3.in" (a block's input), "blocks.3" (its output), ... */
+typedef void (*DiTTapFn)(void *user, const char *name, const float *x, int row0, int rows, int total_rows,
+                         int cols);
+
 /* Self-attention split over heads (MPI ranks, dist.h): this process computes
  * heads [head0, head1) into out [N, dim] (their columns), then gather fills
  * the other heads' columns from the processes that computed them. Each head
@@ -119,6 +126,8 @@ typedef struct {
     /* Step caching (cache.h): consulted around the blocks; NULL: none. Set
      * by the sampling loop's owner (denoiser_init). */
     struct StepCache_ *cache;
+    DiTTapFn tap;      /* may be NULL (no cost); set after dit_build */
+    void *tap_user;
     /* RIFLEx (docs/ARCHITECTURE.md, Long video): time-axis RoPE component
      * riflex_k (1-based) takes the frequency 0.9 * 2 pi / riflex_frames;
      * riflex_k = 0 (dit_build's) leaves the official table. */
@@ -147,6 +156,12 @@ int dit_tensor_specs(const DiTConfig *c, TensorSpec *out, int cap);
 int dit_build(DiT *m, const DiTConfig *c, const TensorList *w, T2vError *err);
 /* Allocates the token buffers for up to max_tokens = f*h*w tokens. */
 int dit_reserve(DiT *m, int max_tokens, T2vError *err);
+/* The 3D RoPE tables of the patch grid (f, h, w) into m->s.rope_cos/sin
+ * (docs/MODEL.md 2.5); needs dit_reserve(m, f*h*w). For `t2v bisect`. */
+void dit_rope_tables(DiT *m, int f, int h, int w);
+/* The timestep sinusoid: emb[i] = cos(t 10000^(-i/half)), emb[half + i] =
+ * sin(...), i < half = freq_dim/2, in float64 (docs/MODEL.md 2.2 b). */
+void dit_sinusoid(int freq_dim, float t, float *emb);
 void dit_free(DiT *m);
 
 /* context [L, text_dim] (L <= text_len) -> out [text_len, dim]: zero-padded

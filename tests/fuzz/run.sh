@@ -100,6 +100,7 @@ for t in "${targets[@]}"; do
         *safetensors*) pat='-name *.safetensors' ;;
         *gguf*) pat='-name *.gguf' ;;
         *json*) pat='( -name *.json -o -name *.safetensors )' ;;
+        *profiles*) pat='-name *.json' ;;
         *tokenizer*) pat='-name *.model' ;;
         *c2pa*) pat='( -name *.c2pa -o -name *.png -o -name *.mp4 )' ;;
         *) pat='' ;;
