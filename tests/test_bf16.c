@@ -87,14 +87,14 @@ static void test_order(void) {
      * p3 then p2: (1 + 3 2^-23) + 2^-24 ties up to 1 + 2^-21. Adding p2 first
      * would give 1 + 3 2^-23. */
     float A[4] = {1.0f, 0.0f, 0x1p-24f, 3 * 0x1p-23f}, W[4] = {1, 1, 1, 1}, C = 0, Cn = 0;
-    Tensor wt = {DT_F32, 2, {1, 4}, W, 0};
+    Tensor wt = {DT_F32, 2, {1, 4}, W, 0, 0.0f, NULL};
     Bf16Operand B = {&wt, NULL, 0, 1};
     gemm_bf16(1, 1, 4, A, 4, &B, &C, 1, NULL);
     gemm_bf16_naive(1, 1, 4, A, 4, &B, &Cn, 1);
     CHECK(C == 1.0f + 0x1p-21f && Cn == C, "order: odd member of a pair first (got %a, naive %a)", C, Cn);
     /* rounding of the fp32 operand: 1 + 2^-8 + 2^-9 -> bf16 1 + 2^-7 (RNE) */
     float a1 = 1.0f + 0x1p-8f + 0x1p-9f, one = 1.0f, c1 = 0;
-    Tensor t1 = {DT_F32, 2, {1, 1}, &one, 0};
+    Tensor t1 = {DT_F32, 2, {1, 1}, &one, 0, 0.0f, NULL};
     Bf16Operand B1 = {&t1, NULL, 0, 1};
     gemm_bf16(1, 1, 1, &a1, 1, &B1, &c1, 1, NULL);
     CHECK(c1 == 1.0f + 0x1p-7f, "operands rounded to nearest even bf16 (got %a)", c1);
@@ -135,7 +135,7 @@ static void test_kernels_random(void) {
         uint16_t *w = malloc(sizeof(uint16_t) * (size_t)N * K);
         for (int64_t i = 0; i < (int64_t)M * K; i++) A[i] = rand_value();
         fill_bf16_raw(w, (int64_t)N * K);
-        Tensor wt = {DT_BF16, 2, {N, K}, w, 0};
+        Tensor wt = {DT_BF16, 2, {N, K}, w, 0, 0.0f, NULL};
         Bf16Operand B = {&wt, NULL, 0, 1};
         gemm_bf16_naive(M, N, K, A, K, &B, Cn, N);
         for (int generic = 0; generic <= 1; generic++) {
@@ -162,7 +162,7 @@ static void test_operand_forms(void) {
     prng_fill(12, Bf, N * K, 0.5f);
     for (int j = 0; j < N; j++)
         for (int k = 0; k < K; k++) Bt[k * N + j] = Bf[j * K + k];
-    Tensor wt = {DT_F32, 2, {N, K}, Bf, 0};
+    Tensor wt = {DT_F32, 2, {N, K}, Bf, 0, 0.0f, NULL};
     Bf16Operand bw = {&wt, NULL, 0, 1}, bn = {NULL, Bt, N, 0}, btr = {NULL, Bf, K, 1};
     gemm_bf16(M, N, K, A, K, &bw, C1, N, NULL);
     gemm_bf16(M, N, K, A, K, &bn, C2, N, NULL);
@@ -172,7 +172,7 @@ static void test_operand_forms(void) {
     /* F16 tensor: widened exactly, then rounded to bf16 like the fp32 value */
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)N * K);
     for (int i = 0; i < N * K; i++) { wr_u16le(h + i, f32_to_f16(Bf[i])); Bf[i] = f16_to_f32(rd_u16le(h + i)); }
-    Tensor ht = {DT_F16, 2, {N, K}, h, 0};
+    Tensor ht = {DT_F16, 2, {N, K}, h, 0, 0.0f, NULL};
     Bf16Operand bh = {&ht, NULL, 0, 1};
     gemm_bf16(M, N, K, A, K, &bh, C1, N, NULL);
     gemm_bf16(M, N, K, A, K, &bw, C2, N, NULL);
