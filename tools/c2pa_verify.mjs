@@ -10,9 +10,14 @@
 //    "failures": [codes], "actions": [...], "manifest": {...}}
 // "ok" is true when the reader found a manifest; judging the codes is the
 // caller's business (tests/c2pa_official.sh).
+import { webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+// Node 18 (Debian 12's nodejs) has no global Web Crypto; the reader's
+// WebAssembly takes random bytes from globalThis.crypto where it needs any.
+if (!globalThis.crypto) globalThis.crypto = webcrypto;
 
 let args = process.argv.slice(2);
 let pkg = 'build/c2pa-node/node_modules';
