@@ -12,15 +12,13 @@
 #include "gemm_bf16.h"
 
 #include "ops.h"
+#include "platform.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define BF_MR 12
 #define BF_NR 32
@@ -31,20 +29,6 @@
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 const char *precision_name(Precision p) { return p == PREC_BF16 ? "bf16" : "fp32"; }
 
@@ -308,7 +292,7 @@ void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *
                Bf16Work *ws) {
     if (M <= 0 || N <= 0) return;
     Bf16Kernel run = bf16_kernel();
-    int nt = max_threads(), n_jp = (N + BF_NR - 1) / BF_NR, n_ip = (M + BF_MR - 1) / BF_MR;
+    int nt = platform_max_threads(), n_jp = (N + BF_NR - 1) / BF_NR, n_ip = (M + BF_MR - 1) / BF_MR;
     Bf16Work tmp = {NULL, 0, NULL, 0, 0}, *w = ws ? ws : &tmp;
     size_t b_bytes = line(sizeof(uint16_t) * b_pack_elems(N, K));
     unsigned char *buf = work_get(w, b_bytes + sizeof(uint16_t) * a_pack_elems(M, K));
@@ -454,7 +438,7 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
      * bytes a query, within ~512 KB (L2); a multiple of MR, at most ATT_BQ */
     int bq = (int)(((size_t)512 * 1024 / (6 * (size_t)Nk)) / BF_MR * BF_MR);
     bq = imin(imin(bq < BF_MR ? BF_MR : bq, ATT_BQ), Nq);
-    int nt = max_threads();
+    int nt = platform_max_threads();
     size_t a_size = a_pack_elems(bq, Nk > d ? Nk : d);
     size_t f_size = (size_t)bq * Nk + (size_t)bq * d + (size_t)bq;
     size_t p_bytes = line(sizeof(uint16_t) * ((pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)nt));
@@ -478,8 +462,8 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
             pack_b(pl.Kp + pl.kp_size * (size_t)h, &kb, Nk, d, 0, (Nk + BF_NR - 1) / BF_NR);
             pack_b(pl.Vp + pl.vp_size * (size_t)h, &vb, d, Nk, 0, (d + BF_NR - 1) / BF_NR);
         }
-        float *S = fs + f_size * (size_t)thread_id();
-        uint16_t *Ap = packs + (pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)thread_id();
+        float *S = fs + f_size * (size_t)platform_thread_id();
+        uint16_t *Ap = packs + (pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)platform_thread_id();
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
             int h = t / n_qb, i0 = (t % n_qb) * bq;

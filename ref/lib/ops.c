@@ -14,27 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef T2V_OPENBLAS
 #include <cblas.h>
 #endif
 
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* ===========================================================================
  * GEMM, built-in: BLIS-style blocking. op(B) is packed in KC x NC blocks into
@@ -296,7 +279,7 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { scale_C(M, N, beta, C, ldc); return; }
     GemmKernel gk = gemm_kernel();
-    int nt = max_threads();
+    int nt = platform_max_threads();
     /* packing buffers: one KC x NC block of op(B), one MC x KC block of op(A)
      * per thread, no bigger than this product needs */
     size_t kc_max = (size_t)imin(K, GEMM_KC);
@@ -313,7 +296,7 @@ void gemm_builtin(int transA, int transB, int M, int N, int K, float alpha, cons
     int n_ic = (M + GEMM_MC - 1) / GEMM_MC;
 #pragma omp parallel if (flops > 2e6 && nt > 1) num_threads(nt)
     {
-        float *myAp = Ap + (size_t)thread_id() * a_size;
+        float *myAp = Ap + (size_t)platform_thread_id() * a_size;
         for (int jc = 0; jc < N; jc += GEMM_NC) {
             int nc = imin(GEMM_NC, N - jc);
             int n_jp = (nc + gk.nr - 1) / gk.nr;
@@ -523,7 +506,7 @@ const float *weight_f32(const Tensor *W, float *scratch) {
  * gemm_builtin), whatever the thread count. */
 static int linear_fused(float *out, const float *inp, const Tensor *W, int M, int N, int K) {
     GemmKernel gk = fast_kernel();
-    int nt = max_threads(), Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    int nt = platform_max_threads(), Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     int kc_max = imin(K, GEMM_KC), ntask = (N + LIN_JB - 1) / LIN_JB, nchunk = (K + GEMM_KC - 1) / GEMM_KC;
     size_t per = 2 * (size_t)LIN_JB * kc_max; /* widened tile + packed panels */
     float *Ap = malloc(sizeof(float) * (size_t)Mp * K);
@@ -536,7 +519,7 @@ static int linear_fused(float *out, const float *inp, const Tensor *W, int M, in
             int pc = c * GEMM_KC;
             pack_A(Ap + (size_t)pc * Mp, 0, inp, K, 0, M, pc, imin(GEMM_KC, K - pc));
         }
-        float *tile = buf + per * (size_t)thread_id(), *Bp = tile + (size_t)LIN_JB * kc_max;
+        float *tile = buf + per * (size_t)platform_thread_id(), *Bp = tile + (size_t)LIN_JB * kc_max;
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntask; t++) {
             int j0 = t * LIN_JB, nb = imin(LIN_JB, N - j0);
@@ -1037,7 +1020,7 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
     int NR = pl.gk.nr, KBp = (ATT_KB + NR - 1) / NR * NR, dp = (d + NR - 1) / NR * NR;
     pl.kp_size = (size_t)d * KBp;
     pl.vp_size = (size_t)ATT_KB * dp;
-    int nt = max_threads();
+    int nt = platform_max_threads();
     size_t per = att_scratch_floats(d), nblk = (size_t)H * pl.nkb;
     float *buf = malloc(sizeof(float) * (per * (size_t)nt + nblk * (pl.kp_size + pl.vp_size)));
     if (!buf) { /* out of memory: the slow path still gives the answer */
@@ -1063,7 +1046,7 @@ void attention_forward(float *out, int ldo, const float *q, int ldq, const float
                           v + (size_t)j0 * ldv + (size_t)h * d, ldv, nk, d);
         }
         AttScratch s;
-        att_scratch_bind(&s, buf + per * (size_t)thread_id(), d);
+        att_scratch_bind(&s, buf + per * (size_t)platform_thread_id(), d);
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
             int h = t / n_qb, i0 = (t % n_qb) * qb;
@@ -1400,7 +1383,7 @@ static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, 
     int64_t ntask = nrect * cb;
     size_t vsize = 16 * ((size_t)WG_NT * WG_KB + WG_PAD), per = vsize + 16 * ((size_t)WG_NT * nco + WG_PAD);
     float *U = t2v_malloc(sizeof(float) * 16 * (size_t)Cout * (size_t)kt * Cin, "conv3d Winograd weight", err);
-    int nt = max_threads();
+    int nt = platform_max_threads();
     float *buf = U ? t2v_malloc(sizeof(float) * per * (size_t)nt, "conv3d Winograd buffers", err) : NULL;
     if (!buf) { free(U); return T2V_ERESOURCE; }
     winograd_weights(U, w, Cout, Cin, kt);
@@ -1412,7 +1395,7 @@ static int conv3d_winograd(float *out, const float *inp, int Cin, int T, int H, 
         int bx = (int)(rect % cx), by = (int)(rect / cx % cy), co0 = (int)(task % cb) * nco;
         WgRect R = {(int)(rect / ((int64_t)cx * cy)), by * ry, imin(ry, nty - by * ry), bx * rx,
                     imin(rx, ntx - bx * rx), co0, imin(nco, Cout - co0)};
-        float *V = buf + per * (size_t)thread_id(), *M = V + vsize; /* V and M, per thread */
+        float *V = buf + per * (size_t)platform_thread_id(), *M = V + vsize; /* V and M, per thread */
         winograd_task(out, inp, Cin, T, H, W, U, Cout, kt, bias, p, To, &R, V, M);
     }
     free(buf);
@@ -1427,7 +1410,7 @@ static int conv3d_im2col(float *out, const float *inp, int Cin, int T, int H, in
     int direct = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
                  p->sw == 1 && !p->pt0 && !p->pt1 && !p->ph0 && !p->ph1 && !p->pw0 && !p->pw1;
     int64_t tn = conv_tile_n(P), ntiles = (P + tn - 1) / tn;
-    int nt = max_threads();
+    int nt = platform_max_threads();
     size_t col_size = (size_t)(Kc < CONV_TILE_K ? Kc : CONV_TILE_K) * (size_t)tn; /* per thread */
     float *cols = NULL;
     if (!direct) {
@@ -1438,7 +1421,7 @@ static int conv3d_im2col(float *out, const float *inp, int Cin, int T, int H, in
     for (int64_t t = 0; t < ntiles; t++) {
         int64_t p0 = t * tn;
         conv3d_tile(out, inp, T, H, W, w, Cout, Kc, P, p, Ho, Wo, direct,
-                    cols ? cols + (size_t)thread_id() * col_size : NULL, p0, (int)(P - p0 < tn ? P - p0 : tn));
+                    cols ? cols + (size_t)platform_thread_id() * col_size : NULL, p0, (int)(P - p0 < tn ? P - p0 : tn));
     }
     if (bias) {
 #pragma omp parallel for schedule(static) if ((int64_t)Cout * P > 65536)
@@ -1450,9 +1433,9 @@ static int conv3d_im2col(float *out, const float *inp, int Cin, int T, int H, in
 }
 
 size_t conv3d_scratch_bytes(int64_t cout, int64_t wnumel) {
-    size_t im2col = (size_t)CONV_TILE_K * CONV_TILE_N * (size_t)max_threads();
+    size_t im2col = (size_t)CONV_TILE_K * CONV_TILE_N * (size_t)platform_max_threads();
     size_t wino = (size_t)(wnumel / 9 * 16) +   /* U: 16 numbers per 3x3 kernel slice */
-                  16 * ((size_t)WG_NT * (WG_KB + (size_t)cout) + 2 * WG_PAD) * (size_t)max_threads();
+                  16 * ((size_t)WG_NT * (WG_KB + (size_t)cout) + 2 * WG_PAD) * (size_t)platform_max_threads();
     return sizeof(float) * ((size_t)wnumel + (im2col > wino ? im2col : wino)); /* + the widened weight */
 }
 

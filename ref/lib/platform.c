@@ -184,6 +184,22 @@ void platform_set_threads(int n) {
 #endif
 }
 
+int platform_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int platform_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 int platform_stderr_is_tty(void) {
 #if defined(_WIN32)
     return _isatty(_fileno(stderr));

@@ -32,6 +32,8 @@ int platform_physical_cores(const char *cpu_dir);
  * MPI rank pinned to one core sees them all); 1 when unknown. */
 int platform_online_processors(void);
 void platform_set_threads(int n);     /* OpenMP and OpenBLAS thread counts */
+int platform_max_threads(void);       /* threads a parallel region gets (1 without OpenMP) */
+int platform_thread_id(void);         /* this thread's number in its region (0 outside) */
 int platform_stderr_is_tty(void);
 /* Renames tmp to final, replacing final if it exists. */
 int platform_rename(const char *tmp, const char *final, T2vError *err);
