@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef _WIN32
+#include <sys/wait.h>
+#endif
+
 #include "../ref/lib/platform.h"
 #include "../ref/lib/safetensors.h"
 #include "../ref/lib/tensor.h"
@@ -115,6 +119,44 @@ static inline void h_find_bin(const char *argv0, char *out, size_t n) {
     snprintf(out, n, "%s/t2v", dir);
     if (!platform_file_exists(out)) snprintf(out, n, "ref/t2v");
 }
+
+#ifndef _WIN32
+/* Running commands (the tests that drive the CLI; POSIX shells only). */
+
+/* system()'s status as an exit code: -1 when the command did not exit
+ * normally (a crash, a signal) or could not run. */
+static inline int h_exit_status(int st) {
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A printf-style shell command line; its exit code (h_exit_status). */
+static inline int h_sh(const char *fmt, ...) T2V_PRINTF(1, 2);
+static inline int h_sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return h_exit_status(system(cmd));
+}
+
+/* Runs cmd with stdin from /dev/null and stdout and stderr into the file
+ * log, then reads the log into out (n bytes, NUL-terminated, cut when
+ * longer); returns the exit code (h_exit_status). */
+static inline int h_run_logged(const char *cmd, const char *log, char *out, size_t n) {
+    char full[10000];
+    snprintf(full, sizeof full, "%s >'%s' 2>&1 </dev/null", cmd, log);
+    int rc = h_exit_status(system(full));
+    out[0] = 0;
+    FILE *f = fopen(log, "rb");
+    if (f) {
+        size_t got = fread(out, 1, n - 1, f);
+        out[got] = 0;
+        fclose(f);
+    }
+    return rc;
+}
+#endif
 
 /* Opens a golden file or reports and returns 0. */
 static inline int golden_open(SafeTensors *st, const char *path) {

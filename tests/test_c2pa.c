@@ -88,7 +88,7 @@ static int sh(char *out, size_t outlen, const char *fmt, ...) {
         out[b ? n : 0] = 0;
         free(b);
     }
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return h_exit_status(st);
 }
 
 /* ---------------------------------------------------------------------------

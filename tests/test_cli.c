@@ -35,28 +35,10 @@ static int t2v(const char *fmt, ...) {
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(log, sizeof log, "%s/log.txt", g_tmp);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1 </dev/null", g_bin, args, log);
-    int st = system(cmd);
-    g_out[0] = 0;
-    FILE *f = fopen(log, "rb");
-    if (f) {
-        size_t n = fread(g_out, 1, sizeof g_out - 1, f);
-        g_out[n] = 0;
-        fclose(f);
-    }
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
+    snprintf(cmd, sizeof cmd, "'%s' %s", g_bin, args);
+    return h_run_logged(cmd, log, g_out, sizeof g_out);
 }
 
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -139,7 +121,7 @@ static void test_generate(void) {
         before[i] = slurp(p, &nb[i]);
         CHECK(before[i] && nb[i] > 0, "generate wrote %s (%zu bytes)", OUT_FILES[i], before[i] ? nb[i] : 0);
     }
-    CHECK(sh("ls '%s' | grep -q t2v-tmp", dir) != 0, "no temporary files left behind");
+    CHECK(h_sh("ls '%s' | grep -q t2v-tmp", dir) != 0, "no temporary files left behind");
     if (before[7]) CHECK(!strncmp(before[7], "YUV4MPEG2 W32 H32", 17), "x.y4m starts with 'YUV4MPEG2 W32 H32'");
     if (before[0]) {
         int actl = 0;
@@ -208,22 +190,22 @@ static void test_generate(void) {
               strstr(g_out, "general.quantization_version (u32) = 2"),
           "info kq_mixed.gguf: exit %d, version, count, types, metadata", rc);
     /* a model directory whose DiT is diffusion_pytorch_model.gguf: `stage dit` against the float64 golden */
-    sh("mkdir -p '%s/ggm' && cp golden/gguf/tiny_config.json '%s/ggm/config.json' && "
+    h_sh("mkdir -p '%s/ggm' && cp golden/gguf/tiny_config.json '%s/ggm/config.json' && "
        "cp golden/gguf/tiny_q4_0.gguf '%s/ggm/diffusion_pytorch_model.gguf'", dir, dir, dir);
     rc = t2v("stage dit --model '%s/ggm' --in golden/gguf/tiny_q4_0.safetensors --out '%s/ggm/v.safetensors'", dir, dir);
     int rc2 = t2v("compare '%s/ggm/v.safetensors' golden/gguf/tiny_q4_0.safetensors --subset", dir);
     CHECK(rc == 0 && rc2 == 0 && strstr(g_out, "1 compared, 0 over tolerance"),
           "stage dit on a Q4_0 diffusion_pytorch_model.gguf: exit %d, compare exit %d", rc, rc2);
     /* the tiny model with its DiT as an F32 GGUF (the same values): generate gives the same video bytes */
-    sh("cp -R " MODEL " '%s/ggt' && rm '%s/ggt/diffusion_pytorch_model.safetensors' && "
+    h_sh("cp -R " MODEL " '%s/ggt' && rm '%s/ggt/diffusion_pytorch_model.safetensors' && "
        "cp golden/gguf/tiny_model_f32.gguf '%s/ggt/diffusion_pytorch_model.gguf'", dir, dir, dir);
     rc = t2v("generate --model " MODEL " -p 'a red circle' --steps 2 -q --format y4m -o '%s/ggt_st'", dir);
     rc2 = t2v("generate --model '%s/ggt' -p 'a red circle' --steps 2 -q --format y4m -o '%s/ggt_gguf'", dir, dir);
-    int cmp = sh("cmp -s '%s/ggt_st.y4m' '%s/ggt_gguf.y4m'", dir, dir);
+    int cmp = h_sh("cmp -s '%s/ggt_st.y4m' '%s/ggt_gguf.y4m'", dir, dir);
     CHECK(rc == 0 && rc2 == 0 && cmp == 0,
           "generate with the DiT as F32 GGUF: exit %d / %d, the same video bytes as the safetensors model (cmp %d)",
           rc, rc2, cmp);
-    sh("head -c 1000 golden/gguf/kq_mixed.gguf > '%s/cut.gguf'", dir);
+    h_sh("head -c 1000 golden/gguf/kq_mixed.gguf > '%s/cut.gguf'", dir);
     rc = t2v("info '%s/cut.gguf'", dir);
     CHECK(rc == 2 && strstr(g_out, "cut.gguf") && strstr(g_out, "truncated GGUF"), "info cut.gguf: exit %d: %.120s", rc,
           g_out);
@@ -539,7 +521,7 @@ static void stage_dit_case(const char *model, const char *golden, const char *wh
 static void test_stage_dit_time(void) {
     char model[300];
     snprintf(model, sizeof model, "%s/tinydit", g_tmp);
-    if (sh("mkdir -p '%s' && cp golden/dit/tiny_config.json '%s/config.json' && "
+    if (h_sh("mkdir -p '%s' && cp golden/dit/tiny_config.json '%s/config.json' && "
            "cp golden/dit/tiny_weights.safetensors '%s/diffusion_pytorch_model.safetensors'", model, model, model)) {
         h_report(0, "cannot make %s", model);
         return;
@@ -576,9 +558,9 @@ static void test_stage_dit_time(void) {
 static void test_bad(void) {
     char broken[300], trunc[300], od[300], cmd[1200];
     snprintf(broken, sizeof broken, "%s/novae", g_tmp);
-    sh("cp -r " MODEL " '%s' && rm '%s/Wan2.1_VAE.pth'", broken, broken);
+    h_sh("cp -r " MODEL " '%s' && rm '%s/Wan2.1_VAE.pth'", broken, broken);
     snprintf(trunc, sizeof trunc, "%s/trunc.safetensors", g_tmp);
-    sh("head -c 3000 " CASE_A " > '%s'", trunc);
+    h_sh("head -c 3000 " CASE_A " > '%s'", trunc);
     snprintf(od, sizeof od, "%s/bad", g_tmp);
     mkdir(od, 0755);
 #define G "generate --model " MODEL " -o '%s/x' "
@@ -647,7 +629,7 @@ static void test_bad(void) {
         CHECK(rc == T[i].code && strstr(g_out, T[i].msg), "t2v %s -> exit %d (want %d, '%s'): %s", cmd, rc, T[i].code,
               T[i].msg, msg);
     }
-    CHECK(sh("[ -z \"$(ls -A '%s')\" ]", od) == 0, "no bad invocation wrote anything in the output directory");
+    CHECK(h_sh("[ -z \"$(ls -A '%s')\" ]", od) == 0, "no bad invocation wrote anything in the output directory");
 }
 
 /* --help mentions every option the parsers accept. */
@@ -674,7 +656,7 @@ static void test_help(void) {
 static int count_files(const char *dir) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l > '%s/count.txt'", dir, g_tmp);
-    if (sh("%s", cmd)) return -1;
+    if (h_sh("%s", cmd)) return -1;
     snprintf(cmd, sizeof cmd, "%s/count.txt", g_tmp);
     size_t n;
     char *t = slurp(cmd, &n);
@@ -686,7 +668,7 @@ static int count_files(const char *dir) {
 /* A fresh empty directory g_tmp/NAME. */
 static const char *fresh_dir(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "%s/%s", g_tmp, name);
-    sh("rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    h_sh("rm -rf '%s' && mkdir -p '%s'", buf, buf);
     return buf;
 }
 
@@ -707,7 +689,7 @@ static void test_refused_before_work(void) {
     rc = t2v(GEN "-o '%s/a' --preview '%s/a.json'", d, d);
     CHECK(rc == 1 && strstr(g_out, "both name"), "--preview X/a.json -o X/a: refused before work, exit %d", rc);
     CHECK(count_files(d) == 0, "nothing written by the refused runs (%d entries)", count_files(d));
-    sh("mkdir '%s/a_0003.png'", d);
+    h_sh("mkdir '%s/a_0003.png'", d);
     rc = t2v(GEN "-o '%s/a'", d);
     CHECK(rc == 1 && strstr(g_out, "a_0003.png is a directory"), "a directory at a frame's name: refused before "
           "work, exit %d: %s", rc, g_out);
@@ -718,7 +700,7 @@ static void test_refused_before_work(void) {
 static char *snapshot(const char *dir) {
     char list[600];
     snprintf(list, sizeof list, "%s/snap.txt", g_tmp);
-    if (sh("cd '%s' && for f in $(ls -A); do echo \"$f\"; cat \"$f\"; done > '%s' 2>/dev/null", dir, list)) return NULL;
+    if (h_sh("cd '%s' && for f in $(ls -A); do echo \"$f\"; cat \"$f\"; done > '%s' 2>/dev/null", dir, list)) return NULL;
     size_t n;
     return slurp(list, &n);
 }
@@ -754,7 +736,7 @@ static void test_failures_keep_nothing(void) {
     free(before);
     free(after);
     /* --force with fewer frames: the old run's extra frames go, other files stay */
-    sh("echo keep > '%s/b_notes.txt' && echo keep > '%s/c_0007.png'", d, d);
+    h_sh("echo keep > '%s/b_notes.txt' && echo keep > '%s/c_0007.png'", d, d);
     rc = t2v(GEN "-o '%s/b' -f 5 --force", d);
     snprintf(e, sizeof e, "%s/b_0005.png", d);
     int gone = 1;
@@ -770,7 +752,7 @@ static void test_failures_keep_nothing(void) {
 
 /* A stand-in ffmpeg that writes the MP4 it is given (cat FILE > last arg). */
 static void fake_ffmpeg(const char *bin, const char *mp4) {
-    sh("mkdir -p '%s' && printf '#!/bin/sh\\nfor a; do out=\"$a\"; done\\ncat > /dev/null\\ncat \"%s\" > \"$out\"\\n' > "
+    h_sh("mkdir -p '%s' && printf '#!/bin/sh\\nfor a; do out=\"$a\"; done\\ncat > /dev/null\\ncat \"%s\" > \"$out\"\\n' > "
        "'%s/ffmpeg' && chmod +x '%s/ffmpeg'", bin, mp4, bin, bin);
 }
 
@@ -980,10 +962,10 @@ static void test_compare_strict(void) {
           "... with --subset: exit %d, only_a listed as skipped", rc);
     rc = t2v("compare '%s' '%s'", b, a); /* B's extra y is only in the reference A: fine */
     CHECK(rc == 1, "compare B A (B's y is not in A): exit %d", rc);
-    sh("printf 'x 1e-3 0.9\\n# comment\\n\\nonly_* 1 0\\n' > '%s'", tol);
+    h_sh("printf 'x 1e-3 0.9\\n# comment\\n\\nonly_* 1 0\\n' > '%s'", tol);
     rc = t2v("compare '%s' '%s' --tol '%s' --subset", a, b, tol);
     CHECK(rc == 0 && strstr(g_out, "tol 1e-03"), "compare --tol FILE: exit %d, the rule's tolerance used", rc);
-    sh("printf 'x 1e-3 0.9\\nbroken line\\n' > '%s'", tol);
+    h_sh("printf 'x 1e-3 0.9\\nbroken line\\n' > '%s'", tol);
     rc = t2v("compare '%s' '%s' --tol '%s'", a, b, tol);
     CHECK(rc == 2 && strstr(g_out, "cmp.tol:2:"), "compare --tol with a malformed line 2: exit %d, names line 2", rc);
 }
@@ -1002,7 +984,7 @@ static void test_info_unsupported(void) {
     };
     for (int i = 0; i < 5; i++) {
         snprintf(f, sizeof f, "%s/%s", g_tmp, T[i].name);
-        sh("printf '%s' > '%s'", T[i].content, f);
+        h_sh("printf '%s' > '%s'", T[i].content, f);
         int rc = t2v("info '%s'", f);
         char msg[300];
         first_line(msg, sizeof msg, g_out);
@@ -1012,7 +994,7 @@ static void test_info_unsupported(void) {
     }
     /* an MP4 without a C2PA manifest: its Content Credentials are "none" (tests/test_c2pa.c: signed ones) */
     snprintf(f, sizeof f, "%s/clip.mp4", g_tmp);
-    sh("printf '\\000\\000\\000\\020ftypisom\\000\\000\\002\\000' > '%s'", f);
+    h_sh("printf '\\000\\000\\000\\020ftypisom\\000\\000\\002\\000' > '%s'", f);
     int rc = t2v("info '%s'", f);
     CHECK(rc == 0 && strstr(g_out, "Content Credentials (C2PA): none"), "info clip.mp4 (unsigned): exit %d, "
           "Content Credentials none", rc);
@@ -1095,7 +1077,7 @@ static void test_option_dirs(void) {
     rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/z' --steps 2 --dump '%s/no/such' ", dir, dir);
     char want[400];
     snprintf(want, sizeof want, "its parent %s/no does not exist", dir);
-    CHECK(rc == 3 && strstr(g_out, want) && sh("[ ! -e '%s/no' ] && [ ! -e '%s/z.png' ]", dir, dir) == 0,
+    CHECK(rc == 3 && strstr(g_out, want) && h_sh("[ ! -e '%s/no' ] && [ ! -e '%s/z.png' ]", dir, dir) == 0,
           "--dump DIR/no/such: exit %d, names the missing parent, creates nothing", rc);
     rc = t2v("generate --model " MODEL " -p 'a cat' -o '%s/z' --steps 2 --trace '%s/no/such' ", dir, dir);
     CHECK(rc == 3 && strstr(g_out, want), "--trace DIR/no/such: exit %d, names the missing parent", rc);
@@ -1222,7 +1204,7 @@ int main(int argc, char **argv) {
     test_option_dirs();
     test_formats_combined();
     test_bad();
-    if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
+    if (h_failed == 0) h_sh("rm -rf '%s'", g_tmp);
     else printf("-- kept %s for inspection\n", g_tmp);
     return h_finish();
 }

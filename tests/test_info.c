@@ -63,7 +63,7 @@ static int run(const char *fmt, ...) {
     size_t n;
     g_out = read_text_file(log, &n, &e);
     if (!g_out) g_out = (char *)calloc(1, 1);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return h_exit_status(st);
 }
 
 /* ----------------------------------------------------------------------------

@@ -31,27 +31,10 @@ static int t2v(const char *fmt, ...) {
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(log, sizeof log, "%s/log.txt", g_tmp);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1 </dev/null", g_bin, args, log);
-    int st = system(cmd);
-    g_out[0] = 0;
-    FILE *f = fopen(log, "rb");
-    if (f) {
-        size_t n = fread(g_out, 1, sizeof g_out - 1, f);
-        g_out[n] = 0;
-        fclose(f);
-    }
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(cmd, sizeof cmd, "'%s' %s", g_bin, args);
+    return h_run_logged(cmd, log, g_out, sizeof g_out);
 }
 
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int exists(const char *path) {
     struct stat s;
@@ -63,11 +46,11 @@ static void test_stage_same_bytes(void) {
     CHECK(rc == 0, "stage dit, official tiny: exit %d %.200s", rc, rc ? g_out : "");
     rc = t2v("stage dit --model " LAY "diffusers --in " LAY "golden.safetensors --out '%s/df.safetensors'", g_tmp);
     CHECK(rc == 0, "stage dit, diffusers folder: exit %d %.200s", rc, rc ? g_out : "");
-    CHECK(sh("cmp -s '%s/off.safetensors' '%s/df.safetensors'", g_tmp, g_tmp) == 0,
+    CHECK(h_sh("cmp -s '%s/off.safetensors' '%s/df.safetensors'", g_tmp, g_tmp) == 0,
           "stage dit: diffusers folder output = official output, byte for byte");
     rc = t2v("stage dit --model " TINY " --dit " LAY "dit_causvid.pt --in " LAY "golden.safetensors --out '%s/cv.safetensors'",
              g_tmp);
-    CHECK(rc == 0 && sh("cmp -s '%s/off.safetensors' '%s/cv.safetensors'", g_tmp, g_tmp) == 0,
+    CHECK(rc == 0 && h_sh("cmp -s '%s/off.safetensors' '%s/cv.safetensors'", g_tmp, g_tmp) == 0,
           "stage dit --dit CausVid .pt (generator_ema): exit %d, same bytes as official", rc);
     rc = t2v("stage t5 --model " TINY " --t5 " LAY "t5_comfy_fp8_scaled.safetensors --in " LAY
              "golden.safetensors --out '%s/t5.safetensors'", g_tmp);
@@ -122,9 +105,9 @@ static void test_bad(void) {
         {"--dit " HOST "pt_counter_global.pt", "pt_counter_global.pt", "collections.Counter"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        sh("rm -rf '%s/bad' && mkdir '%s/bad'", g_tmp, g_tmp);
+        h_sh("rm -rf '%s/bad' && mkdir '%s/bad'", g_tmp, g_tmp);
         int rc = t2v("generate --model " TINY " %s -p 'a cat' -o '%s/bad/x' --steps 1 -q", cases[i].args, g_tmp);
-        int empty = sh("test -z \"$(ls -A '%s/bad')\"", g_tmp) == 0;
+        int empty = h_sh("test -z \"$(ls -A '%s/bad')\"", g_tmp) == 0;
         CHECK(rc == 2 && strstr(g_out, cases[i].want1) && strstr(g_out, cases[i].want2) && empty,
               "generate %s: exit %d, names '%s' and '%s', wrote nothing (%s)", cases[i].args, rc, cases[i].want1,
               cases[i].want2, empty ? "empty" : "FILES LEFT");
@@ -159,7 +142,7 @@ int main(int argc, char **argv) {
     test_generate();
     test_info();
     test_bad();
-    if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
+    if (h_failed == 0) h_sh("rm -rf '%s'", g_tmp);
     else printf("-- kept %s for inspection\n", g_tmp);
     return h_finish();
 }

@@ -30,10 +30,7 @@ static char g_bin[1024], g_tmp[256];
  * jobserver and its command-line variables such as SAN=1). */
 #define MAKE "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES make -s"
 
-static int sh(const char *cmd) {
-    int st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int sh(const char *cmd) { return h_exit_status(system(cmd)); }
 
 /* s in single quotes for sh, each ' as '\'' */
 static void shq(char *out, size_t n, const char *s) {

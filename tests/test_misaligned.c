@@ -147,15 +147,6 @@ static unsigned char *png_idat(const char *path, size_t *len) {
     return out;
 }
 
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* ---------------------------------------------------------------------------
  * Stages in-process: one output per weight file */
@@ -273,8 +264,8 @@ static void stage_case(const char *stage, StageFn fn, const char *src, DType dt)
  * not depend on it, and on a loaded machine OpenMP's spinning barriers made
  * a 2-thread run ten times slower. */
 static int generate(const char *model, const char *dir) {
-    if (sh("mkdir -p '%s'", dir)) return 0;
-    int rc = sh("'%s' generate --model '%s' -p 'a red circle moving to the right' -W 64 -H 64 -f 17 --steps 2 "
+    if (h_sh("mkdir -p '%s'", dir)) return 0;
+    int rc = h_sh("'%s' generate --model '%s' -p 'a red circle moving to the right' -W 64 -H 64 -f 17 --steps 2 "
                 "-o '%s/x' --format png --dump '%s' --threads 1 -q --force >'%s/log.txt' 2>&1 </dev/null",
                 g_bin, model, dir, dir, dir);
     if (rc) {
@@ -343,7 +334,7 @@ static void test_generate(void) {
         char dir[300], out[300];
         snprintf(dir, sizeof dir, "%s/model_%d", g_tmp, k);
         snprintf(out, sizeof out, "%s/gen_%d", g_tmp, k);
-        ok = !sh("mkdir -p '%s' && for f in config.json t2v.json google Wan2.1_VAE.pth; do "
+        ok = !h_sh("mkdir -p '%s' && for f in config.json t2v.json google Wan2.1_VAE.pth; do "
                  "ln -s '%s/" DEMO "'/$f '%s/'$f || exit 1; done", dir, g_root, dir);
         char p[512];
         snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", dir);
@@ -392,7 +383,7 @@ int main(int argc, char **argv) {
     model_close(&m);
     if (access(g_bin, X_OK) == 0) test_generate();
     else h_report(0, "t2v binary not found at %s (build it, or set T2V_BIN)", g_bin);
-    if (h_failed == 0) sh("rm -rf '%s'", g_tmp);
+    if (h_failed == 0) h_sh("rm -rf '%s'", g_tmp);
     else printf("-- kept %s for inspection\n", g_tmp);
     return h_finish();
 }

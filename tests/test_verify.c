@@ -26,22 +26,13 @@ static char g_bin[1024], g_tmp[256];
 static char g_out[1 << 16];
 
 static int run(const char *fmt, ...) {
-    char args[4096], cmd[6000], log[512];
+    char args[4096], log[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(log, sizeof log, "%s/log.txt", g_tmp);
-    snprintf(cmd, sizeof cmd, "%s >'%s' 2>&1 </dev/null", args, log);
-    int st = system(cmd);
-    g_out[0] = 0;
-    FILE *f = fopen(log, "rb");
-    if (f) {
-        size_t n = fread(g_out, 1, sizeof g_out - 1, f);
-        g_out[n] = 0;
-        fclose(f);
-    }
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return h_run_logged(args, log, g_out, sizeof g_out);
 }
 
 /* ----------------------------------------------------------------------------

@@ -164,8 +164,7 @@ static int run(const char *fmt, ...) {
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "'%s' %s >'%s/log.txt' 2>&1 </dev/null", g_bin, args, g_tmp);
-    int st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return h_exit_status(system(cmd));
 }
 
 /* DIR/config.json from the golden's metadata and DIR/<dit> as a copy of it. */
