@@ -90,20 +90,25 @@ static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
 
 /* ===========================================================================
  * Micro-kernels: the MR x NR tile c (row stride ldc; first: start from +0,
- * else continue from c's values) over np pairs of a[p][MR][2] and
- * b[p][NR][2]. Both give the bits of bf16_dot_step applied in order. */
-typedef void (*Bf16Kernel)(int np, const uint16_t *a, const uint16_t *b, float *c, int ldc, int first);
+ * else continue from c's values) over np pairs, rows of A from a (row i's
+ * pairs at a + i lda, lda in uint16_t) and columns of B from b[p][NR][2].
+ * Both give the bits of bf16_dot_step applied in order. */
+typedef void (*Bf16Micro)(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc, int first);
+/* d[0, n) <- round_bf16(s[0, n)) */
+typedef void (*Bf16Round)(uint16_t *d, const float *s, int n);
 
-static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *c, int ldc, int first) {
+static void micro_portable(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc,
+                           int first) {
     float acc[BF_MR * BF_NR];
     for (int i = 0; i < BF_MR; i++)
         for (int j = 0; j < BF_NR; j++) acc[i * BF_NR + j] = first ? 0.0f : c[(size_t)i * ldc + j];
     for (int p = 0; p < np; p++) {
-        const uint16_t *ap = a + (size_t)p * BF_MR * 2, *bp = b + (size_t)p * BF_NR * 2;
+        const uint16_t *bp = b + (size_t)p * BF_NR * 2;
         float b0[BF_NR], b1[BF_NR];
         for (int j = 0; j < BF_NR; j++) { b0[j] = bf16_daz(bp[2 * j]); b1[j] = bf16_daz(bp[2 * j + 1]); }
         for (int i = 0; i < BF_MR; i++) {
-            float a0 = bf16_daz(ap[2 * i]), a1 = bf16_daz(ap[2 * i + 1]);
+            const uint16_t *ap = a + i * lda + 2 * (size_t)p;
+            float a0 = bf16_daz(ap[0]), a1 = bf16_daz(ap[1]);
             float *ci = acc + i * BF_NR;
             for (int j = 0; j < BF_NR; j++) ci[j] = dot_step(dot_step(ci[j], a1, b1[j]), a0, b0[j]);
         }
@@ -111,17 +116,21 @@ static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *
     for (int i = 0; i < BF_MR; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * BF_NR);
 }
 
+static void round_portable(uint16_t *d, const float *s, int n) {
+    for (int k = 0; k < n; k++) d[k] = round_bf16(s[k]);
+}
+
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define T2V_HAVE_AVX512BF16 1
 #include <immintrin.h>
-/* 6 x 32: 12 zmm accumulators; per pair, two 32-column loads of B and a
+/* 12 x 32: 24 zmm accumulators; per pair, two 32-column loads of B and a
  * broadcast of each row's pair of A. vdpbf16ps does, per 32-bit lane, the
  * two steps of the order (the odd member first), DAZ/FTZ, round to nearest
  * even, whatever MXCSR says. */
 #define DP_ROW(i)                                                                  \
     do {                                                                           \
         uint32_t w;                                                                \
-        memcpy(&w, a + ((size_t)p * BF_MR + (i)) * 2, sizeof w);                   \
+        memcpy(&w, a + (i) * lda + 2 * (size_t)p, sizeof w);                       \
         __m512bh ai = (__m512bh)_mm512_set1_epi32((int)w);                         \
         c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                               \
         c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                               \
@@ -129,7 +138,7 @@ static void micro_portable(int np, const uint16_t *a, const uint16_t *b, float *
 #define LD_ROW(i)                                                                  \
     __m512 c##i##0 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc); \
     __m512 c##i##1 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc + 16)
-__attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int np, const uint16_t *a,
+__attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int np, const uint16_t *a, size_t lda,
                                                                           const uint16_t *b, float *c, int ldc,
                                                                           int first) {
     LD_ROW(0); LD_ROW(1); LD_ROW(2); LD_ROW(3); LD_ROW(4); LD_ROW(5);
@@ -145,6 +154,22 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int n
     for (int i = 0; i < 24; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
 }
 
+/* round_bf16 on 16 lanes: the same integer operations, so the same bits. */
+__attribute__((target("avx512f"))) static void round_avx512(uint16_t *d, const float *s, int n) {
+    const __m512i abs = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512i u = _mm512_loadu_si512(s + k);
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs), inf);
+        __m512i hi = _mm512_srli_epi32(u, 16);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, half), _mm512_and_si512(hi, one)), 16);
+        r = _mm512_mask_or_epi32(r, nan, hi, quiet);
+        _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(r));
+    }
+    for (; k < n; k++) d[k] = round_bf16(s[k]);
+}
+
 /* T2V_GEMM_GENERIC=1 in the environment: the portable kernel (for tests). */
 static int generic_forced(void) {
     const char *e = getenv("T2V_GEMM_GENERIC");
@@ -152,84 +177,124 @@ static int generic_forced(void) {
 }
 #endif
 
-static Bf16Kernel bf16_kernel(void) {
+/* The kernels this CPU runs: the micro-kernel and the rounding loop. */
+typedef struct {
+    Bf16Micro micro;
+    Bf16Round round;
+} Bf16Kernels;
+
+static Bf16Kernels bf16_kernels(void) {
+    Bf16Kernels k = {micro_portable, round_portable};
 #ifdef T2V_HAVE_AVX512BF16
-    if (!generic_forced() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"))
-        return micro_avx512bf16;
+    if (!generic_forced() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) {
+        k.micro = micro_avx512bf16;
+        k.round = round_avx512;
+    }
 #endif
-    return micro_portable;
+    return k;
 }
 
-const char *bf16_kernel_name(void) { return bf16_kernel() == micro_portable ? "portable" : "avx512-bf16"; }
+const char *bf16_kernel_name(void) { return bf16_kernels().micro == micro_portable ? "portable" : "avx512-bf16"; }
 
 /* ===========================================================================
- * Packing. np = ceil(K / 2) pairs; a missing k (odd K) and rows/columns past
- * the edge are zeros. */
+ * Operands. np = ceil(K / 2) pairs; a missing k (odd K) and rows/columns past
+ * the edge are zeros.
+ *   A: rows rounded once into row-major bf16, Ar[i][0, 2 np) (row stride
+ *      2 np, rows padded with zero rows to a multiple of MR): the
+ *      micro-kernel broadcasts row i's pair p from Ar[i][2p, 2p+2).
+ *   B: panels of NR columns as pairs, Bp[panel][p][NR][2]. */
 static int pairs(int K) { return (K + 1) / 2; }
+static int mr_pad(int m) { return (m + BF_MR - 1) / BF_MR * BF_MR; }
 
-/* d[stride * p] <- the pair (bf16(src[2p]), bf16(src[2p+1])) for the pairs
- * of src[0, K) (a missing odd member: 0). The rounding runs in chunks over
- * contiguous memory (it vectorises), each pair is then one 4-byte copy. */
-#define ROUND_CHUNK 512
-static void round_pairs(uint16_t *d, size_t stride, const float *src, int K) {
-    uint16_t t[ROUND_CHUNK];
-    for (int k0 = 0; k0 < K; k0 += ROUND_CHUNK) {
-        int n = imin(ROUND_CHUNK, K - k0);
-#pragma omp simd
-        for (int k = 0; k < n; k++) t[k] = round_bf16(src[k0 + k]);
-        if (n % 2) t[n++] = 0; /* only at the end of src */
-        for (int q = 0; q < n / 2; q++) memcpy(d + stride * (size_t)(k0 / 2 + q), t + 2 * q, 4);
+/* Ar <- bf16(A) for rows [0, m) of A, then zero rows up to mr_pad(m). */
+static void round_a(const Bf16Kernels *kn, uint16_t *Ar, const float *A, int lda, int m, int K) {
+    size_t la = 2 * (size_t)pairs(K);
+    for (int i = 0; i < m; i++) {
+        kn->round(Ar + i * la, A + (size_t)i * lda, K);
+        if (K % 2) Ar[i * la + K] = 0;
+    }
+    memset(Ar + m * la, 0, sizeof(uint16_t) * la * (size_t)(mr_pad(m) - m));
+}
+
+/* dst[p][j][2] <- the pairs p of nr rows of bf16 values (row j's pair p: 4
+ * bytes at src + j ls + 4p, any alignment), pairs [0, np): the transposition
+ * runs in blocks of 16 pairs, so the rows' lines stay in L1. */
+static void transpose_pairs(uint16_t *dst, const unsigned char *src, size_t ls, int nr, int np) {
+    for (int p0 = 0; p0 < np; p0 += 16) {
+        int pe = imin(p0 + 16, np);
+        for (int j = 0; j < nr; j++)
+            for (int p = p0; p < pe; p++) memcpy(dst + ((size_t)p * BF_NR + j) * 2, src + j * ls + 4 * (size_t)p, 4);
     }
 }
 
-/* Ap[panel][p][MR][2] <- bf16(A[r, k]) for rows [0, m) of A. */
-static void pack_a(uint16_t *Ap, const float *A, int lda, int m, int K) {
-    int np = pairs(K);
-    for (int ir = 0; ir < m; ir += BF_MR) {
-        uint16_t *dst = Ap + (size_t)ir * np * 2;
-        int mr = imin(BF_MR, m - ir);
-        if (mr < BF_MR) memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_MR * 2);
-        for (int i = 0; i < mr; i++) round_pairs(dst + 2 * i, 2 * BF_MR, A + (size_t)(ir + i) * lda, K);
+/* d[0, n) <- the bf16 values of column j of op(B), k in [k0, k0 + n) (B
+ * from rows: B->W or B->trans); f: n floats of scratch. */
+static void column_bf16(const Bf16Kernels *kn, uint16_t *d, float *f, const Bf16Operand *B, int64_t j, int k0, int n) {
+    if (!B->W) {
+        kn->round(d, B->f + j * B->ld + k0, n);
+        return;
+    }
+    int64_t K = tensor_numel(B->W) / B->W->shape[0];
+    const unsigned char *p = (const unsigned char *)B->W->data;
+    size_t e = (size_t)(j * K + k0);
+    if (B->W->dtype == DT_BF16) { /* as stored */
+        for (int k = 0; k < n; k++) d[k] = rd_u16le(p + 2 * (e + k));
+        return;
+    }
+    for (int k = 0; k < n; k++)
+        f[k] = B->W->dtype == DT_F16 ? f16_to_f32(rd_u16le(p + 2 * (e + k))) : f32_from_bits(rd_u32le(p + 4 * (e + k)));
+    kn->round(d, f, n);
+}
+
+/* One panel dst of nr columns from j0 of op(B) when its columns are rows in
+ * memory: blocks of PACK_KB k, each rounded row by row and transposed. */
+#define PACK_KB 256
+static void pack_b_rows(const Bf16Kernels *kn, uint16_t *dst, const Bf16Operand *B, int j0, int nr, int K) {
+    uint16_t t[BF_NR * PACK_KB];
+    float f[PACK_KB];
+    for (int k0 = 0; k0 < K; k0 += PACK_KB) {
+        int kb = imin(PACK_KB, K - k0);
+        for (int j = 0; j < nr; j++) {
+            column_bf16(kn, t + j * PACK_KB, f, B, j0 + j, k0, kb);
+            if (kb % 2) t[j * PACK_KB + kb] = 0;
+        }
+        transpose_pairs(dst + (size_t)k0 * BF_NR, (const unsigned char *)t, 2 * PACK_KB, nr, pairs(kb));
+    }
+}
+
+/* One panel from fp32 memory op(B)[k, j] = f[k ld + j]: rows k = 2p, 2p+1
+ * rounded and interleaved. */
+static void pack_b_cols(const Bf16Kernels *kn, uint16_t *dst, const Bf16Operand *B, int j0, int nr, int K) {
+    uint16_t t0[BF_NR], t1[BF_NR];
+    for (int p = 0; p < pairs(K); p++) {
+        kn->round(t0, B->f + (size_t)(2 * p) * B->ld + j0, nr);
+        if (2 * p + 1 < K) kn->round(t1, B->f + (size_t)(2 * p + 1) * B->ld + j0, nr);
+        else memset(t1, 0, sizeof t1);
+        uint16_t *d = dst + (size_t)p * BF_NR * 2;
+        for (int j = 0; j < nr; j++) d[2 * j] = t0[j], d[2 * j + 1] = t1[j];
     }
 }
 
 /* Bp[panel][p][NR][2] <- bf16(op(B)[k, j]) for column panels [jp0, jp1) of N. */
-static void pack_b(uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, int jp1) {
+static void pack_b(const Bf16Kernels *kn, uint16_t *Bp, const Bf16Operand *B, int N, int K, int jp0, int jp1) {
     int np = pairs(K);
     for (int jp = jp0; jp < jp1; jp++) {
         int j0 = jp * BF_NR, nr = imin(BF_NR, N - j0);
         uint16_t *dst = Bp + (size_t)j0 * np * 2;
         if (nr < BF_NR || K % 2) memset(dst, 0, sizeof(uint16_t) * (size_t)np * BF_NR * 2);
-        if (B->W && B->W->dtype == DT_BF16 && host_is_little_endian() && K % 2 == 0) {
-            /* bf16 weights as they are: a pair is 4 bytes of the file, in order */
-            const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
-            for (int j = 0; j < nr; j++)
-                for (int p = 0; p < np; p++)
-                    memcpy(dst + ((size_t)p * BF_NR + j) * 2, src + ((size_t)j * K + 2 * (size_t)p) * 2, 4);
-        } else if (B->W && B->W->dtype == DT_BF16) { /* any host, any K: u16 by u16 */
-            const unsigned char *src = (const unsigned char *)B->W->data + (size_t)j0 * K * 2;
-            for (int p = 0; p < K / 2; p++)
-                for (int j = 0; j < nr; j++) {
-                    const unsigned char *e = src + ((size_t)j * K + 2 * (size_t)p) * 2;
-                    dst[((size_t)p * BF_NR + j) * 2] = rd_u16le(e);
-                    dst[((size_t)p * BF_NR + j) * 2 + 1] = rd_u16le(e + 2);
-                }
-            for (int j = 0; K % 2 && j < nr; j++)
-                dst[((size_t)(K / 2) * BF_NR + j) * 2] = rd_u16le(src + ((size_t)j * K + K - 1) * 2);
-        } else if (!B->W && B->trans) { /* rows of fp32 memory */
-            for (int j = 0; j < nr; j++) round_pairs(dst + 2 * j, 2 * BF_NR, B->f + (size_t)(j0 + j) * B->ld, K);
-        } else {
-            for (int j = 0; j < nr; j++)
-                for (int k = 0; k < K; k++)
-                    dst[((size_t)(k / 2) * BF_NR + j) * 2 + k % 2] = round_bf16(operand_at(B, k, j0 + j));
-        }
+        if (B->W && B->W->dtype == DT_BF16 && host_is_little_endian() && K % 2 == 0) /* a pair: 4 bytes of the file */
+            transpose_pairs(dst, (const unsigned char *)B->W->data + (size_t)j0 * K * 2, (size_t)K * 2, nr, np);
+        else if (!B->W && !B->trans)
+            pack_b_cols(kn, dst, B, j0, nr, K);
+        else
+            pack_b_rows(kn, dst, B, j0, nr, K);
     }
 }
 
-/* C[m, n] from packed rows Ap (m rows) and columns Bp (n columns), all K. */
-static void macro_bf16(Bf16Kernel run, int m, int n, int K, const uint16_t *Ap, const uint16_t *Bp, float *C,
-                       int ldc) {
+/* C[m, n] from rows Ar (m rows, rounded by round_a) and columns Bp, all K. */
+static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, const uint16_t *Bp, float *C, int ldc) {
     int np = pairs(K);
+    size_t la = 2 * (size_t)np;
     float acc[BF_MR * BF_NR] = {0};
     for (int p0 = 0; p0 < np; p0 += BF_KCP) {
         int kp = imin(BF_KCP, np - p0);
@@ -237,13 +302,13 @@ static void macro_bf16(Bf16Kernel run, int m, int n, int K, const uint16_t *Ap, 
             int nr = imin(BF_NR, n - jr);
             for (int ir = 0; ir < m; ir += BF_MR) {
                 int mr = imin(BF_MR, m - ir);
-                const uint16_t *a = Ap + ((size_t)ir * np + (size_t)p0 * BF_MR) * 2;
+                const uint16_t *a = Ar + ir * la + (size_t)p0 * 2;
                 const uint16_t *b = Bp + ((size_t)jr * np + (size_t)p0 * BF_NR) * 2;
                 float *c = C + (size_t)ir * ldc + jr;
-                if (mr == BF_MR && nr == BF_NR) { run(kp, a, b, c, ldc, p0 == 0); continue; }
+                if (mr == BF_MR && nr == BF_NR) { run(kp, a, la, b, c, ldc, p0 == 0); continue; }
                 /* an edge tile: through acc */
                 for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
-                run(kp, a, b, acc, BF_NR, p0 == 0);
+                run(kp, a, la, b, acc, BF_NR, p0 == 0);
                 for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * (size_t)nr);
             }
         }
@@ -271,7 +336,7 @@ static void *work_get(Bf16Work *w, size_t n) {
 /* Rounded up to 64 bytes (a cache line) for the next part of a scratch. */
 static size_t line(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-static size_t a_pack_elems(int m, int K) { return (size_t)((m + BF_MR - 1) / BF_MR * BF_MR) * pairs(K) * 2; }
+static size_t a_pack_elems(int m, int K) { return (size_t)mr_pad(m) * pairs(K) * 2; }
 static size_t b_pack_elems(int n, int K) { return (size_t)((n + BF_NR - 1) / BF_NR * BF_NR) * pairs(K) * 2; }
 
 void gemm_bf16_naive(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc) {
@@ -291,7 +356,7 @@ void gemm_bf16_naive(int M, int N, int K, const float *A, int lda, const Bf16Ope
 void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
                Bf16Work *ws) {
     if (M <= 0 || N <= 0) return;
-    Bf16Kernel run = bf16_kernel();
+    Bf16Kernels kn = bf16_kernels();
     int nt = platform_max_threads(), n_jp = (N + BF_NR - 1) / BF_NR, n_ip = (M + BF_MR - 1) / BF_MR;
     Bf16Work tmp = {NULL, 0, NULL, 0, 0}, *w = ws ? ws : &tmp;
     size_t b_bytes = line(sizeof(uint16_t) * b_pack_elems(N, K));
@@ -300,7 +365,7 @@ void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *
         gemm_bf16_naive(M, N, K, A, lda, B, C, ldc);
         return;
     }
-    uint16_t *Bp = (uint16_t *)buf, *Ap = (uint16_t *)(buf + b_bytes);
+    uint16_t *Bp = (uint16_t *)buf, *Ar = (uint16_t *)(buf + b_bytes);
     /* the same weight tensor as the last product (the DiT's FFN row chunks):
      * its packing is still at the start of the scratch */
     int packed = B->W && w->packed_w == B->W && w->packed_n == N && w->packed_k == K;
@@ -310,16 +375,17 @@ void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *
 #pragma omp parallel num_threads(nt) if (flops > 2e6 && nt > 1)
     {
 #pragma omp for schedule(static) nowait
-        for (int jp = 0; jp < (packed ? 0 : n_jp); jp++) pack_b(Bp, B, N, K, jp, jp + 1);
+        for (int jp = 0; jp < (packed ? 0 : n_jp); jp++) pack_b(&kn, Bp, B, N, K, jp, jp + 1);
 #pragma omp for schedule(static)
         for (int ip = 0; ip < n_ip; ip++)
-            pack_a(Ap + a_pack_elems(ip * BF_MR, K), A + (size_t)ip * BF_MR * lda, lda, imin(BF_MR, M - ip * BF_MR), K);
-        /* implicit barrier: Ap and Bp complete. Tasks: MC rows x NCHUNK columns. */
+            round_a(&kn, Ar + a_pack_elems(ip * BF_MR, K), A + (size_t)ip * BF_MR * lda, lda,
+                    imin(BF_MR, M - ip * BF_MR), K);
+        /* implicit barrier: Ar and Bp complete. Tasks: MC rows x NCHUNK columns. */
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < n_ic * n_jt; t++) {
             int i0 = (t / n_jt) * BF_MC, j0 = (t % n_jt) * BF_NCHUNK;
             int m = imin(BF_MC, M - i0), n = imin(BF_NCHUNK, N - j0);
-            macro_bf16(run, m, n, K, Ap + a_pack_elems(i0, K), Bp + (size_t)j0 * pairs(K) * 2,
+            macro_bf16(kn.micro, m, n, K, Ar + a_pack_elems(i0, K), Bp + (size_t)j0 * pairs(K) * 2,
                        C + (size_t)i0 * ldc + j0, ldc);
         }
     }
@@ -357,17 +423,24 @@ void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const fl
 /* ===========================================================================
  * Attention (gemm_bf16.h). K and V of every head are packed once; a task is
  * (head, ATT_BQ queries) with the whole score rows S[nq, Nk] in scratch, so
- * the max is final before any p_j is rounded to bf16. */
-/* One score row s[0, n) (the bf16 product q.k) in place into the weights
- * p_j = exp(scale s_j [+ b_j] - m), m their max; returns l = sum p_j, in
- * eight interleaved fp32 partial sums (lane k: j = k, k+8, ...) combined as
- * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). */
-static float softmax_weights(float *s, int n, float scale, const float *b) {
-    float mx = -INFINITY, r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+ * the max is final before any p_j is rounded to bf16.
+ *
+ * The softmax of one score row s[0, n) (the bf16 product q.k), in place into
+ * the weights p_j = exp(scale s_j [+ b_j] - m), m their max, and l = sum p_j
+ * in eight interleaved fp32 partial sums (lane k: j = k, k+8, ... in order)
+ * combined as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). In three passes: */
+
+/* s_j <- scale s_j [+ b_j]; returns m (all -inf or NaN: 0, weights 0). */
+static float scale_max_portable(float *s, int n, float scale, const float *b) {
+    float mx = -INFINITY;
     for (int j = 0; j < n; j++) s[j] = b ? s[j] * scale + b[j] : s[j] * scale;
     for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-    if (mx == -INFINITY) mx = 0.0f; /* all -inf: weights 0 */
-    exp_shifted_inplace(s, n, mx);
+    return mx;
+}
+
+/* l = sum p_j in the lane order above. */
+static float lane_sum_portable(const float *s, int n) {
+    float r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int j = 0;
     for (; j + 8 <= n; j += 8)
         for (int k = 0; k < 8; k++) r[k] += s[j + k];
@@ -375,8 +448,71 @@ static float softmax_weights(float *s, int n, float scale, const float *b) {
     return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
 }
 
+/* The definition (attention_bf16_naive): the three passes one element at a time. */
+static float softmax_weights(float *s, int n, float scale, const float *b) {
+    float mx = scale_max_portable(s, n, scale, b);
+    exp_shifted_inplace(s, n, mx == -INFINITY ? 0.0f : mx);
+    return lane_sum_portable(s, n);
+}
+
+#ifdef T2V_HAVE_AVX512BF16
+/* scale_max_portable 16 wide: the same products and sums; the max of the
+ * same values (vmaxps returns its second operand, the running max, when s_j
+ * is NaN, as the scalar comparison skips it; a max of +0 and -0 may differ
+ * in sign, which no s_j - m can tell: s_j - (+-0) = s_j for s_j != 0 and
+ * exp(+-0) = 1). */
+__attribute__((target("avx512f"))) static float scale_max_avx512(float *s, int n, float scale, const float *b) {
+    __m512 vs = _mm512_set1_ps(scale), vm = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 x = _mm512_mul_ps(_mm512_loadu_ps(s + j), vs);
+        if (b) x = _mm512_add_ps(x, _mm512_loadu_ps(b + j));
+        _mm512_storeu_ps(s + j, x);
+        vm = _mm512_max_ps(x, vm);
+    }
+    float mx = _mm512_reduce_max_ps(vm);
+    for (; j < n; j++) {
+        s[j] = b ? s[j] * scale + b[j] : s[j] * scale;
+        mx = s[j] > mx ? s[j] : mx;
+    }
+    return mx;
+}
+
+/* lane_sum_portable with the eight lanes in one 8-wide register. */
+__attribute__((target("avx512f"))) static float lane_sum_avx512(const float *s, int n) {
+    __m256 v = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) v = _mm256_add_ps(v, _mm256_loadu_ps(s + j));
+    float r[8];
+    _mm256_storeu_ps(r, v);
+    for (; j < n; j++) r[j % 8] += s[j];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+}
+#endif
+
+/* softmax_weights (the same bits) on the kernels' loops, the weights also
+ * rounded to bf16 into pb[0, n) (pb[n] = 0 for an odd n: P's row for P.V). */
+static float softmax_row(const Bf16Kernels *kn, float *s, int n, float scale, const float *b, uint16_t *pb) {
+    float mx, l;
+#ifdef T2V_HAVE_AVX512BF16
+    if (kn->micro == micro_avx512bf16) {
+        mx = scale_max_avx512(s, n, scale, b);
+        exp_shifted_inplace(s, n, mx == -INFINITY ? 0.0f : mx);
+        l = lane_sum_avx512(s, n);
+    } else
+#endif
+    {
+        mx = scale_max_portable(s, n, scale, b);
+        exp_shifted_inplace(s, n, mx == -INFINITY ? 0.0f : mx);
+        l = lane_sum_portable(s, n);
+    }
+    kn->round(pb, s, n);
+    if (n % 2) pb[n] = 0;
+    return l;
+}
+
 typedef struct {
-    Bf16Kernel run;
+    Bf16Kernels kn;
     int Nq, Nk, H, d;
     float scale;
     const float *relbias;
@@ -384,18 +520,21 @@ typedef struct {
     size_t kp_size, vp_size;
 } Bf16AttPlan;
 
+/* Queries [i0, i0 + nq) of head h: S = Q K^T (fp32 scratch), P = the
+ * rounded weights (Ar, the rows of the second product), O = P V, out = O / l. */
 static void att_bf16_task(const Bf16AttPlan *pl, float *out, int ldo, const float *q, int ldq, int h, int i0,
-                          int nq, float *S, float *O, uint16_t *Ap) {
+                          int nq, float *S, float *O, uint16_t *Ar) {
     int Nk = pl->Nk, d = pl->d;
-    pack_a(Ap, q + (size_t)i0 * ldq + (size_t)h * d, ldq, nq, d);
-    macro_bf16(pl->run, nq, Nk, d, Ap, pl->Kp + (size_t)h * pl->kp_size, S, Nk);
+    size_t la = 2 * (size_t)pairs(Nk);
+    round_a(&pl->kn, Ar, q + (size_t)i0 * ldq + (size_t)h * d, ldq, nq, d);
+    macro_bf16(pl->kn.micro, nq, Nk, d, Ar, pl->Kp + (size_t)h * pl->kp_size, S, Nk);
     const float *rb = pl->relbias ? pl->relbias + (size_t)h * (pl->Nq + Nk - 1) : NULL;
     float *l = O + (size_t)nq * d;
-    for (int i = 0; i < nq; i++) {
-        l[i] = softmax_weights(S + (size_t)i * Nk, Nk, pl->scale, rb ? rb + (pl->Nq - 1 - (i0 + i)) : NULL);
-    }
-    pack_a(Ap, S, Nk, nq, Nk);
-    macro_bf16(pl->run, nq, d, Nk, Ap, pl->Vp + (size_t)h * pl->vp_size, O, d);
+    for (int i = 0; i < nq; i++)
+        l[i] = softmax_row(&pl->kn, S + (size_t)i * Nk, Nk, pl->scale, rb ? rb + (pl->Nq - 1 - (i0 + i)) : NULL,
+                           Ar + i * la);
+    memset(Ar + nq * la, 0, sizeof(uint16_t) * la * (size_t)(mr_pad(nq) - nq));
+    macro_bf16(pl->kn.micro, nq, d, Nk, Ar, pl->Vp + (size_t)h * pl->vp_size, O, d);
     for (int i = 0; i < nq; i++) {
         float *o = out + (size_t)(i0 + i) * ldo + (size_t)h * d;
         for (int c = 0; c < d; c++) o[c] = O[(size_t)i * d + c] / l[i];
@@ -432,9 +571,9 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
         for (int i = 0; i < Nq; i++) memset(out + (size_t)i * ldo, 0, sizeof(float) * (size_t)H * d);
         return;
     }
-    Bf16AttPlan pl = {bf16_kernel(), Nq, Nk, H, d, scale, relbias, NULL, NULL,
+    Bf16AttPlan pl = {bf16_kernels(), Nq, Nk, H, d, scale, relbias, NULL, NULL,
                       b_pack_elems(Nk, d), b_pack_elems(d, Nk)};
-    /* queries per task: the score rows (fp32) and their bf16 packing, 6 Nk
+    /* queries per task: the score rows (fp32) and their bf16 rounding, 6 Nk
      * bytes a query, within ~512 KB (L2); a multiple of MR, at most ATT_BQ */
     int bq = (int)(((size_t)512 * 1024 / (6 * (size_t)Nk)) / BF_MR * BF_MR);
     bq = imin(imin(bq < BF_MR ? BF_MR : bq, ATT_BQ), Nq);
@@ -459,15 +598,15 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
 #pragma omp for schedule(static)
         for (int h = 0; h < H; h++) {
             Bf16Operand kb = {NULL, k + (size_t)h * d, ldk, 1}, vb = {NULL, v + (size_t)h * d, ldv, 0};
-            pack_b(pl.Kp + pl.kp_size * (size_t)h, &kb, Nk, d, 0, (Nk + BF_NR - 1) / BF_NR);
-            pack_b(pl.Vp + pl.vp_size * (size_t)h, &vb, d, Nk, 0, (d + BF_NR - 1) / BF_NR);
+            pack_b(&pl.kn, pl.Kp + pl.kp_size * (size_t)h, &kb, Nk, d, 0, (Nk + BF_NR - 1) / BF_NR);
+            pack_b(&pl.kn, pl.Vp + pl.vp_size * (size_t)h, &vb, d, Nk, 0, (d + BF_NR - 1) / BF_NR);
         }
         float *S = fs + f_size * (size_t)platform_thread_id();
-        uint16_t *Ap = packs + (pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)platform_thread_id();
+        uint16_t *Ar = packs + (pl.kp_size + pl.vp_size) * (size_t)H + a_size * (size_t)platform_thread_id();
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
             int h = t / n_qb, i0 = (t % n_qb) * bq;
-            att_bf16_task(&pl, out, ldo, q, ldq, h, i0, imin(bq, Nq - i0), S, S + (size_t)bq * Nk, Ap);
+            att_bf16_task(&pl, out, ldo, q, ldq, h, i0, imin(bq, Nq - i0), S, S + (size_t)bq * Nk, Ar);
         }
     }
     bf16_work_free(&tmp);
