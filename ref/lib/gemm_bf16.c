@@ -24,7 +24,7 @@
 #define BF_NR 32
 #define BF_MC 96      /* rows of A per task, multiple of MR */
 #define BF_NCHUNK 256 /* columns per task, multiple of NR */
-#define BF_KCP 128    /* pairs per micro-kernel call (the L1-resident B panel: 16 KB) */
+#define BF_KCP 768    /* pairs per micro-kernel call, at most (equal chunks of K) */
 #define ATT_BQ 48     /* queries per attention task, at most */
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -216,14 +216,26 @@ static void round_a(const Bf16Kernels *kn, uint16_t *Ar, const float *A, int lda
     memset(Ar + m * la, 0, sizeof(uint16_t) * la * (size_t)(mr_pad(m) - m));
 }
 
+/* A hint to fetch the line at address x (no effect on any value): the
+ * transposition reads 32 rows at once, too many streams for the hardware
+ * prefetcher to follow out of memory. */
+#if defined(__GNUC__)
+#define PREFETCH(x) __builtin_prefetch(x)
+#else
+#define PREFETCH(x) ((void)0)
+#endif
+#define PACK_AHEAD 4 /* blocks of 16 pairs */
+
 /* dst[p][j][2] <- the pairs p of nr rows of bf16 values (row j's pair p: 4
  * bytes at src + j ls + 4p, any alignment), pairs [0, np): the transposition
  * runs in blocks of 16 pairs, so the rows' lines stay in L1. */
 static void transpose_pairs(uint16_t *dst, const unsigned char *src, size_t ls, int nr, int np) {
     for (int p0 = 0; p0 < np; p0 += 16) {
         int pe = imin(p0 + 16, np);
-        for (int j = 0; j < nr; j++)
+        for (int j = 0; j < nr; j++) {
+            PREFETCH(src + j * ls + 4 * (size_t)(p0 + 16 * PACK_AHEAD));
             for (int p = p0; p < pe; p++) memcpy(dst + ((size_t)p * BF_NR + j) * 2, src + j * ls + 4 * (size_t)p, 4);
+        }
     }
 }
 
@@ -296,8 +308,9 @@ static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, c
     int np = pairs(K);
     size_t la = 2 * (size_t)np;
     float acc[BF_MR * BF_NR] = {0};
-    for (int p0 = 0; p0 < np; p0 += BF_KCP) {
-        int kp = imin(BF_KCP, np - p0);
+    int kc = (np + (np + BF_KCP - 1) / BF_KCP - 1) / ((np + BF_KCP - 1) / BF_KCP); /* equal chunks */
+    for (int p0 = 0; p0 < np; p0 += kc) {
+        int kp = imin(kc, np - p0);
         for (int jr = 0; jr < n; jr += BF_NR) {
             int nr = imin(BF_NR, n - jr);
             for (int ir = 0; ir < m; ir += BF_MR) {
