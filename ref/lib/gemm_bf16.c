@@ -303,8 +303,11 @@ static void pack_b(const Bf16Kernels *kn, uint16_t *Bp, const Bf16Operand *B, in
     }
 }
 
-/* C[m, n] from rows Ar (m rows, rounded by round_a) and columns Bp, all K. */
-static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, const uint16_t *Bp, float *C, int ldc) {
+/* C[m, n] from rows Ar (m rows, rounded by round_a) and columns Bp, all K;
+ * then + bias[j] in fp32 when bias is not NULL (a Linear's bias, added to
+ * each tile while it is in L1: the same sum as adding it afterwards). */
+static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, const uint16_t *Bp, float *C, int ldc,
+                       const float *bias) {
     int np = pairs(K);
     size_t la = 2 * (size_t)np;
     float acc[BF_MR * BF_NR] = {0};
@@ -318,11 +321,16 @@ static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, c
                 const uint16_t *a = Ar + ir * la + (size_t)p0 * 2;
                 const uint16_t *b = Bp + ((size_t)jr * np + (size_t)p0 * BF_NR) * 2;
                 float *c = C + (size_t)ir * ldc + jr;
-                if (mr == BF_MR && nr == BF_NR) { run(kp, a, la, b, c, ldc, p0 == 0); continue; }
-                /* an edge tile: through acc */
-                for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
-                run(kp, a, la, b, acc, BF_NR, p0 == 0);
-                for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * (size_t)nr);
+                if (mr == BF_MR && nr == BF_NR) {
+                    run(kp, a, la, b, c, ldc, p0 == 0);
+                } else { /* an edge tile: through acc */
+                    for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
+                    run(kp, a, la, b, acc, BF_NR, p0 == 0);
+                    for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * (size_t)nr);
+                }
+                if (bias && p0 + kp == np)
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += bias[jr + j];
             }
         }
     }
@@ -366,8 +374,9 @@ void gemm_bf16_naive(int M, int N, int K, const float *A, int lda, const Bf16Ope
         }
 }
 
-void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
-               Bf16Work *ws) {
+/* gemm_bf16, then C[i, j] += bias[j] (fp32) when bias is not NULL. */
+static void gemm_bf16_bias(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
+                           const float *bias, Bf16Work *ws) {
     if (M <= 0 || N <= 0) return;
     Bf16Kernels kn = bf16_kernels();
     int nt = platform_max_threads(), n_jp = (N + BF_NR - 1) / BF_NR, n_ip = (M + BF_MR - 1) / BF_MR;
@@ -376,6 +385,8 @@ void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *
     unsigned char *buf = work_get(w, b_bytes + sizeof(uint16_t) * a_pack_elems(M, K));
     if (!buf) { /* out of memory: the slow path gives the same bits */
         gemm_bf16_naive(M, N, K, A, lda, B, C, ldc);
+        for (int i = 0; bias && i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias[j];
         return;
     }
     uint16_t *Bp = (uint16_t *)buf, *Ar = (uint16_t *)(buf + b_bytes);
@@ -399,11 +410,16 @@ void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *
             int i0 = (t / n_jt) * BF_MC, j0 = (t % n_jt) * BF_NCHUNK;
             int m = imin(BF_MC, M - i0), n = imin(BF_NCHUNK, N - j0);
             macro_bf16(kn.micro, m, n, K, Ar + a_pack_elems(i0, K), Bp + (size_t)j0 * pairs(K) * 2,
-                       C + (size_t)i0 * ldc + j0, ldc);
+                       C + (size_t)i0 * ldc + j0, ldc, bias ? bias + j0 : NULL);
         }
     }
     if (B->W) w->packed_w = B->W, w->packed_n = N, w->packed_k = K;
     bf16_work_free(&tmp);
+}
+
+void gemm_bf16(int M, int N, int K, const float *A, int lda, const Bf16Operand *B, float *C, int ldc,
+               Bf16Work *ws) {
+    gemm_bf16_bias(M, N, K, A, lda, B, C, ldc, NULL, ws);
 }
 
 /* Whether the packing reads W's elements directly: BF16, F16 or F32 values
@@ -426,11 +442,8 @@ void linear_bf16_forward(float *out, const float *inp, const Tensor *W, const fl
         }
         B.W = NULL, B.f = weight_f32(W, wide), B.ld = K;
     }
-    gemm_bf16(M, N, K, inp, K, &B, out, N, ws);
+    gemm_bf16_bias(M, N, K, inp, K, &B, out, N, b, ws);
     free(wide);
-    if (b)
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) out[(size_t)i * N + j] += b[j];
 }
 
 /* ===========================================================================
@@ -540,14 +553,14 @@ static void att_bf16_task(const Bf16AttPlan *pl, float *out, int ldo, const floa
     int Nk = pl->Nk, d = pl->d;
     size_t la = 2 * (size_t)pairs(Nk);
     round_a(&pl->kn, Ar, q + (size_t)i0 * ldq + (size_t)h * d, ldq, nq, d);
-    macro_bf16(pl->kn.micro, nq, Nk, d, Ar, pl->Kp + (size_t)h * pl->kp_size, S, Nk);
+    macro_bf16(pl->kn.micro, nq, Nk, d, Ar, pl->Kp + (size_t)h * pl->kp_size, S, Nk, NULL);
     const float *rb = pl->relbias ? pl->relbias + (size_t)h * (pl->Nq + Nk - 1) : NULL;
     float *l = O + (size_t)nq * d;
     for (int i = 0; i < nq; i++)
         l[i] = softmax_row(&pl->kn, S + (size_t)i * Nk, Nk, pl->scale, rb ? rb + (pl->Nq - 1 - (i0 + i)) : NULL,
                            Ar + i * la);
     memset(Ar + nq * la, 0, sizeof(uint16_t) * la * (size_t)(mr_pad(nq) - nq));
-    macro_bf16(pl->kn.micro, nq, d, Nk, Ar, pl->Vp + (size_t)h * pl->vp_size, O, d);
+    macro_bf16(pl->kn.micro, nq, d, Nk, Ar, pl->Vp + (size_t)h * pl->vp_size, O, d, NULL);
     for (int i = 0; i < nq; i++) {
         float *o = out + (size_t)(i0 + i) * ldo + (size_t)h * d;
         for (int c = 0; c < d; c++) o[c] = O[(size_t)i * d + c] / l[i];
