@@ -127,7 +127,9 @@ static void fill_bf16_raw(uint16_t *w, int64_t n) {
 
 /* The fast kernel, the portable one and the naive loop; 1, 2, 3 threads. */
 static void test_kernels_random(void) {
-    static const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {13, 70, 258}, {100, 97, 301}, {200, 300, 130}};
+    /* 3001: two K chunks (the C tile goes back to memory between them) */
+    static const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {13, 70, 258}, {100, 97, 301}, {200, 300, 130},
+                                    {25, 37, 3001}};
     printf("       bf16 kernel on this CPU: %s\n", bf16_kernel_name());
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -152,6 +154,74 @@ static void test_kernels_random(void) {
         set_threads(2);
         free(A); free(Cn); free(C); free(w);
     }
+}
+
+/* linear_bf16_forward (its bias added to each tile on the last K chunk) =
+ * gemm_bf16_naive + bias in fp32, bit for bit: edge tiles, odd K, two K
+ * chunks, BF16/F16/F32 weights, both kernels, 1-3 threads. */
+static void test_linear_bias(void) {
+    static const int shapes[][3] = {{5, 3, 7}, {27, 70, 129}, {40, 33, 3001}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *x = falloc((int64_t)M * K), *wf = falloc((int64_t)N * K), *b = falloc(N);
+        float *ref = falloc((int64_t)M * N), *out = falloc((int64_t)M * N);
+        uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)N * K);
+        for (int64_t i = 0; i < (int64_t)M * K; i++) x[i] = rand_value();
+        prng_fill(61 + s, wf, (int64_t)N * K, 0.5f);
+        prng_fill(71 + s, b, N, 1.0f);
+        for (int dt = 0; dt < 3; dt++) { /* BF16, F16, F32 */
+            for (int64_t i = 0; i < (int64_t)N * K; i++) {
+                if (dt == 0) wr_u16le(w16 + i, f32_to_bf16(wf[i]));
+                if (dt == 1) wr_u16le(w16 + i, f32_to_f16(wf[i]));
+            }
+            Tensor W = {dt == 0 ? DT_BF16 : dt == 1 ? DT_F16 : DT_F32, 2, {N, K}, dt == 2 ? (void *)wf : (void *)w16,
+                        0, 0.0f, NULL};
+            Bf16Operand B = {&W, NULL, 0, 1};
+            gemm_bf16_naive(M, N, K, x, K, &B, ref, N);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) ref[(size_t)i * N + j] += b[j];
+            for (int generic = 0; generic <= 1; generic++) {
+                if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+                for (int nt = 1; nt <= 3; nt++) {
+                    set_threads(nt);
+                    linear_bf16_forward(out, x, &W, b, M, NULL);
+                    CHECK(same_bits(out, ref, (int64_t)M * N), "linear_bf16 %dx%dx%d %s weights + bias, %s, %d threads: "
+                          "bits of the naive product + bias", M, N, K, dt == 0 ? "BF16" : dt == 1 ? "F16" : "F32",
+                          generic ? "portable" : bf16_kernel_name(), nt);
+                }
+            }
+            generic_restore();
+            set_threads(2);
+        }
+        free(x); free(wf); free(b); free(ref); free(out); free(w16);
+    }
+}
+
+/* bf16_round (the operands' rounding loop, 16 wide where the CPU allows) =
+ * f32_to_bf16 on NaNs, infinities, overflow to infinity, ties to even up
+ * and down, denormals, signed zeros, at every position of a vector and of
+ * the tail (n = 1..40). */
+static void test_round_loop(void) {
+    static const uint32_t special[] = {0x7fc00000u, 0x7f800001u, 0xffbfffffu, 0x7f800000u, 0xff800000u,
+                                       0x7f7fffffu, 0xff7f8000u, 0x3f808000u, 0x3f818000u, 0xbf808000u,
+                                       0x3f808001u, 0x3f807fffu, 0x00000001u, 0x807fffffu, 0x007f8000u,
+                                       0x00008000u, 0x00000000u, 0x80000000u, 0x3f800000u, 0x4049fdb0u};
+    int ns = (int)(sizeof special / sizeof special[0]);
+    float src[40];
+    uint16_t got[40];
+    for (int generic = 0; generic <= 1; generic++) {
+        if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+        int bad = 0;
+        for (int n = 1; n <= 40; n++)
+            for (int shift = 0; shift < ns; shift++) {
+                for (int i = 0; i < n; i++) src[i] = f32_from_bits(special[(i + shift) % ns]);
+                bf16_round(got, src, n);
+                for (int i = 0; i < n; i++) bad += got[i] != f32_to_bf16(src[i]);
+            }
+        CHECK(bad == 0, "bf16_round = f32_to_bf16 on special values, %s loop (%d differ)",
+              generic ? "portable" : bf16_kernel_name(), bad);
+    }
+    generic_restore();
 }
 
 /* op(B) from fp32 memory in both layouts, F16 and F32 tensors. */
@@ -208,6 +278,32 @@ static void test_attention_random(void) {
             generic_restore();
             set_threads(2);
         }
+        free(q); free(k); free(v); free(rb); free(on); free(o);
+    }
+}
+
+/* Masked keys (relbias -inf: weight 0), a row with every key masked (l = 0:
+ * 0/0, the same NaN both ways) and large logits, score rows of 1..40 keys
+ * (the vector loops' tails): attention_bf16_forward = the naive one. */
+static void test_attention_masked(void) {
+    int H = 2, d = 8, D = H * d, Nq = 5;
+    for (int Nk = 1; Nk <= 40; Nk += 3) {
+        float *q = falloc(Nq * D), *k = falloc(Nk * D), *v = falloc(Nk * D), *rb = falloc(H * (Nq + Nk - 1));
+        float *on = falloc(Nq * D), *o = falloc(Nq * D);
+        prng_fill(81 + Nk, q, Nq * D, 32.0f);
+        prng_fill(82 + Nk, k, Nk * D, 32.0f);
+        prng_fill(83 + Nk, v, Nk * D, 1.0f);
+        prng_fill(84 + Nk, rb, H * (Nq + Nk - 1), 1.0f);
+        for (int i = 0; i < H * (Nq + Nk - 1); i += 3) rb[i] = -INFINITY;
+        for (int i = 0; i < Nq + Nk - 1; i++) rb[i] = -INFINITY; /* head 0: every key masked */
+        attention_bf16_naive(on, D, q, D, k, D, v, D, Nq, Nk, H, d, 0.5f, rb);
+        for (int generic = 0; generic <= 1; generic++) {
+            if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+            attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, 0.5f, rb, NULL);
+            CHECK(same_bits(o, on, Nq * D), "attention_bf16 masked keys, Nk %d, %s: bits of the naive one", Nk,
+                  generic ? "portable" : bf16_kernel_name());
+        }
+        generic_restore();
         free(q); free(k); free(v); free(rb); free(on); free(o);
     }
 }
@@ -466,6 +562,9 @@ int main(void) {
     test_order();
     test_kernels_random();
     test_operand_forms();
+    test_linear_bias();
+    test_round_loop();
     test_attention_random();
+    test_attention_masked();
     return h_finish();
 }

@@ -194,6 +194,11 @@ static Bf16Kernels bf16_kernels(void) {
     return k;
 }
 
+void bf16_round(uint16_t *d, const float *s, int64_t n) {
+    Bf16Round run = bf16_kernels().round;
+    for (int64_t i = 0; i < n; i += 1 << 20) run(d + i, s + i, (int)(n - i < (1 << 20) ? n - i : 1 << 20));
+}
+
 const char *bf16_kernel_name(void) { return bf16_kernels().micro == micro_portable ? "portable" : "avx512-bf16"; }
 
 /* ===========================================================================

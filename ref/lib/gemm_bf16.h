@@ -34,6 +34,10 @@ const char *bf16_kernel_name(void);
  * R(acc + a b) with a, b bf16 bit patterns (DAZ) and the result FTZ. */
 float bf16_dot_step(float acc, uint16_t a, uint16_t b);
 
+/* d[i] = f32_to_bf16(s[i]) for i in [0, n), with the loop the products
+ * round their operands with (16 wide where the CPU allows; the same bits). */
+void bf16_round(uint16_t *d, const float *s, int64_t n);
+
 /* Scratch the bf16 products pack their operands into: grown on demand and
  * kept by the caller (a stage's state), so that a forward pass does not fault
  * in fresh pages at every product. Zero-initialise; bf16_work_free. A NULL
