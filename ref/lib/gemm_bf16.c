@@ -91,14 +91,16 @@ static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
 /* ===========================================================================
  * Micro-kernels: the MR x NR tile c (row stride ldc; first: start from +0,
  * else continue from c's values) over np pairs, rows of A from a (row i's
- * pairs at a + i lda, lda in uint16_t) and columns of B from b[p][NR][2].
- * Both give the bits of bf16_dot_step applied in order. */
-typedef void (*Bf16Micro)(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc, int first);
+ * pairs at a + i lda, lda in uint16_t) and columns of B from b[p][NR][2];
+ * bias not NULL: + bias[j] in fp32 before the store (a Linear's bias, on
+ * the last pairs of K). Both give the bits of bf16_dot_step applied in order. */
+typedef void (*Bf16Micro)(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc, int first,
+                          const float *bias);
 /* d[0, n) <- round_bf16(s[0, n)) */
 typedef void (*Bf16Round)(uint16_t *d, const float *s, int n);
 
 static void micro_portable(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc,
-                           int first) {
+                           int first, const float *bias) {
     float acc[BF_MR * BF_NR];
     for (int i = 0; i < BF_MR; i++)
         for (int j = 0; j < BF_NR; j++) acc[i * BF_NR + j] = first ? 0.0f : c[(size_t)i * ldc + j];
@@ -113,6 +115,8 @@ static void micro_portable(int np, const uint16_t *a, size_t lda, const uint16_t
             for (int j = 0; j < BF_NR; j++) ci[j] = dot_step(dot_step(ci[j], a1, b1[j]), a0, b0[j]);
         }
     }
+    for (int i = 0; i < BF_MR && bias; i++)
+        for (int j = 0; j < BF_NR; j++) acc[i * BF_NR + j] += bias[j];
     for (int i = 0; i < BF_MR; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * BF_NR);
 }
 
@@ -140,7 +144,7 @@ static void round_portable(uint16_t *d, const float *s, int n) {
     __m512 c##i##1 = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (size_t)(i) * ldc + 16)
 __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int np, const uint16_t *a, size_t lda,
                                                                           const uint16_t *b, float *c, int ldc,
-                                                                          int first) {
+                                                                          int first, const float *bias) {
     LD_ROW(0); LD_ROW(1); LD_ROW(2); LD_ROW(3); LD_ROW(4); LD_ROW(5);
     LD_ROW(6); LD_ROW(7); LD_ROW(8); LD_ROW(9); LD_ROW(10); LD_ROW(11);
     for (int p = 0; p < np; p++) {
@@ -151,6 +155,10 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int n
     }
     __m512 out[24] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51,
                       c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111};
+    if (bias) {
+        __m512 bb[2] = {_mm512_loadu_ps(bias), _mm512_loadu_ps(bias + 16)};
+        for (int i = 0; i < 24; i++) out[i] = _mm512_add_ps(out[i], bb[i % 2]);
+    }
     for (int i = 0; i < 24; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
 }
 
@@ -310,7 +318,8 @@ static void pack_b(const Bf16Kernels *kn, uint16_t *Bp, const Bf16Operand *B, in
 
 /* C[m, n] from rows Ar (m rows, rounded by round_a) and columns Bp, all K;
  * then + bias[j] in fp32 when bias is not NULL (a Linear's bias, added to
- * each tile while it is in L1: the same sum as adding it afterwards). */
+ * each tile after its last pairs, before it is stored: the same sum as
+ * adding it afterwards). */
 static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, const uint16_t *Bp, float *C, int ldc,
                        const float *bias) {
     int np = pairs(K);
@@ -326,16 +335,16 @@ static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, c
                 const uint16_t *a = Ar + ir * la + (size_t)p0 * 2;
                 const uint16_t *b = Bp + ((size_t)jr * np + (size_t)p0 * BF_NR) * 2;
                 float *c = C + (size_t)ir * ldc + jr;
+                const float *bj = bias && p0 + kp == np ? bias + jr : NULL;
                 if (mr == BF_MR && nr == BF_NR) {
-                    run(kp, a, la, b, c, ldc, p0 == 0);
-                } else { /* an edge tile: through acc */
-                    for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
-                    run(kp, a, la, b, acc, BF_NR, p0 == 0);
-                    for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, acc + i * BF_NR, sizeof(float) * (size_t)nr);
+                    run(kp, a, la, b, c, ldc, p0 == 0, bj);
+                    continue;
                 }
-                if (bias && p0 + kp == np)
-                    for (int i = 0; i < mr; i++)
-                        for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += bias[jr + j];
+                /* an edge tile: through acc (the bias: nr columns) */
+                for (int i = 0; i < mr && p0 > 0; i++) memcpy(acc + i * BF_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
+                run(kp, a, la, b, acc, BF_NR, p0 == 0, NULL);
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = bj ? acc[i * BF_NR + j] + bj[j] : acc[i * BF_NR + j];
             }
         }
     }
