@@ -2,12 +2,15 @@
  * gemm_bf16.c: bf16 products with fp32 accumulation (contract and the exact
  * order in gemm_bf16.h; docs/ARCHITECTURE.md, Numerics, "bf16").
  *
- * Packing (BLIS-style, whole K): op(A) in panels of MR rows, op(B) in panels
- * of NR columns, both as bf16 pairs (k = 2p, 2p+1) interleaved per row /
- * column: Ap[panel][p][MR][2], Bp[panel][p][NR][2]. A micro-kernel runs one
- * MR x NR tile over a range of pairs, its accumulators loaded from and
- * stored to C between ranges (an fp32 store and load are exact, so the chain
- * of each element is one chain over all K whatever the range size).
+ * Operands, once per product, whole K: op(A) rounded to bf16 row by row
+ * (row-major, each row's pairs k = 2p, 2p+1 already adjacent), op(B) in
+ * panels of NR columns as interleaved pairs, Bp[panel][p][NR][2] (a bf16
+ * file's pairs copied as they are). A micro-kernel runs one MR x NR tile over
+ * a range of pairs, broadcasting each row's pair of A against NR columns of
+ * B, its accumulators loaded from and stored to C between ranges (an fp32
+ * store and load are exact, so the chain of each element is one chain over
+ * all K whatever the range size). Where the time goes and why these sizes:
+ * docs/ARCHITECTURE.md, Numerics, "bf16", Speed.
  */
 #include "gemm_bf16.h"
 
@@ -24,7 +27,7 @@
 #define BF_NR 32
 #define BF_MC 96      /* rows of A per task, multiple of MR */
 #define BF_NCHUNK 256 /* columns per task, multiple of NR */
-#define BF_KCP 768    /* pairs per micro-kernel call, at most (equal chunks of K) */
+#define BF_KCP 768    /* pairs per micro-kernel call, at most: K in equal chunks */
 #define ATT_BQ 48     /* queries per attention task, at most */
 
 static int imin(int a, int b) { return a < b ? a : b; }
