@@ -249,7 +249,7 @@ static void transpose_pairs(uint16_t *dst, const unsigned char *src, size_t ls, 
     for (int p0 = 0; p0 < np; p0 += 16) {
         int pe = imin(p0 + 16, np);
         for (int j = 0; j < nr; j++) {
-            PREFETCH(src + j * ls + 4 * (size_t)(p0 + 16 * PACK_AHEAD));
+            if (p0 + 16 * PACK_AHEAD < np) PREFETCH(src + j * ls + 4 * (size_t)(p0 + 16 * PACK_AHEAD));
             for (int p = p0; p < pe; p++) memcpy(dst + ((size_t)p * BF_NR + j) * 2, src + j * ls + 4 * (size_t)p, 4);
         }
     }
