@@ -91,7 +91,7 @@ APP_PARTS = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(filter-out ref/app/main.c ref/
               ref/app/trace.c,$(wildcard ref/app/*.c)))
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
-HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h tests/prng_weights.h
+HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h tests/prng_weights.h tests/demo_check.h
 
 .PHONY: all test asan run install golden fuzz bench bench-long clean demo-model cross-test
 all: $(BUILD)/t2v
