@@ -29,7 +29,7 @@
 
 #define STUDENT "models/demo/lora/student4.safetensors"
 #define LIME "models/demo/lora/lime.safetensors"
-enum { STUDENT_MIN = 20, LIME_N = 12, LIME_MIN = 10, OLD_MIN = 10 };
+enum { STUDENT_MIN = 22, LIME_N = 12, LIME_MIN = 8, OLD_MIN = 9 };
 
 /* The student's schedule, from its file's metadata ("timesteps", "shift"). */
 typedef struct {

@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import demo_data  # noqa: E402
 import demo_lora  # noqa: E402
+import st  # noqa: E402
 import train_demo as td  # noqa: E402
 import train_student as ts  # noqa: E402
 from reference import vae as rvae  # noqa: E402
@@ -96,6 +97,8 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3000, help="length of the lr schedule")
     ap.add_argument("--minutes", type=float, default=12.0, help="time box; 0: none")
+    ap.add_argument("--lime-share", type=float, default=0.5, help="share of each batch that is lime clips")
+    ap.add_argument("--from", dest="init", default=None, help="a LoRA file this tool wrote: train it further")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-only", action="store_true")
     ap.add_argument("--score-only", default=None, help="a LoRA file: only score it")
@@ -118,9 +121,12 @@ def main():
     ctx = ts.Contexts(tsd, sp)
     gen, rng = torch.Generator().manual_seed(8), np.random.default_rng(8)
     lora, full = demo_lora.init(dsd, demo_lora.targets(dsd, td.DIT_CFG["num_layers"]), a.rank, gen)
+    if a.init:
+        lora = {n: (d.requires_grad_(True), u.requires_grad_(True)) for n, (d, u) in demo_lora.load(a.init)[0].items()}
+        td.log("lora: starting from", a.init)
     params = demo_lora.parameters(lora, full)
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
-    t0, step, half = time.time(), 0, a.batch // 2
+    t0, step, half = time.time(), 0, int(round(a.batch * a.lime_share))
     while True:
         frac = td.schedule_fraction(step, a.steps, t0, 60 * a.minutes if a.minutes else None)
         if frac >= 1:
@@ -151,8 +157,9 @@ def main():
     lime, oldw = score_lime(sd, tsd, sp, vsd), td.validate(vsd, sd, tsd, sp)
     td.log("lora (step %d): lime prompts (colour, motion, background, all) %s; old words %s" % (step, lime, oldw))
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    total = step + (int(st.load(a.init)[1].get("steps", 0)) if a.init else 0)
     demo_lora.save(a.out, lora, full, {"word": WORD, "rgb": json.dumps(demo_data.EXTRA_COLORS[WORD]),
-                                       "steps": str(step), "lime_score": json.dumps(lime),
+                                       "steps": str(total), "lime_score": json.dumps(lime),
                                        "old_words_score": json.dumps(oldw)})
     td.log("wrote", a.out)
 
