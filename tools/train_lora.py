@@ -96,7 +96,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3000, help="length of the lr schedule")
-    ap.add_argument("--minutes", type=float, default=12.0, help="time box; 0: none")
+    ap.add_argument("--minutes", type=float, default=15.0, help="time box; 0: none")
     ap.add_argument("--lime-share", type=float, default=0.5, help="share of each batch that is lime clips")
     ap.add_argument("--from", dest="init", default=None, help="a LoRA file this tool wrote: train it further")
     ap.add_argument("--threads", type=int, default=1)
