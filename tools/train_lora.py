@@ -116,7 +116,7 @@ def main():
     new = lime_latents(a.work, vsd, a.clips)
     if a.data_only:
         return
-    old = ts.teacher_samples(a.work, dsd, tsd, sp, 100000, 100, 1e-9)  # the chunks already there
+    old = ts.teacher_samples(a.work, dsd, tsd, sp, 100000, 100, 0)  # the chunks already there
     td.log("lime clips %d, preservation samples %d" % (len(new["captions"]), len(old["captions"])))
     ctx = ts.Contexts(tsd, sp)
     gen, rng = torch.Generator().manual_seed(8), np.random.default_rng(8)

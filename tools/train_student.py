@@ -101,15 +101,17 @@ def teacher_pairs(n, seed0=20000):
 
 def teacher_samples(work, dsd, tsd, sp, n, batch, time_limit):
     """x0_T of up to n pairs, in chunks of `batch` saved as they finish (a
-    rerun resumes; the time box stops between chunks)."""
+    rerun resumes; the time box stops between chunks; time_limit 0: only
+    the chunks already in `work`)."""
     pairs = teacher_pairs(n)
     t0, X, caps, seeds = time.time(), [], [], []
     for b0 in range(0, n, batch):
         path = os.path.join(work, "teacher_%05d.safetensors" % b0)
         chunk = pairs[b0:b0 + batch]
         if not os.path.exists(path):
-            if time_limit and time.time() - t0 > time_limit:
-                log("teacher: time limit reached after %d samples" % b0)
+            if time_limit is not None and time.time() - t0 > time_limit:
+                if time_limit > 0:
+                    log("teacher: time limit reached after %d samples" % b0)
                 break
             with torch.no_grad():
                 z = td.sample_batch(dsd, tsd, sp, [c for c, _ in chunk], [s for _, s in chunk])
@@ -175,7 +177,7 @@ def train_student(work, base, data, ctx, vsd, a):
     sig, mt = sigmas_of(ts, a.shift)
     K, N = len(ts), len(data["captions"])
     ctxs = [ctx(c) for c in data["captions"]]
-    t0, step, best = time.time(), 0, None
+    t0, step = time.time(), 0
     path = os.path.join(work, "student.safetensors")
     while True:
         frac = td.schedule_fraction(step, a.steps, t0, 60 * a.minutes if a.minutes else None)
