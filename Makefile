@@ -7,8 +7,10 @@
 #   make asan            the same suite under AddressSanitizer + UBSan
 #   make run             generate the README example with the embedded demo model
 #                        (PROMPT='...' any text: passed to the program verbatim)
+#   make run-fast        the same with the demo's 4-step student (a LoRA): 4 DiT passes, not 40
 #   make install         PREFIX/bin/t2v and the demo model in PREFIX/share/t2v/models/demo,
 #                        where t2v finds it from any directory (PREFIX=/usr/local, DESTDIR)
+#   make demo-adapters   retrain models/demo/lora (the 4-step student, the lime LoRA; about 1 hour)
 #   make golden          regenerate golden/ with the PyTorch reference (python3-torch)
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
@@ -91,9 +93,9 @@ APP_PARTS = $(patsubst ref/%.c,$(BUILD)/ref/%.o,$(filter-out ref/app/main.c ref/
               ref/app/trace.c,$(wildcard ref/app/*.c)))
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
-HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h tests/prng_weights.h
+HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h tests/prng_weights.h tests/demo_check.h
 
-.PHONY: all test asan run install golden fuzz bench bench-long clean demo-model cross-test
+.PHONY: all test asan run run-fast install golden fuzz bench bench-long clean demo-model demo-adapters cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -138,6 +140,14 @@ asan:
 run: all
 	@bash tools/run_demo.sh '$(subst ','\'',$(value PROMPT))'
 
+# The 4-step student (models/demo/README.md "Few steps and a LoRA"): its
+# LoRA on the teacher, the distill sampler at the schedule it was trained
+# for (the file's metadata records it), guidance baked in (cfg 1).
+STUDENT_ARGS = --lora models/demo/lora/student4.safetensors --sampler distill --timesteps 1000,750,500,250 \
+               --shift 1 --cfg 1
+run-fast: all
+	@bash tools/run_demo.sh '$(subst ','\'',$(value PROMPT))' $(STUDENT_ARGS)
+
 # INSTALL_BIN= installs another build of t2v (tests/test_make.c installs the
 # one it tests).
 PREFIX      ?= /usr/local
@@ -179,6 +189,15 @@ cross-test:
 
 demo-model:
 	$(PYTHON) tools/train_demo.py
+
+# The demo's adapters (models/demo/lora): the 4-step student, then the lime
+# LoRA (which reuses the student's teacher samples in /tmp/t2v-student-work),
+# in two phases as the committed file was (models/demo/README.md).
+demo-adapters:
+	nice -n 19 $(PYTHON) tools/train_student.py
+	nice -n 19 $(PYTHON) tools/train_lora.py
+	nice -n 19 $(PYTHON) tools/train_lora.py --from models/demo/lora/lime.safetensors --minutes 8 --steps 500 \
+	    --lr 5e-4 --lime-share 0.75
 
 clean:
 	rm -rf build ref/t2v

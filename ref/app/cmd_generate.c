@@ -487,6 +487,8 @@ static void report_plan(const GenerateArgs *o, const Model *m) {
             sampler_kind_name(ss->sampler), ss->steps, o->timesteps_text ? " at timesteps " : "",
             o->timesteps_text ? o->timesteps_text : "", ss->cfg, ss->cfg > 1 ? 2 : 1, ss->cfg > 1 ? "es" : "",
             ss->shift, o->cache_text ? o->cache_text : "none", o->width, o->height, o->frames, o->seed);
+    for (int i = 0; i < m->n_lora; i++)
+        fprintf(stderr, "t2v: LoRA %s at strength %g on the DiT\n", m->lora[i].path, m->lora[i].scale);
 }
 
 /* The step cache's work saved, after the run. */

@@ -147,9 +147,10 @@ for p in "$@"; do
     if [ -n "$RUNNER" ]; then
         printf '#!/bin/sh\nexec %s %s "$@"\n' "$RUNNER" "$root/$out/t2v$EXE" > "$out/t2v-emu"
         chmod +x "$out/t2v-emu"; bin_env="T2V_BIN=$root/$out/t2v-emu"
-        # Under an emulator test_demo checks only its PyTorch comparison: the
-        # objective scores (30 generations, half an hour under qemu) are a
-        # property of the model, the same for the same bits.
+        # Under an emulator test_demo checks only its PyTorch comparison (and
+        # test_demo_fewstep 2 prompts): the objective scores (30 and 54
+        # generations, half an hour each under qemu) are a property of the
+        # model, the same for the same bits.
         bin_env="$bin_env T2V_DEMO_GOLDEN_ONLY=1"
     fi
     rm -rf "$out/dump"; mkdir -p "$out/dump"
