@@ -282,6 +282,8 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
         if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
         if (!rc) rc = tset_add_f32(out, "timesteps", d.smp.timesteps, 1, tsh, err);
         if (!rc && d.cache.computed) rc = add_decisions(out, &d.cache, err);
+        if (!rc && ss->cache.kind == CACHE_MAGCACHE_CAL) /* --cache magcache-calibrate:FILE */
+            rc = cache_ratios_write(ss->cache.path, d.cache.metric, ss->steps, err);
         for (int i = 0; moe && i < ss->steps; i++) experts_f[i] = (float)experts[i];
         if (!rc && moe) rc = tset_add_f32(out, "experts", experts_f, 1, tsh, err);
         denoiser_free(&d);
