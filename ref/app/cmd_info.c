@@ -679,6 +679,7 @@ int cmd_info_model(int argc, char **argv) {
         if (!rc) mo.dit = c, mo.has_dit = 1;
     }
     int urc = rc ? T2V_OK : size_opts(&o, &m); /* a usage error, printed */
+    if (!rc && !urc && cache_check(&o.cache, m.dit.dim, &e)) urc = usage_error("%s", e.msg);
     if (urc) {
         model_desc_free(&m);
         model_close(&mo);

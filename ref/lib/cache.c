@@ -60,8 +60,12 @@ int cache_ratios_parse(const char *text, const char *what, CacheSettings *s, T2v
         if (strchr(" \t\r\n,[]", *p)) { p++; continue; }
         char *end = NULL;
         double v = strtod(p, &end);
-        if (end == p || !(v > 0.0) || !isfinite(v))
-            return t2v_fail(err, T2V_EUSAGE, "%s: expected magnitude ratios (numbers > 0), found '%.12s'", what, p);
+        if (end == p || !(v > 0.0) || !isfinite(v)) {
+            int len = 0;
+            while (len < 16 && p[len] && !strchr(" \t\r\n,[]", p[len])) len++;
+            return t2v_fail(err, T2V_EUSAGE, "%s: expected magnitude ratios (numbers > 0), found '%.*s'", what,
+                            len, p);
+        }
         if (s->n_ratios == 2 * CACHE_MAX_STEPS)
             return t2v_fail(err, T2V_EUSAGE, "%s: more than %d ratios (%d steps)", what, 2 * CACHE_MAX_STEPS,
                             CACHE_MAX_STEPS);
