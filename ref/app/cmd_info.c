@@ -435,7 +435,8 @@ static void print_cache_bounds(const ModelDesc *m, const ClipSize *s, const Flop
         return;
     }
     int fixed = cache_fixed_steps(&c, o->steps);
-    int64_t skipped = kind == CACHE_EASYCACHE ? 0 : f->patch + f->time + f->head + (kind == CACHE_FBCACHE ? f->block : 0);
+    int64_t skipped = kind == CACHE_EASYCACHE ? 0 /* a reused pass runs nothing */
+                                              : f->patch + f->time + f->head + (kind == CACHE_FBCACHE ? f->block : 0);
     int64_t low = (int64_t)passes * (fixed * f->dit + (o->steps - fixed) * skipped);
     if (kind == CACHE_TEACACHE || kind == CACHE_TEACACHE_RET)
         snprintf(b, sizeof b, "%s; coefficients %s", o->cache_text, cache_coefficients_name(&o->cache, m->dit.dim));

@@ -80,7 +80,8 @@ int cache_ratios_parse(const char *text, const char *what, CacheSettings *s, T2v
 
 static int parse_magcache(const char *spec, const char *params, CacheSettings *s, T2vError *err) {
     const char *at = strchr(params, '@'), *stop = at ? at : params + strlen(params);
-    const char *c1 = memchr(params, ',', (size_t)(stop - params)), *c2 = c1 ? memchr(c1 + 1, ',', (size_t)(stop - c1 - 1)) : NULL;
+    const char *c1 = memchr(params, ',', (size_t)(stop - params));
+    const char *c2 = c1 ? memchr(c1 + 1, ',', (size_t)(stop - c1 - 1)) : NULL;
     s->max_skips = 2, s->retention = 0.2; /* MagCache4Wan2.1's defaults */
     if (!field_double(params, c1 ? c1 : stop, &s->thresh) || !(s->thresh > 0.0) || !(s->thresh <= 100.0) ||
         (c1 && !field_int(c1 + 1, c2 ? c2 : stop, 1, CACHE_MAX_STEPS, &s->max_skips)) ||
