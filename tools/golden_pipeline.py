@@ -63,16 +63,12 @@ PUBLISHED_STEPS = (50, 20, 7, 1)
 
 
 def cache_setting(spec, ratios=None):
-    """"kind:T[,A[,B]]" -> (kind, T, options) for reference/cache.py."""
-    kind, params = spec.split(":")
-    p = params.split(",")
-    opts = {}
+    """--cache's text -> (kind, T, options) for reference/cache.py; magcache
+    gets `ratios` (the reference's calibration)."""
+    kind, thresh, opts = step_cache.parse_spec(spec)
     if kind == "magcache":
-        opts = dict(ratios=ratios, max_skips=int(p[1]) if len(p) > 1 else 2,
-                    retention=float(p[2]) if len(p) > 2 else 0.2)
-    if kind == "easycache" and len(p) > 1:
-        opts = dict(warmup=int(p[1]))
-    return kind, float(p[0]), opts
+        opts["ratios"] = ratios
+    return kind, thresh, opts
 
 
 def calibrate(m, c):

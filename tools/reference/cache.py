@@ -36,6 +36,8 @@ Written from the published algorithms (docs/MODEL.md 3.6), never from ref/:
 
 One state per guidance branch (cond, uncond), as TeaCache's even/odd passes.
 """
+import re
+
 import numpy as np
 import torch
 
@@ -89,6 +91,31 @@ def mag_table(steps, dim=None, ratios=None):
     if len(flat) != 2 * steps:
         flat = np.stack([nearest_interp(flat[0::2], steps), nearest_interp(flat[1::2], steps)], 1).reshape(-1)
     return torch.tensor(flat.reshape(steps, 2), dtype=torch.float64)
+
+
+def read_ratios(path):
+    """A magnitude-ratio file (docs/MODEL.md 3.6): numbers separated by white
+    space, commas or brackets, '#' comment lines; 2 per step."""
+    text = "\n".join(line for line in open(path) if not line.lstrip().startswith("#"))
+    return [float(v) for v in re.split(r"[\s,\[\]]+", text) if v]
+
+
+def parse_spec(spec):
+    """--cache's text -> (kind, thresh, options) for Cache (None for "none")."""
+    if not spec or spec == "none":
+        return None
+    kind, _, params = spec.partition(":")
+    if kind == "magcache-calibrate":
+        return kind, 0.0, {}
+    params, _, path = params.partition("@")
+    p = params.split(",")
+    opts = {}
+    if kind == "magcache":
+        opts = dict(max_skips=int(p[1]) if len(p) > 1 else 2, retention=float(p[2]) if len(p) > 2 else 0.2,
+                    ratios=read_ratios(path) if path else None)
+    if kind == "easycache" and len(p) > 1:
+        opts = dict(warmup=int(p[1]))
+    return kind, float(p[0]), opts
 
 
 class Cache:
