@@ -309,6 +309,10 @@ static int plan_ranks(Denoiser *d, T2vError *err) {
     memset(&d->dit->heads, 0, sizeof d->dit->heads);
     if (!d->dist) return T2V_OK;
     int rc = dist_plan(d->dist, d->v_uncond != NULL, err);
+    if (!rc && d->dist->paired && cache_whole_model(&d->cache.set)) /* MODEL.md 3.6 */
+        return t2v_fail(err, T2V_EUSAGE, "--cache easycache with MPI guidance pairs: not supported (its conditional "
+                        "pass decides for both branches, which the pairs compute on different ranks); use an odd "
+                        "number of ranks");
     if (rc || d->dist->group_size < 2) return rc;
     DiTHeadSplit *hs = &d->dit->heads;
     dist_heads(d->dist, d->dit->c.num_heads, &hs->head0, &hs->head1);
