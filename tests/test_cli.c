@@ -654,6 +654,7 @@ static void test_bad(void) {
         {G "-p cat --cache magcache:0.1@golden/models/tiny/config.json", 1, "expected magnitude ratios"},
         {G "-p cat --cache magcache:0.1", 1, "no published magnitude ratios for a DiT of width 32"},
         {G "-p cat --cache magcache-calibrate", 1, "needs the file"},
+        {G "-p cat --cache magcache-calibrate:golden/models/tiny/config.json", 1, "exists; pass --force"},
         {G "-p cat --cache easycache:0.1,-1", 1, "W an integer"},
         {G "-p cat --cache easycache", 1, "easycache:T[,W]"},
         {"stage sampler --model " MODEL " --in " CASE_A " --out '%s/o.safetensors' --seed x", 1, "--seed"},

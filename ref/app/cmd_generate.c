@@ -387,6 +387,10 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
         return t2v_fail(err, T2V_EUSAGE, "--cfg HIGH,LOW: two guidance scales are for the two experts of Wan2.2 "
                         "A14B; %s has one model", o->model);
     if ((rc = cache_check(&o->sampling.settings.cache, m->dit.dim, err))) return rc;
+    const CacheSettings *cs = &o->sampling.settings.cache;
+    if (cs->kind == CACHE_MAGCACHE_CAL && !o->force && platform_file_exists(cs->path))
+        return t2v_fail(err, T2V_EUSAGE, "--cache magcache-calibrate: %s exists; pass --force to overwrite it",
+                        cs->path);
     if (o->image && m->family != MODEL_WAN22_TI2V)
         return t2v_fail(err, T2V_EUSAGE, "-i: image-to-video needs a Wan2.2 TI2V model; %s is %s", o->model,
                         model_family_name(m->family));

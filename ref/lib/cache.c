@@ -235,7 +235,7 @@ static int mag_init(StepCache *c, const CacheSettings *s, T2vError *err) {
 
 int cache_ratios_write(const char *path, const double *metric, int steps, T2vError *err) {
     FILE *f = fopen(path, "w");
-    if (!f) return t2v_fail(err, T2V_EINPUT, "magcache-calibrate: cannot write '%s'", path);
+    if (!f) return t2v_fail(err, T2V_ERESOURCE, "magcache-calibrate: cannot write '%s'", path);
     fprintf(f, "# t2v magcache-calibrate: %d steps; per step the conditional and unconditional ratio\n"
             "# mean_tokens |r_i| / |r_(i-1)| of the blocks' residual (step 0: 1); use as --cache magcache:T@%s\n",
             steps, path);
@@ -245,7 +245,7 @@ int cache_ratios_write(const char *path, const double *metric, int steps, T2vErr
         fprintf(f, "%.9g, %.9g\n", cnd, unc);
     }
     int bad = ferror(f);
-    if (fclose(f) || bad) return t2v_fail(err, T2V_EINPUT, "magcache-calibrate: writing '%s' failed", path);
+    if (fclose(f) || bad) return t2v_fail(err, T2V_ERESOURCE, "magcache-calibrate: writing '%s' failed", path);
     return T2V_OK;
 }
 
