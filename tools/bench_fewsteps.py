@@ -15,6 +15,8 @@
    checkpoint (one full-width block + embeddings + head, bench/cache/, written
    by tools/write_synthetic_checkpoints.py block) at 1,280 tokens, times 30
    (an over-estimate by 29 embeddings + heads, < 1% of a block).
+   MagCache's plan at the published threshold is exact without weights
+   (`t2v info --cache magcache:0.12`), so its clip time is composed too.
 2. Step caching on the demo model (models/demo, its defaults: 20 UniPC steps,
    cfg 4, 64x64x17, seed 42), at thresholds around the published ones: DiT
    passes computed and reused (from --dump's cache.computed), wall time of
@@ -80,6 +82,16 @@ def measure_dit(threads):
     times = res.get("times") or res.get("t2v_times") or [res.get("median_s") or res.get("seconds")]
     t = statistics.median([x for x in times if x is not None])
     return 30 * t, t, load
+
+
+def magcache_plan(thresh="0.12"):
+    """MagCache's exact plan at 1.3B shapes, 256x256x17, UniPC 50 steps, cfg 5
+    (published ratios; it decides from them alone): (computed, passes)."""
+    out = subprocess.run([T2V, "info", "--config", os.path.join(root, "golden", "configs", "wan2.1-t2v-1.3b.json"),
+                          "-W", "256", "-H", "256", "-f", "17", "--steps", "50", "--cfg", "5", "--cache",
+                          "magcache:" + thresh], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"\((\d+) of (\d+) passes computed", out)
+    return int(m.group(1)), int(m.group(2))
 
 
 def clip_rows(dit_s, t5_s, vae_s):
@@ -171,6 +183,21 @@ def main():
            "out the sampler's element-wise work (< 0.1%% of a pass). With 4 passes instead of 100 the DiT time "
            "drops 25x and the VAE decode, unchanged, grows from about 1%% of the clip to about a quarter "
            "(a whole clip: 18x less time at the committed rows' speed).", ""]
+    computed, passes = magcache_plan()
+    md += ["### MagCache at its published threshold, 1.3B shapes (composed)", "",
+           "`--cache magcache:0.12` (K 2, RET 0.2, the published Wan2.1 T2V-1.3B ratios) decides from its ratios "
+           "alone, so its plan for UniPC 50 steps, cfg 5 is exact without weights (`t2v info --cache "
+           "magcache:0.12`): %d of %d DiT passes computed. A reused pass still runs the patch embedding, time "
+           "embedding and head (< 0.1%% of a forward, left out). The quality cost cannot be measured on random "
+           "weights." % (computed, passes), "",
+           "| DiT forward from | DiT passes | DiT s | clip s | saved |", "| --- | --- | --- | --- | --- |"]
+    out["magcache_1.3b"] = {"computed": computed, "passes": passes}
+    for src, dit_s, t5_s, vae_s in sources:
+        full = 2 * t5_s + passes * dit_s + vae_s
+        mag = 2 * t5_s + computed * dit_s + vae_s
+        md.append("| %s | %d (of %d) | %.0f | %.0f (%.1f min) | %.0f%% of the clip |" % (
+            src, computed, passes, computed * dit_s, mag, mag / 60, 100 * (1 - mag / full)))
+    md.append("")
     tmp = os.path.join(root, "bench", "cache", "fewsteps")
     os.makedirs(tmp, exist_ok=True)
     rows = cache_rows(a.threads, tmp)
@@ -195,8 +222,9 @@ def main():
            "order the damage on this toy (which steps are skipped matters more than how many). EasyCache's "
            "default warm-up of 10 steps keeps half of the demo's 20 steps computed; with W = 4 it reuses about "
            "half the passes.", "",
-           "Not measured: caching on the synthetic 1.3B (random weights make its skip decisions meaningless, "
-           "and a 50-step run takes hours here)."]
+           "Not measured: whole cached runs on the synthetic 1.3B (random weights make the decisions of "
+           "TeaCache, First-Block-Cache and EasyCache meaningless, and a 50-step run takes hours here); "
+           "MagCache's plan there needs no weights and is composed above."]
     with open(os.path.join(a.out, "fewsteps.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(a.out, "fewsteps.json"), "w") as f:
