@@ -377,6 +377,62 @@ static void test_stage_few_steps(void) {
     }
 }
 
+/* case i's cache.ratios (F64 [steps, 2], the reference's calibration) as a
+ * ratio file for --cache magcache:T@FILE, in the official array's form. */
+static int write_ratio_file(const char *path) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/pipeline/case_i.safetensors")) return 0;
+    const Tensor *t = tl_find(&st.tensors, "cache.ratios");
+    FILE *f = t && t->dtype == DT_F64 ? fopen(path, "w") : NULL;
+    if (f) {
+        fprintf(f, "# case i: the reference's magnitude ratios\n[");
+        for (int64_t k = 0; k < tensor_numel(t); k++) {
+            uint64_t u = rd_u64le((const char *)t->data + 8 * k);
+            double v;
+            memcpy(&v, &u, sizeof v);
+            fprintf(f, "%s%.17g", k ? ", " : "", v);
+        }
+        fprintf(f, "]\n");
+        fclose(f);
+    }
+    st_close(&st);
+    return f != NULL;
+}
+
+/* stage sampler with MagCache on the reference's ratios (case i), with
+ * ratios the C run calibrates itself (the same decisions), and EasyCache
+ * (case j). */
+static void test_stage_mag_easy(void) {
+    const char *hn[] = {"noise", "context", "context_neg"};
+    char in[512], out[512], ratios[512], mine[512];
+    snprintf(in, sizeof in, "%s/mag_in.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/mag_out.safetensors", g_tmp);
+    snprintf(ratios, sizeof ratios, "%s/ratios.txt", g_tmp);
+    snprintf(mine, sizeof mine, "%s/ratios_c.txt", g_tmp);
+#define SMP "stage sampler --model " MODEL " --steps 20 --cfg 5 --shift 3 --in '%s' --out '%s' --force "
+    if (write_case_inputs(in, "golden/pipeline/case_i.safetensors", hn, 3, NULL, 0) && write_ratio_file(ratios)) {
+        int rc = t2v(SMP "--cache 'magcache:0.25,3,0.2@%s'", in, out, ratios);
+        if (!rc) rc = t2v("compare '%s' golden/pipeline/case_i.safetensors", out);
+        CHECK(rc == 0 && strstr(g_out, "23 compared, 0 over tolerance"), "stage sampler --cache magcache:0.25,3,0.2"
+              "@(case i's ratios) = case i (20 steps, final, timesteps, cache.computed): exit %d", rc);
+        if (rc) printf("%s", g_out);
+        rc = t2v(SMP "--cache 'magcache-calibrate:%s'", in, out, mine);
+        if (!rc) rc = t2v(SMP "--cache 'magcache:0.25,3,0.2@%s'", in, out, mine);
+        if (!rc) rc = t2v("compare '%s' golden/pipeline/case_i.safetensors", out);
+        CHECK(rc == 0 && strstr(g_out, "23 compared, 0 over tolerance"), "stage sampler magcache-calibrate:FILE, "
+              "then magcache:0.25,3,0.2@FILE = case i: exit %d", rc);
+        if (rc) printf("%s", g_out);
+    }
+    if (write_case_inputs(in, "golden/pipeline/case_j.safetensors", hn, 3, NULL, 0)) {
+        int rc = t2v(SMP "--cache easycache:0.6,4", in, out);
+        if (!rc) rc = t2v("compare '%s' golden/pipeline/case_j.safetensors", out);
+        CHECK(rc == 0 && strstr(g_out, "23 compared, 0 over tolerance"), "stage sampler --cache easycache:0.6,4 = "
+              "case j: exit %d", rc);
+        if (rc) printf("%s", g_out);
+    }
+#undef SMP
+}
+
 /* info --cache: the DiT FLOPs as a range, the upper bound the uncached sum. */
 static void test_info_cache(void) {
     int rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json -W 832 -H 480 -f 81 --steps 50 --cfg 5 "
@@ -392,6 +448,20 @@ static void test_info_cache(void) {
     if (rc) printf("%s", g_out);
     rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json --cache fbcache");
     CHECK(rc == 1 && strstr(g_out, "threshold"), "info --cache fbcache (no threshold): exit %d", rc);
+    /* MagCache decides from the published ratios alone: the count is exact without weights */
+    rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json -W 832 -H 480 -f 81 --steps 50 --cfg 5 "
+             "--cache magcache:0.12");
+    CHECK(rc == 0 && strstr(g_out, "magnitude ratios Wan2.1 T2V-1.3B") && strstr(g_out, "40 of 50 steps skippable") &&
+              strstr(g_out, "(50 of 100 passes computed"),
+          "info --cache magcache:0.12 (1.3B, 50 steps): the published ratios, 50 of 100 passes computed");
+    if (rc) printf("%s", g_out);
+    rc = t2v("info --config golden/configs/wan2.1-t2v-1.3b.json -W 832 -H 480 -f 81 --steps 50 --cfg 5 "
+             "--cache easycache:0.05");
+    CHECK(rc == 0 && strstr(g_out, "39 of 50 steps skippable"),
+          "info --cache easycache:0.05: 10 warm-up steps and the last computed, 39 of 50 skippable");
+    rc = t2v("info --model " MODEL " --cache magcache:0.1");
+    CHECK(rc == 1 && strstr(g_out, "width 32") && strstr(g_out, "magcache-calibrate"),
+          "info --model tiny --cache magcache:0.1 (no published ratios for width 32): exit %d", rc);
 }
 
 static void test_stages(void) {
@@ -577,6 +647,16 @@ static void test_bad(void) {
         {G "-p cat --cache bogus:1", 1, "--cache must be"},
         {G "-p cat --cache teacache", 1, "threshold"},
         {G "-p cat --cache fbcache:-1", 1, "threshold"},
+        {G "-p cat --cache magcache:0", 1, "magcache:T[,K[,RET]]"},
+        {G "-p cat --cache magcache:0.1,0", 1, "K an integer"},
+        {G "-p cat --cache magcache:0.1,2,1.5", 1, "RET in [0, 1]"},
+        {G "-p cat --cache magcache:0.1@/nonexistent/r.txt", 1, "cannot open the ratio file"},
+        {G "-p cat --cache magcache:0.1@golden/models/tiny/config.json", 1, "expected magnitude ratios"},
+        {G "-p cat --cache magcache:0.1", 1, "no published magnitude ratios for a DiT of width 32"},
+        {G "-p cat --cache magcache-calibrate", 1, "needs the file"},
+        {G "-p cat --cache magcache-calibrate:golden/models/tiny/config.json", 1, "exists; pass --force"},
+        {G "-p cat --cache easycache:0.1,-1", 1, "W an integer"},
+        {G "-p cat --cache easycache", 1, "easycache:T[,W]"},
         {"stage sampler --model " MODEL " --in " CASE_A " --out '%s/o.safetensors' --seed x", 1, "--seed"},
         {G "-p cat --steps -3", 1, "--steps"},
         {G "-p cat --steps 0", 1, "--steps"},
@@ -1193,6 +1273,7 @@ int main(int argc, char **argv) {
     test_stages();
     test_stage_few_steps();
     test_info_cache();
+    test_stage_mag_easy();
     test_refused_before_work();
     test_failures_keep_nothing();
     test_mp4_checked();

@@ -115,6 +115,37 @@ static void test_head_split(void) {
     st_close(&st);
 }
 
+/* EasyCache's conditional pass decides for both branches: with 1 or 3
+ * ranks (every rank runs both) the same bytes as one process; with a
+ * guidance pair (2 ranks) refused, naming the pairs (docs/MODEL.md 3.6). */
+static void test_easycache_ranks(void) {
+    const char *args = "stage sampler --model golden/models/tiny --in golden/pipeline/case_j.safetensors --steps 20 "
+                       "--cfg 5 --shift 3 --cache easycache:0.6,4 -q --force";
+    char ref[128], got[128], o[160], cmd[1400];
+    snprintf(ref, sizeof ref, "%s/easy_one.safetensors", g_tmp);
+    snprintf(o, sizeof o, "--out %s", ref);
+    int rc = run(0, args, o);
+    CHECK(rc == 0, "stage sampler easycache: one process: exit %d", rc);
+    for (int n = 1; n <= 3 && rc == 0; n += 2) {
+        snprintf(got, sizeof got, "%s/easy_np%d.safetensors", g_tmp, n);
+        snprintf(o, sizeof o, "--out %s", got);
+        int r = run(n, args, o);
+        CHECK(r == 0 && same_file(ref, got), "stage sampler easycache: %d rank(s): exit %d, the same bytes as one "
+              "process", n, r);
+    }
+    snprintf(got, sizeof got, "%s/easy_np2.safetensors", g_tmp);
+    snprintf(cmd, sizeof cmd, "mpirun %s" MPIRUN_OPTS " -np 2 %s %s --out %s > %s/easy.log 2>&1",
+             geteuid() == 0 ? "--allow-run-as-root " : "", g_mpi, args, got, g_tmp);
+    rc = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/easy.log", g_tmp);
+    size_t len = 0;
+    T2vError e = {0, {0}};
+    char *log = read_text_file(cmd, &len, &e);
+    CHECK(rc != 0 && log && strstr(log, "guidance pairs") && !platform_file_exists(got),
+          "stage sampler easycache on a guidance pair (2 ranks): refused (mpirun exits %d), no output", rc);
+    free(log);
+}
+
 int main(int argc, char **argv) {
     g_mpi = getenv("T2V_MPI_BIN");
     h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
@@ -135,6 +166,7 @@ int main(int argc, char **argv) {
     compare_ranks("stage sampler on case_a, cfg 4",
                   "stage sampler --model golden/models/tiny --in golden/pipeline/case_a.safetensors --steps 4 "
                   "--cfg 4 --shift 3 -q --force", ".safetensors", 1);
+    test_easycache_ranks();
     /* a failing rank stops every rank, with its message and no output */
     char cmd[1200], out[128];
     snprintf(out, sizeof out, "%s/fail.y4m", g_tmp);

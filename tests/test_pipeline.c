@@ -82,6 +82,18 @@ static int parse_list(const char *v, double *out, int max) {
     return n;
 }
 
+/* An F64 golden tensor into out (at most max values): its count, 0 if absent. */
+static int read_f64(const SafeTensors *st, const char *name, double *out, int max) {
+    const Tensor *t = tl_find(&st->tensors, name);
+    int64_t n = t && t->dtype == DT_F64 ? tensor_numel(t) : 0;
+    if (n > max) return 0;
+    for (int64_t k = 0; k < n; k++) {
+        uint64_t u = rd_u64le((const char *)t->data + 8 * k);
+        memcpy(&out[k], &u, sizeof u);
+    }
+    return (int)n;
+}
+
 static int read_case(Case *c, const SafeTensors *st) {
     memset(c, 0, sizeof *c);
     snprintf(c->prompt, sizeof c->prompt, "%s", h_meta(st, "prompt"));
@@ -106,6 +118,11 @@ static int read_case(Case *c, const SafeTensors *st) {
     }
     T2vError e = {0, {0}};
     if (*h_meta(st, "cache") && cache_parse(h_meta(st, "cache"), &c->s.sampling.cache, &e)) return 0;
+    if (c->s.sampling.cache.kind == CACHE_MAGCACHE) { /* the ratios the reference calibrated */
+        CacheSettings *cs = &c->s.sampling.cache;
+        cs->n_ratios = read_f64(st, "cache.ratios", cs->ratios, 2 * CACHE_MAX_STEPS);
+        if (cs->n_ratios != 2 * c->s.sampling.steps) return 0;
+    }
     return c->s.width > 0 && c->s.height > 0 && c->s.frames > 0 && c->s.sampling.steps > 0;
 }
 
@@ -358,12 +375,92 @@ static void test_dit_calls(const Model *m) {
     if (!sample_counting(m, &s, &c, &computed, &reused))
         CHECK(c.passes == 20 && c.blocks == computed && computed + reused == 20 && reused > 0,
               "teacache, cfg 1: 20 passes, blocks ran on the %d computed, %d reused", computed, reused);
+    /* MagCache with every ratio 1: the error stays 0, so K = 2 decides: after
+     * int(0.2 x 20) = 4 retention steps, skip, skip, compute, ... */
+    memset(&s.cache, 0, sizeof s.cache);
+    s.cache.kind = CACHE_MAGCACHE, s.cache.thresh = 0.01, s.cache.max_skips = 2, s.cache.retention = 0.2;
+    s.cache.n_ratios = 2, s.cache.ratios[0] = s.cache.ratios[1] = 1.0;
+    if (!sample_counting(m, &s, &c, &computed, &reused))
+        CHECK(c.passes == 20 && c.blocks == computed && computed == 9 && reused == 11,
+              "magcache (ratios 1, K 2, RET 0.2), cfg 1: blocks ran on %d computed (want 9), %d reused (want 11)",
+              computed, reused);
+    /* EasyCache skips the whole pass: no patch embedding on a reused one */
+    memset(&s.cache, 0, sizeof s.cache);
+    s.cache.kind = CACHE_EASYCACHE, s.cache.thresh = 5.0, s.cache.warmup = 3;
+    if (!sample_counting(m, &s, &c, &computed, &reused))
+        CHECK(c.passes == computed && c.blocks == computed && computed + reused == 20 && reused > 0 &&
+                  computed >= 4,
+              "easycache, cfg 1: the DiT ran on the %d computed passes only (3 warm-up + last), %d reused",
+              computed, reused);
+}
+
+/* magcache-calibrate on case c's settings: the ratios measured by the C
+ * run against the reference's (case i's cache.ratios), every pass computed. */
+static void test_mag_calibrate(const Model *m) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/pipeline/case_i.safetensors")) return;
+    Case c;
+    double want[2 * CACHE_MAX_STEPS];
+    int ok = read_case(&c, &st), n = read_f64(&st, "cache.ratios", want, 2 * CACHE_MAX_STEPS);
+    st_close(&st);
+    if (!ok || n != 2 * c.s.sampling.steps) { h_report(0, "case_i: no cache.ratios"); return; }
+    memset(&c.s.sampling.cache, 0, sizeof c.s.sampling.cache);
+    c.s.sampling.cache.kind = CACHE_MAGCACHE_CAL;
+    c.s.keep_steps = 0;
+    GenResult r;
+    if (!run(m, &c.s, &r, "magcache-calibrate")) return;
+    double worst = 0.0;
+    int computed = 0;
+    for (int k = 0; k < n; k++) {
+        computed += r.computed[k] == 1;
+        double d = k < 2 ? (isnan(r.cache_metric[k]) ? 0.0 : 1.0) : fabs(r.cache_metric[k] - want[k]) / want[k];
+        if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+    }
+    CHECK(computed == n && worst < 1e-5, "magcache-calibrate: all %d passes computed, ratios vs the reference's: "
+          "max rel diff %.2e (< 1e-5)", n, worst);
+    gen_result_free(&r);
+}
+
+/* The published MagCache tables resampled to S steps (nearest_interp), bit
+ * for bit against the reference's; a width without a table is refused. */
+static void test_mag_published(void) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/pipeline/case_i.safetensors")) return;
+    static const int dims[2] = {1536, 5120}, steps[4] = {50, 20, 7, 1};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            char name[64];
+            double want[100];
+            snprintf(name, sizeof name, "mag.published.%d.%d", dims[i], steps[j]);
+            int n = read_f64(&st, name, want, 100);
+            CacheSettings cs;
+            T2vError e = {0, {0}};
+            StepCache c;
+            memset(&cs, 0, sizeof cs);
+            cs.kind = CACHE_MAGCACHE, cs.thresh = 0.12, cs.max_skips = 2, cs.retention = 0.2;
+            int ok = n == 2 * steps[j] && !cache_init(&c, &cs, steps[j], dims[i], 1, 1, &e);
+            ok = ok && !memcmp(c.ratio, want, (size_t)n * sizeof(double));
+            if (n == 2 * steps[j]) cache_free(&c);
+            CHECK(ok, "magcache: published ratios, width %d, %d steps: the reference's table, bit for bit", dims[i],
+                  steps[j]);
+        }
+    st_close(&st);
+    CacheSettings cs;
+    StepCache c;
+    T2vError e = {0, {0}};
+    memset(&cs, 0, sizeof cs);
+    cs.kind = CACHE_MAGCACHE, cs.thresh = 0.12, cs.max_skips = 2, cs.retention = 0.2;
+    int rc = cache_init(&c, &cs, 20, 128, 1, 1, &e);
+    CHECK(rc == T2V_EUSAGE && strstr(e.msg, "width 128") && strstr(e.msg, "magcache-calibrate"),
+          "magcache: width 128 without ratios refused: %s", e.msg);
 }
 
 /* With a step cache, 1 and 2 threads: the same decisions and the same bits. */
-static void test_cache_threads(const Model *m) {
+static void test_cache_threads(const Model *m, const char *name) {
     SafeTensors st;
-    if (!golden_open(&st, "golden/pipeline/case_h.safetensors")) return;
+    char path[96];
+    snprintf(path, sizeof path, "golden/pipeline/case_%s.safetensors", name);
+    if (!golden_open(&st, path)) return;
     Case c;
     read_case(&c, &st);
     st_close(&st);
@@ -376,7 +473,7 @@ static void test_cache_threads(const Model *m) {
     if (ok1 && ok2)
         CHECK(!memcmp(r1.latent, r2.latent, (size_t)r1.grid.n * sizeof(float)) &&
                   !memcmp(r1.computed, r2.computed, (size_t)c.s.sampling.steps * 2 * sizeof(int32_t)),
-              "fbcache, threads 1 vs 2: the same decisions and latent.final bits");
+              "%s, threads 1 vs 2: the same decisions and latent.final bits", cache_kind_name(c.s.sampling.cache.kind));
     if (ok1) gen_result_free(&r1);
     if (ok2) gen_result_free(&r2);
     platform_set_threads(platform_default_threads());
@@ -397,8 +494,14 @@ int main(void) {
     test_case(&m, "f");
     test_case(&m, "g");
     test_case(&m, "h");
+    test_case(&m, "i");
+    test_case(&m, "j");
+    test_mag_calibrate(&m);
+    test_mag_published();
     test_dit_calls(&m);
-    test_cache_threads(&m);
+    test_cache_threads(&m, "h");
+    test_cache_threads(&m, "i");
+    test_cache_threads(&m, "j");
     test_threads(&m);
     test_bad_settings(&m);
     test_watch(&m);

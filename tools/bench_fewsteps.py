@@ -15,12 +15,18 @@
    checkpoint (one full-width block + embeddings + head, bench/cache/, written
    by tools/write_synthetic_checkpoints.py block) at 1,280 tokens, times 30
    (an over-estimate by 29 embeddings + heads, < 1% of a block).
+   MagCache's plan at the published threshold is exact without weights
+   (`t2v info --cache magcache:0.12`), so its clip time is composed too.
 2. Step caching on the demo model (models/demo, its defaults: 20 UniPC steps,
    cfg 4, 64x64x17, seed 42), at thresholds around the published ones: DiT
    passes computed and reused (from --dump's cache.computed), wall time of
    `t2v generate` (1 thread, median of 3), and max|d| / rms of the final
    latent against the uncached run. The demo's width (128) has no published
-   TeaCache polynomial, so TeaCache uses p(x) = x there (docs/MODEL.md 3.6).
+   TeaCache polynomial, so TeaCache uses p(x) = x there (docs/MODEL.md 3.6),
+   and no published MagCache ratios: they are measured first by a
+   `--cache magcache-calibrate:FILE` run (bench/cache/fewsteps/demo_ratios.txt)
+   and the magcache rows use them (magcache:T,K,RET@FILE). EasyCache needs
+   no calibration; its default warm-up (10 steps) is half of the demo's 20.
 
 Timings on this machine are taken under whatever load other users put on
 it; the load average is recorded next to each.
@@ -28,6 +34,7 @@ it; the load average is recorded next to each.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -44,7 +51,9 @@ PY = "/usr/bin/python3"
 T2V = os.path.join(root, "ref", "t2v")
 PROMPT = "a red circle moving to the right on a black background"
 CACHES = ["teacache:0.05", "teacache:0.08", "teacache:0.2", "teacache-ret:0.1", "teacache-ret:0.2",
-          "fbcache:0.05", "fbcache:0.08", "fbcache:0.12"]
+          "fbcache:0.05", "fbcache:0.08", "fbcache:0.12",
+          "magcache:0.06", "magcache:0.12", "magcache:0.25", "magcache:0.12,3,0.1",
+          "easycache:0.05", "easycache:0.1", "easycache:0.1,4", "easycache:0.2,4"]
 
 
 def committed_parts(threads):
@@ -75,6 +84,16 @@ def measure_dit(threads):
     return 30 * t, t, load
 
 
+def magcache_plan(thresh="0.12"):
+    """MagCache's exact plan at 1.3B shapes, 256x256x17, UniPC 50 steps, cfg 5
+    (published ratios; it decides from them alone): (computed, passes)."""
+    out = subprocess.run([T2V, "info", "--config", os.path.join(root, "golden", "configs", "wan2.1-t2v-1.3b.json"),
+                          "-W", "256", "-H", "256", "-f", "17", "--steps", "50", "--cfg", "5", "--cache",
+                          "magcache:" + thresh], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"\((\d+) of (\d+) passes computed", out)
+    return int(m.group(1)), int(m.group(2))
+
+
 def clip_rows(dit_s, t5_s, vae_s):
     rows = []
     for name, steps, passes, prompts in (("UniPC 50 steps, cfg 5", 50, 2, 2), ("distill 4 steps, cfg 1", 4, 1, 1)):
@@ -86,7 +105,9 @@ def clip_rows(dit_s, t5_s, vae_s):
 
 
 def generate(cache, outdir, threads):
-    tag = cache.replace(":", "_")
+    tag = re.sub(r"[^A-Za-z0-9_.,-]", "_", cache.split("@")[0])
+    if cache.startswith("magcache-calibrate"):
+        tag = "calibrate"
     d = os.path.join(outdir, tag)
     os.makedirs(d, exist_ok=True)
     cmd = [T2V, "generate", "--model", os.path.join(root, "models", "demo"), "-p", PROMPT, "-o",
@@ -103,12 +124,14 @@ def generate(cache, outdir, threads):
 
 
 def cache_rows(threads, tmp):
+    ratios = os.path.join(tmp, "demo_ratios.txt")
+    generate("magcache-calibrate:" + ratios, tmp, threads)  # the demo's magnitude ratios
     ref, t_ref = generate("none", tmp, threads)
     x0 = ref["latent.final"].astype(np.float64)
     rms = float(np.sqrt(np.mean(x0 ** 2)))
     rows = [dict(cache="none", computed=40, reused=0, wall_s=t_ref, rel=0.0, load=os.getloadavg()[0])]
     for c in CACHES:
-        t, wall = generate(c, tmp, threads)
+        t, wall = generate(c + "@" + ratios if c.startswith("magcache") else c, tmp, threads)
         dec = t["cache.computed"]
         x = t["latent.final"].astype(np.float64)
         rows.append(dict(cache=c, computed=int((dec == 1).sum()), reused=int((dec == 0).sum()), wall_s=wall,
@@ -160,6 +183,21 @@ def main():
            "out the sampler's element-wise work (< 0.1%% of a pass). With 4 passes instead of 100 the DiT time "
            "drops 25x and the VAE decode, unchanged, grows from about 1%% of the clip to about a quarter "
            "(a whole clip: 18x less time at the committed rows' speed).", ""]
+    computed, passes = magcache_plan()
+    md += ["### MagCache at its published threshold, 1.3B shapes (composed)", "",
+           "`--cache magcache:0.12` (K 2, RET 0.2, the published Wan2.1 T2V-1.3B ratios) decides from its ratios "
+           "alone, so its plan for UniPC 50 steps, cfg 5 is exact without weights (`t2v info --cache "
+           "magcache:0.12`): %d of %d DiT passes computed. A reused pass still runs the patch embedding, time "
+           "embedding and head (< 0.1%% of a forward, left out). The quality cost cannot be measured on random "
+           "weights." % (computed, passes), "",
+           "| DiT forward from | DiT passes | DiT s | clip s | saved |", "| --- | --- | --- | --- | --- |"]
+    out["magcache_1.3b"] = {"computed": computed, "passes": passes}
+    for src, dit_s, t5_s, vae_s in sources:
+        full = 2 * t5_s + passes * dit_s + vae_s
+        mag = 2 * t5_s + computed * dit_s + vae_s
+        md.append("| %s | %d (of %d) | %.0f | %.0f (%.1f min) | %.0f%% of the clip |" % (
+            src, computed, passes, computed * dit_s, mag, mag / 60, 100 * (1 - mag / full)))
+    md.append("")
     tmp = os.path.join(root, "bench", "cache", "fewsteps")
     os.makedirs(tmp, exist_ok=True)
     rows = cache_rows(a.threads, tmp)
@@ -173,11 +211,20 @@ def main():
     for r in rows:
         md.append("| %s | %d | %d | %.2f | %.2e | %.1f |" % (r["cache"], r["computed"], r["reused"], r["wall_s"],
                                                            r["rel"], r["load"]))
-    md += ["", "On the demo (TeaCache without a fitted polynomial) the published 1.3B thresholds skip 0-8 of 40 "
+    md += ["", "magcache rows: the demo's own ratios, measured by a magcache-calibrate run of the same settings "
+           "(bench/cache/fewsteps/demo_ratios.txt), as `magcache:T[,K,RET]@FILE` (K 2, RET 0.2 unless given). "
+           "easycache rows: `easycache:T[,W]` (W warm-up steps, default 10).", "",
+           "On the demo (TeaCache without a fitted polynomial) the published 1.3B thresholds skip 0-8 of 40 "
            "passes; larger thresholds skip more and move the final latent by a large fraction of its rms: a "
-           "tiny model trained for 20 steps changes a lot from step to step.", "",
-           "Not measured: caching on the synthetic 1.3B (random weights make its skip decisions meaningless, "
-           "and a 50-step run takes hours here)."]
+           "tiny model trained for 20 steps changes a lot from step to step. The demo's magnitude ratios move "
+           "2-6% per step (the published 1.3B ones 0.2-1% until the last steps), so MagCache's predicted error "
+           "grows fast and K (at most 2 reused passes in a row) bounds the skips; its error estimate does not "
+           "order the damage on this toy (which steps are skipped matters more than how many). EasyCache's "
+           "default warm-up of 10 steps keeps half of the demo's 20 steps computed; with W = 4 it reuses about "
+           "half the passes.", "",
+           "Not measured: whole cached runs on the synthetic 1.3B (random weights make the decisions of "
+           "TeaCache, First-Block-Cache and EasyCache meaningless, and a 50-step run takes hours here); "
+           "MagCache's plan there needs no weights and is composed above."]
     with open(os.path.join(a.out, "fewsteps.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(a.out, "fewsteps.json"), "w") as f:

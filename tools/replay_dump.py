@@ -78,8 +78,8 @@ def main():
     else:
         _, ts = sampler.schedule(steps, shift)
     row("timesteps", d["timesteps"], ts.astype(np.float64))
-    kind, _, thresh = (meta.get("cache") or "none").partition(":")
-    sc = step_cache.Cache(kind, float(thresh), steps, m.cfg["dim"]) if kind != "none" else None
+    spec = step_cache.parse_spec(meta.get("cache"))
+    sc = step_cache.Cache(spec[0], spec[1], steps, m.cfg["dim"], **spec[2]) if spec else None
     step = [-1]
 
     def model(x, t, cond):

@@ -173,7 +173,8 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
-    double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim); /* --cache's buffers */
+    double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim,
+                                           (int64_t)s.C * s.T * s.h * s.w); /* --cache's buffers */
     if (dit_phase > me.peak) me.peak = dit_phase;
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */
@@ -385,6 +386,11 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (o->sampling.have_cfg_pair && m->family != MODEL_WAN22_A14B)
         return t2v_fail(err, T2V_EUSAGE, "--cfg HIGH,LOW: two guidance scales are for the two experts of Wan2.2 "
                         "A14B; %s has one model", o->model);
+    if ((rc = cache_check(&o->sampling.settings.cache, m->dit.dim, err))) return rc;
+    const CacheSettings *cs = &o->sampling.settings.cache;
+    if (cs->kind == CACHE_MAGCACHE_CAL && !o->force && platform_file_exists(cs->path))
+        return t2v_fail(err, T2V_EUSAGE, "--cache magcache-calibrate: %s exists; pass --force to overwrite it",
+                        cs->path);
     if (o->image && m->family != MODEL_WAN22_TI2V)
         return t2v_fail(err, T2V_EUSAGE, "-i: image-to-video needs a Wan2.2 TI2V model; %s is %s", o->model,
                         model_family_name(m->family));
@@ -501,6 +507,16 @@ static void report_cache(const GenerateArgs *o, const GenResult *r) {
                 computed + reused, reused);
 }
 
+/* --cache magcache-calibrate:FILE: the measured ratios, after the run (rank 0). */
+static int write_calibration(const GenerateArgs *o, const GenResult *r, T2vError *err) {
+    const CacheSettings *cs = &o->sampling.settings.cache;
+    if (cs->kind != CACHE_MAGCACHE_CAL || !r->cache_metric) return T2V_OK;
+    int rc = cache_ratios_write(cs->path, r->cache_metric, o->sampling.settings.steps, err);
+    if (!rc && !o->quiet) fprintf(stderr, "t2v: magcache ratios of %d steps written to %s\n",
+                                  o->sampling.settings.steps, cs->path);
+    return rc;
+}
+
 /* --dump-level block|op: the sampler's first DiT forward (noise, the first
  * timestep, the prompt's context) run once more with the op-level tap; the
  * same inputs give the same bits as in the run. */
@@ -555,6 +571,7 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     if (!rc && !o->quiet) report_plan(o, m);
     if (!rc) rc = pipeline_generate(m, &s, &watch, &r, err);
     if (!rc && !o->quiet) report_cache(o, &r);
+    if (!rc && rank0) rc = write_calibration(o, &r, err);
     if (!rc && rank0 && o->dump_level != DUMP_STAGE) rc = dump_first_forward(o, m, &r, &ops, err);
     if (!rc && rank0) rc = write_set(op, o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, &p, gw.trace, temps, err);
     tset_free(&ops);

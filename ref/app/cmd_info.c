@@ -371,28 +371,35 @@ static void row_weights(const ModelDesc *m, int stage, const char *name) {
  * every pass the rule allows (docs/MODEL.md 3.6). TeaCache always computes
  * the first ret_steps steps and those from its cutoff and skips all blocks
  * of a skipped pass; First-Block-Cache computes the first step and always
- * runs block 0 of every pass. */
+ * runs block 0 of every pass; MagCache computes its retention steps (at
+ * least the first) and skips all blocks; EasyCache computes its warm-up
+ * steps (at least 2, for its rate k) and the last, and a skipped pass runs
+ * nothing. */
 /* TeaCache's decisions depend on t alone (e and e0 are functions of t), so
  * with the weights they are known before the run: the rule of cache.c run
  * on the time embeddings of the model's schedule (its sampler and shift),
- * with a one-token stand-in for x. Fills the passes computed and reused. */
-static int teacache_plan(const Model *mo, const InfoOpts *o, int passes, int *computed, int *reused,
-                         T2vError *err) {
+ * with a one-token stand-in for x. MagCache's depend on the step alone:
+ * the rule run on its ratios (dit NULL). Fills the passes computed and
+ * reused. */
+static int cache_plan(const Model *mo, const InfoOpts *o, int dim, int passes, int *computed, int *reused,
+                      T2vError *err) {
     Checkpoint ck;
     DiT dit;
     Sampler smp;
     StepCache c;
     SamplerKind kind = SAMPLER_UNIPC;
-    sampler_kind_from_name(mo->defaults.sampler, &kind);
-    int rc = model_load_dit(mo, &ck, &dit, err);
-    if (rc) return rc;
-    int D = dit.c.dim;
-    float *e = (float *)calloc((size_t)D * 8, sizeof(float)), *e0 = e ? e + D : NULL, *x = e ? e + 7 * D : NULL;
-    memset(&smp, 0, sizeof smp), memset(&c, 0, sizeof c);
-    rc = e ? sampler_init(&smp, kind, o->steps, mo->defaults.shift, 1, err) : T2V_ERESOURCE;
-    if (!rc) rc = cache_init(&c, &o->cache, o->steps, D, 1, err);
+    int tea = cache_schedule_only(&o->cache), rc = T2V_OK;
+    memset(&smp, 0, sizeof smp), memset(&c, 0, sizeof c), memset(&dit, 0, sizeof dit);
+    if (tea) {
+        sampler_kind_from_name(mo->defaults.sampler, &kind);
+        if ((rc = model_load_dit(mo, &ck, &dit, err))) return rc;
+        dim = dit.c.dim;
+    }
+    float *e = (float *)calloc((size_t)dim * 8, sizeof(float)), *e0 = e ? e + dim : NULL, *x = e ? e + 7 * dim : NULL;
+    rc = !e ? T2V_ERESOURCE : tea ? sampler_init(&smp, kind, o->steps, mo->defaults.shift, 1, err) : T2V_OK;
+    if (!rc) rc = cache_init(&c, &o->cache, o->steps, dim, 1, 1, err);
     for (int i = 0; !rc && i < o->steps; i++) {
-        rc = dit_time_embedding(&dit, sampler_timestep(&smp, i), e, e0, err);
+        if (tea) rc = dit_time_embedding(&dit, sampler_timestep(&smp, i), e, e0, err);
         for (int b = 0; !rc && b < passes; b++) {
             cache_select(&c, i, b);
             if (!cache_before_blocks(&c, x, e, e0, 1, 1)) cache_after_blocks(&c, x, 1);
@@ -402,41 +409,64 @@ static int teacache_plan(const Model *mo, const InfoOpts *o, int passes, int *co
     cache_free(&c);
     sampler_free(&smp);
     free(e);
-    dit_free(&dit);
-    ckpt_close(&ck);
+    if (tea) dit_free(&dit), ckpt_close(&ck);
     return rc;
+}
+
+/* The steps a cache always computes (the lower bound's). */
+static int cache_fixed_steps(const StepCache *c, int steps) {
+    int k = c->set.kind, fixed;
+    if (k == CACHE_FBCACHE) fixed = 1;
+    else if (k == CACHE_MAGCACHE_CAL) fixed = steps;
+    else if (k == CACHE_EASYCACHE) fixed = (c->ret_steps > 2 ? c->ret_steps : 2) + 1;
+    else fixed = (c->ret_steps > 1 ? c->ret_steps : 1) + (steps - c->cutoff > 0 ? steps - c->cutoff : 0);
+    return fixed < steps ? fixed : steps;
 }
 
 static void print_cache_bounds(const ModelDesc *m, const ClipSize *s, const Flops *f, const InfoOpts *o,
                                int passes) {
-    char b[160], fl[96];
+    char b[200], fl[96];
     StepCache c;
     T2vError e = {0, {0}};
-    if (cache_init(&c, &o->cache, o->steps, m->dit.dim, 1, &e)) return;
-    int fixed = o->cache.kind == CACHE_FBCACHE ? 1 : (c.ret_steps < o->steps ? c.ret_steps : o->steps) +
-                (o->steps - c.cutoff > 0 ? o->steps - c.cutoff : 0);
-    if (fixed > o->steps) fixed = o->steps;
-    int64_t skipped = f->patch + f->time + f->head + (o->cache.kind == CACHE_FBCACHE ? f->block : 0);
+    int kind = o->cache.kind;
+    if (cache_init(&c, &o->cache, o->steps, m->dit.dim, 1, 1, &e)) {
+        row("step cache", o->cache_text);
+        printf("  (%s)\n", e.msg);
+        return;
+    }
+    int fixed = cache_fixed_steps(&c, o->steps);
+    int64_t skipped = kind == CACHE_EASYCACHE ? 0 /* a reused pass runs nothing */
+                                              : f->patch + f->time + f->head + (kind == CACHE_FBCACHE ? f->block : 0);
     int64_t low = (int64_t)passes * (fixed * f->dit + (o->steps - fixed) * skipped);
-    if (o->cache.kind == CACHE_FBCACHE) snprintf(b, sizeof b, "%s", o->cache_text);
-    else snprintf(b, sizeof b, "%s; coefficients %s", o->cache_text, cache_coefficients_name(&o->cache, m->dit.dim));
+    if (kind == CACHE_TEACACHE || kind == CACHE_TEACACHE_RET)
+        snprintf(b, sizeof b, "%s; coefficients %s", o->cache_text, cache_coefficients_name(&o->cache, m->dit.dim));
+    else if (kind == CACHE_MAGCACHE)
+        snprintf(b, sizeof b, "%s; magnitude ratios %s", o->cache_text, o->cache.n_ratios ? "from the file" :
+                 cache_published_ratios_name(m->dit.dim));
+    else snprintf(b, sizeof b, "%s", o->cache_text);
     row("step cache", b);
     snprintf(b, sizeof b, "%s (no pass skipped)", flops_str(f->dit * passes * o->steps, fl, sizeof fl));
     row("DiT FLOPs, all steps: upper bound", b);
     snprintf(b, sizeof b, "%s (%d of %d steps skippable; known only during the run)",
              flops_str(low, fl, sizeof fl), o->steps - fixed, o->steps);
     row("DiT FLOPs, all steps: lower bound", b);
-    row("memory: step cache buffers (DiT phase)", bytes_str(cache_bytes(&o->cache, s->N, m->dit.dim), b, sizeof b));
+    row("memory: step cache buffers (DiT phase)",
+        bytes_str(cache_bytes(&o->cache, s->N, m->dit.dim, (int64_t)s->C * s->T * s->h * s->w), b, sizeof b));
     cache_free(&c);
-    int computed = 0, reused = 0;
-    if (!o->mo || !cache_schedule_only(&o->cache)) return;
-    if (teacache_plan(o->mo, o, passes, &computed, &reused, &e)) {
-        printf("  (TeaCache's exact count needs the DiT weights: %s)\n", e.msg);
+    int computed = 0, reused = 0, step_only = cache_step_only(&o->cache);
+    if (!step_only && (!o->mo || !cache_schedule_only(&o->cache))) return;
+    if (cache_plan(o->mo, o, m->dit.dim, passes, &computed, &reused, &e)) {
+        printf("  (the exact count needs the DiT weights: %s)\n", e.msg);
         return;
     }
-    snprintf(b, sizeof b, "%s (%d of %d passes computed: TeaCache decides from t alone; %s, shift %g)",
-             flops_str((int64_t)computed * f->dit + (int64_t)reused * skipped, fl, sizeof fl), computed,
-             computed + reused, o->mo->defaults.sampler, o->mo->defaults.shift);
+    if (step_only)
+        snprintf(b, sizeof b, "%s (%d of %d passes computed: MagCache decides from its ratios alone)",
+                 flops_str((int64_t)computed * f->dit + (int64_t)reused * skipped, fl, sizeof fl), computed,
+                 computed + reused);
+    else
+        snprintf(b, sizeof b, "%s (%d of %d passes computed: TeaCache decides from t alone; %s, shift %g)",
+                 flops_str((int64_t)computed * f->dit + (int64_t)reused * skipped, fl, sizeof fl), computed,
+                 computed + reused, o->mo->defaults.sampler, o->mo->defaults.shift);
     row("DiT FLOPs, all steps: this schedule", b);
 }
 
@@ -650,6 +680,7 @@ int cmd_info_model(int argc, char **argv) {
         if (!rc) mo.dit = c, mo.has_dit = 1;
     }
     int urc = rc ? T2V_OK : size_opts(&o, &m); /* a usage error, printed */
+    if (!rc && !urc && cache_check(&o.cache, m.dit.dim, &e)) urc = usage_error("%s", e.msg);
     if (urc) {
         model_desc_free(&m);
         model_close(&mo);

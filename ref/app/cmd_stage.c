@@ -282,6 +282,8 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
         if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
         if (!rc) rc = tset_add_f32(out, "timesteps", d.smp.timesteps, 1, tsh, err);
         if (!rc && d.cache.computed) rc = add_decisions(out, &d.cache, err);
+        if (!rc && ss->cache.kind == CACHE_MAGCACHE_CAL && (!sa->dist || sa->dist->rank == 0))
+            rc = cache_ratios_write(ss->cache.path, d.cache.metric, ss->steps, err); /* magcache-calibrate:FILE */
         for (int i = 0; moe && i < ss->steps; i++) experts_f[i] = (float)experts[i];
         if (!rc && moe) rc = tset_add_f32(out, "experts", experts_f, 1, tsh, err);
         denoiser_free(&d);
@@ -442,6 +444,9 @@ int cmd_stage(int argc, char **argv, App *app) {
     if (!writer) sa.quiet = 1;
     if (writer && !sa.force && platform_file_exists(sa.out))
         return usage_error("stage: %s exists; pass --force to overwrite it", sa.out);
+    const CacheSettings *cs = &sa.sampling.settings.cache;
+    if (writer && !sa.force && cs->kind == CACHE_MAGCACHE_CAL && platform_file_exists(cs->path))
+        return usage_error("--cache magcache-calibrate: %s exists; pass --force to overwrite it", cs->path);
     platform_set_threads(sa.sampling.threads);
     T2vError e = {0, {0}};
     Model m;

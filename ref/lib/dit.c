@@ -774,6 +774,8 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
         if (!isfinite(t[i]))
             return t2v_fail(err, T2V_EINPUT, "dit: timestep %d of %d is %g, expected a finite number",
                             i, nt, (double)t[i]);
+    int64_t n_latent = (int64_t)c->in_dim * T * H * W; /* EasyCache: skips the whole pass (cache.h) */
+    if (cache_before_model(m->cache, latent, n_latent, velocity)) return T2V_OK;
     int rc = dit_reserve(m, N, err);
     if (rc) return rc;
     int nv = time_rows(m, t, nt);
@@ -804,6 +806,7 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
         m->trace(m->trace_user, "head", s->patches,
                  (int64_t)N * c->out_dim * c->patch_t * c->patch_h * c->patch_w);
     unpatchify(m, velocity, T, H, W);
+    cache_after_model(m->cache, latent, velocity, n_latent);
     return T2V_OK;
 }
 

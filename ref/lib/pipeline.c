@@ -125,7 +125,7 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
     if (!rc) rc = windows_init(d, s, g, err);
     dit->riflex_k = s->riflex_k, dit->riflex_frames = g->T;
     if (!rc) rc = dit_reserve(dit, tokens, err);
-    if (!rc) rc = cache_init(&d->cache, &s->cache, s->steps, c->dim, tokens, err);
+    if (!rc) rc = cache_init(&d->cache, &s->cache, s->steps, c->dim, tokens, g->n, err);
     if (!rc && s->cache.kind != CACHE_NONE) dit->cache = &d->cache;
     if (!rc) rc = dit_embed_context(dit, context, L, d->ctx_emb, err);
     if (!rc && guided) rc = dit_embed_context(dit, context_neg, L_neg, d->ctx_neg_emb, err);
@@ -309,6 +309,10 @@ static int plan_ranks(Denoiser *d, T2vError *err) {
     memset(&d->dit->heads, 0, sizeof d->dit->heads);
     if (!d->dist) return T2V_OK;
     int rc = dist_plan(d->dist, d->v_uncond != NULL, err);
+    if (!rc && d->dist->paired && cache_whole_model(&d->cache.set)) /* MODEL.md 3.6 */
+        return t2v_fail(err, T2V_EUSAGE, "--cache easycache with MPI guidance pairs: not supported (its conditional "
+                        "pass decides for both branches, which the pairs compute on different ranks); use an odd "
+                        "number of ranks");
     if (rc || d->dist->group_size < 2) return rc;
     DiTHeadSplit *hs = &d->dit->heads;
     dist_heads(d->dist, d->dit->c.num_heads, &hs->head0, &hs->head1);
@@ -348,11 +352,12 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     return T2V_OK;
 }
 
-/* The step cache's decisions as int32 [steps, 2]. */
-static int copy_decisions(const StepCache *c, int32_t **out, T2vError *err) {
+/* The step cache's decisions as int32 [steps, 2], and its metric. */
+static int copy_decisions(const StepCache *c, int32_t **out, double **metric, T2vError *err) {
     *out = (int32_t *)t2v_malloc((size_t)c->steps * 2 * sizeof(int32_t), "cache decisions", err);
-    if (!*out) return T2V_ERESOURCE;
-    for (int k = 0; k < 2 * c->steps; k++) (*out)[k] = c->computed[k];
+    *metric = (double *)t2v_malloc((size_t)c->steps * 2 * sizeof(double), "cache decisions", err);
+    if (!*out || !*metric) return T2V_ERESOURCE;
+    for (int k = 0; k < 2 * c->steps; k++) (*out)[k] = c->computed[k], (*metric)[k] = c->metric[k];
     return T2V_OK;
 }
 
@@ -388,7 +393,7 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
         for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&d.smp, i);
         sampler_renoise_from_seed(&d.smp, s->seed); /* distill: the noise's stream, continued */
         if (!rc) rc = pipeline_sample(&d, r->latent, r->steps, w, err);
-        if (!rc && d.cache.computed) rc = copy_decisions(&d.cache, &r->computed, err);
+        if (!rc && d.cache.computed) rc = copy_decisions(&d.cache, &r->computed, &r->cache_metric, err);
         denoiser_free(&d);
     }
     if (moe) dit_free(&low), ckpt_close(&ck_low);
@@ -464,6 +469,7 @@ void gen_result_free(GenResult *r) {
     free(r->steps);
     free(r->timesteps);
     free(r->computed);
+    free(r->cache_metric);
     free(r->video);
     free(r->image_latent);
     free(r->experts);

@@ -161,6 +161,8 @@ typedef struct {
     float *timesteps;             /* [steps]                                    */
     int32_t *computed;            /* [steps, 2] with a step cache: 1 computed, 0
                                      reused, -1 no pass (cond, uncond); else NULL */
+    double *cache_metric;         /* [steps, 2] with a step cache: what each decision
+                                     compared (magcache-calibrate: the ratios; NaN none) */
     float *video;                 /* [3, F, H, W]                               */
     float *image_latent;          /* image-to-video: [C, 1, h, w]               */
     int *experts;                 /* [steps]: A14B's expert per step (0 high, 1 low) */

@@ -76,7 +76,8 @@ def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solv
     """Returns a dict of every tensor of docs/MODEL.md section 9 (float64 / int64).
     timesteps: a listed schedule (docs/MODEL.md 3.5; steps = its length);
     solver "distill" renoises with sampler.renoise_stream(seed, ...). cache:
-    (kind, thresh) of a step cache (reference/cache.py); its decisions go to
+    (kind, thresh[, options]) of a step cache (reference/cache.py; options:
+    a dict of Cache's keyword arguments); its decisions go to
     cache.computed [steps, 2] and cache.metric."""
     out = {}
     text_len = m.cfg["text_len"]
@@ -95,7 +96,8 @@ def generate(m, prompt, negative, width, height, frames, steps, cfg, shift, solv
         steps = len(timesteps)
         _, model_t = sampler.listed_schedule(timesteps, shift)
     out["timesteps"] = torch.tensor(model_t, dtype=torch.float64)
-    sc = step_cache.Cache(cache[0], cache[1], steps, m.cfg["dim"]) if cache else None
+    sc = step_cache.Cache(cache[0], cache[1], steps, m.cfg["dim"], **(cache[2] if len(cache) > 2 else {})) \
+        if cache else None
     step = [-1]
 
     def model(x, t, cond):
