@@ -68,7 +68,8 @@ static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
     "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
-    "--context-schedule", "--riflex", "--boundary", "-i", "--image", "--sign-cert", "--sign-key",
+    "--context-schedule", "--riflex", "--causal-block", "--causal-window", "--causal-sink", "--boundary", "-i",
+    "--image", "--sign-cert", "--sign-key",
     "--dump-level", "--dump-blocks", "--names", MODEL_VALUE_OPTS, NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
@@ -400,6 +401,9 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
     if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
+    if (o->sampling.settings.causal.block && (o->dump || o->trace || o->preview))
+        return t2v_fail(err, T2V_EUSAGE, "--causal-block: no --dump, --trace or --preview (they watch whole-clip "
+                        "steps; causal generation has none)");
     if (o->dump_level != DUMP_STAGE) { /* the size of the DiT taps, before any work (docs/VERIFY.md) */
         unsigned char *mask = (unsigned char *)t2v_malloc((size_t)m->dit.num_layers + 1, "block mask", err);
         if (!mask || (rc = dump_blocks_parse(o->dump_blocks, mask, m->dit.num_layers, err))) {

@@ -133,6 +133,12 @@ typedef struct {
      * riflex_k = 0 (dit_build's) leaves the official table. */
     int riflex_k, riflex_frames;
     DiTHeadSplit heads; /* zeros (dit_build's): every head in this process */
+    /* Causal generation (causal.h, docs/ARCHITECTURE.md "Causal"): when kv is
+     * set, each block's self-attention writes its keys/values into this
+     * cache and attends to the cached frames too; RoPE's time positions
+     * start at latent frame frame0. NULL / 0 (dit_build's): bidirectional. */
+    struct CausalCache_ *kv;
+    int frame0;
     /* PREC_BF16: patch and text embeddings, the blocks' linears and attention
      * products in bf16 (gemm_bf16.h); time MLPs and head stay fp32, as in the
      * official autocast. Set after dit_build (which makes it PREC_FP32). */

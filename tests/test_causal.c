@@ -1,0 +1,301 @@
+/*
+ * test_causal.c: causal chunk-by-chunk generation (causal.h) against
+ * tools/golden_causal.py (tools/reference/causal.py, float64) on the tiny
+ * model (golden/models/tiny):
+ *
+ *   - the causal DiT pass through the key/value cache after two clean
+ *     blocks, with every frame kept and with a rolling window of 5 frames
+ *     and 1 sink frame (the two must differ: eviction changes the result);
+ *   - whole generations of 3 and 4 blocks with explicit fresh noise: every
+ *     block's latent after every step and the final latent, including runs
+ *     past the rolling window (whole-block and partial evictions after a
+ *     sink); the seeded noise stream gives the bits of the explicit noise;
+ *     the same bits for 1, 2 and 3 threads;
+ *   - the cache's size stays window x frame tokens whatever the clip length;
+ *   - bad settings (frames not a whole number of blocks, a window smaller
+ *     than block + sink, a sampler other than distill) are usage errors;
+ *     through the CLI: the usage exit code (1) and nothing written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "t2v.h"
+
+#define MODEL_DIR "golden/models/tiny"
+/* golden/README.md, causal: the DiT's tolerance; the pipeline's latent tolerance */
+#define TOL_VEL 1e-5
+#define COS_VEL 0.9999999
+#define TOL_LATENT 1e-5
+#define COS_LATENT 0.9999999
+
+static void test_forward(const Model *m) {
+    SafeTensors st;
+    if (!golden_open(&st, "golden/causal/forward.safetensors")) return;
+    T2vError e = {0, {0}};
+    Checkpoint ck;
+    DiT dit;
+    if (model_load_dit(m, &ck, &dit, &e)) { h_report(0, "load DiT: %s", e.msg); st_close(&st); return; }
+    int64_t nl = 0, nc = 0;
+    float *clean[2] = {golden_f32(&st, "clean.0", NULL), golden_f32(&st, "clean.1", NULL)};
+    float *lat = golden_f32(&st, "latent", &nl), *ctx = golden_f32(&st, "context", &nc), *t = golden_f32(&st, "t", NULL);
+    float *emb = malloc(sizeof(float) * (size_t)dit.c.text_len * dit.c.dim), *v = malloc(sizeof(float) * (size_t)nl);
+    float *got[2] = {malloc(sizeof(float) * (size_t)nl), malloc(sizeof(float) * (size_t)nl)};
+    const char *names[2] = {"velocity", "velocity.w5s1"};
+    int windows[2] = {9, 5}, sinks[2] = {0, 1};
+    int ok = clean[0] && clean[1] && lat && ctx && t && emb && v && got[0] && got[1] &&
+             !dit_embed_context(&dit, ctx, (int)(nc / dit.c.text_dim), emb, &e);
+    for (int c = 0; ok && c < 2; c++) {
+        CausalCache cache;
+        if (causal_cache_init(&cache, &dit.c, 4, windows[c], sinks[c], &e)) { ok = 0; break; }
+        for (int b = 0; ok && b < 2; b++)
+            ok = !causal_forward(&dit, &cache, clean[b], 3, 4, 4, 3 * b, 0.0f, emb, v, &e);
+        ok = ok && !causal_forward(&dit, &cache, lat, 3, 4, 4, 6, t[0], emb, got[c], &e);
+        CHECK(!ok || cache.local_end == 4 * (c ? 5 : 9), "%s: the cache holds %d tokens (%d expected)", names[c],
+              cache.local_end, 4 * (c ? 5 : 9));
+        causal_cache_free(&cache);
+        float *ref = ok ? golden_f32(&st, names[c], NULL) : NULL;
+        char what[64];
+        snprintf(what, sizeof what, "causal forward: %s", names[c]);
+        if (ref) check_close(what, got[c], ref, nl, TOL_VEL, COS_VEL);
+        free(ref);
+    }
+    if (!ok) h_report(0, "causal forward: %s", e.msg);
+    double diff = 0, rms = 0;
+    for (int64_t i = 0; ok && i < nl; i++) diff += (got[0][i] - got[1][i]) * (double)(got[0][i] - got[1][i]),
+                                          rms += (double)got[0][i] * got[0][i];
+    CHECK(ok && diff > 1e-4 * rms, "eviction changes the velocity (|d|^2 / |v|^2 = %.3g)", rms > 0 ? diff / rms : 0);
+    /* a pass that neither continues nor repeats the cached frames is refused */
+    CausalCache cache;
+    if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, &e)) {
+        int rc = causal_forward(&dit, &cache, lat, 3, 4, 4, 3, 0.0f, emb, v, &e);
+        CHECK(rc == T2V_EINPUT, "a pass starting at frame 3 of an empty cache is refused: %s", e.msg);
+        causal_cache_free(&cache);
+    }
+    for (int i = 0; i < 2; i++) free(clean[i]), free(got[i]);
+    free(lat), free(ctx), free(t), free(emb), free(v);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    st_close(&st);
+}
+
+typedef struct {
+    int T, block, window, sink, steps;
+    double ts[8], shift;
+    uint64_t seed;
+} GenCase;
+
+static int read_case(const SafeTensors *st, GenCase *c) {
+    memset(c, 0, sizeof *c);
+    c->T = atoi(h_meta(st, "latent_frames")), c->block = atoi(h_meta(st, "block"));
+    c->window = atoi(h_meta(st, "window")), c->sink = atoi(h_meta(st, "sink"));
+    c->shift = atof(h_meta(st, "shift")), c->seed = (uint64_t)atoll(h_meta(st, "seed"));
+    const char *p = h_meta(st, "timesteps");
+    while (*p && c->steps < 8) {
+        c->ts[c->steps++] = strtod(p, (char **)&p);
+        if (*p == ',') p++;
+    }
+    return c->T > 0 && c->block > 0 && c->steps > 0;
+}
+
+/* Generates case st with `threads` threads; renoise from the golden or
+ * (use_seed) from the seed's stream. Returns the final latent or NULL. */
+static float *generate(const Model *m, const SafeTensors *st, const GenCase *c, int threads, int use_seed) {
+    T2vError e = {0, {0}};
+    Checkpoint ck;
+    DiT dit;
+    if (model_load_dit(m, &ck, &dit, &e)) { h_report(0, "load DiT: %s", e.msg); return NULL; }
+    LatentGrid g = {16, c->T, 4, 4, (int64_t)16 * c->T * 16};
+    int K = c->steps, nb = c->T / c->block;
+    size_t nblk = (size_t)16 * c->block * 16;
+    int64_t nx = 0, nc = 0;
+    float *x = golden_f32(st, "noise", &nx), *ctx = golden_f32(st, "context", &nc);
+    float *renoise = malloc(sizeof(float) * nblk * (size_t)(nb * (K - 1) > 0 ? nb * (K - 1) : 1));
+    int ok = x && ctx && renoise && nx == g.n;
+    for (int b = 0; ok && b < nb; b++)
+        for (int k = 0; ok && k + 1 < K; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "renoise.b%d.k%d", b, k);
+            float *r = golden_f32(st, name, NULL);
+            if (r) memcpy(renoise + ((size_t)b * (K - 1) + k) * nblk, r, sizeof(float) * nblk);
+            ok = r != NULL;
+            free(r);
+        }
+    SamplingSettings ss;
+    memset(&ss, 0, sizeof ss);
+    ss.sampler = SAMPLER_DISTILL, ss.steps = K, ss.shift = c->shift, ss.cfg = 1.0, ss.timesteps = c->ts;
+    ss.causal.block = c->block, ss.causal.window = c->window, ss.causal.sink = c->sink;
+    platform_set_threads(threads);
+    if (ok && pipeline_sample_causal(&dit, &ss, &g, ctx, (int)(nc / dit.c.text_dim), x, c->seed,
+                                     use_seed ? NULL : renoise, NULL, &e)) {
+        h_report(0, "pipeline_sample_causal %s: %s", st->path, e.msg);
+        ok = 0;
+    }
+    free(ctx), free(renoise);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    if (!ok) { free(x); return NULL; }
+    return x;
+}
+
+static void test_generation(const Model *m, const char *name) {
+    char path[128], what[96];
+    snprintf(path, sizeof path, "golden/causal/gen_%s.safetensors", name);
+    SafeTensors st;
+    GenCase c;
+    if (!golden_open(&st, path)) return;
+    if (!read_case(&st, &c)) { h_report(0, "%s: bad metadata", path); st_close(&st); return; }
+    printf("-- causal %s: %d latent frames in blocks of %d, window %d, sink %d, %d steps\n", name, c.T, c.block,
+           c.window, c.sink, c.steps);
+    int64_t n = (int64_t)16 * c.T * 16;
+    float *got = generate(m, &st, &c, 2, 0), *ref = golden_f32(&st, "latent.final", NULL);
+    snprintf(what, sizeof what, "causal %s: latent.final", name);
+    if (got && ref) check_close(what, got, ref, n, TOL_LATENT, COS_LATENT);
+    free(ref);
+    if (!strcmp(name, "stream")) { /* the golden's noise is the seed's stream */
+        float *seeded = generate(m, &st, &c, 2, 1);
+        CHECK(got && seeded && !memcmp(seeded, got, sizeof(float) * (size_t)n),
+              "causal %s: the seed's noise stream gives the bits of the explicit noise", name);
+        free(seeded);
+    }
+    for (int threads = 1; got && threads <= 3; threads += 2) {
+        float *again = generate(m, &st, &c, threads, 0);
+        CHECK(again && !memcmp(again, got, sizeof(float) * (size_t)n), "causal %s: the same bits with %d thread(s) "
+              "as with 2", name, threads);
+        free(again);
+    }
+    free(got);
+    st_close(&st);
+}
+
+/* Every step of every block: a step-by-step run of the loop's parts. */
+static void test_steps(const Model *m, const char *name) {
+    char path[128];
+    snprintf(path, sizeof path, "golden/causal/gen_%s.safetensors", name);
+    SafeTensors st;
+    GenCase c;
+    if (!golden_open(&st, path)) return;
+    T2vError e = {0, {0}};
+    Checkpoint ck;
+    DiT dit;
+    if (!read_case(&st, &c) || model_load_dit(m, &ck, &dit, &e)) { h_report(0, "%s: %s", path, e.msg); st_close(&st); return; }
+    int K = c.steps, nb = c.T / c.block, B = c.block, checked = 0, bad = 0;
+    size_t nblk = (size_t)16 * B * 16;
+    int64_t nc = 0;
+    float *x = golden_f32(&st, "noise", NULL), *ctx = golden_f32(&st, "context", &nc);
+    float *emb = malloc(sizeof(float) * (size_t)dit.c.text_len * dit.c.dim), *xb = malloc(sizeof(float) * nblk),
+          *v = malloc(sizeof(float) * nblk);
+    Sampler smp;
+    CausalCache cache;
+    int ok = x && ctx && emb && xb && v && !dit_embed_context(&dit, ctx, (int)(nc / dit.c.text_dim), emb, &e) &&
+             !sampler_init_listed(&smp, SAMPLER_DISTILL, c.ts, K, c.shift, (int64_t)nblk, &e);
+    CausalSettings cs = {B, c.window, c.sink, 0.0f};
+    if (ok && causal_cache_init(&cache, &dit.c, 4, causal_window_frames(&cs, c.T), c.sink, &e)) {
+        sampler_free(&smp);
+        ok = 0;
+    }
+    for (int b = 0; ok && b < nb; b++) {
+        const float *eps[8];
+        float *rn[8] = {0};
+        for (int k = 0; k + 1 < K; k++) {
+            char rname[32];
+            snprintf(rname, sizeof rname, "renoise.b%d.k%d", b, k);
+            rn[k] = golden_f32(&st, rname, NULL), eps[k] = rn[k];
+            ok = ok && rn[k];
+        }
+        sampler_renoise_given(&smp, eps);
+        for (int ch = 0; ch < 16; ch++) memcpy(xb + (size_t)ch * B * 16, x + ((size_t)ch * c.T + b * B) * 16,
+                                               sizeof(float) * B * 16);
+        for (int k = 0; ok && k < K; k++) {
+            ok = !causal_forward(&dit, &cache, xb, B, 4, 4, b * B, sampler_timestep(&smp, k), emb, v, &e);
+            if (!ok) break;
+            sampler_step(&smp, k, xb, v);
+            char sname[32], what[64];
+            snprintf(sname, sizeof sname, "latent.b%d.k%d", b, k);
+            snprintf(what, sizeof what, "causal %s: %s", name, sname);
+            float *ref = golden_f32(&st, sname, NULL);
+            if (ref) bad += !check_close(what, xb, ref, (int64_t)nblk, TOL_LATENT, COS_LATENT), checked++;
+            free(ref);
+        }
+        ok = ok && !causal_forward(&dit, &cache, xb, B, 4, 4, b * B, 0.0f, emb, v, &e);
+        CHECK(!ok || cache.local_end <= cache.cap, "block %d: the cache holds %d <= %d tokens", b, cache.local_end,
+              cache.cap);
+        for (int k = 0; k + 1 < K; k++) free(rn[k]);
+    }
+    if (!ok) h_report(0, "causal %s steps: %s", name, e.msg);
+    printf("   %d step latents compared, %d beyond tolerance\n", checked, bad);
+    if (x && ctx && emb && xb && v && ok) causal_cache_free(&cache), sampler_free(&smp);
+    free(x), free(ctx), free(emb), free(xb), free(v);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    st_close(&st);
+}
+
+static void test_settings(void) {
+    T2vError e = {0, {0}};
+    CausalSettings a = {3, 0, 0, 0.0f}, b = {3, 5, 3, 0.0f}, c = {3, 0, 1, 0.0f}, d = {3, 6, 3, 0.0f};
+    CHECK(causal_check(&a, 10, &e) == T2V_EUSAGE && strstr(e.msg, "whole number of blocks"),
+          "10 latent frames in blocks of 3: %s", e.msg);
+    CHECK(causal_check(&b, 9, &e) == T2V_EUSAGE && strstr(e.msg, "cannot hold"), "window 5, sink 3, block 3: %s",
+          e.msg);
+    CHECK(causal_check(&c, 9, &e) == T2V_EUSAGE, "sink frames without a window: %s", e.msg);
+    CHECK(causal_check(&a, 21, &e) == T2V_OK && causal_check(&d, 30, &e) == T2V_OK, "21 frames in blocks of 3; "
+          "window 6 with 3 sink frames");
+    CHECK(causal_window_frames(&d, 300) == 6 && causal_window_frames(&a, 300) == 300 &&
+          causal_window_frames(&d, 3) == 3, "the cache holds min(window, clip) frames");
+}
+
+static char g_bin[900];
+
+static void test_cli(void) {
+#ifdef _WIN32
+    printf("skipped: the CLI checks (POSIX shell redirections) on Windows\n");
+    return;
+#endif
+    const char *out = "build/test_causal_out", *png = "build/test_causal_out.png";
+    static const char *bad[] = {
+        "-f 17 --causal-block 3",                       /* 5 latent frames */
+        "-f 21 --causal-block 3 --causal-window 4 --causal-sink 2",
+        "-f 21 --causal-block 3 --sampler unipc",
+        "-f 21 --causal-block 3 --cfg 5",
+        "-f 21 --causal-block x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        remove(png);
+        int rc = h_sh("%s generate --model " MODEL_DIR " -p 'a red ball' -W 32 -H 32 -o %s --steps 2 "
+                      "%s -q 2>/dev/null", g_bin, out, bad[i]);
+        FILE *f = fopen(png, "rb");
+        CHECK(rc == 1 && !f, "generate %s: usage error, exit %d (1 expected), nothing written", bad[i], rc);
+        if (f) fclose(f);
+    }
+    remove(png);
+    int rc = h_sh("%s generate --model " MODEL_DIR " -p 'a red ball' -W 32 -H 32 -f 21 -o %s "
+                  "--timesteps 1000,750,500,250 --shift 5 --causal-block 3 --causal-window 3 -q 2>/dev/null",
+                  g_bin, out);
+    FILE *f = fopen(png, "rb");
+    CHECK(rc == 0 && f, "generate --causal-block 3 --causal-window 3 (21 frames, 2 blocks): exit %d, video written",
+          rc);
+    if (f) fclose(f);
+    h_sh("rm -f build/test_causal_out*");
+}
+
+int main(int argc, char **argv) {
+    h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
+    test_settings();
+    Model m;
+    T2vError e = {0, {0}};
+    if (model_open(&m, MODEL_DIR, MODEL_NEED_CONFIG | MODEL_NEED_DIT, &e)) {
+        h_report(0, "model_open %s: %s", MODEL_DIR, e.msg);
+        return h_finish();
+    }
+    test_forward(&m);
+    test_generation(&m, "stream");
+    test_generation(&m, "rolling");
+    test_generation(&m, "sink");
+    test_steps(&m, "rolling");
+    test_steps(&m, "sink");
+    model_close(&m);
+    test_cli();
+    return h_finish();
+}
