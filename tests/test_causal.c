@@ -253,31 +253,54 @@ static void test_cli(void) {
     printf("skipped: the CLI checks (POSIX shell redirections) on Windows\n");
     return;
 #endif
-    const char *out = "build/test_causal_out", *png = "build/test_causal_out.png";
-    static const char *bad[] = {
-        "-f 17 --causal-block 3",                       /* 5 latent frames */
-        "-f 21 --causal-block 3 --causal-window 4 --causal-sink 2",
-        "-f 21 --causal-block 3 --sampler unipc",
-        "-f 21 --causal-block 3 --cfg 5",
-        "-f 21 --causal-block x",
+    const char *out = "build/test_causal_out", *png = "build/test_causal_out.png", *log = "build/test_causal.log";
+    static const char *bad[][2] = {
+        {"-f 17 --causal-block 3", "not a whole number of blocks"}, /* 5 latent frames */
+        {"-f 21 --causal-block 3 --causal-window 4 --causal-sink 2", "cannot hold"},
+        {"-f 21 --causal-block 3 --sampler unipc", "distill sampler"},
+        {"-f 21 --causal-block 3 --cfg 5", "without guidance"},
+        {"-f 21 --causal-block 3 --context-window 9", "no --context-window"},
+        {"-f 21 --causal-block 3 --trace build", "no --dump, --trace or --preview"},
+        {"-f 21 --causal-block x", "--causal-block must be"},
     };
+    char cmd[2048], text[4096];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         remove(png);
-        int rc = h_sh("%s generate --model " MODEL_DIR " -p 'a red ball' -W 32 -H 32 -o %s --steps 2 "
-                      "%s -q 2>/dev/null", g_bin, out, bad[i]);
+        snprintf(cmd, sizeof cmd, "%s generate --model " MODEL_DIR " -p 'a red ball' -W 16 -H 16 -o %s --steps 2 %s",
+                 g_bin, out, bad[i][0]);
+        int rc = h_run_logged(cmd, log, text, sizeof text);
         FILE *f = fopen(png, "rb");
-        CHECK(rc == 1 && !f, "generate %s: usage error, exit %d (1 expected), nothing written", bad[i], rc);
+        CHECK(rc == 1 && !f && strstr(text, bad[i][1]), "generate %s: usage error (exit %d, 1 expected), nothing "
+              "written, says '%s'", bad[i][0], rc, bad[i][1]);
         if (f) fclose(f);
     }
+    static const char *good[] = {"--causal-window 3", "--causal-window 4 --causal-sink 1 --precision bf16"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        remove(png);
+        snprintf(cmd, sizeof cmd, "%s generate --model " MODEL_DIR " -p 'a red ball' -W 16 -H 16 -f 21 -o %s --force "
+                 "--timesteps 1000,750,500,250 --shift 5 --causal-block 3 %s", g_bin, out, good[i]);
+        int rc = h_run_logged(cmd, log, text, sizeof text);
+        FILE *f = fopen(png, "rb");
+        CHECK(rc == 0 && f && strstr(text, "causal: 6 latent frames in blocks of 3"),
+              "generate --causal-block 3 %s (21 frames, 2 blocks): exit %d, video written", good[i], rc);
+        if (f) fclose(f);
+    }
+    /* a model directory that says it is causal (t2v.json causal_block) */
+    const char *dir = "build/test_causal_model";
+    int rc = h_sh("rm -rf %s && mkdir -p %s && cp -r " MODEL_DIR "/* %s/ && /usr/bin/python3 -c \"import json; "
+                  "p='%s/t2v.json'; d=json.load(open(p)); d.update(causal_block=3, causal_window=4, causal_sink=1); "
+                  "json.dump(d, open(p, 'w'))\"", dir, dir, dir, dir);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s -p 'a red ball' -W 16 -H 16 -f 21 -o %s --steps 3 --force", g_bin, dir,
+             out);
     remove(png);
-    int rc = h_sh("%s generate --model " MODEL_DIR " -p 'a red ball' -W 32 -H 32 -f 21 -o %s "
-                  "--timesteps 1000,750,500,250 --shift 5 --causal-block 3 --causal-window 3 -q 2>/dev/null",
-                  g_bin, out);
-    FILE *f = fopen(png, "rb");
-    CHECK(rc == 0 && f, "generate --causal-block 3 --causal-window 3 (21 frames, 2 blocks): exit %d, video written",
-          rc);
-    if (f) fclose(f);
-    h_sh("rm -f build/test_causal_out*");
+    rc = rc ? rc : h_run_logged(cmd, log, text, sizeof text);
+    CHECK(rc == 0 && strstr(text, "key/value cache of 4 latent frames (1 sink)"),
+          "t2v.json causal_block 3, causal_window 4, causal_sink 1: generate runs causal (exit %d)", rc);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s -p 'a red ball' -W 16 -H 16 -f 21 -o %s --steps 3 "
+             "--force --causal-block 0", g_bin, dir, out);
+    rc = h_run_logged(cmd, log, text, sizeof text);
+    CHECK(rc == 0 && !strstr(text, "causal:"), "--causal-block 0 turns it off (exit %d)", rc);
+    h_sh("rm -rf %s build/test_causal_out* %s", dir, log);
 }
 
 int main(int argc, char **argv) {

@@ -149,7 +149,9 @@ static const char HELP_GENERATE_OUTPUTS[] =
     "                         frames = 4 N k - 3 (N = 3: 9, 21, ..., 81); no context windows\n"
     "  --causal-window F|off  latent frames the cache keeps (default: the trained length, 21 for\n"
     "                         Wan2.1): past it the oldest frames are evicted; off: all of them\n"
-    "  --causal-sink N        the first N latent frames are never evicted (default 0)\n"
+    "  --causal-sink N        the first N latent frames are never evicted (default 0); the three\n"
+    "                         default to t2v.json's causal_block, causal_window, causal_sink\n"
+    "                         (--causal-block 0: not causal)\n"
     "  --threads N            threads (default: the physical cores); results do not depend on it\n"
     "  --precision P          fp32 (default) or bf16: the text encoder's and DiT's linear layers\n"
     "                         and attention products take bf16 operands, fp32 sums (the same bits\n"
@@ -703,8 +705,9 @@ static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
         if (window_schedule_parse(v, &s->ctx_schedule))
             return -usage_error("--context-schedule must be uniform or static, not '%s'", v);
     } else if (!strcmp(a, "--causal-block")) {
-        if (parse_int(v, 1, 1024, &iv)) return -usage_error("--causal-block must be latent frames in 1..1024, not '%s'", v);
-        s->causal_block = (int)iv;
+        if (parse_int(v, 0, 1024, &iv))
+            return -usage_error("--causal-block must be latent frames in 1..1024, or 0 (not causal), not '%s'", v);
+        s->causal_block = (int)iv, s->have_causal_block = 1;
     } else if (!strcmp(a, "--causal-window")) {
         if (!strcmp(v, "off")) iv = 0;
         else if (parse_int(v, 1, 1024, &iv))
@@ -712,7 +715,7 @@ static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
         s->causal_window = (int)iv, s->have_causal_window = 1;
     } else if (!strcmp(a, "--causal-sink")) {
         if (parse_int(v, 0, 1024, &iv)) return -usage_error("--causal-sink must be latent frames in 0..1024, not '%s'", v);
-        s->causal_sink = (int)iv;
+        s->causal_sink = (int)iv, s->have_causal_sink = 1;
     } else if (!strcmp(a, "--riflex")) {
         if (!strcmp(v, "auto")) iv = -1;
         else if (!strcmp(v, "off")) iv = 0;
@@ -839,6 +842,9 @@ int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
     if (!s->have_shift) s->settings.shift = d->shift;
     if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
+    if (!s->have_causal_block) s->causal_block = d->causal_block; /* t2v.json: a causal student */
+    if (!s->have_causal_window && d->causal_window) s->causal_window = d->causal_window, s->have_causal_window = 1;
+    if (!s->have_causal_sink) s->causal_sink = d->causal_sink;
     if (s->causal_block && !s->have_sampler) s->settings.sampler = SAMPLER_DISTILL; /* causal students: x0, renoised */
     if (s->causal_block && !s->have_cfg) s->settings.cfg = s->settings.cfg_low = 1.0; /* ... unguided */
     if (!s->n_listed) return T2V_OK;

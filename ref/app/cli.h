@@ -149,7 +149,7 @@ typedef struct {
     WindowSchedule ctx_schedule;
     int have_ctx_window, have_ctx_overlap, have_riflex;
     /* causal generation: --causal-block N, --causal-window F|off, --causal-sink N (latent frames) */
-    int causal_block, causal_window, causal_sink, have_causal_window;
+    int causal_block, causal_window, causal_sink, have_causal_block, have_causal_window, have_causal_sink;
     int have_cfg_pair, have_boundary;                  /* --cfg HIGH,LOW; --boundary */
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift

@@ -234,6 +234,7 @@ static int stage_image(const Model *m, const SafeTensors *in, const LatentGrid *
 static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out,
                          T2vError *err) {
     SamplingOpts so = sa->sampling;
+    so.have_causal_block = 1; /* stage sampler runs the whole clip, whatever t2v.json says */
     int rc = sampling_defaults(&so, &m->defaults, err);
     if (rc) return rc;
     const SamplingSettings *ss = &so.settings;
@@ -255,9 +256,6 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     float *ctxn = ctx && guided ? read_f32(in, "context_neg", 2, cs, &cni, err) : NULL;
     LatentGrid g = {(int)ls[0], (int)ls[1], (int)ls[2], (int)ls[3], ls[0] * ls[1] * ls[2] * ls[3]};
     if (x && !rc) rc = long_video_settings(&so, m, g.T, err);
-    if (x && !rc && ss->causal.block)
-        rc = t2v_fail(err, T2V_EUSAGE, "stage sampler: --causal-block is for generate (and the library's "
-                      "pipeline_sample_causal)");
     float *steps = x ? (float *)t2v_malloc((size_t)g.n * ss->steps * sizeof(float), "step latents", err) : NULL;
     if (!steps || !ctx || (guided && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
     float **eps = NULL;

@@ -376,6 +376,9 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (r->text_dim != dit.c.text_dim)
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
+    if (!rc && ss->causal.block && (moe || r->image_latent))
+        rc = t2v_fail(err, T2V_EUSAGE, "causal generation: a Wan2.1-style text-to-video DiT only (not the A14B "
+                      "experts, not image-to-video)");
     if (!rc && ss->causal.block) { /* chunk by chunk through a key/value cache (causal.c) */
         Sampler smp;
         if (!(rc = sampler_init_listed(&smp, SAMPLER_DISTILL, ss->timesteps, ss->steps, ss->shift, 1, err))) {
@@ -383,6 +386,7 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
             sampler_free(&smp);
         }
         if (!rc) rc = pipeline_sample_causal(&dit, ss, g, r->context, r->L, r->latent, s->seed, NULL, w, err);
+        if (moe) dit_free(&low), ckpt_close(&ck_low);
         dit_free(&dit);
         ckpt_close(&ck);
         return rc;
