@@ -407,6 +407,19 @@ void run_plan_windows(RunPlan *plan, const ModelDesc *md, const ClipSize *s, con
         plan->item_flops[PHASE_SAMPLING] *= (double)fw.dit * passes / ((double)f.dit * ss->steps);
 }
 
+void run_plan_causal(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss) {
+    const CausalSettings *cs = &ss->causal;
+    if (!cs->block || s->T % cs->block || plan->items[PHASE_SAMPLING] <= 0) return;
+    int nb = s->T / cs->block, keys = causal_window_frames(cs, s->T); /* attention keys: at most the window */
+    ClipSize bc;
+    Flops fb;
+    cost_size(&bc, md, s->W, s->H, 1 + md->vae.scale_t * (cs->block - 1), s->L);
+    cost_flops(md, &bc, &fb);
+    double pass = (double)fb.dit + (double)md->dit.num_layers * fb.self_attn * ((double)keys / cs->block - 1.0);
+    plan->items[PHASE_SAMPLING] = nb * ss->steps; /* progress counts block steps */
+    plan->item_flops[PHASE_SAMPLING] = pass * (ss->steps + 1.0) / ss->steps; /* + the clean pass */
+}
+
 void progress_init(Progress *p, int quiet) {
     memset(p, 0, sizeof *p);
     p->quiet = quiet;

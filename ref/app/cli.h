@@ -88,6 +88,9 @@ void run_plan_for(RunPlan *plan, const ModelDesc *md, const ClipSize *s, int ste
 /* Scales the sampling phase of a plan to the DiT passes of context windows
  * (nothing when the clip runs in one pass). */
 void run_plan_windows(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss);
+/* ... to causal generation's block passes (an estimate: each pass attends to
+ * the full window; nothing without --causal-block). */
+void run_plan_causal(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss);
 
 /* ----------------------------------------------------------------------------
  * Checks and warnings before a generation */

@@ -184,6 +184,7 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     {
         run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);
         run_plan_windows(&o->plan, &md, &s, &o->sampling.settings);
+        run_plan_causal(&o->plan, &md, &s, &o->sampling.settings);
     }
     model_desc_free(&md);
     return me.peak;
