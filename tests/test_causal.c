@@ -66,8 +66,16 @@ static void test_forward(const Model *m) {
     for (int64_t i = 0; ok && i < nl; i++) diff += (got[0][i] - got[1][i]) * (double)(got[0][i] - got[1][i]),
                                           rms += (double)got[0][i] * got[0][i];
     CHECK(ok && diff > 1e-4 * rms, "eviction changes the velocity (|d|^2 / |v|^2 = %.3g)", rms > 0 ? diff / rms : 0);
-    /* a pass that neither continues nor repeats the cached frames is refused */
+    /* the first block sees only itself: the bidirectional pass on its 3 frames, bit for bit */
     CausalCache cache;
+    if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, &e)) {
+        ok = !causal_forward(&dit, &cache, lat, 3, 4, 4, 0, t[0], emb, got[0], &e) &&
+             !dit_forward_embedded(&dit, lat, 3, 4, 4, t, 1, emb, got[1], &e);
+        CHECK(ok && !memcmp(got[0], got[1], sizeof(float) * (size_t)nl), "the first block's causal pass gives the "
+              "bits of the bidirectional pass on its frames");
+        causal_cache_free(&cache);
+    }
+    /* a pass that neither continues nor repeats the cached frames is refused */
     if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, &e)) {
         int rc = causal_forward(&dit, &cache, lat, 3, 4, 4, 3, 0.0f, emb, v, &e);
         CHECK(rc == T2V_EINPUT, "a pass starting at frame 3 of an empty cache is refused: %s", e.msg);
