@@ -271,7 +271,8 @@ static void test_cli(void) {
         {"-f 21 --causal-block 3 --trace build", "no --dump, --trace or --preview"},
         {"-f 21 --causal-block x", "--causal-block must be"},
     };
-    char cmd[2048], text[4096];
+    static char text[1 << 16];
+    char cmd[2048];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         remove(png);
         snprintf(cmd, sizeof cmd, "%s generate --model " MODEL_DIR " -p 'a red ball' -W 16 -H 16 -o %s --steps 2 %s",
@@ -293,6 +294,13 @@ static void test_cli(void) {
               "generate --causal-block 3 %s (21 frames, 2 blocks): exit %d, video written", good[i], rc);
         if (f) fclose(f);
     }
+    /* t2v info: the cache's size (2 x 2 layers x 4 frames x 1 token x dim 32 x 4 bytes = 2 KiB) and the passes */
+    snprintf(cmd, sizeof cmd, "%s info --model " MODEL_DIR " -W 16 -H 16 -f 21 --steps 4 --causal-block 3 "
+             "--causal-window 4 --causal-sink 1", g_bin);
+    int irc = h_run_logged(cmd, log, text, sizeof text);
+    CHECK(irc == 0 && strstr(text, "2 blocks of 3 latent frames, 4 steps + 1 clean pass each") &&
+          strstr(text, "4 latent frames (1 sink), 2.00 KiB"), "t2v info --causal-block 3: blocks and cache size "
+          "(exit %d)", irc);
     /* a model directory that says it is causal (t2v.json causal_block) */
     const char *dir = "build/test_causal_model";
     int rc = h_sh("rm -rf %s && mkdir -p %s && cp -r " MODEL_DIR "/* %s/ && /usr/bin/python3 -c \"import json; "

@@ -13,7 +13,7 @@ int causal_check(const CausalSettings *cs, int T, T2vError *err) {
     if (cs->block < 1) return t2v_fail(err, T2V_EUSAGE, "causal: a block of %d latent frames (need >= 1)", cs->block);
     if (T % cs->block)
         return t2v_fail(err, T2V_EUSAGE, "causal: %d latent frames are not a whole number of blocks of %d (frames "
-                        "must be 4 x block x n + 1, e.g. %d or %d)", T, cs->block,
+                        "must be 4 x block x n - 3, e.g. %d or %d)", T, cs->block,
                         4 * cs->block * (T / cs->block > 0 ? T / cs->block : 1) - 3,
                         4 * cs->block * (T / cs->block + 1) - 3);
     if (cs->window < 0 || cs->sink < 0)
