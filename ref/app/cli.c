@@ -303,7 +303,9 @@ static const char HELP_INFO[] =
     "  --context-schedule S   uniform or static\n"
     "  --riflex K|auto|off    RIFLEx component (as generate)\n"
     "  --causal-block N       causal generation (as generate): blocks, the key/value cache's size\n"
-    "                         and the block passes' FLOPs; --causal-window, --causal-sink too\n"
+    "                         and the block passes' FLOPs\n"
+    "  --causal-window F|off  latent frames the cache keeps (as generate)\n"
+    "  --causal-sink N        latent frames never evicted (as generate)\n"
     "  --ranks N              what each of N MPI ranks computes and sends (make MPI=1)\n"
     "  --full                 every layer, not only the first of each kind\n"
     "  -h, --help             this help\n";

@@ -150,66 +150,95 @@ int pipeline_causal_check(const SamplingSettings *ss, int T, T2vError *err) {
     return T2V_OK;
 }
 
-/* One block: the listed distill steps on xb, then (unless last) the clean
- * pass that leaves the block's keys/values in the cache. */
-static int causal_block(DiT *dit, CausalCache *cache, Sampler *smp, const CausalSettings *cs, const LatentGrid *g,
-                        int f0, int last, const float *ctx, float *xb, float *v, const PipelineWatch *w, int done,
-                        int total, T2vError *err) {
-    for (int k = 0; k < smp->steps; k++) {
-        float t = sampler_timestep(smp, k);
-        int rc = causal_forward(dit, cache, xb, cs->block, g->h, g->w, f0, t, ctx, v, err);
-        if (rc) return rc;
-        sampler_step(smp, k, xb, v); /* x0, then renoised to the next level; the last step: x0 */
-        report(w, done + k + 1, total);
+/* The loop's state: the DiT with its cache, the block's sampler and buffers,
+ * and the source of the fresh noise. */
+typedef struct {
+    DiT *dit;
+    const CausalSettings *cs;
+    const LatentGrid *g;
+    CausalCache cache;
+    Sampler smp;            /* the distill steps on one block (nblk elements)       */
+    size_t nblk;            /* C x block x h x w                                    */
+    float *ctx;             /* (text_len, dim) the embedded context                 */
+    float *xb, *v, *fresh;  /* (nblk) the block, its velocity; ((steps-1) nblk) noise */
+    const float **eps;      /* (steps) the fresh noise of each step                 */
+    TorchGen *gen;          /* the seed's stream, or NULL with explicit renoise     */
+    const float *renoise;
+} CausalRun;
+
+static void run_free(CausalRun *r) {
+    free(r->gen);
+    free(r->eps);
+    free(r->xb);
+    free(r->ctx);
+    causal_cache_free(&r->cache);
+    sampler_free(&r->smp);
+}
+
+static int run_init(CausalRun *r, DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context,
+                    int L, uint64_t seed, const float *renoise, T2vError *err) {
+    const CausalSettings *cs = &ss->causal;
+    int K = ss->steps, fpt = (g->h / dit->c.patch_h) * (g->w / dit->c.patch_w);
+    memset(r, 0, sizeof *r);
+    r->dit = dit, r->cs = cs, r->g = g, r->renoise = renoise;
+    r->nblk = (size_t)g->C * cs->block * g->h * g->w;
+    int rc = sampler_init_listed(&r->smp, SAMPLER_DISTILL, ss->timesteps, K, ss->shift, (int64_t)r->nblk, err);
+    if (!rc) rc = causal_cache_init(&r->cache, &dit->c, fpt, causal_window_frames(cs, g->T), cs->window ? cs->sink : 0,
+                                    err);
+    if (rc) return rc;
+    r->ctx = (float *)t2v_malloc(sizeof(float) * (size_t)dit->c.text_len * dit->c.dim, "embedded context", err);
+    r->xb = (float *)t2v_malloc(sizeof(float) * r->nblk * (K + 1), "causal block", err);
+    r->eps = (const float **)t2v_calloc((size_t)K, sizeof(float *), "causal noise", err);
+    r->gen = renoise ? NULL : (TorchGen *)t2v_malloc(sizeof(TorchGen), "noise stream", err);
+    if (!r->ctx || !r->xb || !r->eps || (!renoise && !r->gen)) return T2V_ERESOURCE;
+    r->v = r->xb + r->nblk, r->fresh = r->v + r->nblk;
+    if ((rc = dit_embed_context(dit, context, L, r->ctx, err)) || !r->gen) return rc;
+    /* the seed's stream after the initial noise: randn(n) was the noise, then randn(nblk) per step */
+    float *skip = (float *)t2v_malloc(sizeof(float) * (size_t)g->n, "noise stream", err);
+    if (!skip) return T2V_ERESOURCE;
+    torch_gen_seed(r->gen, seed);
+    torch_gen_randn(r->gen, skip, g->n);
+    free(skip);
+    return T2V_OK;
+}
+
+/* Block b: its fresh noise, the listed distill steps on its frames of x,
+ * then (unless last) the clean pass that leaves its keys/values in the cache. */
+static int run_block(CausalRun *r, float *x, int b, const PipelineWatch *w, T2vError *err) {
+    const CausalSettings *cs = r->cs;
+    const LatentGrid *g = r->g;
+    int K = r->smp.steps, nb = g->T / cs->block, f0 = b * cs->block, rc = T2V_OK;
+    size_t plane = (size_t)g->h * g->w;
+    for (int k = 0; k + 1 < K; k++) {
+        if (r->gen) torch_gen_randn(r->gen, r->fresh + (size_t)k * r->nblk, (int64_t)r->nblk);
+        r->eps[k] = r->gen ? r->fresh + (size_t)k * r->nblk : r->renoise + ((size_t)b * (K - 1) + k) * r->nblk;
     }
-    if (last) return T2V_OK; /* no later block reads the cache */
-    return causal_forward(dit, cache, xb, cs->block, g->h, g->w, f0, cs->context_t, ctx, v, err);
+    sampler_renoise_given(&r->smp, r->eps);
+    block_copy(x, r->xb, g->C, g->T, cs->block, f0, plane, 1);
+    for (int k = 0; !rc && k < K; k++) {
+        rc = causal_forward(r->dit, &r->cache, r->xb, cs->block, g->h, g->w, f0, sampler_timestep(&r->smp, k),
+                            r->ctx, r->v, err);
+        if (rc) break;
+        sampler_step(&r->smp, k, r->xb, r->v); /* x0, then renoised to the next level; the last step: x0 */
+        report(w, b * K + k + 1, nb * K);
+    }
+    if (!rc && b < nb - 1) /* the clean pass; after the last block no one reads the cache */
+        rc = causal_forward(r->dit, &r->cache, r->xb, cs->block, g->h, g->w, f0, cs->context_t, r->ctx, r->v, err);
+    block_copy(x, r->xb, g->C, g->T, cs->block, f0, plane, 0);
+    return rc;
 }
 
 int pipeline_sample_causal(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
                            float *x, uint64_t seed, const float *renoise, const PipelineWatch *w, T2vError *err) {
-    const CausalSettings *cs = &ss->causal;
     int rc = pipeline_causal_check(ss, g->T, err);
     if (rc) return rc;
     if (dit->c.patch_t != 1) return t2v_fail(err, T2V_EUSAGE, "causal: needs a DiT time patch of 1");
-    int B = cs->block, nb = g->T / B, K = ss->steps, fpt = (g->h / dit->c.patch_h) * (g->w / dit->c.patch_w);
-    size_t plane = (size_t)g->h * g->w, nblk = (size_t)g->C * B * plane;
     dit->precision = ss->precision;
-    Sampler smp;
-    CausalCache cache;
-    if ((rc = sampler_init_listed(&smp, SAMPLER_DISTILL, ss->timesteps, K, ss->shift, (int64_t)nblk, err))) return rc;
-    if ((rc = causal_cache_init(&cache, &dit->c, fpt, causal_window_frames(cs, g->T), cs->window ? cs->sink : 0,
-                                err))) {
-        sampler_free(&smp);
-        return rc;
-    }
-    float *ctx = (float *)t2v_malloc(sizeof(float) * (size_t)dit->c.text_len * dit->c.dim, "embedded context", err);
-    float *xb = (float *)t2v_malloc(sizeof(float) * nblk * (K + 1), "causal block", err);
-    const float **eps = (const float **)t2v_calloc((size_t)K, sizeof(float *), "causal noise", err);
-    TorchGen *gen = renoise ? NULL : (TorchGen *)t2v_malloc(sizeof(TorchGen), "noise stream", err);
-    rc = ctx && xb && eps && (renoise || gen) ? dit_embed_context(dit, context, L, ctx, err) : T2V_ERESOURCE;
-    float *v = xb ? xb + nblk : NULL, *fresh = v ? v + nblk : NULL; /* fresh: (K - 1) x nblk */
-    if (!rc && gen) { /* the seed's stream after the initial noise: randn(n), then randn(nblk) per step */
-        float *skip = (float *)t2v_malloc(sizeof(float) * (size_t)g->n, "noise stream", err);
-        if (!skip) rc = T2V_ERESOURCE;
-        else torch_gen_seed(gen, seed), torch_gen_randn(gen, skip, g->n), free(skip);
-    }
-    report(w, 0, nb * K);
-    for (int b = 0; !rc && b < nb; b++) {
-        for (int k = 0; k + 1 < K; k++) {
-            if (gen) torch_gen_randn(gen, fresh + (size_t)k * nblk, (int64_t)nblk);
-            eps[k] = gen ? fresh + (size_t)k * nblk : renoise + ((size_t)b * (K - 1) + k) * nblk;
-        }
-        sampler_renoise_given(&smp, eps);
-        block_copy(x, xb, g->C, g->T, B, b * B, plane, 1);
-        rc = causal_block(dit, &cache, &smp, cs, g, b * B, b == nb - 1, ctx, xb, v, w, b * K, nb * K, err);
-        block_copy(x, xb, g->C, g->T, B, b * B, plane, 0);
-    }
-    free(gen);
-    free(eps);
-    free(xb);
-    free(ctx);
-    causal_cache_free(&cache);
-    sampler_free(&smp);
+    CausalRun r;
+    rc = run_init(&r, dit, ss, g, context, L, seed, renoise, err);
+    int nb = g->T / ss->causal.block;
+    report(w, 0, nb * ss->steps);
+    for (int b = 0; !rc && b < nb; b++) rc = run_block(&r, x, b, w, err);
+    run_free(&r);
     return rc;
 }
