@@ -294,6 +294,30 @@ static void test_cli(void) {
               "generate --causal-block 3 %s (21 frames, 2 blocks): exit %d, video written", good[i], rc);
         if (f) fclose(f);
     }
+    /* t2v stage causal: the golden's inputs through the CLI */
+    const char *sout = "build/test_causal_stage.safetensors";
+    snprintf(cmd, sizeof cmd, "%s stage causal --model " MODEL_DIR " --in golden/causal/gen_sink.safetensors --out %s "
+             "--causal-block 3 --causal-window 7 --causal-sink 1 --timesteps 1000,757,522 --shift 1 --force -q",
+             g_bin, sout);
+    int src = h_run_logged(cmd, log, text, sizeof text);
+    SafeTensors got, ref;
+    CHECK(src == 0, "t2v stage causal on gen_sink's inputs: exit %d", src);
+    if (src == 0 && golden_open(&got, sout)) {
+        if (golden_open(&ref, "golden/causal/gen_sink.safetensors")) {
+            int64_t na = 0, nr = 0;
+            float *a = golden_f32(&got, "latent.final", &na), *b = golden_f32(&ref, "latent.final", &nr);
+            if (a && b && na == nr) check_close("stage causal: latent.final", a, b, na, TOL_LATENT, COS_LATENT);
+            else h_report(0, "stage causal: latent.final missing or of another size");
+            free(a), free(b);
+            st_close(&ref);
+        }
+        st_close(&got);
+    }
+    snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/causal/gen_sink.safetensors --out %s "
+             "--causal-block 3 --force -q", g_bin, sout);
+    src = h_run_logged(cmd, log, text, sizeof text);
+    CHECK(src == 1 && strstr(text, "use `t2v stage causal`"), "stage sampler --causal-block is refused (exit %d)", src);
+    remove(sout);
     /* t2v info: the cache's size (2 x 2 layers x 4 frames x 1 token x dim 32 x 4 bytes = 2 KiB) and the passes */
     snprintf(cmd, sizeof cmd, "%s info --model " MODEL_DIR " -W 16 -H 16 -f 21 --steps 4 --causal-block 3 "
              "--causal-window 4 --causal-sink 1", g_bin);
