@@ -248,6 +248,7 @@ static void test_settings(void) {
     CHECK(causal_check(&b, 9, &e) == T2V_EUSAGE && strstr(e.msg, "cannot hold"), "window 5, sink 3, block 3: %s",
           e.msg);
     CHECK(causal_check(&c, 9, &e) == T2V_EUSAGE, "sink frames without a window: %s", e.msg);
+    CHECK(causal_check(&a, 1026, &e) == T2V_EUSAGE && strstr(e.msg, "1024"), "1026 latent frames: %s", e.msg);
     CHECK(causal_check(&a, 21, &e) == T2V_OK && causal_check(&d, 30, &e) == T2V_OK, "21 frames in blocks of 3; "
           "window 6 with 3 sink frames");
     CHECK(causal_window_frames(&d, 300) == 6 && causal_window_frames(&a, 300) == 300 &&

@@ -16,6 +16,9 @@ int causal_check(const CausalSettings *cs, int T, T2vError *err) {
                         "must be 4 x block x n - 3, e.g. %d or %d)", T, cs->block,
                         4 * cs->block * (T / cs->block > 0 ? T / cs->block : 1) - 3,
                         4 * cs->block * (T / cs->block + 1) - 3);
+    if (T > 1024) /* RoPE's table: rope_params(1024, ...) in the official code (dit.c) */
+        return t2v_fail(err, T2V_EUSAGE, "causal: %d latent frames: the time axis's RoPE positions stop at 1024, "
+                        "and a causal block sits at its global position", T);
     if (cs->window < 0 || cs->sink < 0)
         return t2v_fail(err, T2V_EUSAGE, "causal: window %d and sink %d frames must be >= 0", cs->window, cs->sink);
     if (cs->window == 0 && cs->sink > 0)

@@ -36,7 +36,8 @@ typedef struct {
 } CausalSettings;
 
 /* Checks a setting for a clip of T latent frames: T a whole number of
- * blocks, sink + block <= window (when windowed). T2V_EUSAGE naming the rule. */
+ * blocks, at most 1024 (RoPE's positions), sink + block <= window (when
+ * windowed). T2V_EUSAGE naming the rule. */
 int causal_check(const CausalSettings *cs, int T, T2vError *err);
 /* The cache's size in latent frames for a clip of T latent frames. */
 int causal_window_frames(const CausalSettings *cs, int T);
