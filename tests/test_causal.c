@@ -16,6 +16,7 @@
  *     than block + sink, a sampler other than distill) are usage errors;
  *     through the CLI: the usage exit code (1) and nothing written.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static void test_forward(const Model *m) {
              !dit_embed_context(&dit, ctx, (int)(nc / dit.c.text_dim), emb, &e);
     for (int c = 0; ok && c < 2; c++) {
         CausalCache cache;
-        if (causal_cache_init(&cache, &dit.c, 4, windows[c], sinks[c], &e)) { ok = 0; break; }
+        if (causal_cache_init(&cache, &dit.c, 4, windows[c], sinks[c], 0, &e)) { ok = 0; break; }
         for (int b = 0; ok && b < 2; b++)
             ok = !causal_forward(&dit, &cache, clean[b], 3, 4, 4, 3 * b, 0.0f, emb, v, &e);
         ok = ok && !causal_forward(&dit, &cache, lat, 3, 4, 4, 6, t[0], emb, got[c], &e);
@@ -66,9 +67,28 @@ static void test_forward(const Model *m) {
     for (int64_t i = 0; ok && i < nl; i++) diff += (got[0][i] - got[1][i]) * (double)(got[0][i] - got[1][i]),
                                           rms += (double)got[0][i] * got[0][i];
     CHECK(ok && diff > 1e-4 * rms, "eviction changes the velocity (|d|^2 / |v|^2 = %.3g)", rms > 0 ? diff / rms : 0);
-    /* the first block sees only itself: the bidirectional pass on its 3 frames, bit for bit */
     CausalCache cache;
-    if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, &e)) {
+    /* --precision bf16: a bf16 cache gives the bits of an fp32 one (the attention rounds K, V to bf16) */
+    float *vb[2] = {malloc(sizeof(float) * (size_t)nl), malloc(sizeof(float) * (size_t)nl)};
+    dit.precision = PREC_BF16;
+    for (int c = 0; ok && vb[0] && vb[1] && c < 2; c++) {
+        if (causal_cache_init(&cache, &dit.c, 4, 5, 1, c, &e)) { ok = 0; break; }
+        for (int b = 0; ok && b < 2; b++)
+            ok = !causal_forward(&dit, &cache, clean[b], 3, 4, 4, 3 * b, 0.0f, emb, v, &e);
+        ok = ok && !causal_forward(&dit, &cache, lat, 3, 4, 4, 6, t[0], emb, vb[c], &e);
+        causal_cache_free(&cache);
+    }
+    CHECK(ok && vb[0] && vb[1] && !memcmp(vb[0], vb[1], sizeof(float) * (size_t)nl),
+          "bf16 DiT, window 5 with 1 sink: a bf16 key/value cache gives the bits of an fp32 one");
+    double dd = 0, rr = 0;
+    for (int64_t i = 0; ok && i < nl; i++) dd += (vb[1][i] - got[1][i]) * (double)(vb[1][i] - got[1][i]),
+                                           rr += (double)got[1][i] * got[1][i];
+    CHECK(ok && dd > 0 && dd < 1e-4 * rr, "... and differs from the fp32 velocity by bf16 rounding (|d|/|v| = %.2g)",
+          rr > 0 ? sqrt(dd / rr) : 0);
+    dit.precision = PREC_FP32;
+    free(vb[0]), free(vb[1]);
+    /* the first block sees only itself: the bidirectional pass on its 3 frames, bit for bit */
+    if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, 0, &e)) {
         ok = !causal_forward(&dit, &cache, lat, 3, 4, 4, 0, t[0], emb, got[0], &e) &&
              !dit_forward_embedded(&dit, lat, 3, 4, 4, t, 1, emb, got[1], &e);
         CHECK(ok && !memcmp(got[0], got[1], sizeof(float) * (size_t)nl), "the first block's causal pass gives the "
@@ -76,7 +96,7 @@ static void test_forward(const Model *m) {
         causal_cache_free(&cache);
     }
     /* a pass that neither continues nor repeats the cached frames is refused */
-    if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, &e)) {
+    if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, 0, &e)) {
         int rc = causal_forward(&dit, &cache, lat, 3, 4, 4, 3, 0.0f, emb, v, &e);
         CHECK(rc == T2V_EINPUT, "a pass starting at frame 3 of an empty cache is refused: %s", e.msg);
         causal_cache_free(&cache);
@@ -199,7 +219,7 @@ static void test_steps(const Model *m, const char *name) {
     int ok = x && ctx && emb && xb && v && !dit_embed_context(&dit, ctx, (int)(nc / dit.c.text_dim), emb, &e) &&
              !sampler_init_listed(&smp, SAMPLER_DISTILL, c.ts, K, c.shift, (int64_t)nblk, &e);
     CausalSettings cs = {B, c.window, c.sink, 0.0f};
-    if (ok && causal_cache_init(&cache, &dit.c, 4, causal_window_frames(&cs, c.T), c.sink, &e)) {
+    if (ok && causal_cache_init(&cache, &dit.c, 4, causal_window_frames(&cs, c.T), c.sink, 0, &e)) {
         sampler_free(&smp);
         ok = 0;
     }

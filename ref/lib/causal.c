@@ -38,7 +38,7 @@ int causal_window_frames(const CausalSettings *cs, int T) {
  * The cache */
 
 int causal_cache_init(CausalCache *c, const DiTConfig *dc, int frame_tokens, int window_frames, int sink_frames,
-                      T2vError *err) {
+                      int bf16, T2vError *err) {
     memset(c, 0, sizeof *c);
     if (frame_tokens < 1 || window_frames < 1 || sink_frames < 0 || sink_frames >= window_frames ||
         (int64_t)frame_tokens * window_frames > (1 << 28))
@@ -46,7 +46,15 @@ int causal_cache_init(CausalCache *c, const DiTConfig *dc, int frame_tokens, int
                         frame_tokens, sink_frames);
     c->layers = dc->num_layers, c->dim = dc->dim, c->frame_tokens = frame_tokens;
     c->cap = frame_tokens * window_frames, c->sink = frame_tokens * sink_frames;
-    size_t n = (size_t)(c->layers > 0 ? c->layers : 1) * c->cap * c->dim;
+    size_t n = (size_t)(c->layers > 0 ? c->layers : 1) * c->cap * c->dim, one = (size_t)c->cap * c->dim;
+    if (bf16) {
+        c->kb = (uint16_t *)t2v_malloc(sizeof(uint16_t) * n, "causal key cache", err);
+        c->vb = c->kb ? (uint16_t *)t2v_malloc(sizeof(uint16_t) * n, "causal value cache", err) : NULL;
+        c->ks = c->vb ? (float *)t2v_malloc(sizeof(float) * one, "causal key scratch", err) : NULL;
+        c->vs = c->ks ? (float *)t2v_malloc(sizeof(float) * one, "causal value scratch", err) : NULL;
+        if (!c->vs) { causal_cache_free(c); return T2V_ERESOURCE; }
+        return T2V_OK;
+    }
     c->k = (float *)t2v_malloc(sizeof(float) * n, "causal key cache", err);
     c->v = c->k ? (float *)t2v_malloc(sizeof(float) * n, "causal value cache", err) : NULL;
     if (!c->v) { causal_cache_free(c); return T2V_ERESOURCE; }
@@ -56,6 +64,10 @@ int causal_cache_init(CausalCache *c, const DiTConfig *dc, int frame_tokens, int
 void causal_cache_free(CausalCache *c) {
     free(c->k);
     free(c->v);
+    free(c->kb);
+    free(c->vb);
+    free(c->ks);
+    free(c->vs);
     memset(c, 0, sizeof *c);
 }
 
@@ -86,7 +98,28 @@ static void cache_end(CausalCache *c) {
     c->global_end = c->pass_end, c->local_end = c->write_end, c->evict = 0;
 }
 
+/* causal_cache_layer on a bf16 cache: the same moves on 16-bit entries; the
+ * new keys/values rounded to bf16 (nearest even), the layer's held ones
+ * widened into the scratch for the attention. */
+static int cache_layer_bf16(CausalCache *c, int layer, const float *k, const float *v, const float **K,
+                            const float **V) {
+    size_t D = (size_t)c->dim, at = (size_t)(c->write_end - c->n_new) * D, n = (size_t)c->n_new * D;
+    uint16_t *ck = c->kb + (size_t)layer * c->cap * D, *cv = c->vb + (size_t)layer * c->cap * D;
+    if (c->evict) {
+        size_t rolled = (size_t)(c->local_end - c->evict - c->sink) * D;
+        memmove(ck + c->sink * D, ck + (size_t)(c->sink + c->evict) * D, sizeof(uint16_t) * rolled);
+        memmove(cv + c->sink * D, cv + (size_t)(c->sink + c->evict) * D, sizeof(uint16_t) * rolled);
+    }
+    int64_t held = (int64_t)c->write_end * (int64_t)D;
+    for (size_t i = 0; i < n; i++) ck[at + i] = f32_to_bf16(k[i]), cv[at + i] = f32_to_bf16(v[i]);
+#pragma omp parallel for schedule(static) if (held > 65536)
+    for (int64_t i = 0; i < held; i++) c->ks[i] = bf16_to_f32(ck[i]), c->vs[i] = bf16_to_f32(cv[i]);
+    *K = c->ks, *V = c->vs;
+    return c->write_end;
+}
+
 int causal_cache_layer(CausalCache *c, int layer, const float *k, const float *v, const float **K, const float **V) {
+    if (c->kb) return cache_layer_bf16(c, layer, k, v, K, V);
     size_t D = (size_t)c->dim;
     float *ck = c->k + (size_t)layer * c->cap * D, *cv = c->v + (size_t)layer * c->cap * D;
     if (c->evict) { /* roll: drop `evict` tokens after the sink, move the rest down */
@@ -187,7 +220,7 @@ static int run_init(CausalRun *r, DiT *dit, const SamplingSettings *ss, const La
     r->nblk = (size_t)g->C * cs->block * g->h * g->w;
     int rc = sampler_init_listed(&r->smp, SAMPLER_DISTILL, ss->timesteps, K, ss->shift, (int64_t)r->nblk, err);
     if (!rc) rc = causal_cache_init(&r->cache, &dit->c, fpt, causal_window_frames(cs, g->T), cs->window ? cs->sink : 0,
-                                    err);
+                                    ss->precision == PREC_BF16, err); /* bf16: the attention's own rounding */
     if (rc) return rc;
     r->ctx = (float *)t2v_malloc(sizeof(float) * (size_t)dit->c.text_len * dit->c.dim, "embedded context", err);
     r->xb = (float *)t2v_malloc(sizeof(float) * r->nblk * (K + 1), "causal block", err);

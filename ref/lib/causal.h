@@ -46,7 +46,9 @@ typedef struct CausalCache_ {
     int layers, dim;
     int frame_tokens;          /* tokens of one latent frame (h w / patch)   */
     int cap, sink;             /* in tokens: window x frame_tokens, sink x frame_tokens */
-    float *k, *v;              /* (layers, cap, dim): keys after RoPE, values */
+    float *k, *v;              /* (layers, cap, dim): keys after RoPE, values (fp32 cache) */
+    uint16_t *kb, *vb;         /* (layers, cap, dim) the same in bf16 (bf16 cache; k, v NULL) */
+    float *ks, *vs;            /* (cap, dim) a bf16 layer widened for the attention */
     int64_t global_end;        /* token index (whole clip) after the last written token */
     int local_end;             /* tokens held                                 */
     /* the pass in progress (causal_cache_begin .. causal_cache_end) */
@@ -55,9 +57,11 @@ typedef struct CausalCache_ {
 } CausalCache;
 
 /* A cache of `window_frames` latent frames of `frame_tokens` tokens for the
- * DiT config, `sink_frames` of them never evicted. */
+ * DiT config, `sink_frames` of them never evicted. bf16: keys and values
+ * stored rounded to bf16 (half the memory); for a DiT in PREC_BF16, whose
+ * attention rounds them to bf16 anyway, the results are the same bits. */
 int causal_cache_init(CausalCache *c, const DiTConfig *dc, int frame_tokens, int window_frames, int sink_frames,
-                      T2vError *err);
+                      int bf16, T2vError *err);
 void causal_cache_free(CausalCache *c);
 /* Empties the cache (a new clip). */
 void causal_cache_reset(CausalCache *c);
