@@ -408,6 +408,9 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     if (o->sampling.settings.causal.block && (o->dump || o->trace || o->preview))
         return t2v_fail(err, T2V_EUSAGE, "--causal-block: no --dump, --trace or --preview (they watch whole-clip "
                         "steps; causal generation has none)");
+    if (o->sampling.settings.causal.block && (o->image || m->family == MODEL_WAN22_A14B))
+        return t2v_fail(err, T2V_EUSAGE, "--causal-block: a text-to-video DiT of one model (not -i, not the Wan2.2 "
+                        "A14B experts)");
     if (o->dump_level != DUMP_STAGE) { /* the size of the DiT taps, before any work (docs/VERIFY.md) */
         unsigned char *mask = (unsigned char *)t2v_malloc((size_t)m->dit.num_layers + 1, "block mask", err);
         if (!mask || (rc = dump_blocks_parse(o->dump_blocks, mask, m->dit.num_layers, err))) {

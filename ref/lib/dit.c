@@ -768,7 +768,8 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
                         "the patch size (%d, %d, %d)", c->in_dim, T, H, W, c->patch_t,
                         c->patch_h, c->patch_w);
     int f = T / c->patch_t, h = H / c->patch_h, w = W / c->patch_w;
-    if (m->frame0 < 0 || f > ROPE_MAX_POS - m->frame0 || h > ROPE_MAX_POS || w > ROPE_MAX_POS || (int64_t)f * h * w > (1 << 28))
+    if (m->frame0 < 0 || f > ROPE_MAX_POS - m->frame0 || h > ROPE_MAX_POS || w > ROPE_MAX_POS ||
+        (int64_t)f * h * w > (1 << 28))
         return t2v_fail(err, T2V_EINPUT,
                         "dit: patch grid (%d, %d, %d) from frame %d: each axis allows at most %d positions",
                         f, h, w, m->frame0, ROPE_MAX_POS);

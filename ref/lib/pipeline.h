@@ -148,17 +148,18 @@ void denoiser_hold_image(const Denoiser *d, float *x);
  * (NULL, or steps x n floats) receives x_{i+1} after every step. */
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err);
 
-/* Causal generation (causal.h, docs/ARCHITECTURE.md "Causal generation"):
- * x holds the noise [C, T, h, w] and becomes the final latent, a block of
- * ss->causal.block latent frames at a time, each with the distill steps of
- * ss (listed timesteps, shift) through the key/value cache. The fresh noise
- * of block b, step k < steps-1 is renoise[(b (steps-1) + k) C block h w ...]
- * when renoise is given, else the seed's torch stream continued after the
- * initial randn(C T h w): one randn(C block h w) per step, block by block. */
 /* The settings' rules for causal generation of T latent frames (causal_check,
  * the distill sampler, cfg <= 1, no step cache, context windows or RIFLEx):
  * T2V_EUSAGE naming the rule. */
 int pipeline_causal_check(const SamplingSettings *ss, int T, T2vError *err);
+/* Causal generation (causal.h, docs/ARCHITECTURE.md 10c): x holds the noise
+ * [C, T, h, w] and becomes the final latent, a block of ss->causal.block
+ * latent frames at a time, each with the distill steps of ss (listed
+ * timesteps, shift) through the key/value cache (bf16 under PREC_BF16). The
+ * fresh noise of block b, step k < steps-1 is renoise + (b (steps-1) + k) x
+ * (C block h w) when renoise is given, else the seed's torch stream continued
+ * after the initial randn(C T h w): one randn(C block h w) per step, block by
+ * block. The DiT's self-attention is causal only during the call. */
 int pipeline_sample_causal(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
                            float *x, uint64_t seed, const float *renoise, const PipelineWatch *w, T2vError *err);
 
