@@ -174,10 +174,9 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
-    double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim); /* --cache's buffers */
     const CausalSettings *cs = &o->sampling.settings.causal;
-    if (cs->block) /* --causal-block's key/value cache: 2 x layers x frames kept x tokens per frame x dim floats */
-        dit_phase += 8.0 * md.dit.num_layers * causal_window_frames(cs, s.f) * ((double)s.N / s.f) * md.dit.dim;
+    if (cs->block) cost_memory_causal(&md, &s, cs->block, causal_window_frames(cs, s.f), &me); /* a block at a time */
+    double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim); /* --cache's buffers */
     if (dit_phase > me.peak) me.peak = dit_phase;
     double have = (double)platform_total_memory();
     if (!(have > 0 && me.peak > 0.9 * have)) /* a size that fits in memory: its FLOPs fit in int64 */

@@ -468,7 +468,8 @@ static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o
 }
 
 /* Causal generation (docs/ARCHITECTURE.md 10c): blocks, the key/value
- * cache's size (added to the DiT phase's memory) and the DiT FLOPs of the
+ * cache's size (the DiT phase's memory: one block's activations and the
+ * cache, cost_memory_causal) and the DiT FLOPs of the
  * block passes, each counted as attending to the full window (an upper
  * bound: early blocks see fewer frames). Returns those FLOPs. */
 static int64_t print_causal(const ModelDesc *m, const ClipSize *s, const SamplingSettings *ls, int steps,
@@ -482,7 +483,7 @@ static int64_t print_causal(const ModelDesc *m, const ClipSize *s, const Samplin
     cost_flops(m, &bc, &fb);
     int64_t pass = fb.dit + (int64_t)m->dit.num_layers * fb.self_attn * (kept - cs->block) / cs->block;
     int64_t npass = (int64_t)nb * (steps + 1) - 1; /* no clean pass after the last block */
-    double cache = 8.0 * m->dit.num_layers * kept * per * m->dit.dim;
+    double cache = 8.0 * m->dit.num_layers * kept * per * m->dit.dim; /* as cost_memory_causal counts it */
     snprintf(b, sizeof b, "%d blocks of %d latent frames, %d steps + 1 clean pass each", nb, cs->block, steps);
     row("causal generation", b);
     snprintf(b, sizeof b, "%d latent frames (%d sink), ", kept, cs->sink);
@@ -490,8 +491,7 @@ static int64_t print_causal(const ModelDesc *m, const ClipSize *s, const Samplin
     row("key/value cache (fp32)", b);
     row_flops("DiT FLOPs per block pass", pass);
     row_flops("DiT FLOPs, all passes (upper bound)", pass * npass);
-    me->dit += cache;
-    if (me->dit > me->peak) me->peak = me->dit;
+    cost_memory_causal(m, s, cs->block, kept, me);
     return pass * npass;
 }
 
