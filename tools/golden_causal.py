@@ -24,7 +24,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 import st  # noqa: E402
 import write_tiny_model  # noqa: E402
-from reference import causal, pipeline  # noqa: E402
+from reference import causal, dit, pipeline  # noqa: E402
 
 ROOT = os.path.dirname(here)
 OUT = os.path.join(ROOT, "golden", "causal")
@@ -74,6 +74,9 @@ def forward_case(m):
     t = 937.5
     out = {"clean.0": clean[0], "clean.1": clean[1], "latent": latent, "context": ctx,
            "t": torch.tensor([t], dtype=torch.float64)}
+    # the first block sees only itself: the bidirectional forward of dit.py on its frames
+    first = causal.forward(m.dit, m.cfg, latent, t, 0, ctx, {})
+    assert torch.allclose(first, dit.forward(m.dit, m.cfg, latent, t, ctx), rtol=0, atol=1e-12)
     for name, window, sink in (("velocity", None, 0), ("velocity.w5s1", 5, 1)):
         cache = {}
         for b in range(2):
