@@ -87,18 +87,29 @@ static void test_forward(const Model *m) {
           rr > 0 ? sqrt(dd / rr) : 0);
     dit.precision = PREC_FP32;
     free(vb[0]), free(vb[1]);
-    /* the first block sees only itself: the bidirectional pass on its 3 frames, bit for bit */
+    /* the first block sees only itself: the bidirectional pass on its 3 frames, bit for bit
+     * (after a block was cached and causal_cache_reset emptied the cache again) */
     if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, 0, &e)) {
-        ok = !causal_forward(&dit, &cache, lat, 3, 4, 4, 0, t[0], emb, got[0], &e) &&
+        ok = !causal_forward(&dit, &cache, clean[0], 3, 4, 4, 0, 0.0f, emb, v, &e);
+        causal_cache_reset(&cache);
+        ok = ok && !causal_forward(&dit, &cache, lat, 3, 4, 4, 0, t[0], emb, got[0], &e) &&
              !dit_forward_embedded(&dit, lat, 3, 4, 4, t, 1, emb, got[1], &e);
-        CHECK(ok && !memcmp(got[0], got[1], sizeof(float) * (size_t)nl), "the first block's causal pass gives the "
-              "bits of the bidirectional pass on its frames");
+        CHECK(ok && !memcmp(got[0], got[1], sizeof(float) * (size_t)nl), "the first block's causal pass (after a "
+              "reset) gives the bits of the bidirectional pass on its frames");
         causal_cache_free(&cache);
     }
     /* a pass that neither continues nor repeats the cached frames is refused */
     if (ok && !causal_cache_init(&cache, &dit.c, 4, 9, 0, 0, &e)) {
         int rc = causal_forward(&dit, &cache, lat, 3, 4, 4, 3, 0.0f, emb, v, &e);
         CHECK(rc == T2V_EINPUT, "a pass starting at frame 3 of an empty cache is refused: %s", e.msg);
+        causal_cache_free(&cache);
+    }
+    /* a block that cannot sit beside the sink frames when the cache rolls is refused */
+    if (ok && !causal_cache_init(&cache, &dit.c, 4, 4, 2, 0, &e)) {
+        int rc = causal_forward(&dit, &cache, clean[0], 3, 4, 4, 0, 0.0f, emb, v, &e);
+        rc = rc ? rc : causal_forward(&dit, &cache, clean[1], 3, 4, 4, 3, 0.0f, emb, v, &e);
+        CHECK(rc == T2V_EINPUT && strstr(e.msg, "sink"), "window 4, sink 2, blocks of 3: the second block is refused: "
+              "%s", e.msg);
         causal_cache_free(&cache);
     }
     for (int i = 0; i < 2; i++) free(clean[i]), free(got[i]);

@@ -89,6 +89,9 @@ static int cache_begin(CausalCache *c, int64_t start, int n, T2vError *err) {
                         "%lld nor repeats the last block", (long long)start, (long long)end,
                         (long long)c->global_end);
     int evict = end > c->global_end && c->local_end + n > c->cap ? c->local_end + n - c->cap : 0;
+    if (evict && n > c->cap - c->sink)
+        return t2v_fail(err, T2V_EINPUT, "causal: a pass of %d tokens does not fit beside the %d sink tokens of the "
+                        "cache of %d", n, c->sink, c->cap);
     c->n_new = n, c->evict = evict, c->pass_end = end;
     c->write_end = c->local_end + (int)(end - c->global_end) - evict;
     return T2V_OK;
