@@ -16,6 +16,7 @@
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
 #   make bench-long      long demo clips in context windows: time per frame, peak RSS
+#   make bench-causal    causal generation on the demo: peak RSS with and without the rolling cache
 #   make cross-test      the golden suite on x86-64 gcc/clang/portable kernels, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
 
@@ -95,7 +96,7 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h tests/prng_weights.h tests/demo_check.h
 
-.PHONY: all test asan run run-fast install golden fuzz bench bench-long clean demo-model demo-adapters cross-test
+.PHONY: all test asan run run-fast install golden fuzz bench bench-long bench-causal clean demo-model demo-adapters cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -181,6 +182,9 @@ bench: all
 # at 81..961 frames (bench/long.md).
 bench-long: all
 	$(PYTHON) tools/bench_long.py $(BENCH_LONG_ARGS)
+
+bench-causal: all
+	$(PYTHON) tools/bench_causal.py $(BENCH_CAUSAL_ARGS)
 
 # CROSS="aarch64 s390x" picks platforms; see tests/cross/run.sh for the list.
 CROSS ?= x86_64-gcc x86_64-clang x86_64-portable aarch64 s390x mingw64

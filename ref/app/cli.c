@@ -146,6 +146,16 @@ static const char HELP_GENERATE_OUTPUTS[] =
     "  --riflex K|auto|off    RIFLEx: time RoPE component K gets the frequency 0.9 x 2 pi / latent\n"
     "                         frames; auto (default): the component nearest the trained length,\n"
     "                         when a clip longer than it runs in one pass\n"
+    "  --causal-block N       causal generation (Self-Forcing, CausVid students): N latent frames\n"
+    "                         at a time (Self-Forcing: 3), each attending to itself and to a\n"
+    "                         key/value cache of earlier blocks; the distill sampler and cfg 1\n"
+    "                         (the defaults with it; others are refused),\n"
+    "                         frames = 4 N k - 3 (N = 3: 9, 21, ..., 81); no context windows\n"
+    "  --causal-window F|off  latent frames the cache keeps (default: the trained length, 21 for\n"
+    "                         Wan2.1): past it the oldest frames are evicted; off: all of them\n"
+    "  --causal-sink N        the first N latent frames are never evicted (default 0); the three\n"
+    "                         default to t2v.json's causal_block, causal_window, causal_sink\n"
+    "                         (--causal-block 0: not causal)\n"
     "  --threads N            threads (default: the physical cores); results do not depend on it\n"
     "  --precision P          fp32 (default) or bf16: the text encoder's and DiT's linear layers\n"
     "                         and attention products take bf16 operands, fp32 sums (the same bits\n"
@@ -181,7 +191,7 @@ static const char HELP_GENERATE_OUTPUTS[] =
 static const char HELP_STAGE[] =
     "usage: t2v stage NAME --model DIR --in IN.safetensors --out OUT.safetensors [options]\n"
     "  one stage of the pipeline on given tensors (their names: docs/MODEL.md)\n"
-    "  NAME: t5 | dit | sampler | vae-decode | vae-encode\n"
+    "  NAME: t5 | dit | sampler | causal | vae-decode | vae-encode\n"
     "\n"
     "stage options:\n"
     "  --model DIR            model directory (required)\n"
@@ -202,6 +212,12 @@ static const char HELP_STAGE[] =
     "  --context-overlap F    sampler stage: frames shared by neighbouring windows\n"
     "  --context-schedule S   sampler stage: uniform or static\n"
     "  --riflex K|auto|off    sampler stage: RIFLEx component (as generate)\n"
+    "  --causal-block N       causal stage (noise, context, renoise.b<b>.k<k> -> latent.final):\n"
+    "                         blocks of N latent frames through the key/value cache (as\n"
+    "                         generate; default t2v.json causal_block); with --timesteps, --shift,\n"
+    "                         --seed (the fresh noise when IN has no renoise.b0.k0, ...)\n"
+    "  --causal-window F|off  causal stage: latent frames the cache keeps (as generate)\n"
+    "  --causal-sink N        causal stage: latent frames never evicted (as generate)\n"
     "  --dump-level L         stage (default: the stage's output only); block: adds each block's\n"
     "                         output (dit and t5: blocks.N; vae-decode: every decoder layer under\n"
     "                         its official name); op (dit only): every op inside the blocks: norms,\n"
@@ -298,6 +314,10 @@ static const char HELP_INFO[] =
     "  --context-overlap F    frames shared by neighbouring windows\n"
     "  --context-schedule S   uniform or static\n"
     "  --riflex K|auto|off    RIFLEx component (as generate)\n"
+    "  --causal-block N       causal generation (as generate): blocks, the key/value cache's size\n"
+    "                         and the block passes' FLOPs\n"
+    "  --causal-window F|off  latent frames the cache keeps (as generate)\n"
+    "  --causal-sink N        latent frames never evicted (as generate)\n"
     "  --ranks N              what each of N MPI ranks computes and sends (make MPI=1)\n"
     "  --full                 every layer, not only the first of each kind\n"
     "  -h, --help             this help\n";
@@ -401,6 +421,19 @@ void run_plan_windows(RunPlan *plan, const ModelDesc *md, const ClipSize *s, con
     cost_flops(md, &wc, &fw);
     if (passes > 0 && f.dit > 0)
         plan->item_flops[PHASE_SAMPLING] *= (double)fw.dit * passes / ((double)f.dit * ss->steps);
+}
+
+void run_plan_causal(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss) {
+    const CausalSettings *cs = &ss->causal;
+    if (!cs->block || s->T % cs->block || plan->items[PHASE_SAMPLING] <= 0) return;
+    int nb = s->T / cs->block, keys = causal_window_frames(cs, s->T); /* attention keys: at most the window */
+    ClipSize bc;
+    Flops fb;
+    cost_size(&bc, md, s->W, s->H, 1 + md->vae.scale_t * (cs->block - 1), s->L);
+    cost_flops(md, &bc, &fb);
+    double pass = (double)fb.dit + (double)md->dit.num_layers * fb.self_attn * ((double)keys / cs->block - 1.0);
+    plan->items[PHASE_SAMPLING] = nb * ss->steps; /* progress counts block steps */
+    plan->item_flops[PHASE_SAMPLING] = pass * (ss->steps + 1.0) / ss->steps; /* + the clean pass */
 }
 
 void progress_init(Progress *p, int quiet) {
@@ -700,6 +733,18 @@ static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
     } else if (!strcmp(a, "--context-schedule")) {
         if (window_schedule_parse(v, &s->ctx_schedule))
             return -usage_error("--context-schedule must be uniform or static, not '%s'", v);
+    } else if (!strcmp(a, "--causal-block")) {
+        if (parse_int(v, 0, 1024, &iv))
+            return -usage_error("--causal-block must be latent frames in 1..1024, or 0 (not causal), not '%s'", v);
+        s->causal_block = (int)iv, s->have_causal_block = 1;
+    } else if (!strcmp(a, "--causal-window")) {
+        if (!strcmp(v, "off")) iv = 0;
+        else if (parse_int(v, 1, 1024, &iv))
+            return -usage_error("--causal-window must be latent frames in 1..1024 or off, not '%s'", v);
+        s->causal_window = (int)iv, s->have_causal_window = 1;
+    } else if (!strcmp(a, "--causal-sink")) {
+        if (parse_int(v, 0, 1024, &iv)) return -usage_error("--causal-sink must be latent frames in 0..1024, not '%s'", v);
+        s->causal_sink = (int)iv, s->have_causal_sink = 1;
     } else if (!strcmp(a, "--riflex")) {
         if (!strcmp(v, "auto")) iv = -1;
         else if (!strcmp(v, "off")) iv = 0;
@@ -775,7 +820,16 @@ int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err) {
     int ov = s->have_ctx_overlap ? s->ctx_overlap : m->defaults.context_overlap;
     int trained = (m->defaults.context_window - 1) / st + 1; /* latent frames */
     memset(&ss->window, 0, sizeof ss->window);
+    memset(&ss->causal, 0, sizeof ss->causal);
     ss->riflex_k = 0;
+    if (s->causal_block) { /* block by block through a rolling key/value cache (causal.h) */
+        if ((s->have_ctx_window && win > 0) || (s->have_riflex && s->riflex > 0))
+            return t2v_fail(err, T2V_EUSAGE, "--causal-block: no --context-window or --riflex (the key/value cache "
+                            "rolls instead)");
+        CausalSettings cs = {s->causal_block, s->have_causal_window ? s->causal_window : trained, s->causal_sink, 0.0f};
+        ss->causal = cs;
+        return pipeline_causal_check(ss, T, err);
+    }
     if (win > 0) {
         ss->window.frames = (win - 1) / st + 1, ss->window.overlap = ov / st;
         ss->window.schedule = s->ctx_schedule;
@@ -795,6 +849,9 @@ int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err) {
 }
 
 void long_video_note(const SamplingSettings *s, int T) {
+    if (s->causal.block)
+        fprintf(stderr, "t2v: causal: %d latent frames in blocks of %d, key/value cache of %d latent frames (%d sink)\n",
+                T, s->causal.block, causal_window_frames(&s->causal, T), s->causal.sink);
     if (window_active(&s->window, T))
         fprintf(stderr, "t2v: %d latent frames in %s context windows of %d, overlap %d\n", T,
                 window_schedule_name(s->window.schedule), s->window.frames, s->window.overlap);
@@ -814,6 +871,11 @@ int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err) {
     if (!s->have_shift) s->settings.shift = d->shift;
     if (!s->have_sampler && sampler_kind_from_name(d->sampler, &s->settings.sampler))
         return t2v_fail(err, T2V_EINPUT, "model defaults: unknown sampler '%s'", d->sampler);
+    if (!s->have_causal_block) s->causal_block = d->causal_block; /* t2v.json: a causal student */
+    if (!s->have_causal_window && d->causal_window) s->causal_window = d->causal_window, s->have_causal_window = 1;
+    if (!s->have_causal_sink) s->causal_sink = d->causal_sink;
+    if (s->causal_block && !s->have_sampler) s->settings.sampler = SAMPLER_DISTILL; /* causal students: x0, renoised */
+    if (s->causal_block && !s->have_cfg) s->settings.cfg = s->settings.cfg_low = 1.0; /* ... unguided */
     if (!s->n_listed) return T2V_OK;
     /* the listed schedule's rules for this sampler and shift, before any work */
     double sig[T2V_MAX_STEPS + 1];

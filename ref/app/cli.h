@@ -88,6 +88,9 @@ void run_plan_for(RunPlan *plan, const ModelDesc *md, const ClipSize *s, int ste
 /* Scales the sampling phase of a plan to the DiT passes of context windows
  * (nothing when the clip runs in one pass). */
 void run_plan_windows(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss);
+/* ... to causal generation's block passes (an estimate: each pass attends to
+ * the full window; nothing without --causal-block). */
+void run_plan_causal(RunPlan *plan, const ModelDesc *md, const ClipSize *s, const SamplingSettings *ss);
 
 /* ----------------------------------------------------------------------------
  * Checks and warnings before a generation */
@@ -148,6 +151,8 @@ typedef struct {
     int ctx_window, ctx_overlap, riflex;
     WindowSchedule ctx_schedule;
     int have_ctx_window, have_ctx_overlap, have_riflex;
+    /* causal generation: --causal-block N, --causal-window F|off, --causal-sink N (latent frames) */
+    int causal_block, causal_window, causal_sink, have_causal_block, have_causal_window, have_causal_sink;
     int have_cfg_pair, have_boundary;                  /* --cfg HIGH,LOW; --boundary */
 } SamplingOpts;
 /* Parses option a with value v if it is one of --steps --cfg --shift
@@ -166,6 +171,10 @@ int sampling_defaults(SamplingOpts *s, const ModelDefaults *d, T2vError *err);
  * that and runs in one pass. T2V_EUSAGE for an overlap not shorter than the
  * window, or a RIFLEx component the DiT's head lacks. */
 int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err);
+/* ... and causal generation (--causal-block): the window defaults to the
+ * trained length in latent frames; T2V_EUSAGE for frames that are not whole
+ * blocks, a window that cannot hold a block and the sink, context windows or
+ * RIFLEx asked for too, or a sampler other than distill / cfg > 1. */
 /* One line on stderr saying how a long clip is sampled (nothing when it is
  * one plain pass). */
 void long_video_note(const SamplingSettings *s, int T);

@@ -349,7 +349,8 @@ static int info_file(const char *path) {
 static const char *const INFO_FLAGS[] = {"--full", "--lora-ignore-unknown", NULL};
 static const char *const INFO_VALUE_OPTS[] = {"--model", "--config", "-p", "--prompt", "-W", "--width", "-H",
                                               "--height", "-f", "--frames", "--steps", "--tokens", "--cfg", "--context-window",
-                                              "--context-overlap", "--context-schedule", "--riflex", "--ranks",
+                                              "--context-overlap", "--context-schedule", "--riflex", "--causal-block",
+                                              "--causal-window", "--causal-sink", "--ranks",
                                               "--cache", MODEL_VALUE_OPTS, NULL};
 
 int cmd_info(int argc, char **argv, App *app) {

@@ -68,7 +68,8 @@ static const char *const GEN_VALUE_OPTS[] = {
     "-p", "--prompt", "-n", "--negative", "--model", "-o", "--output", "--dump", "--preview", "--trace", "-W",
     "--width", "-H", "--height", "-f", "--frames", "--seed", "--fps", "--format", "--steps", "--cfg", "--shift",
     "--sampler", "--timesteps", "--cache", "--threads", "--precision", "--context-window", "--context-overlap",
-    "--context-schedule", "--riflex", "--boundary", "-i", "--image", "--sign-cert", "--sign-key",
+    "--context-schedule", "--riflex", "--causal-block", "--causal-window", "--causal-sink", "--boundary", "-i",
+    "--image", "--sign-cert", "--sign-key",
     "--dump-level", "--dump-blocks", "--names", MODEL_VALUE_OPTS, NULL};
 
 /* T2V_OK; CLI_HELP_SHOWN after --help (exit 0); else a usage error's code. */
@@ -173,6 +174,8 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    const CausalSettings *cs = &o->sampling.settings.causal;
+    if (cs->block) cost_memory_causal(&md, &s, cs->block, causal_window_frames(cs, s.f), &me); /* a block at a time */
     double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim,
                                            (int64_t)s.C * s.T * s.h * s.w); /* --cache's buffers */
     if (dit_phase > me.peak) me.peak = dit_phase;
@@ -181,6 +184,7 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     {
         run_plan_for(&o->plan, &md, &s, o->sampling.settings.steps, o->sampling.settings.cfg);
         run_plan_windows(&o->plan, &md, &s, &o->sampling.settings);
+        run_plan_causal(&o->plan, &md, &s, &o->sampling.settings);
     }
     model_desc_free(&md);
     return me.peak;
@@ -406,6 +410,12 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     LatentGrid g;
     if ((rc = latent_grid(&g, m, o->frames, o->height, o->width, err))) return rc;
     if ((rc = long_video_settings(&o->sampling, m, g.T, err))) return rc;
+    if (o->sampling.settings.causal.block && (o->dump || o->trace || o->preview))
+        return t2v_fail(err, T2V_EUSAGE, "--causal-block: no --dump, --trace or --preview (they watch whole-clip "
+                        "steps; causal generation has none)");
+    if (o->sampling.settings.causal.block && (o->image || m->family == MODEL_WAN22_A14B))
+        return t2v_fail(err, T2V_EUSAGE, "--causal-block: a text-to-video DiT of one model (not -i, not the Wan2.2 "
+                        "A14B experts)");
     if (o->dump_level != DUMP_STAGE) { /* the size of the DiT taps, before any work (docs/VERIFY.md) */
         unsigned char *mask = (unsigned char *)t2v_malloc((size_t)m->dit.num_layers + 1, "block mask", err);
         if (!mask || (rc = dump_blocks_parse(o->dump_blocks, mask, m->dit.num_layers, err))) {

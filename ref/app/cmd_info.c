@@ -497,6 +497,34 @@ static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o
     row("memory per rank", "as one process (each rank maps the model files)");
 }
 
+/* Causal generation (docs/ARCHITECTURE.md 10c): blocks, the key/value
+ * cache's size (the DiT phase's memory: one block's activations and the
+ * cache, cost_memory_causal) and the DiT FLOPs of the
+ * block passes, each counted as attending to the full window (an upper
+ * bound: early blocks see fewer frames). Returns those FLOPs. */
+static int64_t print_causal(const ModelDesc *m, const ClipSize *s, const SamplingSettings *ls, int steps,
+                            MemEstimate *me) {
+    const CausalSettings *cs = &ls->causal;
+    int nb = s->T / cs->block, kept = causal_window_frames(cs, s->T), per = s->N / (s->f > 0 ? s->f : 1);
+    char b[128];
+    ClipSize bc;
+    Flops fb;
+    cost_size(&bc, m, s->W, s->H, 1 + m->vae.scale_t * (cs->block - 1), s->L);
+    cost_flops(m, &bc, &fb);
+    int64_t pass = fb.dit + (int64_t)m->dit.num_layers * fb.self_attn * (kept - cs->block) / cs->block;
+    int64_t npass = (int64_t)nb * (steps + 1) - 1; /* no clean pass after the last block */
+    double cache = 8.0 * m->dit.num_layers * kept * per * m->dit.dim; /* as cost_memory_causal counts it */
+    snprintf(b, sizeof b, "%d blocks of %d latent frames, %d steps + 1 clean pass each", nb, cs->block, steps);
+    row("causal generation", b);
+    snprintf(b, sizeof b, "%d latent frames (%d sink), ", kept, cs->sink);
+    bytes_str(cache, b + strlen(b), sizeof b - strlen(b));
+    row("key/value cache (fp32)", b);
+    row_flops("DiT FLOPs per block pass", pass);
+    row_flops("DiT FLOPs, all passes (upper bound)", pass * npass);
+    cost_memory_causal(m, s, cs->block, kept, me);
+    return pass * npass;
+}
+
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */
 static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts *o) {
     Flops f;
@@ -504,7 +532,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
     cost_flops(m, s, &f);
     cost_memory(m, s, &me);
     char b[128];
-    int passes = o->cfg > 1 ? 2 : 1;
+    int passes = o->cfg > 1 && !o->lv.settings.causal.block ? 2 : 1; /* causal students: unguided */
     printf("\nsummary\n");
     snprintf(b, sizeof b, "%dx%d, %d frames", s->W, s->H, s->F), row("size (W x H, frames)", b);
     snprintf(b, sizeof b, "[%d, %d, %d, %d]", s->C, s->T, s->h, s->w), row("latent [C, T, h, w]", b);
@@ -548,6 +576,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
         snprintf(b, sizeof b, "time RoPE component %d at 0.9 x 2 pi / %d", ls->riflex_k, s->T);
         row("RIFLEx", b);
     }
+    if (ls->causal.block) dit_all = print_causal(m, s, ls, o->steps, &me);
     int64_t total = dit_all + f.vae_decode + passes * (f.t5 + f.text_embedding);
     row_flops(o->cache.kind != CACHE_NONE ? "total FLOPs per video (upper bound)" : "total FLOPs per video", total);
     if (o->ranks > 1) print_ranks(m, s, o, &f, dit_all, passes);
@@ -595,7 +624,8 @@ static int parse_info_opts(InfoOpts *o, int argc, char **argv) {
             if (cache_parse(v, &o->cache, &e)) return usage_error("%s", e.msg);
             o->cache_text = v;
         } else if (!strcmp(a, "--context-window") || !strcmp(a, "--context-overlap") ||
-                   !strcmp(a, "--context-schedule") || !strcmp(a, "--riflex")) {
+                   !strcmp(a, "--context-schedule") || !strcmp(a, "--riflex") || !strcmp(a, "--causal-block") ||
+                   !strcmp(a, "--causal-window") || !strcmp(a, "--causal-sink")) {
             int k = parse_sampling_opt(&o->lv, a, v);
             if (k < 0) return T2V_EUSAGE;
             if (k == 0) return usage_error("info: unknown option '%s'", a);
@@ -716,6 +746,8 @@ int cmd_info_model(int argc, char **argv) {
         Flops f;
         cost_size(&s, &m, o.W, o.H, o.F, L);
         cost_flops(&m, &s, &f);
+        if (o.lv.causal_block) /* a causal student: the distill sampler, unguided */
+            o.lv.settings.sampler = SAMPLER_DISTILL, o.lv.settings.cfg = 1.0, o.cfg = 1.0;
         if ((rc = long_video_settings(&o.lv, &mo, s.T, &e))) {
             model_desc_free(&m);
             model_close(&mo);

@@ -252,6 +252,10 @@ int cmd_golden_pack(int argc, char **argv, App *app) {
     if (!o.have_h) o.height = m.defaults.height;
     if (!o.have_f) o.frames = m.defaults.frames;
     if ((rc = sampling_defaults(&o.sampling, &m.defaults, &e))) { model_close(&m); return die(&e); }
+    if (o.sampling.causal_block) {
+        model_close(&m);
+        return usage_error("%s", "golden-pack: causal generation (--causal-block, t2v.json causal_block) is not packed");
+    }
     int newdir = 0;
     if ((rc = check_option_dir("-o", o.out, &newdir, &e)) || (newdir && (rc = make_option_dir("-o", o.out, o.quiet, &e)))) {
         model_close(&m);

@@ -1,7 +1,8 @@
 /* cmd_stage.c: `t2v stage NAME --model DIR --in IN --out OUT`, one stage of
  * the pipeline on given tensors (their names: docs/MODEL.md, stage tensors),
  * so another implementation can be checked stage by stage. `stage sampler`
- * runs the loop `generate` runs (pipeline_sample). */
+ * runs the loop `generate` runs (pipeline_sample); `stage causal` the causal
+ * one (pipeline_sample_causal). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,9 @@ static int stage_image(const Model *m, const SafeTensors *in, const LatentGrid *
 static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out,
                          T2vError *err) {
     SamplingOpts so = sa->sampling;
+    if (so.have_causal_block && so.causal_block)
+        return t2v_fail(err, T2V_EUSAGE, "stage sampler: --causal-block: use `t2v stage causal`");
+    so.have_causal_block = 1, so.causal_block = 0; /* the whole clip, whatever t2v.json says */
     int rc = sampling_defaults(&so, &m->defaults, err);
     if (rc) return rc;
     const SamplingSettings *ss = &so.settings;
@@ -296,6 +300,69 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     free(x);
     free(ctx);
     free(ctxn);
+    dit_free(&dit);
+    ckpt_close(&ck);
+    return rc;
+}
+
+/* The causal stage (docs/ARCHITECTURE.md 10c): noise [C, T, h, w], context,
+ * renoise.b<b>.k<k> [C, block, h, w] (all or none: none, the stream of
+ * --seed) -> latent.final, timesteps, by pipeline_sample_causal. */
+static int read_causal_renoise(const SafeTensors *in, const int64_t ls[4], const CausalSettings *cs, int steps,
+                               float **out, T2vError *err) {
+    int nb = (int)ls[1] / cs->block, n = nb * (steps - 1), found = 0;
+    int64_t bs[4] = {ls[0], cs->block, ls[2], ls[3]}, nblk = ls[0] * cs->block * ls[2] * ls[3];
+    char name[48];
+    *out = NULL;
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "renoise.b%d.k%d", i / (steps - 1), i % (steps - 1));
+        found += tl_find(&in->tensors, name) != NULL;
+    }
+    if (!found) return T2V_OK;
+    if (found != n)
+        return t2v_fail(err, T2V_EINPUT, "%s: has %d of the %d tensors renoise.b<b>.k<k> (%d blocks, %d steps; all "
+                        "or none)", in->path, found, n, nb, steps);
+    if (!(*out = (float *)t2v_malloc(sizeof(float) * (size_t)(n * nblk), "renoise", err))) return T2V_ERESOURCE;
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "renoise.b%d.k%d", i / (steps - 1), i % (steps - 1));
+        float *r = read_f32(in, name, 4, bs, NULL, err);
+        if (!r) return err->code;
+        memcpy(*out + (size_t)i * nblk, r, sizeof(float) * (size_t)nblk);
+        free(r);
+    }
+    return T2V_OK;
+}
+
+static int stage_causal(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out, T2vError *err) {
+    SamplingOpts so = sa->sampling;
+    int rc = sampling_defaults(&so, &m->defaults, err);
+    if (rc) return rc;
+    if (!so.causal_block)
+        return t2v_fail(err, T2V_EUSAGE, "stage causal: needs --causal-block N (or the model's t2v.json causal_block)");
+    const SamplingSettings *ss = &so.settings;
+    Checkpoint ck;
+    DiT dit;
+    if ((rc = model_load_dit(m, &ck, &dit, err))) return rc;
+    int64_t ls[4] = {0, 0, 0, 0}, cs[2] = {-1, dit.c.text_dim}, tsh[1] = {ss->steps};
+    Tensor ci;
+    float *renoise = NULL, *x = read_latent(in, "noise", dit.c.in_dim, ls, err);
+    float *ctx = x ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
+    LatentGrid g = {(int)ls[0], (int)ls[1], (int)ls[2], (int)ls[3], ls[0] * ls[1] * ls[2] * ls[3]};
+    rc = x && ctx ? long_video_settings(&so, m, g.T, err) : err->code ? err->code : T2V_EINPUT;
+    if (!rc) rc = read_causal_renoise(in, ls, &ss->causal, ss->steps, &renoise, err);
+    Progress pr;
+    progress_init(&pr, sa->quiet);
+    PipelineWatch w = {&pr, progress_watch, NULL};
+    if (!rc) rc = pipeline_sample_causal(&dit, ss, &g, ctx, (int)ci.shape[0], x, sa->seed, renoise, &w, err);
+    Sampler smp; /* the timesteps the DiT saw, as stage sampler writes them */
+    if (!rc && !(rc = sampler_init_listed(&smp, SAMPLER_DISTILL, ss->timesteps, ss->steps, ss->shift, 1, err))) {
+        rc = tset_add_f32(out, "timesteps", smp.timesteps, 1, tsh, err);
+        sampler_free(&smp);
+    }
+    if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
+    free(renoise);
+    free(x);
+    free(ctx);
     dit_free(&dit);
     ckpt_close(&ck);
     return rc;
@@ -375,11 +442,12 @@ static int parse_stage_args(StageArgs *o, int argc, char **argv) {
                                              "--timesteps", "--cache", "--seed", "--threads", "--precision",
                                              "--context-window", "--context-overlap", "--context-schedule",
                                              "--riflex", "--boundary", "--dump-level", "--dump-blocks", "--names",
-                                             MODEL_VALUE_OPTS, NULL};
+                                             "--causal-block", "--causal-window", "--causal-sink", MODEL_VALUE_OPTS,
+                                             NULL};
     memset(o, 0, sizeof *o);
     o->seed = 42;
     o->sampling.threads = platform_default_threads();
-    if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, vae-decode, vae-encode");
+    if (argc < 1) return usage_error("%s", "stage: name one of t5, dit, sampler, causal, vae-decode, vae-encode");
     o->name = argv[0];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -435,11 +503,12 @@ int cmd_stage(int argc, char **argv, App *app) {
     static const struct { const char *name; int need; } stages[] = {
         {"t5", MODEL_NEED_T5}, {"dit", MODEL_NEED_CONFIG | MODEL_NEED_DIT},
         {"sampler", MODEL_NEED_CONFIG | MODEL_NEED_DIT}, {"vae-decode", MODEL_NEED_VAE},
-        {"vae-encode", MODEL_NEED_VAE}};
+        {"vae-encode", MODEL_NEED_VAE}, {"causal", MODEL_NEED_CONFIG | MODEL_NEED_DIT}};
     int k = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (!strcmp(sa.name, stages[i].name)) k = i;
-    if (k < 0) return usage_error("stage: unknown stage '%s' (t5, dit, sampler, vae-decode, vae-encode)", sa.name);
+    if (k < 0)
+        return usage_error("stage: unknown stage '%s' (t5, dit, sampler, causal, vae-decode, vae-encode)", sa.name);
     int writer = !(sa.dist = app_dist(app)) || sa.dist->rank == 0; /* rank 0 alone writes and prints */
     if (!writer) sa.quiet = 1;
     if (writer && !sa.force && platform_file_exists(sa.out))
@@ -458,6 +527,7 @@ int cmd_stage(int argc, char **argv, App *app) {
     if (k == 0) rc = stage_t5(&sa, &m, &in, &out, &e);
     else if (k == 1) rc = stage_dit(&sa, &m, &in, &out, &e);
     else if (k == 2) rc = stage_sampler(&sa, &m, &in, &out, &e);
+    else if (k == 5) rc = stage_causal(&sa, &m, &in, &out, &e);
     else rc = stage_vae(&sa, &m, &in, &out, k == 3, &e);
     const char *mk[] = {"stage", "t2v_version", "precision"},
                *mv[] = {sa.name, T2V_VERSION, precision_name(sa.sampling.settings.precision)};

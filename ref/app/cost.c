@@ -297,6 +297,18 @@ void cost_flops(const ModelDesc *m, const ClipSize *s, Flops *o) {
 /* ----------------------------------------------------------------------------
  * Memory */
 
+void cost_memory_causal(const ModelDesc *m, const ClipSize *s, int block, int kept, MemEstimate *o) {
+    ClipSize bs;
+    MemEstimate bm;
+    cost_size(&bs, m, s->W, s->H, 1 + m->vae.scale_t * (block - 1), s->L);
+    cost_memory(m, &bs, &bm);
+    double per_frame = s->f > 0 ? (double)s->N / s->f : 0; /* tokens of one latent frame */
+    double latent = (double)m->vae.z_dim * s->T * s->h * s->w * 4;
+    o->dit = bm.dit + 2 * latent + 8.0 * m->dit.num_layers * kept * per_frame * m->dit.dim;
+    o->peak = o->text > o->dit ? o->text : o->dit;
+    if (o->vae > o->peak) o->peak = o->vae;
+}
+
 void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *o) {
     const DiTConfig *c = &m->dit;
     int64_t by[DT_COUNT];

@@ -94,6 +94,12 @@ typedef struct {
  * each phase's activations and scratch. */
 void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *out);
 
+/* The DiT phase of causal generation (docs/ARCHITECTURE.md 10c) in place of
+ * out->dit, and out->peak again: the activations of one block of `block`
+ * latent frames, the clip's latent twice (noise, result), and the key/value
+ * cache of `kept` latent frames in fp32. */
+void cost_memory_causal(const ModelDesc *m, const ClipSize *s, int block, int kept, MemEstimate *out);
+
 /* Parameters and bytes of a list (bytes[DT_COUNT] may be NULL). */
 int64_t desc_params(const DescList *d, int64_t *bytes);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "causal.h"
 #include "ops.h"
 
 /* FFN hidden activations are computed in row chunks of this many tokens, so
@@ -530,7 +531,7 @@ void dit_rope_tables(DiT *m, int f, int h, int w) {
     double riflex = rk >= 0 ? 0.9 * RIFLEX_TWO_PI / m->riflex_frames : 0.0;
 #pragma omp parallel for schedule(static) if (N > 64)
     for (int n = 0; n < N; n++) {
-        int pos[3] = {n / (h * w), n / w % h, n % w};
+        int pos[3] = {m->frame0 + n / (h * w), n / w % h, n % w}; /* frame0: causal.h */
         for (int j = 0; j < c; j++) {
             int axis = j < ct ? 0 : j < ct + ch ? 1 : 2;
             int k = axis == 0 ? j : axis == 1 ? j - ct : j - ct - ch;
@@ -567,10 +568,16 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
 
 /* softmax(q k^T / sqrt(d)) v of every head into s->xn, or of this
  * process's heads then gathered (DiTHeadSplit). */
-static void self_attention_heads(DiT *m, int N) {
+static void self_attention_heads(DiT *m, int blk, int N) {
     DiTState *s = &m->s;
     DiTHeadSplit *hs = &m->heads;
     int D = m->c.dim, H = m->c.num_heads, d = D / H;
+    if (m->kv) { /* causal: this block's tokens and the cached frames (causal.h) */
+        const float *K, *V;
+        int Nk = causal_cache_layer(m->kv, blk, s->k, s->v, &K, &V);
+        dit_attention(m, s->xn, s->q, K, V, N, Nk, H);
+        return;
+    }
     if (!hs->gather) {
         dit_attention(m, s->xn, s->q, s->k, s->v, N, N, H);
         return;
@@ -601,7 +608,7 @@ static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
     TAP("self_attn.rope_q", s->q, N, D);
     TAP("self_attn.rope_k", s->k, N, D);
-    self_attention_heads(m, N);
+    self_attention_heads(m, blk, N);
     TAP("self_attn.o.in", s->xn, N, D);
     dit_linear(m, s->q, s->xn, b->sa_o, b->sa_bo, N);
     TAP("self_attn.o", s->q, N, D);
@@ -761,10 +768,11 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
                         "the patch size (%d, %d, %d)", c->in_dim, T, H, W, c->patch_t,
                         c->patch_h, c->patch_w);
     int f = T / c->patch_t, h = H / c->patch_h, w = W / c->patch_w;
-    if (f > ROPE_MAX_POS || h > ROPE_MAX_POS || w > ROPE_MAX_POS || (int64_t)f * h * w > (1 << 28))
+    if (m->frame0 < 0 || f > ROPE_MAX_POS - m->frame0 || h > ROPE_MAX_POS || w > ROPE_MAX_POS ||
+        (int64_t)f * h * w > (1 << 28))
         return t2v_fail(err, T2V_EINPUT,
-                        "dit: patch grid (%d, %d, %d): each axis allows at most %d positions",
-                        f, h, w, ROPE_MAX_POS);
+                        "dit: patch grid (%d, %d, %d) from frame %d: each axis allows at most %d positions",
+                        f, h, w, m->frame0, ROPE_MAX_POS);
     int N = f * h * w;
     if (!t || (nt != 1 && nt != N))
         return t2v_fail(err, T2V_EINPUT,

@@ -133,6 +133,12 @@ typedef struct {
      * riflex_k = 0 (dit_build's) leaves the official table. */
     int riflex_k, riflex_frames;
     DiTHeadSplit heads; /* zeros (dit_build's): every head in this process */
+    /* Causal generation (causal.h, docs/ARCHITECTURE.md "Causal"): when kv is
+     * set, each block's self-attention writes its keys/values into this
+     * cache and attends to the cached frames too; RoPE's time positions
+     * start at latent frame frame0. NULL / 0 (dit_build's): bidirectional. */
+    struct CausalCache_ *kv;
+    int frame0;
     /* PREC_BF16: patch and text embeddings, the blocks' linears and attention
      * products in bf16 (gemm_bf16.h); time MLPs and head stay fp32, as in the
      * official autocast. Set after dit_build (which makes it PREC_FP32). */
@@ -157,7 +163,8 @@ int dit_build(DiT *m, const DiTConfig *c, const TensorList *w, T2vError *err);
 /* Allocates the token buffers for up to max_tokens = f*h*w tokens. */
 int dit_reserve(DiT *m, int max_tokens, T2vError *err);
 /* The 3D RoPE tables of the patch grid (f, h, w) into m->s.rope_cos/sin
- * (docs/MODEL.md 2.5); needs dit_reserve(m, f*h*w). For `t2v bisect`. */
+ * (docs/MODEL.md 2.5), time positions from m->frame0 (0 but in a causal
+ * pass); needs dit_reserve(m, f*h*w). For `t2v bisect`. */
 void dit_rope_tables(DiT *m, int f, int h, int w);
 /* The timestep sinusoid: emb[i] = cos(t 10000^(-i/half)), emb[half + i] =
  * sin(...), i < half = freq_dim/2, in float64 (docs/MODEL.md 2.2 b). */

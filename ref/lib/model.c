@@ -232,6 +232,7 @@ static int json_num(const JsonValue *o, const char *key, double *out, const char
 /* t2v.json: {"width":..,"height":..,"frames":..,"steps":..,"cfg":..,"shift":..,
  *            "fps":..,"sampler":"unipc","negative_prompt":"..",
  *            "context_window":..,"context_overlap":..,
+ *            "causal_block":..,"causal_window":..,"causal_sink":..,
  *            "preview_factors":[51 numbers]} (every key optional). */
 static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err) {
     JsonValue *j = read_json_file(path, err);
@@ -244,6 +245,9 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
     if (!rc) rc = json_int(j, "fps", &d->fps, 1, 240, path, err);
     if (!rc) rc = json_int(j, "context_window", &d->context_window, 1, 1 << 12, path, err);
     if (!rc) rc = json_int(j, "context_overlap", &d->context_overlap, 0, 1 << 12, path, err);
+    if (!rc) rc = json_int(j, "causal_block", &d->causal_block, 0, 1024, path, err);
+    if (!rc) rc = json_int(j, "causal_window", &d->causal_window, 0, 1024, path, err);
+    if (!rc) rc = json_int(j, "causal_sink", &d->causal_sink, 0, 1024, path, err);
     if (!rc) rc = json_num(j, "cfg", &d->cfg, path, err);
     if (!rc) rc = json_num(j, "shift", &d->shift, path, err);
     if (!rc) rc = json_num(j, "cfg_low", &d->cfg_low, path, err);

@@ -99,6 +99,9 @@ typedef struct {
     int context_window;    /* frames the model was trained on: longer clips are
                               sampled in context windows of this length (81)  */
     int context_overlap;   /* frames shared by neighbouring windows (16)       */
+    int causal_block;      /* a causal student (causal.h): latent frames per block; 0: not causal */
+    int causal_window;     /* latent frames its key/value cache keeps; 0: the trained length */
+    int causal_sink;       /* latent frames never evicted from it (0)          */
     float preview_factors[VAE_MAX_Z * 3 + 3]; /* latent -> RGB map: C x 3 weights then 3 biases */
     int n_preview_factors;                    /* 3 C + 3, or 0: none in t2v.json */
 } ModelDefaults;

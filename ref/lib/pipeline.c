@@ -381,6 +381,21 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (r->text_dim != dit.c.text_dim)
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
+    if (!rc && ss->causal.block && (moe || r->image_latent))
+        rc = t2v_fail(err, T2V_EUSAGE, "causal generation: a Wan2.1-style text-to-video DiT only (not the A14B "
+                      "experts, not image-to-video)");
+    if (!rc && ss->causal.block) { /* chunk by chunk through a key/value cache (causal.c) */
+        Sampler smp;
+        if (!(rc = sampler_init_listed(&smp, SAMPLER_DISTILL, ss->timesteps, ss->steps, ss->shift, 1, err))) {
+            for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&smp, i);
+            sampler_free(&smp);
+        }
+        if (!rc) rc = pipeline_sample_causal(&dit, ss, g, r->context, r->L, r->latent, s->seed, NULL, w, err);
+        if (moe) dit_free(&low), ckpt_close(&ck_low);
+        dit_free(&dit);
+        ckpt_close(&ck);
+        return rc;
+    }
     if (!rc) rc = denoiser_init(&d, &dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, err);
     if (!rc) {
         if (moe) rc = denoiser_set_low_expert(&d, &low, ss->boundary, (float)ss->cfg_low, r->context, r->L,

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "causal.h"
 #include "dist.h"
 #include "dit.h"
 #include "model.h"
@@ -52,6 +53,7 @@ typedef struct {
     WindowSettings window;
     int riflex_k;
     double cfg_low, boundary; /* Wan2.2 A14B only: the low-noise expert's guidance; the switch */
+    CausalSettings causal;    /* block 0: the whole clip at once; else block by block (causal.h) */
 } SamplingSettings;
 
 typedef struct {
@@ -145,6 +147,21 @@ void denoiser_hold_image(const Denoiser *d, float *x);
 /* The loop: x holds the noise and becomes the final latent. steps_out
  * (NULL, or steps x n floats) receives x_{i+1} after every step. */
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err);
+
+/* The settings' rules for causal generation of T latent frames (causal_check,
+ * the distill sampler, cfg <= 1, no step cache, context windows or RIFLEx):
+ * T2V_EUSAGE naming the rule. */
+int pipeline_causal_check(const SamplingSettings *ss, int T, T2vError *err);
+/* Causal generation (causal.h, docs/ARCHITECTURE.md 10c): x holds the noise
+ * [C, T, h, w] and becomes the final latent, a block of ss->causal.block
+ * latent frames at a time, each with the distill steps of ss (listed
+ * timesteps, shift) through the key/value cache (bf16 under PREC_BF16). The
+ * fresh noise of block b, step k < steps-1 is renoise + (b (steps-1) + k) x
+ * (C block h w) when renoise is given, else the seed's torch stream continued
+ * after the initial randn(C T h w): one randn(C block h w) per step, block by
+ * block. The DiT's self-attention is causal only during the call. */
+int pipeline_sample_causal(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
+                           float *x, uint64_t seed, const float *renoise, const PipelineWatch *w, T2vError *err);
 
 /* The VAE decode of a latent [C, T, h, w] to video [3, F, H, W] in [-1, 1],
  * with progress (one latent frame at a time). */
