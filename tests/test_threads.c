@@ -96,8 +96,9 @@ static void test_gemm_threads(void) {
         g.A = rand_floats(100 + s, (int64_t)g.M * g.K, 1.0f);
         g.B = rand_floats(200 + s, (int64_t)g.K * g.N, 1.0f);
         g.C0 = rand_floats(300 + s, (int64_t)g.M * g.N, 1.0f);
-        int r, q, procs = gemm_grid_procs();
-        gemm_tile_grid(g.M, g.N, g.K, procs, &r, &q);
+        int procs = gemm_grid_procs();
+        GemmGrid gg = gemm_tile_grid(g.M, g.N, g.K, procs, gemm_grid_granule());
+        int r = gg.rows, q = gg.cols;
         char what[160];
         for (g.builtin = 0; g.builtin < (s < 2 ? 1 : 2); g.builtin++) {
             snprintf(what, sizeof what, "%s %dx%dx%d t%d%d (grid %dx%d for %d processors)",
@@ -143,12 +144,12 @@ static void test_tile_grid(void) {
     for (int pi = 0; pi < 5; pi++) {
         int procs = procs_list[pi];
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
-            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], r, c, r2, c2;
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             platform_set_threads(1);
-            gemm_tile_grid(M, N, K, procs, &r, &c);
+            GemmGrid g1 = gemm_tile_grid(M, N, K, procs, 0);
             platform_set_threads(16);
-            gemm_tile_grid(M, N, K, procs, &r2, &c2);
-            int tm = (M + r - 1) / r, tn = (N + c - 1) / c;
+            GemmGrid g2 = gemm_tile_grid(M, N, K, procs, 0);
+            int r = g1.rows, c = g1.cols, r2 = g2.rows, c2 = g2.cols, tm = g1.tm, tn = g1.tn;
             int fits = r >= 1 && c >= 1 && r * c <= caps[pi] && M - (r - 1) * tm >= 1 && N - (c - 1) * tn >= 1 &&
                        250.0 * ((double)(c - 1) / N + (double)(r - 1) / M) <= 1.0;
             if (!fits || r != r2 || c != c2) {

@@ -487,6 +487,9 @@ static void report_plan(const GenerateArgs *o, const Model *m) {
             sampler_kind_name(ss->sampler), ss->steps, o->timesteps_text ? " at timesteps " : "",
             o->timesteps_text ? o->timesteps_text : "", ss->cfg, ss->cfg > 1 ? 2 : 1, ss->cfg > 1 ? "es" : "",
             ss->shift, o->cache_text ? o->cache_text : "none", o->width, o->height, o->frames, o->seed);
+    if (o->dist) /* the granule the ranks cut the tokens on (docs/SCALING.md, Token split) */
+        fprintf(stderr, "t2v: %d MPI ranks, GEMM row granule %d (T2V_GEMM_ROWS; one process with it set gives "
+                "these bits)\n", o->dist->size, gemm_row_granule());
 }
 
 /* The step cache's work saved, after the run. */
