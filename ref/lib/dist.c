@@ -6,12 +6,12 @@
 
 #include "ops.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef T2V_MPI
 #include <mpi.h>
-#define DIST_GRANULE "256" /* tokens: the row granule set for a run of several ranks */
 #endif
 
 int dist_built_with_mpi(void) {
@@ -31,7 +31,9 @@ int dist_init(Dist *d, int *argc, char ***argv, T2vError *err) {
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
     /* the token split needs the GEMM grid's row granule (docs/SCALING.md):
      * DIST_GRANULE unless the user chose one */
-    if (d->size > 1 && setenv("T2V_GEMM_ROWS", DIST_GRANULE, 0) != 0)
+    char gran[16];
+    snprintf(gran, sizeof gran, "%d", DIST_GRANULE);
+    if (d->size > 1 && setenv("T2V_GEMM_ROWS", gran, 0) != 0)
         return t2v_fail(err, T2V_ERESOURCE, "rank %d: could not set T2V_GEMM_ROWS", d->rank);
 #else
     (void)argc, (void)argv, (void)err;

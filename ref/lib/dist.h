@@ -28,6 +28,11 @@
 #include "dit.h"
 #include "tensor.h"
 
+/* The token granule a run of several ranks sets (T2V_GEMM_ROWS) when the
+ * user has not: 256 tokens cost 2 to 6% of one thread's GEMM time against
+ * no granule (docs/SCALING.md, Token split). */
+#define DIST_GRANULE 256
+
 typedef struct DistGroup DistGroup; /* dist.c: the rank group's communicator and buffers */
 
 typedef struct {
