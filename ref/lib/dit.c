@@ -824,6 +824,10 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     s->row = nt == 1 ? NULL : s->t_row;
     for (int r = 0; r < nv; r++) s->t_val[r] = t[s->t_first[r]];
     DiTSplit *sp = &m->split;
+    if (sp->parts > 1 && (sp->part < 0 || sp->part >= sp->parts || sp->granule < 1 || !sp->to_heads ||
+                          !sp->to_tokens || !sp->gather))
+        return t2v_fail(err, T2V_EINPUT, "dit: split as part %d of %d (granule %d) without its exchanges",
+                        sp->part, sp->parts, sp->granule);
     s->r0 = 0, s->r1 = N;
     if (sp->parts > 1) dit_token_range(N, sp->parts, sp->part, sp->granule, &s->r0, &s->r1);
     sp->rc = 0;
