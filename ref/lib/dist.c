@@ -215,9 +215,15 @@ int dist_split(Dist *d, DiTSplit *sp, T2vError *err) {
     if (!d->group || d->group_size < 2) return T2V_OK;
 #ifdef T2V_MPI
     int G = gemm_row_granule();
-    if (G < 1)
+    if (G < 1) /* every rank sees the same: dist_init set it on all */
         return t2v_fail(err, T2V_EUSAGE, "rank %d: the DiT's tokens split over %d ranks need T2V_GEMM_ROWS set on "
                         "every rank, the row granule of the GEMM grid (docs/SCALING.md)", d->rank, d->group_size);
+    int mine[2] = {G, -G}, all[2];
+    if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, d->group->comm) != MPI_SUCCESS)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allreduce of the granule failed", d->rank);
+    if (all[0] != -all[1]) /* the ranges would differ: every rank says so and stops */
+        return t2v_fail(err, T2V_EUSAGE, "rank %d: T2V_GEMM_ROWS differs between the ranks (%d to %d); set it for "
+                        "all (mpirun -x T2V_GEMM_ROWS)", d->rank, all[0], -all[1]);
     d->group->granule = G, d->group->N = -1;
     sp->parts = d->group_size, sp->part = d->group_rank, sp->granule = G;
     sp->to_heads = split_to_heads, sp->to_tokens = split_to_tokens, sp->gather = split_gather, sp->user = d;
