@@ -218,10 +218,30 @@ static void test_token_split(void) {
     st_close(&st);
 }
 
+/* t2v info --ranks 8 for the 1.3B at 832x480x81 (guided): pairs, 4 ranks per
+ * branch; 32,760 tokens = 128 granules of 256 (the last 248), 32 each: the
+ * busiest rank has 8,192 tokens and 3 of the 12 heads (384 columns); per
+ * pass it sends q, k, v of its rows for the other heads, 3 x 8,192 x 1,152
+ * floats, and its heads' output for the other rows, 24,568 x 384, in each
+ * of 30 blocks, and its velocity rows (64 values) to 3 ranks: 4,535,771,136
+ * bytes. */
+static void test_info_ranks(void) {
+    char cmd[1200], out[4096];
+    snprintf(cmd, sizeof cmd, "%s info --config golden/configs/wan2.1-t2v-1.3b.json --ranks 8 | tail -n 30", g_bin);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = 0;
+    int rc = p ? pclose(p) : -1;
+    CHECK(rc == 0 && strstr(out, "8192 of 32760") && strstr(out, "4535771136 bytes per pass") &&
+          strstr(out, "3 to 3 heads each"), "t2v info --ranks 8 (1.3B, 480p, 81 frames): the busiest rank has 8,192 "
+          "tokens and 3 heads and sends 4,535,771,136 bytes per pass (exit %d)", rc);
+}
+
 int main(int argc, char **argv) {
     g_mpi = getenv("T2V_MPI_BIN");
     h_find_bin(argc > 0 ? argv[0] : "", g_bin, sizeof g_bin);
     test_token_split();
+    test_info_ranks();
     if (!g_mpi || !*g_mpi || !platform_file_exists(g_mpi) || system("mpirun --version >/dev/null 2>&1") != 0) {
         printf("skipped: no MPI build or no mpirun (make test builds build/mpicc-*/t2v when OpenMPI's mpicc is "
                "installed)\n");
