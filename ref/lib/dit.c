@@ -675,6 +675,7 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, F = m->c.ffn_dim, blk = (int)(b - m->w.blocks);
     int chunk = ffn_chunk(s->r1 - s->r0, gemm_row_granule());
+    if (chunk > s->hid_rows) chunk = s->hid_rows; /* equal chunks of a part's rows (G <= 1: any cut keeps the bits) */
     const float *w0 = NULL, *w2 = NULL;
     if (m->precision != PREC_BF16) { w0 = weight_f32(b->ffn0, s->w1); w2 = weight_f32(b->ffn2, s->w2); }
     for (int r0 = s->r0; r0 < s->r1; r0 += chunk) {
