@@ -11,8 +11,8 @@ tools/write_synthetic_checkpoints.py) and a latent of the case's size, run
   2 x 1: mpirun -np 2, --threads 1  (the DiT's tokens and heads split)
 both with T2V_GEMM_ROWS=256 (so the two outputs are the same bytes; checked).
 Prints the wall time of each (median of --reps), their ratio (target: 2 x 1
-within 10% of 1 x 2) and the bytes a rank sends per pass (t2v info --ranks
-2's model). Times include loading the model (mmap) and the text embedding:
+within 10% of 1 x 2), and rank 0's seconds inside the MPI exchanges and
+bytes sent over the run (its "rank 0 of 2" line). Times include loading the model (mmap) and the text embedding:
 use --steps to make the DiT passes dominate. The machine should be quiet.
 --model DIR runs one case on a model of your own (its size: -W/-H/-f of the
 case are ignored; the latent comes from the case's shape).
@@ -20,6 +20,7 @@ case are ignored; the latent comes from the case's shape).
 import argparse
 import json
 import os
+import re
 import statistics
 import struct
 import subprocess
@@ -62,7 +63,7 @@ def run(cmd, env):
     r = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if r.returncode != 0:
         sys.exit("bench_mpi: %s failed:\n%s" % (" ".join(cmd), r.stderr.decode(errors="replace")[-2000:]))
-    return time.time() - t0
+    return time.time() - t0, r.stderr.decode(errors="replace")
 
 
 def main():
@@ -85,8 +86,9 @@ def main():
     root_flag = ["--allow-run-as-root"] if os.geteuid() == 0 else []
     nice = ["nice", "-n", str(a.nice)] if a.nice else []
     tmp = tempfile.mkdtemp(prefix="t2v_bench_mpi_")
-    print("| case | tokens | 1 x 2 threads (s) | 2 ranks x 1 thread (s) | 2x1 / 1x2 | same bytes |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| case | tokens | 1 x 2 threads (s) | 2 ranks x 1 thread (s) | 2x1 / 1x2 | same bytes | "
+          "rank 0 in MPI calls (s) | rank 0 sent, whole run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for c in cases:
         ck, T, h, w, L = CASES[c]
         model = a.model or bench.ckpt_path({"ckpt": ck})
@@ -96,17 +98,23 @@ def main():
         inp = os.path.join(tmp, c + ".in.safetensors")
         write_safetensors(inp, {"noise": rng.standard_normal((cfg.get("in_dim", 16), T, h, w)).astype(np.float32),
                                 "context": (0.1 * rng.standard_normal((min(L, cfg.get("text_len", 512)), cfg.get("text_dim", 4096)))).astype(np.float32)})
-        args = ["stage", "sampler", "--model", model, "--in", inp, "--steps", str(a.steps), "--cfg", "1",
-                "-q", "--force"]
-        one, two = [], []
+        args = ["stage", "sampler", "--model", model, "--in", inp, "--steps", str(a.steps), "--cfg", "1", "--force"]
+        one, two, mpi_s, sent = [], [], [], 0
         for r in range(a.reps):  # alternating, so that load drifts hit both
             o1, o2 = os.path.join(tmp, c + ".1x2.safetensors"), os.path.join(tmp, c + ".2x1.safetensors")
-            one.append(run(nice + [MPI_BIN] + args + ["--threads", "2", "--out", o1], env))
-            two.append(run(MPIRUN + root_flag + ["-x", "T2V_GEMM_ROWS", "-np", "2"] + nice + [MPI_BIN] + args +
-                           ["--threads", "1", "--out", o2], env))
+            one.append(run(nice + [MPI_BIN] + args + ["-q", "--threads", "2", "--out", o1], env)[0])
+            t, log = run(MPIRUN + root_flag + ["-x", "T2V_GEMM_ROWS", "-np", "2"] + nice + [MPI_BIN] + args +
+                         ["--threads", "1", "--out", o2], env)
+            two.append(t)
+            m = re.search(r"rank 0 of 2: (\d+) bytes sent, ([0-9.]+) s in MPI exchanges", log)
+            if m:
+                sent = int(m.group(1))
+                mpi_s.append(float(m.group(2)))
         same = open(o1, "rb").read() == open(o2, "rb").read()
         m1, m2 = statistics.median(one), statistics.median(two)
-        print("| %s | %d | %.2f | %.2f | %.3f | %s |" % (c, T * h * w // 4, m1, m2, m2 / m1, "yes" if same else "NO"))
+        print("| %s | %d | %.2f | %.2f | %.3f | %s | %s | %s |" % (
+            c, T * h * w // 4, m1, m2, m2 / m1, "yes" if same else "NO", "%.2f" % statistics.median(mpi_s)
+            if mpi_s else "–", "%.1f MB" % (sent / 1e6) if sent else "–"))
     print("\nload average %.1f (timings on a loaded machine mean little)" % os.getloadavg()[0])
 
 

@@ -5,6 +5,7 @@
 #include "dist.h"
 
 #include "ops.h"
+#include "platform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,9 +138,11 @@ static const float *unpack(const float *buf, float *x, int ld, int a, int b, int
  * what went to the other members. */
 static int group_alltoall(Dist *d, const char *what, T2vError *err) {
     DistGroup *G = d->group;
-    if (MPI_Alltoallv(G->sbuf, G->scounts, G->sdispls, MPI_FLOAT, G->rbuf, G->rcounts, G->rdispls, MPI_FLOAT,
-                      G->comm) != MPI_SUCCESS)
-        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Alltoallv of %s failed", d->rank, what);
+    double t0 = platform_now();
+    int ok = MPI_Alltoallv(G->sbuf, G->scounts, G->sdispls, MPI_FLOAT, G->rbuf, G->rcounts, G->rdispls, MPI_FLOAT,
+                           G->comm) == MPI_SUCCESS;
+    d->mpi_s += platform_now() - t0;
+    if (!ok) return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Alltoallv of %s failed", d->rank, what);
     for (int g = 0; g < d->group_size; g++)
         if (g != d->group_rank) d->bytes_sent += (int64_t)G->scounts[g] * (int64_t)sizeof(float);
     return T2V_OK;
@@ -203,8 +206,10 @@ static int split_gather(void *user, float *x, int N, int width, T2vError *err) {
         dit_token_range(N, P, g, G->granule, &a, &b);
         G->rcounts[g] = (b - a) * width, G->rdispls[g] = a * width;
     }
-    if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, x, G->rcounts, G->rdispls, MPI_FLOAT, G->comm) != MPI_SUCCESS)
-        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allgatherv of the velocity failed", d->rank);
+    double t0 = platform_now();
+    int ok = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, x, G->rcounts, G->rdispls, MPI_FLOAT, G->comm) == MPI_SUCCESS;
+    d->mpi_s += platform_now() - t0;
+    if (!ok) return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allgatherv of the velocity failed", d->rank);
     d->bytes_sent += (int64_t)G->rcounts[d->group_rank] * (int64_t)sizeof(float) * (P - 1);
     return T2V_OK;
 }
@@ -249,13 +254,10 @@ int dist_computes(const Dist *d, int which) {
     return which ? d->rank % 2 == 0 : d->rank % 2 == 1;
 }
 
-int dist_swap(Dist *d, int rc, const float *mine, int64_t n_mine, float *theirs, int64_t cap, int64_t *n_theirs,
-              T2vError *err) {
-    int partner = dist_partner(d);
-    if (partner < 0) return rc;
 #ifdef T2V_MPI
-    /* status and length first, so that a failed rank never leaves its
-     * partner waiting for data (docs/SCALING.md) */
+/* dist_swap's exchange (MPI_Sendrecv). */
+static int swap_floats(Dist *d, int partner, int rc, const float *mine, int64_t n_mine, float *theirs, int64_t cap,
+                       int64_t *n_theirs, T2vError *err) {
     long long head[2] = {rc, rc ? 0 : n_mine}, got[2] = {0, 0};
     MPI_Sendrecv(head, 2, MPI_LONG_LONG, partner, 1, got, 2, MPI_LONG_LONG, partner, 1, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
@@ -276,8 +278,24 @@ int dist_swap(Dist *d, int rc, const float *mine, int64_t n_mine, float *theirs,
     }
     *n_theirs = got[1];
     return T2V_OK;
+}
+#endif
+
+int dist_swap(Dist *d, int rc, const float *mine, int64_t n_mine, float *theirs, int64_t cap, int64_t *n_theirs,
+              T2vError *err) {
+    int partner = dist_partner(d);
+    if (partner < 0) return rc;
+#ifdef T2V_MPI
+    /* status and length first, so that a failed rank never leaves its
+     * partner waiting for data (docs/SCALING.md) */
+    double t0 = platform_now();
+    rc = swap_floats(d, partner, rc, mine, n_mine, theirs, cap, n_theirs, err);
+    d->mpi_s += platform_now() - t0;
+    return rc;
 #else
     (void)d, (void)mine, (void)n_mine, (void)theirs, (void)cap, (void)n_theirs, (void)err;
     return rc;
 #endif
 }
+
+

@@ -30,7 +30,7 @@
 
 /* The token granule a run of several ranks sets (T2V_GEMM_ROWS) when the
  * user has not: 256 tokens cost 2 to 6% of one thread's GEMM time against
- * no granule (docs/SCALING.md, Token split). */
+ * no granule (docs/SCALING.md, What is split). */
 #define DIST_GRANULE 256
 
 typedef struct DistGroup DistGroup; /* dist.c: the rank group's communicator and buffers */
@@ -38,6 +38,7 @@ typedef struct DistGroup DistGroup; /* dist.c: the rank group's communicator and
 typedef struct {
     int rank, size;
     int64_t bytes_sent; /* floats and status codes sent so far, in bytes     */
+    double mpi_s;       /* seconds spent in the exchanges' MPI calls so far  */
     int planned, guided, paired; /* dist_plan's split                        */
     int group_rank, group_size;  /* this rank in its group (one branch)      */
     DistGroup *group;

@@ -584,7 +584,7 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
 }
 
 /* ===========================================================================
- * Sequence split (dit.h DiTSplit; docs/SCALING.md, Token split) */
+ * Sequence split (dit.h DiTSplit; docs/SCALING.md, What is split) */
 void dit_token_range(int N, int parts, int part, int granule, int *a, int *b) {
     int64_t G = granule > 0 ? granule : 1, U = (N + G - 1) / G, P = parts > 0 ? parts : 1;
     int64_t u0 = part * U / P, u1 = (part + 1) * U / P;

@@ -104,7 +104,7 @@ typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t
 typedef void (*DiTTapFn)(void *user, const char *name, const float *x, int row0, int rows, int total_rows,
                          int cols);
 
-/* Sequence split (MPI ranks, dist.h; docs/SCALING.md, Token split): this
+/* Sequence split (MPI ranks, dist.h; docs/SCALING.md, What is split): this
  * process is part `part` of `parts` sharing one DiT pass. It computes the
  * token-local work (patch embedding, norms, modulation, q/k/v/o, the
  * cross-attention queries, FFN, head) of its tokens [a, b) only

@@ -372,7 +372,7 @@ static int gemm_tile_cap(int procs) {
     return cap;
 }
 
-/* With a row granule G (T2V_GEMM_ROWS, docs/SCALING.md, Token split): row
+/* With a row granule G (T2V_GEMM_ROWS, docs/SCALING.md, What is split): row
  * tiles of exactly G rows from row 0, the last one partial, and a column
  * cut from (N, K, procs) alone: the most columns up to a quarter of the
  * tile cap (the row tiles supply the rest of the parallelism) that pack at

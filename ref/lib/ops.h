@@ -42,7 +42,7 @@ GemmGrid gemm_tile_grid(int M, int N, int K, int procs, int granule);
 int gemm_grid_procs(void);
 int gemm_grid_granule(void);
 /* The rows a split of a GEMM's M must cut on to keep the bits of one call
- * (docs/SCALING.md, Token split): the granule under OpenBLAS (0: none set,
+ * (docs/SCALING.md, What is split): the granule under OpenBLAS (0: none set,
  * no split keeps them), 1 for the built-in GEMM (any split does). */
 int gemm_row_granule(void);
 
