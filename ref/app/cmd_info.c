@@ -491,7 +491,9 @@ static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o
     snprintf(b, sizeof b, "%lld bytes (its context) + 16, once", (long long)s->L * m->t5.dim * 4);
     row("sent per rank, text encoder", paired ? b : "0");
     if (H % P) row("note", "the heads do not split evenly: the ranks with more set the pace of self-attention");
-    row("memory per rank", "as one process (each rank maps the model files; full-size token buffers)");
+    snprintf(b, sizeof b, "as one process (each rank maps the model files; full-size token buffers) + %.2f GiB of "
+             "exchange buffers", P > 1 ? 2.0 * 3 * n0 * D * 4 / (1 << 30) : 0.0);
+    row("memory per rank", b);
 }
 
 /* The table of docs/ARCHITECTURE.md: "  key  value" lines. */

@@ -100,18 +100,22 @@ int dist_plan(Dist *d, int guided, T2vError *err) {
  * The token split of a rank group (dist.h, dit.h DiTSplit) */
 
 #ifdef T2V_MPI
-/* The members' tokens and heads for N tokens and H heads (dit.c's rules),
- * and send/receive buffers of `floats` floats each. */
-static int group_ranges(Dist *d, int N, int H, size_t floats, T2vError *err) {
+/* The members' tokens and heads for N tokens of dim columns in heads of
+ * head_dim (dit.c's rules), and send and receive buffers for either
+ * all-to-all: 3 max(n dim, N c) floats each, n this rank's tokens and c
+ * its heads' columns (about 3 N dim / P). */
+static int group_ranges(Dist *d, int N, int dim, int head_dim, T2vError *err) {
     DistGroup *G = d->group;
-    int P = d->group_size;
+    int P = d->group_size, me = d->group_rank;
     if (G->N != N) {
         for (int g = 0; g < P; g++) {
             dit_token_range(N, P, g, G->granule, &G->a[g], &G->b[g]);
-            dit_part_heads(H, P, g, &G->h0[g], &G->h1[g]);
+            dit_part_heads(dim / head_dim, P, g, &G->h0[g], &G->h1[g]);
         }
         G->N = N;
     }
+    size_t n = (size_t)(G->b[me] - G->a[me]), c = (size_t)(G->h1[me] - G->h0[me]) * head_dim;
+    size_t floats = 3 * (n * dim > (size_t)N * c ? n * dim : (size_t)N * c);
     if (floats > 0x7fffffff)
         return t2v_fail(err, T2V_ERESOURCE, "rank %d: %zu floats: too many for one MPI exchange", d->rank, floats);
     if (G->cap < floats) {
@@ -153,8 +157,8 @@ static int group_alltoall(Dist *d, const char *what, T2vError *err) {
 static int split_to_heads(void *user, float *q, float *k, float *v, int N, int dim, int head_dim, T2vError *err) {
     Dist *d = (Dist *)user;
     DistGroup *G = d->group;
-    int P = d->group_size, me = d->group_rank, H = dim / head_dim;
-    int rc = group_ranges(d, N, H, (size_t)3 * N * dim, err);
+    int P = d->group_size, me = d->group_rank;
+    int rc = group_ranges(d, N, dim, head_dim, err);
     if (rc) return rc;
     float *x[3] = {q, k, v}, *sp = G->sbuf;
     int myc = (G->h1[me] - G->h0[me]) * head_dim;
@@ -176,8 +180,8 @@ static int split_to_heads(void *user, float *q, float *k, float *v, int N, int d
 static int split_to_tokens(void *user, float *x, int N, int dim, int head_dim, T2vError *err) {
     Dist *d = (Dist *)user;
     DistGroup *G = d->group;
-    int P = d->group_size, me = d->group_rank, H = dim / head_dim;
-    int rc = group_ranges(d, N, H, (size_t)3 * N * dim, err);
+    int P = d->group_size, me = d->group_rank;
+    int rc = group_ranges(d, N, dim, head_dim, err);
     if (rc) return rc;
     float *sp = G->sbuf;
     int myc = (G->h1[me] - G->h0[me]) * head_dim, n = G->b[me] - G->a[me];
