@@ -258,6 +258,9 @@ int main(int argc, char **argv) {
     compare_ranks("generate, cfg 1 (no guidance: the ranks split the tokens)",
                   "generate --model golden/models/tiny -p 'a blue square' --seed 3 --steps 2 --cfg 1 "
                   "-W 64 -H 64 -f 9 --format y4m --threads 2 -q --force", ".y4m", 0);
+    compare_ranks("generate, cfg 1, --precision bf16 (the bf16 products split too)",
+                  "generate --model golden/models/tiny -p 'a blue square' --seed 3 --steps 2 --cfg 1 "
+                  "--precision bf16 -W 64 -H 64 -f 9 --format y4m --threads 2 -q --force", ".y4m", 0);
     env_rows("2");
     compare_ranks("generate, cfg 1, the default size (8 tokens, granule 2)",
                   "generate --model golden/models/tiny -p 'a blue square' --seed 3 --steps 2 --cfg 1 "
