@@ -168,16 +168,23 @@ static void test_token_split(void) {
     S->N = N, S->D = D, S->layers = dit.c.num_layers, S->Ko = Ko;
     S->q = malloc(sizeof(float) * per * 4 + sizeof(float) * (size_t)N * Ko);
     int ok = x && ref && got && S->q && ctx;
-    if (ok) {
-        S->k = S->q + per, S->v = S->k + per, S->att = S->v + per, S->head = S->att + per;
-        prng_fill(11, x, nx, 1.0f);
-        dit.tap = sim_tap, dit.tap_user = S;
-        ok = !dit_forward(&dit, x, T, h, w, &t, 1, ctx, L, ref, &e);
-        dit.tap = NULL;
-    }
-    static const int parts[][2] = {{2, 0}, {2, 1}, {3, 0}, {3, 1}, {3, 2}, {5, 4}, {13, 0}, {13, 12}};
-    for (int c = 0; ok && c < (int)(sizeof parts / sizeof parts[0]); c++) {
-        int P = parts[c][0], g = parts[c][1];
+    if (ok) S->k = S->q + per, S->v = S->k + per, S->att = S->v + per, S->head = S->att + per;
+    float tt[48]; /* per-token t (Wan2.2 TI2V's form): the first latent frame's 16 tokens at 0 */
+    for (int i = 0; i < N; i++) tt[i] = i < 16 ? 0.0f : t;
+    static const int parts[][2] = {{2, 0}, {2, 1}, {3, 0}, {3, 1}, {3, 2}, {5, 4}, {13, 0}, {13, 12}, {3, 1}, {2, 1}};
+    int nparts = (int)(sizeof parts / sizeof parts[0]);
+    for (int c = 0; ok && c < nparts; c++) {
+        int P = parts[c][0], g = parts[c][1], per_token = c >= nparts - 2, nt = per_token ? N : 1;
+        const float *tp = per_token ? tt : &t;
+        if (c == 0 || c == nparts - 2) { /* the whole forward, recorded by the tap */
+            S->k = S->q + per, S->v = S->k + per, S->att = S->v + per, S->head = S->att + per;
+            if (c == 0) prng_fill(11, x, nx, 1.0f);
+            memset(&dit.split, 0, sizeof dit.split);
+            dit.tap = sim_tap, dit.tap_user = S;
+            ok = !dit_forward(&dit, x, T, h, w, tp, nt, ctx, L, ref, &e);
+            dit.tap = NULL;
+            if (!ok) break;
+        }
         DiTSplit *sp = &dit.split;
         memset(sp, 0, sizeof *sp);
         sp->parts = P, sp->part = g, sp->granule = 4, sp->user = S;
@@ -185,11 +192,11 @@ static void test_token_split(void) {
         dit_token_range(N, P, g, 4, &S->a, &S->b);
         dit_part_heads(dit.c.num_heads, P, g, &S->h0, &S->h1);
         S->blk_q = S->blk_att = S->calls = S->bad = 0;
-        int rc = dit_forward(&dit, x, T, h, w, &t, 1, ctx, L, got, &e);
+        int rc = dit_forward(&dit, x, T, h, w, tp, nt, ctx, L, got, &e);
         CHECK(!rc && S->calls == 2 * dit.c.num_layers + 1 && !S->bad && !memcmp(got, ref, sizeof(float) * (size_t)nx),
-              "DiT as part %d of %d (tokens [%d, %d) of %d, heads [%d, %d) of %d; exchanges simulated): %d exchanges, "
-              "%d elements computed here with other bits than the whole forward, the velocity's bits %s", g, P, S->a,
-              S->b, N, S->h0, S->h1, dit.c.num_heads, S->calls, S->bad,
+              "DiT as part %d of %d (tokens [%d, %d) of %d, heads [%d, %d) of %d%s; exchanges simulated): %d "
+              "exchanges, %d elements computed here with other bits than the whole forward, the velocity's bits %s",
+              g, P, S->a, S->b, N, S->h0, S->h1, dit.c.num_heads, per_token ? "; a t per token" : "", S->calls, S->bad,
               !rc && !memcmp(got, ref, sizeof(float) * (size_t)nx) ? "kept" : "changed");
     }
     /* the rule: granules dealt evenly, cuts on multiples of G, the last part
