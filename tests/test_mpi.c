@@ -70,7 +70,7 @@ typedef struct {
     float *q, *k, *v, *att, *head; /* whole forward: per block [N, D]; head [N, Ko] */
     int blk_q, blk_att;            /* the block the next exchange belongs to */
     int calls, bad;                /* exchanges made; elements whose bits differed */
-    int a, b, h0, h1, hd;
+    int a, b, h0, h1, q0, q1;
 } SplitSim;
 
 static SplitSim g_sim;
@@ -117,12 +117,15 @@ static int sim_to_heads(void *user, float *q, float *k, float *v, int N, int dim
 static int sim_to_tokens(void *user, float *x, int N, int dim, int head_dim, T2vError *err) {
     SplitSim *S = (SplitSim *)user;
     const float *ref = S->att + (size_t)S->blk_att++ * N * dim;
+    int c0 = S->h0 * head_dim, c1 = S->h1 * head_dim;
     S->calls++;
-    S->bad += sim_diff(x, ref, dim, 0, N, S->h0 * head_dim, S->h1 * head_dim);
-    for (int i = S->a; i < S->b; i++) /* the other parts' heads of our rows */
-        memcpy(x + (size_t)i * dim, ref + (size_t)i * dim, sizeof(float) * (size_t)S->h0 * head_dim),
-        memcpy(x + (size_t)i * dim + S->h1 * head_dim, ref + (size_t)i * dim + S->h1 * head_dim,
-               sizeof(float) * (size_t)(dim - S->h1 * head_dim));
+    S->bad += sim_diff(x, ref, dim, S->q0, S->q1, c0, c1);
+    for (int i = S->a; i < S->b; i++) { /* what the other parts computed of our rows */
+        int mine = i >= S->q0 && i < S->q1;
+        memcpy(x + (size_t)i * dim, ref + (size_t)i * dim, sizeof(float) * (size_t)(mine ? c0 : dim));
+        if (mine)
+            memcpy(x + (size_t)i * dim + c1, ref + (size_t)i * dim + c1, sizeof(float) * (size_t)(dim - c1));
+    }
     (void)err;
     return T2V_OK;
 }
@@ -190,13 +193,14 @@ static void test_token_split(void) {
         sp->parts = P, sp->part = g, sp->granule = 4, sp->user = S;
         sp->to_heads = sim_to_heads, sp->to_tokens = sim_to_tokens, sp->gather = sim_gather;
         dit_token_range(N, P, g, 4, &S->a, &S->b);
-        dit_part_heads(dit.c.num_heads, P, g, &S->h0, &S->h1);
+        dit_part_attention(dit.c.num_heads, N, P, g, &S->h0, &S->h1, &S->q0, &S->q1);
         S->blk_q = S->blk_att = S->calls = S->bad = 0;
         int rc = dit_forward(&dit, x, T, h, w, tp, nt, ctx, L, got, &e);
         CHECK(!rc && S->calls == 2 * dit.c.num_layers + 1 && !S->bad && !memcmp(got, ref, sizeof(float) * (size_t)nx),
-              "DiT as part %d of %d (tokens [%d, %d) of %d, heads [%d, %d) of %d%s; exchanges simulated): %d "
-              "exchanges, %d elements computed here with other bits than the whole forward, the velocity's bits %s",
-              g, P, S->a, S->b, N, S->h0, S->h1, dit.c.num_heads, per_token ? "; a t per token" : "", S->calls, S->bad,
+              "DiT as part %d of %d (tokens [%d, %d) of %d, heads [%d, %d) of %d for queries [%d, %d)%s; exchanges "
+              "simulated): %d exchanges, %d elements computed here with other bits than the whole forward, the "
+              "velocity's bits %s", g, P, S->a, S->b, N, S->h0, S->h1, dit.c.num_heads, S->q0, S->q1,
+              per_token ? "; a t per token" : "", S->calls, S->bad,
               !rc && !memcmp(got, ref, sizeof(float) * (size_t)nx) ? "kept" : "changed");
     }
     /* the rule: granules dealt evenly, cuts on multiples of G, the last part
@@ -215,6 +219,27 @@ static void test_token_split(void) {
         }
     CHECK(rule_ok, "dit_token_range: 23 tokens in 1..9 parts, granules 1, 4, 7: contiguous, cut on multiples of "
           "the granule, sizes within one granule of each other, all tokens covered");
+    /* the attention work: every (head, query) pair exactly once; each part
+     * at most one head's share more than another (P <= H), or one query */
+    int work_ok = 1;
+    static const int Hs[] = {1, 2, 3, 12};
+    for (int hi = 0; hi < 4; hi++)
+        for (int P = 1; P <= 30; P++) {
+            int H = Hs[hi], n = 23, count[12 * 23], lo = 1 << 30, top = 0;
+            memset(count, 0, sizeof count);
+            for (int g = 0; g < P; g++) {
+                int h0, h1, q0, q1;
+                dit_part_attention(H, n, P, g, &h0, &h1, &q0, &q1);
+                for (int h = h0; h < h1; h++)
+                    for (int q = q0; q < q1; q++) count[h * n + q]++;
+                int w = (h1 - h0) * (q1 - q0);
+                lo = w < lo ? w : lo, top = w > top ? w : top;
+            }
+            for (int k = 0; k < H * n; k++) work_ok &= count[k] == 1;
+            work_ok &= top - lo <= (P <= H ? n : 1 + (P % H ? n / (P / H) - n / (P / H + 1) : 0));
+        }
+    CHECK(work_ok, "dit_part_attention: 1..30 parts over 1, 2, 3, 12 heads of 23 queries: every (head, query) "
+          "once; whole heads while parts <= heads, else each head's queries shared");
     if (!ok) h_report(0, "DiT forward: %s", e.msg);
     env_rows(NULL);
     memset(&dit.split, 0, sizeof dit.split);

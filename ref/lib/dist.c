@@ -50,7 +50,8 @@ struct DistGroup {
     size_t cap;
     int *scounts, *sdispls, *rcounts, *rdispls; /* per member, in floats          */
     int N, granule;        /* the token count the ranges below are for             */
-    int *a, *b, *h0, *h1;  /* per member: tokens [a, b), heads [h0, h1)            */
+    int *a, *b, *h0, *h1, *q0, *q1; /* per member: tokens [a, b); attention:
+                           * heads [h0, h1) for queries [q0, q1)                   */
 };
 
 static void group_free(Dist *d) {
@@ -84,10 +85,11 @@ int dist_plan(Dist *d, int guided, T2vError *err) {
     DistGroup *G = (DistGroup *)t2v_calloc(1, sizeof *d->group, "rank group", err);
     int P = d->group_size;
     d->group = G;
-    if (G) G->scounts = (int *)t2v_malloc(sizeof(int) * 8 * (size_t)P, "rank group", err);
+    if (G) G->scounts = (int *)t2v_malloc(sizeof(int) * 10 * (size_t)P, "rank group", err);
     if (!G || !G->scounts) return T2V_ERESOURCE;
     G->sdispls = G->scounts + P, G->rcounts = G->sdispls + P, G->rdispls = G->rcounts + P;
     G->a = G->rdispls + P, G->b = G->a + P, G->h0 = G->b + P, G->h1 = G->h0 + P;
+    G->q0 = G->h1 + P, G->q1 = G->q0 + P;
     if (MPI_Comm_split(MPI_COMM_WORLD, color, d->rank, &d->group->comm) != MPI_SUCCESS)
         return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Comm_split failed", d->rank);
 #else
@@ -100,28 +102,42 @@ int dist_plan(Dist *d, int guided, T2vError *err) {
  * The token split of a rank group (dist.h, dit.h DiTSplit) */
 
 #ifdef T2V_MPI
-/* The members' tokens and heads for N tokens of dim columns in heads of
- * head_dim (dit.c's rules), and send and receive buffers for either
- * all-to-all: 3 max(n dim, N c) floats each, n this rank's tokens and c
- * its heads' columns (about 3 N dim / P). */
+/* The length of [a, b) and [c, d) in common. */
+static int overlap(int a, int b, int c, int d) {
+    int lo = a > c ? a : c, hi = b < d ? b : d;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* The members' tokens and attention work for N tokens of dim columns in
+ * heads of head_dim (dit.c's rules), and send and receive buffers big
+ * enough for either all-to-all. */
 static int group_ranges(Dist *d, int N, int dim, int head_dim, T2vError *err) {
     DistGroup *G = d->group;
     int P = d->group_size, me = d->group_rank;
     if (G->N != N) {
         for (int g = 0; g < P; g++) {
             dit_token_range(N, P, g, G->granule, &G->a[g], &G->b[g]);
-            dit_part_heads(dim / head_dim, P, g, &G->h0[g], &G->h1[g]);
+            dit_part_attention(dim / head_dim, N, P, g, &G->h0[g], &G->h1[g], &G->q0[g], &G->q1[g]);
         }
         G->N = N;
     }
-    size_t n = (size_t)(G->b[me] - G->a[me]), c = (size_t)(G->h1[me] - G->h0[me]) * head_dim;
-    size_t floats = 3 * (n * dim > (size_t)N * c ? n * dim : (size_t)N * c);
+    size_t s1 = 0, r1 = 0, s2 = 0, r2 = 0, cme = (size_t)(G->h1[me] - G->h0[me]) * head_dim;
+    for (int g = 0; g < P; g++) {
+        size_t cg = (size_t)(G->h1[g] - G->h0[g]) * head_dim;
+        s1 += cg * ((size_t)overlap(G->a[me], G->b[me], G->q0[g], G->q1[g]) + 2 * (size_t)(G->b[me] - G->a[me]));
+        r1 += cme * ((size_t)overlap(G->a[g], G->b[g], G->q0[me], G->q1[me]) + 2 * (size_t)(G->b[g] - G->a[g]));
+        s2 += cme * (size_t)overlap(G->a[g], G->b[g], G->q0[me], G->q1[me]);
+        r2 += cg * (size_t)overlap(G->a[me], G->b[me], G->q0[g], G->q1[g]);
+    }
+    size_t floats = s1 > r1 ? s1 : r1;
+    floats = floats > s2 ? floats : s2, floats = floats > r2 ? floats : r2;
     if (floats > 0x7fffffff)
         return t2v_fail(err, T2V_ERESOURCE, "rank %d: %zu floats: too many for one MPI exchange", d->rank, floats);
     if (G->cap < floats) {
         free(G->sbuf), free(G->rbuf);
-        G->sbuf = (float *)t2v_malloc(sizeof(float) * floats, "token exchange buffer", err);
-        G->rbuf = G->sbuf ? (float *)t2v_malloc(sizeof(float) * floats, "token exchange buffer", err) : NULL;
+        G->sbuf = (float *)t2v_malloc(sizeof(float) * (floats ? floats : 1), "token exchange buffer", err);
+        G->rbuf = G->sbuf ? (float *)t2v_malloc(sizeof(float) * (floats ? floats : 1), "token exchange buffer", err)
+                          : NULL;
         G->cap = G->rbuf ? floats : 0;
         if (!G->rbuf) return T2V_ERESOURCE;
     }
@@ -152,31 +168,46 @@ static int group_alltoall(Dist *d, const char *what, T2vError *err) {
     return T2V_OK;
 }
 
-/* q, k, v: this rank's rows, every column -> every row, this rank's heads
- * (Ulysses): to member g go its heads' columns of our rows. */
+/* Packs rows [lo, hi) of [a, b) (nothing when empty). */
+static float *pack_in(float *buf, const float *x, int ld, int a, int b, int lo, int hi, int c0, int nc) {
+    return pack(buf, x, ld, a > lo ? a : lo, b < hi ? b : hi, c0, nc);
+}
+static const float *unpack_in(const float *buf, float *x, int ld, int a, int b, int lo, int hi, int c0, int nc) {
+    return unpack(buf, x, ld, a > lo ? a : lo, b < hi ? b : hi, c0, nc);
+}
+
+/* q, k, v: this rank's rows, every column -> the columns of this rank's
+ * heads: k and v of every row, q of its query rows (Ulysses): to member g
+ * go its heads' columns of our rows (q: those among its queries). */
 static int split_to_heads(void *user, float *q, float *k, float *v, int N, int dim, int head_dim, T2vError *err) {
     Dist *d = (Dist *)user;
     DistGroup *G = d->group;
     int P = d->group_size, me = d->group_rank;
     int rc = group_ranges(d, N, dim, head_dim, err);
     if (rc) return rc;
-    float *x[3] = {q, k, v}, *sp = G->sbuf;
-    int myc = (G->h1[me] - G->h0[me]) * head_dim;
+    float *sp = G->sbuf;
+    int myc = (G->h1[me] - G->h0[me]) * head_dim, c0 = G->h0[me] * head_dim;
     for (int g = 0, roff = 0; g < P; g++) {
-        int c = (G->h1[g] - G->h0[g]) * head_dim;
+        int c = (G->h1[g] - G->h0[g]) * head_dim, gc0 = G->h0[g] * head_dim;
         G->sdispls[g] = (int)(sp - G->sbuf);
-        for (int j = 0; j < 3; j++) sp = pack(sp, x[j], dim, G->a[me], G->b[me], G->h0[g] * head_dim, c);
+        sp = pack_in(sp, q, dim, G->a[me], G->b[me], G->q0[g], G->q1[g], gc0, c);
+        sp = pack(sp, k, dim, G->a[me], G->b[me], gc0, c);
+        sp = pack(sp, v, dim, G->a[me], G->b[me], gc0, c);
         G->scounts[g] = (int)(sp - G->sbuf) - G->sdispls[g];
-        G->rcounts[g] = 3 * (G->b[g] - G->a[g]) * myc, G->rdispls[g] = roff, roff += G->rcounts[g];
+        G->rcounts[g] = (overlap(G->a[g], G->b[g], G->q0[me], G->q1[me]) + 2 * (G->b[g] - G->a[g])) * myc;
+        G->rdispls[g] = roff, roff += G->rcounts[g];
     }
     if ((rc = group_alltoall(d, "q, k and v", err))) return rc;
     const float *rp = G->rbuf;
-    for (int g = 0; g < P; g++)
-        for (int j = 0; j < 3; j++) rp = unpack(rp, x[j], dim, G->a[g], G->b[g], G->h0[me] * head_dim, myc);
+    for (int g = 0; g < P; g++) {
+        rp = unpack_in(rp, q, dim, G->a[g], G->b[g], G->q0[me], G->q1[me], c0, myc);
+        rp = unpack(rp, k, dim, G->a[g], G->b[g], c0, myc);
+        rp = unpack(rp, v, dim, G->a[g], G->b[g], c0, myc);
+    }
     return T2V_OK;
 }
 
-/* x: every row, this rank's heads -> this rank's rows, every column. */
+/* x: this rank's heads of its query rows -> this rank's rows, every column. */
 static int split_to_tokens(void *user, float *x, int N, int dim, int head_dim, T2vError *err) {
     Dist *d = (Dist *)user;
     DistGroup *G = d->group;
@@ -184,17 +215,19 @@ static int split_to_tokens(void *user, float *x, int N, int dim, int head_dim, T
     int rc = group_ranges(d, N, dim, head_dim, err);
     if (rc) return rc;
     float *sp = G->sbuf;
-    int myc = (G->h1[me] - G->h0[me]) * head_dim, n = G->b[me] - G->a[me];
+    int myc = (G->h1[me] - G->h0[me]) * head_dim;
     for (int g = 0, roff = 0; g < P; g++) {
         G->sdispls[g] = (int)(sp - G->sbuf);
-        sp = pack(sp, x, dim, G->a[g], G->b[g], G->h0[me] * head_dim, myc);
+        sp = pack_in(sp, x, dim, G->a[g], G->b[g], G->q0[me], G->q1[me], G->h0[me] * head_dim, myc);
         G->scounts[g] = (int)(sp - G->sbuf) - G->sdispls[g];
-        G->rcounts[g] = n * (G->h1[g] - G->h0[g]) * head_dim, G->rdispls[g] = roff, roff += G->rcounts[g];
+        G->rcounts[g] = overlap(G->a[me], G->b[me], G->q0[g], G->q1[g]) * (G->h1[g] - G->h0[g]) * head_dim;
+        G->rdispls[g] = roff, roff += G->rcounts[g];
     }
     if ((rc = group_alltoall(d, "the attention output", err))) return rc;
     const float *rp = G->rbuf;
     for (int g = 0; g < P; g++)
-        rp = unpack(rp, x, dim, G->a[me], G->b[me], G->h0[g] * head_dim, (G->h1[g] - G->h0[g]) * head_dim);
+        rp = unpack_in(rp, x, dim, G->a[me], G->b[me], G->q0[g], G->q1[g], G->h0[g] * head_dim,
+                       (G->h1[g] - G->h0[g]) * head_dim);
     return T2V_OK;
 }
 

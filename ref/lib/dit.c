@@ -591,28 +591,36 @@ void dit_token_range(int N, int parts, int part, int granule, int *a, int *b) {
     *a = (int)(u0 * G < N ? u0 * G : N), *b = (int)(u1 * G < N ? u1 * G : N);
 }
 
-void dit_part_heads(int H, int parts, int part, int *h0, int *h1) {
-    int P = parts > 0 ? parts : 1;
-    *h0 = (int)((int64_t)part * H / P), *h1 = (int)((int64_t)(part + 1) * H / P);
+void dit_part_attention(int H, int N, int parts, int part, int *h0, int *h1, int *q0, int *q1) {
+    int64_t P = parts > 0 ? parts : 1, g = part;
+    if (P <= H) {
+        *h0 = (int)(g * H / P), *h1 = (int)((g + 1) * H / P), *q0 = 0, *q1 = N;
+        return;
+    }
+    int64_t h = g * H / P, first = (h * P + H - 1) / H, end = ((h + 1) * P + H - 1) / H, c = end - first;
+    *h0 = (int)h, *h1 = (int)h + 1;
+    *q0 = (int)((g - first) * N / c), *q1 = (int)((g - first + 1) * N / c);
 }
 
 /* ===========================================================================
  * WanAttentionBlock (docs/MODEL.md 2.3, 2.4) */
 
 /* softmax(q k^T / sqrt(d)) v of every head into s->xn; with a DiTSplit,
- * of this part's heads over every token, between the two exchanges. */
+ * of this part's heads and queries over every key, between the two
+ * exchanges. */
 static void self_attention_heads(DiT *m, int N) {
     DiTState *s = &m->s;
     DiTSplit *sp = &m->split;
-    int D = m->c.dim, H = m->c.num_heads, d = D / H, h0, h1, rc;
+    int D = m->c.dim, H = m->c.num_heads, d = D / H, h0, h1, q0, q1, rc;
     if (sp->parts <= 1) {
         dit_attention(m, s->xn, s->q, s->k, s->v, N, N, H);
         return;
     }
     if ((rc = sp->to_heads(sp->user, s->q, s->k, s->v, N, D, d, &sp->err))) goto fail;
-    dit_part_heads(H, sp->parts, sp->part, &h0, &h1);
-    size_t off = (size_t)h0 * d;
-    if (h1 > h0) dit_attention(m, s->xn + off, s->q + off, s->k + off, s->v + off, N, N, h1 - h0);
+    dit_part_attention(H, N, sp->parts, sp->part, &h0, &h1, &q0, &q1);
+    size_t off = (size_t)h0 * d, qoff = (size_t)q0 * D + off;
+    if (h1 > h0 && q1 > q0)
+        dit_attention(m, s->xn + qoff, s->q + qoff, s->k + off, s->v + off, q1 - q0, N, h1 - h0);
     if ((rc = sp->to_tokens(sp->user, s->xn, N, D, d, &sp->err))) goto fail;
     return;
 fail:

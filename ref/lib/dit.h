@@ -109,11 +109,13 @@ typedef void (*DiTTapFn)(void *user, const char *name, const float *x, int row0,
  * token-local work (patch embedding, norms, modulation, q/k/v/o, the
  * cross-attention queries, FFN, head) of its tokens [a, b) only
  * (dit_token_range, cut on multiples of `granule`), and self-attention for
- * its heads [h0, h1) (dit_part_heads) over all N tokens. The exchanges:
+ * its heads [h0, h1) for queries [q0, q1) (dit_part_attention; all N
+ * queries unless there are more parts than heads). The exchanges:
  *   to_heads: q, k, v [N, dim] hold rows [a, b) of every part; on return,
- *     the columns of heads [h0, h1) of every row (Ulysses all-to-all);
- *   to_tokens: x [N, dim] holds the columns of heads [h0, h1) of every row;
- *     on return, every column of rows [a, b);
+ *     the columns of heads [h0, h1): of every row of k and v, of rows
+ *     [q0, q1) of q (Ulysses all-to-all);
+ *   to_tokens: x [N, dim] holds the columns of heads [h0, h1) of rows
+ *     [q0, q1); on return, every column of rows [a, b);
  *   gather: x [N, width] holds rows [a, b); on return, every row.
  * Every element is computed as one process computes it, so the bits do not
  * change (rows: the GEMM grid's granule; heads: attention is per head). */
@@ -134,11 +136,15 @@ typedef struct {
 
 /* Part g of P's tokens [*a, *b) of N: ceil(N / G) granules of G tokens (the
  * last partial) dealt as evenly as whole granules allow; empty when there
- * are fewer granules than parts. Part g's heads [*h0, *h1) of H: [g H / P,
- * (g+1) H / P), an equal share when P divides H, else one more or one
- * fewer (none when P > H). */
+ * are fewer granules than parts. */
 void dit_token_range(int N, int parts, int part, int granule, int *a, int *b);
-void dit_part_heads(int H, int parts, int part, int *h0, int *h1);
+/* Part g of P's self-attention: heads [*h0, *h1) of H for queries [*q0,
+ * *q1) of N. P <= H: heads [g H / P, (g+1) H / P) (an equal share when P
+ * divides H, else one more or one fewer), every query. P > H: head
+ * floor(g H / P), shared by the parts with that head, which take equal
+ * ranges of its queries (a query row's attention does not depend on the
+ * others). */
+void dit_part_attention(int H, int N, int parts, int part, int *h0, int *h1, int *q0, int *q1);
 
 struct StepCache_;
 typedef struct {
