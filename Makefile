@@ -96,7 +96,7 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(patsubst tests/%.c,$(BUILD)/tests/%$(EXE),$(TEST_SRC))
 HEADERS   = $(wildcard ref/lib/*.h ref/app/*.h) tests/harness.h tests/prng_weights.h tests/demo_check.h
 
-.PHONY: all test asan run run-fast install golden fuzz bench bench-long bench-causal clean demo-model demo-adapters cross-test
+.PHONY: all test asan run run-fast install golden fuzz bench bench-mpi bench-long bench-causal clean demo-model demo-adapters cross-test
 all: $(BUILD)/t2v
 ifeq ($(SAN),)
 	@cp $(BUILD)/t2v ref/t2v
@@ -177,6 +177,11 @@ $(BUILD)/bench/%$(EXE): bench/%.c $(LIB_OBJ) $(HEADERS)
 bench: all
 	$(PYTHON) tools/bench.py $(if $(QUICK),--quick,) $(if $(SDCPP),--sdcpp $(SDCPP),) $(BENCH_ARGS)
 	$(if $(QUICK),,$(PYTHON) tools/bench_fewsteps.py)
+
+# MPI ranks against threads: 2 x 1 against 1 x 2 on dit-block-1560 and
+# dit-1280 (docs/SCALING.md; needs OpenMPI's mpicc).
+bench-mpi:
+	$(PYTHON) tools/bench_mpi.py $(BENCH_MPI_ARGS)
 
 # Long clips on the demo model in context windows: time per frame and peak RSS
 # at 81..961 frames (bench/long.md).

@@ -96,8 +96,9 @@ static void test_gemm_threads(void) {
         g.A = rand_floats(100 + s, (int64_t)g.M * g.K, 1.0f);
         g.B = rand_floats(200 + s, (int64_t)g.K * g.N, 1.0f);
         g.C0 = rand_floats(300 + s, (int64_t)g.M * g.N, 1.0f);
-        int r, q, procs = gemm_grid_procs();
-        gemm_tile_grid(g.M, g.N, g.K, procs, &r, &q);
+        int procs = gemm_grid_procs();
+        GemmGrid gg = gemm_tile_grid(g.M, g.N, g.K, procs, gemm_grid_granule());
+        int r = gg.rows, q = gg.cols;
         char what[160];
         for (g.builtin = 0; g.builtin < (s < 2 ? 1 : 2); g.builtin++) {
             snprintf(what, sizeof what, "%s %dx%dx%d t%d%d (grid %dx%d for %d processors)",
@@ -143,12 +144,12 @@ static void test_tile_grid(void) {
     for (int pi = 0; pi < 5; pi++) {
         int procs = procs_list[pi];
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
-            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], r, c, r2, c2;
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             platform_set_threads(1);
-            gemm_tile_grid(M, N, K, procs, &r, &c);
+            GemmGrid g1 = gemm_tile_grid(M, N, K, procs, 0);
             platform_set_threads(16);
-            gemm_tile_grid(M, N, K, procs, &r2, &c2);
-            int tm = (M + r - 1) / r, tn = (N + c - 1) / c;
+            GemmGrid g2 = gemm_tile_grid(M, N, K, procs, 0);
+            int r = g1.rows, c = g1.cols, r2 = g2.rows, c2 = g2.cols, tm = g1.tm, tn = g1.tn;
             int fits = r >= 1 && c >= 1 && r * c <= caps[pi] && M - (r - 1) * tm >= 1 && N - (c - 1) * tn >= 1 &&
                        250.0 * ((double)(c - 1) / N + (double)(r - 1) / M) <= 1.0;
             if (!fits || r != r2 || c != c2) {
@@ -174,6 +175,47 @@ static void test_tile_grid(void) {
     env_set("T2V_GEMM_PROCS", NULL);
     CHECK(p48 == 48 && p0 == gemm_grid_procs() && p0 >= 1,
           "gemm_grid_procs: T2V_GEMM_PROCS=48 -> %d; 0 (out of range) -> the machine's %d", p48, p0);
+}
+
+/* The row granule (T2V_GEMM_ROWS = G): row tiles of exactly G rows, the
+ * column cut the same whatever M, never a function of the thread count; and
+ * gemm() on rows [a, b) (a, b multiples of G, or b = M) gives the bits those
+ * rows get in the whole call, whatever OpenBLAS kernel runs (the token
+ * split of docs/SCALING.md rests on this). */
+static void test_granule_rows(void) {
+    static const int shapes[][3] = {{1560, 1536, 1536}, {1560, 8960, 1536}, {333, 517, 700}, {100, 64, 1536}};
+    static const int grans[] = {64, 256}, procs_list[] = {1, 2, 16, 64};
+    int grid_ok = 1;
+    for (int s = 0; s < 4; s++)
+        for (int gi = 0; gi < 2; gi++)
+            for (int pi = 0; pi < 4; pi++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], G = grans[gi], P = procs_list[pi];
+                platform_set_threads(1);
+                GemmGrid g = gemm_tile_grid(M, N, K, P, G), h = gemm_tile_grid(G + 7, N, K, P, G);
+                platform_set_threads(16);
+                GemmGrid g16 = gemm_tile_grid(M, N, K, P, G);
+                grid_ok &= g.tm == G && g.rows == (M + G - 1) / G && g.cols == h.cols && g.tn == h.tn &&
+                           g.cols == g16.cols && g.rows == g16.rows && N - (g.cols - 1) * g.tn >= 1;
+            }
+    platform_set_threads(platform_default_threads());
+    CHECK(grid_ok, "gemm_tile_grid with a granule G: rows of exactly G, the same columns for any M and thread "
+          "count, none empty");
+    env_set("T2V_GEMM_ROWS", "256");
+    int M = 1560, N = 1536, K = 1536, G = gemm_grid_granule();
+    float *A = rand_floats(5, (int64_t)M * K, 1.0f), *B = rand_floats(6, (int64_t)N * K, 1.0f);
+    float *C = falloc((int64_t)M * N), *D = falloc((int64_t)M * N);
+    gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+    static const int cuts[] = {0, 256, 768, 1024, 1536, 1560};
+    for (int i = 0; i + 1 < 6; i++)
+        gemm(0, 1, cuts[i + 1] - cuts[i], N, K, 1.0f, A + (size_t)cuts[i] * K, K, B, K, 0.0f, D + (size_t)cuts[i] * N, N);
+    CHECK(G == 256 && same_bits(C, D, (int64_t)M * N), "T2V_GEMM_ROWS=%d: %dx%dx%d computed as 5 calls on row "
+          "ranges cut at multiples of 256 gives the bits of one call", G, M, N, K);
+    env_set("T2V_GEMM_ROWS", "0");
+    int g0 = gemm_grid_granule();
+    env_set("T2V_GEMM_ROWS", NULL);
+    CHECK(g0 == 0 && gemm_grid_granule() == 0, "gemm_grid_granule: T2V_GEMM_ROWS=0 (out of range) or unset: 0, "
+          "the grid without a granule");
+    free(A); free(B); free(C); free(D);
 }
 
 /* --- attention, norms, element-wise ---------------------------------------- */
@@ -356,6 +398,10 @@ int main(void) {
     test_gemm_threads();
     env_set("T2V_GEMM_PROCS", NULL);
     test_builtin_any_split();
+    test_granule_rows();
+    env_set("T2V_GEMM_ROWS", "256"); /* the granule's grids keep the bits at every thread count too */
+    test_gemm_threads();
+    env_set("T2V_GEMM_ROWS", NULL);
     test_attention_threads();
     test_rowwise_threads();
     test_conv_threads();

@@ -761,6 +761,11 @@ Dist *app_dist(App *app) {
     return app->dist.size > 1 ? &app->dist : NULL;
 }
 
+void app_report_dist(const Dist *d) {
+    if (d) fprintf(stderr, "t2v: rank %d of %d: %lld bytes sent, %.2f s in MPI exchanges\n", d->rank, d->size,
+                   (long long)d->bytes_sent, d->mpi_s);
+}
+
 int parse_sampling_opt(SamplingOpts *s, const char *a, const char *v) {
     long iv;
     SamplerKind kind;

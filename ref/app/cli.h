@@ -23,6 +23,8 @@ typedef struct {
 } App;
 /* The ranks for the library: NULL when this is one process. */
 Dist *app_dist(App *app);
+/* "rank r of n: bytes sent, seconds in MPI exchanges" on stderr (NULL: nothing). */
+void app_report_dist(const Dist *d);
 int cmd_generate(int argc, char **argv, App *app);
 int cmd_tokenize(int argc, char **argv, App *app);
 int cmd_stage(int argc, char **argv, App *app);

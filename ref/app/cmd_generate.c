@@ -505,6 +505,9 @@ static void report_plan(const GenerateArgs *o, const Model *m) {
             ss->shift, o->cache_text ? o->cache_text : "none", o->width, o->height, o->frames, o->seed);
     for (int i = 0; i < m->n_lora; i++)
         fprintf(stderr, "t2v: LoRA %s at strength %g on the DiT\n", m->lora[i].path, m->lora[i].scale);
+    if (o->dist) /* the granule the ranks cut the tokens on (docs/SCALING.md, What is split) */
+        fprintf(stderr, "t2v: %d MPI ranks, GEMM row granule %d (T2V_GEMM_ROWS; one process with it set gives "
+                "these bits)\n", o->dist->size, gemm_row_granule());
 }
 
 /* The step cache's work saved, after the run. */
@@ -608,6 +611,7 @@ int cmd_generate(int argc, char **argv, App *app) {
     if (!rc) rc = generate(&o, &m, &op, temps, &e);
     if (!rc && !o.quiet)
         fprintf(stderr, "done in %.1f s (peak RSS %.0f MB)\n", platform_now() - t0, platform_peak_rss() / 1e6);
+    if (!rc && !o.quiet) app_report_dist(o.dist);
     outputs_free(&op);
     model_close(&m);
     free(o.pixels);

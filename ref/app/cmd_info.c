@@ -19,6 +19,7 @@
 #include "blas_core.h"
 #include "cli.h"
 #include "cost.h"
+#include "dist.h"
 #include "t2v.h"
 
 typedef struct {
@@ -471,30 +472,73 @@ static void print_cache_bounds(const ModelDesc *m, const ClipSize *s, const Flop
 }
 
 /* With --ranks N: what each MPI rank computes and sends (dist.h: guidance
- * pairs with guidance and an even count; the ranks of a branch share the
- * self-attention heads; every rank maps the whole model). */
+ * pairs with guidance and an even count; the P ranks of a branch split the
+ * DiT's tokens on the granule and the self-attention heads; every rank maps
+ * the whole model). The busiest rank: the most tokens and the most
+ * attention work (an upper bound: they may be two ranks); the
+ * cross-attention keys and values and the time embedding are computed by
+ * every rank. Sends per DiT pass of member g with n_g tokens, c_g = its
+ * heads' columns and its queries Q_g (dit_part_attention), per block: to
+ * the others q of their queries among its rows and k, v of its rows in
+ * their heads' columns; the attention output of its heads for the others'
+ * rows among Q_g; and its velocity rows to each other rank. */
 static void print_ranks(const ModelDesc *m, const ClipSize *s, const InfoOpts *o, const Flops *f, int64_t dit_all,
                         int passes) {
-    char b[200];
-    int paired = passes == 2 && o->ranks % 2 == 0, P = paired ? o->ranks / 2 : o->ranks, H = m->dit.num_heads;
-    int64_t latent = (int64_t)s->C * s->T * s->h * s->w * 4, steps_passes = dit_all / (f->dit > 0 ? f->dit : 1);
-    int64_t attn_all = f->self_attn * m->dit.num_layers * steps_passes; /* QK^T and PV of every pass */
-    /* the slowest rank of a group has ceil(H / P) of the H heads */
-    int64_t branch = paired ? dit_all / 2 : dit_all, attn = paired ? attn_all / 2 : attn_all;
-    int64_t per_rank = branch - attn + attn / H * ((H + P - 1) / P);
-    snprintf(b, sizeof b, "%d: %s; %d share each branch's self-attention heads (%d to %d heads each)", o->ranks,
-             paired ? "guidance pairs" : "every rank computes every branch", P, H / P, (H + P - 1) / P);
+    char b[240];
+    const DiTConfig *c = &m->dit;
+    int paired = passes == 2 && o->ranks % 2 == 0, P = paired ? o->ranks / 2 : o->ranks, H = c->num_heads;
+    int N = s->N, D = c->dim, G = gemm_grid_granule() > 0 ? gemm_grid_granule() : DIST_GRANULE, a, e, h0, h1, q0, q1;
+    int Ko = c->out_dim * c->patch_t * c->patch_h * c->patch_w, L = c->num_layers;
+    int n0 = 0, hmax = 0, empty = 0, hd = D / H;
+    double attn = 1.0;     /* the largest share of the self-attention work */
+    int64_t sent_pass = 0, bufmax = 0; /* the most any member sends; its exchange buffer */
+    for (int g = 0; g < P && P > 1; g++) {
+        dit_token_range(N, P, g, G, &a, &e);
+        dit_part_attention(H, N, P, g, &h0, &h1, &q0, &q1);
+        int64_t n = e - a, cg = (int64_t)(h1 - h0) * hd, lo = a > q0 ? a : q0, hi = e < q1 ? e : q1;
+        int64_t own = hi > lo ? hi - lo : 0; /* its rows among its queries */
+        int64_t sent = P <= H ? 3 * n * (D - cg) + (N - n) * cg          /* every query: the heads' columns */
+                              : hd * (n * H - own + 2 * n * (P - 1)) + cg * (q1 - q0 - own);
+        int64_t recv = P <= H ? 3 * (int64_t)N * cg : hd * (2 * (int64_t)N + (q1 - q0)), buf = n * D;
+        buf = sent > buf ? sent : buf, buf = recv > buf ? recv : buf; /* floats, each direction */
+        bufmax = buf > bufmax ? buf : bufmax;
+        sent = sent * 4 * L + n * Ko * 4 * (P - 1);
+        double w = (double)(h1 - h0) * (q1 - q0) / ((double)H * N);
+        attn = g == 0 || w > attn ? w : attn;
+        n0 = (int)n > n0 ? (int)n : n0, hmax = h1 - h0 > hmax ? h1 - h0 : hmax, empty += e == a;
+        sent_pass = sent > sent_pass ? sent : sent_pass;
+    }
+    if (P <= 1) n0 = N, hmax = H;
+    int64_t latent = (int64_t)s->C * s->T * s->h * s->w * 4;
+    int64_t tokenwise = f->patch + f->head + (f->self_proj + f->cross_proj + f->cross_attn + f->ffn) * L;
+    double pass = (double)(f->time + f->cross_kv * L) + (double)tokenwise * n0 / N + (double)f->self_attn * L * attn;
+    int64_t branch = paired ? dit_all / 2 : dit_all;
+    int64_t per_rank = (int64_t)((double)branch * pass / (double)(f->dit > 0 ? f->dit : 1));
+    if (P > H)
+        snprintf(b, sizeof b, "%d: %s; %d split each branch's pass: tokens on granules of %d (T2V_GEMM_ROWS), "
+                 "each of the %d heads' queries over %d or %d ranks", o->ranks, paired ? "guidance pairs" :
+                 "every rank computes every branch", P, G, H, P / H, (P + H - 1) / H);
+    else if (P > 1)
+        snprintf(b, sizeof b, "%d: %s; %d split each branch's pass: tokens on granules of %d (T2V_GEMM_ROWS), %d "
+                 "to %d heads each", o->ranks, paired ? "guidance pairs" : "every rank computes every branch", P, G,
+                 H / P, hmax);
+    else
+        snprintf(b, sizeof b, "%d: guidance pairs; each rank computes its branch whole", o->ranks);
     row("MPI ranks", b);
+    snprintf(b, sizeof b, "%d of %d (%d ranks of each branch get no tokens)", n0, N, empty);
+    row("DiT tokens, busiest rank", P > 1 ? b : "all");
     row_flops("DiT FLOPs, busiest rank, all steps", per_rank);
     snprintf(b, sizeof b, "%lld bytes (one velocity) + 16", (long long)latent);
     row("sent per rank per step, guidance", paired ? b : "0");
-    snprintf(b, sizeof b, "%lld bytes per block (its heads of the attention output) x %d blocks x %d passes",
-             (long long)((int64_t)s->N * m->dit.dim * 4 / P * (P - 1)), m->dit.num_layers, paired ? 1 : passes);
-    row("sent per rank per step, heads", P > 1 ? b : "0");
+    snprintf(b, sizeof b, "%lld bytes per pass (all-to-all of q, k, v and of the attention output, %d blocks; "
+             "velocity rows) x %d passes", (long long)sent_pass, L, paired ? 1 : passes);
+    row("sent per rank per step, tokens", P > 1 ? b : "0");
     snprintf(b, sizeof b, "%lld bytes (its context) + 16, once", (long long)s->L * m->t5.dim * 4);
     row("sent per rank, text encoder", paired ? b : "0");
-    if (H % P) row("note", "the heads do not split evenly: the ranks with more set the pace");
-    row("memory per rank", "as one process (each rank maps the model files)");
+    if (P <= H && H % P) row("note", "the heads do not split evenly: the ranks with more set the pace of self-attention");
+    snprintf(b, sizeof b, "as one process (each rank maps the model files; full-size token buffers) + %.2f GiB of "
+             "exchange buffers", 2.0 * (double)bufmax * 4 / (1 << 30));
+    row("memory per rank", b);
 }
 
 /* Causal generation (docs/ARCHITECTURE.md 10c): blocks, the key/value

@@ -534,6 +534,7 @@ int cmd_stage(int argc, char **argv, App *app) {
     if (!rc && writer && sa.dump_level != DUMP_STAGE && !sa.quiet)
         fprintf(stderr, "t2v: writing %d tensors, %.2f MB, to %s\n", out.n, tset_bytes(&out) / 1e6, sa.out);
     if (!rc && writer) rc = tset_write(&out, sa.out, mk, mv, 3, &e);
+    if (!rc && !sa.quiet) app_report_dist(sa.dist);
     tset_free(&out);
     st_close(&in);
     model_close(&m);

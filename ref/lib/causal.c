@@ -147,8 +147,8 @@ int causal_forward(DiT *m, CausalCache *c, const float *latent, int F, int H, in
     if (H < 1 || W < 1 || H % dc->patch_h || W % dc->patch_w || (H / dc->patch_h) * (W / dc->patch_w) != c->frame_tokens)
         return t2v_fail(err, T2V_EINPUT, "causal: a %dx%d latent frame does not give the cache's %d tokens", W, H,
                         c->frame_tokens);
-    if (m->cache || m->heads.gather)
-        return t2v_fail(err, T2V_EUSAGE, "causal: no step cache and no shared heads with the key/value cache");
+    if (m->cache || m->split.parts > 1)
+        return t2v_fail(err, T2V_EUSAGE, "causal: no step cache and no MPI split of the DiT with the key/value cache");
     if (F < 1 || frame0 < 0) return t2v_fail(err, T2V_EINPUT, "causal: %d frames from frame %d", F, frame0);
     int rc = cache_begin(c, (int64_t)frame0 * c->frame_tokens, F * c->frame_tokens, err);
     if (rc) return rc;

@@ -4,6 +4,10 @@
  */
 #include "dist.h"
 
+#include "ops.h"
+#include "platform.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +30,12 @@ int dist_init(Dist *d, int *argc, char ***argv, T2vError *err) {
     if (MPI_Init(argc, argv) != MPI_SUCCESS) return t2v_fail(err, T2V_ERESOURCE, "MPI_Init failed");
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    /* the token split needs the GEMM grid's row granule (docs/SCALING.md):
+     * DIST_GRANULE unless the user chose one */
+    char gran[16];
+    snprintf(gran, sizeof gran, "%d", DIST_GRANULE);
+    if (d->size > 1 && setenv("T2V_GEMM_ROWS", gran, 0) != 0)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: could not set T2V_GEMM_ROWS", d->rank);
 #else
     (void)argc, (void)argv, (void)err;
 #endif
@@ -36,9 +46,12 @@ struct DistGroup {
 #ifdef T2V_MPI
     MPI_Comm comm;
 #endif
-    float *buf;            /* N dim floats: every member's heads, in member order */
+    float *sbuf, *rbuf;    /* packed blocks to send and received, cap floats each */
     size_t cap;
-    int *counts, *displs;  /* per member, in floats                               */
+    int *scounts, *sdispls, *rcounts, *rdispls; /* per member, in floats          */
+    int N, granule;        /* the token count the ranges below are for             */
+    int *a, *b, *h0, *h1, *q0, *q1; /* per member: tokens [a, b); attention:
+                           * heads [h0, h1) for queries [q0, q1)                   */
 };
 
 static void group_free(Dist *d) {
@@ -46,8 +59,9 @@ static void group_free(Dist *d) {
 #ifdef T2V_MPI
     MPI_Comm_free(&d->group->comm);
 #endif
-    free(d->group->buf);
-    free(d->group->counts);
+    free(d->group->sbuf);
+    free(d->group->rbuf);
+    free(d->group->scounts);
     free(d->group);
     d->group = NULL;
 }
@@ -68,10 +82,14 @@ int dist_plan(Dist *d, int guided, T2vError *err) {
     d->group_size = d->paired ? d->size / 2 : d->size, d->group_rank = d->paired ? d->rank / 2 : d->rank;
     if (d->group_size < 2) return T2V_OK;
 #ifdef T2V_MPI
-    d->group = (DistGroup *)t2v_calloc(1, sizeof *d->group, "head group", err);
-    if (d->group) d->group->counts = (int *)t2v_malloc(sizeof(int) * 2 * (size_t)d->group_size, "head group", err);
-    if (!d->group || !d->group->counts) return T2V_ERESOURCE;
-    d->group->displs = d->group->counts + d->group_size;
+    DistGroup *G = (DistGroup *)t2v_calloc(1, sizeof *d->group, "rank group", err);
+    int P = d->group_size;
+    d->group = G;
+    if (G) G->scounts = (int *)t2v_malloc(sizeof(int) * 10 * (size_t)P, "rank group", err);
+    if (!G || !G->scounts) return T2V_ERESOURCE;
+    G->sdispls = G->scounts + P, G->rcounts = G->sdispls + P, G->rdispls = G->rcounts + P;
+    G->a = G->rdispls + P, G->b = G->a + P, G->h0 = G->b + P, G->h1 = G->h0 + P;
+    G->q0 = G->h1 + P, G->q1 = G->q0 + P;
     if (MPI_Comm_split(MPI_COMM_WORLD, color, d->rank, &d->group->comm) != MPI_SUCCESS)
         return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Comm_split failed", d->rank);
 #else
@@ -80,53 +98,181 @@ int dist_plan(Dist *d, int guided, T2vError *err) {
     return T2V_OK;
 }
 
-void dist_heads(const Dist *d, int H, int *h0, int *h1) {
-    int P = d->group_size > 0 ? d->group_size : 1, g = d->group_rank;
-    *h0 = (int)((int64_t)g * H / P), *h1 = (int)((int64_t)(g + 1) * H / P);
+/* ===========================================================================
+ * The token split of a rank group (dist.h, dit.h DiTSplit) */
+
+#ifdef T2V_MPI
+/* The length of [a, b) and [c, d) in common. */
+static int overlap(int a, int b, int c, int d) {
+    int lo = a > c ? a : c, hi = b < d ? b : d;
+    return hi > lo ? hi - lo : 0;
 }
 
-int dist_gather_heads(void *user, float *out, int N, int dim, int head_dim, T2vError *err) {
+/* The members' tokens and attention work for N tokens of dim columns in
+ * heads of head_dim (dit.c's rules), and send and receive buffers big
+ * enough for either all-to-all. */
+static int group_ranges(Dist *d, int N, int dim, int head_dim, T2vError *err) {
+    DistGroup *G = d->group;
+    int P = d->group_size, me = d->group_rank;
+    if (G->N != N) {
+        for (int g = 0; g < P; g++) {
+            dit_token_range(N, P, g, G->granule, &G->a[g], &G->b[g]);
+            dit_part_attention(dim / head_dim, N, P, g, &G->h0[g], &G->h1[g], &G->q0[g], &G->q1[g]);
+        }
+        G->N = N;
+    }
+    size_t s1 = 0, r1 = 0, s2 = 0, r2 = 0, cme = (size_t)(G->h1[me] - G->h0[me]) * head_dim;
+    for (int g = 0; g < P; g++) {
+        size_t cg = (size_t)(G->h1[g] - G->h0[g]) * head_dim;
+        s1 += cg * ((size_t)overlap(G->a[me], G->b[me], G->q0[g], G->q1[g]) + 2 * (size_t)(G->b[me] - G->a[me]));
+        r1 += cme * ((size_t)overlap(G->a[g], G->b[g], G->q0[me], G->q1[me]) + 2 * (size_t)(G->b[g] - G->a[g]));
+        s2 += cme * (size_t)overlap(G->a[g], G->b[g], G->q0[me], G->q1[me]);
+        r2 += cg * (size_t)overlap(G->a[me], G->b[me], G->q0[g], G->q1[g]);
+    }
+    size_t floats = s1 > r1 ? s1 : r1;
+    floats = floats > s2 ? floats : s2, floats = floats > r2 ? floats : r2;
+    if (floats > 0x7fffffff)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: %zu floats: too many for one MPI exchange", d->rank, floats);
+    if (G->cap < floats) {
+        free(G->sbuf), free(G->rbuf);
+        G->sbuf = (float *)t2v_malloc(sizeof(float) * (floats ? floats : 1), "token exchange buffer", err);
+        G->rbuf = G->sbuf ? (float *)t2v_malloc(sizeof(float) * (floats ? floats : 1), "token exchange buffer", err)
+                          : NULL;
+        G->cap = G->rbuf ? floats : 0;
+        if (!G->rbuf) return T2V_ERESOURCE;
+    }
+    return T2V_OK;
+}
+
+/* Rows [a, b), columns [c0, c0 + nc) of x [., ld] to or from buf. */
+static float *pack(float *buf, const float *x, int ld, int a, int b, int c0, int nc) {
+    for (int i = a; i < b; i++, buf += nc) memcpy(buf, x + (size_t)i * ld + c0, sizeof(float) * (size_t)nc);
+    return buf;
+}
+static const float *unpack(const float *buf, float *x, int ld, int a, int b, int c0, int nc) {
+    for (int i = a; i < b; i++, buf += nc) memcpy(x + (size_t)i * ld + c0, buf, sizeof(float) * (size_t)nc);
+    return buf;
+}
+
+/* The all-to-all of packed blocks (counts and displacements set); counts
+ * what went to the other members. */
+static int group_alltoall(Dist *d, const char *what, T2vError *err) {
+    DistGroup *G = d->group;
+    double t0 = platform_now();
+    int ok = MPI_Alltoallv(G->sbuf, G->scounts, G->sdispls, MPI_FLOAT, G->rbuf, G->rcounts, G->rdispls, MPI_FLOAT,
+                           G->comm) == MPI_SUCCESS;
+    d->mpi_s += platform_now() - t0;
+    if (!ok) return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Alltoallv of %s failed", d->rank, what);
+    for (int g = 0; g < d->group_size; g++)
+        if (g != d->group_rank) d->bytes_sent += (int64_t)G->scounts[g] * (int64_t)sizeof(float);
+    return T2V_OK;
+}
+
+/* Packs rows [lo, hi) of [a, b) (nothing when empty). */
+static float *pack_in(float *buf, const float *x, int ld, int a, int b, int lo, int hi, int c0, int nc) {
+    return pack(buf, x, ld, a > lo ? a : lo, b < hi ? b : hi, c0, nc);
+}
+static const float *unpack_in(const float *buf, float *x, int ld, int a, int b, int lo, int hi, int c0, int nc) {
+    return unpack(buf, x, ld, a > lo ? a : lo, b < hi ? b : hi, c0, nc);
+}
+
+/* q, k, v: this rank's rows, every column -> the columns of this rank's
+ * heads: k and v of every row, q of its query rows (Ulysses): to member g
+ * go its heads' columns of our rows (q: those among its queries). */
+static int split_to_heads(void *user, float *q, float *k, float *v, int N, int dim, int head_dim, T2vError *err) {
     Dist *d = (Dist *)user;
     DistGroup *G = d->group;
-    if (!G) return T2V_OK;
-#ifdef T2V_MPI
-    int P = d->group_size, H = dim / head_dim;
-    if ((int64_t)N * dim > 0x7fffffff)
-        return t2v_fail(err, T2V_ERESOURCE, "rank %d: %d tokens x %d: too many floats for one MPI gather", d->rank,
-                        N, dim);
-    size_t need = (size_t)N * dim * 2; /* the gathered heads, then this rank's packed */
-    if (G->cap < need) {
-        free(G->buf);
-        G->buf = (float *)t2v_malloc(sizeof(float) * need, "head gather buffer", err);
-        G->cap = G->buf ? need : 0;
-        if (!G->buf) return T2V_ERESOURCE;
+    int P = d->group_size, me = d->group_rank;
+    int rc = group_ranges(d, N, dim, head_dim, err);
+    if (rc) return rc;
+    float *sp = G->sbuf;
+    int myc = (G->h1[me] - G->h0[me]) * head_dim, c0 = G->h0[me] * head_dim;
+    for (int g = 0, roff = 0; g < P; g++) {
+        int c = (G->h1[g] - G->h0[g]) * head_dim, gc0 = G->h0[g] * head_dim;
+        G->sdispls[g] = (int)(sp - G->sbuf);
+        sp = pack_in(sp, q, dim, G->a[me], G->b[me], G->q0[g], G->q1[g], gc0, c);
+        sp = pack(sp, k, dim, G->a[me], G->b[me], gc0, c);
+        sp = pack(sp, v, dim, G->a[me], G->b[me], gc0, c);
+        G->scounts[g] = (int)(sp - G->sbuf) - G->sdispls[g];
+        G->rcounts[g] = (overlap(G->a[g], G->b[g], G->q0[me], G->q1[me]) + 2 * (G->b[g] - G->a[g])) * myc;
+        G->rdispls[g] = roff, roff += G->rcounts[g];
     }
-    for (int g = 0, off = 0; g < P; g++) { /* member g: heads [g H / P, (g+1) H / P) */
-        int h0 = (int)((int64_t)g * H / P), h1 = (int)((int64_t)(g + 1) * H / P);
-        G->counts[g] = N * (h1 - h0) * head_dim, G->displs[g] = off, off += G->counts[g];
-    }
-    int h0, h1;
-    dist_heads(d, H, &h0, &h1);
-    int cols = (h1 - h0) * head_dim;
-    float *mine = G->buf + (size_t)N * dim;
-    for (int i = 0; i < N; i++) memcpy(mine + (size_t)i * cols, out + (size_t)i * dim + (size_t)h0 * head_dim,
-                                       sizeof(float) * (size_t)cols);
-    if (MPI_Allgatherv(mine, G->counts[d->group_rank], MPI_FLOAT, G->buf, G->counts, G->displs, MPI_FLOAT,
-                       G->comm) != MPI_SUCCESS)
-        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allgatherv of the attention heads failed", d->rank);
-    d->bytes_sent += (int64_t)G->counts[d->group_rank] * (int64_t)sizeof(float) * (P - 1);
+    if ((rc = group_alltoall(d, "q, k and v", err))) return rc;
+    const float *rp = G->rbuf;
     for (int g = 0; g < P; g++) {
-        int a = (int)((int64_t)g * H / P), b = (int)((int64_t)(g + 1) * H / P), c = (b - a) * head_dim;
-        if (g == d->group_rank || !c) continue;
-        const float *src = G->buf + G->displs[g];
-        for (int i = 0; i < N; i++)
-            memcpy(out + (size_t)i * dim + (size_t)a * head_dim, src + (size_t)i * c, sizeof(float) * (size_t)c);
+        rp = unpack_in(rp, q, dim, G->a[g], G->b[g], G->q0[me], G->q1[me], c0, myc);
+        rp = unpack(rp, k, dim, G->a[g], G->b[g], c0, myc);
+        rp = unpack(rp, v, dim, G->a[g], G->b[g], c0, myc);
     }
     return T2V_OK;
-#else
-    (void)out, (void)N, (void)dim, (void)head_dim, (void)err;
+}
+
+/* x: this rank's heads of its query rows -> this rank's rows, every column. */
+static int split_to_tokens(void *user, float *x, int N, int dim, int head_dim, T2vError *err) {
+    Dist *d = (Dist *)user;
+    DistGroup *G = d->group;
+    int P = d->group_size, me = d->group_rank;
+    int rc = group_ranges(d, N, dim, head_dim, err);
+    if (rc) return rc;
+    float *sp = G->sbuf;
+    int myc = (G->h1[me] - G->h0[me]) * head_dim;
+    for (int g = 0, roff = 0; g < P; g++) {
+        G->sdispls[g] = (int)(sp - G->sbuf);
+        sp = pack_in(sp, x, dim, G->a[g], G->b[g], G->q0[me], G->q1[me], G->h0[me] * head_dim, myc);
+        G->scounts[g] = (int)(sp - G->sbuf) - G->sdispls[g];
+        G->rcounts[g] = overlap(G->a[me], G->b[me], G->q0[g], G->q1[g]) * (G->h1[g] - G->h0[g]) * head_dim;
+        G->rdispls[g] = roff, roff += G->rcounts[g];
+    }
+    if ((rc = group_alltoall(d, "the attention output", err))) return rc;
+    const float *rp = G->rbuf;
+    for (int g = 0; g < P; g++)
+        rp = unpack_in(rp, x, dim, G->a[me], G->b[me], G->q0[g], G->q1[g], G->h0[g] * head_dim,
+                       (G->h1[g] - G->h0[g]) * head_dim);
     return T2V_OK;
+}
+
+/* x [N, width]: this rank's rows -> every row (in place). */
+static int split_gather(void *user, float *x, int N, int width, T2vError *err) {
+    Dist *d = (Dist *)user;
+    DistGroup *G = d->group;
+    int P = d->group_size;
+    if ((int64_t)N * width > 0x7fffffff)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: %d x %d floats: too many for one MPI gather", d->rank, N, width);
+    for (int g = 0; g < P; g++) {
+        int a, b;
+        dit_token_range(N, P, g, G->granule, &a, &b);
+        G->rcounts[g] = (b - a) * width, G->rdispls[g] = a * width;
+    }
+    double t0 = platform_now();
+    int ok = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, x, G->rcounts, G->rdispls, MPI_FLOAT, G->comm) == MPI_SUCCESS;
+    d->mpi_s += platform_now() - t0;
+    if (!ok) return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allgatherv of the velocity failed", d->rank);
+    d->bytes_sent += (int64_t)G->rcounts[d->group_rank] * (int64_t)sizeof(float) * (P - 1);
+    return T2V_OK;
+}
 #endif
+
+int dist_split(Dist *d, DiTSplit *sp, T2vError *err) {
+    memset(sp, 0, sizeof *sp);
+    if (!d->group || d->group_size < 2) return T2V_OK;
+#ifdef T2V_MPI
+    int G = gemm_row_granule();
+    if (G < 1) /* every rank sees the same: dist_init set it on all */
+        return t2v_fail(err, T2V_EUSAGE, "rank %d: the DiT's tokens split over %d ranks need T2V_GEMM_ROWS set on "
+                        "every rank, the row granule of the GEMM grid (docs/SCALING.md)", d->rank, d->group_size);
+    int mine[2] = {G, -G}, all[2];
+    if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, d->group->comm) != MPI_SUCCESS)
+        return t2v_fail(err, T2V_ERESOURCE, "rank %d: MPI_Allreduce of the granule failed", d->rank);
+    if (all[0] != -all[1]) /* the ranges would differ: every rank says so and stops */
+        return t2v_fail(err, T2V_EUSAGE, "rank %d: T2V_GEMM_ROWS differs between the ranks (%d to %d); set it for "
+                        "all (mpirun -x T2V_GEMM_ROWS)", d->rank, all[0], -all[1]);
+    d->group->granule = G, d->group->N = -1;
+    sp->parts = d->group_size, sp->part = d->group_rank, sp->granule = G;
+    sp->to_heads = split_to_heads, sp->to_tokens = split_to_tokens, sp->gather = split_gather, sp->user = d;
+#else
+    (void)err;
+#endif
+    return T2V_OK;
 }
 
 void dist_abort(const Dist *d, int code) {
@@ -145,13 +291,10 @@ int dist_computes(const Dist *d, int which) {
     return which ? d->rank % 2 == 0 : d->rank % 2 == 1;
 }
 
-int dist_swap(Dist *d, int rc, const float *mine, int64_t n_mine, float *theirs, int64_t cap, int64_t *n_theirs,
-              T2vError *err) {
-    int partner = dist_partner(d);
-    if (partner < 0) return rc;
 #ifdef T2V_MPI
-    /* status and length first, so that a failed rank never leaves its
-     * partner waiting for data (docs/SCALING.md) */
+/* dist_swap's exchange (MPI_Sendrecv). */
+static int swap_floats(Dist *d, int partner, int rc, const float *mine, int64_t n_mine, float *theirs, int64_t cap,
+                       int64_t *n_theirs, T2vError *err) {
     long long head[2] = {rc, rc ? 0 : n_mine}, got[2] = {0, 0};
     MPI_Sendrecv(head, 2, MPI_LONG_LONG, partner, 1, got, 2, MPI_LONG_LONG, partner, 1, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
@@ -172,8 +315,24 @@ int dist_swap(Dist *d, int rc, const float *mine, int64_t n_mine, float *theirs,
     }
     *n_theirs = got[1];
     return T2V_OK;
+}
+#endif
+
+int dist_swap(Dist *d, int rc, const float *mine, int64_t n_mine, float *theirs, int64_t cap, int64_t *n_theirs,
+              T2vError *err) {
+    int partner = dist_partner(d);
+    if (partner < 0) return rc;
+#ifdef T2V_MPI
+    /* status and length first, so that a failed rank never leaves its
+     * partner waiting for data (docs/SCALING.md) */
+    double t0 = platform_now();
+    rc = swap_floats(d, partner, rc, mine, n_mine, theirs, cap, n_theirs, err);
+    d->mpi_s += platform_now() - t0;
+    return rc;
 #else
     (void)d, (void)mine, (void)n_mine, (void)theirs, (void)cap, (void)n_theirs, (void)err;
     return rc;
 #endif
 }
+
+

@@ -9,11 +9,12 @@
  * rank the unconditional one, and the two swap their results once per step.
  * Otherwise every rank computes every branch.
  *
- * Head-parallel self-attention: the ranks computing the same branch (the
- * even ones, the odd ones; or all) form a group that splits the heads of
- * every self-attention: member g of P takes heads [g H / P, (g+1) H / P) and
- * one all-gather per block fills in the others. Everything else each rank
- * computes whole.
+ * Sequence-parallel DiT: the ranks computing the same branch (the even
+ * ones, the odd ones; or all) form a group that splits each DiT pass:
+ * member g of P computes the token-local work of its tokens (cut on the
+ * GEMM's row granule) and the self-attention of heads [g H / P, (g+1) H / P)
+ * over all tokens; an all-to-all before and after each self-attention
+ * (Ulysses) and an all-gather of the velocity rows connect them.
  *
  * Each head and each branch is computed exactly as one process computes it,
  * so every rank ends with the bits one process gets. Every rank reads the
@@ -24,15 +25,22 @@
 
 #include <stdint.h>
 
+#include "dit.h"
 #include "tensor.h"
 
-typedef struct DistGroup DistGroup; /* dist.c: the head group's communicator and buffers */
+/* The token granule a run of several ranks sets (T2V_GEMM_ROWS) when the
+ * user has not: 256 tokens cost 2 to 6% of one thread's GEMM time against
+ * no granule (docs/SCALING.md, What is split). */
+#define DIST_GRANULE 256
+
+typedef struct DistGroup DistGroup; /* dist.c: the rank group's communicator and buffers */
 
 typedef struct {
     int rank, size;
     int64_t bytes_sent; /* floats and status codes sent so far, in bytes     */
+    double mpi_s;       /* seconds spent in the exchanges' MPI calls so far  */
     int planned, guided, paired; /* dist_plan's split                        */
-    int group_rank, group_size;  /* this rank in its head group              */
+    int group_rank, group_size;  /* this rank in its group (one branch)      */
     DistGroup *group;
 } Dist;
 
@@ -45,14 +53,16 @@ void dist_abort(const Dist *d, int code);
 int dist_built_with_mpi(void);
 
 /* Decides the split for a run with or without guidance (pairs only with
- * guidance and an even count) and forms the head groups. Collective: every
+ * guidance and an even count) and forms the rank groups. Collective: every
  * rank calls it with the same `guided`; again with the same value it does
  * nothing. */
 int dist_plan(Dist *d, int guided, T2vError *err);
-/* This rank's heads [*h0, *h1) of H in its group (all of them alone). */
-void dist_heads(const Dist *d, int H, int *h0, int *h1);
-/* A DiTHeadGatherFn (dit.h) over the head group; user is the Dist. */
-int dist_gather_heads(void *user, float *out, int N, int dim, int head_dim, T2vError *err);
+/* The DiT pass of this rank's group split over its members (dit.h
+ * DiTSplit): tokens cut on the GEMM's row granule (gemm_row_granule; under
+ * OpenBLAS T2V_GEMM_ROWS must be set, else T2V_EUSAGE), heads by
+ * dit_part_heads, the exchanges MPI all-to-alls and an all-gather over the
+ * group. Alone (group of 1): the whole pass, *sp zeroed. */
+int dist_split(Dist *d, DiTSplit *sp, T2vError *err);
 
 /* The partner of a rank in the guidance pairs, or -1 when it has none. */
 int dist_partner(const Dist *d);

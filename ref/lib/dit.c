@@ -33,6 +33,10 @@ static void tap(const DiT *m, int blk, const char *name, const float *x, int row
     m->tap(m->tap_user, full, x, row0, rows, total, cols);
 }
 #define TAP(name, x, rows, cols) tap(m, blk, name, x, 0, rows, rows, cols)
+/* this pass's rows [r0, r1) of a token tensor x [N, cols] (DiTSplit) */
+#define TAPR(name, x, N, cols) tap(m, blk, name, (x) + (size_t)s->r0 * (cols), s->r0, s->r1 - s->r0, N, cols)
+/* row r0 of x [., cols] */
+#define ROWS(x, cols) ((x) + (size_t)s->r0 * (size_t)(cols))
 
 /* ===========================================================================
  * Config (docs/MODEL.md 1.1, 1.2) */
@@ -304,13 +308,28 @@ static int reserve_times(DiT *m, int n, T2vError *err) {
     return T2V_OK;
 }
 
+/* The FFN's row chunk for n rows: with a GEMM row granule G > 1 (ops.h
+ * gemm_row_granule), the largest multiple of G up to DIT_FFN_CHUNK (G
+ * itself if larger), so that every chunk starts on a multiple of G as the
+ * token ranges do; else n in equal chunks of at most DIT_FFN_CHUNK (1,560
+ * tokens: 3 x 520, not 3 x 512 + 24). */
+static int ffn_chunk(int n, int G) {
+    if (G > 1) return G * (DIT_FFN_CHUNK / G > 1 ? DIT_FFN_CHUNK / G : 1);
+    int nch = (n + DIT_FFN_CHUNK - 1) / DIT_FFN_CHUNK;
+    return nch > 0 ? (n + nch - 1) / nch : 1;
+}
+
 int dit_reserve(DiT *m, int max_tokens, T2vError *err) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
-    if (max_tokens <= s->cap_tokens) return T2V_OK;
+    int G = gemm_row_granule(), chunk_rows = ffn_chunk(max_tokens, G);
+    if (chunk_rows > max_tokens) chunk_rows = max_tokens;
+    if (max_tokens <= s->cap_tokens && chunk_rows <= s->hid_rows) return T2V_OK;
+    if (max_tokens < s->cap_tokens) max_tokens = s->cap_tokens;
+    if (chunk_rows < s->hid_rows) chunk_rows = s->hid_rows;
     size_t N = (size_t)max_tokens, D = (size_t)c->dim, pp = (size_t)c->patch_t * c->patch_h * c->patch_w;
     size_t kp = (size_t)(c->in_dim > c->out_dim ? c->in_dim : c->out_dim) * pp;
-    size_t chunk = N < DIT_FFN_CHUNK ? N : DIT_FFN_CHUNK, half = D / (size_t)c->num_heads / 2;
+    size_t chunk = (size_t)chunk_rows, half = D / (size_t)c->num_heads / 2;
     size_t nd = align16(N * D), sz_p = align16(N * kp), sz_r = align16(N * half),
            sz_h = align16(chunk * (size_t)c->ffn_dim);
     size_t total = 5 * nd + sz_p + 2 * sz_r + sz_h;
@@ -332,6 +351,7 @@ int dit_reserve(DiT *m, int max_tokens, T2vError *err) {
     s->rope_sin = p; p += sz_r;
     s->hid = p;
     s->cap_tokens = max_tokens;
+    s->hid_rows = chunk_rows;
     return T2V_OK;
 }
 
@@ -371,7 +391,7 @@ void dit_free(DiT *m) {
 
 /* The linears and attention of the embeddings and blocks in m->precision
  * (docs/ARCHITECTURE.md, Numerics); dit_attention: H heads from q, k, v's
- * first column (a DiTHeadSplit passes its own range). */
+ * first column (a DiTSplit passes its own range). */
 static void dit_linear(DiT *m, float *out, const float *inp, const Tensor *W, const float *b, int M) {
     if (m->precision == PREC_BF16) linear_bf16_forward(out, inp, W, b, M, &m->bf16);
     else linear_gemm_forward(out, inp, W, b, M, m->s.w1);
@@ -387,14 +407,14 @@ static void dit_attention(DiT *m, float *out, const float *q, const float *k, co
 
 /* patch_embedding: Conv3d with kernel = stride = patch, as one GEMM.
  * latent [Cin, T, H, W] -> patches [N, Cin*pt*ph*pw] -> x [N, dim], tokens
- * in (f, h, w) row-major order. */
+ * in (f, h, w) row-major order; rows [r0, r1) of them. */
 static void patch_embedding_forward(DiT *m, const float *latent, int T, int H, int W) {
     const DiTConfig *c = &m->c;
     DiTState *s = &m->s;
-    int pt = c->patch_t, ph = c->patch_h, pw = c->patch_w, f = T / pt, h = H / ph, w = W / pw;
-    int N = f * h * w, Kp = c->in_dim * pt * ph * pw;
-#pragma omp parallel for schedule(static) if (N > 64)
-    for (int n = 0; n < N; n++) {
+    int pt = c->patch_t, ph = c->patch_h, pw = c->patch_w, h = H / ph, w = W / pw;
+    int Kp = c->in_dim * pt * ph * pw;
+#pragma omp parallel for schedule(static) if (s->r1 - s->r0 > 64)
+    for (int n = s->r0; n < s->r1; n++) {
         int fi = n / (h * w), hi = n / w % h, wi = n % w;
         float *row = s->patches + (size_t)n * Kp;
         for (int ci = 0; ci < c->in_dim; ci++)
@@ -404,7 +424,8 @@ static void patch_embedding_forward(DiT *m, const float *latent, int T, int H, i
                         row[((ci * pt + p) * ph + q) * pw + r] =
                             latent[(((size_t)ci * T + fi * pt + p) * H + hi * ph + q) * W + wi * pw + r];
     }
-    dit_linear(m, s->x, s->patches, m->w.patch_embedding, m->w.patch_embedding_b, N);
+    dit_linear(m, ROWS(s->x, c->dim), ROWS(s->patches, Kp), m->w.patch_embedding, m->w.patch_embedding_b,
+               s->r1 - s->r0);
 }
 
 /* Time embedding, per distinct timestep.
@@ -564,90 +585,116 @@ int dit_embed_context(DiT *m, const float *context, int L, float *out, T2vError 
 }
 
 /* ===========================================================================
+ * Sequence split (dit.h DiTSplit; docs/SCALING.md, What is split) */
+void dit_token_range(int N, int parts, int part, int granule, int *a, int *b) {
+    int64_t G = granule > 0 ? granule : 1, U = (N + G - 1) / G, P = parts > 0 ? parts : 1;
+    int64_t u0 = part * U / P, u1 = (part + 1) * U / P;
+    *a = (int)(u0 * G < N ? u0 * G : N), *b = (int)(u1 * G < N ? u1 * G : N);
+}
+
+void dit_part_attention(int H, int N, int parts, int part, int *h0, int *h1, int *q0, int *q1) {
+    int64_t P = parts > 0 ? parts : 1, g = part;
+    if (P <= H) {
+        *h0 = (int)(g * H / P), *h1 = (int)((g + 1) * H / P), *q0 = 0, *q1 = N;
+        return;
+    }
+    int64_t h = g * H / P, first = (h * P + H - 1) / H, end = ((h + 1) * P + H - 1) / H, c = end - first;
+    *h0 = (int)h, *h1 = (int)h + 1;
+    *q0 = (int)((g - first) * N / c), *q1 = (int)((g - first + 1) * N / c);
+}
+
+/* ===========================================================================
  * WanAttentionBlock (docs/MODEL.md 2.3, 2.4) */
 
-/* softmax(q k^T / sqrt(d)) v of every head into s->xn, or of this
- * process's heads then gathered (DiTHeadSplit). */
+/* softmax(q k^T / sqrt(d)) v of every head into s->xn; with a DiTSplit,
+ * of this part's heads and queries over every key, between the two
+ * exchanges; causal (m->kv): over this block's keys and the cached frames'. */
 static void self_attention_heads(DiT *m, int blk, int N) {
     DiTState *s = &m->s;
-    DiTHeadSplit *hs = &m->heads;
-    int D = m->c.dim, H = m->c.num_heads, d = D / H;
-    if (m->kv) { /* causal: this block's tokens and the cached frames (causal.h) */
+    DiTSplit *sp = &m->split;
+    int D = m->c.dim, H = m->c.num_heads, d = D / H, h0, h1, q0, q1, rc;
+    if (m->kv) { /* causal: this block's tokens and the cached frames (causal.h); never split */
         const float *K, *V;
         int Nk = causal_cache_layer(m->kv, blk, s->k, s->v, &K, &V);
         dit_attention(m, s->xn, s->q, K, V, N, Nk, H);
         return;
     }
-    if (!hs->gather) {
+    if (sp->parts <= 1) {
         dit_attention(m, s->xn, s->q, s->k, s->v, N, N, H);
         return;
     }
-    size_t off = (size_t)hs->head0 * d;
-    if (hs->head1 > hs->head0)
-        dit_attention(m, s->xn + off, s->q + off, s->k + off, s->v + off, N, N, hs->head1 - hs->head0);
-    int rc = hs->gather(hs->user, s->xn, N, D, d, &hs->err);
-    if (rc && !hs->rc) hs->rc = rc;
+    if ((rc = sp->to_heads(sp->user, s->q, s->k, s->v, N, D, d, &sp->err))) goto fail;
+    dit_part_attention(H, N, sp->parts, sp->part, &h0, &h1, &q0, &q1);
+    size_t off = (size_t)h0 * d, qoff = (size_t)q0 * D + off;
+    if (h1 > h0 && q1 > q0)
+        dit_attention(m, s->xn + qoff, s->q + qoff, s->k + off, s->v + off, q1 - q0, N, h1 - h0);
+    if ((rc = sp->to_tokens(sp->user, s->xn, N, D, d, &sp->err))) goto fail;
+    return;
+fail:
+    if (!sp->rc) sp->rc = rc;
 }
 
-/* self_attn on s->xn; result in s->q. */
+/* self_attn on rows [r0, r1) of s->xn; result in s->q. */
 static void self_attn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
-    int D = m->c.dim, H = m->c.num_heads, d = D / H, blk = (int)(b - m->w.blocks);
+    int D = m->c.dim, H = m->c.num_heads, d = D / H, blk = (int)(b - m->w.blocks), n = s->r1 - s->r0;
     float eps = m->c.eps;
-    dit_linear(m, s->q, s->xn, b->sa_q, b->sa_bq, N);
-    TAP("self_attn.q", s->q, N, D);
-    rmsnorm_forward(s->q, s->q, b->sa_norm_q, N, D, eps); /* over all of D */
-    TAP("self_attn.norm_q", s->q, N, D);
-    dit_linear(m, s->k, s->xn, b->sa_k, b->sa_bk, N);
-    TAP("self_attn.k", s->k, N, D);
-    rmsnorm_forward(s->k, s->k, b->sa_norm_k, N, D, eps);
-    TAP("self_attn.norm_k", s->k, N, D);
-    dit_linear(m, s->v, s->xn, b->sa_v, b->sa_bv, N);
-    TAP("self_attn.v", s->v, N, D);
-    rope_apply(s->q, N, H, d, D, s->rope_cos, s->rope_sin);
-    rope_apply(s->k, N, H, d, D, s->rope_cos, s->rope_sin);
-    TAP("self_attn.rope_q", s->q, N, D);
-    TAP("self_attn.rope_k", s->k, N, D);
+    dit_linear(m, ROWS(s->q, D), ROWS(s->xn, D), b->sa_q, b->sa_bq, n);
+    TAPR("self_attn.q", s->q, N, D);
+    rmsnorm_forward(ROWS(s->q, D), ROWS(s->q, D), b->sa_norm_q, n, D, eps); /* over all of D */
+    TAPR("self_attn.norm_q", s->q, N, D);
+    dit_linear(m, ROWS(s->k, D), ROWS(s->xn, D), b->sa_k, b->sa_bk, n);
+    TAPR("self_attn.k", s->k, N, D);
+    rmsnorm_forward(ROWS(s->k, D), ROWS(s->k, D), b->sa_norm_k, n, D, eps);
+    TAPR("self_attn.norm_k", s->k, N, D);
+    dit_linear(m, ROWS(s->v, D), ROWS(s->xn, D), b->sa_v, b->sa_bv, n);
+    TAPR("self_attn.v", s->v, N, D);
+    rope_apply(ROWS(s->q, D), n, H, d, D, ROWS(s->rope_cos, d / 2), ROWS(s->rope_sin, d / 2)); /* global positions */
+    rope_apply(ROWS(s->k, D), n, H, d, D, ROWS(s->rope_cos, d / 2), ROWS(s->rope_sin, d / 2));
+    TAPR("self_attn.rope_q", s->q, N, D);
+    TAPR("self_attn.rope_k", s->k, N, D);
     self_attention_heads(m, blk, N);
-    TAP("self_attn.o.in", s->xn, N, D);
-    dit_linear(m, s->q, s->xn, b->sa_o, b->sa_bo, N);
-    TAP("self_attn.o", s->q, N, D);
+    TAPR("self_attn.o.in", s->xn, N, D);
+    dit_linear(m, ROWS(s->q, D), ROWS(s->xn, D), b->sa_o, b->sa_bo, n);
+    TAPR("self_attn.o", s->q, N, D);
 }
 
-/* cross_attn of s->xn on the embedded context (all text_len rows, no mask,
- * no RoPE); result in s->q. */
+/* cross_attn of rows [r0, r1) of s->xn on the embedded context (all
+ * text_len rows, no mask, no RoPE; keys and values computed whole by every
+ * part); result in s->q. */
 static void cross_attn_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
-    int D = m->c.dim, Lc = m->c.text_len, blk = (int)(b - m->w.blocks);
+    int D = m->c.dim, Lc = m->c.text_len, blk = (int)(b - m->w.blocks), n = s->r1 - s->r0;
     float eps = m->c.eps;
     TAP("cross_attn.context", ctx, Lc, D);
-    dit_linear(m, s->q, s->xn, b->ca_q, b->ca_bq, N);
-    TAP("cross_attn.q", s->q, N, D);
-    rmsnorm_forward(s->q, s->q, b->ca_norm_q, N, D, eps);
-    TAP("cross_attn.norm_q", s->q, N, D);
+    dit_linear(m, ROWS(s->q, D), ROWS(s->xn, D), b->ca_q, b->ca_bq, n);
+    TAPR("cross_attn.q", s->q, N, D);
+    rmsnorm_forward(ROWS(s->q, D), ROWS(s->q, D), b->ca_norm_q, n, D, eps);
+    TAPR("cross_attn.norm_q", s->q, N, D);
     dit_linear(m, s->ck, ctx, b->ca_k, b->ca_bk, Lc);
     TAP("cross_attn.k", s->ck, Lc, D);
     rmsnorm_forward(s->ck, s->ck, b->ca_norm_k, Lc, D, eps);
     TAP("cross_attn.norm_k", s->ck, Lc, D);
     dit_linear(m, s->cv, ctx, b->ca_v, b->ca_bv, Lc);
     TAP("cross_attn.v", s->cv, Lc, D);
-    dit_attention(m, s->xn, s->q, s->ck, s->cv, N, Lc, m->c.num_heads);
-    TAP("cross_attn.o.in", s->xn, N, D);
-    dit_linear(m, s->q, s->xn, b->ca_o, b->ca_bo, N);
-    TAP("cross_attn.o", s->q, N, D);
+    dit_attention(m, ROWS(s->xn, D), ROWS(s->q, D), s->ck, s->cv, n, Lc, m->c.num_heads);
+    TAPR("cross_attn.o.in", s->xn, N, D);
+    dit_linear(m, ROWS(s->q, D), ROWS(s->xn, D), b->ca_o, b->ca_bo, n);
+    TAPR("cross_attn.o", s->q, N, D);
 }
 
-/* ffn.2(gelu_tanh(ffn.0(s->xn))) in equal row chunks of at most
- * DIT_FFN_CHUNK (1,560 tokens: 3 x 520, not 3 x 512 + 24); result in s->q.
- * Both weights are widened (when needed) once for all chunks. */
+/* ffn.2(gelu_tanh(ffn.0(s->xn))) on rows [r0, r1), in row chunks of
+ * ffn_chunk rows from r0; result in s->q. Both weights are widened (when
+ * needed) once for all chunks. */
 static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, F = m->c.ffn_dim, blk = (int)(b - m->w.blocks);
-    int nch = (N + DIT_FFN_CHUNK - 1) / DIT_FFN_CHUNK, chunk = (N + nch - 1) / nch;
+    int chunk = ffn_chunk(s->r1 - s->r0, gemm_row_granule());
+    if (chunk > s->hid_rows) chunk = s->hid_rows; /* equal chunks of a part's rows (G <= 1: any cut keeps the bits) */
     const float *w0 = NULL, *w2 = NULL;
     if (m->precision != PREC_BF16) { w0 = weight_f32(b->ffn0, s->w1); w2 = weight_f32(b->ffn2, s->w2); }
-    for (int r0 = 0; r0 < N; r0 += chunk) {
-        int n = N - r0 < chunk ? N - r0 : chunk;
+    for (int r0 = s->r0; r0 < s->r1; r0 += chunk) {
+        int n = s->r1 - r0 < chunk ? s->r1 - r0 : chunk;
         if (m->precision == PREC_BF16) { /* bf16: the weights as they are, rounded while packed */
             linear_bf16_forward(s->hid, s->xn + (size_t)r0 * D, b->ffn0, b->ffn0_b, n, &m->bf16);
             gelu_tanh_inplace(s->hid, (int64_t)n * F);
@@ -660,7 +707,7 @@ static void ffn_forward(DiT *m, const DiTBlock *b, int N) {
         tap(m, blk, "ffn.1", s->hid, r0, n, N, F);
         linear_f32_forward(s->q + (size_t)r0 * D, s->hid, w2, b->ffn2_b, n, D, F); /* (n, dim) */
     }
-    TAP("ffn.2", s->q, N, D);
+    TAPR("ffn.2", s->q, N, D);
 }
 
 /* E = modulation + e0 for each distinct t: rows 0..5 = shift/scale/gate of
@@ -669,41 +716,44 @@ static void block_forward(DiT *m, const DiTBlock *b, int N, const float *ctx) {
     DiTState *s = &m->s;
     int D = m->c.dim, ld = 6 * D, blk = (int)(b - m->w.blocks);
     float eps = m->c.eps, *E = s->mod;
+    int n = s->r1 - s->r0;
+    const int *row = s->row ? s->row + s->r0 : NULL;
+    float *x = ROWS(s->x, D), *xn = ROWS(s->xn, D), *q = ROWS(s->q, D);
     for (int r = 0; r < s->n_times; r++) {
         const float *e0 = s->e0 + (size_t)r * ld;
         for (int i = 0; i < 6 * D; i++) E[(size_t)r * ld + i] = b->modulation[i] + e0[i];
     }
-    TAP("in", s->x, N, D);
+    TAPR("in", s->x, N, D);
     if (!s->row) TAP("e", s->e0, 6, D); /* one t: the block's e argument, e0 [6, dim] */
     /* x = x + self_attn(norm1(x) (1 + E1) + E0) E2 */
-    layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
-    TAP("norm1", s->xn, N, D);
-    modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
-    TAP("self_attn.in", s->xn, N, D);
+    layernorm_forward(xn, x, NULL, NULL, n, D, eps);
+    TAPR("norm1", s->xn, N, D);
+    modulate_inplace(xn, E, E + D, ld, row, n, D);
+    TAPR("self_attn.in", s->xn, N, D);
     self_attn_forward(m, b, N);
-    residual_inplace(s->x, s->q, E + 2 * D, ld, s->row, N, D);
-    TAP("norm3.in", s->x, N, D);
+    residual_inplace(x, q, E + 2 * D, ld, row, n, D);
+    TAPR("norm3.in", s->x, N, D);
     /* x = x + cross_attn(norm3(x), context) */
-    layernorm_forward(s->xn, s->x, b->norm3_w, b->norm3_b, N, D, eps);
-    TAP("norm3", s->xn, N, D);
+    layernorm_forward(xn, x, b->norm3_w, b->norm3_b, n, D, eps);
+    TAPR("norm3", s->xn, N, D);
     cross_attn_forward(m, b, N, ctx);
-    residual_inplace(s->x, s->q, NULL, 0, NULL, N, D);
-    TAP("norm2.in", s->x, N, D);
+    residual_inplace(x, q, NULL, 0, NULL, n, D);
+    TAPR("norm2.in", s->x, N, D);
     /* x = x + ffn(norm2(x) (1 + E4) + E3) E5 */
-    layernorm_forward(s->xn, s->x, NULL, NULL, N, D, eps);
-    TAP("norm2", s->xn, N, D);
-    modulate_inplace(s->xn, E + 3 * D, E + 4 * D, ld, s->row, N, D);
-    TAP("ffn.in", s->xn, N, D);
+    layernorm_forward(xn, x, NULL, NULL, n, D, eps);
+    TAPR("norm2", s->xn, N, D);
+    modulate_inplace(xn, E + 3 * D, E + 4 * D, ld, row, n, D);
+    TAPR("ffn.in", s->xn, N, D);
     ffn_forward(m, b, N);
-    residual_inplace(s->x, s->q, E + 5 * D, ld, s->row, N, D);
-    TAP("", s->x, N, D);
+    residual_inplace(x, q, E + 5 * D, ld, row, n, D);
+    TAPR("", s->x, N, D);
 }
 
 /* ===========================================================================
  * Head and unpatchify (docs/MODEL.md 2.2 f, g) */
 
 /* head.modulation + e (e itself, not silu(e)) for each distinct t: shift,
- * scale; then head.head. */
+ * scale; then head.head; rows [r0, r1). */
 static void head_forward(DiT *m, int N) {
     DiTState *s = &m->s;
     int D = m->c.dim, ld = 6 * D;
@@ -712,10 +762,11 @@ static void head_forward(DiT *m, int N) {
         const float *e = s->e + (size_t)r * D;
         for (int i = 0; i < 2 * D; i++) E[(size_t)r * ld + i] = m->w.head_modulation[i] + e[i % D];
     }
-    layernorm_forward(s->xn, s->x, NULL, NULL, N, D, m->c.eps);
-    modulate_inplace(s->xn, E, E + D, ld, s->row, N, D);
-    tap(m, -1, "head.head.in", s->xn, 0, N, N, D);
-    linear_gemm_forward(s->patches, s->xn, m->w.head, m->w.head_b, N, s->w1);
+    int n = s->r1 - s->r0, Ko = (int)m->w.head->shape[0];
+    layernorm_forward(ROWS(s->xn, D), ROWS(s->x, D), NULL, NULL, n, D, m->c.eps);
+    modulate_inplace(ROWS(s->xn, D), E, E + D, ld, s->row ? s->row + s->r0 : NULL, n, D);
+    tap(m, -1, "head.head.in", ROWS(s->xn, D), s->r0, n, N, D);
+    linear_gemm_forward(ROWS(s->patches, Ko), ROWS(s->xn, D), m->w.head, m->w.head_b, n, s->w1);
 }
 
 /* token (fi, hi, wi) values viewed [p][q][r][c] -> out[c, fi*pt+p, hi*ph+q, wi*pw+r]. */
@@ -743,7 +794,7 @@ static void blocks_forward(DiT *m, int N, const float *ctx) {
     StepCache *cache = m->cache;
     char name[32];
     if (cache_before_blocks(cache, s->x, s->e, s->e0, s->n_times, N)) return;
-    for (int i = 0; i < m->c.num_layers && !m->heads.rc; i++) { /* heads.rc: a head-sharing process failed */
+    for (int i = 0; i < m->c.num_layers && !m->split.rc; i++) { /* split.rc: an exchange failed */
         block_forward(m, &m->w.blocks[i], N, ctx);
         if (m->trace) {
             snprintf(name, sizeof name, "block.%d", i);
@@ -791,9 +842,17 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
     s->n_times = nv;
     s->row = nt == 1 ? NULL : s->t_row;
     for (int r = 0; r < nv; r++) s->t_val[r] = t[s->t_first[r]];
+    DiTSplit *sp = &m->split;
+    if (sp->parts > 1 && (sp->part < 0 || sp->part >= sp->parts || sp->granule < 1 || !sp->to_heads ||
+                          !sp->to_tokens || !sp->gather))
+        return t2v_fail(err, T2V_EINPUT, "dit: split as part %d of %d (granule %d) without its exchanges",
+                        sp->part, sp->parts, sp->granule);
+    s->r0 = 0, s->r1 = N;
+    if (sp->parts > 1) dit_token_range(N, sp->parts, sp->part, sp->granule, &s->r0, &s->r1);
+    sp->rc = 0;
     patch_embedding_forward(m, latent, T, H, W);
     if (m->trace) m->trace(m->trace_user, "patch", s->x, (int64_t)N * c->dim);
-    tap(m, -1, "patch_embedding", s->x, 0, N, N, c->dim);
+    tap(m, -1, "patch_embedding", ROWS(s->x, c->dim), s->r0, s->r1 - s->r0, N, c->dim);
     time_embedding_forward(m);
     if (m->trace) trace_time(m, N);
     if (!s->row) { /* one t: the official module outputs (per-token t: not tapped) */
@@ -802,17 +861,17 @@ int dit_forward_embedded(DiT *m, const float *latent, int T, int H, int W, const
         tap(m, -1, "time_projection", s->e0, 0, 1, 1, 6 * c->dim);
     }
     dit_rope_tables(m, f, h, w);
-    m->heads.rc = 0;
     blocks_forward(m, N, context_emb);
-    if (m->heads.rc) { /* a process sharing the heads failed */
-        if (err) *err = m->heads.err;
-        return m->heads.rc;
+    int Ko = c->out_dim * c->patch_t * c->patch_h * c->patch_w;
+    if (!sp->rc) head_forward(m, N);
+    if (!sp->rc && sp->parts > 1) sp->rc = sp->gather(sp->user, s->patches, N, Ko, &sp->err);
+    if (sp->rc) { /* an exchange with the other parts failed */
+        if (err) *err = sp->err;
+        return sp->rc;
     }
-    head_forward(m, N);
-    tap(m, -1, "head.head", s->patches, 0, N, N, c->out_dim * c->patch_t * c->patch_h * c->patch_w);
+    tap(m, -1, "head.head", s->patches, 0, N, N, Ko);
     if (m->trace)
-        m->trace(m->trace_user, "head", s->patches,
-                 (int64_t)N * c->out_dim * c->patch_t * c->patch_h * c->patch_w);
+        m->trace(m->trace_user, "head", s->patches, (int64_t)N * Ko);
     unpatchify(m, velocity, T, H, W);
     cache_after_model(m->cache, latent, velocity, n_latent);
     return T2V_OK;

@@ -69,11 +69,12 @@ typedef struct {
  * per distinct timestep of a call (cap_times rows: 1 from dit_build, grown
  * by a forward that has more); the rest is fixed size. */
 typedef struct {
-    int cap_tokens;
+    int cap_tokens, hid_rows;  /* token rows; FFN hidden rows                  */
+    int r0, r1;                /* the tokens this pass computes (DiTSplit)       */
     float *x, *xn, *q, *k, *v;  /* (N, dim) residual, normed input, q/k/v     */
     float *patches;            /* (N, max(in_dim, out_dim) * pt*ph*pw)        */
     float *rope_cos, *rope_sin;/* (N, head_dim / 2)                            */
-    float *hid;                /* (ffn_chunk, ffn_dim) FFN hidden, row chunks  */
+    float *hid;                /* (hid_rows, ffn_dim) FFN hidden, row chunks   */
     int *t_row, *t_first;      /* (N) token -> time table row; row -> first token */
     const int *row;            /* t_row, or NULL when one t serves every token */
     int cap_times, n_times;
@@ -103,18 +104,47 @@ typedef void (*DiTTraceFn)(void *user, const char *name, const float *x, int64_t
 typedef void (*DiTTapFn)(void *user, const char *name, const float *x, int row0, int rows, int total_rows,
                          int cols);
 
-/* Self-attention split over heads (MPI ranks, dist.h): this process computes
- * heads [head0, head1) into out [N, dim] (their columns), then gather fills
- * the other heads' columns from the processes that computed them. Each head
- * is computed as the whole call computes it, so the bits do not change. */
-typedef int (*DiTHeadGatherFn)(void *user, float *out, int N, int dim, int head_dim, T2vError *err);
+/* Sequence split (MPI ranks, dist.h; docs/SCALING.md, What is split): this
+ * process is part `part` of `parts` sharing one DiT pass. It computes the
+ * token-local work (patch embedding, norms, modulation, q/k/v/o, the
+ * cross-attention queries, FFN, head) of its tokens [a, b) only
+ * (dit_token_range, cut on multiples of `granule`), and self-attention for
+ * its heads [h0, h1) for queries [q0, q1) (dit_part_attention; all N
+ * queries unless there are more parts than heads). The exchanges:
+ *   to_heads: q, k, v [N, dim] hold rows [a, b) of every part; on return,
+ *     the columns of heads [h0, h1): of every row of k and v, of rows
+ *     [q0, q1) of q (Ulysses all-to-all);
+ *   to_tokens: x [N, dim] holds the columns of heads [h0, h1) of rows
+ *     [q0, q1); on return, every column of rows [a, b);
+ *   gather: x [N, width] holds rows [a, b); on return, every row.
+ * Every element is computed as one process computes it, so the bits do not
+ * change (rows: the GEMM grid's granule; heads: attention is per head). */
+typedef int (*DiTToHeadsFn)(void *user, float *q, float *k, float *v, int N, int dim, int head_dim,
+                            T2vError *err);
+typedef int (*DiTToTokensFn)(void *user, float *x, int N, int dim, int head_dim, T2vError *err);
+typedef int (*DiTGatherFn)(void *user, float *x, int N, int width, T2vError *err);
 typedef struct {
-    int head0, head1;       /* this process's heads                          */
-    DiTHeadGatherFn gather; /* NULL: every head here (head0, head1 ignored)  */
+    int parts, part;     /* 0 or 1 parts: the whole pass here (the rest ignored) */
+    int granule;         /* >= 1: token cuts on its multiples                    */
+    DiTToHeadsFn to_heads;
+    DiTToTokensFn to_tokens;
+    DiTGatherFn gather;
     void *user;
-    int rc;                 /* the first failed gather's code                */
+    int rc;              /* the first failed exchange's code                    */
     T2vError err;
-} DiTHeadSplit;
+} DiTSplit;
+
+/* Part g of P's tokens [*a, *b) of N: ceil(N / G) granules of G tokens (the
+ * last partial) dealt as evenly as whole granules allow; empty when there
+ * are fewer granules than parts. */
+void dit_token_range(int N, int parts, int part, int granule, int *a, int *b);
+/* Part g of P's self-attention: heads [*h0, *h1) of H for queries [*q0,
+ * *q1) of N. P <= H: heads [g H / P, (g+1) H / P) (an equal share when P
+ * divides H, else one more or one fewer), every query. P > H: head
+ * floor(g H / P), shared by the parts with that head, which take equal
+ * ranges of its queries (a query row's attention does not depend on the
+ * others). */
+void dit_part_attention(int H, int N, int parts, int part, int *h0, int *h1, int *q0, int *q1);
 
 struct StepCache_;
 typedef struct {
@@ -132,7 +162,7 @@ typedef struct {
      * riflex_k (1-based) takes the frequency 0.9 * 2 pi / riflex_frames;
      * riflex_k = 0 (dit_build's) leaves the official table. */
     int riflex_k, riflex_frames;
-    DiTHeadSplit heads; /* zeros (dit_build's): every head in this process */
+    DiTSplit split;    /* zeros (dit_build's): the whole pass in this process */
     /* Causal generation (causal.h, docs/ARCHITECTURE.md "Causal"): when kv is
      * set, each block's self-attention writes its keys/values into this
      * cache and attends to the cached frames too; RoPE's time positions

@@ -362,12 +362,44 @@ void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const 
  * 4 x 4 and 2 x 16; on 64, 6,240 tokens: 48 to 64 tiles. */
 static const int gemm_tile_counts[] = {64, 48, 32, 24, 16, 12, 8, 6, 4, 3, 2};
 
-void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols) {
+/* The largest count of gemm_tile_counts a grid may have: the smallest one
+ * >= 2 procs (1 for a single processor). */
+static int gemm_tile_cap(int procs) {
     size_t ncounts = sizeof gemm_tile_counts / sizeof gemm_tile_counts[0];
-    int cap = procs <= 1 ? 1 : gemm_tile_counts[0]; /* the smallest count >= 2 procs */
+    int cap = procs <= 1 ? 1 : gemm_tile_counts[0];
     for (size_t i = 0; i < ncounts && procs > 1; i++)
         if (gemm_tile_counts[i] >= 2 * procs) cap = gemm_tile_counts[i];
-    *rows = *cols = 1;
+    return cap;
+}
+
+/* With a row granule G (T2V_GEMM_ROWS, docs/SCALING.md, What is split): row
+ * tiles of exactly G rows from row 0, the last one partial, and a column
+ * cut from (N, K, procs) alone: the most columns up to a quarter of the
+ * tile cap (the row tiles supply the rest of the parallelism) that pack at
+ * most one extra float per 2 GEMM_TILE_MAC multiply-adds and leave a G-row
+ * tile GEMM_TILE_MIN_MAC. So rows [a, b) of C with a a multiple of G (b one
+ * too, or M) get the same OpenBLAS calls whatever else the call computes:
+ * a process computing only those rows gets the bits of one computing all. */
+static GemmGrid gemm_granule_grid(int M, int N, int K, int procs, int G) {
+    size_t ncounts = sizeof gemm_tile_counts / sizeof gemm_tile_counts[0];
+    int cap = gemm_tile_cap(procs) / 4;
+    GemmGrid g = {(M + G - 1) / G, 1, G, N};
+    for (size_t i = 0; i < ncounts; i++) {
+        int c = gemm_tile_counts[i];
+        if (c > cap || c > N || (double)(c - 1) / N * 2.0 * GEMM_TILE_MAC > 1.0 ||
+            (double)G * N * K < (double)c * GEMM_TILE_MIN_MAC)
+            continue;
+        g.cols = c;
+        break;
+    }
+    g.tn = (N + g.cols - 1) / g.cols;
+    return g;
+}
+
+GemmGrid gemm_tile_grid(int M, int N, int K, int procs, int granule) {
+    if (granule > 0) return gemm_granule_grid(M, N, K, procs, granule);
+    size_t ncounts = sizeof gemm_tile_counts / sizeof gemm_tile_counts[0];
+    int cap = gemm_tile_cap(procs), rows = 1, cols = 1;
     for (size_t i = 0; i < ncounts; i++) {
         int T = gemm_tile_counts[i];
         double best = -1.0;
@@ -378,11 +410,29 @@ void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols) {
             if (r * c != T || c > N || extra * GEMM_TILE_MAC > 1.0 || (best >= 0 && extra >= best)) continue;
             if ((double)M * N * K < (double)T * GEMM_TILE_MIN_MAC) break; /* too little work for T calls */
             best = extra;
-            *rows = r;
-            *cols = c;
+            rows = r;
+            cols = c;
         }
-        if (best >= 0) return;
+        if (best >= 0) break;
     }
+    GemmGrid g = {rows, cols, (M + rows - 1) / rows, (N + cols - 1) / cols};
+    return g;
+}
+
+/* T2V_GEMM_ROWS (1..2^20): the row granule of the OpenBLAS grid; 0 when
+ * unset or out of range (the grid of gemm_tile_grid's first rule). */
+int gemm_grid_granule(void) {
+    const char *e = getenv("T2V_GEMM_ROWS");
+    long n = e && e[0] ? atol(e) : 0;
+    return n >= 1 && n <= (1L << 20) ? (int)n : 0;
+}
+
+int gemm_row_granule(void) {
+#ifdef T2V_OPENBLAS
+    return gemm_grid_granule();
+#else
+    return 1;
+#endif
 }
 
 /* The processors gemm()'s grid is cut for: T2V_GEMM_PROCS (1..1024) when
@@ -410,13 +460,13 @@ static void sgemm_call(int transA, int transB, int M, int N, int K, float alpha,
 static void gemm_openblas_tiled(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int rows, cols;
-    gemm_tile_grid(M, N, K, gemm_grid_procs(), &rows, &cols);
-    int tm = (M + rows - 1) / rows, tn = (N + cols - 1) / cols;
+    GemmGrid g = gemm_tile_grid(M, N, K, gemm_grid_procs(), gemm_grid_granule());
+    int rows = g.rows, cols = g.cols, tm = g.tm, tn = g.tn;
     #pragma omp parallel for schedule(dynamic, 1) if (rows * cols > 1)
     for (int t = 0; t < rows * cols; t++) {
         /* C[i.., j..] from rows i.. of op(A), columns j.. of op(B); never empty:
-         * r tiles only where M >= 250 (r - 1), so (r - 1) ceil(M / r) < M */
+         * r tiles only where M >= 250 (r - 1), so (r - 1) ceil(M / r) < M, or
+         * r = ceil(M / G) tiles of G; c columns only where N >= 250 (c - 1) */
         int i = t / cols * tm, j = t % cols * tn;
         int m = M - i < tm ? M - i : tm, n = N - j < tn ? N - j : tn;
         sgemm_call(transA, transB, m, n, K, alpha, transA ? A + i : A + (size_t)i * lda, lda,

@@ -31,8 +31,20 @@ const char *gemm_backend(void); /* "openblas" or "builtin" */
  * of `procs` processors: never a function of the thread count, so every
  * thread count gets the same bits (ops.c). gemm_grid_procs: the procs gemm()
  * uses (T2V_GEMM_PROCS, else the machine's online processors). */
-void gemm_tile_grid(int M, int N, int K, int procs, int *rows, int *cols);
+typedef struct {
+    int rows, cols; /* tiles                                              */
+    int tm, tn;     /* rows and columns of a tile (the last ones: the rest) */
+} GemmGrid;
+/* granule G > 0 (T2V_GEMM_ROWS): row tiles of exactly G rows from row 0 and
+ * columns cut from (N, K, procs) alone, so a call on rows [a, b), a and b
+ * multiples of G (or b = M), computes them as the whole call does. */
+GemmGrid gemm_tile_grid(int M, int N, int K, int procs, int granule);
 int gemm_grid_procs(void);
+int gemm_grid_granule(void);
+/* The rows a split of a GEMM's M must cut on to keep the bits of one call
+ * (docs/SCALING.md, What is split): the granule under OpenBLAS (0: none set,
+ * no split keeps them), 1 for the built-in GEMM (any split does). */
+int gemm_row_granule(void);
 
 /* Whether W must be widened into a scratch copy before an fp32 kernel reads
  * it: not F32, a big-endian host, or F32 data not 4-byte aligned in its file

@@ -304,9 +304,10 @@ static int branches(Denoiser *d, const StepModel *sm, const float *x, int i, T2v
 }
 
 /* With MPI ranks: the split of this run (dist.h) and, when several ranks
- * compute each branch, the DiT's self-attention heads shared among them. */
+ * compute each branch, the DiT's tokens and self-attention heads shared
+ * among them (dist_split). */
 static int plan_ranks(Denoiser *d, T2vError *err) {
-    memset(&d->dit->heads, 0, sizeof d->dit->heads);
+    memset(&d->dit->split, 0, sizeof d->dit->split);
     if (!d->dist) return T2V_OK;
     int rc = dist_plan(d->dist, d->v_uncond != NULL, err);
     if (!rc && d->dist->paired && cache_whole_model(&d->cache.set)) /* MODEL.md 3.6 */
@@ -314,10 +315,10 @@ static int plan_ranks(Denoiser *d, T2vError *err) {
                         "pass decides for both branches, which the pairs compute on different ranks); use an odd "
                         "number of ranks");
     if (rc || d->dist->group_size < 2) return rc;
-    DiTHeadSplit *hs = &d->dit->heads;
-    dist_heads(d->dist, d->dit->c.num_heads, &hs->head0, &hs->head1);
-    hs->gather = dist_gather_heads, hs->user = d->dist;
-    return T2V_OK;
+    /* FBCache decides from the residual of every token: one rank's tokens
+     * would decide differently (docs/SCALING.md) */
+    if (d->cache.set.kind == CACHE_FBCACHE) return T2V_OK;
+    return dist_split(d->dist, &d->dit->split, err);
 }
 
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err) {
@@ -326,7 +327,7 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     const int steps = d->smp.steps;
     int prc = plan_ranks(d, err);
     if (prc) return prc;
-    if (d->low) d->low->heads = d->dit->heads; /* A14B: both experts split the heads alike */
+    if (d->low) d->low->split = d->dit->split; /* A14B: both experts split alike */
     report(w, PHASE_SAMPLING, 0, steps);
     denoiser_hold_image(d, x); /* the image's frame of the noise is drawn and discarded */
     for (int i = 0; i < steps; i++) {
