@@ -332,8 +332,6 @@ int main(int argc, char **argv) {
                   "stage sampler --model golden/models/tiny --in golden/pipeline/case_a.safetensors --steps 4 "
                   "--cfg 4 --shift 3 -q --force", ".safetensors", 1);
     test_easycache_ranks();
-}
-
     env_rows(NULL);
     /* a failing rank stops every rank, with its message and no output */
     char cmd[1200], out[128];
