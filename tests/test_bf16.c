@@ -73,6 +73,16 @@ static int same_bits(const float *a, const float *b, int64_t n) {
 
 static uint16_t bf(float x) { return f32_to_bf16(x); }
 
+/* Tensor data is in file order (little-endian) on every host, as the
+ * loaders map it: d[0, n) <- the little-endian bytes of s[0, n) (d may be s). */
+static void store_le_f32(float *d, const float *s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, s + i, sizeof u);
+        wr_u32le(d + i, u);
+    }
+}
+
 /* --------------------------------------------------------------------------
  * The order, on values where the orders differ. */
 static void test_order(void) {
@@ -87,6 +97,7 @@ static void test_order(void) {
      * p3 then p2: (1 + 3 2^-23) + 2^-24 ties up to 1 + 2^-21. Adding p2 first
      * would give 1 + 3 2^-23. */
     float A[4] = {1.0f, 0.0f, 0x1p-24f, 3 * 0x1p-23f}, W[4] = {1, 1, 1, 1}, C = 0, Cn = 0;
+    store_le_f32(W, W, 4);
     Tensor wt = {DT_F32, 2, {1, 4}, W, 0, 0.0f, NULL};
     Bf16Operand B = {&wt, NULL, 0, 1};
     gemm_bf16(1, 1, 4, A, 4, &B, &C, 1, NULL);
@@ -94,6 +105,7 @@ static void test_order(void) {
     CHECK(C == 1.0f + 0x1p-21f && Cn == C, "order: odd member of a pair first (got %a, naive %a)", C, Cn);
     /* rounding of the fp32 operand: 1 + 2^-8 + 2^-9 -> bf16 1 + 2^-7 (RNE) */
     float a1 = 1.0f + 0x1p-8f + 0x1p-9f, one = 1.0f, c1 = 0;
+    store_le_f32(&one, &one, 1);
     Tensor t1 = {DT_F32, 2, {1, 1}, &one, 0, 0.0f, NULL};
     Bf16Operand B1 = {&t1, NULL, 0, 1};
     gemm_bf16(1, 1, 1, &a1, 1, &B1, &c1, 1, NULL);
@@ -121,7 +133,7 @@ static void fill_bf16_raw(uint16_t *w, int64_t n) {
         uint16_t h = (uint16_t)rnd();
         int e = (int)(rnd() % 6);
         uint16_t exp = e == 0 ? 0 : e == 1 ? (uint16_t)(60 + rnd() % 8) : (uint16_t)(120 + rnd() % 14);
-        w[i] = (uint16_t)((h & 0x807fu) | (exp << 7));
+        wr_u16le(w + i, (uint16_t)((h & 0x807fu) | (exp << 7)));
     }
 }
 
@@ -174,6 +186,7 @@ static void test_linear_bias(void) {
                 if (dt == 0) wr_u16le(w16 + i, f32_to_bf16(wf[i]));
                 if (dt == 1) wr_u16le(w16 + i, f32_to_f16(wf[i]));
             }
+            if (dt == 2) store_le_f32(wf, wf, (int64_t)N * K); /* wf is not read as floats after this */
             Tensor W = {dt == 0 ? DT_BF16 : dt == 1 ? DT_F16 : DT_F32, 2, {N, K}, dt == 2 ? (void *)wf : (void *)w16,
                         0, 0.0f, NULL};
             Bf16Operand B = {&W, NULL, 0, 1};
@@ -232,7 +245,9 @@ static void test_operand_forms(void) {
     prng_fill(12, Bf, N * K, 0.5f);
     for (int j = 0; j < N; j++)
         for (int k = 0; k < K; k++) Bt[k * N + j] = Bf[j * K + k];
-    Tensor wt = {DT_F32, 2, {N, K}, Bf, 0, 0.0f, NULL};
+    float *Ble = falloc(N * K); /* the tensor's data: little-endian, as a file's */
+    store_le_f32(Ble, Bf, N * K);
+    Tensor wt = {DT_F32, 2, {N, K}, Ble, 0, 0.0f, NULL};
     Bf16Operand bw = {&wt, NULL, 0, 1}, bn = {NULL, Bt, N, 0}, btr = {NULL, Bf, K, 1};
     gemm_bf16(M, N, K, A, K, &bw, C1, N, NULL);
     gemm_bf16(M, N, K, A, K, &bn, C2, N, NULL);
@@ -242,12 +257,13 @@ static void test_operand_forms(void) {
     /* F16 tensor: widened exactly, then rounded to bf16 like the fp32 value */
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)N * K);
     for (int i = 0; i < N * K; i++) { wr_u16le(h + i, f32_to_f16(Bf[i])); Bf[i] = f16_to_f32(rd_u16le(h + i)); }
+    store_le_f32(Ble, Bf, N * K);
     Tensor ht = {DT_F16, 2, {N, K}, h, 0, 0.0f, NULL};
     Bf16Operand bh = {&ht, NULL, 0, 1};
     gemm_bf16(M, N, K, A, K, &bh, C1, N, NULL);
     gemm_bf16(M, N, K, A, K, &bw, C2, N, NULL);
     CHECK(same_bits(C1, C2, M * N), "F16 weights: the bits of their fp32 values");
-    free(A); free(Bf); free(Bt); free(C1); free(C2); free(h);
+    free(A); free(Bf); free(Bt); free(C1); free(C2); free(h); free(Ble);
 }
 
 /* attention_bf16_forward = attention_bf16_naive, both kernels, 1-3 threads,

@@ -113,7 +113,8 @@ double platform_now(void) {
 #endif
 }
 
-/* The integer in a one-line file, or -1. */
+#if !defined(_WIN32)
+/* The integer in a one-line file, or -1 (sysfs topology; not on Windows). */
 static long read_long_file(const char *path) {
     FILE *f = fopen(path, "r");
     long v = -1;
@@ -122,6 +123,7 @@ static long read_long_file(const char *path) {
     fclose(f);
     return v;
 }
+#endif
 
 int platform_physical_cores(const char *cpu_dir) {
 #if defined(_WIN32)
