@@ -202,6 +202,31 @@ static inline void prng_fill(uint64_t seed, float *out, int64_t n, float scale) 
     }
 }
 
+/* n floats (at least one) of heap, or the test stops: out of memory. */
+static inline float *h_falloc(int64_t n) {
+    float *p = (float *)malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+    return p;
+}
+/* n floats of prng_fill(seed, ., n, scale). */
+static inline float *h_rand_floats(uint64_t seed, int64_t n, float scale) {
+    float *x = h_falloc(n);
+    prng_fill(seed, x, n, scale);
+    return x;
+}
+/* setenv / unsetenv (value NULL), which the Windows C library spells
+ * _putenv ("NAME=" removes). */
+static inline void h_env_set(const char *name, const char *value) {
+#if defined(_WIN32)
+    char kv[256];
+    snprintf(kv, sizeof kv, "%s=%s", name, value ? value : "");
+    _putenv(kv);
+#else
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+#endif
+}
+
 static inline int h_finish(void) {
     printf("%d passed, %d failed\n", h_passed, h_failed);
     return h_failed ? 1 : 0;

@@ -37,17 +37,6 @@ static void set_threads(int n) {
 #endif
 }
 
-static void env_set(const char *name, const char *value) {
-#if defined(_WIN32)
-    char kv[256];
-    snprintf(kv, sizeof kv, "%s=%s", name, value ? value : "");
-    _putenv(kv);
-#else
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-#endif
-}
-
 /* T2V_GEMM_GENERIC as the program found it (tests/cross/run.sh's
  * x86_64-portable sets it): the tests force the portable kernel for a
  * while, then restore this. */
@@ -59,13 +48,7 @@ static void generic_save(void) {
     g_generic0_set = e != NULL;
     snprintf(g_generic0, sizeof g_generic0, "%s", e ? e : "");
 }
-static void generic_restore(void) { env_set("T2V_GEMM_GENERIC", g_generic0_set ? g_generic0 : NULL); }
-
-static float *falloc(int64_t n) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
-    return p;
-}
+static void generic_restore(void) { h_env_set("T2V_GEMM_GENERIC", g_generic0_set ? g_generic0 : NULL); }
 
 static int same_bits(const float *a, const float *b, int64_t n) {
     return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
@@ -145,7 +128,7 @@ static void test_kernels_random(void) {
     printf("       bf16 kernel on this CPU: %s\n", bf16_kernel_name());
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *A = falloc((int64_t)M * K), *Cn = falloc((int64_t)M * N), *C = falloc((int64_t)M * N);
+        float *A = h_falloc((int64_t)M * K), *Cn = h_falloc((int64_t)M * N), *C = h_falloc((int64_t)M * N);
         uint16_t *w = malloc(sizeof(uint16_t) * (size_t)N * K);
         for (int64_t i = 0; i < (int64_t)M * K; i++) A[i] = rand_value();
         fill_bf16_raw(w, (int64_t)N * K);
@@ -153,7 +136,7 @@ static void test_kernels_random(void) {
         Bf16Operand B = {&wt, NULL, 0, 1};
         gemm_bf16_naive(M, N, K, A, K, &B, Cn, N);
         for (int generic = 0; generic <= 1; generic++) {
-            if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+            if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
             for (int nt = 1; nt <= 3; nt++) {
                 set_threads(nt);
                 memset(C, 0xff, sizeof(float) * (size_t)M * N);
@@ -175,8 +158,8 @@ static void test_linear_bias(void) {
     static const int shapes[][3] = {{5, 3, 7}, {27, 70, 129}, {40, 33, 3001}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *x = falloc((int64_t)M * K), *wf = falloc((int64_t)N * K), *b = falloc(N);
-        float *ref = falloc((int64_t)M * N), *out = falloc((int64_t)M * N);
+        float *x = h_falloc((int64_t)M * K), *wf = h_falloc((int64_t)N * K), *b = h_falloc(N);
+        float *ref = h_falloc((int64_t)M * N), *out = h_falloc((int64_t)M * N);
         uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)N * K);
         for (int64_t i = 0; i < (int64_t)M * K; i++) x[i] = rand_value();
         prng_fill(61 + s, wf, (int64_t)N * K, 0.5f);
@@ -194,7 +177,7 @@ static void test_linear_bias(void) {
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) ref[(size_t)i * N + j] += b[j];
             for (int generic = 0; generic <= 1; generic++) {
-                if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+                if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
                 for (int nt = 1; nt <= 3; nt++) {
                     set_threads(nt);
                     linear_bf16_forward(out, x, &W, b, M, NULL);
@@ -223,7 +206,7 @@ static void test_round_loop(void) {
     float src[40];
     uint16_t got[40];
     for (int generic = 0; generic <= 1; generic++) {
-        if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+        if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
         int bad = 0;
         for (int n = 1; n <= 40; n++)
             for (int shift = 0; shift < ns; shift++) {
@@ -240,12 +223,12 @@ static void test_round_loop(void) {
 /* op(B) from fp32 memory in both layouts, F16 and F32 tensors. */
 static void test_operand_forms(void) {
     int M = 9, N = 40, K = 37;
-    float *A = falloc(M * K), *Bf = falloc(N * K), *Bt = falloc(K * N), *C1 = falloc(M * N), *C2 = falloc(M * N);
+    float *A = h_falloc(M * K), *Bf = h_falloc(N * K), *Bt = h_falloc(K * N), *C1 = h_falloc(M * N), *C2 = h_falloc(M * N);
     prng_fill(11, A, M * K, 2.0f);
     prng_fill(12, Bf, N * K, 0.5f);
     for (int j = 0; j < N; j++)
         for (int k = 0; k < K; k++) Bt[k * N + j] = Bf[j * K + k];
-    float *Ble = falloc(N * K); /* the tensor's data: little-endian, as a file's */
+    float *Ble = h_falloc(N * K); /* the tensor's data: little-endian, as a file's */
     store_le_f32(Ble, Bf, N * K);
     Tensor wt = {DT_F32, 2, {N, K}, Ble, 0, 0.0f, NULL};
     Bf16Operand bw = {&wt, NULL, 0, 1}, bn = {NULL, Bt, N, 0}, btr = {NULL, Bf, K, 1};
@@ -272,8 +255,8 @@ static void test_attention_random(void) {
     static const int shapes[][4] = {{5, 7, 2, 8}, {50, 61, 3, 16}, {130, 100, 2, 64}, {61, 3000, 1, 16}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int Nq = shapes[s][0], Nk = shapes[s][1], H = shapes[s][2], d = shapes[s][3], D = H * d;
-        float *q = falloc(Nq * D), *k = falloc(Nk * D), *v = falloc(Nk * D), *rb = falloc(H * (Nq + Nk - 1));
-        float *on = falloc(Nq * D), *o = falloc(Nq * D);
+        float *q = h_falloc(Nq * D), *k = h_falloc(Nk * D), *v = h_falloc(Nk * D), *rb = h_falloc(H * (Nq + Nk - 1));
+        float *on = h_falloc(Nq * D), *o = h_falloc(Nq * D);
         prng_fill(21 + s, q, Nq * D, 2.0f);
         prng_fill(31 + s, k, Nk * D, 2.0f);
         prng_fill(41 + s, v, Nk * D, 1.0f);
@@ -283,7 +266,7 @@ static void test_attention_random(void) {
             float scale = bias ? 1.0f : (float)(1.0 / sqrt((double)d));
             attention_bf16_naive(on, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r);
             for (int generic = 0; generic <= 1; generic++) {
-                if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+                if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
                 for (int nt = 1; nt <= 3; nt++) {
                     set_threads(nt);
                     attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r, NULL);
@@ -304,8 +287,8 @@ static void test_attention_random(void) {
 static void test_attention_masked(void) {
     int H = 2, d = 8, D = H * d, Nq = 5;
     for (int Nk = 1; Nk <= 40; Nk += 3) {
-        float *q = falloc(Nq * D), *k = falloc(Nk * D), *v = falloc(Nk * D), *rb = falloc(H * (Nq + Nk - 1));
-        float *on = falloc(Nq * D), *o = falloc(Nq * D);
+        float *q = h_falloc(Nq * D), *k = h_falloc(Nk * D), *v = h_falloc(Nk * D), *rb = h_falloc(H * (Nq + Nk - 1));
+        float *on = h_falloc(Nq * D), *o = h_falloc(Nq * D);
         prng_fill(81 + Nk, q, Nq * D, 32.0f);
         prng_fill(82 + Nk, k, Nk * D, 32.0f);
         prng_fill(83 + Nk, v, Nk * D, 1.0f);
@@ -314,7 +297,7 @@ static void test_attention_masked(void) {
         for (int i = 0; i < Nq + Nk - 1; i++) rb[i] = -INFINITY; /* head 0: every key masked */
         attention_bf16_naive(on, D, q, D, k, D, v, D, Nq, Nk, H, d, 0.5f, rb);
         for (int generic = 0; generic <= 1; generic++) {
-            if (generic) env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+            if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
             attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, 0.5f, rb, NULL);
             CHECK(same_bits(o, on, Nq * D), "attention_bf16 masked keys, Nk %d, %s: bits of the naive one", Nk,
                   generic ? "portable" : bf16_kernel_name());
@@ -333,7 +316,7 @@ static void test_goldens(void) {
     if (golden_open(&gg, "golden/ops/gemm.safetensors")) {
         int M = 37, N = 53, K = 203;
         float *A = golden_f32(&gg, "A", NULL), *B = golden_f32(&gg, "B", NULL), *ref = golden_f32(&gb, "gemm.nt", NULL);
-        float *C = falloc(M * N);
+        float *C = h_falloc(M * N);
         if (A && B && ref) {
             Bf16Operand op = {NULL, B, K, 1};
             gemm_bf16(M, N, K, A, K, &op, C, N, NULL);
@@ -344,7 +327,7 @@ static void test_goldens(void) {
     }
     if (golden_open(&gl, "golden/ops/linear.safetensors")) {
         int M = 19, N = 75;
-        float *x = golden_f32(&gl, "x", NULL), *b = golden_f32(&gl, "b", NULL), *out = falloc(M * N);
+        float *x = golden_f32(&gl, "x", NULL), *b = golden_f32(&gl, "b", NULL), *out = h_falloc(M * N);
         static const char *const dts[] = {"f32", "bf16", "f16"};
         for (int i = 0; x && b && i < 3; i++) {
             char wn[32], on[32], what[64];
@@ -378,7 +361,7 @@ static void test_goldens(void) {
                 int H = (int)rd_u32le(ht->data), Nq, Nk, d;
                 const Tensor *qt = tl_find(&ga.tensors, (snprintf(n, sizeof n, "%s.q", cases[c]), n));
                 d = (int)qt->shape[1] / H, Nq = (int)qt->shape[0], Nk = (int)(nk / qt->shape[1]);
-                float *o = falloc((int64_t)Nq * H * d);
+                float *o = h_falloc((int64_t)Nq * H * d);
                 attention_bf16_forward(o, H * d, q, H * d, k, H * d, v, H * d, Nq, Nk, H, d, sc[0], rb, NULL);
                 char what[64];
                 snprintf(what, sizeof what, "bf16 attention %s (Nq %d Nk %d H %d d %d%s)", cases[c], Nq, Nk, H, d,
@@ -463,7 +446,7 @@ static void test_dit_bf16(void) {
         int64_t nc, nt, nv;
         float *latent = golden_f32(&g32, "latent", NULL), *ctx = golden_f32(&g32, "context", &nc);
         float *ts = golden_f32(&g32, "timestep", &nt), *v32 = golden_f32(&g32, "velocity", &nv);
-        float *v16 = golden_f32(&g16, "velocity", NULL), *vel = falloc(nv), *vel1 = falloc(nv);
+        float *v16 = golden_f32(&g16, "velocity", NULL), *vel = h_falloc(nv), *vel1 = h_falloc(nv);
         if (lat && latent && ctx && ts && v32 && v16) {
             int T = (int)lat->shape[1], H = (int)lat->shape[2], W = (int)lat->shape[3], L = (int)(nc / c.text_dim);
             char tag[64];
@@ -483,7 +466,7 @@ static void test_dit_bf16(void) {
                   "(and above fp32's 1e-5: bf16 did run)", what, r, OFFICIAL_BF16_DIT);
             /* one thread and the portable kernel: the same bits */
             set_threads(1);
-            env_set("T2V_GEMM_GENERIC", "1");
+            h_env_set("T2V_GEMM_GENERIC", "1");
             rc = dit_forward(&m, latent, T, H, W, ts, (int)nt, ctx, L, vel1, &e);
             generic_restore();
             set_threads(2);
@@ -521,8 +504,8 @@ static void test_t5_bf16(void) {
     int L = tt ? (int)tt->shape[0] : 0, dim = t5_dim(&m), nl = m.config.num_layers;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(L > 0 ? L : 1));
     for (int i = 0; i < L; i++) ids[i] = (int32_t)rd_u32le((const char *)tt->data + 4 * i);
-    float *ctx = falloc((int64_t)L * dim), *ctx1 = falloc((int64_t)L * dim);
-    LayerDump d = {falloc((int64_t)nl * L * dim), 0};
+    float *ctx = h_falloc((int64_t)L * dim), *ctx1 = h_falloc((int64_t)L * dim);
+    LayerDump d = {h_falloc((int64_t)nl * L * dim), 0};
     t5_set_hook(&m, t5_dump, &d);
     int rc = L > 0 ? t5_encode(&m, ids, L, ctx, &e) : T2V_EINPUT;
     t5_set_hook(&m, NULL, NULL);
@@ -542,7 +525,7 @@ static void test_t5_bf16(void) {
         CHECK(r <= OFFICIAL_BF16_T5 && r > 1e-4, "umT5 tiny bf16 context: error vs fp32 %.2e, within the official "
               "CUDA bf16 %.1e", r, OFFICIAL_BF16_T5);
         set_threads(3);
-        env_set("T2V_GEMM_GENERIC", "1");
+        h_env_set("T2V_GEMM_GENERIC", "1");
         rc = t5_encode(&m, ids, L, ctx1, &e);
         generic_restore();
         set_threads(2);

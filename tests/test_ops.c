@@ -37,30 +37,6 @@ static int get_threads(void) {
 #endif
 }
 
-/* setenv / unsetenv, which the Windows C library spells _putenv. */
-static void env_set(const char *name, const char *value) {
-#if defined(_WIN32)
-    char kv[256];
-    snprintf(kv, sizeof kv, "%s=%s", name, value ? value : ""); /* "NAME=" removes */
-    _putenv(kv);
-#else
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-#endif
-}
-
-static float *falloc(int64_t n) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
-    return p;
-}
-
-static float *rand_floats(uint64_t seed, int64_t n, float scale) {
-    float *x = falloc(n);
-    prng_fill(seed, x, n, scale);
-    return x;
-}
-
 static void fill_nan(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = NAN;
 }
@@ -102,7 +78,7 @@ static void test_gemm_golden(void) {
     float alpha = getf(&st, "alpha"), beta = getf(&st, "beta");
     GemmFn fns[3] = {gemm, gemm_builtin, gemm_naive};
     const char *names[3] = {"gemm", "gemm_builtin", "gemm_naive"};
-    float *C = falloc((int64_t)M * N);
+    float *C = h_falloc((int64_t)M * N);
     for (int f = 0; f < 3; f++) {
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -146,7 +122,7 @@ static void test_linear_golden(void) {
         float *ref = golden_f32(&st, on, NULL);
         if (!W || !ref) { free(ref); continue; }
         int M = (int)tx->shape[0], N = (int)W->shape[0];
-        float *out = falloc((int64_t)M * N), *ws = falloc(tensor_numel(W));
+        float *out = h_falloc((int64_t)M * N), *ws = h_falloc(tensor_numel(W));
         fill_nan(out, (int64_t)M * N);
         linear_forward(out, x, W, b, M, ws);
         snprintf(what, sizeof what, "linear_forward W %s (%s)", dts[i], dtype_name(W->dtype));
@@ -173,7 +149,7 @@ static void test_norms_golden(void) {
     if (tx && x && w && b) {
         int N = (int)tx->shape[0], C = (int)tx->shape[1];
         int64_t n = (int64_t)N * C;
-        float *out = falloc(n), *inpl = falloc(n);
+        float *out = h_falloc(n), *inpl = h_falloc(n);
         const char *keys[4] = {"layernorm.affine", "layernorm.plain", "rmsnorm.weight", "rmsnorm.plain"};
         for (int k = 0; k < 4; k++) {
             float *ref = golden_f32(&st, keys[k], NULL);
@@ -204,7 +180,7 @@ static void test_act_golden(void) {
     const Tensor *txs = tl_find(&st.tensors, "xs");
     const char *keys[3] = {"gelu_tanh", "gelu_erf", "silu"};
     for (int k = 0; x && k < 3; k++) {
-        float *ref = golden_f32(&st, keys[k], NULL), *y = falloc(n);
+        float *ref = golden_f32(&st, keys[k], NULL), *y = h_falloc(n);
         memcpy(y, x, sizeof(float) * (size_t)n);
         if (k == 0) gelu_tanh_inplace(y, n);
         if (k == 1) gelu_erf_inplace(y, n);
@@ -233,7 +209,7 @@ static void test_rope_golden(void) {
     int H = geti(&st, "heads");
     if (tx && tc && x && ref && c && s && H > 0) {
         int N = (int)tx->shape[0], ld = (int)tx->shape[1], d = (int)tc->shape[1] * 2;
-        float *orig = falloc(n);
+        float *orig = h_falloc(n);
         memcpy(orig, x, sizeof(float) * (size_t)n);
         rope_apply(x, N, H, d, ld, c, s);
         check_close("rope_apply (interleaved pairs, strided rows)", x, ref, n, TOL_ROPE, MIN_COS);
@@ -249,7 +225,7 @@ static void test_rope_golden(void) {
 
 /* Copies rows [n, w] into a buffer with row stride ld (padding = NaN). */
 static float *strided_copy(const float *x, int n, int w, int ld) {
-    float *y = falloc((int64_t)n * ld);
+    float *y = h_falloc((int64_t)n * ld);
     fill_nan(y, (int64_t)n * ld);
     for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ld, x + (size_t)i * w, sizeof(float) * (size_t)w);
     return y;
@@ -282,7 +258,7 @@ static void test_attention_golden(void) {
         float *ref = golden_f32(&st, nm, NULL);
         snprintf(nm, sizeof nm, "%s.relbias", c);
         float *rb = tl_find(&st.tensors, nm) ? golden_f32(&st, nm, NULL) : NULL;
-        float *out = falloc((int64_t)Nq * HD);
+        float *out = h_falloc((int64_t)Nq * HD);
         if (q && k && v && ref) {
             fill_nan(out, (int64_t)Nq * HD);
             attention_forward(out, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
@@ -291,7 +267,7 @@ static void test_attention_golden(void) {
             check_close(what, out, ref, (int64_t)Nq * HD, TOL_ATT, MIN_COS);
             /* row strides larger than H*d give the same bits */
             float *qs = strided_copy(q, Nq, HD, HD + 7), *ks = strided_copy(k, Nk, HD, HD + 3);
-            float *vs = strided_copy(v, Nk, HD, 2 * HD + 1), *os = falloc((int64_t)Nq * (HD + 5));
+            float *vs = strided_copy(v, Nk, HD, 2 * HD + 1), *os = h_falloc((int64_t)Nq * (HD + 5));
             attention_forward(os, HD + 5, qs, HD + 7, ks, HD + 3, vs, 2 * HD + 1, Nq, Nk, H, d, scale,
                               rb);
             int same = 1;
@@ -340,7 +316,7 @@ static void test_conv3d_golden(void) {
         int Cout = (int)W->shape[0], To, Ho, Wo;
         conv3d_out_size(&p, T, H, Wd, &To, &Ho, &Wo);
         CHECK((int64_t)Cout * To * Ho * Wo == nout, "conv3d_out_size %s: %dx%dx%d", c, To, Ho, Wo);
-        float *out = falloc(nout);
+        float *out = h_falloc(nout);
         fill_nan(out, nout);
         T2vError e = {0, {0}};
         int rc = conv3d_forward(out, x, Cin, T, H, Wd, W, b, &p, &e);
@@ -375,10 +351,10 @@ static void test_gemm_vs_naive(void) {
         int ta = s & 1, tb = (s >> 1) & 1;
         float alpha = ab[s % 4][0], beta = ab[s % 4][1];
         int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-        float *A = rand_floats(11 + s, (int64_t)(ta ? K : M) * lda, 1.0f);
-        float *B = rand_floats(51 + s, (int64_t)(tb ? N : K) * ldb, 1.0f);
-        float *C0 = rand_floats(91 + s, (int64_t)M * ldc, 1.0f);
-        float *C1 = falloc((int64_t)M * ldc), *C2 = falloc((int64_t)M * ldc), *C3 = falloc((int64_t)M * ldc);
+        float *A = h_rand_floats(11 + s, (int64_t)(ta ? K : M) * lda, 1.0f);
+        float *B = h_rand_floats(51 + s, (int64_t)(tb ? N : K) * ldb, 1.0f);
+        float *C0 = h_rand_floats(91 + s, (int64_t)M * ldc, 1.0f);
+        float *C1 = h_falloc((int64_t)M * ldc), *C2 = h_falloc((int64_t)M * ldc), *C3 = h_falloc((int64_t)M * ldc);
         memcpy(C1, C0, sizeof(float) * (size_t)M * ldc);
         memcpy(C2, C0, sizeof(float) * (size_t)M * ldc);
         memcpy(C3, C0, sizeof(float) * (size_t)M * ldc);
@@ -421,13 +397,13 @@ static void test_attention_vs_naive(void) {
                             {49, 1, 2, 16, 0}, {1, 517, 4, 32, 1}};
     for (int run = 0; run < 2; run++)
     for (int c = 0; c < 5; c++) {
-        if (c == 0) env_set("T2V_GEMM_GENERIC", run ? "1" : NULL);
+        if (c == 0) h_env_set("T2V_GEMM_GENERIC", run ? "1" : NULL);
         int Nq = cases[c][0], Nk = cases[c][1], H = cases[c][2], d = cases[c][3], HD = H * d;
-        float *q = rand_floats(200 + c, (int64_t)Nq * HD, 2.0f);
-        float *k = rand_floats(300 + c, (int64_t)Nk * HD, 1.0f);
-        float *v = rand_floats(400 + c, (int64_t)Nk * HD, 1.0f);
-        float *rb = cases[c][4] ? rand_floats(500 + c, (int64_t)H * (Nq + Nk - 1), 4.0f) : NULL;
-        float *o1 = falloc((int64_t)Nq * HD), *o2 = falloc((int64_t)Nq * HD);
+        float *q = h_rand_floats(200 + c, (int64_t)Nq * HD, 2.0f);
+        float *k = h_rand_floats(300 + c, (int64_t)Nk * HD, 1.0f);
+        float *v = h_rand_floats(400 + c, (int64_t)Nk * HD, 1.0f);
+        float *rb = cases[c][4] ? h_rand_floats(500 + c, (int64_t)H * (Nq + Nk - 1), 4.0f) : NULL;
+        float *o1 = h_falloc((int64_t)Nq * HD), *o2 = h_falloc((int64_t)Nq * HD);
         float scale = 1.0f / sqrtf((float)d);
         attention_forward(o1, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
         attention_naive(o2, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
@@ -437,15 +413,15 @@ static void test_attention_vs_naive(void) {
         check_close(what, o1, o2, (int64_t)Nq * HD, TOL_ATT, MIN_COS);
         free(q); free(k); free(v); free(rb); free(o1); free(o2);
     }
-    env_set("T2V_GEMM_GENERIC", NULL);
+    h_env_set("T2V_GEMM_GENERIC", NULL);
 }
 
 static void conv_vs_naive(const char *what, int Cin, int Cout, int T, int H, int W,
                           Conv3dParams p, DType wdt, int with_bias, uint64_t seed) {
     int64_t nw = (int64_t)Cout * Cin * p.kt * p.kh * p.kw;
-    float *x = rand_floats(seed, (int64_t)Cin * T * H * W, 1.0f);
-    float *w = rand_floats(seed + 1, nw, 1.0f / 32.0f);
-    float *b = with_bias ? rand_floats(seed + 2, Cout, 0.5f) : NULL;
+    float *x = h_rand_floats(seed, (int64_t)Cin * T * H * W, 1.0f);
+    float *w = h_rand_floats(seed + 1, nw, 1.0f / 32.0f);
+    float *b = with_bias ? h_rand_floats(seed + 2, Cout, 0.5f) : NULL;
     int64_t shape[5] = {Cout, Cin, p.kt, p.kh, p.kw};
     Tensor tw;
     T2vError e = {0, {0}};
@@ -457,7 +433,7 @@ static void conv_vs_naive(const char *what, int Cin, int Cout, int T, int H, int
     int To, Ho, Wo;
     conv3d_out_size(&p, T, H, W, &To, &Ho, &Wo);
     int64_t n = (int64_t)Cout * To * Ho * Wo;
-    float *o1 = falloc(n), *o2 = falloc(n);
+    float *o1 = h_falloc(n), *o2 = h_falloc(n);
     int rc = conv3d_forward(o1, x, Cin, T, H, W, &tw, b, &p, &e);
     conv3d_naive(o2, x, Cin, T, H, W, w, Cout, b, &p);
     CHECK(rc == T2V_OK, "%s returns OK (%s)", what, e.msg);
@@ -511,11 +487,11 @@ static void conv3d_threads_case(const Conv3dParams *p, int im2col) {
     Tensor tw;
     T2vError e = {0, {0}};
     if (tensor_alloc(&tw, DT_F32, 5, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
-    float *w = rand_floats(31, Cout * K, 0.1f), *x = rand_floats(32, (int64_t)Cin * T * H * W, 1.0f), *O[3];
+    float *w = h_rand_floats(31, Cout * K, 0.1f), *x = h_rand_floats(32, (int64_t)Cin * T * H * W, 1.0f), *O[3];
     for (int64_t i = 0; i < Cout * K; i++) wr_u32le((uint32_t *)tw.data + i, f32_to_bits(w[i]));
     int ok = 1;
     for (int t = 0; t < 3; t++) {
-        O[t] = falloc(Cout * P);
+        O[t] = h_falloc(Cout * P);
         set_threads(t + 1);
         ok &= conv3d_forward(O[t], x, Cin, T, H, W, &tw, NULL, p, &e) == T2V_OK;
     }
@@ -523,7 +499,7 @@ static void conv3d_threads_case(const Conv3dParams *p, int im2col) {
           "conv3d_forward Cin=%d [%d,%d,%d] k3 (%s path): same bits with 1, 2 and 3 threads", Cin, T, H, W,
           im2col ? "im2col" : "Winograd");
     if (im2col && strcmp(gemm_backend(), "builtin") == 0) {
-        float *col = falloc(K * P), *ref = falloc(Cout * P);
+        float *col = h_falloc(K * P), *ref = h_falloc(Cout * P);
         for (int64_t r = 0; r < K; r++) /* col[r, (to, ho, wo)], r = ((ci*3 + a)*3 + b)*3 + c */
             for (int64_t q = 0; q < P; q++) {
                 int ci = (int)(r / 27), a = (int)(r / 9 % 3), b = (int)(r / 3 % 3), c = (int)(r % 3);
@@ -551,10 +527,10 @@ static void test_conv3d_threads(void) {
 static void test_thread_invariance(void) {
     int nt0 = get_threads();
     int M = 157, N = 301, K = 530;
-    float *A = rand_floats(1, (int64_t)M * K, 1.0f), *B = rand_floats(2, (int64_t)K * N, 1.0f);
+    float *A = h_rand_floats(1, (int64_t)M * K, 1.0f), *B = h_rand_floats(2, (int64_t)K * N, 1.0f);
     float *C[3];
     for (int t = 0; t < 3; t++) {
-        C[t] = falloc((int64_t)M * N);
+        C[t] = h_falloc((int64_t)M * N);
         set_threads(t + 1);
         gemm_builtin(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[t], N);
     }
@@ -568,10 +544,10 @@ static void test_thread_invariance(void) {
     static const int shapes[3][3] = {{700, 203, 150}, {24, 1800, 90}, {301, 289, 70}};
     for (int c = 0; c < 3; c++) {
         int m = shapes[c][0], n = shapes[c][1], kk = shapes[c][2];
-        float *a = rand_floats(11, (int64_t)m * kk, 1.0f), *b = rand_floats(12, (int64_t)kk * n, 1.0f);
+        float *a = h_rand_floats(11, (int64_t)m * kk, 1.0f), *b = h_rand_floats(12, (int64_t)kk * n, 1.0f);
         float *G[3];
         for (int t = 0; t < 3; t++) {
-            G[t] = falloc((int64_t)m * n);
+            G[t] = h_falloc((int64_t)m * n);
             set_threads(t + 1);
             gemm(0, 0, m, n, kk, 1.0f, a, kk, b, n, 0.0f, G[t], n);
         }
@@ -584,12 +560,12 @@ static void test_thread_invariance(void) {
     test_conv3d_threads();
 
     int Nq = 150, Nk = 530, H = 3, d = 32, HD = H * d;
-    float *q = rand_floats(3, (int64_t)Nq * HD, 2.0f), *k = rand_floats(4, (int64_t)Nk * HD, 1.0f);
-    float *v = rand_floats(5, (int64_t)Nk * HD, 1.0f);
-    float *rb = rand_floats(6, (int64_t)H * (Nq + Nk - 1), 1.0f);
+    float *q = h_rand_floats(3, (int64_t)Nq * HD, 2.0f), *k = h_rand_floats(4, (int64_t)Nk * HD, 1.0f);
+    float *v = h_rand_floats(5, (int64_t)Nk * HD, 1.0f);
+    float *rb = h_rand_floats(6, (int64_t)H * (Nq + Nk - 1), 1.0f);
     float *O[3];
     for (int t = 0; t < 3; t++) {
-        O[t] = falloc((int64_t)Nq * HD);
+        O[t] = h_falloc((int64_t)Nq * HD);
         set_threads(t + 1);
         attention_forward(O[t], HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, 0.125f, rb);
     }
@@ -611,7 +587,7 @@ static void test_linear_bf16_paths(void) {
     Tensor W;
     T2vError e = {0, {0}};
     if (tensor_alloc(&W, DT_BF16, 2, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
-    float *wf = rand_floats(21, (int64_t)N * K, 0.0625f);
+    float *wf = h_rand_floats(21, (int64_t)N * K, 0.0625f);
     for (int64_t i = 0; i < (int64_t)N * K; i++) {
         uint16_t h = f32_to_bf16(wf[i]);
         wr_u16le((unsigned char *)W.data + 2 * i, h);
@@ -620,12 +596,12 @@ static void test_linear_bf16_paths(void) {
     static const int Ms[2] = {30, 130};
     for (int c = 0; c < 2; c++) {
         int M = Ms[c];
-        float *x = rand_floats(22 + c, (int64_t)M * K, 1.0f), *ref = falloc((int64_t)M * N);
-        float *ws = falloc((int64_t)N * K), *O[3];
+        float *x = h_rand_floats(22 + c, (int64_t)M * K, 1.0f), *ref = h_falloc((int64_t)M * N);
+        float *ws = h_falloc((int64_t)N * K), *O[3];
         char what[96];
         gemm_naive(0, 1, M, N, K, 1.0f, x, K, wf, K, 0.0f, ref, N);
         for (int t = 0; t < 3; t++) {
-            O[t] = falloc((int64_t)M * N);
+            O[t] = h_falloc((int64_t)M * N);
             set_threads(t + 1);
             linear_forward(O[t], x, &W, NULL, M, ws);
         }
@@ -667,7 +643,7 @@ static void test_misaligned_weights(void) {
     int N = 70, K = 300;
     int64_t shape[2] = {N, K};
     T2vError e = {0, {0}};
-    float *wf = rand_floats(31, (int64_t)N * K, 0.0625f), *b = rand_floats(32, N, 0.25f);
+    float *wf = h_rand_floats(31, (int64_t)N * K, 0.0625f), *b = h_rand_floats(32, N, 0.25f);
     Tensor W[2];
     if (tensor_from_f32(&W[0], wf, 2, shape, &e) || tensor_alloc(&W[1], DT_BF16, 2, shape, &e)) {
         CHECK(0, "weights: %s", e.msg);
@@ -685,8 +661,8 @@ static void test_misaligned_weights(void) {
             ok_nw &= needs_widening(&V);
             for (int c = 0; c < 2; c++) {
                 int M = Ms[c];
-                float *x = rand_floats(33 + c, (int64_t)M * K, 1.0f), *ws = falloc((int64_t)N * K);
-                float *o1 = falloc((int64_t)M * N), *o2 = falloc((int64_t)M * N);
+                float *x = h_rand_floats(33 + c, (int64_t)M * K, 1.0f), *ws = h_falloc((int64_t)N * K);
+                float *o1 = h_falloc((int64_t)M * N), *o2 = h_falloc((int64_t)M * N);
                 linear_forward(o1, x, &W[d], b, M, ws);
                 linear_forward(o2, x, &V, b, M, ws);
                 ok[0] &= same_bits(o1, o2, (int64_t)M * N);
@@ -720,9 +696,9 @@ static void test_matvec(void) {
     int N = 50, K = 600, M = 11, nt0 = get_threads();
     int64_t shape[2] = {N, K};
     T2vError e = {0, {0}};
-    float *wf = rand_floats(41, (int64_t)N * K, 0.0625f), *b = rand_floats(42, N, 0.25f);
-    float *x = rand_floats(43, (int64_t)M * K, 1.0f), *want = falloc((int64_t)M * N), *ref = falloc((int64_t)M * N);
-    float *o[3], *one = falloc(N);
+    float *wf = h_rand_floats(41, (int64_t)N * K, 0.0625f), *b = h_rand_floats(42, N, 0.25f);
+    float *x = h_rand_floats(43, (int64_t)M * K, 1.0f), *want = h_falloc((int64_t)M * N), *ref = h_falloc((int64_t)M * N);
+    float *o[3], *one = h_falloc(N);
     Tensor W;
     if (tensor_from_f32(&W, wf, 2, shape, &e)) { CHECK(0, "weight: %s", e.msg); return; }
     for (int m = 0; m < M; m++)
@@ -737,7 +713,7 @@ static void test_matvec(void) {
             ref[(size_t)m * N + n] = (float)dacc;
         }
     for (int t = 0; t < 3; t++) {
-        o[t] = falloc((int64_t)M * N);
+        o[t] = h_falloc((int64_t)M * N);
         set_threads(t + 1);
         matvec_forward(o[t], &W, x, b, M);
     }
@@ -761,8 +737,8 @@ static void test_matvec(void) {
  * tables (stride ld); row NULL is row 0 for every token. Exact. */
 static void test_modulate(void) {
     int N = 37, D = 24, R = 3, ld = 6 * D;
-    float *x = rand_floats(51, (int64_t)N * D, 1.0f), *y = rand_floats(52, (int64_t)N * D, 1.0f);
-    float *tab = rand_floats(53, (int64_t)R * ld, 0.5f), *a = falloc((int64_t)N * D), *c = falloc((int64_t)N * D);
+    float *x = h_rand_floats(51, (int64_t)N * D, 1.0f), *y = h_rand_floats(52, (int64_t)N * D, 1.0f);
+    float *tab = h_rand_floats(53, (int64_t)R * ld, 0.5f), *a = h_falloc((int64_t)N * D), *c = h_falloc((int64_t)N * D);
     int row[37], zero[37];
     for (int n = 0; n < N; n++) row[n] = (n * 7) % R, zero[n] = 0;
     const float *sh = tab + D, *sc = tab + 2 * D, *g = tab + 4 * D;
@@ -820,15 +796,15 @@ static void test_expf(void) {
           "t2v_expf: e^0 = 1, e^-inf = 0, e^inf = e^100 = inf, e^-200 = 0, NaN stays NaN");
     /* the AVX-512 / AVX2 element-wise loops (x86) and the portable ones: same bits */
     int64_t m = 10007;
-    float *x = rand_floats(21, m, 12.0f), *a = falloc(m), *b = falloc(m);
+    float *x = h_rand_floats(21, m, 12.0f), *a = h_falloc(m), *b = h_falloc(m);
     void (*fn[3])(float *, int64_t) = {gelu_tanh_inplace, silu_inplace, NULL};
     const char *name[3] = {"gelu_tanh", "silu", "softmax"};
     for (int k = 0; k < 3; k++) {
         memcpy(a, x, sizeof(float) * (size_t)m), memcpy(b, x, sizeof(float) * (size_t)m);
         if (fn[k]) fn[k](a, m); else softmax_inplace(a, 7, 1429);
-        env_set("T2V_GEMM_GENERIC", "1");
+        h_env_set("T2V_GEMM_GENERIC", "1");
         if (fn[k]) fn[k](b, m); else softmax_inplace(b, 7, 1429);
-        env_set("T2V_GEMM_GENERIC", NULL);
+        h_env_set("T2V_GEMM_GENERIC", NULL);
         CHECK(same_bits(a, b, m), "%s: run-time (AVX-512 / AVX2) loop and portable one give the same bits", name[k]);
     }
     free(x); free(a); free(b);
@@ -838,12 +814,12 @@ static void test_expf(void) {
  * give the same bits: same products, same order of additions, no FMA. */
 static void test_kernel_invariance(void) {
     int M = 67, N = 203, K = 300;
-    float *A = rand_floats(7, (int64_t)M * K, 1.0f), *B = rand_floats(8, (int64_t)K * N, 1.0f);
-    float *C1 = falloc((int64_t)M * N), *C2 = falloc((int64_t)M * N);
+    float *A = h_rand_floats(7, (int64_t)M * K, 1.0f), *B = h_rand_floats(8, (int64_t)K * N, 1.0f);
+    float *C1 = h_falloc((int64_t)M * N), *C2 = h_falloc((int64_t)M * N);
     gemm_builtin(1, 0, M, N, K, 0.5f, A, M, B, N, 0.0f, C1, N);
-    env_set("T2V_GEMM_GENERIC", "1");
+    h_env_set("T2V_GEMM_GENERIC", "1");
     gemm_builtin(1, 0, M, N, K, 0.5f, A, M, B, N, 0.0f, C2, N);
-    env_set("T2V_GEMM_GENERIC", NULL);
+    h_env_set("T2V_GEMM_GENERIC", NULL);
     CHECK(same_bits(C1, C2, (int64_t)M * N),
           "gemm_builtin: run-time micro-kernel and portable one give the same bits");
     free(A); free(B); free(C1); free(C2);

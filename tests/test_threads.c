@@ -13,30 +13,6 @@
 static const int THREADS[] = {1, 2, 3, 4, 5, 8, 16};
 enum { NTHREADS = sizeof THREADS / sizeof THREADS[0] };
 
-static float *falloc(int64_t n) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
-    return p;
-}
-
-static float *rand_floats(uint64_t seed, int64_t n, float scale) {
-    float *x = falloc(n);
-    prng_fill(seed, x, n, scale);
-    return x;
-}
-
-/* setenv / unsetenv, which the Windows C library spells _putenv. */
-static void env_set(const char *name, const char *value) {
-#if defined(_WIN32)
-    char kv[256];
-    snprintf(kv, sizeof kv, "%s=%s", name, value ? value : ""); /* "NAME=" removes */
-    _putenv(kv);
-#else
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-#endif
-}
-
 static int same_bits(const float *a, const float *b, int64_t n) {
     return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
 }
@@ -48,7 +24,7 @@ typedef void (*RunFn)(void *ctx, float *out);
  * thread result, bit for bit; names the first count that differs. */
 static void same_bits_all_threads(const char *what, RunFn f, void *ctx, int64_t n) {
     int nt0 = platform_default_threads();
-    float *ref = falloc(n), *got = falloc(n);
+    float *ref = h_falloc(n), *got = h_falloc(n);
     platform_set_threads(1);
     f(ctx, ref);
     int bad = 0;
@@ -93,9 +69,9 @@ static void test_gemm_threads(void) {
     for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
         const int *c = shapes[s];
         GemmCase g = {c[3], c[4], c[0], c[1], c[2], 0, 0.5f, (float)c[5], NULL, NULL, NULL};
-        g.A = rand_floats(100 + s, (int64_t)g.M * g.K, 1.0f);
-        g.B = rand_floats(200 + s, (int64_t)g.K * g.N, 1.0f);
-        g.C0 = rand_floats(300 + s, (int64_t)g.M * g.N, 1.0f);
+        g.A = h_rand_floats(100 + s, (int64_t)g.M * g.K, 1.0f);
+        g.B = h_rand_floats(200 + s, (int64_t)g.K * g.N, 1.0f);
+        g.C0 = h_rand_floats(300 + s, (int64_t)g.M * g.N, 1.0f);
         int procs = gemm_grid_procs();
         GemmGrid gg = gemm_tile_grid(g.M, g.N, g.K, procs, gemm_grid_granule());
         int r = gg.rows, q = gg.cols;
@@ -113,8 +89,8 @@ static void test_gemm_threads(void) {
  * C a call computes: any split of C into calls gives the same bits. */
 static void test_builtin_any_split(void) {
     int M = 301, N = 517, K = 700;
-    float *A = rand_floats(1, (int64_t)M * K, 1.0f), *B = rand_floats(2, (int64_t)N * K, 1.0f);
-    float *C = falloc((int64_t)M * N), *D = falloc((int64_t)M * N);
+    float *A = h_rand_floats(1, (int64_t)M * K, 1.0f), *B = h_rand_floats(2, (int64_t)N * K, 1.0f);
+    float *C = h_falloc((int64_t)M * N), *D = h_falloc((int64_t)M * N);
     gemm_builtin(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
     static const int rcut[] = {0, 1, 37, 150, 151, 301}, ccut[] = {0, 13, 16, 200, 517};
     for (int i = 0; i + 1 < 6; i++)
@@ -168,11 +144,11 @@ static void test_tile_grid(void) {
           "empty, <= 1 extra packed float per 250 multiply-adds, 1 tile for a small product");
     CHECK(dit_ok, "gemm_tile_grid: the DiT's GEMMs get 4 tiles on 2 processors, 16+ at 1,560 tokens on 16, "
           "48+ at 6,240 on 64");
-    env_set("T2V_GEMM_PROCS", "48");
+    h_env_set("T2V_GEMM_PROCS", "48");
     int p48 = gemm_grid_procs();
-    env_set("T2V_GEMM_PROCS", "0");
+    h_env_set("T2V_GEMM_PROCS", "0");
     int p0 = gemm_grid_procs();
-    env_set("T2V_GEMM_PROCS", NULL);
+    h_env_set("T2V_GEMM_PROCS", NULL);
     CHECK(p48 == 48 && p0 == gemm_grid_procs() && p0 >= 1,
           "gemm_grid_procs: T2V_GEMM_PROCS=48 -> %d; 0 (out of range) -> the machine's %d", p48, p0);
 }
@@ -200,19 +176,19 @@ static void test_granule_rows(void) {
     platform_set_threads(platform_default_threads());
     CHECK(grid_ok, "gemm_tile_grid with a granule G: rows of exactly G, the same columns for any M and thread "
           "count, none empty");
-    env_set("T2V_GEMM_ROWS", "256");
+    h_env_set("T2V_GEMM_ROWS", "256");
     int M = 1560, N = 1536, K = 1536, G = gemm_grid_granule();
-    float *A = rand_floats(5, (int64_t)M * K, 1.0f), *B = rand_floats(6, (int64_t)N * K, 1.0f);
-    float *C = falloc((int64_t)M * N), *D = falloc((int64_t)M * N);
+    float *A = h_rand_floats(5, (int64_t)M * K, 1.0f), *B = h_rand_floats(6, (int64_t)N * K, 1.0f);
+    float *C = h_falloc((int64_t)M * N), *D = h_falloc((int64_t)M * N);
     gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
     static const int cuts[] = {0, 256, 768, 1024, 1536, 1560};
     for (int i = 0; i + 1 < 6; i++)
         gemm(0, 1, cuts[i + 1] - cuts[i], N, K, 1.0f, A + (size_t)cuts[i] * K, K, B, K, 0.0f, D + (size_t)cuts[i] * N, N);
     CHECK(G == 256 && same_bits(C, D, (int64_t)M * N), "T2V_GEMM_ROWS=%d: %dx%dx%d computed as 5 calls on row "
           "ranges cut at multiples of 256 gives the bits of one call", G, M, N, K);
-    env_set("T2V_GEMM_ROWS", "0");
+    h_env_set("T2V_GEMM_ROWS", "0");
     int g0 = gemm_grid_granule();
-    env_set("T2V_GEMM_ROWS", NULL);
+    h_env_set("T2V_GEMM_ROWS", NULL);
     CHECK(g0 == 0 && gemm_grid_granule() == 0, "gemm_grid_granule: T2V_GEMM_ROWS=0 (out of range) or unset: 0, "
           "the grid without a granule");
     free(A); free(B); free(C); free(D);
@@ -239,10 +215,10 @@ static void test_attention_threads(void) {
     for (int c = 0; c < 3; c++) {
         AttCase a = {cases[c][0], cases[c][1], cases[c][2], cases[c][3], NULL, NULL, NULL, NULL};
         int HD = a.H * a.d;
-        a.q = rand_floats(10 + c, (int64_t)a.Nq * HD, 2.0f);
-        a.k = rand_floats(20 + c, (int64_t)a.Nk * HD, 1.0f);
-        a.v = rand_floats(30 + c, (int64_t)a.Nk * HD, 1.0f);
-        a.rb = c == 1 ? rand_floats(40, (int64_t)a.H * (a.Nq + a.Nk - 1), 1.0f) : NULL;
+        a.q = h_rand_floats(10 + c, (int64_t)a.Nq * HD, 2.0f);
+        a.k = h_rand_floats(20 + c, (int64_t)a.Nk * HD, 1.0f);
+        a.v = h_rand_floats(30 + c, (int64_t)a.Nk * HD, 1.0f);
+        a.rb = c == 1 ? h_rand_floats(40, (int64_t)a.H * (a.Nq + a.Nk - 1), 1.0f) : NULL;
         char what[96];
         snprintf(what, sizeof what, "attention_forward Nq=%d Nk=%d H=%d d=%d%s", a.Nq, a.Nk, a.H, a.d,
                  a.rb ? " + bias" : "");
@@ -286,11 +262,11 @@ static void run_gelu_silu(void *ctx, float *out) {
 static void test_rowwise_threads(void) {
     RowCase r = {777, 320, NULL, NULL, NULL, NULL, NULL};
     int64_t n = (int64_t)r.N * r.C;
-    r.x = rand_floats(50, n, 4.0f);
-    r.w = rand_floats(51, r.C, 1.0f);
-    r.b = rand_floats(52, r.C, 1.0f);
-    r.sh = rand_floats(53, r.C, 1.0f);
-    r.sc = rand_floats(54, r.C, 0.5f);
+    r.x = h_rand_floats(50, n, 4.0f);
+    r.w = h_rand_floats(51, r.C, 1.0f);
+    r.b = h_rand_floats(52, r.C, 1.0f);
+    r.sh = h_rand_floats(53, r.C, 1.0f);
+    r.sc = h_rand_floats(54, r.C, 0.5f);
     same_bits_all_threads("layernorm_forward 777x320", run_layernorm, &r, n);
     same_bits_all_threads("rmsnorm_forward 777x320", run_rmsnorm, &r, n);
     same_bits_all_threads("softmax_inplace 777x320", run_softmax, &r, n);
@@ -321,9 +297,9 @@ static void test_conv_threads(void) {
     Tensor tw;
     T2vError e = {0, {0}};
     if (tensor_alloc(&tw, DT_F32, 5, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
-    float *w = rand_floats(60, Cout * Cin * 27, 0.125f);
+    float *w = h_rand_floats(60, Cout * Cin * 27, 0.125f);
     for (int64_t i = 0; i < (int64_t)Cout * Cin * 27; i++) wr_u32le((uint32_t *)tw.data + i, f32_to_bits(w[i]));
-    ConvCase c = {Cin, T, H, W, &tw, rand_floats(61, (int64_t)Cin * T * H * W, 1.0f), rand_floats(62, Cout, 1.0f),
+    ConvCase c = {Cin, T, H, W, &tw, h_rand_floats(61, (int64_t)Cin * T * H * W, 1.0f), h_rand_floats(62, Cout, 1.0f),
                   {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1}};
     same_bits_all_threads("conv3d_forward 24->40 [3,18,22] k3 causal (Winograd)", run_conv, &c,
                           (int64_t)Cout * T * H * W);
@@ -346,12 +322,12 @@ static void test_conv_channel_blocks(void) {
     Tensor tw;
     T2vError e = {0, {0}};
     if (tensor_alloc(&tw, DT_F32, 5, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
-    float *w = rand_floats(63, Cout * Cin * 27, 0.125f);
+    float *w = h_rand_floats(63, Cout * Cin * 27, 0.125f);
     for (int64_t i = 0; i < (int64_t)Cout * Cin * 27; i++) wr_u32le((uint32_t *)tw.data + i, f32_to_bits(w[i]));
-    ConvCase c = {Cin, T, H, W, &tw, rand_floats(64, (int64_t)Cin * T * H * W, 1.0f), rand_floats(65, Cout, 1.0f),
+    ConvCase c = {Cin, T, H, W, &tw, h_rand_floats(64, (int64_t)Cin * T * H * W, 1.0f), h_rand_floats(65, Cout, 1.0f),
                   {3, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1}};
     same_bits_all_threads("conv3d_forward 16->128 [2,10,12] k3 causal (Winograd, 2 channel blocks)", run_conv, &c, n);
-    float *got = falloc(n), *ref = falloc(n);
+    float *got = h_falloc(n), *ref = h_falloc(n);
     run_conv(&c, got);
     conv3d_naive(ref, c.x, Cin, T, H, W, w, Cout, c.bias, &c.p);
     check_close("conv3d_forward 16->128, channel blocks vs direct", got, ref, n, 1e-5, 0.9999999);
@@ -376,11 +352,11 @@ static void test_linear_threads(void) {
     Tensor W;
     T2vError e = {0, {0}};
     if (tensor_alloc(&W, DT_BF16, 2, shape, &e) != T2V_OK) { CHECK(0, "tensor_alloc: %s", e.msg); return; }
-    float *wf = rand_floats(70, (int64_t)N * K, 0.0625f);
+    float *wf = h_rand_floats(70, (int64_t)N * K, 0.0625f);
     for (int64_t i = 0; i < (int64_t)N * K; i++) wr_u16le((unsigned char *)W.data + 2 * i, f32_to_bf16(wf[i]));
     static const int Ms[2] = {30, 400}; /* widening fused with the tiles; the weight widened whole */
     for (int c = 0; c < 2; c++) {
-        LinCase l = {Ms[c], &W, rand_floats(71 + c, (int64_t)Ms[c] * K, 1.0f)};
+        LinCase l = {Ms[c], &W, h_rand_floats(71 + c, (int64_t)Ms[c] * K, 1.0f)};
         char what[64];
         snprintf(what, sizeof what, "linear_forward BF16 %dx%dx%d", l.M, N, K);
         same_bits_all_threads(what, run_linear, &l, (int64_t)l.M * N);
@@ -394,14 +370,14 @@ int main(void) {
     printf("gemm backend: %s\n", gemm_backend());
     test_tile_grid();
     test_gemm_threads(); /* this machine's grids */
-    env_set("T2V_GEMM_PROCS", "64"); /* a 64-processor machine's: 16 to 64 tiles */
+    h_env_set("T2V_GEMM_PROCS", "64"); /* a 64-processor machine's: 16 to 64 tiles */
     test_gemm_threads();
-    env_set("T2V_GEMM_PROCS", NULL);
+    h_env_set("T2V_GEMM_PROCS", NULL);
     test_builtin_any_split();
     test_granule_rows();
-    env_set("T2V_GEMM_ROWS", "256"); /* the granule's grids keep the bits at every thread count too */
+    h_env_set("T2V_GEMM_ROWS", "256"); /* the granule's grids keep the bits at every thread count too */
     test_gemm_threads();
-    env_set("T2V_GEMM_ROWS", NULL);
+    h_env_set("T2V_GEMM_ROWS", NULL);
     test_attention_threads();
     test_rowwise_threads();
     test_conv_threads();

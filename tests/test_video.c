@@ -88,20 +88,6 @@ static int temps_left(void) {
     return found;
 }
 
-/* setenv, which the Windows C library spells _putenv ("NAME=VALUE"). */
-static void env_set(const char *name, const char *value) {
-#if defined(_WIN32)
-    size_t n = strlen(name) + strlen(value) + 2;
-    char *kv = (char *)malloc(n); /* _putenv copies it */
-    if (!kv) return;
-    snprintf(kv, n, "%s=%s", name, value);
-    _putenv(kv);
-    free(kv);
-#else
-    setenv(name, value, 1);
-#endif
-}
-
 /* Test frames: F frames of H x W with a distinct pattern each (a checker
  * in blue unless smooth). */
 static uint8_t *make_frames_(int F, int H, int W, int smooth) {
@@ -715,11 +701,11 @@ static void test_mp4(const Provenance *prov) {
     T2vError e = {0, {0}};
     const char *p = path_in("v.mp4");
     char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
-    env_set("PATH", "/nonexistent-bin");
+    h_env_set("PATH", "/nonexistent-bin");
     int rc = video_write_mp4(p, rgb, F, H, W, 16, prov, 0, NULL, &e);
     CHECK(rc == T2V_ERESOURCE && strstr(e.msg, "ffmpeg") && strstr(e.msg, "y4m") &&
           !platform_file_exists(p), "mp4 without ffmpeg: clear note, nothing written (%s)", e.msg);
-    if (old) env_set("PATH", old);
+    if (old) h_env_set("PATH", old);
     free(old);
     if (!video_find_ffmpeg(NULL, 0)) {
         skip("mp4 written and decoded back (ffmpeg not on PATH)");
