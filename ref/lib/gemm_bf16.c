@@ -48,12 +48,6 @@ int precision_from_name(const char *s, Precision *out) {
  * double rounding cannot differ from one rounding to float (the product has
  * at most 16 significant bits, so the sum is exact in double whenever its
  * low bits could reach a float rounding boundary). */
-static inline uint32_t f32_from_bits_inline(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 static inline float bf16_daz(uint16_t h) {
     if ((h & 0x7f80u) == 0) h &= 0x8000u; /* denormal (or zero) -> zero of its sign */
     return f32_from_bits((uint32_t)h << 16);
@@ -66,15 +60,6 @@ static inline float dot_step(float acc, float a, float b) {
 }
 
 float bf16_dot_step(float acc, uint16_t a, uint16_t b) { return dot_step(acc, bf16_daz(a), bf16_daz(b)); }
-
-/* fp32 -> bf16, round to nearest even, NaN kept quiet: tensor.c's
- * f32_to_bf16 inlined for the packing loops (test_bf16 checks they agree). */
-static inline uint16_t round_bf16(float f) {
-    uint32_t u = f32_from_bits_inline(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 
 /* Element (k, j) of op(B) as fp32 (before rounding to bf16). */
 static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
@@ -99,7 +84,7 @@ static float operand_at(const Bf16Operand *B, int64_t k, int64_t j) {
  * the last pairs of K). Both give the bits of bf16_dot_step applied in order. */
 typedef void (*Bf16Micro)(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc, int first,
                           const float *bias);
-/* d[0, n) <- round_bf16(s[0, n)) */
+/* d[0, n) <- f32_to_bf16(s[0, n)) */
 typedef void (*Bf16Round)(uint16_t *d, const float *s, int n);
 
 static void micro_portable(int np, const uint16_t *a, size_t lda, const uint16_t *b, float *c, int ldc,
@@ -124,7 +109,7 @@ static void micro_portable(int np, const uint16_t *a, size_t lda, const uint16_t
 }
 
 static void round_portable(uint16_t *d, const float *s, int n) {
-    for (int k = 0; k < n; k++) d[k] = round_bf16(s[k]);
+    for (int k = 0; k < n; k++) d[k] = f32_to_bf16(s[k]);
 }
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -165,7 +150,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro_avx512bf16(int n
     for (int i = 0; i < 24; i++) _mm512_storeu_ps(c + (size_t)(i / 2) * ldc + 16 * (i % 2), out[i]);
 }
 
-/* round_bf16 on 16 lanes: the same integer operations, so the same bits. */
+/* f32_to_bf16 (tensor.h) on 16 lanes: the same integer operations, so the same bits. */
 __attribute__((target("avx512f"))) static void round_avx512(uint16_t *d, const float *s, int n) {
     const __m512i abs = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
     const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
@@ -178,7 +163,7 @@ __attribute__((target("avx512f"))) static void round_avx512(uint16_t *d, const f
         r = _mm512_mask_or_epi32(r, nan, hi, quiet);
         _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(r));
     }
-    for (; k < n; k++) d[k] = round_bf16(s[k]);
+    for (; k < n; k++) d[k] = f32_to_bf16(s[k]);
 }
 
 /* T2V_GEMM_GENERIC=1 in the environment: the portable kernel (for tests). */

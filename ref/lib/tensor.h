@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define T2V_VERSION "0.1.0"
 
@@ -94,14 +95,28 @@ static inline void wr_u64le(void *p, uint64_t v) {
 }
 int host_is_little_endian(void);
 
-/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16 and
- * f32 -> f16 (used by writers and tests only) round to nearest even. */
+/* Scalar conversions. bf16 -> f32 is an exact 16-bit shift; f32 -> bf16
+ * and f32 -> f16 round to nearest even. The bit casts and f32 -> bf16 are
+ * inline: the bf16 GEMM rounds every operand with them. */
+static inline float f32_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint32_t f32_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u = f32_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even */
+    return (uint16_t)(u >> 16);
+}
 float bf16_to_f32(uint16_t h);
-uint16_t f32_to_bf16(float f);
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
-float f32_from_bits(uint32_t u);
-uint32_t f32_to_bits(float f);
 
 float f8e4m3_to_f32(uint8_t b); /* exact; NaN for 0x7f / 0xff */
 
