@@ -23,7 +23,7 @@
  *       the arithmetic peaks, per thread, all threads at once: a loop of
  *       independent fp32 FMAs (the widest vectors the CPU has) and one of
  *       independent vdpbf16ps (AVX512-BF16; 0 when the CPU has none).
- *   -p bf16 (after -t) runs gemm (t2v's path: linear_bf16_forward), dit and
+ *   -p bf16 (after -t) runs gemm (t2v's path: linear_bf16_forward), dit, vae and
  *   t5 with --precision bf16 (ref/lib/gemm_bf16.h).
  */
 #include <stdint.h>
@@ -340,13 +340,14 @@ static int bench_t5(const char *path, const char *tokens, int reps, int warmup, 
 
 /* ---------------------------------------------------------------------------
  * VAE decode. */
-static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup) {
+static int bench_vae(const char *path, int T, int h, int w, int reps, int warmup, Precision prec) {
     T2vError err = {0};
     Checkpoint ck;
     Vae m;
     double t0 = platform_now();
     if (ckpt_open(&ck, path, &err)) return die(&err);
     if (vae_build(&m, ck.tensors, &err)) return die(&err);
+    m.precision = prec;
     make_resident(ck.tensors, NULL);
     double load_s = platform_now() - t0;
     int F, H, W; /* the VAE's latent: 16 x 4x8x8 (Wan2.1), 48 x 4x16x16 (Wan2.2) */
@@ -489,7 +490,7 @@ static int usage(void) {
             "       bench_t2v [-t THREADS] vae CHECKPOINT T h w REPS WARMUP\n"
             "       bench_t2v [-t THREADS] peak\n"
             "       bench_t2v [-t THREADS] lora MODEL_DIR LORA T H W L REPS WARMUP\n"
-            "  -p fp32|bf16 (after -t): the precision of gemm's path, dit and t5\n");
+            "  -p fp32|bf16 (after -t): the precision of gemm's path, dit, t5 and vae\n");
     return 1;
 }
 
@@ -515,6 +516,6 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "lora") == 0 && n == 8)
         return bench_lora(v[0], v[1], atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), atoi(v[6]), atoi(v[7]));
     if (strcmp(cmd, "vae") == 0 && n == 6)
-        return bench_vae(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]));
+        return bench_vae(v[0], atoi(v[1]), atoi(v[2]), atoi(v[3]), atoi(v[4]), atoi(v[5]), prec);
     return usage();
 }

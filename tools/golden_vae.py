@@ -12,6 +12,10 @@ Files (golden/vae/):
   tiny_stages.safetensors  dim 8: a 2-frame 2x3 latent, every decoder module's output
   tiny_encode.safetensors  dim 8: a 9-frame 16x24 clip -> every encoder stage, mu
   full_decode.safetensors  dim 96 (the shipped width): a 16x2x4x4 latent -> video
+  tiny_precision_bf16.safetensors  `--precision bf16` (reference/vae.py bf16_products):
+                           the 2x3 decode's and the 16x24 encode's smaller stages,
+                           their video / mu, and the full-width video; inputs and
+                           weights are those of the files above
 The chunked (feature-cache) decoder/encoder is asserted equal to the
 whole-sequence formulation here (the "chunked equals whole" test).
 """
@@ -118,6 +122,7 @@ def main():
         out[k] = f32(v)
     out["video"] = f32(whole)
     st.save(os.path.join(OUT, "tiny_stages.safetensors"), out, meta)
+    tiny_sd, z_stages = sd, z
 
     # encoder on a 9-frame clip, 16x24
     video = randn(gen, (3, 9, 16, 24), 0.5).clamp(-1, 1).float()
@@ -141,6 +146,53 @@ def main():
     print("  full video %s clamped %.3f rms %.3f" % (list(whole.shape), frac, whole.pow(2).mean().sqrt()))
     st.save(os.path.join(OUT, "full_decode.safetensors"), {"latent": z, "video": f32(whole)},
             plan_meta(plan, FULL_SEED))
+    bf16_goldens(tiny_sd, z_stages, video, sd, z, meta)
+
+
+SMALL_STAGE = 4000  # values: the bf16 file keeps the stages up to this size (its budget)
+
+# Single convolutions (name, Cin, Cout, T, H, W, kernel, stride, padding as
+# (t front, h, w)): their inputs are fp32 values on both sides, so t2v and
+# the reference round the same operands and only the fp32 sums differ.
+CONV_CASES = [("causal", 8, 12, 3, 4, 6, (3, 3, 3), (1, 1, 1), (2, 1, 1)),
+              ("down2d", 8, 8, 1, 6, 8, (1, 3, 3), (1, 2, 2), (0, 0, 0)),
+              ("time2", 6, 6, 3, 4, 5, (3, 1, 1), (2, 1, 1), (0, 0, 0))]
+
+
+def conv_goldens(gen, out):
+    """op.NAME.{x,w,b,out}: a conv with bf16 operands, float64 sums."""
+    for name, ci, co, t, h, w, k, s, p in CONV_CASES:
+        x, wt, b = randn(gen, (ci, t, h, w)), randn(gen, (co, ci) + k, 0.2), randn(gen, (co,), 0.1)
+        xp = torch.nn.functional.pad(x.double(), (p[2], p[2], p[1], p[1], p[0], 0))
+        with vae.bf16_products():
+            y = vae.conv3d(xp.unsqueeze(0), wt.double(), b.double(), stride=s).squeeze(0)
+        out.update({"op.%s.x" % name: x, "op.%s.w" % name: wt, "op.%s.b" % name: b, "op.%s.out" % name: f32(y)})
+
+
+def bf16_goldens(tiny_sd, z_stages, video, full_sd, z_full, meta):
+    """tiny_precision_bf16.safetensors: the bf16 path (operands rounded as t2v's
+    --precision bf16 rounds them) on the inputs of tiny_stages, tiny_encode
+    and full_decode."""
+    out = {}
+    conv_goldens(torch.Generator().manual_seed(20261204), out)
+    with vae.bf16_products():
+        stages = {}
+        whole = vae.decode_whole(tiny_sd, z_stages.double(), stages)
+        check_equal(vae.decode_chunked(tiny_sd, z_stages.double()), whole, "bf16 tiny decode stages")
+        for k, v in stages.items():
+            if v.numel() <= SMALL_STAGE or k == "decoder.head":
+                out[k] = f32(v)
+        out["video"] = f32(whole)
+        stages = {}
+        mu = vae.encode_whole(tiny_sd, video.double(), stages)
+        check_equal(vae.encode_chunked(tiny_sd, video.double()), mu, "bf16 tiny encode")
+        for k, v in stages.items():
+            if v.numel() <= SMALL_STAGE:
+                out[k] = f32(v)
+        out["latent"] = f32(mu)
+        out["full.video"] = f32(vae.decode_whole(full_sd, z_full.double()))
+    print("  bf16: %d tensors, %d values" % (len(out), sum(v.numel() for v in out.values())))
+    st.save(os.path.join(OUT, "tiny_precision_bf16.safetensors"), out, dict(meta, precision="bf16"))
 
 
 if __name__ == "__main__":

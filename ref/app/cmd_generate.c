@@ -476,7 +476,7 @@ static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m
     int rc = tempfiles_hold(temps, op->n, err);
     if (!rc && trace) {
         TraceInfo ti = {o->prompt, sampler_kind_name(ss->sampler), o->width, o->height, o->frames, ss->cfg,
-                        ss->shift, o->seed};
+                        ss->shift, o->seed, ss->precision};
         rc = trace_write(trace, m, &ti, temps, err);
     }
     uint8_t *rgb = NULL;

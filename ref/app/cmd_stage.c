@@ -202,8 +202,8 @@ static int read_renoise(const SafeTensors *in, const int64_t ls[4], int steps, f
 
 /* TI2V image-to-video: `image` [3, H, W] in [-1, 1] through the VAE encoder
  * -> *z [C, 1, h, w], also written as `image_latent`. */
-static int stage_image(const Model *m, const SafeTensors *in, const LatentGrid *g, float **z, TensorSet *out,
-                       T2vError *err) {
+static int stage_image(const Model *m, Precision prec, const SafeTensors *in, const LatentGrid *g, float **z,
+                       TensorSet *out, T2vError *err) {
     int64_t want[3] = {3, -1, -1};
     Tensor info;
     Checkpoint ck;
@@ -221,6 +221,7 @@ static int stage_image(const Model *m, const SafeTensors *in, const LatentGrid *
                       g->w * vae.config.scale_s, g->h, g->w);
     if (!rc && !(*z = (float *)t2v_malloc(sizeof(float) * (size_t)g->C * g->h * g->w, "image latent", err)))
         rc = T2V_ERESOURCE;
+    if (!rc) vae.precision = prec;
     if (!rc) rc = vae_encode(&vae, image, 1, (int)info.shape[1], (int)info.shape[2], *z, err);
     if (!rc) rc = tset_add_f32(out, "image_latent", *z, 4, zs, err);
     if (loaded) vae_free(&vae), ckpt_close(&ck);
@@ -263,7 +264,8 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if (!steps || !ctx || (guided && !ctxn)) rc = err->code ? err->code : T2V_EINPUT;
     float **eps = NULL;
     if (!rc && ss->sampler == SAMPLER_DISTILL) rc = read_renoise(in, ls, ss->steps, &eps, err);
-    if (!rc && tl_find(&in->tensors, "image")) rc = stage_image(m, in, &g, &z, out, err);
+    if (!rc && tl_find(&in->tensors, "image"))
+        rc = stage_image(m, sa->sampling.settings.precision, in, &g, &z, out, err);
     Denoiser d;
     Progress pr;
     progress_init(&pr, sa->quiet);
@@ -428,6 +430,7 @@ static int stage_vae(const StageArgs *sa, const Model *m, const SafeTensors *in,
     Vae vae;
     int rc = model_load_vae(m, &ck, &vae, err);
     if (rc) return rc;
+    vae.precision = sa->sampling.settings.precision;
     rc = decode ? stage_vae_decode(sa, &vae, in, out, err) : stage_vae_encode(&vae, in, out, err);
     vae_free(&vae);
     ckpt_close(&ck);

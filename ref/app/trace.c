@@ -145,6 +145,7 @@ int trace_write(Trace *t, const Model *m, const TraceInfo *in, TempFiles *temps,
     int k = g->T < TRACE_MAX_LATENT ? g->T : TRACE_MAX_LATENT;
     int rc = model_load_vae(m, &ck, &vae, err), F = 1 + st * (k - 1), H = ss * g->h, W = ss * g->w;
     if (rc) return rc;
+    vae.precision = in->precision;
     int64_t hw = (int64_t)g->h * g->w;
     float *z = (float *)t2v_malloc((size_t)g->C * k * hw * sizeof(float), "--trace latent", err);
     if (!z) rc = T2V_ERESOURCE;

@@ -29,6 +29,7 @@ typedef struct {
     int W, H, F;
     double cfg, shift;
     unsigned long long seed;
+    Precision precision; /* of the decodes: the run's --precision */
 } TraceInfo;
 
 /* The names in dir are checked by the caller (the output plan). */

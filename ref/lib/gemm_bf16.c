@@ -31,6 +31,7 @@
 #define ATT_BQ 48     /* queries per attention task, at most */
 
 static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 
 
 const char *precision_name(Precision p) { return p == PREC_BF16 ? "bf16" : "fp32"; }
@@ -304,15 +305,15 @@ static void pack_b(const Bf16Kernels *kn, uint16_t *Bp, const Bf16Operand *B, in
     }
 }
 
-/* C[m, n] from rows Ar (m rows, rounded by round_a) and columns Bp, all K;
+/* C[m, n] from np pairs: rows Ar (m rows la apart, rounded by round_a) and
+ * columns Bp (panels np pairs long);
  * then + bias[j] in fp32 when bias is not NULL (a Linear's bias, added to
  * each tile after its last pairs, before it is stored: the same sum as
  * adding it afterwards). */
-static void macro_bf16(Bf16Micro run, int m, int n, int K, const uint16_t *Ar, const uint16_t *Bp, float *C, int ldc,
-                       const float *bias) {
-    int np = pairs(K);
-    size_t la = 2 * (size_t)np;
+static void macro_bf16(Bf16Micro run, int m, int n, int np, size_t la, const uint16_t *Ar, const uint16_t *Bp, float *C,
+                       int ldc, const float *bias) {
     float acc[BF_MR * BF_NR] = {0};
+    if (np <= 0) return;
     int kc = (np + (np + BF_KCP - 1) / BF_KCP - 1) / ((np + BF_KCP - 1) / BF_KCP); /* equal chunks */
     for (int p0 = 0; p0 < np; p0 += kc) {
         int kp = imin(kc, np - p0);
@@ -411,7 +412,8 @@ static void gemm_bf16_bias(int M, int N, int K, const float *A, int lda, const B
         for (int t = 0; t < n_ic * n_jt; t++) {
             int i0 = (t / n_jt) * BF_MC, j0 = (t % n_jt) * BF_NCHUNK;
             int m = imin(BF_MC, M - i0), n = imin(BF_NCHUNK, N - j0);
-            macro_bf16(kn.micro, m, n, K, Ar + a_pack_elems(i0, K), Bp + (size_t)j0 * pairs(K) * 2,
+            macro_bf16(kn.micro, m, n, pairs(K), 2 * (size_t)pairs(K), Ar + a_pack_elems(i0, K),
+                       Bp + (size_t)j0 * pairs(K) * 2,
                        C + (size_t)i0 * ldc + j0, ldc, bias ? bias + j0 : NULL);
         }
     }
@@ -555,14 +557,14 @@ static void att_bf16_task(const Bf16AttPlan *pl, float *out, int ldo, const floa
     int Nk = pl->Nk, d = pl->d;
     size_t la = 2 * (size_t)pairs(Nk);
     round_a(&pl->kn, Ar, q + (size_t)i0 * ldq + (size_t)h * d, ldq, nq, d);
-    macro_bf16(pl->kn.micro, nq, Nk, d, Ar, pl->Kp + (size_t)h * pl->kp_size, S, Nk, NULL);
+    macro_bf16(pl->kn.micro, nq, Nk, pairs(d), 2 * (size_t)pairs(d), Ar, pl->Kp + (size_t)h * pl->kp_size, S, Nk, NULL);
     const float *rb = pl->relbias ? pl->relbias + (size_t)h * (pl->Nq + Nk - 1) : NULL;
     float *l = O + (size_t)nq * d;
     for (int i = 0; i < nq; i++)
         l[i] = softmax_row(&pl->kn, S + (size_t)i * Nk, Nk, pl->scale, rb ? rb + (pl->Nq - 1 - (i0 + i)) : NULL,
                            Ar + i * la);
     memset(Ar + nq * la, 0, sizeof(uint16_t) * la * (size_t)(mr_pad(nq) - nq));
-    macro_bf16(pl->kn.micro, nq, d, Nk, Ar, pl->Vp + (size_t)h * pl->vp_size, O, d, NULL);
+    macro_bf16(pl->kn.micro, nq, d, pairs(Nk), la, Ar, pl->Vp + (size_t)h * pl->vp_size, O, d, NULL);
     for (int i = 0; i < nq; i++) {
         float *o = out + (size_t)(i0 + i) * ldo + (size_t)h * d;
         for (int c = 0; c < d; c++) o[c] = O[(size_t)i * d + c] / l[i];
@@ -638,4 +640,244 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
         }
     }
     bf16_work_free(&tmp);
+}
+
+/* ===========================================================================
+ * Conv3d (gemm_bf16.h): out[Cout, positions] = Ar · Bp per output frame, a
+ * product of pairs in the order (a, b, c, q): kernel tap outermost, channel
+ * pairs (2q, 2q+1) innermost, so every tap is a whole number of pairs.
+ *   Ar: the weight rounded once per call, row co: bf16 w[co, 2q + i, a, b, c]
+ *       at ((a kh + b) kw + c) 2 Cq + 2q + i (Cq channel pairs; an odd Cin
+ *       gets a zero channel);
+ *   Xp: the input rounded once per call into channel pairs, Xp[q][t][h][w][2];
+ *   Bp: per task (CONV_NP positions of one output frame), pair p of position
+ *       j: the 4 bytes of Xp at the pixel the tap reads, or zeros in the
+ *       spatial padding. The taps outside the input in time are left out. */
+#define CONV_NP 128 /* output positions per task: 4 panels of NR */
+
+typedef struct {
+    Bf16Kernels kn;
+    int Cin, T, H, W, Cout, Cq, To, Ho, Wo;
+    const Conv3dParams *p;
+    uint16_t *Ar, *Xp;
+    int np;    /* pairs of a whole kernel: kt kh kw Cq */
+    size_t la; /* Ar's row stride: 2 np */
+} ConvPlan;
+
+/* The temporal taps [*a0, *a1) of output frame `to` that read input frames. */
+static void conv_taps(const ConvPlan *c, int to, int *a0, int *a1) {
+    int t0 = to * c->p->st - c->p->pt0;
+    *a0 = t0 < 0 ? -t0 : 0;
+    *a1 = c->T - t0 < c->p->kt ? c->T - t0 : c->p->kt;
+}
+
+/* Row co of Ar from w [Cout, Cin, kt, kh, kw] (fp32 after widening: f, K
+ * floats; r: K bf16 values of scratch). */
+static void conv_round_row(const ConvPlan *c, int co, const float *f, uint16_t *r) {
+    int ntap = c->p->kt * c->p->kh * c->p->kw, K = c->Cin * ntap;
+    uint16_t *dst = c->Ar + (size_t)co * c->la;
+    c->kn.round(r, f, K);
+    memset(dst, 0, sizeof(uint16_t) * c->la);
+    for (int ci = 0; ci < c->Cin; ci++)
+        for (int tap = 0; tap < ntap; tap++) dst[(size_t)tap * 2 * c->Cq + ci] = r[ci * ntap + tap];
+}
+
+/* Ar <- the weight, rows padded with zero rows to a multiple of MR. A
+ * weight with a scale or a dtype of whole elements is widened row by row;
+ * others (quantized, a LoRA delta) whole by weight_f32, the fp32 path's values. */
+static int conv_round_weight(ConvPlan *c, const Tensor *Wt, T2vError *err) {
+    int64_t K = tensor_numel(Wt) / c->Cout;
+    int by_row = !dtype_is_quant(Wt->dtype) && !Wt->delta, nt = platform_max_threads();
+    float *wide = by_row ? NULL : t2v_malloc(sizeof(float) * (size_t)tensor_numel(Wt), "bf16 conv weight", err);
+    unsigned char *buf = t2v_malloc((sizeof(float) + sizeof(uint16_t)) * (size_t)K * nt, "bf16 conv rows", err);
+    if (!buf || (!by_row && !wide)) { free(wide); free(buf); return T2V_ERESOURCE; }
+    const float *wf = by_row ? NULL : weight_f32(Wt, wide);
+    size_t esz = dtype_size(Wt->dtype);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int co = 0; co < c->Cout; co++) {
+        float *f = (float *)buf + (size_t)K * platform_thread_id();
+        uint16_t *r = (uint16_t *)((float *)buf + (size_t)K * nt) + (size_t)K * platform_thread_id();
+        if (by_row) widen_scaled(f, (const unsigned char *)Wt->data + esz * (size_t)K * co, Wt->dtype, Wt->scale, K);
+        else memcpy(f, wf + (size_t)K * co, sizeof(float) * (size_t)K);
+        conv_round_row(c, co, f, r);
+    }
+    memset(c->Ar + (size_t)c->Cout * c->la, 0, sizeof(uint16_t) * c->la * (size_t)(mr_pad(c->Cout) - c->Cout));
+    free(buf);
+    free(wide);
+    return T2V_OK;
+}
+
+/* Xp <- the input in channel pairs, bf16. */
+static void conv_round_input(const ConvPlan *c, const float *inp) {
+    int64_t n = (int64_t)c->T * c->H * c->W;
+#pragma omp parallel for schedule(static)
+    for (int q = 0; q < c->Cq; q++) {
+        uint16_t t0[256], t1[256];
+        uint16_t *d = c->Xp + (size_t)q * n * 2;
+        for (int64_t i0 = 0; i0 < n; i0 += 256) {
+            int m = (int)(n - i0 < 256 ? n - i0 : 256);
+            c->kn.round(t0, inp + (size_t)(2 * q) * n + i0, m);
+            if (2 * q + 1 < c->Cin) c->kn.round(t1, inp + (size_t)(2 * q + 1) * n + i0, m);
+            else memset(t1, 0, sizeof t1);
+            for (int j = 0; j < m; j++) d[2 * (i0 + j)] = t0[j], d[2 * (i0 + j) + 1] = t1[j];
+        }
+    }
+}
+
+/* A run of positions in one output row and one panel: row ho from column
+ * wo, n positions, written at column j of the task. */
+typedef struct {
+    int ho, wo, n, j;
+} ConvRun;
+
+/* The runs of positions [j0, j0 + n) of a frame; returns how many. */
+static int conv_runs(const ConvPlan *c, int j0, int n, ConvRun *run) {
+    int nr = 0;
+    for (int j = 0; j < n;) {
+        int ho = (j0 + j) / c->Wo, wo = (j0 + j) % c->Wo;
+        int len = imin(imin(c->Wo - wo, n - j), BF_NR - j % BF_NR);
+        run[nr++] = (ConvRun){ho, wo, len, j};
+        j += len;
+    }
+    return nr;
+}
+
+/* Bp <- pairs [ps, pe) of the task's positions (runs), output frame to. */
+static void conv_pack_b(const ConvPlan *c, uint16_t *Bp, int to, const ConvRun *run, int nrun, int n, int ps,
+                        int pe) {
+    const Conv3dParams *p = c->p;
+    int npp = pe - ps, khw = p->kh * p->kw;
+    size_t plane = (size_t)c->H * c->W * 2;
+    if (n % BF_NR) memset(Bp + (size_t)(n / BF_NR) * npp * BF_NR * 2, 0, sizeof(uint16_t) * (size_t)npp * BF_NR * 2);
+    for (int pp = ps; pp < pe; pp++) {
+        int tap = pp / c->Cq, q = pp % c->Cq, a = tap / khw, b = tap % khw / p->kw, cc = tap % p->kw;
+        const uint16_t *x = c->Xp + ((size_t)q * c->T + (size_t)(to * p->st - p->pt0 + a)) * plane;
+        for (int r = 0; r < nrun; r++) {
+            const ConvRun *u = &run[r];
+            uint16_t *d = Bp + ((size_t)(u->j / BF_NR) * npp + (pp - ps)) * BF_NR * 2 + (u->j % BF_NR) * 2;
+            int hi = u->ho * p->sh - p->ph0 + b, wi0 = u->wo * p->sw - p->pw0 + cc;
+            if (hi < 0 || hi >= c->H) { memset(d, 0, sizeof(uint16_t) * 2 * (size_t)u->n); continue; }
+            const uint16_t *row = x + (size_t)hi * c->W * 2;
+            if (p->sw == 1) { /* a shifted copy of the row, zeros where it runs off the edges */
+                int x0 = imin(u->n, wi0 < 0 ? -wi0 : 0), x1 = imax(x0, imin(u->n, c->W - wi0));
+                memset(d, 0, sizeof(uint16_t) * 2 * (size_t)x0);
+                if (x1 > x0) memcpy(d + 2 * x0, row + 2 * (size_t)(wi0 + x0), sizeof(uint16_t) * 2 * (size_t)(x1 - x0));
+                memset(d + 2 * x1, 0, sizeof(uint16_t) * 2 * (size_t)(u->n - x1));
+            } else {
+                for (int k = 0; k < u->n; k++) {
+                    int wi = wi0 + k * p->sw;
+                    if (wi >= 0 && wi < c->W) memcpy(d + 2 * k, row + 2 * (size_t)wi, 4);
+                    else d[2 * k] = d[2 * k + 1] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* One task: output frame to, positions [j0, j0 + n), channels [co0, co0 + nco). */
+static void conv_task(const ConvPlan *c, float *out, const float *bias, int to, int j0, int n, int co0, int nco,
+                      uint16_t *Bp) {
+    ConvRun run[CONV_NP];
+    int a0, a1, khw = c->p->kh * c->p->kw, nrun = conv_runs(c, j0, n, run);
+    int64_t P = (int64_t)c->Ho * c->Wo, ldc = (int64_t)c->To * P;
+    conv_taps(c, to, &a0, &a1);
+    int ps = a0 * khw * c->Cq, pe = a1 > a0 ? a1 * khw * c->Cq : ps;
+    float *C = out + (size_t)co0 * ldc + (size_t)to * P + j0;
+    if (pe > ps) conv_pack_b(c, Bp, to, run, nrun, n, ps, pe);
+    for (int i0 = 0; i0 < nco; i0 += BF_MC) {
+        int m = imin(BF_MC, nco - i0);
+        float *Ci = C + (size_t)i0 * ldc;
+        if (pe == ps)
+            for (int i = 0; i < m; i++) memset(Ci + (size_t)i * ldc, 0, sizeof(float) * (size_t)n);
+        else
+            macro_bf16(c->kn.micro, m, n, pe - ps, c->la, c->Ar + (size_t)(co0 + i0) * c->la + 2 * (size_t)ps, Bp,
+                       Ci, (int)ldc, NULL);
+    }
+    for (int i = 0; bias && i < nco; i++)
+        for (int j = 0; j < n; j++) C[(size_t)i * ldc + j] += bias[co0 + i];
+}
+
+static int conv_check(const Tensor *Wt, int Cin, int T, int H, int W, const Conv3dParams *p, int *To, int *Ho,
+                      int *Wo, T2vError *err) {
+    char sh[96];
+    if (Wt->ndim != 5 || Wt->shape[1] != Cin || Wt->shape[2] != p->kt || Wt->shape[3] != p->kh ||
+        Wt->shape[4] != p->kw || !dtype_is_float(Wt->dtype))
+        return t2v_fail(err, T2V_EINPUT, "bf16 conv3d weight: expected a float tensor [Cout, %d, %d, %d, %d], found %s %s",
+                        Cin, p->kt, p->kh, p->kw, dtype_name(Wt->dtype), shape_str(Wt, sh, sizeof sh));
+    conv3d_out_size(p, T, H, W, To, Ho, Wo);
+    if (p->st < 1 || p->sh < 1 || p->sw < 1 || *To < 1 || *Ho < 1 || *Wo < 1)
+        return t2v_fail(err, T2V_EINPUT, "bf16 conv3d: input [%d, %d, %d, %d] too small for kernel (%d, %d, %d) "
+                        "stride (%d, %d, %d)", Cin, T, H, W, p->kt, p->kh, p->kw, p->st, p->sh, p->sw);
+    return T2V_OK;
+}
+
+size_t conv3d_bf16_scratch_bytes(int64_t cin, int64_t cout, int64_t wnumel, int64_t in_pixels) {
+    int64_t ntap = wnumel / (cin * cout), np = ntap * ((cin + 1) / 2), nt = platform_max_threads();
+    return sizeof(uint16_t) * (size_t)(mr_pad((int)cout) * 2 * np + (cin + 1) / 2 * 2 * in_pixels +
+                                       nt * CONV_NP * 2 * np) +
+           (sizeof(float) + sizeof(uint16_t)) * (size_t)(wnumel / cout * nt);
+}
+
+int conv3d_bf16_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
+                        const float *bias, const Conv3dParams *p, T2vError *err) {
+    ConvPlan c = {bf16_kernels(), Cin, T, H, W, (int)weight->shape[0], (Cin + 1) / 2, 0, 0, 0, p, NULL, NULL, 0, 0};
+    int rc = conv_check(weight, Cin, T, H, W, p, &c.To, &c.Ho, &c.Wo, err);
+    if (rc) return rc;
+    c.np = p->kt * p->kh * p->kw * c.Cq;
+    c.la = 2 * (size_t)c.np;
+    int nt = platform_max_threads(), ntj = (c.Ho * c.Wo + CONV_NP - 1) / CONV_NP;
+    int64_t nrect = (int64_t)c.To * ntj;
+    int cb = 1; /* output channels in cb blocks when the frame has fewer tasks than threads */
+    while (nrect * cb < nt && c.Cout / (2 * cb) >= BF_MC) cb *= 2;
+    int nco = (c.Cout + cb - 1) / cb;
+    size_t bp_size = (size_t)CONV_NP * 2 * c.np;
+    c.Ar = t2v_malloc(sizeof(uint16_t) * c.la * (size_t)mr_pad(c.Cout), "bf16 conv weight", err);
+    c.Xp = c.Ar ? t2v_malloc(sizeof(uint16_t) * 2 * (size_t)c.Cq * T * H * W, "bf16 conv input", err) : NULL;
+    uint16_t *bps = c.Xp ? t2v_malloc(sizeof(uint16_t) * bp_size * (size_t)nt, "bf16 conv columns", err) : NULL;
+    rc = bps ? conv_round_weight(&c, weight, err) : T2V_ERESOURCE;
+    if (!rc) {
+        conv_round_input(&c, inp);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nrect * cb > 1)
+        for (int64_t t = 0; t < nrect * cb; t++) {
+            int64_t rect = t / cb;
+            int to = (int)(rect / ntj), j0 = (int)(rect % ntj) * CONV_NP, co0 = (int)(t % cb) * nco;
+            conv_task(&c, out, bias, to, j0, imin(CONV_NP, c.Ho * c.Wo - j0), co0, imin(nco, c.Cout - co0),
+                      bps + bp_size * (size_t)platform_thread_id());
+        }
+    }
+    free(bps);
+    free(c.Xp);
+    free(c.Ar);
+    return rc;
+}
+
+void conv3d_bf16_naive(float *out, const float *inp, int Cin, int T, int H, int W, const float *w, int Cout,
+                       const float *bias, const Conv3dParams *p) {
+    int To, Ho, Wo, K3 = p->kt * p->kh * p->kw;
+    conv3d_out_size(p, T, H, W, &To, &Ho, &Wo);
+    for (int co = 0; co < Cout; co++)
+        for (int to = 0; to < To; to++)
+            for (int ho = 0; ho < Ho; ho++)
+                for (int wo = 0; wo < Wo; wo++) {
+                    float acc = 0.0f;
+                    for (int a = 0; a < p->kt; a++) {
+                        int ti = to * p->st - p->pt0 + a;
+                        if (ti < 0 || ti >= T) continue; /* taps outside the input in time: not in the sum */
+                        for (int b = 0; b < p->kh; b++)
+                            for (int c = 0; c < p->kw; c++) {
+                                int hi = ho * p->sh - p->ph0 + b, wi = wo * p->sw - p->pw0 + c;
+                                int in = hi >= 0 && hi < H && wi >= 0 && wi < W;
+                                for (int ci = 0; ci < Cin; ci += 2) { /* the pair (ci, ci + 1), odd member first */
+                                    uint16_t wv[2] = {0, 0}, xv[2] = {0, 0};
+                                    for (int i = 0; i < 2 && ci + i < Cin; i++) {
+                                        int tap = (a * p->kh + b) * p->kw + c;
+                                        wv[i] = f32_to_bf16(w[((size_t)co * Cin + ci + i) * K3 + tap]);
+                                        if (in) xv[i] = f32_to_bf16(inp[(((size_t)(ci + i) * T + ti) * H + hi) * W + wi]);
+                                    }
+                                    acc = bf16_dot_step(bf16_dot_step(acc, wv[1], xv[1]), wv[0], xv[0]);
+                                }
+                            }
+                    }
+                    out[(((size_t)co * To + to) * Ho + ho) * Wo + wo] = bias ? acc + bias[co] : acc;
+                }
 }

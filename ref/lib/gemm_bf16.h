@@ -20,6 +20,7 @@
 #ifndef T2V_GEMM_BF16_H
 #define T2V_GEMM_BF16_H
 
+#include "ops.h"
 #include "tensor.h"
 
 /* The arithmetic of the linear layers and attention products. */
@@ -90,5 +91,28 @@ void attention_bf16_forward(float *out, int ldo, const float *q, int ldq, const 
 void attention_bf16_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                           const float *v, int ldv, int Nq, int Nk, int H, int d, float scale,
                           const float *relbias);
+
+/* conv3d_forward (ops.h) with bf16 products, the VAE's convolutions in
+ * `--precision bf16` (docs/ARCHITECTURE.md, Numerics, "bf16", VAE): for each
+ * output element, acc = +0, then per kernel tap (a, b, c) in order and per
+ * channel pair (2q, 2q+1) (an odd Cin: a zero channel 2q+1 = Cin) the two
+ * steps of the order above, odd channel first:
+ *   acc = R(acc + bf16(w[co,2q+1,a,b,c]) bf16(x[2q+1, ...])); then 2q
+ * with x zero in the spatial padding; the temporal taps that fall outside
+ * the input frames are left out (as the fp32 path's Winograd leaves them
+ * out); then out = acc + bias[co] in fp32. No Winograd: every product takes
+ * the plain activation and weight. The weight is rounded once per call from
+ * its file dtype (row by row). The same bits for every kernel and thread
+ * count. */
+int conv3d_bf16_forward(float *out, const float *inp, int Cin, int T, int H, int W, const Tensor *weight,
+                        const float *bias, const Conv3dParams *p, T2vError *err);
+/* The same, one element at a time with bf16_dot_step; w fp32 [Cout, Cin, kt,
+ * kh, kw] (for tests). */
+void conv3d_bf16_naive(float *out, const float *inp, int Cin, int T, int H, int W, const float *w, int Cout,
+                       const float *bias, const Conv3dParams *p);
+/* The scratch conv3d_bf16_forward allocates for a weight of wnumel elements
+ * [cout, cin, ...] on an input of in_pixels = T H W (it grows with the
+ * thread count). */
+size_t conv3d_bf16_scratch_bytes(int64_t cin, int64_t cout, int64_t wnumel, int64_t in_pixels);
 
 #endif

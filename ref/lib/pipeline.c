@@ -442,6 +442,7 @@ static int encode_image(const Model *m, const GenSettings *s, GenResult *r, T2vE
                         model_family_name(m->family));
     int rc = model_load_vae(m, &ck, &vae, err);
     if (rc) return rc;
+    vae.precision = s->sampling.precision;
     r->image_latent = (float *)t2v_malloc(sizeof(float) * (size_t)g->C * g->h * g->w, "image latent", err);
     rc = r->image_latent ? vae_encode(&vae, s->image, 1, s->height, s->width, r->image_latent, err) : T2V_ERESOURCE;
     vae_free(&vae);
@@ -454,6 +455,7 @@ static int decode(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     Vae vae;
     int rc = model_load_vae(m, &ck, &vae, err);
     if (rc) return rc;
+    vae.precision = s->sampling.precision;
     r->video = (float *)t2v_malloc((size_t)3 * s->frames * s->height * s->width * sizeof(float), "video", err);
     rc = r->video ? pipeline_decode(&vae, &r->grid, r->latent, r->video, w, err) : T2V_ERESOURCE;
     vae_free(&vae);

@@ -689,7 +689,20 @@ size_t vae_decode_memory(const Vae *m, int h, int w) {
         for (int k = 0; k < 2; k++)
             if (w[k]->ndim) wmax = max64(wmax, tensor_numel(w[k])), cmax = max64(cmax, w[k]->shape[0]);
     }
-    return bytes + conv3d_scratch_bytes(cmax, wmax);
+    if (m->precision != PREC_BF16) return bytes + conv3d_scratch_bytes(cmax, wmax);
+    /* bf16: the rounded weight and column panels of the largest conv, and the
+     * input in bf16 pairs (at most a window or a frame, with a pad channel) */
+    size_t conv = 0;
+    for (int i = 0; i < m->config.n_dec; i++) {
+        const VaeLayer *l = &m->dec[i];
+        const VaeConv *cv[4] = {&l->conv, &l->conv2, &l->shortcut, &l->time_conv};
+        for (int k = 0; k < 4; k++)
+            if (cv[k]->w.ndim == 5) {
+                size_t b = conv3d_bf16_scratch_bytes(cv[k]->cin, cv[k]->w.shape[0], tensor_numel(&cv[k]->w), 0);
+                conv = b > conv ? b : conv;
+            }
+    }
+    return bytes + conv + sizeof(uint16_t) * (size_t)(max64(s.scratch, s.frame) + 3 * s.hw);
 }
 
 /* ============================================================================
@@ -754,15 +767,24 @@ static void cache_push(VaeCache *c, const float *win, int C, int64_t hw) {
     for (int ch = 0; ch < C; ch++) memcpy(dst + ch * hw, win + ch * st + slot, sizeof(float) * (size_t)hw);
 }
 
+/* A convolution in the VAE's precision: fp32 (ops.c, Winograd for the 3x3
+ * kernels) or bf16 products (gemm_bf16.h; docs/ARCHITECTURE.md, Numerics, "bf16"). */
+static int vae_conv3d(const Vae *m, float *out, const float *inp, int Cin, int T, int H, int W, const VaeConv *cv,
+                      const Conv3dParams *p, T2vError *err) {
+    if (m->precision == PREC_BF16) return conv3d_bf16_forward(out, inp, Cin, T, H, W, &cv->w, cv->b, p, err);
+    return conv3d_forward(out, inp, Cin, T, H, W, &cv->w, cv->b, p, err);
+}
+
 /* CausalConv3d on one new frame that the caller wrote into window slot
  * c->n of win [Cin, c->n+1, h*w]: front zero padding 2 - n in time, kh/2 in
  * space (docs/MODEL.md 4.2). out [Cout, h*w]. Then the new frame joins the cache. */
-static int causal_conv(float *out, float *win, VaeCache *c, const VaeConv *cv, int h, int w, T2vError *err) {
+static int causal_conv(const Vae *m, float *out, float *win, VaeCache *c, const VaeConv *cv, int h, int w,
+                       T2vError *err) {
     int64_t hw = (int64_t)h * w;
     int kh = (int)cv->w.shape[3], kw = (int)cv->w.shape[4], kt = (int)cv->w.shape[2];
     Conv3dParams p = {kt, kh, kw, 1, 1, 1, (kt - 1) - c->n, 0, kh / 2, kh / 2, kw / 2, kw / 2};
     cache_to_window(win, c, cv->cin, hw);
-    int rc = conv3d_forward(out, win, cv->cin, c->n + 1, h, w, &cv->w, cv->b, &p, err);
+    int rc = vae_conv3d(m, out, win, cv->cin, c->n + 1, h, w, cv, &p, err);
     if (!rc) cache_push(c, win, cv->cin, hw);
     return rc;
 }
@@ -772,9 +794,9 @@ static int64_t win_stride(const VaeCache *c, int h, int w) { return (int64_t)(c-
 static float *win_slot(float *win, const VaeCache *c, int h, int w) { return win + (int64_t)c->n * h * w; }
 
 /* A 1x1x1 conv on one frame (conv2, conv1, shortcut). */
-static int pointwise(float *out, const float *x, const VaeConv *cv, int64_t hw, T2vError *err) {
+static int pointwise(const Vae *m, float *out, const float *x, const VaeConv *cv, int64_t hw, T2vError *err) {
     Conv3dParams p = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
-    return conv3d_forward(out, x, cv->cin, 1, 1, (int)hw, &cv->w, cv->b, &p, err);
+    return vae_conv3d(m, out, x, cv->cin, 1, 1, (int)hw, cv, &p, err);
 }
 
 /* ResidualBlock (docs/MODEL.md 4.2): out = conv6(silu(norm3(conv2(silu(norm0(x)))))) + shortcut(x). */
@@ -782,13 +804,13 @@ static int res_forward(float *out, const float *x, const VaeLayer *L, VaeLayerSt
     int h = st->h, w = st->w, rc;
     int64_t hw = (int64_t)h * w;
     norm_forward(win_slot(r->s, &st->c1, h, w), win_stride(&st->c1, h, w), 1, x, L->gamma, L->cin, hw, 1, r->inv);
-    if ((rc = causal_conv(r->y, r->s, &st->c1, &L->conv, h, w, err))) return rc;               /* residual.2 */
+    if ((rc = causal_conv(r->m, r->y, r->s, &st->c1, &L->conv, h, w, err))) return rc;               /* residual.2 */
     norm_forward(win_slot(r->s, &st->c2, h, w), win_stride(&st->c2, h, w), 1, r->y, L->gamma2, L->cout, hw, 1,
                  r->inv);
-    if ((rc = causal_conv(out, r->s, &st->c2, &L->conv2, h, w, err))) return rc;               /* residual.6 */
+    if ((rc = causal_conv(r->m, out, r->s, &st->c2, &L->conv2, h, w, err))) return rc;               /* residual.6 */
     const float *sc = x;
     if (L->shortcut.w.data) {
-        if ((rc = pointwise(r->y, x, &L->shortcut, hw, err))) return rc;
+        if ((rc = pointwise(r->m, r->y, x, &L->shortcut, hw, err))) return rc;
         sc = r->y;
     }
     int64_t n = (int64_t)L->cout * hw;
@@ -803,10 +825,18 @@ static int attn_forward(float *out, const float *x, const VaeLayer *L, VaeLayerS
     int64_t hw = (int64_t)st->h * st->w;
     float *xt = r->s, *qkv = xt + C * hw, *att = qkv + 3 * C * hw; /* [hw,C], [hw,3C], [hw,C] */
     norm_forward(xt, 1, C, x, L->gamma, C, hw, 0, r->inv);
-    linear_forward(qkv, xt, &L->conv.w, L->conv.b, (int)hw, NULL);                 /* to_qkv */
-    attention_forward(att, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, (int)hw, (int)hw, 1, C,
-                      (float)(1.0 / sqrt((double)C)), NULL);
-    linear_forward(xt, att, &L->conv2.w, L->conv2.b, (int)hw, NULL);               /* proj */
+    float scale = (float)(1.0 / sqrt((double)C));
+    if (r->m->precision == PREC_BF16) { /* bf16 products, as the DiT's attention */
+        linear_bf16_forward(qkv, xt, &L->conv.w, L->conv.b, (int)hw, NULL);
+        attention_bf16_forward(att, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, (int)hw, (int)hw, 1, C, scale,
+                               NULL, NULL);
+        linear_bf16_forward(xt, att, &L->conv2.w, L->conv2.b, (int)hw, NULL);
+    } else {
+        linear_forward(qkv, xt, &L->conv.w, L->conv.b, (int)hw, NULL);                 /* to_qkv */
+        attention_forward(att, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, (int)hw, (int)hw, 1, C, scale,
+                          NULL);
+        linear_forward(xt, att, &L->conv2.w, L->conv2.b, (int)hw, NULL);               /* proj */
+    }
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++)
         for (int64_t p = 0; p < hw; p++) out[c * hw + p] = x[c * hw + p] + xt[p * C + c];
@@ -825,24 +855,24 @@ static int up_spatial(float *out, const float *x, const VaeLayer *L, int h, int 
             for (int j = 0; j < W; j++) dst[j] = src[j / 2];
         }
     Conv3dParams p = {1, 3, 3, 1, 1, 1, 0, 0, 1, 1, 1, 1};
-    return conv3d_forward(out, u, L->cin, 1, H, W, &L->conv.w, L->conv.b, &p, err);
+    return vae_conv3d(r->m, out, u, L->cin, 1, H, W, &L->conv, &p, err);
 }
 
 /* Zero pad right/bottom by 1, resample.1 (Conv2d 3x3, stride 2). */
-static int down_spatial(float *out, const float *x, const VaeLayer *L, int h, int w, T2vError *err) {
+static int down_spatial(const Vae *m, float *out, const float *x, const VaeLayer *L, int h, int w, T2vError *err) {
     Conv3dParams p = {1, 3, 3, 1, 2, 2, 0, 0, 0, 1, 0, 1};
-    return conv3d_forward(out, x, L->cin, 1, h, w, &L->conv.w, L->conv.b, &p, err);
+    return vae_conv3d(m, out, x, L->cin, 1, h, w, &L->conv, &p, err);
 }
 
 /* downsample3d (docs/MODEL.md 4.4, encoding): spatial first; the first frame passes
  * through and stays cached; then every second frame emits
  * time_conv(last, pending, new) (kernel 3, stride 2, no padding) and becomes
  * the new "last". Window st->tbuf [C, 3, h'w']: slots last, pending, new. */
-static int down3d_forward(float *out, const float *x, const VaeLayer *l, VaeLayerState *st, int *emit,
+static int down3d_forward(const Vae *m, float *out, const float *x, const VaeLayer *l, VaeLayerState *st, int *emit,
                           T2vError *err) {
     int64_t hw2 = (int64_t)down_size(st->h) * down_size(st->w);
     float *win = st->tbuf;
-    int rc = down_spatial(out, x, l, st->h, st->w, err);
+    int rc = down_spatial(m, out, x, l, st->h, st->w, err);
     if (rc) return rc;
     int slot = !st->seen ? 0 : st->pending ? 2 : 1;
     for (int c = 0; c < l->cin; c++) memcpy(win + (c * 3 + slot) * hw2, out + c * hw2, sizeof(float) * (size_t)hw2);
@@ -856,7 +886,7 @@ static int down3d_forward(float *out, const float *x, const VaeLayer *l, VaeLaye
         return T2V_OK;
     }
     Conv3dParams p = {3, 1, 1, 2, 1, 1, 0, 0, 0, 0, 0, 0};
-    if ((rc = conv3d_forward(out, win, l->cin, 3, 1, (int)hw2, &l->time_conv.w, l->time_conv.b, &p, err))) return rc;
+    if ((rc = vae_conv3d(m, out, win, l->cin, 3, 1, (int)hw2, &l->time_conv, &p, err))) return rc;
     for (int c = 0; c < l->cin; c++) memcpy(win + c * 3 * hw2, win + (c * 3 + 2) * hw2, sizeof(float) * (size_t)hw2);
     st->pending = 0;
     return T2V_OK;
@@ -941,7 +971,7 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
             for (int c = 0; c < l->cin; c++)
                 memcpy(win_slot(r->s, &st->c1, h, w) + c * win_stride(&st->c1, h, w), x + c * hw,
                        sizeof(float) * (size_t)hw);
-        rc = causal_conv(out, r->s, &st->c1, &l->conv, h, w, err);
+        rc = causal_conv(r->m, out, r->s, &st->c1, &l->conv, h, w, err);
         break;
     case VAE_RES:
         rc = res_forward(out, x, l, st, r, err);
@@ -961,7 +991,7 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
         for (int c = 0; c < l->cin; c++)
             memcpy(win_slot(r->s, &st->c1, h, w) + c * win_stride(&st->c1, h, w), x + c * hw,
                    sizeof(float) * (size_t)hw);
-        if ((rc = causal_conv(st->tbuf, r->s, &st->c1, &l->time_conv, h, w, err))) return rc;
+        if ((rc = causal_conv(r->m, st->tbuf, r->s, &st->c1, &l->time_conv, h, w, err))) return rc;
         /* channels [0,C) are frame 2t, [C,2C) frame 2t+1 */
         for (int k = 0; k < 2; k++) {
             out = other(r, NULL);
@@ -970,11 +1000,11 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
         }
         return T2V_OK;
     case VAE_DOWN2D:
-        rc = down_spatial(out, x, l, h, w, err);
+        rc = down_spatial(r->m, out, x, l, h, w, err);
         break;
     case VAE_DOWN3D: {
         int emit = 0;
-        if ((rc = down3d_forward(out, x, l, st, &emit, err)) || !emit) return rc;
+        if ((rc = down3d_forward(r->m, out, x, l, st, &emit, err)) || !emit) return rc;
         break;
     }
     case VAE_SAVE: /* passes x on unchanged */
@@ -1038,7 +1068,7 @@ static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, VaeS
             float inv = 1.0f / std[ch];
             for (int64_t p = 0; p < hw; p++) zt[ch * hw + p] = z[(ch * T + t) * hw + p] / inv + mean[ch];
         }
-        rc = pointwise(r.a, zt, &m->conv2, hw, err);
+        rc = pointwise(m, r.a, zt, &m->conv2, hw, err);
         if (!rc) rc = chain_run(&r, m->dec, n, 0, r.a, sink, err);
         if (!rc && cb) cb(user, t + 1, T);
     }
@@ -1065,7 +1095,7 @@ static int latent_sink(VaeRun *r, const float *x, T2vError *err) {
     const Vae *m = r->m;
     int64_t hw = (int64_t)r->oh * r->ow, Z = m->config.z_dim;
     const float *mean, *std;
-    int rc = pointwise(r->y, x, &m->conv1, hw, err);
+    int rc = pointwise(m, r->y, x, &m->conv1, hw, err);
     if (rc) return rc;
     latent_norm((int)Z, &mean, &std);
     for (int c = 0; c < Z; c++) {

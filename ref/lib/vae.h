@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gemm_bf16.h"
 #include "tensor.h"
 
 #define VAE_MAX_Z 48     /* latent channels: 16 for Wan2.1's VAE, 48 for Wan2.2's */
@@ -122,6 +123,8 @@ typedef struct {
     VaeConv conv1;      /* top-level conv1 [2z, 2z, 1, 1, 1]: last step of encode */
     VaeLayer *dec;      /* decoder.conv1, middle.0-2, upsamples.*, head */
     VaeLayer *enc;      /* encoder.conv1, downsamples.*, middle.0-2, head */
+    Precision precision; /* of every convolution and the attention's products
+                            (gemm_bf16.h): fp32 (vae_build's default) or bf16 */
 } Vae;
 
 /* vae_config_from_tensors, then binds and shape-checks every tensor of

@@ -14,9 +14,22 @@ Two formulations of the same model:
   (every causal conv over the full sequence; upsample3d's time_conv on the
   frames after frame 0; downsample3d = [f0, conv(f0,f1,f2), conv(f2,f3,f4)..]).
 tools/golden_vae.py asserts the two agree.
+
+Within `with bf16_products():` every convolution and the middle attention's
+products take bf16 operands, where t2v's `--precision bf16` rounds them
+(docs/ARCHITECTURE.md, Numerics, "bf16", VAE): the input of each
+convolution (after its zero padding) and its weight are rounded to bf16
+(reference/bf16.py), the sum and the bias are float64; the attention's
+to_qkv and proj as bf16 linears, its QK^T and PV as bf16.attention_heads.
+Norms, SiLU, upsampling, residual adds and the softmax stay float64 here
+(fp32 in t2v).
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
+
+from . import bf16 as bf
 
 CACHE_T = 2
 
@@ -32,6 +45,34 @@ def scale_pair():
     mean = torch.tensor(MEAN, dtype=torch.float32)
     inv_std = 1.0 / torch.tensor(STD, dtype=torch.float32)
     return mean.double(), inv_std.double()
+
+
+_BF16 = [False]  # inside bf16_products()
+
+
+@contextlib.contextmanager
+def bf16_products():
+    """The convolutions and attention products of the code inside take bf16 operands."""
+    _BF16[0] = True
+    try:
+        yield
+    finally:
+        _BF16[0] = False
+
+
+def _ops(x, w):
+    """A product's operands: as they are, or rounded to bf16 inside bf16_products()."""
+    return (bf.round_bf16(x), bf.round_bf16(w)) if _BF16[0] else (x, w)
+
+
+def conv3d(x, w, b, **kw):
+    x, w = _ops(x, w)
+    return F.conv3d(x, w, b, **kw)
+
+
+def conv2d(x, w, b, **kw):
+    x, w = _ops(x, w)
+    return F.conv2d(x, w, b, **kw)
 
 
 # --- structure (official Encoder3d / Decoder3d __init__) ---------------------
@@ -131,7 +172,7 @@ def causal_conv3d(x, w, b, cache=None):
         x = torch.cat([cache, x], dim=1)
         front -= cache.shape[1]
     x = F.pad(x, (pw, pw, ph, ph, front, 0))
-    return F.conv3d(x.unsqueeze(0), w, b).squeeze(0)
+    return conv3d(x.unsqueeze(0), w, b).squeeze(0)
 
 
 def rms_norm(x, gamma):
@@ -144,26 +185,29 @@ def attention_block(sd, pre, x):
     """Per-frame single-head self-attention over the H*W positions."""
     c, t, h, w = x.shape
     xn = rms_norm(x, sd[pre + "norm.gamma"]).permute(1, 0, 2, 3)  # [T,C,H,W]
-    qkv = F.conv2d(xn, sd[pre + "to_qkv.weight"], sd[pre + "to_qkv.bias"])  # [T,3C,H,W]
+    qkv = conv2d(xn, sd[pre + "to_qkv.weight"], sd[pre + "to_qkv.bias"])  # [T,3C,H,W]
     qkv = qkv.reshape(t, 3 * c, h * w).permute(0, 2, 1)  # [T,HW,3C]
     q, k, v = qkv.chunk(3, dim=-1)
-    a = torch.softmax(q @ k.transpose(1, 2) / (c ** 0.5), dim=-1) @ v  # [T,HW,C]
+    if _BF16[0]:
+        a = bf.attention_heads(q, k, v, 1.0 / c ** 0.5)
+    else:
+        a = torch.softmax(q @ k.transpose(1, 2) / (c ** 0.5), dim=-1) @ v  # [T,HW,C]
     a = a.permute(0, 2, 1).reshape(t, c, h, w)
-    y = F.conv2d(a, sd[pre + "proj.weight"], sd[pre + "proj.bias"])
+    y = conv2d(a, sd[pre + "proj.weight"], sd[pre + "proj.bias"])
     return y.permute(1, 0, 2, 3) + x
 
 
 def spatial_up(sd, pre, x):
     """nearest x2 in H and W, Conv2d 3x3 pad 1, per frame. x [C,T,H,W]."""
     x = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3).permute(1, 0, 2, 3)
-    y = F.conv2d(x, sd[pre + "resample.1.weight"], sd[pre + "resample.1.bias"], padding=1)
+    y = conv2d(x, sd[pre + "resample.1.weight"], sd[pre + "resample.1.bias"], padding=1)
     return y.permute(1, 0, 2, 3)
 
 
 def spatial_down(sd, pre, x):
     """zero pad right/bottom by 1, Conv2d 3x3 stride 2, per frame."""
     x = F.pad(x.permute(1, 0, 2, 3), (0, 1, 0, 1))
-    y = F.conv2d(x, sd[pre + "resample.1.weight"], sd[pre + "resample.1.bias"], stride=2)
+    y = conv2d(x, sd[pre + "resample.1.weight"], sd[pre + "resample.1.bias"], stride=2)
     return y.permute(1, 0, 2, 3)
 
 
@@ -235,7 +279,7 @@ def resample_up_c(sd, pre, kind, x, cache):
 
 def _time_conv_stride2(x, w, b):
     """downsample3d's time_conv: kernel (3,1,1), stride (2,1,1), no padding."""
-    return F.conv3d(x.unsqueeze(0), w, b, stride=(2, 1, 1)).squeeze(0)
+    return conv3d(x.unsqueeze(0), w, b, stride=(2, 1, 1)).squeeze(0)
 
 
 def middle_c(sd, pre, x, cache):
