@@ -267,6 +267,46 @@ static void stage_case(const char *name, const char *opts, const char *const *fr
     if (rc) printf("%s", g_out);
 }
 
+/* `stage vae-decode --precision bf16` (the VAE's convolutions and attention
+ * products in bf16, tests/test_vae_bf16.c): recorded in the metadata; not
+ * the fp32 video, but within bf16's error of its golden (golden/README.md,
+ * bf16, VAE); the same bytes with 1 and 3 threads and the portable kernel. */
+static int same_file(const char *a, const char *b);
+static void stage_vae_bf16(void) {
+    char in[512], out[3][512], tol[512];
+    snprintf(in, sizeof in, "%s/vae-decode_in.safetensors", g_tmp);
+    snprintf(tol, sizeof tol, "%s/vae_bf16.tol", g_tmp);
+    for (int i = 0; i < 3; i++) snprintf(out[i], sizeof out[i], "%s/vae_bf16_%d.safetensors", g_tmp, i);
+    FILE *tf = fopen(tol, "w");
+    if (tf) { fputs("video 2e-1 0.9998\n", tf); fclose(tf); } /* measured 0.12, 1-cos 9e-5 */
+    const char *g0 = getenv("T2V_GEMM_GENERIC");
+    char generic0[8];
+    snprintf(generic0, sizeof generic0, "%s", g0 ? g0 : "");
+    int rc = t2v("stage vae-decode --precision bf16 --model " MODEL " --in '%s' --out '%s' -q", in, out[0]);
+    int rc1 = t2v("stage vae-decode --precision bf16 --threads 1 --model " MODEL " --in '%s' --out '%s' -q", in, out[1]);
+    h_env_set("T2V_GEMM_GENERIC", "1");
+    int rc2 = t2v("stage vae-decode --precision bf16 --threads 3 --model " MODEL " --in '%s' --out '%s' -q", in, out[2]);
+    h_env_set("T2V_GEMM_GENERIC", g0 ? generic0 : NULL);
+    SafeTensors o;
+    T2vError e = {0, {0}};
+    if (!rc && st_open(&o, out[0], &e) == T2V_OK) {
+        const char *pm = st_meta(&o, "precision");
+        CHECK(pm && !strcmp(pm, "bf16"), "stage vae-decode --precision bf16: __metadata__ precision = %s",
+              pm ? pm : "(missing)");
+        st_close(&o);
+    } else {
+        CHECK(0, "stage vae-decode --precision bf16: exit %d %s", rc, e.msg);
+    }
+    CHECK(!rc1 && !rc2 && same_file(out[0], out[1]) && same_file(out[0], out[2]),
+          "stage vae-decode --precision bf16: the same bytes with 1 thread and with the portable kernel on 3 "
+          "(exit %d, %d)", rc1, rc2);
+    rc = t2v("compare '%s' " CASE_A, out[0]);
+    CHECK(rc == 1 && strstr(g_out, "1 over tolerance"), "bf16 video is not the fp32 one (over 1e-4): exit %d", rc);
+    rc = t2v("compare '%s' " CASE_A " --tol '%s'", out[0], tol);
+    CHECK(rc == 0, "bf16 video within 2e-1 of the fp32 golden: exit %d", rc);
+    if (rc) printf("%s", g_out);
+}
+
 /* `stage sampler` runs generate's loop: on generate's dump (noise, context,
  * context_neg; the model's default settings) every step's latent and the
  * final one have the dump's bits. */
@@ -515,6 +555,7 @@ static void test_stages(void) {
     stage_case("sampler", "--steps 4 --cfg 4 --shift 3 --sampler unipc", s_from, s_from, 3, 6);
     const char *v_from[] = {"latent.final"}, *v_to[] = {"latent"};
     stage_case("vae-decode", "", v_from, v_to, 1, 1);
+    stage_vae_bf16();
     stage_sampler_is_generate();
 
     /* compare fails (exit 1) on a perturbed copy. */
