@@ -21,8 +21,10 @@ run only when named in --cases: vae-480x832x17 (both sides) and
 vae-256x256x81 (t2v only: its peak RSS against vae-256x256x17's shows that
 chunked decoding does not grow with the frame count).
 
-bf16: every GEMM, DiT and umT5 case also runs with `--precision bf16`
-(bench_t2v -p bf16; rows CASE-bf16, t2v only), and the case `peak` measures
+bf16: every GEMM, DiT, umT5 and VAE decode case also runs with `--precision
+bf16` (bench_t2v -p bf16; rows CASE-bf16, t2v only; the VAE's convolutions
+then take the direct bf16 path instead of fp32 Winograd, docs/ARCHITECTURE.md,
+Numerics, "bf16"), and the case `peak` measures
 the arithmetic peaks on all threads at once: a loop of independent fp32
 FMAs (the widest the CPU has) and one of independent vdpbf16ps (AVX512-BF16),
 the best of 9 alternating runs, as GFLOP/s per CPU second of each thread
@@ -98,6 +100,8 @@ CASES = [
          flops=t5_flops(30), what="umT5-XXL encoder, 30-token prompt"),
     dict(name="vae-256x256x17", kind="vae", ckpt="vae", args=[5, 32, 32], reps=1, warmup=0,
          quick=False, what="VAE decode, full width, 256x256x17 (latent 16x5x32x32)"),
+    dict(name="vae-128x128x5", kind="vae", ckpt="vae", args=[2, 16, 16], reps=1, warmup=0, quick=True,
+         torch=False, what="VAE decode, full width, 128x128x5 (latent 16x2x16x16): the quick VAE row"),
     # GGUF: quantized weights computed in place (t2v only: the PyTorch side reads no GGUF); the
     # ratios against dit-block-1560 (the bf16 file) and the 14B projection are in gguf_table.
     dict(name="dit-block-1560-q8_0", kind="dit", ckpt="gguf-block-q8_0", args=[1, 60, 104, 30], reps=3,
@@ -141,7 +145,7 @@ CASES = [
 
 # --precision bf16 twins of these cases (t2v only: the PyTorch side has none)
 BF16_CASES = ("gemm-1560x1536x1536", "gemm-1560x1536x8960", "gemm-1560x8960x1536", "dit-block-1560",
-              "dit-block-6240", "dit-1280", "t5-xxl-30")
+              "dit-block-6240", "dit-1280", "t5-xxl-30", "vae-128x128x5", "vae-256x256x17", "vae-480x832x17")
 CASES += [dict(c, name=c["name"] + "-bf16", precision="bf16", torch=False, base=c["name"],
                what=c["what"] + "; --precision bf16")
           for c in CASES if c["name"] in BF16_CASES]
@@ -541,6 +545,10 @@ def targets(rows, peak, t5_file, sdcpp=()):
             v = x.get("ratio")
             add("%s, %d thr: bf16 >= 1.8x t2v's fp32 (same run)" % (x["case"], x["threads"]),
                 None if v is None else v >= 1.8, fmt(v, "%.2fx"))
+        if x["case"].startswith("vae") and x["blas"] == "openblas":
+            v = x.get("ratio")
+            add("%s, %d thr: bf16 faster than t2v's fp32 (same run)" % (x["case"], x["threads"]),
+                None if v is None else v > 1.0, fmt(v, "%.2fx"))
     ratios = [(r["case"], r["threads"], r["rss_ratio"]) for r in rows if r.get("rss_ratio")]
     bad = [x for x in ratios if x[2] >= 1.0]
     add("lower peak RSS than PyTorch in every case", None if not ratios else not bad,
