@@ -758,7 +758,9 @@ static void conv_pack_b(const ConvPlan *c, uint16_t *Bp, int to, const ConvRun *
             int hi = u->ho * p->sh - p->ph0 + b, wi0 = u->wo * p->sw - p->pw0 + cc;
             if (hi < 0 || hi >= c->H) { memset(d, 0, sizeof(uint16_t) * 2 * (size_t)u->n); continue; }
             const uint16_t *row = x + (size_t)hi * c->W * 2;
-            if (p->sw == 1) { /* a shifted copy of the row, zeros where it runs off the edges */
+            if (p->sw == 1 && u->n == BF_NR && wi0 >= 0 && wi0 + BF_NR <= c->W) { /* a whole panel: inlined */
+                memcpy(d, row + 2 * (size_t)wi0, sizeof(uint16_t) * 2 * BF_NR);
+            } else if (p->sw == 1) { /* a shifted copy of the row, zeros where it runs off the edges */
                 int x0 = imin(u->n, wi0 < 0 ? -wi0 : 0), x1 = imax(x0, imin(u->n, c->W - wi0));
                 memset(d, 0, sizeof(uint16_t) * 2 * (size_t)x0);
                 if (x1 > x0) memcpy(d + 2 * x0, row + 2 * (size_t)(wi0 + x0), sizeof(uint16_t) * 2 * (size_t)(x1 - x0));
