@@ -831,7 +831,7 @@ int conv3d_bf16_forward(float *out, const float *inp, int Cin, int T, int H, int
     int64_t nrect = (int64_t)c.To * ntj;
     int cb = 1; /* output channels in cb blocks when the frame has fewer tasks than threads */
     while (nrect * cb < nt && c.Cout / (2 * cb) >= BF_MC) cb *= 2;
-    int nco = (c.Cout + cb - 1) / cb;
+    int nco = mr_pad((c.Cout + cb - 1) / cb); /* blocks start on a row tile: the kernel reads whole tiles of Ar */
     size_t bp_size = (size_t)CONV_NP * 2 * c.np;
     c.Ar = t2v_malloc(sizeof(uint16_t) * c.la * (size_t)mr_pad(c.Cout), "bf16 conv weight", err);
     c.Xp = c.Ar ? t2v_malloc(sizeof(uint16_t) * 2 * (size_t)c.Cq * T * H * W, "bf16 conv input", err) : NULL;
@@ -843,8 +843,9 @@ int conv3d_bf16_forward(float *out, const float *inp, int Cin, int T, int H, int
         for (int64_t t = 0; t < nrect * cb; t++) {
             int64_t rect = t / cb;
             int to = (int)(rect / ntj), j0 = (int)(rect % ntj) * CONV_NP, co0 = (int)(t % cb) * nco;
-            conv_task(&c, out, bias, to, j0, imin(CONV_NP, c.Ho * c.Wo - j0), co0, imin(nco, c.Cout - co0),
-                      bps + bp_size * (size_t)platform_thread_id());
+            if (co0 < c.Cout)
+                conv_task(&c, out, bias, to, j0, imin(CONV_NP, c.Ho * c.Wo - j0), co0, imin(nco, c.Cout - co0),
+                          bps + bp_size * (size_t)platform_thread_id());
         }
     }
     free(bps);
