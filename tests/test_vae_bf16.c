@@ -10,7 +10,8 @@
  *     goldens (tools/reference/vae.py bf16_products, float64 with the same
  *     rounding points: golden/vae/tiny_precision_bf16.safetensors), and the
  *     bf16 path's own error against the fp32-path goldens, per stage;
- *   - the same bits from the portable kernel and 1 or 3 threads.
+ *   - the same bits from the portable kernel and 1 or 3 threads;
+ *   - the Wan2.2 VAE in bf16 against its fp32 golden (bounded), same bits.
  * Tolerances: golden/README.md, "bf16".
  */
 #include "harness.h"
@@ -302,6 +303,46 @@ static void test_full(const SafeTensors *gf, const SafeTensors *g16) {
     tl_free(&tl);
 }
 
+/* The Wan2.2 VAE (2x2 patches, group shortcuts, 48-channel latent): no bf16
+ * golden of its own; the decode (T = 3) and the clip's encode in bf16 against
+ * the fp32 path's float64 golden (bounded as above), and the same bits from
+ * the portable kernel on 3 threads. */
+static void test_vae22(const SafeTensors *g) {
+    TensorList tl;
+    Vae m;
+    T2vError e = {0, {0}};
+    if (!make_weights(&tl, g, DT_F32)) return;
+    if (vae_build(&m, &tl, &e)) { CHECK(0, "vae_build 2.2: %s", e.msg); tl_free(&tl); return; }
+    m.precision = PREC_BF16;
+    int64_t nz, nv, nc, nm;
+    float *z = golden_f32(g, "latent.t3", &nz), *ref = golden_f32(g, "video.t3", &nv);
+    float *clip = golden_f32(g, "clip", &nc), *rmu = golden_f32(g, "mu.clip", &nm);
+    if (z && ref && clip && rmu && nv == 3 * 9 * 32 * 48 && nm == 48 * 3 * 2 * 3) {
+        float *v = h_falloc(nv), *v1 = h_falloc(nv), *mu = h_falloc(nm), *mu1 = h_falloc(nm);
+        int rc = vae_decode(&m, z, 3, 2, 3, v, NULL, NULL, &e);
+        if (!rc) rc = vae_encode(&m, clip, 9, 32, 48, mu, &e);
+        if (rc) CHECK(0, "bf16 Wan2.2 VAE: %s", e.msg);
+        else {
+            vs_fp32("bf16 Wan2.2 decode T=3 video", v, ref, nv);
+            vs_fp32("bf16 Wan2.2 encode clip mu", mu, rmu, nm);
+            h_env_set("T2V_GEMM_GENERIC", "1");
+            platform_set_threads(3);
+            rc = vae_decode(&m, z, 3, 2, 3, v1, NULL, NULL, &e);
+            if (!rc) rc = vae_encode(&m, clip, 9, 32, 48, mu1, &e);
+            generic_restore();
+            platform_set_threads(2);
+            CHECK(rc == T2V_OK && same_bits(v, v1, nv) && same_bits(mu, mu1, nm),
+                  "bf16 Wan2.2 decode and encode: portable kernel, 3 threads: the same bits");
+        }
+        free(v); free(v1); free(mu); free(mu1);
+    } else {
+        CHECK(0, "bf16 Wan2.2: golden tensors missing or misshapen");
+    }
+    free(z); free(ref); free(clip); free(rmu);
+    vae_free(&m);
+    tl_free(&tl);
+}
+
 int main(void) {
     generic_save();
     platform_set_threads(2);
@@ -324,6 +365,10 @@ int main(void) {
             st_close(&gf);
         }
         st_close(&g16);
+    }
+    if (golden_open(&gf, "golden/vae22/tiny.safetensors")) {
+        test_vae22(&gf);
+        st_close(&gf);
     }
     return h_finish();
 }
