@@ -283,7 +283,8 @@ static void stage_vae_bf16(void) {
     char generic0[8];
     snprintf(generic0, sizeof generic0, "%s", g0 ? g0 : "");
     int rc = t2v("stage vae-decode --precision bf16 --model " MODEL " --in '%s' --out '%s' -q", in, out[0]);
-    int rc1 = t2v("stage vae-decode --precision bf16 --threads 1 --model " MODEL " --in '%s' --out '%s' -q", in, out[1]);
+    int rc1 = t2v("stage vae-decode --precision bf16 --threads 1 --model " MODEL " --in '%s' --out '%s' -q", in,
+                  out[1]);
     h_env_set("T2V_GEMM_GENERIC", "1");
     int rc2 = t2v("stage vae-decode --precision bf16 --threads 3 --model " MODEL " --in '%s' --out '%s' -q", in, out[2]);
     h_env_set("T2V_GEMM_GENERIC", g0 ? generic0 : NULL);

@@ -234,7 +234,8 @@ static void test_tiny(const SafeTensors *gd, const SafeTensors *gs, const SafeTe
     CHECK(nd >= STAGES_TIGHT && ne >= 5, "bf16 tiny: %d decoder and %d encoder stages compared", nd, ne);
     /* the decode: video against both goldens; other kernels and threads */
     int64_t nv = 3 * 5 * 16 * 24, nz = 16 * 3 * 2 * 3;
-    float *v = h_falloc(nv), *v1 = h_falloc(nv), *ref = golden_f32(g16, "video", NULL), *ref32 = golden_f32(gs, "video", NULL);
+    float *v = h_falloc(nv), *v1 = h_falloc(nv);
+    float *ref = golden_f32(g16, "video", NULL), *ref32 = golden_f32(gs, "video", NULL);
     if (z && ref && ref32 && !vae_decode(&m, z, 2, 2, 3, v, NULL, NULL, &e)) {
         check_close("bf16 tiny decode 2x3 video [3,5,16,24]", v, ref, nv, TOL_VAE_BF16, COS_VAE_BF16);
         vs_fp32("bf16 tiny decode 2x3 video", v, ref32, nv);
@@ -259,7 +260,8 @@ static void test_tiny(const SafeTensors *gd, const SafeTensors *gs, const SafeTe
     } else {
         CHECK(0, "bf16 tiny decode: %s", z && ref && ref32 ? e.msg : "golden missing");
     }
-    float *mu = h_falloc(nz), *mu1 = h_falloc(nz), *rmu = golden_f32(g16, "latent", NULL), *rmu32 = golden_f32(ge, "latent", NULL);
+    float *mu = h_falloc(nz), *mu1 = h_falloc(nz);
+    float *rmu = golden_f32(g16, "latent", NULL), *rmu32 = golden_f32(ge, "latent", NULL);
     if (video && rmu && rmu32 && !vae_encode(&m, video, 9, 16, 24, mu, &e)) {
         check_close("bf16 tiny encode mu [16,3,2,3]", mu, rmu, nz, TOL_VAE_BF16, COS_VAE_BF16);
         vs_fp32("bf16 tiny encode mu", mu, rmu32, nz);

@@ -804,7 +804,8 @@ static int conv_check(const Tensor *Wt, int Cin, int T, int H, int W, const Conv
     char sh[96];
     if (Wt->ndim != 5 || Wt->shape[1] != Cin || Wt->shape[2] != p->kt || Wt->shape[3] != p->kh ||
         Wt->shape[4] != p->kw || !dtype_is_float(Wt->dtype))
-        return t2v_fail(err, T2V_EINPUT, "bf16 conv3d weight: expected a float tensor [Cout, %d, %d, %d, %d], found %s %s",
+        return t2v_fail(err, T2V_EINPUT,
+                        "bf16 conv3d weight: expected a float tensor [Cout, %d, %d, %d, %d], found %s %s",
                         Cin, p->kt, p->kh, p->kw, dtype_name(Wt->dtype), shape_str(Wt, sh, sizeof sh));
     conv3d_out_size(p, T, H, W, To, Ho, Wo);
     if (p->st < 1 || p->sh < 1 || p->sw < 1 || *To < 1 || *Ho < 1 || *Wo < 1)
@@ -875,7 +876,8 @@ void conv3d_bf16_naive(float *out, const float *inp, int Cin, int T, int H, int 
                                     for (int i = 0; i < 2 && ci + i < Cin; i++) {
                                         int tap = (a * p->kh + b) * p->kw + c;
                                         wv[i] = f32_to_bf16(w[((size_t)co * Cin + ci + i) * K3 + tap]);
-                                        if (in) xv[i] = f32_to_bf16(inp[(((size_t)(ci + i) * T + ti) * H + hi) * W + wi]);
+                                        size_t xi = (((size_t)(ci + i) * T + ti) * H + hi) * W + wi;
+                                        if (in) xv[i] = f32_to_bf16(inp[xi]);
                                     }
                                     acc = bf16_dot_step(bf16_dot_step(acc, wv[1], xv[1]), wv[0], xv[0]);
                                 }
