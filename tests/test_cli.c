@@ -308,6 +308,44 @@ static void stage_vae_bf16(void) {
     if (rc) printf("%s", g_out);
 }
 
+/* `generate --precision bf16` decodes in bf16 too: its dump's video is, byte
+ * for byte, `stage vae-decode --precision bf16` of its dump's latent.final
+ * (and not the fp32 decode of it). */
+static void generate_vae_bf16(void) {
+    char dir[512], dump[600], in[512], out[2][512];
+    snprintf(dir, sizeof dir, "%s/gen_bf16_dump", g_tmp);
+    snprintf(dump, sizeof dump, "%s/dump.safetensors", dir);
+    snprintf(in, sizeof in, "%s/gen_bf16_latent.safetensors", g_tmp);
+    for (int i = 0; i < 2; i++) snprintf(out[i], sizeof out[i], "%s/gen_bf16_video%d.safetensors", g_tmp, i);
+    int rc = t2v("generate --model " MODEL " -p 'a red circle' --seed 7 --steps 2 --precision bf16 --format y4m "
+                 "-q --force --no-sign -o '%s/gen_bf16' --dump '%s'", g_tmp, dir);
+    SafeTensors d;
+    T2vError e = {0, {0}};
+    if (rc || st_open(&d, dump, &e)) {
+        CHECK(0, "generate --precision bf16 --dump: exit %d %s", rc, e.msg);
+        return;
+    }
+    const Tensor *lat = tl_find(&d.tensors, "latent.final"), *vid = tl_find(&d.tensors, "video");
+    StItem it = {"latent", lat};
+    rc = lat && vid ? st_write(in, &it, 1, NULL, NULL, 0, &e) : -1;
+    int r16 = rc ? -1 : t2v("stage vae-decode --precision bf16 --model " MODEL " --in '%s' --out '%s' -q", in, out[0]);
+    int r32 = rc ? -1 : t2v("stage vae-decode --model " MODEL " --in '%s' --out '%s' -q", in, out[1]);
+    int same16 = 0, same32 = 0;
+    for (int i = 0; i < 2 && !r16 && !r32; i++) {
+        SafeTensors o;
+        if (st_open(&o, out[i], &e)) continue;
+        const Tensor *v = tl_find(&o.tensors, "video");
+        int same = v && tensor_nbytes(v) == tensor_nbytes(vid) && !memcmp(v->data, vid->data, tensor_nbytes(v));
+        if (i == 0) same16 = same;
+        else same32 = same;
+        st_close(&o);
+    }
+    CHECK(!rc && !r16 && !r32 && same16 && !same32, "generate --precision bf16: the dump's video is the bf16 "
+          "decode of its latent.final (%s), not the fp32 one (%s)", same16 ? "same bytes" : "differs",
+          same32 ? "same bytes" : "differs");
+    st_close(&d);
+}
+
 /* `stage sampler` runs generate's loop: on generate's dump (noise, context,
  * context_neg; the model's default settings) every step's latent and the
  * final one have the dump's bits. */
@@ -557,6 +595,7 @@ static void test_stages(void) {
     const char *v_from[] = {"latent.final"}, *v_to[] = {"latent"};
     stage_case("vae-decode", "", v_from, v_to, 1, 1);
     stage_vae_bf16();
+    generate_vae_bf16();
     stage_sampler_is_generate();
 
     /* compare fails (exit 1) on a perturbed copy. */
