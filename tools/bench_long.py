@@ -27,7 +27,10 @@ last line, i.e. the time between its first and last lines plus the first
 item's own time, which the first line prints. What is neither DiT nor VAE
 (loading and hashing the model files for the provenance sidecar, the text
 encoder, writing the video) is a per-clip constant, reported apart and left
-out of the per-frame figures. Memory: the whole run's peak RSS (the child's
+out of the per-frame figures. Beside each phase's wall time, its CPU time:
+the child's user + system time (/proc/PID/stat, sampled every 10 ms) over
+the same span; with 1 thread that is the time on a core of its own, which
+a shared machine's load does not stretch. Memory: the whole run's peak RSS (the child's
 ru_maxrss from wait4), and the sampling phase's, the largest VmRSS read from
 /proc/PID/status every 10 ms between the text encoder's last line and the
 sampling's last line, after the text encoder is freed (Linux only). FLOPs
@@ -102,15 +105,33 @@ def info_numbers(model_args):
                                                      .group(1))}
 
 
-def vm_rss(pid):
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_sample(pid):
+    """(VmRSS bytes, CPU seconds so far: user + system) of a running child."""
+    rss = cpu = 0
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                    rss = int(line.split()[1]) * 1024
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14, 15 of stat(5)
+    except (OSError, IndexError, ValueError):
         pass
-    return 0
+    return rss, cpu
+
+
+def cpu_at(samples, t):
+    """The child's CPU seconds at time t: the last sample at or before t."""
+    got = 0.0
+    for ts, _, cpu in samples:
+        if ts > t:
+            break
+        got = cpu
+    return got
 
 
 def phase_times(events):
@@ -120,13 +141,15 @@ def phase_times(events):
     for t, name, k, n, per in events:
         p = ph.setdefault(name, {"t_first": t, "per_first": per * k, "t_last": t, "k": k, "n": n})
         p["t_last"], p["k"], p["n"] = t, k, n
-    return dict((name, p["t_last"] - p["t_first"] + p["per_first"]) for name, p in ph.items()), ph
+    for p in ph.values():
+        p["t_start"] = p["t_first"] - p["per_first"]
+    return dict((name, p["t_last"] - p["t_start"]) for name, p in ph.items()), ph
 
 
 def peak_after_trough(samples, t0, t1):
     """The largest RSS sampled in (t0, t1] after the lowest one there: the
     previous phase's weights are freed at t0, then this phase loads its own."""
-    xs = [r for t, r in samples if t0 < t <= t1]
+    xs = [r for t, r, _ in samples if t0 < t <= t1]
     if not xs:
         return 0
     low = xs.index(min(xs))
@@ -156,7 +179,7 @@ def run(model_args, frames, threads, schedule, tmp, tag):
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
-        samples.append((time.time(), vm_rss(p.pid)))
+        samples.append((time.time(),) + proc_sample(p.pid))
         time.sleep(0.01)
     reader.join()
     wall = time.time() - t0
@@ -167,8 +190,10 @@ def run(model_args, frames, threads, schedule, tmp, tag):
         sys.exit("bench_long: no progress lines from %s" % " ".join(cmd))
     t_text = ph["text encoder"]["t_last"] if "text encoder" in ph else t0
     dit_s, vae_s = secs["sampling"], secs["VAE decode"]
+    cpu = dict((name, cpu_at(samples, q["t_last"]) - cpu_at(samples, q["t_start"])) for name, q in ph.items())
     return {"frames": frames, "wall_s": wall, "dit_s": dit_s, "vae_s": vae_s, "text_s": secs.get("text encoder", 0.0),
-            "per_clip_s": wall - dit_s - vae_s, "rss_bytes": ru.ru_maxrss * 1024,
+            "per_clip_s": wall - dit_s - vae_s, "cpu_s": ru.ru_utime + ru.ru_stime, "dit_cpu_s": cpu["sampling"],
+            "vae_cpu_s": cpu["VAE decode"], "rss_bytes": ru.ru_maxrss * 1024,
             "sampling_rss_bytes": peak_after_trough(samples, t_text, ph["sampling"]["t_last"]),
             "load": [load0, os.getloadavg()[0]], "cmd": " ".join(cmd)}
 
@@ -183,30 +208,35 @@ def verdict(r, limit):
 
 def table(rows):
     lines = ["| frames | latent frames | windows per step | DiT s/frame | VAE s/frame | DiT+VAE s/frame | "
-             "DiT GFLOP/frame | DiT GFLOP/s | VAE GFLOP/s | per-clip s | wall s | sampling RSS MB | peak RSS MB | "
-             "load before / after |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                                      "---: | ---: | --- |"]
+             "DiT GFLOP/frame | DiT GFLOP/s | VAE GFLOP/s | per-clip s | wall s | CPU share | sampling RSS MB | "
+             "peak RSS MB | load before / after |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         f = r["frames"]
-        lines.append("| %d | %d | %.2f | %.4f | %.4f | %.4f | %.3g | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | "
-                     "%.1f / %.1f |" % (f, r["latent_frames"], r["windows_per_step"], r["dit_s"] / f, r["vae_s"] / f,
-                                        (r["dit_s"] + r["vae_s"]) / f, r["dit_flops"] / f / 1e9,
-                                        r["dit_flops"] / r["dit_s"] / 1e9, r["vae_flops"] / r["vae_s"] / 1e9,
-                                        r["per_clip_s"], r["wall_s"], r["sampling_rss_bytes"] / 1e6,
-                                        r["rss_bytes"] / 1e6, r["load"][0], r["load"][1]))
+        lines.append("| %d | %d | %.2f | %.4f (%.4f) | %.4f (%.4f) | %.4f (%.4f) | %.3g | %.1f (%.1f) | %.1f (%.1f) | "
+                     "%.1f | %.1f | %.2f | %.1f | %.1f | %.1f / %.1f |" % (
+                         f, r["latent_frames"], r["windows_per_step"], r["dit_s"] / f, r["dit_cpu_s"] / f,
+                         r["vae_s"] / f, r["vae_cpu_s"] / f, (r["dit_s"] + r["vae_s"]) / f,
+                         (r["dit_cpu_s"] + r["vae_cpu_s"]) / f, r["dit_flops"] / f / 1e9,
+                         r["dit_flops"] / r["dit_s"] / 1e9, r["dit_flops"] / r["dit_cpu_s"] / 1e9,
+                         r["vae_flops"] / r["vae_s"] / 1e9, r["vae_flops"] / r["vae_cpu_s"] / 1e9, r["per_clip_s"],
+                         r["wall_s"], r["cpu_s"] / r["wall_s"], r["sampling_rss_bytes"] / 1e6, r["rss_bytes"] / 1e6,
+                         r["load"][0], r["load"][1]))
     return lines
 
 
 def verdicts(rows):
-    def per(key):
-        return [(sum(r[k] for k in key)) / r["frames"] for r in rows]
-    v = {"time": ratio(per(("dit_s", "vae_s"))), "dit": ratio(per(("dit_s",))), "vae": ratio(per(("vae_s",))),
-         "wall": ratio([r["wall_s"] / r["frames"] for r in rows]), "dit_flops": ratio(
-             [r["dit_flops"] / r["frames"] for r in rows]), "rss": ratio([r["rss_bytes"] for r in rows]),
+    def per(*keys):
+        return ratio([sum(r[k] for k in keys) / r["frames"] for r in rows])
+    v = {"time": per("dit_s", "vae_s"), "time_cpu": per("dit_cpu_s", "vae_cpu_s"), "dit": per("dit_s"),
+         "dit_cpu": per("dit_cpu_s"), "vae": per("vae_s"), "vae_cpu": per("vae_cpu_s"), "wall": per("wall_s"),
+         "dit_flops": per("dit_flops"), "rss": ratio([r["rss_bytes"] for r in rows]),
          "sampling_rss": ratio([r["sampling_rss_bytes"] for r in rows])}
-    lines = ["- time per frame (DiT + VAE), max/min: %s; target <= 1.2" % verdict(v["time"], 1.2),
-             "- DiT alone %.2f (its FLOPs per frame: %.2f), VAE alone %.2f; the whole wall time per frame "
-             "(with the per-clip constants) %.2f" % (v["dit"], v["dit_flops"], v["vae"], v["wall"]),
+    lines = ["- time per frame (DiT + VAE), max/min: %s wall, %s CPU; target <= 1.2" % (
+                 verdict(v["time"], 1.2), verdict(v["time_cpu"], 1.2)),
+             "- DiT alone %.2f wall, %.2f CPU (its FLOPs per frame: %.2f); VAE alone %.2f wall, %.2f CPU; the whole "
+             "wall time per frame (with the per-clip constants) %.2f" % (v["dit"], v["dit_cpu"], v["dit_flops"],
+                                                                          v["vae"], v["vae_cpu"], v["wall"]),
              "- whole-run peak RSS, max/min: %s; target <= 1.5" % verdict(v["rss"], 1.5),
              "- sampling-phase RSS, max/min: %s" % verdict(v["sampling_rss"], 1.5)]
     return v, lines
@@ -266,7 +296,9 @@ def write_md(out, doc):
         _, vl = verdicts(doc["models"][name])
         lines += ["## " + titles[name], ""] + table(doc["models"][name]) + [""] + vl + [""]
     lines += ["Columns: DiT = the sampling phase (all steps, all windows), VAE = the decode, each from its start "
-              "(weights loaded) to its last progress line; per-clip s = the wall time less both (loading and "
+              "(weights loaded) to its last progress line, wall time and in brackets the child's CPU time (user + "
+              "system from /proc/PID/stat, sampled every 10 ms; with 1 thread it is the time on an unshared core); "
+              "CPU share = the whole run's CPU time / wall time; per-clip s = the wall time less both (loading and "
               "hashing the model files, the text encoder, writing the video); GFLOP from `t2v info`. Sampling RSS: "
               "the largest VmRSS polled while the DiT samples; peak RSS: the whole run's ru_maxrss. "
               "What the figures mean: bench/README.md, \"Long clips\".", ""]
