@@ -206,6 +206,10 @@ def verdict(r, limit):
     return "%.2f (%s)" % (r, "holds" if r <= limit else "fails")
 
 
+def div(a, b):
+    return a / b if b else float("nan")  # CPU times are 0 where /proc is missing
+
+
 def table(rows):
     lines = ["| frames | latent frames | windows per step | DiT s/frame | VAE s/frame | DiT+VAE s/frame | "
              "DiT GFLOP/frame | DiT GFLOP/s | VAE GFLOP/s | per-clip s | wall s | CPU share | sampling RSS MB | "
@@ -218,9 +222,9 @@ def table(rows):
                          f, r["latent_frames"], r["windows_per_step"], r["dit_s"] / f, r["dit_cpu_s"] / f,
                          r["vae_s"] / f, r["vae_cpu_s"] / f, (r["dit_s"] + r["vae_s"]) / f,
                          (r["dit_cpu_s"] + r["vae_cpu_s"]) / f, r["dit_flops"] / f / 1e9,
-                         r["dit_flops"] / r["dit_s"] / 1e9, r["dit_flops"] / r["dit_cpu_s"] / 1e9,
-                         r["vae_flops"] / r["vae_s"] / 1e9, r["vae_flops"] / r["vae_cpu_s"] / 1e9, r["per_clip_s"],
-                         r["wall_s"], r["cpu_s"] / r["wall_s"], r["sampling_rss_bytes"] / 1e6, r["rss_bytes"] / 1e6,
+                         div(r["dit_flops"], r["dit_s"]) / 1e9, div(r["dit_flops"], r["dit_cpu_s"]) / 1e9,
+                         div(r["vae_flops"], r["vae_s"]) / 1e9, div(r["vae_flops"], r["vae_cpu_s"]) / 1e9, r["per_clip_s"],
+                         r["wall_s"], div(r["cpu_s"], r["wall_s"]), r["sampling_rss_bytes"] / 1e6, r["rss_bytes"] / 1e6,
                          r["load"][0], r["load"][1]))
     return lines
 
