@@ -15,7 +15,8 @@
 #   make fuzz            libFuzzer targets for every parser (clang), FUZZ_SECONDS (or FUZZ_RUNS) each
 #   make bench           speed and memory against PyTorch (see bench/); QUICK=1 the
 #                        small cases, SDCPP=path/to/sd-cli adds stable-diffusion.cpp
-#   make bench-long      long demo clips in context windows: time per frame, peak RSS
+#   make bench-long      long clips in context windows (demo 81..961 frames, synthetic 1.3B
+#                        at 256x256, 17..161 frames): DiT and VAE time per frame, peak RSS
 #   make bench-causal    causal generation on the demo: peak RSS with and without the rolling cache
 #   make cross-test      the golden suite on x86-64 gcc/clang/portable kernels, aarch64, s390x (qemu)
 #                        and Windows x86-64 (mingw-w64 + wine); tests/cross/run.sh
@@ -183,8 +184,9 @@ bench: all
 bench-mpi:
 	$(PYTHON) tools/bench_mpi.py $(BENCH_MPI_ARGS)
 
-# Long clips on the demo model in context windows: time per frame and peak RSS
-# at 81..961 frames (bench/long.md).
+# Long clips in context windows: DiT and VAE time per frame and peak RSS, the
+# demo at 81..961 frames and the synthetic 1.3B at 256x256, 17..161 frames
+# (bench/long.md; about an hour at 1 thread, most of it the 1.3B).
 bench-long: all
 	$(PYTHON) tools/bench_long.py $(BENCH_LONG_ARGS)
 

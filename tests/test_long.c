@@ -10,6 +10,10 @@
  *     1, 2 and 3 threads;
  *   - RIFLEx: the DiT's velocity with each time component replaced, and the
  *     default component;
+ *   - the DiT's token buffers hold one window (denoiser_init), and the
+ *     DiT phase's memory estimate (cost_memory_windowed: `t2v info`,
+ *     generate's memory check) grows with the clip only by the latent-sized
+ *     buffers;
  *   - the CLI: `t2v stage sampler --context-window ...` converts frames to
  *     latent frames and matches the same golden; a bad overlap is a usage
  *     error.
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "harness.h"
 #include "t2v.h"
 
@@ -101,6 +106,10 @@ static float *sample_case(const Model *m, const SafeTensors *st, int threads, in
     if (ok) {
         ok = !pipeline_sample(&d, x, steps, NULL, &e);
         denoiser_free(&d);
+        int per = (g.h / dit.c.patch_h) * (g.w / dit.c.patch_w) / dit.c.patch_t, win = ss.window.frames * per;
+        if (ok && threads == 2 && window_active(&ss.window, T)) /* denoiser_init's dit_reserve */
+            CHECK(dit.s.cap_tokens == win, "windowed: the DiT's token buffers hold one window, %d tokens, not the "
+                  "clip's %d (%d reserved)", win, T * per, dit.s.cap_tokens);
     }
     if (!ok) h_report(0, "sampling %s: %s", st->path, e.msg);
     free(x), free(ctx), free(ctxn);
@@ -181,6 +190,34 @@ static void test_riflex(const Model *m) {
     st_close(&st);
 }
 
+/* The DiT phase's estimate in windows of 5 latent frames, clips of 20 and 40
+ * latent frames: 20 latent frames more cost the sampler's seven latent-sized
+ * buffers (noise, latent, x_seen, v_cond, v_uncond, v, the blend's plain
+ * sums: denoiser_init, windows_init) and nothing for the DiT's tokens; one
+ * pass over the whole clip would cost more. */
+static void test_memory_estimate(const Model *m) {
+    ModelDesc md;
+    T2vError e = {0, {0}};
+    if (model_desc_from_model(&md, m, &e)) { h_report(0, "model_desc_from_model: %s", e.msg); return; }
+    ClipSize a, b;
+    MemEstimate ea, eb, whole;
+    cost_size(&a, &md, 64, 64, 1 + md.vae.scale_t * 19, 16);
+    cost_size(&b, &md, 64, 64, 1 + md.vae.scale_t * 39, 16);
+    cost_memory(&md, &a, &ea);
+    cost_memory(&md, &b, &eb);
+    whole = eb;
+    cost_memory_windowed(&md, &a, 5, &ea);
+    cost_memory_windowed(&md, &b, 5, &eb);
+    double frame = 4.0 * md.vae.z_dim * a.h * a.w; /* one latent frame, float */
+    CHECK(a.T == 20 && b.T == 40 && eb.dit - ea.dit == 7 * 20 * frame,
+          "windowed DiT-phase estimate: 20 more latent frames add %.0f bytes (7 latent-sized buffers: %.0f)",
+          eb.dit - ea.dit, 7 * 20 * frame);
+    CHECK(eb.dit < whole.dit && eb.peak >= eb.dit && eb.peak >= eb.vae && eb.peak >= eb.text,
+          "windowed DiT phase %.0f bytes < one pass over the clip %.0f; the peak is the largest phase", eb.dit,
+          whole.dit);
+    model_desc_free(&md);
+}
+
 static char g_bin[900];
 
 /* The CLI: frames -> latent frames, and a bad overlap refused. */
@@ -235,6 +272,7 @@ int main(int argc, char **argv) {
     test_windowed(&m, "static");
     test_windowed(&m, "edges");
     test_riflex(&m);
+    test_memory_estimate(&m);
     model_close(&m);
     test_cli();
     return h_finish();

@@ -174,6 +174,8 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    const WindowSettings *ws = &o->sampling.settings.window; /* --dump-level's forward runs on the whole clip */
+    if (window_active(ws, s.T) && o->dump_level == DUMP_STAGE) cost_memory_windowed(&md, &s, ws->frames, &me);
     const CausalSettings *cs = &o->sampling.settings.causal;
     if (cs->block) cost_memory_causal(&md, &s, cs->block, causal_window_frames(cs, s.f), &me); /* a block at a time */
     double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim,

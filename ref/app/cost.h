@@ -100,6 +100,13 @@ void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *out);
  * cache of `kept` latent frames in fp32. */
 void cost_memory_causal(const ModelDesc *m, const ClipSize *s, int block, int kept, MemEstimate *out);
 
+/* The DiT phase in context windows of `window` latent frames
+ * (docs/ARCHITECTURE.md 10b) in place of out->dit, and out->peak again: the
+ * activations of one window (the token buffers hold one window), the
+ * sampler's latent-sized buffers for the whole clip, and the blend's: the
+ * window's input and velocity, the clip's plain sums. */
+void cost_memory_windowed(const ModelDesc *m, const ClipSize *s, int window, MemEstimate *out);
+
 /* Parameters and bytes of a list (bytes[DT_COUNT] may be NULL). */
 int64_t desc_params(const DescList *d, int64_t *bytes);
 

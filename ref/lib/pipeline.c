@@ -124,7 +124,9 @@ int denoiser_init(Denoiser *d, DiT *dit, const SamplingSettings *s, const Latent
     if (!rc) rc = sampler_init_listed(&d->smp, s->sampler, s->timesteps, s->steps, s->shift, g->n, err);
     if (!rc) rc = windows_init(d, s, g, err);
     dit->riflex_k = s->riflex_k, dit->riflex_frames = g->T;
-    if (!rc) rc = dit_reserve(dit, tokens, err);
+    /* the token buffers hold one pass: with context windows, one window (velocity) */
+    int pass_frames = window_active(&d->window, g->T) ? d->window.frames : g->T;
+    if (!rc) rc = dit_reserve(dit, (pass_frames / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w), err);
     if (!rc) rc = cache_init(&d->cache, &s->cache, s->steps, c->dim, tokens, g->n, err);
     if (!rc && s->cache.kind != CACHE_NONE) dit->cache = &d->cache;
     if (!rc) rc = dit_embed_context(dit, context, L, d->ctx_emb, err);
