@@ -34,14 +34,25 @@ static int same_file(const char *a, const char *b) {
     return same;
 }
 
-/* mpirun -np n (n 0: the one-process binary) with the arguments; 0 ok. */
+/* mpirun -np n (n 0: the one-process binary) with the arguments; 0 ok. A
+ * failing run's output (t2v's and mpirun's) is printed, its last 2000 bytes. */
 static int run(int n, const char *args, const char *out) {
-    char cmd[2048];
-    if (n == 0) snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null 2>&1", g_bin, args, out);
+    char cmd[2048], log[160];
+    snprintf(log, sizeof log, "%s/run.log", g_tmp);
+    if (n == 0) snprintf(cmd, sizeof cmd, "%s %s %s >%s 2>&1", g_bin, args, out, log);
     else
-        snprintf(cmd, sizeof cmd, "mpirun %s" MPIRUN_OPTS " -x T2V_GEMM_ROWS -np %d %s %s %s >/dev/null 2>&1",
-                 geteuid() == 0 ? "--allow-run-as-root " : "", n, g_mpi, args, out);
-    return system(cmd);
+        snprintf(cmd, sizeof cmd, "mpirun %s" MPIRUN_OPTS " -x T2V_GEMM_ROWS -np %d %s %s %s >%s 2>&1",
+                 geteuid() == 0 ? "--allow-run-as-root " : "", n, g_mpi, args, out, log);
+    int rc = system(cmd);
+    if (rc != 0) {
+        size_t len = 0;
+        T2vError e = {0, {0}};
+        char *text = read_text_file(log, &len, &e);
+        printf("       run failed (exit %d): %s\n       output: %s\n", rc, cmd,
+               text ? text + (len > 2000 ? len - 2000 : 0) : "(none)");
+        free(text);
+    }
+    return rc;
 }
 
 static void compare_ranks(const char *what, const char *args, const char *ext, int flag_is_output) {
