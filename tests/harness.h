@@ -227,6 +227,23 @@ static inline void h_env_set(const char *name, const char *value) {
 #endif
 }
 
+/* Whether two float arrays hold the same bits. */
+static inline int h_same_bits(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+/* T2V_GEMM_GENERIC as the program found it (tests/cross/run.sh's
+ * x86_64-portable sets it): tests force the portable kernel for a while,
+ * then put this back. */
+static char h_generic0[8];
+static int h_generic0_set;
+static inline void h_generic_save(void) {
+    const char *e = getenv("T2V_GEMM_GENERIC");
+    h_generic0_set = e != NULL;
+    snprintf(h_generic0, sizeof h_generic0, "%s", e ? e : "");
+}
+static inline void h_generic_restore(void) { h_env_set("T2V_GEMM_GENERIC", h_generic0_set ? h_generic0 : NULL); }
+
 static inline int h_finish(void) {
     printf("%d passed, %d failed\n", h_passed, h_failed);
     return h_failed ? 1 : 0;

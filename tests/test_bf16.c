@@ -37,23 +37,6 @@ static void set_threads(int n) {
 #endif
 }
 
-/* T2V_GEMM_GENERIC as the program found it (tests/cross/run.sh's
- * x86_64-portable sets it): the tests force the portable kernel for a
- * while, then restore this. */
-static char g_generic0[8];
-static int g_generic0_set;
-
-static void generic_save(void) {
-    const char *e = getenv("T2V_GEMM_GENERIC");
-    g_generic0_set = e != NULL;
-    snprintf(g_generic0, sizeof g_generic0, "%s", e ? e : "");
-}
-static void generic_restore(void) { h_env_set("T2V_GEMM_GENERIC", g_generic0_set ? g_generic0 : NULL); }
-
-static int same_bits(const float *a, const float *b, int64_t n) {
-    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
-}
-
 static uint16_t bf(float x) { return f32_to_bf16(x); }
 
 /* Tensor data is in file order (little-endian) on every host, as the
@@ -136,16 +119,16 @@ static void test_kernels_random(void) {
         Bf16Operand B = {&wt, NULL, 0, 1};
         gemm_bf16_naive(M, N, K, A, K, &B, Cn, N);
         for (int generic = 0; generic <= 1; generic++) {
-            if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+            if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else h_generic_restore();
             for (int nt = 1; nt <= 3; nt++) {
                 set_threads(nt);
                 memset(C, 0xff, sizeof(float) * (size_t)M * N);
                 gemm_bf16(M, N, K, A, K, &B, C, N, NULL);
-                CHECK(same_bits(C, Cn, (int64_t)M * N), "gemm_bf16 %dx%dx%d %s kernel, %d threads: bits of the naive loop",
+                CHECK(h_same_bits(C, Cn, (int64_t)M * N), "gemm_bf16 %dx%dx%d %s kernel, %d threads: bits of the naive loop",
                       M, N, K, generic ? "portable" : bf16_kernel_name(), nt);
             }
         }
-        generic_restore();
+        h_generic_restore();
         set_threads(2);
         free(A); free(Cn); free(C); free(w);
     }
@@ -177,16 +160,16 @@ static void test_linear_bias(void) {
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) ref[(size_t)i * N + j] += b[j];
             for (int generic = 0; generic <= 1; generic++) {
-                if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+                if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else h_generic_restore();
                 for (int nt = 1; nt <= 3; nt++) {
                     set_threads(nt);
                     linear_bf16_forward(out, x, &W, b, M, NULL);
-                    CHECK(same_bits(out, ref, (int64_t)M * N), "linear_bf16 %dx%dx%d %s weights + bias, %s, %d threads: "
+                    CHECK(h_same_bits(out, ref, (int64_t)M * N), "linear_bf16 %dx%dx%d %s weights + bias, %s, %d threads: "
                           "bits of the naive product + bias", M, N, K, dt == 0 ? "BF16" : dt == 1 ? "F16" : "F32",
                           generic ? "portable" : bf16_kernel_name(), nt);
                 }
             }
-            generic_restore();
+            h_generic_restore();
             set_threads(2);
         }
         free(x); free(wf); free(b); free(ref); free(out); free(w16);
@@ -206,7 +189,7 @@ static void test_round_loop(void) {
     float src[40];
     uint16_t got[40];
     for (int generic = 0; generic <= 1; generic++) {
-        if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+        if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else h_generic_restore();
         int bad = 0;
         for (int n = 1; n <= 40; n++)
             for (int shift = 0; shift < ns; shift++) {
@@ -217,7 +200,7 @@ static void test_round_loop(void) {
         CHECK(bad == 0, "bf16_round = f32_to_bf16 on special values, %s loop (%d differ)",
               generic ? "portable" : bf16_kernel_name(), bad);
     }
-    generic_restore();
+    h_generic_restore();
 }
 
 /* op(B) from fp32 memory in both layouts, F16 and F32 tensors. */
@@ -234,9 +217,9 @@ static void test_operand_forms(void) {
     Bf16Operand bw = {&wt, NULL, 0, 1}, bn = {NULL, Bt, N, 0}, btr = {NULL, Bf, K, 1};
     gemm_bf16(M, N, K, A, K, &bw, C1, N, NULL);
     gemm_bf16(M, N, K, A, K, &bn, C2, N, NULL);
-    CHECK(same_bits(C1, C2, M * N), "op(B) as [K, N] memory = F32 tensor [N, K]");
+    CHECK(h_same_bits(C1, C2, M * N), "op(B) as [K, N] memory = F32 tensor [N, K]");
     gemm_bf16(M, N, K, A, K, &btr, C2, N, NULL);
-    CHECK(same_bits(C1, C2, M * N), "op(B) as [N, K] memory = F32 tensor [N, K]");
+    CHECK(h_same_bits(C1, C2, M * N), "op(B) as [N, K] memory = F32 tensor [N, K]");
     /* F16 tensor: widened exactly, then rounded to bf16 like the fp32 value */
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)N * K);
     for (int i = 0; i < N * K; i++) { wr_u16le(h + i, f32_to_f16(Bf[i])); Bf[i] = f16_to_f32(rd_u16le(h + i)); }
@@ -245,7 +228,7 @@ static void test_operand_forms(void) {
     Bf16Operand bh = {&ht, NULL, 0, 1};
     gemm_bf16(M, N, K, A, K, &bh, C1, N, NULL);
     gemm_bf16(M, N, K, A, K, &bw, C2, N, NULL);
-    CHECK(same_bits(C1, C2, M * N), "F16 weights: the bits of their fp32 values");
+    CHECK(h_same_bits(C1, C2, M * N), "F16 weights: the bits of their fp32 values");
     free(A); free(Bf); free(Bt); free(C1); free(C2); free(h); free(Ble);
 }
 
@@ -266,15 +249,15 @@ static void test_attention_random(void) {
             float scale = bias ? 1.0f : (float)(1.0 / sqrt((double)d));
             attention_bf16_naive(on, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r);
             for (int generic = 0; generic <= 1; generic++) {
-                if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+                if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else h_generic_restore();
                 for (int nt = 1; nt <= 3; nt++) {
                     set_threads(nt);
                     attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, scale, r, NULL);
-                    CHECK(same_bits(o, on, Nq * D), "attention_bf16 Nq %d Nk %d H %d d %d%s, %s, %d threads: bits of the naive one",
+                    CHECK(h_same_bits(o, on, Nq * D), "attention_bf16 Nq %d Nk %d H %d d %d%s, %s, %d threads: bits of the naive one",
                           Nq, Nk, H, d, bias ? " relbias" : "", generic ? "portable" : bf16_kernel_name(), nt);
                 }
             }
-            generic_restore();
+            h_generic_restore();
             set_threads(2);
         }
         free(q); free(k); free(v); free(rb); free(on); free(o);
@@ -297,12 +280,12 @@ static void test_attention_masked(void) {
         for (int i = 0; i < Nq + Nk - 1; i++) rb[i] = -INFINITY; /* head 0: every key masked */
         attention_bf16_naive(on, D, q, D, k, D, v, D, Nq, Nk, H, d, 0.5f, rb);
         for (int generic = 0; generic <= 1; generic++) {
-            if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+            if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else h_generic_restore();
             attention_bf16_forward(o, D, q, D, k, D, v, D, Nq, Nk, H, d, 0.5f, rb, NULL);
-            CHECK(same_bits(o, on, Nq * D), "attention_bf16 masked keys, Nk %d, %s: bits of the naive one", Nk,
+            CHECK(h_same_bits(o, on, Nq * D), "attention_bf16 masked keys, Nk %d, %s: bits of the naive one", Nk,
                   generic ? "portable" : bf16_kernel_name());
         }
-        generic_restore();
+        h_generic_restore();
         free(q); free(k); free(v); free(rb); free(on); free(o);
     }
 }
@@ -468,9 +451,9 @@ static void test_dit_bf16(void) {
             set_threads(1);
             h_env_set("T2V_GEMM_GENERIC", "1");
             rc = dit_forward(&m, latent, T, H, W, ts, (int)nt, ctx, L, vel1, &e);
-            generic_restore();
+            h_generic_restore();
             set_threads(2);
-            CHECK(rc == T2V_OK && same_bits(vel, vel1, nv), "%s: portable kernel, 1 thread: the same bits", what);
+            CHECK(rc == T2V_OK && h_same_bits(vel, vel1, nv), "%s: portable kernel, 1 thread: the same bits", what);
             m.precision = PREC_FP32;
         }
         free(latent); free(ctx); free(ts); free(v32); free(v16); free(vel); free(vel1);
@@ -527,9 +510,9 @@ static void test_t5_bf16(void) {
         set_threads(3);
         h_env_set("T2V_GEMM_GENERIC", "1");
         rc = t5_encode(&m, ids, L, ctx1, &e);
-        generic_restore();
+        h_generic_restore();
         set_threads(2);
-        CHECK(rc == T2V_OK && same_bits(ctx, ctx1, (int64_t)L * dim), "umT5 tiny bf16: portable kernel, 3 threads: "
+        CHECK(rc == T2V_OK && h_same_bits(ctx, ctx1, (int64_t)L * dim), "umT5 tiny bf16: portable kernel, 3 threads: "
               "the same bits");
     }
     /* the short prompt (7 tokens) */
@@ -552,7 +535,7 @@ static void test_t5_bf16(void) {
 }
 
 int main(void) {
-    generic_save();
+    h_generic_save();
     printf("       bf16 kernel of this run: %s\n", bf16_kernel_name());
     set_threads(2);
     test_goldens();

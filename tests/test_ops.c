@@ -41,10 +41,6 @@ static void fill_nan(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = NAN;
 }
 
-static int same_bits(const float *a, const float *b, int64_t n) {
-    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
-}
-
 static int geti(const SafeTensors *st, const char *name) {
     const Tensor *t = tl_find(&st->tensors, name);
     if (!t || t->dtype != DT_I32 || tensor_numel(t) < 1) {
@@ -163,7 +159,7 @@ static void test_norms_golden(void) {
                 rmsnorm_forward(inpl, inpl, k == 2 ? w : NULL, N, C, eps_rms);
             }
             check_close(keys[k], out, ref, n, TOL_NORM, MIN_COS);
-            CHECK(same_bits(out, inpl, n), "%s in place (out == inp) gives the same bits", keys[k]);
+            CHECK(h_same_bits(out, inpl, n), "%s in place (out == inp) gives the same bits", keys[k]);
             free(ref);
         }
         free(out); free(inpl);
@@ -272,7 +268,7 @@ static void test_attention_golden(void) {
                               rb);
             int same = 1;
             for (int i = 0; i < Nq; i++)
-                same &= same_bits(os + (size_t)i * (HD + 5), out + (size_t)i * HD, HD);
+                same &= h_same_bits(os + (size_t)i * (HD + 5), out + (size_t)i * HD, HD);
             CHECK(same, "attention_forward %s with row strides: same bits", c);
             free(qs); free(ks); free(vs); free(os);
             attention_naive(out, HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, scale, rb);
@@ -495,7 +491,7 @@ static void conv3d_threads_case(const Conv3dParams *p, int im2col) {
         set_threads(t + 1);
         ok &= conv3d_forward(O[t], x, Cin, T, H, W, &tw, NULL, p, &e) == T2V_OK;
     }
-    CHECK(ok && same_bits(O[0], O[1], Cout * P) && same_bits(O[0], O[2], Cout * P),
+    CHECK(ok && h_same_bits(O[0], O[1], Cout * P) && h_same_bits(O[0], O[2], Cout * P),
           "conv3d_forward Cin=%d [%d,%d,%d] k3 (%s path): same bits with 1, 2 and 3 threads", Cin, T, H, W,
           im2col ? "im2col" : "Winograd");
     if (im2col && strcmp(gemm_backend(), "builtin") == 0) {
@@ -509,7 +505,7 @@ static void conv3d_threads_case(const Conv3dParams *p, int im2col) {
                 col[r * P + q] = in ? x[(((int64_t)ci * T + ti) * H + hi) * W + wi] : 0.0f;
             }
         gemm_builtin(0, 0, Cout, (int)P, (int)K, 1.0f, w, (int)K, col, (int)P, 0.0f, ref, (int)P);
-        CHECK(same_bits(O[0], ref, Cout * P), "conv3d_forward: the bits of one gemm_builtin on the im2col matrix");
+        CHECK(h_same_bits(O[0], ref, Cout * P), "conv3d_forward: the bits of one gemm_builtin on the im2col matrix");
         free(col); free(ref);
     }
     for (int t = 0; t < 3; t++) free(O[t]);
@@ -534,7 +530,7 @@ static void test_thread_invariance(void) {
         set_threads(t + 1);
         gemm_builtin(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[t], N);
     }
-    CHECK(same_bits(C[0], C[1], (int64_t)M * N) && same_bits(C[0], C[2], (int64_t)M * N),
+    CHECK(h_same_bits(C[0], C[1], (int64_t)M * N) && h_same_bits(C[0], C[2], (int64_t)M * N),
           "gemm_builtin %dx%dx%d: same bits with 1, 2 and 3 threads", M, N, K);
     for (int t = 0; t < 3; t++) free(C[t]);
     free(A); free(B);
@@ -551,7 +547,7 @@ static void test_thread_invariance(void) {
             set_threads(t + 1);
             gemm(0, 0, m, n, kk, 1.0f, a, kk, b, n, 0.0f, G[t], n);
         }
-        CHECK(same_bits(G[0], G[1], (int64_t)m * n) && same_bits(G[0], G[2], (int64_t)m * n),
+        CHECK(h_same_bits(G[0], G[1], (int64_t)m * n) && h_same_bits(G[0], G[2], (int64_t)m * n),
               "gemm (%s) %dx%dx%d: same bits with 1, 2 and 3 threads", gemm_backend(), m, n, kk);
         for (int t = 0; t < 3; t++) free(G[t]);
         free(a); free(b);
@@ -569,7 +565,7 @@ static void test_thread_invariance(void) {
         set_threads(t + 1);
         attention_forward(O[t], HD, q, HD, k, HD, v, HD, Nq, Nk, H, d, 0.125f, rb);
     }
-    CHECK(same_bits(O[0], O[1], (int64_t)Nq * HD) && same_bits(O[0], O[2], (int64_t)Nq * HD),
+    CHECK(h_same_bits(O[0], O[1], (int64_t)Nq * HD) && h_same_bits(O[0], O[2], (int64_t)Nq * HD),
           "attention_forward Nq=%d Nk=%d H=%d: same bits with 1, 2 and 3 threads", Nq, Nk, H);
     for (int t = 0; t < 3; t++) free(O[t]);
     free(q); free(k); free(v); free(rb);
@@ -607,11 +603,11 @@ static void test_linear_bf16_paths(void) {
         }
         snprintf(what, sizeof what, "linear_forward BF16 M=%d N=%d K=%d", M, N, K);
         check_close(what, O[0], ref, (int64_t)M * N, 1e-5, 0.99999);
-        CHECK(same_bits(O[0], O[1], (int64_t)M * N) && same_bits(O[0], O[2], (int64_t)M * N),
+        CHECK(h_same_bits(O[0], O[1], (int64_t)M * N) && h_same_bits(O[0], O[2], (int64_t)M * N),
               "%s: same bits with 1, 2 and 3 threads", what);
         if (strcmp(gemm_backend(), "builtin") == 0) {
             gemm_builtin(0, 1, M, N, K, 1.0f, x, K, wf, K, 0.0f, ref, N);
-            CHECK(same_bits(O[0], ref, (int64_t)M * N), "%s: the same bits as gemm_builtin", what);
+            CHECK(h_same_bits(O[0], ref, (int64_t)M * N), "%s: the same bits as gemm_builtin", what);
         }
         for (int t = 0; t < 3; t++) free(O[t]);
         free(x); free(ref); free(ws);
@@ -665,15 +661,15 @@ static void test_misaligned_weights(void) {
                 float *o1 = h_falloc((int64_t)M * N), *o2 = h_falloc((int64_t)M * N);
                 linear_forward(o1, x, &W[d], b, M, ws);
                 linear_forward(o2, x, &V, b, M, ws);
-                ok[0] &= same_bits(o1, o2, (int64_t)M * N);
+                ok[0] &= h_same_bits(o1, o2, (int64_t)M * N);
                 linear_gemm_forward(o1, x, &W[d], b, M, ws);
                 linear_gemm_forward(o2, x, &V, b, M, NULL);
-                ok[1] &= same_bits(o1, o2, (int64_t)M * N);
+                ok[1] &= h_same_bits(o1, o2, (int64_t)M * N);
                 linear_gemm_forward(o2, x, &V, b, M, ws);
-                ok[1] &= same_bits(o1, o2, (int64_t)M * N);
+                ok[1] &= h_same_bits(o1, o2, (int64_t)M * N);
                 matvec_forward(o1, &W[d], x, b, M);
                 matvec_forward(o2, &V, x, b, M);
-                ok[2] &= same_bits(o1, o2, (int64_t)M * N);
+                ok[2] &= h_same_bits(o1, o2, (int64_t)M * N);
                 free(x); free(ws); free(o1); free(o2);
             }
             free(buf);
@@ -719,13 +715,13 @@ static void test_matvec(void) {
     }
     set_threads(nt0);
     check_close("matvec_forward M=11 N=50 K=600 vs float64", o[0], ref, (int64_t)M * N, TOL_LINEAR, MIN_COS);
-    CHECK(same_bits(o[0], want, (int64_t)M * N), "matvec_forward: the bits of the plain loop (sum in k, then + b)");
-    CHECK(same_bits(o[0], o[1], (int64_t)M * N) && same_bits(o[0], o[2], (int64_t)M * N),
+    CHECK(h_same_bits(o[0], want, (int64_t)M * N), "matvec_forward: the bits of the plain loop (sum in k, then + b)");
+    CHECK(h_same_bits(o[0], o[1], (int64_t)M * N) && h_same_bits(o[0], o[2], (int64_t)M * N),
           "matvec_forward: same bits with 1, 2 and 3 threads");
     int alone = 1;
     for (int m = 0; m < M; m++) {
         matvec_forward(one, &W, x + (size_t)m * K, b, 1);
-        alone &= same_bits(one, o[0] + (size_t)m * N, N);
+        alone &= h_same_bits(one, o[0] + (size_t)m * N, N);
     }
     CHECK(alone, "matvec_forward: each of 11 vectors alone (M = 1) gives its bits in the batch");
     for (int t = 0; t < 3; t++) free(o[t]);
@@ -751,7 +747,7 @@ static void test_modulate(void) {
     memcpy(c, x, sizeof(float) * (size_t)N * D);
     modulate_inplace(c, sh, sc, ld, row, N, D);
     residual_inplace(c, y, g, ld, row, N, D);
-    CHECK(same_bits(a, c, (int64_t)N * D), "modulate_inplace + residual_inplace, per-token rows: exact");
+    CHECK(h_same_bits(a, c, (int64_t)N * D), "modulate_inplace + residual_inplace, per-token rows: exact");
     memcpy(a, x, sizeof(float) * (size_t)N * D);
     memcpy(c, x, sizeof(float) * (size_t)N * D);
     modulate_inplace(a, sh, sc, ld, NULL, N, D);
@@ -760,7 +756,7 @@ static void test_modulate(void) {
     modulate_inplace(c, sh, sc, ld, zero, N, D);
     residual_inplace(c, y, g, ld, zero, N, D);
     for (int64_t i = 0; i < (int64_t)N * D; i++) c[i] += y[i];
-    CHECK(same_bits(a, c, (int64_t)N * D), "row NULL == row 0 for every token; gate NULL == plain add");
+    CHECK(h_same_bits(a, c, (int64_t)N * D), "row NULL == row 0 for every token; gate NULL == plain add");
     free(x); free(y); free(tab); free(a); free(c);
 }
 
@@ -805,7 +801,7 @@ static void test_expf(void) {
         h_env_set("T2V_GEMM_GENERIC", "1");
         if (fn[k]) fn[k](b, m); else softmax_inplace(b, 7, 1429);
         h_env_set("T2V_GEMM_GENERIC", NULL);
-        CHECK(same_bits(a, b, m), "%s: run-time (AVX-512 / AVX2) loop and portable one give the same bits", name[k]);
+        CHECK(h_same_bits(a, b, m), "%s: run-time (AVX-512 / AVX2) loop and portable one give the same bits", name[k]);
     }
     free(x); free(a); free(b);
 }
@@ -820,7 +816,7 @@ static void test_kernel_invariance(void) {
     h_env_set("T2V_GEMM_GENERIC", "1");
     gemm_builtin(1, 0, M, N, K, 0.5f, A, M, B, N, 0.0f, C2, N);
     h_env_set("T2V_GEMM_GENERIC", NULL);
-    CHECK(same_bits(C1, C2, (int64_t)M * N),
+    CHECK(h_same_bits(C1, C2, (int64_t)M * N),
           "gemm_builtin: run-time micro-kernel and portable one give the same bits");
     free(A); free(B); free(C1); free(C2);
 }

@@ -13,10 +13,6 @@
 static const int THREADS[] = {1, 2, 3, 4, 5, 8, 16};
 enum { NTHREADS = sizeof THREADS / sizeof THREADS[0] };
 
-static int same_bits(const float *a, const float *b, int64_t n) {
-    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
-}
-
 /* A kernel run: writes n floats to out from ctx. */
 typedef void (*RunFn)(void *ctx, float *out);
 
@@ -99,7 +95,7 @@ static void test_builtin_any_split(void) {
             gemm_builtin(0, 1, rcut[i + 1] - i0, ccut[j + 1] - j0, K, 1.0f, A + (size_t)i0 * K, K,
                          B + (size_t)j0 * K, K, 0.0f, D + (size_t)i0 * N + j0, N);
         }
-    CHECK(same_bits(C, D, (int64_t)M * N), "gemm_builtin %dx%dx%d: 20 calls on odd tiles of C give the bits "
+    CHECK(h_same_bits(C, D, (int64_t)M * N), "gemm_builtin %dx%dx%d: 20 calls on odd tiles of C give the bits "
           "of one call", M, N, K);
     free(A); free(B); free(C); free(D);
 }
@@ -184,7 +180,7 @@ static void test_granule_rows(void) {
     static const int cuts[] = {0, 256, 768, 1024, 1536, 1560};
     for (int i = 0; i + 1 < 6; i++)
         gemm(0, 1, cuts[i + 1] - cuts[i], N, K, 1.0f, A + (size_t)cuts[i] * K, K, B, K, 0.0f, D + (size_t)cuts[i] * N, N);
-    CHECK(G == 256 && same_bits(C, D, (int64_t)M * N), "T2V_GEMM_ROWS=%d: %dx%dx%d computed as 5 calls on row "
+    CHECK(G == 256 && h_same_bits(C, D, (int64_t)M * N), "T2V_GEMM_ROWS=%d: %dx%dx%d computed as 5 calls on row "
           "ranges cut at multiples of 256 gives the bits of one call", G, M, N, K);
     h_env_set("T2V_GEMM_ROWS", "0");
     int g0 = gemm_grid_granule();

@@ -50,20 +50,6 @@
 #define MIN_VS_FP32 1e-3
 #define MAX_VS_FP32 1e-1
 
-static char g_generic0[8];
-static int g_generic0_set;
-
-static void generic_save(void) {
-    const char *e = getenv("T2V_GEMM_GENERIC");
-    g_generic0_set = e != NULL;
-    snprintf(g_generic0, sizeof g_generic0, "%s", e ? e : "");
-}
-static void generic_restore(void) { h_env_set("T2V_GEMM_GENERIC", g_generic0_set ? g_generic0 : NULL); }
-
-static int same_bits(const float *a, const float *b, int64_t n) {
-    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
-}
-
 static uint64_t rng = 0x6276616531ULL;
 static float rand_unit(void) { return (float)((double)(prng_next(&rng) >> 11) * 0x1p-53 * 2.0 - 1.0); }
 
@@ -95,20 +81,20 @@ static void conv_case(const ConvCase *cc, DType dt) {
     conv3d_bf16_naive(ref, x, cc->Cin, cc->T, cc->H, cc->W, w, cc->Cout, b, p);
     int all = 1;
     for (int generic = 0; generic <= 1; generic++) {
-        if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else generic_restore();
+        if (generic) h_env_set("T2V_GEMM_GENERIC", "1"); else h_generic_restore();
         for (int nt = 1; nt <= 3; nt++) {
             platform_set_threads(nt);
             memset(out, 0xff, sizeof(float) * (size_t)no);
             T2vError e = {0, {0}};
             int rc = conv3d_bf16_forward(out, x, cc->Cin, cc->T, cc->H, cc->W, &wt, b, p, &e);
-            int ok = rc == T2V_OK && same_bits(out, ref, no);
+            int ok = rc == T2V_OK && h_same_bits(out, ref, no);
             if (!ok)
                 CHECK(0, "bf16 conv %s, %s weights, %s kernel, %d threads: bits of the definition (%s)", cc->what,
                       dtype_name(dt), generic ? "portable" : bf16_kernel_name(), nt, rc ? e.msg : "differ");
             all &= ok;
         }
     }
-    generic_restore();
+    h_generic_restore();
     platform_set_threads(2);
     CHECK(all, "bf16 conv %s, %s weights: both kernels, 1-3 threads = conv3d_bf16_naive bit for bit", cc->what,
           dtype_name(dt));
@@ -244,10 +230,10 @@ static void test_tiny(const SafeTensors *gd, const SafeTensors *gs, const SafeTe
             h_env_set("T2V_GEMM_GENERIC", k == 0 ? "1" : NULL);
             platform_set_threads(threads[k]);
             int rc = vae_decode(&m, z, 2, 2, 3, v1, NULL, NULL, &e);
-            CHECK(rc == T2V_OK && same_bits(v, v1, nv), "bf16 tiny decode: %s kernel, %d threads: the same bits",
+            CHECK(rc == T2V_OK && h_same_bits(v, v1, nv), "bf16 tiny decode: %s kernel, %d threads: the same bits",
                   k == 0 ? "portable" : bf16_kernel_name(), threads[k]);
         }
-        generic_restore();
+        h_generic_restore();
         platform_set_threads(2);
         /* and fp32 is still fp32 */
         m.precision = PREC_FP32;
@@ -268,9 +254,9 @@ static void test_tiny(const SafeTensors *gd, const SafeTensors *gs, const SafeTe
         h_env_set("T2V_GEMM_GENERIC", "1");
         platform_set_threads(3);
         int rc = vae_encode(&m, video, 9, 16, 24, mu1, &e);
-        generic_restore();
+        h_generic_restore();
         platform_set_threads(2);
-        CHECK(rc == T2V_OK && same_bits(mu, mu1, nz), "bf16 tiny encode: portable kernel, 3 threads: the same bits");
+        CHECK(rc == T2V_OK && h_same_bits(mu, mu1, nz), "bf16 tiny encode: portable kernel, 3 threads: the same bits");
     } else {
         CHECK(0, "bf16 tiny encode: %s", video && rmu && rmu32 ? e.msg : "golden missing");
     }
@@ -331,9 +317,9 @@ static void test_vae22(const SafeTensors *g) {
             platform_set_threads(3);
             rc = vae_decode(&m, z, 3, 2, 3, v1, NULL, NULL, &e);
             if (!rc) rc = vae_encode(&m, clip, 9, 32, 48, mu1, &e);
-            generic_restore();
+            h_generic_restore();
             platform_set_threads(2);
-            CHECK(rc == T2V_OK && same_bits(v, v1, nv) && same_bits(mu, mu1, nm),
+            CHECK(rc == T2V_OK && h_same_bits(v, v1, nv) && h_same_bits(mu, mu1, nm),
                   "bf16 Wan2.2 decode and encode: portable kernel, 3 threads: the same bits");
         }
         free(v); free(v1); free(mu); free(mu1);
@@ -346,7 +332,7 @@ static void test_vae22(const SafeTensors *g) {
 }
 
 int main(void) {
-    generic_save();
+    h_generic_save();
     platform_set_threads(2);
     test_conv_kernels();
     SafeTensors gd, gs, ge, gf, g16;
