@@ -297,6 +297,17 @@ int prov_init(Provenance *p, T2vError *err) {
     if (rc) return rc;
     char when[32] = "unknown";
     time_t now = time(NULL);
+    /* SOURCE_DATE_EPOCH (reproducible-builds.org): a fixed time, so that two
+     * runs can give the same bytes */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        char *end;
+        long long v = strtoll(sde, &end, 10);
+        if (*end || v < 0 || v > 253402300799LL)
+            return t2v_fail(err, T2V_EUSAGE, "SOURCE_DATE_EPOCH '%s': expected seconds since 1970 (0..253402300799)",
+                            sde);
+        now = (time_t)v;
+    }
     struct tm *tm = gmtime(&now);
     if (tm) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", tm);
     return prov_set(p, "created", when, err);

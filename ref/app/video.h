@@ -83,7 +83,8 @@ void tempfiles_remove_all(TempFiles *tf);
  * Provenance: ordered key/value pairs plus the model files and their SHA-256.
  * Values are UTF-8 (invalid bytes become U+FFFD when set). Numbers are kept
  * as text and written unquoted in JSON. prov_init sets "t2v_version" and
- * "created" (UTC, ISO 8601); prov_set replaces an existing key (tests set a
+ * "created" (UTC, ISO 8601: now, or $SOURCE_DATE_EPOCH's time when set; an
+ * invalid one is T2V_EUSAGE); prov_set replaces an existing key (tests set a
  * fixed "created"). Conventional keys, in the order the CLI should add them:
  * prompt, negative_prompt, seed, steps, cfg, shift, sampler, width, height,
  * frames, fps, model. */
