@@ -174,6 +174,7 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    if (o->dump) cost_memory_whole_video(&md, &s, &me); /* --dump keeps the video whole */
     const WindowSettings *ws = &o->sampling.settings.window; /* --dump-level's forward runs on the whole clip */
     if (window_active(ws, s.T) && o->dump_level == DUMP_STAGE) cost_memory_windowed(&md, &s, ws->frames, &me);
     const CausalSettings *cs = &o->sampling.settings.causal;
