@@ -193,7 +193,8 @@ static void test_writer_bytes(const Provenance *prov, const uint8_t *rgb) {
         for (int i = 0; same && i < (k == VIDEO_PNG_FRAMES ? F : 1); i++) {
             char fa[700], fb[700];
             snprintf(fa, sizeof fa, "%s", a), snprintf(fb, sizeof fb, "%s", b);
-            if (k == VIDEO_PNG_FRAMES) video_frame_name(a, i, fa, sizeof fa, NULL), video_frame_name(b, i, fb, sizeof fb, NULL);
+            if (k == VIDEO_PNG_FRAMES)
+                video_frame_name(a, i, fa, sizeof fa, NULL), video_frame_name(b, i, fb, sizeof fb, NULL);
             same = same_file(fa, fb);
         }
         CHECK(same, "%s fed in pieces of 1, 2, 3, 3 frames: the bytes of the whole-clip writer (exit %d, %d: %s)",

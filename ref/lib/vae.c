@@ -1026,9 +1026,9 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
 }
 
 /* Stores frame x [out_c*pp*pp, oh*ow] as frame fi of r->out [out_c, cap,
- * pp*oh, pp*ow] (which holds frames base .. base+cap-1), unfolding pp x pp patches (channel (c, q_w, q_h), as
- * vae_encode folds them); clamp != 0: clamped to [-1, 1] (the decoder's last
- * step). */
+ * pp*oh, pp*ow] (which holds frames base .. base+cap-1), unfolding pp x pp
+ * patches (channel (c, q_w, q_h), as vae_encode folds them); clamp != 0:
+ * clamped to [-1, 1] (the decoder's last step). */
 static int store_frame(VaeRun *r, const float *x, int clamp, int pp, T2vError *err) {
     int64_t hw = (int64_t)r->oh * r->ow, W = (int64_t)pp * r->ow, HW = hw * pp * pp;
     if (r->fi >= r->nout || r->fi - r->base >= r->cap)
