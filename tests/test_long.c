@@ -215,6 +215,16 @@ static void test_memory_estimate(const Model *m) {
     CHECK(eb.dit < whole.dit && eb.peak >= eb.dit && eb.peak >= eb.vae && eb.peak >= eb.text,
           "windowed DiT phase %.0f bytes < one pass over the clip %.0f; the peak is the largest phase", eb.dit,
           whole.dit);
+    /* the VAE phase: the video streamed to the writers (docs/OUTPUTS.md), or held whole with --dump */
+    double video = 12.0 * (b.F - a.F) * a.H * a.W; /* 80 more float RGB frames */
+    CHECK(fabs(eb.vae - ea.vae - 2 * 20 * frame) < 0.5, "streamed VAE phase: 20 more latent frames add %.0f bytes "
+          "(the noise and the final latent: %.0f), not the video's %.0f", eb.vae - ea.vae, 2 * 20 * frame, video);
+    MemEstimate da = ea, db = eb;
+    cost_memory_whole_video(&md, &a, &da);
+    cost_memory_whole_video(&md, &b, &db);
+    CHECK(fabs(db.vae - da.vae - 2 * 20 * frame - video) < 0.5 && db.vae > eb.vae && db.peak >= db.vae,
+          "--dump's VAE phase holds the whole float video: 80 more frames add %.0f bytes (%.0f)", db.vae - da.vae,
+          2 * 20 * frame + video);
     model_desc_free(&md);
 }
 

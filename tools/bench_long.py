@@ -39,6 +39,8 @@ per frame flat within 20% across the frame counts, peak RSS within 1.5x.
 Timings on a shared machine move with its load: the load average before
 and after each run is recorded. --note adds a paragraph to long.md (kept in
 long.json); --rewrite only rewrites long.md from long.json (with --note).
+--only demo|synth runs one table and keeps the other's rows from the
+existing long.json, each table saying which run (date, commit) it is from.
 """
 import argparse
 import json
@@ -294,11 +296,15 @@ def write_md(out, doc):
     titles = {"demo": "Demo model (64x64, %d steps, cfg 4, windows of 17 frames overlapping by 8)" % doc["demo_steps"],
               "synth": "Synthetic Wan2.1 T2V-1.3B (%dx%d, %d step(s), cfg 1, windows of 81 frames overlapping by 16)"
                        % (doc["synth_size"], doc["synth_size"], doc["synth_steps"])}
+    runs = doc.get("runs", {})
     for name in ("demo", "synth"):
         if name not in doc["models"]:
             continue
         _, vl = verdicts(doc["models"][name])
-        lines += ["## " + titles[name], ""] + table(doc["models"][name]) + [""] + vl + [""]
+        lines += ["## " + titles[name], ""]
+        if name in runs and len(set(r["date"] for r in runs.values())) > 1:
+            lines += ["Rows from the run of %s, t2v %s." % (runs[name]["date"], runs[name]["commit"]), ""]
+        lines += table(doc["models"][name]) + [""] + vl + [""]
     lines += ["Columns: DiT = the sampling phase (all steps, all windows), VAE = the decode, each from its start "
               "(weights loaded) to its last progress line, wall time and in brackets the child's CPU time (user + "
               "system from /proc/PID/stat, sampled every 10 ms; with 1 thread it is the time on an unshared core); "
@@ -314,10 +320,29 @@ def write_md(out, doc):
 def write(a, results):
     doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": git_commit(), "machine": machine(),
            "threads": a.threads, "schedule": a.schedule, "demo_steps": a.demo_steps, "synth_steps": a.synth_steps,
-           "synth_size": a.synth_size, "argv": sys.argv[1:], "note": a.note, "models": results}
+           "synth_size": a.synth_size, "argv": sys.argv[1:], "note": a.note, "models": dict(results)}
+    this = {"date": doc["date"], "commit": doc["commit"], "argv": doc["argv"]}
+    doc["runs"] = {name: this for name in results}
+    keep(a, doc)
     with open(os.path.join(a.out, "long.json"), "w") as f:
         json.dump(doc, f, indent=1)
     return write_md(a.out, doc)
+
+
+def keep(a, doc):
+    """--only: the other table's rows (and its run's date and commit) from the existing long.json."""
+    path = os.path.join(a.out, "long.json")
+    if not a.only or not os.path.exists(path):
+        return
+    with open(path) as f:
+        old = json.load(f)
+    for name, rows in old.get("models", {}).items():
+        if name in doc["models"]:
+            continue
+        doc["models"][name] = rows
+        doc["runs"][name] = old.get("runs", {}).get(name) or {k: old[k] for k in ("date", "commit", "argv")}
+    if a.note is None:
+        doc["note"] = old.get("note")
 
 
 def main():

@@ -159,16 +159,22 @@ static const char HELP_GENERATE_OUTPUTS[] =
     "  --threads N            threads (default: the physical cores); results do not depend on it\n"
     "  --precision P          fp32 (default) or bf16: linear layers, attention products and VAE\n"
     "                         convolutions take bf16 operands, fp32 sums (the same bits on every\n"
-    "                         CPU; vdpbf16ps where the CPU has AVX512-BF16)\n"
+    "                         CPU; vdpbf16ps where the CPU has AVX512-BF16)\n";
+
+/* (C99 again: the rest of generate's help, its files and what watches the run.) */
+static const char HELP_GENERATE_FILES[] =
     "  -o, --output OUT       output base name (default out/t2v): OUT.png (animated PNG),\n"
     "                         OUT_0000.png... (frames), OUT_sheet.png, OUT.y4m, OUT.mp4,\n"
     "                         OUT.json (provenance sidecar); a pattern such as out_%04d.png\n"
     "                         names the frames and its prefix the other files\n"
-    "  --format LIST          comma list of png,apng,y4m,mp4,sheet (default png,apng,sheet)\n"
+    "  --format LIST          comma list of png,apng,y4m,mp4,sheet (default png,apng,sheet),\n"
+    "                         written a few frames at a time as the VAE decodes: the video is\n"
+    "                         not held whole (docs/OUTPUTS.md, Streamed writing)\n"
     "  --fps N                frame rate of the animated PNG / Y4M / MP4 (default: model's, 16)\n"
     "  --preview FILE         refresh a latent preview PNG after every step\n"
     "  --dump DIR             write DIR/dump.safetensors with every stage's tensors (DIR is\n"
-    "                         created if its parent exists)\n"
+    "                         created if its parent exists); the decoded video is one of them,\n"
+    "                         so with --dump it is held whole (12 bytes per pixel and frame)\n"
     "  --dump-level L         with --dump: stage (default), block (adds the first DiT forward's\n"
     "                         block outputs blocks.N) or op (every op inside its blocks, as\n"
     "                         `t2v stage dit --dump-level op`; docs/VERIFY.md); size printed first\n"
@@ -352,11 +358,11 @@ static const char HELP_TAIL[] =
     "\n"
     "exit codes: 0 ok, 1 usage, 2 bad model or input file, 3 resources (memory, disk)\n";
 
-/* Each command's help, in one or two literals printed one after the other. */
-static const struct { const char *name, *text, *more; } HELPS[] = {
-    {"generate", HELP_GENERATE, HELP_GENERATE_OUTPUTS}, {"stage", HELP_STAGE, ""}, {"compare", HELP_COMPARE, ""},
-    {"info", HELP_INFO, ""}, {"tokenize", HELP_TOKENIZE, ""}, {"keygen", HELP_KEYGEN, ""},
-    {"bisect", HELP_BISECT, ""}, {"golden-pack", HELP_PACK, ""}};
+/* Each command's help, in up to three literals printed one after the other. */
+static const struct { const char *name, *text, *more, *last; } HELPS[] = {
+    {"generate", HELP_GENERATE, HELP_GENERATE_OUTPUTS, HELP_GENERATE_FILES}, {"stage", HELP_STAGE, "", ""},
+    {"compare", HELP_COMPARE, "", ""}, {"info", HELP_INFO, "", ""}, {"tokenize", HELP_TOKENIZE, "", ""},
+    {"keygen", HELP_KEYGEN, "", ""}, {"bisect", HELP_BISECT, "", ""}, {"golden-pack", HELP_PACK, "", ""}};
 enum { N_HELPS = sizeof HELPS / sizeof HELPS[0] };
 
 static int help_index(const char *cmd) {
@@ -367,7 +373,7 @@ static int help_index(const char *cmd) {
 
 void print_help(FILE *f) {
     fputs(HELP_HEAD, f);
-    for (int i = 0; i < N_HELPS; i++) fprintf(f, "\n%s%s", HELPS[i].text, HELPS[i].more);
+    for (int i = 0; i < N_HELPS; i++) fprintf(f, "\n%s%s%s", HELPS[i].text, HELPS[i].more, HELPS[i].last);
     fputs(HELP_TAIL, f);
 }
 
@@ -376,6 +382,7 @@ int command_help(const char *cmd) {
     if (i < 0) return usage_error("no help for '%s'", cmd);
     fputs(HELPS[i].text, stdout);
     fputs(HELPS[i].more, stdout);
+    fputs(HELPS[i].last, stdout);
     fputs(HELP_TAIL, stdout);
     return 0;
 }

@@ -174,6 +174,7 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     MemEstimate me;
     cost_size(&s, &md, o->width, o->height, o->frames, m->dit.text_len);
     cost_memory(&md, &s, &me);
+    if (o->dump) cost_memory_whole_video(&md, &s, &me); /* --dump keeps the video whole */
     const WindowSettings *ws = &o->sampling.settings.window; /* --dump-level's forward runs on the whole clip */
     if (window_active(ws, s.T) && o->dump_level == DUMP_STAGE) cost_memory_windowed(&md, &s, ws->frames, &me);
     const CausalSettings *cs = &o->sampling.settings.causal;
@@ -260,24 +261,93 @@ static int make_provenance(Provenance *p, const ModelPaths *mp, const GenerateAr
     return rc;
 }
 
-/* -o's files, then the sidecar with their hashes, into the held set. */
-static int write_outputs(const OutputPlan *op, const GenerateArgs *o, const Provenance *p, const uint8_t *rgb,
-                         TempFiles *temps, T2vError *err) {
-    int F = o->frames, H = o->height, W = o->width, rc = T2V_OK, fmt = op->formats;
-    if (fmt & FMT_APNG) rc = video_write_apng(op->apng, rgb, F, H, W, o->fps, p, o->force, temps, err);
-    if (!rc && (fmt & FMT_SHEET))
-        rc = video_write_sheet(op->sheet, rgb, F, H, W, F < 8 ? F : 8, 0, p, o->force, temps, err);
-    if (!rc && (fmt & FMT_Y4M)) rc = video_write_y4m(op->y4m, rgb, F, H, W, o->fps, o->force, temps, err);
+/* ----------------------------------------------------------------------------
+ * The video's files, written as the VAE decodes (docs/OUTPUTS.md, Streamed
+ * writing): the decoder hands each latent frame's frames to frames_emit,
+ * which turns them into 8-bit frames and appends them to a writer per
+ * format; nothing of the clip's size is held. With --dump the float video is
+ * kept whole for the dump file and handed over in one call after the run:
+ * the same bytes either way. */
+
+enum { EMIT_BATCH = 16 }; /* frames converted and appended at a time (the PNG encoders' parallel batch) */
+
+typedef struct {
+    const OutputPlan *op;
+    const GenerateArgs *o;
+    const Provenance *p;
+    TempFiles *temps;
+    VideoWriter *w[5];
+    int nw, opened, done; /* writers; whether the set is started; frames appended */
+    uint8_t *rgb;         /* [cap][H][W][3]: the frames being appended */
+    int cap;
+} FrameOut;
+
+/* At the first frame: the output set starts (every file is held under its
+ * temporary name until all are complete) and a writer per format opens. */
+static int frames_open(FrameOut *fo, T2vError *err) {
+    const OutputPlan *op = fo->op;
+    const GenerateArgs *o = fo->o;
+    int F = o->frames, H = o->height, W = o->width;
+    const VideoSpec spec[5] = {{VIDEO_APNG, op->apng, F, H, W, o->fps, 0, 0, fo->p, o->force},
+                               {VIDEO_SHEET, op->sheet, F, H, W, 0, F < 8 ? F : 8, 0, fo->p, o->force},
+                               {VIDEO_Y4M, op->y4m, F, H, W, o->fps, 0, 0, NULL, o->force},
+                               {VIDEO_MP4, op->mp4, F, H, W, o->fps, 0, 0, fo->p, o->force},
+                               {VIDEO_PNG_FRAMES, op->frames, F, H, W, 0, 0, 0, fo->p, o->force}};
+    const int bit[5] = {FMT_APNG, FMT_SHEET, FMT_Y4M, FMT_MP4, FMT_PNG};
+    fo->opened = 1;
+    int rc = tempfiles_hold(fo->temps, op->n, err);
+    for (int i = 0; i < 5 && !rc; i++)
+        if (op->formats & bit[i]) rc = video_writer_open(&fo->w[fo->nw++], &spec[i], fo->temps, err);
+    return rc;
+}
+
+/* VaeFrameSink.emit: frames [3, n, H, W] -> 8 bits (video_to_u8) -> every writer. */
+static int frames_emit(void *user, const float *frames, int first, int n, int H, int W, T2vError *err) {
+    FrameOut *fo = (FrameOut *)user;
+    int rc = fo->opened ? T2V_OK : frames_open(fo, err), b = n < EMIT_BATCH ? n : EMIT_BATCH;
+    if (!rc && first != fo->done)
+        rc = t2v_fail(err, T2V_EINPUT, "decoded frames %d.. arrived after %d frames", first, fo->done);
+    if (!rc && b > fo->cap) {
+        free(fo->rgb);
+        fo->rgb = (uint8_t *)t2v_malloc((size_t)b * H * W * 3, "frames", err);
+        fo->cap = fo->rgb ? b : 0;
+        if (!fo->rgb) rc = T2V_ERESOURCE;
+    }
+    for (int k = 0; k < n && !rc; k += EMIT_BATCH) {
+        int m = n - k < EMIT_BATCH ? n - k : EMIT_BATCH;
+        video_to_u8_frames(frames, n, k, m, H, W, fo->rgb);
+        for (int i = 0; i < fo->nw && !rc; i++) rc = video_writer_append(fo->w[i], fo->rgb, m, err);
+    }
+    if (!rc) fo->done += n;
+    return rc;
+}
+
+/* Removes what the writers started (a failed run). */
+static void frames_abort(FrameOut *fo) {
+    for (int i = 0; i < fo->nw; i++) video_writer_abort(fo->w[i]);
+    fo->nw = 0;
+    free(fo->rgb);
+    fo->rgb = NULL;
+}
+
+/* After the last frame: every writer's file into the held set, the Y4M's
+ * C2PA sidecar, then the sidecar with the hashes of -o's files. */
+static int write_outputs(FrameOut *fo, T2vError *err) {
+    const OutputPlan *op = fo->op;
+    int rc = T2V_OK, fmt = op->formats;
+    for (int i = 0; i < fo->nw; i++) {
+        if (!rc) rc = video_writer_close(fo->w[i], err);
+        else video_writer_abort(fo->w[i]);
+    }
+    fo->nw = 0;
     if (!rc && (fmt & FMT_Y4M) && (fmt & FMT_C2PA)) /* Y4M has no place for a manifest: a sidecar */
-        rc = video_write_c2pa_sidecar(op->c2pa, op->y4m, p, o->force, temps, err);
-    if (!rc && (fmt & FMT_MP4)) rc = video_write_mp4(op->mp4, rgb, F, H, W, o->fps, p, o->force, temps, err);
-    if (!rc && (fmt & FMT_PNG)) rc = video_write_png_frames(op->frames, rgb, F, H, W, p, o->force, temps, err);
+        rc = video_write_c2pa_sidecar(op->c2pa, op->y4m, fo->p, fo->o->force, fo->temps, err);
     /* the sidecar lists -o's files: the plan's "-o" names before it */
     const char **names = (const char **)malloc((size_t)op->n * sizeof *names);
     int n = 0;
     for (int i = 0; names && i < op->n; i++)
         if (!strcmp(op->what[i], "-o") && strcmp(op->name[i], op->sidecar)) names[n++] = op->name[i];
-    if (!rc) rc = names ? provenance_sidecar(op->sidecar, p, names, n, o->force, temps, err)
+    if (!rc) rc = names ? provenance_sidecar(op->sidecar, fo->p, names, n, fo->o->force, fo->temps, err)
                         : t2v_fail(err, T2V_ERESOURCE, "out of memory");
     free(names);
     return rc;
@@ -471,29 +541,23 @@ static int prepare(GenerateArgs *o, Model *m, OutputPlan *op, T2vError *err) {
     return rc;
 }
 
-/* The files, all or none: written under temporary names, renamed together. */
-static int write_set(const OutputPlan *op, const GenerateArgs *o, const Model *m, const GenResult *r,
-                     const TensorSet *ops, const Provenance *p, Trace *trace, TempFiles *temps, T2vError *err) {
+/* The files, all or none: written under temporary names (the video's while
+ * it decodes, FrameOut), renamed together. On failure the caller removes
+ * them (frames_abort, tempfiles_discard). */
+static int write_set(const GenerateArgs *o, const Model *m, const GenResult *r, const TensorSet *ops, Trace *trace,
+                     FrameOut *fo, T2vError *err) {
     const SamplingSettings *ss = &o->sampling.settings;
-    int rc = tempfiles_hold(temps, op->n, err);
+    int rc = fo->opened ? T2V_OK : frames_open(fo, err);
+    if (!rc) rc = write_outputs(fo, err);
     if (!rc && trace) {
         TraceInfo ti = {o->prompt, sampler_kind_name(ss->sampler), o->width, o->height, o->frames, ss->cfg,
                         ss->shift, o->seed, ss->precision};
-        rc = trace_write(trace, m, &ti, temps, err);
+        rc = trace_write(trace, m, &ti, fo->temps, err);
     }
-    uint8_t *rgb = NULL;
-    if (!rc) {
-        rgb = (uint8_t *)t2v_malloc((size_t)o->frames * o->height * o->width * 3, "frames", err);
-        if (!rgb) rc = T2V_ERESOURCE;
-        else video_to_u8(r->video, o->frames, o->height, o->width, rgb);
-    }
-    if (!rc && o->dump) rc = write_dump(o, r, ops, temps, err);
-    if (!rc) rc = write_outputs(op, o, p, rgb, temps, err);
-    free(rgb);
-    if (!rc) rc = tempfiles_commit(temps, err);
-    else tempfiles_discard(temps);
-    if (!rc) outputs_remove_old(op);
-    if (!rc && !o->quiet) report_outputs(op);
+    if (!rc && o->dump) rc = write_dump(o, r, ops, fo->temps, err);
+    if (!rc) rc = tempfiles_commit(fo->temps, err);
+    if (!rc) outputs_remove_old(fo->op);
+    if (!rc && !o->quiet) report_outputs(fo->op);
     return rc;
 }
 
@@ -576,8 +640,10 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     progress_init(&gw.progress, o->quiet);
     gw.progress.plan = o->plan;
     PipelineWatch watch = {&gw, on_progress, on_step};
+    FrameOut fo = {op, o, &p, temps, {NULL}, 0, 0, 0, NULL, 0};
+    VaeFrameSink sink = {&fo, frames_emit}; /* --dump: the video is kept whole for the dump file */
     GenSettings s = {o->prompt, o->negative, o->width, o->height, o->frames, *ss, o->seed, o->dump != NULL,
-                     o->pixels, o->dist};
+                     o->pixels, o->dist, o->dump ? NULL : &sink};
     TensorSet ops; /* --dump-level block|op: the DiT's taps of its first forward */
     memset(&ops, 0, sizeof ops);
     int rank0 = !o->dist || o->dist->rank == 0;
@@ -588,7 +654,13 @@ static int generate(GenerateArgs *o, const Model *m, const OutputPlan *op, TempF
     if (!rc && !o->quiet) report_cache(o, &r);
     if (!rc && rank0) rc = write_calibration(o, &r, err);
     if (!rc && rank0 && o->dump_level != DUMP_STAGE) rc = dump_first_forward(o, m, &r, &ops, err);
-    if (!rc && rank0) rc = write_set(op, o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, &p, gw.trace, temps, err);
+    if (!rc && rank0 && !s.sink) rc = frames_emit(&fo, r.video, 0, o->frames, o->height, o->width, err);
+    if (!rc && rank0) rc = write_set(o, m, &r, o->dump_level != DUMP_STAGE ? &ops : NULL, gw.trace, &fo, err);
+    if (rc) {
+        frames_abort(&fo);
+        tempfiles_discard(temps);
+    }
+    free(fo.rgb);
     tset_free(&ops);
     prov_free(&p);
     trace_free(&trace);

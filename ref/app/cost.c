@@ -322,26 +322,48 @@ void cost_memory_windowed(const ModelDesc *m, const ClipSize *s, int window, Mem
     if (o->vae > o->peak) o->peak = o->vae;
 }
 
+/* Bytes of a stage's weights at their stored size. */
+static double stage_bytes(const ModelDesc *m, int stage) {
+    int64_t by[DT_COUNT];
+    double b = 0;
+    desc_params(&m->w[stage], by);
+    for (int d = 0; d < DT_COUNT; d++) b += (double)by[d];
+    return b;
+}
+
+/* The VAE phase of generate (docs/OUTPUTS.md, Streamed writing): weights;
+ * ~6 full-resolution frames of the widest decoder stage's channels (feature
+ * caches and scratch); the noise and the final latent; the decoded float
+ * frames held: one latent frame's (scale_t), or with whole != 0 (--dump) the
+ * whole video; and 8-bit frames: the chunk being appended (whole: a batch of
+ * 16), up to two chunks of encoded PNG frames (frames, APNG), a frame per
+ * Y4M and MP4 writer, the contact sheet's 8 tiles. */
+static double vae_phase(const ModelDesc *m, const ClipSize *s, int whole) {
+    double HW = (double)s->H * s->W, st = m->vae.scale_t < s->F ? m->vae.scale_t : s->F;
+    double latent = (double)m->vae.z_dim * s->T * s->h * s->w * 4;
+    double floats = whole ? s->F : st, bytes = (whole ? 16 : st) + 2 * st + 2 + 8;
+    double scratch = (double)m->vae.dec_top * 6 * HW / ((double)m->vae.patch * m->vae.patch) * 4;
+    return stage_bytes(m, STAGE_VAE) + scratch + 2 * latent + 3 * floats * HW * 4 + bytes * HW * 3;
+}
+
+void cost_memory_whole_video(const ModelDesc *m, const ClipSize *s, MemEstimate *o) {
+    o->vae = vae_phase(m, s, 1);
+    o->peak = o->text > o->dit ? o->text : o->dit;
+    if (o->vae > o->peak) o->peak = o->vae;
+}
+
 void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *o) {
     const DiTConfig *c = &m->dit;
-    int64_t by[DT_COUNT];
     double wb[STAGE_COUNT];
-    for (int k = 0; k < STAGE_COUNT; k++) {
-        desc_params(&m->w[k], by);
-        wb[k] = 0;
-        for (int d = 0; d < DT_COUNT; d++) wb[k] += (double)by[d];
-    }
-    double N = s->N, D = c->dim, F = s->F, HW = (double)s->H * s->W;
+    for (int k = 0; k < STAGE_COUNT; k++) wb[k] = stage_bytes(m, k);
+    double N = s->N, D = c->dim;
     double latent = (double)m->vae.z_dim * s->T * s->h * s->w * 4;
     /* T5: three widened [dim_ffn, dim] matrices (gate, fc1, fc2) */
     o->text = wb[STAGE_T5] + 3.0 * m->t5.dim * m->t5.dim_ffn * 4;
     /* DiT: residual, norm, q, k, v, attention out, FFN row chunk; two widened
      * weight matrices; embedded contexts; latent-sized sampler buffers */
     o->dit = wb[STAGE_DIT] + N * D * 4 * 8 + 4.0 * c->ffn_dim * D * 2 + 4.0 * c->text_len * D * 4 + latent * 6;
-    /* VAE: the float video and its uint8 copy, ~6 full-resolution frames of
-     * the widest decoder stage's channels (feature caches and scratch) */
-    double video = 3 * F * HW * 4 + F * HW * 3;
-    o->vae = wb[STAGE_VAE] + video + (double)m->vae.dec_top * 6 * HW / ((double)m->vae.patch * m->vae.patch) * 4;
+    o->vae = vae_phase(m, s, 0); /* the video streamed to the writers */
     o->peak = o->text > o->dit ? o->text : o->dit;
     if (o->vae > o->peak) o->peak = o->vae;
 }

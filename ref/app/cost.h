@@ -91,8 +91,13 @@ typedef struct {
     double text, dit, vae, peak; /* bytes */
 } MemEstimate;
 /* Weights count at their stored size (mapped pages become resident), plus
- * each phase's activations and scratch. */
+ * each phase's activations and scratch. The VAE phase is generate's: the
+ * video streamed to the writers, one latent frame's frames held at a time
+ * (docs/OUTPUTS.md, Streamed writing). */
 void cost_memory(const ModelDesc *m, const ClipSize *s, MemEstimate *out);
+/* The VAE phase with the whole float video held (generate --dump, which
+ * writes it) in place of out->vae, and out->peak again. */
+void cost_memory_whole_video(const ModelDesc *m, const ClipSize *s, MemEstimate *out);
 
 /* The DiT phase of causal generation (docs/ARCHITECTURE.md 10c) in place of
  * out->dit, and out->peak again: the activations of one block of `block`

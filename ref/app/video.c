@@ -215,6 +215,20 @@ static int out_commit(OutFile *o, T2vError *err) {
     return T2V_OK;
 }
 
+/* A writer fed frame by frame (video.h). */
+struct VideoWriter {
+    VideoSpec s;
+    TempFiles *tf;
+    int done;         /* frames appended */
+    OutFile o;        /* APNG, Y4M, MP4: the file being written */
+    OutFile meta;     /* MP4: the ffmetadata temporary */
+    FILE *pipe;       /* MP4: ffmpeg's standard input */
+    char *cmdline;    /* MP4: the command, for its error message */
+    uint32_t seq;     /* APNG: the next sequence number */
+    uint8_t *buf;     /* Y4M, MP4: one frame's planes; SHEET: the sheet */
+    int sw, sh, cols; /* SHEET: its size, tiles per row (s.sheet_n: tiles) */
+};
+
 /* ============================================================================
  * UTF-8, JSON and XML text. */
 
@@ -283,6 +297,17 @@ int prov_init(Provenance *p, T2vError *err) {
     if (rc) return rc;
     char when[32] = "unknown";
     time_t now = time(NULL);
+    /* SOURCE_DATE_EPOCH (reproducible-builds.org): a fixed time, so that two
+     * runs can give the same bytes */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        char *end;
+        long long v = strtoll(sde, &end, 10);
+        if (*end || v < 0 || v > 253402300799LL)
+            return t2v_fail(err, T2V_EUSAGE, "SOURCE_DATE_EPOCH '%s': expected seconds since 1970 (0..253402300799)",
+                            sde);
+        now = (time_t)v;
+    }
     struct tm *tm = gmtime(&now);
     if (tm) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", tm);
     return prov_set(p, "created", when, err);
@@ -723,30 +748,36 @@ int video_frame_name(const char *pattern, int index, char *out, size_t outlen, T
     return frame_name(pattern, index, out, outlen, NULL, err);
 }
 
-int video_write_png_frames(const char *pattern, const uint8_t *rgb, int F, int H, int W,
-                           const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
+/* Checks every name before anything is written. */
+static int open_png_frames(VideoWriter *w, T2vError *err) {
+    const char *pattern = w->s.path;
     char name[T2V_TEMP_PATH];
-    int rc = check_dims(F, H, W, pattern, err);
-    if (rc) return rc;
-    /* Check every name before writing anything. */
-    for (int i = 0; i < F; i++) {
+    for (int i = 0; i < w->s.F; i++) {
         int seen = 0;
-        rc = frame_name(pattern, i, name, sizeof name, &seen, err);
+        int rc = frame_name(pattern, i, name, sizeof name, &seen, err);
         if (rc) return rc;
-        if (!seen && F > 1)
+        if (!seen && w->s.F > 1)
             return t2v_fail(err, T2V_EUSAGE, "output pattern '%s': %d frames need a %%d "
-                            "conversion such as out_%%04d.png", pattern, F);
-        if (!force && platform_file_exists(name))
+                            "conversion such as out_%%04d.png", pattern, w->s.F);
+        if (!w->s.force && platform_file_exists(name))
             return t2v_fail(err, T2V_EUSAGE, "%s: exists; not overwriting it (use --force)", name);
     }
+    return T2V_OK;
+}
+
+/* Frames done .. done+n-1, each a file, encoded a batch at a time. */
+static int append_png_frames(VideoWriter *w, const uint8_t *rgb, int n, T2vError *err) {
+    const VideoSpec *v = &w->s;
+    char name[T2V_TEMP_PATH];
     StbPng s[ENCODE_BATCH];
-    for (int i0 = 0; i0 < F && !rc; i0 += ENCODE_BATCH) {
-        int nb = F - i0 < ENCODE_BATCH ? F - i0 : ENCODE_BATCH;
-        rc = encode_batch(s, rgb, i0, nb, H, W, pattern, err);
+    int rc = T2V_OK;
+    for (int i0 = 0; i0 < n && !rc; i0 += ENCODE_BATCH) {
+        int nb = n - i0 < ENCODE_BATCH ? n - i0 : ENCODE_BATCH;
+        rc = encode_batch(s, rgb, i0, nb, v->H, v->W, v->path, err);
         if (rc) break;
         for (int k = 0; k < nb && !rc; k++) {
-            video_frame_name(pattern, i0 + k, name, sizeof name, NULL);
-            rc = write_png_encoded(name, &s[k], prov, force, tf, err);
+            video_frame_name(v->path, w->done + i0 + k, name, sizeof name, NULL);
+            rc = write_png_encoded(name, &s[k], v->prov, v->force, w->tf, err);
         }
         free_batch(s, nb);
     }
@@ -790,29 +821,32 @@ static int apng_frame(OutFile *o, const StbPng *s, int i, int F, int H, int W, i
     return rc;
 }
 
-int video_write_apng(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
-                     const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
-    int rc = check_dims(F, H, W, path, err);
-    if (rc) return rc;
-    if (fps < 1 || fps > 65535)
-        return t2v_fail(err, T2V_EUSAGE, "%s: fps must be 1..65535, found %d", path, fps);
-    OutFile o;
-    rc = out_open(&o, path, force, tf, err);
-    if (rc) return rc;
-    uint32_t seq = 0;
+static int open_apng(VideoWriter *w, T2vError *err) {
+    if (w->s.fps < 1 || w->s.fps > 65535)
+        return t2v_fail(err, T2V_EUSAGE, "%s: fps must be 1..65535, found %d", w->s.path, w->s.fps);
+    return out_open(&w->o, w->s.path, w->s.force, w->tf, err);
+}
+
+static int append_apng(VideoWriter *w, const uint8_t *rgb, int n, T2vError *err) {
+    const VideoSpec *v = &w->s;
     StbPng batch[ENCODE_BATCH];
-    for (int i0 = 0; i0 < F && !rc; i0 += ENCODE_BATCH) {
-        int nb = F - i0 < ENCODE_BATCH ? F - i0 : ENCODE_BATCH;
-        rc = encode_batch(batch, rgb, i0, nb, H, W, path, err);
+    int rc = T2V_OK;
+    for (int i0 = 0; i0 < n && !rc; i0 += ENCODE_BATCH) {
+        int nb = n - i0 < ENCODE_BATCH ? n - i0 : ENCODE_BATCH;
+        rc = encode_batch(batch, rgb, i0, nb, v->H, v->W, v->path, err);
         if (rc) break;
         for (int k = 0; k < nb && !rc; k++)
-            rc = apng_frame(&o, &batch[k], i0 + k, F, H, W, fps, prov, &seq, err);
+            rc = apng_frame(&w->o, &batch[k], w->done + i0 + k, v->F, v->H, v->W, v->fps, v->prov, &w->seq, err);
         free_batch(batch, nb);
     }
-    if (!rc) rc = png_chunk(&o, "IEND", NULL, 0, err);
-    if (rc) { out_abort(&o); return rc; }
-    o.sign = 'p', o.prov = prov;
-    return out_commit(&o, err);
+    return rc;
+}
+
+static int close_apng(VideoWriter *w, T2vError *err) {
+    int rc = png_chunk(&w->o, "IEND", NULL, 0, err);
+    if (rc) return rc;
+    w->o.sign = 'p', w->o.prov = w->s.prov;
+    return out_commit(&w->o, err);
 }
 
 /* ============================================================================
@@ -842,34 +876,31 @@ static void y4m_frame(const uint8_t *rgb, int H, int W, uint8_t *buf) {
     }
 }
 
-static int y4m_stream(FILE *f, const char *what, const uint8_t *rgb, int F, int H, int W,
-                      int fps, T2vError *err) {
-    size_t n = (size_t)H * W * 3;
-    uint8_t *buf = (uint8_t *)t2v_malloc(n, "Y4M frame buffer", err);
-    if (!buf) return T2V_ERESOURCE;
-    int rc = T2V_OK;
+static int y4m_header(FILE *f, const char *what, int H, int W, int fps, T2vError *err) {
     if (fprintf(f, "YUV4MPEG2 W%d H%d F%d:1 Ip A1:1 C444 XCOLORRANGE=LIMITED\n", W, H, fps) < 0)
-        rc = t2v_fail(err, T2V_ERESOURCE, "%s: write failed: %s", what, strerror(errno));
-    for (int i = 0; i < F && !rc; i++) {
-        y4m_frame(rgb + (size_t)i * n, H, W, buf);
-        if (fwrite("FRAME\n", 1, 6, f) != 6 || fwrite(buf, 1, n, f) != n)
-            rc = t2v_fail(err, T2V_ERESOURCE, "%s: write failed: %s", what, strerror(errno));
-    }
-    free(buf);
-    return rc;
+        return t2v_fail(err, T2V_ERESOURCE, "%s: write failed: %s", what, strerror(errno));
+    return T2V_OK;
 }
 
-int video_write_y4m(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
-                    int force, TempFiles *tf, T2vError *err) {
-    int rc = check_dims(F, H, W, path, err);
+/* n frames of rgb; buf holds one frame's 3 H W bytes. */
+static int y4m_frames(FILE *f, const char *what, const uint8_t *rgb, int n, int H, int W, uint8_t *buf,
+                      T2vError *err) {
+    size_t fb = (size_t)H * W * 3;
+    for (int i = 0; i < n; i++) {
+        y4m_frame(rgb + (size_t)i * fb, H, W, buf);
+        if (fwrite("FRAME\n", 1, 6, f) != 6 || fwrite(buf, 1, fb, f) != fb)
+            return t2v_fail(err, T2V_ERESOURCE, "%s: write failed: %s", what, strerror(errno));
+    }
+    return T2V_OK;
+}
+
+static int open_y4m(VideoWriter *w, T2vError *err) {
+    const VideoSpec *v = &w->s;
+    if (v->fps < 1) return t2v_fail(err, T2V_EUSAGE, "%s: fps must be >= 1, found %d", v->path, v->fps);
+    int rc = out_open(&w->o, v->path, v->force, w->tf, err);
     if (rc) return rc;
-    if (fps < 1) return t2v_fail(err, T2V_EUSAGE, "%s: fps must be >= 1, found %d", path, fps);
-    OutFile o;
-    rc = out_open(&o, path, force, tf, err);
-    if (rc) return rc;
-    rc = y4m_stream(o.f, o.tmp, rgb, F, H, W, fps, err);
-    if (rc) { out_abort(&o); return rc; }
-    return out_commit(&o, err);
+    w->buf = (uint8_t *)t2v_malloc((size_t)v->H * v->W * 3, "Y4M frame buffer", err);
+    return w->buf ? y4m_header(w->o.f, w->o.tmp, v->H, v->W, v->fps, err) : T2V_ERESOURCE;
 }
 
 /* ============================================================================
@@ -962,57 +993,52 @@ static int check_mp4(const char *tmp, const char *path, T2vError *err) {
     return T2V_OK;
 }
 
-int video_write_mp4(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
-                    const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
-    char ffmpeg[T2V_TEMP_PATH];
-    int rc = check_dims(F, H, W, path, err);
-    if (rc) return rc;
-    if ((H | W) & 1)
+/* Checks, the metadata file, and ffmpeg started with the Y4M header on its
+ * standard input. */
+static int open_mp4(VideoWriter *w, T2vError *err) {
+    const VideoSpec *v = &w->s;
+    char ffmpeg[T2V_TEMP_PATH], meta_path[T2V_TEMP_PATH];
+    if ((v->H | v->W) & 1)
         return t2v_fail(err, T2V_EUSAGE, "%s: H.264 4:2:0 needs even width and height, found "
-                        "%dx%d", path, W, H);
-    if (fps < 1) return t2v_fail(err, T2V_EUSAGE, "%s: fps must be >= 1, found %d", path, fps);
+                        "%dx%d", v->path, v->W, v->H);
+    if (v->fps < 1) return t2v_fail(err, T2V_EUSAGE, "%s: fps must be >= 1, found %d", v->path, v->fps);
     if (!video_find_ffmpeg(ffmpeg, sizeof ffmpeg))
         return t2v_fail(err, T2V_ERESOURCE, "%s: not written: MP4 needs `ffmpeg` on PATH and "
                         "none was found; write --format y4m and convert it with "
-                        "`ffmpeg -i OUT.y4m -c:v libx264 -pix_fmt yuv420p OUT.mp4`", path);
-    OutFile o, meta;
-    char meta_path[T2V_TEMP_PATH];
-    snprintf(meta_path, sizeof meta_path, "%s.ffmeta", path);
-    rc = out_begin(&o, path, force, tf, err);
+                        "`ffmpeg -i OUT.y4m -c:v libx264 -pix_fmt yuv420p OUT.mp4`", v->path);
+    snprintf(meta_path, sizeof meta_path, "%s.ffmeta", v->path);
+    int rc = out_begin(&w->o, v->path, v->force, w->tf, err);
+    if (!rc) rc = out_open(&w->meta, meta_path, 1, w->tf, err);
+    if (!rc) rc = write_ffmetadata(&w->meta, v->prov, err);
     if (rc) return rc;
-    rc = out_open(&meta, meta_path, 1, tf, err);
-    if (rc) { out_abort(&o); return rc; }
-    rc = write_ffmetadata(&meta, prov, err);
     StrBuf cmd = {0};
     sb_shell_quote(&cmd, ffmpeg);
     sb_str(&cmd, " -hide_banner -loglevel error -y -f yuv4mpegpipe -i - -f ffmetadata -i ");
-    sb_shell_quote(&cmd, meta.tmp);
+    sb_shell_quote(&cmd, w->meta.tmp);
     sb_str(&cmd, " -map 0:v -map_metadata 1 -c:v libx264 -crf 10 -pix_fmt yuv420p"
                  " -colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m"
                  " -color_range tv -movflags +faststart -f mp4 ");
-    sb_shell_quote(&cmd, o.tmp);
-    char *cmdline = sb_take(&cmd);
-    if (!rc && !cmdline) rc = t2v_fail(err, T2V_ERESOURCE, "out of memory for the ffmpeg command");
-    FILE *pipe = NULL;
-    if (!rc) {
-        fflush(NULL);
-        pipe = popen(cmdline, "w");
-        if (!pipe) rc = t2v_fail(err, T2V_ERESOURCE, "%s: cannot start %s: %s", path, ffmpeg,
-                                 strerror(errno));
-    }
-    if (!rc) rc = y4m_stream(pipe, "pipe to ffmpeg", rgb, F, H, W, fps, err);
-    if (pipe) {
-        int status = pclose(pipe);
-        if (!rc && status != 0)
-            rc = t2v_fail(err, T2V_ERESOURCE, "%s: ffmpeg failed (status %d); its messages are "
-                          "above; command: %s", path, status, cmdline);
-    }
-    free(cmdline);
-    out_abort(&meta); /* the metadata file is only ever a temporary */
-    if (!rc) rc = check_mp4(o.tmp, path, err); /* ffmpeg may exit 0 with a broken file */
-    if (rc) { out_abort(&o); return rc; }
-    o.sign = 'm', o.prov = prov;
-    return out_commit(&o, err);
+    sb_shell_quote(&cmd, w->o.tmp);
+    if (!(w->cmdline = sb_take(&cmd))) return t2v_fail(err, T2V_ERESOURCE, "out of memory for the ffmpeg command");
+    if (!(w->buf = (uint8_t *)t2v_malloc((size_t)v->H * v->W * 3, "Y4M frame buffer", err))) return T2V_ERESOURCE;
+    fflush(NULL);
+    if (!(w->pipe = popen(w->cmdline, "w")))
+        return t2v_fail(err, T2V_ERESOURCE, "%s: cannot start %s: %s", v->path, ffmpeg, strerror(errno));
+    return y4m_header(w->pipe, "pipe to ffmpeg", v->H, v->W, v->fps, err);
+}
+
+/* ffmpeg's exit status and its file, then signed and committed. */
+static int close_mp4(VideoWriter *w, T2vError *err) {
+    int status = pclose(w->pipe), rc = T2V_OK;
+    w->pipe = NULL;
+    if (status != 0)
+        rc = t2v_fail(err, T2V_ERESOURCE, "%s: ffmpeg failed (status %d); its messages are "
+                      "above; command: %s", w->s.path, status, w->cmdline);
+    out_abort(&w->meta); /* the metadata file is only ever a temporary */
+    if (!rc) rc = check_mp4(w->o.tmp, w->s.path, err); /* ffmpeg may exit 0 with a broken file */
+    if (rc) return rc;
+    w->o.sign = 'm', w->o.prov = w->s.prov;
+    return out_commit(&w->o, err);
 }
 
 /* ============================================================================
@@ -1022,42 +1048,154 @@ int video_sheet_frame(int k, int n, int F) {
     return n <= 1 ? 0 : (int)(((int64_t)k * (F - 1)) / (n - 1));
 }
 
-int video_write_sheet(const char *path, const uint8_t *rgb, int F, int H, int W, int n,
-                      int cols, const Provenance *prov, int force, TempFiles *tf,
-                      T2vError *err) {
-    enum { GAP = 4, GREY = 32 };
-    int rc = check_dims(F, H, W, path, err);
-    if (rc) return rc;
-    if (n < 1) n = 1;
-    if (n > F) n = F;
+enum { SHEET_GAP = 4, SHEET_GREY = 32 };
+
+/* The sheet's size (n clamped to [1, F], cols to [1, n]; 0: min(n, 4)) and
+ * its grey canvas. */
+static int open_sheet(VideoWriter *w, T2vError *err) {
+    VideoSpec *v = &w->s;
+    int n = v->sheet_n < 1 ? 1 : v->sheet_n > v->F ? v->F : v->sheet_n, cols = v->sheet_cols;
     if (cols <= 0) cols = n < 4 ? n : 4;
     if (cols > n) cols = n;
     int rows = (n + cols - 1) / cols;
-    int64_t SW = (int64_t)cols * (W + GAP) + GAP, SH = (int64_t)rows * (H + GAP) + GAP;
+    int64_t SW = (int64_t)cols * (v->W + SHEET_GAP) + SHEET_GAP, SH = (int64_t)rows * (v->H + SHEET_GAP) + SHEET_GAP;
     if (SW > 65535 || SH > 65535 || SW * SH * 3 > 0x7FFFFFFF)
         return t2v_fail(err, T2V_EUSAGE, "%s: contact sheet of %d frames (%d per row) would be "
-                        "%lldx%lld pixels; use fewer frames", path, n, cols, (long long)SW,
-                        (long long)SH);
-    uint8_t *sheet = (uint8_t *)t2v_malloc((size_t)(SW * SH * 3), "contact sheet", err);
-    if (!sheet) return T2V_ERESOURCE;
-    memset(sheet, GREY, (size_t)(SW * SH * 3));
-    for (int k = 0; k < n; k++) {
-        const uint8_t *src = rgb + (size_t)video_sheet_frame(k, n, F) * H * W * 3;
-        int64_t x0 = GAP + (int64_t)(k % cols) * (W + GAP), y0 = GAP + (int64_t)(k / cols) * (H + GAP);
-        for (int y = 0; y < H; y++)
-            memcpy(sheet + ((y0 + y) * SW + x0) * 3, src + (size_t)y * W * 3, (size_t)W * 3);
+                        "%lldx%lld pixels; use fewer frames", v->path, n, cols, (long long)SW, (long long)SH);
+    v->sheet_n = n, w->cols = cols, w->sw = (int)SW, w->sh = (int)SH;
+    w->buf = (uint8_t *)t2v_malloc((size_t)(SW * SH * 3), "contact sheet", err);
+    if (!w->buf) return T2V_ERESOURCE;
+    memset(w->buf, SHEET_GREY, (size_t)(SW * SH * 3));
+    return T2V_OK;
+}
+
+/* The tiles whose frames are among done .. done+n-1. */
+static void append_sheet(VideoWriter *w, const uint8_t *rgb, int n) {
+    const VideoSpec *v = &w->s;
+    for (int k = 0; k < v->sheet_n; k++) {
+        int f = video_sheet_frame(k, v->sheet_n, v->F) - w->done;
+        if (f < 0 || f >= n) continue;
+        const uint8_t *src = rgb + (size_t)f * v->H * v->W * 3;
+        int64_t x0 = SHEET_GAP + (int64_t)(k % w->cols) * (v->W + SHEET_GAP);
+        int64_t y0 = SHEET_GAP + (int64_t)(k / w->cols) * (v->H + SHEET_GAP);
+        for (int y = 0; y < v->H; y++)
+            memcpy(w->buf + ((y0 + y) * w->sw + x0) * 3, src + (size_t)y * v->W * 3, (size_t)v->W * 3);
     }
-    rc = write_png(path, sheet, (int)SH, (int)SW, prov, force, tf, err);
-    free(sheet);
+}
+
+/* ============================================================================
+ * Writers fed frame by frame: one per format above (video.h) */
+
+int video_writer_open(VideoWriter **out, const VideoSpec *spec, TempFiles *tf, T2vError *err) {
+    *out = NULL;
+    int rc = check_dims(spec->F, spec->H, spec->W, spec->path, err);
+    if (rc) return rc;
+    VideoWriter *w = (VideoWriter *)t2v_calloc(1, sizeof *w, "video writer", err);
+    if (!w) return T2V_ERESOURCE;
+    w->s = *spec, w->tf = tf, w->o.slot = w->meta.slot = -1;
+    switch (spec->kind) {
+    case VIDEO_PNG_FRAMES: rc = open_png_frames(w, err); break;
+    case VIDEO_APNG: rc = open_apng(w, err); break;
+    case VIDEO_Y4M: rc = open_y4m(w, err); break;
+    case VIDEO_MP4: rc = open_mp4(w, err); break;
+    case VIDEO_SHEET: rc = open_sheet(w, err); break;
+    }
+    if (rc) video_writer_abort(w);
+    else *out = w;
     return rc;
+}
+
+int video_writer_append(VideoWriter *w, const uint8_t *rgb, int n, T2vError *err) {
+    int rc = T2V_OK;
+    if (n < 0 || n > w->s.F - w->done)
+        return t2v_fail(err, T2V_EUSAGE, "%s: %d more frames after %d of a %d-frame clip", w->s.path, n, w->done,
+                        w->s.F);
+    switch (w->s.kind) {
+    case VIDEO_PNG_FRAMES: rc = append_png_frames(w, rgb, n, err); break;
+    case VIDEO_APNG: rc = append_apng(w, rgb, n, err); break;
+    case VIDEO_Y4M: rc = y4m_frames(w->o.f, w->o.tmp, rgb, n, w->s.H, w->s.W, w->buf, err); break;
+    case VIDEO_MP4: rc = y4m_frames(w->pipe, "pipe to ffmpeg", rgb, n, w->s.H, w->s.W, w->buf, err); break;
+    case VIDEO_SHEET: append_sheet(w, rgb, n); break;
+    }
+    if (!rc) w->done += n;
+    return rc;
+}
+
+int video_writer_close(VideoWriter *w, T2vError *err) {
+    const VideoSpec *v = &w->s;
+    int rc = w->done == v->F ? T2V_OK
+                             : t2v_fail(err, T2V_EUSAGE, "%s: closed after %d of %d frames", v->path, w->done, v->F);
+    if (!rc) switch (v->kind) {
+        case VIDEO_PNG_FRAMES: break; /* each frame is committed when written */
+        case VIDEO_APNG: rc = close_apng(w, err); break;
+        case VIDEO_Y4M: rc = out_commit(&w->o, err); break;
+        case VIDEO_MP4: rc = close_mp4(w, err); break;
+        case VIDEO_SHEET: rc = write_png(v->path, w->buf, w->sh, w->sw, v->prov, v->force, w->tf, err); break;
+        }
+    video_writer_abort(w); /* what is left: nothing after a commit */
+    return rc;
+}
+
+void video_writer_abort(VideoWriter *w) {
+    if (!w) return;
+    if (w->pipe) pclose(w->pipe); /* ffmpeg ends; its file is removed next */
+    out_abort(&w->meta);
+    out_abort(&w->o);
+    free(w->cmdline);
+    free(w->buf);
+    free(w);
+}
+
+/* A whole clip through a writer. */
+static int write_whole(const VideoSpec *spec, const uint8_t *rgb, TempFiles *tf, T2vError *err) {
+    VideoWriter *w;
+    int rc = video_writer_open(&w, spec, tf, err);
+    if (!rc && (rc = video_writer_append(w, rgb, spec->F, err))) video_writer_abort(w);
+    return rc ? rc : video_writer_close(w, err);
+}
+
+int video_write_png_frames(const char *pattern, const uint8_t *rgb, int F, int H, int W,
+                           const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
+    VideoSpec s = {VIDEO_PNG_FRAMES, pattern, F, H, W, 0, 0, 0, prov, force};
+    return write_whole(&s, rgb, tf, err);
+}
+
+int video_write_apng(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
+                     const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
+    VideoSpec s = {VIDEO_APNG, path, F, H, W, fps, 0, 0, prov, force};
+    return write_whole(&s, rgb, tf, err);
+}
+
+int video_write_y4m(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
+                    int force, TempFiles *tf, T2vError *err) {
+    VideoSpec s = {VIDEO_Y4M, path, F, H, W, fps, 0, 0, NULL, force};
+    return write_whole(&s, rgb, tf, err);
+}
+
+int video_write_mp4(const char *path, const uint8_t *rgb, int F, int H, int W, int fps,
+                    const Provenance *prov, int force, TempFiles *tf, T2vError *err) {
+    VideoSpec s = {VIDEO_MP4, path, F, H, W, fps, 0, 0, prov, force};
+    return write_whole(&s, rgb, tf, err);
+}
+
+int video_write_sheet(const char *path, const uint8_t *rgb, int F, int H, int W, int n,
+                      int cols, const Provenance *prov, int force, TempFiles *tf,
+                      T2vError *err) {
+    VideoSpec s = {VIDEO_SHEET, path, F, H, W, 0, n, cols, prov, force};
+    return write_whole(&s, rgb, tf, err);
 }
 
 /* ============================================================================
  * Float video to uint8 (docs/MODEL.md 0.8) */
 
 void video_to_u8(const float *video, int F, int H, int W, uint8_t *rgb) {
-    size_t plane = (size_t)F * H * W; /* one channel */
-    for (size_t i = 0; i < plane; i++)
+    video_to_u8_frames(video, F, 0, F, H, W, rgb);
+}
+
+void video_to_u8_frames(const float *video, int F, int first, int n, int H, int W, uint8_t *rgb) {
+    size_t plane = (size_t)F * H * W, hw = (size_t)H * W; /* one channel; one frame */
+    video += (size_t)first * hw;
+    for (size_t i = 0; i < (size_t)n * hw; i++)
         for (int c = 0; c < 3; c++) {
             float x = video[c * plane + i];
             if (x != x) x = -1.0f; /* NaN: black */

@@ -83,7 +83,8 @@ void tempfiles_remove_all(TempFiles *tf);
  * Provenance: ordered key/value pairs plus the model files and their SHA-256.
  * Values are UTF-8 (invalid bytes become U+FFFD when set). Numbers are kept
  * as text and written unquoted in JSON. prov_init sets "t2v_version" and
- * "created" (UTC, ISO 8601); prov_set replaces an existing key (tests set a
+ * "created" (UTC, ISO 8601: now, or $SOURCE_DATE_EPOCH's time when set; an
+ * invalid one is T2V_EUSAGE); prov_set replaces an existing key (tests set a
  * fixed "created"). Conventional keys, in the order the CLI should add them:
  * prompt, negative_prompt, seed, steps, cfg, shift, sampler, width, height,
  * frames, fps, model. */
@@ -156,8 +157,11 @@ int video_read_provenance(const char *png_path, char **text, T2vError *err);
  * 0.8; torchvision make_grid(normalize=True, value_range=(-1,1)) then
  * mul(255).type(uint8)): clamp to [-1,1], (x+1)/2, *255, truncate toward
  * zero, all in fp32. NaN becomes 0.
- *   video [3][F][H][W] -> rgb [F][H][W][3] */
+ *   video [3][F][H][W] -> rgb [F][H][W][3]
+ * video_to_u8_frames converts frames first .. first+n-1 of the F only, into
+ * rgb [n][H][W][3]. */
 void video_to_u8(const float *video, int F, int H, int W, uint8_t *rgb);
+void video_to_u8_frames(const float *video, int F, int first, int n, int H, int W, uint8_t *rgb);
 
 /* ----------------------------------------------------------------------------
  * Writers. rgb is [F][H][W][3]. prov may be NULL (no metadata). Return T2V_OK,
@@ -207,6 +211,36 @@ int video_write_sheet(const char *path, const uint8_t *rgb, int F, int H, int W,
                       T2vError *err);
 /* The frame index shown in tile k of n: k*(F-1)/(n-1) rounded down (0 if n==1). */
 int video_sheet_frame(int k, int n, int F);
+
+/* ----------------------------------------------------------------------------
+ * Writers fed frame by frame, as the VAE decodes (docs/OUTPUTS.md, Streamed
+ * writing): open before the first frame, append frames in order, close after
+ * the last. What each holds is a frame or a few (the contact sheet: its
+ * canvas), never the clip. The whole-clip writers above are exactly open,
+ * one append of all F frames, close, so both give the same bytes.
+ *   open   checks the size, fps and names as the whole-clip writer does and
+ *          starts the file (MP4: starts ffmpeg); *w is NULL on failure
+ *   append rgb [n][H][W][3], the next n frames; on failure call abort
+ *   close  checks that all F frames came, finishes, signs (prov->signer)
+ *          and commits the file as the whole-clip writer does; frees w
+ *   abort  removes what was started (no temporary is left); frees w */
+typedef enum { VIDEO_PNG_FRAMES, VIDEO_APNG, VIDEO_Y4M, VIDEO_MP4, VIDEO_SHEET } VideoKind;
+
+typedef struct {
+    VideoKind kind;
+    const char *path;     /* the file; VIDEO_PNG_FRAMES: the pattern (must outlive the writer) */
+    int F, H, W, fps;     /* the whole clip; fps: APNG, Y4M, MP4 */
+    int sheet_n, sheet_cols; /* VIDEO_SHEET: tiles and tiles per row, as video_write_sheet */
+    const Provenance *prov;  /* may be NULL; Y4M has none */
+    int force;
+} VideoSpec;
+
+typedef struct VideoWriter VideoWriter;
+
+int video_writer_open(VideoWriter **w, const VideoSpec *spec, TempFiles *tf, T2vError *err);
+int video_writer_append(VideoWriter *w, const uint8_t *rgb, int n, T2vError *err);
+int video_writer_close(VideoWriter *w, T2vError *err);
+void video_writer_abort(VideoWriter *w);
 
 /* ----------------------------------------------------------------------------
  * Preview picture: rgb [h][w][3] (e.g. a latent frame mapped by

@@ -433,6 +433,12 @@ int pipeline_decode(Vae *vae, const LatentGrid *g, const float *latent, float *v
     return vae_decode(vae, latent, g->T, g->h, g->w, video, decode_progress, (void *)w, err);
 }
 
+int pipeline_decode_to(Vae *vae, const LatentGrid *g, const float *latent, const VaeFrameSink *fs,
+                       const PipelineWatch *w, T2vError *err) {
+    report(w, PHASE_DECODE, 0, g->T);
+    return vae_decode_to(vae, latent, g->T, g->h, g->w, fs, decode_progress, (void *)w, err);
+}
+
 /* TI2V image-to-video: the image [3, H, W] through the VAE encoder, as a
  * 1-frame video, to the latent frame the loop holds. */
 static int encode_image(const Model *m, const GenSettings *s, GenResult *r, T2vError *err) {
@@ -458,8 +464,12 @@ static int decode(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     int rc = model_load_vae(m, &ck, &vae, err);
     if (rc) return rc;
     vae.precision = s->sampling.precision;
-    r->video = (float *)t2v_malloc((size_t)3 * s->frames * s->height * s->width * sizeof(float), "video", err);
-    rc = r->video ? pipeline_decode(&vae, &r->grid, r->latent, r->video, w, err) : T2V_ERESOURCE;
+    if (s->sink) { /* streamed: the video is never held whole */
+        rc = pipeline_decode_to(&vae, &r->grid, r->latent, s->sink, w, err);
+    } else {
+        r->video = (float *)t2v_malloc((size_t)3 * s->frames * s->height * s->width * sizeof(float), "video", err);
+        rc = r->video ? pipeline_decode(&vae, &r->grid, r->latent, r->video, w, err) : T2V_ERESOURCE;
+    }
     vae_free(&vae);
     ckpt_close(&ck);
     return rc;

@@ -6,7 +6,7 @@
  *   for each step i: t_i; v_cond = DiT(x, t_i, context);
  *                    v_uncond = DiT(x, t_i, context_neg), v = CFG(v_cond, v_uncond)
  *                    x = sampler_step(x, v)
- *   VAE decode -> video [3, F, H, W] in [-1, 1]
+ *   VAE decode -> video [3, F, H, W] in [-1, 1]  (whole, or streamed to a sink)
  *
  * pipeline_generate runs it all; pipeline_sample is the loop over steps that
  * both `generate` and `t2v stage sampler` run. The caller watches through a
@@ -65,6 +65,9 @@ typedef struct {
     const float *image;            /* TI2V image-to-video: [3, height, width] in [-1, 1], or NULL */
     Dist *dist;                    /* MPI ranks sharing the run (dist.h); NULL: one process.
                                       Only rank 0 decodes the video. */
+    const VaeFrameSink *sink;      /* NULL: the video is kept whole in GenResult.video; else
+                                      each latent frame's decoded frames go to the sink as
+                                      they are made and GenResult.video stays NULL */
 } GenSettings;
 
 typedef enum { PHASE_TEXT, PHASE_SAMPLING, PHASE_DECODE, PHASE_COUNT } PipelinePhase;
@@ -167,6 +170,10 @@ int pipeline_sample_causal(DiT *dit, const SamplingSettings *ss, const LatentGri
  * with progress (one latent frame at a time). */
 int pipeline_decode(Vae *vae, const LatentGrid *g, const float *latent, float *video, const PipelineWatch *w,
                     T2vError *err);
+/* The same, each latent frame's frames handed to fs as they are made
+ * (vae_decode_to): nothing of the size of the video is held. */
+int pipeline_decode_to(Vae *vae, const LatentGrid *g, const float *latent, const VaeFrameSink *fs,
+                       const PipelineWatch *w, T2vError *err);
 
 typedef struct {
     int32_t *ids, *ids_neg;       /* [L], [L_neg] (ids_neg NULL when cfg <= 1) */
@@ -180,7 +187,7 @@ typedef struct {
                                      reused, -1 no pass (cond, uncond); else NULL */
     double *cache_metric;         /* [steps, 2] with a step cache: what each decision
                                      compared (magcache-calibrate: the ratios; NaN none) */
-    float *video;                 /* [3, F, H, W]                               */
+    float *video;                 /* [3, F, H, W]; NULL with GenSettings.sink     */
     float *image_latent;          /* image-to-video: [C, 1, h, w]               */
     int *experts;                 /* [steps]: A14B's expert per step (0 high, 1 low) */
 } GenResult;

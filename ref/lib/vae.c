@@ -548,9 +548,10 @@ typedef struct {
     float *inv;       /* per-pixel norm factors [largest hw] */
     char *block;      /* one allocation holding all of the above */
     /* sink */
-    float *out;        /* [out_c, nout, oh, ow] */
+    float *out;        /* [out_c, cap, oh, ow]: frames base .. base+cap-1 */
     int out_c, oh, ow; /* channels and size of the frames the chain emits */
     int nout, fi;      /* output frames in all, next to write */
+    int base, cap;     /* the first frame out holds, and how many it holds */
     const Vae *m;
 } VaeRun;
 
@@ -1024,17 +1025,17 @@ static int chain_run(VaeRun *r, const VaeLayer *L, int n, int i, float *x, VaeSi
     return chain_run(r, L, n, i + 1, out, sink, err);
 }
 
-/* Stores frame x [out_c*pp*pp, oh*ow] as frame fi of r->out [out_c, nout,
- * pp*oh, pp*ow], unfolding pp x pp patches (channel (c, q_w, q_h), as
- * vae_encode folds them); clamp != 0: clamped to [-1, 1] (the decoder's last
- * step). */
+/* Stores frame x [out_c*pp*pp, oh*ow] as frame fi of r->out [out_c, cap,
+ * pp*oh, pp*ow] (which holds frames base .. base+cap-1), unfolding pp x pp
+ * patches (channel (c, q_w, q_h), as vae_encode folds them); clamp != 0:
+ * clamped to [-1, 1] (the decoder's last step). */
 static int store_frame(VaeRun *r, const float *x, int clamp, int pp, T2vError *err) {
     int64_t hw = (int64_t)r->oh * r->ow, W = (int64_t)pp * r->ow, HW = hw * pp * pp;
-    if (r->fi >= r->nout)
+    if (r->fi >= r->nout || r->fi - r->base >= r->cap)
         return t2v_fail(err, T2V_EINPUT, "VAE: the chain produced more than the %d frames expected", r->nout);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < r->out_c; c++) {
-        float *dst = r->out + ((int64_t)c * r->nout + r->fi) * HW;
+        float *dst = r->out + ((int64_t)c * r->cap + r->fi - r->base) * HW;
         for (int64_t P = 0; P < HW; P++) {
             int64_t I = P / W, J = P % W;
             float v = x[((int64_t)(c * pp + J % pp) * pp + I % pp) * hw + (I / pp) * r->ow + J / pp];
@@ -1049,16 +1050,52 @@ static int video_sink(VaeRun *r, const float *x, T2vError *err) {
     return store_frame(r, x, 1, r->m->config.patch, err);
 }
 
+/* Where a decode's frames go: all of them into out [out_c, nout, H, W], or
+ * (fs set, out NULL) each latent frame's frames to fs as they are made. */
+typedef struct {
+    VaeSink sink;            /* per frame: video_sink or stage_sink */
+    float *out;
+    int out_c, nout;
+    const VaeFrameSink *fs;
+    VaeProgress cb;          /* after each latent frame; may be NULL */
+    void *user;
+} DecodeTo;
+
+/* The most frames one latent frame decodes to: each temporal upsampling
+ * doubles them (Wan: 4, docs/MODEL.md 4.4). */
+static int chunk_frames(const VaeLayer *L, int n) {
+    int cap = 1;
+    for (int i = 0; i < n; i++) cap *= L[i].kind == VAE_UP3D ? 2 : 1;
+    return cap;
+}
+
+/* Hands the k frames made since the last call to fs, as [out_c, k, H, W]
+ * (the channels moved together when k < cap), and starts the next chunk. */
+static int emit_chunk(VaeRun *r, const VaeFrameSink *fs, T2vError *err) {
+    int k = r->fi - r->base, pp = r->m->config.patch;
+    int64_t HW = (int64_t)r->oh * r->ow * pp * pp;
+    if (k == 0) return T2V_OK;
+    for (int c = 1; c < r->out_c; c++)
+        memmove(r->out + c * k * HW, r->out + c * r->cap * HW, sizeof(float) * (size_t)(k * HW));
+    int rc = fs->emit(fs->user, r->out, r->base, k, pp * r->oh, pp * r->ow, err);
+    r->base = r->fi;
+    return rc;
+}
+
 /* Runs conv2 and the first n decoder layers on z [z_dim, T, h, w] one latent
- * frame at a time, emitting nout frames of out_c channels into out. */
-static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, VaeSink sink, float *out, int out_c,
-                        int nout, VaeProgress cb, void *user, T2vError *err) {
+ * frame at a time, emitting d->nout frames of d->out_c channels (DecodeTo).
+ * The one decode loop: vae_decode, vae_decode_to and vae_decode_stage. */
+static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, const DecodeTo *d, T2vError *err) {
     VaeRun r;
     int rc = run_init(&r, m, m->dec, n, m->config.z_dim, h, w, err);
-    int64_t hw = (int64_t)h * w, Z = m->config.z_dim;
-    r.out = out;
-    r.out_c = out_c;
-    r.nout = nout;
+    int64_t hw = (int64_t)h * w, Z = m->config.z_dim, pp = m->config.patch;
+    r.out_c = d->out_c;
+    r.nout = d->nout;
+    r.cap = d->fs ? chunk_frames(m->dec, n) : d->nout;
+    r.out = d->fs ? (rc ? NULL : (float *)t2v_malloc(sizeof(float) * (size_t)d->out_c * r.cap * r.oh * r.ow * pp * pp,
+                                                     "VAE decoded frames", err))
+                  : d->out;
+    if (!rc && !r.out) rc = T2V_ERESOURCE;
     for (int t = 0; t < T && !rc; t++) {
         /* z / (1/std) + mean (docs/MODEL.md 4.5), then conv2: both per frame */
         float *zt = r.y;
@@ -1069,24 +1106,40 @@ static int decode_chain(Vae *m, int n, const float *z, int T, int h, int w, VaeS
             for (int64_t p = 0; p < hw; p++) zt[ch * hw + p] = z[(ch * T + t) * hw + p] / inv + mean[ch];
         }
         rc = pointwise(m, r.a, zt, &m->conv2, hw, err);
-        if (!rc) rc = chain_run(&r, m->dec, n, 0, r.a, sink, err);
-        if (!rc && cb) cb(user, t + 1, T);
+        if (!rc) rc = chain_run(&r, m->dec, n, 0, r.a, d->sink, err);
+        if (!rc && d->fs) rc = emit_chunk(&r, d->fs, err);
+        if (!rc && d->cb) d->cb(d->user, t + 1, T);
     }
     if (!rc && r.fi != r.nout)
         rc = t2v_fail(err, T2V_EINPUT, "VAE decode: produced %d frames, expected %d", r.fi, r.nout);
+    if (d->fs) free(r.out);
     run_free(&r);
     return rc;
 }
 
-int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaeProgress cb, void *user,
-               T2vError *err) {
+/* The checks and the video's size of vae_decode and vae_decode_to. */
+static int decode_size(const Vae *m, int T, int h, int w, int *F, T2vError *err) {
     const VaeConfig *c = &m->config;
+    int H, W;
     if (!c->n_dec) return t2v_fail(err, T2V_EINPUT, "VAE decode: the checkpoint has no decoder");
     if (T < 1 || h < 1 || w < 1)
         return t2v_fail(err, T2V_EINPUT, "VAE decode: latent [%d, %d, %d, %d] is empty", c->z_dim, T, h, w);
-    int F, H, W;
-    vae_video_size(c, T, h, w, &F, &H, &W);
-    return decode_chain(m, c->n_dec, z, T, h, w, video_sink, video, 3, F, cb, user, err);
+    vae_video_size(c, T, h, w, F, &H, &W);
+    return T2V_OK;
+}
+
+int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaeProgress cb, void *user,
+               T2vError *err) {
+    int F = 0, rc = decode_size(m, T, h, w, &F, err);
+    DecodeTo d = {video_sink, video, 3, F, NULL, cb, user};
+    return rc ? rc : decode_chain(m, m->config.n_dec, z, T, h, w, &d, err);
+}
+
+int vae_decode_to(Vae *m, const float *z, int T, int h, int w, const VaeFrameSink *fs, VaeProgress cb, void *user,
+                  T2vError *err) {
+    int F = 0, rc = decode_size(m, T, h, w, &F, err);
+    DecodeTo d = {video_sink, NULL, 3, F, fs, cb, user};
+    return rc ? rc : decode_chain(m, m->config.n_dec, z, T, h, w, &d, err);
 }
 
 /* Encoder sink: conv1 (1x1x1), keep mu = channels [0, z), normalise (docs/MODEL.md 4.5)
@@ -1121,6 +1174,7 @@ static int encode_chain(Vae *m, int n, const float *video, int F, int H, int W, 
     r.out = out;
     r.out_c = out_c;
     r.nout = nout;
+    r.cap = nout;
     for (int f = 0; f < Fuse && !rc; f++) {
         /* fold pp x pp pixels into channels: (c, q_w, q_h) holds pixel (i*pp+q_h, j*pp+q_w) */
         for (int ch = 0; ch < 3 * pp * pp; ch++) {
@@ -1178,7 +1232,8 @@ int vae_decode_stage(Vae *m, int n, const float *z, int T, int h, int w, float *
     if (n < 0 || n > m->config.n_dec)
         return t2v_fail(err, T2V_EUSAGE, "VAE decode: no decoder layer %d (%d layers)", n, m->config.n_dec);
     vae_stage_shape(m, 1, n, T, h, w, shape);
-    return decode_chain(m, n, z, T, h, w, stage_sink, out, shape[0], shape[1], NULL, NULL, err);
+    DecodeTo d = {stage_sink, out, shape[0], shape[1], NULL, NULL, NULL};
+    return decode_chain(m, n, z, T, h, w, &d, err);
 }
 
 int vae_encode_stage(Vae *m, int n, const float *video, int F, int H, int W, float *out, T2vError *err) {

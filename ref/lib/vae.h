@@ -142,6 +142,21 @@ typedef void (*VaeProgress)(void *user, int chunk, int nchunks);
 int vae_decode(Vae *m, const float *z, int T, int h, int w, float *video, VaeProgress cb,
                void *user, T2vError *err);
 
+/* Decoded frames as they are made (vae_decode_to): emit receives video
+ * frames first .. first+n-1 as frames [3, n, H, W], clamped to [-1, 1]
+ * (valid during the call), each latent frame's frames in one call (Wan: 1,
+ * then 4 at a time), in order. A non-zero return stops the decode with
+ * that code (emit sets err's message). */
+typedef struct {
+    void *user;
+    int (*emit)(void *user, const float *frames, int first, int n, int H, int W, T2vError *err);
+} VaeFrameSink;
+
+/* vae_decode, the frames handed to fs instead of stored: the video is never
+ * held whole, only one latent frame's frames (the same loop, the same bits). */
+int vae_decode_to(Vae *m, const float *z, int T, int h, int w, const VaeFrameSink *fs, VaeProgress cb,
+                  void *user, T2vError *err);
+
 /* video [3, F, H, W] in [-1, 1], H and W multiples of scale_s -> normalised
  * mu [z_dim, T, h, w] of vae_latent_size (frames past the last whole group
  * of scale_t are dropped, as officially). */
