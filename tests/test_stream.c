@@ -13,7 +13,9 @@
  *     a run with --dump (which keeps the video whole and writes it after the
  *     decode), byte for byte, in every format (SOURCE_DATE_EPOCH fixes the
  *     provenance time); a full disk or Ctrl-C during the streamed decode
- *     leaves nothing.
+ *     leaves nothing, not even 1 s later: with MP4 (when ffmpeg is on PATH),
+ *     and with a stand-in ffmpeg that writes its file only after its input
+ *     ends, so t2v must stop it before its cleanup (POSIX).
  */
 #include "harness.h"
 
@@ -22,6 +24,7 @@
 #include "../ref/lib/vae.h"
 
 #include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "prng_weights.h"
@@ -258,6 +261,52 @@ static int t2v(const char *fmt, ...) {
     return h_run_logged(cmd, log, g_out, sizeof g_out);
 }
 
+/* Entries of dir whose names contain `part`, 1 s from now: a child that
+ * outlived t2v would have made its file by then. */
+static int count_later(const char *dir, const char *part) {
+#if !defined(_WIN32)
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+#endif
+    return count_names(dir, part);
+}
+
+/* A stand-in ffmpeg first on PATH that reads its input to the end and only
+ * then writes its output (the last argument): an ffmpeg that had not made
+ * its file yet when t2v was interrupted. t2v must stop it and wait for it
+ * before it removes the temporaries; else the file appears after the cleanup
+ * (as it did when the handler only removed them). */
+static void test_interrupt_slow_ffmpeg(const char *f) {
+#if defined(_WIN32)
+    (void)f;
+#else
+    char bin[600], path[8192];
+    snprintf(bin, sizeof bin, "%s/bin", g_tmp);
+    h_sh("mkdir -p '%s' && printf '#!/bin/sh\\nfor a; do out=\"$a\"; done\\ncat > /dev/null\\necho late > \"$out\"\\n' "
+         "> '%s/ffmpeg' && chmod +x '%s/ffmpeg'", bin, bin, bin);
+    const char *old = getenv("PATH");
+    char *keep = old ? strdup(old) : NULL;
+    snprintf(path, sizeof path, "%s:%s", bin, old ? old : "/usr/bin:/bin");
+    h_env_set("PATH", path);
+    h_env_set("T2V_FAULT_PHASE", "VAE decode");
+    int rc = t2v(GEN "--format png,mp4 -o '%s/x'", f);
+    h_env_set("T2V_FAULT_PHASE", NULL);
+    int now = count_names(f, "x"), later = count_later(f, "x");
+    CHECK((rc == 130 || rc == -1) && now == 0 && later == 0,
+          "SIGINT during the decode, a stand-in ffmpeg that writes only after its input ends: killed (%d), "
+          "nothing kept, then or 1 s later (%d, %d entries)", rc, now, later);
+    h_env_set("T2V_FAULT_WRITE", "3"); /* in frame 0's PNG: during the decode, ffmpeg running */
+    rc = t2v(GEN "--format png,mp4 -o '%s/x'", f);
+    h_env_set("T2V_FAULT_WRITE", NULL);
+    now = count_names(f, "x"), later = count_later(f, "x");
+    CHECK(rc == 3 && strstr(g_out, "No space left") && now == 0 && later == 0,
+          "a full disk during the decode, the same stand-in ffmpeg: exit %d (want 3), nothing kept, then or 1 s "
+          "later (%d, %d entries): %s", rc, now, later, g_out);
+    h_env_set("PATH", keep);
+    free(keep);
+#endif
+}
+
 static void test_generate_streamed(void) {
     h_sh("mkdir -p '%s/s' '%s/w'", g_tmp, g_tmp);
     int r1 = t2v(GEN "--format png,apng,y4m,mp4,sheet -o '%s/s/x'", g_tmp);
@@ -283,11 +332,16 @@ static void test_generate_streamed(void) {
     h_env_set("T2V_FAULT_WRITE", NULL);
     CHECK(rc == 3 && strstr(g_out, "No space left") && strstr(g_out, "/f/x") && count_names(f, "x") == 0,
           "a full disk during the streamed decode: exit %d (want 3), the file named, nothing kept: %s", rc, g_out);
+    int ff = video_find_ffmpeg(NULL, 0);
+    if (!ff) printf("skip   MP4 in the SIGINT test: no ffmpeg on PATH (the other formats are checked)\n");
     h_env_set("T2V_FAULT_PHASE", "VAE decode"); /* after the first latent frame's frame went to every writer */
-    rc = t2v(GEN "--format png,apng,y4m,sheet -o '%s/f/x'", g_tmp);
+    rc = t2v(GEN "--format png,apng,y4m,sheet%s -o '%s/f/x'", ff ? ",mp4" : "", g_tmp);
     h_env_set("T2V_FAULT_PHASE", NULL);
-    CHECK((rc == 130 || rc == -1) && count_names(f, "x") == 0,
-          "SIGINT during the streamed decode: killed (%d), nothing kept (%d entries)", rc, count_names(f, "x"));
+    int now = count_names(f, "x"), later = count_later(f, "x");
+    CHECK((rc == 130 || rc == -1) && now == 0 && later == 0,
+          "SIGINT during the streamed decode%s: killed (%d), nothing kept, then or 1 s later (%d, %d entries)",
+          ff ? " (MP4 too)" : "", rc, now, later);
+    test_interrupt_slow_ffmpeg(f);
     rc = t2v(GEN "-o '%s/f/bad'", g_tmp);
     CHECK(rc == 0, "after them a run writes again (exit %d)", rc);
 }

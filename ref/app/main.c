@@ -15,7 +15,11 @@
  * reach only a static); the commands get a pointer to it. */
 static App app; /* static: the signal handler removes its temporaries */
 
+/* Stops the MP4 writer's ffmpeg, removes the temporaries, dies by the signal
+ * (docs/OUTPUTS.md, Safe writing). While ffmpeg is being started its pid is
+ * not known yet: the writer raises the signal again right after. */
 static void on_signal(int sig) {
+    if (tempfiles_defer_signal(&app.temps, sig)) return;
     tempfiles_remove_all(&app.temps);
     signal(sig, SIG_DFL);
     raise(sig);

@@ -32,8 +32,6 @@
 #endif
 
 #if defined(_WIN32)
-#define popen _popen
-#define pclose _pclose
 #define PATH_LIST_SEP ';'
 #define FFMPEG_EXE "ffmpeg.exe"
 #else
@@ -52,6 +50,7 @@ void tempfiles_init(TempFiles *tf) {
     tf->fault_signal = sig ? atol(sig) : 0;
     const char *sg = getenv("T2V_FAULT_SIGN");
     tf->fault_sign = sg ? atol(sg) : 0;
+    tf->child = 0, tf->starting = 0, tf->pending = 0;
 }
 
 int tempfiles_add(TempFiles *tf, const char *path) {
@@ -71,9 +70,17 @@ void tempfiles_drop(TempFiles *tf, int slot) {
 
 void tempfiles_remove_all(TempFiles *tf) {
     if (!tf) return;
+    platform_child_stop(tf->child); /* first: a live ffmpeg could create its file after the removal */
+    tf->child = 0;
     for (int i = 0; i < T2V_TEMP_MAX; i++)
         if (tf->used[i]) { remove(tf->path[i]); tf->used[i] = 0; }
     for (int i = 0; i < tf->nheld; i++) remove(tf->held[i]);
+}
+
+int tempfiles_defer_signal(TempFiles *tf, int sig) {
+    if (!tf || !tf->starting) return 0;
+    tf->pending = sig;
+    return 1;
 }
 
 int tempfiles_hold(TempFiles *tf, int n, T2vError *err) {
@@ -222,7 +229,7 @@ struct VideoWriter {
     int done;         /* frames appended */
     OutFile o;        /* APNG, Y4M, MP4: the file being written */
     OutFile meta;     /* MP4: the ffmetadata temporary */
-    FILE *pipe;       /* MP4: ffmpeg's standard input */
+    PlatformChild ff; /* MP4: ffmpeg, fed on its standard input */
     char *cmdline;    /* MP4: the command, for its error message */
     uint32_t seq;     /* APNG: the next sequence number */
     uint8_t *buf;     /* Y4M, MP4: one frame's planes; SHEET: the sheet */
@@ -993,6 +1000,43 @@ static int check_mp4(const char *tmp, const char *path, T2vError *err) {
     return T2V_OK;
 }
 
+/* The command for messages (and Windows' _popen): the words, each quoted
+ * for the shell unless it is only letters, digits and -_+=:,./ */
+static char *command_line(char *const argv[]) {
+    static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+=:,./";
+    StrBuf b = {0};
+    for (int i = 0; argv[i]; i++) {
+        if (i) sb_add(&b, " ", 1);
+        if (!argv[i][0] || argv[i][strspn(argv[i], plain)]) sb_shell_quote(&b, argv[i]);
+        else sb_str(&b, argv[i]);
+    }
+    return sb_take(&b);
+}
+
+/* ffmpeg started and registered in the TempFiles (video.h): a signal that
+ * comes while it starts is held until its pid is known, so that the handler
+ * can stop it before it removes the temporaries. */
+static int start_ffmpeg(VideoWriter *w, char *const argv[], T2vError *err) {
+    TempFiles *tf = w->tf;
+    if (!(w->cmdline = command_line(argv))) return t2v_fail(err, T2V_ERESOURCE, "out of memory for the ffmpeg command");
+    if (tf && tf->child)
+        return t2v_fail(err, T2V_EUSAGE, "%s: another MP4 is being written; one ffmpeg at a time", w->s.path);
+    if (tf) tf->starting = 1;
+    int rc = platform_child_start(&w->ff, argv, w->cmdline, err);
+    if (tf) {
+        tf->child = (sig_atomic_t)w->ff.pid;
+        tf->starting = 0;
+        if (tf->pending) raise(tf->pending); /* the handler can stop ffmpeg now */
+    }
+    return rc;
+}
+
+/* Closes ffmpeg's input and waits until it has exited (stop: ends it first),
+ * its registration cleared on the way (platform_child_finish). */
+static int finish_ffmpeg(VideoWriter *w, int stop) {
+    return platform_child_finish(&w->ff, stop, w->tf ? &w->tf->child : NULL);
+}
+
 /* Checks, the metadata file, and ffmpeg started with the Y4M header on its
  * standard input. */
 static int open_mp4(VideoWriter *w, T2vError *err) {
@@ -1011,28 +1055,21 @@ static int open_mp4(VideoWriter *w, T2vError *err) {
     if (!rc) rc = out_open(&w->meta, meta_path, 1, w->tf, err);
     if (!rc) rc = write_ffmetadata(&w->meta, v->prov, err);
     if (rc) return rc;
-    StrBuf cmd = {0};
-    sb_shell_quote(&cmd, ffmpeg);
-    sb_str(&cmd, " -hide_banner -loglevel error -y -f yuv4mpegpipe -i - -f ffmetadata -i ");
-    sb_shell_quote(&cmd, w->meta.tmp);
-    sb_str(&cmd, " -map 0:v -map_metadata 1 -c:v libx264 -crf 10 -pix_fmt yuv420p"
-                 " -colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m"
-                 " -color_range tv -movflags +faststart -f mp4 ");
-    sb_shell_quote(&cmd, w->o.tmp);
-    if (!(w->cmdline = sb_take(&cmd))) return t2v_fail(err, T2V_ERESOURCE, "out of memory for the ffmpeg command");
+    const char *argv[] = {ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "yuv4mpegpipe", "-i", "-",
+                          "-f", "ffmetadata", "-i", w->meta.tmp, "-map", "0:v", "-map_metadata", "1",
+                          "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", "-colorspace", "smpte170m",
+                          "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv",
+                          "-movflags", "+faststart", "-f", "mp4", w->o.tmp, NULL};
     if (!(w->buf = (uint8_t *)t2v_malloc((size_t)v->H * v->W * 3, "Y4M frame buffer", err))) return T2V_ERESOURCE;
-    fflush(NULL);
-    if (!(w->pipe = popen(w->cmdline, "w")))
-        return t2v_fail(err, T2V_ERESOURCE, "%s: cannot start %s: %s", v->path, ffmpeg, strerror(errno));
-    return y4m_header(w->pipe, "pipe to ffmpeg", v->H, v->W, v->fps, err);
+    rc = start_ffmpeg(w, (char *const *)argv, err);
+    return rc ? rc : y4m_header(w->ff.in, "pipe to ffmpeg", v->H, v->W, v->fps, err);
 }
 
 /* ffmpeg's exit status and its file, then signed and committed. */
 static int close_mp4(VideoWriter *w, T2vError *err) {
-    int status = pclose(w->pipe), rc = T2V_OK;
-    w->pipe = NULL;
+    int status = finish_ffmpeg(w, 0), rc = T2V_OK;
     if (status != 0)
-        rc = t2v_fail(err, T2V_ERESOURCE, "%s: ffmpeg failed (status %d); its messages are "
+        rc = t2v_fail(err, T2V_ERESOURCE, "%s: ffmpeg failed (exit code %d); its messages are "
                       "above; command: %s", w->s.path, status, w->cmdline);
     out_abort(&w->meta); /* the metadata file is only ever a temporary */
     if (!rc) rc = check_mp4(w->o.tmp, w->s.path, err); /* ffmpeg may exit 0 with a broken file */
@@ -1114,7 +1151,7 @@ int video_writer_append(VideoWriter *w, const uint8_t *rgb, int n, T2vError *err
     case VIDEO_PNG_FRAMES: rc = append_png_frames(w, rgb, n, err); break;
     case VIDEO_APNG: rc = append_apng(w, rgb, n, err); break;
     case VIDEO_Y4M: rc = y4m_frames(w->o.f, w->o.tmp, rgb, n, w->s.H, w->s.W, w->buf, err); break;
-    case VIDEO_MP4: rc = y4m_frames(w->pipe, "pipe to ffmpeg", rgb, n, w->s.H, w->s.W, w->buf, err); break;
+    case VIDEO_MP4: rc = y4m_frames(w->ff.in, "pipe to ffmpeg", rgb, n, w->s.H, w->s.W, w->buf, err); break;
     case VIDEO_SHEET: append_sheet(w, rgb, n); break;
     }
     if (!rc) w->done += n;
@@ -1138,7 +1175,7 @@ int video_writer_close(VideoWriter *w, T2vError *err) {
 
 void video_writer_abort(VideoWriter *w) {
     if (!w) return;
-    if (w->pipe) pclose(w->pipe); /* ffmpeg ends; its file is removed next */
+    finish_ffmpeg(w, 1); /* ffmpeg stopped and gone before its file is removed */
     out_abort(&w->meta);
     out_abort(&w->o);
     free(w->cmdline);

@@ -17,6 +17,9 @@
  * message names the path) and left byte for byte as it was. Temporary names
  * are registered in a TempFiles that the caller owns, so a SIGINT handler can
  * delete them (tempfiles_remove_all): Ctrl-C leaves no half-written file.
+ * The MP4 writer's ffmpeg is registered there too, and stopped and waited
+ * for before any temporary is removed, on an error and on a signal alike:
+ * no file can appear after the cleanup.
  */
 #ifndef T2V_VIDEO_H
 #define T2V_VIDEO_H
@@ -55,6 +58,10 @@ typedef struct {
     long fault_write, fault_signal;
     /* T2V_FAULT_SIGN=N: the N-th C2PA signing fails (as a bad key would). */
     long fault_sign;
+    /* The MP4 writer's ffmpeg (one at a time): its pid while it runs (0:
+     * none), `starting` while it is being started (its pid not known yet),
+     * and a signal that came then (`pending`), handled once it is known. */
+    volatile sig_atomic_t child, starting, pending;
 } TempFiles;
 
 /* Also reads the fault-injection variables. */
@@ -75,9 +82,15 @@ const char *tempfiles_current(const TempFiles *tf, const char *final, char *buf)
 int tempfiles_commit(TempFiles *tf, T2vError *err);
 /* Removes every kept temporary and ends the set. */
 void tempfiles_discard(TempFiles *tf);
-/* Deletes every registered and kept temporary (remove(); on POSIX that is
+/* Stops the registered ffmpeg (SIGKILL) and waits until it has exited, then
+ * deletes every registered and kept temporary (remove(); on POSIX that is
  * unlink). Meant for a signal handler: no allocation, no stdio. */
 void tempfiles_remove_all(TempFiles *tf);
+/* For a signal handler, before tempfiles_remove_all: 1 when an ffmpeg is
+ * being started (its pid not known yet, so it could not be stopped); then
+ * the signal is kept and raised again as soon as the pid is registered, and
+ * the handler returns at once. 0 otherwise. */
+int tempfiles_defer_signal(TempFiles *tf, int sig);
 
 /* ----------------------------------------------------------------------------
  * Provenance: ordered key/value pairs plus the model files and their SHA-256.

@@ -21,11 +21,14 @@
 #include <sys/stat.h>
 #else
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
+extern char **environ;
 #endif
 
 /* Reads the whole file into memory: the portable path (Windows, or a file
@@ -262,3 +265,80 @@ size_t platform_peak_rss(void) {
     return (size_t)ru.ru_maxrss * 1024u; /* Linux reports kilobytes */
 #endif
 }
+
+/* ----------------------------------------------------------------------------
+ * A child process fed through a pipe (platform.h) */
+
+#if defined(_WIN32)
+int platform_child_start(PlatformChild *c, char *const argv[], const char *cmdline, T2vError *err) {
+    c->pid = 0;
+    fflush(NULL);
+    if ((c->in = _popen(cmdline, "wb"))) return T2V_OK;
+    return t2v_fail(err, T2V_ERESOURCE, "cannot start %s: %s", argv[0], strerror(errno));
+}
+
+int platform_child_finish(PlatformChild *c, int stop, volatile sig_atomic_t *registered) {
+    (void)stop;
+    int status = c->in ? _pclose(c->in) : 0;
+    c->in = NULL;
+    if (registered) *registered = 0;
+    return status;
+}
+
+void platform_child_stop(long pid) { (void)pid; }
+#else
+/* The pipe's write end stays here (close-on-exec), its read end becomes the
+ * child's standard input. */
+int platform_child_start(PlatformChild *c, char *const argv[], const char *cmdline, T2vError *err) {
+    (void)cmdline;
+    int fd[2], e;
+    c->in = NULL, c->pid = 0;
+    fflush(NULL); /* our buffered messages before the child's */
+    if (pipe(fd) != 0) return t2v_fail(err, T2V_ERESOURCE, "cannot start %s: pipe: %s", argv[0], strerror(errno));
+    fcntl(fd[0], F_SETFD, FD_CLOEXEC), fcntl(fd[1], F_SETFD, FD_CLOEXEC);
+    posix_spawn_file_actions_t fa;
+    pid_t pid = 0;
+    if (!(e = posix_spawn_file_actions_init(&fa))) {
+        if (!(e = posix_spawn_file_actions_adddup2(&fa, fd[0], 0))) e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    close(fd[0]);
+    if (e) {
+        close(fd[1]);
+        return t2v_fail(err, T2V_ERESOURCE, "cannot start %s: %s", argv[0], strerror(e));
+    }
+    c->pid = (long)pid;
+    if (!(c->in = fdopen(fd[1], "w"))) {
+        e = errno;
+        close(fd[1]);
+        platform_child_finish(c, 1, NULL);
+        return t2v_fail(err, T2V_ERESOURCE, "cannot start %s: fdopen: %s", argv[0], strerror(e));
+    }
+    setvbuf(c->in, NULL, _IONBF, 0);
+    return T2V_OK;
+}
+
+int platform_child_finish(PlatformChild *c, int stop, volatile sig_atomic_t *registered) {
+    if (c->in) fclose(c->in); /* end of its input; unbuffered: nothing is written */
+    c->in = NULL;
+    pid_t pid = (pid_t)c->pid;
+    int status = 0;
+    if (pid <= 0) return 0;
+    if (stop) kill(pid, SIGKILL);
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    }
+    if (registered) *registered = 0; /* exited, not yet reaped: its pid is not reused before this */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    c->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+void platform_child_stop(long pid) {
+    if (pid <= 0) return;
+    kill((pid_t)pid, SIGKILL);
+    while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
+#endif

@@ -1,12 +1,15 @@
 /*
  * platform.h: the only OS-specific code in t2v (README, Layout):
  * read-only file mapping (mmap on POSIX, a plain read into memory elsewhere),
- * thread count, a monotonic clock, terminal detection, atomic rename.
+ * thread count, a monotonic clock, terminal detection, atomic rename, a
+ * child process fed through a pipe.
  */
 #ifndef T2V_PLATFORM_H
 #define T2V_PLATFORM_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "tensor.h"
 
 typedef struct {
@@ -46,5 +49,27 @@ size_t platform_total_memory(void);
 double platform_disk_free(const char *dir);
 /* Peak resident set size of this process in bytes (0 when unknown). */
 size_t platform_peak_rss(void);
+
+/* A child process reading our pipe on its standard input (the MP4 writer's
+ * ffmpeg). POSIX: argv[0] (a path) started with posix_spawn, no shell, so
+ * pid is the program's own; its pipe is unbuffered here (closing it never
+ * writes). Windows: _popen(cmdline) (binary mode), pid 0: it cannot be
+ * stopped, only waited for. */
+typedef struct {
+    FILE *in;
+    long pid;
+} PlatformChild;
+
+int platform_child_start(PlatformChild *c, char *const argv[], const char *cmdline, T2vError *err);
+/* Closes the pipe, ends the child first when `stop` (SIGKILL), and waits
+ * until it has exited: after this the child can create no file. Returns its
+ * exit code as a shell shows it (0: success; 128 + N: killed by signal N).
+ * *registered (a copy of pid that a signal
+ * handler reads; may be NULL) is cleared once the child has exited and
+ * before it is reaped, so a handler never signals a pid that was reused. */
+int platform_child_finish(PlatformChild *c, int stop, volatile sig_atomic_t *registered);
+/* For a signal handler (only kill and waitpid, async-signal-safe): SIGKILL
+ * to pid, then waits until it has exited. Nothing on Windows or for pid <= 0. */
+void platform_child_stop(long pid);
 
 #endif
