@@ -120,6 +120,24 @@ static inline void h_find_bin(const char *argv0, char *out, size_t n) {
     if (!platform_file_exists(out)) snprintf(out, n, "ref/t2v");
 }
 
+/* A whole file, NUL-terminated (so text can be searched with strstr); its
+ * length without the NUL in *n when n is not NULL (0 when it cannot be read,
+ * and NULL returned). The caller frees it. */
+static inline char *h_slurp(const char *path, size_t *n) {
+    if (n) *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long len = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
+    char *b = len >= 0 && !fseek(f, 0, SEEK_SET) ? (char *)malloc((size_t)len + 1) : NULL;
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
+    fclose(f);
+    if (b) {
+        b[len] = 0;
+        if (n) *n = (size_t)len;
+    }
+    return b;
+}
+
 #ifndef _WIN32
 /* Running commands (the tests that drive the CLI; POSIX shells only). */
 

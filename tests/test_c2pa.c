@@ -50,18 +50,7 @@ static int hex_is(const ByteBuf *b, const char *hex) {
     return ok;
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = (uint8_t *)malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    if (b) *n = (size_t)len;
-    return b;
-}
+static uint8_t *slurp(const char *path, size_t *n) { return (uint8_t *)h_slurp(path, n); }
 
 static int spit(const char *path, const uint8_t *p, size_t n) {
     FILE *f = fopen(path, "wb");

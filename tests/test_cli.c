@@ -40,18 +40,7 @@ static int t2v(const char *fmt, ...) {
 }
 
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = (char *)malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    if (b) b[len] = 0, *n = (size_t)len;
-    return b;
-}
+static char *slurp(const char *path, size_t *n) { return h_slurp(path, n); }
 
 static void first_line(char *dst, size_t n, const char *s) {
     size_t k = 0;

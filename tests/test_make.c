@@ -44,18 +44,7 @@ static void shq(char *out, size_t n, const char *s) {
     out[k] = 0;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = (char *)malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    if (b) b[len] = 0;
-    return b;
-}
+static char *slurp(const char *path) { return h_slurp(path, NULL); }
 
 /* A parameter of a provenance sidecar (assertions[0].data.actions[0].parameters.KEY),
  * copied to out; 0 when absent. */

@@ -47,18 +47,7 @@ static char g_bin[1024], g_tmp[256], g_root[1024];
 /* ---------------------------------------------------------------------------
  * Files */
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    if (b) *n = (size_t)len;
-    return b;
-}
+static unsigned char *slurp(const char *path, size_t *n) { return (unsigned char *)h_slurp(path, n); }
 
 /* dst = src with the header's JSON padded by spaces so that the data section
  * starts at an absolute offset of `shift` mod 8; every data_offsets entry

@@ -115,18 +115,7 @@ static uint8_t *make_frames(void) {
     return rgb;
 }
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = (char *)malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    if (b) *n = (size_t)len;
-    return b;
-}
+static char *slurp(const char *path, size_t *n) { return h_slurp(path, n); }
 
 static int same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;

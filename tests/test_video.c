@@ -57,19 +57,7 @@ static const char *path_in(const char *name) {
     return buf[k];
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *d = (unsigned char *)malloc((size_t)len + 1);
-    if (d && fread(d, 1, (size_t)len, f) != (size_t)len) { free(d); d = NULL; }
-    fclose(f);
-    if (d) d[len] = 0;
-    *n = (size_t)len;
-    return d;
-}
+static unsigned char *slurp(const char *path, size_t *n) { return (unsigned char *)h_slurp(path, n); }
 
 static void spit(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
