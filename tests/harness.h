@@ -174,6 +174,20 @@ static inline int h_run_logged(const char *cmd, const char *log, char *out, size
     }
     return rc;
 }
+
+/* Runs prefix 'bin' ARGS (ARGS printf-style from fmt and ap; prefix: an
+ * environment assignment or ""; bin NULL: ARGS is the whole command) with its
+ * output into dir/log.txt and out (h_run_logged); returns the exit code. The
+ * one body of the tests' t2v(...) / run(...) wrappers. */
+static inline int h_vrun_bin(const char *prefix, const char *bin, const char *dir, char *out, size_t n,
+                             const char *fmt, va_list ap) {
+    char args[4096], cmd[6000], log[512];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    if (bin) snprintf(cmd, sizeof cmd, "%s '%s' %s", prefix, bin, args);
+    else snprintf(cmd, sizeof cmd, "%s %s", prefix, args);
+    return h_run_logged(cmd, log, out, n);
+}
 #endif
 
 /* Opens a golden file or reports and returns 0. */
@@ -197,6 +211,20 @@ static inline float *golden_f32(const SafeTensors *st, const char *name, int64_t
     float *x = tensor_to_f32_alloc(t, NULL);
     if (n_out) *n_out = tensor_numel(t);
     return x;
+}
+
+/* A golden's token ids (I32 [L], little-endian in the file) in host order,
+ * in a new array (caller frees), or NULL with a failed check. */
+static inline int32_t *golden_ids(const SafeTensors *st, const char *name, int *L) {
+    const Tensor *t = tl_find(&st->tensors, name);
+    if (!t || t->dtype != DT_I32 || t->ndim != 1) {
+        h_report(0, "%s: golden ids '%s' missing or not I32 [L]", st->path, name);
+        return NULL;
+    }
+    *L = (int)t->shape[0];
+    int32_t *ids = (int32_t *)malloc((size_t)(*L > 0 ? *L : 1) * sizeof *ids);
+    for (int i = 0; i < *L; i++) ids[i] = (int32_t)rd_u32le((const char *)t->data + 4 * i);
+    return ids;
 }
 
 /* ---------------------------------------------------------------------------

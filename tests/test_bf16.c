@@ -483,10 +483,8 @@ static void test_t5_bf16(void) {
     T2vError e = {0, {0}};
     if (t5_build(&m, &g.tensors, &e)) { CHECK(0, "t5_build: %s", e.msg); st_close(&g); st_close(&g16); return; }
     m.precision = PREC_BF16;
-    const Tensor *tt = tl_find(&g.tensors, "tokens");
-    int L = tt ? (int)tt->shape[0] : 0, dim = t5_dim(&m), nl = m.config.num_layers;
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(L > 0 ? L : 1));
-    for (int i = 0; i < L; i++) ids[i] = (int32_t)rd_u32le((const char *)tt->data + 4 * i);
+    int L = 0, dim = t5_dim(&m), nl = m.config.num_layers;
+    int32_t *ids = golden_ids(&g, "tokens", &L);
     float *ctx = h_falloc((int64_t)L * dim), *ctx1 = h_falloc((int64_t)L * dim);
     LayerDump d = {h_falloc((int64_t)nl * L * dim), 0};
     t5_set_hook(&m, t5_dump, &d);

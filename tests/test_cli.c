@@ -29,14 +29,11 @@ static char g_out[1 << 16]; /* stdout + stderr of the last run */
 /* Runs BIN + args (a shell fragment) with output captured; returns the exit
  * status, or -1 when it did not exit normally (a crash). */
 static int t2v(const char *fmt, ...) {
-    char args[4096], cmd[6000], log[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = h_vrun_bin("", g_bin, g_tmp, g_out, sizeof g_out, fmt, ap);
     va_end(ap);
-    snprintf(log, sizeof log, "%s/log.txt", g_tmp);
-    snprintf(cmd, sizeof cmd, "'%s' %s", g_bin, args);
-    return h_run_logged(cmd, log, g_out, sizeof g_out);
+    return rc;
 }
 
 

@@ -36,19 +36,6 @@ static void dump_hook(void *ctx, int layer, const float *x, int L, int dim) {
     d->calls++;
 }
 
-/* Token ids of a golden (I32) into a new array. */
-static int32_t *golden_ids(const SafeTensors *st, const char *name, int *L) {
-    const Tensor *t = tl_find(&st->tensors, name);
-    if (!t || t->dtype != DT_I32 || t->ndim != 1) {
-        h_report(0, "%s: golden ids '%s' missing or not I32 [L]", st->path, name);
-        return NULL;
-    }
-    *L = (int)t->shape[0];
-    int32_t *ids = malloc((size_t)*L * sizeof *ids);
-    for (int i = 0; i < *L; i++) ids[i] = (int32_t)rd_u32le((const char *)t->data + 4 * i);
-    return ids;
-}
-
 /* Encodes `tokens` with per-layer dumps and compares every layer, the
  * context, and the context against the padded reference's first L rows;
  * then `tokens.short` against its padded reference. */

@@ -26,13 +26,11 @@ static char g_bin[1024], g_tmp[256];
 static char g_out[1 << 16];
 
 static int run(const char *fmt, ...) {
-    char args[4096], log[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = h_vrun_bin("", NULL, g_tmp, g_out, sizeof g_out, fmt, ap);
     va_end(ap);
-    snprintf(log, sizeof log, "%s/log.txt", g_tmp);
-    return h_run_logged(args, log, g_out, sizeof g_out);
+    return rc;
 }
 
 /* ----------------------------------------------------------------------------

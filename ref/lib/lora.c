@@ -221,6 +221,7 @@ static Tensor *owned_f32(TensorList *w, const char *name, T2vError *err) {
         if (t->owned && t->dtype == DT_F32) return t;
         float *x = tensor_to_f32_alloc(t, err);
         if (!x) return NULL;
+        f32_store_le(x, x, tensor_numel(t)); /* a Tensor's bytes are little-endian */
         if (t->owned) free(t->data);
         t->data = x, t->dtype = DT_F32, t->owned = 1, t->scale = 0.0f;
         return t;
@@ -235,9 +236,11 @@ static int add_scaled(Tensor *W, const Tensor *x, float factor, const char *path
     if (tensor_numel(x) != n)
         return t2v_fail(err, T2V_EINPUT, "%s: LoRA tensor '%s' has %lld elements; its target has %lld", path, key,
                         (long long)tensor_numel(x), (long long)n);
-    float *d = tensor_to_f32_alloc(x, err), *w = (float *)W->data;
+    float *d = tensor_to_f32_alloc(x, err);
     if (!d) return T2V_ERESOURCE;
-    for (int64_t i = 0; i < n; i++) w[i] += factor * d[i];
+    unsigned char *w = (unsigned char *)W->data; /* an owned F32 copy (owned_f32), little-endian like every Tensor */
+    for (int64_t i = 0; i < n; i++)
+        wr_u32le(w + 4 * i, f32_to_bits(f32_from_bits(rd_u32le(w + 4 * i)) + factor * d[i]));
     free(d);
     return T2V_OK;
 }

@@ -218,12 +218,16 @@ void tensor_free(Tensor *t) {
     t->owned = 0;
 }
 
+void f32_store_le(void *dst, const float *x, int64_t n) {
+    unsigned char *d = (unsigned char *)dst;
+    if (host_is_little_endian()) memmove(d, x, (size_t)n * 4);
+    else for (int64_t i = 0; i < n; i++) wr_u32le(d + 4 * i, f32_to_bits(x[i]));
+}
+
 int tensor_from_f32(Tensor *t, const float *x, int ndim, const int64_t *shape, T2vError *err) {
     int rc = tensor_alloc(t, DT_F32, ndim, shape, err);
     if (rc) return rc;
-    unsigned char *d = (unsigned char *)t->data;
-    int64_t n = tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) wr_u32le(d + 4 * i, f32_to_bits(x[i]));
+    f32_store_le(t->data, x, tensor_numel(t));
     return T2V_OK;
 }
 

@@ -165,6 +165,9 @@ void tensor_free(Tensor *t);
 /* Owned little-endian copies of host arrays (for writing outputs). */
 int tensor_from_f32(Tensor *t, const float *x, int ndim, const int64_t *shape, T2vError *err);
 int tensor_from_i32(Tensor *t, const int32_t *x, int ndim, const int64_t *shape, T2vError *err);
+/* n host floats stored as little-endian F32 bytes at dst (dst may be x:
+ * the tensor byte order above, on any host). */
+void f32_store_le(void *dst, const float *x, int64_t n);
 /* Whole tensor widened to a new malloc'ed fp32 array (caller frees). */
 float *tensor_to_f32_alloc(const Tensor *t, T2vError *err);
 /* Direct pointer when t is F32 on a little-endian host; otherwise widens
