@@ -18,6 +18,10 @@
 
 #ifndef _WIN32
 #include <sys/wait.h>
+#include <unistd.h>
+#else
+#include <direct.h>
+#include <io.h>
 #endif
 
 #include "../ref/lib/platform.h"
@@ -271,6 +275,21 @@ static inline void h_env_set(const char *name, const char *value) {
     if (value) setenv(name, value, 1);
     else unsetenv(name);
 #endif
+}
+
+/* A new empty temporary directory named NAME plus 6 random characters, in
+ * /tmp (POSIX) or %TEMP% (Windows), into dir; 0 (reported) when it fails. */
+static inline int h_tmpdir(char *dir, size_t n, const char *name) {
+#if defined(_WIN32)
+    const char *tmp = getenv("TEMP") ? getenv("TEMP") : ".";
+    snprintf(dir, n, "%s\\%s-XXXXXX", tmp, name);
+    int ok = _mktemp(dir) != NULL && _mkdir(dir) == 0;
+#else
+    snprintf(dir, n, "/tmp/%s-XXXXXX", name);
+    int ok = mkdtemp(dir) != NULL;
+#endif
+    if (!ok) h_report(0, "cannot create a temporary directory %s", dir);
+    return ok;
 }
 
 /* Whether two float arrays hold the same bits. */

@@ -46,24 +46,14 @@
 #define DOC "docs/ARCHITECTURE.md"
 
 static char g_bin[1024], g_tmp[256];
-static char *g_out; /* stdout of the last run */
+static char g_out[1 << 18]; /* stdout and stderr of the last run */
 
 static int run(const char *fmt, ...) {
-    char args[2048], cmd[4096], log[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = h_vrun_bin("", g_bin, g_tmp, g_out, sizeof g_out, fmt, ap);
     va_end(ap);
-    snprintf(log, sizeof log, "%s/out.txt", g_tmp);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1 </dev/null", g_bin, args, log);
-    int st = system(cmd);
-    free(g_out);
-    g_out = NULL;
-    T2vError e;
-    size_t n;
-    g_out = read_text_file(log, &n, &e);
-    if (!g_out) g_out = (char *)calloc(1, 1);
-    return h_exit_status(st);
+    return rc;
 }
 
 /* ----------------------------------------------------------------------------
@@ -338,6 +328,5 @@ int main(int argc, char **argv) {
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
     if (system(cmd) != 0) printf("note: could not remove %s\n", g_tmp);
-    free(g_out);
     return h_finish();
 }

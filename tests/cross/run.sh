@@ -72,7 +72,7 @@ platform_vars() {
         # -Wno-format: GCC's format(printf) attribute means Microsoft's printf
         # on mingw (no %zu) even with the C99 stdio; the Linux builds check formats.
         XCF="-D__USE_MINGW_ANSI_STDIO=1 -Wno-format"; XLDF="-static"; XLIBS="-lpsapi"
-        SKIP="cli info misaligned make mpi c2pa stream"; SKIP_WHY="drives the t2v CLI through a POSIX shell (sh quoting, /dev/null, wait status)"
+        SKIP="cli info misaligned make mpi c2pa stream layouts_cli"; SKIP_WHY="drives the t2v CLI through a POSIX shell (sh quoting, /dev/null, wait status)"
         RUNNER="$(wine_bin)"
         PKGS="gcc-mingw-w64-x86-64 wine64"
         TOOLS="x86_64-w64-mingw32-gcc-posix $(wine_bin)" ;;
