@@ -754,17 +754,7 @@ static void test_mp4(const Provenance *prov) {
 }
 
 int main(void) {
-#if defined(_WIN32)
-    const char *tmp = getenv("TEMP") ? getenv("TEMP") : ".";
-    snprintf(g_dir, sizeof g_dir, "%s\\t2v_test_video_XXXXXX", tmp);
-    if (!_mktemp(g_dir) || _mkdir(g_dir) != 0) {
-        printf("cannot create a temporary directory\n");
-        return 1;
-    }
-#else
-    snprintf(g_dir, sizeof g_dir, "/tmp/t2v_test_video_XXXXXX");
-    if (!mkdtemp(g_dir)) { printf("cannot create a temporary directory\n"); return 1; }
-#endif
+    if (!h_tmpdir(g_dir, sizeof g_dir, "t2v_test_video")) return h_finish();
     T2vError e = {0, {0}};
     Provenance prov;
     prov_init(&prov, &e);
