@@ -219,9 +219,12 @@ typedef struct {
     int type, index;
 } Info;
 
+/* By offset, then file order: qsort is not stable, and a tie left to it
+ * named overlapping tensors in another order on Windows. */
 static int cmp_info(const void *a, const void *b) {
     const Info *x = (const Info *)a, *y = (const Info *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset ? 1 : 0;
+    if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
 }
 
 /* Reads one tensor info into t (shape reversed to PyTorch order) and inf. */

@@ -225,9 +225,12 @@ static int cmp_entry_name(const void *a, const void *b) {
     return c ? c : x->nlen < y->nlen ? -1 : x->nlen > y->nlen ? 1 : 0;
 }
 
+/* By header offset, then name: a total order, because qsort is not stable
+ * and the overlap error must name the same two entries on every platform. */
 static int cmp_entry_off(const void *a, const void *b) {
     const ZipEntry *x = (const ZipEntry *)a, *y = (const ZipEntry *)b;
-    return x->hdr_off < y->hdr_off ? -1 : x->hdr_off > y->hdr_off ? 1 : 0;
+    if (x->hdr_off != y->hdr_off) return x->hdr_off < y->hdr_off ? -1 : 1;
+    return cmp_entry_name(a, b);
 }
 
 /* One central directory header at *pos; advances *pos. */

@@ -32,9 +32,12 @@ typedef struct {
     int index;
 } Range;
 
+/* By start, then header order (qsort is not stable: the same error
+ * message on every platform). */
 static int cmp_range(const void *a, const void *b) {
     const Range *x = (const Range *)a, *y = (const Range *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
 }
 
 /* Validates one header entry and adds it as a view into the data section. */
