@@ -13,13 +13,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
-#if defined(_WIN32) /* mingw-w64: no fork/sigaction; _mkdir, _putenv */
-#include <direct.h>
-#include <io.h>
-#else
-#include <sys/wait.h>
-#include <unistd.h>
-#endif
 
 #include "../ref/lib/json.h"
 #include "../ref/lib/sha256.h"
