@@ -220,8 +220,10 @@ void tensor_free(Tensor *t) {
 
 void f32_store_le(void *dst, const float *x, int64_t n) {
     unsigned char *d = (unsigned char *)dst;
-    if (host_is_little_endian()) memmove(d, x, (size_t)n * 4);
-    else for (int64_t i = 0; i < n; i++) wr_u32le(d + 4 * i, f32_to_bits(x[i]));
+    if (!host_is_little_endian())
+        for (int64_t i = 0; i < n; i++) wr_u32le(d + 4 * i, f32_to_bits(x[i]));
+    else if (d != (const unsigned char *)x) /* in place, the bytes are already these */
+        memmove(d, x, (size_t)n * 4);
 }
 
 int tensor_from_f32(Tensor *t, const float *x, int ndim, const int64_t *shape, T2vError *err) {
