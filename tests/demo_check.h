@@ -1,8 +1,16 @@
 /*
  * demo_check.h: the objective checks of the embedded demo model (models/demo),
- * shared by test_demo.c (the teacher) and test_demo_fewstep.c (the 4-step
- * student and the lime LoRA). tools/demo_data.py defines the grammar and the
- * palette; its measure() is the Python copy of measure_clip() below.
+ * shared by test_demo.c (the teacher), test_demo_fewstep.c (the 4-step
+ * student and the lime LoRA) and test_demo_check.c (the checks themselves, on
+ * clips rendered by tools/demo_data.py). tools/demo_data.py defines the
+ * grammar and the palette; its measure() is the Python copy of measure_clip()
+ * below.
+ *
+ * A case is four indices {colour, shape, direction, background}; colours and
+ * backgrounds index one palette. Grammar 2 draws any of its first eleven
+ * entries in either role; grammar 1 (the committed DiT's) drew red..cyan as
+ * objects and black..brown as backgrounds. Which entries a measured colour may
+ * be called is a set of palette bits (DEMO_SET_*).
  */
 #ifndef T2V_DEMO_CHECK_H
 #define T2V_DEMO_CHECK_H
@@ -10,42 +18,103 @@
 #include <math.h>
 #include <stdio.h>
 
-/* The demo's object colours, then the words it was never trained on
- * (demo_data.EXTRA_COLORS: lime, for the LoRA). */
-static const char *COLOR_NAMES[] = {"red", "green", "blue", "yellow", "purple", "orange", "cyan", "lime"};
-static const float COLOR_RGB[][3] = {{220, 30, 30},  {30, 190, 40},  {40, 70, 230}, {235, 220, 40},
-                                     {150, 40, 200}, {245, 140, 20}, {40, 210, 220}, {160, 240, 60}};
-enum { DEMO_COLORS = 7, DEMO_LIME = 7 };
-static const char *BG_NAMES[] = {"black", "white", "gray", "brown"};
-static const float BG_RGB[][3] = {{0, 0, 0}, {255, 255, 255}, {128, 128, 128}, {110, 70, 30}};
+static const char *COLOR_NAMES[] = {"red",   "green", "blue",  "yellow", "purple", "orange",
+                                    "cyan",  "black", "white", "gray",   "brown",  "lime"};
+static const float COLOR_RGB[][3] = {{220, 30, 30},  {30, 190, 40}, {40, 70, 230},   {235, 220, 40},
+                                     {150, 40, 200}, {245, 140, 20}, {40, 210, 220},  {0, 0, 0},
+                                     {255, 255, 255}, {128, 128, 128}, {110, 70, 30}, {160, 240, 60}};
+enum { DEMO_PALETTE = 11, DEMO_LIME = 11, DEMO_BLACK = 7 };
+#define DEMO_SET_V1_OBJECTS 0x07Fu     /* red green blue yellow purple orange cyan */
+#define DEMO_SET_V1_BACKGROUNDS 0x780u /* black white gray brown */
+#define DEMO_SET_ALL 0x7FFu            /* grammar 2: the eleven, in either role */
+#define DEMO_SET_LIME (1u << DEMO_LIME)
+
 static const char *SHAPES[] = {"circle", "square", "triangle"};
 static const char *DIRS[] = {"moving to the right", "moving to the left", "moving up", "moving down",
                              "staying still"};
-/* held out of training (demo_data.HELD_OUT): colour index, shape index */
+/* held out of training (demo_data.HELD_OUT): colour, shape */
 static const int HELD_OUT[][2] = {{5, 2}, {6, 0}, {3, 1}};
+/* held out of grammar 2's training (demo_data.HELD_OUT_ROLES): object, background */
+static const int HELD_OUT_ROLES[][2] = {{8, 2}, {7, 3}, {9, 0}, {10, 6}, {1, 4}, {2, 5}};
+/* shape templates (demo_data.SHAPE_AREA, TRIANGLE_DROP): area / r^2, and how
+ * far below its centre the triangle's centroid lies, in r */
+static const double SHAPE_AREA[] = {3.14159265358979323846, 4.0, 1.8};
+#define TRIANGLE_DROP 0.2
 
 enum { S = 64, F = 17 };
 
-static float dist2(const float *a, const float *b) {
+static inline float dist2(const float *a, const float *b) {
     float d = 0;
     for (int k = 0; k < 3; k++) d += (a[k] - b[k]) * (a[k] - b[k]);
     return d;
 }
 
-static int nearest(const float *c, const float (*pal)[3], int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (dist2(c, pal[i]) < dist2(c, pal[best])) best = i;
+/* The palette entry of `set` nearest c (the lowest index wins a tie). */
+static inline int nearest(const float *c, unsigned set) {
+    int best = -1;
+    for (int i = 0; i <= DEMO_LIME; i++)
+        if ((set >> i & 1u) && (best < 0 || dist2(c, COLOR_RGB[i]) < dist2(c, COLOR_RGB[best]))) best = i;
     return best;
 }
 
-/* Measures one clip (video [3][F][S][S] in [-1,1]) against the prompt's
- * colour (nearest among the first ncolors of COLOR_RGB), direction and
- * background; returns 1 when all three pass. When not NULL: oc_out = the
- * object pixels' mean colour (0..255), colour_out = whether the colour check
- * alone passed. */
-static int measure_clip(const float *video, int color, int ncolors, int dir, int bg, float *oc_out,
-                        int *colour_out, char *why, size_t wlen) {
+/* demo_data.shape_mask: whether pixel (x, y) (centre at +0.5) lies inside the
+ * shape of radius r centred at (cx, cy). */
+static inline int in_shape(int shape, double cx, double cy, double r, int x, int y) {
+    double px = x + 0.5, py = y + 0.5;
+    if (shape == 0) return (px - cx) * (px - cx) + (py - cy) * (py - cy) <= r * r;
+    if (shape == 1) return fabs(px - cx) <= r && fabs(py - cy) <= r;
+    double tx = cx, ty = cy - r, lx = cx - r, ly = cy + r * 0.8, rx = cx + r, ry = cy + r * 0.8;
+    double s1 = (rx - tx) * (py - ty) - (ry - ty) * (px - tx);
+    double s2 = (lx - rx) * (py - ry) - (ly - ry) * (px - rx);
+    double s3 = (tx - lx) * (py - ly) - (ty - ly) * (px - lx);
+    return (s1 >= 0 && s2 >= 0 && s3 >= 0) || (s1 <= 0 && s2 <= 0 && s3 <= 0);
+}
+
+/* demo_data.classify_shape: the shape whose template, sized to the mask's
+ * pixel count and placed on its centroid, has the largest intersection over
+ * union with the mask (the first wins a tie); -1 under 12 pixels. */
+static inline int classify_shape(const unsigned char *mask) {
+    long n = 0;
+    double sx = 0, sy = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++)
+            if (mask[y * S + x]) sx += x, sy += y, n++;
+    if (n < 12) return -1;
+    double cx = sx / n + 0.5, cy = sy / n + 0.5, best_iou = -1;
+    int best = -1;
+    for (int k = 0; k < 3; k++) {
+        double r = sqrt(n / SHAPE_AREA[k]), ty = cy - (k == 2 ? TRIANGLE_DROP * r : 0);
+        long inter = 0, uni = 0;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int t = in_shape(k, cx, ty, r, x, y), m = mask[y * S + x] != 0;
+                inter += t && m, uni += t || m;
+            }
+        double iou = (double)inter / (double)uni;
+        if (iou > best_iou) best = k, best_iou = iou;
+    }
+    return best;
+}
+
+/* What measure_clip found: each check (shape -1 when not asked), the object
+ * pixels' mean colour (0..255), the centroid motion, the per-shape votes. */
+typedef struct {
+    int colour, motion, background, shape;
+    float object_rgb[3];
+    double dx, dy;
+    int votes[3];
+} DemoScore;
+
+/* Measures one clip (video [3][F][S][S] in [-1,1]) against a case
+ * {colour, shape, direction, background}: (a) the object pixels' mean colour
+ * is nearest the prompted one among obj_set, (b) the centroid moves as
+ * prompted, (c) the other pixels' mean is nearest the prompted background
+ * among bg_set, and with check_shape (d) the most frequent per-frame shape is
+ * the prompted one, ahead of each other. Returns 1 when every check asked
+ * passes; `why` gets a one-line account. */
+static inline int measure_clip(const float *video, const int c[4], unsigned obj_set, unsigned bg_set, int check_shape,
+                        DemoScore *sc, char *why, size_t wlen) {
+    unsigned char mask[F][S * S]; /* 68 KiB */
     double cx[F], cy[F], obj[3] = {0, 0, 0}, back[3] = {0, 0, 0};
     long nobj = 0, nback = 0;
     int frames_seen = 0;
@@ -56,21 +125,31 @@ static int measure_clip(const float *video, int color, int ncolors, int dir, int
             for (int x = 0; x < S; x++) {
                 float px[3];
                 for (int k = 0; k < 3; k++) px[k] = (video[((size_t)k * F + f) * S * S + y * S + x] + 1) * 127.5f;
-                int is_obj = dist2(px, BG_RGB[bg]) > 60.0f * 60.0f;
+                int is_obj = dist2(px, COLOR_RGB[c[3]]) > 60.0f * 60.0f;
+                mask[f][y * S + x] = (unsigned char)is_obj;
                 if (is_obj) { sx += x; sy += y; n++; for (int k = 0; k < 3; k++) obj[k] += px[k]; nobj++; }
                 else { for (int k = 0; k < 3; k++) back[k] += px[k]; nback++; }
             }
         cx[f] = n ? sx / n : -1, cy[f] = n ? sy / n : -1;
         frames_seen += n >= 12;
     }
-    float oc[3], bc[3];
-    for (int k = 0; k < 3; k++) oc[k] = nobj ? (float)(obj[k] / nobj) : 0, bc[k] = nback ? (float)(back[k] / nback) : 0;
-    if (oc_out) for (int k = 0; k < 3; k++) oc_out[k] = oc[k];
-    /* (c) background: the non-object pixels' mean is nearest the prompted one.
-     * Measured against all pixels when no object was found. */
-    int bg_ok = nback > S * S * F / 2 && nearest(bc, BG_RGB, 4) == bg;
-    int color_ok = frames_seen >= F - 2 && nearest(oc, COLOR_RGB, ncolors) == color;
-    if (colour_out) *colour_out = color_ok;
+    float bc[3];
+    for (int k = 0; k < 3; k++)
+        sc->object_rgb[k] = nobj ? (float)(obj[k] / nobj) : 0, bc[k] = nback ? (float)(back[k] / nback) : 0;
+    sc->background = nback > S * S * F / 2 && nearest(bc, bg_set) == c[3];
+    sc->colour = frames_seen >= F - 2 && nearest(sc->object_rgb, obj_set) == c[0];
+    /* (d) one vote per frame with an object */
+    sc->shape = -1;
+    for (int k = 0; k < 3; k++) sc->votes[k] = 0;
+    if (check_shape) {
+        for (int f = 0; f < F; f++) {
+            int k = classify_shape(mask[f]);
+            if (k >= 0) sc->votes[k]++;
+        }
+        sc->shape = 1;
+        for (int k = 0; k < 3; k++)
+            if (k != c[1] && sc->votes[k] >= sc->votes[c[1]]) sc->shape = 0;
+    }
     /* (b) motion between the mean centroid of the first and last 4 frames */
     double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
     int n0 = 0, n1 = 0;
@@ -78,31 +157,71 @@ static int measure_clip(const float *video, int color, int ncolors, int dir, int
     for (int f = F - 4; f < F; f++) if (cx[f] >= 0) { x1 += cx[f]; y1 += cy[f]; n1++; }
     double dx = n0 && n1 ? x1 / n1 - x0 / n0 : 0, dy = n0 && n1 ? y1 / n1 - y0 / n0 : 0;
     int move_ok = n0 && n1;
-    switch (dir) {
+    switch (c[2]) {
     case 0: move_ok &= dx > 4 && fabs(dy) < dx; break;
     case 1: move_ok &= -dx > 4 && fabs(dy) < -dx; break;
     case 2: move_ok &= -dy > 4 && fabs(dx) < -dy; break;
     case 3: move_ok &= dy > 4 && fabs(dx) < dy; break;
     default: move_ok &= sqrt(dx * dx + dy * dy) < 3; break;
     }
-    snprintf(why, wlen, "colour %s (%s)  motion dx %+5.1f dy %+5.1f (%s)  background %s (%s)",
-             COLOR_NAMES[nearest(oc, COLOR_RGB, ncolors)], color_ok ? "ok" : "NO", dx, dy, move_ok ? "ok" : "NO",
-             BG_NAMES[nearest(bc, BG_RGB, 4)], bg_ok ? "ok" : "NO");
-    return color_ok && move_ok && bg_ok;
+    sc->motion = move_ok, sc->dx = dx, sc->dy = dy;
+    int n = snprintf(why, wlen, "colour %s (%s)  motion dx %+5.1f dy %+5.1f (%s)  background %s (%s)",
+                     COLOR_NAMES[nearest(sc->object_rgb, obj_set)], sc->colour ? "ok" : "NO", dx, dy,
+                     move_ok ? "ok" : "NO", COLOR_NAMES[nearest(bc, bg_set)], sc->background ? "ok" : "NO");
+    if (check_shape && n > 0 && (size_t)n < wlen)
+        snprintf(why + n, wlen - (size_t)n, "  shape c/s/t %d/%d/%d (%s)", sc->votes[0], sc->votes[1], sc->votes[2],
+                 sc->shape ? "ok" : "NO");
+    return sc->colour && sc->motion && sc->background && (!check_shape || sc->shape);
 }
 
-/* The objective test's 24 prompts (colour, shape, direction, background)
- * from the training combinations: every colour, shape, direction and
- * background appears (seeds 1000.. were never used in training). */
-static void demo_cases(int cases[24][4]) {
+static inline void demo_prompt(const int c[4], char *out, size_t len) {
+    snprintf(out, len, "a %s %s %s on a %s background", COLOR_NAMES[c[0]], SHAPES[c[1]], DIRS[c[2]],
+             COLOR_NAMES[c[3]]);
+}
+
+/* Grammar 1's 24 prompts (the committed model's test) from its training
+ * combinations: every colour, shape, direction and background appears
+ * (seeds 1000.. were never used in training). */
+static inline void demo_cases(int cases[24][4]) {
     int n = 0;
     for (int i = 0; n < 24; i++) {
-        int c = i % 7, s = (i / 7 + i) % 3, dir = i % 5, bg = (i / 5) % 4, skip = 0;
+        int c = i % 7, s = (i / 7 + i) % 3, dir = i % 5, bg = DEMO_BLACK + (i / 5) % 4, skip = 0;
         for (int h = 0; h < 3; h++) skip |= HELD_OUT[h][0] == c && HELD_OUT[h][1] == s;
         if (skip) continue;
         cases[n][0] = c, cases[n][1] = s, cases[n][2] = dir, cases[n][3] = bg;
         n++;
     }
+}
+
+/* Whether grammar 2 trains on this object / shape / background. */
+static inline int demo_trained2(int color, int shape, int bg) {
+    if (color == bg) return 0;
+    for (int h = 0; h < 3; h++)
+        if (HELD_OUT[h][0] == color && HELD_OUT[h][1] == shape) return 0;
+    for (int h = 0; h < 6; h++)
+        if (HELD_OUT_ROLES[h][0] == color && HELD_OUT_ROLES[h][1] == bg) return 0;
+    return 1;
+}
+
+/* Grammar 2's 30 prompts: 24 of its training combinations (seeds 1000..),
+ * in which each of the eleven colours is an object at least twice and a
+ * background at least twice, each shape 8 times and each direction 4-5
+ * times; then the 6 held-out object/background pairs, one each (seeds
+ * 2000..). demo_data.test_cases2 is the Python copy. */
+static inline void demo_cases2(int cases[30][4]) {
+    for (int i = 0; i < 24; i++) {
+        int c = i % 11, s = (i + 2 * (i / 11)) % 3, bg = (3 * i + 5 + 2 * (i / 11)) % 11;
+        while (!demo_trained2(c, s, bg)) {
+            int held_pair = 0;
+            for (int h = 0; h < 3; h++) held_pair |= HELD_OUT[h][0] == c && HELD_OUT[h][1] == s;
+            if (held_pair) s = (s + 1) % 3;
+            else bg = (bg + 1) % 11;
+        }
+        cases[i][0] = c, cases[i][1] = s, cases[i][2] = i % 5, cases[i][3] = bg;
+    }
+    for (int h = 0; h < 6; h++)
+        cases[24 + h][0] = HELD_OUT_ROLES[h][0], cases[24 + h][1] = h % 3, cases[24 + h][2] = (h * 2) % 5,
+        cases[24 + h][3] = HELD_OUT_ROLES[h][1];
 }
 
 #endif

@@ -92,25 +92,25 @@ static int generate(const Model *m, const Schedule *sc, const char *prompt, uint
     return rc;
 }
 
-/* Generates the cases (colour, shape, direction, background) and counts
- * those passing all three checks (*colour_only: those whose colour passes). */
-static int score(const Model *m, const Schedule *sc, const int (*cases)[4], int n, int ncolors, uint64_t seed0,
+/* Generates the cases {colour, shape, direction, background} and counts
+ * those passing all three checks, object colours named among obj_set
+ * (*colour_only: those whose colour passes). The committed teacher and its
+ * adapters are grammar 1's: backgrounds among black, white, gray, brown. */
+static int score(const Model *m, const Schedule *sc, const int (*cases)[4], int n, unsigned obj_set, uint64_t seed0,
                  const char *label, int *colour_only) {
     int pass = 0;
     *colour_only = 0;
     for (int i = 0; i < n; i++) {
         char prompt[256], why[256] = "no video";
-        const int *c = cases[i];
-        snprintf(prompt, sizeof prompt, "a %s %s %s on a %s background", COLOR_NAMES[c[0]], SHAPES[c[1]],
-                 DIRS[c[2]], BG_NAMES[c[3]]);
+        demo_prompt(cases[i], prompt, sizeof prompt);
         GenResult r;
-        float oc[3] = {0, 0, 0};
-        int ok = 0, colour_ok = 0;
+        DemoScore ds = {0, 0, 0, -1, {0, 0, 0}, 0, 0, {0, 0, 0}};
+        int ok = 0;
         if (generate(m, sc, prompt, seed0 + (uint64_t)i, &r) == 0)
-            ok = measure_clip(r.video, c[0], ncolors, c[2], c[3], oc, &colour_ok, why, sizeof why);
-        *colour_only += colour_ok;
+            ok = measure_clip(r.video, cases[i], obj_set, DEMO_SET_V1_BACKGROUNDS, 0, &ds, why, sizeof why);
+        *colour_only += ds.colour;
         printf("       %-4s %-58s seed %-5llu %s  object (%3.0f %3.0f %3.0f)\n", ok ? "PASS" : "fail", prompt,
-               (unsigned long long)(seed0 + i), why, oc[0], oc[1], oc[2]);
+               (unsigned long long)(seed0 + i), why, ds.object_rgb[0], ds.object_rgb[1], ds.object_rgb[2]);
         pass += ok;
         gen_result_free(&r);
     }
@@ -124,7 +124,7 @@ static void test_student(void) {
     if (read_schedule(&sc) || open_with(&m, STUDENT)) return;
     int cases[24][4], colour;
     demo_cases(cases);
-    int pass = score(&m, &sc, (const int(*)[4])cases, 24, DEMO_COLORS, 1000, "4-step student (distill, cfg 1)",
+    int pass = score(&m, &sc, (const int(*)[4])cases, 24, DEMO_SET_V1_OBJECTS, 1000, "4-step student (distill, cfg 1)",
                      &colour);
     CHECK(pass >= STUDENT_MIN, "4-step student: %d/24 prompts pass colour, motion and background (need >= %d)", pass,
           STUDENT_MIN);
@@ -133,21 +133,21 @@ static void test_student(void) {
 
 static void test_lime(void) {
     int lime[LIME_N][4], old[12][4], all[24][4], c_lora, c_base, c_old;
-    for (int i = 0; i < LIME_N; i++) lime[i][0] = DEMO_LIME, lime[i][1] = i % 3, lime[i][2] = i % 5, lime[i][3] = i % 4;
+    for (int i = 0; i < LIME_N; i++) lime[i][0] = DEMO_LIME, lime[i][1] = i % 3, lime[i][2] = i % 5, lime[i][3] = DEMO_BLACK + i % 4;
     demo_cases(all);
     for (int i = 0; i < 12; i++)
         for (int k = 0; k < 4; k++) old[i][k] = all[2 * i][k];
     Model m;
     if (open_with(&m, NULL)) return;
-    score(&m, NULL, (const int(*)[4])lime, LIME_N / 2, DEMO_COLORS + 1, 3000, "lime without the LoRA", &c_base);
+    score(&m, NULL, (const int(*)[4])lime, LIME_N / 2, DEMO_SET_V1_OBJECTS | DEMO_SET_LIME, 3000, "lime without the LoRA", &c_base);
     CHECK(c_base == 0, "the demo without the LoRA drew %d lime objects of %d (expected none: it never saw lime)",
           c_base, LIME_N / 2);
     model_close(&m);
     if (open_with(&m, LIME)) return;
-    score(&m, NULL, (const int(*)[4])lime, LIME_N, DEMO_COLORS + 1, 3000, "lime with the LoRA", &c_lora);
+    score(&m, NULL, (const int(*)[4])lime, LIME_N, DEMO_SET_V1_OBJECTS | DEMO_SET_LIME, 3000, "lime with the LoRA", &c_lora);
     CHECK(c_lora >= LIME_MIN, "lime LoRA: the object's colour is lime in %d/%d clips (need >= %d)", c_lora, LIME_N,
           LIME_MIN);
-    int pass = score(&m, NULL, (const int(*)[4])old, 12, DEMO_COLORS, 4000, "old words with the lime LoRA", &c_old);
+    int pass = score(&m, NULL, (const int(*)[4])old, 12, DEMO_SET_V1_OBJECTS, 4000, "old words with the lime LoRA", &c_old);
     CHECK(pass >= OLD_MIN, "lime LoRA: %d/12 prompts of the old words pass all three checks (need >= %d)", pass,
           OLD_MIN);
     model_close(&m);
@@ -164,7 +164,7 @@ static void test_student_quick(void) {
     if (read_schedule(&sc) || open_with(&m, STUDENT)) return;
     int cases[24][4], colour;
     demo_cases(cases);
-    int pass = score(&m, &sc, (const int(*)[4])cases, 2, DEMO_COLORS, 1000, "4-step student, first 2 prompts", &colour);
+    int pass = score(&m, &sc, (const int(*)[4])cases, 2, DEMO_SET_V1_OBJECTS, 1000, "4-step student, first 2 prompts", &colour);
     CHECK(pass == 2, "4-step student: %d/2 of the first prompts pass (both do on the build machine)", pass);
     model_close(&m);
 }

@@ -259,17 +259,26 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
 def object_mask(caption, clip):
     """[F, H, W] bool: the pixels of the object (those that differ from the
     caption's background colour)."""
-    bg = np.array(demo_data.BACKGROUNDS[demo_data.parse_caption(caption)[3]], np.float64) / 127.5 - 1
+    bg = np.array(demo_data.PALETTE[demo_data.parse_caption(caption)[3]], np.float64) / 127.5 - 1
     return np.abs(clip - bg.reshape(3, 1, 1, 1).astype(np.float32)).sum(axis=0) > 0.05
 
 
-def object_crop(rng, size=32, object_weight=10.0):
+def dilate(mask, px):
+    """[F, H, W] bool grown by px pixels in each frame (a square neighbourhood)."""
+    m = torch.from_numpy(mask.astype(np.float32)).unsqueeze(1)
+    return (F.max_pool2d(m, 2 * px + 1, stride=1, padding=px)[:, 0] > 0).numpy()
+
+
+def object_crop(rng, size=32, object_weight=10.0, edge_px=3):
     """A whole 17-frame clip cropped to size x size around the object's
-    position in a random frame, and the per-pixel loss weight: the object
-    covers 3-7% of a frame, so an unweighted loss lets the VAE learn the
-    background alone (the first VAE phases did exactly that)."""
+    position in a random frame, and the per-pixel loss weight: object_weight
+    on the object and on the background within edge_px pixels of it, 1
+    elsewhere. The object covers 3-7% of a frame, so an unweighted loss lets
+    the VAE learn the background alone (the first VAE phases did exactly
+    that); weighting the object alone left a 3-4 px halo of object colour
+    around it, which rounds every shape (grammar 2 tells shapes apart)."""
     cap, clip = demo_data.sample(rng)
-    mask = object_mask(cap, clip)
+    mask = dilate(object_mask(cap, clip), edge_px) if edge_px else object_mask(cap, clip)
     f = int(rng.integers(0, clip.shape[1]))
     ys, xs = np.nonzero(mask[f])
     cy, cx = (ys.mean(), xs.mean()) if len(ys) else (32.0, 32.0)
@@ -283,10 +292,12 @@ def object_crop(rng, size=32, object_weight=10.0):
 
 def eval_vae(sd, n=16):
     """L1 of encode + decode (as t2v runs them) on whole 17-frame clips: all
-    pixels, the object's pixels, the last four frames (the last chunk), and how
-    many clips' object colour (mean over its true pixels) is nearest the true one."""
+    pixels, the object's pixels, the last four frames (the last chunk); how
+    many clips' object colour (mean over its true pixels) is nearest the true
+    one, and how many pass the objective test's colour, background and shape
+    checks (demo_data.measure) as decoded."""
     rng = np.random.default_rng(11)
-    errs, objs, lasts, colours = [], [], [], 0
+    errs, objs, lasts, colours, checks = [], [], [], 0, np.zeros(3, int)
     palette = np.array(list(demo_data.COLORS.values()), np.float64)
     with torch.no_grad():
         for _ in range(n):
@@ -299,11 +310,15 @@ def eval_vae(sd, n=16):
             objs.append(e.mean(dim=0)[mask].mean().item())
             rgb = ((rec.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 3, 0)[mask].mean(dim=0).numpy()
             best = int(np.argmin(((palette - rgb) ** 2).sum(axis=1)))
-            colours += list(demo_data.COLORS)[best] == demo_data.parse_caption(cap)[0]
+            colour, shape, d, bg = demo_data.parse_caption(cap)
+            colours += list(demo_data.COLORS)[best] == colour
+            r = demo_data.measure(rec.clamp(-1, 1).numpy(), colour, d, bg, shape)
+            checks += np.array([r[0], r[2], r[3]], int)
             lasts.append(e[:, -4:].mean().item())
     log("vae eval on %d whole clips: L1 mean %.4f (max %.4f), object pixels %.4f, last 4 frames %.4f, "
-        "object colour nearest the true one in %d" % (n, float(np.mean(errs)), float(np.max(errs)),
-                                                      float(np.mean(objs)), float(np.mean(lasts)), colours))
+        "object colour nearest the true one in %d; checks as decoded: colour %d background %d shape %d" % (
+            n, float(np.mean(errs)), float(np.max(errs)), float(np.mean(objs)), float(np.mean(lasts)), colours,
+            *checks))
     return float(np.mean(errs))
 
 
@@ -319,7 +334,7 @@ def colour_probe_accuracy(sd, pairs=(("blue", "cyan"), ("red", "orange")), n=40)
             X, Y = [], []
             for i in range(n):
                 label = i % 2
-                bg = list(demo_data.BACKGROUNDS)[rng.integers(4)]
+                bg = list(demo_data.BACKGROUNDS_V1)[rng.integers(4)]
                 clip = demo_data.render(pair[label], ("square", "triangle")[rng.integers(2)],
                                         list(demo_data.DIRECTIONS)[rng.integers(5)], bg, rng)
                 mask = object_mask(demo_data.caption(pair[label], "square", "staying still", bg), clip)
@@ -484,9 +499,10 @@ def check_batched_dit(dsd, tsd, sp):
     ctxs = [rt5.encode(ts, tc, torch.tensor(tokenize(sp, c))) for c in ("a red circle moving up on a black background", "")]
     lat = torch.randn(2, 16, 5, 8, 8, generator=g, dtype=torch.float64)
     tt = torch.tensor([999.0, 123.0], dtype=torch.float64)
-    got = dit_forward_batch(sd, DIT_CFG, lat, tt, ctxs)
+    cfg = dit_config(sd)
+    got = dit_forward_batch(sd, cfg, lat, tt, ctxs)
     for b in range(2):
-        ref = rdit.forward(sd, DIT_CFG, lat[b], tt[b].item(), ctxs[b])
+        ref = rdit.forward(sd, cfg, lat[b], tt[b].item(), ctxs[b])
         err = (got[b] - ref).abs().max().item()
         assert err < 1e-9, "batched DiT differs from the reference by %g" % err
     log("batched DiT forward matches the reference (float64)")
@@ -494,16 +510,20 @@ def check_batched_dit(dsd, tsd, sp):
 
 # --- validation: the objective test's checks on samples, during training ---------
 
-def val_cases(n=40):
-    """n (caption, colour, direction, bg) from the training combinations, the
-    directions in turn, for seeds VAL_SEED.. (the C test uses 1000.. and 2000..)."""
+def val_cases(n=40, grammar=2):
+    """n (caption, colour, direction, bg, shape) for seeds VAL_SEED.. (the C
+    test uses 1000.. and 2000..): grammar 2's training set drawn by
+    demo_data.cases2 with other coefficients than the C test's, or grammar
+    1's combinations, the directions in turn."""
+    if grammar >= 2:
+        return [(demo_data.caption(c, s, d, b), c, d, b, s) for c, s, d, b in demo_data.cases2(n, 5, 2, 7)]
     combos = demo_data.all_combinations()
-    bgs, dirs = list(demo_data.BACKGROUNDS), list(demo_data.DIRECTIONS)
+    bgs, dirs = list(demo_data.BACKGROUNDS_V1), list(demo_data.DIRECTIONS)
     out = []
     for i in range(n):
         d = dirs[i % len(dirs)]
         color, shape = [(c, s) for c, s, dd in combos if dd == d][(7 * i) % (len(combos) // len(dirs))]
-        out.append((demo_data.caption(color, shape, d, bgs[(i // 5) % 4]), color, d, bgs[(i // 5) % 4]))
+        out.append((demo_data.caption(color, shape, d, bgs[(i // 5) % 4]), color, d, bgs[(i // 5) % 4], None))
     return out
 
 
@@ -519,30 +539,78 @@ def sample_batch(dsd, tsd, sp, captions, seeds, cfg=DEFAULTS["cfg"]):
     ctx = {1: [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, c))) for c in captions]}
     ctx[0] = [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, DEFAULTS["negative_prompt"])))] * len(captions)
     noise = torch.stack([rpipe.noise(s, (16, 5, 8, 8)).float() for s in seeds])
+    cfg_model = dit_config(dsd)
 
     def model(x, t, cond):
-        return dit_forward_batch(dsd, DIT_CFG, x, torch.full((x.shape[0],), float(t)), ctx[cond])
+        return dit_forward_batch(dsd, cfg_model, x, torch.full((x.shape[0],), float(t)), ctx[cond])
     return rsampler.sample(noise, DEFAULTS["steps"], DEFAULTS["shift"], cfg, DEFAULTS["sampler"], model,
                            dtype=torch.float32)
 
 
-def validate(vsd, dsd, tsd, sp, n=40):
+def score_cases(cases, videos, grammar):
+    """demo_data.measure of each (caption, colour, direction, bg, shape) case
+    on its decoded clip, with the grammar's colour roles; -> (colour, motion,
+    background, shape or None, all) counts."""
+    if grammar >= 2:
+        res = [demo_data.measure(v, c[1], c[2], c[3], c[4]) for c, v in zip(cases, videos)]
+        return tuple(sum(r[k] for r in res) for k in range(4)) + (sum(all(r[:4]) for r in res),)
+    res = [demo_data.measure(v, c[1], c[2], c[3], palette=demo_data.COLORS_V1, backgrounds=demo_data.BACKGROUNDS_V1)
+           for c, v in zip(cases, videos)]
+    return tuple(sum(r[k] for r in res) for k in range(3)) + (None, sum(all(r[:3]) for r in res))
+
+
+def validate(vsd, dsd, tsd, sp, n=40, grammar=2):
     """Generates n validation prompts and scores them as tests/test_demo.c
-    does: (colour, motion, background, all three) passes."""
-    cases = val_cases(n)
+    does: (colour, motion, background, shape, all) passes."""
+    cases = val_cases(n, grammar)
     with torch.no_grad():
         z = sample_batch(dsd, tsd, sp, [c[0] for c in cases], [VAL_SEED + i for i in range(n)])
-        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:]) for i in range(n)]
-    return tuple(sum(r[k] for r in res) for k in range(3)) + (sum(all(r[:3]) for r in res),)
+        videos = [rvae.decode_whole(vsd, z[i]).numpy() for i in range(n)]
+    return score_cases(cases, videos, grammar)
 
 
-def load_exported_dit(model_dir):
+def dit_config(dsd):
+    """DIT_CFG with the number of blocks of these weights."""
+    layers = 1 + max(int(k.split(".")[1]) for k in dsd if k.startswith("blocks."))
+    return dict(DIT_CFG, num_layers=layers)
+
+
+def grow_blocks(dsd, layers):
+    """Deepens a trained DiT to `layers` blocks without changing its output:
+    block i is followed by a copy of itself whose residual outputs
+    (self_attn.o, cross_attn.o, ffn.2) are zero, so the copy starts as the
+    identity and learns from there (as DiT's adaLN-zero blocks do)."""
+    have = dit_config(dsd)["num_layers"]
+    if layers == have:
+        return dsd
+    if layers < have or layers > 2 * have:
+        raise SystemExit("--dit-layers %d: the weights have %d blocks; growing goes up to %d" % (layers, have, 2 * have))
+    out = {k: v for k, v in dsd.items() if not k.startswith("blocks.")}
+    order = []
+    for i in range(have):
+        order.append((i, False))
+        if len(order) + (have - i - 1) < layers:
+            order.append((i, True))
+    for j, (i, copy) in enumerate(order):
+        for k, v in dsd.items():
+            if k.startswith("blocks.%d." % i):
+                name = "blocks.%d." % j + k[len("blocks.%d." % i):]
+                zero = copy and any(p in name for p in (".self_attn.o.", ".cross_attn.o.", ".ffn.2."))
+                out[name] = torch.zeros_like(v) if zero else v.detach().clone()
+    log("dit: grown from %d to %d blocks (identity copies)" % (have, layers))
+    return out
+
+
+def load_exported_dit(model_dir, raw=False):
     """The DiT and umT5 weights of an exported demo model, or of a weights
-    file this phase saved (*.safetensors), to train on."""
+    file this phase saved (*.safetensors), to train on. A saved file holds
+    the weights validation scored (the average, with --ema) and, with
+    --ema, the raw weights under "raw."; raw=True returns those when present."""
     if model_dir.endswith(".safetensors"):
         sd = {k: torch.from_numpy(v).float() for k, v in st.load(model_dir)[0].items()}
-        return ({k[4:]: v for k, v in sd.items() if k.startswith("dit.")},
-                {k[3:]: v for k, v in sd.items() if k.startswith("t5.")})
+        pre = "raw." if raw and any(k.startswith("raw.") for k in sd) else ""
+        return ({k[len(pre) + 4:]: v for k, v in sd.items() if k.startswith(pre + "dit.")},
+                {k[len(pre) + 3:]: v for k, v in sd.items() if k.startswith(pre + "t5.")})
     dsd = {k: torch.from_numpy(v).float() for k, v in
            st.load(os.path.join(model_dir, "diffusion_pytorch_model.safetensors"))[0].items()}
     tsd = {k: v.float() for k, v in torch.load(os.path.join(model_dir, "models_t5_umt5-xxl-enc-bf16.pth"),
@@ -550,54 +618,129 @@ def load_exported_dit(model_dir):
     return dsd, tsd
 
 
+def make_shape_sets(sd, work, n, seed=5):
+    """n shape sets: one clip's colour, background, direction, size, speed and
+    path rendered as each of the three shapes -> {"captions": [n][3],
+    "latents": [n, 3, 16, 5, 8, 8]} (cached in work)."""
+    path = os.path.join(work, "shape_sets_%d_seed%d.pt" % (n, seed))
+    if os.path.exists(path):
+        return torch.load(path)
+    rng = np.random.default_rng(seed)
+    caps, lats, t0 = [], [], time.time()
+    with torch.no_grad():
+        for i in range(n):
+            while True:
+                color, _, d, bg = demo_data.draw(rng)
+                if all(demo_data.trained(color, s, bg) for s in demo_data.SHAPES):
+                    break
+            p = demo_data.render_params(d, rng)
+            caps.append([demo_data.caption(color, s, d, bg) for s in demo_data.SHAPES])
+            lats.append(torch.stack([rvae.encode_whole(sd, torch.from_numpy(demo_data.render_at(color, s, d, bg, *p)))
+                                     for s in demo_data.SHAPES]).float())
+            if i % 100 == 0:
+                log("shape sets %d/%d (%.3f s each)" % (i, n, (time.time() - t0) / (i + 1)))
+    data = {"captions": caps, "latents": torch.stack(lats)}
+    torch.save(data, path)
+    return data
+
+
+def paired_shape_loss(dsd, cfg, enc, sets, gen, shift):
+    """The shape part of the flow-matching loss on shape sets (x0 of one clip
+    as circle, square, triangle; captions differing in the shape word only),
+    all three noised with the same eps and s: the error in the *difference*
+    of each pair's velocities, (v_a - v_b) - (x0_b - x0_a). The plain loss
+    hides this signal under the error of predicting eps (the three x0 of a
+    set differ by a quarter to a half of what a colour change moves); here
+    eps cancels, and the text's shape word is all that tells a from b."""
+    x0, caps = sets["latents"], sets["captions"]      # [B, 3, 16, 5, 8, 8], [B][3]
+    B = x0.shape[0]
+    s = torch.sigmoid(torch.randn(B, generator=gen))
+    s = shift * s / (1 + (shift - 1) * s)
+    eps = torch.randn((B,) + x0.shape[2:], generator=gen)
+    sv = s.view(B, 1, 1, 1, 1, 1)
+    xs = ((1 - sv) * x0 + sv * eps.unsqueeze(1)).flatten(0, 1)
+    v = dit_forward_batch(dsd, cfg, xs, (s * 1000.0).repeat_interleave(3), [enc[c] for row in caps for c in row])
+    v = v.view(x0.shape)
+    loss = 0
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        loss = loss + ((v[:, a] - v[:, b]) - (x0[:, b] - x0[:, a])).pow(2).mean()
+    return loss / 3
+
+
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
-              vsd=None, eval_every=2000):
+              vsd=None, eval_every=2000, sets=None, shape_weight=0.0, shape_batch=4, ema=0.0, layers=None,
+              grammar=2):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
     schedule (s -> shift s / (1 + (shift - 1) s)), so that the high noise
     levels, where the sampler spends half its steps deciding where the object
-    goes, are trained as often as it uses them. Every eval_every steps the
-    validation score (validate) is logged and the weights saved."""
-    tag = "dit_t5_%d_s%g_n%d%s" % (steps, shift, len(data["captions"]), "_cont" if init else "")
+    goes, are trained as often as it uses them. With shape sets, each step
+    adds shape_weight x paired_shape_loss on shape_batch of them. ema > 0
+    keeps an exponential moving average of the weights (decay ema), which is
+    what validation scores and the export gets. layers: grow the DiT to this
+    many blocks first (grow_blocks). Every eval_every steps the validation
+    score (validate) is logged and the weights saved."""
+    tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "",
+                                       "_shape%g" % shape_weight if sets is not None and shape_weight else "",
+                                       "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
     if os.path.exists(path):
-        sd = {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
-        return {k[4:]: v for k, v in sd.items() if k.startswith("dit.")}, \
-               {k[3:]: v for k, v in sd.items() if k.startswith("t5.")}
+        return load_exported_dit(path)
     gen = torch.Generator().manual_seed(3)
     rng = np.random.default_rng(3)
     if init:
-        dsd, tsd = load_exported_dit(init)
-        for v in list(dsd.values()) + list(tsd.values()):
-            v.requires_grad_(True)
+        dsd, tsd = load_exported_dit(init, raw=True)
         log("dit: starting from", init)
     else:
-        dsd = init_params(list(rdit.param_shapes(DIT_CFG).items()), gen, dit_init)
+        shapes = rdit.param_shapes(dict(DIT_CFG, num_layers=layers or DIT_CFG["num_layers"]))
+        dsd = init_params(list(shapes.items()), gen, dit_init)
         tsd = init_params(t5_shapes(sp.get_piece_size()), gen, default_init)
         for k in tsd:
             if k.endswith("token_embedding.weight"):
                 tsd[k].data.normal_(0, 1, generator=gen)
+    if layers:
+        dsd = grow_blocks(dsd, layers)
+    for v in list(dsd.values()) + list(tsd.values()):
+        v.requires_grad_(True)
+    cfg = dit_config(dsd)
     tcfg = rt5.Config(tsd)
     check_batched_dit(dsd, tsd, sp)
     params = list(dsd.values()) + list(tsd.values())
     opt = torch.optim.AdamW(params, lr=lr_max, weight_decay=0.0)
+    avg = [p.detach().clone() for p in params] if ema else None
+
+    def weights():  # what validation scores and the export gets
+        w = avg if ema else [p.detach() for p in params]
+        return dict(zip(dsd, w[:len(dsd)])), dict(zip(tsd, w[len(dsd):]))
 
     def save(p):
-        out = {"dit." + k: v.detach() for k, v in dsd.items()}
-        out.update({"t5." + k: v.detach() for k, v in tsd.items()})
+        d, t = weights()
+        out = {"dit." + k: v for k, v in d.items()}
+        out.update({"t5." + k: v for k, v in t.items()})
+        if ema:  # the raw weights too, so that --dit-from resumes them
+            out.update({"raw.dit." + k: v.detach() for k, v in dsd.items()})
+            out.update({"raw.t5." + k: v.detach() for k, v in tsd.items()})
         st.save(p, {k: v.numpy() for k, v in out.items()})
 
     def evaluate(step):
         if vsd is None:
             return
-        c, m, b, a = validate(vsd, {k: v.detach() for k, v in dsd.items()},
-                              {k: v.detach() for k, v in tsd.items()}, sp)
-        log("dit step %d validation (40 prompts, seeds %d..): colour %d motion %d background %d, all three %d"
-            % (step, VAL_SEED, c, m, b, a))
+        c, m, b, sh, a = validate(vsd, *weights(), sp, grammar=grammar)
+        log("dit step %d validation (40 prompts, seeds %d..): colour %d motion %d background %d%s, all %d"
+            % (step, VAL_SEED, c, m, b, "" if sh is None else " shape %d" % sh, a))
         save(os.path.join(work, "%s_at%d.safetensors" % (tag, step)))
 
     ids_cache = {}
+
+    def encode(texts):  # each distinct caption through the text encoder once
+        enc = {}
+        for text in set(texts):
+            if text not in ids_cache:
+                ids_cache[text] = torch.tensor(tokenize(sp, text), dtype=torch.int64)
+            enc[text] = rt5.encode(tsd, tcfg, ids_cache[text])
+        return enc
+
     lat, caps = data["latents"], data["captions"]
     t0 = time.time()
     for step in range(steps):
@@ -613,29 +756,33 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         opt.zero_grad()
         js = rng.integers(len(caps), size=batch)
         texts = ["" if rng.random() < 0.1 else caps[j] for j in js]
-        enc = {}
-        for text in set(texts):  # each distinct caption through the text encoder once
-            if text not in ids_cache:
-                ids_cache[text] = torch.tensor(tokenize(sp, text), dtype=torch.int64)
-            enc[text] = rt5.encode(tsd, tcfg, ids_cache[text])
+        sb = None
+        if sets is not None and shape_weight:
+            ks = rng.integers(len(sets["captions"]), size=shape_batch)
+            sb = {"latents": sets["latents"][torch.from_numpy(ks)], "captions": [sets["captions"][k] for k in ks]}
+        enc = encode(texts + ([c for row in sb["captions"] for c in row] if sb else []))
         x0 = lat[torch.from_numpy(js)]
         s = torch.sigmoid(torch.randn(batch, generator=gen))
         s = shift * s / (1 + (shift - 1) * s)
         eps = torch.randn(x0.shape, generator=gen)
         sv = s.view(batch, 1, 1, 1, 1)
         xs = (1 - sv) * x0 + sv * eps
-        v = dit_forward_batch(dsd, DIT_CFG, xs, s * 1000.0, [enc[t] for t in texts])
+        v = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[t] for t in texts])
         loss = ((v - (eps - x0)) ** 2).mean()
-        loss.backward()
-        loss_sum = loss.item()
+        pair = paired_shape_loss(dsd, cfg, enc, sb, gen, shift) if sb else torch.zeros(())
+        (loss + shape_weight * pair).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if ema:
+            with torch.no_grad():
+                for a_, p_ in zip(avg, params):
+                    a_.mul_(ema).add_(p_.detach(), alpha=1 - ema)
         if step % 50 == 0 or step == steps - 1:
-            log("dit step %d/%d  loss %.4f  lr %.1e  (%.2f s/step)" % (step, steps, loss_sum, lr,
-                                                                    (time.time() - t0) / (step + 1)))
+            log("dit step %d/%d  loss %.4f  shape pairs %.4f  lr %.1e  (%.2f s/step)" % (
+                step, steps, loss.item(), pair.item(), lr, (time.time() - t0) / (step + 1)))
     evaluate(step)
     save(path)
-    return ({k: v.detach() for k, v in dsd.items()}, {k: v.detach() for k, v in tsd.items()})
+    return weights()
 
 
 # --- 5. export ----------------------------------------------------------------------
@@ -657,12 +804,12 @@ def fit_preview(vsd, data, n=200):
     return [float(v) for v in sol[:16].reshape(-1)] + [float(v) for v in sol[16]]
 
 
-def export(out_dir, spm_path, vsd, dsd, tsd, data):
+def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
     cfg = {"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": DIT_CFG["dim"],
            "eps": DIT_CFG["eps"], "ffn_dim": DIT_CFG["ffn_dim"], "freq_dim": DIT_CFG["freq_dim"],
            "in_dim": 16, "model_type": "t2v", "num_heads": DIT_CFG["num_heads"],
-           "num_layers": DIT_CFG["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
+           "num_layers": dit_config(dsd)["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
            "text_dim": DIT_CFG["text_dim"]}
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
@@ -674,7 +821,7 @@ def export(out_dir, spm_path, vsd, dsd, tsd, data):
     torch.save({k: v.float().contiguous() for k, v in vsd.items()}, os.path.join(out_dir, "Wan2.1_VAE.pth"))
     with open(spm_path, "rb") as f, open(os.path.join(out_dir, "google", "umt5-xxl", "spiece.model"), "wb") as g:
         g.write(f.read())
-    d = dict(DEFAULTS)
+    d = dict(DEFAULTS, demo_grammar=grammar)
     d["preview_factors"] = fit_preview(vsd, data)
     with open(os.path.join(out_dir, "t2v.json"), "w") as f:
         json.dump(d, f, indent=2)
@@ -713,6 +860,15 @@ def main():
                     "that DiT and umT5 further instead of from scratch")
     ap.add_argument("--eval-every", type=int, default=2000,
                     help="DiT steps between validation scores (and saved weights)")
+    ap.add_argument("--shape-sets", type=int, default=500,
+                    help="shape sets (a clip as circle, square and triangle) for the paired shape loss; 0: none")
+    ap.add_argument("--shape-weight", type=float, default=2.0, help="weight of the paired shape loss")
+    ap.add_argument("--shape-batch", type=int, default=4, help="shape sets per DiT step")
+    ap.add_argument("--ema", type=float, default=0.999,
+                    help="decay of the weight average that is validated and exported; 0: the raw weights")
+    ap.add_argument("--dit-layers", type=int, default=None,
+                    help="DiT blocks (from scratch: default 4; with --dit-from: grow to this many, each new "
+                    "block an identity copy of the one before)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -731,11 +887,13 @@ def main():
     colour_probe_accuracy(vsd)
     sets = [make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes), int(s)) for s in a.latent_seeds.split(",")]
     data = {"captions": [c for d in sets for c in d["captions"]], "latents": torch.cat([d["latents"] for d in sets])}
+    shape_sets = make_shape_sets(vsd, a.work, a.shape_sets) if a.shape_sets else None
     if a.latents_only:
         return
     torch.set_num_threads(a.dit_threads)
     dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes), a.train_shift, a.dit_lr,
-                         a.dit_from, vsd, a.eval_every)
+                         a.dit_from, vsd, a.eval_every, shape_sets, a.shape_weight, a.shape_batch, a.ema,
+                         a.dit_layers)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 

@@ -42,7 +42,7 @@ import train_student as ts  # noqa: E402
 from reference import vae as rvae  # noqa: E402
 
 WORD = "lime"
-PALETTE = dict(demo_data.COLORS, **demo_data.EXTRA_COLORS)
+PALETTE = dict(demo_data.COLORS_V1, **demo_data.EXTRA_COLORS)  # the committed teacher's grammar 1
 
 
 def lime_latents(work, vsd, n):
@@ -50,7 +50,7 @@ def lime_latents(work, vsd, n):
     if os.path.exists(path):
         return torch.load(path)
     rng = np.random.default_rng(21)
-    bgs, caps, lats, t0 = list(demo_data.BACKGROUNDS), [], [], time.time()
+    bgs, caps, lats, t0 = list(demo_data.BACKGROUNDS_V1), [], [], time.time()
     with torch.no_grad():
         for i in range(n):
             shape = demo_data.SHAPES[rng.integers(3)]
@@ -67,7 +67,7 @@ def lime_latents(work, vsd, n):
 
 
 def lime_cases(n=20):
-    bgs, dirs = list(demo_data.BACKGROUNDS), list(demo_data.DIRECTIONS)
+    bgs, dirs = list(demo_data.BACKGROUNDS_V1), list(demo_data.DIRECTIONS)
     return [(demo_data.caption(WORD, demo_data.SHAPES[i % 3], dirs[i % 5], bgs[(i // 5) % 4]), WORD, dirs[i % 5],
              bgs[(i // 5) % 4]) for i in range(n)]
 
@@ -81,7 +81,8 @@ def score_lime(sd, tsd, sp, vsd):
     cases = lime_cases()
     with torch.no_grad():
         z = td.sample_batch(sd, tsd, sp, [c[0] for c in cases], [LIME_SEED + i for i in range(len(cases))])
-        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:], palette=PALETTE)
+        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:], palette=PALETTE,
+                                   backgrounds=demo_data.BACKGROUNDS_V1)
                for i in range(len(cases))]
     return tuple(sum(r[k] for r in res) for k in range(3)) + (sum(all(r[:3]) for r in res),)
 
@@ -111,7 +112,7 @@ def main():
         lora, full = demo_lora.load(a.score_only)
         sd = demo_lora.merged(dsd, lora, full)
         td.log("base: lime", score_lime(dsd, tsd, sp, vsd))
-        td.log("lora: lime", score_lime(sd, tsd, sp, vsd), "old words", td.validate(vsd, sd, tsd, sp))
+        td.log("lora: lime", score_lime(sd, tsd, sp, vsd), "old words", td.validate(vsd, sd, tsd, sp, grammar=1))
         return
     new = lime_latents(a.work, vsd, a.clips)
     if a.data_only:
@@ -154,7 +155,7 @@ def main():
                                                                      (time.time() - t0) / (step + 1)))
         step += 1
     sd = {k: v.detach() for k, v in demo_lora.merged(dsd, lora, full).items()}
-    lime, oldw = score_lime(sd, tsd, sp, vsd), td.validate(vsd, sd, tsd, sp)
+    lime, oldw = score_lime(sd, tsd, sp, vsd), td.validate(vsd, sd, tsd, sp, grammar=1)
     td.log("lora (step %d): lime prompts (colour, motion, background, all) %s; old words %s" % (step, lime, oldw))
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     total = step + (int(st.load(a.init)[1].get("steps", 0)) if a.init else 0)

@@ -91,7 +91,7 @@ class Contexts:
 def teacher_pairs(n, seed0=20000):
     """n (caption, seed) of the training combinations, seeded."""
     rng = np.random.default_rng(11)
-    combos, bgs = demo_data.all_combinations(), list(demo_data.BACKGROUNDS)
+    combos, bgs = demo_data.all_combinations(), list(demo_data.BACKGROUNDS_V1)  # the teacher's grammar 1
     out = []
     for i in range(n):
         c, s, d = combos[rng.integers(len(combos))]
@@ -151,7 +151,7 @@ def distill_sample(sd, ctxs, noise, eps, timesteps, shift, upto=None):
 def validate(sd, vsd, ctx, timesteps, shift, cases=None, seed0=td.VAL_SEED):
     """(colour, motion, background, all three) of the validation prompts sampled
     with the distill sampler at cfg 1 (noise and renoise: the seed's stream)."""
-    cases = cases or td.val_cases(40)
+    cases = cases or td.val_cases(40, grammar=1)  # the committed teacher's grammar
     seeds = [seed0 + i for i in range(len(cases))]
     K = len(timesteps)
     streams = [rsampler.renoise_stream(s, SHAPE, K - 1) for s in seeds]
@@ -159,8 +159,8 @@ def validate(sd, vsd, ctx, timesteps, shift, cases=None, seed0=td.VAL_SEED):
     eps = [torch.stack([streams[b][k] for b in range(len(seeds))]) for k in range(K - 1)]
     with torch.no_grad():
         z, _ = distill_sample(sd, [ctx(c[0]) for c in cases], noise, eps, timesteps, shift)
-        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:]) for i in range(len(cases))]
-    return tuple(sum(r[k] for r in res) for k in range(3)) + (sum(all(r[:3]) for r in res),)
+        c, m, b, _, a = td.score_cases(cases, [rvae.decode_whole(vsd, z[i]).numpy() for i in range(len(cases))], 1)
+    return c, m, b, a
 
 
 # --- 2. student ---------------------------------------------------------------------
