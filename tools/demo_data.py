@@ -12,12 +12,14 @@ SHAPE:     circle square triangle
 
 This is grammar 2. Grammar 1 (the committed demo DiT was trained on it) had
 the first seven words as objects only and the last four as backgrounds only,
-and a smaller square (half side 0.85 r); its prompts are a subset of these.
+smaller objects (radius 7-11 px) and a smaller square (half side 0.85 r);
+its prompts are a subset of these.
 
 Clips are 64x64 pixels, 17 frames (a 16x5x8x8 latent, 80 DiT tokens), RGB
 in [-1, 1], layout [3, F, H, W] as the VAE takes them. Objects are filled
-shapes of radius 7-11 px, moving 1-2 px per frame, starting where they stay
-inside the frame. Held out of training, to measure generalisation: three
+shapes of radius 9-13 px (2-3 latent cells across: at 7-11 px the narrow
+VAE rounded the corners of most squares and triangles), moving 1-2 px per
+frame, starting where they stay inside the frame. Held out of training, to measure generalisation: three
 colour/shape pairs (HELD_OUT) and six object/background pairs that swap the
 grammar-1 roles (HELD_OUT_ROLES).
 """
@@ -107,9 +109,9 @@ def colour_of(name):
 
 
 def render_params(direction, rng):
-    """(r, speed, cx0, cy0) of a clip: radius 7-11 px, 1-2 px per frame, a
+    """(r, speed, cx0, cy0) of a clip: radius 9-13 px, 1-2 px per frame, a
     start from which the object stays inside the frame."""
-    r = rng.uniform(7, 11)
+    r = rng.uniform(9, 13)
     speed = rng.uniform(1.0, 2.0)
     dx, dy = DIRECTIONS[direction]
     travel = speed * (FRAMES - 1)

@@ -204,7 +204,8 @@ def cell_colours(clip):
     return torch.cat([first, rest], dim=1)
 
 
-def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, probe_weight=3.0):
+def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, probe_weight=3.0, init=None,
+              edge_weight=0.0):
     """The VAE from scratch: Adam, cosine decay from lr to lr/10 over `steps`,
     or over time_limit seconds when that comes first (the schedule then
     follows the clock). Each step: one whole 17-frame clip cropped to 32x32
@@ -216,7 +217,13 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     mean colour (cell_colours). Without it the encoder keeps only what L1
     needs most and merges nearby hues (a linear probe told cyan from blue in
     62% of object cells, red from orange in 69%; the DiT then cannot make the
-    prompted colour); with it, from step 0, in 92-95%."""
+    prompted colour); with it, from step 0, in 92-95%.
+
+    init: the unfolded weights of an earlier run (its vae_probe.safetensors)
+    to train further (the probe starts again; it learns in a few steps).
+    edge_weight > 0 adds that times edge_loss (the error in the images'
+    horizontal and vertical differences), which a blurred or rounded edge
+    pays for in full where the plain L1 pays a little."""
     path = os.path.join(work, name + ".safetensors")
     if os.path.exists(path):
         return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
@@ -224,6 +231,9 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     sd = init_params(rvae.param_shapes(VAE_DIM), gen, vae_init)
+    if init:
+        sd = {k: torch.from_numpy(v).float().requires_grad_(True) for k, v in st.load(init)[0].items()}
+        log("vae: starting from", init)
     probe_w = (0.1 * torch.randn(3, 16, generator=gen)).requires_grad_(True)
     probe_b = torch.zeros(3).requires_grad_(True)
     opt = torch.optim.Adam(list(sd.values()) + [probe_w, probe_b], lr=lr)
@@ -238,6 +248,8 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
         clip, weight = object_crop(rng)
         recon, mu = vae_forward(sd, clip)
         rec = (weight * (recon - clip).abs()).sum() / (3 * weight.sum())
+        if edge_weight:
+            rec = rec + edge_weight * edge_loss(recon, clip, weight)
         kl = mu.pow(2).mean()  # a small L2 penalty keeps the latent scale bounded
         pred = torch.einsum("cz,zthw->cthw", probe_w, mu) + probe_b.view(3, 1, 1, 1)
         probe = (pred - cell_colours(clip)).pow(2).mean()
@@ -254,6 +266,19 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     out = {k: v.detach().clone() for k, v in sd.items()}
     st.save(path, {k: v.numpy() for k, v in out.items()})
     return out
+
+
+def edge_loss(recon, clip, weight):
+    """Gradient-difference loss (Mathieu et al. 2016, "Deep multi-scale video
+    prediction beyond mean square error", eq. 5 with alpha 1): the weighted
+    L1 between the horizontal and vertical pixel differences of the output
+    and of the target."""
+    loss = 0
+    for dim in (2, 3):
+        d_rec, d_clip = recon.diff(dim=dim), clip.diff(dim=dim)
+        w = weight.narrow(dim, 1, weight.shape[dim] - 1)
+        loss = loss + (w * (d_rec - d_clip).abs()).sum() / (3 * w.sum())
+    return loss
 
 
 def object_mask(caption, clip):
@@ -836,6 +861,12 @@ def main():
     ap.add_argument("--vae-steps", type=int, default=12000, help="length of the VAE's lr schedule")
     ap.add_argument("--vae-minutes", type=float, default=45.0,
                     help="time box of the VAE phase (its lr schedule follows the clock); 0: none")
+    ap.add_argument("--vae-lr", type=float, default=1e-3, help="peak learning rate of the VAE phase")
+    ap.add_argument("--vae-init", default=None,
+                    help="the unfolded VAE weights of an earlier run (vae_probe.safetensors in its --work) to train "
+                    "further; the result is cached as vae_probe_cont.safetensors")
+    ap.add_argument("--vae-edge-weight", type=float, default=0.0,
+                    help="weight of the VAE's gradient-difference loss (edge_loss); 0: none")
     ap.add_argument("--clips", type=int, default=4000)
     ap.add_argument("--dit-steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=16)
@@ -882,7 +913,9 @@ def main():
         vsd = {k: v.float() for k, v in torch.load(a.vae_from).items()}  # trained and folded
         log("vae: loaded from", a.vae_from)
     else:
-        vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps, minutes(a.vae_minutes)), a.work)
+        name = "vae_probe_cont" if a.vae_init else "vae_probe"
+        vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps, minutes(a.vae_minutes), name, a.vae_lr,
+                                                  init=a.vae_init, edge_weight=a.vae_edge_weight), a.work)
     eval_vae(vsd, n=48)
     colour_probe_accuracy(vsd)
     sets = [make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes), int(s)) for s in a.latent_seeds.split(",")]
