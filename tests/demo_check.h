@@ -179,15 +179,21 @@ static inline void demo_prompt(const int c[4], char *out, size_t len) {
              COLOR_NAMES[c[3]]);
 }
 
+/* Whether colour/shape is one of the pairs held out of training (HELD_OUT). */
+static inline int demo_held_pair(int color, int shape) {
+    for (int h = 0; h < 3; h++)
+        if (HELD_OUT[h][0] == color && HELD_OUT[h][1] == shape) return 1;
+    return 0;
+}
+
 /* Grammar 1's 24 prompts (the committed model's test) from its training
  * combinations: every colour, shape, direction and background appears
  * (seeds 1000.. were never used in training). */
 static inline void demo_cases(int cases[24][4]) {
     int n = 0;
     for (int i = 0; n < 24; i++) {
-        int c = i % 7, s = (i / 7 + i) % 3, dir = i % 5, bg = DEMO_BLACK + (i / 5) % 4, skip = 0;
-        for (int h = 0; h < 3; h++) skip |= HELD_OUT[h][0] == c && HELD_OUT[h][1] == s;
-        if (skip) continue;
+        int c = i % 7, s = (i / 7 + i) % 3, dir = i % 5, bg = DEMO_BLACK + (i / 5) % 4;
+        if (demo_held_pair(c, s)) continue;
         cases[n][0] = c, cases[n][1] = s, cases[n][2] = dir, cases[n][3] = bg;
         n++;
     }
@@ -195,9 +201,7 @@ static inline void demo_cases(int cases[24][4]) {
 
 /* Whether grammar 2 trains on this object / shape / background. */
 static inline int demo_trained2(int color, int shape, int bg) {
-    if (color == bg) return 0;
-    for (int h = 0; h < 3; h++)
-        if (HELD_OUT[h][0] == color && HELD_OUT[h][1] == shape) return 0;
+    if (color == bg || demo_held_pair(color, shape)) return 0;
     for (int h = 0; h < 6; h++)
         if (HELD_OUT_ROLES[h][0] == color && HELD_OUT_ROLES[h][1] == bg) return 0;
     return 1;
@@ -212,9 +216,7 @@ static inline void demo_cases2(int cases[30][4]) {
     for (int i = 0; i < 24; i++) {
         int c = i % 11, s = (i + 2 * (i / 11)) % 3, bg = (3 * i + 5 + 2 * (i / 11)) % 11;
         while (!demo_trained2(c, s, bg)) {
-            int held_pair = 0;
-            for (int h = 0; h < 3; h++) held_pair |= HELD_OUT[h][0] == c && HELD_OUT[h][1] == s;
-            if (held_pair) s = (s + 1) % 3;
+            if (demo_held_pair(c, s)) s = (s + 1) % 3;
             else bg = (bg + 1) % 11;
         }
         cases[i][0] = c, cases[i][1] = s, cases[i][2] = i % 5, cases[i][3] = bg;

@@ -124,8 +124,8 @@ static void test_student(void) {
     if (read_schedule(&sc) || open_with(&m, STUDENT)) return;
     int cases[24][4], colour;
     demo_cases(cases);
-    int pass = score(&m, &sc, (const int(*)[4])cases, 24, DEMO_SET_V1_OBJECTS, 1000, "4-step student (distill, cfg 1)",
-                     &colour);
+    int pass = score(&m, &sc, (const int(*)[4])cases, 24, DEMO_SET_V1_OBJECTS, 1000,
+                     "4-step student (distill, cfg 1)", &colour);
     CHECK(pass >= STUDENT_MIN, "4-step student: %d/24 prompts pass colour, motion and background (need >= %d)", pass,
           STUDENT_MIN);
     model_close(&m);
@@ -133,21 +133,25 @@ static void test_student(void) {
 
 static void test_lime(void) {
     int lime[LIME_N][4], old[12][4], all[24][4], c_lora, c_base, c_old;
-    for (int i = 0; i < LIME_N; i++) lime[i][0] = DEMO_LIME, lime[i][1] = i % 3, lime[i][2] = i % 5, lime[i][3] = DEMO_BLACK + i % 4;
+    for (int i = 0; i < LIME_N; i++)
+        lime[i][0] = DEMO_LIME, lime[i][1] = i % 3, lime[i][2] = i % 5, lime[i][3] = DEMO_BLACK + i % 4;
     demo_cases(all);
     for (int i = 0; i < 12; i++)
         for (int k = 0; k < 4; k++) old[i][k] = all[2 * i][k];
     Model m;
     if (open_with(&m, NULL)) return;
-    score(&m, NULL, (const int(*)[4])lime, LIME_N / 2, DEMO_SET_V1_OBJECTS | DEMO_SET_LIME, 3000, "lime without the LoRA", &c_base);
+    score(&m, NULL, (const int(*)[4])lime, LIME_N / 2, DEMO_SET_V1_OBJECTS | DEMO_SET_LIME, 3000,
+          "lime without the LoRA", &c_base);
     CHECK(c_base == 0, "the demo without the LoRA drew %d lime objects of %d (expected none: it never saw lime)",
           c_base, LIME_N / 2);
     model_close(&m);
     if (open_with(&m, LIME)) return;
-    score(&m, NULL, (const int(*)[4])lime, LIME_N, DEMO_SET_V1_OBJECTS | DEMO_SET_LIME, 3000, "lime with the LoRA", &c_lora);
+    score(&m, NULL, (const int(*)[4])lime, LIME_N, DEMO_SET_V1_OBJECTS | DEMO_SET_LIME, 3000, "lime with the LoRA",
+          &c_lora);
     CHECK(c_lora >= LIME_MIN, "lime LoRA: the object's colour is lime in %d/%d clips (need >= %d)", c_lora, LIME_N,
           LIME_MIN);
-    int pass = score(&m, NULL, (const int(*)[4])old, 12, DEMO_SET_V1_OBJECTS, 4000, "old words with the lime LoRA", &c_old);
+    int pass = score(&m, NULL, (const int(*)[4])old, 12, DEMO_SET_V1_OBJECTS, 4000, "old words with the lime LoRA",
+                     &c_old);
     CHECK(pass >= OLD_MIN, "lime LoRA: %d/12 prompts of the old words pass all three checks (need >= %d)", pass,
           OLD_MIN);
     model_close(&m);
@@ -164,7 +168,8 @@ static void test_student_quick(void) {
     if (read_schedule(&sc) || open_with(&m, STUDENT)) return;
     int cases[24][4], colour;
     demo_cases(cases);
-    int pass = score(&m, &sc, (const int(*)[4])cases, 2, DEMO_SET_V1_OBJECTS, 1000, "4-step student, first 2 prompts", &colour);
+    int pass = score(&m, &sc, (const int(*)[4])cases, 2, DEMO_SET_V1_OBJECTS, 1000, "4-step student, first 2 prompts",
+                     &colour);
     CHECK(pass == 2, "4-step student: %d/2 of the first prompts pass (both do on the build machine)", pass);
     model_close(&m);
 }
