@@ -11,12 +11,25 @@
  * entries in either role; grammar 1 (the committed DiT's) drew red..cyan as
  * objects and black..brown as backgrounds. Which entries a measured colour may
  * be called is a set of palette bits (DEMO_SET_*).
+ *
+ * Grammar 2's frame wraps (an object leaving one edge comes back at the
+ * opposite one), so the object's pixels are first rolled into one piece
+ * (centre_mask) before their centroid and shape are taken, and the centroids
+ * are made continuous from frame to frame (unwrap). On a frame that does not
+ * wrap this changes nothing but stray pixels' positions.
  */
 #ifndef T2V_DEMO_CHECK_H
 #define T2V_DEMO_CHECK_H
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "../ref/lib/json.h"
+#include "../ref/lib/model.h"
+#include "../ref/lib/pipeline.h"
+#include "../ref/lib/sampler.h"
+#include "harness.h"
 
 static const char *COLOR_NAMES[] = {"red",   "green", "blue",  "yellow", "purple", "orange",
                                     "cyan",  "black", "white", "gray",   "brown",  "lime"};
@@ -70,6 +83,62 @@ static inline int in_shape(int shape, double cx, double cy, double r, int x, int
     return (s1 >= 0 && s2 >= 0 && s3 >= 0) || (s1 <= 0 && s2 <= 0 && s3 <= 0);
 }
 
+/* demo_data.in_wrapped: in_shape on the torus (the frame wraps), for a
+ * centre anywhere: the shape at (cx, cy) modulo S and its copies one frame
+ * away on either axis. */
+static inline double wrap_mod(double v) {
+    double m = fmod(v, (double)S);
+    return m < 0 ? m + S : m;
+}
+
+static inline int in_wrapped(int shape, double cx, double cy, double r, int x, int y) {
+    cx = wrap_mod(cx), cy = wrap_mod(cy);
+    for (int oy = -S; oy <= S; oy += S)
+        for (int ox = -S; ox <= S; ox += S)
+            if (in_shape(shape, cx + ox, cy + oy, r, x, y)) return 1;
+    return 0;
+}
+
+/* demo_data.wrap_shift: the roll that makes an object on the torus
+ * contiguous, the middle (start + length / 2, modulo S) of the longest
+ * circular run of empty lines (the first from 0 wins a tie); 0 when every
+ * line or none is occupied. */
+static inline int wrap_shift(const unsigned char occ[S]) {
+    int best_len = 0, best = 0;
+    for (int i = 0; i < S; i++) {
+        if (occ[i] || !occ[(i + S - 1) % S]) continue; /* a run of empty lines starts at i */
+        int k = 0;
+        while (k < S && !occ[(i + k) % S]) k++;
+        if (k > best_len) best_len = k, best = i;
+    }
+    return best_len ? (best + best_len / 2) % S : 0;
+}
+
+/* demo_data.centred: out[y][x] = mask[(y + sy) % S][(x + sx) % S], the
+ * object in one piece away from the edges. */
+static inline void centre_mask(const unsigned char *mask, unsigned char *out, int *sx, int *sy) {
+    unsigned char cols[S] = {0}, rows[S] = {0};
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++)
+            if (mask[y * S + x]) cols[x] = rows[y] = 1;
+    *sx = wrap_shift(cols), *sy = wrap_shift(rows);
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) out[y * S + x] = mask[((y + *sy) % S) * S + (x + *sx) % S];
+}
+
+/* demo_data.unwrap: each valid position moved by a multiple of S to lie
+ * within S / 2 of the previous valid one. */
+static inline void unwrap(double *v, const int *valid, int n) {
+    int prev = -1;
+    double prev_raw = 0;
+    for (int f = 0; f < n; f++) {
+        if (!valid[f]) continue;
+        double raw = v[f];
+        if (prev >= 0) v[f] = v[prev] + wrap_mod(raw - prev_raw + S / 2.0) - S / 2.0;
+        prev = f, prev_raw = raw;
+    }
+}
+
 /* demo_data.classify_shape: the shape whose template, sized to the mask's
  * pixel count and placed on its centroid, has the largest intersection over
  * union with the mask (the first wins a tie); -1 under 12 pixels. */
@@ -109,30 +178,42 @@ typedef struct {
  * {colour, shape, direction, background}: (a) the object pixels' mean colour
  * is nearest the prompted one among obj_set, (b) the centroid moves as
  * prompted, (c) the other pixels' mean is nearest the prompted background
- * among bg_set, and with check_shape (d) the most frequent per-frame shape is
- * the prompted one, ahead of each other. Returns 1 when every check asked
- * passes; `why` gets a one-line account. */
-static inline int measure_clip(const float *video, const int c[4], unsigned obj_set, unsigned bg_set, int check_shape,
-                        DemoScore *sc, char *why, size_t wlen) {
-    unsigned char mask[F][S * S]; /* 68 KiB */
+ * among bg_set, and for grammar 2 (d) the most frequent per-frame shape is
+ * the prompted one, ahead of each other. Grammar 2's frame wraps (the object
+ * is rolled into one piece first); grammar 1's does not (its objects leave
+ * the frame). Returns 1 when every check of the grammar passes; `why` gets a
+ * one-line account. */
+static inline int measure_clip(const float *video, const int c[4], unsigned obj_set, unsigned bg_set, int grammar,
+                               DemoScore *sc, char *why, size_t wlen) {
+    int check_shape = grammar >= 2, wrap = grammar >= 2;
+    unsigned char mask[F][S * S], plain[S * S]; /* 68 KiB */
     double cx[F], cy[F], obj[3] = {0, 0, 0}, back[3] = {0, 0, 0};
     long nobj = 0, nback = 0;
-    int frames_seen = 0;
+    int frames_seen = 0, seen[F];
     for (int f = 0; f < F; f++) {
-        double sx = 0, sy = 0;
         long n = 0;
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++) {
                 float px[3];
                 for (int k = 0; k < 3; k++) px[k] = (video[((size_t)k * F + f) * S * S + y * S + x] + 1) * 127.5f;
                 int is_obj = dist2(px, COLOR_RGB[c[3]]) > 60.0f * 60.0f;
-                mask[f][y * S + x] = (unsigned char)is_obj;
-                if (is_obj) { sx += x; sy += y; n++; for (int k = 0; k < 3; k++) obj[k] += px[k]; nobj++; }
+                plain[y * S + x] = (unsigned char)is_obj;
+                if (is_obj) { n++; for (int k = 0; k < 3; k++) obj[k] += px[k]; nobj++; }
                 else { for (int k = 0; k < 3; k++) back[k] += px[k]; nback++; }
             }
-        cx[f] = n ? sx / n : -1, cy[f] = n ? sy / n : -1;
+        /* the object rolled into one piece (the frame wraps), its centroid
+         * taken there and moved back */
+        int sx = 0, sy = 0;
+        if (wrap) centre_mask(plain, mask[f], &sx, &sy);
+        else memcpy(mask[f], plain, sizeof plain);
+        double mx = 0, my = 0;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                if (mask[f][y * S + x]) mx += x, my += y;
+        cx[f] = n ? wrap_mod(mx / n + sx) : 0, cy[f] = n ? wrap_mod(my / n + sy) : 0, seen[f] = n > 0;
         frames_seen += n >= 12;
     }
+    if (wrap) unwrap(cx, seen, F), unwrap(cy, seen, F); /* continuous over frames */
     float bc[3];
     for (int k = 0; k < 3; k++)
         sc->object_rgb[k] = nobj ? (float)(obj[k] / nobj) : 0, bc[k] = nback ? (float)(back[k] / nback) : 0;
@@ -153,8 +234,8 @@ static inline int measure_clip(const float *video, const int c[4], unsigned obj_
     /* (b) motion between the mean centroid of the first and last 4 frames */
     double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
     int n0 = 0, n1 = 0;
-    for (int f = 0; f < 4; f++) if (cx[f] >= 0) { x0 += cx[f]; y0 += cy[f]; n0++; }
-    for (int f = F - 4; f < F; f++) if (cx[f] >= 0) { x1 += cx[f]; y1 += cy[f]; n1++; }
+    for (int f = 0; f < 4; f++) if (seen[f]) { x0 += cx[f]; y0 += cy[f]; n0++; }
+    for (int f = F - 4; f < F; f++) if (seen[f]) { x1 += cx[f]; y1 += cy[f]; n1++; }
     double dx = n0 && n1 ? x1 / n1 - x0 / n0 : 0, dy = n0 && n1 ? y1 / n1 - y0 / n0 : 0;
     int move_ok = n0 && n1;
     switch (c[2]) {
@@ -224,6 +305,43 @@ static inline void demo_cases2(int cases[30][4]) {
     for (int h = 0; h < 6; h++)
         cases[24 + h][0] = HELD_OUT_ROLES[h][0], cases[24 + h][1] = h % 3, cases[24 + h][2] = (h * 2) % 5,
         cases[24 + h][3] = HELD_OUT_ROLES[h][1];
+}
+
+/* The grammar the model was trained on: t2v.json's "demo_grammar" (written
+ * by tools/train_demo.py since grammar 2), 1 when absent. */
+static inline int demo_model_grammar(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/t2v.json", dir);
+    size_t len;
+    char *text = h_slurp(path, &len), err[128];
+    JsonValue *j = text ? json_parse(text, len, err, sizeof err) : NULL;
+    const JsonValue *g = j ? json_get(j, "demo_grammar") : NULL;
+    int grammar = g && g->type == JSON_NUMBER ? (int)g->number : 1;
+    json_free(j);
+    free(text);
+    return grammar;
+}
+
+/* The demo's own sampling (t2v.json: size, length, UniPC steps, shift,
+ * guidance): no windows, no RIFLEx, one process. */
+static inline void demo_settings(const Model *m, const char *prompt, uint64_t seed, GenSettings *s) {
+    const ModelDefaults *d = &m->defaults;
+    memset(s, 0, sizeof *s);
+    s->prompt = prompt, s->negative = d->negative_prompt ? d->negative_prompt : "";
+    s->width = d->width, s->height = d->height, s->frames = d->frames, s->seed = seed;
+    s->sampling.sampler = SAMPLER_UNIPC, s->sampling.steps = d->steps;
+    s->sampling.shift = d->shift, s->sampling.cfg = d->cfg;
+    s->sampling.cfg_low = d->cfg_low, s->sampling.boundary = d->boundary;
+}
+
+/* Opens models/demo, reporting a failure as a failed check. */
+static inline int demo_open(Model *m) {
+    T2vError e = {0, {0}};
+    if (model_open(m, "models/demo", MODEL_NEED_ALL, &e)) {
+        h_report(0, "load models/demo: %s", e.msg);
+        return 1;
+    }
+    return 0;
 }
 
 #endif

@@ -21,7 +21,6 @@
  */
 #include "harness.h"
 
-#include "../ref/lib/json.h"
 #include "../ref/lib/model.h"
 #include "../ref/lib/pipeline.h"
 #include "../ref/lib/platform.h"
@@ -29,14 +28,8 @@
 #include "demo_check.h"
 
 static int generate(const Model *m, const char *prompt, uint64_t seed, GenResult *r) {
-    const ModelDefaults *d = &m->defaults;
     GenSettings s;
-    memset(&s, 0, sizeof s); /* no windows, no RIFLEx, one process: the demo's own length */
-    s.prompt = prompt, s.negative = d->negative_prompt ? d->negative_prompt : "";
-    s.width = d->width, s.height = d->height, s.frames = d->frames, s.seed = seed;
-    s.sampling.sampler = SAMPLER_UNIPC, s.sampling.steps = d->steps;
-    s.sampling.shift = d->shift, s.sampling.cfg = d->cfg;
-    s.sampling.cfg_low = d->cfg_low, s.sampling.boundary = d->boundary;
+    demo_settings(m, prompt, seed, &s);
     T2vError e = {0, {0}};
     int rc = pipeline_generate(m, &s, NULL, r, &e);
     if (rc) printf("       pipeline failed: %s\n", e.msg);
@@ -44,9 +37,9 @@ static int generate(const Model *m, const char *prompt, uint64_t seed, GenResult
 }
 
 /* Scores cases {colour, shape, direction, background} (seeds seed0..):
- * colours named among obj_set / bg_set, shape checked when check_shape. */
+ * colours named among obj_set / bg_set, measured by the grammar's rules. */
 static int score(const Model *m, const int (*cases)[4], int n, uint64_t seed0, unsigned obj_set, unsigned bg_set,
-                 int check_shape, const char *label) {
+                 int grammar, const char *label) {
     int pass = 0;
     for (int i = 0; i < n; i++) {
         char prompt[256], why[256] = "no video";
@@ -54,29 +47,14 @@ static int score(const Model *m, const int (*cases)[4], int n, uint64_t seed0, u
         GenResult r;
         DemoScore sc;
         int ok = generate(m, prompt, seed0 + (uint64_t)i, &r) == 0 &&
-                 measure_clip(r.video, cases[i], obj_set, bg_set, check_shape, &sc, why, sizeof why);
+                 measure_clip(r.video, cases[i], obj_set, bg_set, grammar, &sc, why, sizeof why);
         printf("       %-4s %-62s seed %-5llu %s\n", ok ? "PASS" : "fail", prompt,
                (unsigned long long)(seed0 + i), why);
         pass += ok;
         gen_result_free(&r);
     }
-    printf("       %s: %d of %d prompts pass all %s checks\n", label, pass, n, check_shape ? "four" : "three");
+    printf("       %s: %d of %d prompts pass all %s checks\n", label, pass, n, grammar >= 2 ? "four" : "three");
     return pass;
-}
-
-/* The grammar the model was trained on: t2v.json's "demo_grammar" (written
- * by tools/train_demo.py since grammar 2), 1 when absent. */
-static int model_grammar(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/t2v.json", dir);
-    size_t len;
-    char *text = h_slurp(path, &len), err[128];
-    JsonValue *j = text ? json_parse(text, len, err, sizeof err) : NULL;
-    const JsonValue *g = j ? json_get(j, "demo_grammar") : NULL;
-    int grammar = g && g->type == JSON_NUMBER ? (int)g->number : 1;
-    json_free(j);
-    free(text);
-    return grammar;
 }
 
 /* Grammar 1 (the colours in fixed roles, no shape check): 24 prompts from
@@ -85,12 +63,12 @@ static int model_grammar(const char *dir) {
 static int score_grammar1(const Model *m) {
     int cases[24][4], held[6][4];
     demo_cases(cases);
-    int pass = score(m, (const int(*)[4])cases, 24, 1000, DEMO_SET_V1_OBJECTS, DEMO_SET_V1_BACKGROUNDS, 0,
+    int pass = score(m, (const int(*)[4])cases, 24, 1000, DEMO_SET_V1_OBJECTS, DEMO_SET_V1_BACKGROUNDS, 1,
                      "grammar 1, training combinations");
     for (int i = 0; i < 6; i++)
         held[i][0] = HELD_OUT[i % 3][0], held[i][1] = HELD_OUT[i % 3][1], held[i][2] = (i * 2) % 5,
         held[i][3] = DEMO_BLACK + i % 4;
-    score(m, (const int(*)[4])held, 6, 2000, DEMO_SET_V1_OBJECTS, DEMO_SET_V1_BACKGROUNDS, 0,
+    score(m, (const int(*)[4])held, 6, 2000, DEMO_SET_V1_OBJECTS, DEMO_SET_V1_BACKGROUNDS, 1,
           "grammar 1, held-out colour/shape pairs (reported, no threshold)");
     return pass;
 }
@@ -101,9 +79,9 @@ static int score_grammar1(const Model *m) {
 static int score_grammar2(const Model *m) {
     int cases[30][4];
     demo_cases2(cases);
-    int pass = score(m, (const int(*)[4])cases, 24, 1000, DEMO_SET_ALL, DEMO_SET_ALL, 1,
+    int pass = score(m, (const int(*)[4])cases, 24, 1000, DEMO_SET_ALL, DEMO_SET_ALL, 2,
                      "grammar 2, training combinations");
-    pass += score(m, (const int(*)[4])cases + 24, 6, 2000, DEMO_SET_ALL, DEMO_SET_ALL, 1,
+    pass += score(m, (const int(*)[4])cases + 24, 6, 2000, DEMO_SET_ALL, DEMO_SET_ALL, 2,
                   "grammar 2, held-out object/background pairs");
     printf("       grammar 2: %d of 30 prompts pass all four checks\n", pass);
     return pass;
@@ -128,12 +106,8 @@ static void score_model(const Model *m, int grammar) {
 
 int main(void) {
     platform_set_threads(platform_default_threads());
-    T2vError e = {0, {0}};
     Model m;
-    if (model_open(&m, "models/demo", MODEL_NEED_ALL, &e)) {
-        h_report(0, "load models/demo: %s", e.msg);
-        return h_finish();
-    }
+    if (demo_open(&m)) return h_finish();
     /* T2V_DEMO_GOLDEN_ONLY=1 (tests/cross/run.sh under an emulator): only the
      * comparison with PyTorch below. The scores are a property of the model,
      * not of the platform: with the same bits they are the same scores, and
@@ -142,7 +116,7 @@ int main(void) {
     if (golden_only && golden_only[0] == '1')
         printf("       scores skipped (T2V_DEMO_GOLDEN_ONLY=1): they are measured by `make test`\n");
     else
-        score_model(&m, model_grammar("models/demo"));
+        score_model(&m, demo_model_grammar("models/demo"));
 
     /* The same clip as the PyTorch reference pipeline (tools/golden_demo.py). */
     SafeTensors g;

@@ -14,22 +14,28 @@
 
 static const int DIR_XY[5][2] = {{1, 0}, {-1, 0}, {0, -1}, {0, 1}, {0, 0}};
 
-/* demo_data.render_at: the case's shape, moving from (cx0, cy0). */
-static void render(const float *p, float *video, int *npix) {
+/* demo_data.render_at: the case's shape, moving from (cx0, cy0) on the torus.
+ * Returns whether the object crosses an edge (is on both sides) in a frame. */
+static int render(const float *p, float *video, int *npix) {
     int color = (int)p[0], shape = (int)p[1], dir = (int)p[2], bg = (int)p[3];
     double r = p[4], speed = p[5], cx0 = p[6], cy0 = p[7];
+    int crosses = 0;
     for (int f = 0; f < F; f++) {
         double cx = cx0 + DIR_XY[dir][0] * speed * f, cy = cy0 + DIR_XY[dir][1] * speed * f;
         npix[f] = 0;
+        for (int k = 0; k < S; k++)
+            crosses |= (in_wrapped(shape, cx, cy, r, 0, k) && in_wrapped(shape, cx, cy, r, S - 1, k)) ||
+                       (in_wrapped(shape, cx, cy, r, k, 0) && in_wrapped(shape, cx, cy, r, k, S - 1));
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++) {
-                int in = in_shape(shape, cx, cy, r, x, y);
+                int in = in_wrapped(shape, cx, cy, r, x, y);
                 npix[f] += in;
                 for (int k = 0; k < 3; k++)
                     video[((size_t)k * F + f) * S * S + y * S + x] =
                         (float)((in ? COLOR_RGB[color][k] : COLOR_RGB[bg][k]) / 127.5 - 1.0);
             }
     }
+    return crosses;
 }
 
 int main(void) {
@@ -43,16 +49,16 @@ int main(void) {
         nn != np_ / 8 * F) {
         h_report(0, "golden/demo_check: tensors missing or of unexpected sizes");
     } else {
-        int n = (int)(np_ / 8), agree = 0, pix_same = 0, truth = 0, nwrong = 0;
+        int n = (int)(np_ / 8), agree = 0, pix_same = 0, truth = 0, nwrong = 0, ncross = 0;
         for (int i = 0; i < n; i++) {
             int cnt[F], a[4], same = 1;
-            render(params + 8 * i, video, cnt);
+            ncross += render(params + 8 * i, video, cnt) && i % 4 == 0; /* 4 measurements per clip */
             for (int f = 0; f < F; f++) same &= cnt[f] == (int)npix[i * F + f];
             pix_same += same;
             for (int k = 0; k < 4; k++) a[k] = (int)asked[4 * i + k];
             DemoScore sc;
             char why[256];
-            int all = measure_clip(video, a, DEMO_SET_ALL, DEMO_SET_ALL, 1, &sc, why, sizeof why);
+            int all = measure_clip(video, a, DEMO_SET_ALL, DEMO_SET_ALL, 2, &sc, why, sizeof why);
             const float *v = verdicts + 6 * i;
             int ok = sc.colour == (v[0] != 0) && sc.motion == (v[1] != 0) && sc.background == (v[2] != 0) &&
                      sc.shape == (v[3] != 0) && fabs(sc.dx - v[4]) < 1e-4 && fabs(sc.dy - v[5]) < 1e-4;
@@ -72,6 +78,8 @@ int main(void) {
         CHECK(agree == n, "C checks agree with demo_data.measure on %d of %d measurements", agree, n);
         CHECK(truth == n && nwrong > 0, "checks tell the truth on %d of %d measurements (%d with a wrong word)", truth,
               n, nwrong);
+        CHECK(ncross >= n / 16, "the golden clips include objects crossing an edge of the wrapping frame: %d of %d",
+              ncross, n / 4);
     }
     free(params), free(asked), free(verdicts), free(npix), free(video);
 

@@ -13,13 +13,17 @@ SHAPE:     circle square triangle
 This is grammar 2. Grammar 1 (the committed demo DiT was trained on it) had
 the first seven words as objects only and the last four as backgrounds only,
 smaller, faster objects (radius 7-11 px, 1-2 px per frame) and a smaller
-square (half side 0.85 r);
+square (half side 0.85 r), and objects that stayed inside a frame that
+did not wrap;
 its prompts are a subset of these.
 
 Clips are 64x64 pixels, 17 frames (a 16x5x8x8 latent, 80 DiT tokens), RGB
 in [-1, 1], layout [3, F, H, W] as the VAE takes them. Objects are filled
 shapes of radius 11-15 px (3-4 latent cells across), moving 0.6-1.2 px per
-frame (RADIUS, SPEED), starting where they stay inside the frame. Held out
+frame (RADIUS, SPEED). The frame wraps (a torus): an object leaving one
+edge comes back at the opposite one, so a motion can go on for as long as a
+clip lasts (a minute, in context windows); a moving object starts anywhere
+along its direction, and lies inside the frame across it. Held out
 of training, to measure generalisation: three colour/shape pairs (HELD_OUT)
 and six object/background pairs that swap the grammar-1 roles
 (HELD_OUT_ROLES).
@@ -120,26 +124,40 @@ def colour_of(name):
 
 def render_params(direction, rng):
     """(r, speed, cx0, cy0) of a clip: radius and speed drawn from RADIUS and
-    SPEED, a start from which the object stays inside the frame."""
+    SPEED; along the direction of motion the start is anywhere (the frame
+    wraps), across it (and for a still object) the object lies inside the
+    frame."""
     r = rng.uniform(*RADIUS)
     speed = rng.uniform(*SPEED)
     dx, dy = DIRECTIONS[direction]
-    travel = speed * (FRAMES - 1)
     lo, hi = r + 1, SIZE - r - 1
-    cx0 = rng.uniform(lo - min(dx, 0) * travel, hi - max(dx, 0) * travel)
-    cy0 = rng.uniform(lo - min(dy, 0) * travel, hi - max(dy, 0) * travel)
+    cx0 = rng.uniform(0, SIZE) if dx else rng.uniform(lo, hi)
+    cy0 = rng.uniform(0, SIZE) if dy else rng.uniform(lo, hi)
     return r, speed, cx0, cy0
 
 
-def render_at(color, shape, direction, bg, r, speed, cx0, cy0):
-    """One clip [3, FRAMES, SIZE, SIZE] float32 in [-1, 1]: frame f has the
-    shape centred at (cx0, cy0) + f * speed * the direction."""
+def wrapped_mask(shape, cx, cy, r):
+    """shape_mask on the torus: the shape centred at (cx, cy) modulo SIZE,
+    with the parts that leave one edge coming back at the opposite one."""
+    cx, cy = cx % SIZE, cy % SIZE
+    m = np.zeros((SIZE, SIZE), bool)
+    for oy in (-SIZE, 0, SIZE):
+        for ox in (-SIZE, 0, SIZE):
+            m |= shape_mask(shape, cx + ox, cy + oy, r)
+    return m
+
+
+def render_at(color, shape, direction, bg, r, speed, cx0, cy0, frames=FRAMES):
+    """One clip [3, frames, SIZE, SIZE] float32 in [-1, 1]: frame f has the
+    shape centred at (cx0, cy0) + f * speed * the direction, on the torus
+    (wrapped_mask): a moving object leaves one edge and comes back at the
+    opposite one, so it can move for ever (a long clip keeps moving)."""
     dx, dy = DIRECTIONS[direction]
     fg = np.array(colour_of(color), np.float64) / 127.5 - 1
     bgc = np.array(PALETTE[bg], np.float64) / 127.5 - 1
-    clip = np.empty((3, FRAMES, SIZE, SIZE), np.float32)
-    for f in range(FRAMES):
-        m = shape_mask(shape, cx0 + dx * speed * f, cy0 + dy * speed * f, r)
+    clip = np.empty((3, frames, SIZE, SIZE), np.float32)
+    for f in range(frames):
+        m = wrapped_mask(shape, cx0 + dx * speed * f, cy0 + dy * speed * f, r)
         for c in range(3):
             clip[c, f] = np.where(m, fg[c], bgc[c])
     return clip
@@ -166,6 +184,46 @@ def sample(rng):
     return caption(color, shape, d, bg), render(color, shape, d, bg, rng)
 
 
+def wrap_shift(occupied):
+    """The roll that makes an object on the torus contiguous: the index of
+    the middle (start + length // 2, modulo the size) of the longest circular
+    run of empty lines (the first such run from index 0 wins a tie); 0 when
+    every line or none is occupied."""
+    occ = [bool(v) for v in occupied]
+    n, best_len, best = len(occ), 0, 0
+    if all(occ) or not any(occ):
+        return 0
+    for i in range(n):
+        if not occ[i] and occ[i - 1]:  # a run of empty lines starts at i
+            k = 0
+            while not occ[(i + k) % n]:
+                k += 1
+            if k > best_len:
+                best_len, best = k, i
+    return (best + best_len // 2) % n
+
+
+def centred(mask):
+    """(rolled mask, sx, sy): the mask rolled by wrap_shift on each axis, so
+    that rolled[y, x] = mask[(y + sy) % SIZE, (x + sx) % SIZE] holds the
+    object in one piece away from the edges."""
+    sx, sy = wrap_shift(mask.any(axis=0)), wrap_shift(mask.any(axis=1))
+    return np.roll(mask, (-sy, -sx), axis=(0, 1)), sx, sy
+
+
+def unwrap(values, valid):
+    """Positions on the torus made continuous: each valid value moved by a
+    multiple of SIZE to lie within SIZE / 2 of the previous valid one."""
+    out, prev = np.array(values, np.float64), None
+    for f in range(len(out)):
+        if not valid[f]:
+            continue
+        if prev is not None:
+            out[f] = out[prev] + (out[f] - values[prev] + SIZE / 2) % SIZE - SIZE / 2
+        prev = f
+    return out
+
+
 def classify_shape(mask):
     """The shape (index into SHAPES) whose template, sized to the mask's
     pixel count and placed on its centroid, overlaps the mask best
@@ -186,22 +244,30 @@ def classify_shape(mask):
     return best
 
 
-def measure(video, color, direction, bg, shape=None, palette=None, backgrounds=None):
+def measure(video, color, direction, bg, shape=None, palette=None, backgrounds=None, wrap=True):
     """tests/demo_check.h's checks on one clip [3, FRAMES, SIZE, SIZE] in
     [-1, 1] (same rules and thresholds; the C test is the authority, this copy
     scores samples while the demo model trains). Returns (colour_ok, move_ok,
     bg_ok, shape_ok, dx, dy); shape_ok is None when shape is None. palette /
     backgrounds: the colours to choose the nearest from (default: grammar
-    2's eleven; the LoRA's checks add EXTRA_COLORS)."""
+    2's eleven; the LoRA's checks add EXTRA_COLORS). wrap: grammar 2's
+    wrapping frame (the object rolled into one piece, its centroids made
+    continuous); grammar 1's frame does not wrap (its objects leave it)."""
     palette, backgrounds = palette or COLORS, backgrounds or BACKGROUNDS
     px = (np.asarray(video, np.float32) + 1) * 127.5                      # [3, F, S, S]
     bgc = np.array(PALETTE[bg], np.float32).reshape(3, 1, 1, 1)
     is_obj = ((px - bgc) ** 2).sum(axis=0) > 60.0 * 60.0                  # [F, S, S]
     n = is_obj.sum(axis=(1, 2))
-    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cx = np.where(n > 0, (is_obj * xs).sum(axis=(1, 2)) / n, np.nan)
-        cy = np.where(n > 0, (is_obj * ys).sum(axis=(1, 2)) / n, np.nan)
+    # each frame's object rolled into one piece (the frame wraps), its
+    # centroid taken there and moved back, then made continuous over frames
+    rolled, cx, cy = np.zeros_like(is_obj), np.full(FRAMES, np.nan), np.full(FRAMES, np.nan)
+    for f in range(FRAMES):
+        rolled[f], sx, sy = centred(is_obj[f]) if wrap else (is_obj[f], 0, 0)
+        if n[f] > 0:
+            ys, xs = np.nonzero(rolled[f])
+            cx[f], cy[f] = (xs.mean() + sx) % SIZE, (ys.mean() + sy) % SIZE
+    if wrap:
+        cx, cy = unwrap(cx, n > 0), unwrap(cy, n > 0)
     obj, back = px[:, is_obj], px[:, ~is_obj]
     nearest = lambda c, pal: list(pal)[int(np.argmin([((c - np.array(v)) ** 2).sum() for v in pal.values()]))]  # noqa: E731
     oc = obj.mean(axis=1) if obj.shape[1] else np.zeros(3)
@@ -212,7 +278,7 @@ def measure(video, color, direction, bg, shape=None, palette=None, backgrounds=N
     if shape is not None:  # (d) the most frequent per-frame shape, ahead of the others
         votes = [0] * len(SHAPES)
         for f in range(FRAMES):
-            k = classify_shape(is_obj[f])
+            k = classify_shape(rolled[f])
             if k is not None:
                 votes[k] += 1
         want = SHAPES.index(shape)

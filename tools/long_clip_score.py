@@ -1,18 +1,19 @@
 #!/usr/bin/python3
-"""Scores a long demo clip segment by segment (docs/ARCHITECTURE.md 10b):
+"""Scores a long demo clip segment by segment, as tests/test_demo_long.c does:
 
-  tools/long_clip_score.py DUMP.safetensors COLOUR [--segment 17] [--window 17 --overlap 8]
+  tools/long_clip_score.py DUMP.safetensors "a red circle moving up on a gray background"
+      [--window 17 --overlap 8]
 
 DUMP is `t2v generate --dump DIR`'s DIR/dump.safetensors (its `video`
-[3, F, H, W] in [-1, 1]); COLOUR one of red, green, blue, yellow, cyan,
-magenta, white, orange, purple. Per segment of --segment frames: the share of
-frames where the object (pixels nearest COLOUR among the demo's colours and
-the grey background) covers at least 12 pixels, and the displacement of its
-centroid between the segment's first and last 4 frames. Seams: the mean
-absolute frame-to-frame difference at the frames where static context
-windows of --window frames overlapping by --overlap meet, against twice the
-median difference (the uniform schedule moves its seams every step, so only
-the static one has fixed places to look). Prints a table; no thresholds.
+[3, F, 64, 64] in [-1, 1]), the prompt one of the demo grammar's
+(tools/demo_data.py). The clip is cut into segments of 17 frames (the demo's
+trained length), each measured like a short clip (demo_data.measure: colour,
+motion, background and shape; the frame wraps). Seams: the largest mean
+absolute frame-to-frame difference over the places where the static
+schedule's windows of --window frames overlapping by --overlap share latent
+frames, against the clip's median difference (the test allows 2x; the
+uniform schedule moves its seams every step, so this is only meaningful for
+`--context-schedule static`). Prints a table and a summary line.
 """
 import argparse
 import os
@@ -22,54 +23,67 @@ import numpy as np
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
+import demo_data as dd  # noqa: E402
 import st  # noqa: E402
 
-COLOURS = {"red": (1, 0, 0), "green": (0, 0.8, 0), "blue": (0, 0, 1), "yellow": (1, 1, 0), "cyan": (0, 1, 1),
-           "magenta": (1, 0, 1), "white": (1, 1, 1), "orange": (1, 0.5, 0), "purple": (0.5, 0, 0.5),
-           "grey": (0.5, 0.5, 0.5)}
+
+def static_starts(T, frames, overlap):
+    """window.c's static schedule: starts 0, frames - overlap, ...; the last
+    window moved back to end at the last latent frame."""
+    starts, s = [], 0
+    while s < T:
+        if s + frames >= T:
+            starts.append(T - frames)
+            break
+        starts.append(s)
+        s += frames - overlap
+    return starts
+
+
+def seam_ratio(video, window, overlap, stride=4):
+    """Largest frame-to-frame difference over the static windows' overlaps
+    (the pixel frames of the shared latent frames and the step into them)
+    over the median difference."""
+    d = np.abs(np.diff(video.astype(np.float64), axis=1)).mean(axis=(0, 2, 3))  # [F - 1]
+    T, lw, lo = (video.shape[1] - 1) // stride + 1, (window - 1) // stride + 1, overlap // stride
+    starts, worst = static_starts(T, lw, lo), 0.0
+    for prev, nxt in zip(starts, starts[1:]):
+        f_lo = 0 if nxt == 0 else stride * (nxt - 1) + 1
+        f_hi = stride * (prev + lw - 1)
+        for f in range(max(f_lo - 1, 0), min(f_hi, len(d) - 1) + 1):
+            worst = max(worst, d[f])
+    med = float(np.sort(d)[(len(d) - 1) // 2])
+    return (worst / med if med else 0.0), len(starts) - 1
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dump")
-    ap.add_argument("colour", choices=[c for c in COLOURS if c != "grey"])
-    ap.add_argument("--segment", type=int, default=17)
+    ap.add_argument("prompt")
     ap.add_argument("--window", type=int, default=17)
     ap.add_argument("--overlap", type=int, default=8)
     a = ap.parse_args()
-    tensors = st.load(a.dump)
-    tensors = tensors[0] if isinstance(tensors, tuple) else tensors
-    v = (np.asarray(tensors["video"], dtype=np.float64) + 1) / 2  # [3, F, H, W] in [0, 1]
-    rgb = np.moveaxis(v, 0, -1)  # [F, H, W, 3]
-    names = list(COLOURS)
-    pal = np.array([COLOURS[n] for n in names])
-    d = ((rgb[..., None, :] - pal) ** 2).sum(-1)
-    mask = d.argmin(-1) == names.index(a.colour)  # [F, H, W]
-    F = mask.shape[0]
-    ys, xs = np.mgrid[0:mask.shape[1], 0:mask.shape[2]]
-    count = mask.sum((1, 2))
-    cx = np.where(count > 0, (mask * xs).sum((1, 2)) / np.maximum(count, 1), np.nan)
-    cy = np.where(count > 0, (mask * ys).sum((1, 2)) / np.maximum(count, 1), np.nan)
-    print("segment  frames    object seen  displacement (px)")
-    for s in range(0, F - a.segment + 1, a.segment - 1):
-        sl = slice(s, s + a.segment)
-        seen = (count[sl] >= 12).mean()
-        c0 = np.array([np.nanmean(cx[s:s + 4]), np.nanmean(cy[s:s + 4])])
-        c1 = np.array([np.nanmean(cx[s + a.segment - 4:s + a.segment]), np.nanmean(cy[s + a.segment - 4:s + a.segment])])
-        print("%7d  %3d-%-3d  %10.0f%%  %12.1f" % (s // (a.segment - 1), s, s + a.segment - 1, 100 * seen,
-                                                   np.linalg.norm(c1 - c0)))
-    diff = np.abs(np.diff(rgb, axis=0)).mean((1, 2, 3))
-    lw, lo = (a.window - 1) // 4 + 1, a.overlap // 4
-    T = (F - 1) // 4 + 1
-    seams = []
-    start = 0
-    while start + lw < T:
-        start += lw - lo
-        seams.append(1 + 4 * (start - 1) if start > 0 else 0)
-    med = np.median(diff)
-    worst = max((diff[f] for f in seams if 0 <= f < len(diff)), default=0.0)
-    print("frame-to-frame difference: median %.4f; at static window seams (frames %s) max %.4f = %.2f x median"
-          % (med, seams, worst, worst / med if med else 0))
+    case = dd.parse_caption(a.prompt)
+    if case is None:
+        sys.exit("long_clip_score: not a prompt of the demo grammar: %r" % a.prompt)
+    tensors = st.load(a.dump)[0]
+    if "video" not in tensors:
+        sys.exit("long_clip_score: %s has no tensor 'video' (run t2v generate with --dump)" % a.dump)
+    video = np.asarray(tensors["video"], np.float32)
+    if video.ndim != 4 or video.shape[0] != 3 or video.shape[2:] != (dd.SIZE, dd.SIZE):
+        sys.exit("long_clip_score: video %s, expected [3, F, %d, %d]" % (list(video.shape), dd.SIZE, dd.SIZE))
+    color, shape, direction, bg = case
+    n, passed = video.shape[1] // dd.FRAMES, 0
+    print("segment  frames    colour motion background shape     dx     dy")
+    for k in range(n):
+        seg = video[:, k * dd.FRAMES:(k + 1) * dd.FRAMES]
+        c, m, b, s, dx, dy = dd.measure(seg, color, direction, bg, shape)
+        passed += bool(c and m and b and s)
+        print("%7d  %3d-%-3d  %6s %6s %10s %5s %6.1f %6.1f" % (k, k * dd.FRAMES, (k + 1) * dd.FRAMES - 1,
+                                                             *("ok" if v else "NO" for v in (c, m, b, s)), dx, dy))
+    ratio, nseams = seam_ratio(video, a.window, a.overlap)
+    print("%d of %d segments pass all four checks; seams (static windows, %d overlaps): the largest "
+          "frame-to-frame difference is %.2fx the median" % (passed, n, nseams, ratio))
 
 
 if __name__ == "__main__":

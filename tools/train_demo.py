@@ -305,6 +305,8 @@ def object_crop(rng, size=32, object_weight=10.0, edge_px=3):
     cap, clip = demo_data.sample(rng)
     mask = dilate(object_mask(cap, clip), edge_px) if edge_px else object_mask(cap, clip)
     f = int(rng.integers(0, clip.shape[1]))
+    _, sx, sy = demo_data.centred(mask[f])  # the frame wraps: roll the object into one piece first
+    clip, mask = np.roll(clip, (-sy, -sx), axis=(2, 3)), np.roll(mask, (-sy, -sx), axis=(1, 2))
     ys, xs = np.nonzero(mask[f])
     cy, cx = (ys.mean(), xs.mean()) if len(ys) else (32.0, 32.0)
     hi = demo_data.SIZE - size
@@ -579,9 +581,22 @@ def score_cases(cases, videos, grammar):
     if grammar >= 2:
         res = [demo_data.measure(v, c[1], c[2], c[3], c[4]) for c, v in zip(cases, videos)]
         return tuple(sum(r[k] for r in res) for k in range(4)) + (sum(all(r[:4]) for r in res),)
-    res = [demo_data.measure(v, c[1], c[2], c[3], palette=demo_data.COLORS_V1, backgrounds=demo_data.BACKGROUNDS_V1)
-           for c, v in zip(cases, videos)]
+    res = [demo_data.measure(v, c[1], c[2], c[3], palette=demo_data.COLORS_V1, backgrounds=demo_data.BACKGROUNDS_V1,
+                             wrap=False) for c, v in zip(cases, videos)]
     return tuple(sum(r[k] for r in res) for k in range(3)) + (None, sum(all(r[:3]) for r in res))
+
+
+def score_text(score):
+    """score_cases' counts as a log line."""
+    c, m, b, sh, a = score
+    return "colour %d motion %d background %d%s, all %d" % (c, m, b, "" if sh is None else " shape %d" % sh, a)
+
+
+def model_grammar(model_dir):
+    """The grammar an exported demo model was trained on: t2v.json's
+    "demo_grammar", 1 when absent (as tests/demo_check.h reads it)."""
+    with open(os.path.join(model_dir, "t2v.json")) as f:
+        return int(json.load(f).get("demo_grammar", 1))
 
 
 def validate(vsd, dsd, tsd, sp, n=40, grammar=2):
@@ -751,9 +766,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     def evaluate(step):
         if vsd is None:
             return
-        c, m, b, sh, a = validate(vsd, *weights(), sp, grammar=grammar)
-        log("dit step %d validation (40 prompts, seeds %d..): colour %d motion %d background %d%s, all %d"
-            % (step, VAL_SEED, c, m, b, "" if sh is None else " shape %d" % sh, a))
+        log("dit step %d validation (40 prompts, seeds %d..): %s"
+            % (step, VAL_SEED, score_text(validate(vsd, *weights(), sp, grammar=grammar))))
         save(os.path.join(work, "%s_at%d.safetensors" % (tag, step)))
 
     ids_cache = {}

@@ -42,20 +42,28 @@ import train_student as ts  # noqa: E402
 from reference import vae as rvae  # noqa: E402
 
 WORD = "lime"
-PALETTE = dict(demo_data.COLORS_V1, **demo_data.EXTRA_COLORS)  # the committed teacher's grammar 1
 
 
-def lime_latents(work, vsd, n):
-    path = os.path.join(work, "lime_latents_%d.pt" % n)
+def roles(grammar):
+    """(object palette with lime, backgrounds) of the teacher's grammar: lime
+    is named among the grammar's object colours and lime, on any of its
+    backgrounds."""
+    if grammar >= 2:
+        return dict(demo_data.PALETTE, **demo_data.EXTRA_COLORS), demo_data.PALETTE
+    return dict(demo_data.COLORS_V1, **demo_data.EXTRA_COLORS), demo_data.BACKGROUNDS_V1
+
+
+def lime_latents(work, vsd, n, grammar):
+    path = os.path.join(work, "lime_latents_%d%s.pt" % (n, "" if grammar < 2 else "_g%d" % grammar))
     if os.path.exists(path):
         return torch.load(path)
     rng = np.random.default_rng(21)
-    bgs, caps, lats, t0 = list(demo_data.BACKGROUNDS_V1), [], [], time.time()
+    bgs, caps, lats, t0 = list(roles(grammar)[1]), [], [], time.time()
     with torch.no_grad():
         for i in range(n):
             shape = demo_data.SHAPES[rng.integers(3)]
             d = list(demo_data.DIRECTIONS)[rng.integers(5)]
-            bg = bgs[rng.integers(4)]
+            bg = bgs[rng.integers(len(bgs))]
             caps.append(demo_data.caption(WORD, shape, d, bg))
             clip = demo_data.render(WORD, shape, d, bg, rng)
             lats.append(rvae.encode_whole(vsd, torch.from_numpy(clip)).float())
@@ -66,25 +74,30 @@ def lime_latents(work, vsd, n):
     return data
 
 
-def lime_cases(n=20):
-    bgs, dirs = list(demo_data.BACKGROUNDS_V1), list(demo_data.DIRECTIONS)
-    return [(demo_data.caption(WORD, demo_data.SHAPES[i % 3], dirs[i % 5], bgs[(i // 5) % 4]), WORD, dirs[i % 5],
-             bgs[(i // 5) % 4]) for i in range(n)]
+def lime_cases(grammar, n=20):
+    """(caption, colour, direction, bg, shape) of n lime prompts."""
+    bgs, dirs = list(roles(grammar)[1]), list(demo_data.DIRECTIONS)
+    return [(demo_data.caption(WORD, demo_data.SHAPES[i % 3], dirs[i % 5], bgs[(i // 5) % len(bgs)]), WORD,
+             dirs[i % 5], bgs[(i // 5) % len(bgs)], demo_data.SHAPES[i % 3]) for i in range(n)]
 
 
 LIME_SEED = 7100
 
 
-def score_lime(sd, tsd, sp, vsd):
-    """(colour, motion, background, all three) of the lime prompts with the
-    demo's sampler, colour nearest among PALETTE; and the mean object colour."""
-    cases = lime_cases()
+def score_lime(sd, tsd, sp, vsd, grammar):
+    """(colour, motion, background, shape or None, all) of the lime prompts
+    with the demo's sampler, the colour named among roles(grammar); shape
+    checked from grammar 2."""
+    cases, (palette, bgs) = lime_cases(grammar), roles(grammar)
     with torch.no_grad():
         z = td.sample_batch(sd, tsd, sp, [c[0] for c in cases], [LIME_SEED + i for i in range(len(cases))])
-        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:], palette=PALETTE,
-                                   backgrounds=demo_data.BACKGROUNDS_V1)
+        res = [demo_data.measure(rvae.decode_whole(vsd, z[i]).numpy(), *cases[i][1:4],
+                                 shape=cases[i][4] if grammar >= 2 else None, palette=palette, backgrounds=bgs,
+                                 wrap=grammar >= 2)
                for i in range(len(cases))]
-    return tuple(sum(r[k] for r in res) for k in range(3)) + (sum(all(r[:3]) for r in res),)
+    k = 4 if grammar >= 2 else 3
+    shape = sum(r[3] for r in res) if grammar >= 2 else None
+    return tuple(sum(r[j] for r in res) for j in range(3)) + (shape, sum(all(r[:k]) for r in res))
 
 
 def main():
@@ -108,20 +121,24 @@ def main():
     torch.manual_seed(0)
     os.makedirs(a.work, exist_ok=True)
     dsd, tsd, vsd, sp = ts.load_teacher(a.model)
+    grammar = td.model_grammar(a.model)
+    td.log("teacher %s: grammar %d" % (a.model, grammar))
     if a.score_only:
         lora, full = demo_lora.load(a.score_only)
         sd = demo_lora.merged(dsd, lora, full)
-        td.log("base: lime", score_lime(dsd, tsd, sp, vsd))
-        td.log("lora: lime", score_lime(sd, tsd, sp, vsd), "old words", td.validate(vsd, sd, tsd, sp, grammar=1))
+        td.log("base: lime", td.score_text(score_lime(dsd, tsd, sp, vsd, grammar)))
+        td.log("lora: lime", td.score_text(score_lime(sd, tsd, sp, vsd, grammar)),
+               "old words", td.score_text(td.validate(vsd, sd, tsd, sp, grammar=grammar)))
         return
-    new = lime_latents(a.work, vsd, a.clips)
+    new = lime_latents(a.work, vsd, a.clips, grammar)
     if a.data_only:
         return
-    old = ts.teacher_samples(a.work, dsd, tsd, sp, 100000, 100, 0)  # the chunks already there
+    old = ts.teacher_samples(a.work, dsd, tsd, sp, 100000, 100, 0, grammar)  # the chunks already there
     td.log("lime clips %d, preservation samples %d" % (len(new["captions"]), len(old["captions"])))
     ctx = ts.Contexts(tsd, sp)
     gen, rng = torch.Generator().manual_seed(8), np.random.default_rng(8)
-    lora, full = demo_lora.init(dsd, demo_lora.targets(dsd, td.DIT_CFG["num_layers"]), a.rank, gen)
+    cfg = td.dit_config(dsd)
+    lora, full = demo_lora.init(dsd, demo_lora.targets(dsd, cfg["num_layers"]), a.rank, gen)
     if a.init:
         lora = {n: (d.requires_grad_(True), u.requires_grad_(True)) for n, (d, u) in demo_lora.load(a.init)[0].items()}
         td.log("lora: starting from", a.init)
@@ -143,7 +160,7 @@ def main():
         s = 3 * s / (1 + 2 * s)
         eps = torch.randn(x0.shape, generator=gen)
         sv = s.view(-1, 1, 1, 1, 1)
-        v = td.dit_forward_batch(demo_lora.merged(dsd, lora, {}), td.DIT_CFG, (1 - sv) * x0 + sv * eps, s * 1000.0,
+        v = td.dit_forward_batch(demo_lora.merged(dsd, lora, {}), cfg, (1 - sv) * x0 + sv * eps, s * 1000.0,
                                  [ctx(t) for t in texts])
         loss = ((v - (eps - x0)) ** 2).mean()
         opt.zero_grad()
@@ -155,8 +172,8 @@ def main():
                                                                      (time.time() - t0) / (step + 1)))
         step += 1
     sd = {k: v.detach() for k, v in demo_lora.merged(dsd, lora, full).items()}
-    lime, oldw = score_lime(sd, tsd, sp, vsd), td.validate(vsd, sd, tsd, sp, grammar=1)
-    td.log("lora (step %d): lime prompts (colour, motion, background, all) %s; old words %s" % (step, lime, oldw))
+    lime, oldw = score_lime(sd, tsd, sp, vsd, grammar), td.validate(vsd, sd, tsd, sp, grammar=grammar)
+    td.log("lora (step %d): lime prompts: %s; old words: %s" % (step, td.score_text(lime), td.score_text(oldw)))
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     total = step + (int(st.load(a.init)[1].get("steps", 0)) if a.init else 0)
     demo_lora.save(a.out, lora, full, {"word": WORD, "rgb": json.dumps(demo_data.EXTRA_COLORS[WORD]),

@@ -88,10 +88,13 @@ class Contexts:
 
 # --- 1. teacher samples -------------------------------------------------------------
 
-def teacher_pairs(n, seed0=20000):
-    """n (caption, seed) of the training combinations, seeded."""
+def teacher_pairs(n, grammar, seed0=20000):
+    """n (caption, seed) of the training combinations of the teacher's
+    grammar, seeded."""
     rng = np.random.default_rng(11)
-    combos, bgs = demo_data.all_combinations(), list(demo_data.BACKGROUNDS_V1)  # the teacher's grammar 1
+    if grammar >= 2:
+        return [(demo_data.caption(*demo_data.draw(rng)), seed0 + i) for i in range(n)]
+    combos, bgs = demo_data.all_combinations(), list(demo_data.BACKGROUNDS_V1)
     out = []
     for i in range(n):
         c, s, d = combos[rng.integers(len(combos))]
@@ -99,11 +102,11 @@ def teacher_pairs(n, seed0=20000):
     return out
 
 
-def teacher_samples(work, dsd, tsd, sp, n, batch, time_limit):
+def teacher_samples(work, dsd, tsd, sp, n, batch, time_limit, grammar):
     """x0_T of up to n pairs, in chunks of `batch` saved as they finish (a
     rerun resumes; the time box stops between chunks; time_limit 0: only
     the chunks already in `work`)."""
-    pairs = teacher_pairs(n)
+    pairs = teacher_pairs(n, grammar)
     t0, X, caps, seeds = time.time(), [], [], []
     for b0 in range(0, n, batch):
         path = os.path.join(work, "teacher_%05d.safetensors" % b0)
@@ -119,6 +122,9 @@ def teacher_samples(work, dsd, tsd, sp, n, batch, time_limit):
                                                "seeds": json.dumps([s for _, s in chunk])})
             log("teacher: %d samples (%.1f s/sample)" % (b0 + len(chunk), (time.time() - t0) / (b0 + len(chunk))))
         t, meta = st.load(path)
+        if json.loads(meta["captions"]) != [c for c, _ in chunk]:
+            raise SystemExit("train_student: %s holds samples of other captions (another grammar's teacher); "
+                             "use a fresh --work" % path)
         X.append(torch.from_numpy(t["x0"].copy()))
         caps += json.loads(meta["captions"])
         seeds += json.loads(meta["seeds"])
@@ -141,17 +147,18 @@ def distill_sample(sd, ctxs, noise, eps, timesteps, shift, upto=None):
     K = len(timesteps) if upto is None else upto
     x, x0 = noise, None
     for k in range(K):
-        v = td.dit_forward_batch(sd, td.DIT_CFG, x, torch.full((x.shape[0],), mt[k]), ctxs)
+        v = td.dit_forward_batch(sd, td.dit_config(sd), x, torch.full((x.shape[0],), mt[k]), ctxs)
         x0 = x - sig[k] * v
         if k + 1 < len(timesteps):
             x = (1 - sig[k + 1]) * x0 + sig[k + 1] * eps[k]
     return x0, x
 
 
-def validate(sd, vsd, ctx, timesteps, shift, cases=None, seed0=td.VAL_SEED):
-    """(colour, motion, background, all three) of the validation prompts sampled
-    with the distill sampler at cfg 1 (noise and renoise: the seed's stream)."""
-    cases = cases or td.val_cases(40, grammar=1)  # the committed teacher's grammar
+def validate(sd, vsd, ctx, timesteps, shift, grammar, cases=None, seed0=td.VAL_SEED):
+    """td.score_cases of the validation prompts of the teacher's grammar
+    sampled with the distill sampler at cfg 1 (noise and renoise: the seed's
+    stream): (colour, motion, background, shape or None, all)."""
+    cases = cases or td.val_cases(40, grammar)
     seeds = [seed0 + i for i in range(len(cases))]
     K = len(timesteps)
     streams = [rsampler.renoise_stream(s, SHAPE, K - 1) for s in seeds]
@@ -159,8 +166,7 @@ def validate(sd, vsd, ctx, timesteps, shift, cases=None, seed0=td.VAL_SEED):
     eps = [torch.stack([streams[b][k] for b in range(len(seeds))]) for k in range(K - 1)]
     with torch.no_grad():
         z, _ = distill_sample(sd, [ctx(c[0]) for c in cases], noise, eps, timesteps, shift)
-        c, m, b, _, a = td.score_cases(cases, [rvae.decode_whole(vsd, z[i]).numpy() for i in range(len(cases))], 1)
-    return c, m, b, a
+        return td.score_cases(cases, [rvae.decode_whole(vsd, z[i]).numpy() for i in range(len(cases))], grammar)
 
 
 # --- 2. student ---------------------------------------------------------------------
@@ -168,8 +174,9 @@ def validate(sd, vsd, ctx, timesteps, shift, cases=None, seed0=td.VAL_SEED):
 def train_student(work, base, data, ctx, vsd, a):
     gen = torch.Generator().manual_seed(5)
     rng = np.random.default_rng(5)
-    names = demo_lora.targets(base, td.DIT_CFG["num_layers"], TIME_LINEARS)
-    diffs = ["blocks.%d.modulation" % i for i in range(td.DIT_CFG["num_layers"])] + ["head.modulation"]
+    layers = td.dit_config(base)["num_layers"]
+    names = demo_lora.targets(base, layers, TIME_LINEARS)
+    diffs = ["blocks.%d.modulation" % i for i in range(layers)] + ["head.modulation"]
     lora, full = demo_lora.init(base, names, a.rank, gen, diffs)
     params = demo_lora.parameters(lora, full)
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
@@ -185,9 +192,8 @@ def train_student(work, base, data, ctx, vsd, a):
             break
         if step and step % a.eval_every == 0:
             sd = {k: v.detach() for k, v in demo_lora.merged(base, lora, full).items()}
-            score = validate(sd, vsd, ctx, ts, a.shift)
-            log("student step %d validation (40 prompts, 4 steps): colour %d motion %d background %d, all three %d"
-                % ((step,) + score))
+            score = validate(sd, vsd, ctx, ts, a.shift, a.grammar)
+            log("student step %d validation (40 prompts, 4 steps): %s" % (step, td.score_text(score)))
             demo_lora.save(os.path.join(work, "student_at%d.safetensors" % step), lora, full)
         lr = a.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
         for g in opt.param_groups:
@@ -207,7 +213,7 @@ def train_student(work, base, data, ctx, vsd, a):
         else:
             x = (1 - sig[k]) * x0t + sig[k] * torch.randn(x0t.shape, generator=gen)
         sd = demo_lora.merged(base, lora, full)
-        v = td.dit_forward_batch(sd, td.DIT_CFG, x, torch.full((a.batch,), mt[k]), c)
+        v = td.dit_forward_batch(sd, td.dit_config(sd), x, torch.full((a.batch,), mt[k]), c)
         loss = ((x - sig[k] * v - x0t) ** 2).mean()
         opt.zero_grad()
         loss.backward()
@@ -218,9 +224,8 @@ def train_student(work, base, data, ctx, vsd, a):
                                                                            (time.time() - t0) / (step + 1)))
         step += 1
     sd = {q: v.detach() for q, v in demo_lora.merged(base, lora, full).items()}
-    score = validate(sd, vsd, ctx, ts, a.shift)
-    log("student final (step %d) validation (40 prompts, 4 steps): colour %d motion %d background %d, all three %d"
-        % ((step,) + score))
+    score = validate(sd, vsd, ctx, ts, a.shift, a.grammar)
+    log("student final (step %d) validation (40 prompts, 4 steps): %s" % (step, td.score_text(score)))
     demo_lora.save(path, lora, full, {"steps": str(step), "timesteps": a.timesteps, "shift": str(a.shift)})
     return lora, full, step, score
 
@@ -250,18 +255,22 @@ def main():
     torch.manual_seed(0)
     os.makedirs(a.work, exist_ok=True)
     dsd, tsd, vsd, sp = load_teacher(a.model)
+    a.grammar = td.model_grammar(a.model)
+    log("teacher %s: grammar %d" % (a.model, a.grammar))
     ctx = Contexts(tsd, sp)
     ts = [float(t) for t in a.timesteps.split(",")]
     if a.score_only:
         lora, full = demo_lora.load(a.score_only)
-        log("validation (40 prompts, 4 steps):", validate(demo_lora.merged(dsd, lora, full), vsd, ctx, ts, a.shift))
+        log("validation (40 prompts, 4 steps):",
+            td.score_text(validate(demo_lora.merged(dsd, lora, full), vsd, ctx, ts, a.shift, a.grammar)))
         return
     data = teacher_samples(a.work, dsd, tsd, sp, a.pairs, a.teacher_batch,
-                           60 * a.teacher_minutes if a.teacher_minutes else None)
+                           60 * a.teacher_minutes if a.teacher_minutes else None, a.grammar)
     log("teacher samples:", len(data["captions"]))
     if a.teacher_only:
         return
-    log("teacher itself at 4 distill steps (40 prompts):", validate(dsd, vsd, ctx, ts, a.shift))
+    log("teacher itself at 4 distill steps (40 prompts):", td.score_text(validate(dsd, vsd, ctx, ts, a.shift,
+                                                                                    a.grammar)))
     lora, full, steps, score = train_student(a.work, dsd, data, ctx, vsd, a)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     demo_lora.save(a.out, lora, full, {"method": "x0 regression onto 20-step cfg-4 teacher samples",
