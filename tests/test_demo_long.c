@@ -33,17 +33,20 @@
  * three minutes take an hour under qemu). */
 enum { LONG_FRAMES = 481, QUICK_FRAMES = 49 };
 
+/* The model's windows in latent frames, as `t2v generate` derives them from
+ * t2v.json (cli.c). */
+static WindowSettings demo_windows(const Model *m, WindowSchedule sched) {
+    int st = m->vae.scale_t;
+    WindowSettings ws = {(m->defaults.context_window - 1) / st + 1, m->defaults.context_overlap / st, sched};
+    return ws;
+}
+
 static int generate(const Model *m, const char *prompt, uint64_t seed, int frames, WindowSchedule sched,
                     GenResult *r) {
-    const ModelDefaults *d = &m->defaults;
-    int st = m->vae.scale_t;
     GenSettings s;
     demo_settings(m, prompt, seed, &s);
     s.frames = frames;
-    /* as `t2v generate` derives them from t2v.json (cli.c) */
-    s.sampling.window.frames = (d->context_window - 1) / st + 1;
-    s.sampling.window.overlap = d->context_overlap / st;
-    s.sampling.window.schedule = sched;
+    s.sampling.window = demo_windows(m, sched);
     T2vError e = {0, {0}};
     int rc = pipeline_generate(m, &s, NULL, r, &e);
     if (rc) printf("       pipeline failed: %s\n", e.msg);
@@ -83,7 +86,7 @@ static double seam_ratio(const Model *m, const float *video, int frames, int *ns
     qsort(sorted, (size_t)(frames - 1), sizeof(double), cmp_double);
     double median = sorted[(frames - 2) / 2], worst = 0; /* the lower median of frames - 1 differences */
     int st = m->vae.scale_t, T = (frames - 1) / st + 1;
-    WindowSettings ws = {(m->defaults.context_window - 1) / st + 1, m->defaults.context_overlap / st, WINDOW_STATIC};
+    WindowSettings ws = demo_windows(m, WINDOW_STATIC);
     int *starts = (int *)malloc(sizeof(int) * (size_t)window_max_count(&ws, T));
     int n = starts ? window_starts(&ws, T, 0, starts) : 0;
     for (int k = 1; k < n; k++) {

@@ -25,19 +25,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 import demo_data as dd  # noqa: E402
 import st  # noqa: E402
-
-
-def static_starts(T, frames, overlap):
-    """window.c's static schedule: starts 0, frames - overlap, ...; the last
-    window moved back to end at the last latent frame."""
-    starts, s = [], 0
-    while s < T:
-        if s + frames >= T:
-            starts.append(T - frames)
-            break
-        starts.append(s)
-        s += frames - overlap
-    return starts
+from reference import context  # noqa: E402  (the static schedule, as window.c)
 
 
 def seam_ratio(video, window, overlap, stride=4):
@@ -46,7 +34,7 @@ def seam_ratio(video, window, overlap, stride=4):
     over the median difference."""
     d = np.abs(np.diff(video.astype(np.float64), axis=1)).mean(axis=(0, 2, 3))  # [F - 1]
     T, lw, lo = (video.shape[1] - 1) // stride + 1, (window - 1) // stride + 1, overlap // stride
-    starts, worst = static_starts(T, lw, lo), 0.0
+    starts, worst = [w[0] for w in context.windows("static", 0, T, lw, lo)], 0.0
     for prev, nxt in zip(starts, starts[1:]):
         f_lo = 0 if nxt == 0 else stride * (nxt - 1) + 1
         f_hi = stride * (prev + lw - 1)
