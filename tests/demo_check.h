@@ -165,6 +165,40 @@ static inline int classify_shape(const unsigned char *mask) {
     return best;
 }
 
+/* (d) one vote per frame with an object; whether the prompted shape
+ * `want` has more votes than each other shape. */
+static inline int shape_votes(unsigned char mask[F][S * S], int want, int votes[3]) {
+    for (int k = 0; k < 3; k++) votes[k] = 0;
+    for (int f = 0; f < F; f++) {
+        int k = classify_shape(mask[f]);
+        if (k >= 0) votes[k]++;
+    }
+    for (int k = 0; k < 3; k++)
+        if (k != want && votes[k] >= votes[want]) return 0;
+    return 1;
+}
+
+/* (b) the centroid's motion (dx, dy) between the mean of the first and of
+ * the last 4 frames with an object; whether it is direction `dir`'s: more
+ * than 4 px that way and more than across it, or under 3 px for still. */
+static inline int motion_check(const double *cx, const double *cy, const int *seen, int dir, double *dx,
+                               double *dy) {
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    int n0 = 0, n1 = 0;
+    for (int f = 0; f < 4; f++) if (seen[f]) { x0 += cx[f]; y0 += cy[f]; n0++; }
+    for (int f = F - 4; f < F; f++) if (seen[f]) { x1 += cx[f]; y1 += cy[f]; n1++; }
+    *dx = n0 && n1 ? x1 / n1 - x0 / n0 : 0, *dy = n0 && n1 ? y1 / n1 - y0 / n0 : 0;
+    double x = *dx, y = *dy;
+    if (!n0 || !n1) return 0;
+    switch (dir) {
+    case 0: return x > 4 && fabs(y) < x;
+    case 1: return -x > 4 && fabs(y) < -x;
+    case 2: return -y > 4 && fabs(x) < -y;
+    case 3: return y > 4 && fabs(x) < y;
+    default: return sqrt(x * x + y * y) < 3;
+    }
+}
+
 /* What measure_clip found: each check (shape -1 when not asked), the object
  * pixels' mean colour (0..255), the centroid motion, the per-shape votes. */
 typedef struct {
@@ -219,32 +253,10 @@ static inline int measure_clip(const float *video, const int c[4], unsigned obj_
         sc->object_rgb[k] = nobj ? (float)(obj[k] / nobj) : 0, bc[k] = nback ? (float)(back[k] / nback) : 0;
     sc->background = nback > S * S * F / 2 && nearest(bc, bg_set) == c[3];
     sc->colour = frames_seen >= F - 2 && nearest(sc->object_rgb, obj_set) == c[0];
-    /* (d) one vote per frame with an object */
-    sc->shape = -1;
-    for (int k = 0; k < 3; k++) sc->votes[k] = 0;
-    if (check_shape) {
-        for (int f = 0; f < F; f++) {
-            int k = classify_shape(mask[f]);
-            if (k >= 0) sc->votes[k]++;
-        }
-        sc->shape = 1;
-        for (int k = 0; k < 3; k++)
-            if (k != c[1] && sc->votes[k] >= sc->votes[c[1]]) sc->shape = 0;
-    }
-    /* (b) motion between the mean centroid of the first and last 4 frames */
-    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-    int n0 = 0, n1 = 0;
-    for (int f = 0; f < 4; f++) if (seen[f]) { x0 += cx[f]; y0 += cy[f]; n0++; }
-    for (int f = F - 4; f < F; f++) if (seen[f]) { x1 += cx[f]; y1 += cy[f]; n1++; }
-    double dx = n0 && n1 ? x1 / n1 - x0 / n0 : 0, dy = n0 && n1 ? y1 / n1 - y0 / n0 : 0;
-    int move_ok = n0 && n1;
-    switch (c[2]) {
-    case 0: move_ok &= dx > 4 && fabs(dy) < dx; break;
-    case 1: move_ok &= -dx > 4 && fabs(dy) < -dx; break;
-    case 2: move_ok &= -dy > 4 && fabs(dx) < -dy; break;
-    case 3: move_ok &= dy > 4 && fabs(dx) < dy; break;
-    default: move_ok &= sqrt(dx * dx + dy * dy) < 3; break;
-    }
+    memset(sc->votes, 0, sizeof sc->votes);
+    sc->shape = check_shape ? shape_votes(mask, c[1], sc->votes) : -1;
+    double dx, dy;
+    int move_ok = motion_check(cx, cy, seen, c[2], &dx, &dy);
     sc->motion = move_ok, sc->dx = dx, sc->dy = dy;
     int n = snprintf(why, wlen, "colour %s (%s)  motion dx %+5.1f dy %+5.1f (%s)  background %s (%s)",
                      COLOR_NAMES[nearest(sc->object_rgb, obj_set)], sc->colour ? "ok" : "NO", dx, dy,

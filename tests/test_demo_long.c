@@ -36,9 +36,7 @@ enum { LONG_FRAMES = 481, QUICK_FRAMES = 49 };
 /* The model's windows in latent frames, as `t2v generate` derives them from
  * t2v.json (cli.c). */
 static WindowSettings demo_windows(const Model *m, WindowSchedule sched) {
-    int st = m->vae.scale_t;
-    WindowSettings ws = {(m->defaults.context_window - 1) / st + 1, m->defaults.context_overlap / st, sched};
-    return ws;
+    return window_from_video(m->defaults.context_window, m->defaults.context_overlap, m->vae.scale_t, sched);
 }
 
 static int generate(const Model *m, const char *prompt, uint64_t seed, int frames, WindowSchedule sched,

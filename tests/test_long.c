@@ -78,6 +78,11 @@ static void test_schedules(void) {
     CHECK(wt[0] == 0.0f && wt[4] == 1.0f, "the last window has no right ramp");
     CHECK(window_passes(&ws, 4, 7) == 7 && !window_active(&ws, 5) && window_active(&ws, 6),
           "no windows when the clip fits one: one pass per step");
+    WindowSettings wan = window_from_video(81, 16, 4, WINDOW_UNIFORM), demo = window_from_video(17, 8, 4, WINDOW_STATIC);
+    CHECK(wan.frames == 21 && wan.overlap == 4 && wan.schedule == WINDOW_UNIFORM && demo.frames == 5 &&
+          demo.overlap == 2 && demo.schedule == WINDOW_STATIC && !window_from_video(0, 16, 4, WINDOW_UNIFORM).frames,
+          "video windows in latent frames: 81/16 -> %d/%d, 17/8 -> %d/%d (21/4, 5/2), none for 0", wan.frames,
+          wan.overlap, demo.frames, demo.overlap);
 }
 
 /* Samples case `name` from its inputs with `threads` threads; returns the

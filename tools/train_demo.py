@@ -29,7 +29,14 @@ Phases (each cached under --work, so a rerun resumes):
                --eval-every steps, 40 validation prompts (seeds 7000..,
                never the C test's) are sampled and scored with the C test's
                checks (demo_data.measure) and the weights saved, so a run
-               shows whether motion is still improving.
+               shows whether motion is still improving. With --shape-sets
+               and --role-sets each step also trains the loss on the
+               differences between clips that differ only in their shape,
+               or only in which colour is the object's (paired_loss);
+               with --role-probe a linear probe makes the text encoder tell
+               the object's colour word from the background's
+               (role_probe_loss), and validation logs how well it does
+               (role_cosine).
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -230,7 +237,7 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     check_fast_conv()
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    sd = init_params(rvae.param_shapes(VAE_DIM), gen, vae_init)
+    sd = init_params(rvae.param_shapes(VAE_DIM), gen, vae_init)  # drawn with init too (same probe init)
     if init:
         sd = {k: torch.from_numpy(v).float().requires_grad_(True) for k, v in st.load(init)[0].items()}
         log("vae: starting from", init)
@@ -658,11 +665,13 @@ def load_exported_dit(model_dir, raw=False):
     return dsd, tsd
 
 
-def make_shape_sets(sd, work, n, seed=5):
-    """n shape sets: one clip's colour, background, direction, size, speed and
-    path rendered as each of the three shapes -> {"captions": [n][3],
-    "latents": [n, 3, 16, 5, 8, 8]} (cached in work)."""
-    path = os.path.join(work, "shape_sets_%d_seed%d.pt" % (n, seed))
+def make_pair_sets(sd, work, n, kind, seed):
+    """n sets of clips that differ in one thing: one clip's colour,
+    background, direction, size, speed and path rendered as each of the three
+    shapes (kind "shape"), or with its object and background colours swapped
+    (kind "role": a red circle on blue, a blue circle on red) -> {"captions":
+    [n][k], "latents": [n, k, 16, 5, 8, 8]} (cached in work)."""
+    path = os.path.join(work, "%s_sets_%d_seed%d.pt" % (kind, n, seed))
     if os.path.exists(path):
         return torch.load(path)
     rng = np.random.default_rng(seed)
@@ -670,60 +679,97 @@ def make_shape_sets(sd, work, n, seed=5):
     with torch.no_grad():
         for i in range(n):
             while True:
-                color, _, d, bg = demo_data.draw(rng)
-                if all(demo_data.trained(color, s, bg) for s in demo_data.SHAPES):
+                color, shape, d, bg = demo_data.draw(rng)
+                members = ([(color, s, bg) for s in demo_data.SHAPES] if kind == "shape"
+                           else [(color, shape, bg), (bg, shape, color)])
+                if all(demo_data.trained(*m) for m in members):
                     break
             p = demo_data.render_params(d, rng)
-            caps.append([demo_data.caption(color, s, d, bg) for s in demo_data.SHAPES])
-            lats.append(torch.stack([rvae.encode_whole(sd, torch.from_numpy(demo_data.render_at(color, s, d, bg, *p)))
-                                     for s in demo_data.SHAPES]).float())
+            caps.append([demo_data.caption(c, s, d, b) for c, s, b in members])
+            lats.append(torch.stack([rvae.encode_whole(sd, torch.from_numpy(demo_data.render_at(c, s, d, b, *p)))
+                                     for c, s, b in members]).float())
             if i % 100 == 0:
-                log("shape sets %d/%d (%.3f s each)" % (i, n, (time.time() - t0) / (i + 1)))
+                log("%s sets %d/%d (%.3f s each)" % (kind, i, n, (time.time() - t0) / (i + 1)))
     data = {"captions": caps, "latents": torch.stack(lats)}
     torch.save(data, path)
     return data
 
 
-def paired_shape_loss(dsd, cfg, enc, sets, gen, shift):
-    """The shape part of the flow-matching loss on shape sets (x0 of one clip
-    as circle, square, triangle; captions differing in the shape word only),
-    all three noised with the same eps and s: the error in the *difference*
-    of each pair's velocities, (v_a - v_b) - (x0_b - x0_a). The plain loss
-    hides this signal under the error of predicting eps (the three x0 of a
-    set differ by a quarter to a half of what a colour change moves); here
-    eps cancels, and the text's shape word is all that tells a from b."""
-    x0, caps = sets["latents"], sets["captions"]      # [B, 3, 16, 5, 8, 8], [B][3]
-    B = x0.shape[0]
+def paired_loss(dsd, cfg, enc, sets, gen, shift):
+    """The flow-matching loss on the differences within pair sets
+    (make_pair_sets: x0 of one clip in k versions whose captions differ in
+    one thing), all k noised with the same eps and s: the error in the
+    *difference* of each pair's velocities, (v_a - v_b) - (x0_b - x0_a). The
+    plain loss hides this signal under the error of predicting eps (the
+    three shapes of a set differ by a quarter to a half of what a colour
+    change moves); here eps cancels, and the caption's one differing thing
+    is all that tells a from b."""
+    x0, caps = sets["latents"], sets["captions"]      # [B, k, 16, 5, 8, 8], [B][k]
+    B, k = x0.shape[:2]
     s = torch.sigmoid(torch.randn(B, generator=gen))
     s = shift * s / (1 + (shift - 1) * s)
     eps = torch.randn((B,) + x0.shape[2:], generator=gen)
     sv = s.view(B, 1, 1, 1, 1, 1)
     xs = ((1 - sv) * x0 + sv * eps.unsqueeze(1)).flatten(0, 1)
-    v = dit_forward_batch(dsd, cfg, xs, (s * 1000.0).repeat_interleave(3), [enc[c] for row in caps for c in row])
+    v = dit_forward_batch(dsd, cfg, xs, (s * 1000.0).repeat_interleave(k), [enc[c] for row in caps for c in row])
     v = v.view(x0.shape)
-    loss = 0
-    for a, b in ((0, 1), (1, 2), (0, 2)):
-        loss = loss + ((v[:, a] - v[:, b]) - (x0[:, b] - x0[:, a])).pow(2).mean()
-    return loss / 3
+    pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
+    return sum(((v[:, a] - v[:, b]) - (x0[:, b] - x0[:, a])).pow(2).mean() for a, b in pairs) / len(pairs)
+
+
+def role_labels(sp, text):
+    """Per token of tokenize(sp, text): 1 on the object's colour word (the
+    caption's first), 2 on the background's (its second), 0 elsewhere."""
+    labels, colours = [], 0
+    for i in tokenize(sp, text):
+        is_colour = sp.id_to_piece(i).lstrip("\u2581") in demo_data.PALETTE
+        colours += is_colour
+        labels.append(min(colours, 2) if is_colour else 0)
+    return torch.tensor(labels)
+
+
+def role_probe_loss(probe, enc, labels):
+    """The text encoder's role probe: a linear map (text_dim x 3, trained
+    with it and thrown away) from each token's encoding to its role_labels,
+    cross-entropy over the captions of a step. Without it the encoder
+    learns a lookup table: a colour word comes out the same whether it
+    names the object or the background (cosine 1.000 between "red" in "a
+    red circle ... on a blue background" and in "a blue circle ... on a red
+    background"), and the DiT's cross-attention, which has no text
+    positions, cannot tell the two prompts apart."""
+    w, b = probe
+    return sum(F.cross_entropy(enc[t] @ w + b, labels[t]) for t in labels) / max(1, len(labels))
+
+
+def role_cosine(tsd, sp):
+    """The cosine between the text encoder's output for "red" naming the
+    object and "red" naming the background (a red circle on blue, a blue
+    circle on red): 1 when the encoder cannot tell the roles apart."""
+    cfg, out = rt5.Config(tsd), []
+    for text, role in (("a red circle moving up on a blue background", 1),
+                       ("a blue circle moving up on a red background", 2)):
+        enc = rt5.encode(tsd, cfg, torch.tensor(tokenize(sp, text)))
+        out.append(enc[role_labels(sp, text).tolist().index(role)])
+    return float(F.cosine_similarity(out[0], out[1], dim=0))
 
 
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
-              vsd=None, eval_every=2000, sets=None, shape_weight=0.0, shape_batch=4, ema=0.0, layers=None,
-              grammar=2):
+              vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
     schedule (s -> shift s / (1 + (shift - 1) s)), so that the high noise
     levels, where the sampler spends half its steps deciding where the object
-    goes, are trained as often as it uses them. With shape sets, each step
-    adds shape_weight x paired_shape_loss on shape_batch of them. ema > 0
+    goes, are trained as often as it uses them. pairs: (kind, sets, weight)
+    of make_pair_sets; each step adds weight x paired_loss on pair_batch sets
+    of each kind. role_probe > 0 adds that times role_probe_loss. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
     many blocks first (grow_blocks). Every eval_every steps the validation
     score (validate) is logged and the weights saved."""
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "",
-                                       "_shape%g" % shape_weight if sets is not None and shape_weight else "",
-                                       "_ema" if ema else "")
+                                       "".join("_%s%g" % (k, w) for k, _, w in pairs) +
+                                       ("_probe%g" % role_probe if role_probe else ""), "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
     if os.path.exists(path):
         return load_exported_dit(path)
@@ -747,7 +793,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     tcfg = rt5.Config(tsd)
     check_batched_dit(dsd, tsd, sp)
     params = list(dsd.values()) + list(tsd.values())
-    opt = torch.optim.AdamW(params, lr=lr_max, weight_decay=0.0)
+    probe = [(0.1 * torch.randn(DIT_CFG["text_dim"], 3, generator=gen)).requires_grad_(True),
+             torch.zeros(3).requires_grad_(True)] if role_probe else []
+    opt = torch.optim.AdamW(params + probe, lr=lr_max, weight_decay=0.0)
     avg = [p.detach().clone() for p in params] if ema else None
 
     def weights():  # what validation scores and the export gets
@@ -766,8 +814,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     def evaluate(step):
         if vsd is None:
             return
-        log("dit step %d validation (40 prompts, seeds %d..): %s"
-            % (step, VAL_SEED, score_text(validate(vsd, *weights(), sp, grammar=grammar))))
+        log("dit step %d validation (40 prompts, seeds %d..): %s; red as object and as background: cosine %.3f"
+            % (step, VAL_SEED, score_text(validate(vsd, *weights(), sp, grammar=grammar)),
+               role_cosine(weights()[1], sp)))
         save(os.path.join(work, "%s_at%d.safetensors" % (tag, step)))
 
     ids_cache = {}
@@ -795,11 +844,12 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         opt.zero_grad()
         js = rng.integers(len(caps), size=batch)
         texts = ["" if rng.random() < 0.1 else caps[j] for j in js]
-        sb = None
-        if sets is not None and shape_weight:
-            ks = rng.integers(len(sets["captions"]), size=shape_batch)
-            sb = {"latents": sets["latents"][torch.from_numpy(ks)], "captions": [sets["captions"][k] for k in ks]}
-        enc = encode(texts + ([c for row in sb["captions"] for c in row] if sb else []))
+        picks = []
+        for _, sets, _ in pairs:
+            ks = rng.integers(len(sets["captions"]), size=pair_batch)
+            picks.append({"latents": sets["latents"][torch.from_numpy(ks)],
+                          "captions": [sets["captions"][k] for k in ks]})
+        enc = encode(texts + [c for sb in picks for row in sb["captions"] for c in row])
         x0 = lat[torch.from_numpy(js)]
         s = torch.sigmoid(torch.randn(batch, generator=gen))
         s = shift * s / (1 + (shift - 1) * s)
@@ -808,8 +858,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         xs = (1 - sv) * x0 + sv * eps
         v = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[t] for t in texts])
         loss = ((v - (eps - x0)) ** 2).mean()
-        pair = paired_shape_loss(dsd, cfg, enc, sb, gen, shift) if sb else torch.zeros(())
-        (loss + shape_weight * pair).backward()
+        pl = [paired_loss(dsd, cfg, enc, sb, gen, shift) for sb in picks]
+        if role_probe:
+            pl.append(role_probe_loss(probe, enc, {t: role_labels(sp, t) for t in enc if t}))
+        (loss + sum(w * x for w, x in zip([w for _, _, w in pairs] + [role_probe], pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if ema:
@@ -817,8 +869,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 for a_, p_ in zip(avg, params):
                     a_.mul_(ema).add_(p_.detach(), alpha=1 - ema)
         if step % 50 == 0 or step == steps - 1:
-            log("dit step %d/%d  loss %.4f  shape pairs %.4f  lr %.1e  (%.2f s/step)" % (
-                step, steps, loss.item(), pair.item(), lr, (time.time() - t0) / (step + 1)))
+            log("dit step %d/%d  loss %.4f%s  lr %.1e  (%.2f s/step)" % (
+                step, steps, loss.item(), "".join("  %s %.4f" % (k, x.item()) for k, x in
+                                                  zip([k + " pairs" for k, _, _ in pairs] + ["role probe"], pl)),
+                lr, (time.time() - t0) / (step + 1)))
     evaluate(step)
     save(path)
     return weights()
@@ -908,7 +962,14 @@ def main():
     ap.add_argument("--shape-sets", type=int, default=500,
                     help="shape sets (a clip as circle, square and triangle) for the paired shape loss; 0: none")
     ap.add_argument("--shape-weight", type=float, default=2.0, help="weight of the paired shape loss")
-    ap.add_argument("--shape-batch", type=int, default=4, help="shape sets per DiT step")
+    ap.add_argument("--role-sets", type=int, default=0,
+                    help="role sets (a clip and the same clip with object and background colours swapped) for the "
+                    "paired role loss; 0: none")
+    ap.add_argument("--role-weight", type=float, default=2.0, help="weight of the paired role loss")
+    ap.add_argument("--role-probe", type=float, default=1.0,
+                    help="weight of the text encoder's role probe (role_probe_loss); 0: none (runs before "
+                    "2026-12-05 evening had none)")
+    ap.add_argument("--pair-batch", type=int, default=4, help="shape sets, and role sets, per DiT step")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
     ap.add_argument("--dit-layers", type=int, default=None,
@@ -934,13 +995,14 @@ def main():
     colour_probe_accuracy(vsd)
     sets = [make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes), int(s)) for s in a.latent_seeds.split(",")]
     data = {"captions": [c for d in sets for c in d["captions"]], "latents": torch.cat([d["latents"] for d in sets])}
-    shape_sets = make_shape_sets(vsd, a.work, a.shape_sets) if a.shape_sets else None
+    kinds = (("shape", a.shape_sets, a.shape_weight, 5), ("role", a.role_sets, a.role_weight, 6))
+    pairs = [(kind, make_pair_sets(vsd, a.work, n, kind, seed), w) for kind, n, w, seed in kinds if n and w]
     if a.latents_only:
         return
     torch.set_num_threads(a.dit_threads)
     dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes), a.train_shift, a.dit_lr,
-                         a.dit_from, vsd, a.eval_every, shape_sets, a.shape_weight, a.shape_batch, a.ema,
-                         a.dit_layers)
+                         a.dit_from, vsd, a.eval_every, pairs, a.pair_batch, a.ema,
+                         a.dit_layers, role_probe=a.role_probe)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 

@@ -844,8 +844,7 @@ int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err) {
         return pipeline_causal_check(ss, T, err);
     }
     if (win > 0) {
-        ss->window.frames = (win - 1) / st + 1, ss->window.overlap = ov / st;
-        ss->window.schedule = s->ctx_schedule;
+        ss->window = window_from_video(win, ov, st, s->ctx_schedule);
         if (ss->window.overlap >= ss->window.frames)
             return t2v_fail(err, T2V_EUSAGE, "--context-overlap %d frames (%d latent) must be shorter than the "
                             "context window of %d frames (%d latent)", ov, ss->window.overlap, win, ss->window.frames);

@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+WindowSettings window_from_video(int frames, int overlap, int scale_t, WindowSchedule schedule) {
+    WindowSettings ws = {0, 0, schedule};
+    if (frames > 0) ws.frames = (frames - 1) / scale_t + 1, ws.overlap = overlap / scale_t;
+    return ws;
+}
+
 int window_active(const WindowSettings *ws, int T) {
     return ws && ws->frames > 0 && T > ws->frames;
 }

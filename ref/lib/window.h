@@ -34,6 +34,11 @@ typedef struct {
     WindowSchedule schedule;
 } WindowSettings;
 
+/* A window of `frames` video frames overlapping by `overlap`, in latent
+ * frames: the VAE keeps the first frame and packs scale_t frames into each
+ * later one, so 1 + (frames - 1) / scale_t and overlap / scale_t. frames
+ * <= 0: windows off. */
+WindowSettings window_from_video(int frames, int overlap, int scale_t, WindowSchedule schedule);
 /* Whether a clip of T latent frames is sampled in windows. */
 int window_active(const WindowSettings *ws, int T);
 /* Most windows any step can have (for sizing arrays). */
