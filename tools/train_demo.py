@@ -819,7 +819,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                role_cosine(weights()[1], sp)))
         save(os.path.join(work, "%s_at%d.safetensors" % (tag, step)))
 
-    ids_cache = {}
+    ids_cache, labels_cache = {}, {}
 
     def encode(texts):  # each distinct caption through the text encoder once
         enc = {}
@@ -860,7 +860,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         loss = ((v - (eps - x0)) ** 2).mean()
         pl = [paired_loss(dsd, cfg, enc, sb, gen, shift) for sb in picks]
         if role_probe:
-            pl.append(role_probe_loss(probe, enc, {t: role_labels(sp, t) for t in enc if t}))
+            for t in enc:
+                if t and t not in labels_cache:
+                    labels_cache[t] = role_labels(sp, t)
+            pl.append(role_probe_loss(probe, enc, {t: labels_cache[t] for t in enc if t}))
         (loss + sum(w * x for w, x in zip([w for _, _, w in pairs] + [role_probe], pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
