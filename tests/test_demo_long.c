@@ -83,7 +83,8 @@ static double seam_ratio(const Model *m, const float *video, int frames, int *ns
     memcpy(sorted, d, sizeof(double) * (size_t)(frames - 1));
     qsort(sorted, (size_t)(frames - 1), sizeof(double), cmp_double);
     double median = sorted[(frames - 2) / 2], worst = 0; /* the lower median of frames - 1 differences */
-    int st = m->vae.scale_t, T = (frames - 1) / st + 1;
+    int st = m->vae.scale_t, T, h, w;
+    vae_latent_size(&m->vae, frames, 0, 0, &T, &h, &w);
     WindowSettings ws = demo_windows(m, WINDOW_STATIC);
     int *starts = (int *)malloc(sizeof(int) * (size_t)window_max_count(&ws, T));
     int n = starts ? window_starts(&ws, T, 0, starts) : 0;
@@ -134,11 +135,14 @@ int main(void) {
         GenResult r;
         if (generate(&m, prompt, 3000 + (uint64_t)i, want, sched, &r)) {
             h_report(0, "generate %d frames of \"%s\"", want, prompt);
+            all_pass = all_seams = 0; /* nothing measured is nothing passed */
             continue;
         }
-        int frames = 1 + m.vae.scale_t * (r.grid.T - 1);
+        int frames, H, W;
+        vae_video_size(&m.vae, r.grid.T, r.grid.h, r.grid.w, &frames, &H, &W);
         CHECK(frames == want && r.video, "\"%s\" (seed %d, %s windows): %d frames", prompt, 3000 + i,
               window_schedule_name(sched), frames);
+        all_pass &= frames == want && r.video;
         if (frames == want && r.video) {
             int pass = score_segments(r.video, frames, c, seg);
             printf("       %d of %d segments pass colour, shape, motion and background\n", pass, frames / F);

@@ -35,8 +35,10 @@ Phases (each cached under --work, so a rerun resumes):
                or only in which colour is the object's (paired_loss);
                with --role-probe a linear probe makes the text encoder tell
                the object's colour word from the background's
-               (role_probe_loss), and validation logs how well it does
-               (role_cosine).
+               (token_probe_loss), and validation logs how well it does
+               (role_cosine); --shape-probe does the same for the shape
+               word, whose encoding every token of the caption must carry
+               (shape_labels, shape_cosine).
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -695,7 +697,7 @@ def make_pair_sets(sd, work, n, kind, seed):
     return data
 
 
-def paired_loss(dsd, cfg, enc, sets, gen, shift):
+def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     """The flow-matching loss on the differences within pair sets
     (make_pair_sets: x0 of one clip in k versions whose captions differ in
     one thing), all k noised with the same eps and s: the error in the
@@ -703,11 +705,16 @@ def paired_loss(dsd, cfg, enc, sets, gen, shift):
     plain loss hides this signal under the error of predicting eps (the
     three shapes of a set differ by a quarter to a half of what a colour
     change moves); here eps cancels, and the caption's one differing thing
-    is all that tells a from b."""
+    is all that tells a from b. levels (lo, hi): draw the noise levels
+    uniformly from [lo, hi] instead of the plain loss's distribution.
+    """
     x0, caps = sets["latents"], sets["captions"]      # [B, k, 16, 5, 8, 8], [B][k]
     B, k = x0.shape[:2]
-    s = torch.sigmoid(torch.randn(B, generator=gen))
-    s = shift * s / (1 + (shift - 1) * s)
+    if levels:
+        s = levels[0] + (levels[1] - levels[0]) * torch.rand(B, generator=gen)
+    else:
+        s = torch.sigmoid(torch.randn(B, generator=gen))
+        s = shift * s / (1 + (shift - 1) * s)
     eps = torch.randn((B,) + x0.shape[2:], generator=gen)
     sv = s.view(B, 1, 1, 1, 1, 1)
     xs = ((1 - sv) * x0 + sv * eps.unsqueeze(1)).flatten(0, 1)
@@ -728,15 +735,30 @@ def role_labels(sp, text):
     return torch.tensor(labels)
 
 
-def role_probe_loss(probe, enc, labels):
-    """The text encoder's role probe: a linear map (text_dim x 3, trained
-    with it and thrown away) from each token's encoding to its role_labels,
-    cross-entropy over the captions of a step. Without it the encoder
-    learns a lookup table: a colour word comes out the same whether it
-    names the object or the background (cosine 1.000 between "red" in "a
-    red circle ... on a blue background" and in "a blue circle ... on a red
+def shape_labels(sp, text):
+    """Per token of tokenize(sp, text): the caption's shape (index into
+    SHAPES) on every token, so that the shape is carried by the whole
+    caption and not by one token of it."""
+    return torch.full((len(tokenize(sp, text)),), demo_data.SHAPES.index(demo_data.parse_caption(text)[1]))
+
+
+def token_probe_loss(probe, enc, labels):
+    """A probe on the text encoder: a linear map (text_dim x 3, trained
+    with it and thrown away) from each token's encoding to its labels,
+    cross-entropy over the captions of a step.
+
+    The role probe (labels: role_labels). Without it the encoder learns a
+    lookup table: a colour word comes out the same whether it names the
+    object or the background (cosine 1.000 between "red" in "a red circle
+    ... on a blue background" and in "a blue circle ... on a red
     background"), and the DiT's cross-attention, which has no text
-    positions, cannot tell the two prompts apart."""
+    positions, cannot tell the two prompts apart.
+
+    The shape probe (labels: shape_labels). After the role probe the three
+    shape words came out close (largest cosine 0.89, shape_cosine; the
+    grammar-1 model, which draws its shapes, has 0.04 between circle and
+    triangle). It takes that to 0.05, but the samples' shapes did not
+    follow: what fails is the DiT (tools/demo_shape_levels.py)."""
     w, b = probe
     return sum(F.cross_entropy(enc[t] @ w + b, labels[t]) for t in labels) / max(1, len(labels))
 
@@ -753,8 +775,20 @@ def role_cosine(tsd, sp):
     return float(F.cosine_similarity(out[0], out[1], dim=0))
 
 
+def shape_cosine(tsd, sp):
+    """The largest cosine between the text encoder's outputs for the shape
+    word of one caption in its three shapes: 1 when two shapes look alike."""
+    cfg, out = rt5.Config(tsd), []
+    for shape in demo_data.SHAPES:
+        text = demo_data.caption("red", shape, "moving up", "blue")
+        ids = tokenize(sp, text)
+        out.append(rt5.encode(tsd, cfg, torch.tensor(ids))[ids.index(sp.piece_to_id(shape))])
+    return max(float(F.cosine_similarity(out[a], out[b], dim=0)) for a in range(3) for b in range(a + 1, 3))
+
+
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
-              vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0):
+              vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
+              shape_probe=0.0, pair_levels=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -762,14 +796,18 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     levels, where the sampler spends half its steps deciding where the object
     goes, are trained as often as it uses them. pairs: (kind, sets, weight)
     of make_pair_sets; each step adds weight x paired_loss on pair_batch sets
-    of each kind. role_probe > 0 adds that times role_probe_loss. ema > 0
+    of each kind (noise levels from pair_levels when given). role_probe > 0
+    adds that times token_probe_loss on role_labels, shape_probe > 0 that
+    times the same loss on shape_labels. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
     many blocks first (grow_blocks). Every eval_every steps the validation
     score (validate) is logged and the weights saved."""
-    tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "",
-                                       "".join("_%s%g" % (k, w) for k, _, w in pairs) +
-                                       ("_probe%g" % role_probe if role_probe else ""), "_ema" if ema else "")
+    extras = "".join("_%s%g" % (k, w) for k, _, w in pairs) + \
+        ("_probe%g" % role_probe if role_probe else "") + ("_sprobe%g" % shape_probe if shape_probe else "") + \
+        ("_levels%g-%g" % tuple(pair_levels) if pair_levels else "")
+    tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
+                                       "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
     if os.path.exists(path):
         return load_exported_dit(path)
@@ -795,7 +833,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     params = list(dsd.values()) + list(tsd.values())
     probe = [(0.1 * torch.randn(DIT_CFG["text_dim"], 3, generator=gen)).requires_grad_(True),
              torch.zeros(3).requires_grad_(True)] if role_probe else []
-    opt = torch.optim.AdamW(params + probe, lr=lr_max, weight_decay=0.0)
+    sgen = torch.Generator().manual_seed(4)  # its own stream: gen's draws are the same with or without it
+    sprobe = [(0.1 * torch.randn(DIT_CFG["text_dim"], 3, generator=sgen)).requires_grad_(True),
+              torch.zeros(3).requires_grad_(True)] if shape_probe else []
+    opt = torch.optim.AdamW(params + probe + sprobe, lr=lr_max, weight_decay=0.0)
     avg = [p.detach().clone() for p in params] if ema else None
 
     def weights():  # what validation scores and the export gets
@@ -814,12 +855,15 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     def evaluate(step):
         if vsd is None:
             return
-        log("dit step %d validation (40 prompts, seeds %d..): %s; red as object and as background: cosine %.3f"
-            % (step, VAL_SEED, score_text(validate(vsd, *weights(), sp, grammar=grammar)),
-               role_cosine(weights()[1], sp)))
+        d, t = weights()
+        log("dit step %d validation (40 prompts, seeds %d..): %s; red as object and as background: cosine %.3f; "
+            "shape words: largest cosine %.3f" % (step, VAL_SEED, score_text(validate(vsd, d, t, sp, grammar=grammar)),
+                                                  role_cosine(t, sp), shape_cosine(t, sp)))
         save(os.path.join(work, "%s_at%d.safetensors" % (tag, step)))
 
     ids_cache, labels_cache = {}, {}
+    probes = [p for p in (("role probe", role_probe, probe, role_labels),
+                          ("shape probe", shape_probe, sprobe, shape_labels)) if p[1]]
 
     def encode(texts):  # each distinct caption through the text encoder once
         enc = {}
@@ -858,13 +902,13 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         xs = (1 - sv) * x0 + sv * eps
         v = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[t] for t in texts])
         loss = ((v - (eps - x0)) ** 2).mean()
-        pl = [paired_loss(dsd, cfg, enc, sb, gen, shift) for sb in picks]
-        if role_probe:
+        pl = [paired_loss(dsd, cfg, enc, sb, gen, shift, pair_levels) for sb in picks]
+        for name, _, pr, label in probes:
             for t in enc:
-                if t and t not in labels_cache:
-                    labels_cache[t] = role_labels(sp, t)
-            pl.append(role_probe_loss(probe, enc, {t: labels_cache[t] for t in enc if t}))
-        (loss + sum(w * x for w, x in zip([w for _, _, w in pairs] + [role_probe], pl))).backward()
+                if t and (name, t) not in labels_cache:
+                    labels_cache[name, t] = label(sp, t)
+            pl.append(token_probe_loss(pr, enc, {t: labels_cache[name, t] for t in enc if t}))
+        (loss + sum(w * x for w, x in zip([w for _, _, w in pairs] + [w for _, w, _, _ in probes], pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if ema:
@@ -872,9 +916,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 for a_, p_ in zip(avg, params):
                     a_.mul_(ema).add_(p_.detach(), alpha=1 - ema)
         if step % 50 == 0 or step == steps - 1:
+            names = [k + " pairs" for k, _, _ in pairs] + [n for n, _, _, _ in probes]
             log("dit step %d/%d  loss %.4f%s  lr %.1e  (%.2f s/step)" % (
-                step, steps, loss.item(), "".join("  %s %.4f" % (k, x.item()) for k, x in
-                                                  zip([k + " pairs" for k, _, _ in pairs] + ["role probe"], pl)),
+                step, steps, loss.item(), "".join("  %s %.4f" % (k, x.item()) for k, x in zip(names, pl)),
                 lr, (time.time() - t0) / (step + 1)))
     evaluate(step)
     save(path)
@@ -970,8 +1014,13 @@ def main():
                     "paired role loss; 0: none")
     ap.add_argument("--role-weight", type=float, default=2.0, help="weight of the paired role loss")
     ap.add_argument("--role-probe", type=float, default=1.0,
-                    help="weight of the text encoder's role probe (role_probe_loss); 0: none (runs before "
+                    help="weight of the text encoder's role probe (token_probe_loss); 0: none (runs before "
                     "2026-12-05 evening had none)")
+    ap.add_argument("--shape-probe", type=float, default=0.0,
+                    help="weight of the text encoder's shape probe (token_probe_loss on shape_labels); 0: none")
+    ap.add_argument("--pair-levels", default=None,
+                    help="LO,HI: the pair sets' noise levels uniform in [LO, HI] (where the shape is decided); "
+                    "default: the plain loss's")
     ap.add_argument("--pair-batch", type=int, default=4, help="shape sets, and role sets, per DiT step")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
@@ -1005,7 +1054,8 @@ def main():
     torch.set_num_threads(a.dit_threads)
     dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes), a.train_shift, a.dit_lr,
                          a.dit_from, vsd, a.eval_every, pairs, a.pair_batch, a.ema,
-                         a.dit_layers, role_probe=a.role_probe)
+                         a.dit_layers, role_probe=a.role_probe, shape_probe=a.shape_probe,
+                         pair_levels=[float(x) for x in a.pair_levels.split(",")] if a.pair_levels else None)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""At which noise level does a demo DiT lose the object's shape?
+
+Takes n training clips of grammar 2 (drawn and encoded by train_demo's
+make_latents with the model's own VAE), noises each latent to level s0
+(x = (1 - s0) x0 + s0 eps, the flow-matching interpolation the DiT is
+trained on), denoises from there to 0 with the model (Euler, 10 steps,
+the model's guidance scale), decodes, and scores the clips with the demo
+test's checks (demo_data.measure). A level from which the shapes come back
+is one the model can finish; the first level from which they do not is
+where it has to decide the shape itself and fails.
+
+  tools/demo_shape_levels.py --model models/demo-next --n 24 --levels 0.3,0.6,0.8,0.95
+
+Needs Debian's python3-torch, python3-numpy and python3-sentencepiece."""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import demo_data  # noqa: E402
+import train_demo as td  # noqa: E402
+from reference import t5 as rt5  # noqa: E402
+from reference import vae as rvae  # noqa: E402
+
+
+def finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance, steps=10):
+    """x0 noised to s0, then Euler steps of the guided velocity down to 0."""
+    sig = torch.linspace(s0, 0.0, steps + 1)
+    x = (1 - s0) * x0 + s0 * eps
+    for k in range(steps):
+        t = torch.full((x.shape[0],), float(sig[k]) * 1000.0)
+        vc, vu = td.dit_forward_batch(dsd, cfg, x, t, ctx), td.dit_forward_batch(dsd, cfg, x, t, ctx0)
+        x = x + (sig[k + 1] - sig[k]) * (vu + guidance * (vc - vu))
+    return x
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="models/demo-next", help="an exported grammar-2 demo model folder")
+    ap.add_argument("--n", type=int, default=24, help="clips to score at each level")
+    ap.add_argument("--levels", default="0.3,0.6,0.8,0.95", help="noise levels s0 to start from")
+    ap.add_argument("--work", default=None, help="where the encoded clips are cached (default: a temporary folder)")
+    a = ap.parse_args()
+    import sentencepiece as spm
+    torch.set_num_threads(1)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(a.model, "google", "umt5-xxl", "spiece.model"))
+    vsd = {k: v.float() for k, v in torch.load(os.path.join(a.model, "Wan2.1_VAE.pth")).items()}
+    dsd, tsd = td.load_exported_dit(a.model)
+    guidance = json.load(open(os.path.join(a.model, "t2v.json")))["cfg"]
+    work = a.work or tempfile.mkdtemp(prefix="t2v-shape-levels-")
+    data = td.make_latents(vsd, work, a.n, seed=4)  # seed 4: not a training or validation seed
+    caps, x0 = data["captions"], data["latents"].float()
+    tc = rt5.Config(tsd)
+    ctx = [rt5.encode(tsd, tc, torch.tensor(td.tokenize(sp, c))) for c in caps]
+    ctx0 = [rt5.encode(tsd, tc, torch.tensor(td.tokenize(sp, "")))] * len(caps)
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(11))
+    cfg = td.dit_config(dsd)
+    for s0 in [float(x) for x in a.levels.split(",")]:
+        with torch.no_grad():
+            x = finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance)
+            res = []
+            for i, c in enumerate(caps):
+                colour, shape, direction, bg = demo_data.parse_caption(c)
+                res.append(demo_data.measure(rvae.decode_whole(vsd, x[i]).numpy(), colour, direction, bg, shape)[:4])
+        r = np.array(res, dtype=int).sum(axis=0)
+        print("from s0 = %.2f: colour %d, motion %d, background %d, shape %d of %d" % ((s0,) + tuple(r) + (len(caps),)),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
