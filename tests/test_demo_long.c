@@ -140,10 +140,10 @@ int main(void) {
         }
         int frames, H, W;
         vae_video_size(&m.vae, r.grid.T, r.grid.h, r.grid.w, &frames, &H, &W);
-        CHECK(frames == want && r.video, "\"%s\" (seed %d, %s windows): %d frames", prompt, 3000 + i,
-              window_schedule_name(sched), frames);
-        all_pass &= frames == want && r.video;
-        if (frames == want && r.video) {
+        int got = frames == want && r.video;
+        CHECK(got, "\"%s\" (seed %d, %s windows): %d frames", prompt, 3000 + i, window_schedule_name(sched), frames);
+        all_pass &= got;
+        if (got) {
             int pass = score_segments(r.video, frames, c, seg);
             printf("       %d of %d segments pass colour, shape, motion and background\n", pass, frames / F);
             all_pass &= pass == frames / F;

@@ -25,7 +25,6 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import demo_data  # noqa: E402
 import train_demo as td  # noqa: E402
-from reference import t5 as rt5  # noqa: E402
 from reference import vae as rvae  # noqa: E402
 
 
@@ -56,9 +55,7 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix="t2v-shape-levels-")
     data = td.make_latents(vsd, work, a.n, seed=4)  # seed 4: not a training or validation seed
     caps, x0 = data["captions"], data["latents"].float()
-    tc = rt5.Config(tsd)
-    ctx = [rt5.encode(tsd, tc, torch.tensor(td.tokenize(sp, c))) for c in caps]
-    ctx0 = [rt5.encode(tsd, tc, torch.tensor(td.tokenize(sp, "")))] * len(caps)
+    ctx, ctx0 = td.prompt_contexts(tsd, sp, caps)
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(11))
     cfg = td.dit_config(dsd)
     for s0 in [float(x) for x in a.levels.split(",")]:

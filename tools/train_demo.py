@@ -566,14 +566,20 @@ def val_cases(n=40, grammar=2):
 VAL_SEED = 7000
 
 
+def prompt_contexts(tsd, sp, captions):
+    """The text encoder's output for each caption and, as many times, for
+    the model's negative prompt (what classifier-free guidance contrasts)."""
+    tcfg = rt5.Config(tsd)
+    neg = rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, DEFAULTS["negative_prompt"])))
+    return [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, c))) for c in captions], [neg] * len(captions)
+
+
 def sample_batch(dsd, tsd, sp, captions, seeds, cfg=DEFAULTS["cfg"]):
     """The pipeline of tools/reference/pipeline.py (its noise, schedule and
     UniPC, the model's defaults) on a batch, in float32 -> latents [B, 16, 5, 8, 8]."""
     from reference import pipeline as rpipe
     from reference import sampler as rsampler
-    tcfg = rt5.Config(tsd)
-    ctx = {1: [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, c))) for c in captions]}
-    ctx[0] = [rt5.encode(tsd, tcfg, torch.tensor(tokenize(sp, DEFAULTS["negative_prompt"])))] * len(captions)
+    ctx = dict(zip((1, 0), prompt_contexts(tsd, sp, captions)))
     noise = torch.stack([rpipe.noise(s, (16, 5, 8, 8)).float() for s in seeds])
     cfg_model = dit_config(dsd)
 
@@ -697,6 +703,13 @@ def make_pair_sets(sd, work, n, kind, seed):
     return data
 
 
+def training_levels(n, gen, shift):
+    """n noise levels s of the flow-matching loss: logit-normal, shifted as
+    the sampler shifts its schedule (s -> shift s / (1 + (shift - 1) s))."""
+    s = torch.sigmoid(torch.randn(n, generator=gen))
+    return shift * s / (1 + (shift - 1) * s)
+
+
 def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     """The flow-matching loss on the differences within pair sets
     (make_pair_sets: x0 of one clip in k versions whose captions differ in
@@ -713,8 +726,7 @@ def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     if levels:
         s = levels[0] + (levels[1] - levels[0]) * torch.rand(B, generator=gen)
     else:
-        s = torch.sigmoid(torch.randn(B, generator=gen))
-        s = shift * s / (1 + (shift - 1) * s)
+        s = training_levels(B, gen, shift)
     eps = torch.randn((B,) + x0.shape[2:], generator=gen)
     sv = s.view(B, 1, 1, 1, 1, 1)
     xs = ((1 - sv) * x0 + sv * eps.unsqueeze(1)).flatten(0, 1)
@@ -761,6 +773,12 @@ def token_probe_loss(probe, enc, labels):
     follow: what fails is the DiT (tools/demo_shape_levels.py)."""
     w, b = probe
     return sum(F.cross_entropy(enc[t] @ w + b, labels[t]) for t in labels) / max(1, len(labels))
+
+
+def linear_probe(gen):
+    """The weights of a token probe (token_probe_loss): text_dim x 3 and 3."""
+    return [(0.1 * torch.randn(DIT_CFG["text_dim"], 3, generator=gen)).requires_grad_(True),
+            torch.zeros(3).requires_grad_(True)]
 
 
 def role_cosine(tsd, sp):
@@ -831,11 +849,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     tcfg = rt5.Config(tsd)
     check_batched_dit(dsd, tsd, sp)
     params = list(dsd.values()) + list(tsd.values())
-    probe = [(0.1 * torch.randn(DIT_CFG["text_dim"], 3, generator=gen)).requires_grad_(True),
-             torch.zeros(3).requires_grad_(True)] if role_probe else []
-    sgen = torch.Generator().manual_seed(4)  # its own stream: gen's draws are the same with or without it
-    sprobe = [(0.1 * torch.randn(DIT_CFG["text_dim"], 3, generator=sgen)).requires_grad_(True),
-              torch.zeros(3).requires_grad_(True)] if shape_probe else []
+    probe = linear_probe(gen) if role_probe else []
+    # the shape probe draws from its own stream: gen's draws are the same with or without it
+    sprobe = linear_probe(torch.Generator().manual_seed(4)) if shape_probe else []
     opt = torch.optim.AdamW(params + probe + sprobe, lr=lr_max, weight_decay=0.0)
     avg = [p.detach().clone() for p in params] if ema else None
 
@@ -864,6 +880,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     ids_cache, labels_cache = {}, {}
     probes = [p for p in (("role probe", role_probe, probe, role_labels),
                           ("shape probe", shape_probe, sprobe, shape_labels)) if p[1]]
+    terms = [(k + " pairs", w) for k, _, w in pairs] + [(n, w) for n, w, _, _ in probes]  # the order of pl
 
     def encode(texts):  # each distinct caption through the text encoder once
         enc = {}
@@ -895,8 +912,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                           "captions": [sets["captions"][k] for k in ks]})
         enc = encode(texts + [c for sb in picks for row in sb["captions"] for c in row])
         x0 = lat[torch.from_numpy(js)]
-        s = torch.sigmoid(torch.randn(batch, generator=gen))
-        s = shift * s / (1 + (shift - 1) * s)
+        s = training_levels(batch, gen, shift)
         eps = torch.randn(x0.shape, generator=gen)
         sv = s.view(batch, 1, 1, 1, 1)
         xs = (1 - sv) * x0 + sv * eps
@@ -908,7 +924,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 if t and (name, t) not in labels_cache:
                     labels_cache[name, t] = label(sp, t)
             pl.append(token_probe_loss(pr, enc, {t: labels_cache[name, t] for t in enc if t}))
-        (loss + sum(w * x for w, x in zip([w for _, _, w in pairs] + [w for _, w, _, _ in probes], pl))).backward()
+        (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if ema:
@@ -916,9 +932,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 for a_, p_ in zip(avg, params):
                     a_.mul_(ema).add_(p_.detach(), alpha=1 - ema)
         if step % 50 == 0 or step == steps - 1:
-            names = [k + " pairs" for k, _, _ in pairs] + [n for n, _, _, _ in probes]
             log("dit step %d/%d  loss %.4f%s  lr %.1e  (%.2f s/step)" % (
-                step, steps, loss.item(), "".join("  %s %.4f" % (k, x.item()) for k, x in zip(names, pl)),
+                step, steps, loss.item(), "".join("  %s %.4f" % (n, x.item()) for (n, _), x in zip(terms, pl)),
                 lr, (time.time() - t0) / (step + 1)))
     evaluate(step)
     save(path)
