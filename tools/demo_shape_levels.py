@@ -8,9 +8,11 @@ trained on), denoises from there to 0 with the model (Euler, 10 steps,
 the model's guidance scale), decodes, and scores the clips with the demo
 test's checks (demo_data.measure). A level from which the shapes come back
 is one the model can finish; the first level from which they do not is
-where it has to decide the shape itself and fails.
+where it has to decide the shape itself and fails. Level 0 is the VAE
+alone (the clips decoded as encoded, no DiT): the most any DiT on this VAE
+can reach.
 
-  tools/demo_shape_levels.py --model models/demo-next --n 24 --levels 0.3,0.6,0.8,0.95
+  tools/demo_shape_levels.py --model models/demo-next --n 24 --levels 0,0.3,0.6,0.8,0.95
 
 Needs Debian's python3-torch, python3-numpy and python3-sentencepiece."""
 import argparse
@@ -29,7 +31,10 @@ from reference import vae as rvae  # noqa: E402
 
 
 def finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance, steps=10):
-    """x0 noised to s0, then Euler steps of the guided velocity down to 0."""
+    """x0 noised to s0, then Euler steps of the guided velocity down to 0
+    (at s0 = 0, x0 itself)."""
+    if s0 == 0:
+        return x0
     sig = torch.linspace(s0, 0.0, steps + 1)
     x = (1 - s0) * x0 + s0 * eps
     for k in range(steps):
@@ -64,10 +69,11 @@ def main():
             res = []
             for i, c in enumerate(caps):
                 colour, shape, direction, bg = demo_data.parse_caption(c)
-                res.append(demo_data.measure(rvae.decode_whole(vsd, x[i]).numpy(), colour, direction, bg, shape)[:4])
-        r = np.array(res, dtype=int).sum(axis=0)
-        print("from s0 = %.2f: colour %d, motion %d, background %d, shape %d of %d" % ((s0,) + tuple(r) + (len(caps),)),
-              flush=True)
+                res.append(demo_data.measure(rvae.decode_whole(vsd, x[i]).numpy(), colour, direction, bg,
+                                             shape)[:4])
+        r = np.array(res, dtype=int)
+        print("from s0 = %.2f: colour %d, motion %d, background %d, shape %d, all four %d of %d" % (
+            (s0,) + tuple(r.sum(axis=0)) + (int(r.all(axis=1).sum()), len(caps))), flush=True)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,10 @@ Phases (each cached under --work, so a rerun resumes):
                (token_probe_loss), and validation logs how well it does
                (role_cosine); --shape-probe does the same for the shape
                word, whose encoding every token of the caption must carry
-               (shape_labels, shape_cosine).
+               (shape_labels, shape_cosine). --dit-patch 1,1,1 gives the DiT
+               one token per latent cell (320 tokens, 4x the cost) instead
+               of Wan's 2x2 (80); from an exported model the weights are cut
+               to the smaller patch first (repatch).
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -625,9 +628,39 @@ def validate(vsd, dsd, tsd, sp, n=40, grammar=2):
 
 
 def dit_config(dsd):
-    """DIT_CFG with the number of blocks of these weights."""
+    """DIT_CFG with the number of blocks and the patch size of these weights."""
     layers = 1 + max(int(k.split(".")[1]) for k in dsd if k.startswith("blocks."))
-    return dict(DIT_CFG, num_layers=layers)
+    return dict(DIT_CFG, num_layers=layers, patch_size=tuple(dsd["patch_embedding.weight"].shape[2:]))
+
+
+def repatch(dsd, patch):
+    """A trained DiT cut into smaller spacetime patches (each of `patch` must
+    divide the weights' own): the patch embedding of a small patch is the
+    big patch's applied to the small one tiled to fill it (its taps summed
+    by their offset within the small patch), and the head's output for a
+    small patch is the mean of its outputs for the positions the small patch
+    tiles. Exact for latents constant over a big patch; the blocks carry
+    over unchanged (RoPE then counts positions in the smaller patches)."""
+    have = dit_config(dsd)["patch_size"]
+    if tuple(patch) == have:
+        return dsd
+    if any(h % p for h, p in zip(have, patch)):
+        raise SystemExit("--dit-patch %s: must divide the weights' patch size %s" % (patch, have))
+    D, C = DIT_CFG["dim"], DIT_CFG["out_dim"]
+    rep = [h // p for h, p in zip(have, patch)]  # how many small patches tile a big one, per axis
+    w = dsd["patch_embedding.weight"].view(D, DIT_CFG["in_dim"], rep[0], patch[0], rep[1], patch[1], rep[2], patch[2])
+    hw = dsd["head.head.weight"].view(rep[0], patch[0], rep[1], patch[1], rep[2], patch[2], C, D)
+    hb = dsd["head.head.bias"].view(rep[0], patch[0], rep[1], patch[1], rep[2], patch[2], C)
+    out = dict(dsd)
+    out["patch_embedding.weight"] = w.sum(dim=(2, 4, 6)).contiguous()
+    out["head.head.weight"] = hw.mean(dim=(0, 2, 4)).reshape(-1, D).contiguous()
+    out["head.head.bias"] = hb.mean(dim=(0, 2, 4)).reshape(-1).contiguous()
+    x = torch.randn(1, DIT_CFG["in_dim"], *patch, generator=torch.Generator().manual_seed(0)).repeat(1, 1, *rep)
+    big = F.conv3d(x, dsd["patch_embedding.weight"], dsd["patch_embedding.bias"], stride=have).flatten(2)
+    small = F.conv3d(x, out["patch_embedding.weight"], out["patch_embedding.bias"], stride=tuple(patch)).flatten(2)
+    assert torch.allclose(small, big.expand_as(small), atol=1e-4), "repatch: the embedding of a tiled patch changed"
+    log("dit: patches of %s cut into %s" % (have, tuple(patch)))
+    return out
 
 
 def grow_blocks(dsd, layers):
@@ -806,7 +839,7 @@ def shape_cosine(tsd, sp):
 
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
-              shape_probe=0.0, pair_levels=None):
+              shape_probe=0.0, pair_levels=None, patch=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -823,7 +856,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     score (validate) is logged and the weights saved."""
     extras = "".join("_%s%g" % (k, w) for k, _, w in pairs) + \
         ("_probe%g" % role_probe if role_probe else "") + ("_sprobe%g" % shape_probe if shape_probe else "") + \
-        ("_levels%g-%g" % tuple(pair_levels) if pair_levels else "")
+        ("_levels%g-%g" % tuple(pair_levels) if pair_levels else "") + \
+        ("_p%d%d%d" % tuple(patch) if patch else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -835,7 +869,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         dsd, tsd = load_exported_dit(init, raw=True)
         log("dit: starting from", init)
     else:
-        shapes = rdit.param_shapes(dict(DIT_CFG, num_layers=layers or DIT_CFG["num_layers"]))
+        shapes = rdit.param_shapes(dict(DIT_CFG, num_layers=layers or DIT_CFG["num_layers"],
+                                        patch_size=tuple(patch or DIT_CFG["patch_size"])))
         dsd = init_params(list(shapes.items()), gen, dit_init)
         tsd = init_params(t5_shapes(sp.get_piece_size()), gen, default_init)
         for k in tsd:
@@ -843,6 +878,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 tsd[k].data.normal_(0, 1, generator=gen)
     if layers:
         dsd = grow_blocks(dsd, layers)
+    if patch:
+        dsd = repatch(dsd, patch)
     for v in list(dsd.values()) + list(tsd.values()):
         v.requires_grad_(True)
     cfg = dit_config(dsd)
@@ -966,6 +1003,8 @@ def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
            "in_dim": 16, "model_type": "t2v", "num_heads": DIT_CFG["num_heads"],
            "num_layers": dit_config(dsd)["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
            "text_dim": DIT_CFG["text_dim"]}
+    if dit_config(dsd)["patch_size"] != DIT_CFG["patch_size"]:  # Wan's configs name it; absent means (1, 2, 2)
+        cfg["patch_size"] = list(dit_config(dsd)["patch_size"])
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
@@ -1039,6 +1078,9 @@ def main():
     ap.add_argument("--pair-batch", type=int, default=4, help="shape sets, and role sets, per DiT step")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
+    ap.add_argument("--dit-patch", default=None,
+                    help="T,H,W: the DiT's spacetime patch (default 1,2,2, Wan's); with --dit-from, the trained "
+                    "weights are cut into these smaller patches (repatch)")
     ap.add_argument("--dit-layers", type=int, default=None,
                     help="DiT blocks (from scratch: default 4; with --dit-from: grow to this many, each new "
                     "block an identity copy of the one before)")
@@ -1070,7 +1112,8 @@ def main():
     dsd, tsd = train_dit(a.work, data, sp, a.dit_steps, a.batch, minutes(a.dit_minutes), a.train_shift, a.dit_lr,
                          a.dit_from, vsd, a.eval_every, pairs, a.pair_batch, a.ema,
                          a.dit_layers, role_probe=a.role_probe, shape_probe=a.shape_probe,
-                         pair_levels=[float(x) for x in a.pair_levels.split(",")] if a.pair_levels else None)
+                         pair_levels=[float(x) for x in a.pair_levels.split(",")] if a.pair_levels else None,
+                         patch=[int(x) for x in a.dit_patch.split(",")] if a.dit_patch else None)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
