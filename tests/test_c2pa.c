@@ -582,8 +582,8 @@ static void test_official(int have_ffmpeg) {
     const char *req = getenv("T2V_REQUIRE_C2PA_READER");
     if (!have) {
         if (req && *req == '1') CHECK(0, "official C2PA reader: node or " PKG "/@contentauth/c2pa-wasm missing");
-        else printf("skip   official C2PA reader: needs node and `npm install --prefix build/c2pa-node "
-                    "@contentauth/c2pa-wasm` (.ci/run does it)\n");
+        else h_skip("official C2PA reader: needs node and `npm install --prefix build/c2pa-node "
+                    "@contentauth/c2pa-wasm` (.ci/run does it)");
         return;
     }
     static const char *const files[] = {"run/x_0000.png", "run/x.png", "run/x_sheet.png", "signed.mp4", "run/x.mp4"};
@@ -616,7 +616,7 @@ int main(int argc, char **argv) {
     test_cbor_read();
     test_jumbf();
     if (!c2pa_available()) {
-        printf("skip   signing, verifying and the CLI: built with C2PA=0 (no libcrypto)\n");
+        h_skip("signing, verifying and the CLI: built with C2PA=0 (no libcrypto)");
         return h_finish();
     }
     snprintf(g_tmp, sizeof g_tmp, "/tmp/t2v-c2pa-XXXXXX");
@@ -638,11 +638,11 @@ int main(int argc, char **argv) {
     printf("-- temp dir %s, binary %s\n", g_tmp, g_bin);
     test_sign_verify();
     int have_ffmpeg = video_find_ffmpeg(NULL, 0);
-    if (!have_ffmpeg) printf("skip   MP4 from t2v generate: no ffmpeg on PATH (the library's MP4 is checked)\n");
+    if (!have_ffmpeg) h_skip("MP4 from t2v generate: no ffmpeg on PATH (the library's MP4 is checked)");
     if (access(g_bin, X_OK) == 0) test_cli(have_ffmpeg);
     else CHECK(0, "t2v binary not found at %s (build it, or set T2V_BIN)", g_bin);
     if (sh(NULL, 0, "command -v openssl") == 0) test_openssl_chains();
-    else printf("skip   Ed25519 and anyExtendedKeyUsage chains: no openssl command\n");
+    else h_skip("Ed25519 and anyExtendedKeyUsage chains: no openssl command");
     test_official(have_ffmpeg);
     if (!h_failed) sh(NULL, 0, "rm -rf '%s'", g_tmp);
     return h_finish();

@@ -73,7 +73,7 @@ static void run_c2pa(const char *path, int png, const char *want) {
     if (!png && c2pa_store_check(buf, m.size, &why)) {
         rc = t2v_fail(&err, T2V_EINPUT, "%s: %s", path, why);
     } else if (!png && !c2pa_available()) {
-        printf("skip   %-44s c2pa_verify: built with C2PA=0\n", path + strlen(HDIR));
+        h_skip("%-44s c2pa_verify: built with C2PA=0", path + strlen(HDIR));
         free(buf);
         platform_unmap_file(&m);
         return;

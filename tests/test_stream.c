@@ -174,7 +174,7 @@ static void names(char *a, char *b, size_t n, const char *name) {
 static void test_writer_bytes(const Provenance *prov, const uint8_t *rgb) {
     static const char *const file[] = {"f_%02d.png", "a.png", "v.y4m", "v.mp4", "s.png"};
     for (int k = VIDEO_PNG_FRAMES; k <= VIDEO_SHEET; k++) {
-        if (k == VIDEO_MP4 && !video_find_ffmpeg(NULL, 0)) { printf("-- no ffmpeg on PATH: MP4 skipped\n"); continue; }
+        if (k == VIDEO_MP4 && !video_find_ffmpeg(NULL, 0)) { h_skip("MP4 writer bytes: no ffmpeg on PATH"); continue; }
         char a[600], b[600];
         names(a, b, sizeof a, file[k]);
         VideoSpec sa = {(VideoKind)k, a, F, H, W, FPS, 5, 3, prov, 1}, sb = sa;
@@ -319,7 +319,7 @@ static void test_generate_streamed(void) {
     CHECK(rc == 3 && strstr(g_out, "No space left") && strstr(g_out, "/f/x") && count_names(f, "x") == 0,
           "a full disk during the streamed decode: exit %d (want 3), the file named, nothing kept: %s", rc, g_out);
     int ff = video_find_ffmpeg(NULL, 0);
-    if (!ff) printf("skip   MP4 in the SIGINT test: no ffmpeg on PATH (the other formats are checked)\n");
+    if (!ff) h_skip("MP4 in the SIGINT test: no ffmpeg on PATH (the other formats are checked)");
     h_env_set("T2V_FAULT_PHASE", "VAE decode"); /* after the first latent frame's frame went to every writer */
     rc = t2v(GEN "--format png,apng,y4m,sheet%s -o '%s/f/x'", ff ? ",mp4" : "", g_tmp);
     h_env_set("T2V_FAULT_PHASE", NULL);

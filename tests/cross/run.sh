@@ -229,7 +229,7 @@ res=build/cross/results.md
     done
     for p in "$@"; do
         last=$(tail -n 1 "build/cross-$p/test.log" 2>/dev/null)
-        case "$last" in *" passed, 0 failed") ;; *) echo; echo "$p: ${last:-no test run}"; status=1 ;; esac
+        case "$last" in *" passed, 0 failed" | *" passed, 0 failed, "*" skipped") ;; *) echo; echo "$p: ${last:-no test run}"; status=1 ;; esac
     done
 } > "$res"
 echo
