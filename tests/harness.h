@@ -30,14 +30,19 @@
 
 static int h_passed, h_failed, h_skipped;
 
-static inline void h_report(int ok, const char *fmt, ...) {
-    va_list ap;
-    printf(ok ? "ok     " : "NOT OK ");
-    va_start(ap, fmt);
+/* One result line: its 7-column tag ("ok     ", "NOT OK ", "skip   "), the message. */
+static inline void h_vline(const char *tag, const char *fmt, va_list ap) {
+    printf("%s", tag);
     vprintf(fmt, ap);
-    va_end(ap);
     printf("\n");
     fflush(stdout);
+}
+
+static inline void h_report(int ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    h_vline(ok ? "ok     " : "NOT OK ", fmt, ap);
+    va_end(ap);
     if (ok) h_passed++; else h_failed++;
 }
 
@@ -45,12 +50,9 @@ static inline void h_report(int ok, const char *fmt, ...) {
  * printed and counted, neither passed nor failed. */
 static inline void h_skip(const char *fmt, ...) {
     va_list ap;
-    printf("skip   ");
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    h_vline("skip   ", fmt, ap);
     va_end(ap);
-    printf("\n");
-    fflush(stdout);
     h_skipped++;
 }
 

@@ -35,7 +35,6 @@
 #endif
 
 static char g_dir[256];
-static void skip(const char *what) { h_skip("%s", what); }
 
 static const char *path_in(const char *name) {
     static char buf[8][512];
@@ -647,7 +646,7 @@ static void test_interrupt(void) {
     free(rgb);
 }
 #else
-static void test_interrupt(void) { skip("SIGINT mid-write (needs fork and sigaction)"); }
+static void test_interrupt(void) { h_skip("SIGINT mid-write (needs fork and sigaction)"); }
 #endif
 
 /* ------------------------------------------------------------------------- */
@@ -684,7 +683,7 @@ static void test_mp4(const Provenance *prov) {
     if (old) h_env_set("PATH", old);
     free(old);
     if (!video_find_ffmpeg(NULL, 0)) {
-        skip("mp4 written and decoded back (ffmpeg not on PATH)");
+        h_skip("mp4 written and decoded back (ffmpeg not on PATH)");
         free(rgb);
         return;
     }
@@ -729,7 +728,7 @@ static void test_mp4(const Provenance *prov) {
     }
     char cmd[700];
     if (system("command -v ffprobe > /dev/null 2>&1") != 0) {
-        skip("mp4 comment tag (ffprobe not on PATH)");
+        h_skip("mp4 comment tag (ffprobe not on PATH)");
     } else {
         snprintf(cmd, sizeof cmd, "ffprobe -v error -show_entries format_tags=comment -of "
                  "default=nw=1 '%s' | grep -q 1234567890123", p);

@@ -648,9 +648,10 @@ def repatch(dsd, patch):
         raise SystemExit("--dit-patch %s: must divide the weights' patch size %s" % (patch, have))
     D, C = DIT_CFG["dim"], DIT_CFG["out_dim"]
     rep = [h // p for h, p in zip(have, patch)]  # how many small patches tile a big one, per axis
-    w = dsd["patch_embedding.weight"].view(D, DIT_CFG["in_dim"], rep[0], patch[0], rep[1], patch[1], rep[2], patch[2])
-    hw = dsd["head.head.weight"].view(rep[0], patch[0], rep[1], patch[1], rep[2], patch[2], C, D)
-    hb = dsd["head.head.bias"].view(rep[0], patch[0], rep[1], patch[1], rep[2], patch[2], C)
+    tiles = [n for r, p in zip(rep, patch) for n in (r, p)]  # each big-patch axis as (tile, offset in it)
+    w = dsd["patch_embedding.weight"].view(D, DIT_CFG["in_dim"], *tiles)
+    hw = dsd["head.head.weight"].view(*tiles, C, D)
+    hb = dsd["head.head.bias"].view(*tiles, C)
     out = dict(dsd)
     out["patch_embedding.weight"] = w.sum(dim=(2, 4, 6)).contiguous()
     out["head.head.weight"] = hw.mean(dim=(0, 2, 4)).reshape(-1, D).contiguous()
@@ -998,13 +999,14 @@ def fit_preview(vsd, data, n=200):
 
 def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
+    dc = dit_config(dsd)
     cfg = {"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": DIT_CFG["dim"],
            "eps": DIT_CFG["eps"], "ffn_dim": DIT_CFG["ffn_dim"], "freq_dim": DIT_CFG["freq_dim"],
            "in_dim": 16, "model_type": "t2v", "num_heads": DIT_CFG["num_heads"],
-           "num_layers": dit_config(dsd)["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
+           "num_layers": dc["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
            "text_dim": DIT_CFG["text_dim"]}
-    if dit_config(dsd)["patch_size"] != DIT_CFG["patch_size"]:  # Wan's configs name it; absent means (1, 2, 2)
-        cfg["patch_size"] = list(dit_config(dsd)["patch_size"])
+    if dc["patch_size"] != DIT_CFG["patch_size"]:  # Wan's configs name it; absent means (1, 2, 2)
+        cfg["patch_size"] = list(dc["patch_size"])
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
