@@ -66,14 +66,17 @@ def main():
     for s0 in [float(x) for x in a.levels.split(",")]:
         with torch.no_grad():
             x = finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance)
-            res = []
+            res, shapes = [], []
             for i, c in enumerate(caps):
                 colour, shape, direction, bg = demo_data.parse_caption(c)
                 res.append(demo_data.measure(rvae.decode_whole(vsd, x[i]).numpy(), colour, direction, bg,
                                              shape)[:4])
+                shapes.append(shape)
         r = np.array(res, dtype=int)
-        print("from s0 = %.2f: colour %d, motion %d, background %d, shape %d, all four %d of %d" % (
-            (s0,) + tuple(r.sum(axis=0)) + (int(r.all(axis=1).sum()), len(caps))), flush=True)
+        kept = ", ".join("%ss %d of %d" % (k, sum(r[i, 3] for i in range(len(caps)) if shapes[i] == k),
+                                          shapes.count(k)) for k in demo_data.SHAPES)
+        print("from s0 = %.2f: colour %d, motion %d, background %d, shape %d, all four %d of %d (shape: %s)" % (
+            (s0,) + tuple(r.sum(axis=0)) + (int(r.all(axis=1).sum()), len(caps), kept)), flush=True)
 
 
 if __name__ == "__main__":

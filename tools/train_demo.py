@@ -17,6 +17,10 @@ Phases (each cached under --work, so a rerun resumes):
                conv2 (decoder side) so that the *normalised* latents the DiT
                sees, (mu - MEAN)/STD with the official constants, have zero
                mean and unit variance.
+               With --vae-from and --decoder-minutes, the loaded VAE's
+               decoder is fine-tuned instead, its encoder frozen
+               (train_decoder): the latents, and a DiT trained on them, stay
+               valid; --vae-only stops there.
   3. latents:  the normalised latents of fixed sets of clips (--clips each,
                one set per --latent-seeds seed; separate --latents-only runs
                can encode sets in parallel into the same --work).
@@ -280,6 +284,63 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     return out
 
 
+def is_decoder(name):
+    """Whether a VAE tensor belongs to the decoder side (conv2 and decoder.*)."""
+    return name.startswith("decoder.") or name.startswith("conv2.")
+
+
+def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, shape_p=(0.25, 0.25, 0.5),
+                  latent_noise=0.0, seed=11, name="vae_decoder"):
+    """Fine-tunes the decoder of a trained, folded VAE (vsd) with its encoder
+    frozen, so that the latents it encodes, and a DiT trained on them, stay
+    as they are: only what is drawn from a latent changes. Adam, cosine decay
+    from lr to lr/10 as train_vae; each step one object_crop clip whose shape
+    is drawn with probabilities shape_p (circle, square, triangle: the
+    triangle's apex is what the decoder loses), loss = the weighted L1 +
+    edge_weight * edge_loss. latent_noise > 0 adds Gaussian noise of that
+    std to the normalised latent before decoding (a decoder that must draw
+    a clean shape from a latent a little off the encoder's). Returns the
+    whole VAE, folded, with the new decoder."""
+    path = os.path.join(work, name + ".safetensors")
+    if os.path.exists(path):
+        return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
+    check_fast_conv()
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    dec = {k: v.detach().clone().float().requires_grad_(True) for k, v in vsd.items() if is_decoder(k)}
+    opt = torch.optim.Adam(list(dec.values()), lr=lr)
+    t0 = time.time()
+    for step in range(steps):
+        frac = schedule_fraction(step, steps, t0, time_limit)
+        if frac >= 1:
+            log("decoder: time limit reached after %d steps" % step)
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+        clip, weight = object_crop(rng, shape_p=shape_p)
+        with torch.no_grad():
+            z = rvae.encode_whole(vsd, clip)
+            if latent_noise:
+                z = z + latent_noise * torch.randn(z.shape, generator=gen)
+        stages = {}
+        rvae.decode_whole(dec, z, stages)
+        recon = stages["decoder.head"]  # before the clamp, as in vae_forward
+        loss = (weight * (recon - clip).abs()).sum() / (3 * weight.sum())
+        if edge_weight:
+            loss = loss + edge_weight * edge_loss(recon, clip, weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            log("decoder step %d/%d  loss %.4f  (%.2f s/step)" % (step, steps, loss.item(),
+                                                                 (time.time() - t0) / (step + 1)))
+        if step % 2000 == 1999:
+            eval_vae(dict(vsd, **{k: v.detach() for k, v in dec.items()}), n=48)
+    out = dict(vsd, **{k: v.detach().clone() for k, v in dec.items()})
+    st.save(path, {k: v.numpy() for k, v in out.items()})
+    return out
+
+
 def edge_loss(recon, clip, weight):
     """Gradient-difference loss (Mathieu et al. 2016, "Deep multi-scale video
     prediction beyond mean square error", eq. 5 with alpha 1): the weighted
@@ -306,15 +367,26 @@ def dilate(mask, px):
     return (F.max_pool2d(m, 2 * px + 1, stride=1, padding=px)[:, 0] > 0).numpy()
 
 
-def object_crop(rng, size=32, object_weight=10.0, edge_px=3):
+def draw_shape(rng, shape_p):
+    """demo_data.sample, with the shape drawn first with probabilities
+    shape_p (circle, square, triangle) and the rest as draw() draws it."""
+    want = demo_data.SHAPES[int(rng.choice(3, p=shape_p))]
+    while True:
+        color, shape, d, bg = demo_data.draw(rng)
+        if shape == want:
+            return demo_data.caption(color, shape, d, bg), demo_data.render(color, shape, d, bg, rng)
+
+
+def object_crop(rng, size=32, object_weight=10.0, edge_px=3, shape_p=None):
     """A whole 17-frame clip cropped to size x size around the object's
     position in a random frame, and the per-pixel loss weight: object_weight
     on the object and on the background within edge_px pixels of it, 1
     elsewhere. The object covers 3-7% of a frame, so an unweighted loss lets
     the VAE learn the background alone (the first VAE phases did exactly
     that); weighting the object alone left a 3-4 px halo of object colour
-    around it, which rounds every shape (grammar 2 tells shapes apart)."""
-    cap, clip = demo_data.sample(rng)
+    around it, which rounds every shape (grammar 2 tells shapes apart).
+    shape_p: draw the clip's shape with these probabilities (draw_shape)."""
+    cap, clip = draw_shape(rng, shape_p) if shape_p else demo_data.sample(rng)
     mask = dilate(object_mask(cap, clip), edge_px) if edge_px else object_mask(cap, clip)
     f = int(rng.integers(0, clip.shape[1]))
     _, sx, sy = demo_data.centred(mask[f])  # the frame wraps: roll the object into one piece first
@@ -1038,6 +1110,16 @@ def main():
                     "further; the result is cached as vae_probe_cont.safetensors")
     ap.add_argument("--vae-edge-weight", type=float, default=0.0,
                     help="weight of the VAE's gradient-difference loss (edge_loss); 0: none")
+    ap.add_argument("--decoder-minutes", type=float, default=0,
+                    help="with --vae-from: fine-tune its decoder this long, the encoder frozen (train_decoder)")
+    ap.add_argument("--decoder-steps", type=int, default=20000, help="length of the decoder's lr schedule")
+    ap.add_argument("--decoder-lr", type=float, default=3e-4, help="peak learning rate of the decoder phase")
+    ap.add_argument("--decoder-shapes", default="0.25,0.25,0.5",
+                    help="how often the decoder phase draws a circle, a square and a triangle")
+    ap.add_argument("--decoder-noise", type=float, default=0.0,
+                    help="std of the noise added to the latents the decoder phase decodes")
+    ap.add_argument("--vae-only", action="store_true",
+                    help="stop after the VAE phases, the folded VAE in --work/Wan2.1_VAE.pth")
     ap.add_argument("--clips", type=int, default=4000)
     ap.add_argument("--dit-steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=16)
@@ -1102,8 +1184,15 @@ def main():
         name = "vae_probe_cont" if a.vae_init else "vae_probe"
         vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps, minutes(a.vae_minutes), name, a.vae_lr,
                                                   init=a.vae_init, edge_weight=a.vae_edge_weight), a.work)
+    if a.vae_from and a.decoder_minutes:
+        vsd = train_decoder(vsd, a.work, a.decoder_steps, minutes(a.decoder_minutes), a.decoder_lr,
+                            shape_p=[float(x) for x in a.decoder_shapes.split(",")], latent_noise=a.decoder_noise)
     eval_vae(vsd, n=48)
     colour_probe_accuracy(vsd)
+    if a.vae_only:
+        torch.save({k: v.float().contiguous() for k, v in vsd.items()}, os.path.join(a.work, "Wan2.1_VAE.pth"))
+        log("vae: saved", os.path.join(a.work, "Wan2.1_VAE.pth"))
+        return
     sets = [make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes), int(s)) for s in a.latent_seeds.split(",")]
     data = {"captions": [c for d in sets for c in d["captions"]], "latents": torch.cat([d["latents"] for d in sets])}
     kinds = (("shape", a.shape_sets, a.shape_weight, 5), ("role", a.role_sets, a.role_weight, 6))
