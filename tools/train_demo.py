@@ -211,6 +211,18 @@ def schedule_fraction(step, steps, t0, time_limit):
     return frac
 
 
+def vae_lr(lr, frac):
+    """The VAE phases' schedule: cosine decay from lr to lr/10 as frac goes 0 -> 1."""
+    return lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+
+
+def recon_loss(recon, clip, weight, edge_weight):
+    """The VAE phases' reconstruction loss: the L1 weighted per pixel (object_crop)
+    + edge_weight * edge_loss."""
+    loss = (weight * (recon - clip).abs()).sum() / (3 * weight.sum())
+    return loss + edge_weight * edge_loss(recon, clip, weight) if edge_weight else loss
+
+
 def cell_colours(clip):
     """[3, T', H/8, W/8]: the clip's mean colour over the pixels of each latent
     cell (frame 0 alone, then groups of 4 frames; 8x8 pixels), the target of
@@ -260,12 +272,10 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
             log("vae: time limit reached after %d steps" % step)
             break
         for g in opt.param_groups:
-            g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+            g["lr"] = vae_lr(lr, frac)
         clip, weight = object_crop(rng)
         recon, mu = vae_forward(sd, clip)
-        rec = (weight * (recon - clip).abs()).sum() / (3 * weight.sum())
-        if edge_weight:
-            rec = rec + edge_weight * edge_loss(recon, clip, weight)
+        rec = recon_loss(recon, clip, weight, edge_weight)
         kl = mu.pow(2).mean()  # a small L2 penalty keeps the latent scale bounded
         pred = torch.einsum("cz,zthw->cthw", probe_w, mu) + probe_b.view(3, 1, 1, 1)
         probe = (pred - cell_colours(clip)).pow(2).mean()
@@ -290,23 +300,19 @@ def is_decoder(name):
 
 
 def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, shape_p=(0.25, 0.25, 0.5),
-                  latent_noise=0.0, seed=11, name="vae_decoder"):
+                  seed=11, name="vae_decoder"):
     """Fine-tunes the decoder of a trained, folded VAE (vsd) with its encoder
     frozen, so that the latents it encodes, and a DiT trained on them, stay
     as they are: only what is drawn from a latent changes. Adam, cosine decay
     from lr to lr/10 as train_vae; each step one object_crop clip whose shape
     is drawn with probabilities shape_p (circle, square, triangle: the
-    triangle's apex is what the decoder loses), loss = the weighted L1 +
-    edge_weight * edge_loss. latent_noise > 0 adds Gaussian noise of that
-    std to the normalised latent before decoding (a decoder that must draw
-    a clean shape from a latent a little off the encoder's). Returns the
-    whole VAE, folded, with the new decoder."""
+    triangle's apex is what the decoder loses), loss = recon_loss. Returns
+    the whole VAE, folded, with the new decoder."""
     path = os.path.join(work, name + ".safetensors")
     if os.path.exists(path):
         return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
     check_fast_conv()
     rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
     dec = {k: v.detach().clone().float().requires_grad_(True) for k, v in vsd.items() if is_decoder(k)}
     opt = torch.optim.Adam(list(dec.values()), lr=lr)
     t0 = time.time()
@@ -316,18 +322,14 @@ def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, s
             log("decoder: time limit reached after %d steps" % step)
             break
         for g in opt.param_groups:
-            g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+            g["lr"] = vae_lr(lr, frac)
         clip, weight = object_crop(rng, shape_p=shape_p)
         with torch.no_grad():
             z = rvae.encode_whole(vsd, clip)
-            if latent_noise:
-                z = z + latent_noise * torch.randn(z.shape, generator=gen)
         stages = {}
         rvae.decode_whole(dec, z, stages)
         recon = stages["decoder.head"]  # before the clamp, as in vae_forward
-        loss = (weight * (recon - clip).abs()).sum() / (3 * weight.sum())
-        if edge_weight:
-            loss = loss + edge_weight * edge_loss(recon, clip, weight)
+        loss = recon_loss(recon, clip, weight, edge_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -1116,8 +1118,6 @@ def main():
     ap.add_argument("--decoder-lr", type=float, default=3e-4, help="peak learning rate of the decoder phase")
     ap.add_argument("--decoder-shapes", default="0.25,0.25,0.5",
                     help="how often the decoder phase draws a circle, a square and a triangle")
-    ap.add_argument("--decoder-noise", type=float, default=0.0,
-                    help="std of the noise added to the latents the decoder phase decodes")
     ap.add_argument("--vae-only", action="store_true",
                     help="stop after the VAE phases, the folded VAE in --work/Wan2.1_VAE.pth")
     ap.add_argument("--clips", type=int, default=4000)
@@ -1186,7 +1186,7 @@ def main():
                                                   init=a.vae_init, edge_weight=a.vae_edge_weight), a.work)
     if a.vae_from and a.decoder_minutes:
         vsd = train_decoder(vsd, a.work, a.decoder_steps, minutes(a.decoder_minutes), a.decoder_lr,
-                            shape_p=[float(x) for x in a.decoder_shapes.split(",")], latent_noise=a.decoder_noise)
+                            shape_p=[float(x) for x in a.decoder_shapes.split(",")])
     eval_vae(vsd, n=48)
     colour_probe_accuracy(vsd)
     if a.vae_only:
