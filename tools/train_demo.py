@@ -185,6 +185,14 @@ def default_init(name, shape, gen):
 
 # --- 2. VAE -------------------------------------------------------------------------
 
+def decode_raw(sd, z):
+    """The decoder's output before the final clamp: a clamped output has no
+    gradient, and a pixel stuck past the wrong bound would never recover."""
+    stages = {}
+    rvae.decode_whole(sd, z, stages)
+    return stages["decoder.head"]
+
+
 def vae_forward(sd, clip):
     """Encode (raw 32 channels; mu = the first 16, as WanVAE.encode returns),
     decode mu. Returns recon, mu. Trained as a plain autoencoder: the official
@@ -195,10 +203,7 @@ def vae_forward(sd, clip):
     mu = stages["conv1"][:16]
     mean, inv_std = rvae.scale_pair()
     zn = (mu - mean.view(16, 1, 1, 1)) * inv_std.view(16, 1, 1, 1)
-    rvae.decode_whole(sd, zn, stages)
-    # the decoder's output before the final clamp: a clamped output has no
-    # gradient, and a pixel stuck past the wrong bound would never recover
-    return stages["decoder.head"], mu
+    return decode_raw(sd, zn), mu
 
 
 def schedule_fraction(step, steps, t0, time_limit):
@@ -211,9 +216,20 @@ def schedule_fraction(step, steps, t0, time_limit):
     return frac
 
 
-def vae_lr(lr, frac):
-    """The VAE phases' schedule: cosine decay from lr to lr/10 as frac goes 0 -> 1."""
-    return lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+def vae_schedule(opt, lr, steps, time_limit, name):
+    """The VAE phases' steps: yields step = 0, 1, ... with opt's learning
+    rate set for it, a cosine decay from lr to lr/10 over `steps` or over
+    time_limit seconds when that comes first (schedule_fraction); stops
+    there."""
+    t0 = time.time()
+    for step in range(steps):
+        frac = schedule_fraction(step, steps, t0, time_limit)
+        if frac >= 1:
+            log("%s: time limit reached after %d steps" % (name, step))
+            return
+        for g in opt.param_groups:
+            g["lr"] = lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+        yield step
 
 
 def recon_loss(recon, clip, weight, edge_weight):
@@ -266,13 +282,7 @@ def train_vae(work, steps, time_limit=None, name="vae_probe", lr=1e-3, seed=1, p
     probe_b = torch.zeros(3).requires_grad_(True)
     opt = torch.optim.Adam(list(sd.values()) + [probe_w, probe_b], lr=lr)
     t0 = time.time()
-    for step in range(steps):
-        frac = schedule_fraction(step, steps, t0, time_limit)
-        if frac >= 1:
-            log("vae: time limit reached after %d steps" % step)
-            break
-        for g in opt.param_groups:
-            g["lr"] = vae_lr(lr, frac)
+    for step in vae_schedule(opt, lr, steps, time_limit, "vae"):
         clip, weight = object_crop(rng)
         recon, mu = vae_forward(sd, clip)
         rec = recon_loss(recon, clip, weight, edge_weight)
@@ -316,20 +326,11 @@ def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, s
     dec = {k: v.detach().clone().float().requires_grad_(True) for k, v in vsd.items() if is_decoder(k)}
     opt = torch.optim.Adam(list(dec.values()), lr=lr)
     t0 = time.time()
-    for step in range(steps):
-        frac = schedule_fraction(step, steps, t0, time_limit)
-        if frac >= 1:
-            log("decoder: time limit reached after %d steps" % step)
-            break
-        for g in opt.param_groups:
-            g["lr"] = vae_lr(lr, frac)
+    for step in vae_schedule(opt, lr, steps, time_limit, "decoder"):
         clip, weight = object_crop(rng, shape_p=shape_p)
         with torch.no_grad():
             z = rvae.encode_whole(vsd, clip)
-        stages = {}
-        rvae.decode_whole(dec, z, stages)
-        recon = stages["decoder.head"]  # before the clamp, as in vae_forward
-        loss = recon_loss(recon, clip, weight, edge_weight)
+        loss = recon_loss(decode_raw(dec, z), clip, weight, edge_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
