@@ -42,7 +42,12 @@ Phases (each cached under --work, so a rerun resumes):
                (token_probe_loss), and validation logs how well it does
                (role_cosine); --shape-probe does the same for the shape
                word, whose encoding every token of the caption must carry
-               (shape_labels, shape_cosine). --dit-patch 1,1,1 gives the DiT
+               (shape_labels, shape_cosine). --shape-follow W adds caption
+               forcing on the shape sets (follow_loss): a clip noised as one
+               shape (or, with --follow-mix, as a blend of the three) and
+               captioned as another must be predicted as the caption's
+               shape, at the levels --follow-levels where a sample's shape
+               is settled. --dit-patch 1,1,1 gives the DiT
                one token per latent cell (320 tokens, 4x the cost) instead
                of Wan's 2x2 (80); from an exported model the weights are cut
                to the smaller patch first (repatch).
@@ -845,6 +850,37 @@ def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     return sum(((v[:, a] - v[:, b]) - (x0[:, b] - x0[:, a])).pow(2).mean() for a, b in pairs) / len(pairs)
 
 
+def follow_loss(dsd, cfg, enc, sets, gen, levels, mix=False):
+    """Caption forcing on shape sets: each member a, noised to a level s
+    uniform in levels (lo, hi), is given the caption of another member b of
+    its set (the same clip as another shape), and the DiT's x0 prediction
+    x - s v must be x0_b. On the sampler's path caption and clip always
+    agree, so the plain loss lets the DiT copy the shape its noisy input
+    suggests; from s = 0.9 up that suggestion is mostly noise, and a DiT
+    that copies it draws the shape the noise chose. This term rewards the
+    caption's shape wherever the two disagree. mix: the noisy clip is a
+    random blend of the set's shapes instead (the undecided blob a sample
+    passes through), and member b's caption asks for b. Returns the mean
+    squared x0 error."""
+    x0, caps = sets["latents"], sets["captions"]      # [B, k, 16, 5, 8, 8], [B][k]
+    B, k = x0.shape[:2]
+    n = B * k
+    row, a = torch.arange(n) // k, torch.arange(n) % k
+    if mix:  # the clean clip: a random blend of the set's k shapes, weights uniform on the simplex
+        w = -torch.log(torch.rand(n, k, generator=gen))
+        clean = torch.einsum("nj,nj...->n...", w / w.sum(1, keepdim=True), x0[row])
+        b = a
+    else:
+        b = (a + torch.randint(1, k, (n,), generator=gen)) % k
+        clean = x0[row, a]
+    s = levels[0] + (levels[1] - levels[0]) * torch.rand(n, generator=gen)
+    eps = torch.randn((n,) + x0.shape[2:], generator=gen)
+    sv = s.view(n, 1, 1, 1, 1)
+    xs = (1 - sv) * clean + sv * eps
+    v = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[caps[r][j]] for r, j in zip(row.tolist(), b.tolist())])
+    return ((xs - sv * v) - x0[row, b]).pow(2).mean()
+
+
 def role_labels(sp, text):
     """Per token of tokenize(sp, text): 1 on the object's colour word (the
     caption's first), 2 on the background's (its second), 0 elsewhere."""
@@ -915,7 +951,7 @@ def shape_cosine(tsd, sp):
 
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
-              shape_probe=0.0, pair_levels=None, patch=None):
+              shape_probe=0.0, pair_levels=None, patch=None, follow=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -925,7 +961,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     of make_pair_sets; each step adds weight x paired_loss on pair_batch sets
     of each kind (noise levels from pair_levels when given). role_probe > 0
     adds that times token_probe_loss on role_labels, shape_probe > 0 that
-    times the same loss on shape_labels. ema > 0
+    times the same loss on shape_labels. follow (weight, (lo, hi), mix): add
+    weight x follow_loss on the shape sets drawn for the step. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
     many blocks first (grow_blocks). Every eval_every steps the validation
@@ -933,7 +970,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     extras = "".join("_%s%g" % (k, w) for k, _, w in pairs) + \
         ("_probe%g" % role_probe if role_probe else "") + ("_sprobe%g" % shape_probe if shape_probe else "") + \
         ("_levels%g-%g" % tuple(pair_levels) if pair_levels else "") + \
-        ("_p%d%d%d" % tuple(patch) if patch else "")
+        ("_p%d%d%d" % tuple(patch) if patch else "") + \
+        ("_%s%g-%g-%g" % (("mix" if follow[2] else "follow", follow[0]) + tuple(follow[1])) if follow else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -994,6 +1032,13 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     probes = [p for p in (("role probe", role_probe, probe, role_labels),
                           ("shape probe", shape_probe, sprobe, shape_labels)) if p[1]]
     terms = [(k + " pairs", w) for k, _, w in pairs] + [(n, w) for n, w, _, _ in probes]  # the order of pl
+    shape_pick = [i for i, (k, _, _) in enumerate(pairs) if k == "shape"]
+    if follow:
+        if not shape_pick:
+            raise ValueError("caption forcing (--shape-follow) needs the shape sets: --shape-sets N with "
+                             "--shape-weight > 0")
+        terms.append(("shape follow", follow[0]))
+        fgen = torch.Generator().manual_seed(6)  # its own stream: gen's draws are the same with or without it
 
     def encode(texts):  # each distinct caption through the text encoder once
         enc = {}
@@ -1037,6 +1082,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 if t and (name, t) not in labels_cache:
                     labels_cache[name, t] = label(sp, t)
             pl.append(token_probe_loss(pr, enc, {t: labels_cache[name, t] for t in enc if t}))
+        if follow:
+            pl.append(follow_loss(dsd, cfg, enc, picks[shape_pick[0]], fgen, follow[1], follow[2]))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -1160,6 +1207,12 @@ def main():
     ap.add_argument("--pair-levels", default=None,
                     help="LO,HI: the pair sets' noise levels uniform in [LO, HI] (where the shape is decided); "
                     "default: the plain loss's")
+    ap.add_argument("--shape-follow", type=float, default=0.0,
+                    help="weight of caption forcing (follow_loss) on the shape sets; 0: off")
+    ap.add_argument("--follow-levels", default="0.7,0.99",
+                    help="LO,HI: caption forcing's noise levels, uniform in [LO, HI]")
+    ap.add_argument("--follow-mix", action="store_true",
+                    help="caption forcing from a random blend of the set's shapes (follow_loss's mix)")
     ap.add_argument("--pair-batch", type=int, default=4, help="shape sets, and role sets, per DiT step")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
@@ -1205,7 +1258,9 @@ def main():
                          a.dit_from, vsd, a.eval_every, pairs, a.pair_batch, a.ema,
                          a.dit_layers, role_probe=a.role_probe, shape_probe=a.shape_probe,
                          pair_levels=[float(x) for x in a.pair_levels.split(",")] if a.pair_levels else None,
-                         patch=[int(x) for x in a.dit_patch.split(",")] if a.dit_patch else None)
+                         patch=[int(x) for x in a.dit_patch.split(",")] if a.dit_patch else None,
+                         follow=(a.shape_follow, [float(x) for x in a.follow_levels.split(",")], a.follow_mix)
+                         if a.shape_follow else None)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
