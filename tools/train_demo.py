@@ -824,6 +824,12 @@ def training_levels(n, gen, shift):
     return shift * s / (1 + (shift - 1) * s)
 
 
+def uniform_levels(n, gen, levels):
+    """n noise levels uniform in levels (lo, hi): the pair losses' draw where
+    a range is asked for (--pair-levels, --follow-levels)."""
+    return levels[0] + (levels[1] - levels[0]) * torch.rand(n, generator=gen)
+
+
 def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     """The flow-matching loss on the differences within pair sets
     (make_pair_sets: x0 of one clip in k versions whose captions differ in
@@ -837,10 +843,7 @@ def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     """
     x0, caps = sets["latents"], sets["captions"]      # [B, k, 16, 5, 8, 8], [B][k]
     B, k = x0.shape[:2]
-    if levels:
-        s = levels[0] + (levels[1] - levels[0]) * torch.rand(B, generator=gen)
-    else:
-        s = training_levels(B, gen, shift)
+    s = uniform_levels(B, gen, levels) if levels else training_levels(B, gen, shift)
     eps = torch.randn((B,) + x0.shape[2:], generator=gen)
     sv = s.view(B, 1, 1, 1, 1, 1)
     xs = ((1 - sv) * x0 + sv * eps.unsqueeze(1)).flatten(0, 1)
@@ -873,7 +876,7 @@ def follow_loss(dsd, cfg, enc, sets, gen, levels, mix=False):
     else:
         b = (a + torch.randint(1, k, (n,), generator=gen)) % k
         clean = x0[row, a]
-    s = levels[0] + (levels[1] - levels[0]) * torch.rand(n, generator=gen)
+    s = uniform_levels(n, gen, levels)
     eps = torch.randn((n,) + x0.shape[2:], generator=gen)
     sv = s.view(n, 1, 1, 1, 1)
     xs = (1 - sv) * clean + sv * eps
