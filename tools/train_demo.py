@@ -47,10 +47,14 @@ Phases (each cached under --work, so a rerun resumes):
                shape (or, with --follow-mix, as a blend of the three) and
                captioned as another must be predicted as the caption's
                shape, at the levels --follow-levels where a sample's shape
-               is settled. --dit-patch 1,1,1 gives the DiT
-               one token per latent cell (320 tokens, 4x the cost) instead
-               of Wan's 2x2 (80); from an exported model the weights are cut
-               to the smaller patch first (repatch).
+               is settled; with --follow-guidance G, the guided prediction
+               (the sampler's, empty caption as the unconditional one) must.
+               --window-clips N adds the plain loss on windows cut from the
+               middle of N long clips (window_loss), the inputs a clip
+               sampled in context windows hands the DiT. --dit-patch 1,1,1
+               gives the DiT one token per latent cell (320 tokens, 4x the
+               cost) instead of Wan's 2x2 (80); from an exported model the
+               weights are cut to the smaller patch first (repatch).
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -817,6 +821,32 @@ def make_pair_sets(sd, work, n, kind, seed):
     return data
 
 
+def make_window_clips(sd, work, n, frames, seed):
+    """n long clips of `frames` frames each (drawn as the training clips are;
+    the frame wraps, so the motion goes on) -> {"captions": [n], "latents":
+    [n, 16, T, 8, 8]}, T = 1 + (frames - 1) / 4 (cached in work). A long
+    clip sampled in context windows (ref/lib/window.h) hands the DiT windows
+    that start in the middle of the causal latent, whose first frame
+    encodes four video frames and an object already in motion, not the one
+    first frame of a training clip: window_loss trains on such windows."""
+    path = os.path.join(work, "window_clips_%d_f%d_seed%d.pt" % (n, frames, seed))
+    if os.path.exists(path):
+        return torch.load(path)
+    rng = np.random.default_rng(seed)
+    caps, lats, t0 = [], [], time.time()
+    with torch.no_grad():
+        for i in range(n):
+            color, shape, d, bg = demo_data.draw(rng)
+            clip = demo_data.render_at(color, shape, d, bg, *demo_data.render_params(d, rng), frames=frames)
+            caps.append(demo_data.caption(color, shape, d, bg))
+            lats.append(rvae.encode_whole(sd, torch.from_numpy(clip)).float())
+            if i % 100 == 0:
+                log("window clips %d/%d (%.3f s each)" % (i, n, (time.time() - t0) / (i + 1)))
+    data = {"captions": caps, "latents": torch.stack(lats)}
+    torch.save(data, path)
+    return data
+
+
 def training_levels(n, gen, shift):
     """n noise levels s of the flow-matching loss: logit-normal, shifted as
     the sampler shifts its schedule (s -> shift s / (1 + (shift - 1) s))."""
@@ -853,7 +883,7 @@ def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None):
     return sum(((v[:, a] - v[:, b]) - (x0[:, b] - x0[:, a])).pow(2).mean() for a, b in pairs) / len(pairs)
 
 
-def follow_loss(dsd, cfg, enc, sets, gen, levels, mix=False):
+def follow_loss(dsd, cfg, enc, sets, gen, levels, mix=False, guide=0.0):
     """Caption forcing on shape sets: each member a, noised to a level s
     uniform in levels (lo, hi), is given the caption of another member b of
     its set (the same clip as another shape), and the DiT's x0 prediction
@@ -863,8 +893,10 @@ def follow_loss(dsd, cfg, enc, sets, gen, levels, mix=False):
     that copies it draws the shape the noise chose. This term rewards the
     caption's shape wherever the two disagree. mix: the noisy clip is a
     random blend of the set's shapes instead (the undecided blob a sample
-    passes through), and member b's caption asks for b. Returns the mean
-    squared x0 error."""
+    passes through), and member b's caption asks for b. guide > 0: the x0
+    of the guided velocity v_u + guide (v - v_u) (v_u: the empty caption's,
+    which enc must hold), as the sampler forms it, must be x0_b instead.
+    Returns the mean squared x0 error."""
     x0, caps = sets["latents"], sets["captions"]      # [B, k, 16, 5, 8, 8], [B][k]
     B, k = x0.shape[:2]
     n = B * k
@@ -881,7 +913,34 @@ def follow_loss(dsd, cfg, enc, sets, gen, levels, mix=False):
     sv = s.view(n, 1, 1, 1, 1)
     xs = (1 - sv) * clean + sv * eps
     v = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[caps[r][j]] for r, j in zip(row.tolist(), b.tolist())])
+    if guide:
+        v_u = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[""]] * n)
+        v = v_u + guide * (v - v_u)
     return ((xs - sv * v) - x0[row, b]).pow(2).mean()
+
+
+def window_crops(clips, n, frames, rng):
+    """n windows of `frames` latent frames cut from the long clips of
+    make_window_clips, each starting at a frame in [1, T - frames] (a window
+    that starts at 0 is an ordinary training clip) -> (latents [n, 16,
+    frames, 8, 8], captions)."""
+    lat = clips["latents"]
+    js = rng.integers(len(clips["captions"]), size=n)
+    ks = rng.integers(1, lat.shape[2] - frames + 1, size=n)
+    return (torch.stack([lat[j, :, k:k + frames] for j, k in zip(js, ks)]),
+            [clips["captions"][j] for j in js])
+
+
+def window_loss(dsd, cfg, enc, x0, texts, gen, shift):
+    """The plain flow-matching loss on windows cut from the middle of long
+    clips (window_crops), so that the DiT continues a motion from a window's
+    first latent frame as context windows need (make_window_clips)."""
+    n = x0.shape[0]
+    s = training_levels(n, gen, shift)
+    eps = torch.randn(x0.shape, generator=gen)
+    sv = s.view(n, 1, 1, 1, 1)
+    v = dit_forward_batch(dsd, cfg, (1 - sv) * x0 + sv * eps, s * 1000.0, [enc[t] for t in texts])
+    return ((v - (eps - x0)) ** 2).mean()
 
 
 def role_labels(sp, text):
@@ -954,7 +1013,7 @@ def shape_cosine(tsd, sp):
 
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
-              shape_probe=0.0, pair_levels=None, patch=None, follow=None):
+              shape_probe=0.0, pair_levels=None, patch=None, follow=None, windows=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -964,8 +1023,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     of make_pair_sets; each step adds weight x paired_loss on pair_batch sets
     of each kind (noise levels from pair_levels when given). role_probe > 0
     adds that times token_probe_loss on role_labels, shape_probe > 0 that
-    times the same loss on shape_labels. follow (weight, (lo, hi), mix): add
-    weight x follow_loss on the shape sets drawn for the step. ema > 0
+    times the same loss on shape_labels. follow (weight, (lo, hi), mix,
+    guide): add weight x follow_loss on the shape sets drawn for the step. windows
+    (clips, weight, n): add weight x window_loss on n windows of the long
+    clips (make_window_clips) cut by window_crops. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
     many blocks first (grow_blocks). Every eval_every steps the validation
@@ -974,7 +1035,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         ("_probe%g" % role_probe if role_probe else "") + ("_sprobe%g" % shape_probe if shape_probe else "") + \
         ("_levels%g-%g" % tuple(pair_levels) if pair_levels else "") + \
         ("_p%d%d%d" % tuple(patch) if patch else "") + \
-        ("_%s%g-%g-%g" % (("mix" if follow[2] else "follow", follow[0]) + tuple(follow[1])) if follow else "")
+        ("_%s%g-%g-%g" % (("mix" if follow[2] else "follow", follow[0]) + tuple(follow[1])) if follow else "") + \
+        ("_g%g" % follow[3] if follow and follow[3] else "") + \
+        ("_win%g-%d-%d" % (windows[1], windows[2], windows[0]["latents"].shape[2]) if windows else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -1042,6 +1105,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                              "--shape-weight > 0")
         terms.append(("shape follow", follow[0]))
         fgen = torch.Generator().manual_seed(6)  # its own stream: gen's draws are the same with or without it
+    if windows:
+        terms.append(("windows", windows[1]))
+        wgen, wrng = torch.Generator().manual_seed(7), np.random.default_rng(7)  # their own streams, as fgen
 
     def encode(texts):  # each distinct caption through the text encoder once
         enc = {}
@@ -1071,7 +1137,11 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
             ks = rng.integers(len(sets["captions"]), size=pair_batch)
             picks.append({"latents": sets["latents"][torch.from_numpy(ks)],
                           "captions": [sets["captions"][k] for k in ks]})
-        enc = encode(texts + [c for sb in picks for row in sb["captions"] for c in row])
+        if windows:
+            wx0, wtexts = window_crops(windows[0], windows[2], lat.shape[2], wrng)
+            wtexts = ["" if wrng.random() < 0.1 else t for t in wtexts]
+        enc = encode(texts + [c for sb in picks for row in sb["captions"] for c in row] + (wtexts if windows else []) +
+                     ([""] if follow and follow[3] else []))
         x0 = lat[torch.from_numpy(js)]
         s = training_levels(batch, gen, shift)
         eps = torch.randn(x0.shape, generator=gen)
@@ -1086,7 +1156,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                     labels_cache[name, t] = label(sp, t)
             pl.append(token_probe_loss(pr, enc, {t: labels_cache[name, t] for t in enc if t}))
         if follow:
-            pl.append(follow_loss(dsd, cfg, enc, picks[shape_pick[0]], fgen, follow[1], follow[2]))
+            pl.append(follow_loss(dsd, cfg, enc, picks[shape_pick[0]], fgen, follow[1], follow[2], follow[3]))
+        if windows:
+            pl.append(window_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -1216,7 +1288,16 @@ def main():
                     help="LO,HI: caption forcing's noise levels, uniform in [LO, HI]")
     ap.add_argument("--follow-mix", action="store_true",
                     help="caption forcing from a random blend of the set's shapes (follow_loss's mix)")
+    ap.add_argument("--follow-guidance", type=float, default=0.0,
+                    help="caption forcing on the guided prediction with this guidance scale (the empty caption's "
+                    "velocity as the unconditional one, as the sampler forms it); 0: the conditional prediction")
     ap.add_argument("--pair-batch", type=int, default=4, help="shape sets, and role sets, per DiT step")
+    ap.add_argument("--window-clips", type=int, default=0,
+                    help="long clips (--window-frames each) whose mid-clip windows the DiT also trains on "
+                    "(window_loss), so that a clip sampled in context windows keeps moving; 0: none")
+    ap.add_argument("--window-frames", type=int, default=41, help="frames of each long clip (1 + 4k)")
+    ap.add_argument("--window-weight", type=float, default=1.0, help="weight of window_loss")
+    ap.add_argument("--window-batch", type=int, default=4, help="mid-clip windows per DiT step")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
     ap.add_argument("--dit-patch", default=None,
@@ -1254,6 +1335,8 @@ def main():
     data = {"captions": [c for d in sets for c in d["captions"]], "latents": torch.cat([d["latents"] for d in sets])}
     kinds = (("shape", a.shape_sets, a.shape_weight, 5), ("role", a.role_sets, a.role_weight, 6))
     pairs = [(kind, make_pair_sets(vsd, a.work, n, kind, seed), w) for kind, n, w, seed in kinds if n and w]
+    windows = (make_window_clips(vsd, a.work, a.window_clips, a.window_frames, 8), a.window_weight,
+               a.window_batch) if a.window_clips else None
     if a.latents_only:
         return
     torch.set_num_threads(a.dit_threads)
@@ -1262,8 +1345,9 @@ def main():
                          a.dit_layers, role_probe=a.role_probe, shape_probe=a.shape_probe,
                          pair_levels=[float(x) for x in a.pair_levels.split(",")] if a.pair_levels else None,
                          patch=[int(x) for x in a.dit_patch.split(",")] if a.dit_patch else None,
-                         follow=(a.shape_follow, [float(x) for x in a.follow_levels.split(",")], a.follow_mix)
-                         if a.shape_follow else None)
+                         follow=(a.shape_follow, [float(x) for x in a.follow_levels.split(",")], a.follow_mix,
+                                 a.follow_guidance)
+                         if a.shape_follow else None, windows=windows)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
