@@ -50,7 +50,7 @@ Phases (each cached under --work, so a rerun resumes):
                is settled; with --follow-guidance G, the guided prediction
                (the sampler's, empty caption as the unconditional one) must.
                --window-clips N adds the plain loss on windows cut from the
-               middle of N long clips (window_loss), the inputs a clip
+               middle of N long clips (flow_loss), the inputs a clip
                sampled in context windows hands the DiT. --dit-patch 1,1,1
                gives the DiT one token per latent cell (320 tokens, 4x the
                cost) instead of Wan's 2x2 (80); from an exported model the
@@ -828,7 +828,7 @@ def make_window_clips(sd, work, n, frames, seed):
     clip sampled in context windows (ref/lib/window.h) hands the DiT windows
     that start in the middle of the causal latent, whose first frame
     encodes four video frames and an object already in motion, not the one
-    first frame of a training clip: window_loss trains on such windows."""
+    first frame of a training clip: flow_loss on window_crops trains on such windows."""
     path = os.path.join(work, "window_clips_%d_f%d_seed%d.pt" % (n, frames, seed))
     if os.path.exists(path):
         return torch.load(path)
@@ -931,10 +931,13 @@ def window_crops(clips, n, frames, rng):
             [clips["captions"][j] for j in js])
 
 
-def window_loss(dsd, cfg, enc, x0, texts, gen, shift):
-    """The plain flow-matching loss on windows cut from the middle of long
-    clips (window_crops), so that the DiT continues a motion from a window's
-    first latent frame as context windows need (make_window_clips)."""
+def flow_loss(dsd, cfg, enc, x0, texts, gen, shift):
+    """The plain flow-matching loss on clean latents x0 [n, 16, T, 8, 8]
+    captioned texts: x_s = (1 - s) x0 + s eps at training_levels, target
+    eps - x0. On the training clips, and (as the window loss) on windows cut
+    from the middle of long clips (window_crops), so that the DiT continues
+    a motion from a window's first latent frame as context windows need
+    (make_window_clips)."""
     n = x0.shape[0]
     s = training_levels(n, gen, shift)
     eps = torch.randn(x0.shape, generator=gen)
@@ -1025,7 +1028,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     adds that times token_probe_loss on role_labels, shape_probe > 0 that
     times the same loss on shape_labels. follow (weight, (lo, hi), mix,
     guide): add weight x follow_loss on the shape sets drawn for the step. windows
-    (clips, weight, n): add weight x window_loss on n windows of the long
+    (clips, weight, n): add weight x flow_loss on n windows of the long
     clips (make_window_clips) cut by window_crops. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
@@ -1142,13 +1145,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
             wtexts = ["" if wrng.random() < 0.1 else t for t in wtexts]
         enc = encode(texts + [c for sb in picks for row in sb["captions"] for c in row] + (wtexts if windows else []) +
                      ([""] if follow and follow[3] else []))
-        x0 = lat[torch.from_numpy(js)]
-        s = training_levels(batch, gen, shift)
-        eps = torch.randn(x0.shape, generator=gen)
-        sv = s.view(batch, 1, 1, 1, 1)
-        xs = (1 - sv) * x0 + sv * eps
-        v = dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[t] for t in texts])
-        loss = ((v - (eps - x0)) ** 2).mean()
+        loss = flow_loss(dsd, cfg, enc, lat[torch.from_numpy(js)], texts, gen, shift)
         pl = [paired_loss(dsd, cfg, enc, sb, gen, shift, pair_levels) for sb in picks]
         for name, _, pr, label in probes:
             for t in enc:
@@ -1158,7 +1155,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         if follow:
             pl.append(follow_loss(dsd, cfg, enc, picks[shape_pick[0]], fgen, follow[1], follow[2], follow[3]))
         if windows:
-            pl.append(window_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift))
+            pl.append(flow_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -1294,9 +1291,9 @@ def main():
     ap.add_argument("--pair-batch", type=int, default=4, help="shape sets, and role sets, per DiT step")
     ap.add_argument("--window-clips", type=int, default=0,
                     help="long clips (--window-frames each) whose mid-clip windows the DiT also trains on "
-                    "(window_loss), so that a clip sampled in context windows keeps moving; 0: none")
+                    "(flow_loss), so that a clip sampled in context windows keeps moving; 0: none")
     ap.add_argument("--window-frames", type=int, default=41, help="frames of each long clip (1 + 4k)")
-    ap.add_argument("--window-weight", type=float, default=1.0, help="weight of window_loss")
+    ap.add_argument("--window-weight", type=float, default=1.0, help="weight of the loss on those windows")
     ap.add_argument("--window-batch", type=int, default=4, help="mid-clip windows per DiT step")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
