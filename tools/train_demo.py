@@ -1034,6 +1034,11 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     what validation scores and the export gets. layers: grow the DiT to this
     many blocks first (grow_blocks). Every eval_every steps the validation
     score (validate) is logged and the weights saved."""
+    if windows and windows[0]["latents"].shape[2] <= data["latents"].shape[2]:
+        raise ValueError("--window-frames: the long clips have %d latent frames, a window %d; a window that starts "
+                         "in the middle needs longer clips (at least %d frames)" % (
+                             windows[0]["latents"].shape[2], data["latents"].shape[2],
+                             1 + 4 * data["latents"].shape[2]))
     extras = "".join("_%s%g" % (k, w) for k, _, w in pairs) + \
         ("_probe%g" % role_probe if role_probe else "") + ("_sprobe%g" % shape_probe if shape_probe else "") + \
         ("_levels%g-%g" % tuple(pair_levels) if pair_levels else "") + \
@@ -1304,6 +1309,8 @@ def main():
                     help="DiT blocks (from scratch: default 4; with --dit-from: grow to this many, each new "
                     "block an identity copy of the one before)")
     a = ap.parse_args()
+    if a.window_clips and (a.window_frames - 1) % 4:
+        ap.error("--window-frames %d: a whole number of latent frames needs 1 + 4k frames" % a.window_frames)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     os.makedirs(a.work, exist_ok=True)
