@@ -512,23 +512,35 @@ def make_latents(sd, work, n, time_limit=None, seed=2):
     path = os.path.join(work, "latents_%d.pt" % n if seed == 2 else "latents_%d_seed%d.pt" % (n, seed))
     if os.path.exists(path):
         return torch.load(path)
+
+    def item(rng):
+        cap, clip = demo_data.sample(rng)
+        return cap, rvae.encode_whole(sd, torch.from_numpy(clip)).float()
+    data = encode_sets(path, n, seed, item, "latents", 500, time_limit)
+    z = data["latents"]
+    log("latents: mean %.3f std %.3f" % (z.mean().item(), z.std().item()))
+    return data
+
+
+def encode_sets(path, n, seed, item, what, every=100, time_limit=None):
+    """n items drawn by item(rng) -> (caption(s), latent(s)) from a generator
+    seeded with `seed`, without gradients, progress logged every `every`
+    items (fewer items if time_limit seconds run out first) -> {"captions":
+    [n], "latents": stacked}, saved to path (the cache the callers read)."""
     rng = np.random.default_rng(seed)
-    caps, lats = [], []
-    t0 = time.time()
+    caps, lats, t0 = [], [], time.time()
     with torch.no_grad():
         for i in range(n):
             if time_limit is not None and time.time() - t0 > time_limit:
-                log("latents: time limit reached after %d clips" % i)
+                log("%s: time limit reached after %d clips" % (what, i))
                 break
-            cap, clip = demo_data.sample(rng)
+            cap, lat = item(rng)
             caps.append(cap)
-            lats.append(rvae.encode_whole(sd, torch.from_numpy(clip)).float())
-            if i % 500 == 0:
-                log("latents %d/%d (%.3f s each)" % (i, n, (time.time() - t0) / (i + 1)))
+            lats.append(lat)
+            if i % every == 0:
+                log("%s %d/%d (%.3f s each)" % (what, i, n, (time.time() - t0) / (i + 1)))
     data = {"captions": caps, "latents": torch.stack(lats)}
     torch.save(data, path)
-    z = data["latents"]
-    log("latents: mean %.3f std %.3f" % (z.mean().item(), z.std().item()))
     return data
 
 
@@ -800,25 +812,19 @@ def make_pair_sets(sd, work, n, kind, seed):
     path = os.path.join(work, "%s_sets_%d_seed%d.pt" % (kind, n, seed))
     if os.path.exists(path):
         return torch.load(path)
-    rng = np.random.default_rng(seed)
-    caps, lats, t0 = [], [], time.time()
-    with torch.no_grad():
-        for i in range(n):
-            while True:
-                color, shape, d, bg = demo_data.draw(rng)
-                members = ([(color, s, bg) for s in demo_data.SHAPES] if kind == "shape"
-                           else [(color, shape, bg), (bg, shape, color)])
-                if all(demo_data.trained(*m) for m in members):
-                    break
-            p = demo_data.render_params(d, rng)
-            caps.append([demo_data.caption(c, s, d, b) for c, s, b in members])
-            lats.append(torch.stack([rvae.encode_whole(sd, torch.from_numpy(demo_data.render_at(c, s, d, b, *p)))
-                                     for c, s, b in members]).float())
-            if i % 100 == 0:
-                log("%s sets %d/%d (%.3f s each)" % (kind, i, n, (time.time() - t0) / (i + 1)))
-    data = {"captions": caps, "latents": torch.stack(lats)}
-    torch.save(data, path)
-    return data
+
+    def item(rng):
+        while True:
+            color, shape, d, bg = demo_data.draw(rng)
+            members = ([(color, s, bg) for s in demo_data.SHAPES] if kind == "shape"
+                       else [(color, shape, bg), (bg, shape, color)])
+            if all(demo_data.trained(*m) for m in members):
+                break
+        p = demo_data.render_params(d, rng)
+        return ([demo_data.caption(c, s, d, b) for c, s, b in members],
+                torch.stack([rvae.encode_whole(sd, torch.from_numpy(demo_data.render_at(c, s, d, b, *p)))
+                             for c, s, b in members]).float())
+    return encode_sets(path, n, seed, item, "%s sets" % kind)
 
 
 def make_window_clips(sd, work, n, frames, seed):
@@ -832,19 +838,12 @@ def make_window_clips(sd, work, n, frames, seed):
     path = os.path.join(work, "window_clips_%d_f%d_seed%d.pt" % (n, frames, seed))
     if os.path.exists(path):
         return torch.load(path)
-    rng = np.random.default_rng(seed)
-    caps, lats, t0 = [], [], time.time()
-    with torch.no_grad():
-        for i in range(n):
-            color, shape, d, bg = demo_data.draw(rng)
-            clip = demo_data.render_at(color, shape, d, bg, *demo_data.render_params(d, rng), frames=frames)
-            caps.append(demo_data.caption(color, shape, d, bg))
-            lats.append(rvae.encode_whole(sd, torch.from_numpy(clip)).float())
-            if i % 100 == 0:
-                log("window clips %d/%d (%.3f s each)" % (i, n, (time.time() - t0) / (i + 1)))
-    data = {"captions": caps, "latents": torch.stack(lats)}
-    torch.save(data, path)
-    return data
+
+    def item(rng):
+        color, shape, d, bg = demo_data.draw(rng)
+        clip = demo_data.render_at(color, shape, d, bg, *demo_data.render_params(d, rng), frames=frames)
+        return demo_data.caption(color, shape, d, bg), rvae.encode_whole(sd, torch.from_numpy(clip)).float()
+    return encode_sets(path, n, seed, item, "window clips")
 
 
 def training_levels(n, gen, shift):
