@@ -420,7 +420,6 @@ def handmade_model():
 
 
 def big_model(path):
-    import struct
     base = open(os.path.join(OUT, "umt5like.model"), "rb").read()
     sp = spm.SentencePieceProcessor(model_file=os.path.join(OUT, "umt5like.model"))
     rng = random.Random(256384)

@@ -18,12 +18,10 @@ tools/reference/dit.py's functional forward. Prints a table; writes nothing.
 import os
 import sys
 
-import numpy as np
 import torch
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-import st  # noqa: E402
 import golden_dit  # noqa: E402
 from prng import prng_fill  # noqa: E402
 from reference import dit  # noqa: E402
