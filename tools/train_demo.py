@@ -55,6 +55,10 @@ Phases (each cached under --work, so a rerun resumes):
                gives the DiT one token per latent cell (320 tokens, 4x the
                cost) instead of Wan's 2x2 (80); from an exported model the
                weights are cut to the smaller patch first (repatch).
+               --dit-train REGEX trains only the weights whose names match
+               (e.g. every DiT weight but self-attention's), the rest stay
+               as loaded; --dit-shapes C,S,T draws the training clips so
+               that circles, squares and triangles come in those shares.
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -72,6 +76,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -1013,9 +1018,22 @@ def shape_cosine(tsd, sp):
     return max(float(F.cosine_similarity(out[a], out[b], dim=0)) for a in range(3) for b in range(a + 1, 3))
 
 
+def clip_weights(captions, shape_p):
+    """The probability of drawing each clip so that the shapes its caption
+    names come in the shares shape_p (circle, square, triangle)."""
+    shapes = np.array([next(i for i, w in enumerate(demo_data.SHAPES) if " %s " % w in " %s " % c)
+                       for c in captions])
+    count = np.bincount(shapes, minlength=len(demo_data.SHAPES))
+    if (count == 0).any():
+        raise ValueError("--dit-shapes: the training clips have no %s" % demo_data.SHAPES[int(np.argmin(count))])
+    p = np.asarray(shape_p, np.float64)[shapes] / count[shapes]
+    return p / p.sum()
+
+
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
-              shape_probe=0.0, pair_levels=None, patch=None, follow=None, windows=None):
+              shape_probe=0.0, pair_levels=None, patch=None, follow=None, windows=None, train_only=None,
+              shape_p=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -1031,8 +1049,12 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     clips (make_window_clips) cut by window_crops. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
-    many blocks first (grow_blocks). Every eval_every steps the validation
-    score (validate) is logged and the weights saved."""
+    many blocks first (grow_blocks). train_only: a regular expression; only
+    the weights whose names ("dit." or "t5." and the tensor's name) it
+    matches (re.search) are trained, the rest stay as loaded. shape_p: the
+    share of circles, squares and triangles among the clips of each batch
+    (clip_weights; default: clips drawn uniformly). Every eval_every steps
+    the validation score (validate) is logged and the weights saved."""
     if windows and windows[0]["latents"].shape[2] <= data["latents"].shape[2]:
         raise ValueError("--window-frames: the long clips have %d latent frames, a window %d; a window that starts "
                          "in the middle needs longer clips (at least %d frames)" % (
@@ -1044,7 +1066,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         ("_p%d%d%d" % tuple(patch) if patch else "") + \
         ("_%s%g-%g-%g" % (("mix" if follow[2] else "follow", follow[0]) + tuple(follow[1])) if follow else "") + \
         ("_g%g" % follow[3] if follow and follow[3] else "") + \
-        ("_win%g-%d-%d" % (windows[1], windows[2], windows[0]["latents"].shape[2]) if windows else "")
+        ("_win%g-%d-%d" % (windows[1], windows[2], windows[0]["latents"].shape[2]) if windows else "") + \
+        ("_only-%s" % re.sub(r"\W+", "", train_only) if train_only else "") + \
+        ("_shapes%g-%g-%g" % tuple(shape_p) if shape_p else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -1067,16 +1091,24 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         dsd = grow_blocks(dsd, layers)
     if patch:
         dsd = repatch(dsd, patch)
-    for v in list(dsd.values()) + list(tsd.values()):
-        v.requires_grad_(True)
+    names = ["dit." + k for k in dsd] + ["t5." + k for k in tsd]
+    params = list(dsd.values()) + list(tsd.values())
+    train = [train_only is None or re.search(train_only, n) is not None for n in names]
+    if not any(train):
+        raise ValueError("--dit-train %r: matches none of the weights' names (e.g. %s)" % (train_only, names[0]))
+    for p, t in zip(params, train):
+        p.requires_grad_(t)
+    trained = [p for p, t in zip(params, train) if t]
+    if train_only:
+        log("dit: training %d of %d weight tensors (%d of %d values)" % (
+            len(trained), len(params), sum(p.numel() for p in trained), sum(p.numel() for p in params)))
     cfg = dit_config(dsd)
     tcfg = rt5.Config(tsd)
     check_batched_dit(dsd, tsd, sp)
-    params = list(dsd.values()) + list(tsd.values())
     probe = linear_probe(gen) if role_probe else []
     # the shape probe draws from its own stream: gen's draws are the same with or without it
     sprobe = linear_probe(torch.Generator().manual_seed(4)) if shape_probe else []
-    opt = torch.optim.AdamW(params + probe + sprobe, lr=lr_max, weight_decay=0.0)
+    opt = torch.optim.AdamW(trained + probe + sprobe, lr=lr_max, weight_decay=0.0)
     avg = [p.detach().clone() for p in params] if ema else None
 
     def weights():  # what validation scores and the export gets
@@ -1118,13 +1150,14 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
 
     def encode(texts):  # each distinct caption through the text encoder once
         enc = {}
-        for text in set(texts):
+        for text in sorted(set(texts)):  # a fixed order: the gradients then sum in one order
             if text not in ids_cache:
                 ids_cache[text] = torch.tensor(tokenize(sp, text), dtype=torch.int64)
             enc[text] = rt5.encode(tsd, tcfg, ids_cache[text])
         return enc
 
     lat, caps = data["latents"], data["captions"]
+    clip_p = clip_weights(caps, shape_p) if shape_p else None
     t0 = time.time()
     for step in range(steps):
         frac = schedule_fraction(step, steps, t0, time_limit)
@@ -1137,7 +1170,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad()
-        js = rng.integers(len(caps), size=batch)
+        js = rng.choice(len(caps), size=batch, p=clip_p) if shape_p else rng.integers(len(caps), size=batch)
         texts = ["" if rng.random() < 0.1 else caps[j] for j in js]
         picks = []
         for _, sets, _ in pairs:
@@ -1161,7 +1194,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         if windows:
             pl.append(flow_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         if ema:
             with torch.no_grad():
@@ -1195,6 +1228,15 @@ def fit_preview(vsd, data, n=200):
     return [float(v) for v in sol[:16].reshape(-1)] + [float(v) for v in sol[16]]
 
 
+def write_dit_t5(out_dir, dsd, tsd):
+    """The DiT (F32 safetensors) and the text encoder (bf16, torch.save) as
+    the official layout names them."""
+    st.save(os.path.join(out_dir, "diffusion_pytorch_model.safetensors"),
+            {k: v.float().contiguous() for k, v in dsd.items()})
+    torch.save({k: v.to(torch.bfloat16).contiguous() for k, v in tsd.items()},
+               os.path.join(out_dir, "models_t5_umt5-xxl-enc-bf16.pth"))
+
+
 def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
     dc = dit_config(dsd)
@@ -1208,10 +1250,7 @@ def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
-    st.save(os.path.join(out_dir, "diffusion_pytorch_model.safetensors"),
-            {k: v.float().contiguous() for k, v in dsd.items()})
-    torch.save({k: v.to(torch.bfloat16).contiguous() for k, v in tsd.items()},
-               os.path.join(out_dir, "models_t5_umt5-xxl-enc-bf16.pth"))
+    write_dit_t5(out_dir, dsd, tsd)
     torch.save({k: v.float().contiguous() for k, v in vsd.items()}, os.path.join(out_dir, "Wan2.1_VAE.pth"))
     with open(spm_path, "rb") as f, open(os.path.join(out_dir, "google", "umt5-xxl", "spiece.model"), "wb") as g:
         g.write(f.read())
@@ -1307,7 +1346,25 @@ def main():
     ap.add_argument("--dit-layers", type=int, default=None,
                     help="DiT blocks (from scratch: default 4; with --dit-from: grow to this many, each new "
                     "block an identity copy of the one before)")
+    ap.add_argument("--dit-shapes", default=None, metavar="C,S,T",
+                    help="shares of circles, squares and triangles among the DiT's training clips in each batch "
+                    "(default: the clips as drawn, a third each)")
+    ap.add_argument("--dit-train", default=None, metavar="REGEX",
+                    help="train only the weights whose names match REGEX (re.search on \"dit.\" or \"t5.\" and "
+                    "the tensor's name, e.g. 'cross_attn|text_embedding|^t5\\.'); the rest stay as loaded")
     a = ap.parse_args()
+    if a.dit_shapes:
+        try:
+            shares = [float(x) for x in a.dit_shapes.split(",")]
+        except ValueError:
+            shares = []
+        if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
+            ap.error("--dit-shapes %s: three shares >= 0 (circle, square, triangle), not all 0" % a.dit_shapes)
+    if a.dit_train:
+        try:
+            re.compile(a.dit_train)
+        except re.error as e:
+            ap.error("--dit-train %s: not a regular expression (%s)" % (a.dit_train, e))
     if a.window_clips and (a.window_frames - 1) % 4:
         ap.error("--window-frames %d: a whole number of latent frames needs 1 + 4k frames" % a.window_frames)
     torch.set_num_threads(a.threads)
@@ -1350,7 +1407,8 @@ def main():
                          patch=[int(x) for x in a.dit_patch.split(",")] if a.dit_patch else None,
                          follow=(a.shape_follow, [float(x) for x in a.follow_levels.split(",")], a.follow_mix,
                                  a.follow_guidance)
-                         if a.shape_follow else None, windows=windows)
+                         if a.shape_follow else None, windows=windows, train_only=a.dit_train,
+                         shape_p=[float(x) for x in a.dit_shapes.split(",")] if a.dit_shapes else None)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
