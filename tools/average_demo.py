@@ -69,10 +69,10 @@ def main():
     ap.add_argument("inputs", nargs="+", metavar="WEIGHTS[:W]",
                     help="saved weights (*.safetensors) or model directories, each with weight W (default 1)")
     a = ap.parse_args()
-    inputs = [parse_input(x) for x in a.inputs]
-    dsd, tsd = average(inputs)
     if os.path.abspath(a.out) == os.path.abspath(a.base):
         raise SystemExit("--out must not be --base")
+    inputs = [parse_input(x) for x in a.inputs]
+    dsd, tsd = average(inputs)
     if os.path.exists(a.out):
         shutil.rmtree(a.out)
     shutil.copytree(a.base, a.out, ignore=shutil.ignore_patterns("README.md"))

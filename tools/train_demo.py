@@ -1021,8 +1021,10 @@ def shape_cosine(tsd, sp):
 def clip_weights(captions, shape_p):
     """The probability of drawing each clip so that the shapes its caption
     names come in the shares shape_p (circle, square, triangle)."""
-    shapes = np.array([next(i for i, w in enumerate(demo_data.SHAPES) if " %s " % w in " %s " % c)
-                       for c in captions])
+    parsed = [demo_data.parse_caption(c) for c in captions]
+    if None in parsed:
+        raise ValueError("--dit-shapes: %r is not a grammar caption" % captions[parsed.index(None)])
+    shapes = np.array([demo_data.SHAPES.index(c[1]) for c in parsed])
     count = np.bincount(shapes, minlength=len(demo_data.SHAPES))
     if (count == 0).any():
         raise ValueError("--dit-shapes: the training clips have no %s" % demo_data.SHAPES[int(np.argmin(count))])
@@ -1262,6 +1264,26 @@ def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     log("exported", out_dir)
 
 
+def shape_shares(text):
+    """--dit-shapes C,S,T -> [C, S, T]: three shares >= 0, not all 0."""
+    try:
+        shares = [float(x) for x in text.split(",")]
+    except ValueError:
+        shares = []
+    if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
+        raise argparse.ArgumentTypeError("%s: three shares >= 0 (circle, square, triangle), not all 0" % text)
+    return shares
+
+
+def regex(text):
+    """--dit-train REGEX: the pattern, once it compiles."""
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError("%s: not a regular expression (%s)" % (text, e))
+    return text
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/tmp/t2v-demo-work")
@@ -1346,25 +1368,13 @@ def main():
     ap.add_argument("--dit-layers", type=int, default=None,
                     help="DiT blocks (from scratch: default 4; with --dit-from: grow to this many, each new "
                     "block an identity copy of the one before)")
-    ap.add_argument("--dit-shapes", default=None, metavar="C,S,T",
+    ap.add_argument("--dit-shapes", default=None, metavar="C,S,T", type=shape_shares,
                     help="shares of circles, squares and triangles among the DiT's training clips in each batch "
                     "(default: the clips as drawn, a third each)")
-    ap.add_argument("--dit-train", default=None, metavar="REGEX",
+    ap.add_argument("--dit-train", default=None, metavar="REGEX", type=regex,
                     help="train only the weights whose names match REGEX (re.search on \"dit.\" or \"t5.\" and "
                     "the tensor's name, e.g. 'cross_attn|text_embedding|^t5\\.'); the rest stay as loaded")
     a = ap.parse_args()
-    if a.dit_shapes:
-        try:
-            shares = [float(x) for x in a.dit_shapes.split(",")]
-        except ValueError:
-            shares = []
-        if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
-            ap.error("--dit-shapes %s: three shares >= 0 (circle, square, triangle), not all 0" % a.dit_shapes)
-    if a.dit_train:
-        try:
-            re.compile(a.dit_train)
-        except re.error as e:
-            ap.error("--dit-train %s: not a regular expression (%s)" % (a.dit_train, e))
     if a.window_clips and (a.window_frames - 1) % 4:
         ap.error("--window-frames %d: a whole number of latent frames needs 1 + 4k frames" % a.window_frames)
     torch.set_num_threads(a.threads)
@@ -1408,7 +1418,7 @@ def main():
                          follow=(a.shape_follow, [float(x) for x in a.follow_levels.split(",")], a.follow_mix,
                                  a.follow_guidance)
                          if a.shape_follow else None, windows=windows, train_only=a.dit_train,
-                         shape_p=[float(x) for x in a.dit_shapes.split(",")] if a.dit_shapes else None)
+                         shape_p=a.dit_shapes)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
