@@ -30,20 +30,6 @@ import train_demo as td  # noqa: E402
 from reference import vae as rvae  # noqa: E402
 
 
-def finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance, steps=10):
-    """x0 noised to s0, then Euler steps of the guided velocity down to 0
-    (at s0 = 0, x0 itself)."""
-    if s0 == 0:
-        return x0
-    sig = torch.linspace(s0, 0.0, steps + 1)
-    x = (1 - s0) * x0 + s0 * eps
-    for k in range(steps):
-        t = torch.full((x.shape[0],), float(sig[k]) * 1000.0)
-        vc, vu = td.dit_forward_batch(dsd, cfg, x, t, ctx), td.dit_forward_batch(dsd, cfg, x, t, ctx0)
-        x = x + (sig[k + 1] - sig[k]) * (vu + guidance * (vc - vu))
-    return x
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="models/demo-next", help="an exported grammar-2 demo model folder")
@@ -65,7 +51,7 @@ def main():
     cfg = td.dit_config(dsd)
     for s0 in [float(x) for x in a.levels.split(",")]:
         with torch.no_grad():
-            x = finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance)
+            x = td.finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance)
             res, shapes = [], []
             for i, c in enumerate(caps):
                 colour, shape, direction, bg = demo_data.parse_caption(c)

@@ -20,7 +20,11 @@ Phases (each cached under --work, so a rerun resumes):
                With --vae-from and --decoder-minutes, the loaded VAE's
                decoder is fine-tuned instead, its encoder frozen
                (train_decoder): the latents, and a DiT trained on them, stay
-               valid; --vae-only stops there.
+               valid; --vae-only stops there. With --decoder-dit DIR, part
+               of its steps (--decoder-dit-share) draw latents the DiT of
+               DIR finished from clips noised to --decoder-dit-levels
+               (dit_latent_pool): the decoder learns to draw the clip a
+               DiT-drawn latent came from.
   3. latents:  the normalised latents of fixed sets of clips (--clips each,
                one set per --latent-seeds seed; separate --latents-only runs
                can encode sets in parallel into the same --work).
@@ -59,6 +63,9 @@ Phases (each cached under --work, so a rerun resumes):
                (e.g. every DiT weight but self-attention's), the rest stay
                as loaded; --dit-shapes C,S,T draws the training clips so
                that circles, squares and triangles come in those shares.
+               --pixel-weight W adds pixel_loss: the DiT's prediction of the
+               clean latent, drawn by the frozen decoder, against the clean
+               latent drawn by it, the object weighted as in the VAE's loss.
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -324,14 +331,17 @@ def is_decoder(name):
 
 
 def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, shape_p=(0.25, 0.25, 0.5),
-                  seed=11, name="vae_decoder"):
+                  seed=11, name="vae_decoder", pool=None, pool_share=0.0):
     """Fine-tunes the decoder of a trained, folded VAE (vsd) with its encoder
     frozen, so that the latents it encodes, and a DiT trained on them, stay
     as they are: only what is drawn from a latent changes. Adam, cosine decay
     from lr to lr/10 as train_vae; each step one object_crop clip whose shape
     is drawn with probabilities shape_p (circle, square, triangle: the
-    triangle's apex is what the decoder loses), loss = recon_loss. Returns
-    the whole VAE, folded, with the new decoder."""
+    triangle's apex is what the decoder loses), loss = recon_loss. With a
+    pool (dit_latent_pool), a step takes, with probability pool_share, a
+    latent the DiT finished instead (pool_crop), and the decoder learns to
+    draw the clip that latent came from. Returns the whole VAE, folded, with
+    the new decoder."""
     path = os.path.join(work, name + ".safetensors")
     if os.path.exists(path):
         return {k: torch.from_numpy(v) for k, v in st.load(path)[0].items()}
@@ -341,9 +351,12 @@ def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, s
     opt = torch.optim.Adam(list(dec.values()), lr=lr)
     t0 = time.time()
     for step in vae_schedule(opt, lr, steps, time_limit, "decoder"):
-        clip, weight = object_crop(rng, shape_p=shape_p)
-        with torch.no_grad():
-            z = rvae.encode_whole(vsd, clip)
+        if pool is not None and rng.random() < pool_share:
+            z, clip, weight = pool_crop(pool, rng)
+        else:
+            clip, weight = object_crop(rng, shape_p=shape_p)
+            with torch.no_grad():
+                z = rvae.encode_whole(vsd, clip)
         loss = recon_loss(decode_raw(dec, z), clip, weight, edge_weight)
         opt.zero_grad()
         loss.backward()
@@ -356,6 +369,97 @@ def train_decoder(vsd, work, steps, time_limit=None, lr=3e-4, edge_weight=1.0, s
     out = dict(vsd, **{k: v.detach().clone() for k, v in dec.items()})
     st.save(path, {k: v.numpy() for k, v in out.items()})
     return out
+
+
+def finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance, steps=10):
+    """Latents x0 [B, ...] noised to s0 (a level, or one per latent: x = (1 -
+    s0) x0 + s0 eps, the flow-matching interpolation the DiT is trained on),
+    then `steps` Euler steps of the guided velocity vu + guidance (vc - vu)
+    down to 0 (ctx: the captions' encodings, ctx0: the negative prompt's).
+    Where s0 = 0, x0 itself."""
+    s0 = torch.as_tensor(s0, dtype=x0.dtype).expand(x0.shape[0])
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    x = (1 - s0.view(view)) * x0 + s0.view(view) * eps
+    if not bool((s0 > 0).any()):
+        return x0
+    frac = torch.linspace(1.0, 0.0, steps + 1)
+    for k in range(steps):
+        s, s_next = s0 * frac[k], s0 * frac[k + 1]
+        vc, vu = dit_forward_batch(dsd, cfg, x, s * 1000.0, ctx), dit_forward_batch(dsd, cfg, x, s * 1000.0, ctx0)
+        x = x + (s_next - s).view(view) * (vu + guidance * (vc - vu))
+    return x
+
+
+def dit_latent_pool(vsd, model_dir, work, n, levels, seed=12, batch=16):
+    """n clips drawn as demo_data.sample draws them (seed), each encoded,
+    noised to a level s0 uniform in `levels` and finished by the DiT of the
+    exported model_dir (finish_from; its tokenizer and guidance scale): latents as
+    the DiT draws them, of clips whose every pixel is known. Cached in work.
+    Returns {"latents": [n, 16, T, h, w], "clips": [(caption, render_at
+    arguments)], "levels": [n]}."""
+    path = os.path.join(work, "dit_pool_%d_%g-%g_seed%d.pt" % (n, levels[0], levels[1], seed))
+    if os.path.exists(path):
+        return torch.load(path)
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(model_dir, "google", "umt5-xxl", "spiece.model"))
+    dsd, tsd = load_exported_dit(model_dir)
+    cfg, guidance = dit_config(dsd), json.load(open(os.path.join(model_dir, "t2v.json")))["cfg"]
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    clips, latents, s0s = [], [], []
+    with torch.no_grad():
+        for b0 in range(0, n, batch):
+            caps, x0 = [], []
+            for _ in range(min(batch, n - b0)):
+                color, shape, d, bg = demo_data.draw(rng)
+                args = (color, shape, d, bg) + tuple(demo_data.render_params(d, rng))
+                clips.append((demo_data.caption(color, shape, d, bg), args))
+                caps.append(clips[-1][0])
+                x0.append(rvae.encode_whole(vsd, torch.from_numpy(demo_data.render_at(*args))).float())
+            x0 = torch.stack(x0)
+            s0 = levels[0] + (levels[1] - levels[0]) * torch.rand(len(caps), generator=gen, dtype=torch.float64)
+            eps = torch.randn(x0.shape, generator=gen)
+            ctx, ctx0 = prompt_contexts(tsd, sp, caps)
+            latents.append(finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0.float(), guidance))
+            s0s.append(s0)
+            log("dit pool: %d of %d clips finished" % (len(clips), n))
+    pool = {"latents": torch.cat(latents), "clips": clips, "levels": torch.cat(s0s)}
+    torch.save(pool, path)
+    return pool
+
+
+def object_cells(mask, rng, cells=4):
+    """A window of cells x cells latent cells (8 px each) around the object
+    of a [F, H, W] mask in a random frame, jittered by up to a cell, on the
+    torus (the frame wraps). Returns the latent rows and columns and the
+    pixel rows and columns it covers."""
+    f = int(rng.integers(0, mask.shape[0]))
+    rolled, sx, sy = demo_data.centred(mask[f])
+    ys, xs = np.nonzero(rolled)
+    cy, cx = (ys.mean() + sy, xs.mean() + sx) if len(ys) else (32.0, 32.0)
+    cell, n = 8, demo_data.SIZE // 8
+    y0, x0 = (int(round((c + rng.uniform(-cell, cell)) / cell - cells / 2)) for c in (cy, cx))
+    iy, ix = (np.arange(c0, c0 + cells) % n for c0 in (y0, x0))
+    py, px = (np.arange(cell * c0, cell * (c0 + cells)) % demo_data.SIZE for c0 in (y0, x0))
+    return iy, ix, py, px
+
+
+def crop_cells(x, rows, cols):
+    """x [..., H, W] cut to the given rows and columns."""
+    return x[..., rows, :][..., cols]
+
+
+def pool_crop(pool, rng, cells=4, object_weight=10.0, edge_px=3):
+    """One pool latent and its clip, both cut to an object_cells window,
+    with object_crop's loss weight. Returns z, clip, weight."""
+    i = int(rng.integers(len(pool["clips"])))
+    cap, args = pool["clips"][i]
+    clip = demo_data.render_at(*args)
+    mask = dilate(object_mask(cap, clip), edge_px)
+    iy, ix, py, px = object_cells(mask, rng, cells)
+    weight = 1.0 + (object_weight - 1.0) * crop_cells(mask[None], py, px).astype(np.float32)
+    return (crop_cells(pool["latents"][i], iy, ix).contiguous(),
+            torch.from_numpy(np.ascontiguousarray(crop_cells(clip, py, px))),
+            torch.from_numpy(np.ascontiguousarray(weight)))
 
 
 def edge_loss(recon, clip, weight):
@@ -950,6 +1054,38 @@ def flow_loss(dsd, cfg, enc, x0, texts, gen, shift):
     return ((v - (eps - x0)) ** 2).mean()
 
 
+def pixel_loss(dsd, cfg, vsd, enc, x0, texts, captions, gen, rng, levels, cells=4, object_weight=10.0, edge_px=3):
+    """The DiT's prediction of the clean latent, x0' = x_s - s v at s
+    uniform in `levels`, drawn by the frozen VAE decoder and compared with
+    the clean latent x0 drawn by it: the L1 weighted object_weight on the
+    object and the edge_px pixels around it (recon_loss's weighting), on an
+    object_cells window of both. A shape is a few latent values, and the
+    plain loss weighs them no more than the background's many (for a yellow
+    triangle no more than for a black one, whose shape the DiT keeps); the
+    decoder weighs them as the pixels they draw. captions: the clips' own
+    (texts may drop them); the object is where the drawn clean clip differs
+    from the caption's background colour."""
+    n = x0.shape[0]
+    s = levels[0] + (levels[1] - levels[0]) * torch.rand(n, generator=gen)
+    eps = torch.randn(x0.shape, generator=gen)
+    sv = s.view(n, 1, 1, 1, 1)
+    xs = (1 - sv) * x0 + sv * eps
+    pred = xs - sv * dit_forward_batch(dsd, cfg, xs, s * 1000.0, [enc[t] for t in texts])
+    loss = 0
+    for i in range(n):
+        with torch.no_grad():
+            clean = rvae.decode_whole(vsd, x0[i]).numpy()
+            bg = np.array(demo_data.PALETTE[demo_data.parse_caption(captions[i])[3]], np.float32) / 127.5 - 1
+            mask = dilate(np.abs(clean - bg.reshape(3, 1, 1, 1)).sum(axis=0) > 0.3, edge_px)
+            iy, ix, py, px = object_cells(mask, rng, cells)
+            target = decode_raw(vsd, crop_cells(x0[i], iy, ix).contiguous())
+            weight = 1.0 + (object_weight - 1.0) * torch.from_numpy(
+                np.ascontiguousarray(crop_cells(mask[None], py, px)).astype(np.float32))
+        drawn = decode_raw(vsd, crop_cells(pred[i], iy, ix).contiguous())
+        loss = loss + (weight * (drawn - target).abs()).sum() / (3 * weight.sum())
+    return loss / n
+
+
 def role_labels(sp, text):
     """Per token of tokenize(sp, text): 1 on the object's colour word (the
     caption's first), 2 on the background's (its second), 0 elsewhere."""
@@ -1035,7 +1171,7 @@ def clip_weights(captions, shape_p):
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
               shape_probe=0.0, pair_levels=None, patch=None, follow=None, windows=None, train_only=None,
-              shape_p=None):
+              shape_p=None, pixel=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -1055,7 +1191,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     the weights whose names ("dit." or "t5." and the tensor's name) it
     matches (re.search) are trained, the rest stay as loaded. shape_p: the
     share of circles, squares and triangles among the clips of each batch
-    (clip_weights; default: clips drawn uniformly). Every eval_every steps
+    (clip_weights; default: clips drawn uniformly). pixel (weight, n,
+    (lo, hi)): add weight x pixel_loss on n clips of the batch (needs vsd).
+    Every eval_every steps
     the validation score (validate) is logged and the weights saved."""
     if windows and windows[0]["latents"].shape[2] <= data["latents"].shape[2]:
         raise ValueError("--window-frames: the long clips have %d latent frames, a window %d; a window that starts "
@@ -1070,7 +1208,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         ("_g%g" % follow[3] if follow and follow[3] else "") + \
         ("_win%g-%d-%d" % (windows[1], windows[2], windows[0]["latents"].shape[2]) if windows else "") + \
         ("_only-%s" % re.sub(r"\W+", "", train_only) if train_only else "") + \
-        ("_shapes%g-%g-%g" % tuple(shape_p) if shape_p else "")
+        ("_shapes%g-%g-%g" % tuple(shape_p) if shape_p else "") + \
+        ("_pixel%g-%d-%g-%g" % ((pixel[0], pixel[1]) + tuple(pixel[2])) if pixel else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -1146,6 +1285,11 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                              "--shape-weight > 0")
         terms.append(("shape follow", follow[0]))
         fgen = torch.Generator().manual_seed(6)  # its own stream: gen's draws are the same with or without it
+    if pixel:
+        if vsd is None:
+            raise ValueError("--pixel-weight needs the VAE (its decoder draws the predictions)")
+        terms.append(("pixel", pixel[0]))
+        pgen, prng = torch.Generator().manual_seed(9), np.random.default_rng(9)  # their own streams, as fgen
     if windows:
         terms.append(("windows", windows[1]))
         wgen, wrng = torch.Generator().manual_seed(7), np.random.default_rng(7)  # their own streams, as fgen
@@ -1193,6 +1337,10 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
             pl.append(token_probe_loss(pr, enc, {t: labels_cache[name, t] for t in enc if t}))
         if follow:
             pl.append(follow_loss(dsd, cfg, enc, picks[shape_pick[0]], fgen, follow[1], follow[2], follow[3]))
+        if pixel:
+            pj = js[:pixel[1]]
+            pl.append(pixel_loss(dsd, cfg, vsd, enc, lat[torch.from_numpy(pj)], texts[:pixel[1]],
+                                 [caps[j] for j in pj], pgen, prng, pixel[2]))
         if windows:
             pl.append(flow_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
@@ -1275,6 +1423,17 @@ def shape_shares(text):
     return shares
 
 
+def level_range(text):
+    """argparse type of LO,HI: two noise levels, 0 <= LO <= HI <= 1."""
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r: want LO,HI, two noise levels" % text)
+    if not 0 <= lo <= hi <= 1:
+        raise argparse.ArgumentTypeError("%r: want 0 <= LO <= HI <= 1" % text)
+    return lo, hi
+
+
 def regex(text):
     """--dit-train REGEX: the pattern, once it compiles."""
     try:
@@ -1303,6 +1462,15 @@ def main():
     ap.add_argument("--decoder-lr", type=float, default=3e-4, help="peak learning rate of the decoder phase")
     ap.add_argument("--decoder-shapes", default="0.25,0.25,0.5",
                     help="how often the decoder phase draws a circle, a square and a triangle")
+    ap.add_argument("--decoder-dit", default=None, metavar="DIR",
+                    help="the decoder phase also learns to draw latents the DiT of this exported model finished "
+                    "(dit_latent_pool: clips encoded, noised to --decoder-dit-levels, finished by the DiT); "
+                    "default: only the encoder's latents")
+    ap.add_argument("--decoder-dit-clips", type=int, default=2000, help="clips in that pool")
+    ap.add_argument("--decoder-dit-levels", default=(0.3, 0.7), metavar="LO,HI", type=level_range,
+                    help="the pool's noise levels s0, uniform in [LO, HI]")
+    ap.add_argument("--decoder-dit-share", type=float, default=0.5,
+                    help="the share of decoder steps that take a pool latent")
     ap.add_argument("--vae-only", action="store_true",
                     help="stop after the VAE phases, the folded VAE in --work/Wan2.1_VAE.pth")
     ap.add_argument("--clips", type=int, default=4000)
@@ -1371,10 +1539,22 @@ def main():
     ap.add_argument("--dit-shapes", default=None, metavar="C,S,T", type=shape_shares,
                     help="shares of circles, squares and triangles among the DiT's training clips in each batch "
                     "(default: the clips as drawn, a third each)")
+    ap.add_argument("--pixel-weight", type=float, default=0.0,
+                    help="weight of the pixel loss (pixel_loss: the DiT's clean-latent prediction drawn by the "
+                    "frozen decoder, against the clean latent drawn by it, the object weighted); 0: off")
+    ap.add_argument("--pixel-batch", type=int, default=2, help="clips of each batch the pixel loss draws")
+    ap.add_argument("--pixel-levels", default=(0.2, 0.9), metavar="LO,HI", type=level_range,
+                    help="the pixel loss's noise levels, uniform in [LO, HI]")
     ap.add_argument("--dit-train", default=None, metavar="REGEX", type=regex,
                     help="train only the weights whose names match REGEX (re.search on \"dit.\" or \"t5.\" and "
                     "the tensor's name, e.g. 'cross_attn|text_embedding|^t5\\.'); the rest stay as loaded")
     a = ap.parse_args()
+    if a.decoder_dit and not (a.vae_from and a.decoder_minutes):
+        ap.error("--decoder-dit: the decoder phase runs with --vae-from and --decoder-minutes")
+    if not 0 <= a.decoder_dit_share <= 1:
+        ap.error("--decoder-dit-share %g: a share, from 0 to 1" % a.decoder_dit_share)
+    if a.pixel_batch < 1:
+        ap.error("--pixel-batch %d: at least one clip" % a.pixel_batch)
     if a.window_clips and (a.window_frames - 1) % 4:
         ap.error("--window-frames %d: a whole number of latent frames needs 1 + 4k frames" % a.window_frames)
     torch.set_num_threads(a.threads)
@@ -1393,8 +1573,11 @@ def main():
         vsd = fold_latent_normalisation(train_vae(a.work, a.vae_steps, minutes(a.vae_minutes), name, a.vae_lr,
                                                   init=a.vae_init, edge_weight=a.vae_edge_weight), a.work)
     if a.vae_from and a.decoder_minutes:
+        pool = dit_latent_pool(vsd, a.decoder_dit, a.work, a.decoder_dit_clips, a.decoder_dit_levels) \
+            if a.decoder_dit else None
         vsd = train_decoder(vsd, a.work, a.decoder_steps, minutes(a.decoder_minutes), a.decoder_lr,
-                            shape_p=[float(x) for x in a.decoder_shapes.split(",")])
+                            shape_p=[float(x) for x in a.decoder_shapes.split(",")], pool=pool,
+                            pool_share=a.decoder_dit_share)
     eval_vae(vsd, n=48)
     colour_probe_accuracy(vsd)
     if a.vae_only:
@@ -1418,7 +1601,8 @@ def main():
                          follow=(a.shape_follow, [float(x) for x in a.follow_levels.split(",")], a.follow_mix,
                                  a.follow_guidance)
                          if a.shape_follow else None, windows=windows, train_only=a.dit_train,
-                         shape_p=a.dit_shapes)
+                         shape_p=a.dit_shapes,
+                         pixel=(a.pixel_weight, a.pixel_batch, a.pixel_levels) if a.pixel_weight else None)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
