@@ -378,10 +378,10 @@ def finish_from(dsd, cfg, x0, ctx, ctx0, eps, s0, guidance, steps=10):
     down to 0 (ctx: the captions' encodings, ctx0: the negative prompt's).
     Where s0 = 0, x0 itself."""
     s0 = torch.as_tensor(s0, dtype=x0.dtype).expand(x0.shape[0])
-    view = (-1,) + (1,) * (x0.dim() - 1)
-    x = (1 - s0.view(view)) * x0 + s0.view(view) * eps
     if not bool((s0 > 0).any()):
         return x0
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    x = (1 - s0.view(view)) * x0 + s0.view(view) * eps
     frac = torch.linspace(1.0, 0.0, steps + 1)
     for k in range(steps):
         s, s_next = s0 * frac[k], s0 * frac[k + 1]
@@ -1058,7 +1058,7 @@ def pixel_loss(dsd, cfg, vsd, enc, x0, texts, captions, gen, rng, levels, cells=
     """The DiT's prediction of the clean latent, x0' = x_s - s v at s
     uniform in `levels`, drawn by the frozen VAE decoder and compared with
     the clean latent x0 drawn by it: the L1 weighted object_weight on the
-    object and the edge_px pixels around it (recon_loss's weighting), on an
+    object and the edge_px pixels around it (object_crop's weighting), on an
     object_cells window of both. A shape is a few latent values, and the
     plain loss weighs them no more than the background's many (for a yellow
     triangle no more than for a black one, whose shape the DiT keeps); the
