@@ -475,11 +475,12 @@ def edge_loss(recon, clip, weight):
     return loss
 
 
-def object_mask(caption, clip):
-    """[F, H, W] bool: the pixels of the object (those that differ from the
-    caption's background colour)."""
+def object_mask(caption, clip, threshold=0.05):
+    """[F, H, W] bool: the pixels of the object (those whose summed RGB
+    difference from the caption's background colour exceeds threshold: a
+    rendered clip's background is exact, a decoded one's needs more)."""
     bg = np.array(demo_data.PALETTE[demo_data.parse_caption(caption)[3]], np.float64) / 127.5 - 1
-    return np.abs(clip - bg.reshape(3, 1, 1, 1).astype(np.float32)).sum(axis=0) > 0.05
+    return np.abs(clip - bg.reshape(3, 1, 1, 1).astype(np.float32)).sum(axis=0) > threshold
 
 
 def dilate(mask, px):
@@ -1066,7 +1067,7 @@ def pixel_loss(dsd, cfg, vsd, enc, x0, texts, captions, gen, rng, levels, cells=
     (texts may drop them); the object is where the drawn clean clip differs
     from the caption's background colour."""
     n = x0.shape[0]
-    s = levels[0] + (levels[1] - levels[0]) * torch.rand(n, generator=gen)
+    s = uniform_levels(n, gen, levels)
     eps = torch.randn(x0.shape, generator=gen)
     sv = s.view(n, 1, 1, 1, 1)
     xs = (1 - sv) * x0 + sv * eps
@@ -1074,9 +1075,7 @@ def pixel_loss(dsd, cfg, vsd, enc, x0, texts, captions, gen, rng, levels, cells=
     loss = 0
     for i in range(n):
         with torch.no_grad():
-            clean = rvae.decode_whole(vsd, x0[i]).numpy()
-            bg = np.array(demo_data.PALETTE[demo_data.parse_caption(captions[i])[3]], np.float32) / 127.5 - 1
-            mask = dilate(np.abs(clean - bg.reshape(3, 1, 1, 1)).sum(axis=0) > 0.3, edge_px)
+            mask = dilate(object_mask(captions[i], rvae.decode_whole(vsd, x0[i]).numpy(), 0.3), edge_px)
             iy, ix, py, px = object_cells(mask, rng, cells)
             target = decode_raw(vsd, crop_cells(x0[i], iy, ix).contiguous())
             weight = 1.0 + (object_weight - 1.0) * torch.from_numpy(
