@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Averages the DiT and text encoder of several demo-model weights into one
 model: a weighted mean, tensor by tensor, of the weights that
 tools/train_demo.py saved (its *_ema*.safetensors: the weight average that
@@ -6,20 +6,25 @@ validation scored) or exported (a model directory).
 
   tools/average_demo.py --base models/demo-next --out OUT A.safetensors:1 B.safetensors:1
 
-OUT is a copy of --base (its VAE, tokenizer, config.json and t2v.json)
-with the averaged DiT and text encoder written as train_demo's export
-writes them (the DiT in F32, the text encoder in bf16). Every input must
-hold the same tensors with the same shapes (runs continued from one
-another do). Averaging the end of one run with a run continued from it
-with another objective keeps much of what each learnt (weight averaging,
-"model soups"; models/demo-next/README.md says which runs the committed
-weights average)."""
+OUT is a copy of --base (its VAE, tokenizer and t2v.json) with the
+averaged DiT and text encoder written as train_demo's export writes them
+(the DiT in F32, the text encoder in bf16) and a config.json for the
+averaged DiT. Every input must hold the same tensors with the same shapes
+(runs continued from one another do), with one exception: an input with
+narrower FFNs is first widened as `train_demo.py --dit-ffn` widened the
+run continued from it (widen_ffn, the same draws), so a widened run can be
+averaged with the weights it started from. Averaging the end of one run
+with a run continued from it with another objective keeps much of what
+each learnt (weight averaging, "model soups"; models/demo-next/README.md
+says which runs the committed weights average)."""
 import argparse
 import os
 import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch  # noqa: E402
+
 import train_demo  # noqa: E402
 
 
@@ -39,11 +44,15 @@ def average(inputs):
     """[(path, weight)] -> the weighted mean (dsd, tsd), accumulated in
     float64 in the order given, then rounded once to float32."""
     total = sum(w for _, w in inputs)
-    acc = None
-    for path, w in inputs:
+    for path, _ in inputs:
         if not os.path.exists(path):
             raise SystemExit("%s: no such weights file or model directory" % path)
-        dsd, tsd = train_demo.load_exported_dit(path)
+    loaded = [train_demo.load_exported_dit(path) for path, _ in inputs]
+    ffn = max(train_demo.dit_config(dsd)["ffn_dim"] for dsd, _ in loaded)
+    acc = None
+    for (path, w), (dsd, tsd) in zip(inputs, loaded):
+        if train_demo.dit_config(dsd)["ffn_dim"] < ffn:  # as train_dit widened it (--dit-ffn)
+            dsd = train_demo.widen_ffn(dsd, ffn, torch.Generator().manual_seed(train_demo.WIDEN_SEED))
         both = {"dit." + k: v for k, v in dsd.items()}
         both.update({"t5." + k: v for k, v in tsd.items()})
         if acc is None:
@@ -76,6 +85,7 @@ def main():
     if os.path.exists(a.out):
         shutil.rmtree(a.out)
     shutil.copytree(a.base, a.out, ignore=shutil.ignore_patterns("README.md"))
+    train_demo.write_dit_config(a.out, dsd)
     train_demo.write_dit_t5(a.out, dsd, tsd)
     print("wrote %s: the mean of %s" % (a.out, ", ".join("%s x %g" % (os.path.basename(p.rstrip("/")), w)
                                                           for p, w in inputs)))

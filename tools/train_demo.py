@@ -59,6 +59,11 @@ Phases (each cached under --work, so a rerun resumes):
                gives the DiT one token per latent cell (320 tokens, 4x the
                cost) instead of Wan's 2x2 (80); from an exported model the
                weights are cut to the smaller patch first (repatch).
+               --dit-ffn N gives every block's FFN N hidden units; from an
+               exported model the new units start silent (widen_ffn).
+               --add-latents FILE trains on latents made elsewhere too
+               (load_latents; e.g. tools/demo_self_samples.py's: the
+               model's own samples that pass the test's checks).
                --dit-train REGEX trains only the weights whose names match
                (e.g. every DiT weight but self-attention's), the rest stay
                as loaded; --dit-shapes C,S,T draws the training clips so
@@ -632,6 +637,23 @@ def make_latents(sd, work, n, time_limit=None, seed=2):
     return data
 
 
+def load_latents(path, shape):
+    """A latents file made elsewhere (--add-latents): {"captions": [n],
+    "latents": [n, *shape]} of the demo grammar's captions, checked."""
+    data = torch.load(path)
+    if not isinstance(data, dict) or set(data) != {"captions", "latents"}:
+        raise SystemExit("%s: expected a dict with \"captions\" and \"latents\"" % path)
+    lat, caps = data["latents"], data["captions"]
+    if tuple(lat.shape) != (len(caps),) + tuple(shape):
+        raise SystemExit("%s: latents %s for %d captions; expected %s" % (
+            path, tuple(lat.shape), len(caps), (len(caps),) + tuple(shape)))
+    bad = [c for c in caps if demo_data.parse_caption(c) is None]
+    if bad:
+        raise SystemExit("%s: %r is not a caption of the demo grammar" % (path, bad[0]))
+    log("latents: %d from %s" % (len(caps), path))
+    return {"captions": list(caps), "latents": lat.float()}
+
+
 def encode_sets(path, n, seed, item, what, every=100, time_limit=None):
     """n items drawn by item(rng) -> (caption(s), latent(s)) from a generator
     seeded with `seed`, without gradients, progress logged every `every`
@@ -834,9 +856,11 @@ def validate(vsd, dsd, tsd, sp, n=40, grammar=2):
 
 
 def dit_config(dsd):
-    """DIT_CFG with the number of blocks and the patch size of these weights."""
+    """DIT_CFG with the number of blocks, the FFN's width and the patch size
+    of these weights."""
     layers = 1 + max(int(k.split(".")[1]) for k in dsd if k.startswith("blocks."))
-    return dict(DIT_CFG, num_layers=layers, patch_size=tuple(dsd["patch_embedding.weight"].shape[2:]))
+    return dict(DIT_CFG, num_layers=layers, ffn_dim=dsd["blocks.0.ffn.0.weight"].shape[0],
+                patch_size=tuple(dsd["patch_embedding.weight"].shape[2:]))
 
 
 def repatch(dsd, patch):
@@ -893,6 +917,33 @@ def grow_blocks(dsd, layers):
                 zero = copy and any(p in name for p in (".self_attn.o.", ".cross_attn.o.", ".ffn.2."))
                 out[name] = torch.zeros_like(v) if zero else v.detach().clone()
     log("dit: grown from %d to %d blocks (identity copies)" % (have, layers))
+    return out
+
+
+WIDEN_SEED = 10  # widen_ffn's draws in train_dit; average_demo widens a narrower input with the same
+
+
+def widen_ffn(dsd, ffn, gen):
+    """Widens every block's FFN to `ffn` hidden units without changing the
+    DiT's output: the new units' input weights are drawn as a new model's
+    (default_init, bias 0) and their output weights (ffn.2's new columns)
+    are zero, so they start silent and learn from there (as grow_blocks'
+    copies do)."""
+    have = dit_config(dsd)["ffn_dim"]
+    if ffn == have:
+        return dsd
+    if ffn < have:
+        raise SystemExit("--dit-ffn %d: the weights' FFN has %d units; widening cannot drop any" % (ffn, have))
+    out = dict(dsd)
+    for k in sorted(dsd):
+        if k.endswith(".ffn.0.weight"):
+            new = default_init(k, (ffn - have, dsd[k].shape[1]), gen)
+            out[k] = torch.cat([dsd[k], new]).contiguous()
+        elif k.endswith(".ffn.0.bias"):
+            out[k] = torch.cat([dsd[k], torch.zeros(ffn - have)])
+        elif k.endswith(".ffn.2.weight"):
+            out[k] = torch.cat([dsd[k], torch.zeros(dsd[k].shape[0], ffn - have)], dim=1).contiguous()
+    log("dit: FFN widened from %d to %d units (the new ones silent)" % (have, ffn))
     return out
 
 
@@ -1170,7 +1221,7 @@ def clip_weights(captions, shape_p):
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
               shape_probe=0.0, pair_levels=None, patch=None, follow=None, windows=None, train_only=None,
-              shape_p=None, pixel=None):
+              shape_p=None, pixel=None, ffn=None):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -1186,7 +1237,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     clips (make_window_clips) cut by window_crops. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
-    many blocks first (grow_blocks). train_only: a regular expression; only
+    many blocks first (grow_blocks); ffn: widen the FFNs to this many units
+    (widen_ffn). train_only: a regular expression; only
     the weights whose names ("dit." or "t5." and the tensor's name) it
     matches (re.search) are trained, the rest stay as loaded. shape_p: the
     share of circles, squares and triangles among the clips of each batch
@@ -1208,7 +1260,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         ("_win%g-%d-%d" % (windows[1], windows[2], windows[0]["latents"].shape[2]) if windows else "") + \
         ("_only-%s" % re.sub(r"\W+", "", train_only) if train_only else "") + \
         ("_shapes%g-%g-%g" % tuple(shape_p) if shape_p else "") + \
-        ("_pixel%g-%d-%g-%g" % ((pixel[0], pixel[1]) + tuple(pixel[2])) if pixel else "")
+        ("_pixel%g-%d-%g-%g" % ((pixel[0], pixel[1]) + tuple(pixel[2])) if pixel else "") + \
+        ("_ffn%d" % ffn if ffn else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -1221,6 +1274,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         log("dit: starting from", init)
     else:
         shapes = rdit.param_shapes(dict(DIT_CFG, num_layers=layers or DIT_CFG["num_layers"],
+                                        ffn_dim=ffn or DIT_CFG["ffn_dim"],
                                         patch_size=tuple(patch or DIT_CFG["patch_size"])))
         dsd = init_params(list(shapes.items()), gen, dit_init)
         tsd = init_params(t5_shapes(sp.get_piece_size()), gen, default_init)
@@ -1229,6 +1283,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                 tsd[k].data.normal_(0, 1, generator=gen)
     if layers:
         dsd = grow_blocks(dsd, layers)
+    if ffn:
+        dsd = widen_ffn(dsd, ffn, torch.Generator().manual_seed(WIDEN_SEED))
     if patch:
         dsd = repatch(dsd, patch)
     names = ["dit." + k for k in dsd] + ["t5." + k for k in tsd]
@@ -1386,11 +1442,12 @@ def write_dit_t5(out_dir, dsd, tsd):
                os.path.join(out_dir, "models_t5_umt5-xxl-enc-bf16.pth"))
 
 
-def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
-    os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
+def write_dit_config(out_dir, dsd):
+    """config.json as Wan's DiT configs name it, for these weights (their
+    blocks, FFN width and patch size)."""
     dc = dit_config(dsd)
     cfg = {"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": DIT_CFG["dim"],
-           "eps": DIT_CFG["eps"], "ffn_dim": DIT_CFG["ffn_dim"], "freq_dim": DIT_CFG["freq_dim"],
+           "eps": DIT_CFG["eps"], "ffn_dim": dc["ffn_dim"], "freq_dim": DIT_CFG["freq_dim"],
            "in_dim": 16, "model_type": "t2v", "num_heads": DIT_CFG["num_heads"],
            "num_layers": dc["num_layers"], "out_dim": 16, "text_len": DIT_CFG["text_len"],
            "text_dim": DIT_CFG["text_dim"]}
@@ -1399,6 +1456,11 @@ def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
+
+
+def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
+    os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
+    write_dit_config(out_dir, dsd)
     write_dit_t5(out_dir, dsd, tsd)
     torch.save({k: v.float().contiguous() for k, v in vsd.items()}, os.path.join(out_dir, "Wan2.1_VAE.pth"))
     with open(spm_path, "rb") as f, open(os.path.join(out_dir, "google", "umt5-xxl", "spiece.model"), "wb") as g:
@@ -1487,6 +1549,9 @@ def main():
     ap.add_argument("--latent-seeds", default="2",
                     help="comma-separated seeds of the clip sets (--clips clips each) the DiT trains on; "
                     "each set is cached in --work, so sets can be encoded by separate --latents-only runs")
+    ap.add_argument("--add-latents", action="append", default=[], metavar="FILE",
+                    help="train the DiT on these latents too: a torch.save of {\"captions\": [n], \"latents\": "
+                    "[n, 16, 5, 8, 8]}, as the latents phase caches them (repeatable)")
     ap.add_argument("--latents-only", action="store_true", help="stop after encoding the latents")
     ap.add_argument("--train-shift", type=float, default=3.0,
                     help="shift of the DiT's training noise levels (1: plain logit-normal)")
@@ -1535,6 +1600,9 @@ def main():
     ap.add_argument("--dit-layers", type=int, default=None,
                     help="DiT blocks (from scratch: default 4; with --dit-from: grow to this many, each new "
                     "block an identity copy of the one before)")
+    ap.add_argument("--dit-ffn", type=int, default=None, metavar="N",
+                    help="hidden units of the DiT's FFNs (from scratch: default 384; with --dit-from: widen to N, "
+                    "the new units silent at first)")
     ap.add_argument("--dit-shapes", default=None, metavar="C,S,T", type=shape_shares,
                     help="shares of circles, squares and triangles among the DiT's training clips in each batch "
                     "(default: the clips as drawn, a third each)")
@@ -1584,6 +1652,7 @@ def main():
         log("vae: saved", os.path.join(a.work, "Wan2.1_VAE.pth"))
         return
     sets = [make_latents(vsd, a.work, a.clips, minutes(a.latent_minutes), int(s)) for s in a.latent_seeds.split(",")]
+    sets += [load_latents(p, sets[0]["latents"].shape[1:]) for p in a.add_latents]
     data = {"captions": [c for d in sets for c in d["captions"]], "latents": torch.cat([d["latents"] for d in sets])}
     kinds = (("shape", a.shape_sets, a.shape_weight, 5), ("role", a.role_sets, a.role_weight, 6))
     pairs = [(kind, make_pair_sets(vsd, a.work, n, kind, seed), w) for kind, n, w, seed in kinds if n and w]
@@ -1601,7 +1670,8 @@ def main():
                                  a.follow_guidance)
                          if a.shape_follow else None, windows=windows, train_only=a.dit_train,
                          shape_p=a.dit_shapes,
-                         pixel=(a.pixel_weight, a.pixel_batch, a.pixel_levels) if a.pixel_weight else None)
+                         pixel=(a.pixel_weight, a.pixel_batch, a.pixel_levels) if a.pixel_weight else None,
+                         ffn=a.dit_ffn)
     export(a.out, spm_path, vsd, dsd, tsd, data)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
