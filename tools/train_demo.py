@@ -111,6 +111,10 @@ DIT_CFG = dict(dim=128, ffn_dim=384, num_heads=4, num_layers=4, freq_dim=256, in
                text_dim=64, text_len=32, eps=1e-6, patch_size=(1, 2, 2), model_type="t2v")
 DEFAULTS = dict(width=64, height=64, frames=17, context_window=17, context_overlap=8, steps=20, cfg=4.0, shift=3.0, fps=8, sampler="unipc",
                 negative_prompt="")
+# A demo clip's latent at those defaults: 16 channels; the Wan-VAE keeps the
+# first frame and packs 4 frames into each later latent frame, 8x8 pixels
+# into a cell.
+LATENT_SHAPE = (16, 1 + (DEFAULTS["frames"] - 1) // 4, DEFAULTS["height"] // 8, DEFAULTS["width"] // 8)
 
 
 def _scale_pair_f32():
@@ -764,7 +768,7 @@ def check_batched_dit(dsd, tsd, sp):
     ts = {k: v.detach().double() for k, v in tsd.items()}
     tc = rt5.Config(ts)
     ctxs = [rt5.encode(ts, tc, torch.tensor(tokenize(sp, c))) for c in ("a red circle moving up on a black background", "")]
-    lat = torch.randn(2, 16, 5, 8, 8, generator=g, dtype=torch.float64)
+    lat = torch.randn((2,) + LATENT_SHAPE, generator=g, dtype=torch.float64)
     tt = torch.tensor([999.0, 123.0], dtype=torch.float64)
     cfg = dit_config(sd)
     got = dit_forward_batch(sd, cfg, lat, tt, ctxs)
@@ -807,11 +811,11 @@ def prompt_contexts(tsd, sp, captions):
 
 def sample_batch(dsd, tsd, sp, captions, seeds, cfg=DEFAULTS["cfg"]):
     """The pipeline of tools/reference/pipeline.py (its noise, schedule and
-    UniPC, the model's defaults) on a batch, in float32 -> latents [B, 16, 5, 8, 8]."""
+    UniPC, the model's defaults) on a batch, in float32 -> latents [B, *LATENT_SHAPE]."""
     from reference import pipeline as rpipe
     from reference import sampler as rsampler
     ctx = dict(zip((1, 0), prompt_contexts(tsd, sp, captions)))
-    noise = torch.stack([rpipe.noise(s, (16, 5, 8, 8)).float() for s in seeds])
+    noise = torch.stack([rpipe.noise(s, LATENT_SHAPE).float() for s in seeds])
     cfg_model = dit_config(dsd)
 
     def model(x, t, cond):

@@ -57,7 +57,7 @@ from reference import t5 as rt5  # noqa: E402
 from reference import vae as rvae  # noqa: E402
 
 ROOT = td.ROOT
-SHAPE = (16, 5, 8, 8)
+SHAPE = td.LATENT_SHAPE
 TIME_LINEARS = ("time_embedding.0", "time_embedding.2", "time_projection.1", "head.head")
 
 
