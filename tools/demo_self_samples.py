@@ -4,7 +4,8 @@
 Draws n prompts of grammar 2's training set (demo_data.draw, the shape
 then redrawn in the shares --shapes), samples each with the model as
 validation does (train_demo.sample_batch: the reference pipeline's noise
-for seed S * 100000 + i, UniPC, the model's defaults and guidance),
+for seed S * 100000 + i, UniPC with train_demo's DEFAULTS, which its
+export writes into t2v.json),
 decodes it with the model's VAE and scores it with the demo test's checks
 (demo_data.measure). The latents of the samples that pass all four are
 written as train_demo's latents phase caches them, for `train_demo.py
@@ -57,10 +58,8 @@ def main():
         ap.error("--n and --batch: at least 1")
     if td.model_grammar(a.model) < 2:
         ap.error("%s: not a grammar-2 demo model (t2v.json's demo_grammar)" % a.model)
-    import sentencepiece as spm
     torch.set_num_threads(1)
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(a.model, "google", "umt5-xxl", "spiece.model"))
-    vsd = {k: v.float() for k, v in torch.load(os.path.join(a.model, "Wan2.1_VAE.pth"), weights_only=True).items()}
+    sp, vsd = td.load_tokenizer(a.model), td.load_vae(a.model)
     dsd, tsd = td.load_exported_dit(a.model)
     cases = draw_cases(a.n, a.seed, np.asarray(a.shapes) / sum(a.shapes))
     caps, lats, tot, ok = [], [], collections.Counter(), collections.Counter()

@@ -16,7 +16,6 @@ can reach.
 
 Needs Debian's python3-torch, python3-numpy and python3-sentencepiece."""
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -37,12 +36,10 @@ def main():
     ap.add_argument("--levels", default="0.3,0.6,0.8,0.95", help="noise levels s0 to start from")
     ap.add_argument("--work", default=None, help="where the encoded clips are cached (default: a temporary folder)")
     a = ap.parse_args()
-    import sentencepiece as spm
     torch.set_num_threads(1)
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(a.model, "google", "umt5-xxl", "spiece.model"))
-    vsd = {k: v.float() for k, v in torch.load(os.path.join(a.model, "Wan2.1_VAE.pth")).items()}
+    sp, vsd = td.load_tokenizer(a.model), td.load_vae(a.model)
     dsd, tsd = td.load_exported_dit(a.model)
-    guidance = json.load(open(os.path.join(a.model, "t2v.json")))["cfg"]
+    guidance = td.model_settings(a.model)["cfg"]
     work = a.work or tempfile.mkdtemp(prefix="t2v-shape-levels-")
     data = td.make_latents(vsd, work, a.n, seed=4)  # seed 4: not a training or validation seed
     caps, x0 = data["captions"], data["latents"].float()

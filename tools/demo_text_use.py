@@ -122,10 +122,8 @@ def main():
                     help="a weights file train_demo.py saved (*.safetensors) to measure instead of the model's DiT")
     ap.add_argument("--levels", default="0.7,0.8,0.9,0.95,0.98", help="noise levels s")
     a = ap.parse_args()
-    import sentencepiece as spm
     torch.set_num_threads(1)
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(a.model, "google", "umt5-xxl", "spiece.model"))
-    vsd = {k: v.float() for k, v in torch.load(os.path.join(a.model, "Wan2.1_VAE.pth")).items()}
+    sp, vsd = td.load_tokenizer(a.model), td.load_vae(a.model)
     dsd, tsd = td.load_exported_dit(a.weights or a.model)
     cfg = td.dit_config(dsd)
     levels = [float(x) for x in a.levels.split(",")]

@@ -409,10 +409,9 @@ def dit_latent_pool(vsd, model_dir, work, n, levels, seed=12, batch=16):
     path = os.path.join(work, "dit_pool_%d_%g-%g_seed%d.pt" % (n, levels[0], levels[1], seed))
     if os.path.exists(path):
         return torch.load(path)
-    import sentencepiece as spm
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(model_dir, "google", "umt5-xxl", "spiece.model"))
+    sp = load_tokenizer(model_dir)
     dsd, tsd = load_exported_dit(model_dir)
-    cfg, guidance = dit_config(dsd), json.load(open(os.path.join(model_dir, "t2v.json")))["cfg"]
+    cfg, guidance = dit_config(dsd), model_settings(model_dir)["cfg"]
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     clips, latents, s0s = [], [], []
     with torch.no_grad():
@@ -842,11 +841,29 @@ def score_text(score):
     return "colour %d motion %d background %d%s, all %d" % (c, m, b, "" if sh is None else " shape %d" % sh, a)
 
 
+def model_settings(model_dir):
+    """An exported demo model's t2v.json: its defaults (the guidance scale
+    "cfg", ...) and "demo_grammar"."""
+    with open(os.path.join(model_dir, "t2v.json")) as f:
+        return json.load(f)
+
+
 def model_grammar(model_dir):
     """The grammar an exported demo model was trained on: t2v.json's
     "demo_grammar", 1 when absent (as tests/demo_check.h reads it)."""
-    with open(os.path.join(model_dir, "t2v.json")) as f:
-        return int(json.load(f).get("demo_grammar", 1))
+    return int(model_settings(model_dir).get("demo_grammar", 1))
+
+
+def load_tokenizer(model_dir):
+    """An exported model's SentencePiece tokenizer, where the official
+    layout keeps it."""
+    import sentencepiece as spm
+    return spm.SentencePieceProcessor(model_file=os.path.join(model_dir, "google", "umt5-xxl", "spiece.model"))
+
+
+def load_vae(model_dir):
+    """An exported model's VAE weights (Wan2.1_VAE.pth), in float32."""
+    return {k: v.float() for k, v in torch.load(os.path.join(model_dir, "Wan2.1_VAE.pth")).items()}
 
 
 def validate(vsd, dsd, tsd, sp, n=40, grammar=2):

@@ -66,11 +66,8 @@ def log(*a):
 
 
 def load_teacher(model_dir):
-    import sentencepiece as spm
     dsd, tsd = td.load_exported_dit(model_dir)
-    vsd = {k: v.float() for k, v in torch.load(os.path.join(model_dir, "Wan2.1_VAE.pth")).items()}
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(model_dir, "google", "umt5-xxl", "spiece.model"))
-    return dsd, tsd, vsd, sp
+    return dsd, tsd, td.load_vae(model_dir), td.load_tokenizer(model_dir)
 
 
 class Contexts:
