@@ -109,7 +109,11 @@ static float *sample_case(const Model *m, const SafeTensors *st, int threads, in
     int ok = x && ctx && (ss.cfg <= 1 || ctxn) && steps && nx == g.n &&
              !denoiser_init(&d, &dit, &ss, &g, ctx, (int)(nc / dit.c.text_dim), ctxn, (int)(nn / dit.c.text_dim), &e);
     if (ok) {
-        ok = !pipeline_sample(&d, x, steps, NULL, &e);
+        if (ss.window.schedule == WINDOW_CHAIN)
+            ok = !pipeline_sample_chain(&dit, &ss, &g, ctx, (int)(nc / dit.c.text_dim), ctxn,
+                                        (int)(nn / dit.c.text_dim), NULL, x, steps, NULL, &e);
+        else
+            ok = !pipeline_sample(&d, x, steps, NULL, &e);
         denoiser_free(&d);
         int per = (g.h / dit.c.patch_h) * (g.w / dit.c.patch_w) / dit.c.patch_t, win = ss.window.frames * per;
         if (ok && threads == 2 && window_active(&ss.window, T)) /* denoiser_init's dit_reserve */
@@ -125,22 +129,27 @@ static float *sample_case(const Model *m, const SafeTensors *st, int threads, in
     return steps;
 }
 
-static void test_windowed(const Model *m, const char *name) {
+/* Golden case golden/long/<file>.safetensors (windowed_<name> or
+ * chain_<name>): every step's latent, and the same bits on 1 and 3 threads. */
+static void test_windowed(const Model *m, const char *file) {
     char path[128], what[96];
-    snprintf(path, sizeof path, "golden/long/windowed_%s.safetensors", name);
+    snprintf(path, sizeof path, "golden/long/%s.safetensors", file);
+    const char *name = file;
     SafeTensors st;
     if (!golden_open(&st, path)) return;
-    printf("-- windowed %s: %s %s steps, window %s (latent %s) overlap %s (latent %s), %s latent frames; "
-           "weights summing to 0 at steps [%s]\n", name, h_meta(&st, "sampler"), h_meta(&st, "steps"),
-           h_meta(&st, "window"), h_meta(&st, "window_latent"), h_meta(&st, "overlap"), h_meta(&st, "overlap_latent"),
-           h_meta(&st, "latent_frames"), h_meta(&st, "zero_weight_steps"));
+    int chain = !strcmp(h_meta(&st, "schedule"), "chain");
+    printf("-- %s: %s %s steps, window %s (latent %s) overlap %s (latent %s), %s latent frames; %s [%s]\n", name,
+           h_meta(&st, "sampler"), h_meta(&st, "steps"), h_meta(&st, "window"), h_meta(&st, "window_latent"),
+           h_meta(&st, "overlap"), h_meta(&st, "overlap_latent"), h_meta(&st, "latent_frames"),
+           chain ? "frames held by each window" : "weights summing to 0 at steps",
+           h_meta(&st, chain ? "held" : "zero_weight_steps"));
     int64_t n = 0;
     int steps = 0;
     float *got = sample_case(m, &st, 2, &n, &steps);
     for (int k = 0; got && k < steps; k++) {
         char tn[32];
         snprintf(tn, sizeof tn, "latent.step%d", k);
-        snprintf(what, sizeof what, "windowed %s: %s", name, tn);
+        snprintf(what, sizeof what, "%s: %s", name, tn);
         float *ref = golden_f32(&st, tn, NULL);
         if (ref) check_close(what, got + (size_t)k * n, ref, n, TOL_LATENT, COS_LATENT);
         free(ref);
@@ -150,7 +159,7 @@ static void test_windowed(const Model *m, const char *name) {
         int s2;
         float *again = sample_case(m, &st, threads, &n2, &s2);
         CHECK(again && !memcmp(again, got, sizeof(float) * (size_t)n * steps),
-              "windowed %s: the same bits with %d thread(s) as with 2", name, threads);
+              "%s: the same bits with %d thread(s) as with 2", name, threads);
         free(again);
     }
     free(got);
@@ -236,31 +245,37 @@ static void test_memory_estimate(const Model *m) {
 static char g_bin[900];
 
 /* The CLI: frames -> latent frames, and a bad overlap refused. */
+/* latent.final of the CLI's output file against the golden's. */
+static void compare_final(const char *what, const char *path, const char *golden) {
+    SafeTensors got, ref;
+    char name[96];
+    snprintf(name, sizeof name, "%s: latent.final", what);
+    if (!golden_open(&got, path)) return;
+    if (golden_open(&ref, golden)) {
+        int64_t n = 0, nr = 0;
+        float *a = golden_f32(&got, "latent.final", &n), *b = golden_f32(&ref, "latent.final", &nr);
+        if (a && b && n == nr) check_close(name, a, b, n, TOL_LATENT, COS_LATENT);
+        else h_report(0, "%s missing or of another size", name);
+        free(a), free(b);
+        st_close(&ref);
+    }
+    st_close(&got);
+}
+
 static void test_cli(void) {
 #ifdef _WIN32
     printf("skipped: the CLI checks (POSIX shell redirections) on Windows\n");
     return;
 #endif
     const char *out = "build/test_long_out.safetensors";
-    char cmd[2048];
+    char cmd[4096];
     remove(out);
     snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/long/windowed_uniform.safetensors "
              "--out %s --steps 4 --cfg 4 --shift 3 --sampler unipc --context-window 13 --context-overlap 8 "
              "--context-schedule uniform -q --force", g_bin, out);
     int rc = system(cmd);
     CHECK(rc == 0, "t2v stage sampler --context-window 13 --context-overlap 8: exit %d", rc);
-    SafeTensors got, ref;
-    if (rc == 0 && golden_open(&got, out)) {
-        if (golden_open(&ref, "golden/long/windowed_uniform.safetensors")) {
-            int64_t n = 0, nr = 0;
-            float *a = golden_f32(&got, "latent.final", &n), *b = golden_f32(&ref, "latent.final", &nr);
-            if (a && b && n == nr) check_close("CLI windowed uniform: latent.final", a, b, n, TOL_LATENT, COS_LATENT);
-            else h_report(0, "CLI windowed uniform: latent.final missing or of another size");
-            free(a), free(b);
-            st_close(&ref);
-        }
-        st_close(&got);
-    }
+    if (rc == 0) compare_final("CLI windowed uniform", out, "golden/long/windowed_uniform.safetensors");
     remove(out);
     snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/long/windowed_uniform.safetensors "
              "--out %s --steps 2 --context-window 13 --context-overlap 16 -q 2>/dev/null", g_bin, out);
@@ -268,6 +283,42 @@ static void test_cli(void) {
     FILE *f = fopen(out, "rb");
     CHECK(rc != 0 && !f, "an overlap as long as the window is refused (exit %d), nothing written", rc);
     if (f) fclose(f);
+    /* the chain schedule through the CLI: the golden's windows, its latent */
+    snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/long/chain_unipc.safetensors "
+             "--out %s --steps 3 --cfg 4 --shift 3 --sampler unipc --context-window 13 --context-overlap 8 "
+             "--context-schedule chain -q --force", g_bin, out);
+    rc = system(cmd);
+    CHECK(rc == 0, "t2v stage sampler --context-schedule chain: exit %d", rc);
+    if (rc == 0) compare_final("CLI chain", out, "golden/long/chain_unipc.safetensors");
+    remove(out);
+    /* generate: the same clip from its prompt and seed (the golden's noise is the seed's) */
+    snprintf(cmd, sizeof cmd, "%s generate --model " MODEL_DIR " -p 'a red circle moving to the right' --negative "
+             "'a blurry picture' -f 33 -W 32 -H 32 --steps 3 --cfg 4 --shift 3 --sampler unipc --seed 17 "
+             "--context-window 13 --context-overlap 8 --context-schedule chain --dump build/test_long_chain "
+             "-o build/test_long_chain.png -q --force 2>/dev/null && %s compare --subset "
+             "build/test_long_chain/dump.safetensors golden/long/chain_unipc.safetensors", g_bin, g_bin);
+    rc = system(cmd);
+    CHECK(rc == 0, "t2v generate --context-schedule chain: its latent.step{k} and latent.final match "
+          "golden/long/chain_unipc (t2v compare exit %d)", rc);
+    const char *refused[][2] = {
+        {"--sampler distill --timesteps 1000,500 --shift 5 --cfg 1", "the distill sampler"},
+        {"--context-overlap 0", "an overlap of 0 (nothing to hold)"},
+        {"--cache teacache:0.1", "a step cache"},
+    };
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in golden/long/chain_unipc.safetensors "
+                 "--out %s --context-window 13 --context-overlap 8 --context-schedule chain %s -q --force "
+                 "2>/dev/null", g_bin, out, refused[k][0]);
+        rc = system(cmd);
+        f = fopen(out, "rb");
+        CHECK(rc != 0 && !f, "the chain schedule with %s is refused (exit %d), nothing written", refused[k][1], rc);
+        if (f) fclose(f);
+        remove(out);
+    }
+    snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in x --out %s --context-schedule chained -q "
+             "2>/dev/null", g_bin, out);
+    rc = system(cmd);
+    CHECK(rc != 0, "--context-schedule chained (a typo) is a usage error (exit %d)", rc);
     snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in x --out %s --riflex 0.5 -q "
              "2>/dev/null", g_bin, out);
     rc = system(cmd);
@@ -283,9 +334,11 @@ int main(int argc, char **argv) {
         h_report(0, "model_open %s: %s", MODEL_DIR, e.msg);
         return h_finish();
     }
-    test_windowed(&m, "uniform");
-    test_windowed(&m, "static");
-    test_windowed(&m, "edges");
+    test_windowed(&m, "windowed_uniform");
+    test_windowed(&m, "windowed_static");
+    test_windowed(&m, "windowed_edges");
+    test_windowed(&m, "chain_unipc");
+    test_windowed(&m, "chain_euler");
     test_riflex(&m);
     test_memory_estimate(&m);
     model_close(&m);

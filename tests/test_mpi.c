@@ -335,6 +335,10 @@ int main(int argc, char **argv) {
     compare_ranks("generate, cfg 1, --precision bf16 (the bf16 products split too)",
                   "generate --model golden/models/tiny -p 'a blue square' --seed 3 --steps 2 --cfg 1 "
                   "--precision bf16 -W 64 -H 64 -f 9 --format y4m --threads 2 -q --force", ".y4m", 0);
+    compare_ranks("generate, cfg 4, the chain schedule (two windows sampled in turn, each split by the ranks)",
+                  "generate --model golden/models/tiny -p 'a red circle moving to the right' --seed 9 --steps 2 "
+                  "--cfg 4 -W 64 -H 64 -f 21 --context-window 13 --context-overlap 8 --context-schedule chain "
+                  "--format y4m --threads 1 -q --force", ".y4m", 0);
     env_rows("2");
     compare_ranks("generate, cfg 1, the default size (8 tokens, granule 2)",
                   "generate --model golden/models/tiny -p 'a blue square' --seed 3 --steps 2 --cfg 1 "

@@ -11,6 +11,10 @@ golden/long/windowed_<name>.safetensors
   overlap in frames and latent frames, schedule, sampler, steps, cfg, shift).
   `zero_weight_steps` in the metadata lists the steps where some frame's
   weights summed to 0 (the plain-mean rule).
+golden/long/chain_<name>.safetensors
+  The same for the chain schedule (context.chained): latent.step{k} is the
+  clip with every window's x_{k+1} written over its frames, in window order;
+  `held` in the metadata lists the frames each window holds.
 golden/long/riflex.safetensors
   The tiny DiT's velocity on `latent` [16, 9, 4, 4] at `t` with RIFLEx
   component k over L_test = 9 latent frames (`velocity.k<k>`), and without
@@ -48,6 +52,16 @@ WINDOWED = [
          cfg=3.0, shift=3.0, seed=3, prompt="a green bird", negative="a dark picture"),
 ]
 
+CHAINED = [
+    # 33 frames = 9 latent; windows of 13 frames = 4 latent, overlap 8 = 2:
+    # windows at 0, 2, 4 and 5 (the last moved back, holding 3 frames)
+    dict(name="unipc", frames=33, window=13, overlap=8, sampler="unipc", steps=3, cfg=4.0, shift=3.0, seed=17,
+         prompt="a red circle moving to the right", negative="a blurry picture"),
+    # 29 frames = 8 latent; windows of 13 = 4 latent, overlap 4 = 1: 0, 3, 4
+    dict(name="euler", frames=29, window=13, overlap=4, sampler="euler", steps=2, cfg=1.0, shift=5.0, seed=23,
+         prompt="a blue square", negative=""),
+]
+
 
 def schedules():
     out = {}
@@ -75,7 +89,10 @@ def zero_weight_steps(T, w, o, sched, steps):
     return bad
 
 
-def sample_windowed(m, c):
+def case_inputs(m, c):
+    """A case's contexts {1: prompt, 0: negative when cfg > 1}, the tensors
+    they go into the golden as, its latent sizes (T, window, overlap) and
+    its noise."""
     text_len = m.cfg["text_len"]
     ctx = {1: t5.encode(m.t5, m.t5_cfg, pipeline.tokenize(m.sp, c["prompt"], text_len))}
     out = {"context": ctx[1]}
@@ -83,7 +100,11 @@ def sample_windowed(m, c):
         ctx[0] = t5.encode(m.t5, m.t5_cfg, pipeline.tokenize(m.sp, c["negative"], text_len))
         out["context_neg"] = ctx[0]
     T, lw, lo = 1 + (c["frames"] - 1) // 4, 1 + (c["window"] - 1) // 4, c["overlap"] // 4
-    noise = pipeline.noise(c["seed"], (16, T, 4, 4))
+    return ctx, out, (T, lw, lo), pipeline.noise(c["seed"], (16, T, 4, 4))
+
+
+def sample_windowed(m, c):
+    ctx, out, (T, lw, lo), noise = case_inputs(m, c)
     sigmas, timesteps = sampler.schedule(c["steps"], c["shift"])
     run = context.blended(lambda x, t, cond: dit.forward(m.dit, m.cfg, x, t, ctx[cond]), c["schedule"], lw, lo)
     # the loop of sampler.sample, with the step index the schedule needs
@@ -106,6 +127,26 @@ def sample_windowed(m, c):
     st.save(os.path.join(OUT, "windowed_%s.safetensors" % c["name"]),
             {k: v.to(torch.float32) for k, v in out.items()}, meta)
     return zero
+
+
+def sample_chained(m, c):
+    ctx, out, (T, lw, lo), noise = case_inputs(m, c)
+    sigmas, timesteps = sampler.schedule(c["steps"], c["shift"])
+    trace = []
+    x = context.chained(noise, lw, lo, c["steps"], c["shift"], c["sampler"],
+                        lambda x, t, cond: dit.forward(m.dit, m.cfg, x, t, ctx[cond]), c["cfg"],
+                        tuple(m.cfg["patch_size"][1:]), trace)
+    out.update({"latent.step%d" % i: v for i, v in enumerate(trace)})
+    out.update({"noise": noise, "timesteps": torch.tensor(timesteps, dtype=torch.float64), "latent.final": x})
+    wins = context.windows("static", 0, T, lw, lo)
+    held = [len([f for f in w if any(f in p for p in wins[:k])]) for k, w in enumerate(wins)]
+    meta = {k: ("%g" % v if isinstance(v, float) else str(v)) for k, v in c.items() if k != "name"}
+    meta.update({"schedule": "chain", "latent_frames": str(T), "window_latent": str(lw), "overlap_latent": str(lo),
+                 "starts": ",".join(str(w[0]) for w in wins), "held": ",".join(str(k) for k in held),
+                 "model": "golden/models/tiny", "compute": "float64", "made_by": "tools/golden_long.py"})
+    st.save(os.path.join(OUT, "chain_%s.safetensors" % c["name"]),
+            {k: v.to(torch.float32) for k, v in out.items()}, meta)
+    return held
 
 
 def riflex(m):
@@ -139,6 +180,8 @@ def main():
         print("  windowed_%s: zero-weight steps %s" % (c["name"], zero))
     if not zero_weight_steps(6, 3, 2, "uniform", 3):
         raise SystemExit("the 'edges' case no longer meets the plain-mean rule")
+    for c in CHAINED:
+        print("  chain_%s: frames held per window %s" % (c["name"], sample_chained(m, c)))
     riflex(m)
     print("  riflex: done")
 

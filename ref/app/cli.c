@@ -142,7 +142,9 @@ static const char HELP_GENERATE_OUTPUTS[] =
     "                         frames, blended with linear ramps (default: the model's trained\n"
     "                         length, t2v.json context_window, else 81); off: one pass\n"
     "  --context-overlap F    frames shared by neighbouring windows (default: the model's, else 16)\n"
-    "  --context-schedule S   uniform (default: windows shift from step to step) or static\n"
+    "  --context-schedule S   uniform (windows shift from step to step), static, or chain (each\n"
+    "                         window sampled in turn, continuing the frames before it; the model\n"
+    "                         must be trained for it); default: the model's (t2v.json), else uniform\n"
     "  --riflex K|auto|off    RIFLEx: time RoPE component K gets the frequency 0.9 x 2 pi / latent\n"
     "                         frames; auto (default): the component nearest the trained length,\n"
     "                         when a clip longer than it runs in one pass\n"
@@ -216,7 +218,7 @@ static const char HELP_STAGE[] =
     "                         renoise.0, renoise.1, ... (default 42: generate --seed's stream)\n"
     "  --context-window F     sampler stage: context windows of F frames, or off (as generate)\n"
     "  --context-overlap F    sampler stage: frames shared by neighbouring windows\n"
-    "  --context-schedule S   sampler stage: uniform or static\n"
+    "  --context-schedule S   sampler stage: uniform, static or chain (as generate)\n"
     "  --riflex K|auto|off    sampler stage: RIFLEx component (as generate)\n"
     "  --causal-block N       causal stage (noise, context, renoise.b<b>.k<k> -> latent.final):\n"
     "                         blocks of N latent frames through the key/value cache (as\n"
@@ -319,7 +321,7 @@ static const char HELP_INFO[] =
     "  --context-window F     context windows of F frames (default: the model's trained length)\n"
     "                         or off; shows the windows and the DiT FLOPs they cost\n"
     "  --context-overlap F    frames shared by neighbouring windows\n"
-    "  --context-schedule S   uniform or static\n"
+    "  --context-schedule S   uniform, static or chain (as generate)\n"
     "  --riflex K|auto|off    RIFLEx component (as generate)\n"
     "  --causal-block N       causal generation (as generate): blocks, the key/value cache's size\n"
     "                         and the block passes' FLOPs\n"
@@ -740,7 +742,8 @@ static int parse_long_video_opt(SamplingOpts *s, const char *a, const char *v) {
         s->ctx_overlap = (int)iv, s->have_ctx_overlap = 1;
     } else if (!strcmp(a, "--context-schedule")) {
         if (window_schedule_parse(v, &s->ctx_schedule))
-            return -usage_error("--context-schedule must be uniform or static, not '%s'", v);
+            return -usage_error("--context-schedule must be " WINDOW_SCHEDULE_NAMES ", not '%s'", v);
+        s->have_ctx_schedule = 1;
     } else if (!strcmp(a, "--causal-block")) {
         if (parse_int(v, 0, 1024, &iv))
             return -usage_error("--causal-block must be latent frames in 1..1024, or 0 (not causal), not '%s'", v);
@@ -844,7 +847,8 @@ int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err) {
         return pipeline_causal_check(ss, T, err);
     }
     if (win > 0) {
-        ss->window = window_from_video(win, ov, st, s->ctx_schedule);
+        ss->window = window_from_video(win, ov, st, s->have_ctx_schedule ? s->ctx_schedule
+                                                                          : m->defaults.context_schedule);
         if (ss->window.overlap >= ss->window.frames)
             return t2v_fail(err, T2V_EUSAGE, "--context-overlap %d frames (%d latent) must be shorter than the "
                             "context window of %d frames (%d latent)", ov, ss->window.overlap, win, ss->window.frames);

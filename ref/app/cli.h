@@ -152,7 +152,7 @@ typedef struct {
      * --context-schedule, --riflex K|auto|off (-1 auto) */
     int ctx_window, ctx_overlap, riflex;
     WindowSchedule ctx_schedule;
-    int have_ctx_window, have_ctx_overlap, have_riflex;
+    int have_ctx_window, have_ctx_overlap, have_ctx_schedule, have_riflex;
     /* causal generation: --causal-block N, --causal-window F|off, --causal-sink N (latent frames) */
     int causal_block, causal_window, causal_sink, have_causal_block, have_causal_window, have_causal_sink;
     int have_cfg_pair, have_boundary;                  /* --cfg HIGH,LOW; --boundary */

@@ -38,7 +38,7 @@ typedef struct {
 
 static int first_step(void *user, const StepView *s, T2vError *err) {
     FirstStep *f = (FirstStep *)user;
-    if (s->step != 0) return T2V_OK;
+    if (s->step != 0 || s->window != 0) return T2V_OK; /* the chain schedule: its first window */
     f->n = s->grid.n;
     f->x = (float *)t2v_malloc((size_t)f->n * sizeof(float), "step 0 latent", err);
     f->v = f->x ? (float *)t2v_malloc((size_t)f->n * sizeof(float), "step 0 velocity", err) : NULL;

@@ -231,7 +231,9 @@ static int stage_image(const Model *m, Precision prec, const SafeTensors *in, co
 
 /* The sampler stage: noise, context, context_neg (renoise.k) -> latent.step{k},
  * latent.final, timesteps (cache.computed), by pipeline_sample (the loop
- * generate runs). TI2V: with `image`, image-to-video (adds image_latent).
+ * generate runs; the chain schedule's windows: pipeline_sample_chain, each
+ * latent.step{k} then every window's x_{k+1} on its frames). TI2V: with
+ * `image`, image-to-video (adds image_latent).
  * A14B: both experts, and `experts` [steps] (0 high-noise, 1 low-noise). */
 static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors *in, TensorSet *out,
                          T2vError *err) {
@@ -266,6 +268,10 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if (!rc && ss->sampler == SAMPLER_DISTILL) rc = read_renoise(in, ls, ss->steps, &eps, err);
     if (!rc && tl_find(&in->tensors, "image"))
         rc = stage_image(m, sa->sampling.settings.precision, in, &g, &z, out, err);
+    int chain = ss->window.schedule == WINDOW_CHAIN && window_active(&ss->window, g.T);
+    if (!rc && chain && (moe || z))
+        rc = t2v_fail(err, T2V_EUSAGE, "the chain schedule: a Wan2.1-style text-to-video DiT only (not the A14B "
+                      "experts, not image-to-video)");
     Denoiser d;
     Progress pr;
     progress_init(&pr, sa->quiet);
@@ -279,7 +285,11 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
         if (!rc && z) rc = denoiser_set_image(&d, z, err);
         d.experts = moe ? experts : NULL;
         d.dist = sa->dist;
-        if (!rc) rc = pipeline_sample(&d, x, steps, &w, err);
+        if (!rc && chain)
+            rc = pipeline_sample_chain(&dit, ss, &g, ctx, (int)ci.shape[0], ctxn, ctxn ? (int)cni.shape[0] : 0,
+                                       sa->dist, x, steps, &w, err);
+        else if (!rc)
+            rc = pipeline_sample(&d, x, steps, &w, err);
         for (int i = 0; i < ss->steps && !rc; i++) {
             char name[48];
             snprintf(name, sizeof name, "latent.step%d", i);

@@ -231,7 +231,7 @@ static int json_num(const JsonValue *o, const char *key, double *out, const char
 
 /* t2v.json: {"width":..,"height":..,"frames":..,"steps":..,"cfg":..,"shift":..,
  *            "fps":..,"sampler":"unipc","negative_prompt":"..",
- *            "context_window":..,"context_overlap":..,
+ *            "context_window":..,"context_overlap":..,"context_schedule":"uniform",
  *            "causal_block":..,"causal_window":..,"causal_sink":..,
  *            "preview_factors":[51 numbers]} (every key optional). */
 static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err) {
@@ -258,6 +258,9 @@ static int read_defaults_file(ModelDefaults *d, const char *path, T2vError *err)
             rc = t2v_fail(err, T2V_EINPUT, "%s: \"sampler\" must be \"unipc\" or \"euler\"", path);
         else strcpy(d->sampler, s->string);
     }
+    const JsonValue *cs = json_get(j, "context_schedule");
+    if (!rc && cs && (cs->type != JSON_STRING || window_schedule_parse(cs->string, &d->context_schedule)))
+        rc = t2v_fail(err, T2V_EINPUT, "%s: \"context_schedule\" must be one of " WINDOW_SCHEDULE_NAMES, path);
     const JsonValue *n = json_get(j, "negative_prompt");
     if (!rc && n) {
         if (n->type != JSON_STRING) rc = t2v_fail(err, T2V_EINPUT, "%s: \"negative_prompt\" must be a string", path);
@@ -288,6 +291,7 @@ void model_default_settings(ModelDefaults *d) {
     d->frames = 81;
     d->context_window = 81; /* Wan2.1's training clips: 5 s at 16 fps */
     d->context_overlap = 16;
+    d->context_schedule = WINDOW_UNIFORM;
     d->steps = 50;
     d->cfg = 5.0;
     d->shift = 5.0;

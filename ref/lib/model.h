@@ -40,6 +40,7 @@
 #include "tensor.h"
 #include "tokenizer.h"
 #include "vae.h"
+#include "window.h"
 
 /* One weight file of any supported kind, opened read-only and mapped; its
  * TensorList holds views into the mapping. */
@@ -99,6 +100,7 @@ typedef struct {
     int context_window;    /* frames the model was trained on: longer clips are
                               sampled in context windows of this length (81)  */
     int context_overlap;   /* frames shared by neighbouring windows (16)       */
+    WindowSchedule context_schedule; /* how the windows run (window.h; uniform)  */
     int causal_block;      /* a causal student (causal.h): latent frames per block; 0: not causal */
     int causal_window;     /* latent frames its key/value cache keeps; 0: the trained length */
     int causal_sink;       /* latent frames never evicted from it (0)          */

@@ -196,17 +196,24 @@ int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_lo
     return rc;
 }
 
-int denoiser_set_image(Denoiser *d, const float *z, T2vError *err) {
+int denoiser_set_held(Denoiser *d, const float *z, int frames, T2vError *err) {
     const DiTConfig *c = &d->dit->c;
     const LatentGrid *g = &d->grid;
     int n = (g->T / c->patch_t) * (g->h / c->patch_h) * (g->w / c->patch_w);
-    if (c->patch_t != 1) return t2v_fail(err, T2V_EINPUT, "image-to-video needs a temporal patch of 1");
-    if (window_active(&d->window, g->T))
-        return t2v_fail(err, T2V_EUSAGE, "image-to-video runs on the whole clip: no context windows");
-    d->tok_t = (float *)t2v_malloc((size_t)n * sizeof(float), "per-token times", err);
-    if (!d->tok_t) return T2V_ERESOURCE;
-    d->image_latent = z;
+    if (c->patch_t != 1) return t2v_fail(err, T2V_EINPUT, "holding latent frames needs a temporal patch of 1, not %d",
+                                         c->patch_t);
+    if (frames < 1 || frames >= g->T)
+        return t2v_fail(err, T2V_EUSAGE, "%d held latent frames of %d: expected 1..%d", frames, g->T, g->T - 1);
+    if (!d->tok_t && !(d->tok_t = (float *)t2v_malloc((size_t)n * sizeof(float), "per-token times", err)))
+        return T2V_ERESOURCE;
+    d->held = z, d->held_frames = frames;
     return T2V_OK;
+}
+
+int denoiser_set_image(Denoiser *d, const float *z, T2vError *err) {
+    if (window_active(&d->window, d->grid.T))
+        return t2v_fail(err, T2V_EUSAGE, "image-to-video runs on the whole clip: no context windows");
+    return denoiser_set_held(d, z, 1, err);
 }
 
 int denoiser_expert(const Denoiser *d, float t) {
@@ -214,17 +221,19 @@ int denoiser_expert(const Denoiser *d, float t) {
     return d->low && !((double)(int64_t)t >= d->boundary * 1000.0);
 }
 
-void denoiser_hold_image(const Denoiser *d, float *x) {
+void denoiser_hold(const Denoiser *d, float *x) {
     const LatentGrid *g = &d->grid;
-    size_t hw = (size_t)g->h * g->w;
-    if (!d->image_latent) return;
-    for (int c = 0; c < g->C; c++) memcpy(x + (size_t)c * g->T * hw, d->image_latent + c * hw, hw * sizeof(float));
+    size_t plane = (size_t)d->held_frames * g->h * g->w;
+    if (!d->held) return;
+    for (int c = 0; c < g->C; c++)
+        memcpy(x + (size_t)c * g->T * g->h * g->w, d->held + c * plane, plane * sizeof(float));
 }
 
 /* What step time t runs: the DiT (A14B: the expert), its contexts and
- * guidance, and its times: one for every token, or with an image the mask
- * of textimage2video.py taken on the patch grid: 0 for the tokens of latent
- * frame 0, t for the rest. sm->t points at *t or at d->tok_t. */
+ * guidance, and its times: one for every token, or with held frames the
+ * mask of textimage2video.py taken on the patch grid: 0 for the tokens of
+ * the held latent frames (TI2V: frame 0), t for the rest. sm->t points at
+ * *t or at d->tok_t. */
 static void step_model(Denoiser *d, const float *t, StepModel *sm) {
     const DiTConfig *c = &d->dit->c;
     int per = (d->grid.h / c->patch_h) * (d->grid.w / c->patch_w), n = (d->grid.T / c->patch_t) * per;
@@ -235,8 +244,8 @@ static void step_model(Denoiser *d, const float *t, StepModel *sm) {
     sm->ctx_neg = e ? d->low_ctx_neg_emb : d->ctx_neg_emb;
     sm->cfg = e ? d->cfg_low : d->cfg;
     sm->t = t, sm->nt = 1;
-    if (!d->image_latent) return;
-    for (int k = 0; k < n; k++) d->tok_t[k] = k < per ? 0.0f : *t;
+    if (!d->held) return;
+    for (int k = 0; k < n; k++) d->tok_t[k] = k < per * d->held_frames ? 0.0f : *t;
     sm->t = d->tok_t, sm->nt = n;
 }
 
@@ -331,7 +340,7 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
     if (prc) return prc;
     if (d->low) d->low->split = d->dit->split; /* A14B: both experts split alike */
     report(w, PHASE_SAMPLING, 0, steps);
-    denoiser_hold_image(d, x); /* the image's frame of the noise is drawn and discarded */
+    denoiser_hold(d, x); /* the held frames' noise is drawn and discarded */
     for (int i = 0; i < steps; i++) {
         float t = sampler_timestep(&d->smp, i);
         StepModel sm;
@@ -345,14 +354,103 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
         if (d->v_uncond && sm.cfg > 1.0f) cfg_combine(d->v, d->v_cond, d->v_uncond, sm.cfg, g->n);
         else memcpy(d->v, d->v_cond, bytes);
         sampler_step(&d->smp, i, x, d->v);
-        denoiser_hold_image(d, x);
+        denoiser_hold(d, x);
         if (steps_out) memcpy(steps_out + (size_t)i * g->n, x, bytes);
         StepView view = {i, steps, d->smp.sigmas[i], t, *g, d->x_seen, d->v_cond,
-                         sm.cfg > 1.0f ? d->v_uncond : NULL, d->v, x};
+                         sm.cfg > 1.0f ? d->v_uncond : NULL, d->v, x,
+                         d->chain_window, d->chain_windows ? d->chain_windows : 1};
         if (w && w->step && (rc = w->step(w->user, &view, err))) return rc;
         report(w, PHASE_SAMPLING, i + 1, steps);
     }
     return T2V_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * The chain schedule (window.h): window after window, each continuing the last */
+
+/* The watch of one chain window: progress over all windows' steps. */
+typedef struct {
+    const PipelineWatch *outer;
+    int window, windows, steps;
+} ChainWatch;
+
+static void chain_progress(void *user, PipelinePhase phase, int k, int n) {
+    const ChainWatch *cw = (const ChainWatch *)user;
+    (void)n;
+    if (cw->outer->progress && (k > 0 || cw->window == 0))
+        cw->outer->progress(cw->outer->user, phase, cw->window * cw->steps + k, cw->windows * cw->steps);
+}
+
+static int chain_step(void *user, const StepView *v, T2vError *err) {
+    const ChainWatch *cw = (const ChainWatch *)user;
+    return cw->outer->step ? cw->outer->step(cw->outer->user, v, err) : T2V_OK;
+}
+
+/* Frames [s, s + F) of a [C, T, h, w] latent to or from a [C, F, h, w] one. */
+static void frames_copy(float *dst, int dst_T, int dst_s, const float *src, int src_T, int src_s, int F,
+                        const LatentGrid *g) {
+    size_t plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->C; c++)
+        memcpy(dst + ((size_t)c * dst_T + dst_s) * plane, src + ((size_t)c * src_T + src_s) * plane,
+               (size_t)F * plane * sizeof(float));
+}
+
+static int chain_check(const DiT *dit, const SamplingSettings *ss, const LatentGrid *g, T2vError *err) {
+    const WindowSettings *ws = &ss->window;
+    if (ws->schedule != WINDOW_CHAIN || !window_active(ws, g->T))
+        return t2v_fail(err, T2V_EUSAGE, "the chain schedule needs context windows shorter than the clip's %d latent "
+                        "frames", g->T);
+    if (ws->overlap < 1 || ws->overlap >= ws->frames)
+        return t2v_fail(err, T2V_EUSAGE, "the chain schedule holds the overlap: windows of %d latent frames need an "
+                        "overlap of 1..%d latent frames, not %d", ws->frames, ws->frames - 1, ws->overlap);
+    if (dit->c.patch_t != 1)
+        return t2v_fail(err, T2V_EINPUT, "the chain schedule holds latent frames: it needs a temporal patch of 1, "
+                        "not %d", dit->c.patch_t);
+    if (ss->sampler == SAMPLER_DISTILL)
+        return t2v_fail(err, T2V_EUSAGE, "the chain schedule with the distill sampler: not supported (its fresh "
+                        "noise is one clip's stream); use static or uniform windows");
+    if (ss->cache.kind != CACHE_NONE)
+        return t2v_fail(err, T2V_EUSAGE, "--cache %s with the chain schedule: not supported",
+                        cache_kind_name(ss->cache.kind));
+    return T2V_OK;
+}
+
+int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
+                          const float *context_neg, int L_neg, Dist *dist, float *x, float *steps_out,
+                          const PipelineWatch *w, T2vError *err) {
+    int rc = chain_check(dit, ss, g, err);
+    if (rc) return rc;
+    const int F = ss->window.frames, steps = ss->steps;
+    LatentGrid wg = {g->C, F, g->h, g->w, (int64_t)g->C * F * g->h * g->w};
+    SamplingSettings one = *ss;
+    one.window.frames = 0; /* each window is one pass */
+    int *starts = (int *)t2v_malloc(sizeof(int) * (size_t)window_max_count(&ss->window, g->T), "chain windows", err);
+    float *xw = (float *)t2v_malloc(sizeof(float) * (size_t)wg.n, "chain window", err);
+    float *held = (float *)t2v_malloc(sizeof(float) * (size_t)wg.n, "chain window", err);
+    float *ws = steps_out ? (float *)t2v_malloc(sizeof(float) * (size_t)wg.n * steps, "chain window steps", err) : NULL;
+    rc = !starts || !xw || !held || (steps_out && !ws) ? T2V_ERESOURCE : T2V_OK;
+    int n = rc ? 0 : window_starts(&ss->window, g->T, 0, starts);
+    for (int k = 0; k < n && !rc; k++) {
+        int s = starts[k], K = k ? starts[k - 1] + F - s : 0; /* frames the windows before sampled */
+        frames_copy(xw, F, 0, x, g->T, s, F, &wg);            /* noise after them */
+        if (K) frames_copy(held, K, 0, xw, F, 0, K, &wg);
+        Denoiser d;
+        ChainWatch cw = {w, k, n, steps};
+        PipelineWatch pw = {&cw, chain_progress, chain_step};
+        rc = denoiser_init(&d, dit, &one, &wg, context, L, context_neg, L_neg, err);
+        if (rc) break;
+        dit->riflex_frames = g->T; /* RIFLEx over the clip, as blended windows count it */
+        if (K) rc = denoiser_set_held(&d, held, K, err);
+        d.dist = dist, d.chain_window = k, d.chain_windows = n;
+        if (!rc) rc = pipeline_sample(&d, xw, ws, w ? &pw : NULL, err);
+        denoiser_free(&d);
+        if (rc) break;
+        frames_copy(x, g->T, s, xw, F, 0, F, &wg);
+        for (int i = 0; ws && i < steps; i++)
+            frames_copy(steps_out + (size_t)i * g->n, g->T, s, ws + (size_t)i * wg.n, F, 0, F, &wg);
+    }
+    free(starts), free(xw), free(held), free(ws);
+    return rc;
 }
 
 /* The step cache's decisions as int32 [steps, 2], and its metric. */
@@ -384,16 +482,22 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (r->text_dim != dit.c.text_dim)
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
-    if (!rc && ss->causal.block && (moe || r->image_latent))
-        rc = t2v_fail(err, T2V_EUSAGE, "causal generation: a Wan2.1-style text-to-video DiT only (not the A14B "
-                      "experts, not image-to-video)");
-    if (!rc && ss->causal.block) { /* chunk by chunk through a key/value cache (causal.c) */
+    int chain = ss->window.schedule == WINDOW_CHAIN && window_active(&ss->window, g->T);
+    if (!rc && (ss->causal.block || chain) && (moe || r->image_latent))
+        rc = t2v_fail(err, T2V_EUSAGE, "%s: a Wan2.1-style text-to-video DiT only (not the A14B experts, not "
+                      "image-to-video)", chain ? "the chain schedule" : "causal generation");
+    if (!rc && (ss->causal.block || chain)) { /* chunk by chunk (causal.c), or window by window */
         Sampler smp;
-        if (!(rc = sampler_init_listed(&smp, SAMPLER_DISTILL, ss->timesteps, ss->steps, ss->shift, 1, err))) {
+        if (!(rc = sampler_init_listed(&smp, chain ? ss->sampler : SAMPLER_DISTILL, ss->timesteps, ss->steps,
+                                       ss->shift, 1, err))) {
             for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&smp, i);
             sampler_free(&smp);
         }
-        if (!rc) rc = pipeline_sample_causal(&dit, ss, g, r->context, r->L, r->latent, s->seed, NULL, w, err);
+        if (!rc && chain)
+            rc = pipeline_sample_chain(&dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, s->dist, r->latent,
+                                       r->steps, w, err);
+        else if (!rc)
+            rc = pipeline_sample_causal(&dit, ss, g, r->context, r->L, r->latent, s->seed, NULL, w, err);
         if (moe) dit_free(&low), ckpt_close(&ck_low);
         dit_free(&dit);
         ckpt_close(&ck);

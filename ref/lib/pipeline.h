@@ -85,6 +85,8 @@ typedef struct {
     const float *v_uncond;     /* DiT(x_i, t_i, context_neg); NULL without CFG */
     const float *v;            /* the guided velocity the sampler used         */
     const float *x_next;       /* x_{i+1}; after the last step the x0 estimate */
+    int window, windows;       /* the chain schedule: window `window` of `windows`,
+                                  grid and x its own; else 0 of 1 */
 } StepView;
 
 typedef struct {
@@ -112,8 +114,12 @@ typedef struct {
     double boundary;               /* A14B: dit while int(t) >= boundary * 1000, then low */
     float cfg_low;                 /* A14B: the low-noise expert's guidance (cfg: the high's) */
     float *low_ctx_emb, *low_ctx_neg_emb; /* the contexts embedded by the low-noise expert */
-    const float *image_latent;     /* TI2V image-to-video: [C, 1, h, w] held as latent frame 0 */
-    float *tok_t;                  /* image-to-video: [tokens] per-token times */
+    const float *held;             /* [C, held_frames, h, w] held as the first latent frames,
+                                      their tokens at t = 0: TI2V's image, or the chain
+                                      schedule's frames from the window before */
+    int held_frames;
+    float *tok_t;                  /* with held frames: [tokens] per-token times */
+    int chain_window, chain_windows; /* the chain schedule's window (StepView); else 0, 0 */
     int *experts;                  /* optional [steps]: the expert of each step (0 high, 1 low) */
     WindowSettings window;         /* context windows (window.h)                 */
     int *win_starts;               /* (window_max_count) the step's windows      */
@@ -136,20 +142,39 @@ void denoiser_free(Denoiser *d);
  * and its guidance; d->cfg stays the high-noise expert's. */
 int denoiser_set_low_expert(Denoiser *d, DiT *low, double boundary, float cfg_low, const float *context, int L,
                             const float *context_neg, int L_neg, T2vError *err);
-/* TI2V image-to-video: z [C, 1, h, w] (the encoded image, normalised) is
- * held as latent frame 0: set into x before the first step and after every
- * step, its tokens at t = 0 (pipeline_sample). z must outlive d. */
+/* Holds z [C, frames, h, w] as the first `frames` latent frames: set into x
+ * before the first step and after every step, their tokens at t = 0
+ * (pipeline_sample; the mask of Wan2.2's textimage2video.py, on more than
+ * one frame). Needs a temporal patch of 1; z must outlive d. */
+int denoiser_set_held(Denoiser *d, const float *z, int frames, T2vError *err);
+/* TI2V image-to-video: z [C, 1, h, w] (the encoded image, normalised) held
+ * as latent frame 0 (denoiser_set_held); not with context windows. */
 int denoiser_set_image(Denoiser *d, const float *z, T2vError *err);
 /* The expert for timestep t: 0 (dit) or 1 (low), by the official rule
  * int(t) >= boundary * 1000 -> the high-noise expert. */
 int denoiser_expert(const Denoiser *d, float t);
-/* Sets latent frame 0 of x [C, T, h, w] to the image latent (a no-op
- * without one). */
-void denoiser_hold_image(const Denoiser *d, float *x);
+/* Sets the first held_frames latent frames of x [C, T, h, w] to the held
+ * ones (a no-op without any). */
+void denoiser_hold(const Denoiser *d, float *x);
 
 /* The loop: x holds the noise and becomes the final latent. steps_out
  * (NULL, or steps x n floats) receives x_{i+1} after every step. */
 int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch *w, T2vError *err);
+
+/* The chain schedule (window.h): x holds the noise [C, T, h, w] and becomes
+ * the final latent, one window of ss->window after another (the static
+ * schedule's starts). A window starts from the clip's noise on its frames;
+ * the frames it shares with the windows before are held as they left them
+ * (denoiser_set_held), and pipeline_sample runs every step on it. Settings
+ * and contexts as denoiser_init. steps_out (NULL, or steps x n floats)
+ * receives x_{i+1} of every window on its frames, in window order. The watch
+ * sees the sampling progress over all windows' steps and each window's
+ * StepViews (its own grid; StepView.window). Not with the distill sampler
+ * (its fresh noise is one clip's stream), a step cache, or two experts:
+ * T2V_EUSAGE. */
+int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
+                          const float *context_neg, int L_neg, Dist *dist, float *x, float *steps_out,
+                          const PipelineWatch *w, T2vError *err);
 
 /* The settings' rules for causal generation of T latent frames (causal_check,
  * the distill sampler, cfg <= 1, no step cache, context windows or RIFLEx):

@@ -79,7 +79,7 @@ static int uniform_starts(int T, int frames, int overlap, int step, int *w) {
 
 int window_starts(const WindowSettings *ws, int T, int step, int *starts) {
     if (!window_active(ws, T)) { starts[0] = 0; return 1; }
-    if (ws->schedule == WINDOW_STATIC) return static_starts(T, ws->frames, ws->overlap, starts);
+    if (ws->schedule != WINDOW_UNIFORM) return static_starts(T, ws->frames, ws->overlap, starts);
     return uniform_starts(T, ws->frames, ws->overlap, step, starts);
 }
 
@@ -104,11 +104,12 @@ void window_weights(const WindowSettings *ws, int T, int start, float *w) {
 }
 
 const char *window_schedule_name(WindowSchedule s) {
-    return s == WINDOW_STATIC ? "static" : "uniform";
+    return s == WINDOW_STATIC ? "static" : s == WINDOW_CHAIN ? "chain" : "uniform";
 }
 
 int window_schedule_parse(const char *name, WindowSchedule *out) {
     if (!strcmp(name, "uniform")) { *out = WINDOW_UNIFORM; return 0; }
     if (!strcmp(name, "static")) { *out = WINDOW_STATIC; return 0; }
+    if (!strcmp(name, "chain")) { *out = WINDOW_CHAIN; return 0; }
     return -1;
 }

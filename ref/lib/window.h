@@ -16,6 +16,17 @@
  *            starting at the frame they wrapped to is inserted when the next
  *            one lacks it); repeated windows are dropped.
  *
+ * A third schedule does not blend:
+ *
+ *   chain    the static schedule's windows, sampled one after another, each
+ *            through every step (pipeline_sample_chain): the frames a window
+ *            shares with the one before (its first `overlap`, the last
+ *            window more) are held as that window left them, clean, their
+ *            tokens at t = 0, as Wan2.2 TI2V holds its image's latent frame.
+ *            Each window continues the clip so far instead of agreeing with
+ *            its neighbours step by step; a model must be trained to
+ *            continue held frames (docs/ARCHITECTURE.md, "Long video").
+ *
  * Weights: 1 inside the window; over its first `overlap` frames the ramp
  * linspace(0, 1, overlap) unless it starts at frame 0, over its last
  * `overlap` frames linspace(1, 0, overlap) unless it ends at the clip's last
@@ -26,7 +37,7 @@
 #ifndef T2V_WINDOW_H
 #define T2V_WINDOW_H
 
-typedef enum { WINDOW_UNIFORM, WINDOW_STATIC } WindowSchedule;
+typedef enum { WINDOW_UNIFORM, WINDOW_STATIC, WINDOW_CHAIN } WindowSchedule;
 
 typedef struct {
     int frames;  /* window length in latent frames; 0: off                 */
@@ -49,12 +60,16 @@ int window_max_count(const WindowSettings *ws, int T);
  * at 0 when !window_active. */
 int window_starts(const WindowSettings *ws, int T, int step, int *starts);
 /* DiT passes of one guidance branch over `steps` sampling steps: the sum of
- * every step's window count (steps when !window_active); -1 out of memory. */
+ * every step's window count (steps when !window_active; the chain schedule
+ * runs each window through every step, the same count); -1 out of memory. */
 long window_passes(const WindowSettings *ws, int T, int steps);
-/* The blend weight of each of the window's frames (ws->frames floats). */
+/* The blend weight of each of the window's frames (ws->frames floats; the
+ * chain schedule does not blend). */
 void window_weights(const WindowSettings *ws, int T, int start, float *w);
 
 const char *window_schedule_name(WindowSchedule s);
 int window_schedule_parse(const char *name, WindowSchedule *out); /* 0 ok, -1 unknown */
+/* "uniform, static or chain": the names window_schedule_parse takes. */
+#define WINDOW_SCHEDULE_NAMES "uniform, static or chain"
 
 #endif

@@ -20,6 +20,13 @@ A frame whose weights sum to 0 (the uniform schedule can make two windows
 meet edge to edge, each with weight 0 there) takes the plain mean of the
 windows holding it; the published code would divide by zero.
 
+The chain schedule does not blend: the static windows are sampled one
+after another, each through every step. The frames a window shares with
+the windows before it (a prefix of it) are held as they came out: set into
+the window before its first step and after each, clean, their tokens at
+t = 0 (Wan2.2 TI2V's mask, over several frames); the rest of the window
+starts from the clip's noise. So each window continues the clip so far.
+
 RIFLEx (Zhao et al. 2025, Eq. 8): the intrinsic temporal RoPE frequency
 (component k, 1-based, of the time axis) is replaced by 0.9 * 2 pi / L_test,
 L_test the number of latent frames, so that one period spans the clip.
@@ -120,6 +127,42 @@ def blended(model, schedule, size, overlap):
         out[:, weighted] = acc[:, weighted] / tot[weighted].view(1, -1, 1, 1)
         return out
     return run
+
+
+def chained(noise, size, overlap, steps, shift, solver, model, cfg, patch_hw, trace=None):
+    """The chain schedule: noise [C, T, h, w] -> the final latent. model(x,
+    t, cond) -> v, t a number or one per token ((f, h, w) order); patch_hw
+    the DiT's (ph, pw). trace, when a list, gets after each step i the clip
+    with every window's x_{i+1} written over its frames, in window order."""
+    from . import sampler
+    sigmas, timesteps = sampler.schedule(steps, shift)
+    sig = torch.as_tensor(sigmas, dtype=noise.dtype)
+    C, T, h, w = noise.shape
+    out, done = noise.clone(), set()
+    if trace is not None:
+        trace.extend(noise.clone() for _ in range(steps))
+    for win in _static(T, size, overlap):
+        held = [f for f in win if f in done]
+        assert held == win[:len(held)] and len(held) < len(win)
+        x = out[:, win].clone()
+        unipc = sampler.FlowUniPC(sigmas, noise.dtype) if solver == "unipc" else None
+        for i in range(steps):
+            t = int(timesteps[i])
+            tt = t
+            if held:
+                tt = torch.full((size, h // patch_hw[0], w // patch_hw[1]), float(t), dtype=torch.float64)
+                tt[:len(held)] = 0.0
+                tt = tt.reshape(-1)
+            v = model(x, tt, 1)
+            if cfg > 1:
+                v = sampler.cfg_combine(v, model(x, tt, 0), cfg)
+            x = unipc.step(v, i, x) if unipc else sampler.euler_step(sig, v, i, x)
+            x[:, :len(held)] = out[:, held]
+            if trace is not None:
+                trace[i][:, win] = x
+        out[:, win] = x
+        done.update(win)
+    return out
 
 
 def riflex_default_k(head_dim, trained_frames):
