@@ -55,7 +55,12 @@ Phases (each cached under --work, so a rerun resumes):
                (the sampler's, empty caption as the unconditional one) must.
                --window-clips N adds the plain loss on windows cut from the
                middle of N long clips (flow_loss), the inputs a clip
-               sampled in context windows hands the DiT. --dit-patch 1,1,1
+               sampled in context windows hands the DiT; with
+               --window-prefix K the first K latent frames of each such
+               window are given clean at t = 0 and left out of the loss,
+               so the DiT learns to continue frames it is shown, as the
+               chain schedule holds them (the export's t2v.json then
+               says "context_schedule": "chain"). --dit-patch 1,1,1
                gives the DiT one token per latent cell (320 tokens, 4x the
                cost) instead of Wan's 2x2 (80); from an exported model the
                weights are cut to the smaller patch first (repatch).
@@ -721,7 +726,10 @@ def _rope_b(x, grid, freqs):
 def _block_b(sd, i, cfg, x, e0, grid, freqs, ctx):
     p, (B, L, D), n, eps = "blocks.%d." % i, x.shape, cfg["num_heads"], cfg["eps"]
     d = D // n
-    e = (sd[p + "modulation"].reshape(1, 6, D) + e0).chunk(6, dim=1)
+    if e0.dim() == 4:  # one t per token: e0 [B, L, 6, D] (Wan2.2 TI2V's form)
+        e = [c.squeeze(2) for c in (sd[p + "modulation"].reshape(1, 1, 6, D) + e0).chunk(6, dim=2)]
+    else:
+        e = (sd[p + "modulation"].reshape(1, 6, D) + e0).chunk(6, dim=1)
     h = rdit.layer_norm(x, None, None, eps) * (1 + e[1]) + e[0]
     q = rdit.rms_norm(rdit.linear(sd, p + "self_attn.q", h), sd[p + "self_attn.norm_q.weight"], eps)
     k = rdit.rms_norm(rdit.linear(sd, p + "self_attn.k", h), sd[p + "self_attn.norm_k.weight"], eps)
@@ -740,21 +748,27 @@ def _block_b(sd, i, cfg, x, e0, grid, freqs, ctx):
 
 
 def dit_forward_batch(sd, cfg, latents, t, contexts):
-    """latents [B, 16, T, H, W], t [B] (float timesteps), contexts: list of
-    [L_b, text_dim] -> velocity [B, 16, T, H, W]."""
+    """latents [B, 16, T, H, W], t [B] (float timesteps) or [B, L] (one per
+    patch token, in the patchified order (f, h, w), as Wan2.2 TI2V gives its
+    conditioning frame's tokens t = 0), contexts: list of [L_b, text_dim] ->
+    velocity [B, 16, T, H, W]."""
     cfg = rdit.full_config(cfg)
     D, B = cfg["dim"], latents.shape[0]
     y = F.conv3d(latents, sd["patch_embedding.weight"], sd["patch_embedding.bias"], stride=tuple(cfg["patch_size"]))
     grid = tuple(y.shape[2:])
     x = y.flatten(2).transpose(1, 2)
-    emb = rdit.sinusoidal_embedding_1d(cfg["freq_dim"], t).to(latents.dtype)
+    per_token = t.dim() == 2
+    emb = rdit.sinusoidal_embedding_1d(cfg["freq_dim"], t.reshape(-1)).to(latents.dtype)
     e = rdit.linear(sd, "time_embedding.2", F.silu(rdit.linear(sd, "time_embedding.0", emb)))
-    e0 = rdit.linear(sd, "time_projection.1", F.silu(e)).view(B, 6, D)
+    e0 = rdit.linear(sd, "time_projection.1", F.silu(e)).view((B, -1, 6, D) if per_token else (B, 6, D))
     ctx = torch.stack([rdit.embed_context(sd, cfg, c) for c in contexts])
     freqs = rdit.rope_freqs(D // cfg["num_heads"])
     for i in range(cfg["num_layers"]):
         x = _block_b(sd, i, cfg, x, e0, grid, freqs, ctx)
-    m = (sd["head.modulation"].reshape(1, 2, D) + e.view(B, 1, D)).chunk(2, dim=1)
+    if per_token:
+        m = [c.squeeze(2) for c in (sd["head.modulation"].reshape(1, 1, 2, D) + e.view(B, -1, 1, D)).chunk(2, dim=2)]
+    else:
+        m = (sd["head.modulation"].reshape(1, 2, D) + e.view(B, 1, D)).chunk(2, dim=1)
     out = rdit.linear(sd, "head.head", rdit.layer_norm(x, None, None, cfg["eps"]) * (1 + m[1]) + m[0])
     return torch.stack([rdit.unpatchify(out[b], grid, cfg) for b in range(B)])
 
@@ -1112,19 +1126,35 @@ def window_crops(clips, n, frames, rng):
             [clips["captions"][j] for j in js])
 
 
-def flow_loss(dsd, cfg, enc, x0, texts, gen, shift):
+def prefix_times(t, prefix, latent_shape, patch):
+    """Per-token timesteps [n, L] for latents of latent_shape (C, T, H, W):
+    t [n] on every token but those of the first `prefix` latent frames, which
+    get 0 (clean frames held as they are, Wan2.2 TI2V's form)."""
+    f, hw = latent_shape[1] // patch[0], (latent_shape[2] // patch[1]) * (latent_shape[3] // patch[2])
+    tt = t.view(-1, 1, 1).expand(-1, f, hw).clone()
+    tt[:, :prefix // patch[0]] = 0
+    return tt.reshape(t.shape[0], f * hw)
+
+
+def flow_loss(dsd, cfg, enc, x0, texts, gen, shift, prefix=0):
     """The plain flow-matching loss on clean latents x0 [n, 16, T, 8, 8]
     captioned texts: x_s = (1 - s) x0 + s eps at training_levels, target
     eps - x0. On the training clips, and (as the window loss) on windows cut
     from the middle of long clips (window_crops), so that the DiT continues
     a motion from a window's first latent frame as context windows need
-    (make_window_clips)."""
+    (make_window_clips). prefix > 0: the first `prefix` latent frames are
+    given clean, at t = 0 (prefix_times), and left out of the loss: the DiT
+    learns to continue frames it is shown (the chained long-clip sampler)."""
     n = x0.shape[0]
     s = training_levels(n, gen, shift)
     eps = torch.randn(x0.shape, generator=gen)
     sv = s.view(n, 1, 1, 1, 1)
-    v = dit_forward_batch(dsd, cfg, (1 - sv) * x0 + sv * eps, s * 1000.0, [enc[t] for t in texts])
-    return ((v - (eps - x0)) ** 2).mean()
+    x, t = (1 - sv) * x0 + sv * eps, s * 1000.0
+    if prefix:
+        x[:, :, :prefix] = x0[:, :, :prefix]
+        t = prefix_times(t, prefix, x0.shape[1:], cfg["patch_size"])
+    v = dit_forward_batch(dsd, cfg, x, t, [enc[t_] for t_ in texts])
+    return ((v - (eps - x0))[:, :, prefix:] ** 2).mean()
 
 
 def pixel_loss(dsd, cfg, vsd, enc, x0, texts, captions, gen, rng, levels, cells=4, object_weight=10.0, edge_px=3):
@@ -1254,8 +1284,9 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     adds that times token_probe_loss on role_labels, shape_probe > 0 that
     times the same loss on shape_labels. follow (weight, (lo, hi), mix,
     guide): add weight x follow_loss on the shape sets drawn for the step. windows
-    (clips, weight, n): add weight x flow_loss on n windows of the long
-    clips (make_window_clips) cut by window_crops. ema > 0
+    (clips, weight, n, prefix): add weight x flow_loss on n windows of the long
+    clips (make_window_clips) cut by window_crops, their first `prefix`
+    latent frames given clean. ema > 0
     keeps an exponential moving average of the weights (decay ema), which is
     what validation scores and the export gets. layers: grow the DiT to this
     many blocks first (grow_blocks); ffn: widen the FFNs to this many units
@@ -1279,6 +1310,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         ("_%s%g-%g-%g" % (("mix" if follow[2] else "follow", follow[0]) + tuple(follow[1])) if follow else "") + \
         ("_g%g" % follow[3] if follow and follow[3] else "") + \
         ("_win%g-%d-%d" % (windows[1], windows[2], windows[0]["latents"].shape[2]) if windows else "") + \
+        ("_prefix%d" % windows[3] if windows and windows[3] else "") + \
         ("_only-%s" % re.sub(r"\W+", "", train_only) if train_only else "") + \
         ("_shapes%g-%g-%g" % tuple(shape_p) if shape_p else "") + \
         ("_pixel%g-%d-%g-%g" % ((pixel[0], pixel[1]) + tuple(pixel[2])) if pixel else "") + \
@@ -1418,14 +1450,15 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
             pl.append(pixel_loss(dsd, cfg, vsd, enc, lat[torch.from_numpy(pj)], texts[:pixel[1]],
                                  [caps[j] for j in pj], pgen, prng, pixel[2]))
         if windows:
-            pl.append(flow_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift))
+            pl.append(flow_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift, windows[3]))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         if ema:
             with torch.no_grad():
-                for a_, p_ in zip(avg, params):
-                    a_.mul_(ema).add_(p_.detach(), alpha=1 - ema)
+                for a_, p_, t_ in zip(avg, params, train):
+                    if t_:  # a weight not trained keeps its bits (x ema + x (1 - ema) would round)
+                        a_.mul_(ema).add_(p_.detach(), alpha=1 - ema)
         if step % 50 == 0 or step == steps - 1:
             log("dit step %d/%d  loss %.4f%s  lr %.1e  (%.2f s/step)" % (
                 step, steps, loss.item(), "".join("  %s %.4f" % (n, x.item()) for (n, _), x in zip(terms, pl)),
@@ -1479,7 +1512,11 @@ def write_dit_config(out_dir, dsd):
         f.write("\n")
 
 
-def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
+def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2, chain=False):
+    """The model folder in the official layout; t2v.json's defaults are
+    DEFAULTS, with "context_schedule": "chain" when the DiT was trained to
+    continue held frames (--window-prefix): long clips are then sampled with
+    the chain schedule (ref/lib/window.h)."""
     os.makedirs(os.path.join(out_dir, "google", "umt5-xxl"), exist_ok=True)
     write_dit_config(out_dir, dsd)
     write_dit_t5(out_dir, dsd, tsd)
@@ -1487,6 +1524,8 @@ def export(out_dir, spm_path, vsd, dsd, tsd, data, grammar=2):
     with open(spm_path, "rb") as f, open(os.path.join(out_dir, "google", "umt5-xxl", "spiece.model"), "wb") as g:
         g.write(f.read())
     d = dict(DEFAULTS, demo_grammar=grammar)
+    if chain:
+        d["context_schedule"] = "chain"
     d["preview_factors"] = fit_preview(vsd, data)
     with open(os.path.join(out_dir, "t2v.json"), "w") as f:
         json.dump(d, f, indent=2)
@@ -1613,6 +1652,9 @@ def main():
     ap.add_argument("--window-frames", type=int, default=41, help="frames of each long clip (1 + 4k)")
     ap.add_argument("--window-weight", type=float, default=1.0, help="weight of the loss on those windows")
     ap.add_argument("--window-batch", type=int, default=4, help="mid-clip windows per DiT step")
+    ap.add_argument("--window-prefix", type=int, default=0,
+                    help="latent frames at the start of each mid-clip window given clean (t = 0) and left out of "
+                    "its loss, as the chained long-clip sampler holds them; 0: none")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the weight average that is validated and exported; 0: the raw weights")
     ap.add_argument("--dit-patch", default=None,
@@ -1645,6 +1687,9 @@ def main():
         ap.error("--pixel-batch %d: at least one clip" % a.pixel_batch)
     if a.window_clips and (a.window_frames - 1) % 4:
         ap.error("--window-frames %d: a whole number of latent frames needs 1 + 4k frames" % a.window_frames)
+    if a.window_prefix and not (a.window_clips and 0 < a.window_prefix < 1 + (DEFAULTS["frames"] - 1) // 4):
+        ap.error("--window-prefix %d: needs --window-clips, and fewer latent frames than a window's %d" % (
+            a.window_prefix, 1 + (DEFAULTS["frames"] - 1) // 4))
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     os.makedirs(a.work, exist_ok=True)
@@ -1678,7 +1723,7 @@ def main():
     kinds = (("shape", a.shape_sets, a.shape_weight, 5), ("role", a.role_sets, a.role_weight, 6))
     pairs = [(kind, make_pair_sets(vsd, a.work, n, kind, seed), w) for kind, n, w, seed in kinds if n and w]
     windows = (make_window_clips(vsd, a.work, a.window_clips, a.window_frames, 8), a.window_weight,
-               a.window_batch) if a.window_clips else None
+               a.window_batch, a.window_prefix) if a.window_clips else None
     if a.latents_only:
         return
     torch.set_num_threads(a.dit_threads)
@@ -1693,7 +1738,7 @@ def main():
                          shape_p=a.dit_shapes,
                          pixel=(a.pixel_weight, a.pixel_batch, a.pixel_levels) if a.pixel_weight else None,
                          ffn=a.dit_ffn)
-    export(a.out, spm_path, vsd, dsd, tsd, data)
+    export(a.out, spm_path, vsd, dsd, tsd, data, chain=a.window_prefix > 0)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
 
