@@ -315,6 +315,23 @@ static void test_cli(void) {
         if (f) fclose(f);
         remove(out);
     }
+    /* t2v.json's context_schedule is the default; a bad one is refused, naming the file */
+    const char *dir = "build/test_long_model", *log = "build/test_long_model.log";
+    static char text[65536]; /* t2v info prints some 29 kB */
+    for (int k = 0; k < 2; k++) {
+        rc = h_sh("rm -rf %s && mkdir -p %s && cp -r " MODEL_DIR "/* %s/ && /usr/bin/python3 -c \"import json; "
+                  "p='%s/t2v.json'; d=json.load(open(p)); d.update(context_window=13, context_overlap=8, "
+                  "context_schedule='%s'); json.dump(d, open(p, 'w'))\"", dir, dir, dir, dir, k ? "chained" : "chain");
+        snprintf(cmd, sizeof cmd, "%s info --model %s -W 32 -H 32 -f 33 --steps 3", g_bin, dir);
+        int irc = rc ? rc : h_run_logged(cmd, log, text, sizeof text);
+        if (k == 0)
+            CHECK(irc == 0 && strstr(text, "overlap 2, chain"), "t2v.json context_schedule chain: t2v info shows "
+                  "chained windows (exit %d)", irc);
+        else
+            CHECK(irc != 0 && strstr(text, "t2v.json: \"context_schedule\" must be one of uniform, static or chain"),
+                  "t2v.json context_schedule 'chained' is refused, naming the file (exit %d)", irc);
+    }
+    h_sh("rm -rf %s %s", dir, log);
     snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in x --out %s --context-schedule chained -q "
              "2>/dev/null", g_bin, out);
     rc = system(cmd);
