@@ -325,12 +325,17 @@ static void test_cli(void) {
         snprintf(cmd, sizeof cmd, "%s info --model %s -W 32 -H 32 -f 33 --steps 3", g_bin, dir);
         int irc = rc ? rc : h_run_logged(cmd, log, text, sizeof text);
         if (k == 0)
-            CHECK(irc == 0 && strstr(text, "overlap 2, chain"), "t2v.json context_schedule chain: t2v info shows "
-                  "chained windows (exit %d)", irc);
+            CHECK(irc == 0 && strstr(text, "overlap 2, chain") && !strstr(text, "warning"),
+                  "t2v.json context_schedule chain: t2v info shows chained windows, no warning (exit %d)", irc);
         else
             CHECK(irc != 0 && strstr(text, "t2v.json: \"context_schedule\" must be one of uniform, static or chain"),
                   "t2v.json context_schedule 'chained' is refused, naming the file (exit %d)", irc);
     }
+    snprintf(cmd, sizeof cmd, "%s info --model " MODEL_DIR " -W 32 -H 32 -f 33 --context-window 13 "
+             "--context-overlap 8 --context-schedule chain", g_bin);
+    rc = h_run_logged(cmd, log, text, sizeof text);
+    CHECK(rc == 0 && strstr(text, "warning: --context-schedule chain: " MODEL_DIR "/t2v.json does not name it"),
+          "--context-schedule chain on a model whose t2v.json does not name it: a warning (exit %d)", rc);
     h_sh("rm -rf %s %s", dir, log);
     snprintf(cmd, sizeof cmd, "%s stage sampler --model " MODEL_DIR " --in x --out %s --context-schedule chained -q "
              "2>/dev/null", g_bin, out);
