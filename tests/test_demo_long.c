@@ -85,9 +85,10 @@ static int cmp_double(const void *a, const void *b) {
  * meet where its sampling starts: the step from its last held frame into
  * its first sampled latent frame's pixel frames, and the steps among them.
  * *elsewhere: the largest step from one latent frame's pixel frames into the
- * next's outside those places, against the same median (reported: what the
- * VAE's latent frames give where no windows meet). */
-static double seam_ratio(const Model *m, const float *video, int frames, int chain, int *nseams, double *elsewhere) {
+ * next's outside those places, against the same median (reported: how large
+ * the steps between latent frames are where no windows meet). */
+static double seam_ratio(const Model *m, const float *video, int frames, int chain, int *nseams,
+                         double *elsewhere) {
     double d[LONG_FRAMES - 1], sorted[LONG_FRAMES - 1];
     frame_diffs(video, frames, d);
     memcpy(sorted, d, sizeof(double) * (size_t)(frames - 1));
