@@ -111,7 +111,7 @@ static float *sample_case(const Model *m, const SafeTensors *st, int threads, in
     if (ok) {
         if (ss.window.schedule == WINDOW_CHAIN)
             ok = !pipeline_sample_chain(&dit, &ss, &g, ctx, (int)(nc / dit.c.text_dim), ctxn,
-                                        (int)(nn / dit.c.text_dim), NULL, x, steps, NULL, &e);
+                                        (int)(nn / dit.c.text_dim), NULL, x, steps, NULL, NULL, &e);
         else
             ok = !pipeline_sample(&d, x, steps, NULL, &e);
         denoiser_free(&d);

@@ -297,6 +297,15 @@ static void test_cli_i2v(void) {
         st_close(&d);
     }
     snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
+    rc = run("generate --model '%s/ti2v' -i '%s' -p 'it moves' -W 64 -H 64 -f 21 --steps 2 --context-window 9 "
+             "--context-overlap 4 --context-schedule chain -o '%s/chain' -q --force", g_tmp, path, g_tmp);
+    char log[4096] = {0};
+    snprintf(path, sizeof path, "%s/log.txt", g_tmp);
+    FILE *f = fopen(path, "rb");
+    if (f) { size_t k = fread(log, 1, sizeof log - 1, f); log[k] = 0; fclose(f); }
+    CHECK(rc != 0 && strstr(log, "the chain schedule: a Wan2.1-style text-to-video DiT only"),
+          "generate -i with the chain schedule: refused, saying why (exit %d)", rc);
+    snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
     rc = run("generate --model golden/models/tiny -i '%s' -p 'x' -o '%s/no' -q --force", path, g_tmp);
     CHECK(rc == T2V_EUSAGE, "generate -i with a Wan2.1 model: exit %d (usage)", rc);
     rc = run("generate --model '%s/ti2v' -i '%s/nothing.png' -p 'x' -o '%s/no' -q --force", g_tmp, g_tmp, g_tmp);

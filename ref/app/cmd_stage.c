@@ -229,6 +229,22 @@ static int stage_image(const Model *m, Precision prec, const SafeTensors *in, co
     return rc;
 }
 
+/* A sampler run's outputs: latent.step{k} (steps x the latent ls), latent.final
+ * and the timesteps. */
+static int add_latents(TensorSet *out, const float *steps, const float *x, const int64_t ls[4], int nsteps,
+                       const float *timesteps, T2vError *err) {
+    int64_t n = ls[0] * ls[1] * ls[2] * ls[3], tsh[1] = {nsteps};
+    int rc = T2V_OK;
+    for (int i = 0; i < nsteps && !rc; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "latent.step%d", i);
+        rc = tset_add_f32(out, name, steps + (size_t)i * n, 4, ls, err);
+    }
+    if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
+    if (!rc) rc = tset_add_f32(out, "timesteps", timesteps, 1, tsh, err);
+    return rc;
+}
+
 /* The sampler stage: noise, context, context_neg (renoise.k) -> latent.step{k},
  * latent.final, timesteps (cache.computed), by pipeline_sample (the loop
  * generate runs; the chain schedule's windows: pipeline_sample_chain, each
@@ -269,15 +285,18 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if (!rc && tl_find(&in->tensors, "image"))
         rc = stage_image(m, sa->sampling.settings.precision, in, &g, &z, out, err);
     int chain = ss->window.schedule == WINDOW_CHAIN && window_active(&ss->window, g.T);
-    if (!rc && chain && (moe || z))
-        rc = t2v_fail(err, T2V_EUSAGE, "the chain schedule: a Wan2.1-style text-to-video DiT only (not the A14B "
-                      "experts, not image-to-video)");
+    if (!rc && chain) rc = pipeline_chain_check(&dit, ss, g.T, moe, z != NULL, err);
     Denoiser d;
     Progress pr;
     progress_init(&pr, sa->quiet);
     PipelineWatch w = {&pr, progress_watch, NULL};
-    if (!rc && !(rc = denoiser_init(&d, &dit, ss, &g, ctx, ctx ? (int)ci.shape[0] : 0, ctxn,
-                                    ctxn ? (int)cni.shape[0] : 0, err))) {
+    float ts[60];
+    if (!rc && chain) { /* window by window: no sampler state over the whole clip */
+        rc = pipeline_sample_chain(&dit, ss, &g, ctx, (int)ci.shape[0], ctxn, ctxn ? (int)cni.shape[0] : 0, sa->dist,
+                                   x, steps, ts, &w, err);
+        if (!rc) rc = add_latents(out, steps, x, ls, ss->steps, ts, err);
+    } else if (!rc && !(rc = denoiser_init(&d, &dit, ss, &g, ctx, ctx ? (int)ci.shape[0] : 0, ctxn,
+                                           ctxn ? (int)cni.shape[0] : 0, err))) {
         sampler_renoise_from_seed(&d.smp, sa->seed);
         if (eps) sampler_renoise_given(&d.smp, (const float *const *)eps);
         if (moe) rc = denoiser_set_low_expert(&d, &low, ss->boundary, (float)ss->cfg_low, ctx, (int)ci.shape[0], ctxn,
@@ -285,18 +304,8 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
         if (!rc && z) rc = denoiser_set_image(&d, z, err);
         d.experts = moe ? experts : NULL;
         d.dist = sa->dist;
-        if (!rc && chain)
-            rc = pipeline_sample_chain(&dit, ss, &g, ctx, (int)ci.shape[0], ctxn, ctxn ? (int)cni.shape[0] : 0,
-                                       sa->dist, x, steps, &w, err);
-        else if (!rc)
-            rc = pipeline_sample(&d, x, steps, &w, err);
-        for (int i = 0; i < ss->steps && !rc; i++) {
-            char name[48];
-            snprintf(name, sizeof name, "latent.step%d", i);
-            rc = tset_add_f32(out, name, steps + (size_t)i * g.n, 4, ls, err);
-        }
-        if (!rc) rc = tset_add_f32(out, "latent.final", x, 4, ls, err);
-        if (!rc) rc = tset_add_f32(out, "timesteps", d.smp.timesteps, 1, tsh, err);
+        if (!rc) rc = pipeline_sample(&d, x, steps, &w, err);
+        if (!rc) rc = add_latents(out, steps, x, ls, ss->steps, d.smp.timesteps, err);
         if (!rc && d.cache.computed) rc = add_decisions(out, &d.cache, err);
         if (!rc && ss->cache.kind == CACHE_MAGCACHE_CAL && (!sa->dist || sa->dist->rank == 0))
             rc = cache_ratios_write(ss->cache.path, d.cache.metric, ss->steps, err); /* magcache-calibrate:FILE */

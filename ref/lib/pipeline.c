@@ -395,11 +395,15 @@ static void frames_copy(float *dst, int dst_T, int dst_s, const float *src, int 
                (size_t)F * plane * sizeof(float));
 }
 
-static int chain_check(const DiT *dit, const SamplingSettings *ss, const LatentGrid *g, T2vError *err) {
+int pipeline_chain_check(const DiT *dit, const SamplingSettings *ss, int T, int two_experts, int image,
+                         T2vError *err) {
     const WindowSettings *ws = &ss->window;
-    if (ws->schedule != WINDOW_CHAIN || !window_active(ws, g->T))
+    if (ws->schedule != WINDOW_CHAIN || !window_active(ws, T))
         return t2v_fail(err, T2V_EUSAGE, "the chain schedule needs context windows shorter than the clip's %d latent "
-                        "frames", g->T);
+                        "frames", T);
+    if (two_experts || image)
+        return t2v_fail(err, T2V_EUSAGE, "the chain schedule: a Wan2.1-style text-to-video DiT only (not the A14B "
+                        "experts, not image-to-video)");
     if (ws->overlap < 1 || ws->overlap >= ws->frames)
         return t2v_fail(err, T2V_EUSAGE, "the chain schedule holds the overlap: windows of %d latent frames need an "
                         "overlap of 1..%d latent frames, not %d", ws->frames, ws->frames - 1, ws->overlap);
@@ -417,8 +421,8 @@ static int chain_check(const DiT *dit, const SamplingSettings *ss, const LatentG
 
 int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
                           const float *context_neg, int L_neg, Dist *dist, float *x, float *steps_out,
-                          const PipelineWatch *w, T2vError *err) {
-    int rc = chain_check(dit, ss, g, err);
+                          float *timesteps, const PipelineWatch *w, T2vError *err) {
+    int rc = pipeline_chain_check(dit, ss, g->T, 0, 0, err);
     if (rc) return rc;
     const int F = ss->window.frames, steps = ss->steps;
     LatentGrid wg = {g->C, F, g->h, g->w, (int64_t)g->C * F * g->h * g->w};
@@ -443,6 +447,7 @@ int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid
         if (K) rc = denoiser_set_held(&d, held, K, err);
         d.dist = dist, d.chain_window = k, d.chain_windows = n;
         if (!rc) rc = pipeline_sample(&d, xw, ws, w ? &pw : NULL, err);
+        for (int i = 0; !rc && k == 0 && timesteps && i < steps; i++) timesteps[i] = sampler_timestep(&d.smp, i);
         denoiser_free(&d);
         if (rc) break;
         frames_copy(x, g->T, s, xw, F, 0, F, &wg);
@@ -483,21 +488,20 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
     int chain = ss->window.schedule == WINDOW_CHAIN && window_active(&ss->window, g->T);
-    if (!rc && (ss->causal.block || chain) && (moe || r->image_latent))
-        rc = t2v_fail(err, T2V_EUSAGE, "%s: a Wan2.1-style text-to-video DiT only (not the A14B experts, not "
-                      "image-to-video)", chain ? "the chain schedule" : "causal generation");
-    if (!rc && (ss->causal.block || chain)) { /* chunk by chunk (causal.c), or window by window */
+    if (!rc && ss->causal.block && (moe || r->image_latent))
+        rc = t2v_fail(err, T2V_EUSAGE, "causal generation: a Wan2.1-style text-to-video DiT only (not the A14B "
+                      "experts, not image-to-video)");
+    if (!rc && chain) rc = pipeline_chain_check(&dit, ss, g->T, moe, r->image_latent != NULL, err);
+    if (!rc && (ss->causal.block || chain)) { /* window by window, or chunk by chunk (causal.c) */
         Sampler smp;
-        if (!(rc = sampler_init_listed(&smp, chain ? ss->sampler : SAMPLER_DISTILL, ss->timesteps, ss->steps,
-                                       ss->shift, 1, err))) {
+        if (chain)
+            rc = pipeline_sample_chain(&dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, s->dist, r->latent,
+                                       r->steps, r->timesteps, w, err);
+        else if (!(rc = sampler_init_listed(&smp, SAMPLER_DISTILL, ss->timesteps, ss->steps, ss->shift, 1, err))) {
             for (int i = 0; i < ss->steps; i++) r->timesteps[i] = sampler_timestep(&smp, i);
             sampler_free(&smp);
-        }
-        if (!rc && chain)
-            rc = pipeline_sample_chain(&dit, ss, g, r->context, r->L, r->context_neg, r->L_neg, s->dist, r->latent,
-                                       r->steps, w, err);
-        else if (!rc)
             rc = pipeline_sample_causal(&dit, ss, g, r->context, r->L, r->latent, s->seed, NULL, w, err);
+        }
         if (moe) dit_free(&low), ckpt_close(&ck_low);
         dit_free(&dit);
         ckpt_close(&ck);

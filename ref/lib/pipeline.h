@@ -167,14 +167,22 @@ int pipeline_sample(Denoiser *d, float *x, float *steps_out, const PipelineWatch
  * the frames it shares with the windows before are held as they left them
  * (denoiser_set_held), and pipeline_sample runs every step on it. Settings
  * and contexts as denoiser_init. steps_out (NULL, or steps x n floats)
- * receives x_{i+1} of every window on its frames, in window order. The watch
+ * receives x_{i+1} of every window on its frames, in window order;
+ * timesteps (NULL, or steps floats) the schedule's timesteps. The watch
  * sees the sampling progress over all windows' steps and each window's
- * StepViews (its own grid; StepView.window). Not with the distill sampler
- * (its fresh noise is one clip's stream), a step cache, or two experts:
- * T2V_EUSAGE. */
+ * StepViews (its own grid; StepView.window). Checked by
+ * pipeline_chain_check first. */
 int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid *g, const float *context, int L,
                           const float *context_neg, int L_neg, Dist *dist, float *x, float *steps_out,
-                          const PipelineWatch *w, T2vError *err);
+                          float *timesteps, const PipelineWatch *w, T2vError *err);
+/* The chain schedule's rules for a clip of T latent frames: context windows
+ * shorter than the clip, an overlap of 1..frames-1, a temporal patch of 1,
+ * not the distill sampler (its fresh noise is one clip's stream), no step
+ * cache, and one Wan2.1-style text-to-video DiT (two_experts: the A14B
+ * pair; image: image-to-video): T2V_EUSAGE (T2V_EINPUT for the patch)
+ * naming the rule. */
+int pipeline_chain_check(const DiT *dit, const SamplingSettings *ss, int T, int two_experts, int image,
+                         T2vError *err);
 
 /* The settings' rules for causal generation of T latent frames (causal_check,
  * the distill sampler, cfg <= 1, no step cache, context windows or RIFLEx):
