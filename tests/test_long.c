@@ -208,24 +208,31 @@ static void test_riflex(const Model *m) {
  * latent frames: 20 latent frames more cost the sampler's seven latent-sized
  * buffers (noise, latent, x_seen, v_cond, v_uncond, v, the blend's plain
  * sums: denoiser_init, windows_init) and nothing for the DiT's tokens; one
- * pass over the whole clip would cost more. */
+ * pass over the whole clip would cost more. The chain schedule samples one
+ * window at a time: 20 more latent frames cost only the clip's noise and
+ * result (pipeline_sample_chain), and its DiT phase is below the blend's. */
 static void test_memory_estimate(const Model *m) {
     ModelDesc md;
     T2vError e = {0, {0}};
     if (model_desc_from_model(&md, m, &e)) { h_report(0, "model_desc_from_model: %s", e.msg); return; }
     ClipSize a, b;
-    MemEstimate ea, eb, whole;
+    MemEstimate ea, eb, whole, ca, cb;
     cost_size(&a, &md, 64, 64, 1 + md.vae.scale_t * 19, 16);
     cost_size(&b, &md, 64, 64, 1 + md.vae.scale_t * 39, 16);
     cost_memory(&md, &a, &ea);
     cost_memory(&md, &b, &eb);
-    whole = eb;
-    cost_memory_windowed(&md, &a, 5, &ea);
-    cost_memory_windowed(&md, &b, 5, &eb);
+    whole = eb, ca = ea, cb = eb;
+    cost_memory_windowed(&md, &a, 5, 0, &ea);
+    cost_memory_windowed(&md, &b, 5, 0, &eb);
+    cost_memory_windowed(&md, &a, 5, 1, &ca);
+    cost_memory_windowed(&md, &b, 5, 1, &cb);
     double frame = 4.0 * md.vae.z_dim * a.h * a.w; /* one latent frame, float */
     CHECK(a.T == 20 && b.T == 40 && eb.dit - ea.dit == 7 * 20 * frame,
           "windowed DiT-phase estimate: 20 more latent frames add %.0f bytes (7 latent-sized buffers: %.0f)",
           eb.dit - ea.dit, 7 * 20 * frame);
+    CHECK(cb.dit - ca.dit == 2 * 20 * frame && cb.dit < eb.dit && cb.peak >= cb.dit,
+          "chained DiT-phase estimate: 20 more latent frames add %.0f bytes (the noise and result: %.0f); "
+          "%.0f bytes against the blend's %.0f", cb.dit - ca.dit, 2 * 20 * frame, cb.dit, eb.dit);
     CHECK(eb.dit < whole.dit && eb.peak >= eb.dit && eb.peak >= eb.vae && eb.peak >= eb.text,
           "windowed DiT phase %.0f bytes < one pass over the clip %.0f; the peak is the largest phase", eb.dit,
           whole.dit);

@@ -2,7 +2,8 @@
 """`make bench-long`: long clips in context windows (docs/ARCHITECTURE.md
 10b): time per frame, split into the DiT (sampling, all windows) and the VAE
 decode, and peak RSS for each frame count, on two models, written to
-bench/long.md and bench/long.json.
+bench/long.md and bench/long.json (--schedule static or chain: long-static.md,
+long-chain.md and their .json, so that each schedule keeps its own tables).
 
   tools/bench_long.py [--demo-frames 81,241,481,961] [--demo-steps 4]
                       [--synth-frames 17,81,161] [--synth-steps 1] [--synth-size 256]
@@ -284,6 +285,11 @@ def git_commit():
         return "?"
 
 
+def stem(schedule):
+    """The files' name: long for the default schedule, long-SCHEDULE for the others."""
+    return "long" if schedule == "uniform" else "long-" + schedule
+
+
 def write_md(out, doc):
     m = doc["machine"]
     lines = ["# Long clips in context windows", "",
@@ -312,7 +318,7 @@ def write_md(out, doc):
               "hashing the model files, the text encoder, writing the video); GFLOP from `t2v info`. Sampling RSS: "
               "the largest VmRSS polled while the DiT samples; peak RSS: the whole run's ru_maxrss. "
               "What the figures mean: bench/README.md, \"Long clips\".", ""]
-    with open(os.path.join(out, "long.md"), "w") as f:
+    with open(os.path.join(out, stem(doc["schedule"]) + ".md"), "w") as f:
         f.write("\n".join(lines))
     return lines
 
@@ -324,14 +330,14 @@ def write(a, results):
     this = {"date": doc["date"], "commit": doc["commit"], "argv": doc["argv"]}
     doc["runs"] = {name: this for name in results}
     keep(a, doc)
-    with open(os.path.join(a.out, "long.json"), "w") as f:
+    with open(os.path.join(a.out, stem(a.schedule) + ".json"), "w") as f:
         json.dump(doc, f, indent=1)
     return write_md(a.out, doc)
 
 
 def keep(a, doc):
     """--only: the other table's rows (and its run's date and commit) from the existing long.json."""
-    path = os.path.join(a.out, "long.json")
+    path = os.path.join(a.out, stem(a.schedule) + ".json")
     if not a.only or not os.path.exists(path):
         return
     with open(path) as f:
@@ -353,7 +359,9 @@ def main():
     ap.add_argument("--synth-steps", type=int, default=1)
     ap.add_argument("--synth-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--schedule", default="uniform", choices=["uniform", "static"])
+    ap.add_argument("--schedule", default="uniform", choices=["uniform", "static", "chain"],
+                    help="the context-window schedule (generate's --context-schedule); its tables go to long.md "
+                    "(uniform) or long-SCHEDULE.md")
     ap.add_argument("--only", choices=["demo", "synth"])
     ap.add_argument("--out", default=os.path.join(root, "bench"))
     ap.add_argument("--t2v", default=T2V[0], help="the binary to run (default ref/t2v)")
@@ -362,11 +370,11 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     if a.rewrite:
-        with open(os.path.join(a.out, "long.json")) as f:
+        with open(os.path.join(a.out, stem(a.schedule) + ".json")) as f:
             doc = json.load(f)
         if a.note is not None:
             doc["note"] = a.note
-            with open(os.path.join(a.out, "long.json"), "w") as f:
+            with open(os.path.join(a.out, stem(a.schedule) + ".json"), "w") as f:
                 json.dump(doc, f, indent=1)
         print("\n".join(write_md(a.out, doc)))
         return

@@ -309,15 +309,17 @@ void cost_memory_causal(const ModelDesc *m, const ClipSize *s, int block, int ke
     if (o->vae > o->peak) o->peak = o->vae;
 }
 
-void cost_memory_windowed(const ModelDesc *m, const ClipSize *s, int window, MemEstimate *o) {
+void cost_memory_windowed(const ModelDesc *m, const ClipSize *s, int window, int chain, MemEstimate *o) {
     ClipSize ws;
     MemEstimate wm;
     cost_size(&ws, m, s->W, s->H, 1 + m->vae.scale_t * (window - 1), s->L);
     cost_memory(m, &ws, &wm);
     double latent = (double)m->vae.z_dim * s->T * s->h * s->w * 4, win = (double)m->vae.z_dim * ws.T * ws.h * ws.w * 4;
-    /* cost_memory's six latent-sized buffers for the clip, not the window;
-     * the blend's plain sums for the clip, its input and velocity per window */
-    o->dit = wm.dit + 6 * (latent - win) + latent + 2 * win;
+    if (chain) /* the clip's noise and result; the window's six (its x and held frames in place of those two) */
+        o->dit = wm.dit + 2 * latent;
+    else /* cost_memory's six for the clip, not the window; the blend's plain
+          * sums for the clip, its input and velocity per window */
+        o->dit = wm.dit + 6 * (latent - win) + latent + 2 * win;
     o->peak = o->text > o->dit ? o->text : o->dit;
     if (o->vae > o->peak) o->peak = o->vae;
 }

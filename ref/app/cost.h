@@ -109,8 +109,10 @@ void cost_memory_causal(const ModelDesc *m, const ClipSize *s, int block, int ke
  * (docs/ARCHITECTURE.md 10b) in place of out->dit, and out->peak again: the
  * activations of one window (the token buffers hold one window), the
  * sampler's latent-sized buffers for the whole clip, and the blend's: the
- * window's input and velocity, the clip's plain sums. */
-void cost_memory_windowed(const ModelDesc *m, const ClipSize *s, int window, MemEstimate *out);
+ * window's input and velocity, the clip's plain sums. chain != 0: the chain
+ * schedule, whose sampler runs on one window at a time: a window's
+ * latent-sized buffers, and the clip's noise and result. */
+void cost_memory_windowed(const ModelDesc *m, const ClipSize *s, int window, int chain, MemEstimate *out);
 
 /* Parameters and bytes of a list (bytes[DT_COUNT] may be NULL). */
 int64_t desc_params(const DescList *d, int64_t *bytes);
