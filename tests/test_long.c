@@ -129,12 +129,11 @@ static float *sample_case(const Model *m, const SafeTensors *st, int threads, in
     return steps;
 }
 
-/* Golden case golden/long/<file>.safetensors (windowed_<name> or
- * chain_<name>): every step's latent, and the same bits on 1 and 3 threads. */
-static void test_windowed(const Model *m, const char *file) {
+/* Golden case golden/long/<name>.safetensors (windowed_<case> or
+ * chain_<sampler>): every step's latent, and the same bits on 1 and 3 threads. */
+static void test_windowed(const Model *m, const char *name) {
     char path[128], what[96];
-    snprintf(path, sizeof path, "golden/long/%s.safetensors", file);
-    const char *name = file;
+    snprintf(path, sizeof path, "golden/long/%s.safetensors", name);
     SafeTensors st;
     if (!golden_open(&st, path)) return;
     int chain = !strcmp(h_meta(&st, "schedule"), "chain");
@@ -251,7 +250,6 @@ static void test_memory_estimate(const Model *m) {
 
 static char g_bin[900];
 
-/* The CLI: frames -> latent frames, and a bad overlap refused. */
 /* latent.final of the CLI's output file against the golden's. */
 static void compare_final(const char *what, const char *path, const char *golden) {
     SafeTensors got, ref;
@@ -269,6 +267,9 @@ static void compare_final(const char *what, const char *path, const char *golden
     st_close(&got);
 }
 
+/* The CLI: frames -> latent frames, a bad overlap refused, the chain
+ * schedule against its golden (stage sampler and generate), its refusals
+ * and t2v.json's context_schedule. */
 static void test_cli(void) {
 #ifdef _WIN32
     printf("skipped: the CLI checks (POSIX shell redirections) on Windows\n");

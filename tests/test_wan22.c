@@ -154,12 +154,12 @@ static void test_a14b(const SafeTensors *g, float *ctx, float *ctxn) {
  *   TI2V: config.json, diffusion_pytorch_model.safetensors, Wan2.2_VAE.safetensors
  *   A14B: high_noise_model/ and low_noise_model/ (config.json + DiT each) */
 static char g_bin[1024], g_tmp[64];
+static char g_log[1 << 16]; /* the last run's output (also in g_tmp/log.txt), where the checks read it */
 
 static int run(const char *fmt, ...) {
-    static char out[1 << 16]; /* the log stays in g_tmp/log.txt, where the checks read it */
     va_list ap;
     va_start(ap, fmt);
-    int rc = h_vrun_bin("", g_bin, g_tmp, out, sizeof out, fmt, ap);
+    int rc = h_vrun_bin("", g_bin, g_tmp, g_log, sizeof g_log, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -249,11 +249,7 @@ static void test_cli_ti2v(const SafeTensors *g) {
              dir);
     CHECK(system(cmd) == 0, "tiny umT5 and tokenizer copied into the TI2V directory");
     int rc = run("info --model '%s'", dir);
-    char log[4096] = {0};
-    snprintf(path, sizeof path, "%s/log.txt", g_tmp);
-    FILE *f = fopen(path, "rb");
-    if (f) { size_t k = fread(log, 1, sizeof log - 1, f); log[k] = 0; fclose(f); }
-    CHECK(rc == 0 && strstr(log, "Wan2.2 TI2V-5B"), "t2v info names the family Wan2.2 TI2V-5B (exit %d)", rc);
+    CHECK(rc == 0 && strstr(g_log, "Wan2.2 TI2V-5B"), "t2v info names the family Wan2.2 TI2V-5B (exit %d)", rc);
     /* text-to-video: no image */
     if (write_tensors(in, g, n, as, 3)) {
         rc = run("stage sampler --model '%s' --in '%s' --out '%s' --steps 4 --cfg 4 --shift 3 -q --force", dir, in, out);
@@ -299,13 +295,8 @@ static void test_cli_i2v(void) {
     snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
     rc = run("generate --model '%s/ti2v' -i '%s' -p 'it moves' -W 64 -H 64 -f 21 --steps 2 --context-window 9 "
              "--context-overlap 4 --context-schedule chain -o '%s/chain' -q --force", g_tmp, path, g_tmp);
-    char log[4096] = {0};
-    snprintf(path, sizeof path, "%s/log.txt", g_tmp);
-    FILE *f = fopen(path, "rb");
-    if (f) { size_t k = fread(log, 1, sizeof log - 1, f); log[k] = 0; fclose(f); }
-    CHECK(rc != 0 && strstr(log, "the chain schedule: a Wan2.1-style text-to-video DiT only"),
+    CHECK(rc != 0 && strstr(g_log, "the chain schedule: a Wan2.1-style text-to-video DiT only"),
           "generate -i with the chain schedule: refused, saying why (exit %d)", rc);
-    snprintf(path, sizeof path, "%s/still_0000.png", g_tmp);
     rc = run("generate --model golden/models/tiny -i '%s' -p 'x' -o '%s/no' -q --force", path, g_tmp);
     CHECK(rc == T2V_EUSAGE, "generate -i with a Wan2.1 model: exit %d (usage)", rc);
     rc = run("generate --model '%s/ti2v' -i '%s/nothing.png' -p 'x' -o '%s/no' -q --force", g_tmp, g_tmp, g_tmp);
@@ -340,11 +331,7 @@ static void test_cli_a14b(const SafeTensors *g) {
              "golden/models/tiny/Wan2.1_VAE.pth '%s/'", dir);
     if (system(cmd) == 0) {
         rc = run("info --model '%s'", dir);
-        snprintf(path, sizeof path, "%s/log.txt", g_tmp);
-        char log[8192] = {0};
-        FILE *f = fopen(path, "rb");
-        if (f) { size_t k = fread(log, 1, sizeof log - 1, f); log[k] = 0; fclose(f); }
-        CHECK(rc == 0 && strstr(log, "Wan2.2 T2V-A14B") && strstr(log, "low_noise_model"),
+        CHECK(rc == 0 && strstr(g_log, "Wan2.2 T2V-A14B") && strstr(g_log, "low_noise_model"),
               "t2v info names the family Wan2.2 T2V-A14B and the low-noise expert (exit %d)", rc);
         rc = run("generate --model '%s' -p 'a cat' -W 32 -H 32 -f 5 --steps 6 --shift 3 -o '%s/moe' --format png "
                  "--dump '%s/moedump' -q --force", dir, g_tmp, g_tmp);

@@ -1733,7 +1733,7 @@ def main():
     ap.add_argument("--pixel-levels", default=(0.2, 0.9), metavar="LO,HI", type=level_range,
                     help="the pixel loss's noise levels, uniform in [LO, HI]")
     ap.add_argument("--object-weight", type=float, default=1.0,
-                    help="weight of the object's latent cells (and their neighbours) in the flow loss, against 1 "
+                    help="weight of the object's latent cells in the flow loss, against 1 "
                     "for the rest (object_cell_weights); 1: the plain loss")
     ap.add_argument("--train-levels", default="logit-normal", choices=LEVEL_DISTS,
                     help="the distribution of the flow losses' noise levels before the shift (training_levels)")
@@ -1755,9 +1755,9 @@ def main():
         ap.error("--pixel-batch %d: at least one clip" % a.pixel_batch)
     if a.window_clips and (a.window_frames - 1) % 4:
         ap.error("--window-frames %d: a whole number of latent frames needs 1 + 4k frames" % a.window_frames)
-    if a.window_prefix and not (a.window_clips and 0 < a.window_prefix < 1 + (DEFAULTS["frames"] - 1) // 4):
+    if a.window_prefix and not (a.window_clips and 0 < a.window_prefix < LATENT_SHAPE[1]):
         ap.error("--window-prefix %d: needs --window-clips, and fewer latent frames than a window's %d" % (
-            a.window_prefix, 1 + (DEFAULTS["frames"] - 1) // 4))
+            a.window_prefix, LATENT_SHAPE[1]))
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     os.makedirs(a.work, exist_ok=True)

@@ -852,8 +852,7 @@ int long_video_settings(SamplingOpts *s, const Model *m, int T, T2vError *err) {
         if (ss->window.overlap >= ss->window.frames)
             return t2v_fail(err, T2V_EUSAGE, "--context-overlap %d frames (%d latent) must be shorter than the "
                             "context window of %d frames (%d latent)", ov, ss->window.overlap, win, ss->window.frames);
-        if (ss->window.schedule == WINDOW_CHAIN && m->defaults.context_schedule != WINDOW_CHAIN &&
-            window_active(&ss->window, T))
+        if (window_chained(&ss->window, T) && m->defaults.context_schedule != WINDOW_CHAIN)
             fprintf(stderr, "t2v: warning: --context-schedule chain: %s does not name it; the chain needs a DiT "
                     "trained to continue the frames it holds (docs/ARCHITECTURE.md, 10b)\n",
                     m->paths.defaults ? m->paths.defaults : "the model's t2v.json");

@@ -176,7 +176,8 @@ static double run_cost(const Model *m, GenerateArgs *o) {
     cost_memory(&md, &s, &me);
     if (o->dump) cost_memory_whole_video(&md, &s, &me); /* --dump keeps the video whole */
     const WindowSettings *ws = &o->sampling.settings.window; /* --dump-level's forward runs on the whole clip */
-    if (window_active(ws, s.T) && o->dump_level == DUMP_STAGE) cost_memory_windowed(&md, &s, ws->frames, ws->schedule == WINDOW_CHAIN, &me);
+    if (window_active(ws, s.T) && o->dump_level == DUMP_STAGE)
+        cost_memory_windowed(&md, &s, ws->frames, window_chained(ws, s.T), &me);
     const CausalSettings *cs = &o->sampling.settings.causal;
     if (cs->block) cost_memory_causal(&md, &s, cs->block, causal_window_frames(cs, s.f), &me); /* a block at a time */
     double dit_phase = me.dit + cache_bytes(&o->sampling.settings.cache, s.N, md.dit.dim,

@@ -615,7 +615,7 @@ static void print_summary(const ModelDesc *m, const ClipSize *s, const InfoOpts 
         row_flops("DiT FLOPs per window pass", fw.dit);
         dit_all = fw.dit * passes * (int64_t)wp;
         row_flops("DiT FLOPs, all steps, windowed", dit_all);
-        cost_memory_windowed(m, s, ls->window.frames, ls->window.schedule == WINDOW_CHAIN, &me);
+        cost_memory_windowed(m, s, ls->window.frames, window_chained(&ls->window, s->T), &me);
     }
     if (ls->riflex_k) {
         snprintf(b, sizeof b, "time RoPE component %d at 0.9 x 2 pi / %d", ls->riflex_k, s->T);

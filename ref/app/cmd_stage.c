@@ -284,7 +284,7 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if (!rc && ss->sampler == SAMPLER_DISTILL) rc = read_renoise(in, ls, ss->steps, &eps, err);
     if (!rc && tl_find(&in->tensors, "image"))
         rc = stage_image(m, sa->sampling.settings.precision, in, &g, &z, out, err);
-    int chain = ss->window.schedule == WINDOW_CHAIN && window_active(&ss->window, g.T);
+    int chain = window_chained(&ss->window, g.T);
     if (!rc && chain) rc = pipeline_chain_check(&dit, ss, g.T, moe, z != NULL, err);
     Denoiser d;
     Progress pr;

@@ -166,15 +166,6 @@ static void report(const PipelineWatch *w, int k, int n) {
     if (w && w->progress) w->progress(w->user, PHASE_SAMPLING, k, n);
 }
 
-/* Latent frames [f0, f0 + B) of x [C, T, plane] <-> xb [C, B, plane]. */
-static void block_copy(float *x, float *xb, int C, int T, int B, int f0, size_t plane, int to_block) {
-    for (int c = 0; c < C; c++) {
-        float *a = x + ((size_t)c * T + f0) * plane, *b = xb + (size_t)c * B * plane;
-        if (to_block) memcpy(b, a, sizeof(float) * B * plane);
-        else memcpy(a, b, sizeof(float) * B * plane);
-    }
-}
-
 int pipeline_causal_check(const SamplingSettings *ss, int T, T2vError *err) {
     int rc = causal_check(&ss->causal, T, err);
     if (rc) return rc;
@@ -247,13 +238,12 @@ static int run_block(CausalRun *r, float *x, int b, const PipelineWatch *w, T2vE
     const CausalSettings *cs = r->cs;
     const LatentGrid *g = r->g;
     int K = r->smp.steps, nb = g->T / cs->block, f0 = b * cs->block, rc = T2V_OK;
-    size_t plane = (size_t)g->h * g->w;
     for (int k = 0; k + 1 < K; k++) {
         if (r->gen) torch_gen_randn(r->gen, r->fresh + (size_t)k * r->nblk, (int64_t)r->nblk);
         r->eps[k] = r->gen ? r->fresh + (size_t)k * r->nblk : r->renoise + ((size_t)b * (K - 1) + k) * r->nblk;
     }
     sampler_renoise_given(&r->smp, r->eps);
-    block_copy(x, r->xb, g->C, g->T, cs->block, f0, plane, 1);
+    latent_frames_copy(r->xb, cs->block, 0, x, g->T, f0, cs->block, g); /* the block's frames of x */
     for (int k = 0; !rc && k < K; k++) {
         rc = causal_forward(r->dit, &r->cache, r->xb, cs->block, g->h, g->w, f0, sampler_timestep(&r->smp, k),
                             r->ctx, r->v, err);
@@ -263,7 +253,7 @@ static int run_block(CausalRun *r, float *x, int b, const PipelineWatch *w, T2vE
     }
     if (!rc && b < nb - 1) /* the clean pass; after the last block no one reads the cache */
         rc = causal_forward(r->dit, &r->cache, r->xb, cs->block, g->h, g->w, f0, cs->context_t, r->ctx, r->v, err);
-    block_copy(x, r->xb, g->C, g->T, cs->block, f0, plane, 0);
+    latent_frames_copy(x, g->T, f0, r->xb, cs->block, 0, cs->block, g);
     return rc;
 }
 

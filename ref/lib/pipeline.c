@@ -32,6 +32,14 @@ int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *er
     return T2V_OK;
 }
 
+void latent_frames_copy(float *dst, int dst_T, int dst_s, const float *src, int src_T, int src_s, int F,
+                        const LatentGrid *g) {
+    size_t plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->C; c++)
+        memcpy(dst + ((size_t)c * dst_T + dst_s) * plane, src + ((size_t)c * src_T + src_s) * plane,
+               (size_t)F * plane * sizeof(float));
+}
+
 /* ----------------------------------------------------------------------------
  * Stage 1: tokenizer + umT5, for the prompt and (with CFG) the negative. */
 
@@ -222,11 +230,7 @@ int denoiser_expert(const Denoiser *d, float t) {
 }
 
 void denoiser_hold(const Denoiser *d, float *x) {
-    const LatentGrid *g = &d->grid;
-    size_t plane = (size_t)d->held_frames * g->h * g->w;
-    if (!d->held) return;
-    for (int c = 0; c < g->C; c++)
-        memcpy(x + (size_t)c * g->T * g->h * g->w, d->held + c * plane, plane * sizeof(float));
+    if (d->held) latent_frames_copy(x, d->grid.T, 0, d->held, d->held_frames, 0, d->held_frames, &d->grid);
 }
 
 /* What step time t runs: the DiT (A14B: the expert), its contexts and
@@ -275,15 +279,14 @@ static int velocity(Denoiser *d, const StepModel *sm, const float *x, const floa
     if (!window_active(&d->window, g->T))
         return dit_forward_embedded(sm->dit, x, g->T, g->h, g->w, sm->t, sm->nt, ctx, v, err);
     int F = d->window.frames, n = window_starts(&d->window, g->T, i, d->win_starts);
-    size_t plane = (size_t)g->h * g->w, fbytes = (size_t)F * plane * sizeof(float);
+    size_t plane = (size_t)g->h * g->w;
     float wt[1024];
     memset(v, 0, sizeof(float) * (size_t)g->n);
     memset(d->win_plain, 0, sizeof(float) * (size_t)g->n);
     memset(d->win_tot, 0, sizeof(float) * 2 * (size_t)g->T);
     for (int k = 0; k < n; k++) {
         int s = d->win_starts[k];
-        for (int c = 0; c < g->C; c++)
-            memcpy(d->win_x + (size_t)c * F * plane, x + ((size_t)c * g->T + s) * plane, fbytes);
+        latent_frames_copy(d->win_x, F, 0, x, g->T, s, F, g);
         int rc = dit_forward_embedded(sm->dit, d->win_x, F, g->h, g->w, sm->t, 1, ctx, d->win_v, err);
         if (rc) return rc;
         window_weights(&d->window, g->T, s, wt);
@@ -386,19 +389,10 @@ static int chain_step(void *user, const StepView *v, T2vError *err) {
     return cw->outer->step ? cw->outer->step(cw->outer->user, v, err) : T2V_OK;
 }
 
-/* Frames [s, s + F) of a [C, T, h, w] latent to or from a [C, F, h, w] one. */
-static void frames_copy(float *dst, int dst_T, int dst_s, const float *src, int src_T, int src_s, int F,
-                        const LatentGrid *g) {
-    size_t plane = (size_t)g->h * g->w;
-    for (int c = 0; c < g->C; c++)
-        memcpy(dst + ((size_t)c * dst_T + dst_s) * plane, src + ((size_t)c * src_T + src_s) * plane,
-               (size_t)F * plane * sizeof(float));
-}
-
 int pipeline_chain_check(const DiT *dit, const SamplingSettings *ss, int T, int two_experts, int image,
                          T2vError *err) {
     const WindowSettings *ws = &ss->window;
-    if (ws->schedule != WINDOW_CHAIN || !window_active(ws, T))
+    if (!window_chained(ws, T))
         return t2v_fail(err, T2V_EUSAGE, "the chain schedule needs context windows shorter than the clip's %d latent "
                         "frames", T);
     if (two_experts || image)
@@ -436,8 +430,8 @@ int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid
     int n = rc ? 0 : window_starts(&ss->window, g->T, 0, starts);
     for (int k = 0; k < n && !rc; k++) {
         int s = starts[k], K = k ? starts[k - 1] + F - s : 0; /* frames the windows before sampled */
-        frames_copy(xw, F, 0, x, g->T, s, F, &wg);            /* noise after them */
-        if (K) frames_copy(held, K, 0, xw, F, 0, K, &wg);
+        latent_frames_copy(xw, F, 0, x, g->T, s, F, &wg);            /* noise after them */
+        if (K) latent_frames_copy(held, K, 0, xw, F, 0, K, &wg);
         Denoiser d;
         ChainWatch cw = {w, k, n, steps};
         PipelineWatch pw = {&cw, chain_progress, chain_step};
@@ -450,9 +444,9 @@ int pipeline_sample_chain(DiT *dit, const SamplingSettings *ss, const LatentGrid
         for (int i = 0; !rc && k == 0 && timesteps && i < steps; i++) timesteps[i] = sampler_timestep(&d.smp, i);
         denoiser_free(&d);
         if (rc) break;
-        frames_copy(x, g->T, s, xw, F, 0, F, &wg);
+        latent_frames_copy(x, g->T, s, xw, F, 0, F, &wg);
         for (int i = 0; ws && i < steps; i++)
-            frames_copy(steps_out + (size_t)i * g->n, g->T, s, ws + (size_t)i * wg.n, F, 0, F, &wg);
+            latent_frames_copy(steps_out + (size_t)i * g->n, g->T, s, ws + (size_t)i * wg.n, F, 0, F, &wg);
     }
     free(starts), free(xw), free(held), free(ws);
     return rc;
@@ -487,7 +481,7 @@ static int sample(const Model *m, const GenSettings *s, const PipelineWatch *w, 
     if (r->text_dim != dit.c.text_dim)
         rc = t2v_fail(err, T2V_EINPUT, "%s: the text encoder gives %d-dim contexts, the DiT expects text_dim %d",
                       m->paths.dit, r->text_dim, dit.c.text_dim);
-    int chain = ss->window.schedule == WINDOW_CHAIN && window_active(&ss->window, g->T);
+    int chain = window_chained(&ss->window, g->T);
     if (!rc && ss->causal.block && (moe || r->image_latent))
         rc = t2v_fail(err, T2V_EUSAGE, "causal generation: a Wan2.1-style text-to-video DiT only (not the A14B "
                       "experts, not image-to-video)");

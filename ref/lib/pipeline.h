@@ -37,6 +37,11 @@ typedef struct {
 /* T2V_EUSAGE naming the rule when F, H, W do not fit the VAE's strides and
  * the DiT's patches (H and W multiples of stride x patch; F = 1 + 4k). */
 int latent_grid(LatentGrid *g, const Model *m, int F, int H, int W, T2vError *err);
+/* Copies F latent frames: frames [src_s, src_s + F) of src [C, src_T, h, w]
+ * to frames [dst_s, dst_s + F) of dst [C, dst_T, h, w] (C, h, w from g):
+ * a window or block cut from a clip, or written back into it. */
+void latent_frames_copy(float *dst, int dst_T, int dst_s, const float *src, int src_T, int src_s, int F,
+                        const LatentGrid *g);
 
 /* How to sample: the schedule, the guidance, the step cache and the arithmetic. */
 typedef struct {

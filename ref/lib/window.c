@@ -18,6 +18,10 @@ int window_active(const WindowSettings *ws, int T) {
     return ws && ws->frames > 0 && T > ws->frames;
 }
 
+int window_chained(const WindowSettings *ws, int T) {
+    return window_active(ws, T) && ws->schedule == WINDOW_CHAIN;
+}
+
 int window_max_count(const WindowSettings *ws, int T) {
     (void)ws;
     return 2 * T + 2; /* at most T windows from the stride, one inserted per wrap */

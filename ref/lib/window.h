@@ -52,6 +52,9 @@ typedef struct {
 WindowSettings window_from_video(int frames, int overlap, int scale_t, WindowSchedule schedule);
 /* Whether a clip of T latent frames is sampled in windows. */
 int window_active(const WindowSettings *ws, int T);
+/* Whether it is sampled with the chain schedule (window_active, and chain):
+ * window after window (pipeline_sample_chain), not one blended pass. */
+int window_chained(const WindowSettings *ws, int T);
 /* Most windows any step can have (for sizing arrays). */
 int window_max_count(const WindowSettings *ws, int T);
 /* The first frame of each window of sampling step `step` (each window is
