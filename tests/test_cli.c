@@ -725,6 +725,8 @@ static void test_bad(void) {
         {G "-p cat --cache easycache:0.1,-1", 1, "W an integer"},
         {G "-p cat --cache easycache", 1, "easycache:T[,W]"},
         {"stage sampler --model " MODEL " --in " CASE_A " --out '%s/o.safetensors' --seed x", 1, "--seed"},
+        {"stage sampler --model " MODEL " --in " CASE_A " --out '%s/o.safetensors' --steps 61", 1, "at most 60 steps"},
+        {"golden-pack --model " MODEL " -p cat -o '%s/pack' --steps 61", 1, "at most 60 steps"},
         {G "-p cat --steps -3", 1, "--steps"},
         {G "-p cat --steps 0", 1, "--steps"},
         {G "-p cat --cfg abc", 1, "--cfg"},

@@ -143,6 +143,7 @@ int parse_u64(const char *s, unsigned long long *out);
 
 /* The sampling options `generate` and `stage sampler` share. */
 #define T2V_MAX_STEPS 1000
+#define T2V_MAX_KEPT_STEPS 60 /* stage sampler, golden-pack: one latent kept per step, at most this many */
 typedef struct {
     SamplingSettings settings;   /* settings.timesteps points into listed (sampling_defaults) */
     int threads;

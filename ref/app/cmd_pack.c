@@ -236,8 +236,11 @@ int cmd_golden_pack(int argc, char **argv, App *app) {
     PackArgs o;
     int rc = parse_pack(&o, argc, argv, app);
     if (rc) return rc < 0 ? 0 : rc;
-    if (o.sampling.settings.steps > 60 && o.sampling.have_steps)
-        return usage_error("%s", "golden-pack: at most 60 steps (one latent per step is stored)");
+    if (o.sampling.settings.steps > T2V_MAX_KEPT_STEPS && o.sampling.have_steps) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "golden-pack: at most %d steps (one latent per step is stored)", T2V_MAX_KEPT_STEPS);
+        return usage_error("%s", msg);
+    }
     char probe[4200];
     snprintf(probe, sizeof probe, "%s/manifest.json", o.out);
     if (!o.force && platform_file_exists(probe))

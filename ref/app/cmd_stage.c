@@ -260,7 +260,8 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     int rc = sampling_defaults(&so, &m->defaults, err);
     if (rc) return rc;
     const SamplingSettings *ss = &so.settings;
-    if (ss->steps > 60) return t2v_fail(err, T2V_EUSAGE, "stage sampler: at most 60 steps (one output tensor each)");
+    if (ss->steps > T2V_MAX_KEPT_STEPS)
+        return t2v_fail(err, T2V_EUSAGE, "stage sampler: at most %d steps (one output tensor each)", T2V_MAX_KEPT_STEPS);
     Checkpoint ck, ck_low;
     DiT dit, low;
     int moe = m->family == MODEL_WAN22_A14B;
@@ -269,8 +270,8 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     if ((rc = model_load_dit(m, &ck, &dit, err))) return rc;
     if (moe && (rc = model_load_dit_low(m, &ck_low, &low, err))) { dit_free(&dit); ckpt_close(&ck); return rc; }
     int64_t ls[4] = {0, 0, 0, 0}, cs[2] = {-1, dit.c.text_dim}, tsh[1] = {ss->steps};
-    float *z = NULL, experts_f[60];
-    int experts[60];
+    float *z = NULL, experts_f[T2V_MAX_KEPT_STEPS];
+    int experts[T2V_MAX_KEPT_STEPS];
     Tensor ci, cni;
     float *x = read_latent(in, "noise", dit.c.in_dim, ls, err);
     float *ctx = x ? read_f32(in, "context", 2, cs, &ci, err) : NULL;
@@ -290,7 +291,7 @@ static int stage_sampler(const StageArgs *sa, const Model *m, const SafeTensors 
     Progress pr;
     progress_init(&pr, sa->quiet);
     PipelineWatch w = {&pr, progress_watch, NULL};
-    float ts[60];
+    float ts[T2V_MAX_KEPT_STEPS];
     if (!rc && chain) { /* window by window: no sampler state over the whole clip */
         rc = pipeline_sample_chain(&dit, ss, &g, ctx, (int)ci.shape[0], ctxn, ctxn ? (int)cni.shape[0] : 0, sa->dist,
                                    x, steps, ts, &w, err);
