@@ -1050,17 +1050,21 @@ def make_window_clips(sd, work, n, frames, seed):
 LEVEL_DISTS = ("logit-normal", "uniform")
 
 
-def training_levels(n, gen, shift, dist="logit-normal"):
+def training_levels(n, gen, shift, dist="logit-normal", span=(0.0, 1.0)):
     """n noise levels s of the flow-matching loss: logit-normal (SD3's
     choice, which trains the middle levels most), or uniform, as the
     sampler's steps fall (its timesteps are evenly spaced before the shift:
     the lowest and highest levels, where a shape's outline is finished and
     where the object is placed, trained as often as it uses them); then
     shifted as the sampler shifts its schedule (s -> shift s / (1 + (shift -
-    1) s)). Both draw one normal per level from gen."""
+    1) s)). Both draw one normal per level from gen. span (lo, hi) other
+    than (0, 1): the shifted levels are mapped linearly onto lo..hi, the
+    levels one expert of a Wan2.2-style pair sees (the low-noise expert:
+    0..boundary)."""
     u = torch.randn(n, generator=gen)
     s = torch.sigmoid(u) if dist == "logit-normal" else 0.5 * (1 + torch.erf(u / math.sqrt(2)))
-    return shift * s / (1 + (shift - 1) * s)
+    s = shift * s / (1 + (shift - 1) * s)
+    return s if tuple(span) == (0.0, 1.0) else span[0] + (span[1] - span[0]) * s
 
 
 def uniform_levels(n, gen, levels):
@@ -1069,7 +1073,7 @@ def uniform_levels(n, gen, levels):
     return levels[0] + (levels[1] - levels[0]) * torch.rand(n, generator=gen)
 
 
-def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None, dist="logit-normal"):
+def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None, dist="logit-normal", span=(0.0, 1.0)):
     """The flow-matching loss on the differences within pair sets
     (make_pair_sets: x0 of one clip in k versions whose captions differ in
     one thing), all k noised with the same eps and s: the error in the
@@ -1082,7 +1086,7 @@ def paired_loss(dsd, cfg, enc, sets, gen, shift, levels=None, dist="logit-normal
     """
     x0, caps = sets["latents"], sets["captions"]      # [B, k, 16, 5, 8, 8], [B][k]
     B, k = x0.shape[:2]
-    s = uniform_levels(B, gen, levels) if levels else training_levels(B, gen, shift, dist)
+    s = uniform_levels(B, gen, levels) if levels else training_levels(B, gen, shift, dist, span)
     eps = torch.randn((B,) + x0.shape[2:], generator=gen)
     sv = s.view(B, 1, 1, 1, 1, 1)
     xs = ((1 - sv) * x0 + sv * eps.unsqueeze(1)).flatten(0, 1)
@@ -1167,7 +1171,7 @@ def object_cell_weights(x0, weight, frac=0.25):
 
 
 def flow_loss(dsd, cfg, enc, x0, texts, gen, shift, prefix=0, object_weight=1.0, temporal=0.0,
-              dist="logit-normal"):
+              dist="logit-normal", span=(0.0, 1.0)):
     """The plain flow-matching loss on clean latents x0 [n, 16, T, 8, 8]
     captioned texts: x_s = (1 - s) x0 + s eps at training_levels, target
     eps - x0. On the training clips, and (as the window loss) on windows cut
@@ -1188,7 +1192,7 @@ def flow_loss(dsd, cfg, enc, x0, texts, gen, shift, prefix=0, object_weight=1.0,
     mean velocity, where it is; they change what a small model gets right
     first."""
     n = x0.shape[0]
-    s = training_levels(n, gen, shift, dist)
+    s = training_levels(n, gen, shift, dist, span)
     eps = torch.randn(x0.shape, generator=gen)
     sv = s.view(n, 1, 1, 1, 1)
     x, t = (1 - sv) * x0 + sv * eps, s * 1000.0
@@ -1322,7 +1326,8 @@ def clip_weights(captions, shape_p):
 def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1e-3, init=None,
               vsd=None, eval_every=2000, pairs=(), pair_batch=4, ema=0.0, layers=None, grammar=2, role_probe=0.0,
               shape_probe=0.0, pair_levels=None, patch=None, follow=None, windows=None, train_only=None,
-              shape_p=None, pixel=None, ffn=None, object_weight=1.0, temporal=0.0, level_dist="logit-normal"):
+              shape_p=None, pixel=None, ffn=None, object_weight=1.0, temporal=0.0, level_dist="logit-normal",
+              level_span=(0.0, 1.0)):
     """AdamW, warm-up then cosine decay over `steps`, or over time_limit
     seconds when that comes first (the schedule then follows the clock).
     Noise levels: s = logit-normal shifted by `shift` as the sampler shifts its
@@ -1348,8 +1353,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
     (lo, hi)): add weight x pixel_loss on n clips of the batch (needs vsd).
     object_weight, temporal: flow_loss's weighting of the object's cells and
     its term on the error's steps between latent frames, in the plain loss
-    and the window loss. level_dist: training_levels' distribution (the
-    plain, window and pair losses).
+    and the window loss. level_dist, level_span: training_levels'
+    distribution and span (the plain, window and pair losses).
     Every eval_every steps
     the validation score (validate) is logged and the weights saved."""
     if windows and windows[0]["latents"].shape[2] <= data["latents"].shape[2]:
@@ -1369,7 +1374,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         ("_shapes%g-%g-%g" % tuple(shape_p) if shape_p else "") + \
         ("_pixel%g-%d-%g-%g" % ((pixel[0], pixel[1]) + tuple(pixel[2])) if pixel else "") + \
         ("_ffn%d" % ffn if ffn else "") + ("_obj%g" % object_weight if object_weight != 1.0 else "") + \
-        ("_temporal%g" % temporal if temporal else "") + ("_u%s" % level_dist if level_dist != "logit-normal" else "")
+        ("_temporal%g" % temporal if temporal else "") + ("_u%s" % level_dist if level_dist != "logit-normal" else "") + \
+        ("_span%g-%g" % tuple(level_span) if tuple(level_span) != (0.0, 1.0) else "")
     tag = "dit_t5_%d_s%g_n%d%s%s%s" % (steps, shift, len(data["captions"]), "_cont" if init else "", extras,
                                        "_ema" if ema else "")
     path = os.path.join(work, tag + ".safetensors")
@@ -1492,8 +1498,8 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
         enc = encode(texts + [c for sb in picks for row in sb["captions"] for c in row] + (wtexts if windows else []) +
                      ([""] if follow and follow[3] else []))
         loss = flow_loss(dsd, cfg, enc, lat[torch.from_numpy(js)], texts, gen, shift, 0, object_weight, temporal,
-                         level_dist)
-        pl = [paired_loss(dsd, cfg, enc, sb, gen, shift, pair_levels, level_dist) for sb in picks]
+                         level_dist, level_span)
+        pl = [paired_loss(dsd, cfg, enc, sb, gen, shift, pair_levels, level_dist, level_span) for sb in picks]
         for name, _, pr, label in probes:
             for t in enc:
                 if t and (name, t) not in labels_cache:
@@ -1507,7 +1513,7 @@ def train_dit(work, data, sp, steps, batch, time_limit=None, shift=3.0, lr_max=1
                                  [caps[j] for j in pj], pgen, prng, pixel[2]))
         if windows:
             pl.append(flow_loss(dsd, cfg, enc, wx0, wtexts, wgen, shift, windows[3], object_weight, temporal,
-                                level_dist))
+                                level_dist, level_span))
         (loss + sum(w * x for (_, w), x in zip(terms, pl))).backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
@@ -1737,6 +1743,9 @@ def main():
                     "for the rest (object_cell_weights); 1: the plain loss")
     ap.add_argument("--train-levels", default="logit-normal", choices=LEVEL_DISTS,
                     help="the distribution of the flow losses' noise levels before the shift (training_levels)")
+    ap.add_argument("--level-span", default=(0.0, 1.0), metavar="LO,HI", type=level_range,
+                    help="map the flow losses' shifted noise levels linearly onto LO..HI: train one expert of a "
+                    "Wan2.2-style pair (the low-noise expert: 0,BOUNDARY); default 0,1")
     ap.add_argument("--temporal-weight", type=float, default=0.0,
                     help="weight of the flow loss's term on the error's change from one latent frame to the next "
                     "(uneven motion); 0: off")
@@ -1806,7 +1815,7 @@ def main():
                          shape_p=a.dit_shapes,
                          pixel=(a.pixel_weight, a.pixel_batch, a.pixel_levels) if a.pixel_weight else None,
                          ffn=a.dit_ffn, object_weight=a.object_weight, temporal=a.temporal_weight,
-                         level_dist=a.train_levels)
+                         level_dist=a.train_levels, level_span=a.level_span)
     export(a.out, spm_path, vsd, dsd, tsd, data, chain=a.window_prefix > 0)
     log("total %.1f min" % ((time.time() - t0) / 60))
 
