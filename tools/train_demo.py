@@ -1745,7 +1745,9 @@ def main():
                     help="the distribution of the flow losses' noise levels before the shift (training_levels)")
     ap.add_argument("--level-span", default=(0.0, 1.0), metavar="LO,HI", type=level_range,
                     help="map the flow losses' shifted noise levels linearly onto LO..HI: train one expert of a "
-                    "Wan2.2-style pair (the low-noise expert: 0,BOUNDARY); default 0,1")
+                    "Wan2.2-style pair (the low-noise expert: 0,BOUNDARY; with --dit-train '^dit\\.' the shared text "
+                    "encoder stays as loaded); default 0,1. Validation during training still samples every step "
+                    "with the DiT trained, not with the pair")
     ap.add_argument("--temporal-weight", type=float, default=0.0,
                     help="weight of the flow loss's term on the error's change from one latent frame to the next "
                     "(uneven motion); 0: off")
