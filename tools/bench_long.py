@@ -71,8 +71,8 @@ SYNTH_FILES = {"config.json": "dit-1.3b/config.json",
 def synth_model():
     """bench/cache/long-1.3b/: links to the cached synthetic checkpoints
     (written once by write_synthetic_checkpoints.py) and the demo's tokenizer."""
-    need = sorted({"dit-1.3b": "dit", "t5xxl": "t5", "vae": "vae"}[src.split("/")[0]]
-                  for src in SYNTH_FILES.values() if not os.path.exists(os.path.join(CACHE, src)))
+    need = sorted({{"dit-1.3b": "dit", "t5xxl": "t5", "vae": "vae"}[src.split("/")[0]]
+                   for src in SYNTH_FILES.values() if not os.path.exists(os.path.join(CACHE, src))})
     if need:
         sys.stderr.write("bench_long: writing synthetic checkpoints %s into %s (once)\n" % (need, CACHE))
         if subprocess.run([sys.executable, os.path.join(here, "write_synthetic_checkpoints.py")] + need,
