@@ -80,7 +80,9 @@ Phases (each cached under --work, so a rerun resumes):
                the rest in the flow loss; --temporal-weight W adds W times
                the error's change between latent frames (flow_loss);
                --train-levels uniform draws the noise levels uniform
-               before the shift, as the sampler's steps fall.
+               before the shift, as the sampler's steps fall;
+               --level-span LO,HI trains on the levels LO..HI only (one
+               expert of a Wan2.2-style pair).
   5. export:   models/demo in the official layout: config.json,
                diffusion_pytorch_model.safetensors (F32), models_t5_umt5-xxl-enc-bf16.pth
                (bf16, torch.save), Wan2.1_VAE.pth (F32, torch.save),
@@ -1057,14 +1059,13 @@ def training_levels(n, gen, shift, dist="logit-normal", span=(0.0, 1.0)):
     the lowest and highest levels, where a shape's outline is finished and
     where the object is placed, trained as often as it uses them); then
     shifted as the sampler shifts its schedule (s -> shift s / (1 + (shift -
-    1) s)). Both draw one normal per level from gen. span (lo, hi) other
-    than (0, 1): the shifted levels are mapped linearly onto lo..hi, the
-    levels one expert of a Wan2.2-style pair sees (the low-noise expert:
-    0..boundary)."""
+    1) s)), and mapped linearly onto span (lo, hi): the levels one expert
+    of a Wan2.2-style pair sees (the low-noise expert: 0..boundary; the
+    default 0..1 is the identity, bit for bit). Both draw one normal per
+    level from gen."""
     u = torch.randn(n, generator=gen)
     s = torch.sigmoid(u) if dist == "logit-normal" else 0.5 * (1 + torch.erf(u / math.sqrt(2)))
-    s = shift * s / (1 + (shift - 1) * s)
-    return s if tuple(span) == (0.0, 1.0) else span[0] + (span[1] - span[0]) * s
+    return span[0] + (span[1] - span[0]) * (shift * s / (1 + (shift - 1) * s))
 
 
 def uniform_levels(n, gen, levels):
